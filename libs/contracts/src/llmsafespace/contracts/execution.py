@@ -1,0 +1,88 @@
+"""Executions: the request a client sends and the result it gets back."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field, field_validator
+
+from .base import Contract, Request
+from .caller import Caller
+from .ids import ExecutionId, SandboxId
+
+MAX_CODE_BYTES = 512 * 1024
+MAX_TIMEOUT_SECONDS = 3600
+TIMEOUT_EXIT_CODE = 124
+
+
+class ExecutionType(StrEnum):
+    CODE = "code"
+    COMMAND = "command"
+
+
+class ExecutionStatus(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+class ExecuteRequest(Request):
+    """`POST /sandboxes/{id}/execute` body."""
+
+    type: ExecutionType
+    content: str = Field(min_length=1)
+    timeout: float = Field(default=30, gt=0, le=MAX_TIMEOUT_SECONDS)
+    env: dict[str, str] | None = None
+    working_dir: str | None = Field(default=None, min_length=1, max_length=4096)
+
+    @field_validator("content")
+    @classmethod
+    def _content_size(cls, value: str) -> str:
+        if len(value.encode()) > MAX_CODE_BYTES:
+            raise ValueError(f"content must be at most {MAX_CODE_BYTES} bytes")
+        if not value.strip():
+            raise ValueError("content must not be blank")
+        return value
+
+
+class ExecutionError(Contract):
+    """A Python exception raised by user code."""
+
+    name: str
+    value: str
+    traceback: str
+
+
+class Usage(Contract):
+    """What one execution consumed."""
+
+    cpu_ms: float
+    peak_memory_bytes: int
+
+
+class ExecutionResult(Contract):
+    execution_id: ExecutionId
+    sandbox_id: SandboxId
+    status: ExecutionStatus
+    exit_code: int
+    stdout: str
+    stderr: str
+    result: str | None = None
+    error: ExecutionError | None = None
+    ended_by: str | None = Field(
+        default=None, description="Why it ended: exit, timeout, signal, oom, cancelled"
+    )
+    started_at: datetime
+    completed_at: datetime
+    duration_ms: float
+    usage: Usage | None = None
+
+
+class RunExecution(Contract):
+    """`cmd.exec.run`: run to completion and reply with the whole result."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    execution_id: ExecutionId
+    request: ExecuteRequest

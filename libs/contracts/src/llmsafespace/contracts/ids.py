@@ -1,0 +1,32 @@
+"""Identifier types. Patterns keep ids safe inside NATS subjects (no `.`, `*`, `>`)."""
+
+import secrets
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+SANDBOX_ID_PATTERN = r"^sb-[a-z0-9]{12,32}$"
+EXECUTION_ID_PATTERN = r"^exec-[A-Za-z0-9_-]{1,64}$"
+USER_ID_PATTERN = r"^usr-[a-z0-9]{12,32}$"
+
+SandboxId = Annotated[str, StringConstraints(pattern=SANDBOX_ID_PATTERN)]
+ExecutionId = Annotated[str, StringConstraints(pattern=EXECUTION_ID_PATTERN)]
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _token(length: int = 16) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def new_sandbox_id() -> str:
+    return f"sb-{_token()}"
+
+
+def new_execution_id() -> str:
+    return f"exec-{_token()}"
+
+
+def new_user_id() -> str:
+    return f"usr-{_token()}"

@@ -1,0 +1,132 @@
+"""Sandbox resources: the create request, the sandbox as clients see it, and its commands."""
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator
+
+from .base import Contract, Request
+from .caller import Caller
+from .ids import SandboxId
+
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
+_UNITS = {
+    "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}
+MAX_MAP_ENTRIES = 64
+MAX_KEY_LENGTH = 128
+MAX_VALUE_LENGTH = 4096
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quantity_bytes(quantity: str) -> int:
+    """`"512Mi"` → 536870912. The pattern on `Quantity` guarantees a match."""
+    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity)
+    if match is None:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _bounded_map(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_MAP_ENTRIES:
+        raise ValueError(f"at most {MAX_MAP_ENTRIES} entries")
+    for key, item in value.items():
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise ValueError(f"keys must be 1-{MAX_KEY_LENGTH} characters")
+        if len(item) > MAX_VALUE_LENGTH:
+            raise ValueError(f"values must be at most {MAX_VALUE_LENGTH} characters")
+    return value
+
+
+class SecurityLevel(StrEnum):
+    STANDARD = "standard"
+    HIGH = "high"
+    CUSTOM = "custom"
+
+
+class SandboxStatus(StrEnum):
+    CREATING = "creating"
+    RUNNING = "running"
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+
+class Resources(Request):
+    cpu: float = Field(default=1.0, gt=0, le=16)
+    memory: Quantity = "512Mi"
+    ephemeral_storage: Quantity = "1Gi"
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_floor(cls, value: str) -> str:
+        if quantity_bytes(value) < 32 * 2**20:
+            raise ValueError("memory must be at least 32Mi")
+        return value
+
+
+class CreateSandboxRequest(Request):
+    """`POST /sandboxes` body."""
+
+    runtime: str = Field(default="python:3.11", min_length=1, max_length=64)
+    security_level: SecurityLevel = SecurityLevel.STANDARD
+    timeout: int = Field(default=300, ge=1, le=86400, description="Lifetime in seconds")
+    resources: Resources = Field(default_factory=Resources)
+    use_warm_pool: bool = True
+    metadata: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    _metadata_bounds = field_validator("metadata")(_bounded_map)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        _bounded_map(value)
+        for name in value:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"invalid environment variable name: {name!r}")
+        return value
+
+
+class Sandbox(Contract):
+    """A sandbox as its owner sees it."""
+
+    id: SandboxId
+    owner_id: str
+    status: SandboxStatus
+    status_reason: str | None = None
+    runtime: str
+    security_level: SecurityLevel
+    timeout: int
+    resources: Resources
+    metadata: dict[str, str]
+    from_warm_pool: bool = False
+    created_at: datetime
+    expires_at: datetime
+    terminated_at: datetime | None = None
+
+
+class CreateSandbox(Contract):
+    """`cmd.sandbox.create`."""
+
+    caller: Caller
+    request: CreateSandboxRequest
+
+
+class SandboxRef(Contract):
+    """`cmd.sandbox.get|terminate|resolve`: one sandbox, on behalf of a caller."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+
+
+class ResolvedSandbox(Contract):
+    """`cmd.sandbox.resolve` reply: how a service reaches the sandbox's agent. Never public."""
+
+    sandbox_id: SandboxId
+    status: SandboxStatus
+    endpoint: str
+    token: str

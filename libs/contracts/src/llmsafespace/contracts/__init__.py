@@ -6,9 +6,11 @@ from .caller import Caller, Role
 from .errors import HTTP_STATUS, ErrorBody, ErrorCode, ErrorEnvelope, ServiceError
 from .execution import (
     MAX_CODE_BYTES,
+    MAX_SYNC_OUTPUT_BYTES,
     TIMEOUT_EXIT_CODE,
     ExecuteRequest,
     ExecutionError,
+    ExecutionEvent,
     ExecutionResult,
     ExecutionStatus,
     ExecutionType,
@@ -37,9 +39,6 @@ from .sandbox import (
 from .warmpool import ClaimResult, ClaimWarmSandbox
 
 __all__ = [
-    "HTTP_STATUS",
-    "MAX_CODE_BYTES",
-    "TIMEOUT_EXIT_CODE",
     "Caller",
     "ClaimResult",
     "ClaimWarmSandbox",
@@ -51,10 +50,14 @@ __all__ = [
     "ErrorEnvelope",
     "ExecuteRequest",
     "ExecutionError",
+    "ExecutionEvent",
     "ExecutionId",
     "ExecutionResult",
     "ExecutionStatus",
     "ExecutionType",
+    "HTTP_STATUS",
+    "MAX_CODE_BYTES",
+    "MAX_SYNC_OUTPUT_BYTES",
     "Request",
     "ResolvedSandbox",
     "Resources",
@@ -66,6 +69,7 @@ __all__ = [
     "SandboxStatus",
     "SecurityLevel",
     "ServiceError",
+    "TIMEOUT_EXIT_CODE",
     "Usage",
     "UserId",
     "new_execution_id",

@@ -11,6 +11,7 @@ from .ids import ExecutionId, SandboxId
 
 MAX_CODE_BYTES = 512 * 1024
 MAX_TIMEOUT_SECONDS = 3600
+MAX_SYNC_OUTPUT_BYTES = 256 * 1024  # per stream in a synchronous result; stream for more
 TIMEOUT_EXIT_CODE = 124
 
 
@@ -68,6 +69,7 @@ class ExecutionResult(Contract):
     exit_code: int
     stdout: str
     stderr: str
+    output_truncated: bool = False
     result: str | None = None
     error: ExecutionError | None = None
     ended_by: str | None = Field(
@@ -86,3 +88,15 @@ class RunExecution(Contract):
     sandbox_id: SandboxId
     execution_id: ExecutionId
     request: ExecuteRequest
+
+
+class ExecutionEvent(Contract):
+    """`evt.exec.<sandbox>.<execution>.<event>`: who ran what, and how it ended."""
+
+    execution_id: ExecutionId
+    sandbox_id: SandboxId
+    user_id: str
+    type: ExecutionType
+    status: ExecutionStatus | None = None
+    exit_code: int | None = None
+    duration_ms: float | None = None

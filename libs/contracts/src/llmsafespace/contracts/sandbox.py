@@ -14,8 +14,15 @@ from .ids import SandboxId
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
 _UNITS = {
-    "": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
 }
 MAX_MAP_ENTRIES = 64
 MAX_KEY_LENGTH = 128
@@ -127,6 +134,7 @@ class ResolvedSandbox(Contract):
     """`cmd.sandbox.resolve` reply: how a service reaches the sandbox's agent. Never public."""
 
     sandbox_id: SandboxId
+    owner_id: str
     status: SandboxStatus
     endpoint: str
     token: str

@@ -1,0 +1,124 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+import llmsafespace.contracts as contracts
+from llmsafespace.contracts import (
+    HTTP_STATUS,
+    Caller,
+    CreateSandboxRequest,
+    ErrorCode,
+    ExecuteRequest,
+    Role,
+    ServiceError,
+    new_execution_id,
+    new_sandbox_id,
+    quantity_bytes,
+    subjects,
+)
+
+SNAPSHOT = Path(__file__).with_name("schema_snapshot.json")
+
+
+def _schemas() -> dict[str, object]:
+    return {
+        name: value.model_json_schema(by_alias=True)
+        for name, value in sorted(vars(contracts).items())
+        if isinstance(value, type) and issubclass(value, BaseModel)
+    }
+
+
+def test_public_names_are_sorted_and_exist() -> None:
+    assert contracts.__all__ == sorted(contracts.__all__)
+    for name in contracts.__all__:
+        assert hasattr(contracts, name)
+
+
+def test_schemas_match_the_snapshot() -> None:
+    """A failure here means a contract changed shape. Contracts change additively only;
+    regenerate with UPDATE_SCHEMA_SNAPSHOT=1 once the change is deliberate."""
+    current = _schemas()
+    if os.environ.get("UPDATE_SCHEMA_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+    assert json.loads(SNAPSHOT.read_text()) == json.loads(json.dumps(current))
+
+
+def test_every_error_code_has_an_http_status() -> None:
+    assert set(HTTP_STATUS) == set(ErrorCode)
+
+
+def test_generated_ids_fit_inside_subjects() -> None:
+    for identifier in (new_sandbox_id(), new_execution_id()):
+        assert not set(identifier) & set(".*> ")
+        assert subjects.exec_event(new_sandbox_id(), identifier, "started").count(".") == 5
+
+
+def test_create_request_defaults_and_camel_case() -> None:
+    request = CreateSandboxRequest.model_validate({"useWarmPool": False})
+    assert request.runtime == "python:3.11"
+    assert request.timeout == 300
+    assert request.use_warm_pool is False
+    assert request.wire()["securityLevel"] == "standard"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": 86401}, "timeout"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"resources": {"memory": "lots"}}, "resources.memory"),
+        ({"env": {"1BAD": "x"}}, "env"),
+        ({"metadata": {str(i): "v" for i in range(65)}}, "metadata"),
+        ({"runtme": "python:3.11"}, "runtme"),
+    ],
+)
+def test_create_request_rejects_bad_fields(body: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        CreateSandboxRequest.model_validate(body)
+    locations = {".".join(str(part) for part in error["loc"]) for error in caught.value.errors()}
+    assert field in locations
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "code"},
+        {"type": "lisp", "content": "x"},
+        {"type": "code", "content": ""},
+        {"type": "code", "content": "   "},
+        {"type": "code", "content": "x", "timeout": -1},
+        {"type": "code", "content": "x" * (512 * 1024 + 1)},
+    ],
+)
+def test_execute_request_rejects_bad_input(body: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        ExecuteRequest.model_validate(body)
+
+
+def test_quantities_convert_to_bytes() -> None:
+    assert quantity_bytes("512Mi") == 512 * 2**20
+    assert quantity_bytes("1G") == 10**9
+    assert quantity_bytes("100") == 100
+
+
+def test_service_error_round_trips_through_its_envelope() -> None:
+    error = ServiceError(ErrorCode.NOT_FOUND, "gone", {"id": "sb-x"})
+    again = ServiceError.from_envelope(error.envelope())
+    assert (again.code, again.message, again.details, again.http_status) == (
+        ErrorCode.NOT_FOUND,
+        "gone",
+        {"id": "sb-x"},
+        404,
+    )
+
+
+def test_only_admins_and_owners_may_access() -> None:
+    user = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
+    admin = Caller(user_id="usr-bbbbbbbbbbbb", role=Role.ADMIN)
+    assert user.can_access("usr-aaaaaaaaaaaa")
+    assert not user.can_access("usr-cccccccccccc")
+    assert admin.can_access("usr-cccccccccccc")

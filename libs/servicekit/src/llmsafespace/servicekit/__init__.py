@@ -1,0 +1,22 @@
+"""What every LLMSafeSpace service shares: settings, logging, the bus, the database, HTTP."""
+
+from .bus import Bus, ensure_streams, error_middleware, error_reply, validation_details
+from .db import connect, database_ready, migrate
+from .http import operational_routes, serve
+from .logs import configure_logging
+from .settings import ServiceSettings
+
+__all__ = [
+    "Bus",
+    "ServiceSettings",
+    "configure_logging",
+    "connect",
+    "database_ready",
+    "ensure_streams",
+    "error_middleware",
+    "error_reply",
+    "migrate",
+    "operational_routes",
+    "serve",
+    "validation_details",
+]

@@ -1,0 +1,69 @@
+"""PostgreSQL: a pool, and forward-only migrations applied at start under an advisory lock."""
+
+from importlib.resources.abc import Traversable
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger()
+
+_MIGRATION_LOCK = 0x115AFE  # one advisory lock for every service's migrations
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    service    text NOT NULL,
+    version    text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service, version)
+)
+"""
+
+
+async def connect(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> list[str]:
+    """Apply `NNN_name.sql` files not yet recorded for `service`, in order. Returns them."""
+    files = sorted(
+        (entry for entry in migrations.iterdir() if entry.name.endswith(".sql")),
+        key=lambda entry: entry.name,
+    )
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(_SCHEMA)
+            done = {
+                row["version"]
+                for row in await conn.fetch(
+                    "SELECT version FROM schema_migrations WHERE service = $1", service
+                )
+            }
+            for entry in files:
+                version = entry.name.removesuffix(".sql")
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(entry.read_text())
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (service, version) VALUES ($1, $2)",
+                        service,
+                        version,
+                    )
+                applied.append(version)
+                log.info("migration_applied", version=version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied
+
+
+async def database_ready(pool: asyncpg.Pool | None) -> bool:
+    """True when the pool exists and answers `SELECT 1`; never raises."""
+    if pool is None:
+        return False
+    try:
+        return bool(await pool.fetchval("SELECT 1", timeout=2) == 1)
+    except Exception:
+        return False

@@ -1,0 +1,52 @@
+"""Exception handlers: every failure leaves as the error envelope, never a bare 500 page."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from llmsafespace.contracts import ErrorCode, ServiceError
+
+log = structlog.get_logger()
+
+_HTTP_CODES = {
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.INVALID_REQUEST,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
+
+
+def error_response(error: ServiceError, status: int | None = None) -> JSONResponse:
+    return JSONResponse(
+        error.envelope().model_dump(mode="json", exclude_none=True),
+        status_code=status or error.http_status,
+    )
+
+
+async def service_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc)
+
+
+async def http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
+    return error_response(ServiceError(code, str(exc.detail)), exc.status_code)
+
+
+async def unexpected_error(_: Request, exc: Exception) -> Response:
+    log.error("request_failed", exc_info=exc)
+    return error_response(ServiceError(ErrorCode.INTERNAL_ERROR, "internal error"))
+
+
+EXCEPTION_HANDLERS: Mapping[Any, Any] = {
+    ServiceError: service_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

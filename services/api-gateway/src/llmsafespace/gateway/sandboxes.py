@@ -1,0 +1,103 @@
+"""`/api/v1/sandboxes…`: each request becomes one command on the bus."""
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from llmsafespace.contracts import (
+    Caller,
+    CreateSandbox,
+    CreateSandboxRequest,
+    ErrorCode,
+    ExecuteRequest,
+    ExecutionResult,
+    RunExecution,
+    Sandbox,
+    SandboxRef,
+    ServiceError,
+    new_execution_id,
+    subjects,
+)
+from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
+
+from .auth import authenticated
+from .bodies import parse_body
+
+_SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
+
+
+def _sandbox_ref(request: Request, caller: Caller) -> SandboxRef:
+    """The path's sandbox id; one that cannot exist is as unknown as one that does not."""
+    sandbox_id = request.path_params["sandbox_id"]
+    if not _SANDBOX_ID.match(sandbox_id):
+        raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id[:64]} not found")
+    return SandboxRef(caller=caller, sandbox_id=sandbox_id)
+
+
+def _public(request: Request, sandbox: Sandbox) -> dict[str, object]:
+    base = str(request.url_for("sandbox", sandbox_id=sandbox.id))
+    websocket = "ws" + base.removeprefix("http") + "/stream"
+    body = sandbox.wire()
+    body["endpoints"] = {
+        "execute": f"{base}/execute",
+        "files": f"{base}/files",
+        "websocket": websocket,
+    }
+    return body
+
+
+@authenticated
+async def create(request: Request, caller: Caller) -> Response:
+    settings = request.state.settings
+    body = await parse_body(request, CreateSandboxRequest, settings.max_body_bytes)
+    sandbox = await request.state.bus.request(
+        subjects.SANDBOX_CREATE,
+        CreateSandbox(caller=caller, request=body),
+        Sandbox,
+        timeout=settings.create_timeout,
+    )
+    return JSONResponse(_public(request, sandbox), status_code=201)
+
+
+@authenticated
+async def get(request: Request, caller: Caller) -> Response:
+    ref = _sandbox_ref(request, caller)
+    sandbox = await request.state.bus.request(subjects.SANDBOX_GET, ref, Sandbox)
+    return JSONResponse(_public(request, sandbox))
+
+
+@authenticated
+async def terminate(request: Request, caller: Caller) -> Response:
+    ref = _sandbox_ref(request, caller)
+    sandbox = await request.state.bus.request(subjects.SANDBOX_TERMINATE, ref, Sandbox)
+    return JSONResponse(_public(request, sandbox))
+
+
+@authenticated
+async def execute(request: Request, caller: Caller) -> Response:
+    settings = request.state.settings
+    ref = _sandbox_ref(request, caller)
+    body = await parse_body(request, ExecuteRequest, settings.max_body_bytes)
+    command = RunExecution(
+        caller=caller,
+        sandbox_id=ref.sandbox_id,
+        execution_id=new_execution_id(),
+        request=body,
+    )
+    result = await request.state.bus.request(
+        subjects.EXEC_RUN,
+        command,
+        ExecutionResult,
+        timeout=body.timeout + settings.execute_grace,
+    )
+    return JSONResponse(result.wire())
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/sandboxes", create, methods=["POST"]),
+    Route("/sandboxes/{sandbox_id}", get, methods=["GET"], name="sandbox"),
+    Route("/sandboxes/{sandbox_id}", terminate, methods=["DELETE"]),
+    Route("/sandboxes/{sandbox_id}/execute", execute, methods=["POST"]),
+]

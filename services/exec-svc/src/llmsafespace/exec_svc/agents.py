@@ -1,0 +1,68 @@
+"""Reaching a sandbox's agent: endpoints resolved through sandbox-svc (briefly cached,
+ownership checked on every use) and one multiplexed connection per sandbox."""
+
+import asyncio
+import time
+
+from llmsafespace.contracts import (
+    Caller,
+    ErrorCode,
+    ResolvedSandbox,
+    SandboxRef,
+    ServiceError,
+    subjects,
+)
+from llmsafespace.runtime import AgentClient, DriverError
+from llmsafespace.servicekit import Bus
+
+
+class Agents:
+    def __init__(self, bus: Bus, ttl: float) -> None:
+        self._bus = bus
+        self._ttl = ttl
+        self._resolved: dict[str, tuple[float, ResolvedSandbox]] = {}
+        self._clients: dict[str, AgentClient] = {}
+        self._lock = asyncio.Lock()
+
+    async def client(self, caller: Caller, sandbox_id: str) -> tuple[ResolvedSandbox, AgentClient]:
+        """The sandbox (owner checked) and a connected client; raises `ServiceError`."""
+        resolved = await self._resolve(caller, sandbox_id)
+        async with self._lock:
+            client = self._clients.get(sandbox_id)
+            if client is None or client.closed:
+                try:
+                    client = await AgentClient.connect(resolved.endpoint, resolved.token)
+                except DriverError as exc:
+                    self.forget(sandbox_id)
+                    raise ServiceError(
+                        ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} is not reachable"
+                    ) from exc
+                self._clients[sandbox_id] = client
+        return resolved, client
+
+    async def _resolve(self, caller: Caller, sandbox_id: str) -> ResolvedSandbox:
+        cached = self._resolved.get(sandbox_id)
+        if cached and cached[0] > time.monotonic():
+            resolved = cached[1]
+            if not caller.can_access(resolved.owner_id):
+                raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id} not found")
+            return resolved
+        resolved = await self._bus.request(
+            subjects.SANDBOX_RESOLVE,
+            SandboxRef(caller=caller, sandbox_id=sandbox_id),
+            ResolvedSandbox,
+        )
+        self._resolved[sandbox_id] = (time.monotonic() + self._ttl, resolved)
+        return resolved
+
+    def forget(self, sandbox_id: str) -> None:
+        """Drop what is cached for a sandbox (after its agent became unreachable)."""
+        self._resolved.pop(sandbox_id, None)
+        client = self._clients.pop(sandbox_id, None)
+        if client is not None:
+            asyncio.get_running_loop().create_task(client.close())
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

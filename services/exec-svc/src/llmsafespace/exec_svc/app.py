@@ -1,0 +1,61 @@
+"""The only wiring: settings in, a Starlette app out (bus subscribers run in its lifespan)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.resources import files
+
+import asyncpg
+import structlog
+from faststream.nats import NatsBroker
+from starlette.applications import Starlette
+
+from llmsafespace.servicekit import (
+    Bus,
+    configure_logging,
+    connect,
+    database_ready,
+    ensure_streams,
+    error_middleware,
+    migrate,
+    operational_routes,
+)
+
+from .agents import Agents
+from .handlers import create_router
+from .runner import Runner
+from .settings import Settings
+from .store import ExecutionStore
+
+SERVICE = "exec-svc"
+log = structlog.get_logger()
+
+
+def create_app(settings: Settings) -> Starlette:
+    broker = NatsBroker(settings.nats_url, middlewares=[error_middleware()], logger=None)
+    pool: asyncpg.Pool | None = None
+
+    async def readiness() -> dict[str, bool]:
+        return {"bus": await broker.ping(timeout=1), "database": await database_ready(pool)}
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        nonlocal pool
+        configure_logging(SERVICE, settings.log_format, settings.log_level)
+        pool = await connect(settings.database_url)
+        await migrate(pool, SERVICE, files("llmsafespace.exec_svc") / "migrations")
+        await broker.connect()
+        await ensure_streams(broker.connection)
+        bus = Bus(broker.connection, settings.request_timeout)
+        agents = Agents(bus, settings.resolve_ttl)
+        runner = Runner(agents, ExecutionStore(pool), bus)
+        broker.include_router(create_router(runner, settings.max_workers))
+        await broker.start()
+        log.info("service_started", http_port=settings.http_port)
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await agents.close()
+            await pool.close()
+
+    return Starlette(routes=operational_routes(readiness), lifespan=lifespan)

@@ -1,0 +1,134 @@
+"""Sandbox lifecycle: create (warm claim first, cold otherwise), get, terminate, resolve."""
+
+import structlog
+
+from llmsafespace.contracts import (
+    ClaimResult,
+    ClaimWarmSandbox,
+    CreateSandbox,
+    ErrorCode,
+    ResolvedSandbox,
+    Sandbox,
+    SandboxRef,
+    SandboxStatus,
+    ServiceError,
+    new_sandbox_id,
+    quantity_bytes,
+    subjects,
+)
+from llmsafespace.runtime import Driver, DriverError, RuntimeSpec, UnknownRuntime
+from llmsafespace.servicekit import Bus
+
+from .store import SandboxStore
+
+log = structlog.get_logger()
+
+
+class Lifecycle:
+    def __init__(self, store: SandboxStore, driver: Driver, bus: Bus) -> None:
+        self._store = store
+        self._driver = driver
+        self._bus = bus
+
+    async def create(self, command: CreateSandbox) -> Sandbox:
+        request = command.request
+        sandbox_id = new_sandbox_id()
+        created = await self._store.insert(sandbox_id, command.caller.user_id, request)
+        structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
+        await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
+        claim = await self._claim(command) if request.use_warm_pool else ClaimResult(hit=False)
+        if claim.hit and claim.endpoint and claim.token:
+            endpoint, token = claim.endpoint, claim.token
+        else:
+            endpoint, token = await self._cold_create(sandbox_id, command)
+        sandbox = await self._store.mark_running(
+            sandbox_id, endpoint, token, from_warm_pool=claim.hit
+        )
+        await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
+        log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
+        return sandbox
+
+    async def _claim(self, command: CreateSandbox) -> ClaimResult:
+        request = command.request
+        claim = ClaimWarmSandbox(
+            caller=command.caller,
+            runtime=request.runtime,
+            security_level=request.security_level,
+            resources=request.resources,
+        )
+        try:
+            return await self._bus.request(subjects.WARMPOOL_CLAIM, claim, ClaimResult, timeout=2)
+        except ServiceError as exc:
+            log.warning("warm_claim_failed", code=exc.code, error=exc.message)
+            return ClaimResult(hit=False)
+
+    async def _cold_create(self, sandbox_id: str, command: CreateSandbox) -> tuple[str, str]:
+        request = command.request
+        spec = RuntimeSpec(
+            sandbox_id=sandbox_id,
+            runtime=request.runtime,
+            cpu=request.resources.cpu,
+            memory_bytes=quantity_bytes(request.resources.memory),
+            storage_bytes=quantity_bytes(request.resources.ephemeral_storage),
+            env=request.env,
+        )
+        try:
+            handle = await self._driver.create(spec)
+        except UnknownRuntime as exc:
+            await self._fail(sandbox_id, str(exc))
+            raise ServiceError(
+                ErrorCode.INVALID_REQUEST, str(exc), {"fields": {"runtime": str(exc)}}
+            ) from exc
+        except DriverError as exc:
+            await self._fail(sandbox_id, str(exc))
+            raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, str(exc)) from exc
+        except BaseException:
+            await self._driver.destroy(sandbox_id)
+            await self._fail(sandbox_id, "creation interrupted")
+            raise
+        return handle.endpoint, handle.token
+
+    async def _fail(self, sandbox_id: str, reason: str) -> None:
+        sandbox = await self._store.mark_ended(sandbox_id, SandboxStatus.FAILED, reason)
+        if sandbox:
+            await self._bus.event(subjects.sandbox_event(sandbox_id, "failed"), sandbox)
+
+    async def get(self, ref: SandboxRef) -> Sandbox:
+        sandbox = await self._store.get(ref.sandbox_id)
+        if sandbox is None or not ref.caller.can_access(sandbox.owner_id):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {ref.sandbox_id} not found")
+        return sandbox
+
+    async def terminate(self, ref: SandboxRef) -> Sandbox:
+        sandbox = await self.get(ref)
+        return await self.end(sandbox, SandboxStatus.TERMINATED, "terminated", None)
+
+    async def end(
+        self, sandbox: Sandbox, status: SandboxStatus, event: str, reason: str | None
+    ) -> Sandbox:
+        """Destroy the runtime and record the outcome; idempotent."""
+        await self._driver.destroy(sandbox.id)
+        ended = await self._store.mark_ended(sandbox.id, status, reason)
+        if ended is None:
+            return await self._store.get(sandbox.id) or sandbox
+        await self._bus.event(subjects.sandbox_event(sandbox.id, event), ended)
+        log.info("sandbox_ended", sandbox_id=sandbox.id, status=status, reason=reason)
+        return ended
+
+    async def resolve(self, ref: SandboxRef) -> ResolvedSandbox:
+        info = await self._store.connection_info(ref.sandbox_id)
+        if info is None or not ref.caller.can_access(info["owner_id"]):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {ref.sandbox_id} not found")
+        if info["status"] != SandboxStatus.RUNNING or not info["endpoint"]:
+            raise ServiceError(
+                ErrorCode.SANDBOX_NOT_RUNNING,
+                f"sandbox {ref.sandbox_id} is {info['status']}",
+                {"status": info["status"]},
+            )
+        return ResolvedSandbox(
+            sandbox_id=ref.sandbox_id,
+            owner_id=info["owner_id"],
+            status=SandboxStatus(info["status"]),
+            endpoint=info["endpoint"],
+            token=info["token"],
+        )

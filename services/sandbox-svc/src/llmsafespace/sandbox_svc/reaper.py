@@ -1,0 +1,72 @@
+"""Ends sandboxes past their lifetime and reconciles rows with live runtimes.
+
+One pass at a time across replicas (a PostgreSQL advisory lock); a replica that
+finds the lock taken skips the pass.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import structlog
+
+from llmsafespace.contracts import SandboxStatus
+from llmsafespace.runtime import Driver
+
+from .lifecycle import Lifecycle
+from .store import SandboxStore
+
+log = structlog.get_logger()
+
+_REAPER_LOCK = 0x5AFE_0001
+_CREATE_GRACE = timedelta(minutes=2)  # a create this recent may be in flight elsewhere
+
+
+class Reaper:
+    def __init__(
+        self, pool: asyncpg.Pool, store: SandboxStore, lifecycle: Lifecycle, driver: Driver
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._lifecycle = lifecycle
+        self._driver = driver
+
+    async def run(self, interval: float) -> None:
+        """Reconcile once, then end expired sandboxes every `interval` seconds, forever."""
+        await self._exclusively(self.reconcile)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._exclusively(self.expire)
+            except Exception:
+                log.exception("reaper_pass_failed")
+
+    async def _exclusively(self, work: Callable[[], Awaitable[None]]) -> None:
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _REAPER_LOCK):
+                return
+            try:
+                await work()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _REAPER_LOCK)
+
+    async def expire(self) -> None:
+        for sandbox in await self._store.expired():
+            await self._lifecycle.end(sandbox, SandboxStatus.TERMINATED, "expired", "expired")
+
+    async def reconcile(self) -> None:
+        """After a restart: rows whose runtime is gone fail; runtimes with no live row go."""
+        alive = {handle.sandbox_id for handle in await self._driver.list()}
+        live_rows = await self._store.live()
+        settled = datetime.now(UTC) - _CREATE_GRACE
+        for sandbox in live_rows:
+            in_flight = sandbox.status is SandboxStatus.CREATING and sandbox.created_at > settled
+            if sandbox.id not in alive and not in_flight:
+                await self._lifecycle.end(
+                    sandbox, SandboxStatus.FAILED, "failed", "runtime gone after a restart"
+                )
+        known = {sandbox.id for sandbox in live_rows}
+        for sandbox_id in alive - known:
+            log.warning("orphan_runtime_destroyed", sandbox_id=sandbox_id)
+            await self._driver.destroy(sandbox_id)

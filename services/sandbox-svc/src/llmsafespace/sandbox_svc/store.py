@@ -1,0 +1,116 @@
+"""The `sandboxes` table. Plain SQL; only this module spells it."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from llmsafespace.contracts import (
+    CreateSandboxRequest,
+    Resources,
+    Sandbox,
+    SandboxStatus,
+    SecurityLevel,
+)
+
+_COLUMNS = (
+    "id, owner_id, status, status_reason, runtime, security_level, timeout, resources,"
+    " metadata, from_warm_pool, created_at, expires_at, terminated_at"
+)
+
+
+def _sandbox(row: asyncpg.Record) -> Sandbox:
+    return Sandbox(
+        id=row["id"],
+        owner_id=row["owner_id"],
+        status=SandboxStatus(row["status"]),
+        status_reason=row["status_reason"],
+        runtime=row["runtime"],
+        security_level=SecurityLevel(row["security_level"]),
+        timeout=row["timeout"],
+        resources=Resources.model_validate_json(row["resources"]),
+        metadata=json.loads(row["metadata"]),
+        from_warm_pool=row["from_warm_pool"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        terminated_at=row["terminated_at"],
+    )
+
+
+class SandboxStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def insert(
+        self, sandbox_id: str, owner_id: str, request: CreateSandboxRequest
+    ) -> Sandbox:
+        expires_at = datetime.now(UTC) + timedelta(seconds=request.timeout)
+        row = await self._pool.fetchrow(
+            "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout,"
+            " resources, metadata, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            f" RETURNING {_COLUMNS}",
+            sandbox_id,
+            owner_id,
+            SandboxStatus.CREATING.value,
+            request.runtime,
+            request.security_level.value,
+            request.timeout,
+            request.resources.model_dump_json(by_alias=True),
+            json.dumps(request.metadata),
+            expires_at,
+        )
+        return _sandbox(row)
+
+    async def mark_running(
+        self, sandbox_id: str, endpoint: str, token: str, *, from_warm_pool: bool
+    ) -> Sandbox:
+        row = await self._pool.fetchrow(
+            "UPDATE sandboxes SET status = 'running', endpoint = $2, token = $3,"
+            f" from_warm_pool = $4 WHERE id = $1 RETURNING {_COLUMNS}",
+            sandbox_id,
+            endpoint,
+            token,
+            from_warm_pool,
+        )
+        return _sandbox(row)
+
+    async def mark_ended(
+        self, sandbox_id: str, status: SandboxStatus, reason: str | None
+    ) -> Sandbox | None:
+        """Record the end of a sandbox once; later calls leave the first outcome in place."""
+        row = await self._pool.fetchrow(
+            "UPDATE sandboxes SET status = $2, status_reason = $3, terminated_at = now(),"
+            " endpoint = NULL, token = NULL"
+            f" WHERE id = $1 AND status IN ('creating', 'running') RETURNING {_COLUMNS}",
+            sandbox_id,
+            status.value,
+            reason,
+        )
+        return _sandbox(row) if row else None
+
+    async def get(self, sandbox_id: str) -> Sandbox | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE id = $1", sandbox_id
+        )
+        return _sandbox(row) if row else None
+
+    async def expired(self, limit: int = 100) -> list[Sandbox]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN ('creating', 'running')"
+            " AND expires_at < now() ORDER BY expires_at LIMIT $1",
+            limit,
+        )
+        return [_sandbox(row) for row in rows]
+
+    async def live(self) -> list[Sandbox]:
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN ('creating', 'running')"
+        )
+        return [_sandbox(row) for row in rows]
+
+    async def connection_info(self, sandbox_id: str) -> dict[str, Any] | None:
+        row = await self._pool.fetchrow(
+            "SELECT owner_id, status, endpoint, token FROM sandboxes WHERE id = $1", sandbox_id
+        )
+        return dict(row) if row else None

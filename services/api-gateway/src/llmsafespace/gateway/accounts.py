@@ -34,6 +34,33 @@ class Accounts:
         )
         return Caller(user_id=row["id"], role=Role(row["role"])) if row else None
 
+    async def create_user(self, username: str, role: Role = Role.USER) -> tuple[str, str]:
+        """A new user and its first API key (the only time the key is seen)."""
+        user_id = new_user_id()
+        key = new_api_key()
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO users (id, username, role) VALUES ($1, $2, $3)",
+                user_id,
+                username,
+                role.value,
+            )
+            await self._insert_key(conn, user_id, key, "first")
+        return user_id, key
+
+    async def _insert_key(
+        self, conn: asyncpg.Connection, user_id: str, key: str, name: str
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO api_keys (id, user_id, name, key_hash, key_prefix)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_hash) DO NOTHING",
+            "key-" + secrets.token_hex(8),
+            user_id,
+            name,
+            key_hash(key),
+            key[: len(KEY_PREFIX) + 6],
+        )
+
     async def ensure_admin_key(self, key: str, username: str = "admin") -> None:
         """Make `key` a key of the admin user `username`, creating either if missing."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -43,11 +70,4 @@ class Accounts:
                 new_user_id(),
                 username,
             )
-            await conn.execute(
-                "INSERT INTO api_keys (id, user_id, name, key_hash, key_prefix)"
-                " VALUES ($1, $2, 'bootstrap', $3, $4) ON CONFLICT (key_hash) DO NOTHING",
-                "key-" + secrets.token_hex(8),
-                user_id,
-                key_hash(key),
-                key[: len(KEY_PREFIX) + 6],
-            )
+            await self._insert_key(conn, user_id, key, "bootstrap")

@@ -1,0 +1,21 @@
+.PHONY: setup up test check
+
+VENV := .venv
+STAMP := $(VENV)/.setup-stamp
+
+setup: $(STAMP)
+
+$(STAMP): scripts/setup.sh pyproject.toml $(wildcard uv.lock) $(wildcard */pyproject.toml) $(wildcard */*/pyproject.toml)
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+up: setup
+	$(VENV)/bin/python -m llmsafespace.devstack up
+
+test: setup
+	$(VENV)/bin/pytest
+
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs services devstack sdk

@@ -1,0 +1,69 @@
+"""The three backing servers: embedded ones, or existing ones named by NATS_URL etc."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from llmsafespace.devstack.nats_server import NatsServer
+from llmsafespace.devstack.postgres_server import PostgresServer
+from llmsafespace.devstack.processes import Process
+from llmsafespace.devstack.redis_server import RedisServer
+
+
+class Server(Protocol):
+    name: str
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def process(self) -> Process | None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class ExternalServer:
+    """A server someone else runs: its URL is given, starting and stopping do nothing."""
+
+    name: str
+    url: str
+
+    @property
+    def process(self) -> Process | None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Servers:
+    nats: Server
+    postgres: Server
+    redis: Server
+
+    def all(self) -> tuple[Server, Server, Server]:
+        return (self.nats, self.postgres, self.redis)
+
+
+def choose_servers(state_dir: Path, log_dir: Path, environ: Mapping[str, str]) -> Servers:
+    """Embedded servers under state_dir, except where environ already names a URL."""
+    nats_url = environ.get("NATS_URL")
+    database_url = environ.get("DATABASE_URL")
+    redis_url = environ.get("REDIS_URL")
+    return Servers(
+        nats=ExternalServer("nats", nats_url) if nats_url else NatsServer(state_dir, log_dir),
+        postgres=(
+            ExternalServer("postgres", database_url)
+            if database_url
+            else PostgresServer(state_dir, log_dir)
+        ),
+        redis=ExternalServer("redis", redis_url) if redis_url else RedisServer(state_dir, log_dir),
+    )

@@ -1,0 +1,95 @@
+"""The four LLMSafeSpace services as child processes, configured by environment only."""
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from llmsafespace.devstack import processes
+from llmsafespace.devstack.ports import HOST
+
+READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What to run: `python -m module`, with HTTP settings under env_prefix."""
+
+    name: str
+    module: str
+    env_prefix: str
+    uses_runtime: bool = False
+
+
+SERVICES = (
+    ServiceSpec("api-gateway", "llmsafespace.gateway", "GATEWAY_"),
+    ServiceSpec("sandbox-svc", "llmsafespace.sandbox_svc", "SANDBOX_SVC_", uses_runtime=True),
+    ServiceSpec("warmpool-svc", "llmsafespace.warmpool_svc", "WARMPOOL_SVC_", uses_runtime=True),
+    ServiceSpec("exec-svc", "llmsafespace.exec_svc", "EXEC_SVC_"),
+)
+
+
+@dataclass
+class ServiceProcess:
+    """One running (or restartable) service: its spec, port, env and current process."""
+
+    spec: ServiceSpec
+    port: int
+    env: Mapping[str, str]
+    log_path: Path
+    process: processes.Process | None = field(default=None, init=False)
+    restarts: int = field(default=0, init=False)
+    paused: bool = field(default=False, init=False)
+
+    @property
+    def ready_url(self) -> str:
+        return f"http://{HOST}:{self.port}/ready"
+
+    def spawn(self) -> processes.Process:
+        self.process = processes.spawn(
+            [sys.executable, "-m", self.spec.module], log_path=self.log_path, env=self.env
+        )
+        return self.process
+
+    async def wait_ready(self, within: float = READY_TIMEOUT) -> None:
+        async with httpx.AsyncClient(timeout=2.0) as client:
+
+            async def ready() -> bool:
+                try:
+                    response = await client.get(self.ready_url)
+                except httpx.TransportError:
+                    return False
+                return response.status_code == 200
+
+            await processes.wait_ready(
+                self.spec.name,
+                ready,
+                process=self.process,
+                log_path=self.log_path,
+                within=within,
+                interval=0.2,
+            )
+
+
+def service_env(
+    spec: ServiceSpec,
+    *,
+    common: Mapping[str, str],
+    port: int,
+    admin_key: str,
+    runtime_dir: Path,
+) -> dict[str, str]:
+    """The service-specific environment on top of the shared one."""
+    env = {
+        **common,
+        f"{spec.env_prefix}HTTP_HOST": HOST,
+        f"{spec.env_prefix}HTTP_PORT": str(port),
+    }
+    if spec.name == "api-gateway":
+        env["GATEWAY_BOOTSTRAP_ADMIN_KEY"] = admin_key
+    if spec.uses_runtime:
+        env["RUNTIME_DRIVER"] = "local"
+        env["RUNTIME_DIR"] = str(runtime_dir)
+    return env

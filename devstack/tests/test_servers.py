@@ -1,0 +1,97 @@
+"""Each embedded server starts, answers its own protocol, and stops leaving nothing behind."""
+
+import uuid
+from pathlib import Path
+
+import asyncpg
+import nats
+import redis.asyncio as redis
+
+from llmsafespace.devstack.nats_server import NatsServer
+from llmsafespace.devstack.postgres_server import PostgresServer
+from llmsafespace.devstack.redis_server import RedisServer
+from llmsafespace.devstack.servers import ExternalServer, choose_servers
+
+from .processes_left import processes_mentioning
+
+
+async def test_nats_server_serves_jetstream_and_stops_cleanly(state_dir: Path) -> None:
+    server = NatsServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        assert server.url.startswith("nats://127.0.0.1:")
+        client = await nats.connect(server.url)
+        try:
+            subject = f"devstack.test.{uuid.uuid4().hex}"
+            subscription = await client.subscribe(subject)
+            await client.publish(subject, b"hello")
+            message = await subscription.next_msg(timeout=5)
+            assert message.data == b"hello"
+            info = await client.jetstream().account_info()
+            assert info.limits is not None
+        finally:
+            await client.close()
+    finally:
+        await server.stop()
+    assert server.process is not None
+    assert server.process.returncode is not None
+    assert processes_mentioning(state_dir) == []
+
+
+async def test_redis_server_answers_ping_and_stops_cleanly(state_dir: Path) -> None:
+    server = RedisServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        try:
+            assert await client.ping() is True
+        finally:
+            await client.aclose()
+    finally:
+        await server.stop()
+    assert processes_mentioning(state_dir) == []
+
+
+async def test_postgres_server_answers_and_stops_cleanly(state_dir: Path) -> None:
+    server = PostgresServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        assert server.url.endswith("/llmsafespace")
+        connection = await asyncpg.connect(server.url)
+        try:
+            assert await connection.fetchval("SELECT 1") == 1
+        finally:
+            await connection.close()
+    finally:
+        await server.stop()
+    assert processes_mentioning(state_dir) == []
+
+
+async def test_postgres_data_persists_across_a_restart(state_dir: Path) -> None:
+    first = PostgresServer(state_dir, state_dir / "logs")
+    await first.start()
+    try:
+        connection = await asyncpg.connect(first.url)
+        await connection.execute("CREATE TABLE kept (value text)")
+        await connection.execute("INSERT INTO kept VALUES ('still here')")
+        await connection.close()
+    finally:
+        await first.stop()
+
+    second = PostgresServer(state_dir, state_dir / "logs")
+    await second.start()
+    try:
+        connection = await asyncpg.connect(second.url)
+        assert await connection.fetchval("SELECT value FROM kept") == "still here"
+        await connection.close()
+    finally:
+        await second.stop()
+
+
+def test_urls_in_the_environment_replace_embedded_servers(state_dir: Path) -> None:
+    servers = choose_servers(
+        state_dir, state_dir / "logs", {"REDIS_URL": "redis://elsewhere:6379/0"}
+    )
+    assert servers.redis == ExternalServer("redis", "redis://elsewhere:6379/0")
+    assert isinstance(servers.nats, NatsServer)
+    assert isinstance(servers.postgres, PostgresServer)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install what LLMSafeSpace needs on a fresh Debian machine (python3.11+); idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bubblewrap (bwrap) is missing: run 'sudo apt-get install -y bubblewrap'" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+fi
+
+# uv: on PATH, or installed with pip and run as a module (a freshly pip-installed
+# executable may not be on PATH yet, e.g. behind pyenv shims).
+if command -v uv >/dev/null 2>&1; then
+    uv=(uv)
+else
+    python3 -m uv --version >/dev/null 2>&1 \
+        || python3 -m pip install --quiet uv 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages uv
+    uv=(python3 -m uv)
+fi
+
+"${uv[@]}" sync --all-packages --frozen

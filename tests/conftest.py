@@ -1,0 +1,41 @@
+"""Cross-service fixtures: one embedded stack for the whole session, an API client per test."""
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llmsafespace.devstack import Stack
+
+
+@pytest.fixture(scope="session")
+def stack_state_dir() -> Iterator[Path]:
+    # Not tmp_path: /tmp/pytest-of-root is 0700 and the unprivileged PostgreSQL and
+    # sandbox users must be able to traverse the state directory's parents.
+    state_dir = Path(tempfile.mkdtemp(prefix="llmsafespace-", dir="/tmp"))
+    state_dir.chmod(0o755)
+    yield state_dir
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def stack(stack_state_dir: Path) -> AsyncIterator[Stack]:
+    running = Stack(stack_state_dir, api_port=0)  # honours NATS_URL, DATABASE_URL, REDIS_URL
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url,
+        headers={"Authorization": f"Bearer {stack.admin_key}"},
+        timeout=30,
+    ) as client:
+        yield client

@@ -37,7 +37,8 @@ def error_reply(exc: Exception) -> dict[str, Any]:
     else:
         log.error("handler_failed", exc_info=exc)
         error = ServiceError(ErrorCode.INTERNAL_ERROR, "internal error")
-    return error.envelope().model_dump(mode="json", exclude_none=True)
+    reply: dict[str, Any] = error.envelope().model_dump(mode="json", exclude_none=True)
+    return reply
 
 
 def error_middleware() -> ExceptionMiddleware:

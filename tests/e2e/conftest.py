@@ -12,13 +12,17 @@ from llmsafespace.gateway.accounts import Accounts
 
 
 def _uid(pid: str) -> int | None:
+    """The real uid of a live process; None for a zombie (dead, holding nothing) or a
+    process gone meanwhile."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
+        fields = dict(
+            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        )
     except OSError:
         return None
-    return None
+    if fields["State"].split()[0] == "Z":
+        return None
+    return int(fields["Uid"].split()[0])
 
 
 def _mentions(pid: str, text: str) -> bool:
@@ -36,7 +40,7 @@ def sandbox_processes() -> Callable[[str], list[int]]:
 
     def processes(sandbox_id: str) -> list[int]:
         pids = [entry.name for entry in Path("/proc").iterdir() if entry.name.isdigit()]
-        named = [pid for pid in pids if _mentions(pid, sandbox_id)]
+        named = [pid for pid in pids if _mentions(pid, sandbox_id) and _uid(pid) is not None]
         known = uids.setdefault(sandbox_id, set())
         known.update(uid for pid in named if (uid := _uid(pid)) not in (None, 0))
         return sorted(int(pid) for pid in pids if pid in named or _uid(pid) in known)

@@ -78,7 +78,7 @@ class Bus:
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
         body = json.loads(message.data)
-        if isinstance(body, dict) and "error" in body:
+        if _is_error(body):
             raise ServiceError.from_envelope(ErrorEnvelope.model_validate(body))
         return reply.model_validate(body)
 
@@ -88,6 +88,11 @@ class Bus:
             await self._js.publish(subject, payload.model_dump_json(by_alias=True).encode())
         except Exception as exc:
             log.warning("event_publish_failed", subject=subject, error=str(exc))
+
+
+def _is_error(body: object) -> bool:
+    """An error envelope is an object with one key, `error`, holding an object."""
+    return isinstance(body, dict) and body.keys() == {"error"} and isinstance(body["error"], dict)
 
 
 async def ensure_streams(connection: NatsClient) -> None:

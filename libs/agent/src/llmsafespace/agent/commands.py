@@ -1,0 +1,79 @@
+"""``run_command``: a shell command in its own process group, streamed, with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import subprocess
+from typing import Any
+
+from .outcome import Outcome, Sink, Usage, stopped
+from .pipes import PipeReader
+from .processes import ended_by_signal, exit_watch
+
+
+def _reap(pid: int) -> tuple[int, resource.struct_rusage]:
+    """Reap an exited child, with its resource usage."""
+    _, status, rusage = os.wait4(pid, 0)
+    return status, rusage
+
+
+async def run_command(
+    command: str,
+    *,
+    time_limit: float,
+    env: dict[str, str],
+    cwd: str,
+    sink: Sink,
+    cancel: asyncio.Event,
+) -> Outcome:
+    """Run ``/bin/sh -c command``; on timeout or cancel kill its whole process group."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # Popen, not asyncio's subprocess: asyncio reaps the child itself and its rusage is lost.
+    proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec is quick
+        ["/bin/sh", "-c", command],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    pipes = [PipeReader(proc.stdout.fileno(), "stdout"), PipeReader(proc.stderr.fileno(), "stderr")]
+    for pipe in pipes:
+        pipe.sink = sink
+    exited = exit_watch(proc.pid)
+    stop = asyncio.ensure_future(cancel.wait())
+    try:
+        waiting: set[asyncio.Future[Any]] = {exited, stop}
+        done, _ = await asyncio.wait(waiting, timeout=time_limit, return_when="FIRST_COMPLETED")
+    finally:
+        stop.cancel()
+        if not exited.done():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.shield(exited)
+    status, rusage = _reap(proc.pid)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for pipe in pipes:
+        pipe.stop()
+    proc.stdout.close()
+    proc.stderr.close()
+    usage = Usage(
+        wall_ms=(loop.time() - started) * 1000.0,
+        cpu_ms=(rusage.ru_utime + rusage.ru_stime) * 1000.0,
+        peak_memory_bytes=rusage.ru_maxrss * 1024,
+    )
+    if exited not in done:
+        return stopped("cancelled" if cancel.is_set() else "timeout", usage)
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        return Outcome("failed", 128 + signum, ended_by_signal(signum), usage)
+    code = os.WEXITSTATUS(status)
+    return Outcome("completed" if code == 0 else "failed", code, "exit", usage)

@@ -1,0 +1,58 @@
+"""How one execution ended, and the result frame that reports it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .protocol import Frame
+
+Sink = Callable[[str, str], None]
+"""Receives output as it arrives: (stream, text)."""
+
+TIMEOUT_EXIT_CODE = 124
+CANCELLED_EXIT_CODE = 130
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Resources one execution used."""
+
+    wall_ms: float
+    cpu_ms: float
+    peak_memory_bytes: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The end of one execution."""
+
+    status: str
+    exit_code: int
+    ended_by: str
+    usage: Usage
+    result: str | None = None
+    error: dict[str, str] | None = None
+
+    def frame(self, request_id: object) -> Frame:
+        """The ``result`` reply for request ``request_id``."""
+        return {
+            "id": request_id,
+            "type": "result",
+            "status": self.status,
+            "exitCode": self.exit_code,
+            "result": self.result,
+            "error": self.error,
+            "endedBy": self.ended_by,
+            "usage": {
+                "wallMs": self.usage.wall_ms,
+                "cpuMs": self.usage.cpu_ms,
+                "peakMemoryBytes": self.usage.peak_memory_bytes,
+            },
+        }
+
+
+def stopped(reason: str, usage: Usage) -> Outcome:
+    """The outcome of an execution stopped by ``reason`` ("timeout" or "cancelled")."""
+    code = TIMEOUT_EXIT_CODE if reason == "timeout" else CANCELLED_EXIT_CODE
+    return Outcome(status=reason, exit_code=code, ended_by=reason, usage=usage)

@@ -1,0 +1,79 @@
+"""The agent's wire format: a 4-byte big-endian length, a UTF-8 JSON header, optional raw body.
+
+A header may carry ``"bodyLen": k``; then ``k`` raw bytes follow it (file transfers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+MAX_HEADER = 16 * 2**20
+MAX_BODY = 2**31
+_LENGTH = struct.Struct(">I")
+
+Frame = dict[str, Any]
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a valid frame."""
+
+
+def encode(header: Mapping[str, Any], body: bytes = b"") -> bytes:
+    """Serialize one frame (header, then ``body`` if given)."""
+    if body:
+        header = {**header, "bodyLen": len(body)}
+    data = json.dumps(header, separators=(",", ":")).encode()
+    if len(data) > MAX_HEADER:
+        raise ProtocolError(f"header of {len(data)} bytes exceeds {MAX_HEADER}")
+    return _LENGTH.pack(len(data)) + data + body
+
+
+def decode_header(data: bytes) -> Frame:
+    """Parse a header; it must be a JSON object."""
+    try:
+        header = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not a JSON object")
+    return header
+
+
+class FrameTooLarge(ProtocolError):
+    """A length prefix beyond the limit; the stream cannot be resynchronized."""
+
+
+def _check_length(length: int) -> int:
+    if length > MAX_HEADER:
+        raise FrameTooLarge(f"header of {length} bytes exceeds {MAX_HEADER}")
+    return length
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[Frame, bytes]:
+    """Read one frame: (header, body). Raises IncompleteReadError at EOF.
+
+    A malformed header raises ProtocolError after it was consumed, so the stream stays usable.
+    """
+    length = _check_length(_LENGTH.unpack(await reader.readexactly(_LENGTH.size))[0])
+    header = decode_header(await reader.readexactly(length))
+    body_length = header.get("bodyLen", 0)
+    if not isinstance(body_length, int) or not 0 <= body_length <= MAX_BODY:
+        raise FrameTooLarge("bodyLen must be an integer within limits")
+    body = await reader.readexactly(body_length) if body_length else b""
+    return header, body
+
+
+def read_frame_sync(stream: BinaryIO) -> Frame | None:
+    """Read one header from a blocking stream (the worker's control pipe); None at EOF."""
+    prefix = stream.read(_LENGTH.size)
+    if len(prefix) < _LENGTH.size:
+        return None
+    length = _check_length(_LENGTH.unpack(prefix)[0])
+    data = stream.read(length)
+    if len(data) < length:
+        return None
+    return decode_header(data)

@@ -1,0 +1,181 @@
+"""The agent's socket server: authenticates each connection, then multiplexes requests by id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .commands import run_command
+from .interpreter import Interpreter
+from .outcome import Outcome
+from .protocol import Frame, FrameTooLarge, ProtocolError, encode, read_frame
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """What the agent needs to serve: its secret, the base environment and the workspace."""
+
+    token: str
+    env: dict[str, str]
+    workspace: str
+
+
+class RequestError(Exception):
+    """A request the agent cannot serve; reported as an ``error`` frame."""
+
+
+def _number(request: Frame, key: str) -> float:
+    value = request.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise RequestError(f"{key} must be a positive number")
+    return float(value)
+
+
+def _text(request: Frame, key: str) -> str:
+    value = request.get(key)
+    if not isinstance(value, str):
+        raise RequestError(f"{key} must be a string")
+    return value
+
+
+class Connection:
+    """One authenticated client connection."""
+
+    def __init__(self, agent: Agent, writer: asyncio.StreamWriter) -> None:
+        self._agent = agent
+        self._writer = writer
+        self._running: dict[object, asyncio.Event] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def send(self, frame: Frame) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(encode(frame))
+
+    def start(self, request: Frame) -> None:
+        task = asyncio.create_task(self._serve(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self) -> None:
+        """The client left: stop its executions and wait for them to end."""
+        for cancel in self._running.values():
+            cancel.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+
+    async def _serve(self, request: Frame) -> None:
+        request_id = request.get("id")
+        handlers: dict[str, Callable[[Frame], Awaitable[None]]] = {
+            "ping": self._ping,
+            "run_code": self._run_code,
+            "run_command": self._run_command,
+            "cancel": self._cancel,
+        }
+        handler = handlers.get(str(request.get("op")))
+        try:
+            if not isinstance(request_id, int):
+                raise RequestError("id must be an integer")
+            if handler is None:
+                raise RequestError(f"unknown op {request.get('op')!r}")
+            await handler(request)
+        except (RequestError, OSError) as exc:
+            self.send({"id": request_id, "type": "error", "message": str(exc)})
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+
+    async def _ping(self, request: Frame) -> None:
+        self.send({"id": request["id"], "type": "pong"})
+
+    async def _cancel(self, request: Frame) -> None:
+        cancel = self._running.get(request.get("target"))
+        if cancel is None:
+            raise RequestError(f"no running request {request.get('target')!r}")
+        cancel.set()
+        self.send({"id": request["id"], "type": "ack"})
+
+    async def _execute(self, request: Frame, run: Callable[..., Awaitable[Outcome]]) -> None:
+        request_id = request["id"]
+        if request_id in self._running:
+            raise RequestError(f"request {request_id} is already running")
+
+        def sink(stream: str, text: str) -> None:
+            self.send({"id": request_id, "type": "output", "stream": stream, "data": text})
+
+        self._running[request_id] = cancel = asyncio.Event()
+        try:
+            outcome = await run(time_limit=_number(request, "timeout"), sink=sink, cancel=cancel)
+        finally:
+            del self._running[request_id]
+        self.send(outcome.frame(request_id))
+
+    async def _run_code(self, request: Frame) -> None:
+        code = _text(request, "code")
+        interpreter = self._agent.interpreter
+        await self._execute(request, lambda **kw: interpreter.run(code, **kw))
+
+    async def _run_command(self, request: Frame) -> None:
+        command = _text(request, "command")
+        extra = request.get("env") or {}
+        if not isinstance(extra, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+        ):
+            raise RequestError("env must map strings to strings")
+        cwd = request.get("cwd") or self._agent.config.workspace
+        if not isinstance(cwd, str):
+            raise RequestError("cwd must be a string")
+        env = {**self._agent.config.env, **extra}
+        await self._execute(request, lambda **kw: run_command(command, env=env, cwd=cwd, **kw))
+
+
+class Agent:
+    """Serves the protocol on a Unix socket until cancelled."""
+
+    def __init__(self, config: AgentConfig, interpreter: Interpreter) -> None:
+        self.config = config
+        self.interpreter = interpreter
+
+    async def serve(self, socket_path: str) -> None:
+        """Listen on ``socket_path`` (replacing a stale socket) forever."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path)
+        server = await asyncio.start_unix_server(self._handle, path=socket_path)
+        os.chmod(socket_path, 0o600)
+        async with server:
+            try:
+                await server.serve_forever()
+            finally:
+                await self.interpreter.close()
+
+    async def _authenticate(self, reader: asyncio.StreamReader) -> bool:
+        hello, _ = await read_frame(reader)
+        token = hello.get("token")
+        return (
+            hello.get("op") == "hello"
+            and isinstance(token, str)
+            and hmac.compare_digest(token.encode(), self.config.token.encode())
+        )
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = Connection(self, writer)
+        try:
+            if not await self._authenticate(reader):
+                return
+            connection.send({"ok": True})
+            while True:
+                try:
+                    request, _ = await read_frame(reader)
+                except FrameTooLarge:
+                    raise
+                except ProtocolError as exc:
+                    connection.send({"id": None, "type": "error", "message": str(exc)})
+                    continue
+                connection.start(request)
+        except (asyncio.IncompleteReadError, ProtocolError, ConnectionError):
+            pass
+        finally:
+            await connection.finish()
+            writer.close()

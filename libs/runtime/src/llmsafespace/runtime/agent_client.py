@@ -1,0 +1,182 @@
+"""Client for the in-sandbox agent: one connection, many concurrent requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from llmsafespace.agent.protocol import Frame, ProtocolError, encode, read_frame
+
+from .errors import AgentUnavailable, DriverError
+
+OutputCallback = Callable[[str, str], Awaitable[None]]
+"""Receives output as it arrives: (stream, text)."""
+
+GRACE = 5.0
+"""How long past an execution's own timeout the client waits for the agent's answer."""
+
+_TERMINAL = frozenset({"result", "pong", "ack", "error"})
+_UNIX = "unix://"
+
+
+@dataclass(frozen=True)
+class AgentResult:
+    """The whole outcome of one execution."""
+
+    status: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    result: str | None
+    error: dict[str, str] | None
+    ended_by: str
+    wall_ms: float
+    cpu_ms: float
+    peak_memory_bytes: int
+
+
+class AgentClient:
+    """An authenticated connection to one agent."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Queue[Frame | None]] = {}
+        self._closed = False
+        self._reader_task = asyncio.create_task(self._read(reader))
+
+    @classmethod
+    async def connect(cls, endpoint: str, token: str, *, timeout: float = 5.0) -> AgentClient:
+        """Connect to ``unix:///path`` and authenticate with ``token``."""
+        if not endpoint.startswith(_UNIX):
+            raise DriverError(f"unsupported agent endpoint {endpoint!r}")
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_unix_connection(endpoint[len(_UNIX) :])
+        except (OSError, TimeoutError) as exc:
+            raise AgentUnavailable(f"cannot reach the agent at {endpoint}: {exc!r}") from exc
+        try:
+            async with asyncio.timeout(timeout):
+                writer.write(encode({"op": "hello", "token": token}))
+                reply, _ = await read_frame(reader)
+            if reply.get("ok") is not True:
+                raise ProtocolError(f"unexpected hello reply {reply!r}")
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ProtocolError) as exc:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            raise AgentUnavailable(f"the agent at {endpoint} refused the connection") from exc
+        return cls(reader, writer)
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is gone."""
+        return self._closed
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                frame, _ = await read_frame(reader)
+                queue = self._pending.get(frame.get("id"))
+                if queue is not None:
+                    queue.put_nowait(frame)
+        except (OSError, asyncio.IncompleteReadError, ProtocolError):
+            pass
+        finally:
+            self._closed = True
+            for queue in self._pending.values():
+                queue.put_nowait(None)
+
+    async def _request(
+        self, request: Frame, deadline: float, on_frame: Callable[[Frame], Awaitable[None]]
+    ) -> Frame:
+        """Send ``request``; pass every reply to ``on_frame``; return the terminal one."""
+        if self._closed:
+            raise AgentUnavailable("the agent connection is closed")
+        request_id = next(self._ids)
+        queue: asyncio.Queue[Frame | None] = asyncio.Queue()
+        self._pending[request_id] = queue
+        try:
+            self._writer.write(encode({**request, "id": request_id}))
+            async with asyncio.timeout(deadline):
+                await self._writer.drain()
+                while True:
+                    frame = await queue.get()
+                    if frame is None:
+                        raise AgentUnavailable("the agent connection was lost")
+                    if frame.get("type") in _TERMINAL:
+                        break
+                    await on_frame(frame)
+        except TimeoutError as exc:
+            raise AgentUnavailable(f"the agent did not answer within {deadline:g} s") from exc
+        except ConnectionError as exc:
+            raise AgentUnavailable(f"the agent connection failed: {exc!r}") from exc
+        finally:
+            del self._pending[request_id]
+        if frame.get("type") == "error":
+            raise DriverError(f"the agent rejected the request: {frame.get('message')}")
+        return frame
+
+    async def _execute(
+        self, request: Frame, timeout: float, on_output: OutputCallback | None
+    ) -> AgentResult:
+        output: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+        async def on_frame(frame: Frame) -> None:
+            stream, text = str(frame.get("stream")), str(frame.get("data", ""))
+            output.setdefault(stream, []).append(text)
+            if on_output is not None:
+                await on_output(stream, text)
+
+        final = await self._request({**request, "timeout": timeout}, timeout + GRACE, on_frame)
+        usage: dict[str, Any] = final.get("usage") or {}
+        return AgentResult(
+            status=final["status"],
+            exit_code=final["exitCode"],
+            stdout="".join(output["stdout"]),
+            stderr="".join(output["stderr"]),
+            result=final.get("result"),
+            error=final.get("error"),
+            ended_by=final["endedBy"],
+            wall_ms=float(usage.get("wallMs", 0.0)),
+            cpu_ms=float(usage.get("cpuMs", 0.0)),
+            peak_memory_bytes=int(usage.get("peakMemoryBytes", 0)),
+        )
+
+    async def run_code(
+        self, code: str, *, timeout: float, on_output: OutputCallback | None = None
+    ) -> AgentResult:
+        """Run Python in the sandbox's persistent interpreter."""
+        return await self._execute({"op": "run_code", "code": code}, timeout, on_output)
+
+    async def run_command(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> AgentResult:
+        """Run ``/bin/sh -c command`` in the sandbox."""
+        request = {"op": "run_command", "command": command, "env": env, "cwd": cwd}
+        return await self._execute(request, timeout, on_output)
+
+    async def ping(self) -> None:
+        """Check the agent answers."""
+        await self._request({"op": "ping"}, GRACE, _ignore)
+
+    async def close(self) -> None:
+        """Close the connection; pending requests fail with AgentUnavailable."""
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+        await self._reader_task
+
+
+async def _ignore(frame: Frame) -> None:
+    """Replies other than the final one are not expected for this request."""

@@ -1,0 +1,56 @@
+"""The driver interface every sandbox runtime implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SANDBOX_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class RuntimeSpec(BaseModel):
+    """What to create: the sandbox's id, runtime and resources."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sandbox_id: str = Field(pattern=SANDBOX_ID_PATTERN)
+    runtime: str = "python:3.11"
+    cpu: float = Field(default=1.0, gt=0)
+    memory_bytes: int = Field(default=512 * 2**20, gt=0)
+    storage_bytes: int = Field(default=2**30, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class Handle(BaseModel):
+    """How to reach a running sandbox's agent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sandbox_id: str
+    endpoint: str
+    token: str
+
+
+class Driver(Protocol):
+    """Creates, finds and destroys sandboxes."""
+
+    async def create(self, spec: RuntimeSpec) -> Handle:
+        """Start a sandbox; returns once its agent answers."""
+        ...
+
+    async def destroy(self, sandbox_id: str) -> None:
+        """Kill a sandbox and remove everything it left; idempotent."""
+        ...
+
+    async def list(self) -> list[Handle]:
+        """Sandboxes alive now, including ones created by an earlier process."""
+        ...
+
+    async def inspect(self, sandbox_id: str) -> Handle | None:
+        """One sandbox, or None if it does not exist."""
+        ...
+
+    async def close(self) -> None:
+        """Release the driver's resources; sandboxes keep running."""
+        ...

@@ -1,0 +1,101 @@
+"""The bubblewrap command line for one sandbox (isolation profile in one place)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BWRAP = "/usr/bin/bwrap"
+SANDBOX_UID = 1000
+AGENT_ROOT = "/opt/llmsafespace"
+RUN_DIR = "/run/llmsafespace"
+WORKSPACE = "/workspace"
+ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
+HOST_ETC = ("/etc/ld.so.cache", "/etc/ssl", "/etc/ca-certificates")
+ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+MASKED_PROC = ("kallsyms", "keys", "timer_list")
+PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything the command line depends on."""
+
+    interpreter: str
+    workspace: Path
+    run_dir: Path
+    agent_dir: Path
+    etc_dir: Path
+    tmp_bytes: int
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _root_entries() -> list[str]:
+    """Mirror the host's ``/bin``, ``/lib*`` as symlinks or read-only binds."""
+    args: list[str] = []
+    for name in ROOT_LINKS:
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def _etc(profile: Profile) -> list[str]:
+    args = ["--dir", "/etc"]
+    for name in ETC_FILES:
+        args += ["--ro-bind", str(profile.etc_dir / name), f"/etc/{name}"]
+    for path in HOST_ETC:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def _masks() -> list[str]:
+    args: list[str] = []
+    for name in MASKED_PROC:
+        if Path("/proc", name).exists():
+            args += ["--ro-bind", "/dev/null", f"/proc/{name}"]
+    return args
+
+
+def _environment(profile: Profile) -> list[str]:
+    env = {"PATH": PATH, "HOME": WORKSPACE, "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+    env.update(profile.env)
+    env["PYTHONPATH"] = AGENT_ROOT  # the agent removes it from what user code sees
+    args = ["--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    return args
+
+
+def command(profile: Profile) -> list[str]:
+    """The argv that starts the agent inside a fresh sandbox."""
+    return [
+        BWRAP,
+        "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        "--unshare-cgroup", "--unshare-net", "--disable-userns", "--new-session",
+        "--cap-drop", "ALL",
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+        "--ro-bind", "/usr", "/usr",
+        *_root_entries(),
+        *_etc(profile),
+        "--proc", "/proc",
+        "--dev", "/dev",
+        *_masks(),
+        "--size", str(profile.tmp_bytes), "--tmpfs", "/tmp",
+        "--size", str(profile.tmp_bytes), "--tmpfs", "/dev/shm",
+        "--bind", str(profile.workspace), WORKSPACE,
+        "--ro-bind", str(profile.agent_dir), AGENT_ROOT,
+        "--bind", str(profile.run_dir), RUN_DIR,
+        "--remount-ro", "/dev",
+        "--remount-ro", "/",
+        *_environment(profile),
+        "--chdir", WORKSPACE,
+        "--",
+        profile.interpreter, "-s", "-m", "llmsafespace.agent",
+        "--socket", f"{RUN_DIR}/agent.sock",
+        "--token-file", f"{RUN_DIR}/token",
+        "--workspace", WORKSPACE,
+    ]  # fmt: skip

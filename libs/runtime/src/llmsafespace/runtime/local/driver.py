@@ -1,0 +1,138 @@
+"""LocalDriver: each sandbox is a bubblewrap sandbox running as its own host uid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+
+from ..agent_client import AgentClient
+from ..driver import Handle, RuntimeSpec
+from ..errors import AgentUnavailable, DriverError, RuntimeUnavailable, UnknownRuntime
+from . import bwrap, uids
+from .config import LocalConfig
+from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
+from .prepare import prepare
+from .processes import is_alive, spawn_detached
+from .teardown import remove
+
+POLL_INTERVAL = 0.01
+
+
+class LocalDriver:
+    """Creates sandboxes on this host; they outlive the driver and are adopted from state."""
+
+    def __init__(self, config: LocalConfig) -> None:
+        self._config = config
+        self._layout = Layout(config.runtime_dir)
+        prepare(self._layout)
+
+    def _handle(self, meta: SandboxMeta) -> Handle:
+        socket = self._layout.socket(meta.sandbox_id)
+        return Handle(sandbox_id=meta.sandbox_id, endpoint=f"unix://{socket}", token=meta.token)
+
+    def _interpreter(self, runtime: str) -> str:
+        try:
+            return self._config.interpreters[runtime]
+        except KeyError:
+            available = ", ".join(sorted(self._config.interpreters))
+            raise UnknownRuntime(f"unknown runtime {runtime!r}; available: {available}") from None
+
+    def _start(self, spec: RuntimeSpec, interpreter: str) -> SandboxMeta:
+        """Allocate a uid, lay out the dirs and start bwrap (blocking)."""
+        layout, sandbox_id = self._layout, spec.sandbox_id
+        socket = layout.socket(sandbox_id)
+        if len(os.fsencode(socket)) > MAX_SOCKET_PATH:
+            raise RuntimeUnavailable(
+                f"agent socket path {socket} is longer than {MAX_SOCKET_PATH} bytes; "
+                "use a shorter runtime_dir"
+            )
+        uid = uids.allocate(layout.uids, self._config.uid_base, self._config.uid_count, sandbox_id)
+        layout.state(sandbox_id).mkdir(mode=0o711)
+        for path in (layout.run(sandbox_id), layout.workspace(sandbox_id)):
+            path.mkdir(mode=0o700)
+            os.chown(path, uid, uid)
+        token = secrets.token_urlsafe(32)
+        token_file = layout.run(sandbox_id) / TOKEN_NAME
+        token_file.write_text(token)
+        os.chown(token_file, uid, uid)
+        token_file.chmod(0o600)
+        meta = SandboxMeta(
+            sandbox_id=sandbox_id, uid=uid, pid=0, token=token, created_at=time.time()
+        )
+        layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        profile = bwrap.Profile(
+            interpreter=interpreter,
+            workspace=layout.workspace(sandbox_id),
+            run_dir=layout.run(sandbox_id),
+            agent_dir=layout.agent,
+            etc_dir=layout.etc,
+            tmp_bytes=spec.storage_bytes,
+            env=spec.env,
+        )
+        log = layout.state(sandbox_id) / "agent.log"
+        meta = meta.model_copy(update={"pid": spawn_detached(bwrap.command(profile), uid, log)})
+        layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        return meta
+
+    async def _wait_ready(self, meta: SandboxMeta) -> None:
+        handle = self._handle(meta)
+        deadline = time.monotonic() + self._config.ready_timeout
+        while True:
+            try:
+                client = await AgentClient.connect(handle.endpoint, handle.token, timeout=1.0)
+            except AgentUnavailable:
+                if not is_alive(meta.pid, meta.uid):
+                    log = self._layout.state(meta.sandbox_id) / "agent.log"
+                    raise RuntimeUnavailable(
+                        f"sandbox {meta.sandbox_id} exited at start: {log.read_text()[-2000:]}"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise RuntimeUnavailable(
+                        f"sandbox {meta.sandbox_id} not ready in {self._config.ready_timeout} s"
+                    ) from None
+                await asyncio.sleep(POLL_INTERVAL)
+                continue
+            try:
+                await client.ping()
+            finally:
+                await client.close()
+            return
+
+    async def create(self, spec: RuntimeSpec) -> Handle:
+        """Start a sandbox; returns once its agent answers ping."""
+        interpreter = self._interpreter(spec.runtime)
+        if self._layout.state(spec.sandbox_id).exists():
+            raise DriverError(f"sandbox {spec.sandbox_id} already exists")
+        try:
+            meta = await asyncio.to_thread(self._start, spec, interpreter)
+            await self._wait_ready(meta)
+        except BaseException:
+            await asyncio.to_thread(remove, self._layout, spec.sandbox_id)
+            raise
+        return self._handle(meta)
+
+    async def destroy(self, sandbox_id: str) -> None:
+        """Kill every process of the sandbox and remove its state; idempotent."""
+        await asyncio.to_thread(remove, self._layout, sandbox_id)
+
+    def _alive(self, sandbox_id: str) -> SandboxMeta | None:
+        meta = self._layout.read_meta(sandbox_id)
+        if meta is None or not meta.pid or not is_alive(meta.pid, meta.uid):
+            return None
+        return meta
+
+    async def list(self) -> list[Handle]:
+        """Sandboxes alive now, including those made by earlier processes."""
+        ids = await asyncio.to_thread(self._layout.sandbox_ids)
+        metas = [await asyncio.to_thread(self._alive, sandbox_id) for sandbox_id in ids]
+        return [self._handle(meta) for meta in metas if meta is not None]
+
+    async def inspect(self, sandbox_id: str) -> Handle | None:
+        """The sandbox's handle if it is alive."""
+        meta = await asyncio.to_thread(self._alive, sandbox_id)
+        return None if meta is None else self._handle(meta)
+
+    async def close(self) -> None:
+        """Nothing to release: sandboxes keep running and state lives on disk."""

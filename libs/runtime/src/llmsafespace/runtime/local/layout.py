@@ -1,0 +1,77 @@
+"""Where a sandbox's files live under the runtime dir, and its recorded state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+SOCKET_NAME = "agent.sock"
+TOKEN_NAME = "token"
+MAX_SOCKET_PATH = 107
+
+
+class SandboxMeta(BaseModel):
+    """``meta.json``: what a later process needs to adopt or remove a sandbox."""
+
+    sandbox_id: str
+    uid: int
+    pid: int
+    token: str
+    created_at: float
+
+
+class Layout:
+    """Paths under one runtime dir."""
+
+    def __init__(self, runtime_dir: Path) -> None:
+        self.root = runtime_dir
+
+    @property
+    def agent(self) -> Path:
+        """The agent package copy, readable by every sandbox uid."""
+        return self.root / "agent"
+
+    @property
+    def etc(self) -> Path:
+        """The synthetic ``/etc`` files."""
+        return self.root / "etc"
+
+    @property
+    def uids(self) -> Path:
+        """One lock file per allocated uid slot."""
+        return self.root / "uids"
+
+    @property
+    def sandboxes(self) -> Path:
+        return self.root / "sandboxes"
+
+    def state(self, sandbox_id: str) -> Path:
+        """Root-owned per-sandbox dir (meta.json, log)."""
+        return self.sandboxes / sandbox_id
+
+    def meta(self, sandbox_id: str) -> Path:
+        return self.state(sandbox_id) / "meta.json"
+
+    def run(self, sandbox_id: str) -> Path:
+        """The dir bound into the sandbox holding the agent socket and token."""
+        return self.state(sandbox_id) / "run"
+
+    def socket(self, sandbox_id: str) -> Path:
+        return self.run(sandbox_id) / SOCKET_NAME
+
+    def workspace(self, sandbox_id: str) -> Path:
+        return self.root / "workspaces" / sandbox_id
+
+    def read_meta(self, sandbox_id: str) -> SandboxMeta | None:
+        """The recorded state, or None if absent or unreadable."""
+        try:
+            return SandboxMeta.model_validate_json(self.meta(sandbox_id).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def sandbox_ids(self) -> list[str]:
+        """Every sandbox with a state dir."""
+        if not self.sandboxes.is_dir():
+            return []
+        return sorted(entry.name for entry in self.sandboxes.iterdir() if entry.is_dir())

@@ -1,0 +1,177 @@
+"""Sandboxes of the local driver: isolation, teardown, adoption and sweep."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import llmsafespace.runtime
+from llmsafespace.runtime import (
+    AgentClient,
+    Handle,
+    RuntimeSpec,
+    RuntimeUnavailable,
+    UnknownRuntime,
+    create_driver,
+)
+from llmsafespace.runtime.local import LocalConfig, LocalDriver, sweep
+
+SECRET = "llmsafespace-test-secret-value"
+
+
+def _uid_pids(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            status = Path("/proc", entry, "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("Uid", "").split("\t")[0] == str(uid) and not fields["State"].startswith("Z"):
+            pids.append(int(entry))
+    return pids
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def _fresh_runtime_dir() -> Path:
+    directory = Path(tempfile.mkdtemp(dir="/tmp"))
+    directory.chmod(0o755)
+    return directory
+
+
+def _uid_of(config: LocalConfig, sandbox_id: str) -> int:
+    meta = (config.runtime_dir / "sandboxes" / sandbox_id / "meta.json").read_text()
+    return int(meta.split('"uid":')[1].split(",")[0])
+
+
+@pytest.fixture(scope="module")
+async def handle(driver: LocalDriver) -> AsyncIterator[Handle]:
+    os.environ["LLMSAFESPACE_TEST_SECRET"] = SECRET
+    try:
+        handle = await driver.create(RuntimeSpec(sandbox_id="iso"))
+    finally:
+        del os.environ["LLMSAFESPACE_TEST_SECRET"]
+    yield handle
+    await driver.destroy("iso")
+
+
+@pytest.fixture
+async def client(handle: Handle) -> AsyncIterator[AgentClient]:
+    client = await AgentClient.connect(handle.endpoint, handle.token)
+    yield client
+    await client.close()
+
+
+def test_the_public_names_are_exported_sorted() -> None:
+    assert llmsafespace.runtime.__all__ == sorted(llmsafespace.runtime.__all__)
+
+
+async def test_the_sandbox_runs_as_its_own_host_uid(handle: Handle, config: LocalConfig) -> None:
+    uid = _uid_of(config, handle.sandbox_id)
+    assert config.uid_base <= uid < config.uid_base + config.uid_count
+    assert _uid_pids(uid)
+
+
+async def test_the_sandbox_sees_only_its_own_pids(client: AgentClient) -> None:
+    result = await client.run_code(
+        "import os\nsorted(int(p) for p in os.listdir('/proc') if p.isdigit())", timeout=10
+    )
+    assert result.result is not None
+    assert max(eval(result.result)) < 50
+
+
+async def test_the_sandbox_cannot_write_usr_or_etc(client: AgentClient) -> None:
+    result = await client.run_command("touch /usr/x || touch /etc/x || echo written", timeout=10)
+    assert "written" in result.stdout
+    assert "Read-only file system" in result.stderr
+    assert not _exists("/usr/x")
+    assert not _exists("/etc/x")
+
+
+async def test_pid_1_environ_holds_no_host_secret(client: AgentClient) -> None:
+    result = await client.run_command("cat /proc/1/environ; env", timeout=10)
+    assert result.exit_code == 0
+    assert SECRET not in result.stdout
+
+
+async def test_the_workspace_is_writable_and_kernel_symbols_are_masked(
+    client: AgentClient,
+) -> None:
+    command = "echo hi > /workspace/f && cat f; cat /proc/kallsyms"
+    result = await client.run_command(command, timeout=10)
+    assert result.stdout == "hi\n"
+    assert result.exit_code != 0
+
+
+async def test_an_unknown_runtime_names_the_available_ones(driver: LocalDriver) -> None:
+    with pytest.raises(UnknownRuntime, match=r"python:3\.11"):
+        await driver.create(RuntimeSpec(sandbox_id="bad", runtime="ruby:9"))
+
+
+async def test_destroy_leaves_no_process_and_no_dirs(
+    driver: LocalDriver, config: LocalConfig
+) -> None:
+    handle = await driver.create(RuntimeSpec(sandbox_id="doomed"))
+    uid = _uid_of(config, "doomed")
+    client = await AgentClient.connect(handle.endpoint, handle.token)
+    await client.run_command("sleep 60 >/dev/null 2>&1 &", timeout=10)
+    await client.close()
+    await driver.destroy("doomed")
+    await driver.destroy("doomed")
+    assert _uid_pids(uid) == []
+    assert not (config.runtime_dir / "sandboxes" / "doomed").exists()
+    assert not (config.runtime_dir / "workspaces" / "doomed").exists()
+    assert not (config.runtime_dir / "uids" / str(uid)).exists()
+    assert await driver.inspect("doomed") is None
+
+
+async def test_a_second_driver_adopts_a_running_sandbox(
+    driver: LocalDriver, config: LocalConfig
+) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="adopted"))
+    await driver.close()
+    other = create_driver("local", config)
+    try:
+        assert "adopted" in [handle.sandbox_id for handle in await other.list()]
+        handle = await other.inspect("adopted")
+        assert handle is not None
+        client = await AgentClient.connect(handle.endpoint, handle.token)
+        assert (await client.run_code("1 + 1", timeout=10)).result == "2"
+        await client.close()
+    finally:
+        await other.destroy("adopted")
+
+
+async def test_sweep_removes_every_sandbox() -> None:
+    directory = _fresh_runtime_dir()
+    config = LocalConfig(runtime_dir=directory, uid_base=230000 + (os.getpid() % 100) * 100)
+    driver = LocalDriver(config)
+    for name in ("a", "b"):
+        await driver.create(RuntimeSpec(sandbox_id=name))
+    uids = [_uid_of(config, name) for name in ("a", "b")]
+    assert sweep(directory) == 2
+    assert all(_uid_pids(uid) == [] for uid in uids)
+    assert await driver.list() == []
+    assert list((directory / "sandboxes").iterdir()) == []
+    shutil.rmtree(directory)
+
+
+def test_a_runtime_dir_others_cannot_traverse_is_refused() -> None:
+    directory = Path(tempfile.mkdtemp(dir="/tmp"))
+    directory.chmod(0o700)
+    with pytest.raises(RuntimeUnavailable, match="o\\+x"):
+        LocalDriver(LocalConfig(runtime_dir=directory / "rt"))
+    directory.rmdir()
+
+
+def test_the_kubernetes_driver_is_not_available_yet(config: LocalConfig) -> None:
+    with pytest.raises(RuntimeUnavailable, match="kubernetes"):
+        create_driver("kubernetes", config)

@@ -1,0 +1,2 @@
+"""The LLMSafeSpace Python SDK. Its client arrives with the SDK issue; until then use the
+HTTP API shown in the README."""

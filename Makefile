@@ -2,6 +2,7 @@
 
 VENV := .venv
 STAMP := $(VENV)/.setup-stamp
+PACKAGES := contracts servicekit agent runtime gateway sandbox_svc warmpool_svc exec_svc devstack sdk
 
 setup: $(STAMP)
 
@@ -18,4 +19,4 @@ test: setup
 check: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs services devstack sdk
+	$(VENV)/bin/mypy $(addprefix -p llmsafespace.,$(PACKAGES))

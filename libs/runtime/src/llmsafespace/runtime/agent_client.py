@@ -81,7 +81,8 @@ class AgentClient:
         try:
             while True:
                 frame, _ = await read_frame(reader)
-                queue = self._pending.get(frame.get("id"))
+                request_id = frame.get("id")
+                queue = self._pending.get(request_id) if isinstance(request_id, int) else None
                 if queue is not None:
                     queue.put_nowait(frame)
         except (OSError, asyncio.IncompleteReadError, ProtocolError):

@@ -1,0 +1,1 @@
+"""exec-svc: runs code and commands inside running sandboxes."""

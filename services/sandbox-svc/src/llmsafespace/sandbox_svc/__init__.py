@@ -1,0 +1,1 @@
+"""sandbox-svc: owns the sandbox lifecycle and the sandboxes table."""

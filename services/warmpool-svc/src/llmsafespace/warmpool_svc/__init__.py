@@ -1,0 +1,1 @@
+"""warmpool-svc: owns warm pools and the atomic claim."""

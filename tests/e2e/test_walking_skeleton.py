@@ -1,5 +1,7 @@
 """The skeleton path through the real stack: HTTP → gateway → NATS → services → sandbox."""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -79,3 +81,17 @@ async def test_get_shows_the_sandbox_and_a_deleted_one_stays_terminated(
     again = await api.delete(f"/sandboxes/{created['id']}")
     assert again.status_code == 200
     assert again.json()["status"] == "terminated"
+
+
+async def test_a_sandbox_past_its_lifetime_is_ended_by_the_reaper(
+    api: httpx.AsyncClient, sandbox_processes
+) -> None:
+    sandbox = (await api.post("/sandboxes", json={"timeout": 1})).json()
+    assert sandbox_processes(sandbox["id"])
+    for _ in range(100):
+        current = (await api.get(f"/sandboxes/{sandbox['id']}")).json()
+        if current["status"] != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert (current["status"], current["statusReason"]) == ("terminated", "expired")
+    assert sandbox_processes(sandbox["id"]) == []

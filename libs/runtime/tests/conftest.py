@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ def runtime_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def config(runtime_dir: Path) -> LocalConfig:
-    return LocalConfig(runtime_dir=runtime_dir, uid_base=210000 + (os.getpid() % 100) * 100)
+    return LocalConfig(runtime_dir=runtime_dir)
 
 
 @pytest.fixture(scope="module")

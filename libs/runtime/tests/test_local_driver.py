@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from llmsafespace.runtime import (
     create_driver,
 )
 from llmsafespace.runtime.local import LocalConfig, LocalDriver, sweep
+from llmsafespace.runtime.local.uids import UidRegistry
 
 SECRET = "llmsafespace-test-secret-value"
 
@@ -129,7 +131,7 @@ async def test_destroy_leaves_no_process_and_no_dirs(
     assert _uid_pids(uid) == []
     assert not (config.runtime_dir / "sandboxes" / "doomed").exists()
     assert not (config.runtime_dir / "workspaces" / "doomed").exists()
-    assert not (config.runtime_dir / "uids" / str(uid)).exists()
+    assert not (config.uid_registry_dir / str(uid)).exists()
     assert await driver.inspect("doomed") is None
 
 
@@ -150,18 +152,41 @@ async def test_a_second_driver_adopts_a_running_sandbox(
         await other.destroy("adopted")
 
 
-async def test_sweep_removes_every_sandbox() -> None:
-    directory = _fresh_runtime_dir()
-    config = LocalConfig(runtime_dir=directory, uid_base=230000 + (os.getpid() % 100) * 100)
+async def test_sweep_removes_every_sandbox_of_its_runtime_dir_and_no_other() -> None:
+    directory, neighbour_dir = _fresh_runtime_dir(), _fresh_runtime_dir()
+    config = LocalConfig(runtime_dir=directory)
     driver = LocalDriver(config)
+    neighbour = LocalDriver(LocalConfig(runtime_dir=neighbour_dir))
     for name in ("a", "b"):
         await driver.create(RuntimeSpec(sandbox_id=name))
+    await neighbour.create(RuntimeSpec(sandbox_id="a"))
     uids = [_uid_of(config, name) for name in ("a", "b")]
+    neighbour_uid = _uid_of(LocalConfig(runtime_dir=neighbour_dir), "a")
+    assert neighbour_uid not in uids, "uids are host-wide: two runtime dirs never share one"
     assert sweep(directory) == 2
     assert all(_uid_pids(uid) == [] for uid in uids)
     assert await driver.list() == []
     assert list((directory / "sandboxes").iterdir()) == []
+    assert [handle.sandbox_id for handle in await neighbour.list()] == ["a"]
+    assert _uid_pids(neighbour_uid)
+    assert sweep(neighbour_dir) == 1
     shutil.rmtree(directory)
+    shutil.rmtree(neighbour_dir)
+
+
+def test_a_uid_whose_holder_vanished_is_reclaimed_but_a_busy_one_is_not(
+    tmp_path: Path,
+) -> None:
+    registry = UidRegistry(tmp_path / "uids", base=250000, count=2)
+    gone = registry.allocate(tmp_path / "deleted-runtime-dir", "lost")
+    recent = registry.allocate(tmp_path / "deleted-runtime-dir", "recent")
+    with pytest.raises(RuntimeUnavailable, match="in use"):
+        registry.allocate(tmp_path, "third")
+    old = time.time() - 3600
+    os.utime(tmp_path / "uids" / str(gone), (old, old))
+    assert registry.allocate(tmp_path, "third") == gone
+    assert registry.held_by(tmp_path) == {gone: "third"}
+    assert registry.held_by(tmp_path / "deleted-runtime-dir") == {recent: "recent"}
 
 
 def test_a_runtime_dir_others_cannot_traverse_is_refused() -> None:

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import structlog
@@ -17,6 +17,7 @@ from llmsafespace.devstack.reaper import OrphanReaper, become_subreaper
 from llmsafespace.devstack.servers import Servers, choose_servers
 from llmsafespace.devstack.services import SERVICES, ServiceProcess, ServiceSpec, service_env
 from llmsafespace.devstack.state_lock import StateLock
+from llmsafespace.runtime.local import sweep
 
 SUPERVISE_INTERVAL = 0.5
 RESTART_BACKOFF_MAX = 10.0
@@ -163,29 +164,32 @@ class Stack:
         if process is not None and process.poll() is None:
             process.send_signal(sig)
 
-    async def restart(self, service: str) -> None:
-        """Stop a service gracefully, start it again and wait until it is ready."""
+    @contextlib.asynccontextmanager
+    async def stopped(self, service: str) -> AsyncIterator[None]:
+        """Keep a service stopped (gracefully) for the block; start it again and wait
+        until it is ready afterwards."""
         target = self._services[service]
         target.paused = True
         try:
             if target.process is not None:
                 await processes.stop(target.process, signal.SIGTERM, SERVICE_STOP_TIMEOUT)
-            target.spawn()
+            yield
         finally:
+            target.spawn()
             target.paused = False
         await target.wait_ready()
+
+    async def restart(self, service: str) -> None:
+        """Stop a service gracefully, start it again and wait until it is ready."""
+        async with self.stopped(service):
+            pass
 
     async def wait_ready(self, service: str) -> None:
         """Wait until a (possibly restarting) service answers /ready again."""
         await self._services[service].wait_ready()
 
     def _sweep_sandboxes(self) -> int:
-        try:
-            from llmsafespace.runtime.local import sweep
-        except ImportError:
-            return 0
-        count: int = sweep(self.runtime_dir)
-        return count
+        return sweep(self.runtime_dir)
 
     def _is_managed(self, pid: int) -> bool:
         managed = [s.process for s in self._services.values()]

@@ -10,7 +10,7 @@ import time
 from ..agent_client import AgentClient
 from ..driver import Handle, RuntimeSpec
 from ..errors import AgentUnavailable, DriverError, RuntimeUnavailable, UnknownRuntime
-from . import bwrap, uids
+from . import bwrap
 from .config import LocalConfig
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
 from .prepare import prepare
@@ -26,6 +26,7 @@ class LocalDriver:
     def __init__(self, config: LocalConfig) -> None:
         self._config = config
         self._layout = Layout(config.runtime_dir)
+        self._uids = config.uid_registry()
         prepare(self._layout)
 
     def _handle(self, meta: SandboxMeta) -> Handle:
@@ -48,7 +49,7 @@ class LocalDriver:
                 f"agent socket path {socket} is longer than {MAX_SOCKET_PATH} bytes; "
                 "use a shorter runtime_dir"
             )
-        uid = uids.allocate(layout.uids, self._config.uid_base, self._config.uid_count, sandbox_id)
+        uid = self._uids.allocate(layout.root, sandbox_id)
         layout.state(sandbox_id).mkdir(mode=0o711)
         for path in (layout.run(sandbox_id), layout.workspace(sandbox_id)):
             path.mkdir(mode=0o700)
@@ -109,13 +110,13 @@ class LocalDriver:
             meta = await asyncio.to_thread(self._start, spec, interpreter)
             await self._wait_ready(meta)
         except BaseException:
-            await asyncio.to_thread(remove, self._layout, spec.sandbox_id)
+            await asyncio.to_thread(remove, self._layout, self._uids, spec.sandbox_id)
             raise
         return self._handle(meta)
 
     async def destroy(self, sandbox_id: str) -> None:
         """Kill every process of the sandbox and remove its state; idempotent."""
-        await asyncio.to_thread(remove, self._layout, sandbox_id)
+        await asyncio.to_thread(remove, self._layout, self._uids, sandbox_id)
 
     def _alive(self, sandbox_id: str) -> SandboxMeta | None:
         meta = self._layout.read_meta(sandbox_id)

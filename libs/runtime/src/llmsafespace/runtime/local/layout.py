@@ -38,11 +38,6 @@ class Layout:
         return self.root / "etc"
 
     @property
-    def uids(self) -> Path:
-        """One lock file per allocated uid slot."""
-        return self.root / "uids"
-
-    @property
     def sandboxes(self) -> Path:
         return self.root / "sandboxes"
 

@@ -1,40 +1,81 @@
-"""Host uids for sandboxes, allocated across processes with O_EXCL lock files named by uid."""
+"""Host uids for sandboxes.
+
+A uid is host-wide, so its registry is too: one directory (by default
+`/run/llmsafespace/uids`) shared by every runtime dir and every process on the host,
+with one file per held uid naming the runtime dir and sandbox that hold it. Allocation
+runs under an exclusive lock on that directory; a uid with live processes is never
+handed out, and a holder whose sandbox vanished long ago (its runtime dir deleted
+without a sweep) is reclaimed.
+"""
 
 from __future__ import annotations
 
-import os
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import RuntimeUnavailable
+from .processes import live_pids
+
+STALE_AFTER = 60.0  # seconds a holder without a sandbox dir keeps its uid
 
 
-def allocate(directory: Path, base: int, count: int, owner: str) -> int:
-    """Claim a free uid in ``[base, base + count)`` for ``owner``."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for uid in range(base, base + count):
+class UidRegistry:
+    def __init__(self, directory: Path, base: int, count: int) -> None:
+        self._directory = directory
+        self._base = base
+        self._count = count
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self._directory / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def allocate(self, runtime_dir: Path, sandbox_id: str) -> int:
+        """Claim a free uid for ``sandbox_id`` of ``runtime_dir``."""
+        with self._locked():
+            for uid in range(self._base, self._base + self._count):
+                path = self._directory / str(uid)
+                if path.exists() and not self._stale(path):
+                    continue
+                if live_pids(uid):
+                    continue
+                path.write_text(f"{runtime_dir.absolute()}\n{sandbox_id}\n")
+                return uid
+        raise RuntimeUnavailable(f"all {self._count} sandbox uids from {self._base} are in use")
+
+    def release(self, uid: int) -> None:
+        """Free a uid; releasing a free uid is a no-op."""
+        (self._directory / str(uid)).unlink(missing_ok=True)
+
+    def held_by(self, runtime_dir: Path) -> dict[int, str]:
+        """The uids held for sandboxes of ``runtime_dir``, with their sandbox ids."""
+        held = {}
+        for uid, (directory, sandbox_id) in self._holders():
+            if directory == runtime_dir.absolute():
+                held[uid] = sandbox_id
+        return held
+
+    def _holders(self) -> Iterator[tuple[int, tuple[Path, str]]]:
+        if not self._directory.is_dir():
+            return
+        for entry in self._directory.iterdir():
+            try:
+                directory, sandbox_id = entry.read_text().split()
+                yield int(entry.name), (Path(directory), sandbox_id)
+            except (OSError, ValueError):
+                continue
+
+    @staticmethod
+    def _stale(path: Path) -> bool:
         try:
-            fd = os.open(directory / str(uid), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            continue
-        with os.fdopen(fd, "w") as file:
-            file.write(owner)
-        return uid
-    raise RuntimeUnavailable(f"all {count} sandbox uids from {base} are in use")
-
-
-def release(directory: Path, uid: int) -> None:
-    """Free a uid; releasing a free uid is a no-op."""
-    (directory / str(uid)).unlink(missing_ok=True)
-
-
-def holders(directory: Path) -> dict[int, str]:
-    """Every allocated uid and its owner."""
-    if not directory.is_dir():
-        return {}
-    result = {}
-    for entry in directory.iterdir():
-        try:
-            result[int(entry.name)] = entry.read_text()
+            directory, sandbox_id = path.read_text().split()
+            age = time.time() - path.stat().st_mtime
         except (OSError, ValueError):
-            continue
-    return result
+            return True
+        state = Path(directory) / "sandboxes" / sandbox_id
+        return age > STALE_AFTER and not state.exists()

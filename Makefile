@@ -2,7 +2,7 @@
 
 VENV := .venv
 STAMP := $(VENV)/.setup-stamp
-PACKAGES := contracts servicekit agent runtime gateway sandbox_svc warmpool_svc exec_svc devstack sdk
+PACKAGES := contracts servicekit agent runtime gateway sandbox_svc warmpool_svc exec_svc audit_svc devstack sdk
 
 setup: $(STAMP)
 

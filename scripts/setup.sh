@@ -3,13 +3,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v bwrap >/dev/null 2>&1; then
+# Debian packages the local sandbox driver needs: bubblewrap, setpriv (util-linux) and
+# libseccomp. apt-get runs only when one is missing.
+missing=()
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+compgen -G '/usr/lib/*/libseccomp.so.2' >/dev/null || missing+=(libseccomp2)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
-        echo "bubblewrap (bwrap) is missing: run 'sudo apt-get install -y bubblewrap'" >&2
+        echo "missing: ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}'" >&2
         exit 1
     fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # uv: on PATH, or installed with pip and run as a module (a freshly pip-installed

@@ -1,5 +1,7 @@
 """Cross-service fixtures: one embedded stack for the whole session, an API client per test."""
 
+import json
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +25,11 @@ def stack_state_dir() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 async def stack(stack_state_dir: Path) -> AsyncIterator[Stack]:
-    running = Stack(stack_state_dir, api_port=0)  # honours NATS_URL, DATABASE_URL, REDIS_URL
+    # Honours NATS_URL, DATABASE_URL, REDIS_URL. The whole suite shares one admin key:
+    # its rate limits are lifted (tests that check limits start gateways of their own).
+    unlimited = json.dumps({"create_sandbox": 10**6, "execute_code": 10**6, "default": 10**6})
+    environ = {**os.environ, "GATEWAY_RATE_LIMITS": unlimited}
+    running = Stack(stack_state_dir, api_port=0, environ=environ)
     await running.start()
     try:
         yield running

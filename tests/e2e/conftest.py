@@ -1,14 +1,15 @@
 """Fixtures for driving the running stack the way a client does."""
 
 import secrets
-from collections.abc import AsyncIterator, Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-
-from llmsafespace.gateway.accounts import Accounts
 
 
 def _uid(pid: str) -> int | None:
@@ -62,11 +63,12 @@ async def sandbox_id(stack) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def second_user_key(stack) -> str:
-    pool = await asyncpg.create_pool(stack.env["DATABASE_URL"], min_size=1, max_size=1)
-    try:
-        _, key = await Accounts(pool).create_user(f"second-{secrets.token_hex(4)}")
-    finally:
-        await pool.close()
+    """A plain user's key, made through the admin API."""
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=headers) as admin:
+        created = await admin.post("/users", json={"username": f"second-{secrets.token_hex(4)}"})
+    assert created.status_code == 201, created.text
+    key: str = created.json()["apiKey"]
     return key
 
 
@@ -75,3 +77,39 @@ async def second_user_api(stack, second_user_key: str) -> AsyncIterator[httpx.As
     headers = {"Authorization": f"Bearer {second_user_key}"}
     async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as api:
         yield api
+
+
+@pytest.fixture
+def start_gateway(stack) -> Iterator[Callable[..., str]]:
+    """`start_gateway(**env)`: another gateway process on the same bus, database and cache
+    (extra `GATEWAY_*` settings in `env`); returns its API URL. Stopped after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(**env: str) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        environment = {**stack.services["api-gateway"].env, **env, "GATEWAY_HTTP_PORT": str(port)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llmsafespace.gateway"],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            if process.poll() is not None:
+                raise RuntimeError("the extra gateway exited")
+            try:
+                if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                    return f"{url}/api/v1"
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("the extra gateway did not become ready")
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=30)

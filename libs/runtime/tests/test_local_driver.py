@@ -200,3 +200,16 @@ def test_a_runtime_dir_others_cannot_traverse_is_refused() -> None:
 def test_the_kubernetes_driver_is_not_available_yet(config: LocalConfig) -> None:
     with pytest.raises(RuntimeUnavailable, match="kubernetes"):
         create_driver("kubernetes", config)
+
+
+def test_the_driver_reports_its_protections(driver: LocalDriver) -> None:
+    protections = driver.protections()
+    assert protections["seccomp"] is True
+    assert protections["cgroups"] in ("v1", "v2")
+    assert protections["workspaceLimit"] is True
+    assert protections["network"] == "none"
+
+
+def test_the_cgroup_parent_cannot_climb_out_of_the_hierarchy() -> None:
+    with pytest.raises(ValueError, match="cgroup_parent"):
+        LocalConfig(runtime_dir=Path("/tmp/x"), cgroup_parent="../escape")

@@ -28,6 +28,7 @@ SERVICES = (
     ServiceSpec("sandbox-svc", "llmsafespace.sandbox_svc", "SANDBOX_SVC_", uses_runtime=True),
     ServiceSpec("warmpool-svc", "llmsafespace.warmpool_svc", "WARMPOOL_SVC_", uses_runtime=True),
     ServiceSpec("exec-svc", "llmsafespace.exec_svc", "EXEC_SVC_"),
+    ServiceSpec("audit-svc", "llmsafespace.audit_svc", "AUDIT_SVC_"),
 )
 
 
@@ -79,6 +80,7 @@ def service_env(
     common: Mapping[str, str],
     port: int,
     admin_key: str,
+    token_secret: str,
     runtime_dir: Path,
 ) -> dict[str, str]:
     """The service-specific environment on top of the shared one."""
@@ -89,6 +91,7 @@ def service_env(
     }
     if spec.name == "api-gateway":
         env["GATEWAY_BOOTSTRAP_ADMIN_KEY"] = admin_key
+        env["GATEWAY_JWT_SECRET"] = token_secret
     if spec.uses_runtime:
         env["RUNTIME_DRIVER"] = "local"
         env["RUNTIME_DIR"] = str(runtime_dir)

@@ -10,10 +10,13 @@ from pathlib import Path
 import structlog
 
 from llmsafespace.devstack import processes
-from llmsafespace.devstack.admin_key import load_or_create_admin_key
 from llmsafespace.devstack.errors import StackError
 from llmsafespace.devstack.ports import HOST, free_port, port_is_free
 from llmsafespace.devstack.reaper import OrphanReaper, become_subreaper
+from llmsafespace.devstack.secrets_store import (
+    load_or_create_admin_key,
+    load_or_create_token_secret,
+)
 from llmsafespace.devstack.servers import Servers, choose_servers
 from llmsafespace.devstack.services import SERVICES, ServiceProcess, ServiceSpec, service_env
 from llmsafespace.devstack.state_lock import StateLock
@@ -49,6 +52,7 @@ class Stack:
         self._servers: Servers = choose_servers(self.state_dir, self.log_dir, self._environ)
         self._services: dict[str, ServiceProcess] = {}
         self._admin_key: str | None = None
+        self._token_secret = ""
         self._supervisor: asyncio.Task[None] | None = None
         self._reaper = OrphanReaper(self._is_managed)
         self._log = structlog.get_logger("llmsafespace.devstack").bind(state_dir=str(state_dir))
@@ -101,6 +105,7 @@ class Stack:
                     "(stop what uses it or set LLMSAFESPACE_PORT)"
                 )
             self._admin_key = load_or_create_admin_key(self.state_dir / "admin.key")
+            self._token_secret = load_or_create_token_secret(self.state_dir / "token.secret")
             become_subreaper()
             await self._start()
         except BaseException:
@@ -122,6 +127,7 @@ class Stack:
                 common=self.env,
                 port=port,
                 admin_key=self.admin_key,
+                token_secret=self._token_secret,
                 runtime_dir=self.runtime_dir,
             )
             self._services[spec.name] = ServiceProcess(

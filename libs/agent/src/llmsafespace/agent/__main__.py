@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import landlock
 from .interpreter import Interpreter
 from .server import Agent, AgentConfig
 
@@ -23,12 +24,22 @@ def _read_token(path: Path) -> str:
     return token
 
 
+def _confine(args: argparse.Namespace, agent_root: str) -> None:
+    """Apply Landlock before serving; say so in the log when the kernel lacks it."""
+    rules = landlock.sandbox_rules(args.workspace, agent_root, str(Path(args.socket).parent))
+    abi = landlock.restrict(rules)
+    if abi == 0:
+        print("agent: landlock_unavailable", file=sys.stderr, flush=True)
+
+
 async def _serve(args: argparse.Namespace, agent_root: str) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     worker_env = {**env, "PYTHONPATH": agent_root}
     config = AgentConfig(token=_read_token(args.token_file), env=env, workspace=args.workspace)
     interpreter = Interpreter(sys.executable, args.workspace, worker_env)
+    warming = asyncio.create_task(interpreter.warm())  # alongside the first connection
     await Agent(config, interpreter).serve(args.socket)
+    warming.cancel()
 
 
 def main() -> None:
@@ -37,7 +48,12 @@ def main() -> None:
     parser.add_argument("--socket", required=True)
     parser.add_argument("--token-file", required=True, type=Path)
     parser.add_argument("--workspace", default="/workspace")
-    asyncio.run(_serve(parser.parse_args(), str(Path(__file__).resolve().parents[2])))
+    parser.add_argument("--landlock", action="store_true", help="restrict to the sandbox paths")
+    args = parser.parse_args()
+    agent_root = str(Path(__file__).resolve().parents[2])
+    if args.landlock:
+        _confine(args, agent_root)
+    asyncio.run(_serve(args, agent_root))
 
 
 if __name__ == "__main__":

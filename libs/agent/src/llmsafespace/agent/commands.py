@@ -12,7 +12,7 @@ from typing import Any
 
 from .outcome import Outcome, Sink, Usage, stopped
 from .pipes import PipeReader
-from .processes import ended_by_signal, exit_watch
+from .processes import ended_by_signal, exit_watch, oom_kills
 
 
 def _reap(pid: int) -> tuple[int, resource.struct_rusage]:
@@ -33,6 +33,7 @@ async def run_command(
     """Run ``/bin/sh -c command``; on timeout or cancel kill its whole process group."""
     loop = asyncio.get_running_loop()
     started = loop.time()
+    oom_before = oom_kills()
     # Popen, not asyncio's subprocess: asyncio reaps the child itself and its rusage is lost.
     proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec is quick
         ["/bin/sh", "-c", command],
@@ -74,6 +75,6 @@ async def run_command(
         return stopped("cancelled" if cancel.is_set() else "timeout", usage)
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
-        return Outcome("failed", 128 + signum, ended_by_signal(signum), usage)
+        return Outcome("failed", 128 + signum, ended_by_signal(signum, oom_before), usage)
     code = os.WEXITSTATUS(status)
     return Outcome("completed" if code == 0 else "failed", code, "exit", usage)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .outcome import Outcome, Sink, Usage, stopped
 from .pipes import PipeReader, discard
-from .processes import ended_by_signal, exit_watch
+from .processes import ended_by_signal, exit_watch, oom_kills
 from .protocol import Frame, encode, read_frame
 
 INTERRUPT_GRACE = 2.0
@@ -102,6 +102,12 @@ class Interpreter:
         self._lock = asyncio.Lock()
         self._worker: _Worker | None = None
 
+    async def warm(self) -> None:
+        """Start the worker ahead of the first call (that call then only runs code)."""
+        async with self._lock:
+            if self._worker is None:
+                await self._fresh()
+
     async def _fresh(self) -> _Worker:
         self._worker = await _Worker.start(self._python, self._cwd, self._env)
         return self._worker
@@ -123,6 +129,7 @@ class Interpreter:
     ) -> Outcome:
         loop = asyncio.get_running_loop()
         started = loop.time()
+        oom_before = oom_kills()
         reply = asyncio.ensure_future(read_frame(worker.replies))
         stop = asyncio.ensure_future(cancel.wait())
         try:
@@ -155,7 +162,7 @@ class Interpreter:
         if reason is not None:
             sink("stderr", RESTART_NOTICE)
             return stopped(reason, Usage(wall_ms, 0.0, 0))
-        return _died(worker.proc.returncode, wall_ms)
+        return _died(worker.proc.returncode, wall_ms, oom_before)
 
     async def close(self) -> None:
         """Stop the worker."""
@@ -175,8 +182,8 @@ def _outcome(header: Frame, wall_ms: float) -> Outcome:
     return Outcome("failed", 1, "exit", usage, error=header.get("error"))
 
 
-def _died(returncode: int, wall_ms: float) -> Outcome:
+def _died(returncode: int, wall_ms: float, oom_before: int) -> Outcome:
     usage = Usage(wall_ms, 0.0, 0)
     if returncode < 0:
-        return Outcome("failed", 128 - returncode, ended_by_signal(-returncode), usage)
+        return Outcome("failed", 128 - returncode, ended_by_signal(-returncode, oom_before), usage)
     return Outcome("failed", returncode, "exit", usage)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 
 def exit_watch(pid: int) -> asyncio.Future[None]:
@@ -22,6 +23,23 @@ def exit_watch(pid: int) -> asyncio.Future[None]:
     return future
 
 
-def ended_by_signal(signum: int) -> str:
-    """Why a process killed by ``signum`` ended; an unasked-for SIGKILL is most likely OOM."""
-    return "oom" if signum == 9 else "signal"
+OOM_COUNTERS = ("/sys/fs/cgroup/memory.oom_control", "/sys/fs/cgroup/memory.events")
+
+
+def oom_kills() -> int:
+    """The sandbox cgroup's OOM-kill count (its counter file is bound read-only); 0 if absent."""
+    for path in OOM_COUNTERS:
+        try:
+            with open(path) as file:
+                for line in file:
+                    name, _, value = line.partition(" ")
+                    if name == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def ended_by_signal(signum: int, oom_kills_before: int) -> str:
+    """Why a process killed by ``signum`` ended: "oom" only if the kernel counted an OOM kill."""
+    return "oom" if signum == signal.SIGKILL and oom_kills() > oom_kills_before else "signal"

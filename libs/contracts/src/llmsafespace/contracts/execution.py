@@ -36,6 +36,15 @@ class ExecuteRequest(Request):
     timeout: float = Field(default=30, gt=0, le=MAX_TIMEOUT_SECONDS)
     env: dict[str, str] | None = None
     working_dir: str | None = Field(default=None, min_length=1, max_length=4096)
+    idle_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT_SECONDS,
+        description="End the execution (status timeout) after this many seconds without output",
+    )
+    stream: bool = Field(
+        default=False, description="Answer with Server-Sent Events as the execution runs"
+    )
 
     @field_validator("content")
     @classmethod

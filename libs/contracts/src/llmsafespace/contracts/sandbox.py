@@ -138,3 +138,57 @@ class ResolvedSandbox(Contract):
     status: SandboxStatus
     endpoint: str
     token: str
+
+
+class SandboxTimeoutRequest(Request):
+    """`POST /sandboxes/{id}/timeout` body: the sandbox now lives `timeout` seconds from now."""
+
+    timeout: int = Field(ge=1, le=86400, description="Seconds from now")
+
+
+class SetSandboxTimeout(Contract):
+    """`cmd.sandbox.timeout`: move a sandbox's expiry to now + `timeout`."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    timeout: int = Field(ge=1, le=86400)
+
+
+class ListSandboxes(Contract):
+    """`cmd.sandbox.list`: one page of the caller's sandboxes (every sandbox for admins)."""
+
+    caller: Caller
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    status: SandboxStatus | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    _metadata_bounds = field_validator("metadata")(_bounded_map)
+
+
+class Pagination(Contract):
+    limit: int
+    offset: int
+    total: int
+
+
+class SandboxPage(Contract):
+    """`cmd.sandbox.list` reply and `GET /sandboxes` body."""
+
+    sandboxes: list[Sandbox]
+    pagination: Pagination
+
+
+class SandboxStatusReport(Contract):
+    """`cmd.sandbox.status` reply: the sandbox's state now, as seen by its runtime."""
+
+    id: SandboxId
+    status: SandboxStatus
+    status_reason: str | None = None
+    runtime_alive: bool
+    uptime_seconds: float
+    created_at: datetime
+    expires_at: datetime
+    from_warm_pool: bool = False
+    cpu_ms: float | None = None
+    memory_bytes: int | None = None

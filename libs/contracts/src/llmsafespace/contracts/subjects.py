@@ -9,24 +9,49 @@ SANDBOX_LIST = f"{PREFIX}.cmd.sandbox.list"
 SANDBOX_TERMINATE = f"{PREFIX}.cmd.sandbox.terminate"
 SANDBOX_STATUS = f"{PREFIX}.cmd.sandbox.status"
 SANDBOX_RESOLVE = f"{PREFIX}.cmd.sandbox.resolve"
+SANDBOX_TIMEOUT = f"{PREFIX}.cmd.sandbox.timeout"
+SANDBOX_CATALOG = f"{PREFIX}.cmd.sandbox.catalog"
 
 WARMPOOL_CLAIM = f"{PREFIX}.cmd.warmpool.claim"
+WARMPOOL_CREATE = f"{PREFIX}.cmd.warmpool.create"
+WARMPOOL_GET = f"{PREFIX}.cmd.warmpool.get"
+WARMPOOL_LIST = f"{PREFIX}.cmd.warmpool.list"
+WARMPOOL_UPDATE = f"{PREFIX}.cmd.warmpool.update"
+WARMPOOL_DELETE = f"{PREFIX}.cmd.warmpool.delete"
 
 EXEC_RUN = f"{PREFIX}.cmd.exec.run"
+EXEC_START = f"{PREFIX}.cmd.exec.start"
+EXEC_CANCEL = f"{PREFIX}.cmd.exec.cancel"  # broadcast: no queue group
+
+AUDIT_QUERY = f"{PREFIX}.cmd.audit.query"
 
 # Queue groups: one member of each group handles each command.
 SANDBOX_QUEUE = "sandbox-svc"
 WARMPOOL_QUEUE = "warmpool-svc"
 EXEC_QUEUE = "exec-svc"
+AUDIT_QUEUE = "audit-svc"
 
 # Events (JetStream stream EVENTS_STREAM).
 EVENTS_STREAM = "LLMSAFESPACE_EVENTS"
 EVENTS_ALL = f"{PREFIX}.evt.>"
+AUDIT_CONSUMER = "audit-svc"  # the durable consumer every audit-svc replica shares
+
+# Output of streamed executions (JetStream stream OUTPUT_STREAM, short retention).
+OUTPUT_STREAM = "LLMSAFESPACE_OUTPUT"
+OUTPUT_ALL = f"{PREFIX}.out.>"
 
 
 def sandbox_event(sandbox_id: str, event: str) -> str:
     return f"{PREFIX}.evt.sandbox.{sandbox_id}.{event}"
 
 
+def warmpool_event(pool: str, event: str) -> str:
+    return f"{PREFIX}.evt.warmpool.{pool}.{event}"
+
+
 def exec_event(sandbox_id: str, execution_id: str, event: str) -> str:
     return f"{PREFIX}.evt.exec.{sandbox_id}.{execution_id}.{event}"
+
+
+def output(sandbox_id: str, execution_id: str) -> str:
+    return f"{PREFIX}.out.{sandbox_id}.{execution_id}"

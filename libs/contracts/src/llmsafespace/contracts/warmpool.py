@@ -1,8 +1,137 @@
-"""Warm pool claims: sandbox-svc asks warmpool-svc for a ready sandbox."""
+"""Warm pools: definitions clients manage, and the claim sandbox-svc makes on each create."""
 
-from .base import Contract
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from .base import Contract, Request
 from .caller import Caller
+from .ids import SandboxId
 from .sandbox import Resources, SecurityLevel
+
+POOL_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+PoolName = Annotated[str, StringConstraints(pattern=POOL_NAME_PATTERN, max_length=63)]
+PackageName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ]{0,127}$")
+]
+Script = Annotated[str, StringConstraints(min_length=1, max_length=65536)]
+MAX_POOL_SIZE = 200
+
+
+class AutoScaling(Request):
+    """Grow toward `maxSize` while claims keep utilization above target; shrink back to
+    `minSize` once no claim came for `scaleDownDelay` seconds."""
+
+    enabled: bool = False
+    target_utilization: float = Field(default=0.8, gt=0, le=1)
+    scale_down_delay: int = Field(default=300, ge=0, le=86400, description="Seconds")
+
+
+class WarmPoolSpec(Request):
+    """`POST /warmpools` body: what a pool keeps ready."""
+
+    name: PoolName
+    runtime: str = Field(default="python:3.11", min_length=1, max_length=64)
+    min_size: int = Field(default=1, ge=0, le=MAX_POOL_SIZE)
+    max_size: int = Field(default=10, ge=1, le=MAX_POOL_SIZE)
+    security_level: SecurityLevel = SecurityLevel.STANDARD
+    ttl: int = Field(
+        default=3600, ge=0, le=7 * 86400, description="Seconds a ready sandbox lives; 0 = forever"
+    )
+    resources: Resources = Field(default_factory=Resources)
+    preload_packages: list[PackageName] = Field(default_factory=list, max_length=32)
+    preload_scripts: list[Script] = Field(default_factory=list, max_length=16)
+    auto_scaling: AutoScaling = Field(default_factory=AutoScaling)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "WarmPoolSpec":
+        if self.min_size > self.max_size:
+            raise ValueError(f"minSize ({self.min_size}) exceeds maxSize ({self.max_size})")
+        return self
+
+
+class WarmPoolUpdate(Request):
+    """`PATCH /warmpools/{name}` body: the fields to change (runtime, security level and
+    resources are fixed for a pool's life)."""
+
+    min_size: int | None = Field(default=None, ge=0, le=MAX_POOL_SIZE)
+    max_size: int | None = Field(default=None, ge=1, le=MAX_POOL_SIZE)
+    ttl: int | None = Field(default=None, ge=0, le=7 * 86400)
+    preload_packages: list[PackageName] | None = Field(default=None, max_length=32)
+    preload_scripts: list[Script] | None = Field(default=None, max_length=16)
+    auto_scaling: AutoScaling | None = None
+
+    def apply(self, spec: WarmPoolSpec) -> WarmPoolSpec:
+        """The spec with these changes, validated as a whole (so minSize ≤ maxSize holds)."""
+        merged = spec.model_dump() | self.model_dump(exclude_unset=True, exclude_none=True)
+        return WarmPoolSpec.model_validate(merged)
+
+
+class PoolCondition(Contract):
+    type: Literal["Ready", "Replenishing", "Failing"]
+    status: Literal["True", "False"]
+    reason: str = ""
+    message: str = ""
+
+
+class WarmPoolStatus(Contract):
+    available_pods: int = 0
+    assigned_pods: int = 0
+    pending_pods: int = 0
+    desired_pods: int = 0
+    last_scale_time: datetime | None = None
+    conditions: list[PoolCondition] = Field(default_factory=list)
+
+
+class WarmPool(Contract):
+    """A pool as its owner sees it."""
+
+    name: PoolName
+    owner_id: str
+    spec: WarmPoolSpec
+    status: WarmPoolStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class WarmPoolList(Contract):
+    pools: list[WarmPool]
+
+
+class CreateWarmPool(Contract):
+    """`cmd.warmpool.create`."""
+
+    caller: Caller
+    spec: WarmPoolSpec
+
+
+class UpdateWarmPool(Contract):
+    """`cmd.warmpool.update`."""
+
+    caller: Caller
+    name: PoolName
+    update: WarmPoolUpdate
+
+
+class WarmPoolRef(Contract):
+    """`cmd.warmpool.get|delete`: one pool, on behalf of a caller."""
+
+    caller: Caller
+    name: PoolName
+
+
+class ListWarmPools(Contract):
+    """`cmd.warmpool.list`: the caller's pools (every pool for admins)."""
+
+    caller: Caller
+
+
+class WarmSandboxState(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    ASSIGNED = "assigned"
 
 
 class ClaimWarmSandbox(Contract):
@@ -12,6 +141,9 @@ class ClaimWarmSandbox(Contract):
     runtime: str
     security_level: SecurityLevel
     resources: Resources
+    sandbox_id: SandboxId | None = Field(
+        default=None, description="The sandbox-svc id the warm sandbox becomes"
+    )
 
 
 class ClaimResult(Contract):
@@ -22,3 +154,13 @@ class ClaimResult(Contract):
     endpoint: str | None = None
     token: str | None = None
     pool: str | None = None
+
+
+class WarmPoolEvent(Contract):
+    """`evt.warmpool.<pool>.<claimed|replenished|scaled|recycled|deleted>`."""
+
+    pool: PoolName
+    event: str
+    count: int = 0
+    runtime_ids: list[str] = Field(default_factory=list)
+    sandbox_id: SandboxId | None = None

@@ -92,15 +92,28 @@ class AgentClient:
             for queue in self._pending.values():
                 queue.put_nowait(None)
 
+    async def _cancel_when(self, cancel: asyncio.Event, request_id: int) -> None:
+        await cancel.wait()
+        with contextlib.suppress(ConnectionError):
+            self._writer.write(
+                encode({"op": "cancel", "target": request_id, "id": next(self._ids)})
+            )
+
     async def _request(
-        self, request: Frame, deadline: float, on_frame: Callable[[Frame], Awaitable[None]]
+        self,
+        request: Frame,
+        deadline: float,
+        on_frame: Callable[[Frame], Awaitable[None]],
+        cancel: asyncio.Event | None = None,
     ) -> Frame:
-        """Send ``request``; pass every reply to ``on_frame``; return the terminal one."""
+        """Send ``request``; pass every reply to ``on_frame``; return the terminal one.
+        Setting ``cancel`` asks the agent to stop the request (it still answers, cancelled)."""
         if self._closed:
             raise AgentUnavailable("the agent connection is closed")
         request_id = next(self._ids)
         queue: asyncio.Queue[Frame | None] = asyncio.Queue()
         self._pending[request_id] = queue
+        canceller = asyncio.create_task(self._cancel_when(cancel, request_id)) if cancel else None
         try:
             self._writer.write(encode({**request, "id": request_id}))
             async with asyncio.timeout(deadline):
@@ -118,12 +131,18 @@ class AgentClient:
             raise AgentUnavailable(f"the agent connection failed: {exc!r}") from exc
         finally:
             del self._pending[request_id]
+            if canceller is not None:
+                canceller.cancel()
         if frame.get("type") == "error":
             raise DriverError(f"the agent rejected the request: {frame.get('message')}")
         return frame
 
     async def _execute(
-        self, request: Frame, timeout: float, on_output: OutputCallback | None
+        self,
+        request: Frame,
+        timeout: float,
+        on_output: OutputCallback | None,
+        cancel: asyncio.Event | None,
     ) -> AgentResult:
         output: dict[str, list[str]] = {"stdout": [], "stderr": []}
 
@@ -133,7 +152,9 @@ class AgentClient:
             if on_output is not None:
                 await on_output(stream, text)
 
-        final = await self._request({**request, "timeout": timeout}, timeout + GRACE, on_frame)
+        final = await self._request(
+            {**request, "timeout": timeout}, timeout + GRACE, on_frame, cancel
+        )
         usage: dict[str, Any] = final.get("usage") or {}
         return AgentResult(
             status=final["status"],
@@ -149,10 +170,16 @@ class AgentClient:
         )
 
     async def run_code(
-        self, code: str, *, timeout: float, on_output: OutputCallback | None = None
+        self,
+        code: str,
+        *,
+        timeout: float,
+        on_output: OutputCallback | None = None,
+        cancel: asyncio.Event | None = None,
     ) -> AgentResult:
-        """Run Python in the sandbox's persistent interpreter."""
-        return await self._execute({"op": "run_code", "code": code}, timeout, on_output)
+        """Run Python in the sandbox's persistent interpreter; setting ``cancel`` stops it."""
+        request = {"op": "run_code", "code": code}
+        return await self._execute(request, timeout, on_output, cancel)
 
     async def run_command(
         self,
@@ -162,10 +189,11 @@ class AgentClient:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         on_output: OutputCallback | None = None,
+        cancel: asyncio.Event | None = None,
     ) -> AgentResult:
-        """Run ``/bin/sh -c command`` in the sandbox."""
+        """Run ``/bin/sh -c command`` in the sandbox; setting ``cancel`` stops it."""
         request = {"op": "run_command", "command": command, "env": env, "cwd": cwd}
-        return await self._execute(request, timeout, on_output)
+        return await self._execute(request, timeout, on_output, cancel)
 
     async def ping(self) -> None:
         """Check the agent answers."""

@@ -54,3 +54,7 @@ class Driver(Protocol):
     async def close(self) -> None:
         """Release the driver's resources; sandboxes keep running."""
         ...
+
+    def protections(self) -> dict[str, object]:
+        """Which protections its sandboxes get here (for ``/ready`` and status)."""
+        ...

@@ -1,6 +1,13 @@
 """What every LLMSafeSpace service shares: settings, logging, the bus, the database, HTTP."""
 
-from .bus import Bus, ensure_streams, error_middleware, error_reply, validation_details
+from .bus import (
+    Bus,
+    ensure_streams,
+    error_middleware,
+    error_reply,
+    middlewares,
+    validation_details,
+)
 from .db import connect, database_ready, migrate
 from .http import operational_routes, serve
 from .logs import configure_logging
@@ -15,6 +22,7 @@ __all__ = [
     "ensure_streams",
     "error_middleware",
     "error_reply",
+    "middlewares",
     "migrate",
     "operational_routes",
     "serve",

@@ -1,10 +1,13 @@
 """The bus as services use it: errors as envelopes, typed requests, durable events."""
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import nats.errors
 import structlog
+from faststream import BaseMiddleware
+from faststream.message import StreamMessage
 from faststream.middlewares import ExceptionMiddleware
 from nats.aio.client import Client as NatsClient
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
@@ -17,6 +20,7 @@ ReplyT = TypeVar("ReplyT", bound=BaseModel)
 log = structlog.get_logger()
 
 EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600
+OUTPUT_MAX_AGE_SECONDS = 3600
 
 
 def validation_details(error: ValidationError) -> dict[str, Any]:
@@ -39,6 +43,27 @@ def error_reply(exc: Exception) -> dict[str, Any]:
         error = ServiceError(ErrorCode.INTERNAL_ERROR, "internal error")
     reply: dict[str, Any] = error.envelope().model_dump(mode="json", exclude_none=True)
     return reply
+
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+class RequestContext(BaseMiddleware):
+    """Binds the request id a command carries (set by the gateway) to the log context."""
+
+    async def consume_scope(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        request_id = (msg.headers or {}).get(REQUEST_ID_HEADER)
+        if not request_id:
+            return await call_next(msg)
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            return await call_next(msg)
+
+
+def middlewares() -> tuple[type[BaseMiddleware], ExceptionMiddleware]:
+    """Every service broker's middlewares: request context, then errors as envelopes."""
+    return (RequestContext, error_middleware())
 
 
 def error_middleware() -> ExceptionMiddleware:
@@ -65,6 +90,9 @@ class Bus:
     ) -> ReplyT:
         """Send a command; return the typed reply or raise the `ServiceError` it carried."""
         data = payload.model_dump_json(by_alias=True).encode()
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
         try:
             message = await self._nc.request(
                 subject, data, timeout=timeout or self._timeout, headers=headers
@@ -82,6 +110,13 @@ class Bus:
             raise ServiceError.from_envelope(ErrorEnvelope.model_validate(body))
         return reply.model_validate(body)
 
+    async def broadcast(self, subject: str, payload: Contract) -> None:
+        """Publish a command every instance hears and none answers (e.g. cancel)."""
+        try:
+            await self._nc.publish(subject, payload.model_dump_json(by_alias=True).encode())
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
+
     async def event(self, subject: str, payload: Contract) -> None:
         """Publish a durable event; an outage of the bus is logged, never raised to callers."""
         try:
@@ -95,17 +130,29 @@ def _is_error(body: object) -> bool:
     return isinstance(body, dict) and body.keys() == {"error"} and isinstance(body["error"], dict)
 
 
-async def ensure_streams(connection: NatsClient) -> None:
-    """Create the JetStream streams if missing (idempotent; safe from every replica)."""
-    js = connection.jetstream()
-    config = StreamConfig(
+STREAMS = (
+    StreamConfig(
         name=subjects.EVENTS_STREAM,
         subjects=[subjects.EVENTS_ALL],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         max_age=EVENTS_MAX_AGE_SECONDS,
-    )
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.update_stream(config)
+    ),
+    StreamConfig(
+        name=subjects.OUTPUT_STREAM,
+        subjects=[subjects.OUTPUT_ALL],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=OUTPUT_MAX_AGE_SECONDS,
+    ),
+)
+
+
+async def ensure_streams(connection: NatsClient) -> None:
+    """Create the JetStream streams if missing (idempotent; safe from every replica)."""
+    js = connection.jetstream()
+    for config in STREAMS:
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)

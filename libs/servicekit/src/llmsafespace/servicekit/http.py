@@ -36,12 +36,16 @@ def operational_routes(readiness: ReadinessCheck) -> list[BaseRoute]:
     ]
 
 
+WS_MAX_BYTES = 1024 * 1024  # a larger WebSocket message closes the socket with 1009
+
+
 def serve(app: Starlette, host: str, port: int) -> None:
     """Run until SIGTERM/SIGINT; the app's lifespan opens and drains its resources."""
     uvicorn.run(
         app,
         host=host,
         port=port,
+        ws_max_size=WS_MAX_BYTES,
         log_config=None,
         access_log=False,
         lifespan="on",

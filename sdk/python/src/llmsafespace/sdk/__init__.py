@@ -1,2 +1,76 @@
-"""The LLMSafeSpace Python SDK. Its client arrives with the SDK issue; until then use the
-HTTP API shown in the README."""
+"""The LLMSafeSpace Python SDK: run untrusted code in sandboxes from Python.
+
+    from llmsafespace.sdk import Sandbox
+
+    with Sandbox() as sandbox:           # LLMSAFESPACE_API_URL / LLMSAFESPACE_API_KEY
+        print(sandbox.run_code("print(6 * 7)").stdout)
+
+`AsyncSandbox` is the implementation; `Sandbox` runs it for synchronous code."""
+
+from .async_sandbox import AsyncSandbox
+from .config import ClientConfig
+from .errors import (
+    ERRORS,
+    APIConnectionError,
+    AuthenticationError,
+    ConflictError,
+    LLMSafeSpaceError,
+    NotFoundError,
+    RateLimitError,
+    SandboxError,
+    ServiceUnavailableError,
+    StreamUnavailableError,
+    TimeoutError,
+    ValidationError,
+)
+from .events import Complete, Error, Event, Stderr, Stdout
+from .models import (
+    ExecutionResult,
+    Pagination,
+    SandboxInfo,
+    SandboxPage,
+    SandboxStatusInfo,
+    WarmPoolInfo,
+    WarmPoolStatus,
+)
+from .sandbox import ExecutionStream, Sandbox
+from .streaming import AsyncExecutionStream
+from .tools import TOOL_SPECS, SandboxTools, ToolSpec
+from .warmpool import AsyncWarmPool, WarmPool
+
+__all__ = [
+    "APIConnectionError",
+    "AsyncExecutionStream",
+    "AsyncSandbox",
+    "AsyncWarmPool",
+    "AuthenticationError",
+    "ClientConfig",
+    "Complete",
+    "ConflictError",
+    "ERRORS",
+    "Error",
+    "Event",
+    "ExecutionResult",
+    "ExecutionStream",
+    "LLMSafeSpaceError",
+    "NotFoundError",
+    "Pagination",
+    "RateLimitError",
+    "Sandbox",
+    "SandboxError",
+    "SandboxInfo",
+    "SandboxPage",
+    "SandboxStatusInfo",
+    "SandboxTools",
+    "ServiceUnavailableError",
+    "Stderr",
+    "Stdout",
+    "StreamUnavailableError",
+    "TOOL_SPECS",
+    "TimeoutError",
+    "ToolSpec",
+    "ValidationError",
+    "WarmPool",
+    "WarmPoolInfo",
+    "WarmPoolStatus",
+]

@@ -1,13 +1,43 @@
-"""Users and API keys (the gateway's own tables). Keys are stored as SHA-256 hashes only."""
+"""Users and API keys (the gateway's own tables) and who a credential belongs to.
+
+Keys are stored as SHA-256 hashes only. Looking a key up goes through a Redis cache
+shared by every gateway replica; revoking deletes the cache entry, so a revoked key
+stops working everywhere at once. Without Redis, lookups go to PostgreSQL.
+"""
 
 import hashlib
+import json
 import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import redis.asyncio as aioredis
+import structlog
+from prometheus_client import Counter
 
-from llmsafespace.contracts import Caller, Role, new_user_id
+from llmsafespace.contracts import (
+    AccessToken,
+    ApiKey,
+    Caller,
+    CreatedApiKey,
+    ErrorCode,
+    Role,
+    ServiceError,
+    User,
+    new_user_id,
+)
+
+from . import tokens
 
 KEY_PREFIX = "lsp_"
+CACHE_SECONDS = 60
+_CACHE = "llmsafespace:auth:"
+_KEY_COLUMNS = "k.id, k.name, k.key_prefix, k.created_at, k.expires_at, k.revoked_at"
+_LIVE = "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
+log = structlog.get_logger()
+CACHE_ERRORS = Counter("auth_cache_errors_total", "Redis failures while checking credentials")
 
 
 def new_api_key() -> str:
@@ -18,48 +48,184 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller and the key it used (rate limits count per key)."""
+
+    caller: Caller
+    key_id: str
+
+
+def _api_key(row: asyncpg.Record) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        prefix=row["key_prefix"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        email=row["email"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+    )
+
+
 class Accounts:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cache: aioredis.Redis, secret: bytes, token_seconds: int
+    ) -> None:
         self._pool = pool
+        self._cache = cache
+        self._secret = secret
+        self._token_seconds = token_seconds
 
-    async def authenticate(self, key: str) -> Caller | None:
-        """The caller owning a live (unrevoked, unexpired) key, else None."""
-        if not key.startswith(KEY_PREFIX):
+    async def authenticate(self, credential: str) -> Identity | None:
+        """Who an API key or access token belongs to, if it is live."""
+        if tokens.looks_like_token(credential):
+            claims = tokens.verify(credential, self._secret)
+            if claims is None:
+                return None
+            return await self._lookup(
+                f"id:{claims['kid']}", f"WHERE k.id = $1 AND {_LIVE}", claims["kid"]
+            )
+        if not credential.startswith(KEY_PREFIX):
             return None
-        row = await self._pool.fetchrow(
-            "SELECT u.id, u.role FROM api_keys k JOIN users u ON u.id = k.user_id"
-            " WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
-            " AND (k.expires_at IS NULL OR k.expires_at > now())",
-            key_hash(key),
-        )
-        return Caller(user_id=row["id"], role=Role(row["role"])) if row else None
+        digest = key_hash(credential)
+        return await self._lookup(f"hash:{digest}", f"WHERE k.key_hash = $1 AND {_LIVE}", digest)
 
-    async def create_user(self, username: str, role: Role = Role.USER) -> tuple[str, str]:
+    async def _lookup(self, cache_key: str, where: str, value: str) -> Identity | None:
+        try:
+            cached = await self._cache.get(_CACHE + cache_key)
+        except aioredis.RedisError as exc:
+            CACHE_ERRORS.inc()
+            log.error("auth_cache_unavailable", error=str(exc))
+            cached = None
+        if cached:
+            data = json.loads(cached)
+            return Identity(Caller(user_id=data["userId"], role=data["role"]), data["keyId"])
+        row = await self._pool.fetchrow(
+            "SELECT u.id AS user_id, u.role, k.id AS key_id, k.expires_at"
+            f" FROM api_keys k JOIN users u ON u.id = k.user_id {where}",
+            value,
+        )
+        if row is None:
+            return None
+        identity = Identity(Caller(user_id=row["user_id"], role=Role(row["role"])), row["key_id"])
+        ttl = CACHE_SECONDS
+        if row["expires_at"] is not None:
+            ttl = min(ttl, int((row["expires_at"] - datetime.now(UTC)).total_seconds()))
+        if ttl > 0:
+            entry = {"userId": row["user_id"], "role": row["role"], "keyId": row["key_id"]}
+            try:
+                await self._cache.set(_CACHE + cache_key, json.dumps(entry), ex=ttl)
+            except aioredis.RedisError:
+                CACHE_ERRORS.inc()
+        return identity
+
+    async def create_user(
+        self, username: str, role: Role = Role.USER, email: str | None = None
+    ) -> tuple[User, str]:
         """A new user and its first API key (the only time the key is seen)."""
-        user_id = new_user_id()
         key = new_api_key()
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO users (id, username, role) VALUES ($1, $2, $3)",
-                user_id,
+            row = await conn.fetchrow(
+                "INSERT INTO users (id, username, email, role) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (username) DO NOTHING RETURNING *",
+                new_user_id(),
                 username,
+                email,
                 role.value,
             )
-            await self._insert_key(conn, user_id, key, "first")
-        return user_id, key
+            if row is None:
+                raise ServiceError(ErrorCode.CONFLICT, f"user {username} already exists")
+            await self._insert_key(conn, row["id"], key, "first", None)
+        return _user(row), key
+
+    async def user(self, user_id: str) -> User:
+        row = await self._pool.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
+        if row is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, "user not found")
+        return _user(row)
+
+    async def keys(self, user_id: str) -> list[ApiKey]:
+        rows = await self._pool.fetch(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys k WHERE k.user_id = $1 ORDER BY k.created_at",
+            user_id,
+        )
+        return [_api_key(row) for row in rows]
+
+    async def create_key(
+        self, user_id: str, name: str, expires_in_days: int | None
+    ) -> CreatedApiKey:
+        key = new_api_key()
+        expires_at = (
+            datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+        )
+        async with self._pool.acquire() as conn:
+            row = await self._insert_key(conn, user_id, key, name, expires_at)
+        return CreatedApiKey(**_api_key(row).model_dump(), api_key=key)
+
+    async def revoke_key(self, caller: Caller, key_id: str) -> ApiKey:
+        """Revoke one of the caller's keys (admins: anyone's); caches are cleared at once."""
+        row = await self._pool.fetchrow(
+            "UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now())"
+            " WHERE k.id = $1 AND (k.user_id = $2 OR $3)"
+            f" RETURNING {_KEY_COLUMNS}, k.key_hash",
+            key_id,
+            caller.user_id,
+            caller.role is Role.ADMIN,
+        )
+        if row is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"API key {key_id} not found")
+        try:
+            await self._cache.delete(_CACHE + f"hash:{row['key_hash']}", _CACHE + f"id:{key_id}")
+        except aioredis.RedisError as exc:
+            CACHE_ERRORS.inc()
+            log.error("auth_cache_invalidation_failed", key_id=key_id, error=str(exc))
+        return _api_key(row)
+
+    def issue_token(self, identity: Identity) -> AccessToken:
+        now = int(time.time())
+        expires = now + self._token_seconds
+        claims = {
+            "sub": identity.caller.user_id,
+            "role": identity.caller.role.value,
+            "kid": identity.key_id,
+            "iat": now,
+            "exp": expires,
+        }
+        return AccessToken(
+            token=tokens.sign(claims, self._secret),
+            expires_at=datetime.fromtimestamp(expires, UTC),
+        )
 
     async def _insert_key(
-        self, conn: asyncpg.Connection, user_id: str, key: str, name: str
-    ) -> None:
-        await conn.execute(
-            "INSERT INTO api_keys (id, user_id, name, key_hash, key_prefix)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_hash) DO NOTHING",
+        self,
+        conn: asyncpg.Connection,
+        user_id: str,
+        key: str,
+        name: str,
+        expires_at: datetime | None,
+    ) -> asyncpg.Record:
+        row: asyncpg.Record = await conn.fetchrow(
+            "INSERT INTO api_keys AS k (id, user_id, name, key_hash, key_prefix, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6)"
+            f" ON CONFLICT (key_hash) DO UPDATE SET name = k.name RETURNING {_KEY_COLUMNS}",
             "key-" + secrets.token_hex(8),
             user_id,
             name,
             key_hash(key),
             key[: len(KEY_PREFIX) + 6],
+            expires_at,
         )
+        return row
 
     async def ensure_admin_key(self, key: str, username: str = "admin") -> None:
         """Make `key` a key of the admin user `username`, creating either if missing."""
@@ -70,4 +236,4 @@ class Accounts:
                 new_user_id(),
                 username,
             )
-            await self._insert_key(conn, user_id, key, "bootstrap")
+            await self._insert_key(conn, user_id, key, "bootstrap", None)

@@ -1,5 +1,6 @@
 """The only wiring: settings in, the Starlette app out."""
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -10,6 +11,7 @@ import redis.asyncio as aioredis
 import structlog
 from nats.aio.client import Client as NatsClient
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from llmsafespace.servicekit import (
@@ -22,10 +24,18 @@ from llmsafespace.servicekit import (
 )
 
 from .accounts import Accounts
+from .audit import ROUTES as AUDIT_ROUTES
+from .catalog import ROUTES as CATALOG_ROUTES
 from .errors import EXCEPTION_HANDLERS
+from .observability import Observability
+from .openapi import ROUTES as OPENAPI_ROUTES
+from .ratelimit import RateLimiter
 from .sandboxes import ROUTES as SANDBOX_ROUTES
 from .settings import Settings
 from .state import State
+from .stream import ROUTE as STREAM_ROUTE
+from .users import ROUTES as USER_ROUTES
+from .warmpools import ROUTES as WARMPOOL_ROUTES
 
 SERVICE = "api-gateway"
 API_PREFIX = "/api/v1"
@@ -54,21 +64,49 @@ def create_app(settings: Settings) -> Starlette:
         configure_logging(SERVICE, settings.log_format, settings.log_level)
         pool = await connect(settings.database_url)
         await migrate(pool, SERVICE, files("llmsafespace.gateway") / "migrations")
-        accounts = Accounts(pool)
+        accounts = Accounts(pool, cache, _token_secret(settings), settings.token_seconds)
         if settings.bootstrap_admin_key:
             await accounts.ensure_admin_key(settings.bootstrap_admin_key)
         connection = await nats.connect(settings.nats_url, name=SERVICE, max_reconnect_attempts=-1)
         bus = Bus(connection, settings.request_timeout)
         log.info("service_started", http_port=settings.http_port)
         try:
-            yield {"bus": bus, "accounts": accounts, "settings": settings}
+            yield {
+                "bus": bus,
+                "jetstream": connection.jetstream(),
+                "accounts": accounts,
+                "limiter": RateLimiter(cache, settings.rate_limits),
+                "settings": settings,
+            }
         finally:
             await connection.drain()
             await cache.aclose()
             await pool.close()
 
     return Starlette(
-        routes=[*operational_routes(readiness), Mount(API_PREFIX, routes=SANDBOX_ROUTES)],
+        routes=[
+            *operational_routes(readiness),
+            *OPENAPI_ROUTES,
+            Mount(
+                API_PREFIX,
+                routes=[
+                    *SANDBOX_ROUTES,
+                    STREAM_ROUTE,
+                    *WARMPOOL_ROUTES,
+                    *CATALOG_ROUTES,
+                    *USER_ROUTES,
+                    *AUDIT_ROUTES,
+                ],
+            ),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(Observability)],
         lifespan=lifespan,
     )
+
+
+def _token_secret(settings: Settings) -> bytes:
+    if settings.jwt_secret:
+        return settings.jwt_secret.encode()
+    log.warning("jwt_secret_unset", effect="access tokens are valid on this replica only")
+    return secrets.token_bytes(32)

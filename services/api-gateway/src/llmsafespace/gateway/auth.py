@@ -1,33 +1,58 @@
-"""Bearer API-key authentication, applied per endpoint."""
+"""Authentication (API key or access token) and rate limiting, applied per endpoint."""
 
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from llmsafespace.contracts import Caller, ErrorCode, ServiceError
 
+from .accounts import Accounts, Identity
+from .errors import error_response
+from .ratelimit import limit_class
+
 AuthedEndpoint = Callable[[Request, Caller], Awaitable[Response]]
+UNAUTHORIZED = "a valid API key or token is required: Authorization: Bearer lsp_..."
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(request: HTTPConnection) -> str | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+async def identify(connection: HTTPConnection, credential: str | None) -> Identity:
+    accounts: Accounts = connection.state.accounts
+    identity = await accounts.authenticate(credential) if credential else None
+    if identity is None:
+        raise ServiceError(ErrorCode.UNAUTHORIZED, UNAUTHORIZED)
+    return identity
+
+
 def authenticated(endpoint: AuthedEndpoint) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap an endpoint so it runs only for a valid key, receiving the `Caller`."""
+    """Run an endpoint only for a valid credential within its rate limit; it receives the
+    `Caller`, and every response carries the `X-RateLimit-*` headers."""
 
     @wraps(endpoint)
     async def wrapper(request: Request) -> Response:
-        token = bearer_token(request)
-        caller = await request.state.accounts.authenticate(token) if token else None
-        if caller is None:
-            raise ServiceError(
-                ErrorCode.UNAUTHORIZED,
-                "a valid API key is required: Authorization: Bearer lsp_...",
+        identity = await identify(request, bearer_token(request))
+        quota = await request.state.limiter.hit(
+            identity.key_id, limit_class(request.method, request.url.path)
+        )
+        if quota.exceeded:
+            response: Response = error_response(
+                ServiceError(
+                    ErrorCode.RATE_LIMITED,
+                    "rate limit exceeded",
+                    {"limit": quota.limit, "resetAt": quota.reset},
+                )
             )
-        return await endpoint(request, caller)
+        else:
+            try:
+                response = await endpoint(request, identity.caller)
+            except ServiceError as exc:
+                response = error_response(exc)
+        response.headers.update(quota.headers())
+        return response
 
     return wrapper

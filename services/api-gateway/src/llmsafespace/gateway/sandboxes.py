@@ -13,10 +13,15 @@ from llmsafespace.contracts import (
     ErrorCode,
     ExecuteRequest,
     ExecutionResult,
+    ListSandboxes,
     RunExecution,
     Sandbox,
+    SandboxPage,
     SandboxRef,
+    SandboxStatusReport,
+    SandboxTimeoutRequest,
     ServiceError,
+    SetSandboxTimeout,
     new_execution_id,
     subjects,
 )
@@ -24,6 +29,8 @@ from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 
 from .auth import authenticated
 from .bodies import parse_body
+from .queries import validated
+from .sse import stream_execution
 
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 
@@ -80,6 +87,8 @@ async def execute(request: Request, caller: Caller) -> Response:
     settings = request.state.settings
     ref = _sandbox_ref(request, caller)
     body = await parse_body(request, ExecuteRequest, settings.max_body_bytes)
+    if body.stream:
+        return await stream_execution(request, caller, ref.sandbox_id, body)
     command = RunExecution(
         caller=caller,
         sandbox_id=ref.sandbox_id,
@@ -95,8 +104,56 @@ async def execute(request: Request, caller: Caller) -> Response:
     return JSONResponse(result.wire())
 
 
+METADATA_PARAM = "metadata."
+
+
+@authenticated
+async def list_sandboxes(request: Request, caller: Caller) -> Response:
+    params = request.query_params
+    query = validated(
+        ListSandboxes,
+        {
+            "caller": caller,
+            "limit": params.get("limit", 20),
+            "offset": params.get("offset", 0),
+            "status": params.get("status") or None,
+            "metadata": {
+                key.removeprefix(METADATA_PARAM): value
+                for key, value in params.multi_items()
+                if key.startswith(METADATA_PARAM)
+            },
+        },
+    )
+    page = await request.state.bus.request(subjects.SANDBOX_LIST, query, SandboxPage)
+    return JSONResponse(
+        {
+            "sandboxes": [_public(request, sandbox) for sandbox in page.sandboxes],
+            "pagination": page.pagination.wire(),
+        }
+    )
+
+
+@authenticated
+async def status(request: Request, caller: Caller) -> Response:
+    ref = _sandbox_ref(request, caller)
+    report = await request.state.bus.request(subjects.SANDBOX_STATUS, ref, SandboxStatusReport)
+    return JSONResponse(report.wire())
+
+
+@authenticated
+async def set_timeout(request: Request, caller: Caller) -> Response:
+    ref = _sandbox_ref(request, caller)
+    body = await parse_body(request, SandboxTimeoutRequest, request.state.settings.max_body_bytes)
+    command = SetSandboxTimeout(caller=caller, sandbox_id=ref.sandbox_id, timeout=body.timeout)
+    sandbox = await request.state.bus.request(subjects.SANDBOX_TIMEOUT, command, Sandbox)
+    return JSONResponse(_public(request, sandbox))
+
+
 ROUTES: list[BaseRoute] = [
     Route("/sandboxes", create, methods=["POST"]),
+    Route("/sandboxes", list_sandboxes, methods=["GET"]),
+    Route("/sandboxes/{sandbox_id}/status", status, methods=["GET"]),
+    Route("/sandboxes/{sandbox_id}/timeout", set_timeout, methods=["POST"]),
     Route("/sandboxes/{sandbox_id}", get, methods=["GET"], name="sandbox"),
     Route("/sandboxes/{sandbox_id}", terminate, methods=["DELETE"]),
     Route("/sandboxes/{sandbox_id}/execute", execute, methods=["POST"]),

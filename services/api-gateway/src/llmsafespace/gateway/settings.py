@@ -12,6 +12,22 @@ class Settings(ServiceSettings):
         default=None,
         description="An API key for the `admin` user, created on start if missing",
     )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to open WebSockets ('*' for any); "
+        "clients that send no Origin (SDKs, CLIs) are always allowed",
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs access tokens; every replica needs the same one",
+    )
+    token_seconds: int = Field(default=900, ge=60, le=86400)
+    rate_limits: dict[str, int] = Field(
+        default_factory=lambda: {"create_sandbox": 120, "execute_code": 3000, "default": 6000},
+        description="Requests per minute per API key, by class (create_sandbox, "
+        "execute_code, default)",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     create_timeout: float = Field(default=60.0, gt=0, description="Seconds for a sandbox create")
     execute_grace: float = Field(

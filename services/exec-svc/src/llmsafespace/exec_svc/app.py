@@ -15,7 +15,7 @@ from llmsafespace.servicekit import (
     connect,
     database_ready,
     ensure_streams,
-    error_middleware,
+    middlewares,
     migrate,
     operational_routes,
 )
@@ -31,7 +31,7 @@ log = structlog.get_logger()
 
 
 def create_app(settings: Settings) -> Starlette:
-    broker = NatsBroker(settings.nats_url, middlewares=[error_middleware()], logger=None)
+    broker = NatsBroker(settings.nats_url, middlewares=middlewares(), logger=None)
     pool: asyncpg.Pool | None = None
 
     async def readiness() -> dict[str, bool]:
@@ -47,7 +47,9 @@ def create_app(settings: Settings) -> Starlette:
         await ensure_streams(broker.connection)
         bus = Bus(broker.connection, settings.request_timeout)
         agents = Agents(bus, settings.resolve_ttl)
-        runner = Runner(agents, ExecutionStore(pool), bus)
+        runner = Runner(
+            agents, ExecutionStore(pool), bus, broker.connection, settings.output_limit_bytes
+        )
         broker.include_router(create_router(runner, settings.max_workers))
         await broker.start()
         log.info("service_started", http_port=settings.http_port)
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await broker.stop()
+            await runner.drain()
             await agents.close()
             await pool.close()
 

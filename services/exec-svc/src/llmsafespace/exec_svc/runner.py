@@ -1,12 +1,21 @@
-"""Runs one execution to completion in a sandbox's agent and reports it."""
+"""Runs executions in sandboxes' agents: to completion (sync) or streamed in the background."""
 
+import asyncio
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
+from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import (
     MAX_SYNC_OUTPUT_BYTES,
+    TIMEOUT_EXIT_CODE,
+    Caller,
+    CancelExecution,
     ErrorCode,
+    ExecuteRequest,
+    ExecutionAccepted,
     ExecutionError,
     ExecutionEvent,
     ExecutionResult,
@@ -14,16 +23,38 @@ from llmsafespace.contracts import (
     ExecutionType,
     RunExecution,
     ServiceError,
+    StartExecution,
     Usage,
     subjects,
 )
-from llmsafespace.runtime import AgentResult, AgentUnavailable
+from llmsafespace.runtime import AgentClient, AgentResult, AgentUnavailable, OutputCallback
 from llmsafespace.servicekit import Bus
 
 from .agents import Agents
+from .output import OutputPublisher
 from .store import ExecutionStore
 
 log = structlog.get_logger()
+
+
+@dataclass
+class Running:
+    """An execution this instance runs: who started it and how to stop it."""
+
+    owner: Caller
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    last_output: float = field(default_factory=time.monotonic)
+    idle_expired: bool = False
+
+    async def watch_idle(self, idle: float) -> None:
+        """Cancel once no output came for `idle` seconds."""
+        while True:
+            quiet_left = self.last_output + idle - time.monotonic()
+            if quiet_left <= 0:
+                break
+            await asyncio.sleep(quiet_left)
+        self.idle_expired = True
+        self.cancel.set()
 
 
 def _clip(text: str) -> tuple[str, bool]:
@@ -33,25 +64,83 @@ def _clip(text: str) -> tuple[str, bool]:
     return data[:MAX_SYNC_OUTPUT_BYTES].decode(errors="ignore"), True
 
 
-def _status(outcome: AgentResult) -> ExecutionStatus:
-    status = ExecutionStatus(outcome.status)
-    if status is ExecutionStatus.COMPLETED and outcome.exit_code != 0:
-        return ExecutionStatus.FAILED
-    return status
-
-
 class Runner:
-    def __init__(self, agents: Agents, store: ExecutionStore, bus: Bus) -> None:
+    def __init__(
+        self,
+        agents: Agents,
+        store: ExecutionStore,
+        bus: Bus,
+        connection: NatsClient,
+        output_limit: int,
+    ) -> None:
         self._agents = agents
         self._store = store
         self._bus = bus
+        self._nc = connection
+        self._output_limit = output_limit
+        self._running: dict[str, Running] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, command: RunExecution) -> ExecutionResult:
+        """Run to completion and return the whole result."""
+        _, client = await self._agents.client(command.caller, command.sandbox_id)
+        running = self._register(command.execution_id, command.caller)
+        try:
+            return await self._execute(command, client, running, None)
+        finally:
+            self._running.pop(command.execution_id, None)
+
+    async def start(self, command: StartExecution) -> ExecutionAccepted:
+        """Accept a streamed execution; it runs on after this reply."""
+        _, client = await self._agents.client(command.caller, command.sandbox_id)
+        running = self._register(command.execution_id, command.caller)
+        task = asyncio.create_task(self._stream(command, client, running))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return ExecutionAccepted(execution_id=command.execution_id)
+
+    def cancel(self, command: CancelExecution) -> None:
+        """Stop an execution if this instance runs it (others ignore the broadcast)."""
+        running = self._running.get(command.execution_id)
+        if running is not None and command.caller.can_access(running.owner.user_id):
+            log.info("execution_cancel_requested", execution_id=command.execution_id)
+            running.cancel.set()
+
+    def _register(self, execution_id: str, owner: Caller) -> Running:
+        if execution_id in self._running:
+            raise ServiceError(ErrorCode.CONFLICT, f"execution {execution_id} is already running")
+        running = self._running[execution_id] = Running(owner=owner)
+        return running
+
+    async def _stream(self, command: StartExecution, client: AgentClient, running: Running) -> None:
+        publisher = OutputPublisher(
+            self._nc, command.sandbox_id, command.execution_id, self._output_limit
+        )
+        try:
+            await publisher.started(command.request.timeout, datetime.now(UTC))
+            try:
+                result = await self._execute(command, client, running, publisher.output)
+            except ServiceError as exc:
+                result = self._failure(command, exc.message)
+            # The output went out as chunks; the terminal marker carries the rest.
+            update = {"output_truncated": publisher.truncated, "stdout": "", "stderr": ""}
+            await publisher.ended(result.model_copy(update=update))
+        except Exception:
+            log.exception("streamed_execution_failed", execution_id=command.execution_id)
+        finally:
+            self._running.pop(command.execution_id, None)
+
+    async def _execute(
+        self,
+        command: RunExecution | StartExecution,
+        client: AgentClient,
+        running: Running,
+        on_output: OutputCallback | None,
+    ) -> ExecutionResult:
         request = command.request
         structlog.contextvars.bind_contextvars(
             sandbox_id=command.sandbox_id, execution_id=command.execution_id
         )
-        _, client = await self._agents.client(command.caller, command.sandbox_id)
         event = ExecutionEvent(
             execution_id=command.execution_id,
             sandbox_id=command.sandbox_id,
@@ -60,16 +149,16 @@ class Runner:
         )
         await self._bus.event(self._subject(command, "started"), event)
         started_at = datetime.now(UTC)
+
+        async def observe(stream: str, text: str) -> None:
+            running.last_output = time.monotonic()
+            if on_output is not None:
+                await on_output(stream, text)
+
+        idle = request.idle_timeout
+        watchdog = asyncio.create_task(running.watch_idle(idle)) if idle else None
         try:
-            if request.type is ExecutionType.CODE:
-                outcome = await client.run_code(request.content, timeout=request.timeout)
-            else:
-                outcome = await client.run_command(
-                    request.content,
-                    timeout=request.timeout,
-                    env=request.env,
-                    cwd=request.working_dir,
-                )
+            outcome = await self._agent_call(client, request, observe, running.cancel)
         except AgentUnavailable as exc:
             self._agents.forget(command.sandbox_id)
             await self._bus.event(self._subject(command, "failed"), event)
@@ -77,15 +166,19 @@ class Runner:
                 ErrorCode.SANDBOX_NOT_RUNNING,
                 f"sandbox {command.sandbox_id} stopped answering during the execution",
             ) from exc
-        result = self._result(command, started_at, outcome)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        result = self._result(command, started_at, outcome, running.idle_expired)
         await self._store.record(
             command.caller.user_id,
             request.type,
             result,
             (len(outcome.stdout.encode()), len(outcome.stderr.encode())),
         )
+        final = "cancelled" if result.status is ExecutionStatus.CANCELLED else "completed"
         await self._bus.event(
-            self._subject(command, "completed"),
+            self._subject(command, final),
             event.model_copy(
                 update={
                     "status": result.status,
@@ -98,29 +191,79 @@ class Runner:
         return result
 
     @staticmethod
-    def _subject(command: RunExecution, event: str) -> str:
+    async def _agent_call(
+        client: AgentClient,
+        request: ExecuteRequest,
+        on_output: OutputCallback | None,
+        cancel: asyncio.Event,
+    ) -> AgentResult:
+        if request.type is ExecutionType.CODE:
+            return await client.run_code(
+                request.content, timeout=request.timeout, on_output=on_output, cancel=cancel
+            )
+        return await client.run_command(
+            request.content,
+            timeout=request.timeout,
+            env=request.env,
+            cwd=request.working_dir,
+            on_output=on_output,
+            cancel=cancel,
+        )
+
+    @staticmethod
+    def _subject(command: RunExecution | StartExecution, event: str) -> str:
         return subjects.exec_event(command.sandbox_id, command.execution_id, event)
 
     @staticmethod
     def _result(
-        command: RunExecution, started_at: datetime, outcome: AgentResult
+        command: RunExecution | StartExecution,
+        started_at: datetime,
+        outcome: AgentResult,
+        idle_expired: bool,
     ) -> ExecutionResult:
         stdout, stdout_clipped = _clip(outcome.stdout)
         stderr, stderr_clipped = _clip(outcome.stderr)
-        completed_at = datetime.now(UTC)
+        status = ExecutionStatus(outcome.status)
+        exit_code, ended_by = outcome.exit_code, outcome.ended_by
+        if status is ExecutionStatus.CANCELLED and idle_expired:
+            status, exit_code, ended_by = ExecutionStatus.TIMEOUT, TIMEOUT_EXIT_CODE, "idle"
+        elif status is ExecutionStatus.COMPLETED and exit_code != 0:
+            status = ExecutionStatus.FAILED
         return ExecutionResult(
             execution_id=command.execution_id,
             sandbox_id=command.sandbox_id,
-            status=_status(outcome),
-            exit_code=outcome.exit_code,
+            status=status,
+            exit_code=exit_code,
             stdout=stdout,
             stderr=stderr,
             output_truncated=stdout_clipped or stderr_clipped,
             result=outcome.result,
             error=ExecutionError.model_validate(outcome.error) if outcome.error else None,
-            ended_by=outcome.ended_by,
+            ended_by=ended_by,
             started_at=started_at,
-            completed_at=completed_at,
+            completed_at=datetime.now(UTC),
             duration_ms=outcome.wall_ms,
             usage=Usage(cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes),
         )
+
+    @staticmethod
+    def _failure(command: StartExecution, message: str) -> ExecutionResult:
+        now = datetime.now(UTC)
+        return ExecutionResult(
+            execution_id=command.execution_id,
+            sandbox_id=command.sandbox_id,
+            status=ExecutionStatus.ERROR,
+            exit_code=-1,
+            stdout="",
+            stderr="",
+            error=ExecutionError(name="ExecutionFailed", value=message, traceback=""),
+            ended_by="error",
+            started_at=now,
+            completed_at=now,
+            duration_ms=0,
+        )
+
+    async def drain(self) -> None:
+        """Let streamed executions finish (graceful shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -17,12 +17,13 @@ from llmsafespace.servicekit import (
     connect,
     database_ready,
     ensure_streams,
-    error_middleware,
+    middlewares,
     migrate,
     operational_routes,
 )
 
 from .handlers import create_router
+from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .reaper import Reaper
 from .settings import Settings
@@ -34,7 +35,7 @@ log = structlog.get_logger()
 
 
 def create_app(settings: Settings) -> Starlette:
-    broker = NatsBroker(settings.nats_url, middlewares=[error_middleware()], logger=None)
+    broker = NatsBroker(settings.nats_url, middlewares=middlewares(), logger=None)
     pool: asyncpg.Pool | None = None
 
     async def readiness() -> dict[str, bool]:
@@ -46,14 +47,18 @@ def create_app(settings: Settings) -> Starlette:
         configure_logging(SERVICE, settings.log_format, settings.log_level)
         pool = await connect(settings.database_url)
         await migrate(pool, SERVICE, files("llmsafespace.sandbox_svc") / "migrations")
+        catalog = settings.catalog()
         driver = create_driver(
-            settings.runtime_driver, LocalConfig(runtime_dir=settings.runtime_dir)
+            settings.runtime_driver,
+            LocalConfig(runtime_dir=settings.runtime_dir, interpreters=catalog.interpreters()),
         )
         await broker.connect()
         await ensure_streams(broker.connection)
         store = SandboxStore(pool)
-        lifecycle = Lifecycle(store, driver, Bus(broker.connection, settings.request_timeout))
-        broker.include_router(create_router(lifecycle, settings.max_workers))
+        bus = Bus(broker.connection, settings.request_timeout)
+        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout)
+        inventory = Inventory(store, driver, lifecycle, catalog)
+        broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
         await broker.start()
         reaper = asyncio.create_task(Reaper(pool, store, lifecycle, driver).run(REAPER_INTERVAL))
         log.info("service_started", http_port=settings.http_port)

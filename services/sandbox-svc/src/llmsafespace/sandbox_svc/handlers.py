@@ -2,12 +2,25 @@
 
 from faststream.nats import NatsRouter
 
-from llmsafespace.contracts import CreateSandbox, ResolvedSandbox, Sandbox, SandboxRef, subjects
+from llmsafespace.contracts import (
+    Catalog,
+    CatalogQuery,
+    CreateSandbox,
+    ListSandboxes,
+    ResolvedSandbox,
+    Sandbox,
+    SandboxPage,
+    SandboxRef,
+    SandboxStatusReport,
+    SetSandboxTimeout,
+    subjects,
+)
 
+from .inventory import Inventory
 from .lifecycle import Lifecycle
 
 
-def create_router(lifecycle: Lifecycle, max_workers: int) -> NatsRouter:
+def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) -> NatsRouter:
     router = NatsRouter()
     queue = subjects.SANDBOX_QUEUE
 
@@ -26,5 +39,21 @@ def create_router(lifecycle: Lifecycle, max_workers: int) -> NatsRouter:
     @router.subscriber(subjects.SANDBOX_RESOLVE, queue=queue, max_workers=max_workers)
     async def resolve(ref: SandboxRef) -> ResolvedSandbox:
         return await lifecycle.resolve(ref)
+
+    @router.subscriber(subjects.SANDBOX_LIST, queue=queue, max_workers=max_workers)
+    async def list_sandboxes(query: ListSandboxes) -> SandboxPage:
+        return await inventory.list(query)
+
+    @router.subscriber(subjects.SANDBOX_STATUS, queue=queue, max_workers=max_workers)
+    async def status(ref: SandboxRef) -> SandboxStatusReport:
+        return await inventory.status(ref)
+
+    @router.subscriber(subjects.SANDBOX_TIMEOUT, queue=queue, max_workers=max_workers)
+    async def set_timeout(command: SetSandboxTimeout) -> Sandbox:
+        return await inventory.set_timeout(command)
+
+    @router.subscriber(subjects.SANDBOX_CATALOG, queue=queue, max_workers=max_workers)
+    async def catalog(_: CatalogQuery) -> Catalog:
+        return inventory.catalog
 
     return router

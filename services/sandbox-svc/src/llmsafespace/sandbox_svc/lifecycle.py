@@ -3,6 +3,7 @@
 import structlog
 
 from llmsafespace.contracts import (
+    Catalog,
     ClaimResult,
     ClaimWarmSandbox,
     CreateSandbox,
@@ -25,39 +26,61 @@ log = structlog.get_logger()
 
 
 class Lifecycle:
-    def __init__(self, store: SandboxStore, driver: Driver, bus: Bus) -> None:
+    def __init__(
+        self,
+        store: SandboxStore,
+        driver: Driver,
+        bus: Bus,
+        catalog: Catalog,
+        claim_timeout: float = 2.0,
+    ) -> None:
         self._store = store
         self._driver = driver
         self._bus = bus
+        self._catalog = catalog
+        self._claim_timeout = claim_timeout
 
     async def create(self, command: CreateSandbox) -> Sandbox:
         request = command.request
+        self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
         created = await self._store.insert(sandbox_id, command.caller.user_id, request)
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
         await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
-        claim = await self._claim(command) if request.use_warm_pool else ClaimResult(hit=False)
-        if claim.hit and claim.endpoint and claim.token:
-            endpoint, token = claim.endpoint, claim.token
+        # A warm sandbox's environment is fixed when it starts, so `env` means a cold create.
+        warm = request.use_warm_pool and not request.env
+        claim = await self._claim(sandbox_id, command) if warm else ClaimResult(hit=False)
+        if claim.hit and claim.endpoint and claim.token and claim.runtime_id:
+            endpoint, token, runtime_id = claim.endpoint, claim.token, claim.runtime_id
+            await self._store.record_runtime(sandbox_id, runtime_id)
         else:
             endpoint, token = await self._cold_create(sandbox_id, command)
+            runtime_id = sandbox_id
         sandbox = await self._store.mark_running(
-            sandbox_id, endpoint, token, from_warm_pool=claim.hit
+            sandbox_id, endpoint, token, runtime_id=runtime_id, from_warm_pool=claim.hit
         )
+        if sandbox is None:  # ended while it was being created (expired, or deleted)
+            await self._driver.destroy(runtime_id)
+            raise ServiceError(
+                ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
+            )
         await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
         log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
         return sandbox
 
-    async def _claim(self, command: CreateSandbox) -> ClaimResult:
+    async def _claim(self, sandbox_id: str, command: CreateSandbox) -> ClaimResult:
         request = command.request
         claim = ClaimWarmSandbox(
             caller=command.caller,
+            sandbox_id=sandbox_id,
             runtime=request.runtime,
             security_level=request.security_level,
             resources=request.resources,
         )
         try:
-            return await self._bus.request(subjects.WARMPOOL_CLAIM, claim, ClaimResult, timeout=2)
+            return await self._bus.request(
+                subjects.WARMPOOL_CLAIM, claim, ClaimResult, timeout=self._claim_timeout
+            )
         except ServiceError as exc:
             log.warning("warm_claim_failed", code=exc.code, error=exc.message)
             return ClaimResult(hit=False)
@@ -107,7 +130,7 @@ class Lifecycle:
         self, sandbox: Sandbox, status: SandboxStatus, event: str, reason: str | None
     ) -> Sandbox:
         """Destroy the runtime and record the outcome; idempotent."""
-        await self._driver.destroy(sandbox.id)
+        await self._driver.destroy(await self._store.runtime_id(sandbox.id) or sandbox.id)
         ended = await self._store.mark_ended(sandbox.id, status, reason)
         if ended is None:
             return await self._store.get(sandbox.id) or sandbox

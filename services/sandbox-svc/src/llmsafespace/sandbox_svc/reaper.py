@@ -5,6 +5,7 @@ finds the lock taken skips the pass.
 """
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ import asyncpg
 import structlog
 
 from llmsafespace.contracts import SandboxStatus
+from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.runtime import Driver
 
 from .lifecycle import Lifecycle
@@ -20,6 +22,7 @@ from .store import SandboxStore
 log = structlog.get_logger()
 
 _REAPER_LOCK = 0x5AFE_0001
+_SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 _CREATE_GRACE = timedelta(minutes=2)  # a create this recent may be in flight elsewhere
 
 
@@ -57,16 +60,23 @@ class Reaper:
 
     async def reconcile(self) -> None:
         """After a restart: rows whose runtime is gone fail; runtimes with no live row go."""
+        # Rows read before the runtimes are listed: a row's runtime existed before the
+        # listing. Rows read after: a runtime's row (inserted before it starts) is there.
+        rows_before = await self._store.live()
         alive = {handle.sandbox_id for handle in await self._driver.list()}
         live_rows = await self._store.live()
         settled = datetime.now(UTC) - _CREATE_GRACE
-        for sandbox in live_rows:
+        for sandbox, runtime_id in rows_before:
             in_flight = sandbox.status is SandboxStatus.CREATING and sandbox.created_at > settled
-            if sandbox.id not in alive and not in_flight:
+            if (runtime_id or sandbox.id) not in alive and not in_flight:
                 await self._lifecycle.end(
                     sandbox, SandboxStatus.FAILED, "failed", "runtime gone after a restart"
                 )
-        known = {sandbox.id for sandbox in live_rows}
-        for sandbox_id in alive - known:
-            log.warning("orphan_runtime_destroyed", sandbox_id=sandbox_id)
-            await self._driver.destroy(sandbox_id)
+        # Runtimes sandbox-svc starts carry the sandbox's own id (`sb-…`); any other id
+        # (a warm pool's `wp-…`) belongs to warmpool-svc until a row here names it.
+        known = {runtime_id or sandbox.id for sandbox, runtime_id in live_rows}
+        for runtime_id in alive - known:
+            if not _SANDBOX_ID.match(runtime_id):
+                continue
+            log.warning("orphan_runtime_destroyed", runtime_id=runtime_id)
+            await self._driver.destroy(runtime_id)

@@ -3,6 +3,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from llmsafespace.contracts import Catalog
 from llmsafespace.servicekit import ServiceSettings
 
 
@@ -12,5 +13,17 @@ class Settings(ServiceSettings):
     http_port: int = 8081
     runtime_driver: str = Field(default="local", validation_alias="RUNTIME_DRIVER")
     runtime_dir: Path = Field(default=Path(".llmsafespace/runtime"), validation_alias="RUNTIME_DIR")
+    runtimes_file: Path | None = Field(
+        default=None,
+        validation_alias="RUNTIMES_FILE",
+        description="JSON catalog of runtimes and profiles; the built-in one when unset",
+    )
+    claim_timeout: float = Field(default=2.0, gt=0, description="Seconds for a warm claim")
     create_timeout: float = Field(default=30.0, gt=0)
     max_workers: int = Field(default=64, ge=1, description="Commands handled concurrently")
+
+    def catalog(self) -> Catalog:
+        """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""
+        if self.runtimes_file is None:
+            return Catalog()
+        return Catalog.model_validate_json(self.runtimes_file.read_text())

@@ -63,17 +63,74 @@ class SandboxStore:
         return _sandbox(row)
 
     async def mark_running(
-        self, sandbox_id: str, endpoint: str, token: str, *, from_warm_pool: bool
-    ) -> Sandbox:
+        self,
+        sandbox_id: str,
+        endpoint: str,
+        token: str,
+        *,
+        runtime_id: str,
+        from_warm_pool: bool,
+    ) -> Sandbox | None:
+        """Record the live runtime; None when the row ended meanwhile (e.g. it expired)."""
         row = await self._pool.fetchrow(
             "UPDATE sandboxes SET status = 'running', endpoint = $2, token = $3,"
-            f" from_warm_pool = $4 WHERE id = $1 RETURNING {_COLUMNS}",
+            " from_warm_pool = $4, runtime_id = $5"
+            f" WHERE id = $1 AND status = 'creating' RETURNING {_COLUMNS}",
             sandbox_id,
             endpoint,
             token,
             from_warm_pool,
+            runtime_id,
         )
-        return _sandbox(row)
+        return _sandbox(row) if row else None
+
+    async def record_runtime(self, sandbox_id: str, runtime_id: str) -> None:
+        """Remember which runtime belongs to the row, before it is running."""
+        await self._pool.execute(
+            "UPDATE sandboxes SET runtime_id = $2 WHERE id = $1", sandbox_id, runtime_id
+        )
+
+    async def runtime_id(self, sandbox_id: str) -> str | None:
+        value: str | None = await self._pool.fetchval(
+            "SELECT runtime_id FROM sandboxes WHERE id = $1", sandbox_id
+        )
+        return value
+
+    async def set_expiry(self, sandbox_id: str, timeout: int) -> Sandbox | None:
+        """expires_at = now + timeout for a live sandbox; None when it already ended."""
+        row = await self._pool.fetchrow(
+            "UPDATE sandboxes SET expires_at = now() + make_interval(secs => $2)"
+            " WHERE id = $1 AND status IN ('creating', 'running')"
+            f" RETURNING {_COLUMNS}",
+            sandbox_id,
+            float(timeout),
+        )
+        return _sandbox(row) if row else None
+
+    async def page(
+        self,
+        owner_id: str | None,
+        status: SandboxStatus | None,
+        metadata: dict[str, str],
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Sandbox], int]:
+        """One page, newest first, and the total matching; `owner_id=None` means everyone's."""
+        where = (
+            "($1::text IS NULL OR owner_id = $1) AND ($2::text IS NULL OR status = $2)"
+            " AND metadata @> $3::jsonb"
+        )
+        args = (owner_id, status.value if status else None, json.dumps(metadata))
+        async with self._pool.acquire() as conn:
+            total: int = await conn.fetchval(f"SELECT count(*) FROM sandboxes WHERE {where}", *args)
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM sandboxes WHERE {where}"
+                " ORDER BY created_at DESC, id LIMIT $4 OFFSET $5",
+                *args,
+                limit,
+                offset,
+            )
+        return [_sandbox(row) for row in rows], total
 
     async def mark_ended(
         self, sandbox_id: str, status: SandboxStatus, reason: str | None
@@ -103,11 +160,12 @@ class SandboxStore:
         )
         return [_sandbox(row) for row in rows]
 
-    async def live(self) -> list[Sandbox]:
+    async def live(self) -> list[tuple[Sandbox, str | None]]:
+        """Every sandbox not yet ended, with its runtime's id (None before it has one)."""
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN ('creating', 'running')"
+            f"SELECT {_COLUMNS}, runtime_id FROM sandboxes WHERE status IN ('creating', 'running')"
         )
-        return [_sandbox(row) for row in rows]
+        return [(_sandbox(row), row["runtime_id"]) for row in rows]
 
     async def connection_info(self, sandbox_id: str) -> dict[str, Any] | None:
         row = await self._pool.fetchrow(

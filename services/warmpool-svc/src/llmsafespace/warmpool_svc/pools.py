@@ -1,14 +1,174 @@
-"""Warm pools. No pool can be defined yet, so every claim is a miss and the caller
-cold-creates; pool definitions, replenishing and the atomic claim come next."""
+"""Warm pool definitions (owned by a user; admins see all) and the atomic claim."""
 
+from collections.abc import Callable
+
+import asyncpg
 import structlog
 
-from llmsafespace.contracts import ClaimResult, ClaimWarmSandbox
+from llmsafespace.contracts import (
+    Caller,
+    Catalog,
+    ClaimResult,
+    ClaimWarmSandbox,
+    CreateWarmPool,
+    ErrorCode,
+    ListWarmPools,
+    PoolCondition,
+    Role,
+    ServiceError,
+    UpdateWarmPool,
+    WarmPool,
+    WarmPoolEvent,
+    WarmPoolList,
+    WarmPoolRef,
+    WarmPoolSpec,
+    WarmPoolStatus,
+    WarmSandboxState,
+    subjects,
+)
+from llmsafespace.runtime import Driver
+from llmsafespace.servicekit import Bus
+
+from .metrics import Metrics
+from .store import PoolStore
 
 log = structlog.get_logger()
 
 
+def _conditions(row: asyncpg.Record, counts: dict[WarmSandboxState, int]) -> list[PoolCondition]:
+    ready = counts.get(WarmSandboxState.READY, 0)
+    pending = counts.get(WarmSandboxState.PENDING, 0)
+    desired = row["desired"]
+    conditions = [
+        PoolCondition(
+            type="Ready",
+            status="True" if ready >= desired else "False",
+            reason="MinimumAvailable" if ready >= desired else "Replenishing",
+            message=f"{ready} of {desired} ready",
+        ),
+        PoolCondition(type="Replenishing", status="True" if pending else "False"),
+    ]
+    if row["last_error"]:
+        conditions.append(
+            PoolCondition(
+                type="Failing", status="True", reason="StartFailed", message=row["last_error"]
+            )
+        )
+    return conditions
+
+
+def pool_view(row: asyncpg.Record, counts: dict[WarmSandboxState, int]) -> WarmPool:
+    return WarmPool(
+        name=row["name"],
+        owner_id=row["owner_id"],
+        spec=WarmPoolSpec.model_validate_json(row["spec"]),
+        status=WarmPoolStatus(
+            available_pods=counts.get(WarmSandboxState.READY, 0),
+            assigned_pods=counts.get(WarmSandboxState.ASSIGNED, 0),
+            pending_pods=counts.get(WarmSandboxState.PENDING, 0),
+            desired_pods=row["desired"],
+            last_scale_time=row["last_scale_time"],
+            conditions=_conditions(row, counts),
+        ),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
 class Pools:
+    def __init__(
+        self,
+        store: PoolStore,
+        driver: Driver,
+        bus: Bus,
+        catalog: Catalog,
+        metrics: Metrics,
+        wake: Callable[[str], None],
+    ) -> None:
+        self._store = store
+        self._driver = driver
+        self._bus = bus
+        self._catalog = catalog
+        self._metrics = metrics
+        self._wake = wake
+
+    async def _view(self, row: asyncpg.Record) -> WarmPool:
+        counts = await self._store.counts([row["name"]])
+        return pool_view(row, counts[row["name"]])
+
+    async def _owned(self, caller: Caller, name: str) -> asyncpg.Record:
+        row = await self._store.get_pool(name)
+        if row is None or not caller.can_access(row["owner_id"]):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {name!r} not found")
+        return row
+
+    async def create(self, command: CreateWarmPool) -> WarmPool:
+        self._catalog.runtime(command.spec.runtime)
+        shared = command.caller.role is Role.ADMIN
+        row = await self._store.create_pool(command.caller.user_id, shared, command.spec)
+        log.info("warm_pool_created", pool=command.spec.name, min_size=command.spec.min_size)
+        self._wake(command.spec.name)
+        return await self._view(row)
+
+    async def get(self, ref: WarmPoolRef) -> WarmPool:
+        return await self._view(await self._owned(ref.caller, ref.name))
+
+    async def list(self, query: ListWarmPools) -> WarmPoolList:
+        owner = None if query.caller.role is Role.ADMIN else query.caller.user_id
+        rows = await self._store.pools(owner)
+        counts = await self._store.counts([row["name"] for row in rows])
+        return WarmPoolList(pools=[pool_view(row, counts[row["name"]]) for row in rows])
+
+    async def update(self, command: UpdateWarmPool) -> WarmPool:
+        row = await self._owned(command.caller, command.name)
+        spec = command.update.apply(WarmPoolSpec.model_validate_json(row["spec"]))
+        updated = await self._store.update_pool(spec)
+        if updated is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {command.name!r} not found")
+        self._wake(command.name)
+        return await self._view(updated)
+
+    async def delete(self, ref: WarmPoolRef) -> WarmPool:
+        """Remove the pool and destroy its unassigned sandboxes; handed-out ones live on."""
+        view = await self.get(ref)
+        row, runtime_ids = await self._store.delete_pool(ref.name)
+        if row is None:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {ref.name!r} not found")
+        for runtime_id in runtime_ids:
+            await self._driver.destroy(runtime_id)
+        await self._bus.event(
+            subjects.warmpool_event(ref.name, "deleted"),
+            WarmPoolEvent(
+                pool=ref.name, event="deleted", count=len(runtime_ids), runtime_ids=runtime_ids
+            ),
+        )
+        log.info("warm_pool_deleted", pool=ref.name, destroyed=len(runtime_ids))
+        return view
+
     async def claim(self, request: ClaimWarmSandbox) -> ClaimResult:
-        log.debug("warm_claim_miss", runtime=request.runtime)
-        return ClaimResult(hit=False)
+        row = await self._store.claim(
+            request.runtime,
+            request.security_level,
+            request.resources,
+            request.caller.user_id,
+            request.sandbox_id,
+        )
+        self._metrics.claimed(request.runtime, row is not None)
+        if row is None:
+            log.debug("warm_claim_miss", runtime=request.runtime)
+            return ClaimResult(hit=False)
+        pool = row["pool"]
+        self._wake(pool)
+        await self._bus.event(
+            subjects.warmpool_event(pool, "claimed"),
+            WarmPoolEvent(
+                pool=pool,
+                event="claimed",
+                count=1,
+                runtime_ids=[row["id"]],
+                sandbox_id=request.sandbox_id,
+            ),
+        )
+        return ClaimResult(
+            hit=True, runtime_id=row["id"], endpoint=row["endpoint"], token=row["token"], pool=pool
+        )

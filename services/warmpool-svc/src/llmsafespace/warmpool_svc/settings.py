@@ -1,5 +1,9 @@
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from llmsafespace.contracts import Catalog
 from llmsafespace.servicekit import ServiceSettings
 
 
@@ -7,3 +11,20 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="WARMPOOL_SVC_")
 
     http_port: int = 8082
+    runtime_driver: str = Field(default="local", validation_alias="RUNTIME_DRIVER")
+    runtime_dir: Path = Field(default=Path(".llmsafespace/runtime"), validation_alias="RUNTIME_DIR")
+    runtimes_file: Path | None = Field(
+        default=None,
+        validation_alias="RUNTIMES_FILE",
+        description="JSON catalog of runtimes and profiles; the built-in one when unset",
+    )
+    replenish_interval: float = Field(default=1.0, gt=0, description="Seconds between passes")
+    parallel_starts: int = Field(default=4, ge=1, description="Sandboxes started at once")
+    preload_timeout: float = Field(default=300.0, gt=0, description="Seconds per preload step")
+    max_workers: int = Field(default=64, ge=1, description="Commands handled concurrently")
+
+    def catalog(self) -> Catalog:
+        """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""
+        if self.runtimes_file is None:
+            return Catalog()
+        return Catalog.model_validate_json(self.runtimes_file.read_text())

@@ -16,6 +16,7 @@ HOST_ETC = ("/etc/ld.so.cache", "/etc/ssl", "/etc/ca-certificates")
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MASKED_PROC = ("kallsyms", "keys", "timer_list")
 PATH = "/usr/local/bin:/usr/bin:/bin"
+OOM_DIR = "/sys/fs/cgroup"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Profile:
     etc_dir: Path
     tmp_bytes: int
     env: dict[str, str] = field(default_factory=dict)
+    seccomp_fd: int | None = None
+    oom_file: Path | None = None  # the cgroup's OOM counter, bound read-only for the agent
 
 
 def _root_entries() -> list[str]:
@@ -57,6 +60,15 @@ def _masks() -> list[str]:
     for name in MASKED_PROC:
         if Path("/proc", name).exists():
             args += ["--ro-bind", "/dev/null", f"/proc/{name}"]
+    return args
+
+
+def _extras(profile: Profile) -> list[str]:
+    args: list[str] = []
+    if profile.oom_file is not None:
+        args += ["--ro-bind", str(profile.oom_file), f"{OOM_DIR}/{profile.oom_file.name}"]
+    if profile.seccomp_fd is not None:
+        args += ["--seccomp", str(profile.seccomp_fd)]
     return args
 
 
@@ -89,6 +101,7 @@ def command(profile: Profile) -> list[str]:
         "--bind", str(profile.workspace), WORKSPACE,
         "--ro-bind", str(profile.agent_dir), AGENT_ROOT,
         "--bind", str(profile.run_dir), RUN_DIR,
+        *_extras(profile),
         "--remount-ro", "/dev",
         "--remount-ro", "/",
         *_environment(profile),
@@ -98,4 +111,5 @@ def command(profile: Profile) -> list[str]:
         "--socket", f"{RUN_DIR}/agent.sock",
         "--token-file", f"{RUN_DIR}/token",
         "--workspace", WORKSPACE,
+        "--landlock",
     ]  # fmt: skip

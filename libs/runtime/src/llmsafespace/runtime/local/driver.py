@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 import secrets
 import time
+from pathlib import Path
+
+import structlog
 
 from ..agent_client import AgentClient
 from ..driver import Handle, RuntimeSpec
 from ..errors import AgentUnavailable, DriverError, RuntimeUnavailable, UnknownRuntime
-from . import bwrap
+from . import bwrap, seccomp
+from .cgroups import Limits
 from .config import LocalConfig
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
+from .mounts import mount_workspace
 from .prepare import prepare
-from .processes import is_alive, spawn_detached
-from .teardown import remove
+from .processes import Confinement, is_alive, spawn_detached
+from .protections import landlock_abi
+from .teardown import clean_stale, remove
 
 POLL_INTERVAL = 0.01
+SECCOMP_NAME = "seccomp.bpf"
+log = structlog.get_logger()
 
 
 class LocalDriver:
@@ -28,6 +38,35 @@ class LocalDriver:
         self._layout = Layout(config.runtime_dir)
         self._uids = config.uid_registry()
         prepare(self._layout)
+        self._cgroups = config.cgroups()
+        missing = []
+        if self._cgroups is None:
+            missing.append("cgroups (memory, pids, cpu)")
+        else:
+            self._cgroups.setup(config.overall_cap())
+        self._seccomp: Path | None = seccomp.export(self._layout.root / SECCOMP_NAME)
+        self._landlock = landlock_abi()
+        if not self._landlock:
+            log.warning("landlock_unavailable")
+        if missing and not config.allow_degraded:
+            raise RuntimeUnavailable(
+                f"this host lacks {', '.join(missing)}; set allow_degraded to run without"
+            )
+        if missing:
+            log.warning("local_driver_degraded", missing=missing)
+        clean_stale(self._layout, self._uids, self._cgroups)
+
+    def protections(self) -> dict[str, object]:
+        """Which protections sandboxes of this driver get (reported by ``/ready``)."""
+        return {
+            "ownUid": True,
+            "namespaces": True,
+            "seccomp": self._seccomp is not None,
+            "cgroups": None if self._cgroups is None else self._cgroups.version.value,
+            "workspaceLimit": True,
+            "landlockAbi": self._landlock,
+            "network": "none",
+        }
 
     def _handle(self, meta: SandboxMeta) -> Handle:
         socket = self._layout.socket(meta.sandbox_id)
@@ -54,6 +93,12 @@ class LocalDriver:
         for path in (layout.run(sandbox_id), layout.workspace(sandbox_id)):
             path.mkdir(mode=0o700)
             os.chown(path, uid, uid)
+        mount_workspace(layout.workspace(sandbox_id), spec.storage_bytes, uid)
+        procs: list[Path] = []
+        oom_file = None
+        if self._cgroups is not None:
+            procs = self._cgroups.create(uid, self._limits(spec))
+            oom_file = self._cgroups.oom_file(uid)
         token = secrets.token_urlsafe(32)
         token_file = layout.run(sandbox_id) / TOKEN_NAME
         token_file.write_text(token)
@@ -71,11 +116,34 @@ class LocalDriver:
             etc_dir=layout.etc,
             tmp_bytes=spec.storage_bytes,
             env=spec.env,
+            oom_file=oom_file,
         )
-        log = layout.state(sandbox_id) / "agent.log"
-        meta = meta.model_copy(update={"pid": spawn_detached(bwrap.command(profile), uid, log)})
+        agent_log = layout.state(sandbox_id) / "agent.log"
+        with contextlib.ExitStack() as stack:
+            fds: tuple[int, ...] = ()
+            if self._seccomp is not None:
+                filter_file = stack.enter_context(self._seccomp.open("rb"))
+                fds = (filter_file.fileno(),)
+                profile = dataclasses.replace(profile, seccomp_fd=filter_file.fileno())
+            confinement = Confinement(
+                uid=uid,
+                cgroup_procs=tuple(procs),
+                nofile=self._config.nofile_per_sandbox,
+                fsize_bytes=spec.storage_bytes,
+                pass_fds=fds,
+            )
+            pid = spawn_detached(bwrap.command(profile), confinement, agent_log)
+        meta = meta.model_copy(update={"pid": pid})
         layout.meta(sandbox_id).write_text(meta.model_dump_json())
         return meta
+
+    def _limits(self, spec: RuntimeSpec) -> Limits:
+        cap = self._config.overall_cap()
+        return Limits(
+            cpu=min(spec.cpu, cap.cpu),
+            memory_bytes=spec.memory_bytes,
+            pids=self._config.pids_per_sandbox,
+        )
 
     async def _wait_ready(self, meta: SandboxMeta) -> None:
         handle = self._handle(meta)
@@ -110,13 +178,15 @@ class LocalDriver:
             meta = await asyncio.to_thread(self._start, spec, interpreter)
             await self._wait_ready(meta)
         except BaseException:
-            await asyncio.to_thread(remove, self._layout, self._uids, spec.sandbox_id)
+            await asyncio.to_thread(
+                remove, self._layout, self._uids, spec.sandbox_id, self._cgroups
+            )
             raise
         return self._handle(meta)
 
     async def destroy(self, sandbox_id: str) -> None:
         """Kill every process of the sandbox and remove its state; idempotent."""
-        await asyncio.to_thread(remove, self._layout, self._uids, sandbox_id)
+        await asyncio.to_thread(remove, self._layout, self._uids, sandbox_id, self._cgroups)
 
     def _alive(self, sandbox_id: str) -> SandboxMeta | None:
         meta = self._layout.read_meta(sandbox_id)

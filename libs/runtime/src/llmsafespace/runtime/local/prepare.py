@@ -12,6 +12,8 @@ import llmsafespace.agent
 from ..errors import RuntimeUnavailable
 from .bwrap import BWRAP, SANDBOX_UID
 from .layout import Layout
+from .processes import SETPRIV
+from .protections import user_namespaces
 
 ETC = {
     "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -27,6 +29,11 @@ def check_host(runtime_dir: Path) -> None:
     """Fail clearly when sandboxes cannot be started from here."""
     if os.geteuid() != 0:
         raise RuntimeUnavailable("the local driver must run as root to give sandboxes own uids")
+    if not user_namespaces():
+        raise RuntimeUnavailable("unprivileged user namespaces are disabled; bwrap needs them")
+    for binary in (BWRAP, SETPRIV):
+        if not os.access(binary, os.X_OK):
+            raise RuntimeUnavailable(f"{binary} is missing (Debian: bubblewrap, util-linux)")
     if not os.access(BWRAP, os.X_OK):
         raise RuntimeUnavailable(f"bubblewrap is not installed at {BWRAP}")
     for path in (runtime_dir, *runtime_dir.parents):

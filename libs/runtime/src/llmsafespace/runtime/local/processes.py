@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RuntimeUnavailable
 
 KILL_TIMEOUT = 5.0
 
-# Runs bwrap in the background and prints its pid, so bwrap is not our child: it outlives
-# us and is never our zombie. bwrap's stdout and stderr go to our stderr (the log file).
-_DETACH = '"$@" </dev/null >&2 & echo $!'
+# Runs as root: joins the sandbox's cgroups (before the uid switch, so everything the
+# sandbox starts is inside), lowers the rlimits, then starts ``setpriv ... bwrap`` in the
+# background and prints its pid (setpriv execs bwrap: same pid), so bwrap is not our child:
+# it outlives us and is never our zombie. Its stdout and stderr go to the log file.
+_DETACH = """for f in {procs}; do echo $$ > "$f"; done
+ulimit -c 0; ulimit -n {nofile}; ulimit -f {fsize_blocks}
+setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs -- "$@" </dev/null >&2 &
+echo $!"""
+SETPRIV = "/usr/bin/setpriv"
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What a sandbox's first process is started inside of."""
+
+    uid: int
+    cgroup_procs: tuple[Path, ...] = ()
+    nofile: int = 1024
+    fsize_bytes: int = 2**30
+    pass_fds: tuple[int, ...] = field(default=())
 
 
 def _status(pid: str) -> dict[str, str]:
@@ -58,18 +77,22 @@ def kill_all(uid: int) -> None:
         time.sleep(0.005)
 
 
-def spawn_detached(argv: list[str], uid: int, log: Path) -> int:
-    """Start ``argv`` as ``uid`` (no groups, empty environment) in a new session; its pid."""
+def spawn_detached(argv: list[str], confinement: Confinement, log: Path) -> int:
+    """Start ``argv`` confined (own uid, no groups, empty environment, new session); its pid."""
+    script = _DETACH.format(
+        procs=" ".join(shlex.quote(str(path)) for path in confinement.cgroup_procs),
+        nofile=confinement.nofile,
+        fsize_blocks=max(1, confinement.fsize_bytes // 512),
+        uid=confinement.uid,
+    )
     with log.open("ab") as stderr:
         done = subprocess.run(
-            ["/bin/sh", "-c", _DETACH, "sh", *argv],
+            ["/bin/sh", "-c", script, "sh", *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
             env={},
-            user=uid,
-            group=uid,
-            extra_groups=[],
+            pass_fds=confinement.pass_fds,
             start_new_session=True,
             check=True,
             cwd="/",

@@ -1,22 +1,30 @@
-"""Removing sandboxes: one, or every one recorded under a runtime dir."""
+"""Removing sandboxes: one, or every one recorded under a runtime dir; stale leftovers."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+from .cgroups import Cgroups
 from .config import LocalConfig
 from .layout import Layout
+from .mounts import mounted_under, unmount
 from .processes import kill_all
 from .uids import UidRegistry
 
 
-def remove(layout: Layout, registry: UidRegistry, sandbox_id: str) -> bool:
-    """Kill a sandbox's processes, delete its dirs, free its uid; False if nothing was there."""
+def remove(layout: Layout, registry: UidRegistry, sandbox_id: str, cgroups: Cgroups | None) -> bool:
+    """Kill a sandbox's processes, delete its cgroup, mount and dirs, free its uid.
+
+    False if nothing was there.
+    """
     owned = [uid for uid, held in registry.held_by(layout.root).items() if held == sandbox_id]
     found = bool(owned) or layout.state(sandbox_id).exists()
     for uid in owned:
+        if cgroups is not None:
+            cgroups.destroy(uid)
         kill_all(uid)
+    unmount(layout.workspace(sandbox_id))
     shutil.rmtree(layout.workspace(sandbox_id), ignore_errors=True)
     shutil.rmtree(layout.state(sandbox_id), ignore_errors=True)
     for uid in owned:
@@ -24,9 +32,23 @@ def remove(layout: Layout, registry: UidRegistry, sandbox_id: str) -> bool:
     return found
 
 
+def clean_stale(layout: Layout, registry: UidRegistry, cgroups: Cgroups | None) -> None:
+    """Remove sandbox cgroups whose uid nobody holds, and workspace mounts without a sandbox."""
+    if cgroups is not None:
+        # Under the registry lock: a uid freed meanwhile and handed to a new sandbox
+        # must not have that sandbox's fresh cgroup taken for a stale one.
+        with registry.locked():
+            for uid in cgroups.uids() - registry.held():
+                cgroups.destroy(uid)
+    known = set(layout.sandbox_ids())
+    for point in mounted_under(layout.root / "workspaces"):
+        if point.parent == layout.root / "workspaces" and point.name not in known:
+            unmount(point)
+
+
 def sweep(runtime_dir: Path, config: LocalConfig | None = None) -> int:
     """Remove every sandbox recorded under ``runtime_dir``; how many there were."""
     config = config or LocalConfig(runtime_dir=runtime_dir)
-    layout, registry = Layout(runtime_dir), config.uid_registry()
+    layout, registry, cgroups = Layout(runtime_dir), config.uid_registry(), config.cgroups()
     ids = set(layout.sandbox_ids()) | set(registry.held_by(runtime_dir).values())
-    return sum(remove(layout, registry, sandbox_id) for sandbox_id in sorted(ids))
+    return sum(remove(layout, registry, sandbox_id, cgroups) for sandbox_id in sorted(ids))

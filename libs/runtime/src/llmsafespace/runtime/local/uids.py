@@ -29,7 +29,8 @@ class UidRegistry:
         self._count = count
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
+        """Hold the registry: no uid is allocated meanwhile (allocation takes it too)."""
         self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self._directory / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -37,7 +38,7 @@ class UidRegistry:
 
     def allocate(self, runtime_dir: Path, sandbox_id: str) -> int:
         """Claim a free uid for ``sandbox_id`` of ``runtime_dir``."""
-        with self._locked():
+        with self.locked():
             for uid in range(self._base, self._base + self._count):
                 path = self._directory / str(uid)
                 if path.exists() and not self._stale(path):
@@ -59,6 +60,10 @@ class UidRegistry:
             if directory == runtime_dir.absolute():
                 held[uid] = sandbox_id
         return held
+
+    def held(self) -> set[int]:
+        """Every uid held now, by any runtime dir."""
+        return {uid for uid, _ in self._holders()}
 
     def _holders(self) -> Iterator[tuple[int, tuple[Path, str]]]:
         if not self._directory.is_dir():

@@ -1,0 +1,127 @@
+"""Streamed executions: what crosses the bus and the WebSocket.
+
+exec-svc publishes every message of one execution on
+`llmsafespace.out.<sandbox>.<execution>` (stream `LLMSAFESPACE_OUTPUT`) with one
+increasing `seq`: a `started` marker, `output` chunks, maybe a `truncated` marker,
+and exactly one terminal `ended` marker carrying the result. Any gateway replays
+and follows that subject, so a client can resume after a dropped socket.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import Contract, Request
+from .caller import Caller
+from .execution import ExecuteRequest, ExecutionResult, ExecutionType
+from .ids import ExecutionId, SandboxId
+
+MAX_IDLE_TIMEOUT_SECONDS = 3600
+
+
+class StreamName(StrEnum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+class StartExecution(Contract):
+    """`cmd.exec.start`: accept the execution and run it in the background."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    execution_id: ExecutionId
+    request: ExecuteRequest
+
+
+class ExecutionAccepted(Contract):
+    execution_id: ExecutionId
+
+
+class CancelExecution(Contract):
+    """`cmd.exec.cancel` (broadcast): the exec-svc instance running it stops it."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    execution_id: ExecutionId
+
+
+class StartedMarker(Contract):
+    kind: Literal["started"] = "started"
+    seq: int
+    timeout: float
+    started_at: datetime
+
+
+class OutputChunk(Contract):
+    kind: Literal["output"] = "output"
+    seq: int
+    stream: StreamName
+    content: str
+    timestamp: int = Field(description="epoch ms")
+
+
+class TruncatedMarker(Contract):
+    """The per-execution output cap was hit: no more output follows, the result does."""
+
+    kind: Literal["truncated"] = "truncated"
+    seq: int
+    limit_bytes: int
+
+
+class EndedMarker(Contract):
+    kind: Literal["ended"] = "ended"
+    seq: int
+    result: ExecutionResult
+
+
+OutputMessage = Annotated[
+    StartedMarker | OutputChunk | TruncatedMarker | EndedMarker, Field(discriminator="kind")
+]
+
+
+# WebSocket: client → server.
+
+
+class ClientExecute(Request):
+    type: Literal["execute"]
+    execution_id: ExecutionId
+    mode: ExecutionType
+    content: str
+    timeout: float = 30
+    env: dict[str, str] | None = None
+    working_dir: str | None = None
+    idle_timeout: float | None = None
+
+    def request(self) -> ExecuteRequest:
+        return ExecuteRequest(
+            type=self.mode,
+            content=self.content,
+            timeout=self.timeout,
+            env=self.env,
+            working_dir=self.working_dir,
+            idle_timeout=self.idle_timeout,
+        )
+
+
+class ClientCancel(Request):
+    type: Literal["cancel"]
+    execution_id: ExecutionId
+
+
+class ClientResume(Request):
+    type: Literal["resume"]
+    execution_id: ExecutionId
+    last_seq: int = Field(default=0, ge=0)
+
+
+class ClientPing(Request):
+    type: Literal["ping"]
+    timestamp: int | None = None
+
+
+ClientMessage = Annotated[
+    ClientExecute | ClientCancel | ClientResume | ClientPing, Field(discriminator="type")
+]
+CLIENT_MESSAGE_TYPES = ("execute", "cancel", "resume", "ping")

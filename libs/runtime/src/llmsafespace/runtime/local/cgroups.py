@@ -1,0 +1,183 @@
+"""Per-sandbox cgroups (v1 or v2, detected at start) under one capped parent.
+
+Every sandbox gets a cgroup named for its host uid (``sb-<uid>``, unique host-wide while
+the uid is held) in each controller it needs: memory (no swap), pids and cpu (a CFS
+quota). The parent, ``llmsafespace`` at the top of each hierarchy by default, carries
+the overall cap for all sandboxes together. Teardown kills what is left in the cgroup
+and removes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from ..errors import RuntimeUnavailable
+
+CONTROLLERS = ("memory", "pids", "cpu")
+CPU_PERIOD_US = 100_000
+KILL_TIMEOUT = 5.0
+PREFIX = "sb-"
+
+
+class CgroupVersion(StrEnum):
+    V1 = "v1"
+    V2 = "v2"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one cgroup may use."""
+
+    cpu: float
+    memory_bytes: int
+    pids: int
+
+
+def _mounts() -> list[tuple[str, str, set[str]]]:
+    """(mount point, fs type, super options) of every cgroup mount."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        tail = fields[fields.index("-") + 1 :]
+        if tail[0] in ("cgroup", "cgroup2"):
+            found.append((fields[4], tail[0], set(tail[2].split(","))))
+    return found
+
+
+def _write(path: Path, value: str | int) -> None:
+    path.write_text(str(value))
+
+
+class Cgroups:
+    """The sandbox parent cgroup in each controller hierarchy, and its children."""
+
+    def __init__(self, version: CgroupVersion, parents: dict[str, Path]) -> None:
+        self.version = version
+        self._parents = parents  # controller -> parent dir (v2: one dir for all)
+
+    @classmethod
+    def detect(cls, parent: str = "llmsafespace") -> Cgroups | None:
+        """The hierarchy this host offers for memory, pids and cpu; None if it has none."""
+        mounts = _mounts()
+        v1 = {
+            controller: Path(point) / parent
+            for point, kind, options in mounts
+            if kind == "cgroup"
+            for controller in CONTROLLERS
+            if controller in options
+        }
+        if set(v1) == set(CONTROLLERS):
+            return cls(CgroupVersion.V1, v1)
+        for point, kind, _ in mounts:
+            available = (Path(point) / "cgroup.controllers").read_text().split()
+            if kind == "cgroup2" and set(CONTROLLERS) <= set(available):
+                return cls(CgroupVersion.V2, dict.fromkeys(CONTROLLERS, Path(point) / parent))
+        return None
+
+    def _parent_dirs(self) -> list[Path]:
+        return sorted(set(self._parents.values()))
+
+    def setup(self, cap: Limits) -> None:
+        """Create the parent(s) and write the overall cap; safe to repeat."""
+        for directory in self._parent_dirs():
+            if self.version is CgroupVersion.V2:
+                _write(directory.parent / "cgroup.subtree_control", "+memory +pids +cpu")
+            directory.mkdir(exist_ok=True)
+            if self.version is CgroupVersion.V2:
+                _write(directory / "cgroup.subtree_control", "+memory +pids +cpu")
+        self._limit(self._parents, cap)
+
+    def dirs(self, uid: int) -> dict[str, Path]:
+        """The cgroup dirs of the sandbox running as ``uid``."""
+        return {
+            controller: parent / f"{PREFIX}{uid}" for controller, parent in self._parents.items()
+        }
+
+    def create(self, uid: int, limits: Limits) -> list[Path]:
+        """Make the sandbox's cgroup with its limits; the ``cgroup.procs`` files to join."""
+        dirs = self.dirs(uid)
+        for directory in set(dirs.values()):
+            directory.mkdir(exist_ok=True)
+        self._limit(dirs, limits)
+        return sorted({directory / "cgroup.procs" for directory in dirs.values()})
+
+    def _limit(self, dirs: dict[str, Path], limits: Limits) -> None:
+        quota = max(1000, int(limits.cpu * CPU_PERIOD_US))
+        memory, pids, cpu = dirs["memory"], dirs["pids"], dirs["cpu"]
+        if self.version is CgroupVersion.V1:
+            _write(memory / "memory.limit_in_bytes", limits.memory_bytes)
+            if (memory / "memory.memsw.limit_in_bytes").exists():
+                _write(memory / "memory.memsw.limit_in_bytes", limits.memory_bytes)
+            with contextlib.suppress(OSError):  # not writable on the root's direct child
+                _write(memory / "memory.swappiness", 0)
+            _write(cpu / "cpu.cfs_period_us", CPU_PERIOD_US)
+            _write(cpu / "cpu.cfs_quota_us", quota)
+        else:
+            _write(memory / "memory.max", limits.memory_bytes)
+            with contextlib.suppress(FileNotFoundError):
+                _write(memory / "memory.swap.max", 0)
+            _write(cpu / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+        _write(pids / "pids.max", limits.pids)
+
+    def oom_file(self, uid: int) -> Path:
+        """The file whose ``oom_kill`` counter grows when the kernel OOM-kills in the sandbox."""
+        memory = self.dirs(uid)["memory"]
+        name = "memory.oom_control" if self.version is CgroupVersion.V1 else "memory.events"
+        return memory / name
+
+    def peak_memory(self, uid: int) -> int:
+        """The sandbox's peak memory use so far (bytes), 0 when unknown."""
+        memory = self.dirs(uid)["memory"]
+        name = "memory.max_usage_in_bytes" if self.version is CgroupVersion.V1 else "memory.peak"
+        try:
+            return int((memory / name).read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def destroy(self, uid: int) -> None:
+        """Kill every process in the sandbox's cgroup and remove it; idempotent."""
+        dirs = sorted(set(self.dirs(uid).values()))
+        deadline = time.monotonic() + KILL_TIMEOUT
+        for directory in dirs:
+            if not directory.exists():
+                continue
+            if self.version is CgroupVersion.V2:
+                with contextlib.suppress(OSError):
+                    _write(directory / "cgroup.kill", 1)
+            while True:
+                try:
+                    pids = [int(p) for p in (directory / "cgroup.procs").read_text().split()]
+                except FileNotFoundError:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if time.monotonic() > deadline:
+                        raise RuntimeUnavailable(
+                            f"cannot remove cgroup {directory}: {exc}"
+                        ) from exc
+                    time.sleep(0.002)
+
+    def uids(self) -> set[int]:
+        """The uids that have a sandbox cgroup now."""
+        found = set()
+        for parent in self._parent_dirs():
+            if not parent.is_dir():
+                continue
+            for entry in parent.iterdir():
+                if entry.is_dir() and entry.name.startswith(PREFIX):
+                    with contextlib.suppress(ValueError):
+                        found.add(int(entry.name.removeprefix(PREFIX)))
+        return found

@@ -1,0 +1,80 @@
+"""The local driver's confinement seen from inside and from the host: cgroups, seccomp, mounts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from llmsafespace.runtime import AgentClient, Handle, RuntimeSpec
+from llmsafespace.runtime.local import LocalConfig, LocalDriver
+from llmsafespace.runtime.local.mounts import mounted_under
+
+
+def _uid_of(config: LocalConfig, sandbox_id: str) -> int:
+    meta = (config.runtime_dir / "sandboxes" / sandbox_id / "meta.json").read_text()
+    return int(meta.split('"uid":')[1].split(",")[0])
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
+@pytest.fixture(scope="module")
+async def confined(driver: LocalDriver) -> AsyncIterator[Handle]:
+    spec = RuntimeSpec(
+        sandbox_id="confined", cpu=0.5, memory_bytes=96 * 2**20, storage_bytes=16 * 2**20
+    )
+    handle = await driver.create(spec)
+    yield handle
+    await driver.destroy("confined")
+
+
+@pytest.fixture
+async def client(confined: Handle) -> AsyncIterator[AgentClient]:
+    client = await AgentClient.connect(confined.endpoint, confined.token)
+    yield client
+    await client.close()
+
+
+async def test_the_sandbox_cgroup_carries_the_requested_limits(
+    confined: Handle, config: LocalConfig, driver: LocalDriver
+) -> None:
+    cgroups = config.cgroups()
+    assert cgroups is not None
+    dirs = cgroups.dirs(_uid_of(config, "confined"))
+    if cgroups.version.value == "v1":
+        assert _read(dirs["memory"] / "memory.limit_in_bytes").strip() == str(96 * 2**20)
+        assert _read(dirs["cpu"] / "cpu.cfs_quota_us").strip() == "50000"
+    assert _read(dirs["pids"] / "pids.max").strip() == str(config.pids_per_sandbox)
+    assert _read(dirs["pids"] / "cgroup.procs").split(), "the sandbox's processes are inside"
+
+
+async def test_the_workspace_is_a_size_limited_tmpfs_and_the_agent_is_confined(
+    client: AgentClient, config: LocalConfig
+) -> None:
+    assert config.runtime_dir / "workspaces" / "confined" in mounted_under(config.runtime_dir)
+    result = await client.run_command(
+        "grep -E 'Seccomp:|NoNewPrivs:' /proc/self/status; ls /opt/llmsafespace/.. 2>&1; "
+        "head -c 10M /dev/zero > /workspace/a; head -c 10M /dev/zero > /workspace/b; echo rc=$?",
+        timeout=10,
+    )
+    assert "Seccomp:\t2" in result.stdout
+    assert "NoNewPrivs:\t1" in result.stdout
+    assert "Permission denied" in result.stdout, "landlock: / is not listable"
+    assert "rc=1" in result.stdout
+    assert "No space left on device" in result.stderr
+
+
+async def test_destroy_removes_the_cgroup_and_the_mount(
+    driver: LocalDriver, config: LocalConfig
+) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="gone"))
+    uid = _uid_of(config, "gone")
+    cgroups = config.cgroups()
+    assert cgroups is not None
+    assert uid in cgroups.uids()
+    await driver.destroy("gone")
+    assert uid not in cgroups.uids()
+    assert config.runtime_dir / "workspaces" / "gone" not in mounted_under(config.runtime_dir)

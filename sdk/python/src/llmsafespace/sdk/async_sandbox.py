@@ -1,0 +1,274 @@
+"""`AsyncSandbox`: the one implementation of the sandbox client (`Sandbox` wraps it)."""
+
+from contextlib import suppress
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+from llmsafespace.contracts import Resources
+
+from .config import ClientConfig
+from .errors import NotFoundError
+from .models import (
+    ExecutionResult,
+    SandboxInfo,
+    SandboxPage,
+    SandboxStatusInfo,
+    resources_body,
+)
+from .streaming import AsyncExecutionStream, Mode, OutputCallback, send_once
+from .transport import Transport
+
+EXECUTE_GRACE = 30.0  # seconds an HTTP execute may take beyond the execution's own timeout
+
+
+class AsyncSandbox:
+    """A sandbox on an LLMSafeSpace server.
+
+    Create one with `await AsyncSandbox.create(...)` or attach to an existing one with
+    `await AsyncSandbox.connect(id)`. `async with` terminates it on exit. The API URL and
+    key come from the arguments or `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY`."""
+
+    def __init__(self, transport: Transport, info: SandboxInfo) -> None:
+        """Use `create` or `connect`; this binds an already-known sandbox to a transport."""
+        self._transport = transport
+        self._info = info
+        self._streams: dict[str, AsyncExecutionStream] = {}
+
+    @classmethod
+    async def create(
+        cls,
+        *,
+        runtime: str = "python:3.11",
+        security_level: str = "standard",
+        timeout: int = 300,
+        resources: Resources | dict[str, Any] | None = None,
+        use_warm_pool: bool = True,
+        metadata: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        request_timeout: float | None = None,
+    ) -> Self:
+        """Create a sandbox. `timeout` is its lifetime in seconds; `resources` takes
+        `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`)."""
+        transport = Transport(ClientConfig.resolve(api_url, api_key, request_timeout))
+        try:
+            body: dict[str, Any] = {
+                "runtime": runtime,
+                "securityLevel": security_level,
+                "timeout": timeout,
+                "useWarmPool": use_warm_pool,
+                "metadata": metadata or {},
+                "env": env or {},
+            }
+            if resources is not None:
+                body["resources"] = resources_body(resources)
+            created = await transport.request("POST", "sandboxes", json=body)
+        except BaseException:
+            await transport.aclose()
+            raise
+        return cls(transport, SandboxInfo.model_validate(created))
+
+    @classmethod
+    async def connect(
+        cls,
+        sandbox_id: str,
+        *,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        request_timeout: float | None = None,
+    ) -> Self:
+        """Attach to an existing sandbox by id (raises `NotFoundError` if unknown)."""
+        transport = Transport(ClientConfig.resolve(api_url, api_key, request_timeout))
+        try:
+            info = await transport.request("GET", f"sandboxes/{_path(sandbox_id)}")
+        except BaseException:
+            await transport.aclose()
+            raise
+        return cls(transport, SandboxInfo.model_validate(info))
+
+    @staticmethod
+    async def list(
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        status: str | None = None,
+        metadata: dict[str, str] | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> SandboxPage:
+        """One page of the caller's sandboxes, newest first; `metadata` filters on labels
+        (sent as `metadata.<key>=<value>` query parameters)."""
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        if status is not None:
+            params["status"] = status
+        for key, value in (metadata or {}).items():
+            params[f"metadata.{key}"] = value
+        transport = Transport(ClientConfig.resolve(api_url, api_key))
+        try:
+            return SandboxPage.model_validate(
+                await transport.request("GET", "sandboxes", params=params)
+            )
+        finally:
+            await transport.aclose()
+
+    @property
+    def id(self) -> str:
+        return self._info.id
+
+    @property
+    def info_cached(self) -> SandboxInfo:
+        """The sandbox as last fetched, without a request."""
+        return self._info
+
+    async def info(self) -> SandboxInfo:
+        """Fetch the sandbox afresh (status, expiry, metadata)."""
+        self._info = SandboxInfo.model_validate(
+            await self._transport.request("GET", f"sandboxes/{_path(self.id)}")
+        )
+        return self._info
+
+    refresh = info
+
+    async def status(self) -> SandboxStatusInfo:
+        """`GET /sandboxes/{id}/status`: the lifecycle status and its detail."""
+        return SandboxStatusInfo.model_validate(
+            await self._transport.request("GET", f"sandboxes/{_path(self.id)}/status")
+        )
+
+    async def set_timeout(self, seconds: int) -> SandboxInfo:
+        """Set the sandbox's lifetime to `seconds` (its new expiry is in the result)."""
+        reply = await self._transport.request(
+            "POST", f"sandboxes/{_path(self.id)}/timeout", json={"timeout": seconds}
+        )
+        if isinstance(reply, dict) and "id" in reply and "ownerId" in reply:
+            self._info = SandboxInfo.model_validate(reply)
+            return self._info
+        return await self.info()
+
+    async def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
+        """Run Python in the sandbox's interpreter; state persists between calls and a
+        trailing expression's value is `result`."""
+        return await self._execute({"type": "code", "content": code, "timeout": timeout})
+
+    async def run_command(
+        self,
+        command: str,
+        *,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ExecutionResult:
+        """Run a shell command (`/bin/sh -c`, in `/workspace` unless `cwd`)."""
+        request: dict[str, Any] = {"type": "command", "content": command, "timeout": timeout}
+        if env is not None:
+            request["env"] = env
+        if cwd is not None:
+            request["workingDir"] = cwd
+        return await self._execute(request)
+
+    def stream_code(
+        self,
+        code: str,
+        *,
+        timeout: float | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> AsyncExecutionStream:
+        """Run Python, streaming output live: `async for event in sandbox.stream_code(...)`
+        yields `Stdout`/`Stderr` and a final `Complete` (or `Error`)."""
+        return self._stream("code", code, timeout, None, None, on_stdout, on_stderr)
+
+    def stream_command(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> AsyncExecutionStream:
+        """Run a shell command, streaming output live (see `stream_code`)."""
+        return self._stream("command", command, timeout, env, cwd, on_stdout, on_stderr)
+
+    async def cancel(self, execution_id: str) -> None:
+        """Cancel a running streamed execution (over its own socket when it is ours)."""
+        stream = self._streams.get(execution_id)
+        if stream is not None:
+            await stream.cancel()
+        else:
+            message = {"type": "cancel", "executionId": execution_id}
+            await send_once(self._transport.config, self.id, message)
+
+    async def terminate(self) -> SandboxInfo:
+        """Terminate the sandbox: its processes are killed and its files removed."""
+        self._info = SandboxInfo.model_validate(
+            await self._transport.request("DELETE", f"sandboxes/{_path(self.id)}")
+        )
+        return self._info
+
+    async def close(self) -> None:
+        """Release the HTTP connections (the sandbox keeps running)."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            with suppress(NotFoundError):
+                await self.terminate()
+        finally:
+            await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncSandbox(id={self.id!r}, status={self._info.status.value!r})"
+
+    async def _execute(self, request: dict[str, Any]) -> ExecutionResult:
+        """Requests are checked by the server (one source of truth); its 400 names the
+        bad field and surfaces as `ValidationError`."""
+        timeout = request["timeout"]
+        reply = await self._transport.request(
+            "POST",
+            f"sandboxes/{_path(self.id)}/execute",
+            json=request,
+            timeout=(timeout if isinstance(timeout, int | float) else 0) + EXECUTE_GRACE,
+        )
+        return ExecutionResult.model_validate(reply)
+
+    def _stream(
+        self,
+        mode: Mode,
+        content: str,
+        timeout: float | None,
+        env: dict[str, str] | None,
+        cwd: str | None,
+        on_stdout: OutputCallback | None,
+        on_stderr: OutputCallback | None,
+    ) -> AsyncExecutionStream:
+        stream = AsyncExecutionStream(
+            self._transport.config,
+            self.id,
+            mode,
+            content,
+            timeout=timeout,
+            env=env,
+            cwd=cwd,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+        )
+        self._streams = {k: v for k, v in self._streams.items() if v.result is None}
+        self._streams[stream.execution_id] = stream
+        return stream
+
+
+def _path(identifier: str) -> str:
+    """An id as one path segment (never lets it climb out of the route)."""
+    return quote(identifier, safe="")

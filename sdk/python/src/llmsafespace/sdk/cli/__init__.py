@@ -1,0 +1,71 @@
+"""The `llmsafespace` command line: sandboxes, executions and warm pools.
+
+Reads `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY` (or `--api-url` / `--api-key`).
+Errors are one line on stderr and a non-zero exit status; never a traceback."""
+
+import sys
+from collections.abc import Sequence
+
+import click
+
+from ..errors import (
+    APIConnectionError,
+    AuthenticationError,
+    LLMSafeSpaceError,
+    NotFoundError,
+    ValidationError,
+)
+from .pools import pool_group
+from .sandboxes import exec_command, run_code, sandbox_group
+from .settings import CliSettings
+
+EXIT_ERROR = 1
+_HINTS: dict[type[LLMSafeSpaceError], str] = {
+    AuthenticationError: "check LLMSAFESPACE_API_KEY (make up writes it to .llmsafespace/env)",
+    APIConnectionError: "is the server running? check LLMSAFESPACE_API_URL (make up starts it)",
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--api-url", envvar="LLMSAFESPACE_API_URL", help="API base, e.g. …/api/v1.")
+@click.option("--api-key", envvar="LLMSAFESPACE_API_KEY", help="API key (lsp_…).")
+@click.version_option(package_name="llmsafespace")
+@click.pass_context
+def cli(context: click.Context, api_url: str | None, api_key: str | None) -> None:
+    """Run untrusted code in LLMSafeSpace sandboxes."""
+    context.obj = CliSettings(api_url, api_key)
+
+
+cli.add_command(sandbox_group)
+cli.add_command(exec_command)
+cli.add_command(run_code)
+cli.add_command(pool_group)
+
+
+def describe(error: LLMSafeSpaceError) -> str:
+    """One line for a failed command: the server's message, the bad fields, a hint."""
+    line = f"error: {error.message}"
+    if isinstance(error, ValidationError) and error.fields:
+        line += " (" + "; ".join(f"{k}: {v}" for k, v in error.fields.items()) + ")"
+    hint = next((text for cls, text in _HINTS.items() if isinstance(error, cls)), None)
+    if isinstance(error, NotFoundError) and not hint:
+        hint = "list what exists with `llmsafespace sandbox ls` or `llmsafespace pool ls`"
+    return f"{line}\nhint: {hint}" if hint else line
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script: run the CLI, turning SDK errors into one-line messages."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.stderr.write("aborted\n")
+        sys.exit(EXIT_ERROR)
+    except LLMSafeSpaceError as exc:
+        sys.stderr.write(describe(exc) + "\n")
+        sys.exit(EXIT_ERROR)
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,238 @@
+"""`Sandbox`: the synchronous client. Every method runs `AsyncSandbox`'s on a private loop;
+there is no second implementation."""
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+from llmsafespace.contracts import Resources
+
+from .async_sandbox import AsyncSandbox
+from .events import Event
+from .models import ExecutionResult, SandboxInfo, SandboxPage, SandboxStatusInfo
+from .portal import Portal, run_sync
+from .streaming import AsyncExecutionStream, OutputCallback
+
+
+class ExecutionStream:
+    """A streamed execution for synchronous code: iterate it for events, or `wait()`."""
+
+    def __init__(self, portal: Portal, stream: AsyncExecutionStream) -> None:
+        self._portal = portal
+        self._stream = stream
+
+    @property
+    def execution_id(self) -> str:
+        return self._stream.execution_id
+
+    @property
+    def result(self) -> ExecutionResult | None:
+        """The result once the stream has completed."""
+        return self._stream.result
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._portal.iterate(aiter(self._stream))
+
+    def wait(self) -> ExecutionResult:
+        """Consume the rest of the stream; the result, or the error as an exception."""
+        return self._portal.call(self._stream.wait())
+
+    def cancel(self) -> None:
+        """Cancel the execution; the stream ends with a `cancelled` `Complete`."""
+        self._portal.call(self._stream.cancel())
+
+
+class Sandbox:
+    """A sandbox on an LLMSafeSpace server, for synchronous code.
+
+    `Sandbox(...)` (or `Sandbox.create(...)`) creates one; `Sandbox.connect(id)` attaches
+    to an existing one; `with Sandbox() as sandbox:` terminates it on exit. The API URL
+    and key come from the arguments or `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY`."""
+
+    _portal: Portal
+    _sandbox: AsyncSandbox
+
+    def __init__(
+        self,
+        *,
+        runtime: str = "python:3.11",
+        security_level: str = "standard",
+        timeout: int = 300,
+        resources: Resources | dict[str, Any] | None = None,
+        use_warm_pool: bool = True,
+        metadata: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        request_timeout: float | None = None,
+    ) -> None:
+        """Create a sandbox (see `AsyncSandbox.create` for the arguments)."""
+        self._bind(
+            lambda: AsyncSandbox.create(
+                runtime=runtime,
+                security_level=security_level,
+                timeout=timeout,
+                resources=resources,
+                use_warm_pool=use_warm_pool,
+                metadata=metadata,
+                env=env,
+                api_url=api_url,
+                api_key=api_key,
+                request_timeout=request_timeout,
+            )
+        )
+
+    @classmethod
+    def create(cls, **options: Any) -> Self:
+        """Create a sandbox; the same as `Sandbox(**options)`."""
+        return cls(**options)
+
+    @classmethod
+    def connect(
+        cls,
+        sandbox_id: str,
+        *,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        request_timeout: float | None = None,
+    ) -> Self:
+        """Attach to an existing sandbox by id (raises `NotFoundError` if unknown)."""
+        sandbox = cls.__new__(cls)
+        sandbox._bind(
+            lambda: AsyncSandbox.connect(
+                sandbox_id, api_url=api_url, api_key=api_key, request_timeout=request_timeout
+            )
+        )
+        return sandbox
+
+    @staticmethod
+    def list(
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        status: str | None = None,
+        metadata: dict[str, str] | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> SandboxPage:
+        """One page of the caller's sandboxes (see `AsyncSandbox.list`)."""
+        return run_sync(
+            AsyncSandbox.list(
+                limit=limit,
+                offset=offset,
+                status=status,
+                metadata=metadata,
+                api_url=api_url,
+                api_key=api_key,
+            )
+        )
+
+    def _bind(self, make: Any) -> None:
+        self._portal = Portal()
+        try:
+            self._sandbox = self._portal.call(make())
+        except BaseException:
+            self._portal.close()
+            raise
+
+    @property
+    def id(self) -> str:
+        return self._sandbox.id
+
+    @property
+    def info_cached(self) -> SandboxInfo:
+        """The sandbox as last fetched, without a request."""
+        return self._sandbox.info_cached
+
+    def info(self) -> SandboxInfo:
+        """Fetch the sandbox afresh (status, expiry, metadata)."""
+        return self._portal.call(self._sandbox.info())
+
+    refresh = info
+
+    def status(self) -> SandboxStatusInfo:
+        """`GET /sandboxes/{id}/status`: the lifecycle status and its detail."""
+        return self._portal.call(self._sandbox.status())
+
+    def set_timeout(self, seconds: int) -> SandboxInfo:
+        """Set the sandbox's lifetime to `seconds`."""
+        return self._portal.call(self._sandbox.set_timeout(seconds))
+
+    def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
+        """Run Python in the sandbox's interpreter (state persists between calls)."""
+        return self._portal.call(self._sandbox.run_code(code, timeout=timeout))
+
+    def run_command(
+        self,
+        command: str,
+        *,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ExecutionResult:
+        """Run a shell command (`/bin/sh -c`, in `/workspace` unless `cwd`)."""
+        return self._portal.call(
+            self._sandbox.run_command(command, timeout=timeout, env=env, cwd=cwd)
+        )
+
+    def stream_code(
+        self,
+        code: str,
+        *,
+        timeout: float | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> ExecutionStream:
+        """Run Python, streaming output live (callbacks run on the SDK's loop thread)."""
+        stream = self._sandbox.stream_code(
+            code, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr
+        )
+        return ExecutionStream(self._portal, stream)
+
+    def stream_command(
+        self,
+        command: str,
+        *,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> ExecutionStream:
+        """Run a shell command, streaming output live."""
+        stream = self._sandbox.stream_command(
+            command, timeout=timeout, env=env, cwd=cwd, on_stdout=on_stdout, on_stderr=on_stderr
+        )
+        return ExecutionStream(self._portal, stream)
+
+    def cancel(self, execution_id: str) -> None:
+        """Cancel a running streamed execution."""
+        self._portal.call(self._sandbox.cancel(execution_id))
+
+    def terminate(self) -> SandboxInfo:
+        """Terminate the sandbox: its processes are killed and its files removed."""
+        return self._portal.call(self._sandbox.terminate())
+
+    def close(self) -> None:
+        """Release connections and the private loop (the sandbox keeps running)."""
+        try:
+            self._portal.call(self._sandbox.close())
+        finally:
+            self._portal.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._portal.call(self._sandbox.__aexit__(exc_type, exc, tb))
+        finally:
+            self._portal.close()
+
+    def __repr__(self) -> str:
+        return f"Sandbox(id={self.id!r}, status={self.info_cached.status.value!r})"

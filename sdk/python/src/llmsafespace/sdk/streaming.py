@@ -1,0 +1,255 @@
+"""Streamed executions over `GET /sandboxes/{id}/stream` (WebSocket), resumed after drops."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from typing import Any, Literal
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+from llmsafespace.contracts import ExecutionStatus, new_execution_id
+
+from .config import ClientConfig
+from .errors import (
+    APIConnectionError,
+    LLMSafeSpaceError,
+    ServiceUnavailableError,
+    StreamUnavailableError,
+    error_from_envelope,
+)
+from .events import Complete, Error, Event, Stderr, Stdout
+from .models import ExecutionResult
+
+Mode = Literal["code", "command"]
+OutputCallback = Callable[[str], object]
+CANCELLED_EXIT_CODE = -1
+_MISSING_ROUTE = {403, 404, 405}  # what a server without the endpoint answers a handshake
+
+
+def stream_url(config: ClientConfig, sandbox_id: str) -> str:
+    return f"{config.websocket_url}/sandboxes/{sandbox_id}/stream"
+
+
+async def open_stream(config: ClientConfig, sandbox_id: str) -> ClientConnection:
+    """A connected socket, or the mapped error: an envelope in a refused handshake picks
+    the exception; a bare 403/404/405 means the server has no stream endpoint."""
+    try:
+        return await connect(
+            stream_url(config, sandbox_id),
+            additional_headers={"Authorization": f"Bearer {config.api_key}"},
+            open_timeout=config.request_timeout,
+            max_size=None,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        try:
+            body = json.loads(exc.response.body or b"")
+        except ValueError:
+            body = None
+        if not (isinstance(body, dict) and "error" in body) and status in _MISSING_ROUTE:
+            raise StreamUnavailableError(
+                f"the server has no stream endpoint (HTTP {status})", status=status
+            ) from exc
+        raise error_from_envelope(body, status) from exc
+    except (OSError, InvalidURI) as exc:
+        raise APIConnectionError(
+            f"cannot reach the API at {config.api_url}: {exc}", code="service_unavailable"
+        ) from exc
+
+
+class AsyncExecutionStream:
+    """One streamed execution. Iterate it for `Stdout`/`Stderr` events and a final
+    `Complete` (or `Error`); or `await wait()` for the `ExecutionResult`.
+
+    The execution id is chosen here, so `execution_id` is known before anything runs. If
+    the socket drops, the stream reconnects and sends `resume` with the last `seq` it saw;
+    chunks already seen are not repeated."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        sandbox_id: str,
+        mode: Mode,
+        content: str,
+        *,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+        max_reconnects: int = 5,
+    ) -> None:
+        self.execution_id = new_execution_id()
+        self.sandbox_id = sandbox_id
+        self.result: ExecutionResult | None = None
+        self._config = config
+        self._mode = mode
+        self._content = content
+        self._timeout = timeout
+        self._env = env
+        self._cwd = cwd
+        self._on_stdout = on_stdout
+        self._on_stderr = on_stderr
+        self._max_reconnects = max_reconnects
+        self._socket: ClientConnection | None = None
+        self._sent = False
+        self._last_seq: int | None = None
+        self._stdout: list[str] = []
+        self._stderr: list[str] = []
+        self._events: AsyncIterator[Event] | None = None
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        if self._events is None:
+            self._events = self._run()
+        return self._events
+
+    async def wait(self) -> ExecutionResult:
+        """Consume the rest of the stream; the result, or the error as an exception."""
+        async for event in self:
+            if isinstance(event, Error):
+                raise error_from_envelope({"error": {"code": event.code, "message": event.message}})
+        if self.result is None:
+            raise LLMSafeSpaceError("the stream ended without a result")
+        return self.result
+
+    async def cancel(self) -> None:
+        """Ask the server to cancel this execution; the stream then ends with a `Complete`
+        whose status is `cancelled`."""
+        message = {"type": "cancel", "executionId": self.execution_id}
+        if self._socket is not None:
+            with suppress(ConnectionClosed):
+                await self._socket.send(json.dumps(message))
+                return
+        await send_once(self._config, self.sandbox_id, message)
+
+    async def _run(self) -> AsyncIterator[Event]:
+        drops = 0
+        while True:
+            try:
+                socket = await open_stream(self._config, self.sandbox_id)
+            except APIConnectionError:
+                if not self._sent:
+                    raise
+                socket = None
+            if socket is not None:
+                self._socket = socket
+                try:
+                    await socket.send(json.dumps(self._opening()))
+                    self._sent = True
+                    async for raw in socket:
+                        event = self._handle(json.loads(raw))
+                        if event is None:
+                            continue
+                        drops = 0
+                        yield event
+                        if isinstance(event, Complete | Error):
+                            return
+                except ConnectionClosed:
+                    pass
+                finally:
+                    self._socket = None
+                    await socket.close()
+            drops += 1
+            if drops > self._max_reconnects:
+                raise ServiceUnavailableError(
+                    f"lost the stream of {self.execution_id} and could not resume it",
+                    code="service_unavailable",
+                )
+            await asyncio.sleep(min(0.1 * 2**drops, 2.0))
+
+    def _opening(self) -> dict[str, Any]:
+        if self._sent:
+            return {
+                "type": "resume",
+                "executionId": self.execution_id,
+                "lastSeq": self._last_seq if self._last_seq is not None else 0,
+            }
+        message: dict[str, Any] = {
+            "type": "execute",
+            "executionId": self.execution_id,
+            "mode": self._mode,
+            "content": self._content,
+        }
+        if self._timeout is not None:
+            message["timeout"] = self._timeout
+        if self._env is not None:
+            message["env"] = self._env
+        if self._cwd is not None:
+            message["workingDir"] = self._cwd
+        return message
+
+    def _handle(self, message: dict[str, Any]) -> Event | None:
+        kind = message.get("type")
+        if message.get("executionId") not in (None, self.execution_id):
+            return None
+        if kind == "output":
+            return self._output(message)
+        if kind == "execution_complete":
+            return self._complete(
+                ExecutionStatus(message.get("status", "completed")),
+                int(message.get("exitCode", 0)),
+                message,
+            )
+        if kind == "execution_cancelled":
+            exit_code = int(message.get("exitCode", CANCELLED_EXIT_CODE))
+            return self._complete(ExecutionStatus.CANCELLED, exit_code, message)
+        if kind == "error":
+            return Error(
+                str(message.get("code", "internal_error")),
+                str(message.get("message", "")),
+                message.get("executionId"),
+            )
+        return None  # execution_start, pong, and kinds this client does not know yet
+
+    def _output(self, message: dict[str, Any]) -> Stdout | Stderr | None:
+        seq = message.get("seq")
+        if isinstance(seq, int):
+            if self._last_seq is not None and seq <= self._last_seq:
+                return None  # replayed after a resume
+            self._last_seq = seq
+        text = str(message.get("content", ""))
+        stamp = message.get("timestamp")
+        if message.get("stream") == "stderr":
+            self._stderr.append(text)
+            if self._on_stderr is not None:
+                self._on_stderr(text)
+            return Stderr(text, seq, stamp)
+        self._stdout.append(text)
+        if self._on_stdout is not None:
+            self._on_stdout(text)
+        return Stdout(text, seq, stamp)
+
+    def _complete(
+        self, status: ExecutionStatus, exit_code: int, message: dict[str, Any]
+    ) -> Complete:
+        """The terminal message carries the whole result but the output, seen as chunks."""
+        self.result = ExecutionResult.model_validate(
+            {
+                **message,
+                "executionId": self.execution_id,
+                "status": status,
+                "exitCode": exit_code,
+                "stdout": "".join(self._stdout),
+                "stderr": "".join(self._stderr),
+            }
+        )
+        return Complete(self.result)
+
+
+async def send_once(config: ClientConfig, sandbox_id: str, message: dict[str, Any]) -> None:
+    """Open a socket, send one control message (e.g. `cancel`), wait briefly for its
+    acknowledgement and close."""
+    socket = await open_stream(config, sandbox_id)
+    try:
+        await socket.send(json.dumps(message))
+        deadline = time.monotonic() + 2.0
+        with suppress(TimeoutError, ConnectionClosed):
+            while (left := deadline - time.monotonic()) > 0:
+                reply = json.loads(await asyncio.wait_for(socket.recv(), left))
+                if reply.get("type") in ("execution_cancelled", "error"):
+                    break
+    finally:
+        await socket.close()

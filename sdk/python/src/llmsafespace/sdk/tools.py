@@ -1,0 +1,172 @@
+"""Sandbox tools for LLM agents: JSON-schema definitions in the OpenAI and Anthropic
+function-calling formats, bound to one sandbox, and a dispatcher that runs a model's
+tool call and returns the text to hand back. No dependency on any model SDK."""
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import LLMSafeSpaceError
+from .models import ExecutionResult
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool: its name, what the model is told, and its arguments' JSON schema."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    method: str  # the sandbox method it calls
+    arguments: tuple[str, ...]  # the JSON arguments passed on (`command` is positional)
+
+
+_TIMEOUT = {"type": "number", "description": "Seconds before the run is stopped (default 30)."}
+
+TOOL_SPECS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="run_code",
+        description=(
+            "Run Python code in a persistent sandboxed interpreter. Variables, imports and "
+            "functions survive between calls; the value of a trailing expression is "
+            "returned as `result`. Use print() for output."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "code": {"type": "string", "description": "Python source to run."},
+                "timeout": _TIMEOUT,
+            },
+            "required": ["code"],
+            "additionalProperties": False,
+        },
+        method="run_code",
+        arguments=("code", "timeout"),
+    ),
+    ToolSpec(
+        name="run_command",
+        description=(
+            "Run a shell command (/bin/sh -c) in the sandbox, in /workspace by default. "
+            "Returns stdout, stderr and the exit code."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "command": {"type": "string", "description": "The shell command line."},
+                "timeout": _TIMEOUT,
+                "cwd": {"type": "string", "description": "Working directory (absolute)."},
+            },
+            "required": ["command"],
+            "additionalProperties": False,
+        },
+        method="run_command",
+        arguments=("command", "timeout", "cwd"),
+    ),
+)
+
+
+class SandboxTools:
+    """The sandbox tools bound to one `Sandbox` (use `dispatch`) or `AsyncSandbox` (use
+    `adispatch`). Tool output is a JSON object with `stdout`, `stderr`, `exit_code`,
+    `status`, `result` and `error`, or `{"error": ...}` when the call itself failed."""
+
+    def __init__(self, sandbox: Any, *, max_output_chars: int = 20_000) -> None:
+        self.sandbox = sandbox
+        self.max_output_chars = max_output_chars
+        self._specs = {spec.name: spec for spec in TOOL_SPECS}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def openai(self) -> list[dict[str, Any]]:
+        """`tools=` for OpenAI chat completions (`{"type": "function", "function": …}`)."""
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "parameters": spec.parameters,
+                },
+            }
+            for spec in self._specs.values()
+        ]
+
+    def anthropic(self) -> list[dict[str, Any]]:
+        """`tools=` for Anthropic messages (`{"name", "description", "input_schema"}`)."""
+        return [
+            {"name": spec.name, "description": spec.description, "input_schema": spec.parameters}
+            for spec in self._specs.values()
+        ]
+
+    def dispatch(self, name: str, arguments: dict[str, Any] | str) -> str:
+        """Run the tool call on a synchronous sandbox; the JSON text to return to the model."""
+        return self._dispatch(name, arguments)[0]
+
+    def _dispatch(self, name: str, arguments: dict[str, Any] | str) -> tuple[str, bool]:
+        try:
+            call = self._call(name, arguments)
+            return self._format(call()), False
+        except (LLMSafeSpaceError, ValueError) as exc:
+            return _failure(exc), True
+
+    async def adispatch(self, name: str, arguments: dict[str, Any] | str) -> str:
+        """Run the tool call on an `AsyncSandbox`; the JSON text to return to the model."""
+        try:
+            call = self._call(name, arguments)
+            return self._format(await call())
+        except (LLMSafeSpaceError, ValueError) as exc:
+            return _failure(exc)
+
+    def openai_message(self, tool_call: dict[str, Any]) -> dict[str, Any]:
+        """Answer one OpenAI `tool_calls` entry with the `role: tool` message."""
+        function = tool_call["function"]
+        content = self.dispatch(function["name"], function.get("arguments") or "{}")
+        return {"role": "tool", "tool_call_id": tool_call["id"], "content": content}
+
+    def anthropic_result(self, tool_use: dict[str, Any]) -> dict[str, Any]:
+        """Answer one Anthropic `tool_use` block with its `tool_result` block."""
+        content, failed = self._dispatch(tool_use["name"], tool_use.get("input") or {})
+        return {
+            "type": "tool_result",
+            "tool_use_id": tool_use["id"],
+            "content": content,
+            "is_error": failed,
+        }
+
+    def _call(self, name: str, arguments: dict[str, Any] | str) -> Callable[[], Any]:
+        spec = self._specs.get(name)
+        if spec is None:
+            raise ValueError(f"unknown tool {name!r}; known: {', '.join(self._specs)}")
+        args = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+        if not isinstance(args, dict):
+            raise ValueError("tool arguments must be a JSON object")
+        unknown = set(args) - set(spec.arguments)
+        if unknown:
+            raise ValueError(f"unknown arguments for {name}: {', '.join(sorted(unknown))}")
+        first = spec.arguments[0]
+        if not isinstance(args.get(first), str):
+            raise ValueError(f"{name} needs a string {first!r}")
+        positional = args.pop(first)
+        method: Callable[..., Any | Awaitable[Any]] = getattr(self.sandbox, spec.method)
+        return lambda: method(positional, **args)
+
+    def _format(self, result: ExecutionResult) -> str:
+        limit = self.max_output_chars
+        return json.dumps(
+            {
+                "status": result.status.value,
+                "exit_code": result.exit_code,
+                "stdout": result.stdout[-limit:],
+                "stderr": result.stderr[-limit:],
+                "result": result.result,
+                "error": result.error.model_dump() if result.error else None,
+            }
+        )
+
+
+def _failure(exc: Exception) -> str:
+    code = getattr(exc, "code", None) or "invalid_tool_call"
+    return json.dumps({"error": {"code": code, "message": str(exc)}})

@@ -1,0 +1,68 @@
+"""The HTTP transport: one `httpx.AsyncClient`, JSON in and out, errors as SDK exceptions."""
+
+from typing import Any
+
+import httpx
+
+from .config import ClientConfig
+from .errors import APIConnectionError, TimeoutError, error_from_envelope
+
+
+class Transport:
+    """Sends requests to the API with the bearer key and turns every failure — an error
+    envelope, a refused connection, a timeout — into an `LLMSafeSpaceError`."""
+
+    def __init__(self, config: ClientConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.config = config
+        self._client = client or httpx.AsyncClient(
+            base_url=config.api_url + "/",
+            headers={
+                "Authorization": f"Bearer {config.api_key}",
+                "User-Agent": "llmsafespace-python",
+            },
+            timeout=config.request_timeout,
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """The decoded JSON reply of a 2xx; raises the mapped exception otherwise."""
+        try:
+            response = await self._client.request(
+                method,
+                path.lstrip("/"),
+                json=json,
+                params=params,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"{method} {path}: no answer in time", code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"cannot reach the API at {self.config.api_url}: {exc or type(exc).__name__}",
+                code="service_unavailable",
+            ) from exc
+        if response.is_success:
+            return response.json() if response.content else None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        raise error_from_envelope(body, response.status_code, _retry_after(response))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after") or response.headers.get("x-ratelimit-reset")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

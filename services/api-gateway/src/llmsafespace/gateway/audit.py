@@ -1,0 +1,26 @@
+"""`/api/v1/audit`: the audit trail, answered by audit-svc (which applies the caller's scope)."""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from llmsafespace.contracts import AuditPage, AuditQuery, Caller, subjects
+
+from .auth import authenticated
+from .queries import validated
+
+_PARAMS = ("sandboxId", "userId", "since", "limit")
+
+
+@authenticated
+async def query(request: Request, caller: Caller) -> Response:
+    params = request.query_params
+    command = validated(
+        AuditQuery,
+        {"caller": caller, **{name: params[name] for name in _PARAMS if params.get(name)}},
+    )
+    page = await request.state.bus.request(subjects.AUDIT_QUERY, command, AuditPage)
+    return JSONResponse(page.wire())
+
+
+ROUTES: list[BaseRoute] = [Route("/audit", query, methods=["GET"])]

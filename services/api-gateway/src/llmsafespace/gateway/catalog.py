@@ -1,0 +1,56 @@
+"""`/api/v1/runtimes[/{id}]` and `/api/v1/profiles[/{id}]`: the catalog sandbox-svc offers."""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from llmsafespace.contracts import Caller, Catalog, CatalogQuery, ErrorCode, ServiceError, subjects
+
+from .auth import authenticated
+
+
+async def _catalog(request: Request, caller: Caller) -> Catalog:
+    catalog: Catalog = await request.state.bus.request(
+        subjects.SANDBOX_CATALOG, CatalogQuery(caller=caller), Catalog
+    )
+    return catalog
+
+
+@authenticated
+async def list_runtimes(request: Request, caller: Caller) -> Response:
+    catalog = await _catalog(request, caller)
+    return JSONResponse({"runtimes": [runtime.public() for runtime in catalog.runtimes]})
+
+
+@authenticated
+async def get_runtime(request: Request, caller: Caller) -> Response:
+    catalog = await _catalog(request, caller)
+    name = request.path_params["runtime_id"]
+    for runtime in catalog.runtimes:
+        if runtime.id == name:
+            return JSONResponse(runtime.public())
+    raise ServiceError(ErrorCode.NOT_FOUND, f"runtime {name[:64]!r} not found")
+
+
+@authenticated
+async def list_profiles(request: Request, caller: Caller) -> Response:
+    catalog = await _catalog(request, caller)
+    return JSONResponse({"profiles": [profile.wire() for profile in catalog.profiles]})
+
+
+@authenticated
+async def get_profile(request: Request, caller: Caller) -> Response:
+    catalog = await _catalog(request, caller)
+    name = request.path_params["profile_id"]
+    for profile in catalog.profiles:
+        if profile.id == name:
+            return JSONResponse(profile.wire())
+    raise ServiceError(ErrorCode.NOT_FOUND, f"profile {name[:64]!r} not found")
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/runtimes", list_runtimes, methods=["GET"]),
+    Route("/runtimes/{runtime_id:path}", get_runtime, methods=["GET"]),
+    Route("/profiles", list_profiles, methods=["GET"]),
+    Route("/profiles/{profile_id}", get_profile, methods=["GET"]),
+]

@@ -1,0 +1,90 @@
+"""Request ids and request metrics for every HTTP request and WebSocket.
+
+A request id comes from the client's `X-Request-Id` (if sane) or is made here; it is
+bound to the log context, sent back in the response, and travels with every bus
+request (the services log it too). Metric labels are route templates, never ids.
+"""
+
+import re
+import time
+import uuid
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_HEADER = "x-request-id"
+log = structlog.get_logger()
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
+DURATION = Histogram("api_request_duration_seconds", "HTTP request duration", ["method", "route"])
+RESPONSE_SIZE = Histogram(
+    "api_response_size_bytes",
+    "HTTP response body size",
+    ["route"],
+    buckets=(100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000),
+)
+ACTIVE = Gauge("api_active_connections", "Open HTTP requests and WebSockets", ["kind"])
+
+
+def route_template(scope: Scope) -> str:
+    """`/api/v1/sandboxes/{sandbox_id}` rather than the concrete path (routing records
+    the matched route in the scope); `unmatched` when no route matched."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    return "unmatched" if template is None else scope.get("root_path", "") + template
+
+
+class Observability:
+    """Pure ASGI middleware (it does not buffer streamed responses)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        offered = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = offered if _SANE_ID.match(offered) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+        size = 0
+        started = time.perf_counter()
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ]
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        kind = scope["type"]
+        ACTIVE.labels(kind=kind).inc()
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            ACTIVE.labels(kind=kind).dec()
+            route = route_template(scope)
+            elapsed = time.perf_counter() - started
+            if kind == "http":
+                method = scope["method"]
+                REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+                DURATION.labels(method=method, route=route).observe(elapsed)
+                RESPONSE_SIZE.labels(route=route).observe(size)
+            log.info(
+                "request",
+                kind=kind,
+                method=scope.get("method", "GET"),
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")

@@ -1,0 +1,219 @@
+"""`GET /api/v1/sandboxes/{id}/stream` (WebSocket): run executions and watch them live.
+
+Several executions may run on one socket, told apart by `executionId`. Closing the socket
+does not stop them (`cancel` does); a client that reconnects sends `resume` with the last
+`seq` it saw and gets the rest, from any gateway replica.
+"""
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import structlog
+from nats.js import JetStreamContext
+from pydantic import TypeAdapter, ValidationError
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from llmsafespace.contracts import (
+    CLIENT_MESSAGE_TYPES,
+    CancelExecution,
+    ClientCancel,
+    ClientExecute,
+    ClientMessage,
+    ClientPing,
+    ClientResume,
+    ErrorCode,
+    ExecutionAccepted,
+    Sandbox,
+    SandboxRef,
+    SandboxStatus,
+    ServiceError,
+    StartExecution,
+    subjects,
+)
+from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
+from llmsafespace.servicekit import Bus, validation_details
+
+from .accounts import Identity
+from .auth import bearer_token, identify
+from .errors import error_response
+from .ratelimit import RateLimiter
+from .relay import Follower, exists, now_ms
+
+log = structlog.get_logger()
+_SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
+START_WAIT = 10.0  # seconds for an accepted execution to report its start
+ParsedMessage = ClientExecute | ClientCancel | ClientResume | ClientPing
+_CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
+
+
+def _error(code: str, message: str, execution_id: str | None = None) -> dict[str, Any]:
+    body = {"type": "error", "code": code, "message": message}
+    return body | ({"executionId": execution_id} if execution_id else {})
+
+
+async def _admit(websocket: WebSocket) -> tuple[Identity, Sandbox]:
+    """Authenticate and authorise before the upgrade; raises `ServiceError`."""
+    state = websocket.state
+    origin = websocket.headers.get("origin")
+    allowed = state.settings.allowed_origins
+    if origin is not None and origin not in allowed and "*" not in allowed:
+        raise ServiceError(ErrorCode.FORBIDDEN, f"origin {origin} is not allowed")
+    identity = await identify(
+        websocket, bearer_token(websocket) or websocket.query_params.get("token")
+    )
+    sandbox_id = websocket.path_params["sandbox_id"]
+    if not _SANDBOX_ID.match(sandbox_id):
+        raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id[:64]} not found")
+    ref = SandboxRef(caller=identity.caller, sandbox_id=sandbox_id)
+    sandbox = await state["bus"].request(subjects.SANDBOX_GET, ref, Sandbox)
+    if sandbox.status is not SandboxStatus.RUNNING:
+        raise ServiceError(
+            ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} is {sandbox.status}"
+        )
+    return identity, sandbox
+
+
+class Session:
+    """One client socket on one sandbox."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        bus: Bus,
+        jetstream: JetStreamContext,
+        limiter: RateLimiter,
+        identity: Identity,
+        sandbox_id: str,
+    ) -> None:
+        self._ws = websocket
+        self._bus = bus
+        self._js = jetstream
+        self._limiter = limiter
+        self._key_id = identity.key_id
+        self._caller = identity.caller
+        self._sandbox_id = sandbox_id
+        self._send_lock = asyncio.Lock()
+        self._relays: dict[str, asyncio.Task[None]] = {}
+        self._seen: set[str] = set()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self._ws.send_text(json.dumps(message))
+
+    async def serve(self) -> None:
+        try:
+            while True:
+                await self._handle(await self._ws.receive_text())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            for task in self._relays.values():
+                task.cancel()
+
+    async def _handle(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            await self.send(_error("invalid_message", "messages must be JSON objects"))
+            return
+        if not isinstance(data, dict):
+            await self.send(_error("invalid_message", "messages must be JSON objects"))
+            return
+        if data.get("type") not in CLIENT_MESSAGE_TYPES:
+            kinds = ", ".join(CLIENT_MESSAGE_TYPES)
+            await self.send(
+                _error("unknown_message_type", f"unknown type {data.get('type')!r}; use {kinds}")
+            )
+            return
+        execution_id = data.get("executionId") if isinstance(data.get("executionId"), str) else None
+        try:
+            message = _CLIENT_MESSAGE.validate_python(data)
+            if isinstance(message, ClientExecute):
+                await self._execute(message)
+            elif isinstance(message, ClientCancel):
+                await self._cancel(message)
+            elif isinstance(message, ClientResume):
+                await self._resume(message)
+            elif isinstance(message, ClientPing):
+                await self.send({"type": "pong", "timestamp": message.timestamp or now_ms()})
+        except ValidationError as exc:
+            fields = validation_details(exc)["fields"]
+            detail = "; ".join(f"{field}: {problem}" for field, problem in fields.items())
+            await self.send(_error("invalid_request", detail, execution_id))
+        except ServiceError as exc:
+            await self.send(_error(exc.code.value, exc.message, execution_id))
+
+    async def _execute(self, message: ClientExecute) -> None:
+        execution_id = message.execution_id
+        if execution_id in self._seen:
+            raise ServiceError(
+                ErrorCode.INVALID_REQUEST, f"executionId {execution_id} was already used"
+            )
+        request = message.request()
+        quota = await self._limiter.hit(self._key_id, "execute_code")
+        if quota.exceeded:
+            raise ServiceError(
+                ErrorCode.RATE_LIMITED, "rate limit exceeded", {"resetAt": quota.reset}
+            )
+        self._seen.add(execution_id)
+        follower = await Follower.open(self._js, self._sandbox_id, execution_id)
+        command = StartExecution(
+            caller=self._caller,
+            sandbox_id=self._sandbox_id,
+            execution_id=execution_id,
+            request=request,
+        )
+        try:
+            await self._bus.request(subjects.EXEC_START, command, ExecutionAccepted)
+        except BaseException:
+            await follower.close()
+            raise
+        self._relay(follower, 0)
+
+    async def _resume(self, message: ClientResume) -> None:
+        if message.execution_id in self._relays and not self._relays[message.execution_id].done():
+            raise ServiceError(
+                ErrorCode.INVALID_REQUEST, f"execution {message.execution_id} is already followed"
+            )
+        if not await exists(self._js, self._sandbox_id, message.execution_id):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"execution {message.execution_id} not found")
+        self._seen.add(message.execution_id)
+        follower = await Follower.open(self._js, self._sandbox_id, message.execution_id)
+        self._relay(follower, message.last_seq)
+
+    async def _cancel(self, message: ClientCancel) -> None:
+        command = CancelExecution(
+            caller=self._caller, sandbox_id=self._sandbox_id, execution_id=message.execution_id
+        )
+        await self._bus.broadcast(subjects.EXEC_CANCEL, command)
+
+    def _relay(self, follower: Follower, after_seq: int) -> None:
+        async def relay() -> None:
+            try:
+                async for message in follower.messages(after_seq, START_WAIT):
+                    await self.send(message)
+            except WebSocketDisconnect:
+                pass
+            finally:
+                await follower.close()
+
+        self._relays[follower.execution_id] = asyncio.create_task(relay())
+
+
+async def stream(websocket: WebSocket) -> None:
+    try:
+        identity, sandbox = await _admit(websocket)
+    except ServiceError as exc:
+        await websocket.send_denial_response(error_response(exc))
+        return
+    await websocket.accept()
+    structlog.contextvars.bind_contextvars(sandbox_id=sandbox.id)
+    state = websocket.state
+    session = Session(websocket, state.bus, state.jetstream, state.limiter, identity, sandbox.id)
+    await session.serve()
+
+
+ROUTE = WebSocketRoute("/sandboxes/{sandbox_id}/stream", stream)

@@ -1,0 +1,72 @@
+"""`/users`, `/user`, `/user/apikeys`, `/auth/token`: identities and credentials."""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from llmsafespace.contracts import (
+    Caller,
+    CreateApiKeyRequest,
+    CreatedUser,
+    CreateUserRequest,
+    ErrorCode,
+    Role,
+    ServiceError,
+)
+
+from .auth import authenticated, bearer_token, identify
+from .bodies import parse_body
+
+
+@authenticated
+async def create_user(request: Request, caller: Caller) -> Response:
+    if caller.role is not Role.ADMIN:
+        raise ServiceError(ErrorCode.FORBIDDEN, "only admins create users")
+    body = await parse_body(request, CreateUserRequest, request.state.settings.max_body_bytes)
+    user, key = await request.state.accounts.create_user(body.username, body.role, body.email)
+    return JSONResponse(CreatedUser(user=user, api_key=key).wire(), status_code=201)
+
+
+@authenticated
+async def current_user(request: Request, caller: Caller) -> Response:
+    return JSONResponse((await request.state.accounts.user(caller.user_id)).wire())
+
+
+@authenticated
+async def list_keys(request: Request, caller: Caller) -> Response:
+    keys = await request.state.accounts.keys(caller.user_id)
+    return JSONResponse({"apiKeys": [key.wire() for key in keys]})
+
+
+@authenticated
+async def create_key(request: Request, caller: Caller) -> Response:
+    body = await parse_body(request, CreateApiKeyRequest, request.state.settings.max_body_bytes)
+    created = await request.state.accounts.create_key(
+        caller.user_id, body.name, body.expires_in_days
+    )
+    return JSONResponse(created.wire(), status_code=201)
+
+
+@authenticated
+async def revoke_key(request: Request, caller: Caller) -> Response:
+    key_id = request.path_params["key_id"][:64]
+    return JSONResponse((await request.state.accounts.revoke_key(caller, key_id)).wire())
+
+
+async def issue_token(request: Request) -> Response:
+    """Exchange an API key (not a token: tokens do not mint tokens) for an access token."""
+    credential = bearer_token(request)
+    if credential is not None and credential.count(".") == 2:
+        raise ServiceError(ErrorCode.UNAUTHORIZED, "exchange an API key, not a token")
+    identity = await identify(request, credential)
+    return JSONResponse(request.state.accounts.issue_token(identity).wire())
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/users", create_user, methods=["POST"]),
+    Route("/user", current_user, methods=["GET"]),
+    Route("/user/apikeys", list_keys, methods=["GET"]),
+    Route("/user/apikeys", create_key, methods=["POST"]),
+    Route("/user/apikeys/{key_id}", revoke_key, methods=["DELETE"]),
+    Route("/auth/token", issue_token, methods=["POST"]),
+]

@@ -1,0 +1,105 @@
+"""`/api/v1/warmpools…`: pools addressed by name; each request is one warmpool-svc command."""
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from llmsafespace.contracts import (
+    Caller,
+    CreateWarmPool,
+    ErrorCode,
+    ListWarmPools,
+    ServiceError,
+    UpdateWarmPool,
+    WarmPool,
+    WarmPoolList,
+    WarmPoolRef,
+    WarmPoolSpec,
+    WarmPoolUpdate,
+    subjects,
+)
+from llmsafespace.contracts.warmpool import POOL_NAME_PATTERN
+
+from .auth import authenticated
+from .bodies import parse_body
+
+_POOL_NAME = re.compile(POOL_NAME_PATTERN)
+
+
+def _ref(request: Request, caller: Caller) -> WarmPoolRef:
+    """The path's pool name; one that cannot exist is as unknown as one that does not."""
+    name = request.path_params["name"]
+    if len(name) > 63 or not _POOL_NAME.match(name):
+        raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {name[:64]!r} not found")
+    return WarmPoolRef(caller=caller, name=name)
+
+
+def _status(pool: WarmPool) -> dict[str, object]:
+    return {"name": pool.name, **pool.status.wire()}
+
+
+@authenticated
+async def create(request: Request, caller: Caller) -> Response:
+    spec = await parse_body(request, WarmPoolSpec, request.state.settings.max_body_bytes)
+    pool = await request.state.bus.request(
+        subjects.WARMPOOL_CREATE, CreateWarmPool(caller=caller, spec=spec), WarmPool
+    )
+    return JSONResponse(pool.wire(), status_code=201)
+
+
+@authenticated
+async def list_pools(request: Request, caller: Caller) -> Response:
+    pools = await request.state.bus.request(
+        subjects.WARMPOOL_LIST, ListWarmPools(caller=caller), WarmPoolList
+    )
+    return JSONResponse({"warmPools": [pool.wire() for pool in pools.pools]})
+
+
+@authenticated
+async def statuses(request: Request, caller: Caller) -> Response:
+    pools = await request.state.bus.request(
+        subjects.WARMPOOL_LIST, ListWarmPools(caller=caller), WarmPoolList
+    )
+    return JSONResponse({"warmPools": [_status(pool) for pool in pools.pools]})
+
+
+@authenticated
+async def get(request: Request, caller: Caller) -> Response:
+    pool = await request.state.bus.request(subjects.WARMPOOL_GET, _ref(request, caller), WarmPool)
+    return JSONResponse(pool.wire())
+
+
+@authenticated
+async def status(request: Request, caller: Caller) -> Response:
+    pool = await request.state.bus.request(subjects.WARMPOOL_GET, _ref(request, caller), WarmPool)
+    return JSONResponse(_status(pool))
+
+
+@authenticated
+async def update(request: Request, caller: Caller) -> Response:
+    ref = _ref(request, caller)
+    body = await parse_body(request, WarmPoolUpdate, request.state.settings.max_body_bytes)
+    command = UpdateWarmPool(caller=caller, name=ref.name, update=body)
+    pool = await request.state.bus.request(subjects.WARMPOOL_UPDATE, command, WarmPool)
+    return JSONResponse(pool.wire())
+
+
+@authenticated
+async def delete(request: Request, caller: Caller) -> Response:
+    pool = await request.state.bus.request(
+        subjects.WARMPOOL_DELETE, _ref(request, caller), WarmPool
+    )
+    return JSONResponse(pool.wire())
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/warmpools", create, methods=["POST"]),
+    Route("/warmpools", list_pools, methods=["GET"]),
+    Route("/warmpools/status", statuses, methods=["GET"]),
+    Route("/warmpools/{name}", get, methods=["GET"]),
+    Route("/warmpools/{name}", update, methods=["PATCH"]),
+    Route("/warmpools/{name}", delete, methods=["DELETE"]),
+    Route("/warmpools/{name}/status", status, methods=["GET"]),
+]

@@ -1,0 +1,1 @@
+"""audit-svc: records every event on `llmsafespace.evt.>` in `audit_events`, exactly once."""

@@ -1,0 +1,112 @@
+"""Publishing one execution's output on its subject: sequenced, coalesced, capped."""
+
+import asyncio
+import time
+from datetime import datetime
+
+from nats.aio.client import Client as NatsClient
+
+from llmsafespace.contracts import (
+    Contract,
+    EndedMarker,
+    ExecutionResult,
+    OutputChunk,
+    StartedMarker,
+    StreamName,
+    TruncatedMarker,
+    subjects,
+)
+
+FLUSH_INTERVAL = 0.02  # seconds output may wait to be coalesced with more
+CHUNK_BYTES = 32 * 1024  # a chunk is sent once this much is waiting
+
+
+class OutputPublisher:
+    """`started`, then `output` chunks (one `seq` for all), maybe `truncated`, then `ended`.
+
+    Output is coalesced — one message per stream per FLUSH_INTERVAL (or per CHUNK_BYTES),
+    not one per write — so stdout and stderr interleave at that granularity, as they do in
+    a notebook. Past `limit_bytes` of output the stream says `truncated` once and drops the
+    rest; the result still follows.
+    """
+
+    def __init__(
+        self, connection: NatsClient, sandbox_id: str, execution_id: str, limit_bytes: int
+    ) -> None:
+        self._nc = connection
+        self._js = connection.jetstream()
+        self._subject = subjects.output(sandbox_id, execution_id)
+        self._limit = limit_bytes
+        self._seq = 0
+        self._sent_bytes = 0
+        self._truncated = False
+        self._pending: dict[StreamName, list[str]] = {name: [] for name in StreamName}
+        self._pending_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def truncated(self) -> bool:
+        return self._truncated
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    async def _publish(self, message: Contract) -> None:
+        await self._nc.publish(self._subject, message.model_dump_json(by_alias=True).encode())
+
+    async def started(self, timeout: float, started_at: datetime) -> None:
+        await self._publish(StartedMarker(seq=self._next(), timeout=timeout, started_at=started_at))
+
+    async def output(self, stream: str, text: str) -> None:
+        if self._truncated:
+            return
+        async with self._lock:
+            self._pending[StreamName(stream)].append(text)
+            self._pending_bytes += len(text.encode())
+            if self._pending_bytes >= CHUNK_BYTES:
+                await self._flush()
+            elif self._timer is None:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(FLUSH_INTERVAL, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._timer = None
+        asyncio.get_running_loop().create_task(self._flush_locked())
+
+    async def _flush_locked(self) -> None:
+        async with self._lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._truncated:
+            return
+        if self._sent_bytes + self._pending_bytes > self._limit:
+            self._truncated = True
+            await self._publish(TruncatedMarker(seq=self._next(), limit_bytes=self._limit))
+            return
+        self._sent_bytes += self._pending_bytes
+        self._pending_bytes = 0
+        for name, parts in self._pending.items():
+            if parts:
+                content = "".join(parts)
+                parts.clear()
+                await self._publish(
+                    OutputChunk(
+                        seq=self._next(),
+                        stream=name,
+                        content=content,
+                        timestamp=int(time.time() * 1000),
+                    )
+                )
+
+    async def ended(self, result: ExecutionResult) -> None:
+        """Flush what is waiting, then the terminal marker, stored durably before returning."""
+        async with self._lock:
+            await self._flush()
+            marker = EndedMarker(seq=self._next(), result=result)
+            await self._js.publish(self._subject, marker.model_dump_json(by_alias=True).encode())

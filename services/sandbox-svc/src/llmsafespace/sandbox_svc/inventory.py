@@ -1,0 +1,78 @@
+"""Reading and adjusting sandboxes without changing their state: list, status, timeout,
+and the catalog of runtimes and profiles."""
+
+from datetime import UTC, datetime
+
+from llmsafespace.contracts import (
+    Catalog,
+    ErrorCode,
+    ListSandboxes,
+    Pagination,
+    Role,
+    Sandbox,
+    SandboxPage,
+    SandboxRef,
+    SandboxStatus,
+    SandboxStatusReport,
+    ServiceError,
+    SetSandboxTimeout,
+)
+from llmsafespace.runtime import Driver
+
+from .lifecycle import Lifecycle
+from .store import SandboxStore
+
+
+class Inventory:
+    def __init__(
+        self, store: SandboxStore, driver: Driver, lifecycle: Lifecycle, catalog: Catalog
+    ) -> None:
+        self._store = store
+        self._driver = driver
+        self._lifecycle = lifecycle
+        self._catalog = catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    async def list(self, query: ListSandboxes) -> SandboxPage:
+        owner = None if query.caller.role is Role.ADMIN else query.caller.user_id
+        sandboxes, total = await self._store.page(
+            owner, query.status, query.metadata, query.limit, query.offset
+        )
+        return SandboxPage(
+            sandboxes=sandboxes,
+            pagination=Pagination(limit=query.limit, offset=query.offset, total=total),
+        )
+
+    async def status(self, ref: SandboxRef) -> SandboxStatusReport:
+        sandbox = await self._lifecycle.get(ref)
+        alive = False
+        if sandbox.status is SandboxStatus.RUNNING:
+            runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
+            alive = await self._driver.inspect(runtime_id) is not None
+        ended = sandbox.terminated_at or datetime.now(UTC)
+        return SandboxStatusReport(
+            id=sandbox.id,
+            status=sandbox.status,
+            status_reason=sandbox.status_reason,
+            runtime_alive=alive,
+            uptime_seconds=max(0.0, (ended - sandbox.created_at).total_seconds()),
+            created_at=sandbox.created_at,
+            expires_at=sandbox.expires_at,
+            from_warm_pool=sandbox.from_warm_pool,
+        )
+
+    async def set_timeout(self, command: SetSandboxTimeout) -> Sandbox:
+        sandbox = await self._lifecycle.get(
+            SandboxRef(caller=command.caller, sandbox_id=command.sandbox_id)
+        )
+        updated = await self._store.set_expiry(sandbox.id, command.timeout)
+        if updated is None:
+            raise ServiceError(
+                ErrorCode.SANDBOX_NOT_RUNNING,
+                f"sandbox {sandbox.id} is {sandbox.status}",
+                {"status": sandbox.status},
+            )
+        return updated

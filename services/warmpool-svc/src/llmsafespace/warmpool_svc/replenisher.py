@@ -1,0 +1,226 @@
+"""Keeps every pool at its desired size: starts (and preloads) sandboxes, recycles ready
+ones past their ttl, scales with demand, and destroys warm runtimes nobody owns.
+
+Any replica may run passes; a PostgreSQL advisory lock per pool makes one the
+replenisher of that pool at a time (its lock dies with its session, so a crashed
+replica's pending rows are found and cleaned by the next holder).
+"""
+
+import asyncio
+import math
+import secrets
+import shlex
+
+import asyncpg
+import structlog
+
+from llmsafespace.contracts import (
+    WarmPoolEvent,
+    WarmPoolSpec,
+    WarmSandboxState,
+    quantity_bytes,
+    subjects,
+)
+from llmsafespace.runtime import AgentClient, Driver, DriverError, RuntimeSpec
+from llmsafespace.servicekit import Bus
+
+from .metrics import Metrics
+from .store import PoolStore
+
+log = structlog.get_logger()
+
+WARM_ID_PREFIX = "wp-"
+_SWEEP_LOCK = 0x5AFE_0002
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def new_warm_id() -> str:
+    return WARM_ID_PREFIX + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
+
+
+class PreloadFailed(Exception):
+    """A preload package or script failed; the sandbox never becomes ready."""
+
+
+class Replenisher:
+    def __init__(
+        self,
+        db: asyncpg.Pool,
+        store: PoolStore,
+        driver: Driver,
+        bus: Bus,
+        metrics: Metrics,
+        *,
+        parallel_starts: int,
+        preload_timeout: float,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._driver = driver
+        self._bus = bus
+        self._metrics = metrics
+        self._starts = asyncio.Semaphore(parallel_starts)
+        self._preload_timeout = preload_timeout
+        self._due: set[str] = set()
+        self._wakeup = asyncio.Event()
+        self._tending: dict[str, asyncio.Task[None]] = {}
+
+    def wake(self, pool: str) -> None:
+        """Tend `pool` now (after a claim, a create or an update)."""
+        self._due.add(pool)
+        self._wakeup.set()
+
+    async def run(self, interval: float) -> None:
+        """Sweep orphans once, then tend every pool each `interval` (or when woken)."""
+        passes = 0
+        while True:
+            try:
+                if passes % 30 == 0:
+                    await self._sweep_orphans()
+                due, self._due = self._due, set()
+                names = {row["name"] for row in await self._store.pools()} | due
+                for name in names:
+                    task = self._tending.get(name)
+                    if task is None or task.done():
+                        self._tending[name] = asyncio.create_task(self._tend(name))
+            except Exception:
+                log.exception("replenish_pass_failed")
+            passes += 1
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(interval):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        for task in self._tending.values():
+            task.cancel()
+        await asyncio.gather(*self._tending.values(), return_exceptions=True)
+
+    async def _tend(self, name: str) -> None:
+        try:
+            async with self._db.acquire() as conn:
+                key = f"warmpool:{name}"
+                if not await conn.fetchval(
+                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key
+                ):
+                    return
+                try:
+                    await self._tend_locked(name)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+        except Exception:
+            log.exception("replenish_failed", pool=name)
+        if name in self._due:  # claimed from while we worked: go again soon
+            self._wakeup.set()
+
+    async def _tend_locked(self, name: str) -> None:
+        row = await self._store.get_pool(name)
+        if row is None:
+            return
+        spec = WarmPoolSpec.model_validate_json(row["spec"])
+        await self._destroy(await self._store.take_pending(name))
+        if spec.ttl:
+            recycled = await self._store.take_expired(name, spec.ttl)
+            if recycled:
+                await self._destroy(recycled)
+                await self._event(name, "recycled", recycled)
+        desired = await self._desired(spec)
+        counts = (await self._store.counts([name]))[name]
+        ready = counts.get(WarmSandboxState.READY, 0)
+        if ready > desired:
+            excess = await self._store.take_excess(name, ready - desired)
+            await self._destroy(excess)
+            await self._event(name, "scaled", excess)
+        need = max(0, desired - ready)
+        results = await asyncio.gather(*(self._start(name, spec) for _ in range(need)))
+        errors = [error for error in results if error]
+        await self._store.record_scale(name, desired, errors[0] if errors else None)
+        if need:
+            log.info("warm_pool_replenished", pool=name, started=need - len(errors))
+            await self._event(name, "replenished", [])
+        counts = (await self._store.counts([name]))[name]
+        for state in WarmSandboxState:
+            self._metrics.sandboxes.labels(pool=name, state=state.value).set(counts.get(state, 0))
+
+    async def _desired(self, spec: WarmPoolSpec) -> int:
+        scaling = spec.auto_scaling
+        if not scaling.enabled:
+            return spec.min_size
+        recent = await self._store.recent_claims(spec.name, scaling.scale_down_delay)
+        wanted = math.ceil(recent / scaling.target_utilization) if recent else 0
+        return max(spec.min_size, min(spec.max_size, wanted))
+
+    async def _start(self, pool: str, spec: WarmPoolSpec) -> str | None:
+        """Start one warm sandbox; returns an error message on failure, else None."""
+        warm_id = new_warm_id()
+        async with self._starts:
+            await self._store.insert_pending(warm_id, pool, spec)
+            try:
+                handle = await self._driver.create(
+                    RuntimeSpec(
+                        sandbox_id=warm_id,
+                        runtime=spec.runtime,
+                        cpu=spec.resources.cpu,
+                        memory_bytes=quantity_bytes(spec.resources.memory),
+                        storage_bytes=quantity_bytes(spec.resources.ephemeral_storage),
+                    )
+                )
+                await self._preload(handle.endpoint, handle.token, spec)
+            except (DriverError, PreloadFailed) as exc:
+                log.warning("warm_start_failed", pool=pool, error=str(exc))
+                await self._driver.destroy(warm_id)
+                await self._store.remove(warm_id)
+                return str(exc)[:500]
+            except BaseException:
+                await self._driver.destroy(warm_id)
+                await self._store.remove(warm_id)
+                raise
+            if not await self._store.mark_ready(warm_id, handle.endpoint, handle.token):
+                await self._driver.destroy(warm_id)  # the pool went while this one started
+        return None
+
+    async def _preload(self, endpoint: str, token: str, spec: WarmPoolSpec) -> None:
+        if not spec.preload_packages and not spec.preload_scripts:
+            return
+        client = await AgentClient.connect(endpoint, token)
+        try:
+            if spec.preload_packages:
+                command = "python -m pip install --quiet " + shlex.join(spec.preload_packages)
+                result = await client.run_command(command, timeout=self._preload_timeout)
+                if result.exit_code != 0:
+                    raise PreloadFailed(f"installing packages failed: {result.stderr[-400:]}")
+            for script in spec.preload_scripts:
+                result = await client.run_code(script, timeout=self._preload_timeout)
+                if result.status != "completed":
+                    detail = result.error or result.stderr[-400:]
+                    raise PreloadFailed(f"preload script failed: {detail}")
+        finally:
+            await client.close()
+
+    async def _destroy(self, runtime_ids: list[str]) -> None:
+        for runtime_id in runtime_ids:
+            await self._driver.destroy(runtime_id)
+
+    async def _event(self, pool: str, event: str, runtime_ids: list[str]) -> None:
+        await self._bus.event(
+            subjects.warmpool_event(pool, event),
+            WarmPoolEvent(pool=pool, event=event, count=len(runtime_ids), runtime_ids=runtime_ids),
+        )
+
+    async def _sweep_orphans(self) -> None:
+        """Destroy warm runtimes (`wp-…`) without a row: left by a crash between a start
+        and its row's removal. Runtimes with a row — even assigned ones — are kept."""
+        async with self._db.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _SWEEP_LOCK):
+                return
+            try:
+                alive = {h.sandbox_id for h in await self._driver.list()}
+                known = await self._store.known_ids()
+                for runtime_id in alive - known:
+                    if runtime_id.startswith(WARM_ID_PREFIX):
+                        log.warning("orphan_warm_runtime_destroyed", runtime_id=runtime_id)
+                        await self._driver.destroy(runtime_id)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _SWEEP_LOCK)

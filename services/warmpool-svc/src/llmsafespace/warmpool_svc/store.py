@@ -1,0 +1,200 @@
+"""The `warm_pools` and `warm_sandboxes` tables. Plain SQL; only this module spells them."""
+
+import asyncpg
+
+from llmsafespace.contracts import (
+    ErrorCode,
+    Resources,
+    SecurityLevel,
+    ServiceError,
+    WarmPoolSpec,
+    WarmSandboxState,
+)
+
+_POOL_COLUMNS = (
+    "name, owner_id, shared, spec, desired, last_scale_time, last_error, created_at, updated_at"
+)
+
+
+def resources_key(resources: Resources) -> str:
+    """The JSON claims and pools are matched on (jsonb equality)."""
+    return resources.model_dump_json(by_alias=True)
+
+
+class PoolStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    # Pools -------------------------------------------------------------------------------
+
+    async def create_pool(self, owner_id: str, shared: bool, spec: WarmPoolSpec) -> asyncpg.Record:
+        try:
+            row: asyncpg.Record = await self._pool.fetchrow(
+                "INSERT INTO warm_pools (name, owner_id, shared, spec, runtime, security_level,"
+                " resources, desired) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                f" RETURNING {_POOL_COLUMNS}",
+                spec.name,
+                owner_id,
+                shared,
+                spec.model_dump_json(by_alias=True),
+                spec.runtime,
+                spec.security_level.value,
+                resources_key(spec.resources),
+                spec.min_size,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise ServiceError(
+                ErrorCode.CONFLICT, f"warm pool {spec.name!r} already exists", {"name": spec.name}
+            ) from exc
+        return row
+
+    async def get_pool(self, name: str) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._pool.fetchrow(
+            f"SELECT {_POOL_COLUMNS} FROM warm_pools WHERE name = $1", name
+        )
+        return row
+
+    async def pools(self, owner_id: str | None = None) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            f"SELECT {_POOL_COLUMNS} FROM warm_pools"
+            " WHERE $1::text IS NULL OR owner_id = $1 ORDER BY name",
+            owner_id,
+        )
+        return rows
+
+    async def update_pool(self, spec: WarmPoolSpec) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._pool.fetchrow(
+            "UPDATE warm_pools SET spec = $2, updated_at = now() WHERE name = $1"
+            f" RETURNING {_POOL_COLUMNS}",
+            spec.name,
+            spec.model_dump_json(by_alias=True),
+        )
+        return row
+
+    async def delete_pool(self, name: str) -> tuple[asyncpg.Record | None, list[str]]:
+        """Remove the pool and its unassigned sandboxes' rows; returns those runtime ids."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"DELETE FROM warm_pools WHERE name = $1 RETURNING {_POOL_COLUMNS}", name
+            )
+            ids = await conn.fetch(
+                "DELETE FROM warm_sandboxes WHERE pool = $1 AND state IN ('pending', 'ready')"
+                " RETURNING id",
+                name,
+            )
+        return row, [r["id"] for r in ids]
+
+    async def record_scale(self, name: str, desired: int, error: str | None) -> None:
+        await self._pool.execute(
+            "UPDATE warm_pools SET last_error = $3,"
+            " last_scale_time = CASE WHEN desired <> $2 THEN now() ELSE last_scale_time END,"
+            " desired = $2 WHERE name = $1",
+            name,
+            desired,
+            error,
+        )
+
+    async def counts(self, names: list[str]) -> dict[str, dict[WarmSandboxState, int]]:
+        rows = await self._pool.fetch(
+            "SELECT pool, state, count(*) AS n FROM warm_sandboxes"
+            " WHERE pool = ANY($1::text[]) GROUP BY pool, state",
+            names,
+        )
+        counts: dict[str, dict[WarmSandboxState, int]] = {name: {} for name in names}
+        for row in rows:
+            counts[row["pool"]][WarmSandboxState(row["state"])] = row["n"]
+        return counts
+
+    # Warm sandboxes ----------------------------------------------------------------------
+
+    async def claim(
+        self,
+        runtime: str,
+        security_level: SecurityLevel,
+        resources: Resources,
+        user_id: str,
+        sandbox_id: str | None,
+    ) -> asyncpg.Record | None:
+        """Hand the oldest matching ready sandbox to one caller, atomically: the row is
+        locked (others skip it) and flipped to `assigned` in one statement."""
+        row: asyncpg.Record | None = await self._pool.fetchrow(
+            "UPDATE warm_sandboxes SET state = 'assigned', assigned_at = now(), assigned_to = $5"
+            " WHERE state = 'ready' AND id = ("
+            "   SELECT w.id FROM warm_sandboxes w JOIN warm_pools p ON p.name = w.pool"
+            "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
+            "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
+            "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
+            " ) RETURNING id, pool, endpoint, token",
+            runtime,
+            security_level.value,
+            resources_key(resources),
+            user_id,
+            sandbox_id,
+        )
+        return row
+
+    async def insert_pending(self, sandbox_id: str, pool: str, spec: WarmPoolSpec) -> None:
+        await self._pool.execute(
+            "INSERT INTO warm_sandboxes (id, pool, runtime, security_level, resources, state)"
+            " VALUES ($1, $2, $3, $4, $5, 'pending')",
+            sandbox_id,
+            pool,
+            spec.runtime,
+            spec.security_level.value,
+            resources_key(spec.resources),
+        )
+
+    async def mark_ready(self, sandbox_id: str, endpoint: str, token: str) -> bool:
+        """False when the row went meanwhile (its pool was deleted): the caller destroys it."""
+        status = await self._pool.execute(
+            "UPDATE warm_sandboxes SET state = 'ready', ready_at = now(), endpoint = $2,"
+            " token = $3 WHERE id = $1 AND state = 'pending'",
+            sandbox_id,
+            endpoint,
+            token,
+        )
+        return bool(status == "UPDATE 1")
+
+    async def remove(self, sandbox_id: str) -> None:
+        await self._pool.execute("DELETE FROM warm_sandboxes WHERE id = $1", sandbox_id)
+
+    async def take_pending(self, pool: str) -> list[str]:
+        """Rows left `pending` by a replenisher that died (call with the pool's lock held)."""
+        rows = await self._pool.fetch(
+            "DELETE FROM warm_sandboxes WHERE pool = $1 AND state = 'pending' RETURNING id", pool
+        )
+        return [row["id"] for row in rows]
+
+    async def take_expired(self, pool: str, ttl: int) -> list[str]:
+        """Ready sandboxes older than `ttl` seconds, removed from the pool in one statement."""
+        rows = await self._pool.fetch(
+            "DELETE FROM warm_sandboxes WHERE pool = $1 AND state = 'ready'"
+            " AND ready_at < now() - make_interval(secs => $2) RETURNING id",
+            pool,
+            float(ttl),
+        )
+        return [row["id"] for row in rows]
+
+    async def take_excess(self, pool: str, count: int) -> list[str]:
+        """Remove up to `count` of the oldest ready sandboxes (not locked by a claim)."""
+        rows = await self._pool.fetch(
+            "DELETE FROM warm_sandboxes WHERE id IN ("
+            "  SELECT id FROM warm_sandboxes WHERE pool = $1 AND state = 'ready'"
+            "  ORDER BY ready_at LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id",
+            pool,
+            count,
+        )
+        return [row["id"] for row in rows]
+
+    async def recent_claims(self, pool: str, seconds: int) -> int:
+        count: int = await self._pool.fetchval(
+            "SELECT count(*) FROM warm_sandboxes WHERE pool = $1 AND state = 'assigned'"
+            " AND assigned_at > now() - make_interval(secs => $2)",
+            pool,
+            float(seconds),
+        )
+        return count
+
+    async def known_ids(self) -> set[str]:
+        """Every runtime id with a row (assigned ones belong to sandbox-svc now)."""
+        return {row["id"] for row in await self._pool.fetch("SELECT id FROM warm_sandboxes")}

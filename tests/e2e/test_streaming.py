@@ -1,0 +1,238 @@
+"""Live execution over WebSocket and SSE, relayed through NATS JetStream."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from llmsafespace.contracts import new_execution_id
+from llmsafespace.devstack import Stack
+
+pytestmark = pytest.mark.stack
+
+WAIT = 60  # seconds any single expected message may take on a loaded 2-core machine
+TERMINAL = {"execution_complete", "execution_cancelled"}
+
+
+def ws_url(stack: Stack, sandbox_id: str, api_url: str | None = None) -> str:
+    base = (api_url or stack.api_url).replace("http://", "ws://")
+    return f"{base}/sandboxes/{sandbox_id}/stream"
+
+
+async def connect(url: str, key: str) -> ClientConnection:
+    return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"})
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+    return message
+
+
+async def until_terminal(ws: ClientConnection, execution_id: str) -> list[dict[str, Any]]:
+    """Every message of one execution up to and including its terminal one."""
+    messages = []
+    while True:
+        message = await receive(ws)
+        if message.get("executionId") != execution_id:
+            continue
+        messages.append(message)
+        if message["type"] in TERMINAL or message["type"] == "error":
+            return messages
+
+
+async def execute(ws: ClientConnection, content: str, mode: str = "code", **extra: Any) -> str:
+    execution_id = new_execution_id()
+    await ws.send(
+        json.dumps(
+            {"type": "execute", "executionId": execution_id, "mode": mode, "content": content}
+            | extra
+        )
+    )
+    return execution_id
+
+
+def text_of(messages: list[dict[str, Any]], stream: str) -> str:
+    return "".join(
+        m["content"] for m in messages if m["type"] == "output" and m["stream"] == stream
+    )
+
+
+@pytest.fixture
+async def ws(stack: Stack, sandbox_id: str) -> AsyncIterator[ClientConnection]:
+    connection = await connect(ws_url(stack, sandbox_id), stack.admin_key)
+    yield connection
+    await connection.close()
+
+
+async def test_interleaved_output_arrives_complete_in_order_then_one_terminal_message(
+    ws: ClientConnection,
+) -> None:
+    code = (
+        "import sys\n"
+        "for i in range(100000):\n"
+        "    (sys.stdout if i % 2 == 0 else sys.stderr).write(f'{i}\\n')\n"
+    )
+    execution_id = await execute(ws, code, timeout=120)
+    messages = await until_terminal(ws, execution_id)
+    assert messages[0]["type"] == "execution_start"
+    assert messages[-1]["type"] == "execution_complete"
+    assert messages[-1]["status"] == "completed"
+    assert [m["type"] for m in messages].count("execution_complete") == 1
+    stdout, stderr = text_of(messages, "stdout"), text_of(messages, "stderr")
+    assert stdout.split() == [str(i) for i in range(0, 100000, 2)]
+    assert stderr.split() == [str(i) for i in range(1, 100000, 2)]
+    seqs = [m["seq"] for m in messages if "seq" in m]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "no gap, no duplicate"
+    chunks = [m for m in messages if m["type"] == "output"]
+    assert len(chunks) < 5000, "output is coalesced, not one message per line"
+
+
+async def test_cancel_stops_a_running_loop_and_keeps_partial_output(
+    ws: ClientConnection,
+) -> None:
+    code = "import time\nprint('before', flush=True)\nwhile True: time.sleep(0.01)"
+    execution_id = await execute(ws, code, timeout=300)
+    first = await receive(ws)
+    assert first["type"] == "execution_start"
+    assert (await receive(ws))["content"] == "before\n"
+    await ws.send(json.dumps({"type": "cancel", "executionId": execution_id}))
+    messages = await until_terminal(ws, execution_id)
+    assert messages[-1]["type"] == "execution_cancelled"
+    assert messages[-1]["status"] == "cancelled"
+
+
+async def test_two_executions_run_at_once_on_one_socket(ws: ClientConnection) -> None:
+    slow = await execute(ws, "sleep 1; echo slow", mode="command")
+    fast = await execute(ws, "echo fast", mode="command")
+    seen: dict[str, list[dict[str, Any]]] = {slow: [], fast: []}
+    order = []
+    while len(order) < 2:
+        message = await receive(ws)
+        seen[message["executionId"]].append(message)
+        if message["type"] in TERMINAL:
+            order.append(message["executionId"])
+    assert order == [fast, slow]
+    assert text_of(seen[fast], "stdout") == "fast\n"
+    assert text_of(seen[slow], "stdout") == "slow\n"
+
+
+async def test_bad_messages_get_errors_and_the_socket_stays_open(ws: ClientConnection) -> None:
+    await ws.send("not json")
+    assert (await receive(ws))["code"] == "invalid_message"
+    await ws.send(json.dumps({"type": "teleport"}))
+    assert (await receive(ws))["code"] == "unknown_message_type"
+    await ws.send(json.dumps({"type": "execute", "executionId": "exec-x1", "mode": "code"}))
+    error = await receive(ws)
+    assert (error["code"], error["executionId"]) == ("invalid_request", "exec-x1")
+    await ws.send(
+        json.dumps({"type": "execute", "executionId": "bad id", "mode": "code", "content": "1"})
+    )
+    assert (await receive(ws))["code"] == "invalid_request"
+    await ws.send(json.dumps({"type": "resume", "executionId": "exec-neverseen"}))
+    assert (await receive(ws))["code"] == "not_found"
+    await ws.send(json.dumps({"type": "ping", "timestamp": 7}))
+    assert await receive(ws) == {"type": "pong", "timestamp": 7}
+
+
+async def test_a_reused_execution_id_is_rejected(ws: ClientConnection) -> None:
+    execution_id = await execute(ws, "1")
+    await until_terminal(ws, execution_id)
+    await ws.send(
+        json.dumps({"type": "execute", "executionId": execution_id, "mode": "code", "content": "2"})
+    )
+    assert (await receive(ws))["code"] == "invalid_request"
+
+
+async def test_an_oversized_message_closes_the_socket_with_1009(ws: ClientConnection) -> None:
+    await ws.send("x" * (2 * 1024 * 1024))
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await receive(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+
+async def test_the_socket_is_refused_before_upgrade_without_access(
+    stack: Stack, sandbox_id: str, second_user_key: str
+) -> None:
+    url = ws_url(stack, sandbox_id)
+    for key, status in (("lsp_wrong", 401), (second_user_key, 404)):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await connect(url, key)
+        assert refused.value.response.status_code == status
+        assert json.loads(refused.value.response.body)["error"]["code"]
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await connect(ws_url(stack, "sb-doesnotexist0"), stack.admin_key)
+    assert refused.value.response.status_code == 404
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(url + f"?token={stack.admin_key}", origin="https://evil.test")
+    assert refused.value.response.status_code == 403
+    token_url = await websockets.connect(url + f"?token={stack.admin_key}")
+    await token_url.close()
+
+
+async def test_an_idle_timeout_ends_a_silent_execution_as_timeout(ws: ClientConnection) -> None:
+    code = "import time\nprint('hi', flush=True)\ntime.sleep(60)"
+    execution_id = await execute(ws, code, timeout=120, idleTimeout=1)
+    messages = await until_terminal(ws, execution_id)
+    assert (messages[-1]["status"], messages[-1]["exitCode"]) == ("timeout", 124)
+    assert text_of(messages, "stdout") == "hi\n"
+
+
+async def test_resume_on_another_gateway_continues_with_no_gap_and_no_duplicate(
+    stack: Stack, sandbox_id: str, start_gateway: Callable[..., str]
+) -> None:
+    second_gateway = start_gateway()
+    code = "import time\nfor i in range(300):\n    print(i, flush=True)\n    time.sleep(0.005)"
+    first = await connect(ws_url(stack, sandbox_id), stack.admin_key)
+    execution_id = await execute(first, code, timeout=120)
+    received: list[dict[str, Any]] = []
+    while len([m for m in received if m["type"] == "output"]) < 5:
+        received.append(await receive(first))
+    await first.close()
+    last_seq = max(m["seq"] for m in received if "seq" in m)
+
+    second = await connect(ws_url(stack, sandbox_id, second_gateway), stack.admin_key)
+    await second.send(
+        json.dumps({"type": "resume", "executionId": execution_id, "lastSeq": last_seq})
+    )
+    rest = await until_terminal(second, execution_id)
+    await second.close()
+    assert rest[0]["seq"] == last_seq + 1
+    everything = received + rest
+    assert text_of(everything, "stdout").split() == [str(i) for i in range(300)]
+    assert rest[-1]["type"] == "execution_complete"
+
+
+async def test_a_slow_reader_still_gets_everything(ws: ClientConnection) -> None:
+    code = "import sys\nfor i in range(20000):\n    sys.stdout.write(f'{i:09d}' * 10 + '\\n')"
+    execution_id = await execute(ws, code, timeout=120)
+    await asyncio.sleep(5)  # the client reads nothing while ~2 MB are produced
+    messages = await until_terminal(ws, execution_id)
+    lines = text_of(messages, "stdout").split()
+    assert lines == [f"{i:09d}" * 10 for i in range(20000)]
+
+
+async def test_sse_carries_the_same_messages(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    body = {"type": "command", "content": "echo one; echo two >&2; exit 4", "stream": True}
+    events = []
+    async with api.stream("POST", f"/sandboxes/{sandbox_id}/execute", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line.removeprefix("data: ")))
+    assert events[0]["type"] == "execution_start"
+    assert text_of(events, "stdout") == "one\n"
+    assert text_of(events, "stderr") == "two\n"
+    assert (events[-1]["type"], events[-1]["exitCode"], events[-1]["status"]) == (
+        "execution_complete",
+        4,
+        "failed",
+    )

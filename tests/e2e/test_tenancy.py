@@ -1,0 +1,188 @@
+"""Users, keys, tokens, ownership, rate limits, metrics and request ids."""
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable
+
+import httpx
+import pytest
+import websockets
+
+from llmsafespace.devstack import Stack
+
+pytestmark = pytest.mark.stack
+
+
+def client(url: str, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+
+
+async def new_user(api: httpx.AsyncClient, role: str = "user") -> dict[str, object]:
+    created = await api.post("/users", json={"username": f"u-{secrets.token_hex(5)}", "role": role})
+    assert created.status_code == 201, created.text
+    body: dict[str, object] = created.json()
+    return body
+
+
+async def test_admins_create_users_who_see_themselves_and_manage_their_keys(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    created = await new_user(api)
+    key = str(created["apiKey"])
+    assert key.startswith("lsp_")
+    async with client(stack.api_url, key) as user:
+        me = (await user.get("/user")).json()
+        assert (me["id"], me["role"]) == (created["user"]["id"], "user")  # type: ignore[index]
+        forbidden = await user.post("/users", json={"username": "mallory"})
+        assert forbidden.status_code == 403
+        made = await user.post("/user/apikeys", json={"name": "ci", "expiresInDays": 1})
+        assert made.status_code == 201
+        listed = (await user.get("/user/apikeys")).json()["apiKeys"]
+        assert {item["name"] for item in listed} == {"first", "ci"}
+        assert all("apiKey" not in item for item in listed), "a key is shown only once"
+        assert (await user.get("/user/apikeys/key-unknown")).status_code == 405
+        assert (await user.delete("/user/apikeys/key-unknown")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"username": "Not Valid!"}, 400, "invalid_request"),
+        ({"username": "okname", "role": "root"}, 400, "invalid_request"),
+        ({"username": "okname", "email": "nope"}, 400, "invalid_request"),
+    ],
+)
+async def test_bad_user_requests_are_refused(
+    api: httpx.AsyncClient, body: dict[str, str], status: int, code: str
+) -> None:
+    response = await api.post("/users", json=body)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+
+
+async def test_a_duplicate_username_is_a_conflict(api: httpx.AsyncClient) -> None:
+    name = f"dup-{secrets.token_hex(4)}"
+    assert (await api.post("/users", json={"username": name})).status_code == 201
+    again = await api.post("/users", json={"username": name})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "conflict")
+
+
+async def test_a_revoked_key_is_refused_at_once_on_every_gateway(
+    stack: Stack, api: httpx.AsyncClient, start_gateway: Callable[..., str]
+) -> None:
+    other_gateway = start_gateway()
+    key = str((await new_user(api))["apiKey"])
+    async with client(stack.api_url, key) as one, client(other_gateway, key) as two:
+        assert (await one.get("/user")).status_code == 200
+        assert (await two.get("/user")).status_code == 200  # both now have it cached
+        key_id = (await one.get("/user/apikeys")).json()["apiKeys"][0]["id"]
+        assert (await one.delete(f"/user/apikeys/{key_id}")).status_code == 200
+        assert (await one.get("/user")).status_code == 401
+        assert (await two.get("/user")).status_code == 401
+
+
+async def test_an_access_token_works_for_rest_and_websocket_until_its_key_is_revoked(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    key = str((await new_user(api))["apiKey"])
+    async with client(stack.api_url, key) as user:
+        issued = await user.post("/auth/token")
+        assert issued.status_code == 200
+        token = issued.json()["token"]
+        sandbox = (await user.post("/sandboxes", json={})).json()
+        async with client(stack.api_url, token) as bearer:
+            assert (await bearer.get(f"/sandboxes/{sandbox['id']}")).status_code == 200
+            assert (await bearer.post("/auth/token")).status_code == 401
+        url = stack.api_url.replace("http://", "ws://") + f"/sandboxes/{sandbox['id']}/stream"
+        connection = await websockets.connect(f"{url}?token={token}")
+        await connection.send(json.dumps({"type": "ping", "timestamp": 1}))
+        assert json.loads(await connection.recv()) == {"type": "pong", "timestamp": 1}
+        await connection.close()
+
+        key_id = (await user.get("/user/apikeys")).json()["apiKeys"][0]["id"]
+        await user.delete(f"/user/apikeys/{key_id}")
+        async with client(stack.api_url, token) as bearer:
+            assert (await bearer.get(f"/sandboxes/{sandbox['id']}")).status_code == 401
+        await api.delete(f"/sandboxes/{sandbox['id']}")
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    async with client(stack.api_url, tampered) as bearer:
+        assert (await bearer.get("/user")).status_code == 401
+
+
+async def test_users_cannot_touch_each_others_sandboxes_but_admins_can(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    alice_key = str((await new_user(api))["apiKey"])
+    bob_key = str((await new_user(api))["apiKey"])
+    async with client(stack.api_url, alice_key) as alice, client(stack.api_url, bob_key) as bob:
+        sandbox = (await alice.post("/sandboxes", json={})).json()
+        path = f"/sandboxes/{sandbox['id']}"
+        for response in (
+            await bob.get(path),
+            await bob.post(f"{path}/execute", json={"type": "code", "content": "1"}),
+            await bob.delete(path),
+        ):
+            assert response.status_code == 404
+            assert response.json()["error"]["code"] == "not_found"
+        assert (await api.get(path)).status_code == 200, "admins see everything"
+        assert (await alice.delete(path)).json()["status"] == "terminated"
+
+
+async def test_rate_limits_hold_across_two_gateways(
+    api: httpx.AsyncClient, start_gateway: Callable[..., str]
+) -> None:
+    limits = json.dumps({"create_sandbox": 2, "execute_code": 5, "default": 6})
+    first = start_gateway(GATEWAY_RATE_LIMITS=limits)
+    second = start_gateway(GATEWAY_RATE_LIMITS=limits)
+    key = str((await new_user(api))["apiKey"])
+    async with client(first, key) as one, client(second, key) as two:
+        statuses = []
+        remaining = []
+        for index in range(8):
+            response = await (one if index % 2 == 0 else two).get("/user")
+            statuses.append(response.status_code)
+            remaining.append(int(response.headers["X-RateLimit-Remaining"]))
+            assert response.headers["X-RateLimit-Limit"] == "6"
+            assert int(response.headers["X-RateLimit-Reset"]) > 0
+    if statuses[0] == 429:  # the minute rolled over mid-test: the window restarted
+        pytest.skip("the rate-limit window rolled over during the test")
+    assert statuses[:6] == [200] * 6, statuses
+    assert statuses[6:] == [429, 429], statuses
+    assert remaining[:6] == [5, 4, 3, 2, 1, 0]
+
+
+async def test_metrics_use_route_templates_not_ids(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    await api.get(f"/sandboxes/{sandbox_id}")
+    base = stack.api_url.removesuffix("/api/v1")
+    async with httpx.AsyncClient() as plain:
+        text = (await plain.get(f"{base}/metrics")).text
+    assert 'route="/api/v1/sandboxes/{sandbox_id}"' in text
+    assert "api_request_duration_seconds_bucket" in text
+    assert "api_active_connections" in text
+    assert sandbox_id not in text
+
+
+async def test_a_request_id_reaches_the_logs_of_every_service_on_its_path(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    request_id = f"trace-{secrets.token_hex(6)}"
+    headers = {"X-Request-Id": request_id}
+    created = await api.post("/sandboxes", json={}, headers=headers)
+    assert created.headers["X-Request-Id"] == request_id
+    sandbox = created.json()
+    await api.post(
+        f"/sandboxes/{sandbox['id']}/execute",
+        json={"type": "code", "content": "1"},
+        headers=headers,
+    )
+    await api.delete(f"/sandboxes/{sandbox['id']}")
+    services = ("api-gateway", "sandbox-svc", "exec-svc")
+    for _ in range(50):
+        logs = {name: (stack.log_dir / f"{name}.log").read_bytes().decode() for name in services}
+        if all(request_id in text for text in logs.values()):
+            break
+        await asyncio.sleep(0.1)
+    missing = [name for name, text in logs.items() if request_id not in text]
+    assert missing == []

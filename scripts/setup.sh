@@ -9,6 +9,10 @@ missing=()
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 compgen -G '/usr/lib/*/libseccomp.so.2' >/dev/null || missing+=(libseccomp2)
+# networkAccess: slirp4netns (user-mode network) and nftables (the fence on sandbox uids).
+command -v slirp4netns >/dev/null 2>&1 || missing+=(slirp4netns)
+[ -x /usr/sbin/nft ] || missing+=(nftables)
+# gVisor (securityLevel high) is ~23 MB and not installed by default: apt-get install runsc
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing: ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}'" >&2
@@ -16,6 +20,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# slirp4netns opens /dev/net/tun as the sandbox uid; Debian's default mode is 0666.
+if [ -c /dev/net/tun ] && [ "$(id -u)" -eq 0 ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    chmod 0666 /dev/net/tun
 fi
 
 # uv: on PATH, or installed with pip and run as a module (a freshly pip-installed

@@ -1,4 +1,6 @@
-"""``python -m llmsafespace.agent --socket PATH --token-file PATH``: run the in-sandbox agent."""
+"""``python -m llmsafespace.agent (--socket PATH | --listen HOST:PORT) --token-file PATH``.
+
+Runs the in-sandbox agent on a Unix socket (local driver) or TCP (Kubernetes Pods)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,10 @@ def _read_token(path: Path) -> str:
 
 def _confine(args: argparse.Namespace, agent_root: str) -> None:
     """Apply Landlock before serving; say so in the log when the kernel lacks it."""
-    rules = landlock.sandbox_rules(args.workspace, agent_root, str(Path(args.socket).parent))
-    abi = landlock.restrict(rules)
+    socket_dir = str(Path(args.socket).parent) if args.socket else args.workspace
+    rules = landlock.sandbox_rules(args.workspace, agent_root, socket_dir)
+    ports = None if args.tcp_ports is None else [int(p) for p in args.tcp_ports.split(",") if p]
+    abi = landlock.restrict(rules, ports)
     if abi == 0:
         print("agent: landlock_unavailable", file=sys.stderr, flush=True)
 
@@ -38,17 +42,25 @@ async def _serve(args: argparse.Namespace, agent_root: str) -> None:
     config = AgentConfig(token=_read_token(args.token_file), env=env, workspace=args.workspace)
     interpreter = Interpreter(sys.executable, args.workspace, worker_env)
     warming = asyncio.create_task(interpreter.warm())  # alongside the first connection
-    await Agent(config, interpreter).serve(args.socket)
+    agent = Agent(config, interpreter)
+    if args.listen:
+        host, _, port = args.listen.rpartition(":")
+        await agent.serve_tcp(host.strip("[]") or "0.0.0.0", int(port))
+    else:
+        await agent.serve(args.socket)
     warming.cancel()
 
 
 def main() -> None:
     """Parse arguments and serve until killed."""
     parser = argparse.ArgumentParser(prog="llmsafespace.agent")
-    parser.add_argument("--socket", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", help="serve on this Unix socket")
+    where.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP")
     parser.add_argument("--token-file", required=True, type=Path)
     parser.add_argument("--workspace", default="/workspace")
     parser.add_argument("--landlock", action="store_true", help="restrict to the sandbox paths")
+    parser.add_argument("--tcp-ports", help="with --landlock: the only TCP ports to connect to")
     args = parser.parse_args()
     agent_root = str(Path(__file__).resolve().parents[2])
     if args.landlock:

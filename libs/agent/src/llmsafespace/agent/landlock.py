@@ -15,7 +15,9 @@ from collections.abc import Iterable
 
 CREATE_RULESET, ADD_RULE, RESTRICT_SELF = 444, 445, 446
 CREATE_RULESET_VERSION = 1
-RULE_PATH_BENEATH = 1
+RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
+NET_CONNECT_TCP = 1 << 1
+NET_ABI = 4
 
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR = 1 << 4, 1 << 5, 1 << 6, 1 << 7
@@ -45,18 +47,25 @@ def abi_version() -> int:
     return max(0, int(libc.syscall(CREATE_RULESET, None, 0, CREATE_RULESET_VERSION)))
 
 
-def restrict(rules: Iterable[tuple[str, int]]) -> int:
+def restrict(rules: Iterable[tuple[str, int]], tcp_ports: Iterable[int] | None = None) -> int:
     """Restrict this process to ``rules`` (path, rights); the ABI used, 0 when unavailable.
 
-    Missing paths are skipped; rights the kernel does not know are dropped.
+    Missing paths are skipped; rights the kernel does not know are dropped. With
+    ``tcp_ports``, TCP connect is allowed to those ports only (ABI 4+; an older kernel
+    raises, since the caller relies on it).
     """
     abi = abi_version()
     if abi == 0:
+        if tcp_ports is not None:
+            raise OSError("landlock is unavailable; TCP port rules cannot be enforced")
         return 0
+    if tcp_ports is not None and abi < NET_ABI:
+        raise OSError(f"landlock ABI {abi} < {NET_ABI}: TCP port rules cannot be enforced")
     libc = ctypes.CDLL(None, use_errno=True)
     handled = _handled(abi)
+    net = NET_CONNECT_TCP if tcp_ports is not None else 0
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
-    attr = struct.pack("QQQ", handled, 0, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    attr = struct.pack("QQQ", handled, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
     ruleset = libc.syscall(CREATE_RULESET, attr, len(attr), 0)
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
@@ -75,6 +84,10 @@ def restrict(rules: Iterable[tuple[str, int]]) -> int:
                     raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
             finally:
                 os.close(fd)
+        for port in tcp_ports or ():
+            rule = struct.pack("=QQ", NET_CONNECT_TCP, port)
+            if libc.syscall(ADD_RULE, ruleset, RULE_NET_PORT, rule, 0) != 0:
+                raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for port {port}")
         if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
             raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
         if libc.syscall(RESTRICT_SELF, ruleset, 0) != 0:

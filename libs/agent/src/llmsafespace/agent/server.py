@@ -9,9 +9,11 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from . import files
 from .commands import run_command
 from .interpreter import Interpreter
 from .outcome import Outcome
+from .paths import FileError
 from .protocol import Frame, FrameTooLarge, ProtocolError, encode, read_frame
 
 
@@ -50,10 +52,17 @@ class Connection:
         self._writer = writer
         self._running: dict[object, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inbound: dict[object, files.Inbound] = {}
 
-    def send(self, frame: Frame) -> None:
+    def send(self, frame: Frame, body: bytes = b"") -> None:
         if not self._writer.is_closing():
-            self._writer.write(encode(frame))
+            self._writer.write(encode(frame, body))
+
+    def feed(self, frame: Frame, body: bytes) -> None:
+        """A ``data`` frame for a running transfer (in order, so not a task of its own)."""
+        inbound = self._inbound.get(frame.get("target"))
+        if inbound is not None:
+            inbound.put_nowait((frame, body))
 
     def start(self, request: Frame) -> None:
         task = asyncio.create_task(self._serve(request))
@@ -64,6 +73,8 @@ class Connection:
         """The client left: stop its executions and wait for them to end."""
         for cancel in self._running.values():
             cancel.set()
+        for inbound in self._inbound.values():
+            inbound.put_nowait(({"abort": True}, b""))
         if self._tasks:
             await asyncio.wait(self._tasks)
 
@@ -74,6 +85,10 @@ class Connection:
             "run_code": self._run_code,
             "run_command": self._run_command,
             "cancel": self._cancel,
+            "list_files": self._answer(files.list_files),
+            "delete_file": self._answer(files.delete),
+            "write_file": self._transfer(files.write_file),
+            "read_file": self._transfer(files.read_file),
         }
         handler = handlers.get(str(request.get("op")))
         try:
@@ -82,10 +97,43 @@ class Connection:
             if handler is None:
                 raise RequestError(f"unknown op {request.get('op')!r}")
             await handler(request)
+        except FileError as exc:
+            error = {"type": "error", "message": str(exc), "code": exc.code}
+            self.send({"id": request_id, **error})
         except (RequestError, OSError) as exc:
             self.send({"id": request_id, "type": "error", "message": str(exc)})
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
+
+    def _answer(
+        self, operation: Callable[[Frame], Awaitable[Frame]]
+    ) -> Callable[[Frame], Awaitable[None]]:
+        async def serve(request: Frame) -> None:
+            self.send({**await operation(request), "id": request["id"], "type": "result"})
+
+        return serve
+
+    def _transfer(
+        self, operation: Callable[[Frame, files.Send, files.Inbound], Awaitable[Frame]]
+    ) -> Callable[[Frame], Awaitable[None]]:
+        async def serve(request: Frame) -> None:
+            request_id = request["id"]
+            if request_id in self._inbound:
+                raise RequestError(f"request {request_id} is already running")
+
+            async def send(frame: Frame, body: bytes) -> None:
+                self.send({**frame, "id": request_id}, body)
+                await self._writer.drain()
+
+            inbound: files.Inbound = asyncio.Queue()
+            self._inbound[request_id] = inbound
+            try:
+                result = await operation(request, send, inbound)
+            finally:
+                del self._inbound[request_id]
+            self.send({**result, "id": request_id, "type": "result"})
+
+        return serve
 
     async def _ping(self, request: Frame) -> None:
         self.send({"id": request["id"], "type": "pong"})
@@ -132,7 +180,7 @@ class Connection:
 
 
 class Agent:
-    """Serves the protocol on a Unix socket until cancelled."""
+    """Serves the protocol on a Unix socket (or TCP, in a Pod) until cancelled."""
 
     def __init__(self, config: AgentConfig, interpreter: Interpreter) -> None:
         self.config = config
@@ -144,6 +192,13 @@ class Agent:
             os.unlink(socket_path)
         server = await asyncio.start_unix_server(self._handle, path=socket_path)
         os.chmod(socket_path, 0o600)
+        await self._serve(server)
+
+    async def serve_tcp(self, host: str, port: int) -> None:
+        """Listen on ``host:port`` forever (in a Pod; the token is the only gate)."""
+        await self._serve(await asyncio.start_server(self._handle, host, port))
+
+    async def _serve(self, server: asyncio.Server) -> None:
         async with server:
             try:
                 await server.serve_forever()
@@ -167,13 +222,16 @@ class Agent:
             connection.send({"ok": True})
             while True:
                 try:
-                    request, _ = await read_frame(reader)
+                    request, body = await read_frame(reader)
                 except FrameTooLarge:
                     raise
                 except ProtocolError as exc:
                     connection.send({"id": None, "type": "error", "message": str(exc)})
                     continue
-                connection.start(request)
+                if request.get("op") == "data":
+                    connection.feed(request, body)
+                else:
+                    connection.start(request)
         except (asyncio.IncompleteReadError, ProtocolError, ConnectionError):
             pass
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import importlib
 import io
 import linecache
 import os
@@ -21,6 +22,8 @@ from types import CodeType, TracebackType
 from typing import Any
 
 from .protocol import Frame, encode, read_frame_sync
+
+PACKAGES = "/workspace/.packages"  # pip --target for POST /sandboxes/{id}/packages
 
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
@@ -76,6 +79,7 @@ def serve(request_fd: int, reply_fd: int) -> None:
         request = read_frame_sync(requests)
         if request is None:
             return
+        importlib.invalidate_caches()  # packages installed since the last cell
         cpu_before = _cpu_ms()
         try:
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -99,6 +103,7 @@ def serve(request_fd: int, reply_fd: int) -> None:
 def main() -> None:
     """Entry point: hide the agent's import path from user code, then serve."""
     os.environ.pop("PYTHONPATH", None)
+    sys.path.insert(1, PACKAGES)  # where package installs go; importable without a restart
     request_fd, reply_fd = (int(arg) for arg in sys.argv[1:3])
     sys.argv = [""]
     if isinstance(sys.stdout, io.TextIOWrapper):

@@ -19,6 +19,9 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
     TIMEOUT = "timeout"
+    INVALID_PATH = "invalid_path"
+    INSUFFICIENT_STORAGE = "insufficient_storage"
+    NETWORK_DISABLED = "network_disabled"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -34,6 +37,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.RUNTIME_UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
+    ErrorCode.INVALID_PATH: 400,
+    ErrorCode.INSUFFICIENT_STORAGE: 507,
+    ErrorCode.NETWORK_DISABLED: 409,
 }
 
 

@@ -75,6 +75,31 @@ class Resources(Request):
         return value
 
 
+class EgressRule(Request):
+    """Destinations a network-enabled sandbox may open TCP connections to."""
+
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(min_length=1, max_length=32)
+
+
+class NetworkAccess(Request):
+    """Outbound network for a sandbox: off unless `enabled`; public addresses, listed ports.
+
+    Loopback, private, link-local, CGNAT and multicast ranges and the host itself stay
+    unreachable whatever the rules say.
+    """
+
+    enabled: bool = False
+    egress: list[EgressRule] = Field(
+        default_factory=lambda: [EgressRule(ports=[80, 443])], max_length=16
+    )
+
+    def ports(self) -> list[int] | None:
+        """The TCP ports allowed, sorted; None when the network is off."""
+        if not self.enabled:
+            return None
+        return sorted({port for rule in self.egress for port in rule.ports})
+
+
 class CreateSandboxRequest(Request):
     """`POST /sandboxes` body."""
 
@@ -85,6 +110,9 @@ class CreateSandboxRequest(Request):
     use_warm_pool: bool = True
     metadata: dict[str, str] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
+    network_access: NetworkAccess | None = Field(
+        default=None, description="Outbound network; none (loopback only) by default"
+    )
 
     _metadata_bounds = field_validator("metadata")(_bounded_map)
 

@@ -11,6 +11,7 @@ SANDBOX_STATUS = f"{PREFIX}.cmd.sandbox.status"
 SANDBOX_RESOLVE = f"{PREFIX}.cmd.sandbox.resolve"
 SANDBOX_TIMEOUT = f"{PREFIX}.cmd.sandbox.timeout"
 SANDBOX_CATALOG = f"{PREFIX}.cmd.sandbox.catalog"
+SANDBOX_HOLDS = f"{PREFIX}.cmd.sandbox.holds"
 
 WARMPOOL_CLAIM = f"{PREFIX}.cmd.warmpool.claim"
 WARMPOOL_CREATE = f"{PREFIX}.cmd.warmpool.create"
@@ -22,6 +23,11 @@ WARMPOOL_DELETE = f"{PREFIX}.cmd.warmpool.delete"
 EXEC_RUN = f"{PREFIX}.cmd.exec.run"
 EXEC_START = f"{PREFIX}.cmd.exec.start"
 EXEC_CANCEL = f"{PREFIX}.cmd.exec.cancel"  # broadcast: no queue group
+EXEC_FILES_LIST = f"{PREFIX}.cmd.exec.files.list"
+EXEC_FILES_DELETE = f"{PREFIX}.cmd.exec.files.delete"
+EXEC_FILES_UPLOAD = f"{PREFIX}.cmd.exec.files.upload"
+EXEC_FILES_DOWNLOAD = f"{PREFIX}.cmd.exec.files.download"
+EXEC_PACKAGES_INSTALL = f"{PREFIX}.cmd.exec.packages.install"
 
 AUDIT_QUERY = f"{PREFIX}.cmd.audit.query"
 
@@ -51,6 +57,11 @@ def warmpool_event(pool: str, event: str) -> str:
 
 def exec_event(sandbox_id: str, execution_id: str, event: str) -> str:
     return f"{PREFIX}.evt.exec.{sandbox_id}.{execution_id}.{event}"
+
+
+def transfer(transfer_id: str) -> str:
+    """The subject of one file transfer, served by the exec-svc instance that opened it."""
+    return f"{PREFIX}.xfer.{transfer_id}"
 
 
 def output(sandbox_id: str, execution_id: str) -> str:

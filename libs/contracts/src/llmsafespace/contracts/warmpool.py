@@ -146,6 +146,24 @@ class ClaimWarmSandbox(Contract):
     )
 
 
+class HoldState(StrEnum):
+    HOLDS = "holds"  # a live sandbox runs on this runtime
+    PENDING = "pending"  # its sandbox is still being created
+    RELEASED = "released"  # no live sandbox will ever use it: destroy it
+
+
+class RuntimeHoldQuery(Contract):
+    """`cmd.sandbox.holds` (service to service): does `sandbox_id` run on `runtime_id`?
+    warmpool-svc asks before it destroys a claimed warm sandbox whose handover failed."""
+
+    sandbox_id: SandboxId
+    runtime_id: str
+
+
+class RuntimeHold(Contract):
+    state: HoldState
+
+
 class ClaimResult(Contract):
     """A miss carries nothing; a hit names the runtime sandbox now owned by the caller."""
 

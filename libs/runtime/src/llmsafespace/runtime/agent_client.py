@@ -11,6 +11,7 @@ from typing import Any
 
 from llmsafespace.agent.protocol import Frame, ProtocolError, encode, read_frame
 
+from .agent_transfers import Download, Upload, failure
 from .errors import AgentUnavailable, DriverError
 
 OutputCallback = Callable[[str, str], Awaitable[None]]
@@ -21,6 +22,7 @@ GRACE = 5.0
 
 _TERMINAL = frozenset({"result", "pong", "ack", "error"})
 _UNIX = "unix://"
+_TCP = "tcp://"
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,10 @@ class AgentClient:
 
     @classmethod
     async def connect(cls, endpoint: str, token: str, *, timeout: float = 5.0) -> AgentClient:
-        """Connect to ``unix:///path`` and authenticate with ``token``."""
-        if not endpoint.startswith(_UNIX):
-            raise DriverError(f"unsupported agent endpoint {endpoint!r}")
+        """Connect to ``unix:///path`` or ``tcp://host:port`` and authenticate with ``token``."""
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_unix_connection(endpoint[len(_UNIX) :])
+                reader, writer = await _open(endpoint)
         except (OSError, TimeoutError) as exc:
             raise AgentUnavailable(f"cannot reach the agent at {endpoint}: {exc!r}") from exc
         try:
@@ -80,7 +80,9 @@ class AgentClient:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                frame, _ = await read_frame(reader)
+                frame, body = await read_frame(reader)
+                if body:
+                    frame["body"] = body
                 request_id = frame.get("id")
                 queue = self._pending.get(request_id) if isinstance(request_id, int) else None
                 if queue is not None:
@@ -134,7 +136,7 @@ class AgentClient:
             if canceller is not None:
                 canceller.cancel()
         if frame.get("type") == "error":
-            raise DriverError(f"the agent rejected the request: {frame.get('message')}")
+            raise failure(frame)
         return frame
 
     async def _execute(
@@ -195,6 +197,68 @@ class AgentClient:
         request = {"op": "run_command", "command": command, "env": env, "cwd": cwd}
         return await self._execute(request, timeout, on_output, cancel)
 
+    async def list_files(self, path: str, *, recursive: bool = False) -> Frame:
+        """``{path, files: [...], truncated}`` for a directory in the sandbox."""
+        request = {"op": "list_files", "path": path, "recursive": recursive}
+        return await self._request(request, GRACE * 6, _ignore)
+
+    async def delete_file(self, path: str, *, recursive: bool = False) -> Frame:
+        """Remove a file, or a directory (its contents too with ``recursive``)."""
+        request = {"op": "delete_file", "path": path, "recursive": recursive}
+        return await self._request(request, GRACE * 6, _ignore)
+
+    async def open_write(
+        self, path: str, *, archive: bool = False, max_bytes: int | None = None
+    ) -> Upload:
+        """Start writing ``path`` (with ``archive``: a tar.gz unpacked into it)."""
+        request = {"op": "write_file", "path": path, "archive": archive, "maxBytes": max_bytes}
+        upload = Upload(*self._open(request), self._write, self._forget)
+        await self._start(upload)
+        return upload
+
+    async def open_read(
+        self, path: str, *, offset: int = 0, length: int | None = None, archive: bool = False
+    ) -> Download:
+        """Start reading ``path`` (with ``archive``: the directory as tar.gz)."""
+        request = {
+            "op": "read_file",
+            "path": path,
+            "offset": offset,
+            "length": length,
+            "archive": archive,
+        }
+        download = Download(*self._open(request), self._write, self._forget)
+        await self._start(download)
+        return download
+
+    def _open(self, request: Frame) -> tuple[int, asyncio.Queue[Frame | None]]:
+        if self._closed:
+            raise AgentUnavailable("the agent connection is closed")
+        request_id = next(self._ids)
+        queue: asyncio.Queue[Frame | None] = asyncio.Queue()
+        self._pending[request_id] = queue
+        self._writer.write(encode({**request, "id": request_id}))
+        return request_id, queue
+
+    async def _start(self, transfer: Upload | Download) -> None:
+        try:
+            await transfer.start()
+        except BaseException:
+            await transfer.abort()
+            raise
+
+    async def _write(self, data: bytes) -> None:
+        if self._closed:
+            raise AgentUnavailable("the agent connection is closed")
+        self._writer.write(data)
+        try:
+            await self._writer.drain()
+        except ConnectionError as exc:
+            raise AgentUnavailable(f"the agent connection failed: {exc!r}") from exc
+
+    def _forget(self, request_id: int) -> None:
+        self._pending.pop(request_id, None)
+
     async def ping(self) -> None:
         """Check the agent answers."""
         await self._request({"op": "ping"}, GRACE, _ignore)
@@ -205,6 +269,17 @@ class AgentClient:
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
         await self._reader_task
+
+
+async def _open(endpoint: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream to the agent at ``unix:///path`` or ``tcp://host:port`` (``[v6]:port``)."""
+    if endpoint.startswith(_UNIX):
+        return await asyncio.open_unix_connection(endpoint[len(_UNIX) :])
+    if endpoint.startswith(_TCP):
+        host, _, port = endpoint[len(_TCP) :].rpartition(":")
+        if host and port.isdigit():
+            return await asyncio.open_connection(host.strip("[]"), int(port))
+    raise DriverError(f"unsupported agent endpoint {endpoint!r}")
 
 
 async def _ignore(frame: Frame) -> None:

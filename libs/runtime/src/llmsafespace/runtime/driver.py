@@ -20,6 +20,10 @@ class RuntimeSpec(BaseModel):
     memory_bytes: int = Field(default=512 * 2**20, gt=0)
     storage_bytes: int = Field(default=2**30, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    network_ports: tuple[int, ...] | None = Field(
+        default=None, description="TCP ports open to public addresses; None: loopback only"
+    )
+    security_level: str = Field(default="standard", description="'high': gVisor")
 
 
 class Handle(BaseModel):

@@ -76,7 +76,6 @@ class Bus:
 
     def __init__(self, connection: NatsClient, timeout: float = 10.0) -> None:
         self._nc = connection
-        self._js = connection.jetstream()
         self._timeout = timeout
 
     async def request(
@@ -118,9 +117,11 @@ class Bus:
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
 
     async def event(self, subject: str, payload: Contract) -> None:
-        """Publish a durable event; an outage of the bus is logged, never raised to callers."""
+        """Publish an event into its JetStream stream without waiting for the store's ack
+        (events sit on every hot path; the client keeps them in order and buffers them
+        through a reconnect). An outage is logged, never raised to callers."""
         try:
-            await self._js.publish(subject, payload.model_dump_json(by_alias=True).encode())
+            await self._nc.publish(subject, payload.model_dump_json(by_alias=True).encode())
         except Exception as exc:
             log.warning("event_publish_failed", subject=subject, error=str(exc))
 

@@ -10,10 +10,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+ReadinessInfo = Callable[[], dict[str, object]]
 
 
-def operational_routes(readiness: ReadinessCheck) -> list[BaseRoute]:
-    """`/health`: the process answers. `/ready`: every dependency answers (503 otherwise)."""
+def operational_routes(
+    readiness: ReadinessCheck, info: ReadinessInfo | None = None
+) -> list[BaseRoute]:
+    """`/health`: the process answers. `/ready`: every dependency answers (503 otherwise).
+
+    ``info``'s dict is added to the `/ready` body; it does not affect readiness.
+    """
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -21,10 +27,10 @@ def operational_routes(readiness: ReadinessCheck) -> list[BaseRoute]:
     async def ready(_: Request) -> Response:
         checks = await readiness()
         ok = all(checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not_ready", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+        body: dict[str, object] = {"status": "ready" if ok else "not_ready", "checks": checks}
+        if info is not None:
+            body.update({key: value for key, value in info().items() if key not in body})
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

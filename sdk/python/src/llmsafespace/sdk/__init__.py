@@ -7,6 +7,8 @@
 
 `AsyncSandbox` is the implementation; `Sandbox` runs it for synchronous code."""
 
+from llmsafespace.contracts import FileInfo, FileWritten
+
 from .async_sandbox import AsyncSandbox
 from .config import ClientConfig
 from .errors import (
@@ -24,6 +26,7 @@ from .errors import (
     ValidationError,
 )
 from .events import Complete, Error, Event, Stderr, Stdout
+from .files import AsyncFiles, Files
 from .models import (
     ExecutionResult,
     Pagination,
@@ -41,6 +44,7 @@ from .warmpool import AsyncWarmPool, WarmPool
 __all__ = [
     "APIConnectionError",
     "AsyncExecutionStream",
+    "AsyncFiles",
     "AsyncSandbox",
     "AsyncWarmPool",
     "AuthenticationError",
@@ -52,6 +56,9 @@ __all__ = [
     "Event",
     "ExecutionResult",
     "ExecutionStream",
+    "FileInfo",
+    "FileWritten",
+    "Files",
     "LLMSafeSpaceError",
     "NotFoundError",
     "Pagination",

@@ -1,5 +1,6 @@
 """`AsyncSandbox`: the one implementation of the sandbox client (`Sandbox` wraps it)."""
 
+from collections.abc import Sequence
 from contextlib import suppress
 from types import TracebackType
 from typing import Any, Self
@@ -9,6 +10,7 @@ from llmsafespace.contracts import Resources
 
 from .config import ClientConfig
 from .errors import NotFoundError
+from .files import AsyncFiles
 from .models import (
     ExecutionResult,
     SandboxInfo,
@@ -34,6 +36,8 @@ class AsyncSandbox:
         self._transport = transport
         self._info = info
         self._streams: dict[str, AsyncExecutionStream] = {}
+        self.files = AsyncFiles(transport, info.id)
+        """Upload, download, list and delete files in the sandbox."""
 
     @classmethod
     async def create(
@@ -167,6 +171,21 @@ class AsyncSandbox:
         if cwd is not None:
             request["workingDir"] = cwd
         return await self._execute(request)
+
+    async def install(
+        self, packages: Sequence[str], *, manager: str = "pip", timeout: float = 300
+    ) -> ExecutionResult:
+        """Install packages (`pip` into /workspace/.packages, importable by the next
+        `run_code`; or `npm`). Without network or a configured package index mirror this
+        raises `ConflictError` (code `network_disabled`)."""
+        body = {"packages": [*packages], "manager": manager, "timeout": timeout}
+        reply = await self._transport.request(
+            "POST",
+            f"sandboxes/{_path(self.id)}/packages",
+            json=body,
+            timeout=timeout + EXECUTE_GRACE,
+        )
+        return ExecutionResult.model_validate(reply)
 
     def stream_code(
         self,

@@ -87,6 +87,9 @@ ERRORS: dict[str, type[LLMSafeSpaceError]] = {
     ErrorCode.SERVICE_UNAVAILABLE: ServiceUnavailableError,
     ErrorCode.TIMEOUT: TimeoutError,
     ErrorCode.INTERNAL_ERROR: LLMSafeSpaceError,
+    ErrorCode.INVALID_PATH: ValidationError,
+    ErrorCode.INSUFFICIENT_STORAGE: SandboxError,
+    ErrorCode.NETWORK_DISABLED: ConflictError,
 }
 """Error code (from the envelope) → exception class. The only place codes are mapped."""
 
@@ -102,6 +105,7 @@ _STATUS_CODES: dict[int, str] = {
     502: ErrorCode.SERVICE_UNAVAILABLE,
     503: ErrorCode.SERVICE_UNAVAILABLE,
     504: ErrorCode.TIMEOUT,
+    507: ErrorCode.INSUFFICIENT_STORAGE,
 }
 """For replies without an envelope (a proxy's page, a missing route): status → code."""
 

@@ -1,7 +1,7 @@
 """`Sandbox`: the synchronous client. Every method runs `AsyncSandbox`'s on a private loop;
 there is no second implementation."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -9,6 +9,7 @@ from llmsafespace.contracts import Resources
 
 from .async_sandbox import AsyncSandbox
 from .events import Event
+from .files import Files
 from .models import ExecutionResult, SandboxInfo, SandboxPage, SandboxStatusInfo
 from .portal import Portal, run_sync
 from .streaming import AsyncExecutionStream, OutputCallback
@@ -134,6 +135,14 @@ class Sandbox:
         except BaseException:
             self._portal.close()
             raise
+        self.files = Files(self._portal, self._sandbox.files)
+        """Upload, download, list and delete files in the sandbox."""
+
+    def install(
+        self, packages: Sequence[str], *, manager: str = "pip", timeout: float = 300
+    ) -> ExecutionResult:
+        """Install packages (see `AsyncSandbox.install`)."""
+        return self._portal.call(self._sandbox.install(packages, manager=manager, timeout=timeout))
 
     @property
     def id(self) -> str:

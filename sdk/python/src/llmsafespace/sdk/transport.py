@@ -1,5 +1,7 @@
 """The HTTP transport: one `httpx.AsyncClient`, JSON in and out, errors as SDK exceptions."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -55,6 +57,60 @@ class Transport:
         except ValueError:
             body = None
         raise error_from_envelope(body, response.status_code, _retry_after(response))
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """A raw body (bytes or an async iterator of bytes, streamed); the JSON reply."""
+        async with self.stream(
+            method, path, content=content, params=params, headers=headers, timeout=timeout
+        ) as response:
+            await response.aread()
+            return response.json() if response.content else None
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """The response of a 2xx, its body not yet read; raises the mapped exception."""
+        try:
+            async with self._client.stream(
+                method,
+                path.lstrip("/"),
+                content=content,
+                params=params,
+                headers=headers,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        body = None
+                    raise error_from_envelope(body, response.status_code, _retry_after(response))
+                yield response
+        except httpx.TimeoutException as exc:
+            raise TimeoutError(f"{method} {path}: no answer in time", code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"cannot reach the API at {self.config.api_url}: {exc or type(exc).__name__}",
+                code="service_unavailable",
+            ) from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -27,6 +27,7 @@ from .accounts import Accounts
 from .audit import ROUTES as AUDIT_ROUTES
 from .catalog import ROUTES as CATALOG_ROUTES
 from .errors import EXCEPTION_HANDLERS
+from .files import ROUTES as FILE_ROUTES
 from .observability import Observability
 from .openapi import ROUTES as OPENAPI_ROUTES
 from .ratelimit import RateLimiter
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
             yield {
                 "bus": bus,
                 "jetstream": connection.jetstream(),
+                "nats": connection,
                 "accounts": accounts,
                 "limiter": RateLimiter(cache, settings.rate_limits),
                 "settings": settings,
@@ -90,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
             Mount(
                 API_PREFIX,
                 routes=[
+                    *FILE_ROUTES,
                     *SANDBOX_ROUTES,
                     STREAM_ROUTE,
                     *WARMPOOL_ROUTES,

@@ -29,6 +29,11 @@ from llmsafespace.contracts import (
     ErrorEnvelope,
     ExecuteRequest,
     ExecutionResult,
+    FileDeleted,
+    FileListing,
+    FileWritten,
+    InstallPackagesRequest,
+    ListFiles,
     ListSandboxes,
     Pagination,
     Profile,
@@ -164,6 +169,72 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         description="A WebSocket endpoint; see the architecture document for its messages."
         " Browsers pass `?token=` (from `POST /auth/token`).",
     ),
+    ("GET", f"{API}/sandboxes/{{sandbox_id}}/files"): Operation(
+        "List a directory in the sandbox",
+        "files",
+        Ref(FileListing),
+        query=ListFiles,
+        query_fields=("path", "recursive"),
+        errors=(404, 409),
+        description="`path` (default /workspace) must be inside /workspace or /tmp"
+        " (`400 invalid_path` otherwise, also for symlinks that lead out).",
+    ),
+    ("GET", f"{API}/sandboxes/{{sandbox_id}}/files/{{path}}"): Operation(
+        "Download a file (streamed; Range, ETag)",
+        "files",
+        {"type": "string", "format": "binary"},
+        errors=(404, 409),
+        description="`{path}` is the absolute path without its leading slash"
+        " (`files/workspace/a.csv` is /workspace/a.csv). A `Range: bytes=a-b` header answers"
+        " 206 with those bytes.",
+    ),
+    ("PUT", f"{API}/sandboxes/{{sandbox_id}}/files/{{path}}"): Operation(
+        "Upload a file (the raw body, streamed; parent directories created)",
+        "files",
+        Ref(FileWritten),
+        201,
+        errors=(404, 409, 413, 507),
+        description="Written under a temporary name and renamed into place when complete."
+        " An optional `X-Content-Sha256` header is checked against the bytes received.",
+    ),
+    ("DELETE", f"{API}/sandboxes/{{sandbox_id}}/files/{{path}}"): Operation(
+        "Delete a file (a directory with `?recursive=true`)",
+        "files",
+        Ref(FileDeleted),
+        errors=(404, 409),
+        extra_params=(
+            {"name": "recursive", "in": "query", "required": False, "schema": {"type": "boolean"}},
+        ),
+    ),
+    ("GET", f"{API}/sandboxes/{{sandbox_id}}/files/archive"): Operation(
+        "Download a directory as tar.gz (streamed)",
+        "files",
+        {"type": "string", "format": "binary"},
+        errors=(404, 409),
+        extra_params=(
+            {"name": "path", "in": "query", "required": False, "schema": {"type": "string"}},
+        ),
+    ),
+    ("POST", f"{API}/sandboxes/{{sandbox_id}}/files/archive"): Operation(
+        "Upload a tar.gz and unpack it into a directory",
+        "files",
+        Ref(FileWritten),
+        201,
+        errors=(404, 409, 413, 507),
+        description="Only regular files and directories; members that escape are refused.",
+        extra_params=(
+            {"name": "path", "in": "query", "required": False, "schema": {"type": "string"}},
+        ),
+    ),
+    ("POST", f"{API}/sandboxes/{{sandbox_id}}/packages"): Operation(
+        "Install packages (pip or npm) into the sandbox",
+        "files",
+        Ref(ExecutionResult),
+        body=InstallPackagesRequest,
+        errors=(404, 409),
+        description="`409 network_disabled` when the sandbox has no network and no package"
+        " index mirror (`PACKAGE_INDEX_URL`) is configured.",
+    ),
     ("POST", f"{API}/warmpools"): Operation(
         "Create a warm pool", "warmpools", Ref(WarmPool), 201, body=WarmPoolSpec, errors=(409,)
     ),
@@ -250,6 +321,7 @@ _DESCRIPTIONS = {
     500: "Internal error (`internal_error`)",
     503: "A service is unavailable (`service_unavailable`, `runtime_unavailable`)",
     504: "A service did not answer in time (`timeout`)",
+    507: "The sandbox's storage is full (`insufficient_storage`)",
 }
 
 

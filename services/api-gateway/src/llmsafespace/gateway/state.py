@@ -2,6 +2,7 @@
 
 from typing import TypedDict
 
+from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from llmsafespace.servicekit import Bus
@@ -14,6 +15,7 @@ from .settings import Settings
 class State(TypedDict):
     bus: Bus
     jetstream: JetStreamContext
+    nats: NatsClient
     accounts: Accounts
     limiter: RateLimiter
     settings: Settings

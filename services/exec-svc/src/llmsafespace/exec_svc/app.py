@@ -22,9 +22,11 @@ from llmsafespace.servicekit import (
 
 from .agents import Agents
 from .handlers import create_router
+from .packages import Packages
 from .runner import Runner
 from .settings import Settings
 from .store import ExecutionStore
+from .transfers import Files
 
 SERVICE = "exec-svc"
 log = structlog.get_logger()
@@ -50,7 +52,11 @@ def create_app(settings: Settings) -> Starlette:
         runner = Runner(
             agents, ExecutionStore(pool), bus, broker.connection, settings.output_limit_bytes
         )
-        broker.include_router(create_router(runner, settings.max_workers))
+        transfers = Files(
+            agents, bus, broker.connection, settings.max_file_bytes, settings.transfer_idle
+        )
+        packages = Packages(agents, runner, bus, settings.package_index_url)
+        broker.include_router(create_router(runner, transfers, packages, settings.max_workers))
         await broker.start()
         log.info("service_started", http_port=settings.http_port)
         try:
@@ -58,6 +64,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await broker.stop()
             await runner.drain()
+            await transfers.drain()
             await agents.close()
             await pool.close()
 

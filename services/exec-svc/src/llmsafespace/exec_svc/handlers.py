@@ -4,17 +4,27 @@ from faststream.nats import NatsRouter
 
 from llmsafespace.contracts import (
     CancelExecution,
+    DeleteFile,
     ExecutionAccepted,
     ExecutionResult,
+    FileDeleted,
+    FileListing,
+    InstallPackages,
+    ListFiles,
+    OpenDownload,
+    OpenUpload,
     RunExecution,
     StartExecution,
+    TransferOpened,
     subjects,
 )
 
+from .packages import Packages
 from .runner import Runner
+from .transfers import Files
 
 
-def create_router(runner: Runner, max_workers: int) -> NatsRouter:
+def create_router(runner: Runner, files: Files, packages: Packages, max_workers: int) -> NatsRouter:
     router = NatsRouter()
     queue = subjects.EXEC_QUEUE
 
@@ -29,5 +39,25 @@ def create_router(runner: Runner, max_workers: int) -> NatsRouter:
     @router.subscriber(subjects.EXEC_CANCEL)  # broadcast: every instance hears it
     async def cancel(command: CancelExecution) -> None:
         runner.cancel(command)
+
+    @router.subscriber(subjects.EXEC_FILES_LIST, queue=queue, max_workers=max_workers)
+    async def list_files(command: ListFiles) -> FileListing:
+        return await files.list(command)
+
+    @router.subscriber(subjects.EXEC_FILES_DELETE, queue=queue, max_workers=max_workers)
+    async def delete_file(command: DeleteFile) -> FileDeleted:
+        return await files.delete(command)
+
+    @router.subscriber(subjects.EXEC_FILES_UPLOAD, queue=queue, max_workers=max_workers)
+    async def upload(command: OpenUpload) -> TransferOpened:
+        return await files.open_upload(command)
+
+    @router.subscriber(subjects.EXEC_FILES_DOWNLOAD, queue=queue, max_workers=max_workers)
+    async def download(command: OpenDownload) -> TransferOpened:
+        return await files.open_download(command)
+
+    @router.subscriber(subjects.EXEC_PACKAGES_INSTALL, queue=queue, max_workers=max_workers)
+    async def install(command: InstallPackages) -> ExecutionResult:
+        return await packages.install(command)
 
     return router

@@ -2,8 +2,10 @@
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -94,10 +96,19 @@ class Runner:
         """Accept a streamed execution; it runs on after this reply."""
         _, client = await self._agents.client(command.caller, command.sandbox_id)
         running = self._register(command.execution_id, command.caller)
-        task = asyncio.create_task(self._stream(command, client, running))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(self._stream(command, client, running))
         return ExecutionAccepted(execution_id=command.execution_id)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run work after the reply; `drain` waits for all of it at shutdown."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("background_work_failed", exc_info=error)
 
     def cancel(self, command: CancelExecution) -> None:
         """Stop an execution if this instance runs it (others ignore the broadcast)."""
@@ -170,12 +181,9 @@ class Runner:
             if watchdog is not None:
                 watchdog.cancel()
         result = self._result(command, started_at, outcome, running.idle_expired)
-        await self._store.record(
-            command.caller.user_id,
-            request.type,
-            result,
-            (len(outcome.stdout.encode()), len(outcome.stderr.encode())),
-        )
+        sizes = (len(outcome.stdout.encode()), len(outcome.stderr.encode()))
+        # The summary row is bookkeeping: the caller does not wait for it.
+        self._background(self._store.record(command.caller.user_id, request.type, result, sizes))
         final = "cancelled" if result.status is ExecutionStatus.CANCELLED else "completed"
         await self._bus.event(
             self._subject(command, final),
@@ -264,6 +272,6 @@ class Runner:
         )
 
     async def drain(self) -> None:
-        """Let streamed executions finish (graceful shutdown)."""
+        """Let streamed executions and pending bookkeeping finish (graceful shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -12,4 +12,15 @@ class Settings(ServiceSettings):
     output_limit_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0, description="Output kept per streamed execution"
     )
+    max_file_bytes: int = Field(
+        default=100 * 2**20, gt=0, description="Largest file one upload may write"
+    )
+    transfer_idle: float = Field(
+        default=60.0, gt=0, description="Seconds a file transfer may wait for its next chunk"
+    )
+    package_index_url: str | None = Field(
+        default=None,
+        validation_alias="PACKAGE_INDEX_URL",
+        description="A package index (PEP 503) exec-svc fetches wheels from for sandboxes",
+    )
     resolve_ttl: float = Field(default=5.0, ge=0, description="Seconds an endpoint is cached")

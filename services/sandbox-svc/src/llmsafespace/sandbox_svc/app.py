@@ -37,13 +37,17 @@ log = structlog.get_logger()
 def create_app(settings: Settings) -> Starlette:
     broker = NatsBroker(settings.nats_url, middlewares=middlewares(), logger=None)
     pool: asyncpg.Pool | None = None
+    protections: dict[str, object] | None = None  # the driver's, once it has started
 
     async def readiness() -> dict[str, bool]:
         return {"bus": await broker.ping(timeout=1), "database": await database_ready(pool)}
 
+    def info() -> dict[str, object]:
+        return {} if protections is None else {"protections": protections}
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        nonlocal pool
+        nonlocal pool, protections
         configure_logging(SERVICE, settings.log_format, settings.log_level)
         pool = await connect(settings.database_url)
         await migrate(pool, SERVICE, files("llmsafespace.sandbox_svc") / "migrations")
@@ -52,6 +56,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.runtime_driver,
             LocalConfig(runtime_dir=settings.runtime_dir, interpreters=catalog.interpreters()),
         )
+        protections = driver.protections()
         await broker.connect()
         await ensure_streams(broker.connection)
         store = SandboxStore(pool)
@@ -70,4 +75,4 @@ def create_app(settings: Settings) -> Starlette:
             await driver.close()
             await pool.close()
 
-    return Starlette(routes=operational_routes(readiness), lifespan=lifespan)
+    return Starlette(routes=operational_routes(readiness, info), lifespan=lifespan)

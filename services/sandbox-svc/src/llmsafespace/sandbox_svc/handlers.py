@@ -8,6 +8,8 @@ from llmsafespace.contracts import (
     CreateSandbox,
     ListSandboxes,
     ResolvedSandbox,
+    RuntimeHold,
+    RuntimeHoldQuery,
     Sandbox,
     SandboxPage,
     SandboxRef,
@@ -35,6 +37,10 @@ def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) 
     @router.subscriber(subjects.SANDBOX_TERMINATE, queue=queue, max_workers=max_workers)
     async def terminate(ref: SandboxRef) -> Sandbox:
         return await lifecycle.terminate(ref)
+
+    @router.subscriber(subjects.SANDBOX_HOLDS, queue=queue, max_workers=max_workers)
+    async def holds(query: RuntimeHoldQuery) -> RuntimeHold:
+        return await lifecycle.hold(query)
 
     @router.subscriber(subjects.SANDBOX_RESOLVE, queue=queue, max_workers=max_workers)
     async def resolve(ref: SandboxRef) -> ResolvedSandbox:

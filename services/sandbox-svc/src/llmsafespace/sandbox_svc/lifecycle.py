@@ -1,5 +1,7 @@
 """Sandbox lifecycle: create (warm claim first, cold otherwise), get, terminate, resolve."""
 
+import asyncio
+
 import structlog
 
 from llmsafespace.contracts import (
@@ -9,6 +11,8 @@ from llmsafespace.contracts import (
     CreateSandbox,
     ErrorCode,
     ResolvedSandbox,
+    RuntimeHold,
+    RuntimeHoldQuery,
     Sandbox,
     SandboxRef,
     SandboxStatus,
@@ -17,7 +21,7 @@ from llmsafespace.contracts import (
     quantity_bytes,
     subjects,
 )
-from llmsafespace.runtime import Driver, DriverError, RuntimeSpec, UnknownRuntime
+from llmsafespace.runtime import Driver, DriverError, RuntimeSpec, UnknownRuntime, UnsupportedSpec
 from llmsafespace.servicekit import Bus
 
 from .store import SandboxStore
@@ -47,8 +51,19 @@ class Lifecycle:
         created = await self._store.insert(sandbox_id, command.caller.user_id, request)
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
         await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
+        try:
+            return await self._start(sandbox_id, command)
+        except BaseException:
+            # Interrupted (a shutdown, a lost reply): the row must not stay `creating`,
+            # so a warm sandbox claimed for it is seen as released and destroyed.
+            await asyncio.shield(self._fail(sandbox_id, "creation interrupted"))
+            raise
+
+    async def _start(self, sandbox_id: str, command: CreateSandbox) -> Sandbox:
+        request = command.request
         # A warm sandbox's environment is fixed when it starts, so `env` means a cold create.
-        warm = request.use_warm_pool and not request.env
+        # Warm sandboxes have no network: `networkAccess` means a cold create too.
+        warm = request.use_warm_pool and not request.env and request.network_access is None
         claim = await self._claim(sandbox_id, command) if warm else ClaimResult(hit=False)
         if claim.hit and claim.endpoint and claim.token and claim.runtime_id:
             endpoint, token, runtime_id = claim.endpoint, claim.token, claim.runtime_id
@@ -94,6 +109,10 @@ class Lifecycle:
             memory_bytes=quantity_bytes(request.resources.memory),
             storage_bytes=quantity_bytes(request.resources.ephemeral_storage),
             env=request.env,
+            network_ports=None
+            if request.network_access is None
+            else request.network_access.ports(),
+            security_level=request.security_level.value,
         )
         try:
             handle = await self._driver.create(spec)
@@ -102,12 +121,14 @@ class Lifecycle:
             raise ServiceError(
                 ErrorCode.INVALID_REQUEST, str(exc), {"fields": {"runtime": str(exc)}}
             ) from exc
+        except UnsupportedSpec as exc:
+            await self._fail(sandbox_id, str(exc))
+            raise ServiceError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
         except DriverError as exc:
             await self._fail(sandbox_id, str(exc))
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, str(exc)) from exc
         except BaseException:
-            await self._driver.destroy(sandbox_id)
-            await self._fail(sandbox_id, "creation interrupted")
+            await asyncio.shield(self._driver.destroy(sandbox_id))
             raise
         return handle.endpoint, handle.token
 
@@ -115,6 +136,9 @@ class Lifecycle:
         sandbox = await self._store.mark_ended(sandbox_id, SandboxStatus.FAILED, reason)
         if sandbox:
             await self._bus.event(subjects.sandbox_event(sandbox_id, "failed"), sandbox)
+
+    async def hold(self, query: RuntimeHoldQuery) -> RuntimeHold:
+        return RuntimeHold(state=await self._store.hold(query.sandbox_id, query.runtime_id))
 
     async def get(self, ref: SandboxRef) -> Sandbox:
         sandbox = await self._store.get(ref.sandbox_id)

@@ -5,6 +5,7 @@ finds the lock taken skips the pass.
 """
 
 import asyncio
+import itertools
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,8 @@ log = structlog.get_logger()
 
 _REAPER_LOCK = 0x5AFE_0001
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
-_CREATE_GRACE = timedelta(minutes=2)  # a create this recent may be in flight elsewhere
+_CREATE_GRACE = timedelta(seconds=90)  # a create this recent may be in flight elsewhere
+RECONCILE_EVERY = 30
 
 
 class Reaper:
@@ -36,14 +38,16 @@ class Reaper:
         self._driver = driver
 
     async def run(self, interval: float) -> None:
-        """Reconcile once, then end expired sandboxes every `interval` seconds, forever."""
-        await self._exclusively(self.reconcile)
-        while True:
-            await asyncio.sleep(interval)
+        """End expired sandboxes every `interval` seconds; reconcile at start and then
+        every RECONCILE_EVERY passes (a row left `creating` by a crash fails then)."""
+        for passes in itertools.count():
             try:
+                if passes % RECONCILE_EVERY == 0:
+                    await self._exclusively(self.reconcile)
                 await self._exclusively(self.expire)
             except Exception:
                 log.exception("reaper_pass_failed")
+            await asyncio.sleep(interval)
 
     async def _exclusively(self, work: Callable[[], Awaitable[None]]) -> None:
         async with self._pool.acquire() as conn:

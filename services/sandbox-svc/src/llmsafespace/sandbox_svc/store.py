@@ -8,6 +8,7 @@ import asyncpg
 
 from llmsafespace.contracts import (
     CreateSandboxRequest,
+    HoldState,
     Resources,
     Sandbox,
     SandboxStatus,
@@ -89,6 +90,19 @@ class SandboxStore:
         await self._pool.execute(
             "UPDATE sandboxes SET runtime_id = $2 WHERE id = $1", sandbox_id, runtime_id
         )
+
+    async def hold(self, sandbox_id: str, runtime_id: str) -> HoldState:
+        """Whether the sandbox runs (or may yet run) on `runtime_id`."""
+        row = await self._pool.fetchrow(
+            "SELECT status, runtime_id FROM sandboxes WHERE id = $1", sandbox_id
+        )
+        if row is None or row["status"] not in ("creating", "running"):
+            return HoldState.RELEASED
+        if row["runtime_id"] == runtime_id:
+            return HoldState.HOLDS
+        if row["status"] == "creating" and row["runtime_id"] is None:
+            return HoldState.PENDING
+        return HoldState.RELEASED
 
     async def runtime_id(self, sandbox_id: str) -> str | None:
         value: str | None = await self._pool.fetchval(

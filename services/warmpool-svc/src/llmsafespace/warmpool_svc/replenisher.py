@@ -15,6 +15,10 @@ import asyncpg
 import structlog
 
 from llmsafespace.contracts import (
+    HoldState,
+    RuntimeHold,
+    RuntimeHoldQuery,
+    ServiceError,
     WarmPoolEvent,
     WarmPoolSpec,
     WarmSandboxState,
@@ -210,8 +214,10 @@ class Replenisher:
         )
 
     async def _sweep_orphans(self) -> None:
-        """Destroy warm runtimes (`wp-…`) without a row: left by a crash between a start
-        and its row's removal. Runtimes with a row — even assigned ones — are kept."""
+        """Destroy warm runtimes (`wp-…`) nobody will use: those without a row (a crash
+        between a start and its row's removal), and handed-over ones whose sandbox says
+        it released them (the handover failed: a lost reply, a crash mid-create). Rows of
+        handed-over runtimes that are gone are pruned."""
         async with self._db.acquire() as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _SWEEP_LOCK):
                 return
@@ -222,5 +228,22 @@ class Replenisher:
                     if runtime_id.startswith(WARM_ID_PREFIX):
                         log.warning("orphan_warm_runtime_destroyed", runtime_id=runtime_id)
                         await self._driver.destroy(runtime_id)
+                for row in await self._store.handed_over():
+                    if row["id"] not in alive or await self._released(row):
+                        await self._driver.destroy(row["id"])
+                        await self._store.remove(row["id"])
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _SWEEP_LOCK)
+
+    async def _released(self, row: asyncpg.Record) -> bool:
+        if row["assigned_to"] is None:
+            return True
+        query = RuntimeHoldQuery(sandbox_id=row["assigned_to"], runtime_id=row["id"])
+        try:
+            hold = await self._bus.request(subjects.SANDBOX_HOLDS, query, RuntimeHold)
+        except ServiceError:
+            return False  # sandbox-svc unavailable: ask again next time
+        if hold.state is HoldState.RELEASED:
+            log.warning("released_warm_runtime_destroyed", runtime_id=row["id"])
+            return True
+        return False

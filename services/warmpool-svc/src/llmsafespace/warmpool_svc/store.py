@@ -195,6 +195,13 @@ class PoolStore:
         )
         return count
 
+    async def handed_over(self) -> list[asyncpg.Record]:
+        """Assigned warm sandboxes: (id, assigned_to)."""
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            "SELECT id, assigned_to FROM warm_sandboxes WHERE state = 'assigned'"
+        )
+        return rows
+
     async def known_ids(self) -> set[str]:
         """Every runtime id with a row (assigned ones belong to sandbox-svc now)."""
         return {row["id"] for row in await self._pool.fetch("SELECT id FROM warm_sandboxes")}

@@ -11,7 +11,7 @@ SANDBOX_UID = 1000
 AGENT_ROOT = "/opt/llmsafespace"
 RUN_DIR = "/run/llmsafespace"
 WORKSPACE = "/workspace"
-ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
+ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf", "resolv.conf")
 HOST_ETC = ("/etc/ld.so.cache", "/etc/ssl", "/etc/ca-certificates")
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MASKED_PROC = ("kallsyms", "keys", "timer_list")
@@ -32,6 +32,8 @@ class Profile:
     env: dict[str, str] = field(default_factory=dict)
     seccomp_fd: int | None = None
     oom_file: Path | None = None  # the cgroup's OOM counter, bound read-only for the agent
+    info_fd: int | None = None  # bwrap writes its child's pid there (network mode)
+    tcp_ports: tuple[int, ...] | None = None  # network mode: Landlock TCP connect ports
 
 
 def _root_entries() -> list[str]:
@@ -69,7 +71,15 @@ def _extras(profile: Profile) -> list[str]:
         args += ["--ro-bind", str(profile.oom_file), f"{OOM_DIR}/{profile.oom_file.name}"]
     if profile.seccomp_fd is not None:
         args += ["--seccomp", str(profile.seccomp_fd)]
+    if profile.info_fd is not None:
+        args += ["--info-fd", str(profile.info_fd)]
     return args
+
+
+def _agent_options(profile: Profile) -> list[str]:
+    if profile.tcp_ports is None:
+        return []
+    return ["--tcp-ports", ",".join(str(port) for port in profile.tcp_ports)]
 
 
 def _environment(profile: Profile) -> list[str]:
@@ -112,4 +122,5 @@ def command(profile: Profile) -> list[str]:
         "--token-file", f"{RUN_DIR}/token",
         "--workspace", WORKSPACE,
         "--landlock",
+        *_agent_options(profile),
     ]  # fmt: skip

@@ -14,18 +14,25 @@ import structlog
 
 from ..agent_client import AgentClient
 from ..driver import Handle, RuntimeSpec
-from ..errors import AgentUnavailable, DriverError, RuntimeUnavailable, UnknownRuntime
-from . import bwrap, seccomp
+from ..errors import (
+    AgentUnavailable,
+    DriverError,
+    RuntimeUnavailable,
+    UnknownRuntime,
+    UnsupportedSpec,
+)
+from . import bwrap, network, seccomp
 from .cgroups import Limits
 from .config import LocalConfig
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
 from .mounts import mount_workspace
 from .prepare import prepare
-from .processes import Confinement, is_alive, spawn_detached
+from .processes import Confinement, is_alive, live_pids, spawn_detached
 from .protections import landlock_abi
 from .teardown import clean_stale, remove
 
 POLL_INTERVAL = 0.01
+RUNSC = "/usr/bin/runsc"
 SECCOMP_NAME = "seccomp.bpf"
 log = structlog.get_logger()
 
@@ -54,6 +61,16 @@ class LocalDriver:
             )
         if missing:
             log.warning("local_driver_degraded", missing=missing)
+        self._missing = missing
+        self._network_missing = network.missing(self._landlock)
+        if not self._network_missing:
+            try:
+                network.install_fence(config.uid_base, config.uid_count)
+            except RuntimeUnavailable as exc:
+                self._network_missing.append(str(exc))
+        if self._network_missing:
+            log.info("network_mode_unavailable", missing=self._network_missing)
+        self.timings: dict[str, float] = {}  # ms per step of the last cold create
         clean_stale(self._layout, self._uids, self._cgroups)
 
     def protections(self) -> dict[str, object]:
@@ -65,8 +82,35 @@ class LocalDriver:
             "cgroups": None if self._cgroups is None else self._cgroups.version.value,
             "workspaceLimit": True,
             "landlockAbi": self._landlock,
-            "network": "none",
+            "network": "slirp4netns" if not self._network_missing else "none",
+            "networkMissing": list(self._network_missing),
+            "gvisor": os.access(RUNSC, os.X_OK),
+            "missing": list(self._missing),
         }
+
+    def _check_supported(self, spec: RuntimeSpec) -> None:
+        """Refuse what this host cannot isolate, before anything is allocated."""
+        if spec.security_level == "high":
+            if not os.access(RUNSC, os.X_OK):
+                raise UnsupportedSpec(
+                    "securityLevel 'high' runs sandboxes under gVisor, which is not installed "
+                    "on this host: install runsc (Debian: apt-get install runsc)"
+                )
+            raise UnsupportedSpec(
+                "securityLevel 'high' (gVisor) is not supported by the local driver yet"
+            )
+        if spec.network_ports is not None and self._network_missing:
+            raise RuntimeUnavailable(
+                "networkAccess is unavailable on this host; it lacks "
+                + "; ".join(self._network_missing)
+            )
+
+    def _uid_busy(self, uid: int) -> bool:
+        """A uid still in use: its cgroup exists (teardown removes it before the uid is
+        released). Without cgroups, whether any process runs as it (a /proc scan)."""
+        if self._cgroups is None:
+            return bool(live_pids(uid))
+        return any(path.exists() for path in self._cgroups.dirs(uid).values())
 
     def _handle(self, meta: SandboxMeta) -> Handle:
         socket = self._layout.socket(meta.sandbox_id)
@@ -88,17 +132,22 @@ class LocalDriver:
                 f"agent socket path {socket} is longer than {MAX_SOCKET_PATH} bytes; "
                 "use a shorter runtime_dir"
             )
-        uid = self._uids.allocate(layout.root, sandbox_id)
+        clock = _Clock()
+        uid = self._uids.allocate(layout.root, sandbox_id, self._uid_busy)
+        clock.lap("uid")
         layout.state(sandbox_id).mkdir(mode=0o711)
         for path in (layout.run(sandbox_id), layout.workspace(sandbox_id)):
             path.mkdir(mode=0o700)
             os.chown(path, uid, uid)
+        clock.lap("dirs")
         mount_workspace(layout.workspace(sandbox_id), spec.storage_bytes, uid)
+        clock.lap("mount")
         procs: list[Path] = []
         oom_file = None
         if self._cgroups is not None:
             procs = self._cgroups.create(uid, self._limits(spec))
             oom_file = self._cgroups.oom_file(uid)
+        clock.lap("cgroup")
         token = secrets.token_urlsafe(32)
         token_file = layout.run(sandbox_id) / TOKEN_NAME
         token_file.write_text(token)
@@ -117,25 +166,58 @@ class LocalDriver:
             tmp_bytes=spec.storage_bytes,
             env=spec.env,
             oom_file=oom_file,
+            tcp_ports=spec.network_ports,
         )
         agent_log = layout.state(sandbox_id) / "agent.log"
+        confinement = Confinement(
+            uid=uid,
+            cgroup_procs=tuple(procs),
+            nofile=self._config.nofile_per_sandbox,
+            fsize_bytes=spec.storage_bytes,
+        )
+        clock.lap("files")
         with contextlib.ExitStack() as stack:
             fds: tuple[int, ...] = ()
             if self._seccomp is not None:
                 filter_file = stack.enter_context(self._seccomp.open("rb"))
                 fds = (filter_file.fileno(),)
                 profile = dataclasses.replace(profile, seccomp_fd=filter_file.fileno())
-            confinement = Confinement(
-                uid=uid,
-                cgroup_procs=tuple(procs),
-                nofile=self._config.nofile_per_sandbox,
-                fsize_bytes=spec.storage_bytes,
-                pass_fds=fds,
+            own = _Fds()
+            stack.callback(own.close_all)
+            info_read = info_write = None
+            if spec.network_ports is not None:
+                info_read, info_write = own.pipe()
+                fds += (info_write,)
+                profile = dataclasses.replace(profile, info_fd=info_write)
+            pid = spawn_detached(
+                bwrap.command(profile), dataclasses.replace(confinement, pass_fds=fds), agent_log
             )
-            pid = spawn_detached(bwrap.command(profile), confinement, agent_log)
+            clock.lap("spawn")
+            if info_read is not None and info_write is not None:
+                own.close(info_write)
+                self._start_network(network.read_child_pid(info_read), confinement, agent_log)
+                clock.lap("network")
         meta = meta.model_copy(update={"pid": pid})
         layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        self.timings = clock.laps
         return meta
+
+    @staticmethod
+    def _start_network(child: int, confinement: Confinement, agent_log: Path) -> None:
+        """slirp4netns for the sandbox whose first process is ``child``, ready on return."""
+        own = _Fds()
+        try:
+            net_fd, user_fd = (own.add(fd) for fd in network.namespace_fds(child))
+            ready_read, ready_write = own.pipe()
+            spawn_detached(
+                network.slirp_command(net_fd, user_fd, ready_write),
+                dataclasses.replace(confinement, pass_fds=(net_fd, user_fd, ready_write)),
+                agent_log,
+            )
+            own.close(ready_write)
+            network.wait_ready(ready_read)
+        finally:
+            own.close_all()
 
     def _limits(self, spec: RuntimeSpec) -> Limits:
         cap = self._config.overall_cap()
@@ -147,12 +229,15 @@ class LocalDriver:
 
     async def _wait_ready(self, meta: SandboxMeta) -> None:
         handle = self._handle(meta)
+        started = time.perf_counter()
         deadline = time.monotonic() + self._config.ready_timeout
         while True:
             try:
                 client = await AgentClient.connect(handle.endpoint, handle.token, timeout=1.0)
             except AgentUnavailable:
-                if not is_alive(meta.pid, meta.uid):
+                # Not is_alive(pid, uid): right after the spawn the process may still be
+                # setpriv, before its switch to the sandbox uid.
+                if not _running(meta.pid):
                     log = self._layout.state(meta.sandbox_id) / "agent.log"
                     raise RuntimeUnavailable(
                         f"sandbox {meta.sandbox_id} exited at start: {log.read_text()[-2000:]}"
@@ -167,11 +252,13 @@ class LocalDriver:
                 await client.ping()
             finally:
                 await client.close()
+            self.timings["ready"] = (time.perf_counter() - started) * 1000
             return
 
     async def create(self, spec: RuntimeSpec) -> Handle:
         """Start a sandbox; returns once its agent answers ping."""
         interpreter = self._interpreter(spec.runtime)
+        self._check_supported(spec)
         if self._layout.state(spec.sandbox_id).exists():
             raise DriverError(f"sandbox {spec.sandbox_id} already exists")
         try:
@@ -207,3 +294,49 @@ class LocalDriver:
 
     async def close(self) -> None:
         """Nothing to release: sandboxes keep running and state lives on disk."""
+
+
+class _Clock:
+    """Milliseconds spent in each step of a create (for the isolation benchmark)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.laps[step] = (now - self._last) * 1000
+        self._last = now
+
+
+class _Fds:
+    """File descriptors closed exactly once: early with ``close``, or at the end."""
+
+    def __init__(self) -> None:
+        self._open: set[int] = set()
+
+    def add(self, fd: int) -> int:
+        self._open.add(fd)
+        return fd
+
+    def pipe(self) -> tuple[int, int]:
+        read, write = os.pipe()
+        return self.add(read), self.add(write)
+
+    def close(self, fd: int) -> None:
+        if fd in self._open:
+            self._open.discard(fd)
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self._open):
+            self.close(fd)
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (whatever its uid)."""
+    try:
+        stat = Path("/proc", str(pid), "stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

@@ -22,6 +22,7 @@ ETC = {
     "group": f"root:x:0:\nsandbox:x:{SANDBOX_UID}:\nnogroup:x:65534:\n",
     "hosts": "127.0.0.1 localhost sandbox\n::1 localhost ip6-localhost ip6-loopback\n",
     "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+    "resolv.conf": "nameserver 10.0.2.3\n",  # slirp4netns's DNS forwarder (network mode)
 }
 
 

@@ -59,8 +59,11 @@ def live_pids(uid: int) -> list[int]:
 
 
 def is_alive(pid: int, uid: int) -> bool:
-    """True if ``pid`` is a live process of ``uid``."""
-    return pid in live_pids(uid)
+    """True if ``pid`` is a live process (not a zombie) of ``uid``; one /proc read."""
+    status = _status(str(pid))
+    return status.get("Uid", "").split("\t")[:1] == [str(uid)] and not status.get(
+        "State", "Z"
+    ).startswith("Z")
 
 
 def kill_all(uid: int) -> None:

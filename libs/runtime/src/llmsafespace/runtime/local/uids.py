@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,14 +36,17 @@ class UidRegistry:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def allocate(self, runtime_dir: Path, sandbox_id: str) -> int:
-        """Claim a free uid for ``sandbox_id`` of ``runtime_dir``."""
+    def allocate(
+        self, runtime_dir: Path, sandbox_id: str, busy: Callable[[int], bool] | None = None
+    ) -> int:
+        """Claim a free uid for ``sandbox_id`` of ``runtime_dir``; a uid for which
+        ``busy`` is true (default: it has live processes) is never handed out."""
         with self.locked():
             for uid in range(self._base, self._base + self._count):
                 path = self._directory / str(uid)
                 if path.exists() and not self._stale(path):
                     continue
-                if live_pids(uid):
+                if busy(uid) if busy else live_pids(uid):
                     continue
                 path.write_text(f"{runtime_dir.absolute()}\n{sandbox_id}\n")
                 return uid

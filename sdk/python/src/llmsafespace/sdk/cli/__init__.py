@@ -15,6 +15,7 @@ from ..errors import (
     NotFoundError,
     ValidationError,
 )
+from .files import copy
 from .pools import pool_group
 from .sandboxes import exec_command, run_code, sandbox_group
 from .settings import CliSettings
@@ -40,6 +41,7 @@ cli.add_command(sandbox_group)
 cli.add_command(exec_command)
 cli.add_command(run_code)
 cli.add_command(pool_group)
+cli.add_command(copy)
 
 
 def describe(error: LLMSafeSpaceError) -> str:

@@ -1,0 +1,42 @@
+{{/* The release-scoped name of one service, e.g. "myrel-llmsafespace-exec-svc". */}}
+{{- define "llmsafespace.fullname" -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "llmsafespace.serviceName" -}}
+{{- printf "%s-%s" (include "llmsafespace.fullname" .root) .svc.image | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "llmsafespace.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: llmsafespace
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of one service: the component is the service's folder name. */}}
+{{- define "llmsafespace.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .svc.image }}
+{{- end -}}
+
+{{- define "llmsafespace.image" -}}
+{{- $tag := default .root.Chart.AppVersion .root.Values.image.tag -}}
+{{- printf "%s/%s:%s" .root.Values.image.registry .svc.image $tag -}}
+{{- end -}}
+
+{{- define "llmsafespace.databaseSecret" -}}
+{{- default (printf "%s-database" (include "llmsafespace.fullname" .)) .Values.postgresql.existingSecret -}}
+{{- end -}}
+
+{{- define "llmsafespace.jwtSecret" -}}
+{{- default (printf "%s-jwt" (include "llmsafespace.fullname" .)) .Values.jwt.existingSecret -}}
+{{- end -}}
+
+{{/* Services that drive sandboxes: sandbox-svc and warmpool-svc. */}}
+{{- define "llmsafespace.managesSandboxes" -}}
+{{- if or (eq .key "sandbox") (eq .key "warmpool") }}true{{ end -}}
+{{- end -}}

@@ -1,0 +1,307 @@
+"""File operations: list, delete, and chunked reads and writes with credit-based flow
+control. A write lands in a temporary name beside its target and is renamed into place
+only when complete and its sha256 matches; archives pass through an unlinked temp file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+import tarfile
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .paths import FileError, Resolved, etag, failure, info, resolve
+from .protocol import Frame
+
+CHUNK = 256 * 1024
+WINDOW = 8  # chunks the peer may send (or we may send) before a credit
+MAX_LISTING = 5000
+ARCHIVE_DIR = "/tmp"
+
+Send = Callable[[Frame, bytes], Awaitable[None]]
+Inbound = asyncio.Queue[tuple[Frame, bytes]]
+
+
+def _flag(request: Frame, key: str) -> bool:
+    return request.get(key) is True
+
+
+def _count(request: Frame, key: str) -> int | None:
+    value = request.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise FileError("invalid_request", f"{key} must be a non-negative integer")
+    return value
+
+
+async def list_files(request: Frame) -> Frame:
+    return await asyncio.to_thread(_listing, request)
+
+
+def _listing(request: Frame) -> Frame:
+    target = resolve(request.get("path"))
+    recursive = _flag(request, "recursive")
+    try:
+        fd = target.open_dir()
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    entries: list[dict[str, Any]] = []
+    try:
+        if recursive:
+            for top, dirs, names, dir_fd in os.fwalk(".", dir_fd=fd):
+                base = os.path.normpath(os.path.join(target.path, top))
+                for name in sorted(dirs + names):
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    entries.append(info(f"{base}/{name}", name, st))
+                if len(entries) >= MAX_LISTING:
+                    break
+        else:
+            with os.scandir(fd) as scan:
+                for entry in scan:
+                    st = entry.stat(follow_symlinks=False)
+                    entries.append(info(f"{target.path}/{entry.name}", entry.name, st))
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    finally:
+        os.close(fd)
+    entries.sort(key=lambda entry: entry["path"])
+    return {
+        "path": target.path,
+        "files": entries[:MAX_LISTING],
+        "truncated": len(entries) > MAX_LISTING,
+    }
+
+
+async def delete(request: Frame) -> Frame:
+    target = resolve(request.get("path"))
+    parent = _open_parent(target)
+    try:
+        st = os.stat(target.name, dir_fd=parent, follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            os.unlink(target.name, dir_fd=parent)
+        elif _flag(request, "recursive"):
+            await asyncio.to_thread(shutil.rmtree, target.name, dir_fd=parent)
+        else:
+            os.rmdir(target.name, dir_fd=parent)
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    finally:
+        os.close(parent)
+    return {"path": target.path}
+
+
+def _open_parent(target: Resolved, *, create: bool = False) -> int:
+    try:
+        return target.open_parent(create=create)
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+
+
+async def _receive(inbound: Inbound) -> tuple[Frame, bytes]:
+    """The peer's next frame for this transfer; an ``abort`` ends the transfer."""
+    frame, body = await inbound.get()
+    if frame.get("abort") is True:
+        raise FileError("cancelled", "the transfer was aborted")
+    return frame, body
+
+
+async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
+    """``ready`` (with credit), then data frames until ``end`` (with ``sha256``)."""
+    target = resolve(request.get("path"))
+    archive = _flag(request, "archive")
+    limit = _count(request, "maxBytes")
+    parent = -1
+    temp = f".{target.name[:200]}.{secrets.token_hex(6)}.part"
+    if archive:
+        stream = tempfile.TemporaryFile(dir=ARCHIVE_DIR)  # noqa: SIM115 - closed below
+        fd = stream.fileno()
+    else:
+        parent = _open_parent(target, create=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(temp, flags, 0o644, dir_fd=parent)
+        except OSError as exc:
+            os.close(parent)
+            raise failure(exc, target.path) from exc
+    digest = hashlib.sha256()
+    size = 0
+    renamed = False
+    try:
+        await send({"type": "ready", "credit": WINDOW}, b"")
+        while True:
+            frame, body = await _receive(inbound)
+            if frame.get("end") is True:
+                break
+            size += len(body)
+            if limit is not None and size > limit:
+                raise FileError("payload_too_large", f"the file exceeds {limit} bytes")
+            digest.update(body)
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+            await send({"type": "credit", "credit": 1}, b"")
+        expected = frame.get("sha256")
+        if expected is not None and expected != digest.hexdigest():
+            raise FileError("invalid_request", "sha256 mismatch: the upload was corrupted")
+        if archive:
+            stream.seek(0)
+            count = await asyncio.to_thread(_unpack, stream, target)
+            fd_info = _stat_dir(target)
+            return {**fd_info, "sha256": digest.hexdigest(), "files": count, "size": size}
+        os.fsync(fd)
+        os.rename(temp, target.name, src_dir_fd=parent, dst_dir_fd=parent)
+        renamed = True
+        st = os.fstat(fd)
+        return {**info(target.path, target.name, st), "sha256": digest.hexdigest()}
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    finally:
+        if archive:
+            stream.close()
+        else:
+            os.close(fd)
+            if not renamed:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=parent)
+            os.close(parent)
+
+
+def _stat_dir(target: Resolved) -> dict[str, Any]:
+    fd = target.open_dir()
+    try:
+        return info(target.path, target.name, os.fstat(fd))
+    finally:
+        os.close(fd)
+
+
+def _unpack(stream: Any, target: Resolved) -> int:
+    """Unpack a tar.gz into ``target``: regular files and directories only, every member
+    path checked and every component opened without following symlinks."""
+    count = 0
+    with tarfile.open(fileobj=stream, mode="r:gz") as archive:
+        for member in archive:
+            parts = tuple(part for part in member.name.split("/") if part not in ("", "."))
+            if member.name.startswith("/") or ".." in parts or "\x00" in member.name:
+                raise FileError("invalid_path", f"archive member {member.name!r} escapes")
+            if not parts:
+                continue
+            if member.isdir():
+                os.close(target.open_dir(target.parts + parts, create=True))
+            elif member.isfile():
+                _unpack_file(archive, member, Resolved(target.root, target.parts + parts))
+            else:
+                raise FileError("invalid_request", f"archive member {member.name!r} is a link")
+            count += 1
+    return count
+
+
+def _unpack_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Resolved) -> None:
+    parent = target.open_parent(create=True)
+    temp = f".{target.name[:200]}.{secrets.token_hex(6)}.part"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(temp, flags, (member.mode & 0o755) | 0o600, dir_fd=parent)
+        try:
+            source = archive.extractfile(member)
+            assert source is not None
+            while block := source.read(CHUNK):
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.rename(temp, target.name, src_dir_fd=parent, dst_dir_fd=parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp, dir_fd=parent)
+        raise
+    finally:
+        os.close(parent)
+
+
+def _pack(target: Resolved) -> Any:
+    """``target`` (a directory) as a tar.gz in an unlinked temp file, rewound."""
+    stream = tempfile.TemporaryFile(dir=ARCHIVE_DIR)  # noqa: SIM115 - the caller closes it
+    try:
+        top = target.open_dir()
+        try:
+            with tarfile.open(fileobj=stream, mode="w:gz") as archive:
+                for base, dirs, names, dir_fd in os.fwalk(".", dir_fd=top):
+                    for name in sorted(dirs + names):
+                        member = os.path.normpath(os.path.join(base, name))
+                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                        entry = tarfile.TarInfo(member)
+                        entry.mtime, entry.mode = int(st.st_mtime), st.st_mode & 0o7777
+                        if stat.S_ISDIR(st.st_mode):
+                            entry.type = tarfile.DIRTYPE
+                            archive.addfile(entry)
+                        elif stat.S_ISREG(st.st_mode):
+                            entry.size = st.st_size
+                            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                            with os.fdopen(fd, "rb") as source:
+                                archive.addfile(entry, source)
+        finally:
+            os.close(top)
+        stream.seek(0)
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+async def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
+    """``info``, then data frames while the reader grants credit, then the sha256."""
+    target = resolve(request.get("path"))
+    offset = _count(request, "offset") or 0
+    length = _count(request, "length")
+    if _flag(request, "archive"):
+        try:
+            stream = await asyncio.to_thread(_pack, target)
+        except OSError as exc:
+            raise failure(exc, target.path) from exc
+        fd = os.dup(stream.fileno())
+        stream.close()
+    else:
+        parent = _open_parent(target)
+        try:
+            fd = os.open(target.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError as exc:
+            raise failure(exc, target.path) from exc
+        finally:
+            os.close(parent)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise FileError("invalid_request", f"{target.path} is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise FileError("invalid_request", f"{target.path} is not a regular file")
+        offset = min(offset, st.st_size)
+        remaining = st.st_size - offset if length is None else min(length, st.st_size - offset)
+        entry = info(target.path, target.name, st)
+        await send({"type": "info", "info": entry, "etag": etag(st), "length": remaining}, b"")
+        digest = hashlib.sha256()
+        credit = WINDOW
+        while remaining > 0:
+            while credit <= 0:
+                frame, _ = await _receive(inbound)
+                credit += int(frame.get("credit") or 0)
+            data = os.pread(fd, min(CHUNK, remaining), offset)
+            if not data:
+                break
+            digest.update(data)
+            offset += len(data)
+            remaining -= len(data)
+            credit -= 1
+            await send({"type": "data"}, data)
+        return {"sha256": digest.hexdigest()}
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    finally:
+        os.close(fd)

@@ -1,0 +1,191 @@
+"""Files and packages in a sandbox: paths, listings, chunked transfers and installs."""
+
+import posixpath
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .base import Contract, Request
+from .caller import Caller
+from .errors import ErrorCode, ServiceError
+from .ids import ExecutionId, SandboxId
+
+FILE_ROOTS = ("/workspace", "/tmp")
+MAX_PATH_BYTES = 4096
+CHUNK_BYTES = 256 * 1024  # one NATS message of a transfer
+TRANSFER_WINDOW = 8  # chunks in flight before the sender waits for an acknowledgement
+MAX_LISTING = 5000  # entries in one listing (more: `truncated`)
+MAX_PACKAGES = 50
+
+# Headers of the messages on a transfer subject (the body is the raw chunk).
+DONE_HEADER = "Llmsafespace-Done"  # the last message; carries the sha256
+SHA256_HEADER = "Llmsafespace-Sha256"
+ABORT_HEADER = "Llmsafespace-Abort"
+ERROR_HEADER = "Llmsafespace-Error"  # the body is an error envelope
+
+
+def check_path(path: str) -> str:
+    """The normalized absolute path, or `ServiceError(invalid_path)`: no NUL, no `..`,
+    inside /workspace or /tmp (symlinks are resolved later, inside the sandbox)."""
+    if "\x00" in path or len(path.encode()) > MAX_PATH_BYTES or not path.startswith("/"):
+        raise ServiceError(ErrorCode.INVALID_PATH, "a path must be absolute, without NUL bytes")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ServiceError(ErrorCode.INVALID_PATH, "a path must not contain '..'")
+    clean = posixpath.join("/", *parts)
+    if not any(clean == root or clean.startswith(root + "/") for root in FILE_ROOTS):
+        raise ServiceError(ErrorCode.INVALID_PATH, "paths must be inside /workspace or /tmp")
+    return clean
+
+
+def _valid_path(path: str) -> str:
+    try:
+        return check_path(path)
+    except ServiceError as exc:
+        raise ValueError(exc.message) from exc
+
+
+SandboxPath = Annotated[str, AfterValidator(_valid_path)]
+
+
+class FileInfo(Contract):
+    """One entry of a listing (or what a write or a download found)."""
+
+    path: str
+    name: str
+    size: int
+    is_directory: bool
+    modified_at: datetime
+    created_at: datetime = Field(description="The inode's change time (Linux keeps no birth time)")
+    mode: str = Field(description="Permission bits in octal, e.g. 0644")
+
+
+class FileListing(Contract):
+    """`GET /sandboxes/{id}/files` reply."""
+
+    path: str
+    files: list[FileInfo]
+    truncated: bool = False
+
+
+class ListFiles(Contract):
+    """`cmd.exec.files.list`."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    path: SandboxPath
+    recursive: bool = False
+
+
+class DeleteFile(Contract):
+    """`cmd.exec.files.delete`: a file, or a directory with `recursive`."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    path: SandboxPath
+    recursive: bool = False
+
+
+class FileDeleted(Contract):
+    path: str
+
+
+class OpenUpload(Contract):
+    """`cmd.exec.files.upload`: the reply names the subject the chunks go to. With
+    `archive` the body is a tar.gz unpacked into the directory `path`."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    path: SandboxPath
+    size: int | None = Field(default=None, ge=0, description="Declared size, when known")
+    archive: bool = False
+
+
+class OpenDownload(Contract):
+    """`cmd.exec.files.download`: a file (or a byte range of it), or with `archive` a
+    directory as tar.gz; the reply names the subject to pull chunks from."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    path: SandboxPath
+    offset: int = Field(default=0, ge=0)
+    length: int | None = Field(default=None, ge=0)
+    archive: bool = False
+
+
+class TransferOpened(Contract):
+    """An open transfer: chunks flow on `subject` (see the module's headers)."""
+
+    subject: str
+    chunk_bytes: int = CHUNK_BYTES
+    window: int = TRANSFER_WINDOW
+    max_bytes: int | None = Field(default=None, description="Upload limit")
+    info: FileInfo | None = Field(default=None, description="Download: the file as opened")
+    etag: str | None = None
+    offset: int = 0
+    length: int | None = Field(default=None, description="Download: bytes that will follow")
+
+
+class FileWritten(Contract):
+    """`PUT /sandboxes/{id}/files/{path}` reply."""
+
+    path: str
+    size: int
+    created_at: datetime
+    sha256: str
+    files: int | None = Field(default=None, description="Archive uploads: entries unpacked")
+
+
+class FileEvent(Contract):
+    """`evt.exec.<sandbox>.<id>.file_written|file_deleted|packages_installed`."""
+
+    execution_id: ExecutionId
+    sandbox_id: SandboxId
+    user_id: str
+    path: str | None = None
+    size: int | None = None
+    packages: list[str] | None = None
+
+
+class PackageManager(StrEnum):
+    PIP = "pip"
+    NPM = "npm"
+
+
+# PEP 508 name with optional extras and version specifiers; npm (scoped) name[@version].
+_PIP = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*\])?"
+    r"((===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+(,(===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+)*)?$"
+)
+_NPM = re.compile(r"^(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9.^~<>=|*+ -]+)?$")
+PACKAGE_PATTERNS = {PackageManager.PIP: _PIP, PackageManager.NPM: _NPM}
+
+
+class InstallPackagesRequest(Request):
+    """`POST /sandboxes/{id}/packages` body."""
+
+    packages: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=MAX_PACKAGES
+    )
+    manager: PackageManager = PackageManager.PIP
+    timeout: float = Field(default=300, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _valid_names(self) -> "InstallPackagesRequest":
+        pattern = PACKAGE_PATTERNS[self.manager]
+        for package in self.packages:
+            if not pattern.match(package) or package.endswith(" "):
+                raise ValueError(f"{package[:100]!r} is not a valid {self.manager} package name")
+        return self
+
+
+class InstallPackages(Contract):
+    """`cmd.exec.packages.install`."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    execution_id: ExecutionId
+    request: InstallPackagesRequest

@@ -1,0 +1,289 @@
+"""KubernetesDriver: one Pod per sandbox, its token in a Secret, a NetworkPolicy around it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, TypeVar
+
+import structlog
+from kubernetes import client as k8s
+from kubernetes import config as kubeconfig
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from ..agent_client import AgentClient
+from ..driver import Handle, RuntimeSpec
+from ..errors import AgentUnavailable, DriverError, RuntimeUnavailable, UnknownRuntime
+from . import manifests, names
+from .config import KubernetesConfig
+from .failures import SandboxFailure, pod_failure
+
+T = TypeVar("T")
+log = structlog.get_logger()
+
+
+def api_client(config: KubernetesConfig) -> Any:
+    """A client for the API server named by ``config`` (URL, kubeconfig or in-cluster)."""
+    configuration = k8s.Configuration()
+    if config.api_url is not None:
+        configuration.host = config.api_url
+        if config.token_file is not None:
+            token = config.token_file.read_text().strip()
+            configuration.api_key = {"authorization": f"Bearer {token}"}
+        if config.ca_file is not None:
+            configuration.ssl_ca_cert = str(config.ca_file)
+    elif config.kubeconfig is not None:
+        kubeconfig.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(config.kubeconfig), client_configuration=configuration
+        )
+    else:
+        kubeconfig.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    return k8s.ApiClient(configuration)
+
+
+def _endpoint(pod_ip: str, port: int) -> str:
+    host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
+    return f"tcp://{host}:{port}"
+
+
+def _sandbox_id(obj: Any) -> str | None:
+    annotations = obj.metadata.annotations or {}
+    value = annotations.get(names.SANDBOX_ID)
+    return value if isinstance(value, str) else None
+
+
+class KubernetesDriver:
+    """Creates sandboxes as Pods through the official client, off the event loop."""
+
+    def __init__(self, config: KubernetesConfig, api: Any | None = None) -> None:
+        self._config = config
+        try:
+            self._api = api if api is not None else api_client(config)
+        except (ConfigException, OSError) as exc:
+            raise RuntimeUnavailable(
+                f"the kubernetes driver found no cluster (api_url, kubeconfig or in-cluster): {exc}"
+            ) from exc
+        self._core = k8s.CoreV1Api(self._api)
+        self._net = k8s.NetworkingV1Api(self._api)
+        self._destroyed: set[str] = set()
+
+    def protections(self) -> dict[str, object]:
+        """What sandbox Pods get (the cluster enforces it)."""
+        return {
+            "driver": "kubernetes",
+            "namespace": self._config.namespace,
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "capabilities": "none",
+            "seccomp": "RuntimeDefault",
+            "runtimeClasses": dict(self._config.runtime_classes),
+            "network": "NetworkPolicy: deny egress, ingress from exec-svc only",
+        }
+
+    async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one blocking API call in a worker thread."""
+        kwargs.setdefault("_request_timeout", self._config.request_timeout)
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    def _placement(self, spec: RuntimeSpec) -> manifests.Placement:
+        try:
+            image = self._config.images[spec.runtime]
+        except KeyError:
+            available = ", ".join(sorted(self._config.images))
+            raise UnknownRuntime(
+                f"unknown runtime {spec.runtime!r}; available: {available}"
+            ) from None
+        pool = getattr(spec, "pool", None)  # set once RuntimeSpec carries the warm pool
+        egress = None if spec.network_ports is None else manifests.Egress(spec.network_ports)
+        return manifests.Placement(
+            image=image,
+            runtime_class=self._config.runtime_classes.get(spec.security_level),
+            pool=pool if isinstance(pool, str) else None,
+            egress=egress,
+        )
+
+    async def create(self, spec: RuntimeSpec) -> Handle:
+        """Create Pod, NetworkPolicy and Secret; return once the Pod runs and its agent answers."""
+        placement = self._placement(spec)
+        namespace = self._config.namespace
+        token = secrets.token_urlsafe(32)
+        try:
+            created = await self._call(
+                self._core.create_namespaced_pod,
+                namespace,
+                manifests.pod(spec, placement, self._config),
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise DriverError(f"sandbox {spec.sandbox_id} already exists") from exc
+            raise RuntimeUnavailable(f"cannot create the sandbox pod: {exc.reason}") from exc
+        self._destroyed.discard(spec.sandbox_id)
+        try:
+            metadata: Any = created.metadata
+            owners = manifests.owner(str(metadata.name), str(metadata.uid))
+            # The policy before the Secret: the container cannot start before its token exists.
+            await self._call(
+                self._net.create_namespaced_network_policy,
+                namespace,
+                manifests.network_policy(spec, placement, self._config, owners),
+            )
+            await self._call(
+                self._core.create_namespaced_secret,
+                namespace,
+                manifests.secret(spec, token, placement.pool, owners),
+            )
+            handle = await self._wait_ready(spec.sandbox_id, token)
+        except BaseException:
+            await asyncio.shield(self.destroy(spec.sandbox_id))
+            raise
+        log.info("sandbox_pod_ready", sandbox_id=spec.sandbox_id, endpoint=handle.endpoint)
+        return handle
+
+    async def _wait_ready(self, sandbox_id: str, token: str) -> Handle:
+        name = names.object_name(sandbox_id)
+        deadline = time.monotonic() + self._config.ready_timeout
+        while True:
+            try:
+                pod = await self._call(self._core.read_namespaced_pod, name, self._config.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise RuntimeUnavailable(f"sandbox {sandbox_id}: the pod vanished") from exc
+                raise
+            failure = pod_failure(pod)
+            if failure is not None:
+                raise RuntimeUnavailable(f"sandbox {sandbox_id} failed to start: {failure}")
+            if pod.status is not None and pod.status.phase == "Running" and pod.status.pod_ip:
+                handle = Handle(
+                    sandbox_id=sandbox_id,
+                    endpoint=_endpoint(pod.status.pod_ip, self._config.agent_port),
+                    token=token,
+                )
+                if await self._answers(handle):
+                    return handle
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailable(
+                    f"sandbox {sandbox_id} not ready in {self._config.ready_timeout:g} s"
+                )
+            await asyncio.sleep(self._config.poll_interval)
+
+    async def _answers(self, handle: Handle) -> bool:
+        try:
+            agent = await AgentClient.connect(handle.endpoint, handle.token, timeout=2.0)
+        except AgentUnavailable:
+            return False
+        try:
+            await agent.ping()
+        except DriverError:
+            return False
+        finally:
+            await agent.close()
+        return True
+
+    async def destroy(self, sandbox_id: str) -> None:
+        """Delete the Pod, its Secret and its NetworkPolicy; idempotent."""
+        self._destroyed.add(sandbox_id)
+        namespace, name = self._config.namespace, names.object_name(sandbox_id)
+        deletes: tuple[tuple[Callable[..., Any], str, dict[str, Any]], ...] = (
+            (self._core.delete_namespaced_pod, name, {"grace_period_seconds": 0}),
+            (self._net.delete_namespaced_network_policy, name, {}),
+            (self._core.delete_namespaced_secret, names.secret_name(sandbox_id), {}),
+        )
+        for delete, object_name, options in deletes:
+            try:
+                await self._call(delete, object_name, namespace, **options)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise DriverError(f"cannot delete {object_name}: {exc.reason}") from exc
+
+    async def _tokens(self) -> dict[str, str]:
+        listing = await self._call(
+            self._core.list_namespaced_secret, self._config.namespace, label_selector=names.SELECTOR
+        )
+        tokens: dict[str, str] = {}
+        for item in listing.items:
+            sandbox_id = _sandbox_id(item)
+            encoded = (item.data or {}).get(manifests.TOKEN_KEY)
+            if sandbox_id and encoded:
+                tokens[sandbox_id] = base64.b64decode(encoded).decode()
+        return tokens
+
+    async def _pods(self) -> list[Any]:
+        listing = await self._call(
+            self._core.list_namespaced_pod, self._config.namespace, label_selector=names.SELECTOR
+        )
+        return list(listing.items)
+
+    def _handle(self, pod: Any, tokens: dict[str, str]) -> Handle | None:
+        sandbox_id = _sandbox_id(pod)
+        if sandbox_id is None or sandbox_id not in tokens or pod_failure(pod) is not None:
+            return None
+        if pod.status is None or pod.status.phase != "Running" or not pod.status.pod_ip:
+            return None
+        endpoint = _endpoint(pod.status.pod_ip, self._config.agent_port)
+        return Handle(sandbox_id=sandbox_id, endpoint=endpoint, token=tokens[sandbox_id])
+
+    async def list(self) -> list[Handle]:
+        """Running sandbox Pods of this deployment (by label), with their tokens."""
+        pods, tokens = await asyncio.gather(self._pods(), self._tokens())
+        handles = (self._handle(pod, tokens) for pod in pods)
+        return [handle for handle in handles if handle is not None]
+
+    async def inspect(self, sandbox_id: str) -> Handle | None:
+        """The sandbox's handle if its Pod is running."""
+        namespace = self._config.namespace
+        try:
+            pod = await self._call(
+                self._core.read_namespaced_pod, names.object_name(sandbox_id), namespace
+            )
+            secret = await self._call(
+                self._core.read_namespaced_secret, names.secret_name(sandbox_id), namespace
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise DriverError(f"cannot read sandbox {sandbox_id}: {exc.reason}") from exc
+        encoded = (secret.data or {}).get(manifests.TOKEN_KEY, "")
+        return self._handle(pod, {sandbox_id: base64.b64decode(encoded).decode()})
+
+    async def failures(self) -> AsyncGenerator[SandboxFailure, None]:
+        """Report, once each, sandboxes whose Pod failed, was evicted or disappeared.
+
+        Polls the Pod list every ``watch_interval``. A Pod this process destroyed is not
+        reported; other replicas' destroys are, so consumers act only on sandboxes that
+        are still running in their store.
+        """
+        seen: set[str] = set()
+        reported: set[str] = set()
+        while True:
+            try:
+                pods = await self._pods()
+            except (ApiException, OSError) as exc:
+                log.warning("sandbox_watch_failed", error=str(exc))
+                await asyncio.sleep(self._config.watch_interval)
+                continue
+            present: set[str] = set()
+            for pod in pods:
+                sandbox_id = _sandbox_id(pod)
+                if sandbox_id is None or sandbox_id in self._destroyed:
+                    continue
+                present.add(sandbox_id)
+                reason = pod_failure(pod)
+                if reason is not None and sandbox_id not in reported:
+                    reported.add(sandbox_id)
+                    yield SandboxFailure(sandbox_id, reason)
+            for sandbox_id in seen - present - self._destroyed - reported:
+                reported.add(sandbox_id)
+                yield SandboxFailure(sandbox_id, "the pod disappeared")
+            seen = present
+            reported &= present
+            await asyncio.sleep(self._config.watch_interval)
+
+    async def close(self) -> None:
+        """Close the API connection pool; sandboxes keep running."""
+        await asyncio.to_thread(self._api.close)

@@ -1,0 +1,199 @@
+"""The objects of one sandbox: its Pod, its token Secret and its NetworkPolicy (plain dicts)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from ..driver import RuntimeSpec
+from . import names
+from .config import KubernetesConfig
+
+Manifest = dict[str, Any]
+
+UID = 1000
+TOKEN_DIR = "/run/llmsafespace"
+TOKEN_KEY = "token"
+PRIVATE_RANGES = (
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+)
+"""Never reachable from a sandbox, even with network access: the cluster and cloud metadata."""
+
+
+@dataclass(frozen=True)
+class Egress:
+    """Outbound access a sandbox asked for: DNS, and these TCP ports on public addresses."""
+
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Per-sandbox choices that are not resources: image, isolation and network."""
+
+    image: str
+    runtime_class: str | None
+    pool: str | None
+    egress: Egress | None
+
+
+def _millicores(cpu: float) -> str:
+    return f"{max(1, round(cpu * 1000))}m"
+
+
+def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Manifest:
+    """The sandbox Pod: non-root, read-only root, no capabilities, agent on TCP."""
+    port = config.agent_port
+    resources = {
+        "cpu": _millicores(spec.cpu),
+        "memory": str(spec.memory_bytes),
+        "ephemeral-storage": str(spec.storage_bytes + config.tmp_bytes),
+    }
+    container = {
+        "name": "agent",
+        "image": placement.image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": [
+            "python3",
+            "-m",
+            "llmsafespace.agent",
+            "--listen",
+            f"0.0.0.0:{port}",
+            "--token-file",
+            f"{TOKEN_DIR}/{TOKEN_KEY}",
+            "--workspace",
+            "/workspace",
+        ],
+        "workingDir": "/workspace",
+        "env": [{"name": key, "value": value} for key, value in sorted(spec.env.items())],
+        "ports": [{"name": "agent", "containerPort": port, "protocol": "TCP"}],
+        "resources": {"requests": resources, "limits": resources},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 2},
+        "volumeMounts": [
+            {"name": "workspace", "mountPath": "/workspace"},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "token", "mountPath": TOKEN_DIR, "readOnly": True},
+        ],
+    }
+    body: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": names.object_name(spec.sandbox_id),
+            "namespace": config.namespace,
+            "labels": names.labels(spec.sandbox_id, placement.pool),
+            "annotations": {names.SANDBOX_ID: spec.sandbox_id},
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "hostNetwork": False,
+            "hostPID": False,
+            "hostIPC": False,
+            "terminationGracePeriodSeconds": 2,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": UID,
+                "runAsGroup": UID,
+                "fsGroup": UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [container],
+            "volumes": [
+                {"name": "workspace", "emptyDir": {"sizeLimit": str(spec.storage_bytes)}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": str(config.tmp_bytes)}},
+                {
+                    "name": "token",
+                    "secret": {
+                        "secretName": names.secret_name(spec.sandbox_id),
+                        "defaultMode": 0o400,
+                    },
+                },
+            ],
+        },
+    }
+    if placement.runtime_class:
+        body["spec"]["runtimeClassName"] = placement.runtime_class
+    return body
+
+
+def owner(pod_name: str, pod_uid: str) -> list[Manifest]:
+    """Owner references to the Pod: deleting it garbage-collects what it owns."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": pod_name,
+            "uid": pod_uid,
+            "blockOwnerDeletion": True,
+        }
+    ]
+
+
+def secret(spec: RuntimeSpec, token: str, pool: str | None, owners: list[Manifest]) -> Manifest:
+    """The agent's token, mounted read-only into the Pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": names.secret_name(spec.sandbox_id),
+            "labels": names.labels(spec.sandbox_id, pool),
+            "annotations": {names.SANDBOX_ID: spec.sandbox_id},
+            "ownerReferences": owners,
+        },
+        "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
+    }
+
+
+def network_policy(
+    spec: RuntimeSpec, placement: Placement, config: KubernetesConfig, owners: list[Manifest]
+) -> Manifest:
+    """Ingress only from exec-svc on the agent port; egress denied unless asked for."""
+    source: Manifest = {"podSelector": {"matchLabels": dict(config.exec_pod_labels)}}
+    if config.exec_namespace:
+        source["namespaceSelector"] = {
+            "matchLabels": {"kubernetes.io/metadata.name": config.exec_namespace}
+        }
+    egress: list[Manifest] = []
+    if placement.egress is not None:
+        egress = [{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
+        if placement.egress.ports:
+            public = {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}
+            ports = [{"protocol": "TCP", "port": port} for port in placement.egress.ports]
+            egress.append({"to": [public], "ports": ports})
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": names.object_name(spec.sandbox_id),
+            "labels": names.labels(spec.sandbox_id, placement.pool),
+            "annotations": {names.SANDBOX_ID: spec.sandbox_id},
+            "ownerReferences": owners,
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {names.SANDBOX_ID: names.label_value(spec.sandbox_id)}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {"from": [source], "ports": [{"protocol": "TCP", "port": config.agent_port}]}
+            ],
+            "egress": egress,
+        },
+    }

@@ -1,0 +1,42 @@
+"""Kubernetes object names and labels for a sandbox id (ids may hold '_' and capitals)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+PART_OF = "app.kubernetes.io/part-of"
+COMPONENT = "app.kubernetes.io/component"
+SANDBOX_ID = "llmsafespace.dev/sandbox-id"
+POOL = "llmsafespace.dev/pool"
+PROJECT = "llmsafespace"
+SELECTOR = f"{PART_OF}={PROJECT},{COMPONENT}=sandbox"
+"""Every object the driver creates carries these labels; list and watch select on them."""
+
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def object_name(sandbox_id: str) -> str:
+    """A DNS-1123 name that is unique per id, even when ids differ only by case or '_'."""
+    digest = hashlib.sha256(sandbox_id.encode()).hexdigest()[:8]
+    return f"sbx-{sandbox_id.lower().replace('_', '-')}-{digest}"
+
+
+def secret_name(sandbox_id: str) -> str:
+    return f"{object_name(sandbox_id)}-token"
+
+
+def label_value(value: str) -> str:
+    """``value`` if Kubernetes accepts it as a label value, else a stable digest of it."""
+    if _LABEL_VALUE.match(value):
+        return value
+    return "h-" + hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def labels(sandbox_id: str, pool: str | None) -> dict[str, str]:
+    return {
+        PART_OF: PROJECT,
+        COMPONENT: "sandbox",
+        SANDBOX_ID: label_value(sandbox_id),
+        POOL: label_value(pool) if pool else "none",
+    }

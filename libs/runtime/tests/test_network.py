@@ -1,0 +1,185 @@
+"""Network mode: a sandbox reaches an outside host on an allowed port, and nothing else.
+
+The "internet" is a network namespace joined to the host by a veth pair: it answers
+HTTP on a public-looking address (198.51.100.2, TEST-NET-2) and on a private one
+(10.99.0.2) on ports 8080 and 8081. The host also serves on 0.0.0.0:8080, reachable
+only through its own addresses.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from llmsafespace.runtime import AgentClient, Handle, RuntimeSpec, UnsupportedSpec
+from llmsafespace.runtime.errors import RuntimeUnavailable
+from llmsafespace.runtime.local import LocalDriver
+
+NETNS, HOST_IF, PEER_IF = "llmss-test-inet", "llmss-th", "llmss-tn"
+PUBLIC, PRIVATE = "198.51.100.2", "10.99.0.2"
+ALLOWED, DISALLOWED = 8080, 8081
+SERVER = (
+    "import http.server, sys, threading\n"
+    "for port in sys.argv[1:]:\n"
+    "    s = http.server.ThreadingHTTPServer(('0.0.0.0', int(port)), "
+    "http.server.SimpleHTTPRequestHandler)\n"
+    "    threading.Thread(target=s.serve_forever, daemon=True).start()\n"
+    "threading.Event().wait()\n"
+)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def _host_address() -> str | None:
+    out = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        address = line.split()[3].split("/")[0]
+        if not address.startswith("127.") and HOST_IF not in line:
+            return address
+    return None
+
+
+@pytest.fixture(scope="module")
+def internet() -> Iterator[None]:
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 is missing")
+    subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+    subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
+    _ip("netns", "add", NETNS)
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        _ip("link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF)
+        _ip("link", "set", PEER_IF, "netns", NETNS)
+        _ip("addr", "add", "198.51.100.1/24", "dev", HOST_IF)
+        _ip("addr", "add", "10.99.0.1/24", "dev", HOST_IF)
+        _ip("link", "set", HOST_IF, "up")
+        for command in (
+            ["addr", "add", f"{PUBLIC}/24", "dev", PEER_IF],
+            ["addr", "add", f"{PRIVATE}/24", "dev", PEER_IF],
+            ["link", "set", PEER_IF, "up"],
+            ["link", "set", "lo", "up"],
+        ):
+            _ip("-n", NETNS, *command)
+        ports = [str(ALLOWED), str(DISALLOWED)]
+        servers.append(
+            subprocess.Popen(["ip", "netns", "exec", NETNS, sys.executable, "-c", SERVER, *ports])
+        )
+        servers.append(subprocess.Popen([sys.executable, "-c", SERVER, str(ALLOWED)]))
+        time.sleep(0.5)
+        yield
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
+        subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
+
+
+PROBE = """
+import json, socket
+out = {}
+for host, port in %r:
+    try:
+        with socket.create_connection((host, port), timeout=2) as s:
+            s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+            out[f"{host}:{port}"] = "ok" if s.recv(12).startswith(b"HTTP/1.0") else "no"
+    except OSError as exc:
+        out[f"{host}:{port}"] = type(exc).__name__
+json.dumps(out)
+"""
+
+
+async def _probe(handle: Handle, targets: list[tuple[str, int]]) -> dict[str, str]:
+    client = await AgentClient.connect(handle.endpoint, handle.token)
+    try:
+        result = await client.run_code(PROBE % (targets,), timeout=60)
+    finally:
+        await client.close()
+    assert result.result is not None, result
+    found: dict[str, str] = json.loads(ast.literal_eval(result.result))
+    return found
+
+
+@pytest.fixture(scope="module")
+async def networked(driver: LocalDriver, internet: None) -> AsyncIterator[Handle]:
+    if driver.protections()["network"] == "none":
+        pytest.skip(f"network mode unavailable: {driver.protections()['networkMissing']}")
+    spec = RuntimeSpec(sandbox_id="net", network_ports=(ALLOWED, 443))
+    handle = await driver.create(spec)
+    yield handle
+    await driver.destroy("net")
+
+
+async def test_a_default_sandbox_cannot_connect_anywhere(
+    driver: LocalDriver, internet: None
+) -> None:
+    handle = await driver.create(RuntimeSpec(sandbox_id="nonet"))
+    try:
+        found = await _probe(handle, [(PUBLIC, ALLOWED), ("10.0.2.2", ALLOWED)])
+        assert "ok" not in found.values(), found
+    finally:
+        await driver.destroy("nonet")
+
+
+async def test_a_network_sandbox_reaches_the_allowed_host_and_port_only(
+    networked: Handle,
+) -> None:
+    host = _host_address()
+    targets = [
+        (PUBLIC, ALLOWED),
+        (PUBLIC, DISALLOWED),  # Landlock: port not allowed
+        (PRIVATE, ALLOWED),  # nftables: RFC 1918
+        ("10.0.2.2", ALLOWED),  # slirp4netns: the host's loopback
+        ("198.51.100.1", ALLOWED),  # nftables: the host's own address (0.0.0.0 server)
+        ("169.254.169.254", 443),  # nftables: metadata
+    ]
+    if host is not None:
+        targets.append((host, ALLOWED))
+    found = await _probe(networked, targets)
+    assert found.pop(f"{PUBLIC}:{ALLOWED}") == "ok", found
+    assert found[f"{PUBLIC}:{DISALLOWED}"] == "PermissionError", found
+    assert "ok" not in found.values(), found
+
+
+def test_the_network_helper_runs_as_the_sandbox_uid_inside_its_cgroup(
+    networked: Handle, driver: LocalDriver
+) -> None:
+    out = subprocess.run(
+        ["ps", "-C", "slirp4netns", "-o", "uid=,pid="], capture_output=True, text=True
+    ).stdout.split()
+    assert out, "slirp4netns is running"
+    uid, pid = int(out[0]), out[1]
+    assert uid >= 200000
+    with open(f"/proc/{pid}/cgroup") as file:
+        cgroups = file.read()
+    assert f"sb-{uid}" in cgroups
+
+
+async def test_create_refuses_what_the_host_cannot_isolate(driver: LocalDriver) -> None:
+    with pytest.raises(UnsupportedSpec, match=r"runsc|gVisor"):
+        await driver.create(RuntimeSpec(sandbox_id="high", security_level="high"))
+    if driver.protections()["network"] == "none":
+        with pytest.raises(RuntimeUnavailable, match="networkAccess is unavailable"):
+            await driver.create(RuntimeSpec(sandbox_id="nonetwork", network_ports=(443,)))
+
+
+def test_the_fence_leaves_the_hosts_own_connections_alone(driver: LocalDriver) -> None:
+    """Kernel-made replies have no socket owner: a host connect to a closed local port
+    must still be refused at once, not time out behind the sandbox rules."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    with socket.socket() as client:
+        client.settimeout(5)
+        with pytest.raises(ConnectionRefusedError):
+            client.connect(("127.0.0.1", closed_port))

@@ -1,0 +1,83 @@
+"""`llmsafespace cp`: copy files and directories into and out of a sandbox."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..sandbox import Sandbox
+from .settings import CliSettings, pass_settings
+
+_REMOTE = re.compile(r"^(sb-[a-z0-9]+):(/.*)$")
+
+
+def _remote(spec: str) -> tuple[str, str] | None:
+    """(sandbox id, path) for `SANDBOX:/path`; None for a local path."""
+    match = _REMOTE.match(spec)
+    return (match.group(1), match.group(2)) if match else None
+
+
+@click.command("cp")
+@click.argument("source")
+@click.argument("destination")
+@click.option("--recursive", "-r", is_flag=True, help="Copy a directory (as tar.gz).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_settings
+def copy(
+    settings: CliSettings, source: str, destination: str, recursive: bool, quiet: bool
+) -> None:
+    """Copy LOCAL to SANDBOX:/path, or SANDBOX:/path to LOCAL (paths inside the sandbox
+    are under /workspace or /tmp)."""
+    up, down = _remote(destination), _remote(source)
+    if (up is None) == (down is None):
+        raise click.UsageError("exactly one of SOURCE and DESTINATION must be SANDBOX:/path")
+    remote = up or down
+    assert remote is not None
+    sandbox = Sandbox.connect(remote[0], **settings.client())
+    try:
+        if up is not None:
+            local = Path(source)
+            if local.is_dir() and not recursive:
+                raise click.UsageError(f"{source} is a directory: use --recursive")
+            total = local.stat().st_size if local.is_file() else 0
+            with _progress(quiet, total, f"{local.name} → {destination}") as advance:
+                if local.is_dir():
+                    sandbox.files.upload_dir(local, up[1], progress=advance)
+                else:
+                    sandbox.files.upload(local, up[1], progress=advance)
+        else:
+            assert down is not None
+            target = Path(destination)
+            if recursive:
+                with _progress(quiet, 0, f"{source} → {destination}") as advance:
+                    sandbox.files.download_dir(down[1], target, progress=advance)
+                return
+            if target.is_dir():
+                target = target / Path(down[1]).name
+            with _progress(quiet, 0, f"{source} → {target}") as advance:
+                sandbox.files.download(down[1], target, progress=advance)
+    finally:
+        sandbox.close()
+
+
+class _progress:
+    """A click progress bar fed with "bytes so far" (silent with `quiet`)."""
+
+    def __init__(self, quiet: bool, total: int, label: str) -> None:
+        self._bar: Any = None if quiet else click.progressbar(length=total or None, label=label)
+        self._done = 0
+
+    def __enter__(self) -> "_progress":
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done - self._done)
+        self._done = done
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)

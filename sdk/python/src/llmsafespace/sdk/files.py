@@ -1,0 +1,213 @@
+"""`sandbox.files`: streamed uploads and downloads, listings, deletes and whole
+directories (as tar.gz). Large files never sit whole in memory on either side."""
+
+import asyncio
+import hashlib
+import io
+import os
+import tarfile
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from llmsafespace.contracts import FileInfo, FileWritten
+
+from .portal import Portal
+from .transport import Transport
+
+CHUNK = 256 * 1024
+TRANSFER_TIMEOUT = 600.0
+Progress = Callable[[int], None]
+"""Called with the number of bytes transferred so far."""
+Data = bytes | str | IO[bytes] | AsyncIterable[bytes]
+
+
+class AsyncFiles:
+    """The files of one sandbox. Paths are absolute, inside /workspace or /tmp."""
+
+    def __init__(self, transport: Transport, sandbox_id: str) -> None:
+        self._transport = transport
+        self._base = f"sandboxes/{quote(sandbox_id, safe='')}/files"
+
+    def _url(self, path: str) -> str:
+        return f"{self._base}/{quote(path.lstrip('/'))}"
+
+    async def write(
+        self, path: str, data: Data, *, progress: Progress | None = None
+    ) -> FileWritten:
+        """Write `data` to `path` (parent directories are created); replaces atomically."""
+        headers: dict[str, str] = {}
+        if isinstance(data, str):
+            data = data.encode()
+        if isinstance(data, bytes):
+            headers["x-content-sha256"] = hashlib.sha256(data).hexdigest()
+            body: Any = _counted(_pieces(io.BytesIO(data)), progress)
+            headers["content-length"] = str(len(data))
+        elif isinstance(data, AsyncIterable):
+            body = _counted(data, progress)
+        else:
+            body = _counted(_pieces(data), progress)
+        reply = await self._transport.send(
+            "PUT", self._url(path), content=body, headers=headers, timeout=TRANSFER_TIMEOUT
+        )
+        return FileWritten.model_validate(reply)
+
+    async def upload(
+        self, local: str | Path, path: str, *, progress: Progress | None = None
+    ) -> FileWritten:
+        """Stream a local file to `path`."""
+        with await asyncio.to_thread(open, local, "rb") as source:
+            headers = {"content-length": str(os.fstat(source.fileno()).st_size)}
+            reply = await self._transport.send(
+                "PUT",
+                self._url(path),
+                content=_counted(_pieces(source), progress),
+                headers=headers,
+                timeout=TRANSFER_TIMEOUT,
+            )
+        return FileWritten.model_validate(reply)
+
+    async def read(self, path: str) -> bytes:
+        """The whole file (for large ones, `download` streams to disk instead)."""
+        buffer = io.BytesIO()
+        await self.download(path, buffer)
+        return buffer.getvalue()
+
+    async def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return (await self.read(path)).decode(encoding)
+
+    async def download(
+        self, path: str, destination: str | Path | IO[bytes], *, progress: Progress | None = None
+    ) -> int:
+        """Stream `path` into a local file (or a binary file object); the bytes written."""
+        async with self._transport.stream(
+            "GET", self._url(path), timeout=TRANSFER_TIMEOUT
+        ) as response:
+            if isinstance(destination, str | Path):
+                with await asyncio.to_thread(open, destination, "wb") as target:
+                    return await _drain(response.aiter_bytes(CHUNK), target, progress)
+            return await _drain(response.aiter_bytes(CHUNK), destination, progress)
+
+    async def list(self, path: str = "/workspace", *, recursive: bool = False) -> list[FileInfo]:
+        """The entries of a directory (with `recursive`, of its whole tree)."""
+        params = {"path": path, "recursive": str(recursive).lower()}
+        reply = await self._transport.request("GET", self._base, params=params)
+        return [FileInfo.model_validate(entry) for entry in reply["files"]]
+
+    async def remove(self, path: str, *, recursive: bool = False) -> None:
+        """Delete a file, or a directory (non-empty ones only with `recursive`)."""
+        params = {"recursive": "true"} if recursive else None
+        await self._transport.request("DELETE", self._url(path), params=params)
+
+    async def upload_dir(
+        self, local: str | Path, path: str, *, progress: Progress | None = None
+    ) -> FileWritten:
+        """Pack a local directory as tar.gz (in a temp file) and unpack it into `path`."""
+        with tempfile.TemporaryFile() as packed:
+            size = await asyncio.to_thread(_pack, Path(local), packed)
+            reply = await self._transport.send(
+                "POST",
+                f"{self._base}/archive",
+                params={"path": path},
+                content=_counted(_pieces(packed), progress),
+                headers={"content-length": str(size)},
+                timeout=TRANSFER_TIMEOUT,
+            )
+        return FileWritten.model_validate(reply)
+
+    async def download_dir(
+        self, path: str, local: str | Path, *, progress: Progress | None = None
+    ) -> None:
+        """Fetch a directory as tar.gz and unpack it into the local directory `local`."""
+        with tempfile.TemporaryFile() as packed:
+            async with self._transport.stream(
+                "GET", f"{self._base}/archive", params={"path": path}, timeout=TRANSFER_TIMEOUT
+            ) as response:
+                await _drain(response.aiter_bytes(CHUNK), packed, progress)
+            await asyncio.to_thread(_unpack, packed, Path(local))
+
+
+def _pack(local: Path, packed: IO[bytes]) -> int:
+    """`local`'s contents as tar.gz into `packed` (rewound); its size."""
+    with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+        for entry in sorted(local.iterdir()):
+            archive.add(entry, arcname=entry.name)
+    size = packed.tell()
+    packed.seek(0)
+    return size
+
+
+def _unpack(packed: IO[bytes], target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    packed.seek(0)
+    with tarfile.open(fileobj=packed, mode="r:gz") as archive:
+        archive.extractall(target, filter="data")
+
+
+async def _pieces(source: IO[bytes]) -> AsyncIterator[bytes]:
+    while piece := source.read(CHUNK):
+        yield piece
+
+
+async def _counted(pieces: AsyncIterable[bytes], progress: Progress | None) -> AsyncIterator[bytes]:
+    done = 0
+    async for piece in pieces:
+        done += len(piece)
+        yield piece
+        if progress is not None:
+            progress(done)
+
+
+async def _drain(pieces: AsyncIterator[bytes], target: IO[bytes], progress: Progress | None) -> int:
+    done = 0
+    async for piece in pieces:
+        target.write(piece)
+        done += len(piece)
+        if progress is not None:
+            progress(done)
+    return done
+
+
+class Files:
+    """`Sandbox.files`: `AsyncFiles` run for synchronous code (same methods)."""
+
+    def __init__(self, portal: Portal, files: AsyncFiles) -> None:
+        self._portal = portal
+        self._files = files
+
+    def write(self, path: str, data: Data, *, progress: Progress | None = None) -> FileWritten:
+        return self._portal.call(self._files.write(path, data, progress=progress))
+
+    def upload(
+        self, local: str | Path, path: str, *, progress: Progress | None = None
+    ) -> FileWritten:
+        return self._portal.call(self._files.upload(local, path, progress=progress))
+
+    def read(self, path: str) -> bytes:
+        return self._portal.call(self._files.read(path))
+
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return self._portal.call(self._files.read_text(path, encoding))
+
+    def download(
+        self, path: str, destination: str | Path | IO[bytes], *, progress: Progress | None = None
+    ) -> int:
+        return self._portal.call(self._files.download(path, destination, progress=progress))
+
+    def list(self, path: str = "/workspace", *, recursive: bool = False) -> list[FileInfo]:
+        return self._portal.call(self._files.list(path, recursive=recursive))
+
+    def remove(self, path: str, *, recursive: bool = False) -> None:
+        self._portal.call(self._files.remove(path, recursive=recursive))
+
+    def upload_dir(
+        self, local: str | Path, path: str, *, progress: Progress | None = None
+    ) -> FileWritten:
+        return self._portal.call(self._files.upload_dir(local, path, progress=progress))
+
+    def download_dir(
+        self, path: str, local: str | Path, *, progress: Progress | None = None
+    ) -> None:
+        self._portal.call(self._files.download_dir(path, local, progress=progress))

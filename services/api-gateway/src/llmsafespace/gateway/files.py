@@ -1,0 +1,325 @@
+"""`/api/v1/sandboxes/{id}/files…` and `/packages`: bodies streamed through, never held.
+
+Uploads are read with `request.stream()` and sent as chunks on the transfer subject
+exec-svc names (at most `window` unacknowledged); downloads pull chunks the same way and
+leave as a `StreamingResponse`. Both carry a sha256 end to end."""
+
+import asyncio
+import hashlib
+import mimetypes
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from llmsafespace.contracts import (
+    Caller,
+    DeleteFile,
+    ErrorCode,
+    ErrorEnvelope,
+    ExecutionResult,
+    FileDeleted,
+    FileListing,
+    FileWritten,
+    InstallPackages,
+    InstallPackagesRequest,
+    ListFiles,
+    OpenDownload,
+    OpenUpload,
+    ServiceError,
+    TransferOpened,
+    check_path,
+    new_execution_id,
+    subjects,
+)
+from llmsafespace.contracts.files import ABORT_HEADER, DONE_HEADER, ERROR_HEADER, SHA256_HEADER
+
+from .auth import authenticated
+from .bodies import parse_body
+from .sandboxes import _sandbox_ref
+
+log = structlog.get_logger()
+CHECKSUM_HEADER = "x-content-sha256"  # optional: the client's sha256 of the upload
+STEP_TIMEOUT = 60.0  # seconds one chunk may take
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_TRUE = {"1", "true", "yes"}
+
+
+def _path(raw: str) -> str:
+    return check_path(raw)
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").lower() in _TRUE
+
+
+def _raise_if_error(message: Msg) -> None:
+    if ERROR_HEADER in (message.headers or {}):
+        envelope = ErrorEnvelope.model_validate_json(message.data)
+        raise ServiceError.from_envelope(envelope)
+
+
+class Inbox:
+    """The gateway's end of one transfer: messages out to `subject`, replies in here."""
+
+    def __init__(self, connection: NatsClient, subject: str) -> None:
+        self._nc = connection
+        self._subject = subject
+        self._inbox = connection.new_inbox()
+        self._subscription: Any = None
+
+    async def __aenter__(self) -> "Inbox":
+        self._subscription = await self._nc.subscribe(self._inbox)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._subscription.unsubscribe()
+
+    async def send(self, data: bytes, headers: dict[str, str] | None = None) -> None:
+        await self._nc.publish(self._subject, data, reply=self._inbox, headers=headers)
+
+    async def reply(self) -> Msg:
+        try:
+            message: Msg = await self._subscription.next_msg(timeout=STEP_TIMEOUT)
+        except TimeoutError as exc:
+            raise ServiceError(ErrorCode.TIMEOUT, "the file transfer stalled") from exc
+        _raise_if_error(message)
+        return message
+
+    async def abort(self) -> None:
+        await self._nc.publish(self._subject, b"", headers={ABORT_HEADER: "1"})
+
+
+async def _upload(request: Request, caller: Caller, path: str, archive: bool) -> FileWritten:
+    ref = _sandbox_ref(request, caller)
+    declared = request.headers.get("content-length")
+    size = int(declared) if declared and declared.isdigit() else None
+    opened = await request.state.bus.request(
+        subjects.EXEC_FILES_UPLOAD,
+        OpenUpload(caller=caller, sandbox_id=ref.sandbox_id, path=path, size=size, archive=archive),
+        TransferOpened,
+    )
+    digest = hashlib.sha256()
+    async with Inbox(request.state.nats, opened.subject) as inbox:
+        unacknowledged = 0
+        done = False
+        try:
+            async for piece in _chunks(request.stream(), opened.chunk_bytes):
+                digest.update(piece)
+                await inbox.send(piece)
+                unacknowledged += 1
+                if unacknowledged >= opened.window:
+                    await inbox.reply()
+                    unacknowledged -= 1
+            for _ in range(unacknowledged):
+                await inbox.reply()
+            expected = request.headers.get(CHECKSUM_HEADER, digest.hexdigest()).lower()
+            await inbox.send(b"", headers={DONE_HEADER: "1", SHA256_HEADER: expected})
+            done = True
+            final = await inbox.reply()
+        except BaseException:
+            if not done:
+                await inbox.abort()
+            raise
+    return FileWritten.model_validate_json(final.data)
+
+
+async def _chunks(stream: AsyncIterator[bytes], size: int) -> AsyncIterator[bytes]:
+    """Re-cut the body into chunks of `size` bytes (the last may be shorter)."""
+    buffer = bytearray()
+    async for piece in stream:
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _range(header: str | None) -> tuple[int, int | None] | None:
+    """(offset, length or None) of a single `bytes=` range; None without one."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or match.groups() == ("", ""):
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "only one bytes=start-end range is supported")
+    start, end = match.groups()
+    if start == "":
+        return -int(end), None  # suffix: resolved once the size is known
+    if end == "":
+        return int(start), None
+    if int(end) < int(start):
+        raise ServiceError(ErrorCode.INVALID_REQUEST, "the range ends before it starts")
+    return int(start), int(end) - int(start) + 1
+
+
+async def _download(request: Request, caller: Caller, path: str, archive: bool) -> Response:
+    ref = _sandbox_ref(request, caller)
+    wanted = None if archive else _range(request.headers.get("range"))
+    offset, length = wanted or (0, None)
+    if offset < 0:  # a suffix range needs the size first
+        probe = await _open(request, caller, ref.sandbox_id, path, 0, 0, False)
+        size = probe.info.size if probe.info else 0
+        await Inbox(request.state.nats, probe.subject).abort()
+        offset, length = max(0, size + offset), None
+    opened = await _open(request, caller, ref.sandbox_id, path, offset, length, archive)
+    info = opened.info
+    assert info is not None
+    headers = {"accept-ranges": "bytes"} if not archive else {}
+    if opened.etag:
+        headers["etag"] = opened.etag
+    body_length = opened.length or 0
+    status = 200
+    if wanted is not None:
+        status = 206
+        last = opened.offset + body_length - 1
+        headers["content-range"] = f"bytes {opened.offset}-{last}/{info.size}"
+        if body_length == 0 and info.size > 0:
+            headers["content-range"] = f"bytes */{info.size}"
+            status = 416
+    if not archive:
+        headers["content-length"] = str(body_length)
+        media = mimetypes.guess_type(info.name)[0] or "application/octet-stream"
+    else:
+        media = "application/gzip"
+        headers["content-disposition"] = f'attachment; filename="{info.name or "archive"}.tar.gz"'
+    if request.method == "HEAD" or status == 416:
+        await Inbox(request.state.nats, opened.subject).abort()
+        return Response(status_code=status, headers=headers, media_type=media)
+    stream = _pull(request.state.nats, opened)
+    return StreamingResponse(stream, status_code=status, headers=headers, media_type=media)
+
+
+async def _open(
+    request: Request,
+    caller: Caller,
+    sandbox_id: str,
+    path: str,
+    offset: int,
+    length: int | None,
+    archive: bool,
+) -> TransferOpened:
+    command = OpenDownload(
+        caller=caller,
+        sandbox_id=sandbox_id,
+        path=path,
+        offset=offset,
+        length=length,
+        archive=archive,
+    )
+    opened: TransferOpened = await request.state.bus.request(
+        subjects.EXEC_FILES_DOWNLOAD, command, TransferOpened
+    )
+    return opened
+
+
+async def _pull(connection: NatsClient, opened: TransferOpened) -> AsyncIterator[bytes]:
+    """The chunks, `window` pulls ahead; the sha256 is checked at the end (a mismatch or
+    a failure mid-stream breaks the connection: the status line is gone already)."""
+    digest = hashlib.sha256()
+    finished = False
+    async with Inbox(connection, opened.subject) as inbox:
+        try:
+            for _ in range(opened.window):
+                await inbox.send(b"")
+            while True:
+                message = await inbox.reply()
+                if DONE_HEADER in (message.headers or {}):
+                    finished = True
+                    if (message.headers or {}).get(SHA256_HEADER) != digest.hexdigest():
+                        raise ServiceError(ErrorCode.INTERNAL_ERROR, "download checksum mismatch")
+                    break
+                digest.update(message.data)
+                await inbox.send(b"")
+                yield message.data
+        finally:
+            if not finished:
+                await asyncio.shield(inbox.abort())
+
+
+@authenticated
+async def list_files(request: Request, caller: Caller) -> Response:
+    ref = _sandbox_ref(request, caller)
+    command = ListFiles(
+        caller=caller,
+        sandbox_id=ref.sandbox_id,
+        path=_path(request.query_params.get("path", "/workspace")),
+        recursive=_flag(request, "recursive"),
+    )
+    listing = await request.state.bus.request(subjects.EXEC_FILES_LIST, command, FileListing)
+    return JSONResponse(listing.wire())
+
+
+def _file_path(request: Request) -> str:
+    return _path("/" + request.path_params["path"])
+
+
+@authenticated
+async def read_file(request: Request, caller: Caller) -> Response:
+    return await _download(request, caller, _file_path(request), archive=False)
+
+
+@authenticated
+async def write_file(request: Request, caller: Caller) -> Response:
+    written = await _upload(request, caller, _file_path(request), archive=False)
+    return JSONResponse(written.wire(), status_code=201)
+
+
+@authenticated
+async def delete_file(request: Request, caller: Caller) -> Response:
+    ref = _sandbox_ref(request, caller)
+    command = DeleteFile(
+        caller=caller,
+        sandbox_id=ref.sandbox_id,
+        path=_file_path(request),
+        recursive=_flag(request, "recursive"),
+    )
+    deleted = await request.state.bus.request(subjects.EXEC_FILES_DELETE, command, FileDeleted)
+    return JSONResponse(deleted.wire())
+
+
+@authenticated
+async def read_archive(request: Request, caller: Caller) -> Response:
+    path = _path(request.query_params.get("path", "/workspace"))
+    return await _download(request, caller, path, archive=True)
+
+
+@authenticated
+async def write_archive(request: Request, caller: Caller) -> Response:
+    path = _path(request.query_params.get("path", "/workspace"))
+    written = await _upload(request, caller, path, archive=True)
+    return JSONResponse(written.wire(), status_code=201)
+
+
+@authenticated
+async def install_packages(request: Request, caller: Caller) -> Response:
+    settings = request.state.settings
+    ref = _sandbox_ref(request, caller)
+    body = await parse_body(request, InstallPackagesRequest, settings.max_body_bytes)
+    command = InstallPackages(
+        caller=caller, sandbox_id=ref.sandbox_id, execution_id=new_execution_id(), request=body
+    )
+    result = await request.state.bus.request(
+        subjects.EXEC_PACKAGES_INSTALL,
+        command,
+        ExecutionResult,
+        timeout=body.timeout + settings.execute_grace + STEP_TIMEOUT,
+    )
+    return JSONResponse(result.wire())
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/sandboxes/{sandbox_id}/files", list_files, methods=["GET"]),
+    Route("/sandboxes/{sandbox_id}/files/archive", read_archive, methods=["GET"]),
+    Route("/sandboxes/{sandbox_id}/files/archive", write_archive, methods=["POST"]),
+    Route("/sandboxes/{sandbox_id}/files/{path:path}", read_file, methods=["GET"]),
+    Route("/sandboxes/{sandbox_id}/files/{path:path}", write_file, methods=["PUT"]),
+    Route("/sandboxes/{sandbox_id}/files/{path:path}", delete_file, methods=["DELETE"]),
+    Route("/sandboxes/{sandbox_id}/packages", install_packages, methods=["POST"]),
+]

@@ -1,0 +1,267 @@
+"""Files through the real stack: streamed round trips, listings, paths that escape,
+limits, archives and ranges."""
+
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.stack
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def run(api: httpx.AsyncClient, sandbox_id: str, code: str) -> dict[str, object]:
+    response = await api.post(
+        f"/sandboxes/{sandbox_id}/execute", json={"type": "code", "content": code}
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+@pytest.mark.parametrize("size", [0, 1, 256 * 1024, 3 * 1024 * 1024 + 7])
+async def test_binary_files_round_trip_byte_for_byte(
+    api: httpx.AsyncClient, sandbox_id: str, size: int
+) -> None:
+    data = os.urandom(size)
+    path = f"/sandboxes/{sandbox_id}/files/workspace/round/{size}.bin"
+    written = await api.put(path, content=data)
+    assert written.status_code == 201, written.text
+    assert written.json()["size"] == size
+    assert written.json()["sha256"] == sha256(data)
+    read = await api.get(path)
+    assert read.status_code == 200, read.text
+    assert read.content == data
+    assert read.headers["content-length"] == str(size)
+    assert read.headers["etag"]
+    inside = await run(
+        api,
+        sandbox_id,
+        f"import hashlib; print(hashlib.sha256(open('/workspace/round/{size}.bin','rb').read())"
+        ".hexdigest())",
+    )
+    assert inside["stdout"] == sha256(data) + "\n"
+
+
+async def test_a_50_mb_file_streams_both_ways(api: httpx.AsyncClient, sandbox_id: str) -> None:
+    block = os.urandom(1024 * 1024)
+    total = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        for index in range(50):
+            piece = block[index:] + block[:index]
+            total.update(piece)
+            yield piece
+
+    path = f"/sandboxes/{sandbox_id}/files/workspace/big.bin"
+    written = await api.put(path, content=body(), timeout=120)
+    assert written.status_code == 201, written.text
+    assert written.json()["size"] == 50 * 1024 * 1024
+    assert written.json()["sha256"] == total.hexdigest()
+    back = hashlib.sha256()
+    size = 0
+    async with api.stream("GET", path, timeout=120) as response:
+        assert response.status_code == 200
+        async for piece in response.aiter_bytes():
+            back.update(piece)
+            size += len(piece)
+    assert (size, back.hexdigest()) == (50 * 1024 * 1024, total.hexdigest())
+    assert (await api.delete(path)).status_code == 200
+
+
+async def test_listing_shows_what_was_written(api: httpx.AsyncClient, sandbox_id: str) -> None:
+    base = f"/sandboxes/{sandbox_id}/files/workspace/listed"
+    for name in ("a.txt", "sub/b.csv"):
+        assert (await api.put(f"{base}/{name}", content=b"x" * 3)).status_code == 201
+    flat = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/listed"})
+    assert flat.status_code == 200, flat.text
+    body = flat.json()
+    assert body["path"] == "/workspace/listed"
+    entries = {entry["name"]: entry for entry in body["files"]}
+    assert set(entries) == {"a.txt", "sub"}
+    assert entries["a.txt"]["size"] == 3
+    assert not entries["a.txt"]["isDirectory"]
+    assert entries["sub"]["isDirectory"]
+    assert set(entries["a.txt"]) >= {"path", "modifiedAt", "createdAt", "mode"}
+    deep = await api.get(
+        f"/sandboxes/{sandbox_id}/files",
+        params={"path": "/workspace/listed", "recursive": "true"},
+    )
+    paths = {entry["path"] for entry in deep.json()["files"]}
+    assert "/workspace/listed/sub/b.csv" in paths
+    kept = await api.delete(f"{base}/sub")
+    assert kept.status_code == 409, kept.text
+    gone = await api.delete(f"{base}", params={"recursive": "true"})
+    assert gone.status_code == 200, gone.text
+    missing = await api.get(f"{base}/a.txt")
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["etc/passwd", "workspace/../etc/passwd", "workspace/%2e%2e/etc/passwd", "tmp/a%00b"],
+)
+async def test_paths_outside_the_sandbox_roots_are_refused(
+    api: httpx.AsyncClient, sandbox_id: str, path: str
+) -> None:
+    response = await api.get(f"/sandboxes/{sandbox_id}/files/{path}")
+    assert response.status_code in (400, 404), response.text
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "invalid_path"
+    written = await api.put(f"/sandboxes/{sandbox_id}/files/{path}", content=b"no")
+    assert written.status_code in (400, 404), written.text
+    listed = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/etc"})
+    assert listed.json()["error"]["code"] == "invalid_path"
+
+
+async def test_symlinks_out_of_the_roots_cannot_be_read_or_written(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    await run(
+        api,
+        sandbox_id,
+        "import os\n"
+        "os.makedirs('/workspace/links', exist_ok=True)\n"
+        "os.symlink('/etc/passwd', '/workspace/links/passwd')\n"
+        "os.symlink('/etc', '/workspace/links/etc')\n"
+        "os.symlink('/workspace/links/real.txt', '/workspace/links/inside')\n"
+        "open('/workspace/links/real.txt', 'w').write('inside')",
+    )
+    base = f"/sandboxes/{sandbox_id}/files/workspace/links"
+    for target in ("passwd", "etc/passwd", "etc/hostname"):
+        read = await api.get(f"{base}/{target}")
+        assert read.status_code == 400, read.text
+        assert read.json()["error"]["code"] == "invalid_path"
+        written = await api.put(f"{base}/{target}", content=b"pwned")
+        assert written.status_code == 400, written.text
+    inside = await api.get(f"{base}/inside")
+    assert (inside.status_code, inside.content) == (200, b"inside")
+    still = await run(api, sandbox_id, "print(os.readlink('/workspace/links/passwd'))")
+    assert still["stdout"] == "/etc/passwd\n"
+
+
+async def test_a_file_over_the_limit_is_refused_with_413(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    block = bytes(1024 * 1024)
+
+    async def body() -> AsyncIterator[bytes]:  # chunked: no length to check up front
+        for _ in range(101):
+            yield block
+
+    path = f"/sandboxes/{sandbox_id}/files/workspace/huge.bin"
+    refused = await api.put(path, content=body(), timeout=120)
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["error"]["code"] == "payload_too_large"
+    assert (await api.get(path)).status_code == 404
+    listing = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace"})
+    assert not [f for f in listing.json()["files"] if f["name"].endswith(".part")]
+
+
+async def test_a_full_disk_answers_507_and_leaves_no_partial_file(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post("/sandboxes", json={"resources": {"ephemeralStorage": "16Mi"}})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    try:
+        path = f"/sandboxes/{sandbox_id}/files/workspace/fill.bin"
+        full = await api.put(path, content=os.urandom(20 * 1024 * 1024))
+        assert full.status_code == 507, full.text
+        assert full.json()["error"]["code"] == "insufficient_storage"
+        listing = await api.get(f"/sandboxes/{sandbox_id}/files")
+        assert listing.json()["files"] == []
+        fits = await api.put(path, content=b"small")
+        assert fits.status_code == 201, fits.text
+    finally:
+        await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+async def test_directories_go_up_and_come_down_as_tar_gz(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    files = {"project/main.py": b"print('hi')\n", "project/data/blob.bin": os.urandom(70_000)}
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+        for name, data in files.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            archive.addfile(entry, io.BytesIO(data))
+    up = await api.post(
+        f"/sandboxes/{sandbox_id}/files/archive",
+        params={"path": "/workspace/unpacked"},
+        content=packed.getvalue(),
+    )
+    assert up.status_code == 201, up.text
+    assert up.json()["files"] == 2
+    one = await api.get(f"/sandboxes/{sandbox_id}/files/workspace/unpacked/project/main.py")
+    assert one.content == files["project/main.py"]
+    down = await api.get(
+        f"/sandboxes/{sandbox_id}/files/archive", params={"path": "/workspace/unpacked"}
+    )
+    assert down.status_code == 200, down.text
+    with tarfile.open(fileobj=io.BytesIO(down.content), mode="r:gz") as archive:
+        got = {
+            member.name: archive.extractfile(member).read()  # type: ignore[union-attr]
+            for member in archive
+            if member.isfile()
+        }
+    assert got == files
+
+
+async def test_archives_with_escaping_members_are_refused(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    for name, kind in (("../escape.txt", tarfile.REGTYPE), ("link", tarfile.SYMTYPE)):
+        packed = io.BytesIO()
+        with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+            entry = tarfile.TarInfo(name)
+            entry.type = kind
+            entry.linkname = "/etc/passwd"
+            archive.addfile(entry, io.BytesIO(b""))
+        up = await api.post(
+            f"/sandboxes/{sandbox_id}/files/archive",
+            params={"path": "/workspace/evil"},
+            content=packed.getvalue(),
+        )
+        assert up.status_code == 400, up.text
+
+
+async def test_range_requests_return_the_asked_bytes(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    data = bytes(range(256)) * 4000
+    path = f"/sandboxes/{sandbox_id}/files/tmp/ranged.bin"
+    assert (await api.put(path, content=data)).status_code == 201
+    part = await api.get(path, headers={"range": "bytes=1000-1999"})
+    assert part.status_code == 206, part.text
+    assert part.content == data[1000:2000]
+    assert part.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
+    tail = await api.get(path, headers={"range": "bytes=-10"})
+    assert (tail.status_code, tail.content) == (206, data[-10:])
+    head = await api.head(path)
+    assert head.headers["content-length"] == str(len(data))
+
+
+async def test_writes_and_deletes_are_audited(api: httpx.AsyncClient, sandbox_id: str) -> None:
+    import asyncio
+
+    path = f"/sandboxes/{sandbox_id}/files/workspace/audited.txt"
+    assert (await api.put(path, content=b"12345")).status_code == 201
+    assert (await api.delete(path)).status_code == 200
+    for _ in range(100):
+        events = (await api.get("/audit", params={"sandboxId": sandbox_id, "limit": 500})).json()
+        names = {event["event"] for event in events["events"]}
+        if {"file_written", "file_deleted"} <= names:
+            break
+        await asyncio.sleep(0.2)
+    written = [e for e in events["events"] if e["event"] == "file_written"]
+    assert {"file_written", "file_deleted"} <= names
+    assert any(e["payload"].get("path") == "/workspace/audited.txt" for e in written)

@@ -1,0 +1,165 @@
+"""A fake kubelet that runs real agents: each Pod the fake API server receives becomes a
+``python -m llmsafespace.agent --listen`` process on its own loopback address.
+
+Honest limits: no image, no bubblewrap, no namespaces or cgroups — the agent runs as a plain
+host process (the Pod's securityContext is only checked, in the tests, as data). What is real
+is the path the driver takes: API objects over HTTP, the token through the Secret, the agent
+over TCP at the Pod IP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import random
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .apiserver import FakeApiServer, Object
+
+SECRET_WAIT = 10.0
+
+
+@dataclass
+class RunningPod:
+    namespace: str
+    name: str
+    ip: str
+    workdir: Path
+    process: asyncio.subprocess.Process | None = None
+    task: asyncio.Task[None] | None = None
+    evicted: bool = False
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+class FakeKubelet:
+    """Starts an agent for each new Pod and reports its phase back to the API server."""
+
+    def __init__(self, api: FakeApiServer, root: Path) -> None:
+        self._api = api
+        self._root = root
+        self.pods: dict[str, RunningPod] = {}
+        self._ips: set[str] = set()
+        api.listeners.append(self._on_pod)
+
+    def _on_pod(self, event: str, pod: Object) -> None:
+        name = pod["metadata"]["name"]
+        if event == "ADDED":
+            running = RunningPod(pod["metadata"]["namespace"], name, self._new_ip(), self._root)
+            self.pods[name] = running
+            running.task = asyncio.create_task(self._run(running, pod))
+        elif event == "DELETED" and name in self.pods:
+            running = self.pods.pop(name)
+            self._ips.discard(running.ip)
+            self._kill(running)
+
+    def _new_ip(self) -> str:
+        while True:
+            ip = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+            if ip not in self._ips:
+                self._ips.add(ip)
+                return ip
+
+    async def _run(self, running: RunningPod, pod: Object) -> None:
+        spec = pod["spec"]
+        container = spec["containers"][0]
+        token_volume = next(v for v in spec["volumes"] if "secret" in v)
+        secret_name = token_volume["secret"]["secretName"]
+        secret = None
+        for _ in range(int(SECRET_WAIT / 0.02)):
+            secret = self._api.get("secrets", running.namespace, secret_name)
+            if secret is not None:
+                break
+            await asyncio.sleep(0.02)
+        if secret is None:
+            self._status(running, "Pending", waiting="CreateContainerConfigError")
+            return
+        workdir = Path(tempfile.mkdtemp(prefix=f"{running.name}-", dir=self._root))
+        running.workdir = workdir
+        token_file = workdir / "token"
+        token_file.write_bytes(base64.b64decode(secret["data"]["token"]))
+        (workdir / "workspace").mkdir()
+        port = next(p["containerPort"] for p in container["ports"] if p["name"] == "agent")
+        env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
+        running.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "llmsafespace.agent",
+            "--listen",
+            f"{running.ip}:{port}",
+            "--token-file",
+            str(token_file),
+            "--workspace",
+            str(workdir / "workspace"),
+            env=env,
+            cwd=workdir / "workspace",
+            start_new_session=True,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        self._status(running, "Running")
+        code = await running.process.wait()
+        if self.pods.get(running.name) is running and not running.evicted:
+            self._status(running, "Failed", exit_code=code)
+
+    def _status(
+        self, running: RunningPod, phase: str, *, exit_code: int | None = None, waiting: str = ""
+    ) -> None:
+        state: Object = {"running": {}}
+        if exit_code is not None:
+            state = {"terminated": {"exitCode": exit_code, "reason": "Error"}}
+        elif waiting:
+            state = {"waiting": {"reason": waiting}}
+        self._api.update_status(
+            running.namespace,
+            running.name,
+            {
+                "phase": phase,
+                "podIP": running.ip if phase == "Running" else None,
+                "containerStatuses": [
+                    {
+                        "name": "agent",
+                        "ready": phase == "Running",
+                        "state": state,
+                        "restartCount": 0,
+                        "image": "",
+                        "imageID": "",
+                    }
+                ],
+            },
+        )
+
+    def _kill(self, running: RunningPod) -> None:
+        if running.process is not None and running.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(running.process.pid, signal.SIGKILL)
+
+    def evict(self, name: str) -> None:
+        """What the node does under pressure: kill the container, mark the Pod Evicted."""
+        running = self.pods[name]
+        running.evicted = True
+        self._kill(running)
+        self._api.update_status(
+            running.namespace,
+            name,
+            {"phase": "Failed", "reason": "Evicted", "message": "The node was low on memory."},
+        )
+
+    def crash(self, name: str) -> None:
+        """The agent dies (the Pod turns Failed with its exit code)."""
+        self._kill(self.pods[name])
+
+    async def stop(self) -> None:
+        for running in list(self.pods.values()):
+            self._kill(running)
+            if running.task is not None:
+                running.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running.task
+        self.pods.clear()

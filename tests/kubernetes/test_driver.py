@@ -1,0 +1,214 @@
+"""The Kubernetes driver against the in-memory API server, with real agents as Pods."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from llmsafespace.runtime import (
+    AgentClient,
+    DriverError,
+    KubernetesConfig,
+    KubernetesDriver,
+    RuntimeSpec,
+    SandboxFailure,
+    UnknownRuntime,
+)
+from llmsafespace.runtime.kubernetes import names
+
+from .apiserver import FakeApiServer
+from .conftest import NAMESPACE
+from .kubelet import FakeKubelet
+
+
+async def _next_failure(driver: KubernetesDriver) -> SandboxFailure:
+    failures = driver.failures()
+    try:
+        return await asyncio.wait_for(anext(failures), 10)
+    finally:
+        await failures.aclose()
+
+
+async def test_create_runs_code_over_tcp_and_destroy_removes_everything(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    handle = await driver.create(RuntimeSpec(sandbox_id="sb-one", env={"GREETING": "hi"}))
+    assert handle.endpoint.startswith("tcp://127.")
+    agent = await AgentClient.connect(handle.endpoint, handle.token)
+    try:
+        await agent.run_code("x = 20", timeout=10)
+        result = await agent.run_code("import os; print(os.environ['GREETING']); x + 1", timeout=10)
+    finally:
+        await agent.close()
+    assert (result.stdout, result.result) == ("hi\n", "21")
+    assert await driver.inspect("sb-one") == handle
+    assert await driver.list() == [handle]
+
+    await driver.destroy("sb-one")
+    assert apiserver.objects == {}
+    assert await driver.inspect("sb-one") is None
+    await driver.destroy("sb-one")  # idempotent
+
+
+async def test_pod_is_locked_down_and_labelled(
+    driver: KubernetesDriver, apiserver: FakeApiServer, config: KubernetesConfig
+) -> None:
+    spec = RuntimeSpec(sandbox_id="sb-Locked_Down", cpu=0.5, memory_bytes=256 * 2**20)
+    handle = await driver.create(spec)
+    name = names.object_name("sb-Locked_Down")
+    pod = apiserver.get("pods", NAMESPACE, name)
+    assert pod is not None
+    assert pod["metadata"]["labels"] == {
+        "app.kubernetes.io/part-of": "llmsafespace",
+        "app.kubernetes.io/component": "sandbox",
+        "llmsafespace.dev/sandbox-id": "sb-Locked_Down",
+        "llmsafespace.dev/pool": "none",
+    }
+    pod_spec = pod["spec"]
+    assert pod_spec["automountServiceAccountToken"] is False
+    assert "runtimeClassName" not in pod_spec  # standard level: the cluster default
+    assert pod_spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod_spec["containers"]
+    assert container["image"] == "ghcr.io/llmsafespace/runtime-python:3.11"
+    assert container["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert container["resources"]["limits"]["cpu"] == "500m"
+    assert container["resources"]["limits"]["memory"] == str(256 * 2**20)
+    assert container["resources"]["requests"] == container["resources"]["limits"]
+    volumes = {v["name"]: v for v in pod_spec["volumes"]}
+    assert volumes["workspace"]["emptyDir"]["sizeLimit"] == str(spec.storage_bytes)
+    assert volumes["tmp"]["emptyDir"]["sizeLimit"] == str(config.tmp_bytes)
+
+    secret = apiserver.get("secrets", NAMESPACE, names.secret_name("sb-Locked_Down"))
+    policy = apiserver.get("networkpolicies", NAMESPACE, name)
+    assert secret is not None
+    assert policy is not None
+    assert base64.b64decode(secret["data"]["token"]).decode() == handle.token
+    owner = {"kind": "Pod", "name": name, "uid": pod["metadata"]["uid"]}
+    for owned in (secret, policy):
+        (ref,) = owned["metadata"]["ownerReferences"]
+        assert {key: ref[key] for key in owner} == owner
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["spec"]["egress"] == []
+    (ingress,) = policy["spec"]["ingress"]
+    assert ingress["from"] == [{"podSelector": {"matchLabels": config.exec_pod_labels}}]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": config.agent_port}]
+
+    # A missed Secret/policy delete leaks nothing: the collector follows the owner.
+    apiserver.delete("pods", NAMESPACE, name)
+    assert apiserver.objects == {}
+    await driver.destroy("sb-Locked_Down")
+
+
+async def test_unknown_runtime_names_the_available_ones(driver: KubernetesDriver) -> None:
+    with pytest.raises(UnknownRuntime, match=r"python:3\.11"):
+        await driver.create(RuntimeSpec(sandbox_id="sb-x", runtime="cobol:1"))
+
+
+async def test_creating_an_existing_sandbox_fails(driver: KubernetesDriver) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="sb-twice"))
+    with pytest.raises(DriverError, match="already exists"):
+        await driver.create(RuntimeSpec(sandbox_id="sb-twice"))
+    await driver.destroy("sb-twice")
+
+
+async def test_an_evicted_pod_is_reported_and_no_longer_listed(
+    driver: KubernetesDriver, kubelet: FakeKubelet
+) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="sb-evicted"))
+    failures = driver.failures()
+    first = asyncio.ensure_future(anext(failures))
+    await asyncio.sleep(0.2)  # the watcher has seen the pod running
+    kubelet.evict(names.object_name("sb-evicted"))
+    failure = await asyncio.wait_for(first, 10)
+    await failures.aclose()
+    assert failure == SandboxFailure("sb-evicted", "Evicted: The node was low on memory.")
+    assert await driver.list() == []
+    assert await driver.inspect("sb-evicted") is None
+    await driver.destroy("sb-evicted")
+
+
+async def test_a_crashed_agent_is_reported_with_its_exit_code(
+    driver: KubernetesDriver, kubelet: FakeKubelet
+) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="sb-crash"))
+    kubelet.crash(names.object_name("sb-crash"))
+    failure = await _next_failure(driver)
+    assert failure.sandbox_id == "sb-crash"
+    assert "exit code -9" in failure.reason
+    await driver.destroy("sb-crash")
+
+
+async def test_a_pod_deleted_behind_our_back_is_reported_as_vanished(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="sb-gone"))
+    await driver.create(RuntimeSpec(sandbox_id="sb-kept"))
+    failures = driver.failures()
+    first = asyncio.ensure_future(anext(failures))
+    await asyncio.sleep(0.2)
+    apiserver.delete("pods", NAMESPACE, names.object_name("sb-gone"))
+    failure = await asyncio.wait_for(first, 10)
+    await failures.aclose()
+    assert failure == SandboxFailure("sb-gone", "the pod disappeared")
+    assert [h.sandbox_id for h in await driver.list()] == ["sb-kept"]
+    await driver.destroy("sb-kept")
+
+
+async def test_destroyed_sandboxes_are_not_reported(
+    driver: KubernetesDriver, kubelet: FakeKubelet
+) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="sb-quiet"))
+    failures = driver.failures()
+    first = asyncio.ensure_future(anext(failures))
+    await asyncio.sleep(0.2)
+    await driver.destroy("sb-quiet")
+    await asyncio.sleep(0.3)
+    assert not first.done()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await failures.aclose()
+
+
+async def test_a_pod_that_never_starts_fails_creation_and_is_cleaned_up(
+    apiserver: FakeApiServer, config: KubernetesConfig
+) -> None:
+    # No kubelet: the pod stays Pending.
+    driver = KubernetesDriver(config.model_copy(update={"ready_timeout": 0.5}))
+    try:
+        with pytest.raises(DriverError, match=r"not ready in 0\.5 s"):
+            await driver.create(RuntimeSpec(sandbox_id="sb-pending"))
+    finally:
+        await driver.close()
+    assert apiserver.objects == {}
+
+
+async def test_high_security_uses_gvisor_and_network_ports_open_only_public_egress(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    spec = RuntimeSpec(sandbox_id="sb-high", security_level="high", network_ports=(443,))
+    await driver.create(spec)
+    name = names.object_name("sb-high")
+    pod = apiserver.get("pods", NAMESPACE, name)
+    policy = apiserver.get("networkpolicies", NAMESPACE, name)
+    assert pod is not None
+    assert policy is not None
+    assert pod["spec"]["runtimeClassName"] == "gvisor"
+    dns, https = policy["spec"]["egress"]
+    assert dns == {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}
+    assert https["ports"] == [{"protocol": "TCP", "port": 443}]
+    (public,) = https["to"]
+    assert public["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert {"10.0.0.0/8", "169.254.0.0/16", "127.0.0.0/8"} <= set(public["ipBlock"]["except"])
+    await driver.destroy("sb-high")

@@ -1,0 +1,92 @@
+"""Files and packages through the SDK (async and sync) and `llmsafespace cp`."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmsafespace.sdk import (
+    AsyncSandbox,
+    ConflictError,
+    FileWritten,
+    NotFoundError,
+    Sandbox,
+    ValidationError,
+)
+
+pytestmark = pytest.mark.stack
+CLI = str(Path(sys.executable).with_name("llmsafespace"))
+
+
+async def test_async_files_write_read_list_and_remove(shared: AsyncSandbox) -> None:
+    data = os.urandom(700_000)
+    seen: list[int] = []
+    written = await shared.files.write("/workspace/sdk/blob.bin", data, progress=seen.append)
+    assert isinstance(written, FileWritten)
+    assert (written.size, written.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert seen[-1] == len(data)
+    assert await shared.files.read("/workspace/sdk/blob.bin") == data
+    await shared.files.write("/workspace/sdk/note.txt", "hello")
+    assert await shared.files.read_text("/workspace/sdk/note.txt") == "hello"
+    names = {entry.name for entry in await shared.files.list("/workspace/sdk")}
+    assert names == {"blob.bin", "note.txt"}
+    await shared.files.remove("/workspace/sdk", recursive=True)
+    with pytest.raises(NotFoundError):
+        await shared.files.read("/workspace/sdk/note.txt")
+    with pytest.raises(ValidationError) as refused:
+        await shared.files.read("/etc/passwd")
+    assert refused.value.code == "invalid_path"
+
+
+async def test_directories_round_trip(shared: AsyncSandbox, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    (source / "pkg").mkdir(parents=True)
+    (source / "pkg" / "mod.py").write_text("VALUE = 1\n")
+    (source / "data.bin").write_bytes(os.urandom(10_000))
+    uploaded = await shared.files.upload_dir(source, "/workspace/tree")
+    assert uploaded.files == 3
+    back = tmp_path / "back"
+    await shared.files.download_dir("/workspace/tree", back)
+    assert (back / "pkg" / "mod.py").read_text() == "VALUE = 1\n"
+    assert (back / "data.bin").read_bytes() == (source / "data.bin").read_bytes()
+
+
+async def test_install_without_network_says_how_to_enable_it(shared: AsyncSandbox) -> None:
+    with pytest.raises(ConflictError) as refused:
+        await shared.install(["requests"])
+    assert refused.value.code == "network_disabled"
+    with pytest.raises(ValidationError):
+        await shared.install(["requests; rm -rf /"])
+
+
+def test_sync_files_and_cp(client_env, tmp_path: Path) -> None:
+    local = tmp_path / "local.bin"
+    local.write_bytes(os.urandom(1_500_000))
+    with Sandbox(timeout=300) as sandbox:
+        sandbox.files.upload(local, "/workspace/in.bin")
+        assert sandbox.files.read("/workspace/in.bin") == local.read_bytes()
+        env = {**os.environ, **client_env}
+        up = subprocess.run(
+            [CLI, "cp", str(local), f"{sandbox.id}:/workspace/cp.bin"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert up.returncode == 0, up.stderr
+        down = subprocess.run(
+            [CLI, "cp", "-q", f"{sandbox.id}:/workspace/cp.bin", str(tmp_path / "out.bin")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert down.returncode == 0, down.stderr
+        assert (tmp_path / "out.bin").read_bytes() == local.read_bytes()
+        both_local = subprocess.run(
+            [CLI, "cp", str(local), str(tmp_path / "x")], env=env, capture_output=True, text=True
+        )
+        assert both_local.returncode != 0

@@ -1,4 +1,4 @@
-.PHONY: setup up test check
+.PHONY: setup up test check docs
 
 VENV := .venv
 STAMP := $(VENV)/.setup-stamp
@@ -20,3 +20,6 @@ check: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(addprefix -p llmsafespace.,$(PACKAGES))
+
+docs: setup
+	$(VENV)/bin/python scripts/asyncapi.py docs/asyncapi.json

@@ -15,7 +15,9 @@ from llmsafespace.sdk import Sandbox, SandboxTools
 PLAN: list[tuple[str, dict[str, Any]]] = [
     ("run_code", {"code": "import statistics\ndata = [3, 1, 4, 1, 5, 9, 2, 6]"}),
     ("run_code", {"code": "statistics.mean(data), statistics.median(data)"}),
-    ("run_command", {"command": "python3 -c 'print(sum(range(10)))'"}),
+    ("write_file", {"path": "total.py", "content": "print(sum(range(10)))\n"}),
+    ("run_command", {"command": "python3 total.py > total.txt"}),
+    ("read_file", {"path": "total.txt"}),
 ]
 
 
@@ -38,7 +40,8 @@ class ScriptedModel:
             return {"role": "assistant", "content": None, "tool_calls": [call]}
         results = [json.loads(m["content"]) for m in messages if m["role"] == "tool"]
         mean_median = results[1]["result"]
-        total = results[2]["stdout"].strip()
+        assert results[2] == {"path": "/workspace/total.py", "size": 22}
+        total = results[4]["content"].strip()
         return {"role": "assistant", "content": f"mean, median = {mean_median}; sum = {total}"}
 
 

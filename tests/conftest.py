@@ -27,8 +27,15 @@ def stack_state_dir() -> Iterator[Path]:
 async def stack(stack_state_dir: Path) -> AsyncIterator[Stack]:
     # Honours NATS_URL, DATABASE_URL, REDIS_URL. The whole suite shares one admin key:
     # its rate limits are lifted (tests that check limits start gateways of their own).
+    # Quotas are low, so tests/e2e/test_quotas.py reaches them; admins are exempt, and no
+    # other test's plain user holds more than a sandbox or two at once.
     unlimited = json.dumps({"create_sandbox": 10**6, "execute_code": 10**6, "default": 10**6})
-    environ = {**os.environ, "GATEWAY_RATE_LIMITS": unlimited}
+    environ = {
+        **os.environ,
+        "GATEWAY_RATE_LIMITS": unlimited,
+        "SANDBOX_SVC_QUOTA_SANDBOXES": "3",
+        "SANDBOX_SVC_QUOTA_MEMORY": "2Gi",
+    }
     running = Stack(stack_state_dir, api_port=0, environ=environ)
     await running.start()
     try:

@@ -236,3 +236,32 @@ async def test_sse_carries_the_same_messages(
         4,
         "failed",
     )
+
+
+async def test_stdin_feeds_a_command_that_reads_input(ws: ClientConnection) -> None:
+    execution_id = await execute(
+        ws, "read line; echo got:$line; cat; echo end", mode="command", stdin=True
+    )
+    # Sent right away, before the command has surely started: none of it is lost.
+    for content, eof in (("hello\n", False), ("more\n", False), ("", True)):
+        message = {"type": "stdin", "executionId": execution_id, "content": content, "eof": eof}
+        await ws.send(json.dumps(message))
+    messages = await until_terminal(ws, execution_id)
+    assert text_of(messages, "stdout") == "got:hello\nmore\nend\n"
+    assert (messages[-1]["type"], messages[-1]["status"]) == ("execution_complete", "completed")
+
+
+async def test_stdin_is_refused_in_code_mode_and_empty_unless_asked_for(
+    ws: ClientConnection,
+) -> None:
+    code_id = await execute(ws, "input()", stdin=True)
+    error = await receive(ws)
+    assert (error["type"], error["code"], error["executionId"]) == (
+        "error",
+        "invalid_request",
+        code_id,
+    )
+    execution_id = await execute(ws, "cat; echo done", mode="command")
+    await ws.send(json.dumps({"type": "stdin", "executionId": execution_id, "content": "x\n"}))
+    messages = await until_terminal(ws, execution_id)
+    assert text_of(messages, "stdout") == "done\n"

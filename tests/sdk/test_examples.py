@@ -1,5 +1,6 @@
 """The examples and the README's snippets run, so they cannot rot."""
 
+import json
 import re
 import runpy
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmsafespace import sdk
-from llmsafespace.sdk import Sandbox, SandboxTools
+from llmsafespace.sdk import AsyncSandbox, Sandbox, SandboxTools
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,9 +24,12 @@ def test_tool_definitions_are_given_in_both_formats() -> None:
     tools = SandboxTools(sandbox=None)
     openai = {tool["function"]["name"]: tool["function"] for tool in tools.openai()}
     anthropic = {tool["name"]: tool for tool in tools.anthropic()}
-    assert set(openai) == set(anthropic) == {"run_code", "run_command"}
-    assert openai["run_code"]["parameters"] == anthropic["run_code"]["input_schema"]
+    assert set(openai) == set(anthropic) == {"run_code", "run_command", "read_file", "write_file"}
+    for name in openai:
+        assert openai[name]["parameters"] == anthropic[name]["input_schema"]
     assert anthropic["run_command"]["input_schema"]["required"] == ["command"]
+    assert anthropic["write_file"]["input_schema"]["required"] == ["path", "content"]
+    assert anthropic["read_file"]["input_schema"]["required"] == ["path"]
 
 
 @pytest.mark.stack
@@ -41,6 +45,48 @@ def test_the_dispatcher_runs_calls_and_reports_bad_ones(client_env) -> None:
         assert bad["is_error"]
         assert "unknown tool" in bad["content"]
         assert "invalid_request" in tools.dispatch("run_code", {"code": "1", "timeout": -1})
+
+
+@pytest.mark.stack
+def test_the_file_tools_write_and_read_through_dispatch(client_env) -> None:
+    with Sandbox() as sandbox:
+        tools = SandboxTools(sandbox, max_output_chars=10)
+        written = tools.dispatch("write_file", {"path": "notes/a.txt", "content": "héllo\n"})
+        assert json.loads(written) == {"path": "/workspace/notes/a.txt", "size": 7}
+        assert sandbox.files.read_text("/workspace/notes/a.txt") == "héllo\n"
+        read = json.loads(tools.dispatch("read_file", '{"path": "/workspace/notes/a.txt"}'))
+        assert read == {
+            "path": "/workspace/notes/a.txt",
+            "size": 7,
+            "content": "héllo\n",
+            "truncated": False,
+        }
+        sandbox.run_command("seq 1 100 > /tmp/long.txt")
+        long = json.loads(tools.dispatch("read_file", {"path": "/tmp/long.txt"}))
+        assert (long["content"], long["truncated"], long["size"]) == ("98\n99\n100\n", True, 292)
+
+        missing = tools.anthropic_result(
+            {"id": "t1", "name": "read_file", "input": {"path": "nope.txt"}}
+        )
+        assert missing["is_error"]
+        assert "not_found" in missing["content"]
+        for bad in ({"path": "x"}, {"path": 1, "content": "x"}, {"content": "x"}):
+            assert "needs a string" in tools.dispatch("write_file", bad)
+        assert "unknown arguments" in tools.dispatch("read_file", {"path": "x", "mode": "rb"})
+        outside = json.loads(tools.dispatch("write_file", {"path": "/etc/x", "content": ""}))
+        assert outside["error"]["code"] != "invalid_tool_call"
+
+
+@pytest.mark.stack
+async def test_the_file_tools_on_an_async_sandbox(client_env) -> None:
+    async with await AsyncSandbox.create() as sandbox:
+        tools = SandboxTools(sandbox)
+        assert json.loads(
+            await tools.adispatch("write_file", {"path": "b.txt", "content": "hi"})
+        ) == {"path": "/workspace/b.txt", "size": 2}
+        assert json.loads(await tools.adispatch("read_file", {"path": "b.txt"}))["content"] == "hi"
+        ran = json.loads(await tools.adispatch("run_command", {"command": "cat b.txt"}))
+        assert ran["stdout"] == "hi"
 
 
 @pytest.mark.stack

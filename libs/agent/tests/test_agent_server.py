@@ -125,3 +125,32 @@ async def test_cancel_ends_a_running_command(connection: Conn) -> None:
     assert frames[11]["type"] == "ack"
     assert frames[10]["status"] == "cancelled"
     assert frames[10]["endedBy"] == "cancelled"
+
+
+async def test_stdin_frames_feed_a_command_in_order_and_eof_closes_it(connection: Conn) -> None:
+    reader, writer = connection
+    command = "read first; echo got:$first; cat; echo end"
+    writer.write(
+        encode({"id": 20, "op": "run_command", "command": command, "timeout": 30, "stdin": True})
+    )
+    # Sent at once, before the command may have started: nothing is lost or reordered.
+    for index, (data, eof) in enumerate((("hello\n", False), ("a", False), ("b\n", True))):
+        writer.write(
+            encode({"id": 21 + index, "op": "stdin", "target": 20, "data": data, "eof": eof})
+        )
+    frames = [(await read_frame(reader))[0]]
+    while frames[-1]["type"] != "result":
+        frames.append((await read_frame(reader))[0])
+    assert "".join(f["data"] for f in frames if f["type"] == "output") == "got:hello\nab\nend\n"
+    assert frames[-1]["status"] == "completed"
+
+
+async def test_a_command_without_stdin_reads_nothing(connection: Conn) -> None:
+    reader, writer = connection
+    writer.write(
+        encode({"id": 30, "op": "run_command", "command": "cat; echo done", "timeout": 30})
+    )
+    frames = [(await read_frame(reader))[0]]
+    while frames[-1]["type"] != "result":
+        frames.append((await read_frame(reader))[0])
+    assert "".join(f["data"] for f in frames if f["type"] == "output") == "done\n"

@@ -14,6 +14,35 @@ from .outcome import Outcome, Sink, Usage, stopped
 from .pipes import PipeReader
 from .processes import ended_by_signal, exit_watch, oom_kills
 
+StdinQueue = asyncio.Queue[tuple[str, bool]]
+"""Input for a running command: (text, eof); eof closes its stdin after the text."""
+
+
+async def _feed(fd: int, inbound: StdinQueue) -> None:
+    """Write queued input to the child's stdin pipe (never blocking the loop) until eof."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    try:
+        while True:
+            text, eof = await inbound.get()
+            data = text.encode()
+            while data:
+                try:
+                    data = data[os.write(fd, data) :]
+                except BlockingIOError:
+                    writable = loop.create_future()
+                    loop.add_writer(fd, writable.set_result, None)
+                    try:
+                        await writable
+                    finally:
+                        loop.remove_writer(fd)
+            if eof:
+                return
+    except OSError:
+        return  # the command closed its stdin or exited: later input goes nowhere
+    finally:
+        os.close(fd)
+
 
 def _reap(pid: int) -> tuple[int, resource.struct_rusage]:
     """Reap an exited child, with its resource usage."""
@@ -29,15 +58,17 @@ async def run_command(
     cwd: str,
     sink: Sink,
     cancel: asyncio.Event,
+    stdin: StdinQueue | None = None,
 ) -> Outcome:
-    """Run ``/bin/sh -c command``; on timeout or cancel kill its whole process group."""
+    """Run ``/bin/sh -c command``; on timeout or cancel kill its whole process group.
+    With ``stdin`` its stdin is a pipe fed from that queue, else it is empty."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     oom_before = oom_kills()
     # Popen, not asyncio's subprocess: asyncio reaps the child itself and its rusage is lost.
     proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec is quick
         ["/bin/sh", "-c", command],
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=cwd,
@@ -49,6 +80,11 @@ async def run_command(
     pipes = [PipeReader(proc.stdout.fileno(), "stdout"), PipeReader(proc.stderr.fileno(), "stderr")]
     for pipe in pipes:
         pipe.sink = sink
+    feeder = None
+    if stdin is not None and proc.stdin is not None:
+        # The feeder owns the fd from here (closes it on eof or when the command ends).
+        feeder = asyncio.ensure_future(_feed(os.dup(proc.stdin.fileno()), stdin))
+        proc.stdin.close()
     exited = exit_watch(proc.pid)
     stop = asyncio.ensure_future(cancel.wait())
     try:
@@ -60,6 +96,8 @@ async def run_command(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await asyncio.shield(exited)
+    if feeder is not None:
+        feeder.cancel()
     status, rusage = _reap(proc.pid)
     proc.returncode = os.waitstatus_to_exitcode(status)
     for pipe in pipes:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from . import files
-from .commands import run_command
+from .commands import StdinQueue, run_command
 from .interpreter import Interpreter
 from .outcome import Outcome
 from .paths import FileError
@@ -53,6 +53,7 @@ class Connection:
         self._running: dict[object, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._inbound: dict[object, files.Inbound] = {}
+        self._stdin: dict[object, StdinQueue] = {}
 
     def send(self, frame: Frame, body: bytes = b"") -> None:
         if not self._writer.is_closing():
@@ -64,10 +65,24 @@ class Connection:
         if inbound is not None:
             inbound.put_nowait((frame, body))
 
+    def feed_stdin(self, frame: Frame) -> None:
+        """A ``stdin`` frame for a running command (in order, so not a task of its own);
+        input for a request that has no stdin pipe, or has ended, is dropped."""
+        inbound = self._stdin.get(frame.get("target"))
+        data = frame.get("data", "")
+        if inbound is not None and isinstance(data, str):
+            inbound.put_nowait((data, frame.get("eof") is True))
+
     def start(self, request: Frame) -> None:
+        request_id = request.get("id")
         task = asyncio.create_task(self._serve(request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        wants_stdin = request.get("op") == "run_command" and request.get("stdin") is True
+        if wants_stdin and request_id not in self._stdin:
+            # Made before the task runs, so input sent right after the request is kept.
+            self._stdin[request_id] = asyncio.Queue()
+            task.add_done_callback(lambda _: self._stdin.pop(request_id, None))
 
     async def finish(self) -> None:
         """The client left: stop its executions and wait for them to end."""
@@ -176,7 +191,10 @@ class Connection:
         if not isinstance(cwd, str):
             raise RequestError("cwd must be a string")
         env = {**self._agent.config.env, **extra}
-        await self._execute(request, lambda **kw: run_command(command, env=env, cwd=cwd, **kw))
+        stdin = self._stdin.get(request["id"])
+        await self._execute(
+            request, lambda **kw: run_command(command, env=env, cwd=cwd, stdin=stdin, **kw)
+        )
 
 
 class Agent:
@@ -230,6 +248,8 @@ class Agent:
                     continue
                 if request.get("op") == "data":
                     connection.feed(request, body)
+                elif request.get("op") == "stdin":
+                    connection.feed_stdin(request)
                 else:
                     connection.start(request)
         except (asyncio.IncompleteReadError, ProtocolError, ConnectionError):

@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     RATE_LIMITED = "rate_limited"
+    QUOTA_EXCEEDED = "quota_exceeded"
     SANDBOX_NOT_RUNNING = "sandbox_not_running"
     RUNTIME_UNAVAILABLE = "runtime_unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -33,6 +34,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SANDBOX_NOT_RUNNING: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.QUOTA_EXCEEDED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.RUNTIME_UNAVAILABLE: 503,

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import Contract, Request
 from .caller import Caller
@@ -19,6 +19,7 @@ from .execution import ExecuteRequest, ExecutionResult, ExecutionType
 from .ids import ExecutionId, SandboxId
 
 MAX_IDLE_TIMEOUT_SECONDS = 3600
+MAX_STDIN_CHARS = 64 * 1024  # per `stdin` message (fits a bus message with room to spare)
 
 
 class StreamName(StrEnum):
@@ -33,6 +34,7 @@ class StartExecution(Contract):
     sandbox_id: SandboxId
     execution_id: ExecutionId
     request: ExecuteRequest
+    stdin: bool = Field(default=False, description="Give a command a stdin pipe (`stdin` feeds it)")
 
 
 class ExecutionAccepted(Contract):
@@ -45,6 +47,17 @@ class CancelExecution(Contract):
     caller: Caller
     sandbox_id: SandboxId
     execution_id: ExecutionId
+
+
+class ExecutionStdin(Contract):
+    """`cmd.exec.stdin` (broadcast): the exec-svc instance running it feeds the command's
+    stdin; `eof` closes it after `content`."""
+
+    caller: Caller
+    sandbox_id: SandboxId
+    execution_id: ExecutionId
+    content: str = Field(default="", max_length=MAX_STDIN_CHARS)
+    eof: bool = False
 
 
 class StartedMarker(Contract):
@@ -93,6 +106,17 @@ class ClientExecute(Request):
     env: dict[str, str] | None = None
     working_dir: str | None = None
     idle_timeout: float | None = None
+    stdin: bool = Field(
+        default=False,
+        description="Give the command a stdin pipe fed by `stdin` messages (command mode "
+        "only); without it stdin is empty",
+    )
+
+    @model_validator(mode="after")
+    def _stdin_needs_a_command(self) -> "ClientExecute":
+        if self.stdin and self.mode is not ExecutionType.COMMAND:
+            raise ValueError("stdin is only available in command mode")
+        return self
 
     def request(self) -> ExecuteRequest:
         return ExecuteRequest(
@@ -116,12 +140,22 @@ class ClientResume(Request):
     last_seq: int = Field(default=0, ge=0)
 
 
+class ClientStdin(Request):
+    """Input for a running command started with `stdin: true`; `eof` closes its stdin."""
+
+    type: Literal["stdin"]
+    execution_id: ExecutionId
+    content: str = Field(default="", max_length=MAX_STDIN_CHARS)
+    eof: bool = False
+
+
 class ClientPing(Request):
     type: Literal["ping"]
     timestamp: int | None = None
 
 
 ClientMessage = Annotated[
-    ClientExecute | ClientCancel | ClientResume | ClientPing, Field(discriminator="type")
+    ClientExecute | ClientCancel | ClientResume | ClientStdin | ClientPing,
+    Field(discriminator="type"),
 ]
-CLIENT_MESSAGE_TYPES = ("execute", "cancel", "resume", "ping")
+CLIENT_MESSAGE_TYPES = ("execute", "cancel", "resume", "stdin", "ping")

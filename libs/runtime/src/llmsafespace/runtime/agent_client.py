@@ -17,6 +17,9 @@ from .errors import AgentUnavailable, DriverError
 OutputCallback = Callable[[str, str], Awaitable[None]]
 """Receives output as it arrives: (stream, text)."""
 
+StdinQueue = asyncio.Queue[tuple[str, bool]]
+"""Input for a running command, in order: (text, eof); eof closes its stdin."""
+
 GRACE = 5.0
 """How long past an execution's own timeout the client waits for the agent's answer."""
 
@@ -101,12 +104,22 @@ class AgentClient:
                 encode({"op": "cancel", "target": request_id, "id": next(self._ids)})
             )
 
+    async def _stdin_from(self, stdin: StdinQueue, request_id: int) -> None:
+        while True:
+            text, eof = await stdin.get()
+            frame = {"op": "stdin", "target": request_id, "data": text, "eof": eof}
+            with contextlib.suppress(ConnectionError):
+                self._writer.write(encode({**frame, "id": next(self._ids)}))
+            if eof:
+                return
+
     async def _request(
         self,
         request: Frame,
         deadline: float,
         on_frame: Callable[[Frame], Awaitable[None]],
         cancel: asyncio.Event | None = None,
+        stdin: StdinQueue | None = None,
     ) -> Frame:
         """Send ``request``; pass every reply to ``on_frame``; return the terminal one.
         Setting ``cancel`` asks the agent to stop the request (it still answers, cancelled)."""
@@ -116,8 +129,11 @@ class AgentClient:
         queue: asyncio.Queue[Frame | None] = asyncio.Queue()
         self._pending[request_id] = queue
         canceller = asyncio.create_task(self._cancel_when(cancel, request_id)) if cancel else None
+        feeder = None
         try:
             self._writer.write(encode({**request, "id": request_id}))
+            if stdin is not None:  # after the request, so the agent knows the target
+                feeder = asyncio.create_task(self._stdin_from(stdin, request_id))
             async with asyncio.timeout(deadline):
                 await self._writer.drain()
                 while True:
@@ -135,6 +151,8 @@ class AgentClient:
             del self._pending[request_id]
             if canceller is not None:
                 canceller.cancel()
+            if feeder is not None:
+                feeder.cancel()
         if frame.get("type") == "error":
             raise failure(frame)
         return frame
@@ -145,6 +163,7 @@ class AgentClient:
         timeout: float,
         on_output: OutputCallback | None,
         cancel: asyncio.Event | None,
+        stdin: StdinQueue | None = None,
     ) -> AgentResult:
         output: dict[str, list[str]] = {"stdout": [], "stderr": []}
 
@@ -155,7 +174,7 @@ class AgentClient:
                 await on_output(stream, text)
 
         final = await self._request(
-            {**request, "timeout": timeout}, timeout + GRACE, on_frame, cancel
+            {**request, "timeout": timeout}, timeout + GRACE, on_frame, cancel, stdin
         )
         usage: dict[str, Any] = final.get("usage") or {}
         return AgentResult(
@@ -192,10 +211,14 @@ class AgentClient:
         cwd: str | None = None,
         on_output: OutputCallback | None = None,
         cancel: asyncio.Event | None = None,
+        stdin: StdinQueue | None = None,
     ) -> AgentResult:
-        """Run ``/bin/sh -c command`` in the sandbox; setting ``cancel`` stops it."""
-        request = {"op": "run_command", "command": command, "env": env, "cwd": cwd}
-        return await self._execute(request, timeout, on_output, cancel)
+        """Run ``/bin/sh -c command`` in the sandbox; setting ``cancel`` stops it. With
+        ``stdin`` the command reads what is put on that queue, else its stdin is empty."""
+        request: Frame = {"op": "run_command", "command": command, "env": env, "cwd": cwd}
+        if stdin is not None:
+            request["stdin"] = True
+        return await self._execute(request, timeout, on_output, cancel, stdin)
 
     async def list_files(self, path: str, *, recursive: bool = False) -> Frame:
         """``{path, files: [...], truncated}`` for a directory in the sandbox."""

@@ -7,7 +7,7 @@
 
 `AsyncSandbox` is the implementation; `Sandbox` runs it for synchronous code."""
 
-from llmsafespace.contracts import FileInfo, FileWritten
+from llmsafespace.contracts import AccessToken, ApiKey, CreatedApiKey, FileInfo, FileWritten, User
 
 from .async_sandbox import AsyncSandbox
 from .config import ClientConfig
@@ -27,6 +27,7 @@ from .errors import (
 )
 from .events import Complete, Error, Event, Stderr, Stdout
 from .files import AsyncFiles, Files
+from .keys import ApiKeys, AsyncApiKeys, awhoami, whoami
 from .models import (
     ExecutionResult,
     Pagination,
@@ -43,6 +44,10 @@ from .warmpool import AsyncWarmPool, WarmPool
 
 __all__ = [
     "APIConnectionError",
+    "AccessToken",
+    "ApiKey",
+    "ApiKeys",
+    "AsyncApiKeys",
     "AsyncExecutionStream",
     "AsyncFiles",
     "AsyncSandbox",
@@ -51,6 +56,7 @@ __all__ = [
     "ClientConfig",
     "Complete",
     "ConflictError",
+    "CreatedApiKey",
     "ERRORS",
     "Error",
     "Event",
@@ -76,8 +82,11 @@ __all__ = [
     "TOOL_SPECS",
     "TimeoutError",
     "ToolSpec",
+    "User",
     "ValidationError",
     "WarmPool",
     "WarmPoolInfo",
     "WarmPoolStatus",
+    "awhoami",
+    "whoami",
 ]

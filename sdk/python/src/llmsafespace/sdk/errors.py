@@ -84,6 +84,7 @@ ERRORS: dict[str, type[LLMSafeSpaceError]] = {
     ErrorCode.SANDBOX_NOT_RUNNING: SandboxError,
     ErrorCode.RUNTIME_UNAVAILABLE: SandboxError,
     ErrorCode.RATE_LIMITED: RateLimitError,
+    ErrorCode.QUOTA_EXCEEDED: RateLimitError,
     ErrorCode.SERVICE_UNAVAILABLE: ServiceUnavailableError,
     ErrorCode.TIMEOUT: TimeoutError,
     ErrorCode.INTERNAL_ERROR: LLMSafeSpaceError,

@@ -2,13 +2,19 @@
 function-calling formats, bound to one sandbox, and a dispatcher that runs a model's
 tool call and returns the text to hand back. No dependency on any model SDK."""
 
+import inspect
 import json
+import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from llmsafespace.contracts import FileWritten
+
 from .errors import LLMSafeSpaceError
 from .models import ExecutionResult
+
+WORKSPACE = "/workspace"
 
 
 @dataclass(frozen=True)
@@ -18,8 +24,8 @@ class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any]
-    method: str  # the sandbox method it calls
-    arguments: tuple[str, ...]  # the JSON arguments passed on (`command` is positional)
+    method: str  # the sandbox method it calls (dotted for `files.read` and the like)
+    arguments: tuple[str, ...]  # the JSON arguments passed on: required ones positionally
 
 
 _TIMEOUT = {"type": "number", "description": "Seconds before the run is stopped (default 30)."}
@@ -63,13 +69,59 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
         method="run_command",
         arguments=("command", "timeout", "cwd"),
     ),
+    ToolSpec(
+        name="read_file",
+        description=(
+            "Read a text file from the sandbox. Relative paths are under /workspace. "
+            "Returns its `content` (UTF-8; undecodable bytes replaced), its `size` in "
+            "bytes, and `truncated` when only the end of a long file is shown."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "path": {
+                    "type": "string",
+                    "description": "File path: absolute (in /workspace or /tmp) or relative "
+                    "to /workspace.",
+                },
+            },
+            "required": ["path"],
+            "additionalProperties": False,
+        },
+        method="files.read",
+        arguments=("path",),
+    ),
+    ToolSpec(
+        name="write_file",
+        description=(
+            "Write a text file in the sandbox, replacing it if it exists; parent "
+            "directories are created. Relative paths are under /workspace."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "path": {
+                    "type": "string",
+                    "description": "File path: absolute (in /workspace or /tmp) or relative "
+                    "to /workspace.",
+                },
+                "content": {"type": "string", "description": "The whole new content."},
+            },
+            "required": ["path", "content"],
+            "additionalProperties": False,
+        },
+        method="files.write",
+        arguments=("path", "content"),
+    ),
 )
 
 
 class SandboxTools:
     """The sandbox tools bound to one `Sandbox` (use `dispatch`) or `AsyncSandbox` (use
-    `adispatch`). Tool output is a JSON object with `stdout`, `stderr`, `exit_code`,
-    `status`, `result` and `error`, or `{"error": ...}` when the call itself failed."""
+    `adispatch`). `run_code` / `run_command` answer a JSON object with `stdout`, `stderr`,
+    `exit_code`, `status`, `result` and `error`; `read_file` one with `path`, `content`,
+    `size` and `truncated`; `write_file` one with `path` and `size`. A call that itself
+    failed (unknown tool, bad arguments, an API error) answers `{"error": {...}}`."""
 
     def __init__(self, sandbox: Any, *, max_output_chars: int = 20_000) -> None:
         self.sandbox = sandbox
@@ -107,16 +159,17 @@ class SandboxTools:
 
     def _dispatch(self, name: str, arguments: dict[str, Any] | str) -> tuple[str, bool]:
         try:
-            call = self._call(name, arguments)
-            return self._format(call()), False
+            call, path = self._call(name, arguments)
+            return self._format(call(), path), False
         except (LLMSafeSpaceError, ValueError) as exc:
             return _failure(exc), True
 
     async def adispatch(self, name: str, arguments: dict[str, Any] | str) -> str:
         """Run the tool call on an `AsyncSandbox`; the JSON text to return to the model."""
         try:
-            call = self._call(name, arguments)
-            return self._format(await call())
+            call, path = self._call(name, arguments)
+            outcome = call()
+            return self._format(await outcome if inspect.isawaitable(outcome) else outcome, path)
         except (LLMSafeSpaceError, ValueError) as exc:
             return _failure(exc)
 
@@ -136,25 +189,50 @@ class SandboxTools:
             "is_error": failed,
         }
 
-    def _call(self, name: str, arguments: dict[str, Any] | str) -> Callable[[], Any]:
+    def _call(
+        self, name: str, arguments: dict[str, Any] | str
+    ) -> tuple[Callable[[], Any], str | None]:
+        """The bound call, and the resolved path for the file tools (else None)."""
         spec = self._specs.get(name)
         if spec is None:
             raise ValueError(f"unknown tool {name!r}; known: {', '.join(self._specs)}")
-        args = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+        try:
+            args = json.loads(arguments) if isinstance(arguments, str) else dict(arguments)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"tool arguments are not valid JSON: {exc}") from exc
         if not isinstance(args, dict):
             raise ValueError("tool arguments must be a JSON object")
         unknown = set(args) - set(spec.arguments)
         if unknown:
             raise ValueError(f"unknown arguments for {name}: {', '.join(sorted(unknown))}")
-        first = spec.arguments[0]
-        if not isinstance(args.get(first), str):
-            raise ValueError(f"{name} needs a string {first!r}")
-        positional = args.pop(first)
-        method: Callable[..., Any | Awaitable[Any]] = getattr(self.sandbox, spec.method)
-        return lambda: method(positional, **args)
+        required = [arg for arg in spec.arguments if arg in spec.parameters["required"]]
+        for argument in required:
+            if not isinstance(args.get(argument), str):
+                raise ValueError(f"{name} needs a string {argument!r}")
+        path = None
+        if "path" in args:
+            args["path"] = path = posixpath.normpath(posixpath.join(WORKSPACE, args["path"]))
+        positional = [args.pop(argument) for argument in required]
+        target: Any = self.sandbox
+        for part in spec.method.split("."):
+            target = getattr(target, part)
+        method: Callable[..., Any | Awaitable[Any]] = target
+        return (lambda: method(*positional, **args)), path
 
-    def _format(self, result: ExecutionResult) -> str:
+    def _format(self, result: ExecutionResult | FileWritten | bytes, path: str | None) -> str:
         limit = self.max_output_chars
+        if isinstance(result, bytes):
+            text = result.decode("utf-8", errors="replace")
+            return json.dumps(
+                {
+                    "path": path,
+                    "size": len(result),
+                    "content": text[-limit:],
+                    "truncated": len(text) > limit,
+                }
+            )
+        if isinstance(result, FileWritten):
+            return json.dumps({"path": path, "size": result.size})
         return json.dumps(
             {
                 "status": result.status.value,

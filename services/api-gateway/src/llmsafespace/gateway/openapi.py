@@ -126,7 +126,11 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         _PUBLIC_SANDBOX,
         201,
         body=CreateSandboxRequest,
-        errors=(409, 503),
+        errors=(409, 429, 503),
+        description="A user's live sandboxes (creating or running) are limited in number and"
+        " in total `resources.memory`: beyond either, `429 quota_exceeded` with"
+        " `details: {resource, limit, current, requested}` (memory in bytes). Admins are"
+        " exempt.",
     ),
     ("GET", f"{API}/sandboxes"): Operation(
         "List your sandboxes (admins: all)",
@@ -158,7 +162,8 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         Ref(ExecutionResult),
         body=ExecuteRequest,
         errors=(404, 409),
-        description="With `stream: true` the answer is `text/event-stream`.",
+        description="With `stream: true` the answer is `text/event-stream`. `content` over"
+        " 512 KiB is `413 payload_too_large`.",
     ),
     ("GET", f"{API}/sandboxes/{{sandbox_id}}/stream"): Operation(
         "WebSocket: streamed executions (upgrade required)",
@@ -317,7 +322,7 @@ _DESCRIPTIONS = {
     404: "Not found, or not yours (`not_found`)",
     409: "Conflicts with the current state (`conflict`, `sandbox_not_running`)",
     413: "Body too large (`payload_too_large`)",
-    429: "Rate limit or quota exceeded",
+    429: "Rate limit (`rate_limited`) or quota (`quota_exceeded`) exceeded",
     500: "Internal error (`internal_error`)",
     503: "A service is unavailable (`service_unavailable`, `runtime_unavailable`)",
     504: "A service did not answer in time (`timeout`)",

@@ -69,12 +69,15 @@ def lost(execution_id: str) -> ClientMessage:
 class Follower:
     """A subscription to one execution's messages, opened before the execution starts."""
 
-    def __init__(self, subscription: Subscription, execution_id: str) -> None:
+    def __init__(self, subscription: Subscription, execution_id: str, grace: float) -> None:
         self._sub = subscription
         self.execution_id = execution_id
+        self._grace = grace
 
     @classmethod
-    async def open(cls, js: JetStreamContext, sandbox_id: str, execution_id: str) -> "Follower":
+    async def open(
+        cls, js: JetStreamContext, sandbox_id: str, execution_id: str, grace: float = GRACE
+    ) -> "Follower":
         subscription = await js.subscribe(
             subjects.output(sandbox_id, execution_id),
             stream=subjects.OUTPUT_STREAM,
@@ -82,7 +85,7 @@ class Follower:
             deliver_policy=DeliverPolicy.ALL,
             pending_bytes_limit=PENDING_BYTES,
         )
-        return cls(subscription, execution_id)
+        return cls(subscription, execution_id, grace)
 
     async def messages(self, after_seq: int, wait: float) -> AsyncIterator[ClientMessage]:
         """Client messages with `seq` > `after_seq`, ending with the terminal one. If the
@@ -98,7 +101,8 @@ class Follower:
             message = _MESSAGE.validate_json(raw.data)
             if isinstance(message, StartedMarker):
                 started = message.started_at.timestamp()
-                deadline = time.monotonic() + (started + message.timeout + GRACE - time.time())
+                left = started + message.timeout + self._grace - time.time()
+                deadline = time.monotonic() + left
             if message.seq > after_seq and (reply := _client(self.execution_id, message)):
                 yield reply
             if isinstance(message, EndedMarker):

@@ -1,12 +1,15 @@
 """`/api/v1/sandboxes…`: each request becomes one command on the bus."""
 
 import re
+from typing import Any
 
+from pydantic import RootModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from llmsafespace.contracts import (
+    MAX_CODE_BYTES,
     Caller,
     CreateSandbox,
     CreateSandboxRequest,
@@ -26,6 +29,7 @@ from llmsafespace.contracts import (
     subjects,
 )
 from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
+from llmsafespace.servicekit import validation_details
 
 from .auth import authenticated
 from .bodies import parse_body
@@ -33,6 +37,21 @@ from .queries import validated
 from .sse import stream_execution
 
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
+
+
+class _JSONObject(RootModel[dict[str, Any]]):
+    """A body read as a plain JSON object, before its contract validates it."""
+
+
+def check_code_size(content: object) -> None:
+    """Code (`content`) over `MAX_CODE_BYTES` is 413 `payload_too_large`. Checked before the
+    contract's own validation, which would call it a 400; REST and WebSocket both use it."""
+    if isinstance(content, str) and (size := len(content.encode())) > MAX_CODE_BYTES:
+        raise ServiceError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"code larger than {MAX_CODE_BYTES} bytes",
+            {"limit": MAX_CODE_BYTES, "size": size},
+        )
 
 
 def _sandbox_ref(request: Request, caller: Caller) -> SandboxRef:
@@ -82,11 +101,22 @@ async def terminate(request: Request, caller: Caller) -> Response:
     return JSONResponse(_public(request, sandbox))
 
 
+async def _execute_body(request: Request, limit: int) -> ExecuteRequest:
+    raw = (await parse_body(request, _JSONObject, limit)).root
+    check_code_size(raw.get("content"))
+    try:
+        return ExecuteRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST, "invalid request body", validation_details(exc)
+        ) from exc
+
+
 @authenticated
 async def execute(request: Request, caller: Caller) -> Response:
     settings = request.state.settings
     ref = _sandbox_ref(request, caller)
-    body = await parse_body(request, ExecuteRequest, settings.max_body_bytes)
+    body = await _execute_body(request, settings.max_body_bytes)
     if body.stream:
         return await stream_execution(request, caller, ref.sandbox_id, body)
     command = RunExecution(

@@ -33,3 +33,9 @@ class Settings(ServiceSettings):
     execute_grace: float = Field(
         default=15.0, gt=0, description="Seconds added to an execution's own timeout"
     )
+    stream_grace: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds past a streamed execution's own timeout before a follower "
+        "presumes it lost and ends it with an execution_failed error",
+    )

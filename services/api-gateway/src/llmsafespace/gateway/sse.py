@@ -27,7 +27,8 @@ async def stream_execution(
     """Subscribe first, then start, so no early output is missed; errors before the start
     are ordinary JSON error responses."""
     execution_id = new_execution_id()
-    follower = await Follower.open(request.state.jetstream, sandbox_id, execution_id)
+    grace = request.state.settings.stream_grace
+    follower = await Follower.open(request.state.jetstream, sandbox_id, execution_id, grace)
     command = StartExecution(
         caller=caller, sandbox_id=sandbox_id, execution_id=execution_id, request=body
     )

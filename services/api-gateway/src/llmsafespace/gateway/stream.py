@@ -24,8 +24,10 @@ from llmsafespace.contracts import (
     ClientMessage,
     ClientPing,
     ClientResume,
+    ClientStdin,
     ErrorCode,
     ExecutionAccepted,
+    ExecutionStdin,
     Sandbox,
     SandboxRef,
     SandboxStatus,
@@ -41,11 +43,12 @@ from .auth import bearer_token, identify
 from .errors import error_response
 from .ratelimit import RateLimiter
 from .relay import Follower, exists, now_ms
+from .sandboxes import check_code_size
 
 log = structlog.get_logger()
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 START_WAIT = 10.0  # seconds for an accepted execution to report its start
-ParsedMessage = ClientExecute | ClientCancel | ClientResume | ClientPing
+ParsedMessage = ClientExecute | ClientCancel | ClientResume | ClientStdin | ClientPing
 _CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
 
 
@@ -98,6 +101,7 @@ class Session:
         self._send_lock = asyncio.Lock()
         self._relays: dict[str, asyncio.Task[None]] = {}
         self._seen: set[str] = set()
+        self._grace: float = websocket.state.settings.stream_grace
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -135,6 +139,8 @@ class Session:
                 await self._execute(message)
             elif isinstance(message, ClientCancel):
                 await self._cancel(message)
+            elif isinstance(message, ClientStdin):
+                await self._stdin(message)
             elif isinstance(message, ClientResume):
                 await self._resume(message)
             elif isinstance(message, ClientPing):
@@ -152,6 +158,7 @@ class Session:
             raise ServiceError(
                 ErrorCode.INVALID_REQUEST, f"executionId {execution_id} was already used"
             )
+        check_code_size(message.content)
         request = message.request()
         quota = await self._limiter.hit(self._key_id, "execute_code")
         if quota.exceeded:
@@ -159,12 +166,13 @@ class Session:
                 ErrorCode.RATE_LIMITED, "rate limit exceeded", {"resetAt": quota.reset}
             )
         self._seen.add(execution_id)
-        follower = await Follower.open(self._js, self._sandbox_id, execution_id)
+        follower = await Follower.open(self._js, self._sandbox_id, execution_id, self._grace)
         command = StartExecution(
             caller=self._caller,
             sandbox_id=self._sandbox_id,
             execution_id=execution_id,
             request=request,
+            stdin=message.stdin,
         )
         try:
             await self._bus.request(subjects.EXEC_START, command, ExecutionAccepted)
@@ -181,7 +189,9 @@ class Session:
         if not await exists(self._js, self._sandbox_id, message.execution_id):
             raise ServiceError(ErrorCode.NOT_FOUND, f"execution {message.execution_id} not found")
         self._seen.add(message.execution_id)
-        follower = await Follower.open(self._js, self._sandbox_id, message.execution_id)
+        follower = await Follower.open(
+            self._js, self._sandbox_id, message.execution_id, self._grace
+        )
         self._relay(follower, message.last_seq)
 
     async def _cancel(self, message: ClientCancel) -> None:
@@ -189,6 +199,18 @@ class Session:
             caller=self._caller, sandbox_id=self._sandbox_id, execution_id=message.execution_id
         )
         await self._bus.broadcast(subjects.EXEC_CANCEL, command)
+
+    async def _stdin(self, message: ClientStdin) -> None:
+        """Input for a command started on any socket with `stdin: true`; whichever
+        exec-svc instance runs it writes it, in order (a finished one drops it)."""
+        command = ExecutionStdin(
+            caller=self._caller,
+            sandbox_id=self._sandbox_id,
+            execution_id=message.execution_id,
+            content=message.content,
+            eof=message.eof,
+        )
+        await self._bus.broadcast(subjects.EXEC_STDIN, command)
 
     def _relay(self, follower: Follower, after_seq: int) -> None:
         async def relay() -> None:

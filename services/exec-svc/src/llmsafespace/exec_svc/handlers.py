@@ -7,6 +7,7 @@ from llmsafespace.contracts import (
     DeleteFile,
     ExecutionAccepted,
     ExecutionResult,
+    ExecutionStdin,
     FileDeleted,
     FileListing,
     InstallPackages,
@@ -39,6 +40,10 @@ def create_router(runner: Runner, files: Files, packages: Packages, max_workers:
     @router.subscriber(subjects.EXEC_CANCEL)  # broadcast: every instance hears it
     async def cancel(command: CancelExecution) -> None:
         runner.cancel(command)
+
+    @router.subscriber(subjects.EXEC_STDIN)  # broadcast, in order: every instance hears it
+    async def stdin(command: ExecutionStdin) -> None:
+        runner.stdin(command)
 
     @router.subscriber(subjects.EXEC_FILES_LIST, queue=queue, max_workers=max_workers)
     async def list_files(command: ListFiles) -> FileListing:

@@ -24,9 +24,10 @@ CHUNK_BYTES = 32 * 1024  # a chunk is sent once this much is waiting
 class OutputPublisher:
     """`started`, then `output` chunks (one `seq` for all), maybe `truncated`, then `ended`.
 
-    Output is coalesced — one message per stream per FLUSH_INTERVAL (or per CHUNK_BYTES),
-    not one per write — so stdout and stderr interleave at that granularity, as they do in
-    a notebook. Past `limit_bytes` of output the stream says `truncated` once and drops the
+    Output is coalesced: the first write after a quiet FLUSH_INTERVAL goes out at once;
+    later ones wait out the interval (or CHUNK_BYTES) and share a message, so a burst is
+    not one message per write, and stdout and stderr interleave at that granularity, as
+    in a notebook. Past `limit_bytes` of output the stream says `truncated` once and drops the
     rest; the result still follows.
     """
 
@@ -44,6 +45,7 @@ class OutputPublisher:
         self._pending_bytes = 0
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
+        self._last_flush = float("-inf")
 
     @property
     def truncated(self) -> bool:
@@ -65,11 +67,12 @@ class OutputPublisher:
         async with self._lock:
             self._pending[StreamName(stream)].append(text)
             self._pending_bytes += len(text.encode())
-            if self._pending_bytes >= CHUNK_BYTES:
-                await self._flush()
+            loop = asyncio.get_running_loop()
+            quiet_since = loop.time() - self._last_flush
+            if self._pending_bytes >= CHUNK_BYTES or quiet_since >= FLUSH_INTERVAL:
+                await self._flush()  # a burst's first write goes out at once
             elif self._timer is None:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(FLUSH_INTERVAL, self._flush_soon)
+                self._timer = loop.call_later(FLUSH_INTERVAL - quiet_since, self._flush_soon)
 
     def _flush_soon(self) -> None:
         self._timer = None
@@ -80,6 +83,7 @@ class OutputPublisher:
             await self._flush()
 
     async def _flush(self) -> None:
+        self._last_flush = asyncio.get_running_loop().time()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

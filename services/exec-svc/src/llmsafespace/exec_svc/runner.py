@@ -22,6 +22,7 @@ from llmsafespace.contracts import (
     ExecutionEvent,
     ExecutionResult,
     ExecutionStatus,
+    ExecutionStdin,
     ExecutionType,
     RunExecution,
     ServiceError,
@@ -30,6 +31,7 @@ from llmsafespace.contracts import (
     subjects,
 )
 from llmsafespace.runtime import AgentClient, AgentResult, AgentUnavailable, OutputCallback
+from llmsafespace.runtime.agent_client import StdinQueue
 from llmsafespace.servicekit import Bus
 
 from .agents import Agents
@@ -47,6 +49,7 @@ class Running:
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     last_output: float = field(default_factory=time.monotonic)
     idle_expired: bool = False
+    stdin: StdinQueue | None = None  # set for a command started with a stdin pipe
 
     async def watch_idle(self, idle: float) -> None:
         """Cancel once no output came for `idle` seconds."""
@@ -96,6 +99,8 @@ class Runner:
         """Accept a streamed execution; it runs on after this reply."""
         _, client = await self._agents.client(command.caller, command.sandbox_id)
         running = self._register(command.execution_id, command.caller)
+        if command.stdin and command.request.type is ExecutionType.COMMAND:
+            running.stdin = asyncio.Queue()
         self._background(self._stream(command, client, running))
         return ExecutionAccepted(execution_id=command.execution_id)
 
@@ -116,6 +121,16 @@ class Runner:
         if running is not None and command.caller.can_access(running.owner.user_id):
             log.info("execution_cancel_requested", execution_id=command.execution_id)
             running.cancel.set()
+
+    def stdin(self, command: ExecutionStdin) -> None:
+        """Feed a running command's stdin if this instance runs it with a stdin pipe."""
+        running = self._running.get(command.execution_id)
+        if (
+            running is not None
+            and running.stdin is not None
+            and command.caller.can_access(running.owner.user_id)
+        ):
+            running.stdin.put_nowait((command.content, command.eof))
 
     def _register(self, execution_id: str, owner: Caller) -> Running:
         if execution_id in self._running:
@@ -169,7 +184,7 @@ class Runner:
         idle = request.idle_timeout
         watchdog = asyncio.create_task(running.watch_idle(idle)) if idle else None
         try:
-            outcome = await self._agent_call(client, request, observe, running.cancel)
+            outcome = await self._agent_call(client, request, observe, running)
         except AgentUnavailable as exc:
             self._agents.forget(command.sandbox_id)
             await self._bus.event(self._subject(command, "failed"), event)
@@ -203,8 +218,9 @@ class Runner:
         client: AgentClient,
         request: ExecuteRequest,
         on_output: OutputCallback | None,
-        cancel: asyncio.Event,
+        running: Running,
     ) -> AgentResult:
+        cancel = running.cancel
         if request.type is ExecutionType.CODE:
             return await client.run_code(
                 request.content, timeout=request.timeout, on_output=on_output, cancel=cancel
@@ -216,6 +232,7 @@ class Runner:
             cwd=request.working_dir,
             on_output=on_output,
             cancel=cancel,
+            stdin=running.stdin,
         )
 
     @staticmethod

@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
         await ensure_streams(broker.connection)
         store = SandboxStore(pool)
         bus = Bus(broker.connection, settings.request_timeout)
-        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout)
+        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, settings.quota())
         inventory = Inventory(store, driver, lifecycle, catalog)
         broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
         await broker.start()

@@ -11,6 +11,7 @@ from llmsafespace.contracts import (
     CreateSandbox,
     ErrorCode,
     ResolvedSandbox,
+    Role,
     RuntimeHold,
     RuntimeHoldQuery,
     Sandbox,
@@ -24,6 +25,7 @@ from llmsafespace.contracts import (
 from llmsafespace.runtime import Driver, DriverError, RuntimeSpec, UnknownRuntime, UnsupportedSpec
 from llmsafespace.servicekit import Bus
 
+from .quota import Quota
 from .store import SandboxStore
 
 log = structlog.get_logger()
@@ -37,18 +39,22 @@ class Lifecycle:
         bus: Bus,
         catalog: Catalog,
         claim_timeout: float = 2.0,
+        quota: Quota | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
         self._bus = bus
         self._catalog = catalog
         self._claim_timeout = claim_timeout
+        self._quota = quota
 
     async def create(self, command: CreateSandbox) -> Sandbox:
         request = command.request
         self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
-        created = await self._store.insert(sandbox_id, command.caller.user_id, request)
+        caller = command.caller
+        quota = None if caller.role is Role.ADMIN else self._quota  # admins are exempt
+        created = await self._store.insert(sandbox_id, caller.user_id, request, quota)
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
         await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
         try:

@@ -3,8 +3,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from llmsafespace.contracts import Catalog
+from llmsafespace.contracts import Catalog, quantity_bytes
+from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
 from llmsafespace.servicekit import ServiceSettings
+
+from .quota import Quota
 
 
 class Settings(ServiceSettings):
@@ -21,6 +24,21 @@ class Settings(ServiceSettings):
     claim_timeout: float = Field(default=2.0, gt=0, description="Seconds for a warm claim")
     create_timeout: float = Field(default=30.0, gt=0)
     max_workers: int = Field(default=64, ge=1, description="Commands handled concurrently")
+    quota_sandboxes: int = Field(
+        default=100,
+        ge=1,
+        description="Live sandboxes (creating or running) one user may hold at once; a create"
+        " beyond it is 429 `quota_exceeded`. Admins are exempt from every quota.",
+    )
+    quota_memory: str = Field(
+        default="64Gi",
+        pattern=QUANTITY_PATTERN,
+        description="Total `resources.memory` of one user's live sandboxes (a quantity, e.g."
+        " `64Gi`); a create beyond it is 429 `quota_exceeded`. Admins are exempt.",
+    )
+
+    def quota(self) -> Quota:
+        return Quota(sandboxes=self.quota_sandboxes, memory_bytes=quantity_bytes(self.quota_memory))
 
     def catalog(self) -> Catalog:
         """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""

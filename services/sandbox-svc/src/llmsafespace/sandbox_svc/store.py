@@ -13,7 +13,14 @@ from llmsafespace.contracts import (
     Sandbox,
     SandboxStatus,
     SecurityLevel,
+    quantity_bytes,
 )
+
+from .quota import Quota, Usage
+
+# The two-key advisory lock space (apart from the one-key locks of the reaper and migrations):
+# (this class, hashtext(owner)) serialises one owner's quota check and insert.
+_QUOTA_LOCK_CLASS = 0x5A0D
 
 _COLUMNS = (
     "id, owner_id, status, status_reason, runtime, security_level, timeout, resources,"
@@ -44,23 +51,45 @@ class SandboxStore:
         self._pool = pool
 
     async def insert(
-        self, sandbox_id: str, owner_id: str, request: CreateSandboxRequest
+        self,
+        sandbox_id: str,
+        owner_id: str,
+        request: CreateSandboxRequest,
+        quota: Quota | None = None,
     ) -> Sandbox:
+        """The new `creating` row. With a quota, the owner's live sandboxes are counted and
+        the row inserted in one transaction under a per-owner advisory lock, so concurrent
+        creates on any number of replicas cannot overshoot it together."""
         expires_at = datetime.now(UTC) + timedelta(seconds=request.timeout)
-        row = await self._pool.fetchrow(
-            "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout,"
-            " resources, metadata, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            f" RETURNING {_COLUMNS}",
-            sandbox_id,
-            owner_id,
-            SandboxStatus.CREATING.value,
-            request.runtime,
-            request.security_level.value,
-            request.timeout,
-            request.resources.model_dump_json(by_alias=True),
-            json.dumps(request.metadata),
-            expires_at,
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            if quota is not None:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
+                )
+                memories = await conn.fetch(
+                    "SELECT resources->>'memory' AS memory FROM sandboxes"
+                    " WHERE owner_id = $1 AND status IN ('creating', 'running')",
+                    owner_id,
+                )
+                usage = Usage(
+                    sandboxes=len(memories),
+                    memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories),
+                )
+                quota.admit(usage, quantity_bytes(request.resources.memory))
+            row = await conn.fetchrow(
+                "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout,"
+                " resources, metadata, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                f" RETURNING {_COLUMNS}",
+                sandbox_id,
+                owner_id,
+                SandboxStatus.CREATING.value,
+                request.runtime,
+                request.security_level.value,
+                request.timeout,
+                request.resources.model_dump_json(by_alias=True),
+                json.dumps(request.metadata),
+                expires_at,
+            )
         return _sandbox(row)
 
     async def mark_running(

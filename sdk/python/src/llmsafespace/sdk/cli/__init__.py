@@ -1,4 +1,4 @@
-"""The `llmsafespace` command line: sandboxes, executions and warm pools.
+"""The `llmsafespace` command line: sandboxes, executions, warm pools and API keys.
 
 Reads `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY` (or `--api-url` / `--api-key`).
 Errors are one line on stderr and a non-zero exit status; never a traceback."""
@@ -16,6 +16,7 @@ from ..errors import (
     ValidationError,
 )
 from .files import copy
+from .keys import keys_group, whoami
 from .pools import pool_group
 from .sandboxes import exec_command, run_code, sandbox_group
 from .settings import CliSettings
@@ -42,6 +43,8 @@ cli.add_command(exec_command)
 cli.add_command(run_code)
 cli.add_command(pool_group)
 cli.add_command(copy)
+cli.add_command(keys_group)
+cli.add_command(whoami)
 
 
 def describe(error: LLMSafeSpaceError) -> str:
@@ -51,7 +54,7 @@ def describe(error: LLMSafeSpaceError) -> str:
         line += " (" + "; ".join(f"{k}: {v}" for k, v in error.fields.items()) + ")"
     hint = next((text for cls, text in _HINTS.items() if isinstance(error, cls)), None)
     if isinstance(error, NotFoundError) and not hint:
-        hint = "list what exists with `llmsafespace sandbox ls` or `llmsafespace pool ls`"
+        hint = "list what exists with `llmsafespace sandbox ls`, `pool ls` or `keys ls`"
     return f"{line}\nhint: {hint}" if hint else line
 
 

@@ -21,11 +21,14 @@ def emit_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """A plain table on stdout (no colours when piped)."""
+    """A plain table on stdout (no colours, and no cells cut short, when piped)."""
     grid = Table(*columns, box=None, pad_edge=False, header_style="bold")
     for row in rows:
         grid.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console(soft_wrap=True).print(grid)
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 10_000  # scripts grep the whole line; the table keeps its own width
+    console.print(grid)
 
 
 def fields(pairs: Sequence[tuple[str, object]]) -> None:

@@ -39,7 +39,8 @@ def now_ms() -> int:
 def _client(execution_id: str, message: OutputMessage) -> ClientMessage | None:
     """What a client sees of one bus message (None: nothing)."""
     if isinstance(message, StartedMarker):
-        return {"type": "execution_start", "executionId": execution_id, "timestamp": now_ms()}
+        started = int(message.started_at.timestamp() * 1000)
+        return {"type": "execution_start", "executionId": execution_id, "timestamp": started}
     if isinstance(message, OutputChunk):
         chunk = message.wire()
         del chunk["kind"]

@@ -155,6 +155,7 @@ async def test_metrics_use_route_templates_not_ids(
     stack: Stack, api: httpx.AsyncClient, sandbox_id: str
 ) -> None:
     await api.get(f"/sandboxes/{sandbox_id}")
+    await api.get("/sandboxes/sb-doesnotexist0")  # an error, counted by its code
     base = stack.api_url.removesuffix("/api/v1")
     async with httpx.AsyncClient() as plain:
         text = (await plain.get(f"{base}/metrics")).text
@@ -162,6 +163,34 @@ async def test_metrics_use_route_templates_not_ids(
     assert "api_request_duration_seconds_bucket" in text
     assert "api_active_connections" in text
     assert sandbox_id not in text
+    assert 'service_errors_total{code="not_found"}' in text
+
+
+async def test_every_service_reports_its_own_metrics(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    await api.post(f"/sandboxes/{sandbox_id}/execute", json={"type": "code", "content": "1"})
+    expected = {
+        "sandbox-svc": [
+            "sandbox_creations_total",
+            "sandbox_create_duration_seconds_bucket",
+            'sandboxes{state="running"}',
+        ],
+        "exec-svc": [
+            'executions_total{status="completed",type="code"}',
+            "execution_duration_seconds_bucket",
+            "bus_request_duration_seconds_bucket",
+        ],
+        "warmpool-svc": ["warm_pool_claims_total"],
+        "audit-svc": ["audit_events_recorded_total"],
+    }
+    async with httpx.AsyncClient() as plain:
+        for name, series in expected.items():
+            port = stack.services[name].port
+            text = (await plain.get(f"http://127.0.0.1:{port}/metrics")).text
+            missing = [item for item in series if item not in text]
+            assert missing == [], (name, missing)
+            assert sandbox_id not in text
 
 
 async def test_a_request_id_reaches_the_logs_of_every_service_on_its_path(

@@ -1,6 +1,7 @@
 """The bus as services use it: errors as envelopes, typed requests, durable events."""
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -12,11 +13,16 @@ from faststream.middlewares import ExceptionMiddleware
 from nats.aio.client import Client as NatsClient
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, ValidationError
 
 from llmsafespace.contracts import Contract, ErrorCode, ErrorEnvelope, ServiceError, subjects
 
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
+REQUEST_SECONDS = Histogram(
+    "bus_request_duration_seconds", "Bus request/reply latency", ["subject"]
+)
+ERRORS = Counter("service_errors_total", "Errors answered, by error code", ["code"])
 log = structlog.get_logger()
 
 EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600
@@ -41,6 +47,7 @@ def error_reply(exc: Exception) -> dict[str, Any]:
     else:
         log.error("handler_failed", exc_info=exc)
         error = ServiceError(ErrorCode.INTERNAL_ERROR, "internal error")
+    ERRORS.labels(code=error.code.value).inc()
     reply: dict[str, Any] = error.envelope().model_dump(mode="json", exclude_none=True)
     return reply
 
@@ -92,6 +99,7 @@ class Bus:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
             headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+        started = time.perf_counter()
         try:
             message = await self._nc.request(
                 subject, data, timeout=timeout or self._timeout, headers=headers
@@ -104,6 +112,7 @@ class Bus:
             raise ServiceError(ErrorCode.TIMEOUT, f"no reply to {subject} in time") from exc
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
+        REQUEST_SECONDS.labels(subject=subject).observe(time.perf_counter() - started)
         body = json.loads(message.data)
         if _is_error(body):
             raise ServiceError.from_envelope(ErrorEnvelope.model_validate(body))

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from llmsafespace.contracts import ErrorCode, ServiceError
+from llmsafespace.servicekit.bus import ERRORS
 
 log = structlog.get_logger()
 
@@ -23,6 +24,7 @@ _HTTP_CODES = {
 
 
 def error_response(error: ServiceError, status: int | None = None) -> JSONResponse:
+    ERRORS.labels(code=error.code.value).inc()
     return JSONResponse(
         error.envelope().model_dump(mode="json", exclude_none=True),
         status_code=status or error.http_status,

@@ -17,6 +17,8 @@ from llmsafespace.contracts import (
     subjects,
 )
 
+from .metrics import STREAMED_BYTES
+
 FLUSH_INTERVAL = 0.02  # seconds output may wait to be coalesced with more
 CHUNK_BYTES = 32 * 1024  # a chunk is sent once this much is waiting
 
@@ -94,6 +96,7 @@ class OutputPublisher:
             await self._publish(TruncatedMarker(seq=self._next(), limit_bytes=self._limit))
             return
         self._sent_bytes += self._pending_bytes
+        STREAMED_BYTES.inc(self._pending_bytes)
         self._pending_bytes = 0
         for name, parts in self._pending.items():
             if parts:

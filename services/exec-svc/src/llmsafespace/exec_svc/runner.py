@@ -35,6 +35,7 @@ from llmsafespace.runtime.agent_client import StdinQueue
 from llmsafespace.servicekit import Bus
 
 from .agents import Agents
+from .metrics import EXECUTION_SECONDS, EXECUTIONS
 from .output import OutputPublisher
 from .store import ExecutionStore
 
@@ -196,6 +197,8 @@ class Runner:
             if watchdog is not None:
                 watchdog.cancel()
         result = self._result(command, started_at, outcome, running.idle_expired)
+        EXECUTIONS.labels(type=request.type.value, status=result.status.value).inc()
+        EXECUTION_SECONDS.labels(type=request.type.value).observe(result.duration_ms / 1000)
         sizes = (len(outcome.stdout.encode()), len(outcome.stderr.encode()))
         # The summary row is bookkeeping: the caller does not wait for it.
         self._background(self._store.record(command.caller.user_id, request.type, result, sizes))

@@ -1,6 +1,7 @@
 """Sandbox lifecycle: create (warm claim first, cold otherwise), get, terminate, resolve."""
 
 import asyncio
+import time
 
 import structlog
 
@@ -25,6 +26,7 @@ from llmsafespace.contracts import (
 from llmsafespace.runtime import Driver, DriverError, RuntimeSpec, UnknownRuntime, UnsupportedSpec
 from llmsafespace.servicekit import Bus
 
+from .metrics import CREATE_SECONDS, CREATIONS
 from .quota import Quota
 from .store import SandboxStore
 
@@ -66,6 +68,7 @@ class Lifecycle:
             raise
 
     async def _start(self, sandbox_id: str, command: CreateSandbox) -> Sandbox:
+        started = time.perf_counter()
         request = command.request
         # A warm sandbox's environment is fixed when it starts, so `env` means a cold create.
         # Warm sandboxes have no network: `networkAccess` means a cold create too.
@@ -86,6 +89,9 @@ class Lifecycle:
                 ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
             )
         await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
+        source = "warm" if claim.hit else "cold"
+        CREATIONS.labels(source=source).inc()
+        CREATE_SECONDS.labels(source=source).observe(time.perf_counter() - started)
         log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
         return sandbox
 

@@ -18,6 +18,7 @@ from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.runtime import Driver
 
 from .lifecycle import Lifecycle
+from .metrics import BY_STATE
 from .store import SandboxStore
 
 log = structlog.get_logger()
@@ -59,6 +60,8 @@ class Reaper:
                 await conn.execute("SELECT pg_advisory_unlock($1)", _REAPER_LOCK)
 
     async def expire(self) -> None:
+        for state, count in (await self._store.count_by_status()).items():
+            BY_STATE.labels(state=state).set(count)
         for sandbox in await self._store.expired():
             await self._lifecycle.end(sandbox, SandboxStatus.TERMINATED, "expired", "expired")
 

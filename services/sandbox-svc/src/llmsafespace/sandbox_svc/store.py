@@ -120,6 +120,13 @@ class SandboxStore:
             "UPDATE sandboxes SET runtime_id = $2 WHERE id = $1", sandbox_id, runtime_id
         )
 
+    async def count_by_status(self) -> dict[str, int]:
+        """Every status with its number of sandboxes (zero included)."""
+        rows = await self._pool.fetch("SELECT status, count(*) AS n FROM sandboxes GROUP BY status")
+        counts = {status.value: 0 for status in SandboxStatus}
+        counts.update({row["status"]: row["n"] for row in rows})
+        return counts
+
     async def hold(self, sandbox_id: str, runtime_id: str) -> HoldState:
         """Whether the sandbox runs (or may yet run) on `runtime_id`."""
         row = await self._pool.fetchrow(

@@ -108,9 +108,10 @@ def test_the_agent_loop_example_runs_as_a_script(client_env) -> None:
 
 
 @pytest.mark.stack
-def test_the_readme_python_snippet_runs(client_env, requires_stream) -> None:
-    readme = (ROOT / "sdk" / "python" / "README.md").read_text()
-    snippets = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+@pytest.mark.parametrize("readme", ["README.md", "sdk/python/README.md"])
+def test_the_readme_python_snippets_run(client_env, requires_stream, readme: str) -> None:
+    text = (ROOT / readme).read_text()
+    snippets = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert snippets
     for snippet in snippets:
-        exec(compile(snippet, "README.md", "exec"), {})
+        exec(compile(snippet, readme, "exec"), {})

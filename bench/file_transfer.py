@@ -9,16 +9,14 @@ Starts its own embedded stack (127.0.0.1 only) in a temporary directory and stop
 import argparse
 import asyncio
 import hashlib
-import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+from harness import running_stack
 
 from llmsafespace.devstack import Stack
 
@@ -69,18 +67,8 @@ async def transfer(api: httpx.AsyncClient, sandbox_id: str, mib: int) -> tuple[f
     return mib / up, mib / down
 
 
-def state_directory() -> Path:
-    state_dir = Path(tempfile.mkdtemp(prefix="llmsafespace-bench-", dir="/tmp"))
-    state_dir.chmod(0o755)  # the unprivileged PostgreSQL and sandbox users traverse it
-    return state_dir
-
-
 async def main(mib: int, runs: int) -> None:
-    state_dir = state_directory()
-    unlimited = json.dumps({"create_sandbox": 10**6, "execute_code": 10**6, "default": 10**6})
-    stack = Stack(state_dir, api_port=0, environ={**os.environ, "GATEWAY_RATE_LIMITS": unlimited})
-    await stack.start()
-    try:
+    async with running_stack() as stack:
         headers = {"Authorization": f"Bearer {stack.admin_key}"}
         async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=300) as api:
             storage = f"{max(256, 2 * mib)}Mi"
@@ -105,9 +93,6 @@ async def main(mib: int, runs: int) -> None:
                 f"peak RSS {name:<12} warm {before[name]:6.1f} MiB  after {mib // 10} MiB files"
                 f" {after_small[name]:6.1f} MiB  after {mib} MiB files {after_large[name]:6.1f} MiB"
             )
-    finally:
-        await stack.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

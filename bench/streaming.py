@@ -16,16 +16,13 @@ Starts its own embedded stack (127.0.0.1 only) in a temporary directory and stop
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
+from harness import percentile, running_stack
 from websockets.asyncio.client import ClientConnection
 
 from llmsafespace.contracts import new_execution_id
@@ -37,11 +34,6 @@ TERMINAL = {"execution_complete", "execution_cancelled", "error"}
 SHORT_PROGRAM = "for i in range(100):\n    print(i, flush=True)"
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def report(label: str, samples: list[float]) -> None:
     if not samples:
         print(f"{label:<28} no samples")
@@ -50,12 +42,6 @@ def report(label: str, samples: list[float]) -> None:
         f"{label:<28} n={len(samples):<4} median={statistics.median(samples):8.1f} ms"
         f"  p99={percentile(samples, 0.99):8.1f} ms  max={max(samples):8.1f} ms"
     )
-
-
-def state_directory() -> Path:
-    state_dir = Path(tempfile.mkdtemp(prefix="llmsafespace-bench-", dir="/tmp"))
-    state_dir.chmod(0o755)  # the unprivileged PostgreSQL and sandbox users traverse it
-    return state_dir
 
 
 async def receive(ws: ClientConnection) -> dict[str, Any]:
@@ -186,11 +172,7 @@ async def concurrency(stack: Stack, api: httpx.AsyncClient, clients: int) -> Non
 
 
 async def main(runs: int, mib: int, clients: int) -> None:
-    state_dir = state_directory()
-    unlimited = json.dumps({"create_sandbox": 10**6, "execute_code": 10**6, "default": 10**6})
-    stack = Stack(state_dir, api_port=0, environ={**os.environ, "GATEWAY_RATE_LIMITS": unlimited})
-    await stack.start()
-    try:
+    async with running_stack() as stack:
         headers = {"Authorization": f"Bearer {stack.admin_key}"}
         async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=120) as api:
             created = await api.post("/sandboxes", json={"resources": RESOURCES})
@@ -218,9 +200,6 @@ async def main(runs: int, mib: int, clients: int) -> None:
                 print(f"{'':<28} ~{rate:.1f} MiB/s (median run)")
             await api.delete(f"/sandboxes/{sandbox}")
             await concurrency(stack, api, clients)
-    finally:
-        await stack.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

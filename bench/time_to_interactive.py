@@ -8,25 +8,14 @@ Starts its own embedded stack (127.0.0.1 only) in a temporary directory and stop
 
 import argparse
 import asyncio
-import json
-import os
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
-
-from llmsafespace.devstack import Stack
+from harness import percentile, running_stack
 
 POOL = "bench-tti"
 RESOURCES = {"memory": "512Mi"}
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def interactive(api: httpx.AsyncClient, warm: bool) -> tuple[float, bool]:
@@ -59,18 +48,8 @@ def report(label: str, samples: list[float]) -> None:
     )
 
 
-def state_directory() -> Path:
-    state_dir = Path(tempfile.mkdtemp(prefix="llmsafespace-bench-", dir="/tmp"))
-    state_dir.chmod(0o755)  # the unprivileged PostgreSQL and sandbox users traverse it
-    return state_dir
-
-
 async def main(runs: int) -> None:
-    state_dir = state_directory()
-    unlimited = json.dumps({"create_sandbox": 10**6, "execute_code": 10**6, "default": 10**6})
-    stack = Stack(state_dir, api_port=0, environ={**os.environ, "GATEWAY_RATE_LIMITS": unlimited})
-    await stack.start()
-    try:
+    async with running_stack() as stack:
         headers = {"Authorization": f"Bearer {stack.admin_key}"}
         async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as api:
             pool = {"name": POOL, "minSize": 4, "maxSize": 4, "resources": RESOURCES}
@@ -90,9 +69,6 @@ async def main(runs: int) -> None:
             report("cold", cold)
             if misses:
                 print(f"warm misses (excluded): {misses}")
-    finally:
-        await stack.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

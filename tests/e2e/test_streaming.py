@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.stack
 
 WAIT = 60  # seconds any single expected message may take on a loaded 2-core machine
 TERMINAL = {"execution_complete", "execution_cancelled"}
+STREAM_GRACE = 2  # seconds a test gateway waits past an execution's timeout
 
 
 def ws_url(stack: Stack, sandbox_id: str, api_url: str | None = None) -> str:
@@ -265,3 +267,48 @@ async def test_stdin_is_refused_in_code_mode_and_empty_unless_asked_for(
     await ws.send(json.dumps({"type": "stdin", "executionId": execution_id, "content": "x\n"}))
     messages = await until_terminal(ws, execution_id)
     assert text_of(messages, "stdout") == "done\n"
+
+
+# A streamed execution whose exec-svc dies: the client is told, the sandbox lives on.
+
+
+async def test_killing_exec_svc_mid_stream_ends_with_execution_failed_and_the_sandbox_recovers(
+    stack: Stack, sandbox_id: str, start_gateway: Callable[..., str]
+) -> None:
+    gateway = start_gateway(GATEWAY_STREAM_GRACE=str(STREAM_GRACE))
+    ws = await connect(ws_url(stack, sandbox_id, gateway), stack.admin_key)
+    try:
+        code = "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.05)"
+        execution_id = await execute(ws, code, timeout=3)
+        assert (await receive(ws))["type"] == "execution_start"
+        assert (await receive(ws))["type"] == "output"
+
+        killed = time.monotonic()
+        stack.kill("exec-svc")
+        messages = await until_terminal(ws, execution_id)
+        waited = time.monotonic() - killed
+        assert messages[-1]["type"] == "error"
+        assert messages[-1]["code"] == "execution_failed"
+        assert waited < 3 + STREAM_GRACE + 5, f"the failure took {waited:.1f} s to report"
+        assert [m["type"] for m in messages].count("error") == 1
+
+        await stack.wait_ready("exec-svc")
+        again = await execute(ws, "print('back')", timeout=30)
+        after = await until_terminal(ws, again)
+        assert after[-1]["type"] == "execution_complete", after[-1]
+        assert text_of(after, "stdout") == "back\n"
+    finally:
+        await ws.close()
+
+
+async def test_stdin_still_works_after_exec_svc_restarts(stack: Stack, sandbox_id: str) -> None:
+    await stack.wait_ready("exec-svc")
+    ws = await connect(ws_url(stack, sandbox_id), stack.admin_key)
+    try:
+        execution_id = await execute(ws, "read line; echo got:$line", mode="command", stdin=True)
+        stdin = {"type": "stdin", "executionId": execution_id, "content": "hello\n", "eof": True}
+        await ws.send(json.dumps(stdin))
+        messages = await until_terminal(ws, execution_id)
+        assert text_of(messages, "stdout") == "got:hello\n"
+    finally:
+        await ws.close()

@@ -3,6 +3,10 @@
 Keys are stored as SHA-256 hashes only. Looking a key up goes through a Redis cache
 shared by every gateway replica; revoking deletes the cache entry, so a revoked key
 stops working everywhere at once. Without Redis, lookups go to PostgreSQL.
+
+Each replica also remembers who a credential belonged to, so a request can confirm that
+its cache entry still exists in the same Redis round trip that counts its rate limit
+(see `auth.admit`) instead of fetching the entry first.
 """
 
 import hashlib
@@ -33,8 +37,10 @@ from . import tokens
 
 KEY_PREFIX = "lsp_"
 CACHE_SECONDS = 60
+REMEMBERED_MAX = 10_000  # credentials a replica remembers (oldest forgotten first)
 _CACHE = "llmsafespace:auth:"
 _KEY_COLUMNS = "k.id, k.name, k.key_prefix, k.created_at, k.expires_at, k.revoked_at"
+_BY = {"id": "k.id", "hash": "k.key_hash"}  # how a cache entry names its key
 _LIVE = "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
 log = structlog.get_logger()
 CACHE_ERRORS = Counter("auth_cache_errors_total", "Redis failures while checking credentials")
@@ -85,24 +91,39 @@ class Accounts:
         self._cache = cache
         self._secret = secret
         self._token_seconds = token_seconds
+        self._seen: dict[str, Identity] = {}
+
+    def cache_entry(self, credential: str) -> str | None:
+        """The Redis key caching who `credential` belongs to; None if it cannot be valid
+        (an access token is checked for its signature and expiry here)."""
+        if tokens.looks_like_token(credential):
+            claims = tokens.verify(credential, self._secret)
+            return None if claims is None else f"{_CACHE}id:{claims['kid']}"
+        if not credential.startswith(KEY_PREFIX):
+            return None
+        return f"{_CACHE}hash:{key_hash(credential)}"
+
+    def remembered(self, entry: str) -> Identity | None:
+        """Who this replica last saw behind a cache entry: to be confirmed, not trusted."""
+        return self._seen.get(entry)
 
     async def authenticate(self, credential: str) -> Identity | None:
         """Who an API key or access token belongs to, if it is live."""
-        if tokens.looks_like_token(credential):
-            claims = tokens.verify(credential, self._secret)
-            if claims is None:
-                return None
-            return await self._lookup(
-                f"id:{claims['kid']}", f"WHERE k.id = $1 AND {_LIVE}", claims["kid"]
-            )
-        if not credential.startswith(KEY_PREFIX):
+        entry = self.cache_entry(credential)
+        if entry is None:
             return None
-        digest = key_hash(credential)
-        return await self._lookup(f"hash:{digest}", f"WHERE k.key_hash = $1 AND {_LIVE}", digest)
+        identity = await self._lookup(entry)
+        if identity is None:
+            self._seen.pop(entry, None)
+        else:
+            if len(self._seen) >= REMEMBERED_MAX:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[entry] = identity
+        return identity
 
-    async def _lookup(self, cache_key: str, where: str, value: str) -> Identity | None:
+    async def _lookup(self, entry: str) -> Identity | None:
         try:
-            cached = await self._cache.get(_CACHE + cache_key)
+            cached = await self._cache.get(entry)
         except aioredis.RedisError as exc:
             CACHE_ERRORS.inc()
             log.error("auth_cache_unavailable", error=str(exc))
@@ -110,9 +131,10 @@ class Accounts:
         if cached:
             data = json.loads(cached)
             return Identity(Caller(user_id=data["userId"], role=data["role"]), data["keyId"])
+        kind, _, value = entry.removeprefix(_CACHE).partition(":")
         row = await self._pool.fetchrow(
             "SELECT u.id AS user_id, u.role, k.id AS key_id, k.expires_at"
-            f" FROM api_keys k JOIN users u ON u.id = k.user_id {where}",
+            f" FROM api_keys k JOIN users u ON u.id = k.user_id WHERE {_BY[kind]} = $1 AND {_LIVE}",
             value,
         )
         if row is None:
@@ -122,9 +144,9 @@ class Accounts:
         if row["expires_at"] is not None:
             ttl = min(ttl, int((row["expires_at"] - datetime.now(UTC)).total_seconds()))
         if ttl > 0:
-            entry = {"userId": row["user_id"], "role": row["role"], "keyId": row["key_id"]}
+            cached_value = {"userId": row["user_id"], "role": row["role"], "keyId": row["key_id"]}
             try:
-                await self._cache.set(_CACHE + cache_key, json.dumps(entry), ex=ttl)
+                await self._cache.set(entry, json.dumps(cached_value), ex=ttl)
             except aioredis.RedisError:
                 CACHE_ERRORS.inc()
         return identity

@@ -10,7 +10,7 @@ from llmsafespace.contracts import Caller, ErrorCode, ServiceError
 
 from .accounts import Accounts, Identity
 from .errors import error_response
-from .ratelimit import limit_class
+from .ratelimit import Quota, RateLimiter, limit_class
 
 AuthedEndpoint = Callable[[Request, Caller], Awaitable[Response]]
 UNAUTHORIZED = "a valid API key or token is required: Authorization: Bearer lsp_..."
@@ -29,16 +29,33 @@ async def identify(connection: HTTPConnection, credential: str | None) -> Identi
     return identity
 
 
+async def admit(request: Request) -> tuple[Identity, Quota]:
+    """Who is calling and their rate limit, in one Redis round trip for a credential this
+    replica has seen: the hit is counted while confirming that the credential's cache
+    entry still exists (revoking deletes it). Anything else takes the full lookup."""
+    accounts: Accounts = request.state.accounts
+    limiter: RateLimiter = request.state.limiter
+    credential = bearer_token(request)
+    limit = limit_class(request.method, request.url.path)
+    entry = accounts.cache_entry(credential) if credential else None
+    remembered = accounts.remembered(entry) if entry else None
+    if remembered is not None:
+        quota, confirmed = await limiter.hit(remembered.key_id, limit, confirm=entry)
+        if confirmed:
+            return remembered, quota
+    identity = await identify(request, credential)
+    if remembered is None or remembered.key_id != identity.key_id:
+        quota, _ = await limiter.hit(identity.key_id, limit)
+    return identity, quota
+
+
 def authenticated(endpoint: AuthedEndpoint) -> Callable[[Request], Awaitable[Response]]:
     """Run an endpoint only for a valid credential within its rate limit; it receives the
     `Caller`, and every response carries the `X-RateLimit-*` headers."""
 
     @wraps(endpoint)
     async def wrapper(request: Request) -> Response:
-        identity = await identify(request, bearer_token(request))
-        quota = await request.state.limiter.hit(
-            identity.key_id, limit_class(request.method, request.url.path)
-        )
+        identity, quota = await admit(request)
         if quota.exceeded:
             response: Response = error_response(
                 ServiceError(

@@ -40,8 +40,12 @@ class RateLimiter:
         self._cache = cache
         self._limits = limits
 
-    async def hit(self, key_id: str, limit_class: str) -> Quota:
-        """Count one request of `limit_class` for `key_id`."""
+    async def hit(
+        self, key_id: str, limit_class: str, *, confirm: str | None = None
+    ) -> tuple[Quota, bool]:
+        """Count one request of `limit_class` for `key_id`; in the same round trip, check
+        that the Redis key `confirm` exists. Returns the quota and that check's answer
+        (False when there was nothing to confirm or Redis could not be asked)."""
         limit = self._limits.get(limit_class, self._limits["default"])
         window = int(time.time()) // WINDOW_SECONDS
         reset = (window + 1) * WINDOW_SECONDS
@@ -50,15 +54,17 @@ class RateLimiter:
             async with self._cache.pipeline(transaction=True) as pipe:
                 pipe.incr(name)
                 pipe.expire(name, WINDOW_SECONDS + 5)
-                count, _ = await pipe.execute()
+                if confirm is not None:
+                    pipe.exists(confirm)
+                count, _, *confirmed = await pipe.execute()
         except aioredis.RedisError as exc:
             LIMITER_ERRORS.inc()
             log.error("rate_limiter_unavailable", error=str(exc))
-            return Quota(limit=limit, remaining=limit, reset=reset)
+            return Quota(limit=limit, remaining=limit, reset=reset), False
         quota = Quota(limit=limit, remaining=limit - int(count), reset=reset)
         if quota.exceeded:
             REJECTED.labels(limit_class=limit_class).inc()
-        return quota
+        return quota, bool(confirmed and confirmed[0])
 
 
 def limit_class(method: str, path: str) -> str:

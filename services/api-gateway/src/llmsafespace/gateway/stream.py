@@ -160,7 +160,7 @@ class Session:
             )
         check_code_size(message.content)
         request = message.request()
-        quota = await self._limiter.hit(self._key_id, "execute_code")
+        quota, _ = await self._limiter.hit(self._key_id, "execute_code")
         if quota.exceeded:
             raise ServiceError(
                 ErrorCode.RATE_LIMITED, "rate limit exceeded", {"resetAt": quota.reset}

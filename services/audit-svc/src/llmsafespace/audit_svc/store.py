@@ -18,26 +18,13 @@ class AuditStore:
         self._pool = pool
 
     async def record(self, stream_created: datetime, events: Sequence[AuditEvent]) -> int:
-        """Insert the events not yet recorded; returns how many were new."""
+        """Insert the events not yet recorded (one statement); returns how many were new."""
         if not events:
             return 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            known = {
-                row["seq"]
-                for row in await conn.fetch(
-                    "SELECT seq FROM audit_events WHERE stream_created = $1 AND seq = ANY($2)",
-                    stream_created,
-                    [event.seq for event in events],
-                )
-            }
-            await conn.executemany(
-                "INSERT INTO audit_events (stream_created, seq, subject, kind, event, sandbox_id,"
-                " execution_id, user_id, outcome, payload, occurred_at) VALUES ($1, $2, $3, $4,"
-                " $5, $6, $7, $8, $9, $10::jsonb, $11)"
-                " ON CONFLICT (stream_created, seq) DO NOTHING",
-                [
+        columns = list(
+            zip(
+                *(
                     (
-                        stream_created,
                         event.seq,
                         event.subject,
                         event.kind.value,
@@ -50,9 +37,23 @@ class AuditStore:
                         event.occurred_at,
                     )
                     for event in events
-                ],
+                ),
+                strict=True,
             )
-        return len({event.seq for event in events} - known)
+        )
+        rows = await self._pool.fetch(
+            "INSERT INTO audit_events (stream_created, seq, subject, kind, event, sandbox_id,"
+            " execution_id, user_id, outcome, payload, occurred_at)"
+            " SELECT $1, seq, subject, kind, event, sandbox_id, execution_id, user_id, outcome,"
+            " payload::jsonb, occurred_at FROM unnest($2::bigint[], $3::text[], $4::text[],"
+            " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+            " $11::timestamptz[]) AS t(seq, subject, kind, event, sandbox_id, execution_id,"
+            " user_id, outcome, payload, occurred_at)"
+            " ON CONFLICT (stream_created, seq) DO NOTHING RETURNING seq",
+            stream_created,
+            *columns,
+        )
+        return len(rows)
 
     async def query(self, query: AuditQuery) -> AuditPage:
         """Oldest first. A user sees only events recorded as theirs, whatever they ask."""

@@ -200,8 +200,7 @@ class Runner:
         EXECUTIONS.labels(type=request.type.value, status=result.status.value).inc()
         EXECUTION_SECONDS.labels(type=request.type.value).observe(result.duration_ms / 1000)
         sizes = (len(outcome.stdout.encode()), len(outcome.stderr.encode()))
-        # The summary row is bookkeeping: the caller does not wait for it.
-        self._background(self._store.record(command.caller.user_id, request.type, result, sizes))
+        self._store.record(command.caller.user_id, request.type, result, sizes)
         final = "cancelled" if result.status is ExecutionStatus.CANCELLED else "completed"
         await self._bus.event(
             self._subject(command, final),
@@ -295,3 +294,4 @@ class Runner:
         """Let streamed executions and pending bookkeeping finish (graceful shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._store.drain()

@@ -1,23 +1,58 @@
-"""The `executions` table: one summary row per execution (no output bodies)."""
+"""The `executions` table: one summary row per execution (no output bodies).
+
+Rows are written behind the executions, in batches: no caller waits for its row, and a
+burst of executions costs one pipelined statement rather than one round trip each."""
+
+import asyncio
+from typing import Any
 
 import asyncpg
+import structlog
 
 from llmsafespace.contracts import ExecutionResult, ExecutionType
+
+log = structlog.get_logger()
+_INSERT = (
+    "INSERT INTO executions (id, sandbox_id, owner_id, type, status, exit_code, ended_by,"
+    " stdout_bytes, stderr_bytes, started_at, completed_at, duration_ms, cpu_ms,"
+    " peak_memory_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+    " $13, $14) ON CONFLICT (id) DO NOTHING"
+)
 
 
 class ExecutionStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._pending: list[tuple[Any, ...]] = []
+        self._writer: asyncio.Task[None] | None = None
 
-    async def record(
+    def record(
         self, owner_id: str, kind: ExecutionType, result: ExecutionResult, sizes: tuple[int, int]
     ) -> None:
+        """Queue the execution's summary row; the writer inserts it shortly."""
+        self._pending.append(self._row(owner_id, kind, result, sizes))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def drain(self) -> None:
+        """Wait until every queued row is written (graceful shutdown)."""
+        if self._writer is not None:
+            await self._writer
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._pool.executemany(_INSERT, batch)
+            except Exception:
+                log.exception("execution_records_not_written", rows=len(batch))
+
+    @staticmethod
+    def _row(
+        owner_id: str, kind: ExecutionType, result: ExecutionResult, sizes: tuple[int, int]
+    ) -> tuple[Any, ...]:
         usage = result.usage
-        await self._pool.execute(
-            "INSERT INTO executions (id, sandbox_id, owner_id, type, status, exit_code, ended_by,"
-            " stdout_bytes, stderr_bytes, started_at, completed_at, duration_ms, cpu_ms,"
-            " peak_memory_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-            " $13, $14) ON CONFLICT (id) DO NOTHING",
+        return (
             result.execution_id,
             result.sandbox_id,
             owner_id,

@@ -5,11 +5,13 @@ A header may carry ``"bodyLen": k``; then ``k`` raw bytes follow it (file transf
 
 from __future__ import annotations
 
-import asyncio
 import json
 import struct
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:  # the worker imports this module: it stays free of asyncio (~5 MB each)
+    import asyncio
 
 MAX_HEADER = 16 * 2**20
 MAX_BODY = 2**31

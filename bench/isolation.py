@@ -13,42 +13,21 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
-import tempfile
 import time
-from pathlib import Path
+
+from harness import Stats, state_dir
+from memory import available_kib, sandbox_pss_kib
+from round_trip import timed
 
 from llmsafespace.runtime import AgentClient, RuntimeSpec
 from llmsafespace.runtime.local import LocalConfig, LocalDriver, sweep
-from llmsafespace.runtime.local.processes import live_pids
 
 
 def _stats(values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return f"{statistics.median(ordered):7.1f} / {p95:7.1f}"
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _uid_of(config: LocalConfig, sandbox_id: str) -> int:
-    meta = (config.runtime_dir / "sandboxes" / sandbox_id / "meta.json").read_text()
-    return int(meta.split('"uid":')[1].split(",")[0])
-
-
-def _available_kib() -> int:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1])
-    return 0
+    stats = Stats.of(values)
+    if stats is None or stats.p95 is None:
+        return "no samples"
+    return f"{stats.median:7.1f} / {stats.p95:7.1f}"
 
 
 async def cold_creates(driver: LocalDriver, count: int, network: bool) -> None:
@@ -75,19 +54,14 @@ async def cold_creates(driver: LocalDriver, count: int, network: bool) -> None:
 async def round_trip(driver: LocalDriver, count: int) -> None:
     handle = await driver.create(RuntimeSpec(sandbox_id="rtt"))
     client = await AgentClient.connect(handle.endpoint, handle.token)
-    await client.run_code("print(1)", timeout=10)
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        await client.run_code("print(1)", timeout=10)
-        times.append((time.perf_counter() - start) * 1000)
+    times = await timed(lambda: client.run_code("print(1)", timeout=10), count)
     await client.close()
     await driver.destroy("rtt")
     print(f"print(1) round trip (n={count}) ms median/p95: {_stats(times)}")
 
 
 async def fleet(driver: LocalDriver, config: LocalConfig, count: int) -> None:
-    before = _available_kib()
+    before = available_kib()
     start = time.perf_counter()
     created = 0
     try:
@@ -99,17 +73,14 @@ async def fleet(driver: LocalDriver, config: LocalConfig, count: int) -> None:
             created += 1
         elapsed = time.perf_counter() - start
         await asyncio.sleep(1.0)
-        pss = [
-            sum(_pss_kib(pid) for pid in live_pids(_uid_of(config, f"idle{n}")))
-            for n in range(created)
-        ]
-        used = before - _available_kib()
+        pss = [sandbox_pss_kib(config.runtime_dir, f"idle{n}") for n in range(created)]
+        used = before - available_kib()
         per = used / max(1, created)
         print(f"idle sandboxes created: {created} in {elapsed:.1f} s ({created / elapsed:.1f}/s)")
         spread = _stats([float(kib) for kib in pss])
         print(f"idle PSS per sandbox (all its processes) KiB median/p95: {spread}")
         print(f"MemAvailable drop per sandbox: {per / 1024:.1f} MiB (cgroups, tmpfs, page tables)")
-        print(f"→ idle sandboxes that fit in MemAvailable now: {int(_available_kib() / per)}")
+        print(f"→ idle sandboxes that fit in MemAvailable now: {int(available_kib() / per)}")
     finally:
         for number in range(created):
             await driver.destroy(f"idle{number}")
@@ -123,9 +94,8 @@ async def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (the local driver switches to sandbox uids)")
-    runtime_dir = Path(tempfile.mkdtemp(prefix="bench-", dir="/tmp"))
-    os.chmod(runtime_dir, 0o755)
-    config = LocalConfig(runtime_dir=runtime_dir)
+    runtime_dir = state_dir("bench-")
+    config = LocalConfig(runtime_dir=runtime_dir, ready_timeout=60)  # a busy host is slow
     try:
         driver = LocalDriver(config)
         print("protections:", driver.protections())

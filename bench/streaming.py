@@ -1,217 +1,79 @@
-"""Live execution over WebSocket: first-output latency, 10 MiB end to end, and many
-concurrent streaming clients, through the public API. Prints the figures.
+"""Figure 4, live output over the WebSocket: first-output latency (from sending the
+execution to its first `output`, code and command mode) and a program writing 10 MiB
+to stdout, every byte counted, to the end of the execution. Kernel Gateway: the same
+programs over its channels (first `stream` message; `execute_reply` and idle)."""
 
-    python bench/streaming.py [--runs 100] [--mib 10] [--clients 100]
-
-- first output: a program that prints at once; from sending `execute` to receiving the
-  first `output` message (code mode and command mode), median/p99 over --runs.
-- throughput: a program writing --mib MiB to stdout; from sending `execute` to
-  `execution_complete`, every byte counted.
-- concurrency: --clients WebSocket clients, each on its own sandbox, each streaming a
-  short program at the same moment; errors and time to `execution_complete`, p50/p99.
-
-Starts its own embedded stack (127.0.0.1 only) in a temporary directory and stops it.
-"""
-
-import argparse
-import asyncio
-import json
-import statistics
-import time
-from typing import Any
-
-import httpx
-import websockets
-from harness import percentile, running_stack
-from websockets.asyncio.client import ClientConnection
-
-from llmsafespace.contracts import new_execution_id
-from llmsafespace.devstack import Stack
+from context import Bench
+from harness import PRINT1, Stats, bulk_program, stream_url
+from report import Figure, Target
+from stream_client import Outcome, connect, run_streamed
 
 RESOURCES = {"memory": "256Mi"}
-WAIT = 120.0  # seconds any one message may take before the run counts as failed
-TERMINAL = {"execution_complete", "execution_cancelled", "error"}
-SHORT_PROGRAM = "for i in range(100):\n    print(i, flush=True)"
+WARM_UP = 3
 
 
-def report(label: str, samples: list[float]) -> None:
-    if not samples:
-        print(f"{label:<28} no samples")
-        return
-    print(
-        f"{label:<28} n={len(samples):<4} median={statistics.median(samples):8.1f} ms"
-        f"  p99={percentile(samples, 0.99):8.1f} ms  max={max(samples):8.1f} ms"
-    )
+def first_outputs(outcomes: list[Outcome]) -> list[float]:
+    return [outcome.first_output_ms for outcome in outcomes if outcome.first_output_ms is not None]
 
 
-async def receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-    return message
+def bulk_seconds(outcomes: list[Outcome], mib: int) -> tuple[list[float], int]:
+    """Seconds per run, and how many runs lost bytes."""
+    incomplete = sum(1 for o in outcomes if o.output_bytes != mib * 2**20 or o.truncated)
+    return [outcome.total_ms / 1000 for outcome in outcomes], incomplete
 
 
-async def send_execute(ws: ClientConnection, content: str, mode: str = "code") -> str:
-    execution_id = new_execution_id()
-    body = {
-        "type": "execute",
-        "executionId": execution_id,
-        "mode": mode,
-        "content": content,
-        "timeout": 300,
-    }
-    await ws.send(json.dumps(body))
-    return execution_id
-
-
-async def first_output(ws: ClientConnection, content: str, mode: str) -> float:
-    """ms from sending `execute` to the first `output`; then reads to the terminal message."""
-    started = time.perf_counter()
-    execution_id = await send_execute(ws, content, mode)
-    first: float | None = None
-    while True:
-        message = await receive(ws)
-        if message.get("executionId") != execution_id:
-            continue
-        if message["type"] == "output" and first is None:
-            first = (time.perf_counter() - started) * 1000
-        if message["type"] in TERMINAL:
-            if message["type"] != "execution_complete" or first is None:
-                raise RuntimeError(f"unexpected end {message}")
-            return first
-
-
-async def bulk(ws: ClientConnection, mib: int) -> tuple[float, int, bool]:
-    """(ms, bytes received, truncated) for a program writing `mib` MiB to stdout."""
-    code = (
-        "import sys\n"
-        "block = ('x' * 1023 + '\\n') * 64\n"
-        f"for _ in range({mib * 16}):\n"
-        "    sys.stdout.write(block)\n"
-        "sys.stdout.flush()\n"
-    )
-    started = time.perf_counter()
-    execution_id = await send_execute(ws, code)
-    received = 0
-    while True:
-        message = await receive(ws)
-        if message.get("executionId") != execution_id:
-            continue
-        if message["type"] == "output":
-            received += len(message["content"].encode())
-        if message["type"] in TERMINAL:
-            elapsed = (time.perf_counter() - started) * 1000
-            if message["type"] != "execution_complete":
-                raise RuntimeError(f"unexpected end {message}")
-            return elapsed, received, bool(message.get("outputTruncated"))
-
-
-async def one_client(url: str, key: str, gate: asyncio.Event) -> float:
-    ws = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"})
+async def measure(bench: Bench) -> list[Figure]:
+    scale = bench.scale
+    bulk = bulk_program(scale.bulk_mib)
+    created = await bench.api.post("/sandboxes", json={"resources": RESOURCES})
+    created.raise_for_status()
+    sandbox = created.json()["id"]
     try:
-        await gate.wait()
-        started = time.perf_counter()
-        execution_id = await send_execute(ws, SHORT_PROGRAM)
-        lines = 0
-        while True:
-            message = await receive(ws)
-            if message.get("executionId") != execution_id:
-                continue
-            if message["type"] == "output":
-                lines += message["content"].count("\n")
-            if message["type"] in TERMINAL:
-                if message["type"] != "execution_complete" or lines != 100:
-                    raise RuntimeError(f"{message['type']} after {lines} lines")
-                return (time.perf_counter() - started) * 1000
+        auth = {"Authorization": f"Bearer {bench.stack.admin_key}"}
+        ws = await connect(stream_url(bench.stack, sandbox), auth)
+        try:
+            for _ in range(WARM_UP):
+                await run_streamed(ws, PRINT1)
+            code = [await run_streamed(ws, PRINT1) for _ in range(scale.first_outputs)]
+            command = [
+                await run_streamed(ws, "echo 1", "command") for _ in range(scale.first_outputs)
+            ]
+            await run_streamed(ws, bulk_program(1))
+            ours_bulk = [await run_streamed(ws, bulk) for _ in range(scale.bulk_runs)]
+        finally:
+            await ws.close()
     finally:
-        await ws.close()
-
-
-async def create_sandboxes(api: httpx.AsyncClient, count: int) -> list[str]:
-    limit = asyncio.Semaphore(8)
-
-    async def create() -> str | None:
-        async with limit:
-            response = await api.post("/sandboxes", json={"resources": RESOURCES})
-        return response.json()["id"] if response.status_code == 201 else None
-
-    created = await asyncio.gather(*(create() for _ in range(count)))
-    return [sandbox for sandbox in created if sandbox]
-
-
-async def concurrency(stack: Stack, api: httpx.AsyncClient, clients: int) -> None:
-    sandboxes = await create_sandboxes(api, clients)
-    if len(sandboxes) < clients:
-        print(f"concurrency: only {len(sandboxes)} of {clients} sandboxes could be created")
-    try:
-        base = stack.api_url.replace("http://", "ws://")
-        gate = asyncio.Event()
-        tasks = [
-            asyncio.create_task(
-                one_client(f"{base}/sandboxes/{sandbox}/stream", stack.admin_key, gate)
-            )
-            for sandbox in sandboxes
-        ]
-        await asyncio.sleep(1.0)  # let every socket open before the common start
-        wall = time.perf_counter()
-        gate.set()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        wall_ms = (time.perf_counter() - wall) * 1000
-        times = [r for r in results if isinstance(r, float)]
-        errors = [r for r in results if isinstance(r, BaseException)]
-        report(f"{len(sandboxes)} concurrent clients", times)
-        print(f"{'':<28} errors={len(errors)}  all done in {wall_ms:.0f} ms")
-        for error in errors[:3]:
-            print(f"{'':<28} e.g. {error!r}")
-    finally:
-        limit = asyncio.Semaphore(8)
-
-        async def delete(sandbox: str) -> None:
-            async with limit:
-                await api.delete(f"/sandboxes/{sandbox}")
-
-        await asyncio.gather(*(delete(sandbox) for sandbox in sandboxes))
-
-
-async def main(runs: int, mib: int, clients: int) -> None:
-    async with running_stack() as stack:
-        headers = {"Authorization": f"Bearer {stack.admin_key}"}
-        async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=120) as api:
-            created = await api.post("/sandboxes", json={"resources": RESOURCES})
-            assert created.status_code == 201, created.text
-            sandbox = created.json()["id"]
-            url = stack.api_url.replace("http://", "ws://") + f"/sandboxes/{sandbox}/stream"
-            auth = {"Authorization": f"Bearer {stack.admin_key}"}
-            async with websockets.connect(url, additional_headers=auth) as ws:
-                for _ in range(3):  # warm up the interpreter, the bus and the sockets
-                    await first_output(ws, "print(1)", "code")
-                code = [await first_output(ws, "print(1)", "code") for _ in range(runs)]
-                command = [await first_output(ws, "echo 1", "command") for _ in range(runs)]
-                report("first output (code)", code)
-                report("first output (command)", command)
-                await bulk(ws, 1)  # warm up
-                samples = []
-                for _ in range(5):
-                    elapsed, received, truncated = await bulk(ws, mib)
-                    complete = received == mib * 2**20 and not truncated
-                    if not complete:
-                        print(f"{mib} MiB run incomplete: {received} bytes, truncated={truncated}")
-                    samples.append(elapsed)
-                report(f"{mib} MiB end to end", samples)
-                rate = mib / (statistics.median(samples) / 1000)
-                print(f"{'':<28} ~{rate:.1f} MiB/s (median run)")
-            await api.delete(f"/sandboxes/{sandbox}")
-            await concurrency(stack, api, clients)
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100, help="first-output samples (1-1000)")
-    parser.add_argument("--mib", type=int, default=10, help="MiB for the bulk run (1-60)")
-    parser.add_argument("--clients", type=int, default=100, help="concurrent clients (1-200)")
-    arguments = parser.parse_args()
-    asyncio.run(
-        main(
-            max(1, min(1000, arguments.runs)),
-            max(1, min(60, arguments.mib)),
-            max(1, min(200, arguments.clients)),
-        )
-    )
+        await bench.api.delete(f"/sandboxes/{sandbox}")
+    peer_first: list[Outcome] = []
+    peer_bulk: list[Outcome] = []
+    if bench.peer is not None and bench.peer_api is not None:
+        kernel_id, channels = await bench.peer.new_kernel(bench.peer_api)
+        try:
+            for _ in range(WARM_UP):
+                await channels.execute(PRINT1)
+            peer_first = [await channels.execute(PRINT1) for _ in range(scale.first_outputs)]
+            await channels.execute(bulk_program(1))
+            peer_bulk = [await channels.execute(bulk) for _ in range(scale.bulk_runs)]
+        finally:
+            await bench.peer.delete_kernel(bench.peer_api, kernel_id, channels)
+    first_peer = Stats.of(first_outputs(peer_first))
+    ours_seconds, ours_lost = bulk_seconds(ours_bulk, scale.bulk_mib)
+    peer_seconds, peer_lost = bulk_seconds(peer_bulk, scale.bulk_mib)
+    lost = [f"{ours_lost} runs incomplete"] if ours_lost else []
+    lost += [f"KG {peer_lost} runs incomplete"] if peer_lost else []
+    mib = scale.bulk_mib
+    return [
+        Figure(
+            4, "first output, code", "ms", Stats.of(first_outputs(code)), first_peer, Target(10)
+        ),
+        Figure(4, "first output, command", "ms", Stats.of(first_outputs(command)), first_peer),
+        Figure(
+            4,
+            f"{mib} MiB streamed to the end",
+            "s",
+            Stats.of(ours_seconds),
+            Stats.of(peer_seconds),
+            Target(0.5) if mib == 10 else None,
+            ", ".join(lost),
+        ),
+    ]

@@ -43,7 +43,7 @@ def build() -> dict[str, Any]:
     broker = NatsBroker("nats://localhost:4222", logger=None)
     broker.include_router(sandbox_router(_ABSENT, _ABSENT, 1))
     broker.include_router(warmpool_router(_ABSENT, 1))
-    broker.include_router(exec_router(_ABSENT, _ABSENT, _ABSENT, 1))
+    broker.include_router(exec_router(_ABSENT, _ABSENT, _ABSENT, _ABSENT, 1))
     broker.include_router(audit_router(_ABSENT))
     for subject, (description, schema) in EVENTS.items():
         broker.publisher(

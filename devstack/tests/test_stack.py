@@ -8,7 +8,7 @@ import pytest
 
 from llmsafespace.devstack import AlreadyRunningError, Stack, StackError
 from llmsafespace.devstack.__main__ import write_env_file
-from llmsafespace.devstack.services import SERVICES
+from llmsafespace.devstack.services import SERVICES, replica_count
 
 from .processes_left import processes_mentioning
 
@@ -74,3 +74,14 @@ async def test_env_file_holds_the_url_and_key_only(state_dir: Path) -> None:
         f"LLMSAFESPACE_API_KEY={stack.admin_key}",
     ]
     assert stat.S_IMODE((state_dir / "env").stat().st_mode) == 0o600
+
+
+def test_replicas_come_from_the_service_variable_then_the_common_one() -> None:
+    gateway, exec_svc = SERVICES[0], SERVICES[3]
+    assert (gateway.name, exec_svc.name) == ("api-gateway", "exec-svc")
+    environ = {"LLMSAFESPACE_REPLICAS": "2", "LLMSAFESPACE_REPLICAS_EXEC_SVC": "3"}
+    assert [replica_count(spec, environ) for spec in (gateway, exec_svc)] == [2, 3]
+    assert replica_count(gateway, {}) == 1
+    for bad in ("0", "-1", "two", "99"):
+        with pytest.raises(StackError, match="LLMSAFESPACE_REPLICAS"):
+            replica_count(gateway, {"LLMSAFESPACE_REPLICAS": bad})

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from llmsafespace.runtime import KubernetesSettings
 
 from .conftest import ROOT
 
@@ -95,3 +101,58 @@ def test_ingress_keeps_websockets_open(helm: Path) -> None:
     annotations = ingress["metadata"]["annotations"]
     assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     assert "nginx.ingress.kubernetes.io/proxy-body-size" in annotations
+
+
+def test_the_runtime_settings_the_chart_sets_are_the_ones_the_services_read(helm: Path) -> None:
+    objects = _objects(_render(helm, VALUES["production"]))
+    for service in ("sandbox-svc", "warmpool-svc"):
+        deployment = objects[("Deployment", f"rel-llmsafespace-{service}")]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+        runtime = {name: value for name, value in env.items() if name.startswith("KUBERNETES_")}
+        fields = {f"KUBERNETES_{field.upper()}" for field in KubernetesSettings.model_fields}
+        assert set(runtime) <= fields, set(runtime) - fields
+        # The service's own settings class parses them (JSON maps included), as in the Pod.
+        read = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from llmsafespace.runtime import RuntimeSettings;"
+                "print(RuntimeSettings().model_dump_json())",
+            ],
+            env={"PATH": os.environ["PATH"], "RUNTIME_DRIVER": env["RUNTIME_DRIVER"], **runtime},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert read.returncode == 0, read.stderr
+        settings = json.loads(read.stdout)
+        assert settings["driver"] == "kubernetes"
+        kubernetes = settings["kubernetes"]
+        assert kubernetes["namespace"] == "llmsafespace-sandboxes"
+        assert kubernetes["images"]["python:3.11"].endswith("runtime-python:3.11")
+        assert kubernetes["runtime_classes"] == {"high": "gvisor"}
+        assert kubernetes["exec_pod_labels"]["app.kubernetes.io/component"] == "exec-svc"
+        assert kubernetes["exec_namespace"] == "llm"
+        assert kubernetes["api_url"] is None  # in-cluster: the Pod's service account
+
+
+def test_the_readme_installs_the_chart_with_values_it_has(helm: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Deploy on Kubernetes", 1)[1].split("\n## ", 1)[0]
+    command = section.split("helm install llmsafespace charts/llmsafespace", 1)[1]
+    command = command.split("```", 1)[0]
+    sets = dict(re.findall(r"--set ([\w.]+)=(\S+)", command))
+    assert sets
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for key in sets:
+        node = values
+        for part in key.split("."):
+            assert isinstance(node, dict), key
+            assert part in node, f"README sets {key}: not in values"
+            node = node[part]
+    # The README's values, its shell substitutions filled in with something of their shape.
+    filled = {key: re.sub(r"\$\([^)]*\)", "0" * 48, value) for key, value in sets.items()}
+    args = [arg for key, value in filled.items() for arg in ("--set", key + "=" + value.strip('"'))]
+    result = _helm(helm, "template", "rel", str(CHART), *args)
+    assert result.returncode == 0, result.stderr

@@ -41,3 +41,21 @@ def test_app_services_start_after_the_infrastructure_is_healthy() -> None:
         depends = services[name]["depends_on"]
         for infra in ("nats", "postgres", "redis"):
             assert depends[infra] == {"condition": "service_healthy"}, name
+
+
+def test_services_on_the_local_driver_have_its_tools_in_their_image() -> None:
+    """Compose runs sandboxes with the local driver inside the service containers: their
+    images must bring bubblewrap and the rest (the python:*-slim base has none of it)."""
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    local = [
+        name
+        for name, service in services.items()
+        if (service.get("environment") or {}).get("RUNTIME_DRIVER") == "local"
+    ]
+    assert set(local) == {"sandbox-svc", "warmpool-svc"}
+    for name in local:
+        dockerfile = (ROOT / services[name]["build"]["dockerfile"]).read_text()
+        final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+        for package in ("bubblewrap", "libseccomp2", "slirp4netns", "nftables", "python3.11"):
+            assert package in final_stage, (name, package)
+        assert services[name].get("privileged") is True, name

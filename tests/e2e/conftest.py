@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmsafespace.runtime import Driver, KubernetesDriver, LocalConfig, LocalDriver
+
 
 def _uid(pid: str) -> int | None:
     """The real uid of a live process; None for a zombie (dead, holding nothing) or a
@@ -113,3 +115,15 @@ def start_gateway(stack) -> Iterator[Callable[..., str]]:
     for process in started:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+async def runtime_driver(stack, cluster) -> AsyncIterator[Driver]:
+    """A driver configured like the services', to look at the runtimes they started."""
+    driver: Driver
+    if cluster is None:
+        driver = LocalDriver(LocalConfig(runtime_dir=stack.runtime_dir))
+    else:
+        driver = KubernetesDriver(cluster.config())
+    yield driver
+    await driver.close()

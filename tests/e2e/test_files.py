@@ -165,6 +165,10 @@ async def test_a_file_over_the_limit_is_refused_with_413(
     assert not [f for f in listing.json()["files"] if f["name"].endswith(".part")]
 
 
+@pytest.mark.local_driver(
+    "a full workspace is ENOSPC only on the local driver's tmpfs; Kubernetes evicts a Pod"
+    " past its emptyDir sizeLimit instead (tests/e2e/test_pod_failures.py)"
+)
 async def test_a_full_disk_answers_507_and_leaves_no_partial_file(
     api: httpx.AsyncClient,
 ) -> None:
@@ -250,18 +254,97 @@ async def test_range_requests_return_the_asked_bytes(
     assert head.headers["content-length"] == str(len(data))
 
 
+def tar_gz(members: list[tuple[str, bytes]]) -> bytes:
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+        for name, data in members:
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            archive.addfile(entry, io.BytesIO(data))
+    return packed.getvalue()
+
+
+async def tree(api: httpx.AsyncClient, sandbox_id: str, path: str) -> dict[str, object]:
+    """Every entry below `path` (hidden ones too) with its size."""
+    listing = await api.get(
+        f"/sandboxes/{sandbox_id}/files", params={"path": path, "recursive": "true"}
+    )
+    assert listing.status_code == 200, listing.text
+    return {entry["path"]: entry["size"] for entry in listing.json()["files"]}
+
+
+async def test_a_truncated_or_escaping_archive_leaves_the_directory_unchanged(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    target = "/workspace/atomic"
+    put = await api.put(f"/sandboxes/{sandbox_id}/files{target}/keep.txt", content=b"kept")
+    assert put.status_code == 201, put.text
+    before = await tree(api, sandbox_id, target)
+    good = [("new.txt", b"new"), ("keep.txt", b"overwritten"), ("deep/x.bin", os.urandom(200_000))]
+    whole = tar_gz(good)
+    escaping = tar_gz([*good, ("../outside.txt", b"x")])
+    for body in (whole[: len(whole) - 4096], escaping, b"not an archive"):
+        up = await api.post(
+            f"/sandboxes/{sandbox_id}/files/archive", params={"path": target}, content=body
+        )
+        assert up.status_code == 400, up.text
+        assert await tree(api, sandbox_id, target) == before
+    outside = await api.get(f"/sandboxes/{sandbox_id}/files/workspace/outside.txt")
+    assert outside.status_code == 404
+    fresh = await api.post(
+        f"/sandboxes/{sandbox_id}/files/archive",
+        params={"path": "/workspace/never"},
+        content=escaping,
+    )
+    assert fresh.status_code == 400, fresh.text
+    missing = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/never"})
+    assert missing.status_code == 404, missing.text
+    up = await api.post(
+        f"/sandboxes/{sandbox_id}/files/archive", params={"path": target}, content=whole
+    )
+    assert up.status_code == 201, up.text
+    after = await tree(api, sandbox_id, target)
+    assert after == {
+        f"{target}/deep": after[f"{target}/deep"],
+        f"{target}/deep/x.bin": 200_000,
+        f"{target}/keep.txt": len(b"overwritten"),
+        f"{target}/new.txt": 3,
+    }
+
+
 async def test_writes_and_deletes_are_audited(api: httpx.AsyncClient, sandbox_id: str) -> None:
     import asyncio
 
     path = f"/sandboxes/{sandbox_id}/files/workspace/audited.txt"
     assert (await api.put(path, content=b"12345")).status_code == 201
     assert (await api.delete(path)).status_code == 200
+    archive = tar_gz([("a.txt", b"a"), ("b/c.txt", b"c")])
+    up = await api.post(
+        f"/sandboxes/{sandbox_id}/files/archive",
+        params={"path": "/workspace/audited-dir"},
+        content=archive,
+    )
+    assert up.status_code == 201, up.text
     for _ in range(100):
         events = (await api.get("/audit", params={"sandboxId": sandbox_id, "limit": 500})).json()
         names = {event["event"] for event in events["events"]}
-        if {"file_written", "file_deleted"} <= names:
+        paths = {(e["event"], e["payload"].get("path")) for e in events["events"]}
+        if {"file_written", "file_deleted"} <= names and {
+            ("file_deleted", "/workspace/audited.txt"),
+            ("file_written", "/workspace/audited-dir"),
+        } <= paths:  # several audit-svc replicas may record them in any order
             break
         await asyncio.sleep(0.2)
-    written = [e for e in events["events"] if e["event"] == "file_written"]
-    assert {"file_written", "file_deleted"} <= names
-    assert any(e["payload"].get("path") == "/workspace/audited.txt" for e in written)
+    me = (await api.get("/user")).json()["id"]
+    written = {
+        e["payload"].get("path"): e for e in events["events"] if e["event"] == "file_written"
+    }
+    deleted = {
+        e["payload"].get("path"): e for e in events["events"] if e["event"] == "file_deleted"
+    }
+    file = written["/workspace/audited.txt"]
+    assert (file["userId"], file["payload"]["size"]) == (me, 5), file
+    assert deleted["/workspace/audited.txt"]["userId"] == me
+    unpacked = written["/workspace/audited-dir"]
+    assert unpacked["payload"]["size"] == len(archive), unpacked
+    assert unpacked["payload"]["files"] == 2, unpacked

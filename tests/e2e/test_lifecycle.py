@@ -139,6 +139,51 @@ async def test_status_reports_uptime_and_the_runtime_and_timeout_moves_expiry(
     assert late.status_code == 409
 
 
+HOG = """
+import threading
+held = b"x" * (100 * 2**20)  # written, so every page is resident
+
+def spin():
+    while True:
+        pass
+
+threading.Thread(target=spin, daemon=True).start()
+"""
+
+
+@pytest.mark.local_driver(
+    "CPU time, memory and pids come from the local driver's cgroup; on Kubernetes only the"
+    " metrics API's rate and memory, which the fake cluster does not serve"
+)
+async def test_status_reports_live_cpu_and_memory_from_the_runtime(api: httpx.AsyncClient) -> None:
+    body = {"resources": {"cpu": 0.2, "memory": "256Mi"}, "useWarmPool": False}
+    sandbox = (await api.post("/sandboxes", json=body)).json()
+    url = f"/sandboxes/{sandbox['id']}/status"
+    idle = (await api.get(url)).json()
+    assert idle["memoryLimitBytes"] == 256 * 2**20, idle
+    assert idle["memoryBytes"] < 100 * 2**20, idle
+    assert idle["pids"] >= 1, idle
+
+    run = await api.post(
+        f"/sandboxes/{sandbox['id']}/execute", json={"type": "code", "content": HOG}
+    )
+    assert run.json()["status"] == "completed", run.text
+    busy = (await api.get(url)).json()
+    assert busy["memoryBytes"] >= 100 * 2**20, busy
+    assert busy["pids"] > idle["pids"], (idle, busy)  # the spinning thread
+    later = busy
+    async with asyncio.timeout(60):  # the spinning thread keeps using CPU
+        while later["cpuMs"] <= busy["cpuMs"]:
+            await asyncio.sleep(0.2)
+            later = (await api.get(url)).json()
+    assert later["cpuMs"] > idle["cpuMs"]
+
+    await api.delete(f"/sandboxes/{sandbox['id']}")
+    ended = (await api.get(url)).json()
+    assert ended["status"] == "terminated"
+    assert not {"cpuMs", "memoryBytes", "memoryLimitBytes", "pids"} & set(ended), ended
+
+
 async def test_a_two_second_sandbox_expires_with_its_event(
     stack: Stack, api: httpx.AsyncClient, sandbox_processes
 ) -> None:

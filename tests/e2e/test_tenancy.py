@@ -186,8 +186,11 @@ async def test_every_service_reports_its_own_metrics(
     }
     async with httpx.AsyncClient() as plain:
         for name, series in expected.items():
-            port = stack.services[name].port
-            text = (await plain.get(f"http://127.0.0.1:{port}/metrics")).text
+            texts = [  # what did the work may be any replica
+                (await plain.get(f"http://127.0.0.1:{replica.port}/metrics")).text
+                for replica in stack.replicas[name]
+            ]
+            text = "\n".join(texts)
             missing = [item for item in series if item not in text]
             assert missing == [], (name, missing)
             assert sandbox_id not in text
@@ -209,7 +212,10 @@ async def test_a_request_id_reaches_the_logs_of_every_service_on_its_path(
     await api.delete(f"/sandboxes/{sandbox['id']}")
     services = ("api-gateway", "sandbox-svc", "exec-svc")
     for _ in range(50):
-        logs = {name: (stack.log_dir / f"{name}.log").read_bytes().decode() for name in services}
+        logs = {
+            name: "".join(replica.log_path.read_text() for replica in stack.replicas[name])
+            for name in services
+        }
         if all(request_id in text for text in logs.values()):
             break
         await asyncio.sleep(0.1)

@@ -2,14 +2,21 @@
 claim that hands each warm sandbox to exactly one caller, also under faults."""
 
 import asyncio
+import json
 import secrets
 from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
 
 import asyncpg
 import httpx
+import nats
+import nats.errors
 import pytest
 
+from llmsafespace.contracts import subjects
 from llmsafespace.devstack import Stack
+from llmsafespace.runtime import Driver
 
 pytestmark = pytest.mark.stack
 
@@ -151,6 +158,156 @@ async def test_a_pool_keeps_preloaded_sandboxes_ready_and_hands_each_out_once(
         await api.delete(f"/sandboxes/{sandbox['id']}")
 
 
+async def _status_until(
+    api: httpx.AsyncClient, name: str, done: Callable[[dict], bool], within: float = 180
+) -> dict:
+    """The pool's status once `done(status)` holds (polled; the bound is only a backstop)."""
+    async with asyncio.timeout(within):
+        while True:
+            status = (await api.get(f"/warmpools/{name}/status")).json()
+            if done(status):
+                return status
+            await asyncio.sleep(0.2)
+
+
+async def _ids(stack: Stack, name: str, state: str) -> set[str]:
+    query = "SELECT id FROM warm_sandboxes WHERE pool = $1 AND state = $2"
+    return {row["id"] for row in await _rows(stack, query, name, state)}
+
+
+async def test_autoscaling_grows_the_pool_under_demand_and_shrinks_it_when_claims_stop(
+    stack: Stack, api: httpx.AsyncClient, sandbox_processes
+) -> None:
+    name = _name("scale")
+    resources = {"memory": "305Mi"}
+    scaling = {"enabled": True, "targetUtilization": 0.5, "scaleDownDelay": 3600}
+    spec = {"name": name, "minSize": 1, "maxSize": 4, "resources": resources}
+    created = await api.post("/warmpools", json={**spec, "autoScaling": scaling})
+    assert created.status_code == 201, created.text
+    before = await _until(api, name, 1)
+    assert (before["desiredPods"], before["availablePods"]) == (1, 1)
+
+    # Two claims at a target utilization of 0.5 want four ready sandboxes.
+    claimed = [await _create(api, {"resources": resources})]
+    await _until(api, name, 1)  # replenished (and grown to 2), so the next claim hits too
+    claimed.append(await _create(api, {"resources": resources}))
+    assert all(sandbox["fromWarmPool"] for sandbox in claimed)
+    grown = await _status_until(
+        api, name, lambda s: s["desiredPods"] == 4 and s["availablePods"] == 4
+    )
+    assert grown["assignedPods"] == 2
+    assert grown["lastScaleTime"] is not None
+    ready = next(c for c in grown["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["message"]) == ("True", "4 of 4 ready")
+    port = stack.services["warmpool-svc"].port
+    async with httpx.AsyncClient() as plain:
+        metrics = (await plain.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert 'warm_pool_hit_ratio{runtime="python:3.11"}' in metrics
+    assert f'warm_pool_sandboxes{{pool="{name}",state="assigned"}}' in metrics
+
+    # No claim for scaleDownDelay: back to minSize; the claimed sandboxes live on.
+    surplus = await _ids(stack, name, "ready")
+    patched = await api.patch(
+        f"/warmpools/{name}", json={"autoScaling": {**scaling, "scaleDownDelay": 1}}
+    )
+    assert patched.status_code == 200, patched.text
+    shrunk = await _status_until(
+        api, name, lambda s: s["desiredPods"] == 1 and s["availablePods"] == 1
+    )
+    assert shrunk["lastScaleTime"] > grown["lastScaleTime"]
+    assert shrunk["assignedPods"] == 2
+    gone = surplus - await _ids(stack, name, "ready")
+    assert len(gone) == 3
+    await _events_naming(stack, name, "scaled", gone)  # published once destroyed
+    assert all(sandbox_processes(warm_id) == [] for warm_id in gone)
+    for sandbox in claimed:
+        run = await api.post(
+            f"/sandboxes/{sandbox['id']}/execute", json={"type": "code", "content": "print(5)"}
+        )
+        assert run.json()["stdout"] == "5\n", run.text
+        await api.delete(f"/sandboxes/{sandbox['id']}")
+    await api.delete(f"/warmpools/{name}")
+
+
+async def test_ready_sandboxes_past_their_ttl_are_recycled(
+    stack: Stack, api: httpx.AsyncClient, sandbox_processes
+) -> None:
+    name = _name("ttl")
+    spec = {"name": name, "minSize": 2, "maxSize": 2, "ttl": 2, "resources": {"memory": "306Mi"}}
+    assert (await api.post("/warmpools", json=spec)).status_code == 201
+    await _until(api, name, 2)
+    first = await _ids(stack, name, "ready")
+    assert len(first) == 2
+
+    async with asyncio.timeout(180):  # replaced by fresh ones, then taken out of the pool
+        while True:
+            current = await _ids(stack, name, "ready")
+            if len(current) == 2 and not current & first:
+                break
+            await asyncio.sleep(0.2)
+    await _events_naming(stack, name, "recycled", first)  # published once destroyed
+    assert all(sandbox_processes(warm_id) == [] for warm_id in first)
+    await api.delete(f"/warmpools/{name}")
+
+
+async def _events_naming(stack: Stack, pool: str, event: str, runtime_ids: set[str]) -> None:
+    """Wait for the pool's `event` events (in JetStream) to name every one of `runtime_ids`."""
+    connection = await nats.connect(stack.env["NATS_URL"])
+    named: set[str] = set()
+    try:
+        subscription = await connection.jetstream().subscribe(
+            subjects.warmpool_event(pool, event), ordered_consumer=True
+        )
+        async with asyncio.timeout(60):
+            while not runtime_ids <= named:
+                message = await subscription.next_msg(timeout=60)
+                named.update(json.loads(message.data)["runtimeIds"])
+        await subscription.unsubscribe()
+    finally:
+        await connection.close()
+
+
+async def test_claim_time_metadata_and_lifetime_apply_to_a_warm_sandbox(
+    stack: Stack, api: httpx.AsyncClient, sandbox_processes
+) -> None:
+    name = _name("custom")
+    resources = {"memory": "307Mi"}
+    spec = {"name": name, "minSize": 1, "maxSize": 1, "resources": resources}
+    created = await api.post("/warmpools", json={**spec, "preloadScripts": ["warm = 'kept'"]})
+    assert created.status_code == 201, created.text
+    await _until(api, name, 1)
+    ready = await _ids(stack, name, "ready")
+
+    tag = secrets.token_hex(4)
+    body = {"resources": resources, "metadata": {"agent": tag}, "timeout": 4}
+    sandbox = await _create(api, body)
+    assert sandbox["fromWarmPool"] is True
+    assert (sandbox["metadata"], sandbox["timeout"]) == ({"agent": tag}, 4)
+    lifetime = datetime.fromisoformat(sandbox["expiresAt"]) - datetime.fromisoformat(
+        sandbox["createdAt"]
+    )
+    assert abs(lifetime.total_seconds() - 4) < 1, lifetime
+    rows = await _rows(stack, "SELECT runtime_id FROM sandboxes WHERE id = $1", sandbox["id"])
+    runtime_id = rows[0]["runtime_id"]
+    assert runtime_id in ready  # the warm runtime itself, preloaded state and all
+    run = await api.post(
+        f"/sandboxes/{sandbox['id']}/execute", json={"type": "code", "content": "print(warm)"}
+    )
+    assert run.json()["stdout"] == "kept\n", run.text
+    found = (await api.get("/sandboxes", params={"metadata.agent": tag})).json()["sandboxes"]
+    assert [item["id"] for item in found] == [sandbox["id"]]
+
+    async with asyncio.timeout(60):  # its own lifetime, not the pool's, ends it
+        while True:
+            ended = (await api.get(f"/sandboxes/{sandbox['id']}")).json()
+            if ended["status"] == "terminated":
+                break
+            await asyncio.sleep(0.2)
+    assert ended["statusReason"] == "expired"
+    assert sandbox_processes(runtime_id) == []
+    await api.delete(f"/warmpools/{name}")
+
+
 async def _assert_no_double_assignment(stack: Stack, ids: list[str]) -> None:
     rows = await _rows(stack, "SELECT id, runtime_id FROM sandboxes WHERE id = ANY($1)", ids)
     runtime_ids = [row["runtime_id"] for row in rows]
@@ -232,10 +389,8 @@ async def test_killing_warmpool_svc_mid_claim_never_double_assigns(
 
 
 async def test_restarts_under_load_lose_and_orphan_nothing(
-    stack: Stack, api: httpx.AsyncClient
+    stack: Stack, api: httpx.AsyncClient, runtime_driver: Driver
 ) -> None:
-    from llmsafespace.runtime import LocalConfig, LocalDriver
-
     name = _name("restart")
     resources = {"memory": "304Mi"}
     spec = {"name": name, "minSize": 4, "maxSize": 4, "resources": resources}
@@ -274,9 +429,8 @@ async def test_restarts_under_load_lose_and_orphan_nothing(
 
     # No row without its runtime, and — once warmpool-svc's sweep has destroyed warm
     # sandboxes whose handover a restart interrupted — no runtime without an owner.
-    driver = LocalDriver(LocalConfig(runtime_dir=stack.runtime_dir))
     for _ in range(120):
-        alive = {handle.sandbox_id for handle in await driver.list()}
+        alive = {handle.sandbox_id for handle in await runtime_driver.list()}
         live = await _rows(stack, "SELECT runtime_id FROM sandboxes WHERE status = 'running'")
         ready = await _rows(
             stack, "SELECT id FROM warm_sandboxes WHERE state IN ('ready', 'pending')"

@@ -1,10 +1,12 @@
 """A fake kubelet that runs real agents: each Pod the fake API server receives becomes a
 ``python -m llmsafespace.agent --listen`` process on its own loopback address.
 
-Honest limits: no image, no bubblewrap, no namespaces or cgroups — the agent runs as a plain
-host process (the Pod's securityContext is only checked, in the tests, as data). What is real
-is the path the driver takes: API objects over HTTP, the token through the Secret, the agent
-over TCP at the Pod IP.
+Honest limits: no image, no user namespace, no cgroups, no network isolation — the agent
+runs as root on the host's file system (the Pod's securityContext is only checked, in the
+tests, as data). Like a container it gets its own mount and pid namespaces (bubblewrap):
+its `emptyDir` volumes as `/workspace` and `/tmp`, the Secret's token at the path the Pod
+mounts it. What is real is the path the driver takes: API objects over HTTP, the token
+through the Secret, the agent over TCP at the Pod IP.
 """
 
 from __future__ import annotations
@@ -24,6 +26,26 @@ from typing import Any
 from .apiserver import FakeApiServer, Object
 
 SECRET_WAIT = 10.0
+HOST_ENTRIES_HIDDEN = frozenset({"proc", "dev", "tmp", "run", "workspace"})
+"""Host root entries a fake container does not see as they are (it gets its own)."""
+
+
+def container_argv(workdir: Path, token_path: str, command: list[str]) -> list[str]:
+    """bwrap around `command`: the host's root entries, but private `/workspace`, `/tmp`
+    and `/run` (with the token where the Pod mounts its Secret) and a new pid namespace."""
+    argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc"]
+    for entry in sorted(Path("/").iterdir()):
+        if entry.name in HOST_ENTRIES_HIDDEN:
+            continue
+        if entry.is_symlink():
+            argv += ["--symlink", os.readlink(entry), str(entry)]
+        elif entry.is_dir():
+            argv += ["--bind", str(entry), str(entry)]
+    argv += ["--dev-bind", "/dev", "/dev", "--proc", "/proc", "--tmpfs", "/run"]
+    argv += ["--bind", str(workdir / "workspace"), "/workspace"]
+    argv += ["--bind", str(workdir / "tmp"), "/tmp"]
+    argv += ["--ro-bind", str(workdir / "token"), token_path]
+    return [*argv, "--chdir", "/workspace", *command]
 
 
 @dataclass
@@ -85,20 +107,28 @@ class FakeKubelet:
         token_file = workdir / "token"
         token_file.write_bytes(base64.b64decode(secret["data"]["token"]))
         (workdir / "workspace").mkdir()
+        (workdir / "tmp").mkdir(mode=0o1777)
         port = next(p["containerPort"] for p in container["ports"] if p["name"] == "agent")
         env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
-        running.process = await asyncio.create_subprocess_exec(
+        mount = next(m for m in container["volumeMounts"] if m["name"] == token_volume["name"])
+        command = container["command"]
+        token_path = command[command.index("--token-file") + 1]
+        assert token_path.startswith(mount["mountPath"] + "/")
+        agent = [
             sys.executable,
             "-m",
             "llmsafespace.agent",
             "--listen",
             f"{running.ip}:{port}",
             "--token-file",
-            str(token_file),
+            token_path,
             "--workspace",
-            str(workdir / "workspace"),
+            "/workspace",
+        ]
+        running.process = await asyncio.create_subprocess_exec(
+            *container_argv(workdir, token_path, agent),
             env=env,
-            cwd=workdir / "workspace",
+            cwd=workdir,
             start_new_session=True,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

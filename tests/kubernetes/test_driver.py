@@ -212,3 +212,16 @@ async def test_high_security_uses_gvisor_and_network_ports_open_only_public_egre
     assert public["ipBlock"]["cidr"] == "0.0.0.0/0"
     assert {"10.0.0.0/8", "169.254.0.0/16", "127.0.0.0/8"} <= set(public["ipBlock"]["except"])
     await driver.destroy("sb-high")
+
+
+async def test_stats_report_the_memory_limit_and_leave_unmeasured_use_unknown(
+    driver: KubernetesDriver,
+) -> None:
+    await driver.create(RuntimeSpec(sandbox_id="sb-stats", memory_bytes=256 * 2**20))
+    stats = await driver.stats("sb-stats")
+    assert stats is not None
+    assert stats.memory_limit_bytes == 256 * 2**20
+    # This API server serves no metrics.k8s.io (no metrics-server): use is unknown, not 0.
+    assert (stats.cpu_ms, stats.cpu_cores, stats.memory_bytes, stats.pids) == (None,) * 4
+    await driver.destroy("sb-stats")
+    assert await driver.stats("sb-stats") is None

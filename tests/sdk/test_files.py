@@ -58,6 +58,12 @@ async def test_install_without_network_says_how_to_enable_it(shared: AsyncSandbo
     with pytest.raises(ConflictError) as refused:
         await shared.install(["requests"])
     assert refused.value.code == "network_disabled"
+    lines: list[str] = []
+    with pytest.raises(ConflictError) as streamed:  # refused before it starts, streamed or not
+        await shared.install(["left-pad"], manager="npm", on_stdout=lines.append)
+    assert streamed.value.code == "network_disabled"
+    assert "NPM_REGISTRY_URL" in str(streamed.value)
+    assert lines == []
     with pytest.raises(ValidationError):
         await shared.install(["requests; rm -rf /"])
 

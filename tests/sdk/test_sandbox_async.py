@@ -58,6 +58,9 @@ async def test_list_status_and_set_timeout(client_env, shared: AsyncSandbox, req
     requires("GET", "/sandboxes/{id}/status")
     report = await shared.status()
     assert report.status.value == "running"
+    assert report.memory_limit_bytes is not None
+    assert report.memory_bytes is not None
+    assert 0 < report.memory_bytes <= report.memory_limit_bytes
     requires("POST", "/sandboxes/{id}/timeout")
     assert (await shared.set_timeout(1800)).status.value == "running"
 

@@ -113,6 +113,82 @@ async def test_output_comes_before_the_result_with_the_trailing_value(connection
     assert frames[-1]["usage"]["peakMemoryBytes"] > 0
 
 
+async def _run_code(connection: Conn, request_id: int, code: str) -> Frame:
+    """The result frame of ``code`` (output frames are skipped)."""
+    reader, writer = connection
+    writer.write(encode({"id": request_id, "op": "run_code", "code": code, "timeout": 30}))
+    frame = (await read_frame(reader))[0]
+    while frame["type"] != "result":
+        frame = (await read_frame(reader))[0]
+    return frame
+
+
+# Scans the worker's own memory for ``needle`` (and a control string that must be found);
+# both are built from reversed bytes so the cell's source holds no copy of either.
+_SCAN = """
+import ctypes, os
+needle = bytearray(reversed({needle!r}))
+control = bytearray(reversed(b"lortnoc-eht-si-siht"))
+buffer = bytearray(1 << 20)
+mine = {{ctypes.addressof(ctypes.c_char.from_buffer(b)): len(b) for b in (needle, control, buffer)}}
+control_copy = bytes(control)  # the one the scan must find
+found = {{"needle": 0, "control": 0}}
+mem = os.open("/proc/self/mem", os.O_RDONLY)
+for line in open("/proc/self/maps").read().splitlines():
+    span, perms = line.split()[:2]
+    start, end = (int(x, 16) for x in span.split("-"))
+    if not perms.startswith("rw"):
+        continue
+    for offset in range(start, end, len(buffer) - 64):
+        try:
+            got = os.preadv(mem, [memoryview(buffer)[: min(len(buffer), end - offset)]], offset)
+        except OSError:
+            continue
+        for name, wanted in (("needle", needle), ("control", control)):
+            at = buffer.find(wanted, 0, got)
+            while at != -1:
+                address = offset + at
+                if not any(base <= address < base + size for base, size in mine.items()):
+                    found[name] += 1
+                at = buffer.find(wanted, at + 1, got)
+os.close(mem)
+(found["needle"], found["control"] > 0)
+"""
+
+
+async def test_the_worker_holds_no_copy_of_the_agents_token(connection: Conn) -> None:
+    # The worker is forked from the agent, which holds the token; it wipes its copy.
+    code = _SCAN.format(needle=TOKEN.encode()[::-1])
+    assert (await _run_code(connection, 30, code))["result"] == "(0, True)"
+
+
+async def test_a_crashed_worker_is_replaced_by_a_fresh_one_that_is_just_as_clean(
+    connection: Conn,
+) -> None:
+    await _run_code(connection, 40, "left_behind = 1")
+    crash = await _run_code(
+        connection, 41, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
+    assert (crash["status"], crash["exitCode"], crash["endedBy"]) == ("failed", 137, "signal")
+    fresh = await _run_code(connection, 42, "'left_behind' in globals()")
+    assert fresh["result"] == "False"
+    code = _SCAN.format(needle=TOKEN.encode()[::-1])
+    assert (await _run_code(connection, 43, code))["result"] == "(0, True)"
+
+
+async def test_the_worker_has_only_its_own_fds_and_a_normal_interpreter(connection: Conn) -> None:
+    code = (
+        "import asyncio, os, pickle, ssl, sys\n"
+        "class Point: pass\n"
+        "asyncio.run(asyncio.sleep(0))\n"
+        "fds = len(os.listdir('/proc/self/fd'))  # 0-2, the two control pipes, the listing\n"
+        "(fds, ssl.OPENSSL_VERSION[:7], type(pickle.loads(pickle.dumps(Point()))).__name__,\n"
+        " os.getsid(0) == os.getpid(), 'PYTHONPATH' in os.environ)"
+    )
+    result = await _run_code(connection, 50, code)
+    assert result["result"] == "(6, 'OpenSSL', 'Point', True, False)"
+
+
 async def test_cancel_ends_a_running_command(connection: Conn) -> None:
     reader, writer = connection
     writer.write(encode({"id": 10, "op": "run_command", "command": "sleep 30", "timeout": 60}))

@@ -48,6 +48,22 @@ async def test_an_exception_fails_with_name_value_and_user_traceback(client: Age
     assert "worker.py" not in result.error["traceback"]
 
 
+async def test_user_code_cannot_read_the_agents_memory_where_its_token_is(
+    client: AgentClient,
+) -> None:
+    # The worker is the agent's child; same uid, so only "not dumpable" keeps it out.
+    code = (
+        "import os\n"
+        "try:\n"
+        "    open(f'/proc/{os.getppid()}/mem', 'rb').close()\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__)\n"
+        "open('/proc/self/mem', 'rb').close()  # its own memory stays open to it"
+    )
+    result = await client.run_code(code, timeout=10)
+    assert (result.status, result.stdout) == ("completed", "PermissionError\n")
+
+
 async def test_a_command_reports_its_exit_code(client: AgentClient) -> None:
     result = await client.run_command("echo out; echo err >&2; exit 3", timeout=10)
     assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")

@@ -15,6 +15,7 @@ import llmsafespace.runtime
 from llmsafespace.runtime import (
     AgentClient,
     Handle,
+    RuntimeSettings,
     RuntimeSpec,
     RuntimeUnavailable,
     UnknownRuntime,
@@ -140,7 +141,9 @@ async def test_a_second_driver_adopts_a_running_sandbox(
 ) -> None:
     await driver.create(RuntimeSpec(sandbox_id="adopted"))
     await driver.close()
-    other = create_driver("local", config)
+    other = create_driver(
+        RuntimeSettings(driver="local", dir=config.runtime_dir), config.interpreters
+    )
     try:
         assert "adopted" in [handle.sandbox_id for handle in await other.list()]
         handle = await other.inspect("adopted")
@@ -199,7 +202,7 @@ def test_a_runtime_dir_others_cannot_traverse_is_refused() -> None:
 
 def test_the_kubernetes_driver_needs_a_cluster(config: LocalConfig) -> None:
     with pytest.raises(RuntimeUnavailable, match="kubernetes"):
-        create_driver("kubernetes", config)
+        create_driver(RuntimeSettings(driver="kubernetes"), config.interpreters)
 
 
 def test_the_driver_reports_its_protections(driver: LocalDriver) -> None:

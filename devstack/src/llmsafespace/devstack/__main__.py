@@ -27,12 +27,14 @@ def write_env_file(path: Path, stack: Stack) -> None:
 
 
 def banner(stack: Stack, env_path: Path) -> str:
+    others = stack.api_urls[1:]
     return "\n".join(
         [
             "LLMSafeSpace is up.",
             f"LLMSAFESPACE_API_URL={stack.api_url}",
             f"LLMSAFESPACE_API_KEY={stack.admin_key}",
             f"(also written to {env_path}; `source {env_path}`)",
+            *([f"More gateways: {' '.join(others)}"] if others else []),
             'Try: curl -s -H "Authorization: Bearer $LLMSAFESPACE_API_KEY" '
             "-X POST $LLMSAFESPACE_API_URL/sandboxes -d '{}'",
         ]

@@ -8,9 +8,12 @@ from pathlib import Path
 import httpx
 
 from llmsafespace.devstack import processes
+from llmsafespace.devstack.errors import StackError
 from llmsafespace.devstack.ports import HOST
 
 READY_TIMEOUT = 60.0
+REPLICAS_ENV = "LLMSAFESPACE_REPLICAS"
+MAX_REPLICAS = 16
 
 
 @dataclass(frozen=True)
@@ -32,17 +35,43 @@ SERVICES = (
 )
 
 
+def replica_count(spec: ServiceSpec, environ: Mapping[str, str]) -> int:
+    """How many processes of a service to run: `LLMSAFESPACE_REPLICAS_<NAME>` (e.g.
+    `LLMSAFESPACE_REPLICAS_EXEC_SVC`), else `LLMSAFESPACE_REPLICAS`, else 1."""
+    own = f"{REPLICAS_ENV}_{spec.name.upper().replace('-', '_')}"
+    for variable in (own, REPLICAS_ENV):
+        value = environ.get(variable, "").strip()
+        if not value:
+            continue
+        if not value.isdigit() or not 1 <= int(value) <= MAX_REPLICAS:
+            raise StackError(f"{variable}={value!r}: a whole number from 1 to {MAX_REPLICAS}")
+        return int(value)
+    return 1
+
+
+def replica_name(spec: ServiceSpec, replica: int) -> str:
+    """`exec-svc` for the first replica, `exec-svc-1`, `exec-svc-2`, … for the others
+    (also the name of its log file)."""
+    return spec.name if replica == 0 else f"{spec.name}-{replica}"
+
+
 @dataclass
 class ServiceProcess:
-    """One running (or restartable) service: its spec, port, env and current process."""
+    """One running (or restartable) process of a service — replica `replica` (0-based) —
+    with its port, env and current process."""
 
     spec: ServiceSpec
     port: int
     env: Mapping[str, str]
     log_path: Path
+    replica: int = 0
     process: processes.Process | None = field(default=None, init=False)
     restarts: int = field(default=0, init=False)
     paused: bool = field(default=False, init=False)
+
+    @property
+    def name(self) -> str:
+        return replica_name(self.spec, self.replica)
 
     @property
     def ready_url(self) -> str:
@@ -65,7 +94,7 @@ class ServiceProcess:
                 return response.status_code == 200
 
             await processes.wait_ready(
-                self.spec.name,
+                self.name,
                 ready,
                 process=self.process,
                 log_path=self.log_path,
@@ -82,6 +111,7 @@ def service_env(
     admin_key: str,
     token_secret: str,
     runtime_dir: Path,
+    runtime_driver: str = "local",
 ) -> dict[str, str]:
     """The service-specific environment on top of the shared one."""
     env = {
@@ -93,6 +123,6 @@ def service_env(
         env["GATEWAY_BOOTSTRAP_ADMIN_KEY"] = admin_key
         env["GATEWAY_JWT_SECRET"] = token_secret
     if spec.uses_runtime:
-        env["RUNTIME_DRIVER"] = "local"
+        env["RUNTIME_DRIVER"] = runtime_driver
         env["RUNTIME_DIR"] = str(runtime_dir)
     return env

@@ -18,7 +18,14 @@ from llmsafespace.devstack.secrets_store import (
     load_or_create_token_secret,
 )
 from llmsafespace.devstack.servers import Servers, choose_servers
-from llmsafespace.devstack.services import SERVICES, ServiceProcess, ServiceSpec, service_env
+from llmsafespace.devstack.services import (
+    SERVICES,
+    ServiceProcess,
+    ServiceSpec,
+    replica_count,
+    replica_name,
+    service_env,
+)
 from llmsafespace.devstack.state_lock import StateLock
 from llmsafespace.runtime.local import sweep
 
@@ -34,6 +41,10 @@ class Stack:
     `await start()` returns once every service answers /ready; a service that exits
     unexpectedly is restarted (with backoff) until `await stop()`, which stops
     everything, sweeps leftover sandboxes and leaves no process behind.
+
+    Each service runs as `LLMSAFESPACE_REPLICAS` processes (or
+    `LLMSAFESPACE_REPLICAS_<SERVICE>`, e.g. `LLMSAFESPACE_REPLICAS_EXEC_SVC=3`; default 1),
+    each on its own port; every gateway replica serves the API (`api_urls`).
     """
 
     def __init__(
@@ -50,7 +61,7 @@ class Stack:
         self._environ = dict(os.environ if environ is None else environ)
         self._lock = StateLock(self.state_dir)
         self._servers: Servers = choose_servers(self.state_dir, self.log_dir, self._environ)
-        self._services: dict[str, ServiceProcess] = {}
+        self._replicas: dict[str, list[ServiceProcess]] = {}
         self._admin_key: str | None = None
         self._token_secret = ""
         self._supervisor: asyncio.Task[None] | None = None
@@ -67,7 +78,14 @@ class Stack:
 
     @property
     def api_url(self) -> str:
+        """The first gateway's API."""
         return f"http://{HOST}:{self._api_port}/api/v1"
+
+    @property
+    def api_urls(self) -> list[str]:
+        """Every gateway replica's API, the first one first."""
+        gateways = self._replicas.get("api-gateway", [])
+        return [f"http://{HOST}:{gateway.port}/api/v1" for gateway in gateways] or [self.api_url]
 
     @property
     def admin_key(self) -> str:
@@ -91,7 +109,20 @@ class Stack:
 
     @property
     def services(self) -> Mapping[str, ServiceProcess]:
-        return self._services
+        """Each service's first replica."""
+        return {name: replicas[0] for name, replicas in self._replicas.items()}
+
+    @property
+    def replicas(self) -> Mapping[str, Sequence[ServiceProcess]]:
+        """Every process of each service."""
+        return self._replicas
+
+    def _processes(self) -> list[ServiceProcess]:
+        return [service for replicas in self._replicas.values() for service in replicas]
+
+    def _chosen(self, service: str, replica: int | None) -> list[ServiceProcess]:
+        replicas = self._replicas[service]
+        return list(replicas) if replica is None else [replicas[replica]]
 
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -111,7 +142,7 @@ class Stack:
         except BaseException:
             await self.stop()
             raise
-        self._log.info("stack_started", api_url=self.api_url, services=len(self._services))
+        self._log.info("stack_started", api_urls=self.api_urls, processes=len(self._processes()))
 
     async def _start(self) -> None:
         await asyncio.gather(*(server.start() for server in self._servers.all()))
@@ -121,24 +152,30 @@ class Stack:
             return
         self._api_port = self._api_port or free_port()
         for spec in self._specs:
-            port = self._api_port if spec.name == "api-gateway" else free_port()
-            env = service_env(
-                spec,
-                common=self.env,
-                port=port,
-                admin_key=self.admin_key,
-                token_secret=self._token_secret,
-                runtime_dir=self.runtime_dir,
-            )
-            self._services[spec.name] = ServiceProcess(
-                spec=spec,
-                port=port,
-                env={**self._environ, **env},
-                log_path=self.log_dir / f"{spec.name}.log",
-            )
-        for service in self._services.values():
+            replicas = self._replicas.setdefault(spec.name, [])
+            for replica in range(replica_count(spec, self._environ)):
+                first_gateway = spec.name == "api-gateway" and replica == 0
+                port = self._api_port if first_gateway else free_port()
+                env = service_env(
+                    spec,
+                    common=self.env,
+                    port=port,
+                    admin_key=self.admin_key,
+                    token_secret=self._token_secret,
+                    runtime_dir=self.runtime_dir,
+                    runtime_driver=self._environ.get("RUNTIME_DRIVER", "local"),
+                )
+                service = ServiceProcess(
+                    spec=spec,
+                    port=port,
+                    env={**self._environ, **env},
+                    log_path=self.log_dir / f"{replica_name(spec, replica)}.log",
+                    replica=replica,
+                )
+                replicas.append(service)
+        for service in self._processes():
             service.spawn()
-        await asyncio.gather(*(service.wait_ready() for service in self._services.values()))
+        await asyncio.gather(*(service.wait_ready() for service in self._processes()))
         self._supervisor = asyncio.create_task(self._supervise(), name="devstack-supervisor")
 
     async def stop(self) -> None:
@@ -151,7 +188,7 @@ class Stack:
         await asyncio.gather(
             *(
                 processes.stop(service.process, signal.SIGTERM, SERVICE_STOP_TIMEOUT)
-                for service in self._services.values()
+                for service in self._processes()
                 if service.process is not None
             )
         )
@@ -164,53 +201,78 @@ class Stack:
         self._lock.release()
         self._log.info("stack_stopped", sandboxes_swept=swept)
 
-    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
-        """Send sig to a service (a fault to survive: the supervisor restarts it)."""
-        process = self._services[service].process
-        if process is not None and process.poll() is None:
-            process.send_signal(sig)
+    def kill(self, service: str, sig: int = signal.SIGKILL, replica: int | None = None) -> None:
+        """Send sig to every replica of a service, or to one (a fault to survive: the
+        supervisor restarts it)."""
+        for target in self._chosen(service, replica):
+            process = target.process
+            if process is not None and process.poll() is None:
+                process.send_signal(sig)
 
     @contextlib.asynccontextmanager
-    async def stopped(self, service: str) -> AsyncIterator[None]:
-        """Keep a service stopped (gracefully) for the block; start it again and wait
-        until it is ready afterwards."""
-        target = self._services[service]
-        target.paused = True
+    async def stopped(self, service: str, replica: int | None = None) -> AsyncIterator[None]:
+        """Keep a service (every replica, or one) stopped gracefully for the block; start
+        it again and wait until it is ready afterwards."""
+        targets = self._chosen(service, replica)
+        for target in targets:
+            target.paused = True
         try:
-            if target.process is not None:
-                await processes.stop(target.process, signal.SIGTERM, SERVICE_STOP_TIMEOUT)
+            await asyncio.gather(
+                *(
+                    processes.stop(target.process, signal.SIGTERM, SERVICE_STOP_TIMEOUT)
+                    for target in targets
+                    if target.process is not None
+                )
+            )
             yield
         finally:
-            target.spawn()
-            target.paused = False
-        await target.wait_ready()
+            for target in targets:
+                target.spawn()
+                target.paused = False
+        await asyncio.gather(*(target.wait_ready() for target in targets))
 
-    async def restart(self, service: str) -> None:
-        """Stop a service gracefully, start it again and wait until it is ready."""
-        async with self.stopped(service):
+    @contextlib.asynccontextmanager
+    async def server_stopped(self, server: str) -> AsyncIterator[None]:
+        """Keep a backing server (`nats`, `postgres` or `redis`) stopped for the block, then
+        start it again on the same port with the same data directory. The services keep
+        running throughout: an outage for them to survive."""
+        target = {each.name: each for each in self._servers.all()}[server]
+        if target.process is None:
+            raise StackError(f"{server} is not run by this stack")
+        await target.stop()
+        try:
+            yield
+        finally:
+            await target.start()
+
+    async def restart(self, service: str, replica: int | None = None) -> None:
+        """Stop a service (every replica, or one) gracefully, start it again and wait
+        until it is ready."""
+        async with self.stopped(service, replica):
             pass
 
-    async def wait_ready(self, service: str) -> None:
+    async def wait_ready(self, service: str, replica: int | None = None) -> None:
         """Wait until a (possibly restarting) service answers /ready again."""
-        await self._services[service].wait_ready()
+        await asyncio.gather(*(target.wait_ready() for target in self._chosen(service, replica)))
 
     def _sweep_sandboxes(self) -> int:
         return sweep(self.runtime_dir)
 
     def _is_managed(self, pid: int) -> bool:
-        managed = [s.process for s in self._services.values()]
+        managed = [s.process for s in self._processes()]
         managed += [server.process for server in self._servers.all()]
         return any(process is not None and process.pid == pid for process in managed)
 
     async def _supervise(self) -> None:
         loop = asyncio.get_running_loop()
-        started = {name: loop.time() for name in self._services}
+        started = {service.name: loop.time() for service in self._processes()}
         due: dict[str, float] = {}
         while True:
             await asyncio.sleep(SUPERVISE_INTERVAL)
             self._reaper.sweep()
             now = loop.time()
-            for name, service in self._services.items():
+            for service in self._processes():
+                name = service.name
                 process = service.process
                 if process is None or service.paused or process.poll() is None:
                     continue

@@ -4,23 +4,30 @@ Runs the in-sandbox agent on a Unix socket (local driver) or TCP (Kubernetes Pod
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import os
 import sys
-from pathlib import Path
 
-from . import landlock
-from .interpreter import Interpreter
-from .server import Agent, AgentConfig
+from .worker import KEPT_OUT
+
+# Before anything imports asyncio, which imports ssl (and OpenSSL) if it can: the agent
+# never speaks TLS, and every sandbox would carry them (~1 MB). Workers undo this.
+sys.modules.update(dict.fromkeys(KEPT_OUT))  # type: ignore[arg-type]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import os  # noqa: E402
+
+from . import landlock, secret  # noqa: E402
+from .interpreter import Interpreter  # noqa: E402
+from .server import Agent, AgentConfig  # noqa: E402
 
 
-def _read_token(path: Path) -> str:
+def _read_token(path: str) -> str:
     """Read the token, then delete its file so user code cannot read it."""
-    token = path.read_text().strip()
+    with open(path) as file:
+        token = file.read().strip()
     with contextlib.suppress(OSError):
-        path.unlink()
+        os.unlink(path)
     if not token:
         raise SystemExit(f"agent: empty token in {path}")
     return token
@@ -28,7 +35,7 @@ def _read_token(path: Path) -> str:
 
 def _confine(args: argparse.Namespace, agent_root: str) -> None:
     """Apply Landlock before serving; say so in the log when the kernel lacks it."""
-    socket_dir = str(Path(args.socket).parent) if args.socket else args.workspace
+    socket_dir = os.path.dirname(os.path.abspath(args.socket)) if args.socket else args.workspace
     rules = landlock.sandbox_rules(args.workspace, agent_root, socket_dir)
     ports = None if args.tcp_ports is None else [int(p) for p in args.tcp_ports.split(",") if p]
     abi = landlock.restrict(rules, ports)
@@ -36,11 +43,11 @@ def _confine(args: argparse.Namespace, agent_root: str) -> None:
         print("agent: landlock_unavailable", file=sys.stderr, flush=True)
 
 
-async def _serve(args: argparse.Namespace, agent_root: str) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    worker_env = {**env, "PYTHONPATH": agent_root}
-    config = AgentConfig(token=_read_token(args.token_file), env=env, workspace=args.workspace)
-    interpreter = Interpreter(sys.executable, args.workspace, worker_env)
+    token = _read_token(args.token_file)
+    config = AgentConfig(token=token, env=env, workspace=args.workspace)
+    interpreter = Interpreter(args.workspace, env, token)
     warming = asyncio.create_task(interpreter.warm())  # alongside the first connection
     agent = Agent(config, interpreter)
     if args.listen:
@@ -57,15 +64,16 @@ def main() -> None:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--socket", help="serve on this Unix socket")
     where.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP")
-    parser.add_argument("--token-file", required=True, type=Path)
+    parser.add_argument("--token-file", required=True)
     parser.add_argument("--workspace", default="/workspace")
     parser.add_argument("--landlock", action="store_true", help="restrict to the sandbox paths")
     parser.add_argument("--tcp-ports", help="with --landlock: the only TCP ports to connect to")
     args = parser.parse_args()
-    agent_root = str(Path(__file__).resolve().parents[2])
+    agent_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+    secret.set_dumpable(False)  # before the token is read: see ``secret``
     if args.landlock:
         _confine(args, agent_root)
-    asyncio.run(_serve(args, agent_root))
+    asyncio.run(_serve(args))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """File operations: list, delete, and chunked reads and writes with credit-based flow
 control. A write lands in a temporary name beside its target and is renamed into place
-only when complete and its sha256 matches; archives pass through an unlinked temp file."""
+only when complete and its sha256 matches; an archive is received whole into an unlinked
+temp file, then unpacked all or nothing (`archives`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import secrets
-import shutil
 import stat
-import tarfile
-import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,7 +19,6 @@ from .protocol import Frame
 CHUNK = 256 * 1024
 WINDOW = 8  # chunks the peer may send (or we may send) before a credit
 MAX_LISTING = 5000
-ARCHIVE_DIR = "/tmp"
 
 Send = Callable[[Frame, bytes], Awaitable[None]]
 Inbound = asyncio.Queue[tuple[Frame, bytes]]
@@ -87,6 +83,8 @@ async def delete(request: Frame) -> Frame:
         if not stat.S_ISDIR(st.st_mode):
             os.unlink(target.name, dir_fd=parent)
         elif _flag(request, "recursive"):
+            import shutil  # on first use, like archives: the idle agent stays small
+
             await asyncio.to_thread(shutil.rmtree, target.name, dir_fd=parent)
         else:
             os.rmdir(target.name, dir_fd=parent)
@@ -118,9 +116,13 @@ async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     archive = _flag(request, "archive")
     limit = _count(request, "maxBytes")
     parent = -1
-    temp = f".{target.name[:200]}.{secrets.token_hex(6)}.part"
+    temp = f".{target.name[:200]}.{os.urandom(6).hex()}.part"
     if archive:
-        stream = tempfile.TemporaryFile(dir=ARCHIVE_DIR)  # noqa: SIM115 - closed below
+        import tempfile  # on first use, like archives: the idle agent stays small
+
+        from . import archives
+
+        stream = tempfile.TemporaryFile(dir=archives.ARCHIVE_DIR)  # noqa: SIM115 - closed below
         fd = stream.fileno()
     else:
         parent = _open_parent(target, create=True)
@@ -152,9 +154,8 @@ async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             raise FileError("invalid_request", "sha256 mismatch: the upload was corrupted")
         if archive:
             stream.seek(0)
-            count = await asyncio.to_thread(_unpack, stream, target)
-            fd_info = _stat_dir(target)
-            return {**fd_info, "sha256": digest.hexdigest(), "files": count, "size": size}
+            unpacked = await asyncio.to_thread(archives.unpack, stream, target)
+            return {**unpacked, "sha256": digest.hexdigest(), "size": size}
         os.fsync(fd)
         os.rename(temp, target.name, src_dir_fd=parent, dst_dir_fd=parent)
         renamed = True
@@ -173,97 +174,16 @@ async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             os.close(parent)
 
 
-def _stat_dir(target: Resolved) -> dict[str, Any]:
-    fd = target.open_dir()
-    try:
-        return info(target.path, target.name, os.fstat(fd))
-    finally:
-        os.close(fd)
-
-
-def _unpack(stream: Any, target: Resolved) -> int:
-    """Unpack a tar.gz into ``target``: regular files and directories only, every member
-    path checked and every component opened without following symlinks."""
-    count = 0
-    with tarfile.open(fileobj=stream, mode="r:gz") as archive:
-        for member in archive:
-            parts = tuple(part for part in member.name.split("/") if part not in ("", "."))
-            if member.name.startswith("/") or ".." in parts or "\x00" in member.name:
-                raise FileError("invalid_path", f"archive member {member.name!r} escapes")
-            if not parts:
-                continue
-            if member.isdir():
-                os.close(target.open_dir(target.parts + parts, create=True))
-            elif member.isfile():
-                _unpack_file(archive, member, Resolved(target.root, target.parts + parts))
-            else:
-                raise FileError("invalid_request", f"archive member {member.name!r} is a link")
-            count += 1
-    return count
-
-
-def _unpack_file(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Resolved) -> None:
-    parent = target.open_parent(create=True)
-    temp = f".{target.name[:200]}.{secrets.token_hex(6)}.part"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(temp, flags, (member.mode & 0o755) | 0o600, dir_fd=parent)
-        try:
-            source = archive.extractfile(member)
-            assert source is not None
-            while block := source.read(CHUNK):
-                view = memoryview(block)
-                while view:
-                    view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.rename(temp, target.name, src_dir_fd=parent, dst_dir_fd=parent)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=parent)
-        raise
-    finally:
-        os.close(parent)
-
-
-def _pack(target: Resolved) -> Any:
-    """``target`` (a directory) as a tar.gz in an unlinked temp file, rewound."""
-    stream = tempfile.TemporaryFile(dir=ARCHIVE_DIR)  # noqa: SIM115 - the caller closes it
-    try:
-        top = target.open_dir()
-        try:
-            with tarfile.open(fileobj=stream, mode="w:gz") as archive:
-                for base, dirs, names, dir_fd in os.fwalk(".", dir_fd=top):
-                    for name in sorted(dirs + names):
-                        member = os.path.normpath(os.path.join(base, name))
-                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                        entry = tarfile.TarInfo(member)
-                        entry.mtime, entry.mode = int(st.st_mtime), st.st_mode & 0o7777
-                        if stat.S_ISDIR(st.st_mode):
-                            entry.type = tarfile.DIRTYPE
-                            archive.addfile(entry)
-                        elif stat.S_ISREG(st.st_mode):
-                            entry.size = st.st_size
-                            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-                            with os.fdopen(fd, "rb") as source:
-                                archive.addfile(entry, source)
-        finally:
-            os.close(top)
-        stream.seek(0)
-    except BaseException:
-        stream.close()
-        raise
-    return stream
-
-
 async def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     """``info``, then data frames while the reader grants credit, then the sha256."""
     target = resolve(request.get("path"))
     offset = _count(request, "offset") or 0
     length = _count(request, "length")
     if _flag(request, "archive"):
+        from . import archives  # on first use: tarfile and co. stay out of the idle agent
+
         try:
-            stream = await asyncio.to_thread(_pack, target)
+            stream = await asyncio.to_thread(archives.pack, target)
         except OSError as exc:
             raise failure(exc, target.path) from exc
         fd = os.dup(stream.fileno())

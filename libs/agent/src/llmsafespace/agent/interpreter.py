@@ -1,12 +1,19 @@
-"""``run_code``: one persistent worker interpreter; calls are serialized and stopped on time."""
+"""``run_code``: one persistent worker interpreter; calls are serialized and stopped on time.
+
+The worker is forked from the agent, not exec'd: it shares the agent's pages copy-on-write
+(an idle worker costs only what it has written to) and a fresh one is ready in
+milliseconds. Forking happens on the event loop's thread only; the child never returns to
+the loop (see ``worker.run_forked``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
-import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +21,7 @@ from .outcome import Outcome, Sink, Usage, stopped
 from .pipes import PipeReader, discard
 from .processes import ended_by_signal, exit_watch, oom_kills
 from .protocol import Frame, encode, read_frame
+from .worker import run_forked
 
 INTERRUPT_GRACE = 2.0
 RESTART_NOTICE = "\n[agent] the interpreter did not stop and was restarted; its state is lost\n"
@@ -23,32 +31,26 @@ RESTART_NOTICE = "\n[agent] the interpreter did not stop and was restarted; its 
 class _Worker:
     """One live interpreter process and its pipes."""
 
-    proc: subprocess.Popen[bytes]
+    pid: int
     requests: int
     replies: asyncio.StreamReader
     reply_transport: asyncio.ReadTransport
     stdout: PipeReader
     stderr: PipeReader
     exited: asyncio.Future[None]
+    returncode: int | None = None
 
     @classmethod
-    async def start(cls, python: str, cwd: str, env: dict[str, str]) -> _Worker:
+    async def start(cls, cwd: str, env: dict[str, str], token: str | None) -> _Worker:
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         child_ends = (request_r, reply_w, out_w, err_w)
         try:
-            proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec is quick
-                [python, "-s", "-m", "llmsafespace.agent.worker", str(request_r), str(reply_w)],
-                stdin=subprocess.DEVNULL,
-                stdout=out_w,
-                stderr=err_w,
-                pass_fds=(request_r, reply_w),
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-            )
+            pid = _fork()
+            if pid == 0:
+                run_forked(child_ends, cwd, env, token)
         finally:
             for fd in child_ends:
                 os.close(fd)
@@ -58,13 +60,13 @@ class _Worker:
             lambda: asyncio.StreamReaderProtocol(replies), os.fdopen(reply_r, "rb", buffering=0)
         )
         return cls(
-            proc=proc,
+            pid=pid,
             requests=request_w,
             replies=replies,
             reply_transport=transport,
             stdout=PipeReader(out_r, "stdout"),
             stderr=PipeReader(err_r, "stderr"),
-            exited=exit_watch(proc.pid),
+            exited=exit_watch(pid),
         )
 
     def listen(self, sink: Sink) -> None:
@@ -77,14 +79,15 @@ class _Worker:
     async def kill(self) -> None:
         """Kill the worker and everything it started, reap it and release its pipes."""
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         await asyncio.shield(self.exited)
         await self.close()
 
     async def close(self) -> None:
         """Release the pipes of an exited worker and reap it."""
         await asyncio.shield(self.exited)
-        self.proc.wait()
+        if self.returncode is None:
+            self.returncode = _reap(self.pid)
         for pipe in (self.stdout, self.stderr):
             pipe.stop()
             os.close(pipe.fd)
@@ -95,10 +98,12 @@ class _Worker:
 class Interpreter:
     """A notebook-like Python kernel: variables survive between calls; calls run one at a time."""
 
-    def __init__(self, python: str, cwd: str, env: dict[str, str]) -> None:
-        self._python = python
+    def __init__(self, cwd: str, env: dict[str, str], token: str | None = None) -> None:
+        """Workers run in ``cwd`` with ``env``; ``token`` (the agent's secret) is wiped
+        from each worker's copy of the agent's memory before it runs user code."""
         self._cwd = cwd
         self._env = env
+        self._token = token
         self._lock = asyncio.Lock()
         self._worker: _Worker | None = None
 
@@ -109,7 +114,7 @@ class Interpreter:
                 await self._fresh()
 
     async def _fresh(self) -> _Worker:
-        self._worker = await _Worker.start(self._python, self._cwd, self._env)
+        self._worker = await _Worker.start(self._cwd, self._env, self._token)
         return self._worker
 
     async def run(
@@ -141,7 +146,7 @@ class Interpreter:
             if not done or done == {stop}:
                 reason = "cancelled" if cancel.is_set() else "timeout"
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.proc.pid, signal.SIGINT)
+                    os.kill(worker.pid, signal.SIGINT)
                 waiting = {reply, worker.exited}
                 await asyncio.wait(waiting, timeout=INTERRUPT_GRACE, return_when="FIRST_COMPLETED")
         finally:
@@ -162,13 +167,29 @@ class Interpreter:
         if reason is not None:
             sink("stderr", RESTART_NOTICE)
             return stopped(reason, Usage(wall_ms, 0.0, 0))
-        return _died(worker.proc.returncode, wall_ms, oom_before)
+        return _died(worker.returncode or 0, wall_ms, oom_before)
 
     async def close(self) -> None:
         """Stop the worker."""
         if self._worker is not None:
             await self._worker.kill()
             self._worker = None
+
+
+def _fork() -> int:
+    """``os.fork`` with nothing buffered in our streams, and our objects frozen out of the
+    garbage collector (whose bookkeeping writes would unshare every page holding one)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    gc.freeze()
+    return os.fork()
+
+
+def _reap(pid: int) -> int:
+    """Reap an exited child; its exit code (negative: the signal that ended it)."""
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
 
 
 def _usage(header: Frame, wall_ms: float) -> Usage:

@@ -209,7 +209,13 @@ class Agent:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
         server = await asyncio.start_unix_server(self._handle, path=socket_path)
-        os.chmod(socket_path, 0o600)
+        try:
+            os.chmod(socket_path, 0o600)
+        except PermissionError:
+            # A socket gVisor made on the host (runsc --host-uds) refuses chmod; a
+            # parent dir only its owner may enter keeps it just as private.
+            if os.stat(os.path.dirname(socket_path) or ".").st_mode & 0o077:
+                raise
         await self._serve(server)
 
     async def serve_tcp(self, host: str, port: int) -> None:

@@ -1,7 +1,8 @@
 """The persistent interpreter: runs cells sent over a control pipe in one namespace.
 
-Run as ``python -m llmsafespace.agent.worker REQUEST_FD REPLY_FD``; fd 1 and 2 are the
-output pipes the agent streams.
+The worker is forked from the agent (it shares the agent's memory copy-on-write and starts
+in a few milliseconds): ``run_forked`` turns the child into what a fresh interpreter would
+be, then serves. fd 1 and 2 are the output pipes the agent streams.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import signal
 import sys
 import traceback
 from itertools import count
-from types import CodeType, TracebackType
-from typing import Any
+from types import CodeType, ModuleType, TracebackType
+from typing import Any, NoReturn, TextIO
 
+from . import secret
 from .protocol import Frame, encode, read_frame_sync
 
 PACKAGES = "/workspace/.packages"  # pip --target for POST /sandboxes/{id}/packages
+KEPT_OUT = ("ssl",)  # modules the agent does without (``sys.modules[name] = None``)
 
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
@@ -72,7 +75,10 @@ def _flush() -> None:
 
 def serve(request_fd: int, reply_fd: int) -> None:
     """Answer cell requests until the request pipe closes."""
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    main = ModuleType("__main__")  # a real module: pickle finds classes defined in cells
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    namespace = main.__dict__
     requests = os.fdopen(request_fd, "rb", buffering=0)
     for number in count(1):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -100,16 +106,87 @@ def serve(request_fd: int, reply_fd: int) -> None:
         os.write(reply_fd, encode(reply))
 
 
-def main() -> None:
-    """Entry point: hide the agent's import path from user code, then serve."""
-    os.environ.pop("PYTHONPATH", None)
+def _reset_signals() -> None:
+    """Dispositions as after exec: handlers go back to the default, ignored stays ignored."""
+    signal.set_wakeup_fd(-1)  # the agent's event loop may have set it to its self-pipe
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    for signum in signal.valid_signals():
+        if callable(signal.getsignal(signum)):
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _keep_only(fds: set[int]) -> None:
+    """Close every fd above 2 but ``fds`` (the agent's sockets, pipes and pidfds)."""
+    bounds = sorted(fds)
+    for low, high in zip(bounds, [*bounds[1:], os.sysconf("SC_OPEN_MAX")], strict=True):
+        os.closerange(low + 1, high)
+
+
+def _stream(fd: int, mode: str, like: TextIO | None) -> io.TextIOWrapper:
+    """A standard stream on ``fd``, as the interpreter makes them (stdout line-buffered)."""
+    encoding = like.encoding if like is not None else "utf-8"
+    errors = like.errors if like is not None else "strict"
+    buffer = open(fd, mode + "b", closefd=False)  # noqa: SIM115 - lives as sys.std*
+    return io.TextIOWrapper(buffer, encoding, errors, line_buffering=mode == "w")
+
+
+def _stdio(out_fd: int, err_fd: int) -> None:
+    null = os.open(os.devnull, os.O_RDONLY)
+    for fd, target in ((null, 0), (out_fd, 1), (err_fd, 2)):
+        os.dup2(fd, target)
+    os.close(null)
+    # The agent's stream objects may hold its log's state; fresh ones, as after exec.
+    sys.stdin = sys.__stdin__ = _stream(0, "r", sys.__stdin__)  # type: ignore[misc]
+    sys.stdout = sys.__stdout__ = _stream(1, "w", sys.__stdout__)  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = _stream(2, "w", sys.__stderr__)  # type: ignore[misc]
+
+
+def _fresh_modules() -> None:
+    """Undo what only the agent wanted: modules it kept out, its event loop as the current
+    one, the site dirs it skipped (``python -S``)."""
+    for name in KEPT_OUT:
+        if name in sys.modules and sys.modules[name] is None:
+            del sys.modules[name]
+    loaded_asyncio = sys.modules.get("asyncio")
+    if loaded_asyncio is not None:
+        loaded_asyncio.set_event_loop_policy(None)
+    if sys.flags.no_site:
+        import site
+
+        site.main()
     sys.path.insert(1, PACKAGES)  # where package installs go; importable without a restart
-    request_fd, reply_fd = (int(arg) for arg in sys.argv[1:3])
     sys.argv = [""]
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
-    serve(request_fd, reply_fd)
 
 
-if __name__ == "__main__":
-    main()
+def run_forked(
+    pipes: tuple[int, int, int, int], cwd: str, env: dict[str, str], token: str | None
+) -> NoReturn:
+    """In the child just forked from the agent: become the worker and serve; never returns.
+
+    ``pipes`` are the request, reply, stdout and stderr ends; ``token`` is wiped from memory
+    before user code can run.
+    """
+    request_fd, reply_fd, out_fd, err_fd = pipes
+    status = 1
+    try:
+        _reset_signals()
+        os.setsid()
+        _stdio(out_fd, err_fd)
+        _keep_only({2, request_fd, reply_fd})
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        _fresh_modules()
+        if token is not None:
+            secret.wipe(token)
+            secret.set_dumpable(True)
+        serve(request_fd, reply_fd)
+        status = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        _flush()
+        os._exit(status)

@@ -139,20 +139,25 @@ class FileWritten(Contract):
     files: int | None = Field(default=None, description="Archive uploads: entries unpacked")
 
 
+class PackageManager(StrEnum):
+    PIP = "pip"
+    NPM = "npm"
+
+
 class FileEvent(Contract):
-    """`evt.exec.<sandbox>.<id>.file_written|file_deleted|packages_installed`."""
+    """`evt.exec.<sandbox>.<id>.file_written|file_deleted|packages_installed|packages_failed`:
+    who changed what in a sandbox (archives: `path` is the directory, `files` the entries)."""
 
     execution_id: ExecutionId
     sandbox_id: SandboxId
     user_id: str
     path: str | None = None
     size: int | None = None
+    files: int | None = None
     packages: list[str] | None = None
-
-
-class PackageManager(StrEnum):
-    PIP = "pip"
-    NPM = "npm"
+    manager: PackageManager | None = None
+    exit_code: int | None = None
+    reason: str | None = Field(default=None, description="Why an install failed before running")
 
 
 # PEP 508 name with optional extras and version specifiers; npm (scoped) name[@version].
@@ -172,6 +177,11 @@ class InstallPackagesRequest(Request):
     )
     manager: PackageManager = PackageManager.PIP
     timeout: float = Field(default=300, gt=0, le=3600)
+    wait: bool = Field(
+        default=True,
+        description="false: answer 202 with the executionId once the install has started; "
+        "its output and result follow on the WebSocket (`resume` from seq 0)",
+    )
 
     @model_validator(mode="after")
     def _valid_names(self) -> "InstallPackagesRequest":
@@ -183,7 +193,9 @@ class InstallPackagesRequest(Request):
 
 
 class InstallPackages(Contract):
-    """`cmd.exec.packages.install`."""
+    """`cmd.exec.packages.install` (replies with the result) or `cmd.exec.packages.start`
+    (replies once started). Either way the install's output is published like a streamed
+    execution's, under `execution_id`."""
 
     caller: Caller
     sandbox_id: SandboxId

@@ -208,7 +208,13 @@ class SandboxPage(Contract):
 
 
 class SandboxStatusReport(Contract):
-    """`cmd.sandbox.status` reply: the sandbox's state now, as seen by its runtime."""
+    """`cmd.sandbox.status` reply: the sandbox's state now, as seen by its runtime.
+
+    The usage fields are live readings from the runtime while the sandbox runs; a field
+    the runtime cannot measure is absent (unknown, not zero). The local driver reads the
+    sandbox's cgroup (all but `cpuCores`); Kubernetes reports the memory limit, and CPU
+    and memory in use only where the cluster serves the metrics API (metrics-server).
+    """
 
     id: SandboxId
     status: SandboxStatus
@@ -218,5 +224,17 @@ class SandboxStatusReport(Contract):
     created_at: datetime
     expires_at: datetime
     from_warm_pool: bool = False
-    cpu_ms: float | None = None
-    memory_bytes: int | None = None
+    cpu_ms: float | None = Field(
+        default=None, description="CPU time the sandbox has used since it started, in ms"
+    )
+    cpu_cores: float | None = Field(
+        default=None, description="Recent average CPU use in cores (Kubernetes metrics API)"
+    )
+    memory_bytes: int | None = Field(default=None, description="Memory in use now, in bytes")
+    memory_limit_bytes: int | None = Field(default=None, description="The memory limit, in bytes")
+    pids: int | None = Field(default=None, description="Processes and threads alive now")
+    missing_protections: list[str] = Field(
+        default_factory=list,
+        description="Protections its security level calls for that this host cannot give "
+        "it (e.g. `cgroups`, `seccomp`, `landlock`, `gvisor`); empty normally",
+    )

@@ -29,6 +29,7 @@ EXEC_FILES_DELETE = f"{PREFIX}.cmd.exec.files.delete"
 EXEC_FILES_UPLOAD = f"{PREFIX}.cmd.exec.files.upload"
 EXEC_FILES_DOWNLOAD = f"{PREFIX}.cmd.exec.files.download"
 EXEC_PACKAGES_INSTALL = f"{PREFIX}.cmd.exec.packages.install"
+EXEC_PACKAGES_START = f"{PREFIX}.cmd.exec.packages.start"
 
 AUDIT_QUERY = f"{PREFIX}.cmd.audit.query"
 
@@ -41,6 +42,7 @@ AUDIT_QUEUE = "audit-svc"
 # Events (JetStream stream EVENTS_STREAM).
 EVENTS_STREAM = "LLMSAFESPACE_EVENTS"
 EVENTS_ALL = f"{PREFIX}.evt.>"
+SANDBOX_EVENTS = f"{PREFIX}.evt.sandbox.*.*"  # every sandbox's lifecycle events
 AUDIT_CONSUMER = "audit-svc"  # the durable consumer every audit-svc replica shares
 
 # Output of streamed executions (JetStream stream OUTPUT_STREAM, short retention).

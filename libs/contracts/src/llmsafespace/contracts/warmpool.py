@@ -22,11 +22,24 @@ MAX_POOL_SIZE = 200
 
 class AutoScaling(Request):
     """Grow toward `maxSize` while claims keep utilization above target; shrink back to
-    `minSize` once no claim came for `scaleDownDelay` seconds."""
+    `minSize` once no claim came for `scaleDownDelay` seconds.
+
+    The pool's desired size is the claims of the last `scaleDownDelay` seconds divided by
+    `targetUtilization` (so 4 claims at 0.5 want 8 ready), within `minSize`..`maxSize`; it
+    does not shrink while claims keep coming. With `scaleDownDelay` 0 it never grows.
+    """
 
     enabled: bool = False
-    target_utilization: float = Field(default=0.8, gt=0, le=1)
-    scale_down_delay: int = Field(default=300, ge=0, le=86400, description="Seconds")
+    target_utilization: float = Field(
+        default=0.8, gt=0, le=1, description="Share of the pool recent claims should use"
+    )
+    scale_down_delay: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="Seconds without a claim before the pool shrinks back to minSize; also"
+        " the window claims are counted in",
+    )
 
 
 class WarmPoolSpec(Request):

@@ -2,7 +2,14 @@
 
 from .agent_client import AgentClient, AgentResult, OutputCallback
 from .agent_transfers import AgentRequestError, Download, Upload
-from .driver import Driver, Handle, RuntimeSpec
+from .driver import (
+    Driver,
+    Handle,
+    ReportsFailures,
+    RuntimeSpec,
+    RuntimeStats,
+    SandboxFailure,
+)
 from .errors import (
     AgentUnavailable,
     DriverError,
@@ -10,22 +17,10 @@ from .errors import (
     UnknownRuntime,
     UnsupportedSpec,
 )
-from .kubernetes import KubernetesConfig, KubernetesDriver, SandboxFailure
+from .factory import create_driver
+from .kubernetes import KubernetesConfig, KubernetesDriver
 from .local import LocalConfig, LocalDriver
-
-DRIVERS = ("kubernetes", "local")
-
-
-def create_driver(
-    kind: str, local: LocalConfig, kubernetes: KubernetesConfig | None = None
-) -> Driver:
-    """The driver named ``kind``, configured for this host (or cluster)."""
-    if kind == "local":
-        return LocalDriver(local)
-    if kind == "kubernetes":
-        return KubernetesDriver(kubernetes or KubernetesConfig())
-    raise UnknownRuntime(f"unknown driver {kind!r}; available: {', '.join(DRIVERS)}")
-
+from .settings import KubernetesSettings, RuntimeSettings
 
 __all__ = [
     "AgentClient",
@@ -38,10 +33,14 @@ __all__ = [
     "Handle",
     "KubernetesConfig",
     "KubernetesDriver",
+    "KubernetesSettings",
     "LocalConfig",
     "LocalDriver",
     "OutputCallback",
+    "ReportsFailures",
+    "RuntimeSettings",
     "RuntimeSpec",
+    "RuntimeStats",
     "RuntimeUnavailable",
     "SandboxFailure",
     "UnknownRuntime",

@@ -94,6 +94,7 @@ class AgentClient:
             pass
         finally:
             self._closed = True
+            self._writer.close()  # the agent is gone: release the socket now
             for queue in self._pending.values():
                 queue.put_nowait(None)
 

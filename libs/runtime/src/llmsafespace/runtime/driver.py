@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +26,9 @@ class RuntimeSpec(BaseModel):
         default=None, description="TCP ports open to public addresses; None: loopback only"
     )
     security_level: str = Field(default="standard", description="'high': gVisor")
+    pool: str | None = Field(
+        default=None, description="The warm pool it is started for (a label, on Kubernetes)"
+    )
 
 
 class Handle(BaseModel):
@@ -34,6 +39,28 @@ class Handle(BaseModel):
     sandbox_id: str
     endpoint: str
     token: str
+
+
+class RuntimeStats(BaseModel):
+    """A sandbox's resource use now, as its runtime measures it; None where it cannot."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cpu_ms: float | None = Field(default=None, description="CPU time used since the start")
+    cpu_cores: float | None = Field(
+        default=None, description="Recent average CPU use in cores, where measured as a rate"
+    )
+    memory_bytes: int | None = Field(default=None, description="Memory in use now")
+    memory_limit_bytes: int | None = Field(default=None, description="Its memory limit")
+    pids: int | None = Field(default=None, description="Processes and threads alive now")
+
+
+@dataclass(frozen=True)
+class SandboxFailure:
+    """A sandbox whose runtime failed, was evicted or disappeared (by its runtime id)."""
+
+    sandbox_id: str
+    reason: str
 
 
 class Driver(Protocol):
@@ -55,10 +82,24 @@ class Driver(Protocol):
         """One sandbox, or None if it does not exist."""
         ...
 
+    async def stats(self, sandbox_id: str) -> RuntimeStats | None:
+        """Its live resource use (fields the runtime cannot measure are None), or None
+        if the sandbox does not exist."""
+        ...
+
     async def close(self) -> None:
         """Release the driver's resources; sandboxes keep running."""
         ...
 
     def protections(self) -> dict[str, object]:
         """Which protections its sandboxes get here (for ``/ready`` and status)."""
+        ...
+
+
+@runtime_checkable
+class ReportsFailures(Protocol):
+    """A driver that notices sandboxes failing on their own (the Kubernetes driver)."""
+
+    def failures(self) -> AsyncIterator[SandboxFailure]:
+        """Each sandbox that failed, was evicted or vanished, once; runs until closed."""
         ...

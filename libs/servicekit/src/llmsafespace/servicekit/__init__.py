@@ -8,10 +8,11 @@ from .bus import (
     middlewares,
     validation_details,
 )
-from .db import connect, database_ready, migrate
+from .db import connect, database_ready, database_unavailable, migrate
 from .http import operational_routes, serve
 from .logs import configure_logging
 from .settings import ServiceSettings
+from .shutdown import stop_gracefully
 
 __all__ = [
     "Bus",
@@ -19,6 +20,7 @@ __all__ = [
     "configure_logging",
     "connect",
     "database_ready",
+    "database_unavailable",
     "ensure_streams",
     "error_middleware",
     "error_reply",
@@ -26,5 +28,6 @@ __all__ = [
     "migrate",
     "operational_routes",
     "serve",
+    "stop_gracefully",
     "validation_details",
 ]

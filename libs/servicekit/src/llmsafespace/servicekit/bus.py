@@ -18,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from llmsafespace.contracts import Contract, ErrorCode, ErrorEnvelope, ServiceError, subjects
 
+from .db import database_unavailable
+
 ReplyT = TypeVar("ReplyT", bound=BaseModel)
 REQUEST_SECONDS = Histogram(
     "bus_request_duration_seconds", "Bus request/reply latency", ["subject"]
@@ -44,6 +46,9 @@ def error_reply(exc: Exception) -> dict[str, Any]:
         error = exc
     elif isinstance(exc, ValidationError):
         error = ServiceError(ErrorCode.INVALID_REQUEST, "invalid message", validation_details(exc))
+    elif database_unavailable(exc):
+        log.warning("database_unavailable", error=str(exc))
+        error = ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "database unavailable")
     else:
         log.error("handler_failed", exc_info=exc)
         error = ServiceError(ErrorCode.INTERNAL_ERROR, "internal error")
@@ -99,6 +104,10 @@ class Bus:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
             headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+        if not self._nc.is_connected:
+            # Reconnecting: nats-py would buffer the request and let it time out; the
+            # caller learns at once instead (503), and may retry once the bus is back.
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable")
         started = time.perf_counter()
         try:
             message = await self._nc.request(

@@ -59,6 +59,21 @@ async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> 
     return applied
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means PostgreSQL cannot be reached right now (down, restarting, or a
+    pooled connection it closed) rather than a fault in the query: callers get a 503."""
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError,
+    ):
+        return True
+    # asyncpg's message for a query on a connection that is already closed.
+    return isinstance(exc, asyncpg.InterfaceError) and "connection is closed" in str(exc)
+
+
 async def database_ready(pool: asyncpg.Pool | None) -> bool:
     """True when the pool exists and answers `SELECT 1`; never raises."""
     if pool is None:

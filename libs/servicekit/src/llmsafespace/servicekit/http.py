@@ -1,6 +1,8 @@
 """The HTTP face every service has: /health, /ready, /metrics; and how it is served."""
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -45,9 +47,27 @@ def operational_routes(
 WS_MAX_BYTES = 1024 * 1024  # a larger WebSocket message closes the socket with 1009
 
 
+STARTUP_FAILURE = 3  # uvicorn's exit code for an app that did not start
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down, so a
+    process stopped gracefully would end with -15. A requested stop that drained
+    cleanly is a clean exit: code 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
 def serve(app: Starlette, host: str, port: int) -> None:
-    """Run until SIGTERM/SIGINT; the app's lifespan opens and drains its resources."""
-    uvicorn.run(
+    """Run until SIGTERM/SIGINT, then drain: in-flight HTTP requests finish, the app's
+    lifespan drains and closes its resources, and the process exits with code 0."""
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -57,3 +77,7 @@ def serve(app: Starlette, host: str, port: int) -> None:
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
+    server = _Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

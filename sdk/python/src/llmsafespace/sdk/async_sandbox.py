@@ -6,10 +6,10 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
-from llmsafespace.contracts import Resources
+from llmsafespace.contracts import ExecutionStatus, Resources
 
 from .config import ClientConfig
-from .errors import NotFoundError
+from .errors import NotFoundError, error_from_envelope
 from .files import AsyncFiles
 from .models import (
     ExecutionResult,
@@ -136,7 +136,9 @@ class AsyncSandbox:
     refresh = info
 
     async def status(self) -> SandboxStatusInfo:
-        """`GET /sandboxes/{id}/status`: the lifecycle status and its detail."""
+        """`GET /sandboxes/{id}/status`: the lifecycle status, its detail, and the live
+        resource use the runtime reports (`cpu_ms`, `memory_bytes`, `memory_limit_bytes`,
+        `pids`; None where the runtime cannot tell)."""
         return SandboxStatusInfo.model_validate(
             await self._transport.request("GET", f"sandboxes/{_path(self.id)}/status")
         )
@@ -173,19 +175,44 @@ class AsyncSandbox:
         return await self._execute(request)
 
     async def install(
-        self, packages: Sequence[str], *, manager: str = "pip", timeout: float = 300
+        self,
+        packages: Sequence[str],
+        *,
+        manager: str = "pip",
+        timeout: float = 300,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
     ) -> ExecutionResult:
         """Install packages (`pip` into /workspace/.packages, importable by the next
-        `run_code`; or `npm`). Without network or a configured package index mirror this
-        raises `ConflictError` (code `network_disabled`)."""
-        body = {"packages": [*packages], "manager": manager, "timeout": timeout}
-        reply = await self._transport.request(
-            "POST",
-            f"sandboxes/{_path(self.id)}/packages",
-            json=body,
-            timeout=timeout + EXECUTE_GRACE,
+        `run_code`; `npm` into /workspace/node_modules). Without network or a package
+        mirror configured for the server this raises `ConflictError` (code
+        `network_disabled`).
+
+        With `on_stdout`/`on_stderr` the installer's output reaches them live, as for
+        `stream_command`: the install is started (`wait: false`) and followed over the
+        WebSocket; the result is the same."""
+        body: dict[str, Any] = {"packages": [*packages], "manager": manager, "timeout": timeout}
+        path = f"sandboxes/{_path(self.id)}/packages"
+        if on_stdout is None and on_stderr is None:
+            reply = await self._transport.request(
+                "POST", path, json=body, timeout=timeout + EXECUTE_GRACE
+            )
+            return ExecutionResult.model_validate(reply)
+        accepted = await self._transport.request("POST", path, json=body | {"wait": False})
+        stream = AsyncExecutionStream.follow(
+            self._transport.config,
+            self.id,
+            str(accepted["executionId"]),
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
         )
-        return ExecutionResult.model_validate(reply)
+        result = await stream.wait()
+        if result.status is ExecutionStatus.ERROR and result.error is not None:
+            # It failed before the installer ran (e.g. a package the mirror lacks): the
+            # same error the synchronous call raises.
+            envelope = {"error": {"code": result.error.name, "message": result.error.value}}
+            raise error_from_envelope(envelope)
+        return result
 
     def stream_code(
         self,

@@ -139,10 +139,25 @@ class Sandbox:
         """Upload, download, list and delete files in the sandbox."""
 
     def install(
-        self, packages: Sequence[str], *, manager: str = "pip", timeout: float = 300
+        self,
+        packages: Sequence[str],
+        *,
+        manager: str = "pip",
+        timeout: float = 300,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
     ) -> ExecutionResult:
-        """Install packages (see `AsyncSandbox.install`)."""
-        return self._portal.call(self._sandbox.install(packages, manager=manager, timeout=timeout))
+        """Install packages (see `AsyncSandbox.install`; callbacks run on the SDK's loop
+        thread, as for `stream_code`)."""
+        return self._portal.call(
+            self._sandbox.install(
+                packages,
+                manager=manager,
+                timeout=timeout,
+                on_stdout=on_stdout,
+                on_stderr=on_stderr,
+            )
+        )
 
     @property
     def id(self) -> str:
@@ -160,7 +175,8 @@ class Sandbox:
     refresh = info
 
     def status(self) -> SandboxStatusInfo:
-        """`GET /sandboxes/{id}/status`: the lifecycle status and its detail."""
+        """`GET /sandboxes/{id}/status`: the lifecycle status, its detail, and the live
+        resource use the runtime reports (None where it cannot tell)."""
         return self._portal.call(self._sandbox.status())
 
     def set_timeout(self, seconds: int) -> SandboxInfo:

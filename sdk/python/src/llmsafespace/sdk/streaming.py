@@ -101,6 +101,32 @@ class AsyncExecutionStream:
         self._stderr: list[str] = []
         self._events: AsyncIterator[Event] | None = None
 
+    @classmethod
+    def follow(
+        cls,
+        config: ClientConfig,
+        sandbox_id: str,
+        execution_id: str,
+        *,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+        max_reconnects: int = 5,
+    ) -> "AsyncExecutionStream":
+        """Follow an execution started elsewhere (e.g. a package install started with
+        `wait: false`): `resume` from its first message, then the live tail."""
+        stream = cls(
+            config,
+            sandbox_id,
+            "command",
+            "",
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+            max_reconnects=max_reconnects,
+        )
+        stream.execution_id = execution_id
+        stream._sent = True  # nothing to start: the opening message is `resume`
+        return stream
+
     def __aiter__(self) -> AsyncIterator[Event]:
         if self._events is None:
             self._events = self._run()

@@ -35,7 +35,7 @@ async def parse_body(request: Request, model: type[ModelT], limit: int) -> Model
     raw = await read_limited(request, limit)
     try:
         data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ServiceError(ErrorCode.INVALID_REQUEST, f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ServiceError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from llmsafespace.contracts import ErrorCode, ServiceError
+from llmsafespace.servicekit import database_unavailable
 from llmsafespace.servicekit.bus import ERRORS
 
 log = structlog.get_logger()
@@ -43,6 +44,9 @@ async def http_error(_: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error(_: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):
+        log.warning("database_unavailable", error=str(exc))
+        return error_response(ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "database unavailable"))
     log.error("request_failed", exc_info=exc)
     return error_response(ServiceError(ErrorCode.INTERNAL_ERROR, "internal error"))
 

@@ -23,6 +23,7 @@ from llmsafespace.contracts import (
     DeleteFile,
     ErrorCode,
     ErrorEnvelope,
+    ExecutionAccepted,
     ExecutionResult,
     FileDeleted,
     FileListing,
@@ -305,6 +306,13 @@ async def install_packages(request: Request, caller: Caller) -> Response:
     command = InstallPackages(
         caller=caller, sandbox_id=ref.sandbox_id, execution_id=new_execution_id(), request=body
     )
+    if not body.wait:  # follow it on the WebSocket: `resume` with this id from seq 0
+        accepted = await request.state.bus.request(
+            subjects.EXEC_PACKAGES_START, command, ExecutionAccepted
+        )
+        return JSONResponse(
+            {"executionId": accepted.execution_id, "status": "running"}, status_code=202
+        )
     result = await request.state.bus.request(
         subjects.EXEC_PACKAGES_INSTALL,
         command,

@@ -89,6 +89,7 @@ class Operation:
     public: bool = False
     description: str = ""
     extra_params: tuple[dict[str, Any], ...] = field(default=())
+    other_successes: tuple[tuple[int, Any], ...] = field(default=())  # (status, schema)
 
 
 _ENDPOINTS = obj(
@@ -226,7 +227,11 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         Ref(FileWritten),
         201,
         errors=(404, 409, 413, 507),
-        description="Only regular files and directories; members that escape are refused.",
+        description="All or nothing: the archive is unpacked into a staging directory and"
+        " moved into place only when every member unpacked. Regular files, directories and"
+        " links that stay inside the archive; members with `..` or absolute paths, links"
+        " that lead out, and device files are refused (`400`), as is a corrupt or truncated"
+        " archive; either way the directory is left unchanged.",
         extra_params=(
             {"name": "path", "in": "query", "required": False, "schema": {"type": "string"}},
         ),
@@ -236,9 +241,18 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         "files",
         Ref(ExecutionResult),
         body=InstallPackagesRequest,
-        errors=(404, 409),
-        description="`409 network_disabled` when the sandbox has no network and no package"
-        " index mirror (`PACKAGE_INDEX_URL`) is configured.",
+        errors=(404, 409, 503),
+        other_successes=((202, obj(executionId={"type": "string"}, status={"type": "string"})),),
+        description="pip installs into /workspace/.packages (importable by the next run),"
+        " npm into /workspace/node_modules. The install is an execution: its output is"
+        " published like a streamed execution's. With `wait: false` the answer is `202"
+        " {executionId}` as soon as it has started; send `resume {executionId, lastSeq: 0}`"
+        " on the WebSocket (`/sandboxes/{id}/stream`) to see pip's or npm's output live and"
+        " the result as `execution_complete`. Packages come from the mirror configured for"
+        " the installation when there is one (`PACKAGE_INDEX_URL` for pip, `NPM_REGISTRY_URL`"
+        " for npm; it serves sandboxes without network too), else from the public index when"
+        " the sandbox can reach it; otherwise `409 network_disabled`, before anything runs."
+        " A package the mirror lacks is `404`; an unreachable mirror `503`.",
     ),
     ("POST", f"{API}/warmpools"): Operation(
         "Create a warm pool", "warmpools", Ref(WarmPool), 201, body=WarmPoolSpec, errors=(409,)
@@ -316,6 +330,7 @@ _ALWAYS = (500, 503, 504)
 _AUTHED = (401, 429)
 _DESCRIPTIONS = {
     101: "Switching protocols",
+    202: "Accepted: started, follow it by its executionId",
     400: "Invalid request (`invalid_request`, per-field `details.fields`)",
     401: "Missing or invalid credentials (`unauthorized`)",
     403: "Not allowed (`forbidden`)",
@@ -443,9 +458,20 @@ def _operation(method: str, path: str, op: Operation, refs: set[Ref]) -> dict[st
         success["content"] = {media: {"schema": op.response}}
     elif path == "/docs":
         success["content"] = {"text/html": {"schema": {"type": "string"}}}
-    result["responses"] = {str(op.status): success} | {
-        str(status): {"$ref": f"#/components/responses/{status}"} for status in sorted(errors)
+    for _, schema in op.other_successes:
+        _collect(schema, refs)
+    others = {
+        str(status): {
+            "description": _DESCRIPTIONS.get(status, "Success"),
+            "content": {"application/json": {"schema": schema}},
+        }
+        for status, schema in op.other_successes
     }
+    result["responses"] = (
+        {str(op.status): success}
+        | others
+        | {str(status): {"$ref": f"#/components/responses/{status}"} for status in sorted(errors)}
+    )
     return result
 
 

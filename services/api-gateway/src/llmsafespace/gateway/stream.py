@@ -110,7 +110,14 @@ class Session:
     async def serve(self) -> None:
         try:
             while True:
-                await self._handle(await self._ws.receive_text())
+                frame = await self._ws.receive()
+                if frame["type"] == "websocket.disconnect":
+                    break
+                text = frame.get("text")
+                if text is None:  # a binary frame (receive_text would fail on it)
+                    await self.send(_error("invalid_message", "messages must be JSON text"))
+                    continue
+                await self._handle(text)
         except WebSocketDisconnect:
             pass
         finally:
@@ -120,7 +127,7 @@ class Session:
     async def _handle(self, text: str) -> None:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested too deep
             await self.send(_error("invalid_message", "messages must be JSON objects"))
             return
         if not isinstance(data, dict):
@@ -144,7 +151,8 @@ class Session:
             elif isinstance(message, ClientResume):
                 await self._resume(message)
             elif isinstance(message, ClientPing):
-                await self.send({"type": "pong", "timestamp": message.timestamp or now_ms()})
+                stamp = now_ms() if message.timestamp is None else message.timestamp
+                await self.send({"type": "pong", "timestamp": stamp})
         except ValidationError as exc:
             fields = validation_details(exc)["fields"]
             detail = "; ".join(f"{field}: {problem}" for field, problem in fields.items())

@@ -17,6 +17,7 @@ from llmsafespace.servicekit import (
     middlewares,
     migrate,
     operational_routes,
+    stop_gracefully,
 )
 
 from .consumer import AuditConsumer
@@ -60,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await consumer.stop()
-            await broker.stop()
+            await stop_gracefully(broker)
             await pool.close()
 
     return Starlette(routes=operational_routes(readiness), lifespan=lifespan)

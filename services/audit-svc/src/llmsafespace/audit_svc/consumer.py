@@ -42,6 +42,7 @@ class AuditConsumer:
         self._batch_size = batch_size
         self._ack_wait = ack_wait
         self._task: asyncio.Task[None] | None = None
+        self._subscription: JetStreamContext.PullSubscription | None = None
         self._stream_created = _EPOCH
 
     @property
@@ -62,6 +63,7 @@ class AuditConsumer:
                 max_ack_pending=10 * self._batch_size,
             ),
         )
+        self._subscription = subscription
         self._task = asyncio.create_task(self._run(subscription), name="audit-consumer")
 
     async def stop(self) -> None:
@@ -69,6 +71,12 @@ class AuditConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._subscription is not None:
+            # A pull subscription left open stalls the connection's drain at shutdown (its
+            # queue never empties without a fetch), for the whole drain timeout.
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
 
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
         while True:

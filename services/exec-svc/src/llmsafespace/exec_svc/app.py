@@ -18,6 +18,7 @@ from llmsafespace.servicekit import (
     middlewares,
     migrate,
     operational_routes,
+    stop_gracefully,
 )
 
 from .agents import Agents
@@ -55,14 +56,25 @@ def create_app(settings: Settings) -> Starlette:
         transfers = Files(
             agents, bus, broker.connection, settings.max_file_bytes, settings.transfer_idle
         )
-        packages = Packages(agents, runner, bus, settings.package_index_url)
-        broker.include_router(create_router(runner, transfers, packages, settings.max_workers))
+        packages = Packages(
+            agents,
+            runner,
+            bus,
+            broker.connection,
+            settings.output_limit_bytes,
+            settings.package_index_url,
+            settings.npm_registry_url,
+        )
+        broker.include_router(
+            create_router(agents, runner, transfers, packages, settings.max_workers)
+        )
         await broker.start()
         log.info("service_started", http_port=settings.http_port)
         try:
             yield
         finally:
-            await broker.stop()
+            await stop_gracefully(broker)
+            await packages.drain()
             await runner.drain()
             await transfers.drain()
             await agents.close()

@@ -15,19 +15,29 @@ from llmsafespace.contracts import (
     OpenDownload,
     OpenUpload,
     RunExecution,
+    Sandbox,
+    SandboxStatus,
     StartExecution,
     TransferOpened,
     subjects,
 )
 
+from .agents import Agents
 from .packages import Packages
 from .runner import Runner
 from .transfers import Files
 
 
-def create_router(runner: Runner, files: Files, packages: Packages, max_workers: int) -> NatsRouter:
+def create_router(
+    agents: Agents, runner: Runner, files: Files, packages: Packages, max_workers: int
+) -> NatsRouter:
     router = NatsRouter()
     queue = subjects.EXEC_QUEUE
+
+    @router.subscriber(subjects.SANDBOX_EVENTS)  # every instance: let go of ended sandboxes
+    async def sandbox_changed(sandbox: Sandbox) -> None:
+        if sandbox.status in (SandboxStatus.TERMINATED, SandboxStatus.FAILED):
+            agents.forget(sandbox.id)
 
     @router.subscriber(subjects.EXEC_RUN, queue=queue, max_workers=max_workers)
     async def run(command: RunExecution) -> ExecutionResult:
@@ -64,5 +74,9 @@ def create_router(runner: Runner, files: Files, packages: Packages, max_workers:
     @router.subscriber(subjects.EXEC_PACKAGES_INSTALL, queue=queue, max_workers=max_workers)
     async def install(command: InstallPackages) -> ExecutionResult:
         return await packages.install(command)
+
+    @router.subscriber(subjects.EXEC_PACKAGES_START, queue=queue, max_workers=max_workers)
+    async def start_install(command: InstallPackages) -> ExecutionAccepted:
+        return await packages.start(command)
 
     return router

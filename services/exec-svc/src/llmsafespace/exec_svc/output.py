@@ -60,8 +60,14 @@ class OutputPublisher:
     async def _publish(self, message: Contract) -> None:
         await self._nc.publish(self._subject, message.model_dump_json(by_alias=True).encode())
 
-    async def started(self, timeout: float, started_at: datetime) -> None:
-        await self._publish(StartedMarker(seq=self._next(), timeout=timeout, started_at=started_at))
+    async def started(self, timeout: float, started_at: datetime, durable: bool = False) -> None:
+        """The first message; ``durable``: stored in the stream before returning, so a
+        follower told of the execution afterwards finds it."""
+        marker = StartedMarker(seq=self._next(), timeout=timeout, started_at=started_at)
+        if durable:
+            await self._js.publish(self._subject, marker.model_dump_json(by_alias=True).encode())
+        else:
+            await self._publish(marker)
 
     async def output(self, stream: str, text: str) -> None:
         if self._truncated:

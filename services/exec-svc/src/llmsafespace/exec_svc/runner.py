@@ -87,12 +87,14 @@ class Runner:
         self._running: dict[str, Running] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, command: RunExecution) -> ExecutionResult:
-        """Run to completion and return the whole result."""
+    async def run(
+        self, command: RunExecution, on_output: OutputCallback | None = None
+    ) -> ExecutionResult:
+        """Run to completion and return the whole result (output also to ``on_output``)."""
         _, client = await self._agents.client(command.caller, command.sandbox_id)
         running = self._register(command.execution_id, command.caller)
         try:
-            return await self._execute(command, client, running, None)
+            return await self._execute(command, client, running, on_output)
         finally:
             self._running.pop(command.execution_id, None)
 

@@ -23,4 +23,9 @@ class Settings(ServiceSettings):
         validation_alias="PACKAGE_INDEX_URL",
         description="A package index (PEP 503) exec-svc fetches wheels from for sandboxes",
     )
+    npm_registry_url: str | None = Field(
+        default=None,
+        validation_alias="NPM_REGISTRY_URL",
+        description="An npm registry exec-svc fetches packages from for sandboxes",
+    )
     resolve_ttl: float = Field(default=5.0, ge=0, description="Seconds an endpoint is cached")

@@ -186,7 +186,12 @@ class Files:
             )
             await message.respond(reply.model_dump_json(by_alias=True).encode())
             await self._event(
-                command.caller, command.sandbox_id, "file_written", reply.path, reply.size
+                command.caller,
+                command.sandbox_id,
+                "file_written",
+                reply.path,
+                reply.size,
+                files=reply.files,
             )
         except TimeoutError:
             log.warning("upload_idle", subject=subscription.subject)
@@ -229,8 +234,15 @@ class Files:
             await self._nc.publish(message.reply, body, headers={ERROR_HEADER: "1"})
 
     async def _event(
-        self, caller: Caller, sandbox_id: str, event: str, path: str, size: int | None
+        self,
+        caller: Caller,
+        sandbox_id: str,
+        event: str,
+        path: str,
+        size: int | None,
+        files: int | None = None,
     ) -> None:
+        """The audit trail's `file_written` / `file_deleted` (user, path, size)."""
         execution_id = new_execution_id()
         payload = FileEvent(
             execution_id=execution_id,
@@ -238,6 +250,7 @@ class Files:
             user_id=caller.user_id,
             path=path,
             size=size,
+            files=files,
         )
         await self._bus.event(subjects.exec_event(sandbox_id, execution_id, event), payload)
 

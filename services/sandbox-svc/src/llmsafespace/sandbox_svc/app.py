@@ -10,7 +10,7 @@ import structlog
 from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
-from llmsafespace.runtime import LocalConfig, create_driver
+from llmsafespace.runtime import ReportsFailures, create_driver
 from llmsafespace.servicekit import (
     Bus,
     configure_logging,
@@ -20,14 +20,17 @@ from llmsafespace.servicekit import (
     middlewares,
     migrate,
     operational_routes,
+    stop_gracefully,
 )
 
 from .handlers import create_router
+from .instance import Instance
 from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .reaper import Reaper
 from .settings import Settings
 from .store import SandboxStore
+from .watch import FailureWatch
 
 SERVICE = "sandbox-svc"
 REAPER_INTERVAL = 1.0
@@ -52,27 +55,34 @@ def create_app(settings: Settings) -> Starlette:
         pool = await connect(settings.database_url)
         await migrate(pool, SERVICE, files("llmsafespace.sandbox_svc") / "migrations")
         catalog = settings.catalog()
-        driver = create_driver(
-            settings.runtime_driver,
-            LocalConfig(runtime_dir=settings.runtime_dir, interpreters=catalog.interpreters()),
-        )
+        driver = create_driver(settings.runtime, catalog.interpreters())
         protections = driver.protections()
         await broker.connect()
         await ensure_streams(broker.connection)
-        store = SandboxStore(pool)
+        instance = Instance(settings.database_url)
+        await instance.hold()
+        store = SandboxStore(pool, creator=instance.key)
         bus = Bus(broker.connection, settings.request_timeout)
         lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, settings.quota())
         inventory = Inventory(store, driver, lifecycle, catalog)
         broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
         await broker.start()
-        reaper = asyncio.create_task(Reaper(pool, store, lifecycle, driver).run(REAPER_INTERVAL))
+        reaper = asyncio.create_task(
+            Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL)
+        )
+        tasks = [reaper]
+        if isinstance(driver, ReportsFailures):
+            watch = FailureWatch(store, lifecycle)
+            tasks.append(asyncio.create_task(watch.run(driver.failures())))
         log.info("service_started", http_port=settings.http_port)
         try:
             yield
         finally:
-            reaper.cancel()
-            await broker.stop()
+            for task in tasks:
+                task.cancel()
+            await stop_gracefully(broker)
             await driver.close()
+            await instance.close()
             await pool.close()
 
     return Starlette(routes=operational_routes(readiness, info), lifespan=lifespan)

@@ -1,6 +1,7 @@
 """Reading and adjusting sandboxes without changing their state: list, status, timeout,
 and the catalog of runtimes and profiles."""
 
+import asyncio
 from datetime import UTC, datetime
 
 from llmsafespace.contracts import (
@@ -14,6 +15,7 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatus,
     SandboxStatusReport,
+    SecurityLevel,
     ServiceError,
     SetSandboxTimeout,
 )
@@ -47,11 +49,16 @@ class Inventory:
         )
 
     async def status(self, ref: SandboxRef) -> SandboxStatusReport:
+        """The row's state with the runtime's view: alive or not, and its live usage."""
         sandbox = await self._lifecycle.get(ref)
-        alive = False
+        alive, stats = False, None
         if sandbox.status is SandboxStatus.RUNNING:
             runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
-            alive = await self._driver.inspect(runtime_id) is not None
+            handle, stats = await asyncio.gather(
+                self._driver.inspect(runtime_id), self._driver.stats(runtime_id)
+            )
+            alive = handle is not None
+        usage = stats.model_dump() if stats is not None and alive else {}
         ended = sandbox.terminated_at or datetime.now(UTC)
         return SandboxStatusReport(
             id=sandbox.id,
@@ -62,6 +69,8 @@ class Inventory:
             created_at=sandbox.created_at,
             expires_at=sandbox.expires_at,
             from_warm_pool=sandbox.from_warm_pool,
+            **usage,
+            missing_protections=_missing_protections(self._driver, sandbox.security_level),
         )
 
     async def set_timeout(self, command: SetSandboxTimeout) -> Sandbox:
@@ -76,3 +85,10 @@ class Inventory:
                 {"status": sandbox.status},
             )
         return updated
+
+
+def _missing_protections(driver: Driver, level: SecurityLevel) -> list[str]:
+    """What the driver says sandboxes of ``level`` lack on this host ([] if it does not say)."""
+    by_level = driver.protections().get("missingByLevel")
+    missing = by_level.get(level.value) if isinstance(by_level, dict) else None
+    return [str(name) for name in missing] if isinstance(missing, list) else []

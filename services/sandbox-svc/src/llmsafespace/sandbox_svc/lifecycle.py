@@ -28,7 +28,7 @@ from llmsafespace.servicekit import Bus
 
 from .metrics import CREATE_SECONDS, CREATIONS
 from .quota import Quota
-from .store import SandboxStore
+from .store import Adopted, SandboxStore
 
 log = structlog.get_logger()
 
@@ -48,51 +48,72 @@ class Lifecycle:
         self._bus = bus
         self._catalog = catalog
         self._claim_timeout = claim_timeout
-        self._quota = quota
+        self._quota_limits = quota
 
     async def create(self, command: CreateSandbox) -> Sandbox:
         request = command.request
         self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
-        caller = command.caller
-        quota = None if caller.role is Role.ADMIN else self._quota  # admins are exempt
-        created = await self._store.insert(sandbox_id, caller.user_id, request, quota)
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
-        await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
-        try:
-            return await self._start(sandbox_id, command)
-        except BaseException:
-            # Interrupted (a shutdown, a lost reply): the row must not stay `creating`,
-            # so a warm sandbox claimed for it is seen as released and destroyed.
-            await asyncio.shield(self._fail(sandbox_id, "creation interrupted"))
-            raise
-
-    async def _start(self, sandbox_id: str, command: CreateSandbox) -> Sandbox:
         started = time.perf_counter()
-        request = command.request
         # A warm sandbox's environment is fixed when it starts, so `env` means a cold create.
         # Warm sandboxes have no network: `networkAccess` means a cold create too.
         warm = request.use_warm_pool and not request.env and request.network_access is None
         claim = await self._claim(sandbox_id, command) if warm else ClaimResult(hit=False)
         if claim.hit and claim.endpoint and claim.token and claim.runtime_id:
-            endpoint, token, runtime_id = claim.endpoint, claim.token, claim.runtime_id
-            await self._store.record_runtime(sandbox_id, runtime_id)
+            adopted = Adopted(claim.runtime_id, claim.endpoint, claim.token)
+            sandbox = await self._adopt(sandbox_id, command, adopted)
         else:
-            endpoint, token = await self._cold_create(sandbox_id, command)
-            runtime_id = sandbox_id
-        sandbox = await self._store.mark_running(
-            sandbox_id, endpoint, token, runtime_id=runtime_id, from_warm_pool=claim.hit
-        )
-        if sandbox is None:  # ended while it was being created (expired, or deleted)
-            await self._driver.destroy(runtime_id)
-            raise ServiceError(
-                ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
-            )
-        await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
+            sandbox = await self._create_cold(sandbox_id, command)
         source = "warm" if claim.hit else "cold"
         CREATIONS.labels(source=source).inc()
         CREATE_SECONDS.labels(source=source).observe(time.perf_counter() - started)
         log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
+        return sandbox
+
+    def _quota(self, command: CreateSandbox) -> Quota | None:
+        return None if command.caller.role is Role.ADMIN else self._quota_limits  # admins exempt
+
+    async def _adopt(self, sandbox_id: str, command: CreateSandbox, adopted: Adopted) -> Sandbox:
+        """The warm path: the row is born `running` on the claimed runtime, in one insert
+        (owner, metadata and lifetime are the row's: the claim needs nothing more). If the
+        insert is refused (a quota) or interrupted, nobody will use that runtime: it goes.
+        (Until the row exists, warmpool-svc's sweep leaves a fresh claim alone.)"""
+        try:
+            sandbox = await self._store.insert(
+                sandbox_id, command.caller.user_id, command.request, self._quota(command), adopted
+            )
+        except BaseException:
+            await asyncio.shield(self._abandon(sandbox_id, adopted.runtime_id))
+            raise
+        await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), sandbox)
+        await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
+        return sandbox
+
+    async def _abandon(self, sandbox_id: str, runtime_id: str) -> None:
+        await self._fail(sandbox_id, "creation interrupted")  # if the row made it in
+        await self._driver.destroy(runtime_id)
+
+    async def _create_cold(self, sandbox_id: str, command: CreateSandbox) -> Sandbox:
+        created = await self._store.insert(
+            sandbox_id, command.caller.user_id, command.request, self._quota(command)
+        )
+        await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
+        try:
+            endpoint, token = await self._cold_create(sandbox_id, command)
+            sandbox = await self._store.mark_running(
+                sandbox_id, endpoint, token, runtime_id=sandbox_id, from_warm_pool=False
+            )
+        except BaseException:
+            # Interrupted (a shutdown, a lost reply): the row must not stay `creating`.
+            await asyncio.shield(self._fail(sandbox_id, "creation interrupted"))
+            raise
+        if sandbox is None:  # ended while it was being created (expired, or deleted)
+            await self._driver.destroy(sandbox_id)
+            raise ServiceError(
+                ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
+            )
+        await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
         return sandbox
 
     async def _claim(self, sandbox_id: str, command: CreateSandbox) -> ClaimResult:

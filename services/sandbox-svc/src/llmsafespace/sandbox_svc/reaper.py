@@ -17,6 +17,7 @@ from llmsafespace.contracts import SandboxStatus
 from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.runtime import Driver
 
+from .instance import Instance, is_alive
 from .lifecycle import Lifecycle
 from .metrics import BY_STATE
 from .store import SandboxStore
@@ -25,24 +26,33 @@ log = structlog.get_logger()
 
 _REAPER_LOCK = 0x5AFE_0001
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
-_CREATE_GRACE = timedelta(seconds=90)  # a create this recent may be in flight elsewhere
+# A create this recent, by an instance that predates the `creator` column, may be in flight.
+_CREATE_GRACE = timedelta(seconds=90)
 RECONCILE_EVERY = 30
 
 
 class Reaper:
     def __init__(
-        self, pool: asyncpg.Pool, store: SandboxStore, lifecycle: Lifecycle, driver: Driver
+        self,
+        pool: asyncpg.Pool,
+        store: SandboxStore,
+        lifecycle: Lifecycle,
+        driver: Driver,
+        instance: Instance | None = None,
     ) -> None:
         self._pool = pool
         self._store = store
         self._lifecycle = lifecycle
         self._driver = driver
+        self._instance = instance
 
     async def run(self, interval: float) -> None:
         """End expired sandboxes every `interval` seconds; reconcile at start and then
         every RECONCILE_EVERY passes (a row left `creating` by a crash fails then)."""
         for passes in itertools.count():
             try:
+                if self._instance is not None:
+                    await self._instance.hold()  # again, after a PostgreSQL restart
                 if passes % RECONCILE_EVERY == 0:
                     await self._exclusively(self.reconcile)
                 await self._exclusively(self.expire)
@@ -73,9 +83,24 @@ class Reaper:
         alive = {handle.sandbox_id for handle in await self._driver.list()}
         live_rows = await self._store.live()
         settled = datetime.now(UTC) - _CREATE_GRACE
+        creators = await self._store.creators(
+            [sandbox.id for sandbox, _ in rows_before if sandbox.status is SandboxStatus.CREATING]
+        )
         for sandbox, runtime_id in rows_before:
-            in_flight = sandbox.status is SandboxStatus.CREATING and sandbox.created_at > settled
-            if (runtime_id or sandbox.id) not in alive and not in_flight:
+            if sandbox.status is SandboxStatus.CREATING:
+                if sandbox.id not in creators:  # it has left `creating` meanwhile
+                    continue
+                creator = creators[sandbox.id]
+                in_flight = (
+                    sandbox.created_at > settled
+                    if creator is None
+                    else await is_alive(self._pool, creator)
+                )
+                if not in_flight:  # its creator died mid-create: fail it, destroy its runtime
+                    await self._lifecycle.end(
+                        sandbox, SandboxStatus.FAILED, "failed", "creation interrupted"
+                    )
+            elif (runtime_id or sandbox.id) not in alive:
                 await self._lifecycle.end(
                     sandbox, SandboxStatus.FAILED, "failed", "runtime gone after a restart"
                 )

@@ -5,6 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from llmsafespace.contracts import Catalog, quantity_bytes
 from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
+from llmsafespace.runtime import RuntimeSettings
 from llmsafespace.servicekit import ServiceSettings
 
 from .quota import Quota
@@ -14,8 +15,10 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SANDBOX_SVC_")
 
     http_port: int = 8081
-    runtime_driver: str = Field(default="local", validation_alias="RUNTIME_DRIVER")
-    runtime_dir: Path = Field(default=Path(".llmsafespace/runtime"), validation_alias="RUNTIME_DIR")
+    runtime: RuntimeSettings = Field(
+        default_factory=RuntimeSettings,
+        description="RUNTIME_DRIVER, RUNTIME_DIR and KUBERNETES_* (no service prefix)",
+    )
     runtimes_file: Path | None = Field(
         default=None,
         validation_alias="RUNTIMES_FILE",

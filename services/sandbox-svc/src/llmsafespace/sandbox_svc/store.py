@@ -1,6 +1,7 @@
 """The `sandboxes` table. Plain SQL; only this module spells it."""
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,23 @@ _COLUMNS = (
 )
 
 
+_INSERT = (
+    "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
+    " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    f" RETURNING {_COLUMNS}"
+)
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """A claimed warm runtime a new sandbox runs on from its first moment."""
+
+    runtime_id: str
+    endpoint: str
+    token: str
+
+
 def _sandbox(row: asyncpg.Record) -> Sandbox:
     return Sandbox(
         id=row["id"],
@@ -47,8 +65,9 @@ def _sandbox(row: asyncpg.Record) -> Sandbox:
 
 
 class SandboxStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, creator: int | None = None) -> None:
         self._pool = pool
+        self._creator = creator  # the instance key stamped on the rows this store inserts
 
     async def insert(
         self,
@@ -56,40 +75,48 @@ class SandboxStore:
         owner_id: str,
         request: CreateSandboxRequest,
         quota: Quota | None = None,
+        adopted: Adopted | None = None,
     ) -> Sandbox:
-        """The new `creating` row. With a quota, the owner's live sandboxes are counted and
+        """The new row: `creating`, or — given the warm runtime it `adopted` — `running`
+        on that runtime at once. With a quota, the owner's live sandboxes are counted and
         the row inserted in one transaction under a per-owner advisory lock, so concurrent
-        creates on any number of replicas cannot overshoot it together."""
+        creates on any number of replicas cannot overshoot it together; without one, the
+        insert is a single statement."""
         expires_at = datetime.now(UTC) + timedelta(seconds=request.timeout)
+        status = SandboxStatus.CREATING if adopted is None else SandboxStatus.RUNNING
+        args = (
+            sandbox_id,
+            owner_id,
+            status.value,
+            request.runtime,
+            request.security_level.value,
+            request.timeout,
+            request.resources.model_dump_json(by_alias=True),
+            json.dumps(request.metadata),
+            expires_at,
+            self._creator,
+            None if adopted is None else adopted.runtime_id,
+            None if adopted is None else adopted.endpoint,
+            None if adopted is None else adopted.token,
+            adopted is not None,
+        )
+        if quota is None:
+            return _sandbox(await self._pool.fetchrow(_INSERT, *args))
         async with self._pool.acquire() as conn, conn.transaction():
-            if quota is not None:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
-                )
-                memories = await conn.fetch(
-                    "SELECT resources->>'memory' AS memory FROM sandboxes"
-                    " WHERE owner_id = $1 AND status IN ('creating', 'running')",
-                    owner_id,
-                )
-                usage = Usage(
-                    sandboxes=len(memories),
-                    memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories),
-                )
-                quota.admit(usage, quantity_bytes(request.resources.memory))
-            row = await conn.fetchrow(
-                "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout,"
-                " resources, metadata, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                f" RETURNING {_COLUMNS}",
-                sandbox_id,
-                owner_id,
-                SandboxStatus.CREATING.value,
-                request.runtime,
-                request.security_level.value,
-                request.timeout,
-                request.resources.model_dump_json(by_alias=True),
-                json.dumps(request.metadata),
-                expires_at,
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
             )
+            memories = await conn.fetch(
+                "SELECT resources->>'memory' AS memory FROM sandboxes"
+                " WHERE owner_id = $1 AND status IN ('creating', 'running')",
+                owner_id,
+            )
+            usage = Usage(
+                sandboxes=len(memories),
+                memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories),
+            )
+            quota.admit(usage, quantity_bytes(request.resources.memory))
+            row = await conn.fetchrow(_INSERT, *args)
         return _sandbox(row)
 
     async def mark_running(
@@ -101,10 +128,12 @@ class SandboxStore:
         runtime_id: str,
         from_warm_pool: bool,
     ) -> Sandbox | None:
-        """Record the live runtime; None when the row ended meanwhile (e.g. it expired)."""
+        """Record the live runtime; None when the row ended meanwhile (e.g. terminated).
+        The lifetime counts from now: a slow start does not eat into it."""
         row = await self._pool.fetchrow(
             "UPDATE sandboxes SET status = 'running', endpoint = $2, token = $3,"
-            " from_warm_pool = $4, runtime_id = $5"
+            " from_warm_pool = $4, runtime_id = $5,"
+            " expires_at = now() + make_interval(secs => timeout)"
             f" WHERE id = $1 AND status = 'creating' RETURNING {_COLUMNS}",
             sandbox_id,
             endpoint,
@@ -113,12 +142,6 @@ class SandboxStore:
             runtime_id,
         )
         return _sandbox(row) if row else None
-
-    async def record_runtime(self, sandbox_id: str, runtime_id: str) -> None:
-        """Remember which runtime belongs to the row, before it is running."""
-        await self._pool.execute(
-            "UPDATE sandboxes SET runtime_id = $2 WHERE id = $1", sandbox_id, runtime_id
-        )
 
     async def count_by_status(self) -> dict[str, int]:
         """Every status with its number of sandboxes (zero included)."""
@@ -149,7 +172,7 @@ class SandboxStore:
     async def set_expiry(self, sandbox_id: str, timeout: int) -> Sandbox | None:
         """expires_at = now + timeout for a live sandbox; None when it already ended."""
         row = await self._pool.fetchrow(
-            "UPDATE sandboxes SET expires_at = now() + make_interval(secs => $2)"
+            "UPDATE sandboxes SET expires_at = now() + make_interval(secs => $2), timeout = $2"
             " WHERE id = $1 AND status IN ('creating', 'running')"
             f" RETURNING {_COLUMNS}",
             sandbox_id,
@@ -204,7 +227,7 @@ class SandboxStore:
 
     async def expired(self, limit: int = 100) -> list[Sandbox]:
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN ('creating', 'running')"
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE status = 'running'"
             " AND expires_at < now() ORDER BY expires_at LIMIT $1",
             limit,
         )
@@ -216,6 +239,23 @@ class SandboxStore:
             f"SELECT {_COLUMNS}, runtime_id FROM sandboxes WHERE status IN ('creating', 'running')"
         )
         return [(_sandbox(row), row["runtime_id"]) for row in rows]
+
+    async def live_on_runtime(self, runtime_id: str) -> Sandbox | None:
+        """The live sandbox running on `runtime_id` (its own id, or a warm one it adopted)."""
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN ('creating', 'running')"
+            " AND coalesce(runtime_id, id) = $1 LIMIT 1",
+            runtime_id,
+        )
+        return _sandbox(row) if row else None
+
+    async def creators(self, sandbox_ids: list[str]) -> dict[str, int | None]:
+        """The creating instance's key for each of these `creating` rows."""
+        rows = await self._pool.fetch(
+            "SELECT id, creator FROM sandboxes WHERE id = ANY($1) AND status = 'creating'",
+            sandbox_ids,
+        )
+        return {row["id"]: row["creator"] for row in rows}
 
     async def connection_info(self, sandbox_id: str) -> dict[str, Any] | None:
         row = await self._pool.fetchrow(

@@ -10,7 +10,7 @@ import structlog
 from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
-from llmsafespace.runtime import LocalConfig, create_driver
+from llmsafespace.runtime import create_driver
 from llmsafespace.servicekit import (
     Bus,
     configure_logging,
@@ -20,6 +20,7 @@ from llmsafespace.servicekit import (
     middlewares,
     migrate,
     operational_routes,
+    stop_gracefully,
 )
 
 from .handlers import create_router
@@ -47,10 +48,7 @@ def create_app(settings: Settings) -> Starlette:
         pool = await connect(settings.database_url, max_size=20)
         await migrate(pool, SERVICE, files("llmsafespace.warmpool_svc") / "migrations")
         catalog = settings.catalog()
-        driver = create_driver(
-            settings.runtime_driver,
-            LocalConfig(runtime_dir=settings.runtime_dir, interpreters=catalog.interpreters()),
-        )
+        driver = create_driver(settings.runtime, catalog.interpreters())
         await broker.connect()
         await ensure_streams(broker.connection)
         bus = Bus(broker.connection, settings.request_timeout)
@@ -64,8 +62,9 @@ def create_app(settings: Settings) -> Starlette:
             metrics,
             parallel_starts=settings.parallel_starts,
             preload_timeout=settings.preload_timeout,
+            claim_delay=settings.replenish_delay,
         )
-        pools = Pools(store, driver, bus, catalog, metrics, replenisher.wake)
+        pools = Pools(store, driver, bus, catalog, metrics, replenisher.wake, replenisher.claimed)
         broker.include_router(create_router(pools, settings.max_workers))
         await broker.start()
         tending = asyncio.create_task(replenisher.run(settings.replenish_interval))
@@ -75,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             tending.cancel()
             await replenisher.close()
-            await broker.stop()
+            await stop_gracefully(broker)
             await driver.close()
             await pool.close()
 

@@ -84,6 +84,7 @@ class Pools:
         catalog: Catalog,
         metrics: Metrics,
         wake: Callable[[str], None],
+        claimed: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
@@ -91,6 +92,7 @@ class Pools:
         self._catalog = catalog
         self._metrics = metrics
         self._wake = wake
+        self._claimed = claimed or wake  # tends a pool after a claim
 
     async def _view(self, row: asyncpg.Record) -> WarmPool:
         counts = await self._store.counts([row["name"]])
@@ -158,7 +160,7 @@ class Pools:
             log.debug("warm_claim_miss", runtime=request.runtime)
             return ClaimResult(hit=False)
         pool = row["pool"]
-        self._wake(pool)
+        self._claimed(pool)
         await self._bus.event(
             subjects.warmpool_event(pool, "claimed"),
             WarmPoolEvent(

@@ -29,12 +29,15 @@ from llmsafespace.runtime import AgentClient, Driver, DriverError, RuntimeSpec
 from llmsafespace.servicekit import Bus
 
 from .metrics import Metrics
-from .store import PoolStore
+from .store import Demand, PoolStore
 
 log = structlog.get_logger()
 
 WARM_ID_PREFIX = "wp-"
 _SWEEP_LOCK = 0x5AFE_0002
+# sandbox-svc writes its row (naming the runtime) right after a claim's reply; until then
+# it would answer "released". A claim this fresh is left alone by the sweep.
+HANDOVER_GRACE = 15.0
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -57,6 +60,7 @@ class Replenisher:
         *,
         parallel_starts: int,
         preload_timeout: float,
+        claim_delay: float = 0.0,
     ) -> None:
         self._db = db
         self._store = store
@@ -65,6 +69,7 @@ class Replenisher:
         self._metrics = metrics
         self._starts = asyncio.Semaphore(parallel_starts)
         self._preload_timeout = preload_timeout
+        self._claim_delay = claim_delay
         self._due: set[str] = set()
         self._wakeup = asyncio.Event()
         self._tending: dict[str, asyncio.Task[None]] = {}
@@ -73,6 +78,14 @@ class Replenisher:
         """Tend `pool` now (after a claim, a create or an update)."""
         self._due.add(pool)
         self._wakeup.set()
+
+    def claimed(self, pool: str) -> None:
+        """Tend `pool` shortly after a claim (`claim_delay`): the claimer's first requests
+        go before a sandbox start competes with them, and a burst of claims is one pass."""
+        if self._claim_delay <= 0:
+            self.wake(pool)
+        else:
+            asyncio.get_running_loop().call_later(self._claim_delay, self.wake, pool)
 
     async def run(self, interval: float) -> None:
         """Sweep orphans once, then tend every pool each `interval` (or when woken)."""
@@ -125,22 +138,32 @@ class Replenisher:
             return
         spec = WarmPoolSpec.model_validate_json(row["spec"])
         await self._destroy(await self._store.take_pending(name))
-        if spec.ttl:
+        demand = await self._store.demand(name, spec.auto_scaling.scale_down_delay)
+        desired = self._desired(spec, row["desired"], demand)
+        counts = (await self._store.counts([name]))[name]
+        ready = counts.get(WarmSandboxState.READY, 0)
+        expired = await self._store.count_expired(name, spec.ttl) if spec.ttl else 0
+        if ready > desired:  # the oldest go first, so expired ones before fresh ones
+            excess = await self._store.take_excess(name, ready - desired)
+            await self._destroy(excess)
+            await self._event(name, "scaled", excess)
+            ready, expired = ready - len(excess), max(0, expired - len(excess))
+        # Replacements for expired sandboxes start before those go, so the pool never
+        # runs dry at a ttl boundary (an expired one may still be claimed meanwhile).
+        need = max(0, desired - (ready - expired))
+        results = await asyncio.gather(*(self._start(name, spec) for _ in range(need)))
+        errors = [error for error in results if error]
+        if expired:
             recycled = await self._store.take_expired(name, spec.ttl)
             if recycled:
                 await self._destroy(recycled)
                 await self._event(name, "recycled", recycled)
-        desired = await self._desired(spec)
-        counts = (await self._store.counts([name]))[name]
-        ready = counts.get(WarmSandboxState.READY, 0)
-        if ready > desired:
-            excess = await self._store.take_excess(name, ready - desired)
-            await self._destroy(excess)
-            await self._event(name, "scaled", excess)
-        need = max(0, desired - ready)
-        results = await asyncio.gather(*(self._start(name, spec) for _ in range(need)))
-        errors = [error for error in results if error]
-        await self._store.record_scale(name, desired, errors[0] if errors else None)
+                log.info("warm_pool_recycled", pool=name, recycled=len(recycled))
+        await self._store.record_scale(
+            name, desired, errors[0] if errors else None, demand.last_claim
+        )
+        if desired != row["desired"]:
+            log.info("warm_pool_scaled", pool=name, desired=desired, previous=row["desired"])
         if need:
             log.info("warm_pool_replenished", pool=name, started=need - len(errors))
             await self._event(name, "replenished", [])
@@ -148,13 +171,17 @@ class Replenisher:
         for state in WarmSandboxState:
             self._metrics.sandboxes.labels(pool=name, state=state.value).set(counts.get(state, 0))
 
-    async def _desired(self, spec: WarmPoolSpec) -> int:
+    @staticmethod
+    def _desired(spec: WarmPoolSpec, current: int, demand: Demand) -> int:
+        """`minSize`, or with autoscaling: enough that the claims of the last
+        `scaleDownDelay` seconds use `targetUtilization` of it, never shrinking while
+        claims keep coming, and `minSize` again once none came for `scaleDownDelay`;
+        always within `minSize`..`maxSize`."""
         scaling = spec.auto_scaling
-        if not scaling.enabled:
+        if not scaling.enabled or not demand.busy:
             return spec.min_size
-        recent = await self._store.recent_claims(spec.name, scaling.scale_down_delay)
-        wanted = math.ceil(recent / scaling.target_utilization) if recent else 0
-        return max(spec.min_size, min(spec.max_size, wanted))
+        wanted = math.ceil(demand.recent / scaling.target_utilization)
+        return max(spec.min_size, min(spec.max_size, max(current, wanted)))
 
     async def _start(self, pool: str, spec: WarmPoolSpec) -> str | None:
         """Start one warm sandbox; returns an error message on failure, else None."""
@@ -169,6 +196,7 @@ class Replenisher:
                         cpu=spec.resources.cpu,
                         memory_bytes=quantity_bytes(spec.resources.memory),
                         storage_bytes=quantity_bytes(spec.resources.ephemeral_storage),
+                        pool=pool,
                     )
                 )
                 await self._preload(handle.endpoint, handle.token, spec)
@@ -228,7 +256,7 @@ class Replenisher:
                     if runtime_id.startswith(WARM_ID_PREFIX):
                         log.warning("orphan_warm_runtime_destroyed", runtime_id=runtime_id)
                         await self._driver.destroy(runtime_id)
-                for row in await self._store.handed_over():
+                for row in await self._store.handed_over(HANDOVER_GRACE):
                     if row["id"] not in alive or await self._released(row):
                         await self._driver.destroy(row["id"])
                         await self._store.remove(row["id"])

@@ -1,5 +1,8 @@
 """The `warm_pools` and `warm_sandboxes` tables. Plain SQL; only this module spells them."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import asyncpg
 
 from llmsafespace.contracts import (
@@ -14,6 +17,16 @@ from llmsafespace.contracts import (
 _POOL_COLUMNS = (
     "name, owner_id, shared, spec, desired, last_scale_time, last_error, created_at, updated_at"
 )
+
+
+@dataclass(frozen=True)
+class Demand:
+    """Claims a pool saw: how many lately, the latest, and whether that is recent enough
+    to hold the pool's size (within `scaleDownDelay`)."""
+
+    recent: int
+    last_claim: datetime | None
+    busy: bool
 
 
 def resources_key(resources: Resources) -> str:
@@ -84,15 +97,36 @@ class PoolStore:
             )
         return row, [r["id"] for r in ids]
 
-    async def record_scale(self, name: str, desired: int, error: str | None) -> None:
+    async def record_scale(
+        self, name: str, desired: int, error: str | None, last_claim: datetime | None = None
+    ) -> None:
+        """The pool's size now (`lastScaleTime` moves when it changes), its last start
+        error, and the latest claim seen (kept: assigned rows are pruned once gone)."""
         await self._pool.execute(
             "UPDATE warm_pools SET last_error = $3,"
             " last_scale_time = CASE WHEN desired <> $2 THEN now() ELSE last_scale_time END,"
-            " desired = $2 WHERE name = $1",
+            " desired = $2, last_claim_at = GREATEST(last_claim_at, $4) WHERE name = $1",
             name,
             desired,
             error,
+            last_claim,
         )
+
+    async def demand(self, name: str, seconds: int) -> Demand:
+        """Claims from the pool in the last `seconds`, and the latest claim ever recorded."""
+        row = await self._pool.fetchrow(
+            "SELECT count(*) FILTER (WHERE w.assigned_at > now() - make_interval(secs => $2))"
+            "   AS recent,"
+            " GREATEST(max(w.assigned_at), (SELECT last_claim_at FROM warm_pools WHERE name = $1))"
+            "   AS last_claim,"
+            " now() - make_interval(secs => $2) AS quiet_since"
+            " FROM warm_sandboxes w WHERE w.pool = $1 AND w.state = 'assigned'",
+            name,
+            float(seconds),
+        )
+        last_claim: datetime | None = row["last_claim"]
+        busy = last_claim is not None and last_claim > row["quiet_since"]
+        return Demand(recent=row["recent"], last_claim=last_claim, busy=busy)
 
     async def counts(self, names: list[str]) -> dict[str, dict[WarmSandboxState, int]]:
         rows = await self._pool.fetch(
@@ -165,6 +199,16 @@ class PoolStore:
         )
         return [row["id"] for row in rows]
 
+    async def count_expired(self, pool: str, ttl: int) -> int:
+        """Ready sandboxes older than `ttl` seconds (still claimable until taken)."""
+        count: int = await self._pool.fetchval(
+            "SELECT count(*) FROM warm_sandboxes WHERE pool = $1 AND state = 'ready'"
+            " AND ready_at < now() - make_interval(secs => $2)",
+            pool,
+            float(ttl),
+        )
+        return count
+
     async def take_expired(self, pool: str, ttl: int) -> list[str]:
         """Ready sandboxes older than `ttl` seconds, removed from the pool in one statement."""
         rows = await self._pool.fetch(
@@ -186,19 +230,13 @@ class PoolStore:
         )
         return [row["id"] for row in rows]
 
-    async def recent_claims(self, pool: str, seconds: int) -> int:
-        count: int = await self._pool.fetchval(
-            "SELECT count(*) FROM warm_sandboxes WHERE pool = $1 AND state = 'assigned'"
-            " AND assigned_at > now() - make_interval(secs => $2)",
-            pool,
-            float(seconds),
-        )
-        return count
-
-    async def handed_over(self) -> list[asyncpg.Record]:
-        """Assigned warm sandboxes: (id, assigned_to)."""
+    async def handed_over(self, settled: float) -> list[asyncpg.Record]:
+        """Warm sandboxes assigned more than `settled` seconds ago: (id, assigned_to).
+        (A fresher one may still be on its way into its sandbox's row.)"""
         rows: list[asyncpg.Record] = await self._pool.fetch(
             "SELECT id, assigned_to FROM warm_sandboxes WHERE state = 'assigned'"
+            " AND assigned_at < now() - make_interval(secs => $1)",
+            settled,
         )
         return rows
 

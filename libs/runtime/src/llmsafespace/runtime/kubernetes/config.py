@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -12,8 +12,9 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 class KubernetesConfig(BaseModel):
     """Where sandboxes run, which image each runtime uses, and how the API is reached.
 
-    The API is reached at ``api_url`` when set (with an optional bearer ``token_file``
-    and ``ca_file``), else through ``kubeconfig`` when set, else in-cluster.
+    The API is reached at ``api_url`` when set (with an optional bearer ``token`` or
+    ``token_file``, and ``ca_file``), else through ``kubeconfig`` when set, else in-cluster
+    (the Pod's service account).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -36,7 +37,8 @@ class KubernetesConfig(BaseModel):
         default=None, description="Namespace of exec-svc; None means the sandbox namespace"
     )
     api_url: str | None = None
-    token_file: Path | None = None
+    token: SecretStr | None = Field(default=None, description="Bearer token for api_url")
+    token_file: Path | None = Field(default=None, description="File holding that token")
     ca_file: Path | None = None
     kubeconfig: Path | None = None
     image_pull_policy: str = Field(default="IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")

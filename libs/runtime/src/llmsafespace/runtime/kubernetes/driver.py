@@ -16,11 +16,12 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from ..agent_client import AgentClient
-from ..driver import Handle, RuntimeSpec
+from ..driver import Handle, RuntimeSpec, RuntimeStats
 from ..errors import AgentUnavailable, DriverError, RuntimeUnavailable, UnknownRuntime
 from . import manifests, names
 from .config import KubernetesConfig
 from .failures import SandboxFailure, pod_failure
+from .usage import METRICS_GROUP, METRICS_VERSION, pod_stats
 
 T = TypeVar("T")
 log = structlog.get_logger()
@@ -31,8 +32,10 @@ def api_client(config: KubernetesConfig) -> Any:
     configuration = k8s.Configuration()
     if config.api_url is not None:
         configuration.host = config.api_url
+        token = config.token.get_secret_value() if config.token is not None else None
         if config.token_file is not None:
             token = config.token_file.read_text().strip()
+        if token:
             configuration.api_key = {"authorization": f"Bearer {token}"}
         if config.ca_file is not None:
             configuration.ssl_ca_cert = str(config.ca_file)
@@ -99,12 +102,11 @@ class KubernetesDriver:
             raise UnknownRuntime(
                 f"unknown runtime {spec.runtime!r}; available: {available}"
             ) from None
-        pool = getattr(spec, "pool", None)  # set once RuntimeSpec carries the warm pool
         egress = None if spec.network_ports is None else manifests.Egress(spec.network_ports)
         return manifests.Placement(
             image=image,
             runtime_class=self._config.runtime_classes.get(spec.security_level),
-            pool=pool if isinstance(pool, str) else None,
+            pool=spec.pool,
             egress=egress,
         )
 
@@ -250,6 +252,38 @@ class KubernetesDriver:
             raise DriverError(f"cannot read sandbox {sandbox_id}: {exc.reason}") from exc
         encoded = (secret.data or {}).get(manifests.TOKEN_KEY, "")
         return self._handle(pod, {sandbox_id: base64.b64decode(encoded).decode()})
+
+    async def stats(self, sandbox_id: str) -> RuntimeStats | None:
+        """The memory limit from the Pod; CPU (a rate, in cores) and memory in use from
+        the metrics API where the cluster serves it, else None. No cumulative CPU time
+        or process count: the metrics API has neither."""
+        namespace, name = self._config.namespace, names.object_name(sandbox_id)
+        metrics_api = k8s.CustomObjectsApi(self._api)
+
+        async def metrics() -> dict[str, Any] | None:
+            try:
+                found: Any = await self._call(
+                    metrics_api.get_namespaced_custom_object,
+                    METRICS_GROUP,
+                    METRICS_VERSION,
+                    namespace,
+                    "pods",
+                    name,
+                )
+            except (ApiException, OSError) as exc:  # no metrics-server, or not scraped yet
+                log.debug("pod_metrics_unavailable", sandbox_id=sandbox_id, error=str(exc))
+                return None
+            return found if isinstance(found, dict) else None
+
+        usage = asyncio.create_task(metrics())
+        try:
+            pod = await self._call(self._core.read_namespaced_pod, name, namespace)
+        except ApiException as exc:
+            usage.cancel()
+            if exc.status == 404:
+                return None
+            raise DriverError(f"cannot read sandbox {sandbox_id}: {exc.reason}") from exc
+        return pod_stats(pod, await usage)
 
     async def failures(self) -> AsyncGenerator[SandboxFailure, None]:
         """Report, once each, sandboxes whose Pod failed, was evicted or disappeared.

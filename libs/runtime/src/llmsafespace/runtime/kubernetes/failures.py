@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from ..driver import SandboxFailure
 
 FATAL_WAITING = frozenset(
     {
@@ -19,13 +20,7 @@ FATAL_WAITING = frozenset(
 )
 """Container waiting reasons that will not resolve by themselves."""
 
-
-@dataclass(frozen=True)
-class SandboxFailure:
-    """A sandbox whose Pod failed, was evicted or disappeared."""
-
-    sandbox_id: str
-    reason: str
+__all__ = ["FATAL_WAITING", "SandboxFailure", "pod_failure"]
 
 
 def _terminated(status: Any) -> str | None:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .layout import SOCKET_NAME, TOKEN_NAME
+
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 1000
 AGENT_ROOT = "/opt/llmsafespace"
@@ -82,12 +84,17 @@ def _agent_options(profile: Profile) -> list[str]:
     return ["--tcp-ports", ",".join(str(port) for port in profile.tcp_ports)]
 
 
-def _environment(profile: Profile) -> list[str]:
+def environment(profile: Profile) -> dict[str, str]:
+    """The agent's environment: the sandbox's own variables and nothing of the host's."""
     env = {"PATH": PATH, "HOME": WORKSPACE, "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
     env.update(profile.env)
     env["PYTHONPATH"] = AGENT_ROOT  # the agent removes it from what user code sees
+    return env
+
+
+def _environment(profile: Profile) -> list[str]:
     args = ["--clearenv"]
-    for key, value in env.items():
+    for key, value in environment(profile).items():
         args += ["--setenv", key, value]
     return args
 
@@ -117,10 +124,15 @@ def command(profile: Profile) -> list[str]:
         *_environment(profile),
         "--chdir", WORKSPACE,
         "--",
+        *agent_command(profile), "--landlock", *_agent_options(profile),
+    ]  # fmt: skip
+
+
+def agent_command(profile: Profile) -> list[str]:
+    """The agent serving on ``RUN_DIR/agent.sock`` (the same under bwrap and gVisor)."""
+    return [
         profile.interpreter, "-s", "-m", "llmsafespace.agent",
-        "--socket", f"{RUN_DIR}/agent.sock",
-        "--token-file", f"{RUN_DIR}/token",
+        "--socket", f"{RUN_DIR}/{SOCKET_NAME}",
+        "--token-file", f"{RUN_DIR}/{TOKEN_NAME}",
         "--workspace", WORKSPACE,
-        "--landlock",
-        *_agent_options(profile),
     ]  # fmt: skip

@@ -2,7 +2,8 @@
 
 Every sandbox gets a cgroup named for its host uid (``sb-<uid>``, unique host-wide while
 the uid is held) in each controller it needs: memory (no swap), pids and cpu (a CFS
-quota). The parent, ``llmsafespace`` at the top of each hierarchy by default, carries
+quota), and on v1 also cpuacct where mounted (it only counts: v2's ``cpu.stat`` counts
+by itself). The parent, ``llmsafespace`` at the top of each hierarchy by default, carries
 the overall cap for all sandboxes together. Teardown kills what is left in the cgroup
 and removes it.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from ..errors import RuntimeUnavailable
 
 CONTROLLERS = ("memory", "pids", "cpu")
+ACCOUNTING = "cpuacct"  # v1 only, optional: CPU time used
 CPU_PERIOD_US = 100_000
 KILL_TIMEOUT = 5.0
 PREFIX = "sb-"
@@ -28,6 +30,40 @@ PREFIX = "sb-"
 class CgroupVersion(StrEnum):
     V1 = "v1"
     V2 = "v2"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one cgroup uses now; None where this hierarchy does not say."""
+
+    cpu_ms: float | None
+    memory_bytes: int | None
+    memory_limit_bytes: int | None
+    pids: int | None
+
+
+def _read_int(path: Path) -> int | None:
+    """An integer cgroup file; None when absent, unreadable or ``max``."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _stat_field(path: Path, key: str) -> int | None:
+    """One ``key value`` line of a flat-keyed cgroup file (``cpu.stat``)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition(" ")
+        if name == key:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -69,10 +105,10 @@ class Cgroups:
             controller: Path(point) / parent
             for point, kind, options in mounts
             if kind == "cgroup"
-            for controller in CONTROLLERS
+            for controller in (*CONTROLLERS, ACCOUNTING)
             if controller in options
         }
-        if set(v1) == set(CONTROLLERS):
+        if set(CONTROLLERS) <= set(v1):
             return cls(CgroupVersion.V1, v1)
         for point, kind, _ in mounts:
             available = (Path(point) / "cgroup.controllers").read_text().split()
@@ -139,6 +175,30 @@ class Cgroups:
             return int((memory / name).read_text())
         except (OSError, ValueError):
             return 0
+
+    def usage(self, uid: int) -> Usage | None:
+        """The sandbox's resource use now; None when its cgroup is gone."""
+        dirs = self.dirs(uid)
+        memory, pids = dirs["memory"], dirs["pids"]
+        if not memory.is_dir():
+            return None
+        if self.version is CgroupVersion.V1:
+            accounting = dirs.get(ACCOUNTING)
+            nanoseconds = None if accounting is None else _read_int(accounting / "cpuacct.usage")
+            cpu_ms = None if nanoseconds is None else nanoseconds / 1e6
+            current = _read_int(memory / "memory.usage_in_bytes")
+            limit = _read_int(memory / "memory.limit_in_bytes")
+        else:
+            microseconds = _stat_field(dirs["cpu"] / "cpu.stat", "usage_usec")
+            cpu_ms = None if microseconds is None else microseconds / 1e3
+            current = _read_int(memory / "memory.current")
+            limit = _read_int(memory / "memory.max")
+        return Usage(
+            cpu_ms=cpu_ms,
+            memory_bytes=current,
+            memory_limit_bytes=limit,
+            pids=_read_int(pids / "pids.current"),
+        )
 
     def destroy(self, uid: int) -> None:
         """Kill every process in the sandbox's cgroup and remove it; idempotent."""

@@ -23,7 +23,7 @@ class LocalConfig(BaseModel):
     interpreters: dict[str, str] = Field(
         default_factory=lambda: {"python:3.11": "/usr/bin/python3.11"}
     )
-    ready_timeout: float = Field(default=10.0, gt=0)
+    ready_timeout: float = Field(default=30.0, gt=0, description="Seconds for the agent to answer")
     cgroup_parent: str = Field(
         default="llmsafespace", pattern=r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)*$"
     )

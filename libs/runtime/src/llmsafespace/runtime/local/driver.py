@@ -13,7 +13,7 @@ from pathlib import Path
 import structlog
 
 from ..agent_client import AgentClient
-from ..driver import Handle, RuntimeSpec
+from ..driver import Handle, RuntimeSpec, RuntimeStats
 from ..errors import (
     AgentUnavailable,
     DriverError,
@@ -21,7 +21,7 @@ from ..errors import (
     UnknownRuntime,
     UnsupportedSpec,
 )
-from . import bwrap, network, seccomp
+from . import bwrap, gvisor, network, seccomp
 from .cgroups import Limits
 from .config import LocalConfig
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
@@ -32,7 +32,6 @@ from .protections import landlock_abi
 from .teardown import clean_stale, remove
 
 POLL_INTERVAL = 0.01
-RUNSC = "/usr/bin/runsc"
 SECCOMP_NAME = "seccomp.bpf"
 log = structlog.get_logger()
 
@@ -45,6 +44,7 @@ class LocalDriver:
         self._layout = Layout(config.runtime_dir)
         self._uids = config.uid_registry()
         prepare(self._layout)
+        gvisor.prepare_rootfs(self._layout)
         self._cgroups = config.cgroups()
         missing = []
         if self._cgroups is None:
@@ -84,21 +84,39 @@ class LocalDriver:
             "landlockAbi": self._landlock,
             "network": "slirp4netns" if not self._network_missing else "none",
             "networkMissing": list(self._network_missing),
-            "gvisor": os.access(RUNSC, os.X_OK),
+            "gvisor": gvisor.installed(),
             "missing": list(self._missing),
+            "missingByLevel": {
+                level: self.missing_protections(level) for level in ("standard", "high")
+            },
         }
+
+    def missing_protections(self, security_level: str) -> list[str]:
+        """What sandboxes of ``security_level`` would get on a fully equipped host but
+        do not get here ([] normally). At ``high`` gVisor stands in for seccomp and
+        Landlock, which do not apply inside it."""
+        missing = [] if self._cgroups is not None else ["cgroups"]
+        if security_level == "high":
+            return missing if gvisor.installed() else [*missing, "gvisor"]
+        if self._seccomp is None:
+            missing.append("seccomp")
+        if not self._landlock:
+            missing.append("landlock")
+        return missing
 
     def _check_supported(self, spec: RuntimeSpec) -> None:
         """Refuse what this host cannot isolate, before anything is allocated."""
         if spec.security_level == "high":
-            if not os.access(RUNSC, os.X_OK):
+            if not gvisor.installed():
                 raise UnsupportedSpec(
                     "securityLevel 'high' runs sandboxes under gVisor, which is not installed "
-                    "on this host: install runsc (Debian: apt-get install runsc)"
+                    f"on this host: {gvisor.INSTALL_HINT}"
                 )
-            raise UnsupportedSpec(
-                "securityLevel 'high' (gVisor) is not supported by the local driver yet"
-            )
+            if spec.network_ports is not None:
+                raise UnsupportedSpec(
+                    "networkAccess is not available with securityLevel 'high' on the local "
+                    "driver (its gVisor sandboxes have no network); drop one of the two"
+                )
         if spec.network_ports is not None and self._network_missing:
             raise RuntimeUnavailable(
                 "networkAccess is unavailable on this host; it lacks "
@@ -153,8 +171,14 @@ class LocalDriver:
         token_file.write_text(token)
         os.chown(token_file, uid, uid)
         token_file.chmod(0o600)
+        high = spec.security_level == "high"
         meta = SandboxMeta(
-            sandbox_id=sandbox_id, uid=uid, pid=0, token=token, created_at=time.time()
+            sandbox_id=sandbox_id,
+            uid=uid,
+            pid=0,
+            token=token,
+            created_at=time.time(),
+            security_level=spec.security_level,
         )
         layout.meta(sandbox_id).write_text(meta.model_dump_json())
         profile = bwrap.Profile(
@@ -173,12 +197,15 @@ class LocalDriver:
             uid=uid,
             cgroup_procs=tuple(procs),
             nofile=self._config.nofile_per_sandbox,
-            fsize_bytes=spec.storage_bytes,
+            # gVisor's sentry keeps sandbox memory in a file that grows past any disk
+            # limit; inside, gVisor applies RLIMIT_FSIZE itself.
+            fsize_bytes=None if high else spec.storage_bytes,
         )
+        argv = self._runsc(profile, uid, sandbox_id) if high else None
         clock.lap("files")
         with contextlib.ExitStack() as stack:
             fds: tuple[int, ...] = ()
-            if self._seccomp is not None:
+            if self._seccomp is not None and not high:  # gVisor installs its own filters
                 filter_file = stack.enter_context(self._seccomp.open("rb"))
                 fds = (filter_file.fileno(),)
                 profile = dataclasses.replace(profile, seccomp_fd=filter_file.fileno())
@@ -190,7 +217,9 @@ class LocalDriver:
                 fds += (info_write,)
                 profile = dataclasses.replace(profile, info_fd=info_write)
             pid = spawn_detached(
-                bwrap.command(profile), dataclasses.replace(confinement, pass_fds=fds), agent_log
+                argv or bwrap.command(profile),
+                dataclasses.replace(confinement, pass_fds=fds),
+                agent_log,
             )
             clock.lap("spawn")
             if info_read is not None and info_write is not None:
@@ -201,6 +230,15 @@ class LocalDriver:
         layout.meta(sandbox_id).write_text(meta.model_dump_json())
         self.timings = clock.laps
         return meta
+
+    def _runsc(self, profile: bwrap.Profile, uid: int, sandbox_id: str) -> list[str]:
+        """Write the gVisor sandbox's bundle and state dir; the runsc argv that starts it."""
+        bundle, runsc_root = self._layout.bundle(sandbox_id), self._layout.runsc_root(sandbox_id)
+        config = gvisor.spec(profile, self._layout.gvisor_rootfs, self._config.nofile_per_sandbox)
+        gvisor.write_bundle(bundle, config, uid)
+        runsc_root.mkdir(mode=0o700)
+        os.chown(runsc_root, uid, uid)
+        return gvisor.command(runsc_root, bundle, sandbox_id)
 
     @staticmethod
     def _start_network(child: int, confinement: Confinement, agent_log: Path) -> None:
@@ -291,6 +329,17 @@ class LocalDriver:
         """The sandbox's handle if it is alive."""
         meta = await asyncio.to_thread(self._alive, sandbox_id)
         return None if meta is None else self._handle(meta)
+
+    def _stats(self, sandbox_id: str) -> RuntimeStats | None:
+        meta = self._alive(sandbox_id)
+        if meta is None:
+            return None
+        usage = None if self._cgroups is None else self._cgroups.usage(meta.uid)
+        return RuntimeStats() if usage is None else RuntimeStats(**dataclasses.asdict(usage))
+
+    async def stats(self, sandbox_id: str) -> RuntimeStats | None:
+        """Its cgroup's counters (v1 or v2); every field None on a host without cgroups."""
+        return await asyncio.to_thread(self._stats, sandbox_id)
 
     async def close(self) -> None:
         """Nothing to release: sandboxes keep running and state lives on disk."""

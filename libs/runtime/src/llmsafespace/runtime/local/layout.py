@@ -19,6 +19,7 @@ class SandboxMeta(BaseModel):
     pid: int
     token: str
     created_at: float
+    security_level: str = "standard"  # "high": the agent runs under gVisor
 
 
 class Layout:
@@ -38,6 +39,11 @@ class Layout:
         return self.root / "etc"
 
     @property
+    def gvisor_rootfs(self) -> Path:
+        """The read-only root of every gVisor sandbox: mount points and ``/etc``."""
+        return self.root / "gvisor-rootfs"
+
+    @property
     def sandboxes(self) -> Path:
         return self.root / "sandboxes"
 
@@ -51,6 +57,14 @@ class Layout:
     def run(self, sandbox_id: str) -> Path:
         """The dir bound into the sandbox holding the agent socket and token."""
         return self.state(sandbox_id) / "run"
+
+    def bundle(self, sandbox_id: str) -> Path:
+        """The OCI bundle (``config.json``) of a gVisor sandbox."""
+        return self.state(sandbox_id) / "bundle"
+
+    def runsc_root(self, sandbox_id: str) -> Path:
+        """runsc's own state for a gVisor sandbox (goes with the state dir)."""
+        return self.state(sandbox_id) / "runsc"
 
     def socket(self, sandbox_id: str) -> Path:
         return self.run(sandbox_id) / SOCKET_NAME

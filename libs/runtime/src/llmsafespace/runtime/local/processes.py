@@ -32,7 +32,7 @@ class Confinement:
     uid: int
     cgroup_procs: tuple[Path, ...] = ()
     nofile: int = 1024
-    fsize_bytes: int = 2**30
+    fsize_bytes: int | None = 2**30  # None: unlimited
     pass_fds: tuple[int, ...] = field(default=())
 
 
@@ -85,7 +85,9 @@ def spawn_detached(argv: list[str], confinement: Confinement, log: Path) -> int:
     script = _DETACH.format(
         procs=" ".join(shlex.quote(str(path)) for path in confinement.cgroup_procs),
         nofile=confinement.nofile,
-        fsize_blocks=max(1, confinement.fsize_bytes // 512),
+        fsize_blocks="unlimited"
+        if confinement.fsize_bytes is None
+        else max(1, confinement.fsize_bytes // 512),
         uid=confinement.uid,
     )
     with log.open("ab") as stderr:

@@ -1,0 +1,101 @@
+"""Figures 1 and 7: the `print(1)` round trip on a warm sandbox (REST and WebSocket, and
+Kernel Gateway's kernel channels), and the same execution straight to the agent of a
+sandbox the local driver made, without our services: the ratio is what our layers cost.
+"""
+
+import os
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+
+from context import Bench
+from harness import PRINT1, Stats, execute, state_dir, stream_url
+from report import Figure, Target
+from stream_client import Outcome, connect, run_streamed
+
+from llmsafespace.runtime import AgentClient, LocalConfig, LocalDriver, RuntimeSpec
+from llmsafespace.runtime.local import sweep
+
+WARM_UP = 5
+TARGET = Target(3.0)
+
+
+async def timed(run: Callable[[], Awaitable[object]], count: int) -> list[float]:
+    """ms per call of `run`, after WARM_UP calls that are not counted."""
+    for _ in range(WARM_UP):
+        await run()
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await run()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def total_ms(outcomes: list[Outcome]) -> list[float]:
+    return [outcome.total_ms for outcome in outcomes]
+
+
+async def streamed_samples(run: Callable[[], Awaitable[Outcome]], count: int) -> list[Outcome]:
+    for _ in range(WARM_UP):
+        await run()
+    return [await run() for _ in range(count)]
+
+
+async def direct_to_agent(count: int) -> list[float] | None:
+    """print(1) through `AgentClient` on a sandbox of our own `LocalDriver` (root only)."""
+    if os.geteuid() != 0:
+        return None
+    runtime_dir = state_dir("llmsafespace-bench-direct-")
+    config = LocalConfig(runtime_dir=runtime_dir, ready_timeout=60)  # a busy host is slow
+    try:
+        driver = LocalDriver(config)
+        handle = await driver.create(RuntimeSpec(sandbox_id="sb-benchdirect0"))
+        client = await AgentClient.connect(handle.endpoint, handle.token)
+        try:
+            return await timed(lambda: client.run_code(PRINT1, timeout=10), count)
+        finally:
+            await client.close()
+            await driver.destroy(handle.sandbox_id)
+    finally:
+        sweep(runtime_dir, config)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+async def measure(bench: Bench) -> list[Figure]:
+    count = bench.scale.round_trips
+    created = await bench.api.post("/sandboxes", json={"resources": {"memory": "256Mi"}})
+    created.raise_for_status()
+    sandbox = created.json()["id"]
+    try:
+        rest = await timed(lambda: execute(bench.api, sandbox, PRINT1), count)
+        auth = {"Authorization": f"Bearer {bench.stack.admin_key}"}
+        ws = await connect(stream_url(bench.stack, sandbox), auth)
+        try:
+            websocket = total_ms(await streamed_samples(lambda: run_streamed(ws, PRINT1), count))
+        finally:
+            await ws.close()
+    finally:
+        await bench.api.delete(f"/sandboxes/{sandbox}")
+    peer: Stats | None = None
+    if bench.peer is not None and bench.peer_api is not None:
+        kernel_id, channels = await bench.peer.new_kernel(bench.peer_api)
+        try:
+            peer = Stats.of(
+                total_ms(await streamed_samples(lambda: channels.execute(PRINT1), count))
+            )
+        finally:
+            await bench.peer.delete_kernel(bench.peer_api, kernel_id, channels)
+    direct = await direct_to_agent(count)
+    ours_rest, ours_ws, ours_direct = Stats.of(rest), Stats.of(websocket), Stats.of(direct or [])
+    figures = [
+        Figure(1, "print(1) round trip, REST", "ms", ours_rest, peer, TARGET, "KG: WS channels"),
+        Figure(1, "print(1) round trip, WebSocket", "ms", ours_ws, peer, TARGET),
+        Figure(7, "print(1) direct to the agent (no services)", "ms", ours_direct),
+    ]
+    if ours_rest and ours_ws and ours_direct:
+        for label, through in (("REST", ours_rest), ("WebSocket", ours_ws)):
+            ratio = Stats.value(through.median / ours_direct.median, ours_direct.n)
+            added = f"+{through.median - ours_direct.median:.2f} ms"
+            figures.append(Figure(7, f"gateway overhead, {label} / direct", "x", ratio, note=added))
+    return figures

@@ -1,0 +1,240 @@
+"""tar.gz archives of sandbox directories: packed for downloads, unpacked for uploads.
+
+An upload is all or nothing. Its members are unpacked into a fresh staging directory
+inside the target, every path opened one component at a time without following symlinks;
+only when the whole archive unpacked are the staged entries renamed into place (merged
+into directories that already exist, after checking that nothing conflicts). A corrupt
+or truncated archive, a refused member, a full disk or a cancelled transfer leave the
+target as it was. Refused: members with `..`, absolute paths or NUL bytes, links that
+lead out of the archive, and anything but files, directories and links."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import posixpath
+import secrets
+import shutil
+import stat
+import tarfile
+import tempfile
+import zlib
+from typing import IO, Any
+
+from .paths import DIR_FLAGS, FileError, Resolved, info
+
+CHUNK = 256 * 1024
+ARCHIVE_DIR = "/tmp"
+STAGING_PREFIX = ".unpacking-"
+_CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def unpack(stream: IO[bytes], target: Resolved) -> dict[str, Any]:
+    """Unpack a tar.gz into the directory ``target`` (created if missing): what it now is,
+    with ``files``, the number of entries unpacked."""
+    try:
+        top = target.open_dir()
+        created = False
+    except FileNotFoundError:
+        top = target.open_dir(create=True)
+        created = True
+    staging = f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+    try:
+        os.mkdir(staging, 0o700, dir_fd=top)
+        try:
+            count = _extract(stream, Resolved(target.root, (*target.parts, staging)))
+            source = os.open(staging, DIR_FLAGS, dir_fd=top)
+            try:
+                _check_merge(source, top, "")
+                _merge(source, top)
+            finally:
+                os.close(source)
+            os.rmdir(staging, dir_fd=top)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(staging, dir_fd=top)
+            if created:
+                _remove_empty(target)
+            raise
+        return {**info(target.path, target.name, os.fstat(top)), "files": count}
+    except _CORRUPT as exc:
+        raise FileError("invalid_request", f"the archive is corrupt or truncated: {exc}") from exc
+    finally:
+        os.close(top)
+
+
+def _remove_empty(target: Resolved) -> None:
+    """Remove the directory an upload created, unless something else was put in it."""
+    with contextlib.suppress(OSError, FileError):
+        parent = target.open_parent()
+        try:
+            os.rmdir(target.name, dir_fd=parent)
+        finally:
+            os.close(parent)
+
+
+def _member_parts(name: str) -> tuple[str, ...]:
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if name.startswith("/") or ".." in parts or "\x00" in name:
+        raise FileError("invalid_path", f"archive member {name!r} escapes")
+    return parts
+
+
+def _check_link(member: tarfile.TarInfo) -> None:
+    """A symlink must stay inside the archive: relative, never climbing above its root."""
+    link = member.linkname
+    inside = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), link))
+    if not link or link.startswith("/") or "\x00" in link or inside.split("/")[0] == "..":
+        raise FileError("invalid_path", f"archive member {member.name!r} links outside")
+
+
+def _extract(stream: IO[bytes], staging: Resolved) -> int:
+    count = 0
+    with tarfile.open(fileobj=stream, mode="r:gz") as archive:
+        for member in archive:
+            parts = _member_parts(member.name)
+            if not parts:
+                continue
+            entry = Resolved(staging.root, (*staging.parts, *parts))
+            if member.isdir():
+                os.close(staging.open_dir(entry.parts, create=True))
+            elif member.isfile():
+                _extract_file(archive, member, entry)
+            elif member.issym():
+                _check_link(member)
+                parent = entry.open_parent(create=True)
+                try:
+                    os.symlink(member.linkname, entry.name, dir_fd=parent)
+                finally:
+                    os.close(parent)
+            elif member.islnk():
+                _hard_link(member, staging, entry)
+            else:
+                raise FileError("invalid_request", f"archive member {member.name!r} is not a file")
+            count += 1
+    return count
+
+
+def _extract_file(archive: tarfile.TarFile, member: tarfile.TarInfo, entry: Resolved) -> None:
+    parent = entry.open_parent(create=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(entry.name, flags, (member.mode & 0o755) | 0o600, dir_fd=parent)
+    finally:
+        os.close(parent)
+    try:
+        source = archive.extractfile(member)
+        assert source is not None
+        while block := source.read(CHUNK):
+            view = memoryview(block)
+            while view:
+                view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _hard_link(member: tarfile.TarInfo, staging: Resolved, entry: Resolved) -> None:
+    """A hard link to a file unpacked before it, from this same archive."""
+    source = Resolved(staging.root, (*staging.parts, *_member_parts(member.linkname)))
+    if len(source.parts) == len(staging.parts):
+        raise FileError("invalid_path", f"archive member {member.name!r} links outside")
+    source_dir = source.open_parent()
+    try:
+        st = os.stat(source.name, dir_fd=source_dir, follow_symlinks=False)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileError("invalid_request", f"archive member {member.name!r}: bad link")
+        parent = entry.open_parent(create=True)
+        try:
+            os.link(
+                source.name,
+                entry.name,
+                src_dir_fd=source_dir,
+                dst_dir_fd=parent,
+                follow_symlinks=False,
+            )
+        finally:
+            os.close(parent)
+    except FileNotFoundError as exc:
+        raise FileError(
+            "invalid_request", f"archive member {member.name!r} links to a missing file"
+        ) from exc
+    finally:
+        os.close(source_dir)
+
+
+def _is_dir(name: str, dir_fd: int) -> bool | None:
+    """Whether ``name`` is a real directory (not a symlink to one); None if absent."""
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _check_merge(source: int, destination: int, where: str) -> None:
+    """Refuse, before anything moves, an entry whose kind clashes with what is in place."""
+    for name in os.listdir(source):
+        staged = _is_dir(name, source)
+        present = _is_dir(name, destination)
+        if present is None or not (staged or present):
+            continue  # new, or a file replacing a file
+        if staged != present:
+            kind = "a directory" if staged else "a file"
+            raise FileError("conflict", f"{where}{name} is {kind} in the archive but not here")
+        inner_source = os.open(name, DIR_FLAGS, dir_fd=source)
+        try:
+            inner = os.open(name, DIR_FLAGS, dir_fd=destination)
+            try:
+                _check_merge(inner_source, inner, f"{where}{name}/")
+            finally:
+                os.close(inner)
+        finally:
+            os.close(inner_source)
+
+
+def _merge(source: int, destination: int) -> None:
+    """Rename every staged entry into place; directories already there are merged into."""
+    for name in os.listdir(source):
+        if _is_dir(name, source) and _is_dir(name, destination):
+            inner_source = os.open(name, DIR_FLAGS, dir_fd=source)
+            try:
+                inner = os.open(name, DIR_FLAGS, dir_fd=destination)
+                try:
+                    _merge(inner_source, inner)
+                finally:
+                    os.close(inner)
+            finally:
+                os.close(inner_source)
+            os.rmdir(name, dir_fd=source)  # emptied into the one in place
+        else:
+            os.rename(name, name, src_dir_fd=source, dst_dir_fd=destination)
+
+
+def pack(target: Resolved) -> Any:
+    """``target`` (a directory) as a tar.gz in an unlinked temp file, rewound."""
+    stream = tempfile.TemporaryFile(dir=ARCHIVE_DIR)  # noqa: SIM115 - the caller closes it
+    try:
+        top = target.open_dir()
+        try:
+            with tarfile.open(fileobj=stream, mode="w:gz") as archive:
+                for base, dirs, names, dir_fd in os.fwalk(".", dir_fd=top):
+                    for name in sorted(dirs + names):
+                        member = os.path.normpath(os.path.join(base, name))
+                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                        entry = tarfile.TarInfo(member)
+                        entry.mtime, entry.mode = int(st.st_mtime), st.st_mode & 0o7777
+                        if stat.S_ISDIR(st.st_mode):
+                            entry.type = tarfile.DIRTYPE
+                            archive.addfile(entry)
+                        elif stat.S_ISREG(st.st_mode):
+                            entry.size = st.st_size
+                            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                            with os.fdopen(fd, "rb") as source:
+                                archive.addfile(entry, source)
+        finally:
+            os.close(top)
+        stream.seek(0)
+    except BaseException:
+        stream.close()
+        raise
+    return stream

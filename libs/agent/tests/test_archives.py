@@ -1,0 +1,137 @@
+"""Archive uploads of the agent, in-process: all or nothing, with refused members."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from llmsafespace.agent import archives, paths
+from llmsafespace.agent.paths import FileError
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    monkeypatch.setattr(paths, "ROOTS", (str(workspace),))
+    return workspace
+
+
+def tar_gz(*members: tuple[str, bytes | None, bytes | str]) -> bytes:
+    """(name, tar type, content or link target) → a tar.gz."""
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as archive:
+        for name, kind, payload in members:
+            entry = tarfile.TarInfo(name)
+            entry.type = kind or tarfile.REGTYPE
+            if isinstance(payload, str):
+                entry.linkname = payload
+                archive.addfile(entry)
+            elif entry.type == tarfile.REGTYPE:
+                entry.size = len(payload)
+                archive.addfile(entry, io.BytesIO(payload))
+            else:
+                archive.addfile(entry)
+    return packed.getvalue()
+
+
+def snapshot(directory: Path) -> dict[str, bytes | None]:
+    return {
+        str(path.relative_to(directory)): None if path.is_dir() else path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+    }
+
+
+def unpack(root: Path, data: bytes, into: str = "target") -> dict[str, object]:
+    return archives.unpack(io.BytesIO(data), paths.resolve(f"{root}/{into}"))
+
+
+@pytest.fixture
+def target(root: Path) -> Path:
+    directory = root / "target"
+    (directory / "keep").mkdir(parents=True)
+    (directory / "keep" / "old.txt").write_bytes(b"old")
+    (directory / "same.txt").write_bytes(b"before")
+    return directory
+
+
+FILES = (("a.txt", None, b"a"), ("sub/b.txt", None, b"b"), ("same.txt", None, b"after"))
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (("../escape.txt", None, b"x"), "invalid_path"),
+        (("/abs.txt", None, b"x"), "invalid_path"),
+        (("sub/../../up.txt", None, b"x"), "invalid_path"),
+        (("out", tarfile.SYMTYPE, "/etc/passwd"), "invalid_path"),
+        (("sub/up", tarfile.SYMTYPE, "../../x"), "invalid_path"),
+        (("hard", tarfile.LNKTYPE, "/etc/passwd"), "invalid_path"),
+        (("hard", tarfile.LNKTYPE, "../x"), "invalid_path"),
+        (("dev", tarfile.CHRTYPE, b""), "invalid_request"),
+        (("fifo", tarfile.FIFOTYPE, b""), "invalid_request"),
+    ],
+)
+def test_a_refused_member_after_good_ones_leaves_the_target_unchanged(
+    root: Path, target: Path, bad: tuple[str, bytes | None, bytes | str], code: str
+) -> None:
+    before = snapshot(target)
+    with pytest.raises(FileError) as refused:
+        unpack(root, tar_gz(*FILES, bad))
+    assert refused.value.code == code
+    assert snapshot(target) == before
+    assert not (root / "escape.txt").exists()
+
+
+def test_a_truncated_archive_leaves_the_target_unchanged(root: Path, target: Path) -> None:
+    data = tar_gz(*FILES, ("big.bin", None, os.urandom(300_000)))
+    before = snapshot(target)
+    with pytest.raises(FileError) as refused:
+        unpack(root, data[: len(data) - 5000])
+    assert refused.value.code == "invalid_request"
+    assert snapshot(target) == before
+
+
+def test_a_failed_upload_into_a_new_directory_leaves_no_directory(root: Path) -> None:
+    with pytest.raises(FileError):
+        unpack(root, b"not a tar.gz at all", into="fresh")
+    assert not (root / "fresh").exists()
+
+
+def test_a_good_archive_is_merged_into_what_is_there(root: Path, target: Path) -> None:
+    unpacked = unpack(
+        root,
+        tar_gz(
+            *FILES,
+            ("keep/new.txt", None, b"new"),
+            ("sub/link", tarfile.SYMTYPE, "b.txt"),
+            ("sub/hard", tarfile.LNKTYPE, "sub/b.txt"),
+        ),
+    )
+    assert unpacked["files"] == 6
+    assert snapshot(target) == {
+        "a.txt": b"a",
+        "keep": None,
+        "keep/new.txt": b"new",
+        "keep/old.txt": b"old",
+        "same.txt": b"after",
+        "sub": None,
+        "sub/b.txt": b"b",
+        "sub/hard": b"b",
+        "sub/link": b"b",
+    }
+    assert os.readlink(target / "sub" / "link") == "b.txt"
+
+
+def test_a_directory_where_a_file_is_conflicts_before_anything_moves(
+    root: Path, target: Path
+) -> None:
+    before = snapshot(target)
+    with pytest.raises(FileError) as refused:
+        unpack(root, tar_gz(("a.txt", None, b"a"), ("same.txt/inner", None, b"x")))
+    assert refused.value.code == "conflict"
+    assert snapshot(target) == before

@@ -1,0 +1,182 @@
+"""Services stopped, killed and asked to stop: callers are told quickly, in-flight work
+finishes, sandboxes outlive the services, and a crash leaves nothing half-made behind.
+
+(A streamed execution whose exec-svc is killed is in tests/e2e/test_streaming.py, beside
+the streaming helpers it uses.)"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from llmsafespace.devstack import Stack
+
+from .probes import eventually, processes_naming, runtime_ids
+
+pytestmark = pytest.mark.stack
+
+# The other services' SIGTERM exits are checked below, with work in flight.
+IDLE_SERVICES = ("warmpool-svc", "audit-svc")
+CREATES = 6  # concurrent creates, so that some are in flight when the fault lands
+
+
+@pytest.fixture(scope="module")
+async def sandbox_id(stack: Stack) -> AsyncIterator[str]:
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as api:
+        created = await api.post("/sandboxes", json={"timeout": 900})
+        assert created.status_code == 201, created.text
+        identifier: str = created.json()["id"]
+        yield identifier
+        await api.delete(f"/sandboxes/{identifier}")
+
+
+async def test_a_stopped_service_answers_503_quickly_and_recovers(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    body = {"type": "code", "content": "print('back')"}
+    async with stack.stopped("exec-svc"):
+        down = await api.post(f"/sandboxes/{sandbox_id}/execute", json=body, timeout=5)
+        assert down.status_code == 503, down.text
+        assert down.json()["error"]["code"] == "service_unavailable"
+    again = await api.post(f"/sandboxes/{sandbox_id}/execute", json=body)
+    assert (again.status_code, again.json()["stdout"]) == (200, "back\n")
+
+    async with stack.stopped("sandbox-svc"):
+        down = await api.post("/sandboxes", json={}, timeout=5)
+        assert down.status_code == 503, down.text
+        assert down.json()["error"]["code"] == "service_unavailable"
+
+
+async def test_a_sandbox_keeps_its_state_across_a_sandbox_svc_restart(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    sandbox = (await api.post("/sandboxes", json={})).json()
+    execute = f"/sandboxes/{sandbox['id']}/execute"
+    kept = await api.post(execute, json={"type": "code", "content": "kept = 'yes'"})
+    assert (kept.status_code, kept.json()["status"]) == (200, "completed"), kept.text
+
+    await stack.restart("sandbox-svc")
+
+    assert (await api.get(f"/sandboxes/{sandbox['id']}")).json()["status"] == "running"
+    after = await api.post(execute, json={"type": "code", "content": "print(kept)"})
+    assert after.json()["stdout"] == "yes\n", after.text
+    await api.delete(f"/sandboxes/{sandbox['id']}")
+
+
+@pytest.mark.parametrize("service", IDLE_SERVICES)
+async def test_sigterm_stops_a_service_with_exit_code_0_and_it_comes_back(
+    stack: Stack, api: httpx.AsyncClient, service: str
+) -> None:
+    async with stack.stopped(service):
+        assert stack.services[service].process is not None
+        assert stack.services[service].process.returncode == 0
+    assert (await api.get("/sandboxes")).status_code == 200
+
+
+@pytest.mark.parametrize("service", ["exec-svc", "api-gateway"])
+async def test_sigterm_lets_an_in_flight_execution_finish_before_exiting_0(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str, service: str
+) -> None:
+    marker = f"started-{service}"
+    code = (
+        f"import time\nopen('/workspace/{marker}', 'w').close()\ntime.sleep(2)\nprint('finished')"
+    )
+    body = {"type": "code", "content": code, "timeout": 60}
+    in_flight = asyncio.create_task(api.post(f"/sandboxes/{sandbox_id}/execute", json=body))
+
+    async def started() -> bool:
+        found = await api.get(f"/sandboxes/{sandbox_id}/files/workspace/{marker}")
+        return found.status_code == 200
+
+    await eventually(started)
+    async with stack.stopped(service):
+        assert stack.services[service].process is not None
+        assert stack.services[service].process.returncode == 0
+        assert in_flight.done(), "the service exited before its in-flight request finished"
+    response = await in_flight
+    assert response.status_code == 200, response.text
+    assert response.json()["stdout"] == "finished\n"
+
+
+async def test_sigterm_lets_in_flight_creates_finish_before_sandbox_svc_exits_0(
+    stack: Stack, api: httpx.AsyncClient, database: asyncpg.Connection
+) -> None:
+    before = {row["id"] for row in await database.fetch("SELECT id FROM sandboxes")}
+    body = {"useWarmPool": False, "timeout": 120}
+    creates = [asyncio.create_task(api.post("/sandboxes", json=body)) for _ in range(CREATES)]
+
+    async def one_is_creating() -> bool:
+        rows = await database.fetch("SELECT id FROM sandboxes WHERE status = 'creating'")
+        return bool({row["id"] for row in rows} - before)
+
+    await eventually(one_is_creating, within=30)
+    async with stack.stopped("sandbox-svc"):
+        assert stack.services["sandbox-svc"].process is not None
+        assert stack.services["sandbox-svc"].process.returncode == 0
+        rows = await database.fetch("SELECT id, status FROM sandboxes")
+    responses = await asyncio.gather(*creates)
+
+    # Taken before the stop: created. Arrived during it: 503 at once, never a timeout.
+    statuses = sorted(response.status_code for response in responses)
+    assert set(statuses) <= {201, 503}, [r.text for r in responses]
+    started = {row["id"]: row["status"] for row in rows if row["id"] not in before}
+    assert started
+    assert set(started.values()) == {"running"}, started
+    created = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert created == set(started)
+    for identifier in created:
+        await api.delete(f"/sandboxes/{identifier}")
+
+
+async def test_killing_sandbox_svc_during_creates_leaves_no_orphan_and_no_creating_row(
+    stack: Stack, api: httpx.AsyncClient, database: asyncpg.Connection
+) -> None:
+    before = {row["id"] for row in await database.fetch("SELECT id FROM sandboxes")}
+    body = {"useWarmPool": False, "timeout": 120}
+    creates = [asyncio.create_task(api.post("/sandboxes", json=body)) for _ in range(CREATES)]
+
+    async def one_is_creating() -> bool:
+        rows = await database.fetch("SELECT id FROM sandboxes WHERE status = 'creating'")
+        return bool({row["id"] for row in rows} - before)
+
+    await eventually(one_is_creating, within=30)
+    stack.kill("sandbox-svc")
+    caught = {
+        row["id"]
+        for row in await database.fetch("SELECT id FROM sandboxes WHERE status = 'creating'")
+    } - before
+    responses = await asyncio.gather(*creates)  # bounded by the gateway's request timeout
+    await stack.wait_ready("sandbox-svc")
+
+    async def settled() -> bool:
+        rows = await database.fetch("SELECT id, status FROM sandboxes")
+        return not any(row["status"] == "creating" for row in rows if row["id"] not in before)
+
+    await eventually(settled)
+    rows = {
+        row["id"]: row["status"]
+        for row in await database.fetch("SELECT id, status FROM sandboxes")
+        if row["id"] not in before
+    }
+    assert caught
+    assert {rows[identifier] for identifier in caught} <= {"running", "failed"}
+    # No orphans: a failed sandbox has no runtime and no process; each running one has both.
+    runtimes = runtime_ids(stack)
+    for identifier, status in rows.items():
+        if status == "failed":
+            assert identifier not in runtimes, f"orphan runtime {identifier}"
+            assert not processes_naming(identifier), f"orphan processes of {identifier}"
+        else:
+            assert status == "running", (identifier, status)
+            assert identifier in runtimes, f"the runtime of running {identifier} is gone"
+    # A client was told either way: a sandbox (running), or an error (never a 500).
+    for response in responses:
+        assert response.status_code in (201, 503, 504), response.text
+        if response.status_code == 201:
+            assert rows[response.json()["id"]] == "running"
+    for identifier, status in rows.items():
+        if status == "running":
+            await api.delete(f"/sandboxes/{identifier}")

@@ -188,6 +188,9 @@ class FakeKubelet:
     async def stop(self) -> None:
         for running in list(self.pods.values()):
             self._kill(running)
+            if running.process is not None:  # reaped, so its transport closes
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(running.process.wait(), 10)
             if running.task is not None:
                 running.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -102,7 +102,7 @@ class Reaper:
                     )
             elif (runtime_id or sandbox.id) not in alive:
                 await self._lifecycle.end(
-                    sandbox, SandboxStatus.FAILED, "failed", "runtime gone after a restart"
+                    sandbox, SandboxStatus.FAILED, "failed", "the runtime disappeared"
                 )
         # Runtimes sandbox-svc starts carry the sandbox's own id (`sb-…`); any other id
         # (a warm pool's `wp-…`) belongs to warmpool-svc until a row here names it.

@@ -4,15 +4,27 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import nats
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from llmsafespace.contracts import new_execution_id
+from llmsafespace.contracts import (
+    Contract,
+    EndedMarker,
+    ExecutionResult,
+    ExecutionStatus,
+    OutputChunk,
+    StartedMarker,
+    new_execution_id,
+    subjects,
+)
 from llmsafespace.devstack import Stack
+from llmsafespace.gateway.relay import Follower
 
 pytestmark = pytest.mark.stack
 
@@ -312,3 +324,45 @@ async def test_stdin_still_works_after_exec_svc_restarts(stack: Stack, sandbox_i
         assert text_of(messages, "stdout") == "got:hello\n"
     finally:
         await ws.close()
+
+
+async def test_a_live_follower_that_overflows_replays_what_it_lost_in_order(stack: Stack) -> None:
+    """A slow reader's live subscription drops messages past its buffer (8 MiB): the
+    follower sees the gap in `seq` and replays the rest from JetStream, each once."""
+    connection = await nats.connect(stack.env["NATS_URL"])
+    sandbox_id, execution_id = "sb-relaytest00000", new_execution_id()
+    subject = subjects.output(sandbox_id, execution_id)
+    follower = await Follower.live(connection, sandbox_id, execution_id, grace=30)
+    try:
+        js = connection.jetstream()
+        now = datetime.now(UTC)
+        await js.publish(subject, _wire(StartedMarker(seq=1, timeout=60, started_at=now)))
+        chunk = "x" * (512 * 1024)
+        for seq in range(2, 42):  # 20 MiB while nobody reads: the subscription overflows
+            await js.publish(
+                subject, _wire(OutputChunk(seq=seq, stream="stdout", content=chunk, timestamp=0))
+            )
+        result = ExecutionResult(
+            execution_id=execution_id,
+            sandbox_id=sandbox_id,
+            status=ExecutionStatus.COMPLETED,
+            exit_code=0,
+            stdout="",
+            stderr="",
+            started_at=now,
+            completed_at=now,
+            duration_ms=1.0,
+        )
+        await js.publish(subject, _wire(EndedMarker(seq=42, result=result)))
+        received = [message async for message in follower.messages(0, wait=30)]
+    finally:
+        await follower.close()
+        await connection.close()
+    outputs = [message for message in received if message["type"] == "output"]
+    assert [message["seq"] for message in outputs] == list(range(2, 42))
+    assert all(message["content"] == chunk for message in outputs)
+    assert (received[0]["type"], received[-1]["type"]) == ("execution_start", "execution_complete")
+
+
+def _wire(message: Contract) -> bytes:
+    return message.model_dump_json(by_alias=True).encode()

@@ -74,7 +74,6 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield {
                 "bus": bus,
-                "jetstream": connection.jetstream(),
                 "nats": connection,
                 "accounts": accounts,
                 "limiter": RateLimiter(cache, settings.rate_limits),

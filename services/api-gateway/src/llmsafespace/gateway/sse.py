@@ -28,7 +28,7 @@ async def stream_execution(
     are ordinary JSON error responses."""
     execution_id = new_execution_id()
     grace = request.state.settings.stream_grace
-    follower = await Follower.open(request.state.jetstream, sandbox_id, execution_id, grace)
+    follower = await Follower.live(request.state.nats, sandbox_id, execution_id, grace)
     command = StartExecution(
         caller=caller, sandbox_id=sandbox_id, execution_id=execution_id, request=body
     )

@@ -3,7 +3,6 @@
 from typing import TypedDict
 
 from nats.aio.client import Client as NatsClient
-from nats.js import JetStreamContext
 
 from llmsafespace.servicekit import Bus
 
@@ -14,7 +13,6 @@ from .settings import Settings
 
 class State(TypedDict):
     bus: Bus
-    jetstream: JetStreamContext
     nats: NatsClient
     accounts: Accounts
     limiter: RateLimiter

@@ -10,8 +10,9 @@ import json
 import re
 from typing import Any
 
+import nats.errors
 import structlog
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NatsClient
 from pydantic import TypeAdapter, ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -86,14 +87,14 @@ class Session:
         self,
         websocket: WebSocket,
         bus: Bus,
-        jetstream: JetStreamContext,
+        connection: NatsClient,
         limiter: RateLimiter,
         identity: Identity,
         sandbox_id: str,
     ) -> None:
         self._ws = websocket
         self._bus = bus
-        self._js = jetstream
+        self._nc = connection
         self._limiter = limiter
         self._key_id = identity.key_id
         self._caller = identity.caller
@@ -159,6 +160,11 @@ class Session:
             await self.send(_error("invalid_request", detail, execution_id))
         except ServiceError as exc:
             await self.send(_error(exc.code.value, exc.message, execution_id))
+        except nats.errors.Error as exc:  # JetStream refused or the bus is down: say so
+            log.warning("stream_bus_error", error=str(exc))
+            await self.send(
+                _error(ErrorCode.SERVICE_UNAVAILABLE.value, "message bus unavailable", execution_id)
+            )
 
     async def _execute(self, message: ClientExecute) -> None:
         execution_id = message.execution_id
@@ -174,7 +180,7 @@ class Session:
                 ErrorCode.RATE_LIMITED, "rate limit exceeded", {"resetAt": quota.reset}
             )
         self._seen.add(execution_id)
-        follower = await Follower.open(self._js, self._sandbox_id, execution_id, self._grace)
+        follower = await Follower.live(self._nc, self._sandbox_id, execution_id, self._grace)
         command = StartExecution(
             caller=self._caller,
             sandbox_id=self._sandbox_id,
@@ -194,11 +200,11 @@ class Session:
             raise ServiceError(
                 ErrorCode.INVALID_REQUEST, f"execution {message.execution_id} is already followed"
             )
-        if not await exists(self._js, self._sandbox_id, message.execution_id):
+        if not await exists(self._nc, self._sandbox_id, message.execution_id):
             raise ServiceError(ErrorCode.NOT_FOUND, f"execution {message.execution_id} not found")
         self._seen.add(message.execution_id)
-        follower = await Follower.open(
-            self._js, self._sandbox_id, message.execution_id, self._grace
+        follower = await Follower.replay(
+            self._nc, self._sandbox_id, message.execution_id, self._grace
         )
         self._relay(follower, message.last_seq)
 
@@ -242,7 +248,7 @@ async def stream(websocket: WebSocket) -> None:
     await websocket.accept()
     structlog.contextvars.bind_contextvars(sandbox_id=sandbox.id)
     state = websocket.state
-    session = Session(websocket, state.bus, state.jetstream, state.limiter, identity, sandbox.id)
+    session = Session(websocket, state.bus, state.nats, state.limiter, identity, sandbox.id)
     await session.serve()
 
 

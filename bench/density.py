@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from context import Bench
 from harness import Stats, create_sandboxes, delete_sandboxes, execute
-from memory import available_kib, sandbox_pss_kib
+from memory import available_kib, sandboxes_pss_kib
 from report import Figure, Target
 
 SETTLE = 1.0  # seconds for the interpreters to go quiet before PSS is read
@@ -29,7 +29,7 @@ async def ours(bench: Bench) -> list[Figure]:
         running = await api.get("/sandboxes", params={"status": "running", "limit": 1})
         alive = int(running.json()["pagination"]["total"])
         runtime_dir = bench.stack.runtime_dir
-        pss = [sandbox_pss_kib(runtime_dir, sandbox) / 1024 for sandbox in created]
+        pss = [kib / 1024 for kib in sandboxes_pss_kib(runtime_dir, created)]
         drop = (before - available_kib()) / 1024 / max(1, len(created))
     finally:
         await delete_sandboxes(api, created)

@@ -16,7 +16,7 @@ import shutil
 import time
 
 from harness import Stats, state_dir
-from memory import available_kib, sandbox_pss_kib
+from memory import available_kib, sandboxes_pss_kib
 from round_trip import timed
 
 from llmsafespace.runtime import AgentClient, RuntimeSpec
@@ -73,7 +73,7 @@ async def fleet(driver: LocalDriver, config: LocalConfig, count: int) -> None:
             created += 1
         elapsed = time.perf_counter() - start
         await asyncio.sleep(1.0)
-        pss = [sandbox_pss_kib(config.runtime_dir, f"idle{n}") for n in range(created)]
+        pss = sandboxes_pss_kib(config.runtime_dir, [f"idle{n}" for n in range(created)])
         used = before - available_kib()
         per = used / max(1, created)
         print(f"idle sandboxes created: {created} in {elapsed:.1f} s ({created / elapsed:.1f}/s)")

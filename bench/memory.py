@@ -6,7 +6,6 @@ from collections import Counter
 from pathlib import Path
 
 from llmsafespace.runtime.local.layout import Layout
-from llmsafespace.runtime.local.processes import live_pids
 
 
 def _field_kib(path: str, name: str) -> int:
@@ -80,10 +79,27 @@ def sandbox_uid(runtime_dir: Path, sandbox_id: str) -> int | None:
     return None if meta is None else meta.uid
 
 
-def sandbox_pss_kib(runtime_dir: Path, sandbox_id: str) -> int:
-    """PSS of every process of a local-driver sandbox (bwrap, agent, interpreter)."""
-    uid = sandbox_uid(runtime_dir, sandbox_id)
-    return 0 if uid is None else sum(pss_kib(pid) for pid in live_pids(uid))
+def sandboxes_pss_kib(runtime_dir: Path, sandbox_ids: list[str]) -> list[int]:
+    """PSS of every process of each local-driver sandbox (bwrap, agent, interpreter),
+    from one pass over /proc (a pass per sandbox is quadratic in a fleet of 1,000)."""
+    by_uid: Counter[int] = Counter()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (uid := _live_uid(entry)) is not None:
+            by_uid[uid] += pss_kib(int(entry))
+    uids = [sandbox_uid(runtime_dir, sandbox_id) for sandbox_id in sandbox_ids]
+    return [0 if uid is None else by_uid[uid] for uid in uids]
+
+
+def _live_uid(pid: str) -> int | None:
+    """The real uid of a process that is not a zombie; None if it is one or is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    if "Uid" not in fields or fields.get("State", "").startswith("Z"):
+        return None
+    return int(fields["Uid"].split("\t")[0])
 
 
 def pids_with_argument(text: str) -> list[int]:

@@ -133,6 +133,7 @@ def test_the_runtime_settings_the_chart_sets_are_the_ones_the_services_read(helm
         assert kubernetes["images"]["python:3.11"].endswith("runtime-python:3.11")
         assert kubernetes["runtime_classes"] == {"high": "gvisor"}
         assert kubernetes["exec_pod_labels"]["app.kubernetes.io/component"] == "exec-svc"
+        assert kubernetes["pool_pod_labels"]["app.kubernetes.io/component"] == "warmpool-svc"
         assert kubernetes["exec_namespace"] == "llm"
         assert kubernetes["api_url"] is None  # in-cluster: the Pod's service account
 

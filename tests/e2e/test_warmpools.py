@@ -132,10 +132,10 @@ async def test_a_pool_keeps_preloaded_sandboxes_ready_and_hands_each_out_once(
         f"/sandboxes/{first['id']}/execute", json={"type": "code", "content": "print(preloaded)"}
     )
     assert run.json()["stdout"] == "yes\n"
-    # Replenished right after the claim; `env` needs a cold start.
+    # Replenished right after the claim; `useWarmPool: false` asks for a cold start.
     status = await _until(api, name, 2, within=30)
     assert status["assignedPods"] == 1
-    cold = await _create(api, {"resources": resources, "env": {"A": "1"}})
+    cold = await _create(api, {"resources": resources, "useWarmPool": False})
     assert cold["fromWarmPool"] is False
 
     # Deleting the pool destroys its ready sandboxes; the claimed one lives on.
@@ -267,7 +267,7 @@ async def _events_naming(stack: Stack, pool: str, event: str, runtime_ids: set[s
         await connection.close()
 
 
-async def test_claim_time_metadata_and_lifetime_apply_to_a_warm_sandbox(
+async def test_claim_time_env_metadata_and_lifetime_apply_to_a_warm_sandbox(
     stack: Stack, api: httpx.AsyncClient, sandbox_processes
 ) -> None:
     name = _name("custom")
@@ -279,7 +279,7 @@ async def test_claim_time_metadata_and_lifetime_apply_to_a_warm_sandbox(
     ready = await _ids(stack, name, "ready")
 
     tag = secrets.token_hex(4)
-    body = {"resources": resources, "metadata": {"agent": tag}, "timeout": 4}
+    body = {"resources": resources, "metadata": {"agent": tag}, "timeout": 4, "env": {"TAG": tag}}
     sandbox = await _create(api, body)
     assert sandbox["fromWarmPool"] is True
     assert (sandbox["metadata"], sandbox["timeout"]) == ({"agent": tag}, 4)
@@ -290,10 +290,14 @@ async def test_claim_time_metadata_and_lifetime_apply_to_a_warm_sandbox(
     rows = await _rows(stack, "SELECT runtime_id FROM sandboxes WHERE id = $1", sandbox["id"])
     runtime_id = rows[0]["runtime_id"]
     assert runtime_id in ready  # the warm runtime itself, preloaded state and all
+    code = "import os; print(warm, os.environ['TAG'])"
     run = await api.post(
-        f"/sandboxes/{sandbox['id']}/execute", json={"type": "code", "content": "print(warm)"}
+        f"/sandboxes/{sandbox['id']}/execute", json={"type": "code", "content": code}
     )
-    assert run.json()["stdout"] == "kept\n", run.text
+    assert run.json()["stdout"] == f"kept {tag}\n", run.text
+    command = {"type": "command", "content": "echo $TAG"}
+    run = await api.post(f"/sandboxes/{sandbox['id']}/execute", json=command)
+    assert run.json()["stdout"] == f"{tag}\n", run.text
     found = (await api.get("/sandboxes", params={"metadata.agent": tag})).json()["sandboxes"]
     assert [item["id"] for item in found] == [sandbox["id"]]
 

@@ -101,7 +101,10 @@ async def test_pod_is_locked_down_and_labelled(
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert policy["spec"]["egress"] == []
     (ingress,) = policy["spec"]["ingress"]
-    assert ingress["from"] == [{"podSelector": {"matchLabels": config.exec_pod_labels}}]
+    assert ingress["from"] == [
+        {"podSelector": {"matchLabels": config.exec_pod_labels}},
+        {"podSelector": {"matchLabels": config.pool_pod_labels}},
+    ]
     assert ingress["ports"] == [{"protocol": "TCP", "port": config.agent_port}]
 
     # A missed Secret/policy delete leaks nothing: the collector follows the owner.

@@ -124,3 +124,14 @@ async def test_a_command_timeout_kills_its_process_group(client: AgentClient) ->
 async def test_a_wrong_token_is_rejected(handle: Handle) -> None:
     with pytest.raises(AgentUnavailable):
         await AgentClient.connect(handle.endpoint, "not-the-token")
+
+
+async def test_set_env_reaches_the_live_interpreter_and_later_commands(
+    client: AgentClient,
+) -> None:
+    await client.run_code("kept = 'state'", timeout=10)
+    await client.set_env({"CLAIMED_BY": "caller-1"})
+    code = await client.run_code("import os; print(os.environ['CLAIMED_BY'], kept)", timeout=10)
+    assert code.stdout == "caller-1 state\n"
+    command = await client.run_command("echo $CLAIMED_BY", timeout=10)
+    assert command.stdout == "caller-1\n"

@@ -117,6 +117,20 @@ class Interpreter:
         self._worker = await _Worker.start(self._cwd, self._env, self._token)
         return self._worker
 
+    async def set_env(self, extra: dict[str, str]) -> None:
+        """Add to the environment: of later workers, and of the live one (its state kept)."""
+        async with self._lock:
+            self._env.update(extra)
+            worker = self._worker
+            if worker is None:
+                return
+            try:
+                os.write(worker.requests, encode({"env": extra}))
+                await read_frame(worker.replies)
+            except (OSError, asyncio.IncompleteReadError):  # it died: the next is fresh
+                await worker.kill()
+                self._worker = None
+
     async def run(
         self, code: str, *, time_limit: float, sink: Sink, cancel: asyncio.Event
     ) -> Outcome:

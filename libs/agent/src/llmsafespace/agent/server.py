@@ -37,6 +37,15 @@ def _number(request: Frame, key: str) -> float:
     return float(value)
 
 
+def _env(request: Frame) -> dict[str, str]:
+    extra = request.get("env") or {}
+    if not isinstance(extra, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
+    ):
+        raise RequestError("env must map strings to strings")
+    return extra
+
+
 def _text(request: Frame, key: str) -> str:
     value = request.get(key)
     if not isinstance(value, str):
@@ -99,6 +108,7 @@ class Connection:
             "ping": self._ping,
             "run_code": self._run_code,
             "run_command": self._run_command,
+            "set_env": self._set_env,
             "cancel": self._cancel,
             "list_files": self._answer(files.list_files),
             "delete_file": self._answer(files.delete),
@@ -182,11 +192,7 @@ class Connection:
 
     async def _run_command(self, request: Frame) -> None:
         command = _text(request, "command")
-        extra = request.get("env") or {}
-        if not isinstance(extra, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
-        ):
-            raise RequestError("env must map strings to strings")
+        extra = _env(request)
         cwd = request.get("cwd") or self._agent.config.workspace
         if not isinstance(cwd, str):
             raise RequestError("cwd must be a string")
@@ -195,6 +201,12 @@ class Connection:
         await self._execute(
             request, lambda **kw: run_command(command, env=env, cwd=cwd, stdin=stdin, **kw)
         )
+
+    async def _set_env(self, request: Frame) -> None:
+        extra = _env(request)
+        self._agent.config.env.update(extra)
+        await self._agent.interpreter.set_env(extra)
+        self.send({"id": request["id"], "type": "result"})
 
 
 class Agent:

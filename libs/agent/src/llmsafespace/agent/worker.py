@@ -85,6 +85,10 @@ def serve(request_fd: int, reply_fd: int) -> None:
         request = read_frame_sync(requests)
         if request is None:
             return
+        if "env" in request:  # the agent's environment grew (a warm sandbox was claimed)
+            os.environ.update(request["env"])
+            os.write(reply_fd, encode({"ok": True}))
+            continue
         importlib.invalidate_caches()  # packages installed since the last cell
         cpu_before = _cpu_ms()
         try:

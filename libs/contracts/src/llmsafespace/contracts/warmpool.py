@@ -157,6 +157,9 @@ class ClaimWarmSandbox(Contract):
     sandbox_id: SandboxId | None = Field(
         default=None, description="The sandbox-svc id the warm sandbox becomes"
     )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Added to the warm sandbox's environment at claim"
+    )
 
 
 class HoldState(StrEnum):

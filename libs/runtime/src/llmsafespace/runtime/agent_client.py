@@ -221,6 +221,11 @@ class AgentClient:
             request["stdin"] = True
         return await self._execute(request, timeout, on_output, cancel, stdin)
 
+    async def set_env(self, env: dict[str, str]) -> None:
+        """Add ``env`` to the environment of later code and commands (a claimed warm
+        sandbox's customisation; its interpreter keeps its state)."""
+        await self._request({"op": "set_env", "env": env}, GRACE, _ignore)
+
     async def list_files(self, path: str, *, recursive: bool = False) -> Frame:
         """``{path, files: [...], truncated}`` for a directory in the sandbox."""
         request = {"op": "list_files", "path": path, "recursive": recursive}

@@ -56,9 +56,9 @@ class Lifecycle:
         sandbox_id = new_sandbox_id()
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
         started = time.perf_counter()
-        # A warm sandbox's environment is fixed when it starts, so `env` means a cold create.
-        # Warm sandboxes have no network: `networkAccess` means a cold create too.
-        warm = request.use_warm_pool and not request.env and request.network_access is None
+        # Warm sandboxes have no network: `networkAccess` means a cold create. `env` is
+        # applied to a warm sandbox when it is claimed.
+        warm = request.use_warm_pool and request.network_access is None
         claim = await self._claim(sandbox_id, command) if warm else ClaimResult(hit=False)
         if claim.hit and claim.endpoint and claim.token and claim.runtime_id:
             adopted = Adopted(claim.runtime_id, claim.endpoint, claim.token)
@@ -124,6 +124,7 @@ class Lifecycle:
             runtime=request.runtime,
             security_level=request.security_level,
             resources=request.resources,
+            env=request.env,
         )
         try:
             return await self._bus.request(

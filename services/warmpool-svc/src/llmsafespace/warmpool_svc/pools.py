@@ -26,7 +26,7 @@ from llmsafespace.contracts import (
     WarmSandboxState,
     subjects,
 )
-from llmsafespace.runtime import Driver
+from llmsafespace.runtime import AgentClient, Driver, DriverError
 from llmsafespace.servicekit import Bus
 
 from .metrics import Metrics
@@ -161,6 +161,9 @@ class Pools:
             return ClaimResult(hit=False)
         pool = row["pool"]
         self._claimed(pool)
+        if request.env and not await _set_env(row["endpoint"], row["token"], request.env):
+            # Handed over to nobody: the sweep destroys a claimed runtime no sandbox holds.
+            return ClaimResult(hit=False)
         await self._bus.event(
             subjects.warmpool_event(pool, "claimed"),
             WarmPoolEvent(
@@ -174,3 +177,17 @@ class Pools:
         return ClaimResult(
             hit=True, runtime_id=row["id"], endpoint=row["endpoint"], token=row["token"], pool=pool
         )
+
+
+async def _set_env(endpoint: str, token: str, env: dict[str, str]) -> bool:
+    """Customise a claimed sandbox's environment; False if its agent did not take it."""
+    try:
+        client = await AgentClient.connect(endpoint, token)
+        try:
+            await client.set_env(env)
+        finally:
+            await client.close()
+    except DriverError as exc:
+        log.warning("warm_claim_env_failed", error=str(exc))
+        return False
+    return True

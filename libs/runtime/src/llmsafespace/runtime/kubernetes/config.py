@@ -33,6 +33,10 @@ class KubernetesConfig(BaseModel):
         default_factory=lambda: {"app.kubernetes.io/name": "exec-svc"},
         description="Pods allowed to reach the agent port",
     )
+    pool_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "warmpool-svc"},
+        description="Pods also allowed to reach it (warm pools preload and customise sandboxes)",
+    )
     exec_namespace: str | None = Field(
         default=None, description="Namespace of exec-svc; None means the sandbox namespace"
     )

@@ -166,12 +166,17 @@ def secret(spec: RuntimeSpec, token: str, pool: str | None, owners: list[Manifes
 def network_policy(
     spec: RuntimeSpec, placement: Placement, config: KubernetesConfig, owners: list[Manifest]
 ) -> Manifest:
-    """Ingress only from exec-svc on the agent port; egress denied unless asked for."""
-    source: Manifest = {"podSelector": {"matchLabels": dict(config.exec_pod_labels)}}
+    """Ingress only from exec-svc (and warmpool-svc, which preloads and customises warm
+    sandboxes) on the agent port; egress denied unless asked for."""
+    sources: list[Manifest] = [
+        {"podSelector": {"matchLabels": dict(labels)}}
+        for labels in (config.exec_pod_labels, config.pool_pod_labels)
+    ]
     if config.exec_namespace:
-        source["namespaceSelector"] = {
-            "matchLabels": {"kubernetes.io/metadata.name": config.exec_namespace}
-        }
+        for source in sources:
+            source["namespaceSelector"] = {
+                "matchLabels": {"kubernetes.io/metadata.name": config.exec_namespace}
+            }
     egress: list[Manifest] = []
     if placement.egress is not None:
         egress = [{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
@@ -192,7 +197,7 @@ def network_policy(
             "podSelector": {"matchLabels": {names.SANDBOX_ID: names.label_value(spec.sandbox_id)}},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
-                {"from": [source], "ports": [{"protocol": "TCP", "port": config.agent_port}]}
+                {"from": sources, "ports": [{"protocol": "TCP", "port": config.agent_port}]}
             ],
             "egress": egress,
         },

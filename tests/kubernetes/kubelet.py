@@ -30,6 +30,9 @@ HOST_ENTRIES_HIDDEN = frozenset({"proc", "dev", "tmp", "run", "workspace"})
 """Host root entries a fake container does not see as they are (it gets its own)."""
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def container_argv(workdir: Path, token_path: str, command: list[str]) -> list[str]:
     """bwrap around `command`: the host's root entries, but private `/workspace`, `/tmp`
     and `/run` (with the token where the Pod mounts its Secret) and a new pid namespace."""
@@ -44,6 +47,8 @@ def container_argv(workdir: Path, token_path: str, command: list[str]) -> list[s
     argv += ["--dev-bind", "/dev", "/dev", "--proc", "/proc", "--tmpfs", "/run"]
     argv += ["--bind", str(workdir / "workspace"), "/workspace"]
     argv += ["--bind", str(workdir / "tmp"), "/tmp"]
+    # The agent runs from this checkout and its venv: visible again if /tmp hid them.
+    argv += ["--ro-bind", str(REPO), str(REPO)]
     argv += ["--ro-bind", str(workdir / "token"), token_path]
     return [*argv, "--chdir", "/workspace", *command]
 

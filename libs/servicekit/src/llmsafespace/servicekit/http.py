@@ -64,6 +64,9 @@ class _Server(uvicorn.Server):
                 self._captured_signals.clear()
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 def serve(app: Starlette, host: str, port: int) -> None:
     """Run until SIGTERM/SIGINT, then drain: in-flight HTTP requests finish, the app's
     lifespan drains and closes its resources, and the process exits with code 0."""
@@ -76,6 +79,9 @@ def serve(app: Starlette, host: str, port: int) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=30,
+        # Longer than clients keep idle connections (httpx: 5 s, the same as uvicorn's
+        # default): otherwise a client may send on a connection the server is closing.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = _Server(config)
     server.run()

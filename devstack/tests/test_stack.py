@@ -1,7 +1,9 @@
 """The Stack with its real servers and no services (the services are tested from tests/)."""
 
+import asyncio
 import socket
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,35 @@ def test_replicas_come_from_the_service_variable_then_the_common_one() -> None:
     for bad in ("0", "-1", "two", "99"):
         with pytest.raises(StackError, match="LLMSAFESPACE_REPLICAS"):
             replica_count(gateway, {"LLMSAFESPACE_REPLICAS": bad})
+
+
+async def test_servers_stop_by_themselves_when_the_devstack_is_killed(state_dir: Path) -> None:
+    """kill -9 leaves the devstack no time to stop anything: its children get SIGTERM
+    from the kernel (parent-death signal) and exit on their own."""
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from llmsafespace.devstack import Stack\n"
+        "async def main():\n"
+        "    stack = Stack(Path(sys.argv[1]), api_port=0, services=(), environ={})\n"
+        "    await stack.start()\n"
+        "    print('ready', flush=True)\n"
+        "    await asyncio.sleep(3600)\n"
+        "asyncio.run(main())\n"
+    )
+    devstack = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(state_dir), stdout=asyncio.subprocess.PIPE
+    )
+    assert devstack.stdout is not None
+    try:
+        async with asyncio.timeout(120):
+            while (line := await devstack.stdout.readline()) not in (b"ready\n", b""):
+                pass  # the stack's own log lines
+        assert line == b"ready\n"
+        assert processes_mentioning(state_dir)
+    finally:
+        devstack.kill()
+        await devstack.wait()
+    async with asyncio.timeout(60):  # a guard against a hang, not a speed check
+        while processes_mentioning(state_dir):  # noqa: ASYNC110 (no event to wait on)
+            await asyncio.sleep(0.2)

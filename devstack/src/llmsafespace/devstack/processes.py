@@ -1,6 +1,7 @@
 """Child processes: spawn one with its output in a log file, wait for it, stop it."""
 
 import asyncio
+import ctypes
 import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -10,6 +11,12 @@ from llmsafespace.devstack.errors import StartupError
 from llmsafespace.devstack.system_user import SystemUser
 
 Process = subprocess.Popen[bytes]
+PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_parent() -> None:
+    """In the child, before exec (and after any change of user, which would clear it)."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spawn(
@@ -19,7 +26,8 @@ def spawn(
     env: Mapping[str, str],
     run_as: SystemUser | None = None,
 ) -> Process:
-    """Start argv in its own session (so a terminal's Ctrl-C reaches only the devstack)."""
+    """Start argv in its own session (so a terminal's Ctrl-C reaches only the devstack);
+    it gets SIGTERM should the devstack die without stopping it (e.g. kill -9)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         if run_as is None:
@@ -30,6 +38,7 @@ def spawn(
                 stderr=subprocess.STDOUT,
                 env=dict(env),
                 start_new_session=True,
+                preexec_fn=_terminate_with_parent,
             )
         return subprocess.Popen(
             [str(arg) for arg in argv],
@@ -38,6 +47,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=dict(env),
             start_new_session=True,
+            preexec_fn=_terminate_with_parent,
             user=run_as.uid,
             group=run_as.gid,
             extra_groups=[],

@@ -6,16 +6,23 @@ the test asserts the attempt failed. A "witness" sandbox must keep answering thr
 
 from __future__ import annotations
 
-import ast
-import json
 import os
 import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+from .probes import (
+    assert_host_files_unreadable,
+    assert_stack_unreachable,
+    assert_system_paths_unwritable,
+    create,
+    run,
+    value,
+    witness_answers,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -24,39 +31,10 @@ SIGSYS = 31
 
 
 async def _create(api: httpx.AsyncClient, **resources: object) -> str:
-    body: dict[str, object] = {"timeout": 900, "useWarmPool": False}
-    if resources:
-        body["resources"] = resources
-    created = await api.post("/sandboxes", json=body)
+    created = await create(api, **({"resources": resources} if resources else {}))
     assert created.status_code == 201, created.text
     identifier: str = created.json()["id"]
     return identifier
-
-
-async def _run(
-    api: httpx.AsyncClient, sandbox_id: str, content: str, kind: str = "code", timeout: int = 30
-) -> dict[str, object]:
-    response = await api.post(
-        f"/sandboxes/{sandbox_id}/execute",
-        json={"type": kind, "content": content, "timeout": timeout},
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
-    return body
-
-
-async def _value(api: httpx.AsyncClient, sandbox_id: str, content: str) -> object:
-    """Run ``content`` whose last expression is JSON-serialisable; its value."""
-    body = await _run(api, sandbox_id, content + "\n")
-    assert body["status"] == "completed", body
-    return json.loads(ast.literal_eval(str(body["result"])))
-
-
-@pytest.fixture(scope="module")
-async def client(stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=90) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")
@@ -66,68 +44,16 @@ async def attacker(client: httpx.AsyncClient) -> AsyncIterator[str]:
     await client.delete(f"/sandboxes/{sandbox_id}")
 
 
-@pytest.fixture(scope="module")
-async def witness(client: httpx.AsyncClient) -> AsyncIterator[str]:
-    sandbox_id = await _create(client)
-    await _run(client, sandbox_id, "open('/workspace/witness-secret', 'w').write('w1tness')")
-    yield sandbox_id
-    assert (await _run(client, sandbox_id, "1 + 1"))["result"] == "2"
-    await client.delete(f"/sandboxes/{sandbox_id}")
-
-
-async def _witness_answers(client: httpx.AsyncClient, witness: str) -> None:
-    body = await _run(client, witness, "open('/workspace/witness-secret').read()")
-    assert body["result"] == "'w1tness'", body
-
-
-def _host_has(path: str) -> bool:
-    return os.path.exists(path)
-
-
-TRY_OPEN = """
-import json, os
-def attempt(path, mode="r"):
-    try:
-        if os.path.isdir(path) and mode == "r":
-            os.listdir(path)
-        else:
-            open(path, mode).close()
-        return "ok"
-    except OSError as exc:
-        return type(exc).__name__
-"""
-
-
 async def test_host_files_the_repo_and_other_workspaces_are_unreadable(
     client: httpx.AsyncClient, attacker: str, witness: str, stack
 ) -> None:
-    targets = [
-        "/etc/shadow",
-        "/root",
-        "/work/main",
-        os.getcwd(),
-        str(Path(stack.runtime_dir) / "workspaces" / witness / "witness-secret"),
-        str(Path(stack.runtime_dir) / "sandboxes"),
-        "/opt/llmsafespace/../../../etc/shadow",
-    ]
-    found = await _value(
-        client, attacker, TRY_OPEN + f"json.dumps({{p: attempt(p) for p in {targets!r}}})"
-    )
-    assert isinstance(found, dict)
-    assert "ok" not in found.values(), found
-    await _witness_answers(client, witness)
+    await assert_host_files_unreadable(client, attacker, witness, Path(stack.runtime_dir))
 
 
 async def test_proc_sys_usr_and_etc_are_not_writable(
     client: httpx.AsyncClient, attacker: str
 ) -> None:
-    targets = ["/proc/sys/kernel/core_pattern", "/usr/pwned", "/etc/pwned", "/proc/sysrq-trigger"]
-    found = await _value(
-        client, attacker, TRY_OPEN + f"json.dumps({{p: attempt(p, 'w') for p in {targets!r}}})"
-    )
-    assert isinstance(found, dict)
-    assert "ok" not in found.values(), found
-    assert not _host_has("/usr/pwned")
+    await assert_system_paths_unwritable(client, attacker)
 
 
 async def test_host_pids_are_invisible_and_cannot_be_signalled(
@@ -143,7 +69,7 @@ except OSError as exc:
     signalled = type(exc).__name__
 json.dumps([max(pids), signalled])
 """
-    highest, signalled = await _value(client, attacker, code)  # type: ignore[misc]
+    highest, signalled = await value(client, attacker, code)  # type: ignore[misc]
     assert highest < 100
     assert signalled != "ok"
 
@@ -177,7 +103,7 @@ for name, args in {SYSCALLS!r}.items():
     out[name] = [ret, ctypes.get_errno()]
 json.dumps(out)
 """
-    found = await _value(client, attacker, code)
+    found = await value(client, attacker, code)
     assert isinstance(found, dict)
     assert all(ret == -1 and err == EPERM for ret, err in found.values()), found
 
@@ -196,7 +122,7 @@ for family in (40, 17, 38, 16, 4, 0x100000028):  # VSOCK, PACKET, ALG, NETLINK, 
         out[family] = exc.errno
 json.dumps(out)
 """
-    found = await _value(client, attacker, code)
+    found = await value(client, attacker, code)
     assert isinstance(found, dict)
     assert "ok" not in found.values(), found
 
@@ -212,7 +138,7 @@ async def test_the_i386_syscall_abi_kills_the_caller(
         "addr = ctypes.addressof(ctypes.c_char.from_buffer(m))\n"
         "print(ctypes.CFUNCTYPE(ctypes.c_int)(addr)())\n"
     )
-    body = await _run(
+    body = await run(
         client, attacker, f"python3 -c {shlex.quote(code)}", kind="command", timeout=20
     )
     assert body["exitCode"] == 128 + SIGSYS, body
@@ -222,29 +148,13 @@ async def test_the_i386_syscall_abi_kills_the_caller(
 async def test_stack_services_on_loopback_are_unreachable(
     client: httpx.AsyncClient, attacker: str, stack
 ) -> None:
-    ports = [urlsplit(stack.env[key]).port for key in ("NATS_URL", "DATABASE_URL", "REDIS_URL")]
-    ports.append(urlsplit(stack.api_url).port)
-    code = f"""
-import socket, json
-out = {{}}
-for port in {ports!r}:
-    for host in ("127.0.0.1", "::1", "0.0.0.0", "10.0.2.2", "169.254.169.254"):
-        try:
-            socket.create_connection((host, port), timeout=1).close()
-            out[f"{{host}}:{{port}}"] = "ok"
-        except OSError as exc:
-            out[f"{{host}}:{{port}}"] = type(exc).__name__
-json.dumps(out)
-"""
-    found = await _value(client, attacker, code)
-    assert isinstance(found, dict)
-    assert "ok" not in found.values(), found
+    await assert_stack_unreachable(client, attacker, stack)
 
 
 async def test_setuid_binaries_give_no_root_and_pid_1_has_no_secrets(
     client: httpx.AsyncClient, attacker: str, stack
 ) -> None:
-    body = await _run(
+    body = await run(
         client,
         attacker,
         "grep NoNewPrivs /proc/self/status; su root -c id </dev/null; "
@@ -264,12 +174,12 @@ async def test_an_oom_kills_only_the_offender_and_the_sandbox_answers_again(
 ) -> None:
     sandbox_id = await _create(client, memory="128Mi")
     try:
-        await _run(client, sandbox_id, "kept = 41")
-        body = await _run(client, sandbox_id, "hog = bytearray(400 * 2**20)")
+        await run(client, sandbox_id, "kept = 41")
+        body = await run(client, sandbox_id, "hog = bytearray(400 * 2**20)")
         assert (body["status"], body["endedBy"]) == ("failed", "oom"), body
-        again = await _run(client, sandbox_id, "40 + 2")
+        again = await run(client, sandbox_id, "40 + 2")
         assert again["result"] == "42"
-        await _witness_answers(client, witness)
+        await witness_answers(client, witness)
     finally:
         await client.delete(f"/sandboxes/{sandbox_id}")
 
@@ -296,11 +206,11 @@ json.dumps([len(children), error])
 async def test_a_fork_bomb_is_stopped_by_the_pids_limit_and_the_agent_lives(
     client: httpx.AsyncClient, attacker: str, witness: str
 ) -> None:
-    forked, error = await _value(client, attacker, FORK_BOMB)  # type: ignore[misc]
+    forked, error = await value(client, attacker, FORK_BOMB)  # type: ignore[misc]
     assert error == EAGAIN
     assert forked < 256
-    assert (await _run(client, attacker, "'alive'"))["result"] == "'alive'"
-    await _witness_answers(client, witness)
+    assert (await run(client, attacker, "'alive'"))["result"] == "'alive'"
+    await witness_answers(client, witness)
 
 
 CPU_SPIN = """
@@ -328,10 +238,10 @@ async def test_a_cpu_spinner_is_throttled_to_its_quota(
 ) -> None:
     sandbox_id = await _create(client, cpu=0.5)
     try:
-        ratio = await _value(client, sandbox_id, CPU_SPIN)
+        ratio = await value(client, sandbox_id, CPU_SPIN)
         assert isinstance(ratio, float)
         assert ratio <= 0.5 + 0.15, f"{ratio:.2f} CPU-s per s with a quota of 0.5"
-        await _witness_answers(client, witness)
+        await witness_answers(client, witness)
     finally:
         await client.delete(f"/sandboxes/{sandbox_id}")
 
@@ -357,12 +267,12 @@ json.dumps(out)
 async def test_a_disk_flood_ends_in_enospc(client: httpx.AsyncClient, witness: str) -> None:
     sandbox_id = await _create(client, ephemeralStorage="32Mi")
     try:
-        found = await _value(client, sandbox_id, DISK_FLOOD)
+        found = await value(client, sandbox_id, DISK_FLOOD)
         assert isinstance(found, dict)
         for written, error in found.values():
             assert error == ENOSPC
             assert written <= 32 * 2**20
-        assert (await _run(client, sandbox_id, "1"))["result"] == "1"
-        await _witness_answers(client, witness)
+        assert (await run(client, sandbox_id, "1"))["result"] == "1"
+        await witness_answers(client, witness)
     finally:
         await client.delete(f"/sandboxes/{sandbox_id}")

@@ -97,3 +97,18 @@ async def test_another_users_sandbox_is_404(
     assert_error(response, 404, "not_found")
     assert_error(await second_user_api.delete(f"/sandboxes/{sandbox_id}"), 404, "not_found")
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/sandboxes", {"metadata": {"k": "a\u0000b"}}),
+        ("/sandboxes", {"env": {"A": "\u0000"}}),
+        ("/warmpools", {"name": "nul-script", "preloadScripts": ["x = 1\u0000"]}),
+    ],
+)
+async def test_nul_characters_that_postgresql_cannot_store_are_a_400(
+    api: httpx.AsyncClient, path: str, body: dict[str, object]
+) -> None:
+    response = await api.post(path, json=body)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_request")

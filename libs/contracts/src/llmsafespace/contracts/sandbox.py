@@ -46,6 +46,8 @@ def _bounded_map(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"keys must be 1-{MAX_KEY_LENGTH} characters")
         if len(item) > MAX_VALUE_LENGTH:
             raise ValueError(f"values must be at most {MAX_VALUE_LENGTH} characters")
+        if "\x00" in key or "\x00" in item:
+            raise ValueError("keys and values cannot contain NUL characters")
     return value
 
 

@@ -16,7 +16,8 @@ PoolName = Annotated[str, StringConstraints(pattern=POOL_NAME_PATTERN, max_lengt
 PackageName = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],<>=!~ ]{0,127}$")
 ]
-Script = Annotated[str, StringConstraints(min_length=1, max_length=65536)]
+# No NUL: PostgreSQL text cannot hold it.
+Script = Annotated[str, StringConstraints(min_length=1, max_length=65536, pattern=r"^[^\x00]*$")]
 MAX_POOL_SIZE = 200
 
 

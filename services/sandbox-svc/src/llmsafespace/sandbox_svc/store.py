@@ -2,7 +2,6 @@
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -32,7 +31,8 @@ _COLUMNS = (
 _INSERT = (
     "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
     " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $6::integer),"
+    " $9, $10, $11, $12, $13)"
     f" RETURNING {_COLUMNS}"
 )
 
@@ -82,7 +82,6 @@ class SandboxStore:
         the row inserted in one transaction under a per-owner advisory lock, so concurrent
         creates on any number of replicas cannot overshoot it together; without one, the
         insert is a single statement."""
-        expires_at = datetime.now(UTC) + timedelta(seconds=request.timeout)
         status = SandboxStatus.CREATING if adopted is None else SandboxStatus.RUNNING
         args = (
             sandbox_id,
@@ -93,7 +92,6 @@ class SandboxStore:
             request.timeout,
             request.resources.model_dump_json(by_alias=True),
             json.dumps(request.metadata),
-            expires_at,
             self._creator,
             None if adopted is None else adopted.runtime_id,
             None if adopted is None else adopted.endpoint,

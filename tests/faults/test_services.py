@@ -5,6 +5,7 @@ finishes, sandboxes outlive the services, and a crash leaves nothing half-made b
 the streaming helpers it uses.)"""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -99,6 +100,41 @@ async def test_sigterm_lets_an_in_flight_execution_finish_before_exiting_0(
     response = await in_flight
     assert response.status_code == 200, response.text
     assert response.json()["stdout"] == "finished\n"
+
+
+async def test_sigterm_lets_a_streamed_execution_send_its_terminal_message(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    """exec-svc publishes a streamed execution's output after its reply: at SIGTERM it
+    finishes that work while its bus connection is still open, so the client following
+    the stream gets the rest of the output and exactly one terminal message."""
+    code = "import time\nopen('/workspace/streaming', 'w').close()\ntime.sleep(2)\nprint('end')"
+    body = {"type": "code", "content": code, "timeout": 60, "stream": True}
+    events: list[dict[str, object]] = []
+
+    async def follow() -> None:
+        async with api.stream("POST", f"/sandboxes/{sandbox_id}/execute", json=body) as sse:
+            assert sse.status_code == 200
+            async for line in sse.aiter_lines():
+                if line.startswith("data: "):
+                    events.append(json.loads(line.removeprefix("data: ")))
+
+    following = asyncio.create_task(follow())
+
+    async def started() -> bool:
+        found = await api.get(f"/sandboxes/{sandbox_id}/files/workspace/streaming")
+        return found.status_code == 200
+
+    await eventually(started)
+    async with stack.stopped("exec-svc"):
+        assert stack.services["exec-svc"].process is not None
+        assert stack.services["exec-svc"].process.returncode == 0
+    await asyncio.wait_for(following, 60)
+    terminal = [event for event in events if event["type"] == "execution_complete"]
+    assert len(terminal) == 1, events
+    assert terminal[0]["status"] == "completed"
+    output = "".join(str(e["content"]) for e in events if e["type"] == "output")
+    assert output == "end\n"
 
 
 async def test_sigterm_lets_in_flight_creates_finish_before_sandbox_svc_exits_0(

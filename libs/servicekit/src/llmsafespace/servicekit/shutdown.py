@@ -7,6 +7,7 @@ the services drain first and stop the broker after.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from faststream.nats import NatsBroker
@@ -20,14 +21,20 @@ _POLL = 0.05
 _SUBSCRIPTION_ATTRIBUTES = ("subscription", "_fetch_sub")
 
 
-async def stop_gracefully(broker: NatsBroker, timeout: float = DRAIN_TIMEOUT) -> None:
-    """Drain `broker`, then stop it.
+async def stop_gracefully(
+    broker: NatsBroker,
+    work: Sequence[Callable[[], Awaitable[None]]] = (),
+    timeout: float = DRAIN_TIMEOUT,
+) -> None:
+    """Drain `broker`, let the service's own `work` finish, then stop the broker.
 
     Each subscription is drained: the server stops sending to it (a queue group's next
     request goes to another replica, or meets "no responders" and becomes a 503 at once)
     and every message it already holds is handed to its handler. Then this waits, up to
-    `timeout` seconds, until no handler runs — replies and events still go out over the
-    open connection — and only then stops the broker.
+    `timeout` seconds, until no handler runs. Then each of `work` is awaited in order:
+    what the service runs after its replies (a streamed execution, an install) still
+    publishes its output and its terminal marker over the open connection. Only then
+    does the broker stop.
     """
     subscribers = list(broker.subscribers)
     try:
@@ -41,6 +48,8 @@ async def stop_gracefully(broker: NatsBroker, timeout: float = DRAIN_TIMEOUT) ->
             await asyncio.sleep(_POLL)
     except Exception as exc:  # a lost connection: nothing left to drain
         log.warning("drain_failed", error=str(exc))
+    for drain in work:
+        await drain()
     await broker.stop()
 
 

@@ -73,10 +73,9 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            await stop_gracefully(broker)
-            await packages.drain()
-            await runner.drain()
-            await transfers.drain()
+            # Installs and streamed executions publish until their terminal marker: they
+            # finish while the connection is still open.
+            await stop_gracefully(broker, (packages.drain, runner.drain, transfers.drain))
             await agents.close()
             await pool.close()
 

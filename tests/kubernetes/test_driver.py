@@ -12,9 +12,11 @@ from llmsafespace.runtime import (
     DriverError,
     KubernetesConfig,
     KubernetesDriver,
+    NetworkRule,
     RuntimeSpec,
     SandboxFailure,
     UnknownRuntime,
+    UnsupportedSpec,
 )
 from llmsafespace.runtime.kubernetes import names
 
@@ -215,6 +217,35 @@ async def test_high_security_uses_gvisor_and_network_ports_open_only_public_egre
     assert public["ipBlock"]["cidr"] == "0.0.0.0/0"
     assert {"10.0.0.0/8", "169.254.0.0/16", "127.0.0.0/8"} <= set(public["ipBlock"]["except"])
     await driver.destroy("sb-high")
+
+
+async def test_egress_cidrs_become_ip_blocks_and_host_names_are_refused(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    rules = (
+        NetworkRule(ports=(443,), cidrs=("203.0.113.0/24",)),
+        NetworkRule(ports=(22,)),
+    )
+    await driver.create(
+        RuntimeSpec(sandbox_id="sb-cidrs", network_ports=(22, 443), network_rules=rules)
+    )
+    policy = apiserver.get("networkpolicies", NAMESPACE, names.object_name("sb-cidrs"))
+    assert policy is not None
+    _, https, ssh = policy["spec"]["egress"]
+    assert https == {
+        "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
+        "ports": [{"protocol": "TCP", "port": 443}],
+    }
+    assert ssh["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert ssh["ports"] == [{"protocol": "TCP", "port": 22}]
+    await driver.destroy("sb-cidrs")
+
+    named = (NetworkRule(ports=(443,), hosts=("pypi.org",)),)
+    with pytest.raises(UnsupportedSpec, match="give `cidrs` instead"):
+        await driver.create(
+            RuntimeSpec(sandbox_id="sb-named", network_ports=(443,), network_rules=named)
+        )
+    assert apiserver.get("pods", NAMESPACE, names.object_name("sb-named")) is None
 
 
 async def test_stats_report_the_memory_limit_and_leave_unmeasured_use_unknown(

@@ -1,30 +1,48 @@
 """Network mode: a sandbox reaches an outside host on an allowed port, and nothing else.
 
 The "internet" is a network namespace joined to the host by a veth pair: it answers
-HTTP on a public-looking address (198.51.100.2, TEST-NET-2) and on a private one
+HTTP on public-looking addresses (198.51.100.2-4, TEST-NET-2) and on a private one
 (10.99.0.2) on ports 8080 and 8081. The host also serves on 0.0.0.0:8080, reachable
-only through its own addresses.
+only through its own addresses. Its "DNS" is a server on the host's loopback that knows
+a few names under `.test`; sandboxes with egress hosts reach it through their filter.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
+import ipaddress
 import json
 import shutil
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
-from llmsafespace.runtime import AgentClient, Handle, RuntimeSpec, UnsupportedSpec
+from llmsafespace.runtime import (
+    AgentClient,
+    Handle,
+    LocalConfig,
+    NetworkRule,
+    RuntimeSpec,
+    UnsupportedSpec,
+)
 from llmsafespace.runtime.errors import RuntimeUnavailable
-from llmsafespace.runtime.local import LocalDriver
+from llmsafespace.runtime.local import LocalDriver, network
+from llmsafespace.runtime.local.dnsfilter import HEADER, NXDOMAIN, TYPE_A, question
+from llmsafespace.runtime.local.layout import Layout
 
 NETNS, HOST_IF, PEER_IF = "llmss-test-inet", "llmss-th", "llmss-tn"
 PUBLIC, PRIVATE = "198.51.100.2", "10.99.0.2"
+WILD, CIDR = "198.51.100.3", "198.51.100.4"
+UPSTREAM = "127.0.83.1"  # the test's resolver (any 127/8 address is the host's)
+NAMES = {"allowed.test": PUBLIC, "denied.test": PUBLIC, "a.wild.test": WILD}
 ALLOWED, DISALLOWED = 8080, 8081
 SERVER = (
     "import http.server, sys, threading\n"
@@ -66,6 +84,8 @@ def internet() -> Iterator[None]:
         for command in (
             ["addr", "add", f"{PUBLIC}/24", "dev", PEER_IF],
             ["addr", "add", f"{PRIVATE}/24", "dev", PEER_IF],
+            ["addr", "add", f"{WILD}/24", "dev", PEER_IF],
+            ["addr", "add", f"{CIDR}/24", "dev", PEER_IF],
             ["link", "set", PEER_IF, "up"],
             ["link", "set", "lo", "up"],
         ):
@@ -184,3 +204,110 @@ def test_the_fence_leaves_the_hosts_own_connections_alone(driver: LocalDriver) -
         client.settimeout(5)
         with pytest.raises(ConnectionRefusedError):
             client.connect(("127.0.0.1", closed_port))
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path("/proc", str(pid), "stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _answer(query: bytes) -> bytes:
+    """What the test's resolver says: an A record for a known name, else NXDOMAIN."""
+    asked = question(query)
+    known = NAMES.get(asked.name)
+    flags = 0x8180 if known else 0x8180 | NXDOMAIN
+    header = HEADER.pack(asked.ident, flags, 1, 1 if known else 0, 0, 0)
+    reply = header + query[HEADER.size : asked.end]
+    if known:
+        address = ipaddress.ip_address(known).packed
+        reply += struct.pack("!HHHIH", 0xC00C, TYPE_A, 1, 30, len(address)) + address
+    return reply
+
+
+@pytest.fixture(scope="module")
+def resolver() -> Iterator[None]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind((UPSTREAM, 53))
+        server.settimeout(0.2)
+        stop = threading.Event()
+
+        def serve() -> None:
+            while not stop.is_set():
+                try:
+                    query, peer = server.recvfrom(512)
+                except TimeoutError:
+                    continue
+                server.sendto(_answer(query), peer)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield
+        stop.set()
+        thread.join()
+
+
+EGRESS = (
+    NetworkRule(ports=(ALLOWED,), hosts=("allowed.test", "*.wild.test")),
+    NetworkRule(ports=(ALLOWED,), cidrs=(f"{CIDR}/32",)),
+)
+
+NAMED_PROBE = """
+import json, socket
+out = {}
+for host, port in %r:
+    try:
+        with socket.create_connection((host, port), timeout=2) as s:
+            s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+            out[f"{host}:{port}"] = "ok" if s.recv(12).startswith(b"HTTP/1.0") else "no"
+    except socket.gaierror:
+        out[f"{host}:{port}"] = "unresolved"
+    except OSError as exc:
+        out[f"{host}:{port}"] = type(exc).__name__
+json.dumps(out)
+"""
+
+
+async def test_egress_by_host_name_admits_what_the_allowed_names_resolve_to(
+    config: LocalConfig, internet: None, resolver: None
+) -> None:
+    driver = LocalDriver(config.model_copy(update={"dns_upstream": (UPSTREAM,)}))
+    if driver.protections()["network"] == "none":
+        pytest.skip(f"network mode unavailable: {driver.protections()['networkMissing']}")
+    spec = RuntimeSpec(sandbox_id="egress", network_ports=(ALLOWED,), network_rules=EGRESS)
+    handle = await driver.create(spec)
+    try:
+        targets = [
+            (PUBLIC, ALLOWED),  # no allowed name has resolved to it yet
+            ("denied.test", ALLOWED),  # known upstream, not allowed: never resolves
+            ("wild.test", ALLOWED),  # *.wild.test is the names below it only
+            ("allowed.test", ALLOWED),
+            ("a.wild.test", ALLOWED),
+            (CIDR, ALLOWED),
+            ("allowed.test", DISALLOWED),  # Landlock: port not allowed
+        ]
+        client = await AgentClient.connect(handle.endpoint, handle.token)
+        try:
+            result = await client.run_code(NAMED_PROBE % (targets,), timeout=60)
+        finally:
+            await client.close()
+        assert result.result is not None, result
+        found = json.loads(ast.literal_eval(result.result))
+        assert found.pop(f"{PUBLIC}:{ALLOWED}") != "ok", found
+        assert found == {
+            f"denied.test:{ALLOWED}": "unresolved",
+            f"wild.test:{ALLOWED}": "unresolved",
+            f"allowed.test:{ALLOWED}": "ok",
+            f"a.wild.test:{ALLOWED}": "ok",
+            f"{CIDR}:{ALLOWED}": "ok",
+            f"allowed.test:{DISALLOWED}": "PermissionError",
+        }, found
+        meta = Layout(config.runtime_dir).read_meta("egress")
+        assert meta is not None
+        uid, filter_pid = meta.uid, meta.dns_filter_pid
+        assert uid in network.egress_uids()
+    finally:
+        await driver.destroy("egress")
+    assert uid not in network.egress_uids()
+    assert not await asyncio.to_thread(_running, filter_pid), "the DNS filter outlived it"

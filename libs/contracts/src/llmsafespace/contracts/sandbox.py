@@ -1,11 +1,12 @@
 """Sandbox resources: the create request, the sandbox as clients see it, and its commands."""
 
+import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from .base import Contract, Request
 from .caller import Caller
@@ -77,14 +78,58 @@ class Resources(Request):
         return value
 
 
+# A DNS name, or `*.` and a name for any name below it (not the name itself).
+_HOST = re.compile(
+    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
+_UNREACHABLE = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
+        "::/127", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8",
+    )
+)  # fmt: skip
+
+
+def _host(value: str) -> str:
+    name = value.lower().rstrip(".")
+    if len(name) > 253 or not _HOST.fullmatch(name):
+        raise ValueError(f"{value!r} is not a host name (e.g. pypi.org or *.example.org)")
+    return name
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP network (e.g. 203.0.113.0/24)") from None
+    if any(network.version == bad.version and network.subnet_of(bad) for bad in _UNREACHABLE):  # type: ignore[arg-type]
+        raise ValueError(
+            f"{value} is loopback, private, link-local or multicast: sandboxes never reach it"
+        )
+    return str(network)
+
+
 class EgressRule(Request):
-    """Destinations a network-enabled sandbox may open TCP connections to."""
+    """Destinations a network-enabled sandbox may open TCP connections to: these ports on
+    these host names or networks, or on any public address when both lists are empty."""
 
     ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(min_length=1, max_length=32)
+    hosts: list[Annotated[str, AfterValidator(_host)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="DNS names (`pypi.org`, `*.example.org` for the names below it); "
+        "only these resolve inside the sandbox",
+    )
+    cidrs: list[Annotated[str, AfterValidator(_cidr)]] = Field(
+        default_factory=list, max_length=64, description="Public IP networks (`203.0.113.0/24`)"
+    )
 
 
 class NetworkAccess(Request):
-    """Outbound network for a sandbox: off unless `enabled`; public addresses, listed ports.
+    """Outbound network for a sandbox: off unless `enabled`; listed ports, on public
+    addresses or on the host names and networks the rules name.
 
     Loopback, private, link-local, CGNAT and multicast ranges and the host itself stay
     unreachable whatever the rules say.
@@ -94,6 +139,12 @@ class NetworkAccess(Request):
     egress: list[EgressRule] = Field(
         default_factory=lambda: [EgressRule(ports=[80, 443])], max_length=16
     )
+
+    @model_validator(mode="after")
+    def _egress_needs_enabled(self) -> "NetworkAccess":
+        if "egress" in self.model_fields_set and not self.enabled:
+            raise ValueError("egress rules need `enabled: true`; without it there is no network")
+        return self
 
     def ports(self) -> list[int] | None:
         """The TCP ports allowed, sorted; None when the network is off."""

@@ -5,6 +5,7 @@ from .agent_transfers import AgentRequestError, Download, Upload
 from .driver import (
     Driver,
     Handle,
+    NetworkRule,
     ReportsFailures,
     RuntimeSpec,
     RuntimeStats,
@@ -36,6 +37,7 @@ __all__ = [
     "KubernetesSettings",
     "LocalConfig",
     "LocalDriver",
+    "NetworkRule",
     "OutputCallback",
     "ReportsFailures",
     "RuntimeSettings",

@@ -11,6 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field
 SANDBOX_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 
+class NetworkRule(BaseModel):
+    """Where a network sandbox may connect: these TCP ports on these host names or
+    networks; on any public address when both are empty."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ports: tuple[int, ...]
+    hosts: tuple[str, ...] = ()
+    cidrs: tuple[str, ...] = ()
+
+
 class RuntimeSpec(BaseModel):
     """What to create: the sandbox's id, runtime and resources."""
 
@@ -24,6 +35,11 @@ class RuntimeSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     network_ports: tuple[int, ...] | None = Field(
         default=None, description="TCP ports open to public addresses; None: loopback only"
+    )
+    network_rules: tuple[NetworkRule, ...] = Field(
+        default=(),
+        description="Destinations allowed with network_ports; () or only rules without "
+        "hosts and cidrs: any public address",
     )
     security_level: str = Field(default="standard", description="'high': gVisor")
     pool: str | None = Field(

@@ -11,6 +11,7 @@ from llmsafespace.contracts import (
     ClaimWarmSandbox,
     CreateSandbox,
     ErrorCode,
+    NetworkAccess,
     ResolvedSandbox,
     Role,
     RuntimeHold,
@@ -23,7 +24,14 @@ from llmsafespace.contracts import (
     quantity_bytes,
     subjects,
 )
-from llmsafespace.runtime import Driver, DriverError, RuntimeSpec, UnknownRuntime, UnsupportedSpec
+from llmsafespace.runtime import (
+    Driver,
+    DriverError,
+    NetworkRule,
+    RuntimeSpec,
+    UnknownRuntime,
+    UnsupportedSpec,
+)
 from llmsafespace.servicekit import Bus
 
 from .metrics import CREATE_SECONDS, CREATIONS
@@ -146,6 +154,7 @@ class Lifecycle:
             network_ports=None
             if request.network_access is None
             else request.network_access.ports(),
+            network_rules=_network_rules(request.network_access),
             security_level=request.security_level.value,
         )
         try:
@@ -213,3 +222,12 @@ class Lifecycle:
             endpoint=info["endpoint"],
             token=info["token"],
         )
+
+
+def _network_rules(access: NetworkAccess | None) -> tuple[NetworkRule, ...]:
+    if access is None or not access.enabled:
+        return ()
+    return tuple(
+        NetworkRule(ports=tuple(rule.ports), hosts=tuple(rule.hosts), cidrs=tuple(rule.cidrs))
+        for rule in access.egress
+    )

@@ -17,7 +17,13 @@ from kubernetes.config.config_exception import ConfigException
 
 from ..agent_client import AgentClient
 from ..driver import Handle, RuntimeSpec, RuntimeStats
-from ..errors import AgentUnavailable, DriverError, RuntimeUnavailable, UnknownRuntime
+from ..errors import (
+    AgentUnavailable,
+    DriverError,
+    RuntimeUnavailable,
+    UnknownRuntime,
+    UnsupportedSpec,
+)
 from . import manifests, names
 from .config import KubernetesConfig
 from .failures import SandboxFailure, pod_failure
@@ -102,7 +108,16 @@ class KubernetesDriver:
             raise UnknownRuntime(
                 f"unknown runtime {spec.runtime!r}; available: {available}"
             ) from None
-        egress = None if spec.network_ports is None else manifests.Egress(spec.network_ports)
+        if any(rule.hosts for rule in spec.network_rules):
+            raise UnsupportedSpec(
+                "egress by host name is not available on the Kubernetes driver (a "
+                "NetworkPolicy cannot name hosts); give `cidrs` instead"
+            )
+        egress = (
+            None
+            if spec.network_ports is None
+            else manifests.Egress(spec.network_ports, spec.network_rules)
+        )
         return manifests.Placement(
             image=image,
             runtime_class=self._config.runtime_classes.get(spec.security_level),

@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from ..driver import RuntimeSpec
+from ..driver import NetworkRule, RuntimeSpec
 from . import names
 from .config import KubernetesConfig
 
@@ -28,9 +28,11 @@ PRIVATE_RANGES = (
 
 @dataclass(frozen=True)
 class Egress:
-    """Outbound access a sandbox asked for: DNS, and these TCP ports on public addresses."""
+    """Outbound access a sandbox asked for: DNS, and these TCP ports on public addresses
+    (or, per rule, on the rule's networks)."""
 
     ports: tuple[int, ...] = ()
+    rules: tuple[NetworkRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,10 +182,14 @@ def network_policy(
     egress: list[Manifest] = []
     if placement.egress is not None:
         egress = [{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
-        if placement.egress.ports:
-            public = {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}
-            ports = [{"protocol": "TCP", "port": port} for port in placement.egress.ports]
-            egress.append({"to": [public], "ports": ports})
+        public: Manifest = {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}
+        rules = placement.egress.rules or (NetworkRule(ports=placement.egress.ports),)
+        for rule in rules:
+            if not rule.ports:
+                continue
+            to: list[Manifest] = [{"ipBlock": {"cidr": cidr}} for cidr in rule.cidrs] or [public]
+            ports = [{"protocol": "TCP", "port": port} for port in rule.ports]
+            egress.append({"to": to, "ports": ports})
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

@@ -34,6 +34,11 @@ class LocalConfig(BaseModel):
     total_pids: int = Field(default=32768, gt=0)
     pids_per_sandbox: int = Field(default=256, gt=0)
     nofile_per_sandbox: int = Field(default=1024, gt=0)
+    dns_upstream: tuple[str, ...] = Field(
+        default=(),
+        description="Resolvers the DNS filter of sandboxes with egress hosts asks; "
+        "default: the host's (/etc/resolv.conf)",
+    )
     allow_degraded: bool = Field(
         default=False,
         description="Start even when cgroups, seccomp or the workspace limit are unavailable",

@@ -181,6 +181,20 @@ class LocalDriver:
             security_level=spec.security_level,
         )
         layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        agent_log = layout.state(sandbox_id) / "agent.log"
+        if spec.network_ports is not None and network.restricted(spec.network_rules):
+            dns_pid, dns_port = network.start_dns_filter(
+                layout.state(sandbox_id) / "dnsfilter.json",
+                spec.network_rules,
+                self._config.dns_upstream or network.resolvers(),
+                uid,
+                procs,
+                agent_log,
+            )
+            meta = meta.model_copy(update={"dns_filter_pid": dns_pid})
+            layout.meta(sandbox_id).write_text(meta.model_dump_json())
+            network.install_egress(uid, dns_port, spec.network_rules)
+            clock.lap("egress")
         profile = bwrap.Profile(
             interpreter=interpreter,
             workspace=layout.workspace(sandbox_id),
@@ -192,7 +206,6 @@ class LocalDriver:
             oom_file=oom_file,
             tcp_ports=spec.network_ports,
         )
-        agent_log = layout.state(sandbox_id) / "agent.log"
         confinement = Confinement(
             uid=uid,
             cgroup_procs=tuple(procs),

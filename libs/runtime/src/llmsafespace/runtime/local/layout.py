@@ -20,6 +20,7 @@ class SandboxMeta(BaseModel):
     token: str
     created_at: float
     security_level: str = "standard"  # "high": the agent runs under gVisor
+    dns_filter_pid: int = 0  # egress restricted to hosts or networks: its DNS filter
 
 
 class Layout:

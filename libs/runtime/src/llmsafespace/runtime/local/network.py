@@ -9,6 +9,11 @@ whole sandbox uid range, the host's own addresses, loopback, RFC 1918, link-loca
 so the metadata address 169.254.169.254), CGNAT, multicast and reserved ranges, and
 anything but TCP (DNS to the host's resolvers excepted). Which TCP ports a sandbox may
 connect to is enforced inside it by Landlock (ABI 4+).
+
+A sandbox whose egress rules name hosts or networks also gets a table of its own
+(``egress_ruleset``): only addresses in its sets, on their ports, are reachable, and its
+DNS goes to its own filter (``dnsfilter.py``), which admits the addresses of allowed
+names as it resolves them.
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ import ipaddress
 import json
 import os
 import select
+import shlex
 import stat
 import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from ..driver import NetworkRule
 from ..errors import RuntimeUnavailable
 
 SLIRP4NETNS = "/usr/bin/slirp4netns"
@@ -90,6 +99,8 @@ def ruleset(uid_base: int, uid_count: int, dns: list[str]) -> str:
     for server in dns:
         family = "ip6" if ":" in server else "ip"
         rules.append(f"{family} daddr {server} meta l4proto {{ tcp, udp }} th dport 53 accept")
+    # DNS a sandbox's own table redirected to its filter on the host's loopback.
+    rules.append("meta l4proto udp ct original proto-dst 53 ct status dnat accept")
     rules += [
         "fib daddr type { local, broadcast, multicast, anycast } reject",
         f"ip daddr {{ {', '.join(BLOCKED_V4)} }} reject",
@@ -107,14 +118,132 @@ def ruleset(uid_base: int, uid_count: int, dns: list[str]) -> str:
     )
 
 
-def install_fence(uid_base: int, uid_count: int) -> None:
-    """Load the nftables table for the sandbox uid range; idempotent, atomic."""
-    script = ruleset(uid_base, uid_count, resolvers())
+def _nft(script: str, what: str) -> None:
     done = subprocess.run(
         [NFT, "-f", "-"], input=script, capture_output=True, text=True, env={}, check=False
     )
     if done.returncode != 0:
-        raise RuntimeUnavailable(f"cannot load the nftables sandbox fence: {done.stderr.strip()}")
+        raise RuntimeUnavailable(f"cannot load {what}: {done.stderr.strip()}")
+
+
+def install_fence(uid_base: int, uid_count: int) -> None:
+    """Load the nftables table for the sandbox uid range; idempotent, atomic."""
+    _nft(ruleset(uid_base, uid_count, resolvers()), "the nftables sandbox fence")
+
+
+def restricted(rules: Sequence[NetworkRule]) -> bool:
+    """True when the rules name destinations (then the sandbox gets a table of its own)."""
+    return any(rule.hosts or rule.cidrs for rule in rules)
+
+
+def egress_table(uid: int) -> str:
+    return f"llmsafespace_sb_{uid}"
+
+
+def egress_ruleset(uid: int, dns_port: int, rules: Sequence[NetworkRule]) -> str:
+    """One sandbox's table: its DNS to its filter on ``dns_port``, its TCP connections to
+    the addresses in sets a4/a6 only (a rule's networks, or any address for a rule that
+    names neither hosts nor networks; the filter adds resolved names)."""
+    name = egress_table(uid)
+    static: dict[str, list[str]] = {"a4": [], "a6": []}
+    for rule in rules:
+        networks = list(rule.cidrs) or ([] if rule.hosts else ["0.0.0.0/0", "::/0"])
+        for network in networks:
+            family = "a6" if ":" in network else "a4"
+            static[family] += [f"{network} . {port}" for port in rule.ports]
+    sets = ""
+    for family, kind in (("a4", "ipv4_addr"), ("a6", "ipv6_addr")):
+        elements = f" elements = {{ {', '.join(static[family])} }};" if static[family] else ""
+        sets += (
+            f"  set {family} {{ type {kind} . inet_service; flags interval, timeout;{elements} }}\n"
+        )
+    return (
+        f"table inet {name} {{}}\ndelete table inet {name}\n"
+        f"table inet {name} {{\n{sets}"
+        f"  chain dns {{\n    type nat hook output priority -100; policy accept;\n"
+        f"    meta skuid {uid} meta l4proto udp th dport 53 redirect to :{dns_port}\n  }}\n"
+        f"  chain egress {{\n    type filter hook output priority 1; policy accept;\n"
+        f"    meta skuid != {uid} return\n"
+        f"    meta l4proto udp ct original proto-dst 53 ct status dnat return\n"
+        f"    ip daddr . tcp dport @a4 return\n"
+        f"    ip6 daddr . tcp dport @a6 return\n"
+        f"    reject\n  }}\n}}\n"
+    )
+
+
+def install_egress(uid: int, dns_port: int, rules: Sequence[NetworkRule]) -> None:
+    _nft(egress_ruleset(uid, dns_port, rules), f"the egress rules of sandbox uid {uid}")
+
+
+def remove_egress(uid: int) -> None:
+    """Delete a sandbox's own table, if it has one."""
+    subprocess.run(
+        [NFT, "delete", "table", "inet", egress_table(uid)],
+        capture_output=True,
+        env={},
+        check=False,
+    )
+
+
+def egress_uids() -> set[int]:
+    """The uids that have a table of their own now."""
+    done = subprocess.run(
+        [NFT, "list", "tables"], capture_output=True, text=True, env={}, check=False
+    )
+    prefix = egress_table(0).removesuffix("0")
+    return {
+        int(name.removeprefix(prefix))
+        for line in done.stdout.splitlines()
+        if (name := line.split()[-1]).startswith(prefix) and name.removeprefix(prefix).isdigit()
+    }
+
+
+# Joins the sandbox's cgroups, then runs the filter as root with CAP_NET_ADMIN only, in
+# the background (not our child: it outlives us, like the sandbox), and prints its pid.
+_FILTER = """for f in {procs}; do echo $$ > "$f"; done
+setpriv --bounding-set=-all,+net_admin --inh-caps=-all --no-new-privs -- "$@" </dev/null >&2 &
+echo $!"""
+
+
+def start_dns_filter(
+    config: Path, rules: Sequence[NetworkRule], upstream: Sequence[str], uid: int,
+    cgroup_procs: Sequence[Path], log: Path,
+) -> tuple[int, int]:  # fmt: skip
+    """Start a sandbox's DNS filter; (its pid, the loopback UDP port it serves on)."""
+    settings = {
+        "table": egress_table(uid),
+        "rules": [{"ports": rule.ports, "hosts": rule.hosts} for rule in rules],
+        "upstream": list(upstream),
+    }
+    config.write_text(json.dumps(settings))
+    script = _FILTER.format(procs=" ".join(shlex.quote(str(p)) for p in cgroup_procs))
+    ready_read, ready_write = os.pipe()
+    try:
+        argv = [sys.executable, "-I", str(Path(__file__).with_name("dnsfilter.py"))]
+        with log.open("ab") as stderr:
+            done = subprocess.run(
+                ["/bin/sh", "-c", script, "sh", *argv, str(config), str(ready_write)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env={},
+                pass_fds=(ready_write,),
+                start_new_session=True,
+                check=True,
+                cwd="/",
+            )
+        os.close(ready_write)
+        ready_write = -1
+        pid = int(done.stdout)
+        ready, _, _ = select.select([ready_read], [], [], READY_TIMEOUT)
+        port = os.read(ready_read, 16).decode().strip() if ready else ""
+    finally:
+        os.close(ready_read)
+        if ready_write >= 0:
+            os.close(ready_write)
+    if not port.isdigit():
+        raise RuntimeUnavailable("the sandbox's DNS filter did not start (see agent.log)")
+    return pid, int(port)
 
 
 def fence_loaded(uid_base: int, uid_count: int) -> bool:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 from pathlib import Path
 
+from . import network
 from .cgroups import Cgroups
 from .config import LocalConfig
 from .layout import Layout
@@ -20,10 +24,14 @@ def remove(layout: Layout, registry: UidRegistry, sandbox_id: str, cgroups: Cgro
     """
     owned = [uid for uid, held in registry.held_by(layout.root).items() if held == sandbox_id]
     found = bool(owned) or layout.state(sandbox_id).exists()
+    meta = layout.read_meta(sandbox_id)
     for uid in owned:
         if cgroups is not None:
             cgroups.destroy(uid)
         kill_all(uid)
+    if meta is not None and meta.dns_filter_pid:
+        stop_dns_filter(meta.dns_filter_pid)  # root, so not among the uid's processes
+        network.remove_egress(meta.uid)
     unmount(layout.workspace(sandbox_id))
     shutil.rmtree(layout.workspace(sandbox_id), ignore_errors=True)
     shutil.rmtree(layout.state(sandbox_id), ignore_errors=True)
@@ -32,14 +40,26 @@ def remove(layout: Layout, registry: UidRegistry, sandbox_id: str, cgroups: Cgro
     return found
 
 
+def stop_dns_filter(pid: int) -> None:
+    """SIGKILL a sandbox's DNS filter (after checking the pid is still one)."""
+    with contextlib.suppress(OSError):
+        if b"dnsfilter.py" in Path("/proc", str(pid), "cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+
+
 def clean_stale(layout: Layout, registry: UidRegistry, cgroups: Cgroups | None) -> None:
-    """Remove sandbox cgroups whose uid nobody holds, and workspace mounts without a sandbox."""
+    """Remove sandbox cgroups and egress tables whose uid nobody holds, and workspace
+    mounts without a sandbox."""
     if cgroups is not None:
         # Under the registry lock: a uid freed meanwhile and handed to a new sandbox
         # must not have that sandbox's fresh cgroup taken for a stale one.
         with registry.locked():
             for uid in cgroups.uids() - registry.held():
                 cgroups.destroy(uid)
+    if os.access(network.NFT, os.X_OK):
+        with registry.locked():
+            for uid in network.egress_uids() - registry.held():
+                network.remove_egress(uid)
     known = set(layout.sandbox_ids())
     for point in mounted_under(layout.root / "workspaces"):
         if point.parent == layout.root / "workspaces" and point.name not in known:

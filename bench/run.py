@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import ModuleType
 
+import cpu
 import density
 import file_transfer
 import round_trip
@@ -35,6 +36,7 @@ MODULES: dict[str, ModuleType] = {
     "streaming": streaming,  # 4
     "file_transfer": file_transfer,  # 5
     "density": density,  # 6
+    "cpu": cpu,  # 8
 }
 MODULE_TIMEOUT = 240.0  # seconds; a module past it is reported as failed, the run goes on
 

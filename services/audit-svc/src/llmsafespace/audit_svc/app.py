@@ -51,7 +51,11 @@ def create_app(settings: Settings) -> Starlette:
         await ensure_streams(broker.connection)
         store = AuditStore(pool)
         consumer = AuditConsumer(
-            broker.connection, store, batch_size=settings.batch_size, ack_wait=settings.ack_wait
+            broker.connection,
+            store,
+            batch_size=settings.batch_size,
+            ack_wait=settings.ack_wait,
+            linger=settings.linger,
         )
         broker.include_router(create_router(store))
         await broker.start()

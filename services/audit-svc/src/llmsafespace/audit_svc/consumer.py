@@ -35,12 +35,19 @@ _RETRY_SECONDS = 1.0
 
 class AuditConsumer:
     def __init__(
-        self, connection: NatsClient, store: AuditStore, *, batch_size: int, ack_wait: float
+        self,
+        connection: NatsClient,
+        store: AuditStore,
+        *,
+        batch_size: int,
+        ack_wait: float,
+        linger: float,
     ) -> None:
         self._js = connection.jetstream()
         self._store = store
         self._batch_size = batch_size
         self._ack_wait = ack_wait
+        self._linger = linger
         self._task: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._stream_created = _EPOCH
@@ -89,6 +96,10 @@ class AuditConsumer:
                 await asyncio.sleep(_RETRY_SECONDS)
                 continue
             await self._record(messages)
+            if len(messages) < self._batch_size:
+                # Events arrive a few per execution: waiting a moment lets the next fetch
+                # and insert carry many of them instead of one or two.
+                await asyncio.sleep(self._linger)
 
     async def _record(self, messages: list[Msg]) -> None:
         events = [self._event(message) for message in messages]

@@ -1,7 +1,8 @@
 """The `executions` table: one summary row per execution (no output bodies).
 
-Rows are written behind the executions, in batches: no caller waits for its row, and a
-burst of executions costs one pipelined statement rather than one round trip each."""
+Rows are written behind the executions, in batches: no caller waits for its row, and the
+executions of a short window (`LINGER`) cost one pipelined statement rather than one
+round trip each."""
 
 import asyncio
 from typing import Any
@@ -12,6 +13,7 @@ import structlog
 from llmsafespace.contracts import ExecutionResult, ExecutionType
 
 log = structlog.get_logger()
+LINGER = 0.05  # seconds a queued row waits for others to share its statement
 _INSERT = (
     "INSERT INTO executions (id, sandbox_id, owner_id, type, status, exit_code, ended_by,"
     " stdout_bytes, stderr_bytes, started_at, completed_at, duration_ms, cpu_ms,"
@@ -40,6 +42,7 @@ class ExecutionStore:
             await self._writer
 
     async def _write(self) -> None:
+        await asyncio.sleep(LINGER)
         while self._pending:
             batch, self._pending = self._pending, []
             try:

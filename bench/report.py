@@ -17,22 +17,31 @@ RESULTS = Path(__file__).parent / "results"
 
 @dataclass(frozen=True)
 class Target:
-    """What we aim for: `stat` of our figure at most (or at least) `bound`."""
+    """What we aim for: `stat` of our figure at most (or at least) `bound`; with
+    `relative`, the bound is on ours / the peer's (the same stat of both)."""
 
     bound: float
     at_most: bool = True
     stat: Literal["median", "p99"] = "median"
+    relative: bool = False
 
-    def met(self, ours: Stats) -> bool | None:
-        value = ours.median if self.stat == "median" else ours.p99
+    def met(self, ours: Stats, peer: Stats | None = None) -> bool | None:
+        value = self._value(ours)
+        if value is not None and self.relative:
+            theirs = self._value(peer) if peer is not None else None
+            value = value / theirs if theirs else None
         if value is None:
             return None
         return value <= self.bound if self.at_most else value >= self.bound
 
+    def _value(self, stats: Stats) -> float | None:
+        return stats.median if self.stat == "median" else stats.p99
+
     def __str__(self) -> str:
         sign = "≤" if self.at_most else "≥"
         stat = "" if self.stat == "median" else f"{self.stat} "
-        return f"{stat}{sign} {self.bound:g}"
+        bound = f"{self.bound:g}x KG" if self.relative else f"{self.bound:g}"
+        return f"{stat}{sign} {bound}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ class Run:
 def _target(figure: Figure) -> dict[str, object] | None:
     if figure.target is None:
         return None
-    met = figure.target.met(figure.ours) if figure.ours else None
+    met = figure.target.met(figure.ours, figure.peer) if figure.ours else None
     return {**asdict(figure.target), "text": str(figure.target), "met": met}
 
 
@@ -112,14 +121,14 @@ def _number(value: float | None) -> str:
 
 def table(figures: list[Figure]) -> str:
     """The side-by-side table: ours (median, p95, p99, n), the peer's median, the ratio."""
-    header = ("#", "figure", "unit", "median", "p95", "p99", "n", "KG median", "ours/KG", "target")
+    header = ("#", "figure", "unit", "median", "p95", "p99", "n", "KG median", "ours/KG", "goal")
     rows: list[tuple[str, ...]] = [header]
     for figure in figures:
         ours = figure.ours
         target = ""
         if figure.target is not None:
-            met = figure.target.met(ours) if ours else None
-            target = f"{figure.target} {'-' if met is None else 'ok' if met else 'MISS'}"
+            met = figure.target.met(ours, figure.peer) if ours else None
+            target = f"{figure.target} {'-' if met is None else 'PASS' if met else 'MISS'}"
         rows.append(
             (
                 str(figure.number),

@@ -17,7 +17,7 @@ from llmsafespace.runtime import AgentClient, LocalConfig, LocalDriver, RuntimeS
 from llmsafespace.runtime.local import sweep
 
 WARM_UP = 5
-TARGET = Target(3.0)
+TARGET = Target(0.5, relative=True)  # half the Kernel Gateway's
 
 
 async def timed(run: Callable[[], Awaitable[object]], count: int) -> list[float]:

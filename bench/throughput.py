@@ -100,7 +100,7 @@ def rows(clients: int, kind: str, load: Load, peer: Load | None) -> list[Figure]
             "exec/s",
             Stats.value(load.rate, len(load.latencies)),
             Stats.value(peer.rate, len(peer.latencies)) if peer else None,
-            Target(500, at_most=False) if at_target else None,
+            Target(2, at_most=False, relative=True) if at_target else None,
             note,
             tuple(dict.fromkeys(load.errors + [f"KG: {e}" for e in peer_errors]))[:3],
         ),
@@ -110,7 +110,7 @@ def rows(clients: int, kind: str, load: Load, peer: Load | None) -> list[Figure]
             "ms",
             Stats.of(load.latencies),
             Stats.of(peer.latencies) if peer else None,
-            Target(50, stat="p99") if at_target else None,
+            Target(0.1, stat="p99", relative=True) if at_target else None,
         ),
     ]
 

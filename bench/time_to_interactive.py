@@ -76,6 +76,6 @@ async def measure(bench: Bench) -> list[Figure]:
     peer = Stats.of(await peer_interactive(bench))
     note = f"{misses} pool misses excluded" if misses else ""
     return [
-        Figure(2, "time to interactive, warm pool", "ms", Stats.of(warm), peer, Target(20), note),
+        Figure(2, "time to interactive, warm pool", "ms", Stats.of(warm), peer, Target(12), note),
         Figure(2, "time to interactive, cold", "ms", Stats.of(cold), peer),
     ]

@@ -40,22 +40,30 @@ export function cellSection(sandboxId) {
       h("span", { class: "muted" }, "Ctrl+Enter runs")));
   const element = h("section", {}, h("h2", {}, "Code"), form, output);
   let ws = null;
+  let connected = null; // resolves to `ws` once it is open
   let running = null; // {id, displayed}
   let stream = null; // the <pre> the last chunk went to, and its stream name
 
   function connection() {
-    if (ws && ws.readyState <= WebSocket.OPEN) return Promise.resolve(ws);
+    if (ws && ws.readyState <= WebSocket.OPEN) return connected;
     const opened = socket(`/sandboxes/${sandboxId}/stream`);
     ws = opened;
     opened.addEventListener("message", (event) => receive(JSON.parse(event.data)));
-    opened.addEventListener("close", () => {
-      if (ws === opened && running) finish("The connection closed before the execution ended.");
+    let established = false;
+    connected = new Promise((resolve, reject) => {
+      opened.addEventListener("open", () => {
+        established = true;
+        resolve(opened);
+      }, { once: true });
+      opened.addEventListener("close", () => {
+        if (!established) {
+          reject(new Error("The server refused the connection (is the sandbox still running?)"));
+        } else if (ws === opened && running) {
+          finish("The connection closed before the execution ended.", true);
+        }
+      });
     });
-    return new Promise((resolve, reject) => {
-      opened.addEventListener("open", () => resolve(opened), { once: true });
-      opened.addEventListener("close", () => reject(new Error(
-        "The server refused the connection (is the sandbox still running?)")), { once: true });
-    });
+    return connected;
   }
 
   function write(kind, text) {

@@ -92,7 +92,7 @@ export async function sandboxesPage(container) {
     h("h1", {}, "Sandboxes"),
     await createForm(problem),
     problem,
-    h("div", { class: "row" }, h("label", { class: "checkbox" }, h("span", {}, "Show ended"), showEnded)),
+    h("div", { class: "row" }, h("label", { class: "checkbox" }, showEnded, "Show ended")),
     listProblem,
     h("table", { id: "sandboxes" },
       h("thead", {}, h("tr", {},

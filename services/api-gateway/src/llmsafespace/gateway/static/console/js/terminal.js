@@ -9,7 +9,7 @@ const PING_MS = 25000;
 
 export function terminalSection(sandboxId) {
   const screen = h("div", { class: "terminal", id: "terminal" });
-  const state = h("span", { class: "muted", id: "terminal-state" }, "connecting…");
+  const state = h("span", { class: "muted state", id: "terminal-state" }, "connecting…");
   const reconnect = h("button", { type: "button", hidden: true }, "Reconnect");
   const element = h("section", {},
     h("h2", {}, "Terminal ", state, " ", reconnect), screen);
@@ -37,6 +37,8 @@ export function terminalSection(sandboxId) {
       if (message.type === "ready") {
         ready = true;
         terminalId = message.terminalId;
+        screen.hidden = false;
+        fit.fit();
         show("connected");
         terminal.focus();
       } else if (message.type === "output") {
@@ -52,7 +54,8 @@ export function terminalSection(sandboxId) {
     opened.addEventListener("close", () => {
       if (stopped || ws !== opened) return;
       if (!ready) {
-        show("unavailable: the server refused the terminal (is the sandbox running?)");
+        show("unavailable: the server refused the terminal connection");
+        if (!terminalId) screen.hidden = true;
       } else if (!exited) {
         show("disconnected");
       }

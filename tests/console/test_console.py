@@ -85,6 +85,18 @@ async def test_a_bad_api_key_shows_the_apis_own_message(
     assert problems == []
 
 
+async def test_an_unknown_sandbox_shows_the_apis_not_found_message(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    browser, problems = page
+    missing = await user_api.get("/sandboxes/sb-doesnotexist0000")
+    assert missing.status_code == 404
+    await sign_in(browser, stack, user_key)
+    await browser.goto(console_url(stack) + "#/sandboxes/sb-doesnotexist0000")
+    await expect(browser.locator("#main .error")).to_have_text(missing.json()["error"]["message"])
+    assert problems == []
+
+
 async def test_sign_in_create_run_a_cell_move_files_see_the_audit_and_terminate(
     stack,
     page: tuple[Page, PageProblems],
@@ -226,6 +238,13 @@ async def test_typing_in_the_terminal_shows_the_output(
         await browser.locator("#terminal").click()
         await browser.keyboard.type("echo term-$((6 * 7))-ok\n")
         await expect(browser.locator("#terminal .xterm-rows")).to_contain_text("term-42-ok")
+        # the PTY has the size the page's terminal shows (sent when it opened)
+        rows = await browser.locator("#terminal .xterm-rows > div").count()
+        await browser.keyboard.type("stty size\n")
+        answer = re.compile(rf"^\s*{rows}\s\d+\s*$")
+        await expect(browser.locator("#terminal .xterm-rows > div", has_text=answer)).to_have_count(
+            1
+        )
         assert problems == []
     finally:
         await user_api.delete(f"/sandboxes/{sandbox_id}")

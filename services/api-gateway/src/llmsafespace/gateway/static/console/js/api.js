@@ -12,11 +12,20 @@ export class ApiError extends Error {
   }
 }
 
+function saved() {
+  const session = JSON.parse(sessionStorage.getItem(SESSION) || "null");
+  return session && Date.parse(session.expiresAt) > Date.now() ? session : null;
+}
+
 /** The current token, or null when signed out or expired. */
 export function token() {
-  const saved = JSON.parse(sessionStorage.getItem(SESSION) || "null");
-  if (!saved || Date.parse(saved.expiresAt) <= Date.now()) return null;
-  return saved.token;
+  return saved()?.token ?? null;
+}
+
+/** Milliseconds until the token expires (0 when there is none). */
+export function remaining() {
+  const session = saved();
+  return session ? Date.parse(session.expiresAt) - Date.now() : 0;
 }
 
 /** Exchanges an API key for a token; the key itself is not kept anywhere. */

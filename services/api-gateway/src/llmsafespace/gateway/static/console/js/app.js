@@ -1,5 +1,5 @@
 // The console's shell: sign-in, navigation, and one page at a time (hash routes).
-import { call, signIn, signOut, token } from "./api.js";
+import { call, remaining, signIn, signOut, token } from "./api.js";
 import { auditPage } from "./audit.js";
 import { errorBox, fill, h } from "./dom.js";
 import { keysPage } from "./keys.js";
@@ -18,6 +18,7 @@ const ROUTES = [
 const main = document.getElementById("main");
 const banner = document.getElementById("banner");
 let leave = null; // the current page's cleanup (timers, sockets)
+let expiry = null; // signs out when the token expires (the key is not kept to renew it)
 
 function showBanner(message) {
   banner.hidden = !message;
@@ -26,6 +27,7 @@ function showBanner(message) {
 }
 
 function signInPage(reason) {
+  clearTimeout(expiry);
   document.getElementById("nav").hidden = true;
   document.getElementById("sign-out").hidden = true;
   document.getElementById("who").textContent = "";
@@ -74,6 +76,9 @@ async function route() {
   document.getElementById("nav").hidden = false;
   document.getElementById("sign-out").hidden = false;
   if (!document.getElementById("who").textContent) showWho();
+  clearTimeout(expiry);
+  const left = Math.min(remaining(), 2 ** 31 - 1); // setTimeout cannot wait longer
+  expiry = setTimeout(() => signOut("Your session expired: sign in again."), left);
   const hash = location.hash || "#/sandboxes";
   for (const link of document.querySelectorAll("#nav a")) {
     link.classList.toggle("active", hash.startsWith(link.getAttribute("href")));

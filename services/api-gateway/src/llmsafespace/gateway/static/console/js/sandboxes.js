@@ -33,14 +33,14 @@ export function terminateButton(sandboxId, onDone) {
   return button;
 }
 
-function cpu(report) {
+export function cpu(report) {
   if (!report) return "–";
   if (report.cpuCores !== null && report.cpuCores !== undefined) return `${report.cpuCores.toFixed(2)} cores`;
   if (report.cpuMs !== null && report.cpuMs !== undefined) return `${(report.cpuMs / 1000).toFixed(1)} s`;
   return "–";
 }
 
-function memory(report) {
+export function memory(report) {
   if (!report || report.memoryBytes === null || report.memoryBytes === undefined) return "–";
   const limit = report.memoryLimitBytes ? ` / ${bytes(report.memoryLimitBytes)}` : "";
   return bytes(report.memoryBytes) + limit;

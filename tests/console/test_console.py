@@ -134,6 +134,18 @@ async def test_sign_in_create_run_a_cell_move_files_see_the_audit_and_terminate(
     await code.press("Control+Enter")
     await expect(browser.locator("#cell-output .summary")).to_contain_text("failed")
     await expect(browser.locator("#cell-output")).to_contain_text("ZeroDivisionError")
+    # a shell command, and a long run cancelled from the page
+    await browser.locator("select[name=mode]").select_option("command")
+    await code.fill("echo shell-$((1 + 2)); exit 3")
+    await code.press("Control+Enter")
+    await expect(browser.locator("#cell-output .summary")).to_contain_text("exit 3")
+    await expect(browser.locator("#cell-output pre.stdout")).to_have_text("shell-3\n")
+    await code.fill("echo started; sleep 60")
+    await code.press("Control+Enter")
+    await expect(browser.locator("#cell-output pre.stdout")).to_have_text("started\n")
+    await browser.get_by_role("button", name="Cancel").click()
+    await expect(browser.locator("#cell-output .summary")).to_contain_text("cancelled")
+    await browser.locator("select[name=mode]").select_option("code")
 
     # upload a file into /workspace, see it listed, download it back
     content = "héllo from the browser\n" + secrets.token_hex(8)

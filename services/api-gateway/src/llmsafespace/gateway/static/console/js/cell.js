@@ -4,6 +4,7 @@ import { socket } from "./api.js";
 import { fill, h } from "./dom.js";
 
 const IMAGES = ["image/png", "image/jpeg", "image/gif"];
+const RESUME_ATTEMPTS = 3;
 
 function executionId() {
   const random = crypto.getRandomValues(new Uint8Array(12));
@@ -41,7 +42,8 @@ export function cellSection(sandboxId) {
   const element = h("section", {}, h("h2", {}, "Code"), form, output);
   let ws = null;
   let connected = null; // resolves to `ws` once it is open
-  let running = null; // {id, displayed}
+  let running = null; // {id, displayed, lastSeq}
+  let stopped = false;
   let stream = null; // the <pre> the last chunk went to, and its stream name
 
   function connection() {
@@ -58,12 +60,28 @@ export function cellSection(sandboxId) {
       opened.addEventListener("close", () => {
         if (!established) {
           reject(new Error("The server refused the connection (is the sandbox still running?)"));
-        } else if (ws === opened && running) {
-          finish("The connection closed before the execution ended.", true);
+        } else if (ws === opened && running && !stopped) {
+          resume(running);
         }
       });
     });
     return connected;
+  }
+
+  /** The socket dropped mid-run: reconnect and replay what was missed (by `seq`). */
+  async function resume(execution) {
+    for (let attempt = 1; attempt <= RESUME_ATTEMPTS; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      if (running !== execution || stopped) return;
+      try {
+        const open = await connection();
+        open.send(JSON.stringify({ type: "resume", executionId: execution.id, lastSeq: execution.lastSeq }));
+        return;
+      } catch {
+        // the next attempt waits longer
+      }
+    }
+    if (running === execution) finish("The connection closed before the execution ended.", true);
   }
 
   function write(kind, text) {
@@ -88,6 +106,10 @@ export function cellSection(sandboxId) {
 
   function receive(message) {
     if (!running || (message.executionId && message.executionId !== running.id)) return;
+    if (typeof message.seq === "number") {
+      if (message.seq <= running.lastSeq) return; // already shown before a resume
+      running.lastSeq = message.seq;
+    }
     if (message.type === "output") write(message.stream, message.content);
     else if (message.type === "display") {
       running.displayed = true;
@@ -113,7 +135,7 @@ export function cellSection(sandboxId) {
     fill(output);
     stream = null;
     run.disabled = true;
-    running = { id: executionId(), displayed: false };
+    running = { id: executionId(), displayed: false, lastSeq: 0 };
     try {
       const open = await connection();
       open.send(JSON.stringify({
@@ -139,5 +161,11 @@ export function cellSection(sandboxId) {
     if (running) ws?.send(JSON.stringify({ type: "cancel", executionId: running.id }));
   });
 
-  return { element, stop: () => ws?.close() };
+  return {
+    element,
+    stop() {
+      stopped = true;
+      ws?.close();
+    },
+  };
 }

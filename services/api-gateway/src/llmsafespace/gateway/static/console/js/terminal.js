@@ -32,10 +32,12 @@ export function terminalSection(sandboxId) {
       { cols: terminal.cols, rows: terminal.rows, terminalId });
     ws = opened;
     let ready = false;
+    const reattaching = terminalId !== null; // the server replays the scrollback first
     opened.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "ready") {
         ready = true;
+        if (reattaching) terminal.reset();
         terminalId = message.terminalId;
         screen.hidden = false;
         fit.fit();

@@ -77,19 +77,29 @@ async def user_api(stack: Stack, user_key: str) -> AsyncIterator[httpx.AsyncClie
 
 
 class PageProblems(list[str]):
-    """Uncaught page errors and Content-Security-Policy violations seen so far (failed
-    requests are console errors too, and expected where a test sends bad input)."""
+    """Uncaught page errors, Content-Security-Policy violations and requests to anywhere
+    but the gateway seen so far (failed requests are console errors too, and expected
+    where a test sends bad input)."""
 
 
 @pytest.fixture
 async def page(
-    request: pytest.FixtureRequest, browser: Browser
+    request: pytest.FixtureRequest, browser: Browser, stack: Stack
 ) -> AsyncIterator[tuple[Page, PageProblems]]:
     context: BrowserContext = await browser.new_context(
         accept_downloads=True, viewport={"width": 1280, "height": 900}
     )
     opened = await context.new_page()
     problems = PageProblems()
+    origin = console_url(stack).removesuffix("/console/")
+    own = (origin, origin.replace("http", "ws", 1), "data:", "blob:", "about:")
+
+    def elsewhere(url: str) -> None:
+        if not url.startswith(own):
+            problems.append(f"request elsewhere: {url}")
+
+    opened.on("request", lambda sent: elsewhere(sent.url))
+    opened.on("websocket", lambda socket: elsewhere(socket.url))
     opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     opened.on(
         "console",

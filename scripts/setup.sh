@@ -49,3 +49,15 @@ else
 fi
 
 "${uv[@]}" sync --all-packages --frozen
+
+# Debian's Chromium: the browser tests/console drives with Playwright (Playwright's own
+# browser download cannot be used). The console's JavaScript needs no build here: its
+# npm dependencies are committed, built and pinned (console/).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "note: Chromium is missing; for the console's browser tests: sudo apt-get install chromium" >&2
+    else
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+fi

@@ -26,6 +26,7 @@ from llmsafespace.servicekit import (
 from .accounts import Accounts
 from .audit import ROUTES as AUDIT_ROUTES
 from .catalog import ROUTES as CATALOG_ROUTES
+from .console import mount as console
 from .errors import EXCEPTION_HANDLERS
 from .files import ROUTES as FILE_ROUTES
 from .observability import Observability
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *operational_routes(readiness),
             *OPENAPI_ROUTES,
+            console(),
             Mount(
                 API_PREFIX,
                 routes=[

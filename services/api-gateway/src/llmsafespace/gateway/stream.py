@@ -42,6 +42,7 @@ from llmsafespace.servicekit import Bus, validation_details
 from .accounts import Identity
 from .auth import bearer_token, identify
 from .errors import error_response
+from .origins import admit_origin
 from .ratelimit import RateLimiter
 from .relay import Follower, exists, now_ms
 from .sandboxes import check_code_size
@@ -61,10 +62,7 @@ def _error(code: str, message: str, execution_id: str | None = None) -> dict[str
 async def _admit(websocket: WebSocket) -> tuple[Identity, Sandbox]:
     """Authenticate and authorise before the upgrade; raises `ServiceError`."""
     state = websocket.state
-    origin = websocket.headers.get("origin")
-    allowed = state.settings.allowed_origins
-    if origin is not None and origin not in allowed and "*" not in allowed:
-        raise ServiceError(ErrorCode.FORBIDDEN, f"origin {origin} is not allowed")
+    admit_origin(websocket, state.settings.allowed_origins)
     identity = await identify(
         websocket, bearer_token(websocket) or websocket.query_params.get("token")
     )

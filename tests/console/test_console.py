@@ -1,0 +1,292 @@
+"""The web console at /console in Chromium: sign in, sandboxes, a code cell, files, the
+audit trail, keys, warm pools; the terminal and plots once the server offers them."""
+
+import re
+import secrets
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from llmsafespace.devstack import Stack
+
+from .conftest import PageProblems, console_url
+
+pytestmark = pytest.mark.stack
+TERMINAL_PATH = "/api/v1/sandboxes/{sandbox_id}/terminal"
+
+
+async def sign_in(page: Page, stack: Stack, key: str) -> None:
+    await page.goto(console_url(stack))
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#sign-out")).to_be_visible()
+
+
+async def openapi(stack: Stack) -> dict[str, object]:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(stack.api_url.removesuffix("/api/v1") + "/openapi.json")
+    document: dict[str, object] = response.json()
+    return document
+
+
+async def create_sandbox(api: httpx.AsyncClient) -> str:
+    created = await api.post("/sandboxes", json={"timeout": 600})
+    assert created.status_code == 201, created.text
+    identifier: str = created.json()["id"]
+    return identifier
+
+
+async def test_the_console_is_served_with_a_strict_content_security_policy(stack) -> None:
+    async with httpx.AsyncClient(base_url=console_url(stack)) as client:
+        bare = await client.get(console_url(stack).removesuffix("/"))
+        page = await client.get("")
+        module = await client.get("js/app.js")
+        vendored = await client.get("vendor/xterm.js")
+        missing = await client.get("js/nothing.js")
+    assert bare.status_code in (301, 302, 307, 308)
+    assert bare.headers["location"].endswith("/console/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert directives["img-src"] == "'self' data:"
+    host = httpx.URL(console_url(stack)).netloc.decode()
+    assert directives["connect-src"] == f"'self' ws://{host} wss://{host}"
+    assert directives["frame-ancestors"] == "'none'"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "<script>" not in page.text  # no inline script
+    assert "http://" not in page.text
+    assert "https://" not in page.text  # nothing from a CDN
+    assert module.status_code == 200
+    assert "javascript" in module.headers["content-type"]
+    assert vendored.status_code == 200
+    assert "content-security-policy" in vendored.headers
+    assert missing.status_code == 404
+
+
+async def test_a_bad_api_key_shows_the_apis_own_message(
+    stack, page: tuple[Page, PageProblems]
+) -> None:
+    browser, problems = page
+    async with httpx.AsyncClient() as client:
+        refused = await client.post(
+            stack.api_url + "/auth/token", headers={"Authorization": "Bearer lsp_nottherightkey"}
+        )
+    assert refused.status_code == 401
+    await browser.goto(console_url(stack))
+    await browser.get_by_label("API key").fill("lsp_nottherightkey")
+    await browser.get_by_role("button", name="Sign in").click()
+    await expect(browser.locator(".signin .error")).to_have_text(refused.json()["error"]["message"])
+    assert await browser.evaluate("sessionStorage.length + localStorage.length") == 0
+    assert problems == []
+
+
+async def test_an_unknown_sandbox_shows_the_apis_not_found_message(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    browser, problems = page
+    missing = await user_api.get("/sandboxes/sb-doesnotexist0000")
+    assert missing.status_code == 404
+    await sign_in(browser, stack, user_key)
+    await browser.goto(console_url(stack) + "#/sandboxes/sb-doesnotexist0000")
+    await expect(browser.locator("#main .error")).to_have_text(missing.json()["error"]["message"])
+    assert problems == []
+
+
+async def test_sign_in_create_run_a_cell_move_files_see_the_audit_and_terminate(
+    stack,
+    page: tuple[Page, PageProblems],
+    user_key: str,
+    user_api: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    browser, problems = page
+    await sign_in(browser, stack, user_key)
+    stored = await browser.evaluate("JSON.stringify({...sessionStorage, ...localStorage})")
+    assert user_key not in stored  # only the short-lived token is kept
+    assert "token" in stored
+
+    # create with a profile: the page then shows the new sandbox
+    profiles = (await user_api.get("/profiles")).json()["profiles"]
+    await browser.get_by_label("Profile").select_option(profiles[0]["id"])
+    await browser.get_by_role("button", name="Create sandbox").click()
+    await expect(browser.locator("#sandbox-status")).to_have_text("running", timeout=60_000)
+    sandbox_id = browser.url.rsplit("/", 1)[1]
+    sandbox = (await user_api.get(f"/sandboxes/{sandbox_id}")).json()
+    assert sandbox["status"] == "running"
+    assert sandbox["resources"] == profiles[0]["resources"]
+
+    # a code cell streams its output; state survives between runs
+    code = browser.locator("textarea[name=code]")
+    await code.fill("x = 6 * 7")
+    await browser.get_by_role("button", name="Run", exact=True).click()
+    await expect(browser.locator("#cell-output .summary")).to_contain_text("completed")
+    await code.fill("import sys\nprint('answer', x)\nprint('oops', file=sys.stderr)")
+    await code.press("Control+Enter")
+    await expect(browser.locator("#cell-output .summary")).to_contain_text("completed")
+    await expect(browser.locator("#cell-output pre.stdout")).to_have_text("answer 42\n")
+    await expect(browser.locator("#cell-output pre.stderr")).to_have_text("oops\n")
+    await code.fill("1 / 0")
+    await code.press("Control+Enter")
+    await expect(browser.locator("#cell-output .summary")).to_contain_text("failed")
+    await expect(browser.locator("#cell-output")).to_contain_text("ZeroDivisionError")
+    # a shell command, and a long run cancelled from the page
+    await browser.locator("select[name=mode]").select_option("command")
+    await code.fill("echo shell-$((1 + 2)); exit 3")
+    await code.press("Control+Enter")
+    await expect(browser.locator("#cell-output .summary")).to_contain_text("exit 3")
+    await expect(browser.locator("#cell-output pre.stdout")).to_have_text("shell-3\n")
+    await code.fill("echo started; sleep 60")
+    await code.press("Control+Enter")
+    await expect(browser.locator("#cell-output pre.stdout")).to_have_text("started\n")
+    await browser.get_by_role("button", name="Cancel").click()
+    await expect(browser.locator("#cell-output .summary")).to_contain_text("cancelled")
+    await browser.locator("select[name=mode]").select_option("code")
+
+    # upload a file into /workspace, see it listed, download it back
+    content = "héllo from the browser\n" + secrets.token_hex(8)
+    await browser.locator("input[name=upload]").set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": content.encode()}]
+    )
+    row = browser.locator("#files tr[data-file='notes.txt']")
+    await expect(row).to_be_visible()
+    stored_file = await user_api.get(f"/sandboxes/{sandbox_id}/files/workspace/notes.txt")
+    assert stored_file.text == content
+    async with browser.expect_download() as waiting:
+        await row.get_by_role("button", name="Download").click()
+    download = await waiting.value
+    assert download.suggested_filename == "notes.txt"
+    await download.save_as(tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == content
+
+    # the live list shows it running, with its runtime
+    await browser.get_by_role("link", name="Sandboxes").first.click()
+    listed = browser.locator(f"#sandboxes tr[data-sandbox='{sandbox_id}']")
+    await expect(listed).to_contain_text("running")
+    await expect(listed).to_contain_text(sandbox["runtime"])
+
+    # the audit trail, filtered to this sandbox
+    await browser.get_by_role("link", name="Audit trail").click()
+    await browser.get_by_label("Sandbox").fill(sandbox_id)
+    await browser.get_by_role("button", name="Filter").click()
+    audit = browser.locator("#audit tbody")
+    await expect(audit).to_contain_text("created")
+    await expect(audit.locator("tr")).not_to_have_count(0)
+    assert (
+        await audit.locator(f"td:has-text('{sandbox_id}')").count()
+        == await audit.locator("tr").count()
+    )
+
+    # terminate from the sandbox's page (a second click confirms)
+    await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+    terminate = browser.locator(f"button[data-terminate='{sandbox_id}']")
+    await terminate.click()
+    await expect(terminate).to_have_text("Confirm terminate")
+    await terminate.click()
+    await expect(browser.locator("#sandbox-status")).to_have_text("terminated")
+    ended = (await user_api.get(f"/sandboxes/{sandbox_id}")).json()
+    assert ended["status"] in ("terminating", "terminated")
+    assert problems == []
+
+
+async def test_api_keys_and_warm_pools_pages(
+    stack, page: tuple[Page, PageProblems], user_key: str, api: httpx.AsyncClient
+) -> None:
+    browser, problems = page
+    await sign_in(browser, stack, stack.admin_key)
+    pool = f"console-{secrets.token_hex(3)}"
+    created = await api.post(
+        "/warmpools", json={"name": pool, "runtime": "python:3.11", "minSize": 0, "maxSize": 1}
+    )
+    assert created.status_code == 201, created.text
+    try:
+        await browser.get_by_role("link", name="Warm pools").click()
+        row = browser.locator(f"#warmpools tr[data-pool='{pool}']")
+        await expect(row).to_contain_text("python:3.11")
+        await expect(row).to_contain_text("0\u20131")  # min to max, en dash
+    finally:
+        await api.delete(f"/warmpools/{pool}")
+
+    await browser.get_by_role("link", name="API keys").click()
+    name = f"browser-{secrets.token_hex(3)}"
+    await browser.get_by_label("Name").fill(name)
+    await browser.get_by_role("button", name="Create key").click()
+    secret = await browser.locator("#new-key").text_content()
+    assert secret is not None
+    assert secret.startswith("lsp_")
+    async with httpx.AsyncClient() as client:
+        works = await client.get(
+            stack.api_url + "/user", headers={"Authorization": f"Bearer {secret}"}
+        )
+    assert works.status_code == 200
+    key_row = browser.locator("#keys tr", has_text=name)
+    await key_row.get_by_role("button", name="Revoke").click()
+    await expect(key_row).to_contain_text("revoked")
+    async with httpx.AsyncClient() as client:
+        refused = await client.get(
+            stack.api_url + "/user", headers={"Authorization": f"Bearer {secret}"}
+        )
+    assert refused.status_code == 401
+    assert problems == []
+
+
+async def test_typing_in_the_terminal_shows_the_output(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    paths = (await openapi(stack))["paths"]
+    assert isinstance(paths, dict)
+    if TERMINAL_PATH not in paths:
+        pytest.skip("this server has no terminal WebSocket (GET .../terminal is not in its API)")
+    browser, problems = page
+    sandbox_id = await create_sandbox(user_api)
+    try:
+        await sign_in(browser, stack, user_key)
+        await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+        await expect(browser.locator("#terminal-state")).to_have_text("connected")
+        await browser.locator("#terminal").click()
+        await browser.keyboard.type("echo term-$((6 * 7))-ok\n")
+        await expect(browser.locator("#terminal .xterm-rows")).to_contain_text("term-42-ok")
+        # the PTY has the size the page's terminal shows (sent when it opened)
+        rows = await browser.locator("#terminal .xterm-rows > div").count()
+        await browser.keyboard.type("stty size\n")
+        answer = re.compile(rf"^\s*{rows}\s\d+\s*$")
+        await expect(browser.locator("#terminal .xterm-rows > div", has_text=answer)).to_have_count(
+            1
+        )
+        assert problems == []
+    finally:
+        await user_api.delete(f"/sandboxes/{sandbox_id}")
+
+
+async def test_a_cell_that_plots_shows_the_image(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    schemas = (await openapi(stack))["components"]["schemas"]  # type: ignore[index]
+    if "results" not in schemas["ExecutionResult"]["properties"]:
+        pytest.skip("this server has no rich results (ExecutionResult has no `results`)")
+    browser, problems = page
+    sandbox_id = await create_sandbox(user_api)
+    try:
+        probe = await user_api.post(
+            f"/sandboxes/{sandbox_id}/execute",
+            json={"type": "code", "content": "import matplotlib"},
+        )
+        if probe.json()["status"] != "completed":
+            pytest.skip("matplotlib is not installed in this sandbox runtime")
+        await sign_in(browser, stack, user_key)
+        await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+        await browser.locator("textarea[name=code]").fill(
+            "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()"
+        )
+        await browser.get_by_role("button", name="Run", exact=True).click()
+        await expect(browser.locator("#cell-output .summary")).to_contain_text("completed")
+        image = browser.locator("#cell-output img").first
+        await expect(image).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+        assert await image.evaluate("img => img.naturalWidth") > 0
+        assert problems == []
+    finally:
+        await user_api.delete(f"/sandboxes/{sandbox_id}")

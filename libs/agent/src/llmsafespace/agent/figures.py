@@ -1,0 +1,66 @@
+"""matplotlib figures as results, as Jupyter's inline backend makes them.
+
+When user code imports matplotlib, its backend becomes the agent's (``mplbackend``), unless
+``MPLBACKEND`` says otherwise: ``plt.show()`` then displays the open figures, and figures
+left open are displayed at the end of the cell. Nothing is set in the environment (a
+subprocess's matplotlib keeps its own default) and nothing runs until matplotlib is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+BACKEND = "module://llmsafespace.agent.mplbackend"
+
+
+class _SelectBackend(importlib.abc.Loader):
+    """matplotlib's own loader, then the agent's backend in its rcParams."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        if "MPLBACKEND" not in os.environ:
+            module.rcParams["backend"] = BACKEND
+
+
+class MatplotlibFinder(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: wraps the loader of ``matplotlib`` (once) to select the backend."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "matplotlib":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SelectBackend(spec.loader)
+        return spec
+
+
+def watch() -> None:
+    """Select the agent's backend when matplotlib is imported (from now on)."""
+    sys.meta_path.insert(0, MatplotlibFinder())
+
+
+def flush() -> None:
+    """Display the figures still open (and close them), if the agent's backend is in use."""
+    backend = sys.modules.get("llmsafespace.agent.mplbackend")
+    matplotlib = sys.modules.get("matplotlib")
+    if backend is None or matplotlib is None or matplotlib.rcParams["backend"] != BACKEND:
+        return
+    backend.show()

@@ -98,7 +98,9 @@ async def test_a_header_that_is_not_json_is_an_error(connection: Conn) -> None:
     assert await _ask(connection, {"id": 3, "op": "ping"}) == {"id": 3, "type": "pong"}
 
 
-async def test_output_comes_before_the_trailing_value_displayed_then_the_result(connection: Conn) -> None:
+async def test_output_comes_before_the_trailing_value_displayed_then_the_result(
+    connection: Conn,
+) -> None:
     reader, writer = connection
     writer.write(encode({"id": 5, "op": "run_code", "code": "print('a')\n6*7", "timeout": 10}))
     frames = [(await read_frame(reader))[0]]

@@ -105,6 +105,15 @@ def test_a_text_past_the_cap_is_shortened_with_a_marker() -> None:
     assert bundle["truncated"] is True
 
 
+def test_the_cap_counts_bytes_as_sent_json_escaped() -> None:
+    for char in ("\x01", "é", "\n"):
+        bundle = capped({"text/plain": char * 10_000}, False, limit=1000)
+        text = bundle["data"]["text/plain"]
+        assert len(json.dumps(text)) <= 1000
+        assert text.startswith(char * 100)
+        assert bundle["truncated"] is True
+
+
 def test_display_publishes_each_object_in_order_and_raw_bundles_as_given() -> None:
     shown: list[dict[str, Any]] = []
     display = Display(shown.append)

@@ -132,9 +132,17 @@ def _repr(obj: Any) -> str:
 
 
 def _size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value.encode("utf-8", "replace"))
-    return len(json.dumps(value).encode())
+    """Bytes as sent (JSON-escaped: control and non-ASCII characters cost more)."""
+    return len(json.dumps(value))
+
+
+def _shortened(text: str, limit: int) -> str:
+    """The longest start of ``text``, with the marker, within ``limit`` bytes as sent."""
+    room = max(0, limit - _size(_SHORTENED))
+    keep = min(len(text), room)
+    while keep > 0 and (size := _size(text[:keep])) > room:
+        keep = min(keep - 1, keep * room // size)
+    return text[:keep] + _SHORTENED
 
 
 def capped(data: dict[str, Any], main: bool, limit: int = MAX_BUNDLE_BYTES) -> Bundle:
@@ -151,8 +159,7 @@ def capped(data: dict[str, Any], main: bool, limit: int = MAX_BUNDLE_BYTES) -> B
     text = data.get(TEXT)
     if isinstance(text, str) and sizes.get(TEXT, 0) > limit:
         truncated = True
-        room = max(0, limit - len(_SHORTENED))
-        data[TEXT] = text.encode("utf-8", "replace")[:room].decode("utf-8", "ignore") + _SHORTENED
+        data[TEXT] = _shortened(text, limit)
     return {"data": data, "isMainResult": main, "truncated": truncated}
 
 

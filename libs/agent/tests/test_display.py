@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import json
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmsafespace.agent.display import MAX_BUNDLE_BYTES, Display, capped, mimebundle
+from llmsafespace.agent.figures import BACKEND
 from llmsafespace.agent.interpreter import Interpreter
 from llmsafespace.agent.outcome import Outcome
 from llmsafespace.agent.protocol import Frame
@@ -233,3 +236,22 @@ async def test_a_result_too_large_is_truncated_and_the_interpreter_keeps_serving
     assert outcome.result.endswith("[truncated: the result exceeded the display size limit]")
     again, _ = await _run(interpreter, "big.__class__.__name__")
     assert again.result == "'Huge'"  # the same worker: state kept
+
+
+async def test_matplotlib_installed_later_still_gets_the_agents_backend_and_no_env_var(
+    interpreter: Interpreter, tmp_path: Path
+) -> None:
+    if importlib.util.find_spec("matplotlib") is not None:
+        pytest.skip("a real matplotlib is installed here; this test stands one in")
+    code = (
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        "try:\n    import matplotlib\nexcept ImportError:\n    missing = True\nmissing"
+    )
+    before, _ = await _run(interpreter, code)
+    assert before.result == "True"
+    (tmp_path / "matplotlib").mkdir()
+    (tmp_path / "matplotlib" / "__init__.py").write_text("rcParams = {'backend': 'agg'}\n")
+    after, _ = await _run(interpreter, "import matplotlib\nmatplotlib.rcParams['backend']")
+    assert after.result == repr(BACKEND)
+    environment, _ = await _run(interpreter, "import os\n'MPLBACKEND' in os.environ")
+    assert environment.result == "False", "a subprocess's matplotlib keeps its default"

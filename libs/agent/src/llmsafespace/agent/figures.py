@@ -35,7 +35,8 @@ class _SelectBackend(importlib.abc.Loader):
 
 
 class MatplotlibFinder(importlib.abc.MetaPathFinder):
-    """Finds nothing itself: wraps the loader of ``matplotlib`` (once) to select the backend."""
+    """Finds nothing itself: wraps the loader of ``matplotlib`` to select the backend (then
+    leaves ``sys.meta_path``; it stays while matplotlib is not installed)."""
 
     def find_spec(
         self,
@@ -46,7 +47,12 @@ class MatplotlibFinder(importlib.abc.MetaPathFinder):
         if fullname != "matplotlib":
             return None
         sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        spec = None
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            if spec is None or spec.loader is None:  # not installed (yet): watch on
+                sys.meta_path.insert(0, self)
         if spec is not None and spec.loader is not None:
             spec.loader = _SelectBackend(spec.loader)
         return spec

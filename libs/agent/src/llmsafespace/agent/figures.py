@@ -8,25 +8,27 @@ subprocess's matplotlib keeps its own default) and nothing runs until matplotlib
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # importlib.abc would load importlib.resources and more in every agent
+    from importlib.machinery import ModuleSpec
 
 BACKEND = "module://llmsafespace.agent.mplbackend"
 
 
-class _SelectBackend(importlib.abc.Loader):
+class _SelectBackend:
     """matplotlib's own loader, then the agent's backend in its rcParams."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader: Any) -> None:
         self._loader = loader
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        module: ModuleType | None = self._loader.create_module(spec)
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
         self._loader.exec_module(module)
@@ -34,7 +36,7 @@ class _SelectBackend(importlib.abc.Loader):
             module.rcParams["backend"] = BACKEND
 
 
-class MatplotlibFinder(importlib.abc.MetaPathFinder):
+class MatplotlibFinder:
     """Finds nothing itself: wraps the loader of ``matplotlib`` to select the backend (then
     leaves ``sys.meta_path``; it stays while matplotlib is not installed)."""
 
@@ -43,19 +45,17 @@ class MatplotlibFinder(importlib.abc.MetaPathFinder):
         fullname: str,
         path: Sequence[str] | None,
         target: ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
+    ) -> ModuleSpec | None:
         if fullname != "matplotlib":
             return None
-        sys.meta_path.remove(self)
-        spec = None
-        try:
-            spec = importlib.util.find_spec(fullname)
-        finally:
-            if spec is None or spec.loader is None:  # not installed (yet): watch on
-                sys.meta_path.insert(0, self)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _SelectBackend(spec.loader)
-        return spec
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            spec: ModuleSpec | None = find(fullname, path, target) if find else None
+            if spec is not None and spec.loader is not None:
+                sys.meta_path.remove(self)
+                spec.loader = _SelectBackend(spec.loader)  # type: ignore[assignment]
+                return spec
+        return None
 
 
 def watch() -> None:

@@ -17,7 +17,7 @@ from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
 from llmsafespace.audit_svc.handlers import create_router as audit_router
-from llmsafespace.contracts import Sandbox, subjects
+from llmsafespace.contracts import OutputMessage, Sandbox, subjects
 from llmsafespace.exec_svc.handlers import create_router as exec_router
 from llmsafespace.sandbox_svc.handlers import create_router as sandbox_router
 from llmsafespace.warmpool_svc.handlers import create_router as warmpool_router
@@ -36,6 +36,12 @@ EVENTS = {
         None,
     ),
 }
+OUTPUT = (
+    subjects.output("{sandbox_id}", "{execution_id}"),
+    f"JetStream {subjects.OUTPUT_STREAM}. A streamed execution, one increasing `seq`:"
+    " `started`, `output` chunks and `display` results (MIME bundles) in order, maybe"
+    " `truncated`, then `ended` with the result. The gateway relays and replays it.",
+)
 
 
 def build() -> dict[str, Any]:
@@ -52,6 +58,8 @@ def build() -> dict[str, Any]:
             description=f"JetStream {subjects.EVENTS_STREAM}. {description}",
             schema=schema,
         )
+    subject, description = OUTPUT
+    broker.publisher(subject, title=subject, description=description, schema=OutputMessage)
     spec = AsyncAPI(
         broker,
         title="LLMSafeSpace bus",

@@ -98,17 +98,26 @@ async def test_a_header_that_is_not_json_is_an_error(connection: Conn) -> None:
     assert await _ask(connection, {"id": 3, "op": "ping"}) == {"id": 3, "type": "pong"}
 
 
-async def test_output_comes_before_the_result_with_the_trailing_value(connection: Conn) -> None:
+async def test_output_comes_before_the_trailing_value_displayed_then_the_result(
+    connection: Conn,
+) -> None:
     reader, writer = connection
     writer.write(encode({"id": 5, "op": "run_code", "code": "print('a')\n6*7", "timeout": 10}))
     frames = [(await read_frame(reader))[0]]
     while frames[-1]["type"] != "result":
         frames.append((await read_frame(reader))[0])
-    output = frames[:-1]  # a write may arrive split over several frames
+    output = frames[:-2]  # a write may arrive split over several frames
     assert {(frame["id"], frame["type"], frame["stream"]) for frame in output} == {
         (5, "output", "stdout")
     }
     assert "".join(frame["data"] for frame in output) == "a\n"
+    assert frames[-2] == {
+        "id": 5,
+        "type": "display",
+        "data": {"text/plain": "42"},
+        "isMainResult": True,
+        "truncated": False,
+    }
     assert frames[-1]["result"] == "42"
     assert frames[-1]["usage"]["peakMemoryBytes"] > 0
 

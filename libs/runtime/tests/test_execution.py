@@ -38,6 +38,35 @@ async def test_a_trailing_expression_is_returned_not_printed(client: AgentClient
     assert result.stdout == ""
 
 
+async def test_rich_results_arrive_as_displayed_and_come_with_the_result(
+    client: AgentClient,
+) -> None:
+    shown: list[dict[str, object]] = []
+
+    async def on_display(bundle: dict[str, object]) -> None:
+        shown.append(bundle)
+
+    code = "display('a', 'b')\n3"
+    result = await client.run_code(code, timeout=10, on_display=on_display)
+    assert [bundle["data"] for bundle in shown] == [
+        {"text/plain": "'a'"},
+        {"text/plain": "'b'"},
+        {"text/plain": "3"},
+    ]
+    assert [bundle["isMainResult"] for bundle in shown] == [False, False, True]
+    assert list(result.results) == shown
+    assert result.result == "3"
+
+
+async def test_the_agents_matplotlib_backend_is_importable_by_user_code(
+    client: AgentClient,
+) -> None:
+    code = "import importlib.util\nimportlib.util.find_spec('llmsafespace.agent.mplbackend')"
+    result = await client.run_code(code, timeout=10)
+    assert result.result is not None
+    assert result.result.startswith("ModuleSpec(name='llmsafespace.agent.mplbackend'")
+
+
 async def test_an_exception_fails_with_name_value_and_user_traceback(client: AgentClient) -> None:
     result = await client.run_code("def f():\n    raise ValueError('bad')\nf()", timeout=10)
     assert (result.status, result.exit_code) == ("failed", 1)

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .outcome import Outcome, Sink, Usage, stopped
+from .outcome import DisplaySink, Outcome, Sink, Usage, discard_display, stopped
 from .pipes import PipeReader, discard
 from .processes import ended_by_signal, exit_watch, oom_kills
 from .protocol import Frame, encode, read_frame
@@ -132,24 +132,37 @@ class Interpreter:
                 self._worker = None
 
     async def run(
-        self, code: str, *, time_limit: float, sink: Sink, cancel: asyncio.Event
+        self,
+        code: str,
+        *,
+        time_limit: float,
+        sink: Sink,
+        cancel: asyncio.Event,
+        display: DisplaySink = discard_display,
     ) -> Outcome:
-        """Run one cell; stop it after ``time_limit`` seconds or when ``cancel`` is set."""
+        """Run one cell; stop it after ``time_limit`` seconds or when ``cancel`` is set.
+        Its rich results go to ``display``, each after the output written before it."""
         async with self._lock:
             worker = self._worker or await self._fresh()
             worker.listen(sink)
             try:
-                return await self._run(worker, code, time_limit, sink, cancel)
+                return await self._run(worker, code, time_limit, sink, cancel, display)
             finally:
                 worker.listen(discard)
 
     async def _run(
-        self, worker: _Worker, code: str, time_limit: float, sink: Sink, cancel: asyncio.Event
+        self,
+        worker: _Worker,
+        code: str,
+        time_limit: float,
+        sink: Sink,
+        cancel: asyncio.Event,
+        display: DisplaySink,
     ) -> Outcome:
         loop = asyncio.get_running_loop()
         started = loop.time()
         oom_before = oom_kills()
-        reply = asyncio.ensure_future(read_frame(worker.replies))
+        reply = asyncio.ensure_future(_reply(worker, display))
         stop = asyncio.ensure_future(cancel.wait())
         try:
             with contextlib.suppress(BrokenPipeError):
@@ -168,7 +181,7 @@ class Interpreter:
         wall_ms = (loop.time() - started) * 1000.0
         if reply.done() and reply.exception() is None:
             worker.drain()
-            header, _ = reply.result()
+            header = reply.result()
             if reason is not None:
                 return stopped(reason, _usage(header, wall_ms))
             return _outcome(header, wall_ms)
@@ -188,6 +201,19 @@ class Interpreter:
         if self._worker is not None:
             await self._worker.kill()
             self._worker = None
+
+
+async def _reply(worker: _Worker, display: DisplaySink) -> Frame:
+    """The cell's reply; the results sent before it go to ``display``, each after the
+    output the worker wrote before it (already in the pipes: drained first). The worker
+    waits for ``shown`` before it goes on, so what it writes next comes after."""
+    while True:
+        header, _ = await read_frame(worker.replies)
+        if "display" not in header:
+            return header
+        worker.drain()
+        display(header["display"])
+        os.write(worker.requests, encode({"shown": True}))
 
 
 def _fork() -> int:

@@ -10,6 +10,14 @@ from .protocol import Frame
 Sink = Callable[[str, str], None]
 """Receives output as it arrives: (stream, text)."""
 
+DisplaySink = Callable[[Frame], None]
+"""Receives rich results (MIME bundles) as the code displays them, in order with output."""
+
+
+def discard_display(bundle: Frame) -> None:
+    """Drop results nobody asked for."""
+
+
 TIMEOUT_EXIT_CODE = 124
 CANCELLED_EXIT_CODE = 130
 

@@ -188,7 +188,12 @@ class Connection:
     async def _run_code(self, request: Frame) -> None:
         code = _text(request, "code")
         interpreter = self._agent.interpreter
-        await self._execute(request, lambda **kw: interpreter.run(code, **kw))
+        request_id = request["id"]
+
+        def display(bundle: Frame) -> None:
+            self.send({"id": request_id, "type": "display", **bundle})
+
+        await self._execute(request, lambda **kw: interpreter.run(code, display=display, **kw))
 
     async def _run_command(self, request: Frame) -> None:
         command = _text(request, "command")

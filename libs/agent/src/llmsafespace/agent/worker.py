@@ -18,11 +18,13 @@ import resource
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from itertools import count
 from types import CodeType, ModuleType, TracebackType
-from typing import Any, NoReturn, TextIO
+from typing import Any, BinaryIO, NoReturn, TextIO
 
-from . import secret
+from . import figures, secret
+from .display import Bundle, Display
 from .protocol import Frame, encode, read_frame_sync
 
 PACKAGES = "/workspace/.packages"  # pip --target for POST /sandboxes/{id}/packages
@@ -52,7 +54,9 @@ def _cpu_ms() -> float:
     return seconds * 1000.0
 
 
-def _run(source: str, filename: str, namespace: dict[str, Any]) -> Frame:
+def _run(source: str, filename: str, namespace: dict[str, Any], display: Display) -> Frame:
+    """Run a cell; its trailing expression's value (unless ``None`` or the cell ends in
+    ``;``, as in IPython) is displayed as the main result, then the figures left open."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
         body, last = _compile(source, filename)
@@ -64,7 +68,35 @@ def _run(source: str, filename: str, namespace: dict[str, Any]) -> Frame:
     except BaseException as exc:  # user code may raise anything, SystemExit included
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None
         return {"ok": False, "error": _error(exc, tb)}
-    return {"ok": True, "result": None if value is None else repr(value)}
+    if value is None or source.rstrip().endswith(";"):
+        return {"ok": True, "result": None}
+    bundle = display.show(value, main=True)
+    return {"ok": True, "result": bundle["data"]["text/plain"]}
+
+
+def _show_figures() -> None:
+    try:
+        figures.flush()
+    except Exception:  # a figure that cannot be drawn does not fail the cell
+        traceback.print_exc()
+
+
+def _publisher(requests: BinaryIO, reply_fd: int) -> Callable[[Bundle], None]:
+    """Send a result to the agent and wait until it has passed it on (after the output
+    written before it, which it drains first): output written after comes after it."""
+
+    def publish(bundle: Bundle) -> None:
+        _flush()
+        data = encode({"display": bundle})
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:  # whole, even if interrupted: a partial frame would desynchronize the pipe
+            while data:
+                data = data[os.write(reply_fd, data) :]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        read_frame_sync(requests)  # the agent's {"shown": true}
+
+    return publish
 
 
 def _flush() -> None:
@@ -80,11 +112,16 @@ def serve(request_fd: int, reply_fd: int) -> None:
     sys.modules["__main__"] = main
     namespace = main.__dict__
     requests = os.fdopen(request_fd, "rb", buffering=0)
+    display = Display(_publisher(requests, reply_fd))
+    display.install()
+    figures.watch()
     for number in count(1):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         request = read_frame_sync(requests)
         if request is None:
             return
+        if "shown" in request:  # an interrupt came before this was read: already passed
+            continue
         if "env" in request:  # the agent's environment grew (a warm sandbox was claimed)
             os.environ.update(request["env"])
             os.write(reply_fd, encode({"ok": True}))
@@ -93,7 +130,8 @@ def serve(request_fd: int, reply_fd: int) -> None:
         cpu_before = _cpu_ms()
         try:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            reply = _run(str(request.get("code", "")), f"<cell-{number}>", namespace)
+            reply = _run(str(request.get("code", "")), f"<cell-{number}>", namespace, display)
+            _show_figures()
         except KeyboardInterrupt:  # arrived outside the user's code
             reply = {
                 "ok": False,

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -71,6 +72,21 @@ class Usage(Contract):
     peak_memory_bytes: int
 
 
+class DisplayResult(Contract):
+    """A rich result: a MIME bundle, as IPython's display protocol makes it (see the agent's
+    `display` module). `text/plain` is always there; binary types (`image/png`,
+    `image/jpeg`) are base64; `application/json` is JSON itself."""
+
+    data: dict[str, Any] = Field(description="MIME type → content")
+    is_main_result: bool = Field(
+        default=False, description="The value of the code's trailing expression"
+    )
+    truncated: bool = Field(
+        default=False,
+        description="Past the size cap: the largest types were dropped, text/plain shortened",
+    )
+
+
 class ExecutionResult(Contract):
     execution_id: ExecutionId
     sandbox_id: SandboxId
@@ -79,7 +95,14 @@ class ExecutionResult(Contract):
     stdout: str
     stderr: str
     output_truncated: bool = False
-    result: str | None = None
+    result: str | None = Field(
+        default=None, description="text/plain of the main result (the trailing expression)"
+    )
+    results: list[DisplayResult] = Field(
+        default_factory=list,
+        description="Rich results (code only), in display order: `display(...)`, figures,"
+        " the trailing expression (`isMainResult`)",
+    )
     error: ExecutionError | None = None
     ended_by: str | None = Field(
         default=None, description="Why it ended: exit, timeout, signal, oom, cancelled"

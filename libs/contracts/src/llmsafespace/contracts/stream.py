@@ -2,14 +2,14 @@
 
 exec-svc publishes every message of one execution on
 `llmsafespace.out.<sandbox>.<execution>` (stream `LLMSAFESPACE_OUTPUT`) with one
-increasing `seq`: a `started` marker, `output` chunks, maybe a `truncated` marker,
-and exactly one terminal `ended` marker carrying the result. Any gateway replays
+increasing `seq`: a `started` marker, `output` chunks and `display` results, maybe a
+`truncated` marker, and exactly one terminal `ended` marker carrying the result. Any gateway replays
 and follows that subject, so a client can resume after a dropped socket.
 """
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -75,6 +75,17 @@ class OutputChunk(Contract):
     timestamp: int = Field(description="epoch ms")
 
 
+class DisplayChunk(Contract):
+    """A rich result, in order with the output (`seq` shared)."""
+
+    kind: Literal["display"] = "display"
+    seq: int
+    data: dict[str, Any]
+    is_main_result: bool = False
+    truncated: bool = False
+    timestamp: int = Field(description="epoch ms")
+
+
 class TruncatedMarker(Contract):
     """The per-execution output cap was hit: no more output follows, the result does."""
 
@@ -90,7 +101,8 @@ class EndedMarker(Contract):
 
 
 OutputMessage = Annotated[
-    StartedMarker | OutputChunk | TruncatedMarker | EndedMarker, Field(discriminator="kind")
+    StartedMarker | OutputChunk | DisplayChunk | TruncatedMarker | EndedMarker,
+    Field(discriminator="kind"),
 ]
 
 

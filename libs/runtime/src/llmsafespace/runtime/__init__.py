@@ -1,6 +1,6 @@
 """Sandbox drivers and the client of the in-sandbox agent."""
 
-from .agent_client import AgentClient, AgentResult, OutputCallback
+from .agent_client import AgentClient, AgentResult, DisplayCallback, OutputCallback
 from .agent_transfers import AgentRequestError, Download, Upload
 from .driver import (
     Driver,
@@ -28,6 +28,7 @@ __all__ = [
     "AgentRequestError",
     "AgentResult",
     "AgentUnavailable",
+    "DisplayCallback",
     "Download",
     "Driver",
     "DriverError",

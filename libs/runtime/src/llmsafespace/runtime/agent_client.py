@@ -17,6 +17,9 @@ from .errors import AgentUnavailable, DriverError
 OutputCallback = Callable[[str, str], Awaitable[None]]
 """Receives output as it arrives: (stream, text)."""
 
+DisplayCallback = Callable[[Frame], Awaitable[None]]
+"""Receives rich results as they arrive, in order with output: {data, isMainResult, truncated}."""
+
 StdinQueue = asyncio.Queue[tuple[str, bool]]
 """Input for a running command, in order: (text, eof); eof closes its stdin."""
 
@@ -42,6 +45,8 @@ class AgentResult:
     wall_ms: float
     cpu_ms: float
     peak_memory_bytes: int
+    results: tuple[Frame, ...] = ()
+    """Rich results in display order: {data, isMainResult, truncated}."""
 
 
 class AgentClient:
@@ -165,10 +170,18 @@ class AgentClient:
         on_output: OutputCallback | None,
         cancel: asyncio.Event | None,
         stdin: StdinQueue | None = None,
+        on_display: DisplayCallback | None = None,
     ) -> AgentResult:
         output: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        results: list[Frame] = []
 
         async def on_frame(frame: Frame) -> None:
+            if frame.get("type") == "display":
+                bundle = {key: frame.get(key) for key in ("data", "isMainResult", "truncated")}
+                results.append(bundle)
+                if on_display is not None:
+                    await on_display(bundle)
+                return
             stream, text = str(frame.get("stream")), str(frame.get("data", ""))
             output.setdefault(stream, []).append(text)
             if on_output is not None:
@@ -189,6 +202,7 @@ class AgentClient:
             wall_ms=float(usage.get("wallMs", 0.0)),
             cpu_ms=float(usage.get("cpuMs", 0.0)),
             peak_memory_bytes=int(usage.get("peakMemoryBytes", 0)),
+            results=tuple(results),
         )
 
     async def run_code(
@@ -198,10 +212,12 @@ class AgentClient:
         timeout: float,
         on_output: OutputCallback | None = None,
         cancel: asyncio.Event | None = None,
+        on_display: DisplayCallback | None = None,
     ) -> AgentResult:
-        """Run Python in the sandbox's persistent interpreter; setting ``cancel`` stops it."""
+        """Run Python in the sandbox's persistent interpreter; setting ``cancel`` stops it.
+        Its rich results (``display``, figures, the trailing value) also go to ``on_display``."""
         request = {"op": "run_code", "code": code}
-        return await self._execute(request, timeout, on_output, cancel)
+        return await self._execute(request, timeout, on_output, cancel, on_display=on_display)
 
     async def run_command(
         self,

@@ -25,12 +25,13 @@ from .errors import (
     TimeoutError,
     ValidationError,
 )
-from .events import Complete, Error, Event, Stderr, Stdout
+from .events import Complete, Display, Error, Event, Stderr, Stdout
 from .files import AsyncFiles, Files
 from .keys import ApiKeys, AsyncApiKeys, awhoami, whoami
 from .models import (
     ExecutionResult,
     Pagination,
+    Result,
     SandboxInfo,
     SandboxPage,
     SandboxStatusInfo,
@@ -57,6 +58,7 @@ __all__ = [
     "Complete",
     "ConflictError",
     "CreatedApiKey",
+    "Display",
     "ERRORS",
     "Error",
     "Event",
@@ -69,6 +71,7 @@ __all__ = [
     "NotFoundError",
     "Pagination",
     "RateLimitError",
+    "Result",
     "Sandbox",
     "SandboxError",
     "SandboxInfo",

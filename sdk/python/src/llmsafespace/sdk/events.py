@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from .models import ExecutionResult
+from .models import ExecutionResult, Result
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,16 @@ class Stderr:
 
 
 @dataclass(frozen=True)
+class Display:
+    """A rich result (an image, a table, the trailing expression's value), in order with
+    the output; it is also in the final result's `results`."""
+
+    result: Result
+    seq: int | None = None
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True)
 class Complete:
     """The execution ended (completed, failed, timed out or was cancelled); `result`
     carries its status, exit code, usage and all output seen on the stream."""
@@ -40,5 +50,5 @@ class Error:
     execution_id: str | None = None
 
 
-Event = Stdout | Stderr | Complete | Error
+Event = Stdout | Stderr | Display | Complete | Error
 """Any event of a streamed execution; `Complete` or `Error` is always the last."""

@@ -20,8 +20,8 @@ from .errors import (
     StreamUnavailableError,
     error_from_envelope,
 )
-from .events import Complete, Error, Event, Stderr, Stdout
-from .models import ExecutionResult
+from .events import Complete, Display, Error, Event, Stderr, Stdout
+from .models import ExecutionResult, Result
 
 Mode = Literal["code", "command"]
 OutputCallback = Callable[[str], object]
@@ -99,6 +99,7 @@ class AsyncExecutionStream:
         self._last_seq: int | None = None
         self._stdout: list[str] = []
         self._stderr: list[str] = []
+        self._results: list[Result] = []
         self._events: AsyncIterator[Event] | None = None
 
     @classmethod
@@ -213,6 +214,8 @@ class AsyncExecutionStream:
             return None
         if kind == "output":
             return self._output(message)
+        if kind == "display":
+            return self._display(message)
         if kind == "execution_complete":
             return self._complete(
                 ExecutionStatus(message.get("status", "completed")),
@@ -230,12 +233,26 @@ class AsyncExecutionStream:
             )
         return None  # execution_start, pong, and kinds this client does not know yet
 
-    def _output(self, message: dict[str, Any]) -> Stdout | Stderr | None:
+    def _new(self, message: dict[str, Any]) -> bool:
+        """Whether the message was not seen yet (a resume replays from the last `seq`)."""
         seq = message.get("seq")
         if isinstance(seq, int):
             if self._last_seq is not None and seq <= self._last_seq:
-                return None  # replayed after a resume
+                return False
             self._last_seq = seq
+        return True
+
+    def _display(self, message: dict[str, Any]) -> Display | None:
+        if not self._new(message):
+            return None
+        result = Result.model_validate(message)
+        self._results.append(result)
+        return Display(result, message.get("seq"), message.get("timestamp"))
+
+    def _output(self, message: dict[str, Any]) -> Stdout | Stderr | None:
+        if not self._new(message):
+            return None
+        seq = message.get("seq")
         text = str(message.get("content", ""))
         stamp = message.get("timestamp")
         if message.get("stream") == "stderr":
@@ -251,7 +268,8 @@ class AsyncExecutionStream:
     def _complete(
         self, status: ExecutionStatus, exit_code: int, message: dict[str, Any]
     ) -> Complete:
-        """The terminal message carries the whole result but the output, seen as chunks."""
+        """The terminal message carries the whole result but the output and the rich
+        results, seen as messages."""
         self.result = ExecutionResult.model_validate(
             {
                 **message,
@@ -260,6 +278,7 @@ class AsyncExecutionStream:
                 "exitCode": exit_code,
                 "stdout": "".join(self._stdout),
                 "stderr": "".join(self._stderr),
+                "results": self._results,
             }
         )
         return Complete(self.result)

@@ -164,7 +164,10 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         body=ExecuteRequest,
         errors=(404, 409),
         description="With `stream: true` the answer is `text/event-stream`. `content` over"
-        " 512 KiB is `413 payload_too_large`.",
+        " 512 KiB is `413 payload_too_large`. Code's rich results (`display(...)`,"
+        " matplotlib figures, the trailing expression) are `results`: MIME bundles"
+        " `{data: {mime: content}, isMainResult, truncated}`, binary types base64; `result`"
+        " is the main result's text/plain. Streamed, each is a `display` event.",
     ),
     ("GET", f"{API}/sandboxes/{{sandbox_id}}/stream"): Operation(
         "WebSocket: streamed executions (upgrade required)",
@@ -173,6 +176,8 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         101,
         errors=(403, 404),
         description="A WebSocket endpoint; see the architecture document for its messages."
+        " Rich results arrive as `{type: display, executionId, data, isMainResult,"
+        " truncated, seq, timestamp}`, in order with `output` and replayed by `resume`."
         " Browsers pass `?token=` (from `POST /auth/token`).",
     ),
     ("GET", f"{API}/sandboxes/{{sandbox_id}}/files"): Operation(

@@ -22,6 +22,7 @@ from nats.js.errors import NotFoundError
 from pydantic import TypeAdapter
 
 from llmsafespace.contracts import (
+    DisplayChunk,
     EndedMarker,
     ExecutionStatus,
     OutputChunk,
@@ -46,10 +47,10 @@ def _client(execution_id: str, message: OutputMessage) -> ClientMessage | None:
     if isinstance(message, StartedMarker):
         started = int(message.started_at.timestamp() * 1000)
         return {"type": "execution_start", "executionId": execution_id, "timestamp": started}
-    if isinstance(message, OutputChunk):
+    if isinstance(message, OutputChunk | DisplayChunk):
         chunk = message.wire()
         del chunk["kind"]
-        return {"type": "output", "executionId": execution_id, **chunk}
+        return {"type": message.kind, "executionId": execution_id, **chunk}
     if isinstance(message, EndedMarker):
         result = message.result.wire()
         kind = (
@@ -57,7 +58,7 @@ def _client(execution_id: str, message: OutputMessage) -> ClientMessage | None:
             if message.result.status is ExecutionStatus.CANCELLED
             else "execution_complete"
         )
-        for key in ("stdout", "stderr", "executionId", "sandboxId"):
+        for key in ("stdout", "stderr", "results", "executionId", "sandboxId"):
             result.pop(key, None)
         return {"type": kind, "executionId": execution_id, "seq": message.seq, **result}
     return None  # truncation shows as `outputTruncated` on the terminal message

@@ -1,13 +1,16 @@
 """Publishing one execution's output on its subject: sequenced, coalesced, capped."""
 
 import asyncio
+import json
 import time
 from datetime import datetime
+from typing import Any
 
 from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import (
     Contract,
+    DisplayChunk,
     EndedMarker,
     ExecutionResult,
     OutputChunk,
@@ -24,12 +27,14 @@ CHUNK_BYTES = 32 * 1024  # a chunk is sent once this much is waiting
 
 
 class OutputPublisher:
-    """`started`, then `output` chunks (one `seq` for all), maybe `truncated`, then `ended`.
+    """`started`, then `output` chunks and `display` results (one `seq` for all), maybe
+    `truncated`, then `ended`.
 
     Output is coalesced: the first write after a quiet FLUSH_INTERVAL goes out at once;
     later ones wait out the interval (or CHUNK_BYTES) and share a message, so a burst is
     not one message per write, and stdout and stderr interleave at that granularity, as
-    in a notebook. Past `limit_bytes` of output the stream says `truncated` once and drops the
+    in a notebook. A result flushes the output before it, then goes out as it is (its size
+    counts as output). Past `limit_bytes` of output the stream says `truncated` once and drops the
     rest; the result still follows.
     """
 
@@ -81,6 +86,24 @@ class OutputPublisher:
                 await self._flush()  # a burst's first write goes out at once
             elif self._timer is None:
                 self._timer = loop.call_later(FLUSH_INTERVAL - quiet_since, self._flush_soon)
+
+    async def display(self, bundle: dict[str, Any]) -> None:
+        """One rich result, after the output that came before it."""
+        async with self._lock:
+            await self._flush()
+            if self._truncated:
+                return
+            size = len(json.dumps(bundle.get("data")).encode())
+            if self._sent_bytes + size > self._limit:
+                self._truncated = True
+                await self._publish(TruncatedMarker(seq=self._next(), limit_bytes=self._limit))
+                return
+            self._sent_bytes += size
+            STREAMED_BYTES.inc(size)
+            chunk = DisplayChunk.model_validate(
+                {**bundle, "seq": self._next(), "timestamp": int(time.time() * 1000)}
+            )
+            await self._publish(chunk)
 
     def _flush_soon(self) -> None:
         self._timer = None

@@ -1,6 +1,7 @@
 """Runs executions in sandboxes' agents: to completion (sync) or streamed in the background."""
 
 import asyncio
+import json
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from llmsafespace.contracts import (
     TIMEOUT_EXIT_CODE,
     Caller,
     CancelExecution,
+    DisplayResult,
     ErrorCode,
     ExecuteRequest,
     ExecutionAccepted,
@@ -30,7 +32,13 @@ from llmsafespace.contracts import (
     Usage,
     subjects,
 )
-from llmsafespace.runtime import AgentClient, AgentResult, AgentUnavailable, OutputCallback
+from llmsafespace.runtime import (
+    AgentClient,
+    AgentResult,
+    AgentUnavailable,
+    DisplayCallback,
+    OutputCallback,
+)
 from llmsafespace.runtime.agent_client import StdinQueue
 from llmsafespace.servicekit import Bus
 
@@ -68,6 +76,27 @@ def _clip(text: str) -> tuple[str, bool]:
     if len(data) <= MAX_SYNC_OUTPUT_BYTES:
         return text, False
     return data[:MAX_SYNC_OUTPUT_BYTES].decode(errors="ignore"), True
+
+
+def _clip_results(results: tuple[dict[str, Any], ...]) -> tuple[list[DisplayResult], bool]:
+    """A synchronous result's rich results within MAX_SYNC_OUTPUT_BYTES together: one that
+    does not fit keeps only its text/plain (marked truncated) if that fits, else is left out
+    (then the second value is True)."""
+    kept: list[DisplayResult] = []
+    room, dropped = MAX_SYNC_OUTPUT_BYTES, False
+    for bundle in results:
+        result = DisplayResult.model_validate(bundle)
+        size = len(json.dumps(result.data).encode())
+        if size > room:
+            text = {"text/plain": result.data.get("text/plain", "")}
+            result = result.model_copy(update={"data": text, "truncated": True})
+            size = len(json.dumps(text).encode())
+        if size > room:
+            dropped = True
+            continue
+        room -= size
+        kept.append(result)
+    return kept, dropped
 
 
 class Runner:
@@ -148,11 +177,18 @@ class Runner:
         try:
             await publisher.started(command.request.timeout, datetime.now(UTC))
             try:
-                result = await self._execute(command, client, running, publisher.output)
+                result = await self._execute(
+                    command, client, running, publisher.output, publisher.display
+                )
             except ServiceError as exc:
                 result = self._failure(command, exc.message)
-            # The output went out as chunks; the terminal marker carries the rest.
-            update = {"output_truncated": publisher.truncated, "stdout": "", "stderr": ""}
+            # The output and results went out as messages; the terminal marker has the rest.
+            update = {
+                "output_truncated": publisher.truncated,
+                "stdout": "",
+                "stderr": "",
+                "results": [],
+            }
             await publisher.ended(result.model_copy(update=update))
         except Exception:
             log.exception("streamed_execution_failed", execution_id=command.execution_id)
@@ -165,6 +201,7 @@ class Runner:
         client: AgentClient,
         running: Running,
         on_output: OutputCallback | None,
+        on_display: DisplayCallback | None = None,
     ) -> ExecutionResult:
         request = command.request
         structlog.contextvars.bind_contextvars(
@@ -184,10 +221,15 @@ class Runner:
             if on_output is not None:
                 await on_output(stream, text)
 
+        async def shown(bundle: dict[str, Any]) -> None:
+            running.last_output = time.monotonic()
+            if on_display is not None:
+                await on_display(bundle)
+
         idle = request.idle_timeout
         watchdog = asyncio.create_task(running.watch_idle(idle)) if idle else None
         try:
-            outcome = await self._agent_call(client, request, observe, running)
+            outcome = await self._agent_call(client, request, observe, shown, running)
         except AgentUnavailable as exc:
             self._agents.forget(command.sandbox_id)
             await self._bus.event(self._subject(command, "failed"), event)
@@ -221,13 +263,18 @@ class Runner:
     async def _agent_call(
         client: AgentClient,
         request: ExecuteRequest,
-        on_output: OutputCallback | None,
+        on_output: OutputCallback,
+        on_display: DisplayCallback,
         running: Running,
     ) -> AgentResult:
         cancel = running.cancel
         if request.type is ExecutionType.CODE:
             return await client.run_code(
-                request.content, timeout=request.timeout, on_output=on_output, cancel=cancel
+                request.content,
+                timeout=request.timeout,
+                on_output=on_output,
+                cancel=cancel,
+                on_display=on_display,
             )
         return await client.run_command(
             request.content,
@@ -252,6 +299,7 @@ class Runner:
     ) -> ExecutionResult:
         stdout, stdout_clipped = _clip(outcome.stdout)
         stderr, stderr_clipped = _clip(outcome.stderr)
+        results, results_clipped = _clip_results(outcome.results)
         status = ExecutionStatus(outcome.status)
         exit_code, ended_by = outcome.exit_code, outcome.ended_by
         if status is ExecutionStatus.CANCELLED and idle_expired:
@@ -265,8 +313,9 @@ class Runner:
             exit_code=exit_code,
             stdout=stdout,
             stderr=stderr,
-            output_truncated=stdout_clipped or stderr_clipped,
+            output_truncated=stdout_clipped or stderr_clipped or results_clipped,
             result=outcome.result,
+            results=results,
             error=ExecutionError.model_validate(outcome.error) if outcome.error else None,
             ended_by=ended_by,
             started_at=started_at,

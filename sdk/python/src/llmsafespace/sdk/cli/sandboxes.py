@@ -8,7 +8,7 @@ from typing import TextIO
 import click
 
 from ..errors import StreamUnavailableError
-from ..models import ExecutionResult, SandboxInfo
+from ..models import SUFFIXES, ExecutionResult, SandboxInfo
 from ..sandbox import Sandbox
 from .output import emit_json, fields, table
 from .settings import CliSettings, key_values, pass_settings
@@ -150,15 +150,29 @@ def exec_command(
 @click.option("--code", "-c", help="Python source to run.")
 @click.option("--file", "-f", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds.")
+@click.option(
+    "--images",
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    default=Path(),
+    show_default=True,
+    help="Directory for the images the code displays (each path is printed).",
+)
 @pass_settings
 def run_code(
-    settings: CliSettings, sandbox_id: str, code: str | None, path: Path | None, timeout: float
+    settings: CliSettings,
+    sandbox_id: str,
+    code: str | None,
+    path: Path | None,
+    timeout: float,
+    images: Path,
 ) -> None:
-    """Run Python (`--code` or `--file`) in the sandbox's interpreter."""
+    """Run Python (`--code` or `--file`) in the sandbox's interpreter. Images it displays
+    (matplotlib figures, `display(...)`) are written to `--images`, their paths printed."""
     if (code is None) == (path is None):
         raise click.UsageError("give exactly one of --code or --file")
     source = code if code is not None else path.read_text() if path else ""
-    _finish(_execute(settings, sandbox_id, "code", source, timeout, None))
+    images.mkdir(parents=True, exist_ok=True)
+    _finish(_execute(settings, sandbox_id, "code", source, timeout, None), images)
 
 
 def _execute(
@@ -198,9 +212,17 @@ def _writer(stream: TextIO) -> Callable[[str], None]:
     return write
 
 
-def _finish(result: ExecutionResult) -> None:
+IMAGES = ("image/png", "image/jpeg", "image/svg+xml")
+
+
+def _finish(result: ExecutionResult, images: Path | None = None) -> None:
     if result.result is not None:
         print(result.result)
+    for number, rich in enumerate(result.results, 1):
+        mime = next((mime for mime in IMAGES if mime in rich.data), None)
+        if images is not None and mime is not None:
+            path = images / f"{result.execution_id}-{number}{SUFFIXES[mime]}"
+            print(rich.save(path))
     if result.error is not None:
         sys.stderr.write(result.error.traceback or f"{result.error.name}: {result.error.value}\n")
     if result.status.value == "timeout":

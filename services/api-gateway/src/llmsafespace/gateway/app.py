@@ -28,6 +28,7 @@ from .audit import ROUTES as AUDIT_ROUTES
 from .catalog import ROUTES as CATALOG_ROUTES
 from .errors import EXCEPTION_HANDLERS
 from .files import ROUTES as FILE_ROUTES
+from .mcp import McpEndpoint
 from .observability import Observability
 from .openapi import ROUTES as OPENAPI_ROUTES
 from .ratelimit import RateLimiter
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
     pool: asyncpg.Pool | None = None
     connection: NatsClient | None = None
     cache: aioredis.Redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    mcp = McpEndpoint(API_PREFIX)
 
     async def readiness() -> dict[str, bool]:
         try:
@@ -88,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *operational_routes(readiness),
             *OPENAPI_ROUTES,
+            mcp.route(),
             Mount(
                 API_PREFIX,
                 routes=[
@@ -103,7 +106,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(Observability)],
-        lifespan=lifespan,
+        lifespan=mcp.around(lifespan),
     )
 
 

@@ -175,6 +175,14 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         description="A WebSocket endpoint; see the architecture document for its messages."
         " Browsers pass `?token=` (from `POST /auth/token`).",
     ),
+    ("POST", "/mcp"): Operation(
+        "MCP (Model Context Protocol) over Streamable HTTP",
+        "mcp",
+        {"type": "object"},
+        description="JSON-RPC 2.0 messages of the Model Context Protocol (tools/list,"
+        " tools/call, ...), answered as JSON or `text/event-stream`; the sandbox tools act"
+        " with the caller's own credential. See the README's MCP section.",
+    ),
     ("GET", f"{API}/sandboxes/{{sandbox_id}}/files"): Operation(
         "List a directory in the sandbox",
         "files",

@@ -36,6 +36,7 @@ from .sandboxes import ROUTES as SANDBOX_ROUTES
 from .settings import Settings
 from .state import State
 from .stream import ROUTE as STREAM_ROUTE
+from .terminal import ROUTE as TERMINAL_ROUTE
 from .users import ROUTES as USER_ROUTES
 from .warmpools import ROUTES as WARMPOOL_ROUTES
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> Starlette:
                     *FILE_ROUTES,
                     *SANDBOX_ROUTES,
                     STREAM_ROUTE,
+                    TERMINAL_ROUTE,
                     *WARMPOOL_ROUTES,
                     *CATALOG_ROUTES,
                     *USER_ROUTES,

@@ -22,11 +22,12 @@ from llmsafespace.servicekit import (
 )
 
 from .agents import Agents
-from .handlers import create_router
+from .handlers import create_router, create_terminal_router
 from .packages import Packages
 from .runner import Runner
 from .settings import Settings
 from .store import ExecutionStore
+from .terminals import Terminals
 from .transfers import Files
 
 SERVICE = "exec-svc"
@@ -68,12 +69,17 @@ def create_app(settings: Settings) -> Starlette:
         broker.include_router(
             create_router(agents, runner, transfers, packages, settings.max_workers)
         )
+        terminals = Terminals(
+            agents, broker.connection, settings.terminal_grace, settings.terminal_scrollback_chars
+        )
+        broker.include_router(create_terminal_router(terminals, settings.max_workers))
         await broker.start()
         log.info("service_started", http_port=settings.http_port)
         try:
             yield
         finally:
             await stop_gracefully(broker)
+            await terminals.drain()
             await packages.drain()
             await runner.drain()
             await transfers.drain()

@@ -20,9 +20,10 @@ WAIT = 60.0  # a bound on waiting for an expected screen (a hang fails, never a 
 
 @asynccontextmanager
 async def terminal(
-    stack, sandbox_id: str, key: str | None = None, **query: Any
+    stack, sandbox_id: str, key: str | None = None, api_url: str | None = None, **query: Any
 ) -> AsyncIterator[ClientConnection]:
-    url = stack.api_url.replace("http", "ws", 1) + f"/sandboxes/{sandbox_id}/terminal"
+    base = api_url or stack.api_url
+    url = base.replace("http", "ws", 1) + f"/sandboxes/{sandbox_id}/terminal"
     if query:
         url += "?" + urlencode(query)
     headers = {"Authorization": f"Bearer {key or stack.admin_key}"}
@@ -147,6 +148,23 @@ async def test_a_terminal_is_reattached_with_its_scrollback(stack, sandbox: str)
         assert "marker-12" in replay["data"]
         await type_in(socket, "echo $x-$((5 + 5))\n")
         await screen_until(socket, "remembered-10")
+
+
+async def test_another_gateway_replica_reattaches_the_terminal(
+    stack, sandbox: str, start_gateway
+) -> None:
+    """The terminal lives with exec-svc and crosses the bus: a gateway that never saw it
+    serves it."""
+    other = start_gateway()
+    async with terminal(stack, sandbox) as socket:
+        terminal_id = await ready(socket)
+        await type_in(socket, "y=elsewhere; echo first-$((4 * 4))\n")
+        await screen_until(socket, "first-16")
+    async with terminal(stack, sandbox, api_url=other, terminalId=terminal_id) as socket:
+        assert await ready(socket) == terminal_id
+        assert "first-16" in (await receive(socket))["data"]
+        await type_in(socket, "echo $y-$((5 * 5))\n")
+        await screen_until(socket, "elsewhere-25")
 
 
 async def test_bad_frames_get_errors_and_the_terminal_lives_on(stack, sandbox: str) -> None:

@@ -6,11 +6,13 @@ to it follows. A bounded scrollback is kept for re-attaching; a terminal nobody 
 contacted for `grace` seconds (no socket attached) is hung up."""
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import nats.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -122,9 +124,10 @@ class Terminals:
             log.info("terminal_lost", terminal_id=terminal.terminal_id, error=str(exc))
         finally:
             reaper.cancel()
-            await subscription.unsubscribe()
             del self._open[terminal.terminal_id]
-            await self._publish(output, TerminalExit(exit_code=exit_code))
+            with contextlib.suppress(nats.errors.Error):  # the bus may be closing (shutdown)
+                await subscription.unsubscribe()
+                await self._publish(output, TerminalExit(exit_code=exit_code))
             log.info("terminal_closed", terminal_id=terminal.terminal_id, exit_code=exit_code)
 
     async def _reap_when_abandoned(self, terminal: Terminal) -> None:

@@ -26,7 +26,11 @@ from llmsafespace.devstack import Stack
 pytestmark = pytest.mark.stack
 
 MAX_EXAMPLES = 12  # per operation: the whole run stays around a minute on 2 cores
-NOT_HTTP = {("GET", "/api/v1/sandboxes/{sandbox_id}/stream")}  # tests/fuzz/test_stream_fuzz.py
+NOT_HTTP = {
+    ("GET", "/api/v1/sandboxes/{sandbox_id}/stream"),  # tests/fuzz/test_stream_fuzz.py
+    ("GET", "/api/v1/sandboxes/{sandbox_id}/terminal"),  # WebSocket: tests/e2e/test_terminal.py
+    ("POST", "/mcp"),  # JSON-RPC, not REST: tests/e2e/test_mcp.py
+}
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 BUSY = {503, 504}  # overload answers, allowed when documented
 

@@ -18,7 +18,7 @@ StdinQueue = asyncio.Queue[tuple[str, bool]]
 """Input for a running command: (text, eof); eof closes its stdin after the text."""
 
 
-async def _feed(fd: int, inbound: StdinQueue) -> None:
+async def feed_input(fd: int, inbound: StdinQueue) -> None:
     """Write queued input to the child's stdin pipe (never blocking the loop) until eof."""
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
@@ -44,7 +44,7 @@ async def _feed(fd: int, inbound: StdinQueue) -> None:
         os.close(fd)
 
 
-def _reap(pid: int) -> tuple[int, resource.struct_rusage]:
+def reap(pid: int) -> tuple[int, resource.struct_rusage]:
     """Reap an exited child, with its resource usage."""
     _, status, rusage = os.wait4(pid, 0)
     return status, rusage
@@ -83,7 +83,7 @@ async def run_command(
     feeder = None
     if stdin is not None and proc.stdin is not None:
         # The feeder owns the fd from here (closes it on eof or when the command ends).
-        feeder = asyncio.ensure_future(_feed(os.dup(proc.stdin.fileno()), stdin))
+        feeder = asyncio.ensure_future(feed_input(os.dup(proc.stdin.fileno()), stdin))
         proc.stdin.close()
     exited = exit_watch(proc.pid)
     stop = asyncio.ensure_future(cancel.wait())
@@ -98,7 +98,7 @@ async def run_command(
             await asyncio.shield(exited)
     if feeder is not None:
         feeder.cancel()
-    status, rusage = _reap(proc.pid)
+    status, rusage = reap(proc.pid)
     proc.returncode = os.waitstatus_to_exitcode(status)
     for pipe in pipes:
         pipe.stop()

@@ -15,6 +15,7 @@ from .interpreter import Interpreter
 from .outcome import Outcome
 from .paths import FileError
 from .protocol import Frame, FrameTooLarge, ProtocolError, encode, read_frame
+from .terminal import Terminal, TerminalError
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Connection:
         self._tasks: set[asyncio.Task[None]] = set()
         self._inbound: dict[object, files.Inbound] = {}
         self._stdin: dict[object, StdinQueue] = {}
+        self._terminals: dict[object, Terminal] = {}
 
     def send(self, frame: Frame, body: bytes = b"") -> None:
         if not self._writer.is_closing():
@@ -87,7 +89,10 @@ class Connection:
         task = asyncio.create_task(self._serve(request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        wants_stdin = request.get("op") == "run_command" and request.get("stdin") is True
+        op = request.get("op")
+        wants_stdin = (op == "run_command" and request.get("stdin") is True) or (
+            op == "open_terminal"
+        )
         if wants_stdin and request_id not in self._stdin:
             # Made before the task runs, so input sent right after the request is kept.
             self._stdin[request_id] = asyncio.Queue()
@@ -109,6 +114,7 @@ class Connection:
             "run_code": self._run_code,
             "run_command": self._run_command,
             "set_env": self._set_env,
+            "open_terminal": self._open_terminal,
             "cancel": self._cancel,
             "list_files": self._answer(files.list_files),
             "delete_file": self._answer(files.delete),
@@ -125,7 +131,7 @@ class Connection:
         except FileError as exc:
             error = {"type": "error", "message": str(exc), "code": exc.code}
             self.send({"id": request_id, **error})
-        except (RequestError, OSError) as exc:
+        except (RequestError, TerminalError, OSError) as exc:
             self.send({"id": request_id, "type": "error", "message": str(exc)})
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
@@ -207,6 +213,33 @@ class Connection:
             request, lambda **kw: run_command(command, env=env, cwd=cwd, stdin=stdin, **kw)
         )
 
+    def resize(self, frame: Frame) -> None:
+        """A ``resize`` frame for a running terminal (in order, like ``stdin``); a bad
+        size is answered with an ``error`` frame and changes nothing."""
+        terminal = self._terminals.get(frame.get("target"))
+        if terminal is None:
+            return
+        try:
+            terminal.resize(frame.get("cols"), frame.get("rows"))
+        except (TerminalError, OSError) as exc:
+            self.send({"id": frame.get("id"), "type": "error", "message": str(exc)})
+
+    async def _open_terminal(self, request: Frame) -> None:
+        request_id = request["id"]
+        terminal = Terminal(request.get("cols", 80), request.get("rows", 24))
+        env = dict(self._agent.config.env)
+        stdin = self._stdin[request_id]
+        self._terminals[request_id] = terminal
+        try:
+            await self._execute(
+                request,
+                lambda **kw: terminal.run(
+                    env=env, cwd=self._agent.config.workspace, stdin=stdin, **kw
+                ),
+            )
+        finally:
+            del self._terminals[request_id]
+
     async def _set_env(self, request: Frame) -> None:
         extra = _env(request)
         self._agent.config.env.update(extra)
@@ -273,6 +306,8 @@ class Agent:
                     connection.feed(request, body)
                 elif request.get("op") == "stdin":
                     connection.feed_stdin(request)
+                elif request.get("op") == "resize":
+                    connection.resize(request)
                 else:
                     connection.start(request)
         except (asyncio.IncompleteReadError, ProtocolError, ConnectionError):

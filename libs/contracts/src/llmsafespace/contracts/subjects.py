@@ -33,6 +33,10 @@ EXEC_PACKAGES_START = f"{PREFIX}.cmd.exec.packages.start"
 
 AUDIT_QUERY = f"{PREFIX}.cmd.audit.query"
 
+# Interactive terminals: opened on one exec-svc instance (queue group), then reached on
+# per-terminal subjects (`terminal_control`, `terminal_output`).
+TERM_OPEN = f"{PREFIX}.term.open"
+
 # Queue groups: one member of each group handles each command.
 SANDBOX_QUEUE = "sandbox-svc"
 WARMPOOL_QUEUE = "warmpool-svc"
@@ -69,3 +73,13 @@ def transfer(transfer_id: str) -> str:
 
 def output(sandbox_id: str, execution_id: str) -> str:
     return f"{PREFIX}.out.{sandbox_id}.{execution_id}"
+
+
+def terminal_control(sandbox_id: str, terminal_id: str) -> str:
+    """Requests to a terminal, answered by the exec-svc instance that owns it."""
+    return f"{PREFIX}.term.ctl.{sandbox_id}.{terminal_id}"
+
+
+def terminal_output(sandbox_id: str, terminal_id: str) -> str:
+    """A terminal's output and exit, for every gateway replica attached to it."""
+    return f"{PREFIX}.term.out.{sandbox_id}.{terminal_id}"

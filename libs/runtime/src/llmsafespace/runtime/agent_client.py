@@ -23,6 +23,10 @@ DisplayCallback = Callable[[Frame], Awaitable[None]]
 StdinQueue = asyncio.Queue[tuple[str, bool]]
 """Input for a running command, in order: (text, eof); eof closes its stdin."""
 
+ControlQueue = asyncio.Queue[Frame]
+"""Frames for a running terminal, in order: `{"op": "stdin", "data"}` or
+`{"op": "resize", "cols", "rows"}`."""
+
 GRACE = 5.0
 """How long past an execution's own timeout the client waits for the agent's answer."""
 
@@ -119,6 +123,12 @@ class AgentClient:
             if eof:
                 return
 
+    async def _control_from(self, control: ControlQueue, request_id: int) -> None:
+        while True:
+            frame = await control.get()
+            with contextlib.suppress(ConnectionError):
+                self._writer.write(encode({**frame, "target": request_id, "id": next(self._ids)}))
+
     async def _request(
         self,
         request: Frame,
@@ -126,6 +136,7 @@ class AgentClient:
         on_frame: Callable[[Frame], Awaitable[None]],
         cancel: asyncio.Event | None = None,
         stdin: StdinQueue | None = None,
+        control: ControlQueue | None = None,
     ) -> Frame:
         """Send ``request``; pass every reply to ``on_frame``; return the terminal one.
         Setting ``cancel`` asks the agent to stop the request (it still answers, cancelled)."""
@@ -140,6 +151,8 @@ class AgentClient:
             self._writer.write(encode({**request, "id": request_id}))
             if stdin is not None:  # after the request, so the agent knows the target
                 feeder = asyncio.create_task(self._stdin_from(stdin, request_id))
+            elif control is not None:
+                feeder = asyncio.create_task(self._control_from(control, request_id))
             async with asyncio.timeout(deadline):
                 await self._writer.drain()
                 while True:
@@ -171,6 +184,7 @@ class AgentClient:
         cancel: asyncio.Event | None,
         stdin: StdinQueue | None = None,
         on_display: DisplayCallback | None = None,
+        control: ControlQueue | None = None,
     ) -> AgentResult:
         output: dict[str, list[str]] = {"stdout": [], "stderr": []}
         results: list[Frame] = []
@@ -188,7 +202,7 @@ class AgentClient:
                 await on_output(stream, text)
 
         final = await self._request(
-            {**request, "timeout": timeout}, timeout + GRACE, on_frame, cancel, stdin
+            {**request, "timeout": timeout}, timeout + GRACE, on_frame, cancel, stdin, control
         )
         usage: dict[str, Any] = final.get("usage") or {}
         return AgentResult(
@@ -236,6 +250,21 @@ class AgentClient:
         if stdin is not None:
             request["stdin"] = True
         return await self._execute(request, timeout, on_output, cancel, stdin)
+
+    async def terminal(
+        self,
+        *,
+        cols: int,
+        rows: int,
+        timeout: float,
+        on_output: OutputCallback,
+        control: ControlQueue,
+        cancel: asyncio.Event,
+    ) -> AgentResult:
+        """The user's shell on a PTY until it exits (or ``cancel`` hangs it up); its
+        output reaches ``on_output``; keystrokes and resizes are put on ``control``."""
+        request: Frame = {"op": "open_terminal", "cols": cols, "rows": rows}
+        return await self._execute(request, timeout, on_output, cancel, control=control)
 
     async def set_env(self, env: dict[str, str]) -> None:
         """Add ``env`` to the environment of later code and commands (a claimed warm

@@ -40,6 +40,7 @@ from .models import (
 )
 from .sandbox import ExecutionStream, Sandbox
 from .streaming import AsyncExecutionStream
+from .terminal import AsyncTerminal
 from .tools import TOOL_SPECS, SandboxTools, ToolSpec
 from .warmpool import AsyncWarmPool, WarmPool
 
@@ -52,6 +53,7 @@ __all__ = [
     "AsyncExecutionStream",
     "AsyncFiles",
     "AsyncSandbox",
+    "AsyncTerminal",
     "AsyncWarmPool",
     "AuthenticationError",
     "ClientConfig",

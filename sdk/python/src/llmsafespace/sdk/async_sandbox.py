@@ -19,6 +19,7 @@ from .models import (
     resources_body,
 )
 from .streaming import AsyncExecutionStream, Mode, OutputCallback, send_once
+from .terminal import AsyncTerminal
 from .transport import Transport
 
 EXECUTE_GRACE = 30.0  # seconds an HTTP execute may take beyond the execution's own timeout
@@ -247,6 +248,16 @@ class AsyncSandbox:
         else:
             message = {"type": "cancel", "executionId": execution_id}
             await send_once(self._transport.config, self.id, message)
+
+    def terminal(
+        self, *, cols: int = 80, rows: int = 24, terminal_id: str | None = None
+    ) -> AsyncTerminal:
+        """An interactive shell on a PTY: `async with sandbox.terminal() as term`, then
+        `await term.send("ls\\n")`, `await term.resize(cols, rows)` and `async for text in
+        term`. `terminal_id` re-attaches to a terminal left within the grace period."""
+        return AsyncTerminal(
+            self._transport.config, self.id, cols=cols, rows=rows, terminal_id=terminal_id
+        )
 
     async def terminate(self) -> SandboxInfo:
         """Terminate the sandbox: its processes are killed and its files removed."""

@@ -36,9 +36,14 @@ def stream_url(config: ClientConfig, sandbox_id: str) -> str:
 async def open_stream(config: ClientConfig, sandbox_id: str) -> ClientConnection:
     """A connected socket, or the mapped error: an envelope in a refused handshake picks
     the exception; a bare 403/404/405 means the server has no stream endpoint."""
+    return await open_socket(config, stream_url(config, sandbox_id))
+
+
+async def open_socket(config: ClientConfig, url: str) -> ClientConnection:
+    """`open_stream` for any of the API's WebSocket endpoints."""
     try:
         return await connect(
-            stream_url(config, sandbox_id),
+            url,
             additional_headers={"Authorization": f"Bearer {config.api_key}"},
             open_timeout=config.request_timeout,
             max_size=None,

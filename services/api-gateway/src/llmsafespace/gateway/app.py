@@ -29,6 +29,7 @@ from .catalog import ROUTES as CATALOG_ROUTES
 from .console import mount as console
 from .errors import EXCEPTION_HANDLERS
 from .files import ROUTES as FILE_ROUTES
+from .mcp import McpEndpoint
 from .observability import Observability
 from .openapi import ROUTES as OPENAPI_ROUTES
 from .ratelimit import RateLimiter
@@ -36,6 +37,7 @@ from .sandboxes import ROUTES as SANDBOX_ROUTES
 from .settings import Settings
 from .state import State
 from .stream import ROUTE as STREAM_ROUTE
+from .terminal import ROUTE as TERMINAL_ROUTE
 from .users import ROUTES as USER_ROUTES
 from .warmpools import ROUTES as WARMPOOL_ROUTES
 
@@ -48,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
     pool: asyncpg.Pool | None = None
     connection: NatsClient | None = None
     cache: aioredis.Redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    mcp = McpEndpoint(API_PREFIX)
 
     async def readiness() -> dict[str, bool]:
         try:
@@ -90,12 +93,14 @@ def create_app(settings: Settings) -> Starlette:
             *operational_routes(readiness),
             *OPENAPI_ROUTES,
             console(),
+            mcp.route(),
             Mount(
                 API_PREFIX,
                 routes=[
                     *FILE_ROUTES,
                     *SANDBOX_ROUTES,
                     STREAM_ROUTE,
+                    TERMINAL_ROUTE,
                     *WARMPOOL_ROUTES,
                     *CATALOG_ROUTES,
                     *USER_ROUTES,
@@ -105,7 +110,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(Observability)],
-        lifespan=lifespan,
+        lifespan=mcp.around(lifespan),
     )
 
 

@@ -180,6 +180,25 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         " truncated, seq, timestamp}`, in order with `output` and replayed by `resume`."
         " Browsers pass `?token=` (from `POST /auth/token`).",
     ),
+    ("POST", "/mcp"): Operation(
+        "MCP (Model Context Protocol) over Streamable HTTP",
+        "mcp",
+        {"type": "object"},
+        description="JSON-RPC 2.0 messages of the Model Context Protocol (tools/list,"
+        " tools/call, ...), answered as JSON or `text/event-stream`; the sandbox tools act"
+        " with the caller's own credential. See the README's MCP section.",
+    ),
+    ("GET", f"{API}/sandboxes/{{sandbox_id}}/terminal"): Operation(
+        "WebSocket: an interactive shell on a PTY (upgrade required)",
+        "executions",
+        None,
+        101,
+        errors=(403, 404, 409),
+        description="Query `cols`, `rows` (1..1000, default 80x24), `terminalId` (re-attach;"
+        " its scrollback is replayed first). Send `input {data}`, `resize {cols, rows}`,"
+        " `ping`; receive `ready {terminalId}`, `output {data, seq}`, `exit {exitCode}`,"
+        " `error {code, message}`, `pong`. Browsers pass `?token=`.",
+    ),
     ("GET", f"{API}/sandboxes/{{sandbox_id}}/files"): Operation(
         "List a directory in the sandbox",
         "files",

@@ -22,11 +22,12 @@ from llmsafespace.servicekit import (
 )
 
 from .agents import Agents
-from .handlers import create_router
+from .handlers import create_router, create_terminal_router
 from .packages import Packages
 from .runner import Runner
 from .settings import Settings
 from .store import ExecutionStore
+from .terminals import Terminals
 from .transfers import Files
 
 SERVICE = "exec-svc"
@@ -68,14 +69,20 @@ def create_app(settings: Settings) -> Starlette:
         broker.include_router(
             create_router(agents, runner, transfers, packages, settings.max_workers)
         )
+        terminals = Terminals(
+            agents, broker.connection, settings.terminal_grace, settings.terminal_scrollback_chars
+        )
+        broker.include_router(create_terminal_router(terminals, settings.max_workers))
         await broker.start()
         log.info("service_started", http_port=settings.http_port)
         try:
             yield
         finally:
-            # Installs and streamed executions publish until their terminal marker: they
-            # finish while the connection is still open.
-            await stop_gracefully(broker, (packages.drain, runner.drain, transfers.drain))
+            # Terminals, installs and streamed executions publish until their last message:
+            # they finish while the connection is still open.
+            await stop_gracefully(
+                broker, (terminals.drain, packages.drain, runner.drain, transfers.drain)
+            )
             await agents.close()
             await pool.close()
 

@@ -13,11 +13,13 @@ from llmsafespace.contracts import (
     InstallPackages,
     ListFiles,
     OpenDownload,
+    OpenTerminal,
     OpenUpload,
     RunExecution,
     Sandbox,
     SandboxStatus,
     StartExecution,
+    TerminalOpened,
     TransferOpened,
     subjects,
 )
@@ -25,6 +27,7 @@ from llmsafespace.contracts import (
 from .agents import Agents
 from .packages import Packages
 from .runner import Runner
+from .terminals import Terminals
 from .transfers import Files
 
 
@@ -78,5 +81,15 @@ def create_router(
     @router.subscriber(subjects.EXEC_PACKAGES_START, queue=queue, max_workers=max_workers)
     async def start_install(command: InstallPackages) -> ExecutionAccepted:
         return await packages.start(command)
+
+    return router
+
+
+def create_terminal_router(terminals: Terminals, max_workers: int) -> NatsRouter:
+    router = NatsRouter()
+
+    @router.subscriber(subjects.TERM_OPEN, queue=subjects.EXEC_QUEUE, max_workers=max_workers)
+    async def open_terminal(command: OpenTerminal) -> TerminalOpened:
+        return await terminals.open(command)
 
     return router

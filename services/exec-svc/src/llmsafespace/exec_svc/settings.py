@@ -29,3 +29,11 @@ class Settings(ServiceSettings):
         description="An npm registry exec-svc fetches packages from for sandboxes",
     )
     resolve_ttl: float = Field(default=5.0, ge=0, description="Seconds an endpoint is cached")
+    terminal_grace: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a terminal lives on with no socket attached (to re-attach)",
+    )
+    terminal_scrollback_chars: int = Field(
+        default=64 * 1024, gt=0, description="Output a terminal keeps for a re-attach"
+    )

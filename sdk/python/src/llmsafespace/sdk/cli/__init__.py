@@ -17,9 +17,11 @@ from ..errors import (
 )
 from .files import copy
 from .keys import keys_group, whoami
+from .mcp import mcp_command
 from .pools import pool_group
 from .sandboxes import exec_command, run_code, sandbox_group
 from .settings import CliSettings
+from .shell import shell
 
 EXIT_ERROR = 1
 _HINTS: dict[type[LLMSafeSpaceError], str] = {
@@ -45,6 +47,8 @@ cli.add_command(pool_group)
 cli.add_command(copy)
 cli.add_command(keys_group)
 cli.add_command(whoami)
+cli.add_command(mcp_command)
+cli.add_command(shell)
 
 
 def describe(error: LLMSafeSpaceError) -> str:

@@ -1,0 +1,292 @@
+"""The sandbox tools the MCP server offers: each one's arguments as a pydantic model (its
+JSON schema is what the model reads; validating against it is what refuses wrong types)
+and its implementation on the async SDK, with the caller's own credential."""
+
+import posixpath
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import anyio
+from pydantic import BaseModel, ConfigDict, Field
+
+from .async_sandbox import AsyncSandbox
+from .config import ClientConfig
+from .errors import LLMSafeSpaceError, NotFoundError
+from .events import Stderr, Stdout
+from .models import ExecutionResult
+
+WORKSPACE = "/workspace"
+MAX_OUTPUT_CHARS = 20_000
+OutputSink = Callable[[str, str], Awaitable[None]]
+"""Called with (stream, text) for each chunk of a running execution's output."""
+
+SandboxId = Annotated[
+    str | None,
+    Field(
+        description="The sandbox to use. Omit it to use the one this session created or "
+        "last used (else your most recently created running sandbox)."
+    ),
+]
+Timeout = Annotated[
+    float, Field(gt=0, le=3600, description="Seconds before the run is stopped (default 30).")
+]
+FilePath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description="Absolute (in /workspace or /tmp) or relative to /workspace.",
+    ),
+]
+
+
+class Arguments(BaseModel):
+    """Tool arguments: unknown names and wrong types are refused, nothing is coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateSandbox(Arguments):
+    runtime: str = Field(default="python:3.11", description="Runtime, e.g. python:3.11.")
+    timeout: int = Field(
+        default=600, ge=1, le=86400, description="Lifetime of the sandbox in seconds."
+    )
+
+
+class RunCode(Arguments):
+    code: str = Field(min_length=1, description="Python source to run.")
+    timeout: Timeout = 30
+    sandbox_id: SandboxId = None
+
+
+class RunCommand(Arguments):
+    command: str = Field(min_length=1, description="The shell command line (/bin/sh -c).")
+    timeout: Timeout = 30
+    cwd: str | None = Field(default=None, description="Working directory (absolute).")
+    sandbox_id: SandboxId = None
+
+
+class ReadFile(Arguments):
+    path: FilePath
+    sandbox_id: SandboxId = None
+
+
+class WriteFile(Arguments):
+    path: FilePath
+    content: str = Field(description="The whole new content (UTF-8 text).")
+    sandbox_id: SandboxId = None
+
+
+class ListFiles(Arguments):
+    path: FilePath = WORKSPACE
+    sandbox_id: SandboxId = None
+
+
+class InstallPackages(Arguments):
+    packages: list[str] = Field(min_length=1, description="Package specs, e.g. ['numpy'].")
+    manager: Literal["pip", "npm"] = "pip"
+    sandbox_id: SandboxId = None
+
+
+class ListSandboxes(Arguments):
+    status: str | None = Field(default=None, description="Only these, e.g. running.")
+
+
+class TerminateSandbox(Arguments):
+    sandbox_id: SandboxId = None
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    name: str
+    description: str
+    arguments: type[Arguments]
+
+
+TOOLS: tuple[ToolDefinition, ...] = (
+    ToolDefinition(
+        "create_sandbox",
+        "Create an isolated sandbox (a Linux container with Python) and make it this "
+        "session's default. Returns its id.",
+        CreateSandbox,
+    ),
+    ToolDefinition(
+        "run_code",
+        "Run Python in the sandbox's persistent interpreter: variables, imports and "
+        "functions survive between calls. Returns stdout, stderr, the value of a trailing "
+        "expression, the exception if one was raised, and images/rich output.",
+        RunCode,
+    ),
+    ToolDefinition(
+        "run_command",
+        "Run a shell command in the sandbox (in /workspace by default). Returns stdout, "
+        "stderr and the exit code.",
+        RunCommand,
+    ),
+    ToolDefinition("read_file", "Read a text file from the sandbox.", ReadFile),
+    ToolDefinition(
+        "write_file",
+        "Write a text file in the sandbox, replacing it; parent directories are created.",
+        WriteFile,
+    ),
+    ToolDefinition("list_files", "List a directory of the sandbox.", ListFiles),
+    ToolDefinition(
+        "install_packages",
+        "Install packages in the sandbox (pip: importable by the next run_code; npm: into "
+        "/workspace/node_modules).",
+        InstallPackages,
+    ),
+    ToolDefinition("list_sandboxes", "List your sandboxes, newest first.", ListSandboxes),
+    ToolDefinition(
+        "terminate_sandbox",
+        "Terminate a sandbox: its processes are killed and its files removed.",
+        TerminateSandbox,
+    ),
+)
+
+
+class SandboxSession:
+    """One MCP session's view of the platform: the caller's credential and the sandbox
+    the session uses when a call names none (the last one it created or used)."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self.default_sandbox: str | None = None
+
+    async def sandbox(self, sandbox_id: str | None) -> AsyncSandbox:
+        """The named sandbox, else the session's, else the caller's newest running one."""
+        identifier = sandbox_id or self.default_sandbox
+        if identifier is None:
+            page = await AsyncSandbox.list(limit=1, status="running", **self._credential())
+            if not page.sandboxes:
+                raise NotFoundError("no sandbox yet: call create_sandbox first", code="not_found")
+            identifier = page.sandboxes[0].id
+        try:
+            sandbox = await AsyncSandbox.connect(identifier, **self._credential())
+        except NotFoundError as exc:
+            raise NotFoundError(f"no such sandbox: {identifier}", code="not_found") from exc
+        self.default_sandbox = sandbox.id
+        return sandbox
+
+    async def create(self, args: CreateSandbox) -> dict[str, Any]:
+        sandbox = await AsyncSandbox.create(
+            runtime=args.runtime,
+            timeout=args.timeout,
+            metadata={"createdBy": "mcp"},
+            **self._credential(),
+        )
+        await sandbox.close()
+        self.default_sandbox = sandbox.id
+        info = sandbox.info_cached
+        return {"sandbox_id": sandbox.id, "status": info.status.value, "runtime": args.runtime}
+
+    async def execute(
+        self, args: RunCode | RunCommand, on_output: OutputSink | None
+    ) -> ExecutionResult:
+        """Streamed, so output can be relayed as it happens; if the caller is cancelled
+        the execution is cancelled too."""
+        sandbox = await self.sandbox(args.sandbox_id)
+        try:
+            if isinstance(args, RunCode):
+                stream = sandbox.stream_code(args.code, timeout=args.timeout)
+            else:
+                stream = sandbox.stream_command(args.command, timeout=args.timeout, cwd=args.cwd)
+            try:
+                async for event in stream:
+                    if on_output is not None and isinstance(event, Stdout | Stderr):
+                        kind = "stdout" if isinstance(event, Stdout) else "stderr"
+                        await on_output(kind, event.text)
+            except BaseException:
+                if stream.result is None:
+                    await cancel_quietly(sandbox, stream.execution_id)
+                raise
+            return await stream.wait()
+        finally:
+            await sandbox.close()
+
+    async def read_file(self, args: ReadFile) -> dict[str, Any]:
+        path = _absolute(args.path)
+        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+            data = await sandbox.files.read(path)
+        text = data.decode("utf-8", errors="replace")
+        return {
+            "path": path,
+            "size": len(data),
+            "content": text[-MAX_OUTPUT_CHARS:],
+            "truncated": len(text) > MAX_OUTPUT_CHARS,
+        }
+
+    async def write_file(self, args: WriteFile) -> dict[str, Any]:
+        path = _absolute(args.path)
+        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+            written = await sandbox.files.write(path, args.content)
+        return {"path": path, "size": written.size}
+
+    async def list_files(self, args: ListFiles) -> dict[str, Any]:
+        path = _absolute(args.path)
+        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+            entries = await sandbox.files.list(path)
+        return {
+            "path": path,
+            "entries": [
+                {"name": e.name, "size": e.size, "is_directory": e.is_directory} for e in entries
+            ],
+        }
+
+    async def install_packages(self, args: InstallPackages) -> ExecutionResult:
+        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+            return await sandbox.install(args.packages, manager=args.manager)
+
+    async def list_sandboxes(self, args: ListSandboxes) -> dict[str, Any]:
+        page = await AsyncSandbox.list(limit=50, status=args.status, **self._credential())
+        return {
+            "sandboxes": [
+                {
+                    "sandbox_id": s.id,
+                    "status": s.status.value,
+                    "runtime": s.runtime,
+                    "created_at": s.created_at.isoformat(),
+                }
+                for s in page.sandboxes
+            ],
+            "default_sandbox": self.default_sandbox,
+        }
+
+    async def terminate(self, args: TerminateSandbox) -> dict[str, Any]:
+        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+            info = await sandbox.terminate()
+        if self.default_sandbox == sandbox.id:
+            self.default_sandbox = None
+        return {"sandbox_id": sandbox.id, "status": info.status.value}
+
+    def _credential(self) -> dict[str, Any]:
+        return {"api_url": self.config.api_url, "api_key": self.config.api_key}
+
+
+async def cancel_quietly(sandbox: AsyncSandbox, execution_id: str) -> None:
+    """Cancel an execution whose caller went away; shielded from the caller's own
+    cancellation, and never raising (the execution may have just ended)."""
+    with (
+        anyio.CancelScope(shield=True),
+        anyio.move_on_after(10),
+        suppress(LLMSafeSpaceError),
+    ):
+        await sandbox.cancel(execution_id)
+
+
+class _closing:
+    """`async with _closing(sandbox)`: its HTTP connections are released on exit."""
+
+    def __init__(self, sandbox: AsyncSandbox) -> None:
+        self._sandbox = sandbox
+
+    async def __aenter__(self) -> AsyncSandbox:
+        return self._sandbox
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._sandbox.close()
+
+
+def _absolute(path: str) -> str:
+    return posixpath.normpath(posixpath.join(WORKSPACE, path))

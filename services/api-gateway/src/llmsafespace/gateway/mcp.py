@@ -1,0 +1,71 @@
+"""`/mcp`: the SDK's MCP server (`llmsafespace.sdk.mcp_server`) over Streamable HTTP.
+
+The endpoint only checks that the bearer credential is valid (401 otherwise); each tool
+call is then an ordinary request to this same gateway's public API with the caller's own
+bearer, sent to the address the MCP request arrived on. So authentication, ownership,
+quotas, rate limits and audit apply exactly as for any client, and nothing here touches
+the bus. Stateless: any replica serves any MCP request (no sticky sessions); a call that
+names no sandbox uses the caller's newest running one.
+"""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from mcp.server import ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from llmsafespace.contracts import ServiceError
+from llmsafespace.sdk import ClientConfig
+from llmsafespace.sdk.mcp_server import build_server
+from llmsafespace.sdk.mcp_tools import SandboxSession
+
+from .auth import bearer_token, identify
+from .errors import error_response
+
+PATH = "/mcp"
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
+
+
+class McpEndpoint:
+    """The ASGI endpoint; its session manager runs in the app's lifespan (`around`)."""
+
+    def __init__(self, api_prefix: str) -> None:
+        self._api_prefix = api_prefix
+        server = build_server(self._session_for)
+        self._manager = StreamableHTTPSessionManager(server, stateless=True)
+
+    def around(self, lifespan: Lifespan) -> Lifespan:
+        """The app's lifespan with the MCP session manager running inside it."""
+
+        @asynccontextmanager
+        async def wrapped(app: Starlette) -> AsyncIterator[Any]:
+            async with lifespan(app) as state, self._manager.run():
+                yield state
+
+        return wrapped
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        connection = HTTPConnection(scope)
+        try:
+            await identify(connection, bearer_token(connection))
+        except ServiceError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        await self._manager.handle_request(scope, receive, send)
+
+    def route(self) -> Route:
+        return Route(PATH, endpoint=self, methods=["POST"])
+
+    def _session_for(self, ctx: ServerRequestContext[Any, Any]) -> SandboxSession:
+        """The caller's session: their bearer, and this gateway's API as it was reached."""
+        request = ctx.request
+        assert isinstance(request, Request), "the HTTP transport hands over its request"
+        host, port = request.scope["server"]
+        host = f"[{host}]" if ":" in host else host
+        api_url = f"{request.url.scheme}://{host}:{port}{self._api_prefix}"
+        return SandboxSession(ClientConfig(api_url, bearer_token(request) or ""))

@@ -1,0 +1,222 @@
+"""`GET /api/v1/sandboxes/{id}/terminal` (WebSocket): an interactive shell on a PTY.
+
+Admitted like `/stream` (refused before the upgrade with 401/403/404/409). The gateway
+listens to the terminal's output subject, then opens the terminal (or, with
+`?terminalId=`, re-attaches to one) and asks its exec-svc owner for the scrollback;
+keystrokes and resizes go to the owner as control requests. A closed socket leaves the
+terminal running for the owner's grace period; this socket keeps it alive meanwhile.
+"""
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.subscription import Subscription
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import QueryParams
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from llmsafespace.contracts import (
+    MAX_TERMINAL_SIZE,
+    TERMINAL_CLIENT_MESSAGE_TYPES,
+    TERMINAL_ID_PATTERN,
+    Caller,
+    ErrorCode,
+    OpenTerminal,
+    ServiceError,
+    TerminalAttached,
+    TerminalClientMessage,
+    TerminalControl,
+    TerminalExit,
+    TerminalInput,
+    TerminalOpened,
+    TerminalOutput,
+    TerminalPing,
+    TerminalReady,
+    TerminalResize,
+    new_terminal_id,
+    subjects,
+)
+from llmsafespace.servicekit import Bus, validation_details
+
+from .errors import error_response
+from .stream import _admit as admit
+
+log = structlog.get_logger()
+KEEPALIVE = 10.0  # seconds between keepalives to the owner (well inside its grace)
+_TERMINAL_ID = re.compile(TERMINAL_ID_PATTERN)
+_MESSAGE: TypeAdapter[TerminalInput | TerminalResize | TerminalPing] = TypeAdapter(
+    TerminalClientMessage
+)
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def _size(query: QueryParams) -> tuple[int, int]:
+    """The initial `cols` and `rows` (80x24 when absent); 400 naming the bad one."""
+    size = {"cols": 80, "rows": 24}
+    for name in size:
+        raw = query.get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_TERMINAL_SIZE:
+            raise ServiceError(
+                ErrorCode.INVALID_REQUEST,
+                f"{name} must be an integer in 1..{MAX_TERMINAL_SIZE}",
+                {"fields": {name: f"an integer in 1..{MAX_TERMINAL_SIZE}"}},
+            )
+        size[name] = int(raw)
+    return size["cols"], size["rows"]
+
+
+class TerminalSession:
+    """One socket attached to one terminal."""
+
+    def __init__(
+        self, websocket: WebSocket, bus: Bus, caller: Caller, sandbox_id: str, terminal_id: str
+    ) -> None:
+        self._ws = websocket
+        self._bus = bus
+        self._caller = caller
+        self._control = subjects.terminal_control(sandbox_id, terminal_id)
+        self._send_lock = asyncio.Lock()
+
+    async def control(self, action: str, **fields: Any) -> TerminalAttached:
+        """A request to the terminal's owner; a terminal nobody owns is not found."""
+        request = TerminalControl(caller=self._caller, action=action, **fields)
+        try:
+            return await self._bus.request(self._control, request, TerminalAttached)
+        except ServiceError as exc:
+            if exc.code is ErrorCode.SERVICE_UNAVAILABLE and "no service" in exc.message:
+                raise ServiceError(ErrorCode.NOT_FOUND, "terminal not found") from exc
+            raise
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self._ws.send_text(json.dumps(message))
+
+    async def serve(self, output: Subscription, attached: TerminalAttached) -> None:
+        tasks = [
+            asyncio.create_task(self._relay(output, attached.seq)),
+            asyncio.create_task(self._keepalive()),
+        ]
+        try:
+            await self._receive()
+        finally:
+            for task in tasks:
+                task.cancel()
+            # A relay that met the closed socket ended with its error: collected here.
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _relay(self, output: Subscription, seen: int) -> None:
+        """Live output after the replayed scrollback, then the exit, which closes."""
+        async for message in output.messages:
+            data = json.loads(message.data)
+            if data.get("type") == "output":
+                chunk = TerminalOutput.model_validate(data)
+                if chunk.seq > seen:
+                    seen = chunk.seq
+                    await self.send(chunk.wire())
+            elif data.get("type") == "exit":
+                await self.send(TerminalExit.model_validate(data).wire())
+                await self._ws.close()
+                return
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(KEEPALIVE)
+            try:
+                await self.control("keepalive")
+            except ServiceError as exc:
+                log.info("terminal_keepalive_failed", code=exc.code.value)
+
+    async def _receive(self) -> None:
+        try:
+            while True:
+                frame = await self._ws.receive()
+                if frame["type"] == "websocket.disconnect":
+                    return
+                text = frame.get("text")
+                if text is None:
+                    await self.send(_error("invalid_message", "messages must be JSON text"))
+                    continue
+                await self._handle(text)
+        except (WebSocketDisconnect, RuntimeError):
+            return  # closed by us (the shell exited) or by the client
+
+    async def _handle(self, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            await self.send(_error("invalid_message", "messages must be JSON objects"))
+            return
+        if not isinstance(data, dict) or data.get("type") not in TERMINAL_CLIENT_MESSAGE_TYPES:
+            kinds = ", ".join(TERMINAL_CLIENT_MESSAGE_TYPES)
+            await self.send(_error("invalid_message", f"messages are JSON objects of {kinds}"))
+            return
+        try:
+            message = _MESSAGE.validate_python(data)
+            if isinstance(message, TerminalInput):
+                await self.control("input", data=message.data)
+            elif isinstance(message, TerminalResize):
+                await self.control("resize", cols=message.cols, rows=message.rows)
+            else:
+                await self.send({"type": "pong"})
+        except ValidationError as exc:
+            fields = validation_details(exc)["fields"]
+            detail = "; ".join(f"{field}: {problem}" for field, problem in fields.items())
+            await self.send(_error("invalid_message", detail))
+        except ServiceError as exc:
+            await self.send(_error(exc.code.value, exc.message))
+        except nats.errors.Error:
+            await self.send(_error(ErrorCode.SERVICE_UNAVAILABLE.value, "message bus unavailable"))
+
+
+async def terminal(websocket: WebSocket) -> None:
+    output: Subscription | None = None
+    try:
+        identity, sandbox = await admit(websocket)
+        cols, rows = _size(websocket.query_params)
+        requested = websocket.query_params.get("terminalId")
+        if requested is not None and not _TERMINAL_ID.match(requested):
+            raise ServiceError(ErrorCode.NOT_FOUND, "terminal not found")
+        terminal_id = requested or new_terminal_id()
+        bus: Bus = websocket.state.bus
+        connection: NatsClient = websocket.state.nats
+        output = await connection.subscribe(subjects.terminal_output(sandbox.id, terminal_id))
+        session = TerminalSession(websocket, bus, identity.caller, sandbox.id, terminal_id)
+        if requested is None:
+            opening = OpenTerminal(
+                caller=identity.caller,
+                sandbox_id=sandbox.id,
+                terminal_id=terminal_id,
+                cols=cols,
+                rows=rows,
+            )
+            await bus.request(subjects.TERM_OPEN, opening, TerminalOpened)
+        attached = await session.control("attach")
+    except ServiceError as exc:
+        if output is not None:
+            await output.unsubscribe()
+        await websocket.send_denial_response(error_response(exc))
+        return
+    await websocket.accept()
+    structlog.contextvars.bind_contextvars(sandbox_id=sandbox.id, terminal_id=terminal_id)
+    try:
+        await session.send(TerminalReady(terminal_id=terminal_id).wire())
+        if attached.scrollback:
+            replay = TerminalOutput(data=attached.scrollback, seq=attached.seq)
+            await session.send(replay.wire())
+        await session.serve(output, attached)
+    finally:
+        await output.unsubscribe()
+
+
+ROUTE = WebSocketRoute("/sandboxes/{sandbox_id}/terminal", terminal)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from .worker import KEPT_OUT
+from .worker import KEPT_OUT, USER_PYTHONPATH
 
 # Before anything imports asyncio, which imports ssl (and OpenSSL) if it can: the agent
 # never speaks TLS, and every sandbox would carry them (~1 MB). Workers undo this.
@@ -45,6 +45,9 @@ def _confine(args: argparse.Namespace, agent_root: str) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    user_path = env.pop(USER_PYTHONPATH, None)  # the agent's own path never reaches user code
+    if user_path:
+        env["PYTHONPATH"] = user_path
     token = _read_token(args.token_file)
     config = AgentConfig(token=token, env=env, workspace=args.workspace)
     interpreter = Interpreter(args.workspace, env, token)

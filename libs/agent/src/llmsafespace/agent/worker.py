@@ -24,8 +24,9 @@ from typing import Any, NoReturn, TextIO
 
 from . import secret
 from .protocol import Frame, encode, read_frame_sync
+from .userpath import add_user_path
 
-PACKAGES = "/workspace/.packages"  # pip --target for POST /sandboxes/{id}/packages
+USER_PYTHONPATH = "LLMSAFESPACE_USER_PYTHONPATH"  # the sandbox's PYTHONPATH for user code
 KEPT_OUT = ("ssl",)  # modules the agent does without (``sys.modules[name] = None``)
 
 
@@ -160,7 +161,7 @@ def _fresh_modules() -> None:
         import site
 
         site.main()
-    sys.path.insert(1, PACKAGES)  # where package installs go; importable without a restart
+    add_user_path()  # package installs (importable without a restart), runtime packages
     sys.argv = [""]
 
 

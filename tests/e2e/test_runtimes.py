@@ -62,3 +62,30 @@ async def test_a_data_sandbox_imports_pandas_and_draws_with_matplotlib(
         assert written["exitCode"] != 0, written  # shared by every data sandbox: read-only
     finally:
         await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.local_driver("the node runtime's image is not built for the fake kubelet")
+async def test_a_node_sandbox_runs_javascript_statefully_and_reports_errors(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post("/sandboxes", json={"runtime": "node:20", "timeout": 300})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    try:
+        first = await _run(api, sandbox_id, "code", "var total = 40; console.log('set', total)")
+        assert first["status"] == "completed", first
+        assert first["stdout"] == "set 40\n", first
+        second = await _run(api, sandbox_id, "code", "total + 2")
+        assert second["result"] == "42", second  # the context persists between calls
+        awaited = await _run(api, sandbox_id, "code", "Promise.resolve({ok: [1, 2]})")
+        assert awaited["result"] == "{ ok: [ 1, 2 ] }", awaited
+        failed = await _run(api, sandbox_id, "code", "null.field")
+        assert failed["status"] == "failed", failed
+        assert failed["error"]["name"] == "TypeError", failed
+        assert "reading 'field'" in failed["error"]["value"], failed
+        assert "<cell-4>" in failed["error"]["traceback"], failed
+        shell = await _run(api, sandbox_id, "command", "node -e 'console.log(6*7)' && npm -v")
+        assert shell["exitCode"] == 0, shell
+        assert shell["stdout"].startswith("42\n"), shell
+    finally:
+        await api.delete(f"/sandboxes/{sandbox_id}")

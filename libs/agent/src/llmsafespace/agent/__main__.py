@@ -17,7 +17,7 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
 
-from . import landlock, secret  # noqa: E402
+from . import jsworker, landlock, secret  # noqa: E402
 from .interpreter import Interpreter  # noqa: E402
 from .server import Agent, AgentConfig  # noqa: E402
 
@@ -50,7 +50,8 @@ async def _serve(args: argparse.Namespace) -> None:
         env["PYTHONPATH"] = user_path
     token = _read_token(args.token_file)
     config = AgentConfig(token=token, env=env, workspace=args.workspace)
-    interpreter = Interpreter(args.workspace, env, token)
+    worker = jsworker.command(env.get("PATH")) if args.language == "javascript" else None
+    interpreter = Interpreter(args.workspace, env, token, worker)
     warming = asyncio.create_task(interpreter.warm())  # alongside the first connection
     agent = Agent(config, interpreter)
     if args.listen:
@@ -70,6 +71,9 @@ def main() -> None:
     parser.add_argument("--token-file", required=True)
     parser.add_argument("--workspace", default="/workspace")
     parser.add_argument("--landlock", action="store_true", help="restrict to the sandbox paths")
+    parser.add_argument(
+        "--language", choices=("python", "javascript"), default="python", help="of run_code"
+    )
     parser.add_argument("--tcp-ports", help="with --landlock: the only TCP ports to connect to")
     args = parser.parse_args()
     agent_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))

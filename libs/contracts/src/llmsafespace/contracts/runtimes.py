@@ -79,6 +79,15 @@ def _default_runtimes() -> list[RuntimeInfo]:
             packages_dir=DATA_PACKAGES_DIR,
             packages=list(DATA_PACKAGES),
         ),
+        RuntimeInfo(
+            id="node:20",
+            language="javascript",
+            version="20",
+            description="Node.js 20: run_code runs JavaScript in a persistent context; the "
+            "shell has node and npm",
+            image="ghcr.io/llmsafespace/runtime-node:20",
+            interpreter="/usr/bin/python3.11",  # the agent's; it runs node for the code
+        ),
     ]
 
 
@@ -120,6 +129,10 @@ class Catalog(Contract):
     def interpreters(self) -> dict[str, str]:
         """Runtime name → host interpreter, for the local driver."""
         return {r.id: r.interpreter for r in self.runtimes if r.interpreter is not None}
+
+    def languages(self) -> dict[str, str]:
+        """Runtime name → language of its run_code, for the local driver."""
+        return {r.id: r.language for r in self.runtimes}
 
     def packages_dirs(self) -> dict[str, str]:
         """Runtime name → host dir of its preinstalled packages, for the local driver."""

@@ -15,15 +15,22 @@ def create_driver(
     settings: RuntimeSettings,
     interpreters: Mapping[str, str],
     packages: Mapping[str, str] | None = None,
+    languages: Mapping[str, str] | None = None,
 ) -> Driver:
     """The driver ``settings`` name, configured for this host or cluster.
 
-    ``interpreters`` (runtime name → host interpreter) and ``packages`` (runtime name → host
-    dir of preinstalled packages), from the runtime catalog, serve the local driver; the
-    Kubernetes driver runs each runtime's image instead.
+    ``interpreters`` (runtime name → host interpreter of the agent), ``packages`` (→ host
+    dir of preinstalled packages) and ``languages`` (→ language of run_code), from the
+    runtime catalog, serve the local driver; the Kubernetes driver runs each runtime's
+    image instead.
     """
     if settings.driver == "kubernetes":
         return KubernetesDriver(settings.kubernetes)
     dirs = {name: Path(path) for name, path in (packages or {}).items()}
-    config = LocalConfig(runtime_dir=settings.dir, interpreters=dict(interpreters), packages=dirs)
+    config = LocalConfig(
+        runtime_dir=settings.dir,
+        interpreters=dict(interpreters),
+        packages=dirs,
+        languages=dict(languages or {}),
+    )
     return LocalDriver(config)

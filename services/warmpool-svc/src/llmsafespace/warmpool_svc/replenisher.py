@@ -34,8 +34,8 @@ from .store import Demand, PoolStore
 log = structlog.get_logger()
 
 WARM_ID_PREFIX = "wp-"
-# python3 exists in every runtime; the target is where POST /packages installs (importable).
-PRELOAD_PIP = "python3 -m pip install --quiet --target /workspace/.packages --"
+# The target is where POST /packages installs (importable); offline, pip says what to do.
+PRELOAD_PIP = "pip install --quiet --target /workspace/.packages --"
 _SWEEP_LOCK = 0x5AFE_0002
 # sandbox-svc writes its row (naming the runtime) right after a claim's reply; until then
 # it would answer "released". A claim this fresh is left alone by the sweep.

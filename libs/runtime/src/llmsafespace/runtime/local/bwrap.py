@@ -44,6 +44,7 @@ class Profile:
     tcp_ports: tuple[int, ...] | None = None  # network mode: Landlock TCP connect ports
     tools_dir: Path | None = None  # the sandbox's own bin (python, pip, ...), bound read-only
     packages_dir: Path | None = None  # the runtime's shared package prefix, bound read-only
+    language: str = "python"  # of run_code: the agent's --language
 
 
 def _root_entries() -> list[str]:
@@ -167,5 +168,5 @@ def agent_command(profile: Profile) -> list[str]:
         profile.interpreter, "-s", "-m", "llmsafespace.agent",
         "--socket", f"{RUN_DIR}/{SOCKET_NAME}",
         "--token-file", f"{RUN_DIR}/{TOKEN_NAME}",
-        "--workspace", WORKSPACE,
+        "--workspace", WORKSPACE, "--language", profile.language,
     ]  # fmt: skip

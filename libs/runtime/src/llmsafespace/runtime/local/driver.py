@@ -207,6 +207,7 @@ class LocalDriver:
             tcp_ports=spec.network_ports,
             tools_dir=self._tools.get(interpreter),
             packages_dir=self._config.packages.get(spec.runtime),
+            language=self._config.languages.get(spec.runtime, "python"),
         )
         agent_log = layout.state(sandbox_id) / "agent.log"
         confinement = Confinement(

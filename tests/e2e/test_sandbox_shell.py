@@ -2,13 +2,14 @@
 pip inside a sandbox (into the workspace prefix, importable at once), and a clear, immediate
 refusal without network."""
 
+import json
 import secrets
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .test_packages import build_wheel
+from .test_packages import build_wheel, npm_tarball
 
 pytestmark = [pytest.mark.stack, pytest.mark.local_driver("the sandbox's shell is the host's /usr")]
 
@@ -80,11 +81,15 @@ async def test_without_network_pip_and_npm_fail_at_once_saying_how_to_get_packag
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """A two-package PEP 503 index on disk (uploaded to and served inside a sandbox)."""
+    """A two-package PEP 503 index and an npm tarball on disk (uploaded to and served
+    inside a sandbox)."""
     root = tmp_path_factory.mktemp("sandbox-index")
     names = [f"shellpkg_{secrets.token_hex(3)}", f"codepkg_{secrets.token_hex(3)}"]
     for name in names:
         build_wheel(root, name, "1.0", f"NAME = {name!r}\n")
+    package = {"name": "shell-npm-pkg", "version": "1.0.0", "main": "index.js"}
+    files = {"package.json": json.dumps(package), "index.js": "module.exports = 'from npm';\n"}
+    (root / "shell-npm-pkg-1.0.0.tgz").write_bytes(npm_tarball(files))
     return root, names
 
 

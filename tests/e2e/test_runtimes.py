@@ -1,19 +1,22 @@
 """The runtimes on offer: listed, each usable from the API the way its users expect."""
 
+from typing import Any
+
 import httpx
 import pytest
 
 pytestmark = pytest.mark.stack
 
 
-async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str) -> dict:
+async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str) -> dict[str, Any]:
     response = await api.post(
         f"/sandboxes/{sandbox_id}/execute",
         json={"type": kind, "content": content, "timeout": 120},
         timeout=150,
     )
     assert response.status_code == 200, response.text
-    return response.json()
+    result: dict[str, Any] = response.json()
+    return result
 
 
 async def test_the_runtimes_are_listed_with_their_preinstalled_packages(

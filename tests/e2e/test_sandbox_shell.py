@@ -6,6 +6,7 @@ import asyncio
 import json
 import secrets
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,14 +41,15 @@ COMMON_COMMANDS = [
 ]
 
 
-async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str) -> dict:
+async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str) -> dict[str, Any]:
     response = await api.post(
         f"/sandboxes/{sandbox_id}/execute",
         json={"type": kind, "content": content, "timeout": 60},
         timeout=90,
     )
     assert response.status_code == 200, response.text
-    return response.json()
+    result: dict[str, Any] = response.json()
+    return result
 
 
 async def test_the_commands_models_write_most_work_in_a_default_sandbox(

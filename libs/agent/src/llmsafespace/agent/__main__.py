@@ -72,7 +72,10 @@ def main() -> None:
     parser.add_argument("--workspace", default="/workspace")
     parser.add_argument("--landlock", action="store_true", help="restrict to the sandbox paths")
     parser.add_argument(
-        "--language", choices=("python", "javascript"), default="python", help="of run_code"
+        "--language",
+        choices=("python", "javascript"),
+        default=os.environ.get("LLMSAFESPACE_LANGUAGE", "python"),  # an image's own
+        help="of run_code (default: $LLMSAFESPACE_LANGUAGE, else python)",
     )
     parser.add_argument("--tcp-ports", help="with --landlock: the only TCP ports to connect to")
     args = parser.parse_args()

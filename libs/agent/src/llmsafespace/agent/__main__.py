@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sys
 
-from .worker import KEPT_OUT, USER_PYTHONPATH
+from .userpath import USER_PYTHONPATH
+from .worker import KEPT_OUT
 
 # Before anything imports asyncio, which imports ssl (and OpenSSL) if it can: the agent
 # never speaks TLS, and every sandbox would carry them (~1 MB). Workers undo this.

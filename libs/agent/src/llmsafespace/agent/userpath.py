@@ -14,6 +14,7 @@ import sys
 from importlib import machinery
 
 PACKAGES = "/workspace/.packages"  # pip's target, here and for POST /sandboxes/{id}/packages
+USER_PYTHONPATH = "LLMSAFESPACE_USER_PYTHONPATH"  # the agent hands it to user code as PYTHONPATH
 _LOADERS = (
     (machinery.ExtensionFileLoader, machinery.EXTENSION_SUFFIXES),
     (machinery.SourceFileLoader, machinery.SOURCE_SUFFIXES),

@@ -26,7 +26,6 @@ from . import secret
 from .protocol import Frame, encode, read_frame_sync
 from .userpath import add_user_path
 
-USER_PYTHONPATH = "LLMSAFESPACE_USER_PYTHONPATH"  # the sandbox's PYTHONPATH for user code
 KEPT_OUT = ("ssl",)  # modules the agent does without (``sys.modules[name] = None``)
 
 

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmsafespace.agent.userpath import USER_PYTHONPATH
+
 from .layout import SOCKET_NAME, TOKEN_NAME
 from .tools import TOOLS_BIN
 
@@ -100,7 +102,7 @@ def _agent_options(profile: Profile) -> list[str]:
 def environment(profile: Profile) -> dict[str, str]:
     """The agent's environment: the sandbox's own variables and nothing of the host's.
 
-    User code gets ``LLMSAFESPACE_USER_PYTHONPATH`` as its ``PYTHONPATH`` (the agent's own
+    User code gets ``USER_PYTHONPATH`` as its ``PYTHONPATH`` (the agent's own
     path never reaches it); pip and npm install into the workspace, and fail at once
     without network (``LLMSAFESPACE_OFFLINE`` makes the wrappers in ``TOOLS_BIN`` say why).
     """
@@ -117,7 +119,7 @@ def environment(profile: Profile) -> dict[str, str]:
         "PIP_TARGET": USER_PACKAGES,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "NODE_PATH": f"{WORKSPACE}/node_modules",
-        "LLMSAFESPACE_USER_PYTHONPATH": ":".join(python_path),
+        USER_PYTHONPATH: ":".join(python_path),
     }
     if profile.tcp_ports is None:
         env |= {"PIP_NO_INDEX": "1", "NPM_CONFIG_OFFLINE": "true", "LLMSAFESPACE_OFFLINE": "1"}

@@ -27,24 +27,26 @@ OFFLINE_HINT = (
 )
 
 
-def _wrapper(tool: str, run: str) -> str:
-    """A shell script running ``run`` with the arguments; offline, a failure says why."""
+def _wrapper(tool: str, run: str, downloads: tuple[str, ...]) -> str:
+    """A shell script running ``run`` with the arguments; offline, a failed download (one
+    of the subcommands ``downloads``) says why."""
     hint = OFFLINE_HINT.format(tool=tool).replace("'", "")
+    pattern = "|".join(f"1:{subcommand}" for subcommand in downloads)
     return (
         "#!/bin/sh\n"
         f'{run} "$@" && exit 0\n'
         "status=$?\n"
-        f"if [ -n \"$LLMSAFESPACE_OFFLINE\" ]; then echo '{hint}' >&2; fi\n"
+        f"case \"$LLMSAFESPACE_OFFLINE:$1\" in {pattern}) echo '{hint}' >&2 ;; esac\n"
         'exit "$status"\n'
     )
 
 
 def _entries(interpreter: str) -> dict[str, str | None]:
     """Name → script text, or None for a symlink to the interpreter."""
-    pip = _wrapper("pip", f"{interpreter} -m pip")
+    pip = _wrapper("pip", f"{interpreter} -m pip", ("install", "download", "wheel"))
     entries: dict[str, str | None] = {"python": None, "python3": None, "pip": pip, "pip3": pip}
     if os.access(NPM, os.X_OK):
-        entries["npm"] = _wrapper("npm", NPM)
+        entries["npm"] = _wrapper("npm", NPM, ("install", "i", "add", "ci", "update", "exec"))
     return entries
 
 

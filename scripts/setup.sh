@@ -50,14 +50,36 @@ fi
 
 "${uv[@]}" sync --all-packages --frozen
 
-# Debian's Chromium: the browser tests/console drives with Playwright (Playwright's own
-# browser download cannot be used). The console's JavaScript needs no build here: its
-# npm dependencies are committed, built and pinned (console/).
-if [ ! -x /usr/bin/chromium ]; then
+# Sandbox runtimes: the shell of a sandbox is the host's /usr: `which` (debianutils), pip
+# for the sandbox interpreter (python3-pip), curl, and Node.js with npm. And Debian's
+# Chromium, the browser tests/console drives with Playwright (Playwright's own browser
+# download cannot be used; the console's JavaScript is committed built, see console/).
+missing=()
+command -v which >/dev/null 2>&1 || missing+=(debianutils)
+/usr/bin/python3.11 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+for tool in curl tar gzip unzip; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
-        echo "note: Chromium is missing; for the console's browser tests: sudo apt-get install chromium" >&2
-    else
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        echo "missing: ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}'" >&2
+        exit 1
     fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# python:3.11-data: the pinned packages of runtimes/python-data/requirements.txt in one
+# read-only prefix every such sandbox binds (never copied); rebuilt when the pins change.
+data_dir=/var/lib/llmsafespace/runtimes/python-3.11-data
+data_pins=runtimes/python-data/requirements.txt
+if [ "$(id -u)" -eq 0 ] && ! cmp -s "$data_pins" "$data_dir/.requirements.txt"; then
+    rm -rf "$data_dir.new"
+    mkdir -p "$(dirname "$data_dir")"
+    chmod 0755 /var/lib/llmsafespace "$(dirname "$data_dir")"
+    "${uv[@]}" pip install --quiet --python /usr/bin/python3.11 --target "$data_dir.new" \
+        --no-deps -r "$data_pins"
+    cp "$data_pins" "$data_dir.new/.requirements.txt"
+    chmod -R a+rX,go-w "$data_dir.new"
+    rm -rf "$data_dir" && mv "$data_dir.new" "$data_dir"
 fi

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+from .userpath import USER_PYTHONPATH
 from .worker import KEPT_OUT
 
 # Before anything imports asyncio, which imports ssl (and OpenSSL) if it can: the agent
@@ -17,7 +18,7 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
 
-from . import landlock, secret  # noqa: E402
+from . import jsworker, landlock, secret  # noqa: E402
 from .interpreter import Interpreter  # noqa: E402
 from .server import Agent, AgentConfig  # noqa: E402
 
@@ -45,9 +46,13 @@ def _confine(args: argparse.Namespace, agent_root: str) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    user_path = env.pop(USER_PYTHONPATH, None)  # the agent's own path never reaches user code
+    if user_path:
+        env["PYTHONPATH"] = user_path
     token = _read_token(args.token_file)
     config = AgentConfig(token=token, env=env, workspace=args.workspace)
-    interpreter = Interpreter(args.workspace, env, token)
+    worker = jsworker.command(env.get("PATH")) if args.language == "javascript" else None
+    interpreter = Interpreter(args.workspace, env, token, worker)
     warming = asyncio.create_task(interpreter.warm())  # alongside the first connection
     agent = Agent(config, interpreter)
     if args.listen:
@@ -67,6 +72,12 @@ def main() -> None:
     parser.add_argument("--token-file", required=True)
     parser.add_argument("--workspace", default="/workspace")
     parser.add_argument("--landlock", action="store_true", help="restrict to the sandbox paths")
+    parser.add_argument(
+        "--language",
+        choices=("python", "javascript"),
+        default=os.environ.get("LLMSAFESPACE_LANGUAGE", "python"),  # an image's own
+        help="of run_code (default: $LLMSAFESPACE_LANGUAGE, else python)",
+    )
     parser.add_argument("--tcp-ports", help="with --landlock: the only TCP ports to connect to")
     args = parser.parse_args()
     agent_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))

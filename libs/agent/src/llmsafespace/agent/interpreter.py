@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from . import jsworker
 from .outcome import DisplaySink, Outcome, Sink, Usage, discard_display, stopped
 from .pipes import PipeReader, discard
 from .processes import ended_by_signal, exit_watch, oom_kills
@@ -41,16 +42,22 @@ class _Worker:
     returncode: int | None = None
 
     @classmethod
-    async def start(cls, cwd: str, env: dict[str, str], token: str | None) -> _Worker:
+    async def start(
+        cls, cwd: str, env: dict[str, str], token: str | None, command: list[str] | None = None
+    ) -> _Worker:
+        """Fork a Python worker, or exec ``command`` (another language's worker)."""
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         child_ends = (request_r, reply_w, out_w, err_w)
         try:
-            pid = _fork()
-            if pid == 0:
-                run_forked(child_ends, cwd, env, token)
+            if command is not None:
+                pid = jsworker.spawn(command, child_ends, cwd, env)
+            else:
+                pid = _fork()
+                if pid == 0:
+                    run_forked(child_ends, cwd, env, token)
         finally:
             for fd in child_ends:
                 os.close(fd)
@@ -98,9 +105,17 @@ class _Worker:
 class Interpreter:
     """A notebook-like Python kernel: variables survive between calls; calls run one at a time."""
 
-    def __init__(self, cwd: str, env: dict[str, str], token: str | None = None) -> None:
+    def __init__(
+        self,
+        cwd: str,
+        env: dict[str, str],
+        token: str | None = None,
+        command: list[str] | None = None,
+    ) -> None:
         """Workers run in ``cwd`` with ``env``; ``token`` (the agent's secret) is wiped
-        from each worker's copy of the agent's memory before it runs user code."""
+        from each worker's copy of the agent's memory before it runs user code. With
+        ``command`` (``jsworker.command()``), workers are that program instead."""
+        self._command = command
         self._cwd = cwd
         self._env = env
         self._token = token
@@ -114,7 +129,7 @@ class Interpreter:
                 await self._fresh()
 
     async def _fresh(self) -> _Worker:
-        self._worker = await _Worker.start(self._cwd, self._env, self._token)
+        self._worker = await _Worker.start(self._cwd, self._env, self._token, self._command)
         return self._worker
 
     async def set_env(self, extra: dict[str, str]) -> None:

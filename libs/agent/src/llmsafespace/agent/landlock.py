@@ -114,6 +114,7 @@ def sandbox_rules(workspace: str, agent_root: str, run_dir: str) -> list[tuple[s
         ("/dev", READ_DIR),
         ("/usr", READ_EXEC),
         (agent_root, READ_EXEC),
+        ("/opt/runtime", READ_EXEC),  # the runtime's bin and packages, when bound
         ("/etc", READ),
         ("/proc", READ),
         ("/sys/fs/cgroup", READ),

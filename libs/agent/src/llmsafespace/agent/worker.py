@@ -26,8 +26,8 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 from . import figures, secret
 from .display import Bundle, Display
 from .protocol import Frame, encode, read_frame_sync
+from .userpath import add_user_path
 
-PACKAGES = "/workspace/.packages"  # pip --target for POST /sandboxes/{id}/packages
 KEPT_OUT = ("ssl",)  # modules the agent does without (``sys.modules[name] = None``)
 
 
@@ -198,7 +198,7 @@ def _fresh_modules() -> None:
         import site
 
         site.main()
-    sys.path.insert(1, PACKAGES)  # where package installs go; importable without a restart
+    add_user_path()  # package installs (importable without a restart), runtime packages
     sys.argv = [""]
 
 

@@ -9,6 +9,17 @@ from .sandbox import Resources, SecurityLevel
 
 RUNTIME_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,31}:[A-Za-z0-9._-]{1,31}$"
 PROFILE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Where scripts/setup.sh installs runtimes/python-data/requirements.txt (the local driver).
+DATA_PACKAGES_DIR = "/var/lib/llmsafespace/runtimes/python-3.11-data"
+DATA_PACKAGES = (
+    "numpy==2.2.6",
+    "pandas==2.2.3",
+    "matplotlib==3.10.3",
+    "scipy==1.15.3",
+    "scikit-learn==1.6.1",
+    "pillow==11.2.1",
+    "requests==2.32.3",
+)
 
 
 class RuntimeInfo(Contract):
@@ -22,10 +33,19 @@ class RuntimeInfo(Contract):
     interpreter: str | None = Field(
         default=None, description="Host interpreter path (local driver); never shown publicly"
     )
+    packages_dir: str | None = Field(
+        default=None,
+        description="Host dir of preinstalled Python packages, bound read-only into every "
+        "sandbox of the runtime (local driver); never shown publicly",
+    )
+    packages: list[str] = Field(
+        default_factory=list, description="What the runtime has preinstalled (name==version)"
+    )
 
     def public(self) -> dict[str, object]:
         body = self.wire()
         body.pop("interpreter", None)
+        body.pop("packagesDir", None)
         return body
 
 
@@ -47,7 +67,27 @@ def _default_runtimes() -> list[RuntimeInfo]:
             description="CPython 3.11",
             image="ghcr.io/llmsafespace/runtime-python:3.11",
             interpreter="/usr/bin/python3.11",
-        )
+        ),
+        RuntimeInfo(
+            id="python:3.11-data",
+            language="python",
+            version="3.11",
+            description="CPython 3.11 with numpy, pandas, matplotlib, scipy, scikit-learn, "
+            "pillow and requests (read-only, shared by every such sandbox)",
+            image="ghcr.io/llmsafespace/runtime-python-data:3.11",
+            interpreter="/usr/bin/python3.11",
+            packages_dir=DATA_PACKAGES_DIR,
+            packages=list(DATA_PACKAGES),
+        ),
+        RuntimeInfo(
+            id="node:20",
+            language="javascript",
+            version="20",
+            description="Node.js 20: run_code runs JavaScript in a persistent context; the "
+            "shell has node and npm",
+            image="ghcr.io/llmsafespace/runtime-node:20",
+            interpreter="/usr/bin/python3.11",  # the agent's; it runs node for the code
+        ),
     ]
 
 
@@ -89,6 +129,14 @@ class Catalog(Contract):
     def interpreters(self) -> dict[str, str]:
         """Runtime name → host interpreter, for the local driver."""
         return {r.id: r.interpreter for r in self.runtimes if r.interpreter is not None}
+
+    def languages(self) -> dict[str, str]:
+        """Runtime name → language of its run_code, for the local driver."""
+        return {r.id: r.language for r in self.runtimes}
+
+    def packages_dirs(self) -> dict[str, str]:
+        """Runtime name → host dir of its preinstalled packages, for the local driver."""
+        return {r.id: r.packages_dir for r in self.runtimes if r.packages_dir is not None}
 
 
 class CatalogQuery(Contract):

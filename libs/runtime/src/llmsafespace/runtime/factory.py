@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from .driver import Driver
 from .kubernetes import KubernetesDriver
@@ -10,12 +11,26 @@ from .local import LocalConfig, LocalDriver
 from .settings import RuntimeSettings
 
 
-def create_driver(settings: RuntimeSettings, interpreters: Mapping[str, str]) -> Driver:
+def create_driver(
+    settings: RuntimeSettings,
+    interpreters: Mapping[str, str],
+    packages: Mapping[str, str] | None = None,
+    languages: Mapping[str, str] | None = None,
+) -> Driver:
     """The driver ``settings`` name, configured for this host or cluster.
 
-    ``interpreters`` (runtime name → host interpreter, from the runtime catalog) serve the
-    local driver; the Kubernetes driver runs each runtime's image instead.
+    ``interpreters`` (runtime name → host interpreter of the agent), ``packages`` (→ host
+    dir of preinstalled packages) and ``languages`` (→ language of run_code), from the
+    runtime catalog, serve the local driver; the Kubernetes driver runs each runtime's
+    image instead.
     """
     if settings.driver == "kubernetes":
         return KubernetesDriver(settings.kubernetes)
-    return LocalDriver(LocalConfig(runtime_dir=settings.dir, interpreters=dict(interpreters)))
+    dirs = {name: Path(path) for name, path in (packages or {}).items()}
+    config = LocalConfig(
+        runtime_dir=settings.dir,
+        interpreters=dict(interpreters),
+        packages=dirs,
+        languages=dict(languages or {}),
+    )
+    return LocalDriver(config)

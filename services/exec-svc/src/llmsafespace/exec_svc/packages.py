@@ -61,7 +61,9 @@ PROBE_SECONDS = 3.0  # how long the sandbox may take to reach the public index
 PUBLIC_INDEX = {PackageManager.PIP: "pypi.org", PackageManager.NPM: "registry.npmjs.org"}
 MIRROR_SETTING = {PackageManager.PIP: "PACKAGE_INDEX_URL", PackageManager.NPM: "NPM_REGISTRY_URL"}
 _PIP_OPTIONS = "--upgrade --no-cache-dir --disable-pip-version-check --no-input"
-_NPM_OPTIONS = "--no-audit --no-fund --no-update-notifier --loglevel=http"
+# --offline=false: a sandbox without network has NPM_CONFIG_OFFLINE=true (a user's npm
+# fails at once), but the mirror's registry is on its own loopback.
+_NPM_OPTIONS = "--no-audit --no-fund --no-update-notifier --loglevel=http --offline=false"
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 # npm must exist; node trusts the system's CAs too (as pip does), e.g. a TLS-inspecting proxy's.
 _NPM_PRELUDE = (

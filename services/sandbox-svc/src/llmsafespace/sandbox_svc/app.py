@@ -55,7 +55,9 @@ def create_app(settings: Settings) -> Starlette:
         pool = await connect(settings.database_url)
         await migrate(pool, SERVICE, files("llmsafespace.sandbox_svc") / "migrations")
         catalog = settings.catalog()
-        driver = create_driver(settings.runtime, catalog.interpreters())
+        driver = create_driver(
+            settings.runtime, catalog.interpreters(), catalog.packages_dirs(), catalog.languages()
+        )
         protections = driver.protections()
         await broker.connect()
         await ensure_streams(broker.connection)

@@ -48,7 +48,9 @@ def create_app(settings: Settings) -> Starlette:
         pool = await connect(settings.database_url, max_size=20)
         await migrate(pool, SERVICE, files("llmsafespace.warmpool_svc") / "migrations")
         catalog = settings.catalog()
-        driver = create_driver(settings.runtime, catalog.interpreters())
+        driver = create_driver(
+            settings.runtime, catalog.interpreters(), catalog.packages_dirs(), catalog.languages()
+        )
         await broker.connect()
         await ensure_streams(broker.connection)
         bus = Bus(broker.connection, settings.request_timeout)

@@ -34,6 +34,8 @@ from .store import Demand, PoolStore
 log = structlog.get_logger()
 
 WARM_ID_PREFIX = "wp-"
+# The target is where POST /packages installs (importable); offline, pip says what to do.
+PRELOAD_PIP = "pip install --quiet --target /workspace/.packages --"
 _SWEEP_LOCK = 0x5AFE_0002
 # sandbox-svc writes its row (naming the runtime) right after a claim's reply; until then
 # it would answer "released". A claim this fresh is left alone by the sweep.
@@ -219,7 +221,7 @@ class Replenisher:
         client = await AgentClient.connect(endpoint, token)
         try:
             if spec.preload_packages:
-                command = "python -m pip install --quiet " + shlex.join(spec.preload_packages)
+                command = f"{PRELOAD_PIP} " + shlex.join(spec.preload_packages)
                 result = await client.run_command(command, timeout=self._preload_timeout)
                 if result.exit_code != 0:
                     raise PreloadFailed(f"installing packages failed: {result.stderr[-400:]}")

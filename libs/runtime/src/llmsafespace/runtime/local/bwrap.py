@@ -6,7 +6,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmsafespace.agent.userpath import USER_PYTHONPATH
+
 from .layout import SOCKET_NAME, TOKEN_NAME
+from .tools import TOOLS_BIN
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 1000
@@ -14,10 +17,15 @@ AGENT_ROOT = "/opt/llmsafespace"
 RUN_DIR = "/run/llmsafespace"
 WORKSPACE = "/workspace"
 ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf", "resolv.conf")
-HOST_ETC = ("/etc/ld.so.cache", "/etc/ssl", "/etc/ca-certificates")
+HOST_ETC = (
+    "/etc/ld.so.cache", "/etc/ssl", "/etc/ca-certificates",
+    "/etc/alternatives",  # Debian's which, awk, ... are links through it
+)  # fmt: skip
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MASKED_PROC = ("kallsyms", "keys", "timer_list")
-PATH = "/usr/local/bin:/usr/bin:/bin"
+PATH = f"{TOOLS_BIN}:/usr/local/bin:/usr/bin:/bin"
+USER_PACKAGES = f"{WORKSPACE}/.packages"  # pip's target here and for POST /packages
+RUNTIME_PACKAGES = "/opt/runtime/site-packages"  # a runtime's preinstalled packages
 OOM_DIR = "/sys/fs/cgroup"
 
 
@@ -36,6 +44,9 @@ class Profile:
     oom_file: Path | None = None  # the cgroup's OOM counter, bound read-only for the agent
     info_fd: int | None = None  # bwrap writes its child's pid there (network mode)
     tcp_ports: tuple[int, ...] | None = None  # network mode: Landlock TCP connect ports
+    tools_dir: Path | None = None  # the sandbox's own bin (python, pip, ...), bound read-only
+    packages_dir: Path | None = None  # the runtime's shared package prefix, bound read-only
+    language: str = "python"  # of run_code: the agent's --language
 
 
 def _root_entries() -> list[str]:
@@ -69,6 +80,10 @@ def _masks() -> list[str]:
 
 def _extras(profile: Profile) -> list[str]:
     args: list[str] = []
+    if profile.tools_dir is not None:
+        args += ["--ro-bind", str(profile.tools_dir), TOOLS_BIN]
+    if profile.packages_dir is not None:
+        args += ["--ro-bind", str(profile.packages_dir), RUNTIME_PACKAGES]
     if profile.oom_file is not None:
         args += ["--ro-bind", str(profile.oom_file), f"{OOM_DIR}/{profile.oom_file.name}"]
     if profile.seccomp_fd is not None:
@@ -85,8 +100,29 @@ def _agent_options(profile: Profile) -> list[str]:
 
 
 def environment(profile: Profile) -> dict[str, str]:
-    """The agent's environment: the sandbox's own variables and nothing of the host's."""
-    env = {"PATH": PATH, "HOME": WORKSPACE, "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+    """The agent's environment: the sandbox's own variables and nothing of the host's.
+
+    User code gets ``USER_PYTHONPATH`` as its ``PYTHONPATH`` (the agent's own
+    path never reaches it); pip and npm install into the workspace, and fail at once
+    without network (``LLMSAFESPACE_OFFLINE`` makes the wrappers in ``TOOLS_BIN`` say why).
+    """
+    python_path = [USER_PACKAGES]
+    if profile.packages_dir is not None:
+        python_path.append(RUNTIME_PACKAGES)
+    env = {
+        "PATH": PATH,
+        "HOME": WORKSPACE,
+        "USER": "sandbox",
+        "SHELL": "/bin/sh",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PIP_TARGET": USER_PACKAGES,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "NODE_PATH": f"{WORKSPACE}/node_modules",
+        USER_PYTHONPATH: ":".join(python_path),
+    }
+    if profile.tcp_ports is None:
+        env |= {"PIP_NO_INDEX": "1", "NPM_CONFIG_OFFLINE": "true", "LLMSAFESPACE_OFFLINE": "1"}
     env.update(profile.env)
     env["PYTHONPATH"] = AGENT_ROOT  # the agent removes it from what user code sees
     return env
@@ -134,5 +170,5 @@ def agent_command(profile: Profile) -> list[str]:
         profile.interpreter, "-s", "-m", "llmsafespace.agent",
         "--socket", f"{RUN_DIR}/{SOCKET_NAME}",
         "--token-file", f"{RUN_DIR}/{TOKEN_NAME}",
-        "--workspace", WORKSPACE,
+        "--workspace", WORKSPACE, "--language", profile.language,
     ]  # fmt: skip

@@ -23,6 +23,14 @@ class LocalConfig(BaseModel):
     interpreters: dict[str, str] = Field(
         default_factory=lambda: {"python:3.11": "/usr/bin/python3.11"}
     )
+    packages: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Runtime name → host dir of its preinstalled Python packages (read-only)",
+    )
+    languages: dict[str, str] = Field(
+        default_factory=dict,
+        description="Runtime name → language of its run_code (python when absent)",
+    )
     ready_timeout: float = Field(default=30.0, gt=0, description="Seconds for the agent to answer")
     cgroup_parent: str = Field(
         default="llmsafespace", pattern=r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)*$"

@@ -30,6 +30,7 @@ from .prepare import prepare
 from .processes import Confinement, is_alive, live_pids, spawn_detached
 from .protections import landlock_abi
 from .teardown import clean_stale, remove
+from .tools import write_tools
 
 POLL_INTERVAL = 0.01
 SECCOMP_NAME = "seccomp.bpf"
@@ -44,6 +45,10 @@ class LocalDriver:
         self._layout = Layout(config.runtime_dir)
         self._uids = config.uid_registry()
         prepare(self._layout)
+        self._tools = {
+            interpreter: write_tools(self._layout.root, interpreter)
+            for interpreter in set(config.interpreters.values())
+        }
         gvisor.prepare_rootfs(self._layout)
         self._cgroups = config.cgroups()
         missing = []
@@ -141,6 +146,15 @@ class LocalDriver:
             available = ", ".join(sorted(self._config.interpreters))
             raise UnknownRuntime(f"unknown runtime {runtime!r}; available: {available}") from None
 
+    def _check_packages(self, runtime: str) -> None:
+        """A runtime's package prefix must have been built (``scripts/setup.sh``)."""
+        packages = self._config.packages.get(runtime)
+        if packages is not None and not packages.is_dir():
+            raise RuntimeUnavailable(
+                f"runtime {runtime!r} is not installed on this host: {packages} is missing "
+                "(scripts/setup.sh builds it)"
+            )
+
     def _start(self, spec: RuntimeSpec, interpreter: str) -> SandboxMeta:
         """Allocate a uid, lay out the dirs and start bwrap (blocking)."""
         layout, sandbox_id = self._layout, spec.sandbox_id
@@ -205,6 +219,9 @@ class LocalDriver:
             env=spec.env,
             oom_file=oom_file,
             tcp_ports=spec.network_ports,
+            tools_dir=self._tools.get(interpreter),
+            packages_dir=self._config.packages.get(spec.runtime),
+            language=self._config.languages.get(spec.runtime, "python"),
         )
         confinement = Confinement(
             uid=uid,
@@ -310,6 +327,7 @@ class LocalDriver:
         """Start a sandbox; returns once its agent answers ping."""
         interpreter = self._interpreter(spec.runtime)
         self._check_supported(spec)
+        self._check_packages(spec.runtime)
         if self._layout.state(spec.sandbox_id).exists():
             raise DriverError(f"sandbox {spec.sandbox_id} already exists")
         try:

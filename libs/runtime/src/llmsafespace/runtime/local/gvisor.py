@@ -26,18 +26,23 @@ from .bwrap import (
     HOST_ETC,
     ROOT_LINKS,
     RUN_DIR,
+    RUNTIME_PACKAGES,
     WORKSPACE,
     Profile,
     agent_command,
     environment,
 )
 from .layout import Layout
+from .tools import TOOLS_BIN
 
 RUNSC = "/usr/bin/runsc"
 INSTALL_HINT = "install runsc (Debian: apt-get install runsc)"
 CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount")
-MOUNT_POINTS = ("usr", "etc", "proc", "dev", "tmp", "workspace", AGENT_ROOT, RUN_DIR)
+MOUNT_POINTS = (
+    "usr", "etc", "proc", "dev", "tmp", "workspace", AGENT_ROOT, RUN_DIR, TOOLS_BIN,
+    RUNTIME_PACKAGES,
+)  # fmt: skip
 RUNSC_FLAGS = (
     "--rootless",  # as the sandbox uid, which the gofer maps to root of its user namespace
     "--network=none",
@@ -112,6 +117,8 @@ def _mounts(profile: Profile) -> list[dict[str, object]]:
         _bind(profile.workspace, WORKSPACE, writable=True),
         _bind(profile.agent_dir, AGENT_ROOT),
         _bind(profile.run_dir, RUN_DIR, writable=True),
+        *([_bind(profile.tools_dir, TOOLS_BIN)] if profile.tools_dir else []),
+        *([_bind(profile.packages_dir, RUNTIME_PACKAGES)] if profile.packages_dir else []),
     ]
 
 

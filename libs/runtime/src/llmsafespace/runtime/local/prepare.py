@@ -61,7 +61,7 @@ def _copy_agent(target: Path) -> None:
     package.mkdir(mode=0o755, parents=True, exist_ok=True)
     for directory in (target, target / "llmsafespace", package):
         directory.chmod(0o755)
-    for module in source.glob("*.py"):
+    for module in (*source.glob("*.py"), *source.glob("*.js")):  # *.js: the JS worker
         _write(package / module.name, module.read_bytes(), 0o644)
 
 

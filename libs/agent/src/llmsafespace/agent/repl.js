@@ -1,0 +1,132 @@
+// run_code for JavaScript: one persistent `vm` context, driven by the agent like its
+// Python worker (see worker.py): requests are frames on fd 3, replies frames on fd 4
+// (a 4-byte big-endian length, then a JSON header), stdout and stderr are the pipes.
+// A cell's completion value is the result (util.inspect); a thrown value is the error
+// ({name, value, traceback}); a Promise result is awaited first. `var`, functions and
+// top-level `let`/`const` persist between cells.
+"use strict";
+
+const fs = require("node:fs");
+const path = require("node:path");
+const util = require("node:util");
+const vm = require("node:vm");
+const { createRequire } = require("node:module");
+
+const REQUESTS = 3;
+const REPLIES = 4;
+if (process.argv[2]) process.chdir(process.argv[2]); // the agent's workspace
+
+function readExactly(length) {
+  const buffer = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    let count;
+    try {
+      count = fs.readSync(REQUESTS, buffer, done, length - done, null);
+    } catch (error) {
+      if (error.code === "EAGAIN" || error.code === "EINTR") continue;
+      throw error;
+    }
+    if (count === 0) return null;
+    done += count;
+  }
+  return buffer;
+}
+
+function readFrame() {
+  const prefix = readExactly(4);
+  if (prefix === null) return null;
+  const header = readExactly(prefix.readUInt32BE(0));
+  return header === null ? null : JSON.parse(header.toString("utf8"));
+}
+
+function writeFrame(header) {
+  const data = Buffer.from(JSON.stringify(header), "utf8");
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(data.length, 0);
+  fs.writeSync(REPLIES, Buffer.concat([prefix, data]));
+}
+
+function describe(thrown) {
+  if (thrown instanceof Error || (thrown && typeof thrown === "object" && "stack" in thrown)) {
+    return {
+      name: String(thrown.name || "Error"),
+      value: String(thrown.message ?? ""),
+      traceback: String(thrown.stack || `${thrown.name}: ${thrown.message}`),
+    };
+  }
+  const text = util.inspect(thrown);
+  return { name: "Uncaught", value: text, traceback: `Uncaught ${text}\n` };
+}
+
+function newContext() {
+  const cwd = process.cwd();
+  const sandbox = {
+    console,
+    process,
+    Buffer,
+    URL,
+    URLSearchParams,
+    TextEncoder,
+    TextDecoder,
+    AbortController,
+    fetch: globalThis.fetch,
+    structuredClone,
+    queueMicrotask,
+    setTimeout,
+    clearTimeout,
+    setInterval,
+    clearInterval,
+    setImmediate,
+    clearImmediate,
+    require: createRequire(path.join(cwd, "<repl>")),
+    __dirname: cwd,
+    __filename: path.join(cwd, "<repl>"),
+  };
+  sandbox.module = { exports: {}, require: sandbox.require };
+  sandbox.exports = sandbox.module.exports;
+  sandbox.globalThis = sandbox;
+  return vm.createContext(sandbox);
+}
+
+async function run(code, filename, context) {
+  try {
+    const options = { filename, displayErrors: false, breakOnSigint: true }; // a timeout
+    let value = vm.runInContext(code, context, options);
+    if (value && typeof value.then === "function") value = await value;
+    return { ok: true, result: value === undefined ? null : util.inspect(value) };
+  } catch (thrown) {
+    return { ok: false, error: describe(thrown) };
+  }
+}
+
+async function serve() {
+  const context = newContext();
+  for (let number = 1; ; number += 1) {
+    const request = readFrame();
+    if (request === null) return;
+    if (request.env) {
+      Object.assign(process.env, request.env);
+      writeFrame({ ok: true });
+      continue;
+    }
+    const cpu = process.cpuUsage();
+    const reply = await run(String(request.code ?? ""), `<cell-${number}>`, context);
+    await new Promise((resolve) => setImmediate(resolve)); // output written so far, flushed
+    const used = process.cpuUsage(cpu);
+    reply.cpuMs = (used.user + used.system) / 1000;
+    reply.peakMemoryBytes = process.resourceUsage().maxRSS * 1024;
+    writeFrame(reply);
+  }
+}
+
+process.on("unhandledRejection", (reason) => {
+  console.error(describe(reason).traceback);
+});
+serve().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,185 @@
+"""The sandbox's shell as a model expects a Linux box: the commands models write most,
+pip inside a sandbox (into the workspace prefix, importable at once), and a clear, immediate
+refusal without network."""
+
+import asyncio
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .test_packages import build_wheel, npm_tarball
+
+pytestmark = [pytest.mark.stack, pytest.mark.local_driver("the sandbox's shell is the host's /usr")]
+
+# (command, what its stdout must contain); each must exit 0.
+COMMON_COMMANDS = [
+    ("python --version", "Python 3.11"),
+    ("python3 -c 'import sys; print(sys.version_info[:2])'", "(3, 11)"),
+    ("pip --version", "python 3.11"),
+    ("pip3 list", "Package"),
+    ("python -m pip --version", "pip"),
+    ("which python pip ls", "/opt/runtime/bin/python"),
+    ("env | sort", "HOME=/workspace"),
+    ("echo $HOME $LANG $USER", "/workspace C.UTF-8 sandbox"),
+    ("ls -la /workspace", "total"),
+    ("pwd", "/workspace"),
+    ("mkdir -p d/e && echo hello > d/e/f.txt && cat d/e/f.txt", "hello"),
+    ("seq 1 100 | head -n 3 | tail -n 1", "3"),
+    ("printf 'b\\na\\nb\\n' | sort | uniq -c | wc -l", "2"),
+    ("grep -r hello d && sed 's/hello/bye/' d/e/f.txt", "bye"),
+    ("echo 'a b c' | awk '{print $2}'", "b"),
+    ("find . -name '*.txt' | xargs wc -c", "f.txt"),
+    ("tar czf d.tgz d && gzip -t d.tgz && tar tzf d.tgz", "d/e/f.txt"),
+    ("uname -a && whoami && id -u", "sandbox"),
+    ("date +%Y && ps aux | head -n 2", "PID"),
+    ("curl --version && node --version && npm --version", "curl"),
+    ("cd /tmp && touch x && ls /tmp && df -h /workspace | tail -n 1", "x"),
+]
+
+
+async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str) -> dict[str, Any]:
+    response = await api.post(
+        f"/sandboxes/{sandbox_id}/execute",
+        json={"type": kind, "content": content, "timeout": 60},
+        timeout=90,
+    )
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_the_commands_models_write_most_work_in_a_default_sandbox(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    failed = {}
+    for command, expected in COMMON_COMMANDS:
+        result = await _run(api, sandbox_id, "command", command)
+        if result["exitCode"] != 0 or expected not in result["stdout"]:
+            failed[command] = (result["exitCode"], result["stdout"][-300:], result["stderr"][-300:])
+    assert not failed, failed
+
+
+async def test_without_network_pip_and_npm_fail_at_once_saying_how_to_get_packages(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    for command in ("pip install six", "pip3 install six", "npm install left-pad"):
+        result = await _run(api, sandbox_id, "command", command)
+        assert result["status"] == "failed", result  # exited, not a timeout: nothing waits
+        assert result["exitCode"] != 0, result
+        assert "networkAccess" in result["stderr"], result
+        assert "POST /sandboxes/{id}/packages" in result["stderr"], result
+    code = (
+        "import subprocess, sys\n"
+        "done = subprocess.run([sys.executable, '-m', 'pip', 'install', 'six'])\n"
+        "done.returncode"
+    )
+    result = await _run(api, sandbox_id, "code", code)
+    assert result["status"] == "completed", result
+    assert result["result"] == "1", result
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A two-package PEP 503 index and an npm tarball on disk (uploaded to and served
+    inside a sandbox)."""
+    root = tmp_path_factory.mktemp("sandbox-index")
+    names = [f"shellpkg_{secrets.token_hex(3)}", f"codepkg_{secrets.token_hex(3)}"]
+    for name in names:
+        build_wheel(root, name, "1.0", f"NAME = {name!r}\n")
+    package = {"name": "shell-npm-pkg", "version": "1.0.0", "main": "index.js"}
+    files = {"package.json": json.dumps(package), "index.js": "module.exports = 'from npm';\n"}
+    (root / "shell-npm-pkg-1.0.0.tgz").write_bytes(npm_tarball(files))
+    return root, names
+
+
+async def test_pip_in_a_networked_sandbox_installs_into_the_workspace_importable_at_once(
+    api: httpx.AsyncClient, index_dir: tuple[Path, list[str]]
+) -> None:
+    root, (shell_package, code_package) = index_dir
+    port = 8765
+    body = {"timeout": 300, "networkAccess": {"enabled": True, "egress": [{"ports": [port]}]}}
+    created = await api.post("/sandboxes", json=body)
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    try:
+        for path in root.rglob("*"):
+            if path.is_file():
+                relative = path.relative_to(root)
+                uploaded = await api.put(
+                    f"/sandboxes/{sandbox_id}/files/workspace/index/{relative}",
+                    content=path.read_bytes(),
+                )
+                assert uploaded.status_code == 201, uploaded.text
+        # An index on the sandbox's own loopback: no internet needed, still a real download.
+        url = f"http://127.0.0.1:{port}/simple/"
+        await _run(api, sandbox_id, "code", "imported_before = 0")  # the worker is live
+        serve = (
+            f"python3 -m http.server {port} --bind 127.0.0.1 -d /workspace/index"
+            " >/dev/null 2>&1 & server=$!; "
+            f"until curl -s -o /dev/null {url}; do sleep 0.1; done; "
+        )
+        installed = await _run(
+            api,
+            sandbox_id,
+            "command",
+            f"{serve}pip install --index-url {url} {shell_package}; status=$?; "
+            "kill $server; exit $status",
+        )
+        assert installed["exitCode"] == 0, installed
+        assert "externally-managed" not in installed["stderr"], installed
+        listed = await _run(api, sandbox_id, "command", "ls /workspace/.packages")
+        assert shell_package in listed["stdout"], listed
+        imported = await _run(
+            api, sandbox_id, "code", f"import {shell_package}; {shell_package}.NAME"
+        )
+        assert imported["result"] == repr(shell_package), imported  # same worker, no restart
+        from_shell = await _run(api, sandbox_id, "command", f"python -c 'import {shell_package}'")
+        assert from_shell["exitCode"] == 0, from_shell
+        code = (
+            "import socket, subprocess, sys, time\n"
+            f"server = subprocess.Popen([sys.executable, '-m', 'http.server', '{port}',"
+            " '--bind', '127.0.0.1', '-d', '/workspace/index'],"
+            " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "while True:\n"
+            "    try:\n"
+            f"        socket.create_connection(('127.0.0.1', {port}), 1).close()\n"
+            "        break\n"
+            "    except OSError:\n"
+            "        time.sleep(0.1)\n"
+            f"subprocess.run([sys.executable, '-m', 'pip', 'install', '--index-url', '{url}',"
+            f" '{code_package}'], check=True)\n"
+            "server.kill()\n"
+            f"import {code_package}\n"
+            f"{code_package}.NAME"
+        )
+        in_code = await _run(api, sandbox_id, "code", code)
+        assert in_code["result"] == repr(code_package), in_code  # in the same cell
+    finally:
+        await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+async def test_a_pool_preloading_packages_without_network_says_how_to_get_them(
+    api: httpx.AsyncClient,
+) -> None:
+    name = f"preload-{secrets.token_hex(3)}"
+    spec = {"name": name, "minSize": 1, "maxSize": 1, "preloadPackages": ["six"]}
+    created = await api.post("/warmpools", json=spec)
+    assert created.status_code == 201, created.text
+    try:
+        async with asyncio.timeout(120):
+            while True:
+                status = (await api.get(f"/warmpools/{name}/status")).json()
+                failing = [c for c in status["conditions"] if c["type"] == "Failing"]
+                if failing:
+                    break
+                await asyncio.sleep(0.2)
+        message = failing[0]["message"]
+        assert "installing packages failed" in message, message
+        assert "not found" not in message, message  # `python` and `pip` resolve
+        assert "networkAccess" in message, message
+    finally:
+        await api.delete(f"/warmpools/{name}")

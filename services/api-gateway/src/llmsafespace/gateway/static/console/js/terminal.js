@@ -42,7 +42,9 @@ export function terminalSection(sandboxId) {
         screen.hidden = false;
         fit.fit();
         show("connected");
-        terminal.focus();
+        // Take the keyboard only if nobody is typing elsewhere (the code cell, a form).
+        const busy = document.activeElement;
+        if (!busy || busy === document.body) terminal.focus();
       } else if (message.type === "output") {
         terminal.write(message.data);
       } else if (message.type === "exit") {

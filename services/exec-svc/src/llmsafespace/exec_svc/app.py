@@ -7,6 +7,7 @@ from importlib.resources import files
 import asyncpg
 import structlog
 from faststream.nats import NatsBroker
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from llmsafespace.servicekit import (
@@ -64,8 +65,8 @@ def create_app(settings: Settings) -> Starlette:
             bus,
             broker.connection,
             settings.output_limit_bytes,
-            settings.package_index_url,
-            settings.npm_registry_url,
+            _revealed(settings.package_index_url),  # a private index's URL may hold a token
+            _revealed(settings.npm_registry_url),
         )
         broker.include_router(
             create_router(agents, runner, transfers, packages, settings.max_workers)
@@ -83,3 +84,7 @@ def create_app(settings: Settings) -> Starlette:
             await pool.close()
 
     return Starlette(routes=operational_routes(readiness), lifespan=lifespan)
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()

@@ -191,6 +191,11 @@ class Session:
             await self.send(
                 _error(ErrorCode.SERVICE_UNAVAILABLE.value, "message bus unavailable", execution_id)
             )
+        except (CredentialLost, WebSocketDisconnect):
+            raise
+        except Exception as exc:  # a bug answers this message; the socket keeps serving
+            log.error("stream_message_failed", exc_info=exc)
+            await self.send(_error(ErrorCode.INTERNAL_ERROR.value, "internal error", execution_id))
 
     async def _execute(self, message: ClientExecute) -> None:
         execution_id = message.execution_id

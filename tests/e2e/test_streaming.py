@@ -96,6 +96,7 @@ async def test_interleaved_output_arrives_complete_in_order_then_one_terminal_me
     assert messages[0]["type"] == "execution_start"
     assert messages[-1]["type"] == "execution_complete"
     assert messages[-1]["status"] == "completed"
+    assert messages[-1]["timestamp"] >= messages[0]["timestamp"], "epoch ms, like the start"
     assert [m["type"] for m in messages].count("execution_complete") == 1
     stdout, stderr = text_of(messages, "stdout"), text_of(messages, "stderr")
     assert stdout.split() == [str(i) for i in range(0, 100000, 2)]
@@ -118,6 +119,7 @@ async def test_cancel_stops_a_running_loop_and_keeps_partial_output(
     messages = await until_terminal(ws, execution_id)
     assert messages[-1]["type"] == "execution_cancelled"
     assert messages[-1]["status"] == "cancelled"
+    assert messages[-1]["timestamp"] >= first["timestamp"], "epoch ms, like execution_start"
 
 
 async def test_two_executions_run_at_once_on_one_socket(ws: ClientConnection) -> None:

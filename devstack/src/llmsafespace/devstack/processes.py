@@ -2,6 +2,7 @@
 
 import asyncio
 import ctypes
+import os
 import signal
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,8 +29,10 @@ def spawn(
 ) -> Process:
     """Start argv in its own session (so a terminal's Ctrl-C reaches only the devstack);
     it gets SIGTERM should the devstack die without stopping it (e.g. kill -9)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # a log from an older run may have been 0644
+    with os.fdopen(fd, "ab") as log:
         if run_as is None:
             return subprocess.Popen(
                 [str(arg) for arg in argv],

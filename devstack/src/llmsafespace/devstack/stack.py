@@ -126,7 +126,8 @@ class Stack:
 
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(exist_ok=True)
+        self.log_dir.mkdir(mode=0o700, exist_ok=True)
+        self.log_dir.chmod(0o700)  # logs are for the operator alone (and root)
         self.runtime_dir.mkdir(exist_ok=True)
         self._lock.acquire()
         try:

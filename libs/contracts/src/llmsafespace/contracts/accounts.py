@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Contract, Request
 from .caller import Role
@@ -31,7 +31,14 @@ class CreateApiKeyRequest(Request):
     """`POST /user/apikeys`."""
 
     name: str = Field(default="", max_length=100)
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650, strict=True)
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+            raise ValueError("name cannot contain control characters")
+        return value
 
 
 class ApiKey(Contract):

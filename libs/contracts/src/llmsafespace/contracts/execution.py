@@ -11,6 +11,7 @@ from .caller import Caller
 from .ids import ExecutionId, SandboxId
 
 MAX_CODE_BYTES = 512 * 1024
+_ENV_NAME_FORBIDDEN = ("=", "\x00")
 MAX_TIMEOUT_SECONDS = 3600
 MAX_SYNC_OUTPUT_BYTES = 256 * 1024  # per stream in a synchronous result; stream for more
 TIMEOUT_EXIT_CODE = 124
@@ -34,12 +35,13 @@ class ExecuteRequest(Request):
 
     type: ExecutionType
     content: str = Field(min_length=1)
-    timeout: float = Field(default=30, gt=0, le=MAX_TIMEOUT_SECONDS)
+    timeout: float = Field(default=30, gt=0, le=MAX_TIMEOUT_SECONDS, strict=True)
     env: dict[str, str] | None = None
     working_dir: str | None = Field(default=None, min_length=1, max_length=4096)
     idle_timeout: float | None = Field(
         default=None,
         gt=0,
+        strict=True,
         le=MAX_TIMEOUT_SECONDS,
         description="End the execution (status timeout) after this many seconds without output",
     )
@@ -54,6 +56,25 @@ class ExecuteRequest(Request):
             raise ValueError(f"content must be at most {MAX_CODE_BYTES} bytes")
         if not value.strip():
             raise ValueError("content must not be blank")
+        if "\x00" in value:
+            raise ValueError("content cannot contain NUL characters")
+        return value
+
+    @field_validator("working_dir")
+    @classmethod
+    def _working_dir_text(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("workingDir cannot contain NUL characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_entries(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, item in (value or {}).items():
+            if not name or any(char in name for char in _ENV_NAME_FORBIDDEN):
+                raise ValueError("env names must be non-empty, without '=' or NUL")
+            if "\x00" in item:
+                raise ValueError("env values cannot contain NUL characters")
         return value
 
 

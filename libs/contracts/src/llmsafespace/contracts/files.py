@@ -176,7 +176,7 @@ class InstallPackagesRequest(Request):
         min_length=1, max_length=MAX_PACKAGES
     )
     manager: PackageManager = PackageManager.PIP
-    timeout: float = Field(default=300, gt=0, le=3600)
+    timeout: float = Field(default=300, gt=0, le=3600, strict=True)
     wait: bool = Field(
         default=True,
         description="false: answer 202 with the executionId once the install has started; "
@@ -187,7 +187,7 @@ class InstallPackagesRequest(Request):
     def _valid_names(self) -> "InstallPackagesRequest":
         pattern = PACKAGE_PATTERNS[self.manager]
         for package in self.packages:
-            if not pattern.match(package) or package.endswith(" "):
+            if not pattern.fullmatch(package) or package.endswith(" "):
                 raise ValueError(f"{package[:100]!r} is not a valid {self.manager} package name")
         return self
 

@@ -26,6 +26,8 @@ _UNITS = {
     "Ti": 2**40,
 }
 MAX_MAP_ENTRIES = 64
+MIN_CPU = 0.01  # 10 millicores: the smallest share a cgroup or a pod is given
+MIN_STORAGE_BYTES = 2**20
 MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 4096
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -66,7 +68,7 @@ class SandboxStatus(StrEnum):
 
 
 class Resources(Request):
-    cpu: float = Field(default=1.0, gt=0, le=16)
+    cpu: float = Field(default=1.0, ge=MIN_CPU, le=16, strict=True)
     memory: Quantity = "512Mi"
     ephemeral_storage: Quantity = "1Gi"
 
@@ -75,6 +77,13 @@ class Resources(Request):
     def _memory_floor(cls, value: str) -> str:
         if quantity_bytes(value) < 32 * 2**20:
             raise ValueError("memory must be at least 32Mi")
+        return value
+
+    @field_validator("ephemeral_storage")
+    @classmethod
+    def _storage_floor(cls, value: str) -> str:
+        if quantity_bytes(value) < MIN_STORAGE_BYTES:
+            raise ValueError("ephemeralStorage must be at least 1Mi")
         return value
 
 
@@ -115,7 +124,9 @@ class EgressRule(Request):
     """Destinations a network-enabled sandbox may open TCP connections to: these ports on
     these host names or networks, or on any public address when both lists are empty."""
 
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(min_length=1, max_length=32)
+    ports: list[Annotated[int, Field(ge=1, le=65535, strict=True)]] = Field(
+        min_length=1, max_length=32
+    )
     hosts: list[Annotated[str, AfterValidator(_host)]] = Field(
         default_factory=list,
         max_length=64,
@@ -158,7 +169,9 @@ class CreateSandboxRequest(Request):
 
     runtime: str = Field(default="python:3.11", min_length=1, max_length=64)
     security_level: SecurityLevel = SecurityLevel.STANDARD
-    timeout: int = Field(default=300, ge=1, le=86400, description="Lifetime in seconds")
+    timeout: int = Field(
+        default=300, ge=1, le=86400, strict=True, description="Lifetime in seconds"
+    )
     resources: Resources = Field(default_factory=Resources)
     use_warm_pool: bool = True
     metadata: dict[str, str] = Field(default_factory=dict)
@@ -224,7 +237,7 @@ class ResolvedSandbox(Contract):
 class SandboxTimeoutRequest(Request):
     """`POST /sandboxes/{id}/timeout` body: the sandbox now lives `timeout` seconds from now."""
 
-    timeout: int = Field(ge=1, le=86400, description="Seconds from now")
+    timeout: int = Field(ge=1, le=86400, strict=True, description="Seconds from now")
 
 
 class SetSandboxTimeout(Contract):

@@ -114,10 +114,10 @@ class ClientExecute(Request):
     execution_id: ExecutionId
     mode: ExecutionType
     content: str
-    timeout: float = 30
+    timeout: float = Field(default=30, strict=True)
     env: dict[str, str] | None = None
     working_dir: str | None = None
-    idle_timeout: float | None = None
+    idle_timeout: float | None = Field(default=None, strict=True)
     stdin: bool = Field(
         default=False,
         description="Give the command a stdin pipe fed by `stdin` messages (command mode "
@@ -149,7 +149,7 @@ class ClientCancel(Request):
 class ClientResume(Request):
     type: Literal["resume"]
     execution_id: ExecutionId
-    last_seq: int = Field(default=0, ge=0)
+    last_seq: int = Field(default=0, ge=0, strict=True)
 
 
 class ClientStdin(Request):
@@ -163,7 +163,7 @@ class ClientStdin(Request):
 
 class ClientPing(Request):
     type: Literal["ping"]
-    timestamp: int | None = None
+    timestamp: int | None = Field(default=None, strict=True)
 
 
 ClientMessage = Annotated[

@@ -1,4 +1,8 @@
-"""structlog, configured once per process: JSON lines, or readable on a terminal."""
+"""structlog, configured once per process: JSON lines, or readable on a terminal.
+
+Tracebacks are logged without frame locals: a frame's locals can hold settings,
+credentials or a caller's data, and logs are read by more people than the API is.
+"""
 
 import logging
 import sys
@@ -17,7 +21,9 @@ def configure_logging(service: str, fmt: str = "json", level: str = "info") -> N
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.dict_tracebacks,
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

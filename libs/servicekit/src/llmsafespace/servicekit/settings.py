@@ -1,8 +1,13 @@
-"""The settings every service shares. Each service subclasses with its own env prefix."""
+"""The settings every service shares. Each service subclasses with its own env prefix.
+
+Anything that can carry a credential (connection URLs, keys, secrets) is a `SecretStr`:
+its repr is redacted, so a logged `Settings` or traceback cannot leak it; read it with
+`.get_secret_value()` where it is used.
+"""
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -10,14 +15,18 @@ class ServiceSettings(BaseSettings):
     """Connection URLs have no prefix (every service reads the same `NATS_URL`);
     the rest are read with the subclass's prefix, e.g. `SANDBOX_SVC_HTTP_PORT`."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
-    nats_url: str = Field(default="nats://127.0.0.1:4222", validation_alias="NATS_URL")
-    database_url: str = Field(
-        default="postgresql://postgres@127.0.0.1:5432/llmsafespace",
+    nats_url: SecretStr = Field(
+        default=SecretStr("nats://127.0.0.1:4222"), validation_alias="NATS_URL"
+    )
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql://postgres@127.0.0.1:5432/llmsafespace"),
         validation_alias="DATABASE_URL",
     )
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"), validation_alias="REDIS_URL"
+    )
     log_format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     http_host: str = "127.0.0.1"

@@ -56,7 +56,7 @@ def key_hash(key: str) -> str:
 
 @dataclass(frozen=True)
 class Identity:
-    """An authenticated caller and the key it used (rate limits count per key)."""
+    """An authenticated caller and the key it used (or that minted its token)."""
 
     caller: Caller
     key_id: str
@@ -102,6 +102,14 @@ class Accounts:
         if not credential.startswith(KEY_PREFIX):
             return None
         return f"{_CACHE}hash:{key_hash(credential)}"
+
+    def token_expiry(self, credential: str) -> int | None:
+        """When an access token stops being valid (epoch seconds); None for an API key
+        (revocation or expiry shows as its cache entry disappearing)."""
+        if not tokens.looks_like_token(credential):
+            return None
+        claims = tokens.verify(credential, self._secret)
+        return None if claims is None else int(claims["exp"])
 
     def remembered(self, entry: str) -> Identity | None:
         """Who this replica last saw behind a cache entry: to be confirmed, not trusted."""
@@ -184,13 +192,24 @@ class Accounts:
         return [_api_key(row) for row in rows]
 
     async def create_key(
-        self, user_id: str, name: str, expires_in_days: int | None
+        self, user_id: str, name: str, expires_in_days: int | None, most: int
     ) -> CreatedApiKey:
+        """A new key, unless the user already holds `most` live ones (409 conflict)."""
         key = new_api_key()
         expires_at = (
             datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
         )
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+            live = await conn.fetchval(
+                f"SELECT count(*) FROM api_keys k WHERE k.user_id = $1 AND {_LIVE}", user_id
+            )
+            if live >= most:
+                raise ServiceError(
+                    ErrorCode.CONFLICT,
+                    f"at most {most} live API keys per user: revoke one first",
+                    {"limit": most},
+                )
             row = await self._insert_key(conn, user_id, key, name, expires_at)
         return CreatedApiKey(**_api_key(row).model_dump(), api_key=key)
 

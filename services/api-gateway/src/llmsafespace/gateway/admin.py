@@ -20,8 +20,8 @@ SERVICE = "api-gateway"
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> str:
-    pool = await connect(settings.database_url, max_size=1)
-    cache = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    pool = await connect(settings.database_url.get_secret_value(), max_size=1)
+    cache = aioredis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2)
     try:
         await migrate(pool, SERVICE, files("llmsafespace.gateway") / "migrations")
         accounts = Accounts(pool, cache, b"unused: this command issues no tokens", 60)

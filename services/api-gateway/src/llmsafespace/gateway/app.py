@@ -27,7 +27,7 @@ from .accounts import Accounts
 from .audit import ROUTES as AUDIT_ROUTES
 from .catalog import ROUTES as CATALOG_ROUTES
 from .console import mount as console
-from .errors import EXCEPTION_HANDLERS
+from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from .files import ROUTES as FILE_ROUTES
 from .mcp import McpEndpoint
 from .observability import Observability
@@ -49,7 +49,9 @@ log = structlog.get_logger()
 def create_app(settings: Settings) -> Starlette:
     pool: asyncpg.Pool | None = None
     connection: NatsClient | None = None
-    cache: aioredis.Redis = aioredis.from_url(settings.redis_url, socket_timeout=2)
+    cache: aioredis.Redis = aioredis.from_url(
+        settings.redis_url.get_secret_value(), socket_timeout=2
+    )
     mcp = McpEndpoint(API_PREFIX)
 
     async def readiness() -> dict[str, bool]:
@@ -67,12 +69,14 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         nonlocal pool, connection
         configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url)
+        pool = await connect(settings.database_url.get_secret_value())
         await migrate(pool, SERVICE, files("llmsafespace.gateway") / "migrations")
         accounts = Accounts(pool, cache, _token_secret(settings), settings.token_seconds)
         if settings.bootstrap_admin_key:
-            await accounts.ensure_admin_key(settings.bootstrap_admin_key)
-        connection = await nats.connect(settings.nats_url, name=SERVICE, max_reconnect_attempts=-1)
+            await accounts.ensure_admin_key(settings.bootstrap_admin_key.get_secret_value())
+        connection = await nats.connect(
+            settings.nats_url.get_secret_value(), name=SERVICE, max_reconnect_attempts=-1
+        )
         bus = Bus(connection, settings.request_timeout)
         log.info("service_started", http_port=settings.http_port)
         try:
@@ -109,13 +113,13 @@ def create_app(settings: Settings) -> Starlette:
             ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(Observability)],
+        middleware=[Middleware(Observability), Middleware(UnexpectedErrors)],
         lifespan=mcp.around(lifespan),
     )
 
 
 def _token_secret(settings: Settings) -> bytes:
     if settings.jwt_secret:
-        return settings.jwt_secret.encode()
+        return settings.jwt_secret.get_secret_value().encode()
     log.warning("jwt_secret_unset", effect="access tokens are valid on this replica only")
     return secrets.token_bytes(32)

@@ -1,7 +1,8 @@
 """Reading request bodies: size-limited, JSON-checked, validated by the contract type."""
 
 import json
-from typing import TypeVar
+import re
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -10,6 +11,28 @@ from llmsafespace.contracts import ErrorCode, ServiceError
 from llmsafespace.servicekit import validation_details
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# `\\uD800`-`\\uDFFF` escapes: a JSON text may pair them (one character) or leave one
+# alone, which Python accepts and nothing downstream can encode.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class MalformedJson(ValueError):
+    """Not JSON this API accepts: a syntax error, nesting past the parser's depth, an
+    integer past Python's 4300 digits, invalid UTF-8 or an unpaired surrogate."""
+
+
+def decode_json(raw: bytes | str) -> Any:
+    try:
+        text = raw if isinstance(raw, str) else raw.decode()  # JSON on the wire is UTF-8
+        data = json.loads(text)
+    except (RecursionError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError too
+        raise MalformedJson(str(exc)) from exc
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            raise MalformedJson("unpaired surrogate in a string (\\ud800-\\udfff)") from exc
+    return data
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -34,8 +57,8 @@ async def parse_body(request: Request, model: type[ModelT], limit: int) -> Model
     """The body as `model`; an empty body means `{}` (every field defaulted)."""
     raw = await read_limited(request, limit)
     try:
-        data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        data = decode_json(raw) if raw.strip() else {}
+    except MalformedJson as exc:
         raise ServiceError(ErrorCode.INVALID_REQUEST, f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ServiceError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")

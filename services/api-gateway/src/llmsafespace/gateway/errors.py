@@ -1,4 +1,9 @@
-"""Exception handlers: every failure leaves as the error envelope, never a bare 500 page."""
+"""Exception handlers: every failure leaves as the error envelope, never a bare 500 page.
+
+Unexpected exceptions are answered by `UnexpectedErrors`, a middleware inside the app's
+own error middleware: Starlette's re-raises after answering a 500, and the server then
+closes the client's keep-alive connection. Here the exception ends with the response.
+"""
 
 from collections.abc import Mapping
 from typing import Any
@@ -7,6 +12,7 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmsafespace.contracts import ErrorCode, ServiceError
 from llmsafespace.servicekit import database_unavailable
@@ -43,7 +49,7 @@ async def http_error(_: Request, exc: Exception) -> Response:
     return error_response(ServiceError(code, str(exc.detail)), exc.status_code)
 
 
-async def unexpected_error(_: Request, exc: Exception) -> Response:
+def unexpected_error(exc: Exception) -> JSONResponse:
     if database_unavailable(exc):
         log.warning("database_unavailable", error=str(exc))
         return error_response(ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "database unavailable"))
@@ -51,8 +57,33 @@ async def unexpected_error(_: Request, exc: Exception) -> Response:
     return error_response(ServiceError(ErrorCode.INTERNAL_ERROR, "internal error"))
 
 
+class UnexpectedErrors:
+    """Pure ASGI middleware: any other exception becomes the `internal_error` envelope
+    (or `service_unavailable` for a database outage), and the connection stays usable."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as exc:
+            if started:  # too late for an envelope: the server ends the response
+                raise
+            await unexpected_error(exc)(scope, receive, send)
+
+
 EXCEPTION_HANDLERS: Mapping[Any, Any] = {
     ServiceError: service_error,
     HTTPException: http_error,
-    Exception: unexpected_error,
 }

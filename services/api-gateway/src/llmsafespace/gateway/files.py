@@ -10,6 +10,7 @@ import mimetypes
 import re
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from nats.aio.client import Client as NatsClient
@@ -54,6 +55,15 @@ _TRUE = {"1", "true", "yes"}
 
 def _path(raw: str) -> str:
     return check_path(raw)
+
+
+def attachment(filename: str) -> str:
+    """A `Content-Disposition` for any file name (RFC 6266): an ASCII `filename` with
+    quotes, backslashes and control characters replaced, and the exact name as
+    `filename*` (UTF-8, percent-encoded)."""
+    plain = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    exact = quote(filename, safe="", errors="replace")
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{exact}"
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -189,7 +199,7 @@ async def _download(request: Request, caller: Caller, path: str, archive: bool) 
         media = mimetypes.guess_type(info.name)[0] or "application/octet-stream"
     else:
         media = "application/gzip"
-        headers["content-disposition"] = f'attachment; filename="{info.name or "archive"}.tar.gz"'
+        headers["content-disposition"] = attachment(f"{info.name or 'archive'}.tar.gz")
     if request.method == "HEAD" or status == 416:
         await Inbox(request.state.nats, opened.subject).abort()
         return Response(status_code=status, headers=headers, media_type=media)

@@ -329,11 +329,12 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         "Your API keys (never the keys themselves)", "users", obj(apiKeys=array(Ref(ApiKey)))
     ),
     ("POST", f"{API}/user/apikeys"): Operation(
-        "Create an API key (shown once)",
+        "Create an API key (shown once); 409 past `GATEWAY_MAX_API_KEYS` live keys",
         "users",
         Ref(CreatedApiKey),
         201,
         body=CreateApiKeyRequest,
+        errors=(409,),
     ),
     ("DELETE", f"{API}/user/apikeys/{{key_id}}"): Operation(
         "Revoke an API key", "users", Ref(ApiKey), errors=(404,)

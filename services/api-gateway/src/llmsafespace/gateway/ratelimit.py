@@ -1,20 +1,67 @@
-"""Per-key rate limits in Redis (fixed one-minute windows), shared by every replica.
+"""Per-user rate limits in Redis (fixed windows per class), shared by every replica.
 
-If Redis is unreachable the request is let through (fail open), logged and counted:
-a cache outage must not take the API down.
+Limits count per user, not per key (more keys buy no more requests); admins are exempt,
+as they are from quotas. If Redis is unreachable the request is let through (fail open),
+logged and counted: a cache outage must not take the API down.
 """
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
 from prometheus_client import Counter
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-WINDOW_SECONDS = 60
+from llmsafespace.contracts import Caller, Role
+
+DEFAULT_WINDOW_SECONDS = 60
 log = structlog.get_logger()
 LIMITER_ERRORS = Counter("rate_limit_errors_total", "Redis failures while rate limiting")
 REJECTED = Counter("rate_limited_total", "Requests refused by a rate limit", ["limit_class"])
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests: int = Field(ge=1, strict=True, description="Requests allowed per window")
+    window: int = Field(
+        default=DEFAULT_WINDOW_SECONDS, ge=1, le=86400, strict=True, description="Seconds"
+    )
+
+
+_DEFAULTS = {
+    "create_sandbox": RateLimit(requests=120),
+    "execute_code": RateLimit(requests=3000),
+    "default": RateLimit(requests=6000),
+}
+
+
+class RateLimits(BaseModel):
+    """`GATEWAY_RATE_LIMITS`, e.g. `{"enabled": true, "execute_code": {"requests": 100,
+    "window": 10}}`; a plain number is requests per 60 s. Classes not named keep their
+    defaults (create_sandbox 120, execute_code 3000, default 6000 per minute)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    classes: dict[str, RateLimit] = Field(default_factory=lambda: dict(_DEFAULTS))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "classes" in data:
+            return data
+        classes = {
+            name: {"requests": value} if type(value) is int else value
+            for name, value in data.items()
+            if name != "enabled"
+        }
+        return {"enabled": data.get("enabled", True), "classes": {**_DEFAULTS, **classes}}
+
+    def of(self, limit_class: str) -> RateLimit:
+        return self.classes.get(limit_class) or self.classes["default"]
 
 
 @dataclass(frozen=True)
@@ -36,35 +83,47 @@ class Quota:
 
 
 class RateLimiter:
-    def __init__(self, cache: aioredis.Redis, limits: dict[str, int]) -> None:
+    def __init__(self, cache: aioredis.Redis, limits: RateLimits) -> None:
         self._cache = cache
         self._limits = limits
 
+    def applies_to(self, caller: Caller) -> bool:
+        return self._limits.enabled and caller.role is not Role.ADMIN
+
     async def hit(
-        self, key_id: str, limit_class: str, *, confirm: str | None = None
-    ) -> tuple[Quota, bool]:
-        """Count one request of `limit_class` for `key_id`; in the same round trip, check
-        that the Redis key `confirm` exists. Returns the quota and that check's answer
+        self, caller: Caller, limit_class: str | None, *, confirm: str | None = None
+    ) -> tuple[Quota | None, bool]:
+        """Count one request of `limit_class` (None: count nothing) for the caller; in
+        the same round trip, check that the Redis key `confirm` exists. Returns the quota
+        (None when no limit applies: limits off, or an admin) and that check's answer
         (False when there was nothing to confirm or Redis could not be asked)."""
-        limit = self._limits.get(limit_class, self._limits["default"])
-        window = int(time.time()) // WINDOW_SECONDS
-        reset = (window + 1) * WINDOW_SECONDS
-        name = f"llmsafespace:rate:{key_id}:{limit_class}:{window}"
+        counted = limit_class is not None and self.applies_to(caller)
+        if not counted and confirm is None:
+            return None, False
+        limit = self._limits.of(limit_class or "default")
+        window = int(time.time()) // limit.window
+        reset = (window + 1) * limit.window
+        name = f"llmsafespace:rate:{caller.user_id}:{limit_class}:{limit.window}:{window}"
         try:
             async with self._cache.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, WINDOW_SECONDS + 5)
+                if counted:
+                    pipe.incr(name)
+                    pipe.expire(name, limit.window + 5)
                 if confirm is not None:
                     pipe.exists(confirm)
-                count, _, *confirmed = await pipe.execute()
+                replies = await pipe.execute()
         except aioredis.RedisError as exc:
             LIMITER_ERRORS.inc()
             log.error("rate_limiter_unavailable", error=str(exc))
-            return Quota(limit=limit, remaining=limit, reset=reset), False
-        quota = Quota(limit=limit, remaining=limit - int(count), reset=reset)
+            quota = Quota(limit=limit.requests, remaining=limit.requests, reset=reset)
+            return (quota if counted else None), False
+        confirmed = confirm is not None and bool(replies[-1])
+        if not counted:
+            return None, confirmed
+        quota = Quota(limit=limit.requests, remaining=limit.requests - int(replies[0]), reset=reset)
         if quota.exceeded:
             REJECTED.labels(limit_class=limit_class).inc()
-        return quota, bool(confirmed and confirmed[0])
+        return quota, confirmed
 
 
 def limit_class(method: str, path: str) -> str:

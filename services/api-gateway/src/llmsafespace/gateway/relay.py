@@ -60,7 +60,14 @@ def _client(execution_id: str, message: OutputMessage) -> ClientMessage | None:
         )
         for key in ("stdout", "stderr", "results", "executionId", "sandboxId"):
             result.pop(key, None)
-        return {"type": kind, "executionId": execution_id, "seq": message.seq, **result}
+        ended = int(message.result.completed_at.timestamp() * 1000)
+        return {
+            "type": kind,
+            "executionId": execution_id,
+            "seq": message.seq,
+            "timestamp": ended,
+            **result,
+        }
     return None  # truncation shows as `outputTruncated` on the terminal message
 
 

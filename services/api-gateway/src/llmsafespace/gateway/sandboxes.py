@@ -57,7 +57,7 @@ def check_code_size(content: object) -> None:
 def _sandbox_ref(request: Request, caller: Caller) -> SandboxRef:
     """The path's sandbox id; one that cannot exist is as unknown as one that does not."""
     sandbox_id = request.path_params["sandbox_id"]
-    if not _SANDBOX_ID.match(sandbox_id):
+    if not _SANDBOX_ID.fullmatch(sandbox_id):
         raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id[:64]} not found")
     return SandboxRef(caller=caller, sandbox_id=sandbox_id)
 

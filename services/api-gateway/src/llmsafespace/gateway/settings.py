@@ -1,14 +1,16 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from llmsafespace.servicekit import ServiceSettings
+
+from .ratelimit import RateLimits
 
 
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")
 
     http_port: int = 8080
-    bootstrap_admin_key: str | None = Field(
+    bootstrap_admin_key: SecretStr | None = Field(
         default=None,
         description="An API key for the `admin` user, created on start if missing",
     )
@@ -17,16 +19,20 @@ class Settings(ServiceSettings):
         description="Browser origins allowed to open WebSockets ('*' for any); "
         "clients that send no Origin (SDKs, CLIs) are always allowed",
     )
-    jwt_secret: str | None = Field(
+    jwt_secret: SecretStr | None = Field(
         default=None,
         min_length=32,
         description="Signs access tokens; every replica needs the same one",
     )
     token_seconds: int = Field(default=900, ge=60, le=86400)
-    rate_limits: dict[str, int] = Field(
-        default_factory=lambda: {"create_sandbox": 120, "execute_code": 3000, "default": 6000},
-        description="Requests per minute per API key, by class (create_sandbox, "
-        "execute_code, default)",
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits,
+        description="Requests per user by class (create_sandbox, execute_code, default): "
+        '{"enabled": true, "<class>": {"requests": N, "window": seconds}}, or a plain N '
+        "per minute; admins are exempt",
+    )
+    max_api_keys: int = Field(
+        default=20, ge=1, description="Live API keys a user may hold (revoked ones do not count)"
     )
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     create_timeout: float = Field(default=60.0, gt=0, description="Seconds for a sandbox create")

@@ -6,8 +6,10 @@ does not stop them (`cancel` does); a client that reconnects sends `resume` with
 """
 
 import asyncio
+import contextlib
 import json
 import re
+import time
 from typing import Any
 
 import nats.errors
@@ -39,17 +41,17 @@ from llmsafespace.contracts import (
 from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.servicekit import Bus, validation_details
 
-from .accounts import Identity
-from .auth import bearer_token, identify
+from .auth import CredentialLost, HeldCredential, bearer_token, identify
+from .bodies import MalformedJson, decode_json
 from .errors import error_response
 from .origins import admit_origin
-from .ratelimit import RateLimiter
 from .relay import Follower, exists, now_ms
 from .sandboxes import check_code_size
 
 log = structlog.get_logger()
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 START_WAIT = 10.0  # seconds for an accepted execution to report its start
+CLOSE_UNAUTHORIZED = 4401  # the socket's credential was revoked or expired
 ParsedMessage = ClientExecute | ClientCancel | ClientResume | ClientStdin | ClientPing
 _CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
 
@@ -59,15 +61,15 @@ def _error(code: str, message: str, execution_id: str | None = None) -> dict[str
     return body | ({"executionId": execution_id} if execution_id else {})
 
 
-async def _admit(websocket: WebSocket) -> tuple[Identity, Sandbox]:
+async def _admit(websocket: WebSocket) -> tuple[HeldCredential, Sandbox]:
     """Authenticate and authorise before the upgrade; raises `ServiceError`."""
     state = websocket.state
     admit_origin(websocket, state.settings.allowed_origins)
-    identity = await identify(
-        websocket, bearer_token(websocket) or websocket.query_params.get("token")
-    )
+    credential = bearer_token(websocket) or websocket.query_params.get("token")
+    identity = await identify(websocket, credential)
+    assert credential is not None  # identify refuses none
     sandbox_id = websocket.path_params["sandbox_id"]
-    if not _SANDBOX_ID.match(sandbox_id):
+    if not _SANDBOX_ID.fullmatch(sandbox_id):
         raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id[:64]} not found")
     ref = SandboxRef(caller=identity.caller, sandbox_id=sandbox_id)
     sandbox = await state["bus"].request(subjects.SANDBOX_GET, ref, Sandbox)
@@ -75,7 +77,7 @@ async def _admit(websocket: WebSocket) -> tuple[Identity, Sandbox]:
         raise ServiceError(
             ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} is {sandbox.status}"
         )
-    return identity, sandbox
+    return HeldCredential(state.accounts, state.limiter, credential, identity), sandbox
 
 
 class Session:
@@ -86,27 +88,44 @@ class Session:
         websocket: WebSocket,
         bus: Bus,
         connection: NatsClient,
-        limiter: RateLimiter,
-        identity: Identity,
+        held: HeldCredential,
         sandbox_id: str,
     ) -> None:
         self._ws = websocket
         self._bus = bus
         self._nc = connection
-        self._limiter = limiter
-        self._key_id = identity.key_id
-        self._caller = identity.caller
+        self._held = held
+        self._caller = held.identity.caller
         self._sandbox_id = sandbox_id
         self._send_lock = asyncio.Lock()
+        self._closed = False
         self._relays: dict[str, asyncio.Task[None]] = {}
         self._seen: set[str] = set()
         self._grace: float = websocket.state.settings.stream_grace
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
-            await self._ws.send_text(json.dumps(message))
+            if not self._closed:
+                await self._ws.send_text(json.dumps(message))
+
+    async def _end(self, reason: str) -> None:
+        """Close the socket for its credential: an `unauthorized` error, then 4401."""
+        async with self._send_lock:
+            if self._closed:
+                return
+            self._closed = True
+            await self._ws.send_text(json.dumps(_error(ErrorCode.UNAUTHORIZED.value, reason)))
+            await self._ws.close(CLOSE_UNAUTHORIZED, reason)
+
+    async def _end_at_expiry(self, expires: int) -> None:
+        """An idle socket ends with its token too."""
+        await asyncio.sleep(max(0.0, expires - time.time()))
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client left first
+            await self._end("the access token expired")
 
     async def serve(self) -> None:
+        expires = self._held.expires
+        expiry = None if expires is None else asyncio.create_task(self._end_at_expiry(expires))
         try:
             while True:
                 frame = await self._ws.receive()
@@ -117,30 +136,37 @@ class Session:
                     await self.send(_error("invalid_message", "messages must be JSON text"))
                     continue
                 await self._handle(text)
+        except CredentialLost:
+            await self._end("the credential was revoked or expired")
         except WebSocketDisconnect:
             pass
         finally:
-            for task in self._relays.values():
+            for task in [*self._relays.values(), *([expiry] if expiry else [])]:
                 task.cancel()
 
     async def _handle(self, text: str) -> None:
+        kinds = ", ".join(CLIENT_MESSAGE_TYPES)
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):  # not JSON, or nested too deep
-            await self.send(_error("invalid_message", "messages must be JSON objects"))
+            data = decode_json(text)
+        except MalformedJson as exc:
+            await self.send(_error("invalid_message", f"messages must be JSON objects: {exc}"))
             return
         if not isinstance(data, dict):
             await self.send(_error("invalid_message", "messages must be JSON objects"))
             return
-        if data.get("type") not in CLIENT_MESSAGE_TYPES:
-            kinds = ", ".join(CLIENT_MESSAGE_TYPES)
+        if not isinstance(data.get("type"), str):
+            await self.send(_error("invalid_message", f"a message needs a string type: {kinds}"))
+            return
+        if data["type"] not in CLIENT_MESSAGE_TYPES:
             await self.send(
-                _error("unknown_message_type", f"unknown type {data.get('type')!r}; use {kinds}")
+                _error("unknown_message_type", f"unknown type {data['type'][:64]!r}; use {kinds}")
             )
             return
         execution_id = data.get("executionId") if isinstance(data.get("executionId"), str) else None
         try:
             message = _CLIENT_MESSAGE.validate_python(data)
+            if not isinstance(message, ClientExecute | ClientPing):
+                await self._held.use()  # an execute is checked with its rate-limit hit
             if isinstance(message, ClientExecute):
                 await self._execute(message)
             elif isinstance(message, ClientCancel):
@@ -163,6 +189,11 @@ class Session:
             await self.send(
                 _error(ErrorCode.SERVICE_UNAVAILABLE.value, "message bus unavailable", execution_id)
             )
+        except (CredentialLost, WebSocketDisconnect):
+            raise
+        except Exception as exc:  # a bug answers this message; the socket keeps serving
+            log.error("stream_message_failed", exc_info=exc)
+            await self.send(_error(ErrorCode.INTERNAL_ERROR.value, "internal error", execution_id))
 
     async def _execute(self, message: ClientExecute) -> None:
         execution_id = message.execution_id
@@ -172,8 +203,8 @@ class Session:
             )
         check_code_size(message.content)
         request = message.request()
-        quota, _ = await self._limiter.hit(self._key_id, "execute_code")
-        if quota.exceeded:
+        quota = await self._held.use("execute_code")
+        if quota is not None and quota.exceeded:
             raise ServiceError(
                 ErrorCode.RATE_LIMITED, "rate limit exceeded", {"resetAt": quota.reset}
             )
@@ -239,14 +270,14 @@ class Session:
 
 async def stream(websocket: WebSocket) -> None:
     try:
-        identity, sandbox = await _admit(websocket)
+        held, sandbox = await _admit(websocket)
     except ServiceError as exc:
         await websocket.send_denial_response(error_response(exc))
         return
     await websocket.accept()
     structlog.contextvars.bind_contextvars(sandbox_id=sandbox.id)
     state = websocket.state
-    session = Session(websocket, state.bus, state.nats, state.limiter, identity, sandbox.id)
+    session = Session(websocket, state.bus, state.nats, held, sandbox.id)
     await session.serve()
 
 

@@ -10,6 +10,7 @@ terminal running for the owner's grace period; this socket keeps it alive meanwh
 import asyncio
 import json
 import re
+import time
 from typing import Any
 
 import nats.errors
@@ -25,7 +26,6 @@ from llmsafespace.contracts import (
     MAX_TERMINAL_SIZE,
     TERMINAL_CLIENT_MESSAGE_TYPES,
     TERMINAL_ID_PATTERN,
-    Caller,
     ErrorCode,
     OpenTerminal,
     ServiceError,
@@ -44,7 +44,9 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.servicekit import Bus, validation_details
 
+from .auth import CredentialLost, HeldCredential
 from .errors import error_response
+from .stream import CLOSE_UNAUTHORIZED
 from .stream import _admit as admit
 
 log = structlog.get_logger()
@@ -80,11 +82,17 @@ class TerminalSession:
     """One socket attached to one terminal."""
 
     def __init__(
-        self, websocket: WebSocket, bus: Bus, caller: Caller, sandbox_id: str, terminal_id: str
+        self,
+        websocket: WebSocket,
+        bus: Bus,
+        held: HeldCredential,
+        sandbox_id: str,
+        terminal_id: str,
     ) -> None:
         self._ws = websocket
         self._bus = bus
-        self._caller = caller
+        self._held = held
+        self._caller = held.identity.caller
         self._control = subjects.terminal_control(sandbox_id, terminal_id)
         self._send_lock = asyncio.Lock()
 
@@ -130,8 +138,20 @@ class TerminalSession:
                 return
 
     async def _keepalive(self) -> None:
+        """Keep the terminal held, and the socket only as long as its credential: a
+        revoked key or an expired token closes it with 4401 within one period."""
         while True:
             await asyncio.sleep(KEEPALIVE)
+            expires = self._held.expires
+            try:
+                if expires is not None and expires <= time.time():
+                    raise CredentialLost
+                await self._held.use()
+            except CredentialLost:
+                reason = "the credential was revoked or expired"
+                await self.send(_error(ErrorCode.UNAUTHORIZED.value, reason))
+                await self._ws.close(CLOSE_UNAUTHORIZED, reason)
+                return
             try:
                 await self.control("keepalive")
             except ServiceError as exc:
@@ -182,7 +202,7 @@ class TerminalSession:
 async def terminal(websocket: WebSocket) -> None:
     output: Subscription | None = None
     try:
-        identity, sandbox = await admit(websocket)
+        held, sandbox = await admit(websocket)
         cols, rows = _size(websocket.query_params)
         requested = websocket.query_params.get("terminalId")
         if requested is not None and not _TERMINAL_ID.match(requested):
@@ -191,10 +211,10 @@ async def terminal(websocket: WebSocket) -> None:
         bus: Bus = websocket.state.bus
         connection: NatsClient = websocket.state.nats
         output = await connection.subscribe(subjects.terminal_output(sandbox.id, terminal_id))
-        session = TerminalSession(websocket, bus, identity.caller, sandbox.id, terminal_id)
+        session = TerminalSession(websocket, bus, held, sandbox.id, terminal_id)
         if requested is None:
             opening = OpenTerminal(
-                caller=identity.caller,
+                caller=held.identity.caller,
                 sandbox_id=sandbox.id,
                 terminal_id=terminal_id,
                 cols=cols,

@@ -41,8 +41,9 @@ async def list_keys(request: Request, caller: Caller) -> Response:
 @authenticated
 async def create_key(request: Request, caller: Caller) -> Response:
     body = await parse_body(request, CreateApiKeyRequest, request.state.settings.max_body_bytes)
+    settings = request.state.settings
     created = await request.state.accounts.create_key(
-        caller.user_id, body.name, body.expires_in_days
+        caller.user_id, body.name, body.expires_in_days, settings.max_api_keys
     )
     return JSONResponse(created.wire(), status_code=201)
 

@@ -31,7 +31,7 @@ _POOL_NAME = re.compile(POOL_NAME_PATTERN)
 def _ref(request: Request, caller: Caller) -> WarmPoolRef:
     """The path's pool name; one that cannot exist is as unknown as one that does not."""
     name = request.path_params["name"]
-    if len(name) > 63 or not _POOL_NAME.match(name):
+    if len(name) > 63 or not _POOL_NAME.fullmatch(name):
         raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {name[:64]!r} not found")
     return WarmPoolRef(caller=caller, name=name)
 

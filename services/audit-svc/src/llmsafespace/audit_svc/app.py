@@ -30,7 +30,9 @@ log = structlog.get_logger()
 
 
 def create_app(settings: Settings) -> Starlette:
-    broker = NatsBroker(settings.nats_url, middlewares=middlewares(), logger=None)
+    broker = NatsBroker(
+        settings.nats_url.get_secret_value(), middlewares=middlewares(), logger=None
+    )
     pool: asyncpg.Pool | None = None
     consumer: AuditConsumer | None = None
 
@@ -45,7 +47,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool, consumer
         configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url)
+        pool = await connect(settings.database_url.get_secret_value())
         await migrate(pool, SERVICE, files("llmsafespace.audit_svc") / "migrations")
         await broker.connect()
         await ensure_streams(broker.connection)

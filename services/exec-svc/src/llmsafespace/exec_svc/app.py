@@ -7,6 +7,7 @@ from importlib.resources import files
 import asyncpg
 import structlog
 from faststream.nats import NatsBroker
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from llmsafespace.servicekit import (
@@ -35,7 +36,9 @@ log = structlog.get_logger()
 
 
 def create_app(settings: Settings) -> Starlette:
-    broker = NatsBroker(settings.nats_url, middlewares=middlewares(), logger=None)
+    broker = NatsBroker(
+        settings.nats_url.get_secret_value(), middlewares=middlewares(), logger=None
+    )
     pool: asyncpg.Pool | None = None
 
     async def readiness() -> dict[str, bool]:
@@ -45,7 +48,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool
         configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url)
+        pool = await connect(settings.database_url.get_secret_value())
         await migrate(pool, SERVICE, files("llmsafespace.exec_svc") / "migrations")
         await broker.connect()
         await ensure_streams(broker.connection)
@@ -63,8 +66,8 @@ def create_app(settings: Settings) -> Starlette:
             bus,
             broker.connection,
             settings.output_limit_bytes,
-            settings.package_index_url,
-            settings.npm_registry_url,
+            _revealed(settings.package_index_url),  # a private index's URL may hold a token
+            _revealed(settings.npm_registry_url),
         )
         broker.include_router(
             create_router(agents, runner, transfers, packages, settings.max_workers)
@@ -87,3 +90,7 @@ def create_app(settings: Settings) -> Starlette:
             await pool.close()
 
     return Starlette(routes=operational_routes(readiness), lifespan=lifespan)
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from llmsafespace.servicekit import ServiceSettings
@@ -18,12 +18,12 @@ class Settings(ServiceSettings):
     transfer_idle: float = Field(
         default=60.0, gt=0, description="Seconds a file transfer may wait for its next chunk"
     )
-    package_index_url: str | None = Field(
+    package_index_url: SecretStr | None = Field(
         default=None,
         validation_alias="PACKAGE_INDEX_URL",
         description="A package index (PEP 503) exec-svc fetches wheels from for sandboxes",
     )
-    npm_registry_url: str | None = Field(
+    npm_registry_url: SecretStr | None = Field(
         default=None,
         validation_alias="NPM_REGISTRY_URL",
         description="An npm registry exec-svc fetches packages from for sandboxes",

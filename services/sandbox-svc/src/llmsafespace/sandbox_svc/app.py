@@ -38,7 +38,9 @@ log = structlog.get_logger()
 
 
 def create_app(settings: Settings) -> Starlette:
-    broker = NatsBroker(settings.nats_url, middlewares=middlewares(), logger=None)
+    broker = NatsBroker(
+        settings.nats_url.get_secret_value(), middlewares=middlewares(), logger=None
+    )
     pool: asyncpg.Pool | None = None
     protections: dict[str, object] | None = None  # the driver's, once it has started
 
@@ -52,7 +54,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool, protections
         configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url)
+        pool = await connect(settings.database_url.get_secret_value())
         await migrate(pool, SERVICE, files("llmsafespace.sandbox_svc") / "migrations")
         catalog = settings.catalog()
         driver = create_driver(
@@ -61,7 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         protections = driver.protections()
         await broker.connect()
         await ensure_streams(broker.connection)
-        instance = Instance(settings.database_url)
+        instance = Instance(settings.database_url.get_secret_value())
         await instance.hold()
         store = SandboxStore(pool, creator=instance.key)
         bus = Bus(broker.connection, settings.request_timeout)

@@ -35,7 +35,9 @@ log = structlog.get_logger()
 
 
 def create_app(settings: Settings) -> Starlette:
-    broker = NatsBroker(settings.nats_url, middlewares=middlewares(), logger=None)
+    broker = NatsBroker(
+        settings.nats_url.get_secret_value(), middlewares=middlewares(), logger=None
+    )
     pool: asyncpg.Pool | None = None
 
     async def readiness() -> dict[str, bool]:
@@ -45,7 +47,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool
         configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url, max_size=20)
+        pool = await connect(settings.database_url.get_secret_value(), max_size=20)
         await migrate(pool, SERVICE, files("llmsafespace.warmpool_svc") / "migrations")
         catalog = settings.catalog()
         driver = create_driver(

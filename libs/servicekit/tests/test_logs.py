@@ -1,0 +1,40 @@
+"""Logs never carry secrets: settings redact them, tracebacks carry no frame locals."""
+
+import json
+
+import pytest
+import structlog
+
+from llmsafespace.servicekit import ServiceSettings, configure_logging
+
+SECRET = "postgresql://app:hunter2-very-secret@db:5432/llmsafespace"
+
+
+def test_settings_redact_every_url_that_may_hold_a_credential() -> None:
+    settings = ServiceSettings(
+        NATS_URL="nats://svc:nats-pass-1@nats:4222",
+        DATABASE_URL=SECRET,
+        REDIS_URL="redis://:valkey-pass-1@redis:6379/0",
+    )
+    shown = repr(settings) + str(settings) + json.dumps(settings.model_dump(mode="json"))
+    for secret in ("nats-pass-1", "hunter2-very-secret", "valkey-pass-1"):
+        assert secret not in shown
+    assert settings.database_url.get_secret_value() == SECRET
+
+
+def test_a_logged_traceback_has_no_frame_locals(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test-logs", "json", "info")
+
+    def fail(credential: str) -> None:
+        settings = ServiceSettings(DATABASE_URL=credential)
+        raise RuntimeError(f"failed on port {settings.http_port}")
+
+    try:
+        fail("lsp_caller-key-abcdef")
+    except RuntimeError as exc:
+        structlog.get_logger().error("request_failed", exc_info=exc)
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    logged = json.loads(line)
+    assert logged["event"] == "request_failed"
+    assert "failed on port" in line, "the traceback itself is logged"
+    assert "lsp_caller-key-abcdef" not in line

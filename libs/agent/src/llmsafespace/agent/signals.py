@@ -146,11 +146,11 @@ def _program(numbers: dict[str, int], arch: int, pid: int, pgid: int) -> bytes:
         ("fcntl", _fcntl(pid, pgid)),
         ("ioctl", _deny_arg(1, [FIOSETOWN, SIOCSPGRP])),
     ]
-    bodies = []
+    bodies: list[list[tuple[int, int, int, int]]] = []
     for _, build in blocks:
-        body = _Program()
-        build(body)
-        bodies.append(body.code)
+        block = _Program()
+        build(block)
+        bodies.append(block.code)
     program = _Program()
     program.load(_ARCH)
     program.code.append((_JEQ_K, 1, 0, arch))
@@ -167,14 +167,14 @@ def _program(numbers: dict[str, int], arch: int, pid: int, pgid: int) -> bytes:
     return program.bytes()
 
 
-def protect(pid: int | None = None) -> bool:
+def protect() -> bool:
     """Install the filter for this process (the agent) and everything it will start.
     False where the kernel or machine offers no seccomp (then signals are not guarded)."""
     machine = _ARCHES.get(platform.machine())
     if machine is None:
         return False
     arch, numbers = machine
-    pid = os.getpid() if pid is None else pid
+    pid = os.getpid()
     code = _program(numbers, arch, pid, os.getpgid(pid))
     buffer = ctypes.create_string_buffer(code)
 

@@ -128,6 +128,14 @@ def command(profile: Profile) -> list[str]:
     ]  # fmt: skip
 
 
+def args_file(args: list[str]) -> int:
+    """A memory file holding ``args`` NUL-terminated, for ``bwrap --args FD``."""
+    fd = os.memfd_create("bwrap-args", 0)  # not CLOEXEC: bwrap inherits it
+    os.write(fd, b"".join(os.fsencode(arg) + b"\0" for arg in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def agent_command(profile: Profile) -> list[str]:
     """The agent serving on ``RUN_DIR/agent.sock`` (the same under bwrap and gVisor)."""
     return [

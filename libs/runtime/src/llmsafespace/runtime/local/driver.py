@@ -180,7 +180,7 @@ class LocalDriver:
             created_at=time.time(),
             security_level=spec.security_level,
         )
-        layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        layout.write_meta(meta)
         profile = bwrap.Profile(
             interpreter=interpreter,
             workspace=layout.workspace(sandbox_id),
@@ -216,18 +216,19 @@ class LocalDriver:
                 info_read, info_write = own.pipe()
                 fds += (info_write,)
                 profile = dataclasses.replace(profile, info_fd=info_write)
-            pid = spawn_detached(
-                argv or bwrap.command(profile),
-                dataclasses.replace(confinement, pass_fds=fds),
-                agent_log,
-            )
+            if argv is None:  # its options are read from an fd, not shown as /proc/1/cmdline
+                full = bwrap.command(profile)
+                split = full.index("--")  # bwrap takes the command itself from its argv
+                args_fd = own.add(bwrap.args_file(full[1:split]))
+                argv, fds = [bwrap.BWRAP, "--args", str(args_fd), *full[split:]], (*fds, args_fd)
+            pid = spawn_detached(argv, dataclasses.replace(confinement, pass_fds=fds), agent_log)
             clock.lap("spawn")
             if info_read is not None and info_write is not None:
                 own.close(info_write)
                 self._start_network(network.read_child_pid(info_read), confinement, agent_log)
                 clock.lap("network")
         meta = meta.model_copy(update={"pid": pid})
-        layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        layout.write_meta(meta)
         self.timings = clock.laps
         return meta
 
@@ -269,7 +270,10 @@ class LocalDriver:
         handle = self._handle(meta)
         started = time.perf_counter()
         deadline = time.monotonic() + self._config.ready_timeout
+        socket = self._layout.socket(meta.sandbox_id)
         while True:
+            if socket.exists():
+                _seal(socket.parent)
             try:
                 client = await AgentClient.connect(handle.endpoint, handle.token, timeout=1.0)
             except AgentUnavailable:
@@ -380,6 +384,13 @@ class _Fds:
     def close_all(self) -> None:
         for fd in list(self._open):
             self.close(fd)
+
+
+def _seal(run_dir: Path) -> None:
+    """Once the agent made its socket: the run dir becomes root's, so code in the sandbox
+    (the agent's uid) can no longer replace the socket or add a link next to it."""
+    os.chown(run_dir, 0, 0)
+    os.chmod(run_dir, 0o700)
 
 
 def _running(pid: int) -> bool:

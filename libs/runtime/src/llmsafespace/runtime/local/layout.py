@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -71,6 +72,14 @@ class Layout:
 
     def workspace(self, sandbox_id: str) -> Path:
         return self.root / "workspaces" / sandbox_id
+
+    def write_meta(self, meta: SandboxMeta) -> None:
+        """Record ``meta``, readable by root only (it holds the agent's token)."""
+        path = self.meta(meta.sandbox_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with open(fd, "w") as file:
+            file.write(meta.model_dump_json())
+        path.chmod(0o600)  # a meta.json from before this rule
 
     def read_meta(self, sandbox_id: str) -> SandboxMeta | None:
         """The recorded state, or None if absent or unreadable."""

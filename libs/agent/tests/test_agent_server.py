@@ -263,3 +263,27 @@ async def test_a_missing_working_dir_is_a_request_error_naming_it(connection: Co
     assert reply["type"] == "error"
     assert "code" not in reply  # a client error (invalid_request), not an agent failure
     assert "/nonexistent" in reply["message"]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_what_a_command_left_running_ends_with_it(connection: Conn) -> None:
+    reader, writer = connection
+    command = "for i in 1 2 3; do sleep 300 & done; echo $!"
+    writer.write(encode({"id": 50, "op": "run_command", "command": command, "timeout": 10}))
+    frames = [(await read_frame(reader))[0]]
+    while frames[-1]["type"] != "result":
+        frames.append((await read_frame(reader))[0])
+    assert frames[-1]["status"] == "completed"
+    pid = int("".join(f["data"] for f in frames if f["type"] == "output"))
+    for _ in range(1000):  # SIGKILL was sent before the result; dying takes a moment
+        if not _running(pid):
+            break
+        await asyncio.sleep(0.01)
+    assert not _running(pid)

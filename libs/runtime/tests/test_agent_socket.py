@@ -183,3 +183,23 @@ def test_the_recorded_state_with_the_token_is_readable_by_root_only(
 ) -> None:
     meta = config.runtime_dir / "sandboxes" / sandbox.sandbox_id / "meta.json"
     assert stat.S_IMODE(meta.stat().st_mode) == 0o600
+
+
+async def test_a_sandbox_whose_agent_dies_is_reported_at_once(
+    driver: LocalDriver, config: LocalConfig
+) -> None:
+    dying = await driver.create(RuntimeSpec(sandbox_id="dies"))
+    ended = await driver.create(RuntimeSpec(sandbox_id="ended"))
+    failures = driver.failures()
+    first = asyncio.ensure_future(anext(failures))
+    try:
+        await driver.destroy(ended.sandbox_id)  # destroyed by us: not a failure
+        meta = (config.runtime_dir / "sandboxes" / dying.sandbox_id / "meta.json").read_text()
+        os.kill(int(meta.split('"pid":')[1].split(",")[0]), 9)  # as the OOM killer would
+        failure = await first
+        assert failure.sandbox_id == dying.sandbox_id
+        assert "agent exited" in failure.reason
+    finally:
+        first.cancel()
+        await failures.aclose()
+        await driver.destroy(dying.sandbox_id)

@@ -8,12 +8,13 @@ import dataclasses
 import os
 import secrets
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import structlog
 
 from ..agent_client import AgentClient
-from ..driver import Handle, RuntimeSpec, RuntimeStats
+from ..driver import Handle, RuntimeSpec, RuntimeStats, SandboxFailure
 from ..errors import (
     AgentUnavailable,
     DriverError,
@@ -24,6 +25,7 @@ from ..errors import (
 from . import bwrap, gvisor, network, seccomp
 from .cgroups import Limits
 from .config import LocalConfig
+from .exits import ExitWatch
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
 from .mounts import mount_workspace
 from .prepare import prepare
@@ -32,6 +34,7 @@ from .protections import landlock_abi
 from .teardown import clean_stale, remove
 
 POLL_INTERVAL = 0.01
+EXIT_RESCAN_INTERVAL = 1.0  # seconds between looks for sandboxes started elsewhere
 SECCOMP_NAME = "seccomp.bpf"
 log = structlog.get_logger()
 
@@ -71,6 +74,7 @@ class LocalDriver:
         if self._network_missing:
             log.info("network_mode_unavailable", missing=self._network_missing)
         self.timings: dict[str, float] = {}  # ms per step of the last cold create
+        self._destroyed: set[str] = set()
         clean_stale(self._layout, self._uids, self._cgroups)
 
     def protections(self) -> dict[str, object]:
@@ -85,6 +89,7 @@ class LocalDriver:
             "network": "slirp4netns" if not self._network_missing else "none",
             "networkMissing": list(self._network_missing),
             "gvisor": gvisor.installed(),
+            "memoryCapBytes": self._config.overall_cap().memory_bytes,  # all sandboxes together
             "missing": list(self._missing),
             "missingByLevel": {
                 level: self.missing_protections(level) for level in ("standard", "high")
@@ -315,7 +320,13 @@ class LocalDriver:
 
     async def destroy(self, sandbox_id: str) -> None:
         """Kill every process of the sandbox and remove its state; idempotent."""
+        self._destroyed.add(sandbox_id)
         await asyncio.to_thread(remove, self._layout, self._uids, sandbox_id, self._cgroups)
+
+    def failures(self) -> AsyncGenerator[SandboxFailure, None]:
+        """Report, once each and as it happens, sandboxes whose agent process ended on its
+        own (OOM-killed, crashed, killed); those this driver destroyed are not reported."""
+        return ExitWatch(self._layout, self._destroyed, EXIT_RESCAN_INTERVAL).run()
 
     def _alive(self, sandbox_id: str) -> SandboxMeta | None:
         meta = self._layout.read_meta(sandbox_id)

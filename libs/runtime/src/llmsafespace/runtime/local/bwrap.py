@@ -30,7 +30,8 @@ class Profile:
     run_dir: Path
     agent_dir: Path
     etc_dir: Path
-    tmp_bytes: int
+    tmp_bytes: int  # each of /tmp and /dev/shm (memory-backed)
+    workspace_bytes: int = 2**30  # the largest file (RLIMIT_FSIZE under gVisor)
     env: dict[str, str] = field(default_factory=dict)
     seccomp_fd: int | None = None
     oom_file: Path | None = None  # the cgroup's OOM counter, bound read-only for the agent

@@ -27,7 +27,7 @@ from .cgroups import Limits
 from .config import LocalConfig
 from .exits import ExitWatch
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
-from .mounts import mount_workspace
+from .mounts import disk_backed, mount_workspace
 from .prepare import prepare
 from .processes import Confinement, is_alive, live_pids, spawn_detached
 from .protections import landlock_abi
@@ -58,6 +58,8 @@ class LocalDriver:
         self._landlock = landlock_abi()
         if not self._landlock:
             log.warning("landlock_unavailable")
+        if not disk_backed():
+            log.warning("workspace_in_memory", missing="mkfs.ext4 or loop devices")
         if missing and not config.allow_degraded:
             raise RuntimeUnavailable(
                 f"this host lacks {', '.join(missing)}; set allow_degraded to run without"
@@ -85,6 +87,7 @@ class LocalDriver:
             "seccomp": self._seccomp is not None,
             "cgroups": None if self._cgroups is None else self._cgroups.version.value,
             "workspaceLimit": True,
+            "workspace": "ext4 image" if disk_backed() else "tmpfs",
             "landlockAbi": self._landlock,
             "network": "slirp4netns" if not self._network_missing else "none",
             "networkMissing": list(self._network_missing),
@@ -163,7 +166,13 @@ class LocalDriver:
             path.mkdir(mode=0o700)
             os.chown(path, uid, uid)
         clock.lap("dirs")
-        mount_workspace(layout.workspace(sandbox_id), spec.storage_bytes, uid)
+        mount_workspace(
+            layout.workspace(sandbox_id),
+            layout.image(sandbox_id),
+            spec.storage_bytes,
+            uid,
+            fallback_bytes=_memory_share(spec),
+        )
         clock.lap("mount")
         procs: list[Path] = []
         oom_file = None
@@ -192,7 +201,8 @@ class LocalDriver:
             run_dir=layout.run(sandbox_id),
             agent_dir=layout.agent,
             etc_dir=layout.etc,
-            tmp_bytes=spec.storage_bytes,
+            tmp_bytes=min(spec.storage_bytes, _memory_share(spec)),
+            workspace_bytes=spec.storage_bytes,
             env=spec.env,
             oom_file=oom_file,
             tcp_ports=spec.network_ports,
@@ -395,6 +405,12 @@ class _Fds:
     def close_all(self) -> None:
         for fd in list(self._open):
             self.close(fd)
+
+
+def _memory_share(spec: RuntimeSpec) -> int:
+    """The most a memory-backed filesystem of the sandbox (``/tmp``, ``/dev/shm``) may
+    hold: a quarter of its memory limit each, so filling them never OOM-kills its agent."""
+    return spec.memory_bytes // 4
 
 
 def _seal(run_dir: Path) -> None:

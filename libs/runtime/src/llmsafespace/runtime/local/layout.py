@@ -67,6 +67,10 @@ class Layout:
         """runsc's own state for a gVisor sandbox (goes with the state dir)."""
         return self.state(sandbox_id) / "runsc"
 
+    def image(self, sandbox_id: str) -> Path:
+        """The sparse ext4 image loop-mounted as the sandbox's workspace."""
+        return self.state(sandbox_id) / "workspace.img"
+
     def socket(self, sandbox_id: str) -> Path:
         return self.run(sandbox_id) / SOCKET_NAME
 

@@ -1,8 +1,14 @@
 """Issue 16 through the public API: sandbox code against its agent and exec-svc's
 connection to it (item 2), bad requests that used to kill that connection, and the
-per-user memory quota against what the host can give (item 5)."""
+disk that used to fill memory and the agent's death (item 5)."""
 
-import secrets
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,16 +60,62 @@ async def test_a_bad_command_is_a_400_and_the_sandbox_keeps_answering(
     assert after["stdout"] == "ok\n"
 
 
-async def test_a_users_memory_quota_never_exceeds_what_the_host_can_give(
+async def test_filling_the_disk_ends_in_enospc_and_the_sandbox_keeps_answering(
     client: httpx.AsyncClient,
 ) -> None:
-    created = await client.post("/users", json={"username": f"q-{secrets.token_hex(5)}"})
+    created = await create(client, resources={"memory": "512Mi", "ephemeralStorage": "1Gi"})
     assert created.status_code == 201, created.text
-    headers = {"Authorization": f"Bearer {created.json()['apiKey']}"}
-    async with httpx.AsyncClient(base_url=str(client.base_url), headers=headers) as user:
-        # 64Gi is the configured per-user quota, more than this host's sandboxes may use
-        response = await create(user, resources={"memory": "64Gi"})
-        assert response.status_code == 429, response.text
-        details = response.json()["error"]["details"]
-        assert details["resource"] == "memory"
-        assert details["limit"] < 64 * 2**30
+    sandbox_id = created.json()["id"]
+    try:
+        fill = "dd if=/dev/zero of=/workspace/fill bs=1M count=2048 2>&1; rm -f /workspace/fill"
+        body = await run(client, sandbox_id, fill, kind="command", timeout=120)
+        assert "No space left on device" in str(body["stdout"]), body
+        status = (await client.get(f"/sandboxes/{sandbox_id}/status")).json()
+        assert status["status"] == "running", status
+        after = await run(client, sandbox_id, "echo alive", kind="command", timeout=20)
+        assert after["stdout"] == "alive\n"
+    finally:
+        await client.delete(f"/sandboxes/{sandbox_id}")
+
+
+def _agent_pid(runtime_dir: Path, sandbox_id: str) -> int | None:
+    """The host pid of a local sandbox's agent (the child of its bwrap init)."""
+    meta = runtime_dir / "sandboxes" / sandbox_id / "meta.json"
+    if not meta.exists():
+        return None
+    uid = json.loads(meta.read_text())["uid"]
+    for entry in Path("/proc").iterdir():
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if fields.get("Uid", "").split("\t")[0] != str(uid) or b"llmsafespace.agent" not in cmdline:
+            continue
+        parent = Path("/proc", fields["PPid"].strip(), "cmdline")
+        with contextlib.suppress(OSError):
+            if parent.read_bytes().startswith(b"/usr/bin/bwrap"):
+                return int(entry.name)
+    return None
+
+
+async def test_a_sandbox_whose_agent_died_is_failed_at_once(
+    client: httpx.AsyncClient, stack: Any
+) -> None:
+    created = await create(client)
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    try:
+        pid = _agent_pid(stack.runtime_dir, sandbox_id)
+        if pid is None:
+            pytest.skip("not a local bubblewrap sandbox")
+        os.kill(pid, signal.SIGKILL)  # as the OOM killer did when the disk filled memory
+        for _ in range(300):  # the watch settles 3 s before it acts
+            status = (await client.get(f"/sandboxes/{sandbox_id}")).json()["status"]
+            if status != "running":
+                break
+            await asyncio.sleep(0.1)
+        assert status == "failed"
+    finally:
+        await client.delete(f"/sandboxes/{sandbox_id}")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from llmsafespace.agent.protocol import encode
+from llmsafespace.agent.protocol import encode, read_frame
 from llmsafespace.runtime import AgentClient, AgentUnavailable, Handle, RuntimeSpec
+from llmsafespace.runtime.agent_client import KEPT_OUTPUT
 from llmsafespace.runtime.local import LocalConfig, LocalDriver, gvisor
 
 TOKEN = "client-token"
@@ -203,3 +204,40 @@ async def test_a_sandbox_whose_agent_dies_is_reported_at_once(
         first.cancel()
         await failures.aclose()
         await driver.destroy(dying.sandbox_id)
+
+
+async def test_a_flood_of_output_is_passed_on_but_not_kept_whole(run_dir: Path) -> None:
+    chunk = "x" * 2**16
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_frame(reader)  # hello
+        writer.write(encode({"ok": True}))
+        request, _ = await read_frame(reader)
+        for _ in range(64):  # 4 MiB of stdout
+            writer.write(
+                encode({"id": request["id"], "type": "output", "stream": "stdout", "data": chunk})
+            )
+            await writer.drain()
+        result = {"status": "completed", "exitCode": 0, "endedBy": "exit"}
+        writer.write(encode({"id": request["id"], "type": "result", **result}))
+        await reader.read()  # until the client closes
+        writer.close()
+        await writer.wait_closed()
+
+    path = run_dir / "agent.sock"
+    server = await asyncio.start_unix_server(flood, path=str(path))
+    seen = 0
+
+    async def on_output(stream: str, text: str) -> None:
+        nonlocal seen
+        seen += len(text)
+
+    try:
+        client = await AgentClient.connect(f"unix://{path}", TOKEN, timeout=2)
+        result = await client.run_command("yes", timeout=30, on_output=on_output)
+        await client.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == 64 * len(chunk)
+    assert len(result.stdout) == KEPT_OUTPUT

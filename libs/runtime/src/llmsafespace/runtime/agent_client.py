@@ -27,6 +27,11 @@ StdinQueue = asyncio.Queue[tuple[str, bool]]
 GRACE = 5.0
 """How long past an execution's own timeout the client waits for the agent's answer."""
 
+KEPT_OUTPUT = 2**20
+"""Characters of each output stream an execution's result keeps (callers clip further and
+say so); ``on_output`` sees all of it. The agent is in the sandbox: its output is not
+buffered without bound in the service that runs every tenant's executions."""
+
 _TERMINAL = frozenset({"result", "pong", "ack", "error"})
 _UNIX = "unix://"
 _TCP = "tcp://"
@@ -172,10 +177,13 @@ class AgentClient:
         stdin: StdinQueue | None = None,
     ) -> AgentResult:
         output: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        kept = dict.fromkeys(output, 0)
 
         async def on_frame(frame: Frame) -> None:
             stream, text = str(frame.get("stream")), str(frame.get("data", ""))
-            output.setdefault(stream, []).append(text)
+            if stream in output and kept[stream] < KEPT_OUTPUT:
+                output[stream].append(text[: KEPT_OUTPUT - kept[stream]])
+                kept[stream] += len(output[stream][-1])
             if on_output is not None:
                 await on_output(stream, text)
 

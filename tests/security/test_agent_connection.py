@@ -119,3 +119,12 @@ async def test_a_sandbox_whose_agent_died_is_failed_at_once(
         assert status == "failed"
     finally:
         await client.delete(f"/sandboxes/{sandbox_id}")
+
+
+async def test_an_output_flood_is_clipped_in_a_synchronous_result(
+    client: httpx.AsyncClient, sandbox: str
+) -> None:
+    flood = "head -c 4000000 /dev/zero | tr '\\0' x"
+    body = await run(client, sandbox, flood, kind="command", timeout=60)
+    assert body["outputTruncated"] is True
+    assert len(str(body["stdout"])) == 256 * 1024

@@ -12,6 +12,8 @@ compgen -G '/usr/lib/*/libseccomp.so.2' >/dev/null || missing+=(libseccomp2)
 # networkAccess: slirp4netns (user-mode network) and nftables (the fence on sandbox uids).
 command -v slirp4netns >/dev/null 2>&1 || missing+=(slirp4netns)
 [ -x /usr/sbin/nft ] || missing+=(nftables)
+# Disk-backed workspaces: a loop-mounted ext4 image per sandbox (mount is util-linux).
+[ -x /usr/sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "missing: ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}'" >&2

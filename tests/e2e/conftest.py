@@ -1,5 +1,7 @@
 """Fixtures for driving the running stack the way a client does."""
 
+import contextlib
+import json
 import secrets
 import socket
 import subprocess
@@ -36,9 +38,10 @@ def _mentions(pid: str, text: str) -> bool:
 
 
 @pytest.fixture
-def sandbox_processes() -> Callable[[str], list[int]]:
+def sandbox_processes(stack) -> Callable[[str], list[int]]:
     """`processes(sandbox_id)`: host pids of the sandbox — those naming it, and every
-    process of the host uid those run as (each sandbox has its own uid)."""
+    process of the host uid those run as or its local `meta.json` records (each sandbox
+    has its own uid; bwrap's command line no longer names it)."""
     uids: dict[str, set[int]] = {}
 
     def processes(sandbox_id: str) -> list[int]:
@@ -46,6 +49,9 @@ def sandbox_processes() -> Callable[[str], list[int]]:
         named = [pid for pid in pids if _mentions(pid, sandbox_id) and _uid(pid) is not None]
         known = uids.setdefault(sandbox_id, set())
         known.update(uid for pid in named if (uid := _uid(pid)) not in (None, 0))
+        meta = stack.runtime_dir / "sandboxes" / sandbox_id / "meta.json"
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            known.add(int(json.loads(meta.read_text())["uid"]))
         return sorted(int(pid) for pid in pids if pid in named or _uid(pid) in known)
 
     return processes

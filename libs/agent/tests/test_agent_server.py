@@ -239,3 +239,60 @@ async def test_a_command_without_stdin_reads_nothing(connection: Conn) -> None:
     while frames[-1]["type"] != "result":
         frames.append((await read_frame(reader))[0])
     assert "".join(f["data"] for f in frames if f["type"] == "output") == "done\n"
+
+
+BAD_COMMANDS = {
+    "NUL in the command": {"command": "echo a\0b"},
+    "NUL in an env value": {"command": "true", "env": {"A": "x\0y"}},
+    "'=' in an env name": {"command": "true", "env": {"A=B": "x"}},
+    "an empty env name": {"command": "true", "env": {"": "x"}},
+    "NUL in the working dir": {"command": "true", "cwd": "/tmp\0x"},
+}
+
+
+@pytest.mark.parametrize("fields", BAD_COMMANDS.values(), ids=BAD_COMMANDS.keys())
+async def test_a_bad_command_request_is_an_error_and_the_connection_keeps_serving(
+    connection: Conn, fields: Frame
+) -> None:
+    reply = await _ask(connection, {"id": 40, "op": "run_command", "timeout": 5, **fields})
+    assert reply["type"] == "error"
+    assert reply["id"] == 40
+    assert await _ask(connection, {"id": 41, "op": "ping"}) == {"id": 41, "type": "pong"}
+
+
+async def test_nul_in_code_is_an_error_and_the_connection_keeps_serving(connection: Conn) -> None:
+    reply = await _ask(connection, {"id": 42, "op": "run_code", "code": "1\0", "timeout": 5})
+    assert (reply["type"], reply["id"]) == ("error", 42)
+    assert await _ask(connection, {"id": 43, "op": "ping"}) == {"id": 43, "type": "pong"}
+
+
+async def test_a_missing_working_dir_is_a_request_error_naming_it(connection: Conn) -> None:
+    request = {"id": 44, "op": "run_command", "command": "true", "timeout": 5}
+    reply = await _ask(connection, {**request, "cwd": "/nonexistent"})
+    assert reply["type"] == "error"
+    assert "code" not in reply  # a client error (invalid_request), not an agent failure
+    assert "/nonexistent" in reply["message"]
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_what_a_command_left_running_ends_with_it(connection: Conn) -> None:
+    reader, writer = connection
+    command = "for i in 1 2 3; do sleep 300 & done; echo $!"
+    writer.write(encode({"id": 50, "op": "run_command", "command": command, "timeout": 10}))
+    frames = [(await read_frame(reader))[0]]
+    while frames[-1]["type"] != "result":
+        frames.append((await read_frame(reader))[0])
+    assert frames[-1]["status"] == "completed"
+    pid = int("".join(f["data"] for f in frames if f["type"] == "output"))
+    for _ in range(1000):  # SIGKILL was sent before the result; dying takes a moment
+        if not _running(pid):
+            break
+        await asyncio.sleep(0.01)
+    assert not _running(pid)

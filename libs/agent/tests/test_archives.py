@@ -135,3 +135,28 @@ def test_a_directory_where_a_file_is_conflicts_before_anything_moves(
         unpack(root, tar_gz(("a.txt", None, b"a"), ("same.txt/inner", None, b"x")))
     assert refused.value.code == "conflict"
     assert snapshot(target) == before
+
+
+def test_chained_relative_links_that_resolve_outside_are_refused(root: Path, target: Path) -> None:
+    # Each link is lexically inside; followed, ``up`` is the target's parent and the
+    # chain climbs to ``/``.
+    chain = (
+        ("here", tarfile.SYMTYPE, "."),
+        ("up", tarfile.SYMTYPE, "here/.."),
+        ("top", tarfile.SYMTYPE, "up/up/up/up/up/up/up/up/up/up"),
+    )
+    before = snapshot(target)
+    with pytest.raises(FileError) as refused:
+        unpack(root, tar_gz(*FILES, *chain))
+    assert refused.value.code == "invalid_path"
+    assert snapshot(target) == before
+
+
+def test_links_that_resolve_inside_through_other_links_are_kept(root: Path) -> None:
+    members = (
+        ("sub/b.txt", None, b"b"),
+        ("dir", tarfile.SYMTYPE, "sub"),
+        ("via", tarfile.SYMTYPE, "dir/../dir/b.txt"),
+    )
+    unpack(root, tar_gz(*members), into="fresh")
+    assert (root / "fresh" / "via").read_bytes() == b"b"

@@ -18,7 +18,7 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
 
-from . import jsworker, landlock, secret  # noqa: E402
+from . import jsworker, landlock, secret, signals  # noqa: E402
 from .interpreter import Interpreter  # noqa: E402
 from .server import Agent, AgentConfig  # noqa: E402
 
@@ -84,6 +84,8 @@ def main() -> None:
     secret.set_dumpable(False)  # before the token is read: see ``secret``
     if args.landlock:
         _confine(args, agent_root)
+    if not signals.protect():  # before any user code: nothing it starts may signal us
+        print("agent: signal_guard_unavailable", file=sys.stderr, flush=True)
     asyncio.run(_serve(args))
 
 

@@ -89,8 +89,58 @@ def _check_link(member: tarfile.TarInfo) -> None:
         raise FileError("invalid_path", f"archive member {member.name!r} links outside")
 
 
+MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+
+
+def _resolves_inside(root: int, parts: tuple[str, ...]) -> bool:
+    """Whether the symlink at ``parts`` (under the dir ``root``), followed through every
+    link it passes, ends inside ``root``: ``l -> .`` then ``x -> l/..`` is lexically
+    inside, and a chain of such links climbs to ``/``."""
+    where: list[str] = list(parts[:-1])
+    pending = os.readlink("/".join(parts), dir_fd=root).split("/")
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not where:
+                return False
+            where.pop()
+            continue
+        try:
+            st = os.stat("/".join([*where, part]), dir_fd=root, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            where.append(part)  # nothing there (yet): the rest is lexical
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            where.append(part)
+            continue
+        hops += 1
+        target = os.readlink("/".join([*where, part]), dir_fd=root)
+        if hops > MAX_LINK_HOPS or target.startswith("/"):
+            return False
+        pending = [*target.split("/"), *pending]
+    return True
+
+
+def _check_links(staging: Resolved, links: list[tuple[str, ...]]) -> None:
+    """Once every member is unpacked: each symlink, resolved, stays inside the archive."""
+    if not links:
+        return
+    root = staging.open_dir()
+    try:
+        for parts in links:
+            if not _resolves_inside(root, parts):
+                name = "/".join(parts)
+                raise FileError("invalid_path", f"archive member {name!r} links outside")
+    finally:
+        os.close(root)
+
+
 def _extract(stream: IO[bytes], staging: Resolved) -> int:
     count = 0
+    links: list[tuple[str, ...]] = []
     with tarfile.open(fileobj=stream, mode="r:gz") as archive:
         for member in archive:
             parts = _member_parts(member.name)
@@ -108,11 +158,13 @@ def _extract(stream: IO[bytes], staging: Resolved) -> int:
                     os.symlink(member.linkname, entry.name, dir_fd=parent)
                 finally:
                     os.close(parent)
+                links.append(parts)
             elif member.islnk():
                 _hard_link(member, staging, entry)
             else:
                 raise FileError("invalid_request", f"archive member {member.name!r} is not a file")
             count += 1
+    _check_links(staging, links)
     return count
 
 

@@ -60,7 +60,8 @@ async def run_command(
     cancel: asyncio.Event,
     stdin: StdinQueue | None = None,
 ) -> Outcome:
-    """Run ``/bin/sh -c command``; on timeout or cancel kill its whole process group.
+    """Run ``/bin/sh -c command``; when it ends (or on timeout or cancel) kill its whole
+    process group.
     With ``stdin`` its stdin is a pipe fed from that queue, else it is empty."""
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -98,6 +99,10 @@ async def run_command(
             await asyncio.shield(exited)
     if feeder is not None:
         feeder.cancel()
+    # What the command left running in its group (``cmd &``, a fork bomb) ends with it;
+    # the shell is not reaped yet, so its pid still names this group.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     status, rusage = reap(proc.pid)
     proc.returncode = os.waitstatus_to_exitcode(status)
     for pipe in pipes:

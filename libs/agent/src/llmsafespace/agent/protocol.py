@@ -1,6 +1,10 @@
 """The agent's wire format: a 4-byte big-endian length, a UTF-8 JSON header, optional raw body.
 
 A header may carry ``"bodyLen": k``; then ``k`` raw bytes follow it (file transfers).
+Both sides bound what they accept to what the protocol needs: the largest header is a
+request with the largest code cell (512 KiB, JSON-escaped) or a result, the largest body
+one transfer chunk. A peer announcing more is cut off before anything is buffered: the
+agent is inside the sandbox, so the host side must not trust its length prefixes.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 if TYPE_CHECKING:  # the worker imports this module: it stays free of asyncio (~5 MB each)
     import asyncio
 
-MAX_HEADER = 16 * 2**20
-MAX_BODY = 2**31
+MAX_HEADER = 8 * 2**20
+MAX_BODY = 2**20  # transfers send chunks of at most 256 KiB
 _LENGTH = struct.Struct(">I")
 
 Frame = dict[str, Any]
@@ -26,6 +30,8 @@ class ProtocolError(Exception):
 
 def encode(header: Mapping[str, Any], body: bytes = b"") -> bytes:
     """Serialize one frame (header, then ``body`` if given)."""
+    if len(body) > MAX_BODY:
+        raise ProtocolError(f"body of {len(body)} bytes exceeds {MAX_BODY}")
     if body:
         header = {**header, "bodyLen": len(body)}
     data = json.dumps(header, separators=(",", ":")).encode()

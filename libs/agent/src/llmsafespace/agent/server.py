@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hmac
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -44,6 +45,11 @@ def _env(request: Frame) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in extra.items()
     ):
         raise RequestError("env must map strings to strings")
+    for name, value in extra.items():
+        if not name or "=" in name or "\0" in name:
+            raise RequestError(f"env name {name!r} must be non-empty, without '=' or NUL")
+        if "\0" in value:
+            raise RequestError(f"env {name} must not contain NUL")
     return extra
 
 
@@ -51,7 +57,19 @@ def _text(request: Frame, key: str) -> str:
     value = request.get(key)
     if not isinstance(value, str):
         raise RequestError(f"{key} must be a string")
+    if "\0" in value:
+        raise RequestError(f"{key} must not contain NUL")
     return value
+
+
+def _directory(request: Frame, default: str) -> str:
+    """The working directory of a command: it must exist (checked before the fork)."""
+    cwd = request.get("cwd") or default
+    if not isinstance(cwd, str) or "\0" in cwd:
+        raise RequestError("cwd must be a string without NUL")
+    if not os.path.isdir(cwd):
+        raise RequestError(f"workingDir {cwd} is not a directory in the sandbox")
+    return cwd
 
 
 class Connection:
@@ -131,8 +149,13 @@ class Connection:
         except FileError as exc:
             error = {"type": "error", "message": str(exc), "code": exc.code}
             self.send({"id": request_id, **error})
-        except (RequestError, TerminalError, OSError) as exc:
+        except (RequestError, TerminalError, OSError, ProtocolError) as exc:
+            # ProtocolError: an answer too large for a frame (e.g. a huge result repr).
             self.send({"id": request_id, "type": "error", "message": str(exc)})
+        except Exception as exc:  # a bug must not end the connection: answer and go on
+            print(f"agent: request_failed op={request.get('op')!r} {exc!r}", file=sys.stderr)
+            error = {"type": "error", "message": "the agent failed", "code": "internal_error"}
+            self.send({"id": request_id, **error})
         with contextlib.suppress(ConnectionError):
             await self._writer.drain()
 
@@ -204,9 +227,7 @@ class Connection:
     async def _run_command(self, request: Frame) -> None:
         command = _text(request, "command")
         extra = _env(request)
-        cwd = request.get("cwd") or self._agent.config.workspace
-        if not isinstance(cwd, str):
-            raise RequestError("cwd must be a string")
+        cwd = _directory(request, self._agent.config.workspace)
         env = {**self._agent.config.env, **extra}
         stdin = self._stdin.get(request["id"])
         await self._execute(

@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import socket
+import stat
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +34,15 @@ ControlQueue = asyncio.Queue[Frame]
 GRACE = 5.0
 """How long past an execution's own timeout the client waits for the agent's answer."""
 
+KEPT_OUTPUT = 2**20
+"""Characters of each output stream an execution's result keeps (callers clip further and
+say so); ``on_output`` sees all of it. The agent is in the sandbox: its output is not
+buffered without bound in the service that runs every tenant's executions."""
+
 _TERMINAL = frozenset({"result", "pong", "ack", "error"})
 _UNIX = "unix://"
 _TCP = "tcp://"
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,7 @@ class AgentClient:
     ) -> AgentResult:
         output: dict[str, list[str]] = {"stdout": [], "stderr": []}
         results: list[Frame] = []
+        kept = dict.fromkeys(output, 0)
 
         async def on_frame(frame: Frame) -> None:
             if frame.get("type") == "display":
@@ -197,7 +208,9 @@ class AgentClient:
                     await on_display(bundle)
                 return
             stream, text = str(frame.get("stream")), str(frame.get("data", ""))
-            output.setdefault(stream, []).append(text)
+            if stream in output and kept[stream] < KEPT_OUTPUT:
+                output[stream].append(text[: KEPT_OUTPUT - kept[stream]])
+                kept[stream] += len(output[stream][-1])
             if on_output is not None:
                 await on_output(stream, text)
 
@@ -348,7 +361,7 @@ class AgentClient:
 async def _open(endpoint: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A stream to the agent at ``unix:///path`` or ``tcp://host:port`` (``[v6]:port``)."""
     if endpoint.startswith(_UNIX):
-        return await asyncio.open_unix_connection(endpoint[len(_UNIX) :])
+        return await asyncio.open_unix_connection(sock=await _unix_socket(endpoint[len(_UNIX) :]))
     if endpoint.startswith(_TCP):
         host, _, port = endpoint[len(_TCP) :].rpartition(":")
         if host and port.isdigit():
@@ -358,3 +371,35 @@ async def _open(endpoint: str) -> tuple[asyncio.StreamReader, asyncio.StreamWrit
 
 async def _ignore(frame: Frame) -> None:
     """Replies other than the final one are not expected for this request."""
+
+
+async def _unix_socket(path: str) -> socket.socket:
+    """Connect to the socket at ``path`` only if it is what the agent made there.
+
+    The agent runs inside the sandbox: its socket file must not be a symlink (opened
+    with O_NOFOLLOW, connected through that very inode), must sit in a directory its uid
+    cannot write (the driver gives the run dir to root once the socket exists), and the
+    listening peer must be the uid that owns the socket (SO_PEERCRED) — so a sandbox
+    can neither point the client at a host socket nor swap in a listener of its own.
+    Nothing is sent before these checks pass."""
+    directory = os.stat(os.path.dirname(path) or ".")
+    if directory.st_uid not in (0, os.geteuid()) or directory.st_mode & 0o022:
+        raise PermissionError(f"{os.path.dirname(path)} is writable by others than us")
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        owner = os.fstat(fd)
+        if not stat.S_ISSOCK(owner.st_mode):
+            raise PermissionError(f"{path} is not a socket")
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, f"/proc/self/fd/{fd}")
+        credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+        _, peer_uid, _ = _PEERCRED.unpack(credentials)
+        if peer_uid != owner.st_uid:
+            raise PermissionError(f"{path} is served by uid {peer_uid}, not its owner")
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.close(fd)
+    return sock

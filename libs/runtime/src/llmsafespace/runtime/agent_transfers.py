@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from llmsafespace.agent.protocol import Frame, encode
+from llmsafespace.agent.protocol import MAX_BODY, Frame, encode
 
 from .errors import AgentUnavailable, DriverError
 
@@ -86,11 +86,13 @@ class Upload(Transfer):
         self.credit = int(ready.get("credit", 1))
 
     async def send(self, chunk: bytes) -> None:
-        while self.credit <= 0:
-            frame = await self._next()
-            self.credit += int(frame.get("credit", 0))
-        self.credit -= 1
-        await self._send({}, chunk)
+        """Send ``chunk`` in frames the agent accepts, one credit each."""
+        for start in range(0, len(chunk), MAX_BODY):
+            while self.credit <= 0:
+                frame = await self._next()
+                self.credit += int(frame.get("credit", 0))
+            self.credit -= 1
+            await self._send({}, chunk[start : start + MAX_BODY])
 
     async def finish(self, sha256: str | None) -> Frame:
         """Commit (the agent checks ``sha256``); returns the written file's info."""

@@ -114,7 +114,7 @@ class Driver(Protocol):
 
 @runtime_checkable
 class ReportsFailures(Protocol):
-    """A driver that notices sandboxes failing on their own (the Kubernetes driver)."""
+    """A driver that notices sandboxes failing on their own (Kubernetes and local)."""
 
     def failures(self) -> AsyncIterator[SandboxFailure]:
         """Each sandbox that failed, was evicted or vanished, once; runs until closed."""

@@ -34,6 +34,7 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.runtime import (
     AgentClient,
+    AgentRequestError,
     AgentResult,
     AgentUnavailable,
     DisplayCallback,
@@ -46,6 +47,7 @@ from .agents import Agents
 from .metrics import EXECUTION_SECONDS, EXECUTIONS
 from .output import OutputPublisher
 from .store import ExecutionStore
+from .transfers import service_error
 
 log = structlog.get_logger()
 
@@ -237,6 +239,9 @@ class Runner:
                 ErrorCode.SANDBOX_NOT_RUNNING,
                 f"sandbox {command.sandbox_id} stopped answering during the execution",
             ) from exc
+        except AgentRequestError as exc:  # e.g. a workingDir that does not exist: 400
+            await self._bus.event(self._subject(command, "failed"), event)
+            raise service_error(exc, command.sandbox_id) from exc
         finally:
             if watchdog is not None:
                 watchdog.cancel()

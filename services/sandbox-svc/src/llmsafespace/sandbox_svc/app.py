@@ -67,7 +67,14 @@ def create_app(settings: Settings) -> Starlette:
         await instance.hold()
         store = SandboxStore(pool, creator=instance.key)
         bus = Bus(broker.connection, settings.request_timeout)
-        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, settings.quota())
+        quota = settings.quota().within(protections.get("memoryCapBytes"))
+        if quota != settings.quota():
+            log.warning(
+                "quota_memory_clamped",
+                configured=settings.quota().memory_bytes,
+                clamped_to=quota.memory_bytes,
+            )
+        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, quota)
         inventory = Inventory(store, driver, lifecycle, catalog)
         broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
         await broker.start()

@@ -18,6 +18,13 @@ class Quota:
     sandboxes: int
     memory_bytes: int
 
+    def within(self, memory_cap_bytes: object) -> "Quota":
+        """This quota with its memory clamped to what the runtime can give all sandboxes
+        together (``memoryCapBytes`` of the driver's protections; None: no known cap)."""
+        if not isinstance(memory_cap_bytes, int) or memory_cap_bytes >= self.memory_bytes:
+            return self
+        return Quota(sandboxes=self.sandboxes, memory_bytes=memory_cap_bytes)
+
     def admit(self, usage: Usage, memory_bytes: int) -> None:
         """Raise 429 `quota_exceeded` unless one more sandbox of `memory_bytes` fits."""
         if usage.sandboxes + 1 > self.sandboxes:

@@ -1,5 +1,5 @@
 """Fails sandboxes whose runtime failed on its own: a Pod that crashed, was evicted or
-vanished (drivers that report such failures, i.e. the Kubernetes one).
+vanished, a local sandbox whose agent died (drivers that report such failures).
 
 Every replica watches. A runtime another replica is ending (terminate, expiry) also
 vanishes, so a report waits `settle` seconds and acts only if the row is still live;

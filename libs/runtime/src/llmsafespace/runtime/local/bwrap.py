@@ -38,7 +38,8 @@ class Profile:
     run_dir: Path
     agent_dir: Path
     etc_dir: Path
-    tmp_bytes: int
+    tmp_bytes: int  # each of /tmp and /dev/shm (memory-backed)
+    workspace_bytes: int = 2**30  # the largest file (RLIMIT_FSIZE under gVisor)
     env: dict[str, str] = field(default_factory=dict)
     seccomp_fd: int | None = None
     oom_file: Path | None = None  # the cgroup's OOM counter, bound read-only for the agent
@@ -162,6 +163,14 @@ def command(profile: Profile) -> list[str]:
         "--",
         *agent_command(profile), "--landlock", *_agent_options(profile),
     ]  # fmt: skip
+
+
+def args_file(args: list[str]) -> int:
+    """A memory file holding ``args`` NUL-terminated, for ``bwrap --args FD``."""
+    fd = os.memfd_create("bwrap-args", 0)  # not CLOEXEC: bwrap inherits it
+    os.write(fd, b"".join(os.fsencode(arg) + b"\0" for arg in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def agent_command(profile: Profile) -> list[str]:

@@ -8,12 +8,13 @@ import dataclasses
 import os
 import secrets
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import structlog
 
 from ..agent_client import AgentClient
-from ..driver import Handle, RuntimeSpec, RuntimeStats
+from ..driver import Handle, RuntimeSpec, RuntimeStats, SandboxFailure
 from ..errors import (
     AgentUnavailable,
     DriverError,
@@ -24,8 +25,9 @@ from ..errors import (
 from . import bwrap, gvisor, network, seccomp
 from .cgroups import Limits
 from .config import LocalConfig
+from .exits import ExitWatch
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
-from .mounts import mount_workspace
+from .mounts import disk_backed, mount_workspace
 from .prepare import prepare
 from .processes import Confinement, is_alive, live_pids, spawn_detached
 from .protections import landlock_abi
@@ -33,6 +35,7 @@ from .teardown import clean_stale, remove
 from .tools import write_tools
 
 POLL_INTERVAL = 0.01
+EXIT_RESCAN_INTERVAL = 1.0  # seconds between looks for sandboxes started elsewhere
 SECCOMP_NAME = "seccomp.bpf"
 log = structlog.get_logger()
 
@@ -60,6 +63,8 @@ class LocalDriver:
         self._landlock = landlock_abi()
         if not self._landlock:
             log.warning("landlock_unavailable")
+        if not disk_backed():
+            log.warning("workspace_in_memory", missing="mkfs.ext4 or loop devices")
         if missing and not config.allow_degraded:
             raise RuntimeUnavailable(
                 f"this host lacks {', '.join(missing)}; set allow_degraded to run without"
@@ -76,6 +81,7 @@ class LocalDriver:
         if self._network_missing:
             log.info("network_mode_unavailable", missing=self._network_missing)
         self.timings: dict[str, float] = {}  # ms per step of the last cold create
+        self._destroyed: set[str] = set()
         clean_stale(self._layout, self._uids, self._cgroups)
 
     def protections(self) -> dict[str, object]:
@@ -86,10 +92,12 @@ class LocalDriver:
             "seccomp": self._seccomp is not None,
             "cgroups": None if self._cgroups is None else self._cgroups.version.value,
             "workspaceLimit": True,
+            "workspace": "ext4 image" if disk_backed() else "tmpfs",
             "landlockAbi": self._landlock,
             "network": "slirp4netns" if not self._network_missing else "none",
             "networkMissing": list(self._network_missing),
             "gvisor": gvisor.installed(),
+            "memoryCapBytes": self._config.overall_cap().memory_bytes,  # all sandboxes together
             "missing": list(self._missing),
             "missingByLevel": {
                 level: self.missing_protections(level) for level in ("standard", "high")
@@ -172,7 +180,13 @@ class LocalDriver:
             path.mkdir(mode=0o700)
             os.chown(path, uid, uid)
         clock.lap("dirs")
-        mount_workspace(layout.workspace(sandbox_id), spec.storage_bytes, uid)
+        mount_workspace(
+            layout.workspace(sandbox_id),
+            layout.image(sandbox_id),
+            spec.storage_bytes,
+            uid,
+            fallback_bytes=_memory_share(spec),
+        )
         clock.lap("mount")
         procs: list[Path] = []
         oom_file = None
@@ -194,7 +208,7 @@ class LocalDriver:
             created_at=time.time(),
             security_level=spec.security_level,
         )
-        layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        layout.write_meta(meta)
         agent_log = layout.state(sandbox_id) / "agent.log"
         if spec.network_ports is not None and network.restricted(spec.network_rules):
             dns_pid, dns_port = network.start_dns_filter(
@@ -206,7 +220,7 @@ class LocalDriver:
                 agent_log,
             )
             meta = meta.model_copy(update={"dns_filter_pid": dns_pid})
-            layout.meta(sandbox_id).write_text(meta.model_dump_json())
+            layout.write_meta(meta)
             network.install_egress(uid, dns_port, spec.network_rules)
             clock.lap("egress")
         profile = bwrap.Profile(
@@ -215,7 +229,8 @@ class LocalDriver:
             run_dir=layout.run(sandbox_id),
             agent_dir=layout.agent,
             etc_dir=layout.etc,
-            tmp_bytes=spec.storage_bytes,
+            tmp_bytes=min(spec.storage_bytes, _memory_share(spec)),
+            workspace_bytes=spec.storage_bytes,
             env=spec.env,
             oom_file=oom_file,
             tcp_ports=spec.network_ports,
@@ -246,18 +261,19 @@ class LocalDriver:
                 info_read, info_write = own.pipe()
                 fds += (info_write,)
                 profile = dataclasses.replace(profile, info_fd=info_write)
-            pid = spawn_detached(
-                argv or bwrap.command(profile),
-                dataclasses.replace(confinement, pass_fds=fds),
-                agent_log,
-            )
+            if argv is None:  # its options are read from an fd, not shown as /proc/1/cmdline
+                full = bwrap.command(profile)
+                split = full.index("--")  # bwrap takes the command itself from its argv
+                args_fd = own.add(bwrap.args_file(full[1:split]))
+                argv, fds = [bwrap.BWRAP, "--args", str(args_fd), *full[split:]], (*fds, args_fd)
+            pid = spawn_detached(argv, dataclasses.replace(confinement, pass_fds=fds), agent_log)
             clock.lap("spawn")
             if info_read is not None and info_write is not None:
                 own.close(info_write)
                 self._start_network(network.read_child_pid(info_read), confinement, agent_log)
                 clock.lap("network")
         meta = meta.model_copy(update={"pid": pid})
-        layout.meta(sandbox_id).write_text(meta.model_dump_json())
+        layout.write_meta(meta)
         self.timings = clock.laps
         return meta
 
@@ -299,7 +315,10 @@ class LocalDriver:
         handle = self._handle(meta)
         started = time.perf_counter()
         deadline = time.monotonic() + self._config.ready_timeout
+        socket = self._layout.socket(meta.sandbox_id)
         while True:
+            if socket.exists():
+                _seal(socket.parent)
             try:
                 client = await AgentClient.connect(handle.endpoint, handle.token, timeout=1.0)
             except AgentUnavailable:
@@ -342,7 +361,13 @@ class LocalDriver:
 
     async def destroy(self, sandbox_id: str) -> None:
         """Kill every process of the sandbox and remove its state; idempotent."""
+        self._destroyed.add(sandbox_id)
         await asyncio.to_thread(remove, self._layout, self._uids, sandbox_id, self._cgroups)
+
+    def failures(self) -> AsyncGenerator[SandboxFailure, None]:
+        """Report, once each and as it happens, sandboxes whose agent process ended on its
+        own (OOM-killed, crashed, killed); those this driver destroyed are not reported."""
+        return ExitWatch(self._layout, self._destroyed, EXIT_RESCAN_INTERVAL).run()
 
     def _alive(self, sandbox_id: str) -> SandboxMeta | None:
         meta = self._layout.read_meta(sandbox_id)
@@ -411,6 +436,19 @@ class _Fds:
     def close_all(self) -> None:
         for fd in list(self._open):
             self.close(fd)
+
+
+def _memory_share(spec: RuntimeSpec) -> int:
+    """The most a memory-backed filesystem of the sandbox (``/tmp``, ``/dev/shm``) may
+    hold: a quarter of its memory limit each, so filling them never OOM-kills its agent."""
+    return spec.memory_bytes // 4
+
+
+def _seal(run_dir: Path) -> None:
+    """Once the agent made its socket: the run dir becomes root's, so code in the sandbox
+    (the agent's uid) can no longer replace the socket or add a link next to it."""
+    os.chown(run_dir, 0, 0)
+    os.chmod(run_dir, 0o700)
 
 
 def _running(pid: int) -> bool:

@@ -124,7 +124,7 @@ def _mounts(profile: Profile) -> list[dict[str, object]]:
 
 def spec(profile: Profile, rootfs: Path, nofile: int) -> dict[str, object]:
     """The OCI runtime spec (``config.json``) of one gVisor sandbox."""
-    limits = {"RLIMIT_NOFILE": nofile, "RLIMIT_CORE": 0, "RLIMIT_FSIZE": profile.tmp_bytes}
+    limits = {"RLIMIT_NOFILE": nofile, "RLIMIT_CORE": 0, "RLIMIT_FSIZE": profile.workspace_bytes}
     return {
         "ociVersion": "1.0.0",
         "process": {

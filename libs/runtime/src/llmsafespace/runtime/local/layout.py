@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -67,11 +68,23 @@ class Layout:
         """runsc's own state for a gVisor sandbox (goes with the state dir)."""
         return self.state(sandbox_id) / "runsc"
 
+    def image(self, sandbox_id: str) -> Path:
+        """The sparse ext4 image loop-mounted as the sandbox's workspace."""
+        return self.state(sandbox_id) / "workspace.img"
+
     def socket(self, sandbox_id: str) -> Path:
         return self.run(sandbox_id) / SOCKET_NAME
 
     def workspace(self, sandbox_id: str) -> Path:
         return self.root / "workspaces" / sandbox_id
+
+    def write_meta(self, meta: SandboxMeta) -> None:
+        """Record ``meta``, readable by root only (it holds the agent's token)."""
+        path = self.meta(meta.sandbox_id)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with open(fd, "w") as file:
+            file.write(meta.model_dump_json())
+        path.chmod(0o600)  # a meta.json from before this rule
 
     def read_meta(self, sandbox_id: str) -> SandboxMeta | None:
         """The recorded state, or None if absent or unreadable."""

@@ -1,6 +1,6 @@
 """LLMSafeSpace contracts: every payload that crosses a boundary, and nothing that does I/O."""
 
-from . import subjects
+from . import commands, subjects
 from .accounts import (
     AccessToken,
     ApiKey,
@@ -13,6 +13,7 @@ from .accounts import (
 from .audit import AuditEvent, AuditKind, AuditPage, AuditQuery
 from .base import Contract, Request
 from .caller import Caller, Role
+from .commands import Broadcast, Command
 from .errors import HTTP_STATUS, ErrorBody, ErrorCode, ErrorEnvelope, ServiceError
 from .execution import (
     MAX_CODE_BYTES,
@@ -143,6 +144,7 @@ __all__ = [
     "AuditPage",
     "AuditQuery",
     "AutoScaling",
+    "Broadcast",
     "CHUNK_BYTES",
     "CLIENT_MESSAGE_TYPES",
     "Caller",
@@ -157,6 +159,7 @@ __all__ = [
     "ClientPing",
     "ClientResume",
     "ClientStdin",
+    "Command",
     "Contract",
     "CreateApiKeyRequest",
     "CreateSandbox",
@@ -260,6 +263,7 @@ __all__ = [
     "WarmPoolUpdate",
     "WarmSandboxState",
     "check_path",
+    "commands",
     "new_execution_id",
     "new_sandbox_id",
     "new_terminal_id",

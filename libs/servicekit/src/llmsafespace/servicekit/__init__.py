@@ -13,6 +13,7 @@ from .http import operational_routes, serve
 from .logs import configure_logging
 from .settings import ServiceSettings
 from .shutdown import stop_gracefully
+from .subscribers import handles, hears
 
 __all__ = [
     "Bus",
@@ -24,6 +25,8 @@ __all__ = [
     "ensure_streams",
     "error_middleware",
     "error_reply",
+    "handles",
+    "hears",
     "middlewares",
     "migrate",
     "operational_routes",

@@ -14,13 +14,22 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from prometheus_client import Counter, Histogram
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from llmsafespace.contracts import Contract, ErrorCode, ErrorEnvelope, ServiceError, subjects
+from llmsafespace.contracts import (
+    Broadcast,
+    Command,
+    Contract,
+    ErrorCode,
+    ErrorEnvelope,
+    ServiceError,
+    subjects,
+)
 
 from .db import database_unavailable
 
-ReplyT = TypeVar("ReplyT", bound=BaseModel)
+RequestT = TypeVar("RequestT", bound=Contract)
+ReplyT = TypeVar("ReplyT", bound=Contract)
 REQUEST_SECONDS = Histogram(
     "bus_request_duration_seconds", "Bus request/reply latency", ["subject"]
 )
@@ -92,14 +101,14 @@ class Bus:
 
     async def request(
         self,
-        subject: str,
-        payload: Contract,
-        reply: type[ReplyT],
+        command: Command[RequestT, ReplyT],
+        payload: RequestT,
         *,
         timeout: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> ReplyT:
-        """Send a command; return the typed reply or raise the `ServiceError` it carried."""
+        """Send a command; return its typed reply or raise the `ServiceError` it carried."""
+        subject = command.subject
         data = payload.model_dump_json(by_alias=True).encode()
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         if request_id:
@@ -125,12 +134,14 @@ class Bus:
         body = json.loads(message.data)
         if _is_error(body):
             raise ServiceError.from_envelope(ErrorEnvelope.model_validate(body))
-        return reply.model_validate(body)
+        return command.reply.model_validate(body)
 
-    async def broadcast(self, subject: str, payload: Contract) -> None:
+    async def broadcast(self, broadcast: Broadcast[RequestT], payload: RequestT) -> None:
         """Publish a command every instance hears and none answers (e.g. cancel)."""
         try:
-            await self._nc.publish(subject, payload.model_dump_json(by_alias=True).encode())
+            await self._nc.publish(
+                broadcast.subject, payload.model_dump_json(by_alias=True).encode()
+            )
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
 

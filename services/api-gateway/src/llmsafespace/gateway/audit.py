@@ -4,10 +4,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from llmsafespace.contracts import AuditPage, AuditQuery, Caller, subjects
+from llmsafespace.contracts import AuditQuery, Caller, commands
 
 from .auth import authenticated
 from .queries import validated
+from .state import state_of
 
 _PARAMS = ("sandboxId", "userId", "since", "limit")
 
@@ -19,7 +20,7 @@ async def query(request: Request, caller: Caller) -> Response:
         AuditQuery,
         {"caller": caller, **{name: params[name] for name in _PARAMS if params.get(name)}},
     )
-    page = await request.state.bus.request(subjects.AUDIT_QUERY, command, AuditPage)
+    page = await state_of(request)["bus"].request(commands.AUDIT_QUERY, command)
     return JSONResponse(page.wire())
 
 

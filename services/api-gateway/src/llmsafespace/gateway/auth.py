@@ -12,6 +12,7 @@ from llmsafespace.contracts import Caller, ErrorCode, ServiceError
 from .accounts import Accounts, Identity
 from .errors import error_response
 from .ratelimit import Quota, RateLimiter, limit_class
+from .state import state_of
 
 AuthedEndpoint = Callable[[Request, Caller], Awaitable[Response]]
 UNAUTHORIZED = "a valid API key or token is required: Authorization: Bearer lsp_..."
@@ -23,7 +24,7 @@ def bearer_token(request: HTTPConnection) -> str | None:
 
 
 async def identify(connection: HTTPConnection, credential: str | None) -> Identity:
-    accounts: Accounts = connection.state.accounts
+    accounts: Accounts = state_of(connection)["accounts"]
     identity = await accounts.authenticate(credential) if credential else None
     if identity is None:
         raise ServiceError(ErrorCode.UNAUTHORIZED, UNAUTHORIZED)
@@ -35,8 +36,8 @@ async def admit(request: Request) -> tuple[Identity, Quota | None]:
     for a credential this replica has seen: the hit is counted while confirming that the
     credential's cache entry still exists (revoking deletes it). Anything else takes the
     full lookup."""
-    accounts: Accounts = request.state.accounts
-    limiter: RateLimiter = request.state.limiter
+    accounts: Accounts = state_of(request)["accounts"]
+    limiter: RateLimiter = state_of(request)["limiter"]
     credential = bearer_token(request)
     limit = limit_class(request.method, request.url.path)
     entry = accounts.cache_entry(credential) if credential else None

@@ -4,14 +4,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from llmsafespace.contracts import Caller, Catalog, CatalogQuery, ErrorCode, ServiceError, subjects
+from llmsafespace.contracts import (
+    Caller,
+    Catalog,
+    CatalogQuery,
+    ErrorCode,
+    ServiceError,
+    commands,
+)
 
 from .auth import authenticated
+from .state import state_of
 
 
 async def _catalog(request: Request, caller: Caller) -> Catalog:
-    catalog: Catalog = await request.state.bus.request(
-        subjects.SANDBOX_CATALOG, CatalogQuery(caller=caller), Catalog
+    catalog: Catalog = await state_of(request)["bus"].request(
+        commands.SANDBOX_CATALOG, CatalogQuery(caller=caller)
     )
     return catalog
 

@@ -24,10 +24,6 @@ from llmsafespace.contracts import (
     DeleteFile,
     ErrorCode,
     ErrorEnvelope,
-    ExecutionAccepted,
-    ExecutionResult,
-    FileDeleted,
-    FileListing,
     FileWritten,
     InstallPackages,
     InstallPackagesRequest,
@@ -37,14 +33,15 @@ from llmsafespace.contracts import (
     ServiceError,
     TransferOpened,
     check_path,
+    commands,
     new_execution_id,
-    subjects,
 )
 from llmsafespace.contracts.files import ABORT_HEADER, DONE_HEADER, ERROR_HEADER, SHA256_HEADER
 
 from .auth import authenticated
 from .bodies import parse_body
 from .sandboxes import _sandbox_ref
+from .state import state_of
 
 log = structlog.get_logger()
 CHECKSUM_HEADER = "x-content-sha256"  # optional: the client's sha256 of the upload
@@ -111,13 +108,12 @@ async def _upload(request: Request, caller: Caller, path: str, archive: bool) ->
     ref = _sandbox_ref(request, caller)
     declared = request.headers.get("content-length")
     size = int(declared) if declared and declared.isdigit() else None
-    opened = await request.state.bus.request(
-        subjects.EXEC_FILES_UPLOAD,
+    opened = await state_of(request)["bus"].request(
+        commands.EXEC_FILES_UPLOAD,
         OpenUpload(caller=caller, sandbox_id=ref.sandbox_id, path=path, size=size, archive=archive),
-        TransferOpened,
     )
     digest = hashlib.sha256()
-    async with Inbox(request.state.nats, opened.subject) as inbox:
+    async with Inbox(state_of(request)["nats"], opened.subject) as inbox:
         unacknowledged = 0
         done = False
         try:
@@ -177,7 +173,7 @@ async def _download(request: Request, caller: Caller, path: str, archive: bool) 
     if offset < 0:  # a suffix range needs the size first
         probe = await _open(request, caller, ref.sandbox_id, path, 0, 0, False)
         size = probe.info.size if probe.info else 0
-        await Inbox(request.state.nats, probe.subject).abort()
+        await Inbox(state_of(request)["nats"], probe.subject).abort()
         offset, length = max(0, size + offset), None
     opened = await _open(request, caller, ref.sandbox_id, path, offset, length, archive)
     info = opened.info
@@ -201,9 +197,9 @@ async def _download(request: Request, caller: Caller, path: str, archive: bool) 
         media = "application/gzip"
         headers["content-disposition"] = attachment(f"{info.name or 'archive'}.tar.gz")
     if request.method == "HEAD" or status == 416:
-        await Inbox(request.state.nats, opened.subject).abort()
+        await Inbox(state_of(request)["nats"], opened.subject).abort()
         return Response(status_code=status, headers=headers, media_type=media)
-    stream = _pull(request.state.nats, opened)
+    stream = _pull(state_of(request)["nats"], opened)
     return StreamingResponse(stream, status_code=status, headers=headers, media_type=media)
 
 
@@ -224,8 +220,8 @@ async def _open(
         length=length,
         archive=archive,
     )
-    opened: TransferOpened = await request.state.bus.request(
-        subjects.EXEC_FILES_DOWNLOAD, command, TransferOpened
+    opened: TransferOpened = await state_of(request)["bus"].request(
+        commands.EXEC_FILES_DOWNLOAD, command
     )
     return opened
 
@@ -263,7 +259,7 @@ async def list_files(request: Request, caller: Caller) -> Response:
         path=_path(request.query_params.get("path", "/workspace")),
         recursive=_flag(request, "recursive"),
     )
-    listing = await request.state.bus.request(subjects.EXEC_FILES_LIST, command, FileListing)
+    listing = await state_of(request)["bus"].request(commands.EXEC_FILES_LIST, command)
     return JSONResponse(listing.wire())
 
 
@@ -291,7 +287,7 @@ async def delete_file(request: Request, caller: Caller) -> Response:
         path=_file_path(request),
         recursive=_flag(request, "recursive"),
     )
-    deleted = await request.state.bus.request(subjects.EXEC_FILES_DELETE, command, FileDeleted)
+    deleted = await state_of(request)["bus"].request(commands.EXEC_FILES_DELETE, command)
     return JSONResponse(deleted.wire())
 
 
@@ -310,23 +306,20 @@ async def write_archive(request: Request, caller: Caller) -> Response:
 
 @authenticated
 async def install_packages(request: Request, caller: Caller) -> Response:
-    settings = request.state.settings
+    settings = state_of(request)["settings"]
     ref = _sandbox_ref(request, caller)
     body = await parse_body(request, InstallPackagesRequest, settings.max_body_bytes)
     command = InstallPackages(
         caller=caller, sandbox_id=ref.sandbox_id, execution_id=new_execution_id(), request=body
     )
     if not body.wait:  # follow it on the WebSocket: `resume` with this id from seq 0
-        accepted = await request.state.bus.request(
-            subjects.EXEC_PACKAGES_START, command, ExecutionAccepted
-        )
+        accepted = await state_of(request)["bus"].request(commands.EXEC_PACKAGES_START, command)
         return JSONResponse(
             {"executionId": accepted.execution_id, "status": "running"}, status_code=202
         )
-    result = await request.state.bus.request(
-        subjects.EXEC_PACKAGES_INSTALL,
+    result = await state_of(request)["bus"].request(
+        commands.EXEC_PACKAGES_INSTALL,
         command,
-        ExecutionResult,
         timeout=body.timeout + settings.execute_grace + STEP_TIMEOUT,
     )
     return JSONResponse(result.wire())

@@ -15,18 +15,15 @@ from llmsafespace.contracts import (
     CreateSandboxRequest,
     ErrorCode,
     ExecuteRequest,
-    ExecutionResult,
     ListSandboxes,
     RunExecution,
     Sandbox,
-    SandboxPage,
     SandboxRef,
-    SandboxStatusReport,
     SandboxTimeoutRequest,
     ServiceError,
     SetSandboxTimeout,
+    commands,
     new_execution_id,
-    subjects,
 )
 from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.servicekit import validation_details
@@ -35,6 +32,7 @@ from .auth import authenticated
 from .bodies import parse_body
 from .queries import validated
 from .sse import stream_execution
+from .state import state_of
 
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 
@@ -76,12 +74,11 @@ def _public(request: Request, sandbox: Sandbox) -> dict[str, object]:
 
 @authenticated
 async def create(request: Request, caller: Caller) -> Response:
-    settings = request.state.settings
+    settings = state_of(request)["settings"]
     body = await parse_body(request, CreateSandboxRequest, settings.max_body_bytes)
-    sandbox = await request.state.bus.request(
-        subjects.SANDBOX_CREATE,
+    sandbox = await state_of(request)["bus"].request(
+        commands.SANDBOX_CREATE,
         CreateSandbox(caller=caller, request=body),
-        Sandbox,
         timeout=settings.create_timeout,
     )
     return JSONResponse(_public(request, sandbox), status_code=201)
@@ -90,14 +87,14 @@ async def create(request: Request, caller: Caller) -> Response:
 @authenticated
 async def get(request: Request, caller: Caller) -> Response:
     ref = _sandbox_ref(request, caller)
-    sandbox = await request.state.bus.request(subjects.SANDBOX_GET, ref, Sandbox)
+    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_GET, ref)
     return JSONResponse(_public(request, sandbox))
 
 
 @authenticated
 async def terminate(request: Request, caller: Caller) -> Response:
     ref = _sandbox_ref(request, caller)
-    sandbox = await request.state.bus.request(subjects.SANDBOX_TERMINATE, ref, Sandbox)
+    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_TERMINATE, ref)
     return JSONResponse(_public(request, sandbox))
 
 
@@ -114,7 +111,7 @@ async def _execute_body(request: Request, limit: int) -> ExecuteRequest:
 
 @authenticated
 async def execute(request: Request, caller: Caller) -> Response:
-    settings = request.state.settings
+    settings = state_of(request)["settings"]
     ref = _sandbox_ref(request, caller)
     body = await _execute_body(request, settings.max_body_bytes)
     if body.stream:
@@ -125,11 +122,8 @@ async def execute(request: Request, caller: Caller) -> Response:
         execution_id=new_execution_id(),
         request=body,
     )
-    result = await request.state.bus.request(
-        subjects.EXEC_RUN,
-        command,
-        ExecutionResult,
-        timeout=body.timeout + settings.execute_grace,
+    result = await state_of(request)["bus"].request(
+        commands.EXEC_RUN, command, timeout=body.timeout + settings.execute_grace
     )
     return JSONResponse(result.wire())
 
@@ -154,7 +148,7 @@ async def list_sandboxes(request: Request, caller: Caller) -> Response:
             },
         },
     )
-    page = await request.state.bus.request(subjects.SANDBOX_LIST, query, SandboxPage)
+    page = await state_of(request)["bus"].request(commands.SANDBOX_LIST, query)
     return JSONResponse(
         {
             "sandboxes": [_public(request, sandbox) for sandbox in page.sandboxes],
@@ -166,16 +160,18 @@ async def list_sandboxes(request: Request, caller: Caller) -> Response:
 @authenticated
 async def status(request: Request, caller: Caller) -> Response:
     ref = _sandbox_ref(request, caller)
-    report = await request.state.bus.request(subjects.SANDBOX_STATUS, ref, SandboxStatusReport)
+    report = await state_of(request)["bus"].request(commands.SANDBOX_STATUS, ref)
     return JSONResponse(report.wire())
 
 
 @authenticated
 async def set_timeout(request: Request, caller: Caller) -> Response:
     ref = _sandbox_ref(request, caller)
-    body = await parse_body(request, SandboxTimeoutRequest, request.state.settings.max_body_bytes)
+    body = await parse_body(
+        request, SandboxTimeoutRequest, state_of(request)["settings"].max_body_bytes
+    )
     command = SetSandboxTimeout(caller=caller, sandbox_id=ref.sandbox_id, timeout=body.timeout)
-    sandbox = await request.state.bus.request(subjects.SANDBOX_TIMEOUT, command, Sandbox)
+    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_TIMEOUT, command)
     return JSONResponse(_public(request, sandbox))
 
 

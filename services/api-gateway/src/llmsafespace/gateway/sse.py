@@ -10,13 +10,13 @@ from starlette.responses import Response, StreamingResponse
 from llmsafespace.contracts import (
     Caller,
     ExecuteRequest,
-    ExecutionAccepted,
     StartExecution,
+    commands,
     new_execution_id,
-    subjects,
 )
 
 from .relay import Follower
+from .state import state_of
 
 START_WAIT = 10.0
 
@@ -27,13 +27,13 @@ async def stream_execution(
     """Subscribe first, then start, so no early output is missed; errors before the start
     are ordinary JSON error responses."""
     execution_id = new_execution_id()
-    grace = request.state.settings.stream_grace
-    follower = await Follower.live(request.state.nats, sandbox_id, execution_id, grace)
+    grace = state_of(request)["settings"].stream_grace
+    follower = await Follower.live(state_of(request)["nats"], sandbox_id, execution_id, grace)
     command = StartExecution(
         caller=caller, sandbox_id=sandbox_id, execution_id=execution_id, request=body
     )
     try:
-        await request.state.bus.request(subjects.EXEC_START, command, ExecutionAccepted)
+        await state_of(request)["bus"].request(commands.EXEC_START, command)
     except BaseException:
         await follower.close()
         raise

@@ -29,14 +29,13 @@ from llmsafespace.contracts import (
     ClientResume,
     ClientStdin,
     ErrorCode,
-    ExecutionAccepted,
     ExecutionStdin,
     Sandbox,
     SandboxRef,
     SandboxStatus,
     ServiceError,
     StartExecution,
-    subjects,
+    commands,
 )
 from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.servicekit import Bus, validation_details
@@ -47,6 +46,7 @@ from .errors import error_response
 from .origins import admit_origin
 from .relay import Follower, exists, now_ms
 from .sandboxes import check_code_size
+from .state import state_of
 
 log = structlog.get_logger()
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
@@ -63,8 +63,8 @@ def _error(code: str, message: str, execution_id: str | None = None) -> dict[str
 
 async def _admit(websocket: WebSocket) -> tuple[HeldCredential, Sandbox]:
     """Authenticate and authorise before the upgrade; raises `ServiceError`."""
-    state = websocket.state
-    admit_origin(websocket, state.settings.allowed_origins)
+    state = state_of(websocket)
+    admit_origin(websocket, state["settings"].allowed_origins)
     credential = bearer_token(websocket) or websocket.query_params.get("token")
     identity = await identify(websocket, credential)
     assert credential is not None  # identify refuses none
@@ -72,12 +72,12 @@ async def _admit(websocket: WebSocket) -> tuple[HeldCredential, Sandbox]:
     if not _SANDBOX_ID.fullmatch(sandbox_id):
         raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id[:64]} not found")
     ref = SandboxRef(caller=identity.caller, sandbox_id=sandbox_id)
-    sandbox = await state["bus"].request(subjects.SANDBOX_GET, ref, Sandbox)
+    sandbox = await state["bus"].request(commands.SANDBOX_GET, ref)
     if sandbox.status is not SandboxStatus.RUNNING:
         raise ServiceError(
             ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} is {sandbox.status}"
         )
-    return HeldCredential(state.accounts, state.limiter, credential, identity), sandbox
+    return HeldCredential(state["accounts"], state["limiter"], credential, identity), sandbox
 
 
 class Session:
@@ -101,7 +101,7 @@ class Session:
         self._closed = False
         self._relays: dict[str, asyncio.Task[None]] = {}
         self._seen: set[str] = set()
-        self._grace: float = websocket.state.settings.stream_grace
+        self._grace: float = state_of(websocket)["settings"].stream_grace
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
@@ -218,7 +218,7 @@ class Session:
             stdin=message.stdin,
         )
         try:
-            await self._bus.request(subjects.EXEC_START, command, ExecutionAccepted)
+            await self._bus.request(commands.EXEC_START, command)
         except BaseException:
             await follower.close()
             raise
@@ -241,7 +241,7 @@ class Session:
         command = CancelExecution(
             caller=self._caller, sandbox_id=self._sandbox_id, execution_id=message.execution_id
         )
-        await self._bus.broadcast(subjects.EXEC_CANCEL, command)
+        await self._bus.broadcast(commands.EXEC_CANCEL, command)
 
     async def _stdin(self, message: ClientStdin) -> None:
         """Input for a command started on any socket with `stdin: true`; whichever
@@ -253,7 +253,7 @@ class Session:
             content=message.content,
             eof=message.eof,
         )
-        await self._bus.broadcast(subjects.EXEC_STDIN, command)
+        await self._bus.broadcast(commands.EXEC_STDIN, command)
 
     def _relay(self, follower: Follower, after_seq: int) -> None:
         async def relay() -> None:
@@ -276,8 +276,8 @@ async def stream(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     structlog.contextvars.bind_contextvars(sandbox_id=sandbox.id)
-    state = websocket.state
-    session = Session(websocket, state.bus, state.nats, held, sandbox.id)
+    state = state_of(websocket)
+    session = Session(websocket, state["bus"], state["nats"], held, sandbox.id)
     await session.serve()
 
 

@@ -34,11 +34,11 @@ from llmsafespace.contracts import (
     TerminalControl,
     TerminalExit,
     TerminalInput,
-    TerminalOpened,
     TerminalOutput,
     TerminalPing,
     TerminalReady,
     TerminalResize,
+    commands,
     new_terminal_id,
     subjects,
 )
@@ -46,6 +46,7 @@ from llmsafespace.servicekit import Bus, validation_details
 
 from .auth import CredentialLost, HeldCredential
 from .errors import error_response
+from .state import state_of
 from .stream import CLOSE_UNAUTHORIZED
 from .stream import _admit as admit
 
@@ -93,14 +94,14 @@ class TerminalSession:
         self._bus = bus
         self._held = held
         self._caller = held.identity.caller
-        self._control = subjects.terminal_control(sandbox_id, terminal_id)
+        self._control = commands.terminal_control(sandbox_id, terminal_id)
         self._send_lock = asyncio.Lock()
 
     async def control(self, action: str, **fields: Any) -> TerminalAttached:
         """A request to the terminal's owner; a terminal nobody owns is not found."""
         request = TerminalControl(caller=self._caller, action=action, **fields)
         try:
-            return await self._bus.request(self._control, request, TerminalAttached)
+            return await self._bus.request(self._control, request)
         except ServiceError as exc:
             if exc.code is ErrorCode.SERVICE_UNAVAILABLE and "no service" in exc.message:
                 raise ServiceError(ErrorCode.NOT_FOUND, "terminal not found") from exc
@@ -208,8 +209,8 @@ async def terminal(websocket: WebSocket) -> None:
         if requested is not None and not _TERMINAL_ID.match(requested):
             raise ServiceError(ErrorCode.NOT_FOUND, "terminal not found")
         terminal_id = requested or new_terminal_id()
-        bus: Bus = websocket.state.bus
-        connection: NatsClient = websocket.state.nats
+        bus: Bus = state_of(websocket)["bus"]
+        connection: NatsClient = state_of(websocket)["nats"]
         output = await connection.subscribe(subjects.terminal_output(sandbox.id, terminal_id))
         session = TerminalSession(websocket, bus, held, sandbox.id, terminal_id)
         if requested is None:
@@ -220,7 +221,7 @@ async def terminal(websocket: WebSocket) -> None:
                 cols=cols,
                 rows=rows,
             )
-            await bus.request(subjects.TERM_OPEN, opening, TerminalOpened)
+            await bus.request(commands.TERM_OPEN, opening)
         attached = await session.control("attach")
     except ServiceError as exc:
         if output is not None:

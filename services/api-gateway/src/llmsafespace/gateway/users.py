@@ -16,33 +16,40 @@ from llmsafespace.contracts import (
 
 from .auth import authenticated, bearer_token, identify
 from .bodies import parse_body
+from .state import state_of
 
 
 @authenticated
 async def create_user(request: Request, caller: Caller) -> Response:
     if caller.role is not Role.ADMIN:
         raise ServiceError(ErrorCode.FORBIDDEN, "only admins create users")
-    body = await parse_body(request, CreateUserRequest, request.state.settings.max_body_bytes)
-    user, key = await request.state.accounts.create_user(body.username, body.role, body.email)
+    body = await parse_body(
+        request, CreateUserRequest, state_of(request)["settings"].max_body_bytes
+    )
+    user, key = await state_of(request)["accounts"].create_user(
+        body.username, body.role, body.email
+    )
     return JSONResponse(CreatedUser(user=user, api_key=key).wire(), status_code=201)
 
 
 @authenticated
 async def current_user(request: Request, caller: Caller) -> Response:
-    return JSONResponse((await request.state.accounts.user(caller.user_id)).wire())
+    return JSONResponse((await state_of(request)["accounts"].user(caller.user_id)).wire())
 
 
 @authenticated
 async def list_keys(request: Request, caller: Caller) -> Response:
-    keys = await request.state.accounts.keys(caller.user_id)
+    keys = await state_of(request)["accounts"].keys(caller.user_id)
     return JSONResponse({"apiKeys": [key.wire() for key in keys]})
 
 
 @authenticated
 async def create_key(request: Request, caller: Caller) -> Response:
-    body = await parse_body(request, CreateApiKeyRequest, request.state.settings.max_body_bytes)
-    settings = request.state.settings
-    created = await request.state.accounts.create_key(
+    body = await parse_body(
+        request, CreateApiKeyRequest, state_of(request)["settings"].max_body_bytes
+    )
+    settings = state_of(request)["settings"]
+    created = await state_of(request)["accounts"].create_key(
         caller.user_id, body.name, body.expires_in_days, settings.max_api_keys
     )
     return JSONResponse(created.wire(), status_code=201)
@@ -51,7 +58,7 @@ async def create_key(request: Request, caller: Caller) -> Response:
 @authenticated
 async def revoke_key(request: Request, caller: Caller) -> Response:
     key_id = request.path_params["key_id"][:64]
-    return JSONResponse((await request.state.accounts.revoke_key(caller, key_id)).wire())
+    return JSONResponse((await state_of(request)["accounts"].revoke_key(caller, key_id)).wire())
 
 
 async def issue_token(request: Request) -> Response:
@@ -60,7 +67,7 @@ async def issue_token(request: Request) -> Response:
     if credential is not None and credential.count(".") == 2:
         raise ServiceError(ErrorCode.UNAUTHORIZED, "exchange an API key, not a token")
     identity = await identify(request, credential)
-    return JSONResponse(request.state.accounts.issue_token(identity).wire())
+    return JSONResponse(state_of(request)["accounts"].issue_token(identity).wire())
 
 
 ROUTES: list[BaseRoute] = [

@@ -14,16 +14,16 @@ from llmsafespace.contracts import (
     ServiceError,
     UpdateWarmPool,
     WarmPool,
-    WarmPoolList,
     WarmPoolRef,
     WarmPoolSpec,
     WarmPoolUpdate,
-    subjects,
+    commands,
 )
 from llmsafespace.contracts.warmpool import POOL_NAME_PATTERN
 
 from .auth import authenticated
 from .bodies import parse_body
+from .state import state_of
 
 _POOL_NAME = re.compile(POOL_NAME_PATTERN)
 
@@ -42,55 +42,53 @@ def _status(pool: WarmPool) -> dict[str, object]:
 
 @authenticated
 async def create(request: Request, caller: Caller) -> Response:
-    spec = await parse_body(request, WarmPoolSpec, request.state.settings.max_body_bytes)
-    pool = await request.state.bus.request(
-        subjects.WARMPOOL_CREATE, CreateWarmPool(caller=caller, spec=spec), WarmPool
+    spec = await parse_body(request, WarmPoolSpec, state_of(request)["settings"].max_body_bytes)
+    pool = await state_of(request)["bus"].request(
+        commands.WARMPOOL_CREATE, CreateWarmPool(caller=caller, spec=spec)
     )
     return JSONResponse(pool.wire(), status_code=201)
 
 
 @authenticated
 async def list_pools(request: Request, caller: Caller) -> Response:
-    pools = await request.state.bus.request(
-        subjects.WARMPOOL_LIST, ListWarmPools(caller=caller), WarmPoolList
+    pools = await state_of(request)["bus"].request(
+        commands.WARMPOOL_LIST, ListWarmPools(caller=caller)
     )
     return JSONResponse({"warmPools": [pool.wire() for pool in pools.pools]})
 
 
 @authenticated
 async def statuses(request: Request, caller: Caller) -> Response:
-    pools = await request.state.bus.request(
-        subjects.WARMPOOL_LIST, ListWarmPools(caller=caller), WarmPoolList
+    pools = await state_of(request)["bus"].request(
+        commands.WARMPOOL_LIST, ListWarmPools(caller=caller)
     )
     return JSONResponse({"warmPools": [_status(pool) for pool in pools.pools]})
 
 
 @authenticated
 async def get(request: Request, caller: Caller) -> Response:
-    pool = await request.state.bus.request(subjects.WARMPOOL_GET, _ref(request, caller), WarmPool)
+    pool = await state_of(request)["bus"].request(commands.WARMPOOL_GET, _ref(request, caller))
     return JSONResponse(pool.wire())
 
 
 @authenticated
 async def status(request: Request, caller: Caller) -> Response:
-    pool = await request.state.bus.request(subjects.WARMPOOL_GET, _ref(request, caller), WarmPool)
+    pool = await state_of(request)["bus"].request(commands.WARMPOOL_GET, _ref(request, caller))
     return JSONResponse(_status(pool))
 
 
 @authenticated
 async def update(request: Request, caller: Caller) -> Response:
     ref = _ref(request, caller)
-    body = await parse_body(request, WarmPoolUpdate, request.state.settings.max_body_bytes)
+    body = await parse_body(request, WarmPoolUpdate, state_of(request)["settings"].max_body_bytes)
     command = UpdateWarmPool(caller=caller, name=ref.name, update=body)
-    pool = await request.state.bus.request(subjects.WARMPOOL_UPDATE, command, WarmPool)
+    pool = await state_of(request)["bus"].request(commands.WARMPOOL_UPDATE, command)
     return JSONResponse(pool.wire())
 
 
 @authenticated
 async def delete(request: Request, caller: Caller) -> Response:
-    pool = await request.state.bus.request(
-        subjects.WARMPOOL_DELETE, _ref(request, caller), WarmPool
-    )
+    pool = await state_of(request)["bus"].request(commands.WARMPOOL_DELETE, _ref(request, caller))
     return JSONResponse(pool.wire())
 
 

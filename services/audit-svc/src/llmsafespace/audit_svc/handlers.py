@@ -2,7 +2,8 @@
 
 from faststream.nats import NatsRouter
 
-from llmsafespace.contracts import AuditPage, AuditQuery, subjects
+from llmsafespace.contracts import AuditPage, AuditQuery, commands
+from llmsafespace.servicekit import handles
 
 from .store import AuditStore
 
@@ -10,7 +11,7 @@ from .store import AuditStore
 def create_router(store: AuditStore) -> NatsRouter:
     router = NatsRouter()
 
-    @router.subscriber(subjects.AUDIT_QUERY, queue=subjects.AUDIT_QUEUE)
+    @handles(router, commands.AUDIT_QUERY)
     async def query(command: AuditQuery) -> AuditPage:
         return await store.query(command)
 

@@ -10,7 +10,7 @@ from llmsafespace.contracts import (
     ResolvedSandbox,
     SandboxRef,
     ServiceError,
-    subjects,
+    commands,
 )
 from llmsafespace.runtime import AgentClient, DriverError
 from llmsafespace.servicekit import Bus
@@ -48,9 +48,7 @@ class Agents:
                 raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id} not found")
             return resolved
         resolved = await self._bus.request(
-            subjects.SANDBOX_RESOLVE,
-            SandboxRef(caller=caller, sandbox_id=sandbox_id),
-            ResolvedSandbox,
+            commands.SANDBOX_RESOLVE, SandboxRef(caller=caller, sandbox_id=sandbox_id)
         )
         self._resolved[sandbox_id] = (time.monotonic() + self._ttl, resolved)
         return resolved

@@ -21,8 +21,10 @@ from llmsafespace.contracts import (
     StartExecution,
     TerminalOpened,
     TransferOpened,
+    commands,
     subjects,
 )
+from llmsafespace.servicekit import handles, hears
 
 from .agents import Agents
 from .packages import Packages
@@ -35,50 +37,49 @@ def create_router(
     agents: Agents, runner: Runner, files: Files, packages: Packages, max_workers: int
 ) -> NatsRouter:
     router = NatsRouter()
-    queue = subjects.EXEC_QUEUE
 
     @router.subscriber(subjects.SANDBOX_EVENTS)  # every instance: let go of ended sandboxes
     async def sandbox_changed(sandbox: Sandbox) -> None:
         if sandbox.status in (SandboxStatus.TERMINATED, SandboxStatus.FAILED):
             agents.forget(sandbox.id)
 
-    @router.subscriber(subjects.EXEC_RUN, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_RUN, max_workers=max_workers)
     async def run(command: RunExecution) -> ExecutionResult:
         return await runner.run(command)
 
-    @router.subscriber(subjects.EXEC_START, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_START, max_workers=max_workers)
     async def start(command: StartExecution) -> ExecutionAccepted:
         return await runner.start(command)
 
-    @router.subscriber(subjects.EXEC_CANCEL)  # broadcast: every instance hears it
+    @hears(router, commands.EXEC_CANCEL)  # broadcast: every instance hears it
     async def cancel(command: CancelExecution) -> None:
         runner.cancel(command)
 
-    @router.subscriber(subjects.EXEC_STDIN)  # broadcast, in order: every instance hears it
+    @hears(router, commands.EXEC_STDIN)  # broadcast, in order: every instance hears it
     async def stdin(command: ExecutionStdin) -> None:
         runner.stdin(command)
 
-    @router.subscriber(subjects.EXEC_FILES_LIST, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_FILES_LIST, max_workers=max_workers)
     async def list_files(command: ListFiles) -> FileListing:
         return await files.list(command)
 
-    @router.subscriber(subjects.EXEC_FILES_DELETE, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_FILES_DELETE, max_workers=max_workers)
     async def delete_file(command: DeleteFile) -> FileDeleted:
         return await files.delete(command)
 
-    @router.subscriber(subjects.EXEC_FILES_UPLOAD, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_FILES_UPLOAD, max_workers=max_workers)
     async def upload(command: OpenUpload) -> TransferOpened:
         return await files.open_upload(command)
 
-    @router.subscriber(subjects.EXEC_FILES_DOWNLOAD, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_FILES_DOWNLOAD, max_workers=max_workers)
     async def download(command: OpenDownload) -> TransferOpened:
         return await files.open_download(command)
 
-    @router.subscriber(subjects.EXEC_PACKAGES_INSTALL, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_PACKAGES_INSTALL, max_workers=max_workers)
     async def install(command: InstallPackages) -> ExecutionResult:
         return await packages.install(command)
 
-    @router.subscriber(subjects.EXEC_PACKAGES_START, queue=queue, max_workers=max_workers)
+    @handles(router, commands.EXEC_PACKAGES_START, max_workers=max_workers)
     async def start_install(command: InstallPackages) -> ExecutionAccepted:
         return await packages.start(command)
 
@@ -88,7 +89,7 @@ def create_router(
 def create_terminal_router(terminals: Terminals, max_workers: int) -> NatsRouter:
     router = NatsRouter()
 
-    @router.subscriber(subjects.TERM_OPEN, queue=subjects.EXEC_QUEUE, max_workers=max_workers)
+    @handles(router, commands.TERM_OPEN, max_workers=max_workers)
     async def open_terminal(command: OpenTerminal) -> TerminalOpened:
         return await terminals.open(command)
 

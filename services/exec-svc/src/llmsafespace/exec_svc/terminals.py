@@ -29,6 +29,7 @@ from llmsafespace.contracts import (
     TerminalExit,
     TerminalOpened,
     TerminalOutput,
+    commands,
     subjects,
 )
 from llmsafespace.runtime import AgentClient, DriverError
@@ -83,7 +84,7 @@ class Terminals:
         terminal = Terminal(
             resolved.owner_id, command.sandbox_id, command.terminal_id, self._scrollback_chars
         )
-        subject = subjects.terminal_control(command.sandbox_id, command.terminal_id)
+        subject = commands.terminal_control(command.sandbox_id, command.terminal_id).subject
         subscription = await self._nc.subscribe(subject, cb=self._controller(terminal))
         self._open[command.terminal_id] = terminal
         task = asyncio.create_task(

@@ -15,8 +15,9 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatusReport,
     SetSandboxTimeout,
-    subjects,
+    commands,
 )
+from llmsafespace.servicekit import handles
 
 from .inventory import Inventory
 from .lifecycle import Lifecycle
@@ -24,41 +25,40 @@ from .lifecycle import Lifecycle
 
 def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) -> NatsRouter:
     router = NatsRouter()
-    queue = subjects.SANDBOX_QUEUE
 
-    @router.subscriber(subjects.SANDBOX_CREATE, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_CREATE, max_workers=max_workers)
     async def create(command: CreateSandbox) -> Sandbox:
         return await lifecycle.create(command)
 
-    @router.subscriber(subjects.SANDBOX_GET, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_GET, max_workers=max_workers)
     async def get(ref: SandboxRef) -> Sandbox:
         return await lifecycle.get(ref)
 
-    @router.subscriber(subjects.SANDBOX_TERMINATE, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_TERMINATE, max_workers=max_workers)
     async def terminate(ref: SandboxRef) -> Sandbox:
         return await lifecycle.terminate(ref)
 
-    @router.subscriber(subjects.SANDBOX_HOLDS, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_HOLDS, max_workers=max_workers)
     async def holds(query: RuntimeHoldQuery) -> RuntimeHold:
         return await lifecycle.hold(query)
 
-    @router.subscriber(subjects.SANDBOX_RESOLVE, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_RESOLVE, max_workers=max_workers)
     async def resolve(ref: SandboxRef) -> ResolvedSandbox:
         return await lifecycle.resolve(ref)
 
-    @router.subscriber(subjects.SANDBOX_LIST, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_LIST, max_workers=max_workers)
     async def list_sandboxes(query: ListSandboxes) -> SandboxPage:
         return await inventory.list(query)
 
-    @router.subscriber(subjects.SANDBOX_STATUS, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_STATUS, max_workers=max_workers)
     async def status(ref: SandboxRef) -> SandboxStatusReport:
         return await inventory.status(ref)
 
-    @router.subscriber(subjects.SANDBOX_TIMEOUT, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_TIMEOUT, max_workers=max_workers)
     async def set_timeout(command: SetSandboxTimeout) -> Sandbox:
         return await inventory.set_timeout(command)
 
-    @router.subscriber(subjects.SANDBOX_CATALOG, queue=queue, max_workers=max_workers)
+    @handles(router, commands.SANDBOX_CATALOG, max_workers=max_workers)
     async def catalog(_: CatalogQuery) -> Catalog:
         return inventory.catalog
 

@@ -20,6 +20,7 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatus,
     ServiceError,
+    commands,
     new_sandbox_id,
     quantity_bytes,
     subjects,
@@ -136,7 +137,7 @@ class Lifecycle:
         )
         try:
             return await self._bus.request(
-                subjects.WARMPOOL_CLAIM, claim, ClaimResult, timeout=self._claim_timeout
+                commands.WARMPOOL_CLAIM, claim, timeout=self._claim_timeout
             )
         except ServiceError as exc:
             log.warning("warm_claim_failed", code=exc.code, error=exc.message)

@@ -11,37 +11,37 @@ from llmsafespace.contracts import (
     WarmPool,
     WarmPoolList,
     WarmPoolRef,
-    subjects,
+    commands,
 )
+from llmsafespace.servicekit import handles
 
 from .pools import Pools
 
 
 def create_router(pools: Pools, max_workers: int) -> NatsRouter:
     router = NatsRouter()
-    queue = subjects.WARMPOOL_QUEUE
 
-    @router.subscriber(subjects.WARMPOOL_CLAIM, queue=queue, max_workers=max_workers)
+    @handles(router, commands.WARMPOOL_CLAIM, max_workers=max_workers)
     async def claim(request: ClaimWarmSandbox) -> ClaimResult:
         return await pools.claim(request)
 
-    @router.subscriber(subjects.WARMPOOL_CREATE, queue=queue, max_workers=max_workers)
+    @handles(router, commands.WARMPOOL_CREATE, max_workers=max_workers)
     async def create(command: CreateWarmPool) -> WarmPool:
         return await pools.create(command)
 
-    @router.subscriber(subjects.WARMPOOL_GET, queue=queue, max_workers=max_workers)
+    @handles(router, commands.WARMPOOL_GET, max_workers=max_workers)
     async def get(ref: WarmPoolRef) -> WarmPool:
         return await pools.get(ref)
 
-    @router.subscriber(subjects.WARMPOOL_LIST, queue=queue, max_workers=max_workers)
+    @handles(router, commands.WARMPOOL_LIST, max_workers=max_workers)
     async def list_pools(query: ListWarmPools) -> WarmPoolList:
         return await pools.list(query)
 
-    @router.subscriber(subjects.WARMPOOL_UPDATE, queue=queue, max_workers=max_workers)
+    @handles(router, commands.WARMPOOL_UPDATE, max_workers=max_workers)
     async def update(command: UpdateWarmPool) -> WarmPool:
         return await pools.update(command)
 
-    @router.subscriber(subjects.WARMPOOL_DELETE, queue=queue, max_workers=max_workers)
+    @handles(router, commands.WARMPOOL_DELETE, max_workers=max_workers)
     async def delete(ref: WarmPoolRef) -> WarmPool:
         return await pools.delete(ref)
 

@@ -16,12 +16,12 @@ import structlog
 
 from llmsafespace.contracts import (
     HoldState,
-    RuntimeHold,
     RuntimeHoldQuery,
     ServiceError,
     WarmPoolEvent,
     WarmPoolSpec,
     WarmSandboxState,
+    commands,
     quantity_bytes,
     subjects,
 )
@@ -270,7 +270,7 @@ class Replenisher:
             return True
         query = RuntimeHoldQuery(sandbox_id=row["assigned_to"], runtime_id=row["id"])
         try:
-            hold = await self._bus.request(subjects.SANDBOX_HOLDS, query, RuntimeHold)
+            hold = await self._bus.request(commands.SANDBOX_HOLDS, query)
         except ServiceError:
             return False  # sandbox-svc unavailable: ask again next time
         if hold.state is HoldState.RELEASED:

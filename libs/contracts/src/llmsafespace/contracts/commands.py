@@ -1,0 +1,146 @@
+"""Every command on the bus, tied to its request and reply types.
+
+A `Command` is the one statement of what a subject carries: the caller sends it with
+`Bus.request(command, payload)` (the payload must be `command.request`, the reply comes
+back as `command.reply`) and the service declares its subscriber from the same
+descriptor (`command.subject`, `command.queue`, its handler typed `request -> reply`),
+so a caller and a subscriber that disagree are a type error, not a run-time surprise.
+A `Broadcast` is a command every instance hears and none answers.
+
+Subjects that carry an id are built per use: `terminal_control(sandbox, terminal)` is a
+descriptor like the others. File transfers (`subjects.transfer(id)`) are not commands:
+the bytes and credits on a transfer subject are raw frames, not contracts.
+"""
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from . import subjects
+from .audit import AuditPage, AuditQuery
+from .base import Contract
+from .execution import ExecutionResult, RunExecution
+from .files import (
+    DeleteFile,
+    FileDeleted,
+    FileListing,
+    InstallPackages,
+    ListFiles,
+    OpenDownload,
+    OpenUpload,
+    TransferOpened,
+)
+from .runtimes import Catalog, CatalogQuery
+from .sandbox import (
+    CreateSandbox,
+    ListSandboxes,
+    ResolvedSandbox,
+    Sandbox,
+    SandboxPage,
+    SandboxRef,
+    SandboxStatusReport,
+    SetSandboxTimeout,
+)
+from .stream import CancelExecution, ExecutionAccepted, ExecutionStdin, StartExecution
+from .terminal import OpenTerminal, TerminalAttached, TerminalControl, TerminalOpened
+from .warmpool import (
+    ClaimResult,
+    ClaimWarmSandbox,
+    CreateWarmPool,
+    ListWarmPools,
+    RuntimeHold,
+    RuntimeHoldQuery,
+    UpdateWarmPool,
+    WarmPool,
+    WarmPoolList,
+    WarmPoolRef,
+)
+
+RequestT = TypeVar("RequestT", bound=Contract)
+ReplyT = TypeVar("ReplyT", bound=Contract)
+
+
+@dataclass(frozen=True)
+class Command(Generic[RequestT, ReplyT]):
+    """A request/reply subject; one member of `queue` answers (every subscriber when
+    `queue` is empty)."""
+
+    subject: str
+    request: type[RequestT]
+    reply: type[ReplyT]
+    queue: str = ""
+
+
+@dataclass(frozen=True)
+class Broadcast(Generic[RequestT]):
+    """A subject every instance hears and none answers (e.g. cancel)."""
+
+    subject: str
+    request: type[RequestT]
+
+
+SANDBOX_CREATE = Command(subjects.SANDBOX_CREATE, CreateSandbox, Sandbox, subjects.SANDBOX_QUEUE)
+SANDBOX_GET = Command(subjects.SANDBOX_GET, SandboxRef, Sandbox, subjects.SANDBOX_QUEUE)
+SANDBOX_LIST = Command(subjects.SANDBOX_LIST, ListSandboxes, SandboxPage, subjects.SANDBOX_QUEUE)
+SANDBOX_TERMINATE = Command(subjects.SANDBOX_TERMINATE, SandboxRef, Sandbox, subjects.SANDBOX_QUEUE)
+SANDBOX_STATUS = Command(
+    subjects.SANDBOX_STATUS, SandboxRef, SandboxStatusReport, subjects.SANDBOX_QUEUE
+)
+SANDBOX_RESOLVE = Command(
+    subjects.SANDBOX_RESOLVE, SandboxRef, ResolvedSandbox, subjects.SANDBOX_QUEUE
+)
+SANDBOX_TIMEOUT = Command(
+    subjects.SANDBOX_TIMEOUT, SetSandboxTimeout, Sandbox, subjects.SANDBOX_QUEUE
+)
+SANDBOX_CATALOG = Command(subjects.SANDBOX_CATALOG, CatalogQuery, Catalog, subjects.SANDBOX_QUEUE)
+SANDBOX_HOLDS = Command(
+    subjects.SANDBOX_HOLDS, RuntimeHoldQuery, RuntimeHold, subjects.SANDBOX_QUEUE
+)
+
+WARMPOOL_CLAIM = Command(
+    subjects.WARMPOOL_CLAIM, ClaimWarmSandbox, ClaimResult, subjects.WARMPOOL_QUEUE
+)
+WARMPOOL_CREATE = Command(
+    subjects.WARMPOOL_CREATE, CreateWarmPool, WarmPool, subjects.WARMPOOL_QUEUE
+)
+WARMPOOL_GET = Command(subjects.WARMPOOL_GET, WarmPoolRef, WarmPool, subjects.WARMPOOL_QUEUE)
+WARMPOOL_LIST = Command(
+    subjects.WARMPOOL_LIST, ListWarmPools, WarmPoolList, subjects.WARMPOOL_QUEUE
+)
+WARMPOOL_UPDATE = Command(
+    subjects.WARMPOOL_UPDATE, UpdateWarmPool, WarmPool, subjects.WARMPOOL_QUEUE
+)
+WARMPOOL_DELETE = Command(subjects.WARMPOOL_DELETE, WarmPoolRef, WarmPool, subjects.WARMPOOL_QUEUE)
+
+EXEC_RUN = Command(subjects.EXEC_RUN, RunExecution, ExecutionResult, subjects.EXEC_QUEUE)
+EXEC_START = Command(subjects.EXEC_START, StartExecution, ExecutionAccepted, subjects.EXEC_QUEUE)
+EXEC_CANCEL = Broadcast(subjects.EXEC_CANCEL, CancelExecution)
+EXEC_STDIN = Broadcast(subjects.EXEC_STDIN, ExecutionStdin)
+EXEC_FILES_LIST = Command(subjects.EXEC_FILES_LIST, ListFiles, FileListing, subjects.EXEC_QUEUE)
+EXEC_FILES_DELETE = Command(
+    subjects.EXEC_FILES_DELETE, DeleteFile, FileDeleted, subjects.EXEC_QUEUE
+)
+EXEC_FILES_UPLOAD = Command(
+    subjects.EXEC_FILES_UPLOAD, OpenUpload, TransferOpened, subjects.EXEC_QUEUE
+)
+EXEC_FILES_DOWNLOAD = Command(
+    subjects.EXEC_FILES_DOWNLOAD, OpenDownload, TransferOpened, subjects.EXEC_QUEUE
+)
+EXEC_PACKAGES_INSTALL = Command(
+    subjects.EXEC_PACKAGES_INSTALL, InstallPackages, ExecutionResult, subjects.EXEC_QUEUE
+)
+EXEC_PACKAGES_START = Command(
+    subjects.EXEC_PACKAGES_START, InstallPackages, ExecutionAccepted, subjects.EXEC_QUEUE
+)
+
+AUDIT_QUERY = Command(subjects.AUDIT_QUERY, AuditQuery, AuditPage, subjects.AUDIT_QUEUE)
+
+TERM_OPEN = Command(subjects.TERM_OPEN, OpenTerminal, TerminalOpened, subjects.EXEC_QUEUE)
+
+
+def terminal_control(
+    sandbox_id: str, terminal_id: str
+) -> Command[TerminalControl, TerminalAttached]:
+    """Requests to one terminal, answered by the exec-svc instance that owns it."""
+    return Command(
+        subjects.terminal_control(sandbox_id, terminal_id), TerminalControl, TerminalAttached
+    )

@@ -15,11 +15,13 @@ from .base import Contract, Request
 from .caller import Caller, Role
 from .commands import Broadcast, Command
 from .errors import HTTP_STATUS, ErrorBody, ErrorCode, ErrorEnvelope, ServiceError
+from .events import ExecEventName, SandboxEventName, WarmPoolEventName
 from .execution import (
     MAX_CODE_BYTES,
     MAX_SYNC_OUTPUT_BYTES,
     TIMEOUT_EXIT_CODE,
     DisplayResult,
+    EndedBy,
     ExecuteRequest,
     ExecutionError,
     ExecutionEvent,
@@ -172,10 +174,12 @@ __all__ = [
     "DisplayChunk",
     "DisplayResult",
     "EgressRule",
+    "EndedBy",
     "EndedMarker",
     "ErrorBody",
     "ErrorCode",
     "ErrorEnvelope",
+    "ExecEventName",
     "ExecuteRequest",
     "ExecutionAccepted",
     "ExecutionError",
@@ -221,6 +225,7 @@ __all__ = [
     "RuntimeHoldQuery",
     "RuntimeInfo",
     "Sandbox",
+    "SandboxEventName",
     "SandboxId",
     "SandboxPage",
     "SandboxPath",
@@ -256,6 +261,7 @@ __all__ = [
     "UserId",
     "WarmPool",
     "WarmPoolEvent",
+    "WarmPoolEventName",
     "WarmPoolList",
     "WarmPoolRef",
     "WarmPoolSpec",

@@ -22,6 +22,20 @@ class ExecutionType(StrEnum):
     COMMAND = "command"
 
 
+class EndedBy(StrEnum):
+    """Why an execution ended: its process exited, was killed by a signal or the OOM
+    killer, ran past its timeout, was cancelled, sat idle past its input deadline, or
+    could not run at all (`error`)."""
+
+    EXIT = "exit"
+    SIGNAL = "signal"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    IDLE = "idle"
+    ERROR = "error"
+
+
 class ExecutionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
@@ -125,9 +139,7 @@ class ExecutionResult(Contract):
         " the trailing expression (`isMainResult`)",
     )
     error: ExecutionError | None = None
-    ended_by: str | None = Field(
-        default=None, description="Why it ended: exit, timeout, signal, oom, cancelled"
-    )
+    ended_by: EndedBy | None = Field(default=None, description="Why it ended")
     started_at: datetime
     completed_at: datetime
     duration_ms: float

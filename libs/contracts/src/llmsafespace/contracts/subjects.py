@@ -1,5 +1,7 @@
 """Every NATS subject, stream and queue group name. Nothing else spells one out."""
 
+from .events import ExecEventName, SandboxEventName, WarmPoolEventName
+
 PREFIX = "llmsafespace"
 
 # Commands (request/reply).
@@ -54,15 +56,15 @@ OUTPUT_STREAM = "LLMSAFESPACE_OUTPUT"
 OUTPUT_ALL = f"{PREFIX}.out.>"
 
 
-def sandbox_event(sandbox_id: str, event: str) -> str:
+def sandbox_event(sandbox_id: str, event: SandboxEventName) -> str:
     return f"{PREFIX}.evt.sandbox.{sandbox_id}.{event}"
 
 
-def warmpool_event(pool: str, event: str) -> str:
+def warmpool_event(pool: str, event: WarmPoolEventName) -> str:
     return f"{PREFIX}.evt.warmpool.{pool}.{event}"
 
 
-def exec_event(sandbox_id: str, execution_id: str, event: str) -> str:
+def exec_event(sandbox_id: str, execution_id: str, event: ExecEventName) -> str:
     return f"{PREFIX}.evt.exec.{sandbox_id}.{execution_id}.{event}"
 
 

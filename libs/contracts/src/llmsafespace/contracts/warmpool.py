@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from .base import Contract, Request
 from .caller import Caller
+from .events import WarmPoolEventName
 from .ids import SandboxId
 from .sandbox import Resources, SecurityLevel
 
@@ -195,7 +196,7 @@ class WarmPoolEvent(Contract):
     """`evt.warmpool.<pool>.<claimed|replenished|scaled|recycled|deleted>`."""
 
     pool: PoolName
-    event: str
+    event: WarmPoolEventName
     count: int = 0
     runtime_ids: list[str] = Field(default_factory=list)
     sandbox_id: SandboxId | None = None

@@ -29,7 +29,9 @@ import structlog
 from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import (
+    EndedBy,
     ErrorCode,
+    ExecEventName,
     ExecuteRequest,
     ExecutionAccepted,
     ExecutionError,
@@ -263,7 +265,7 @@ class Packages:
             exit_code=None if result is None else result.exit_code,
             reason=reason,
         )
-        name = "packages_installed" if installed else "packages_failed"
+        name = ExecEventName.PACKAGES_INSTALLED if installed else ExecEventName.PACKAGES_FAILED
         await self._bus.event(
             subjects.exec_event(command.sandbox_id, command.execution_id, name), event
         )
@@ -314,7 +316,7 @@ def _failure(command: InstallPackages, error: ServiceError) -> ExecutionResult:
         stdout="",
         stderr="",
         error=ExecutionError(name=error.code.value, value=error.message, traceback=""),
-        ended_by="error",
+        ended_by=EndedBy.ERROR,
         started_at=now,
         completed_at=now,
         duration_ms=0,

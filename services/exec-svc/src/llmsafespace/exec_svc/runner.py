@@ -17,7 +17,9 @@ from llmsafespace.contracts import (
     Caller,
     CancelExecution,
     DisplayResult,
+    EndedBy,
     ErrorCode,
+    ExecEventName,
     ExecuteRequest,
     ExecutionAccepted,
     ExecutionError,
@@ -215,7 +217,7 @@ class Runner:
             user_id=command.caller.user_id,
             type=request.type,
         )
-        await self._bus.event(self._subject(command, "started"), event)
+        await self._bus.event(self._subject(command, ExecEventName.STARTED), event)
         started_at = datetime.now(UTC)
 
         async def observe(stream: str, text: str) -> None:
@@ -234,13 +236,13 @@ class Runner:
             outcome = await self._agent_call(client, request, observe, shown, running)
         except AgentUnavailable as exc:
             self._agents.forget(command.sandbox_id)
-            await self._bus.event(self._subject(command, "failed"), event)
+            await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING,
                 f"sandbox {command.sandbox_id} stopped answering during the execution",
             ) from exc
         except AgentRequestError as exc:  # e.g. a workingDir that does not exist: 400
-            await self._bus.event(self._subject(command, "failed"), event)
+            await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
             raise service_error(exc, command.sandbox_id) from exc
         finally:
             if watchdog is not None:
@@ -250,7 +252,11 @@ class Runner:
         EXECUTION_SECONDS.labels(type=request.type.value).observe(result.duration_ms / 1000)
         sizes = (len(outcome.stdout.encode()), len(outcome.stderr.encode()))
         self._store.record(command.caller.user_id, request.type, result, sizes)
-        final = "cancelled" if result.status is ExecutionStatus.CANCELLED else "completed"
+        final = (
+            ExecEventName.CANCELLED
+            if result.status is ExecutionStatus.CANCELLED
+            else ExecEventName.COMPLETED
+        )
         await self._bus.event(
             self._subject(command, final),
             event.model_copy(
@@ -292,7 +298,7 @@ class Runner:
         )
 
     @staticmethod
-    def _subject(command: RunExecution | StartExecution, event: str) -> str:
+    def _subject(command: RunExecution | StartExecution, event: ExecEventName) -> str:
         return subjects.exec_event(command.sandbox_id, command.execution_id, event)
 
     @staticmethod
@@ -306,9 +312,9 @@ class Runner:
         stderr, stderr_clipped = _clip(outcome.stderr)
         results, results_clipped = _clip_results(outcome.results)
         status = ExecutionStatus(outcome.status)
-        exit_code, ended_by = outcome.exit_code, outcome.ended_by
+        exit_code, ended_by = outcome.exit_code, EndedBy(outcome.ended_by)
         if status is ExecutionStatus.CANCELLED and idle_expired:
-            status, exit_code, ended_by = ExecutionStatus.TIMEOUT, TIMEOUT_EXIT_CODE, "idle"
+            status, exit_code, ended_by = ExecutionStatus.TIMEOUT, TIMEOUT_EXIT_CODE, EndedBy.IDLE
         elif status is ExecutionStatus.COMPLETED and exit_code != 0:
             status = ExecutionStatus.FAILED
         return ExecutionResult(
@@ -340,7 +346,7 @@ class Runner:
             stdout="",
             stderr="",
             error=ExecutionError(name="ExecutionFailed", value=message, traceback=""),
-            ended_by="error",
+            ended_by=EndedBy.ERROR,
             started_at=now,
             completed_at=now,
             duration_ms=0,

@@ -25,6 +25,7 @@ from llmsafespace.contracts import (
     Caller,
     DeleteFile,
     ErrorCode,
+    ExecEventName,
     FileDeleted,
     FileEvent,
     FileInfo,
@@ -108,7 +109,9 @@ class Files:
             command.sandbox_id,
             lambda client: client.delete_file(command.path, recursive=command.recursive),
         )
-        await self._event(command.caller, command.sandbox_id, "file_deleted", command.path, None)
+        await self._event(
+            command.caller, command.sandbox_id, ExecEventName.FILE_DELETED, command.path, None
+        )
         return FileDeleted(path=command.path)
 
     async def open_upload(self, command: OpenUpload) -> TransferOpened:
@@ -188,7 +191,7 @@ class Files:
             await self._event(
                 command.caller,
                 command.sandbox_id,
-                "file_written",
+                ExecEventName.FILE_WRITTEN,
                 reply.path,
                 reply.size,
                 files=reply.files,
@@ -237,7 +240,7 @@ class Files:
         self,
         caller: Caller,
         sandbox_id: str,
-        event: str,
+        event: ExecEventName,
         path: str,
         size: int | None,
         files: int | None = None,

@@ -17,6 +17,7 @@ from llmsafespace.contracts import (
     RuntimeHold,
     RuntimeHoldQuery,
     Sandbox,
+    SandboxEventName,
     SandboxRef,
     SandboxStatus,
     ServiceError,
@@ -95,8 +96,8 @@ class Lifecycle:
         except BaseException:
             await asyncio.shield(self._abandon(sandbox_id, adopted.runtime_id))
             raise
-        await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), sandbox)
-        await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
+        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.CREATED), sandbox)
+        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox
 
     async def _abandon(self, sandbox_id: str, runtime_id: str) -> None:
@@ -107,7 +108,7 @@ class Lifecycle:
         created = await self._store.insert(
             sandbox_id, command.caller.user_id, command.request, self._quota(command)
         )
-        await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
+        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.CREATED), created)
         try:
             endpoint, token = await self._cold_create(sandbox_id, command)
             sandbox = await self._store.mark_running(
@@ -122,7 +123,7 @@ class Lifecycle:
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
             )
-        await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
+        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox
 
     async def _claim(self, sandbox_id: str, command: CreateSandbox) -> ClaimResult:
@@ -179,7 +180,9 @@ class Lifecycle:
     async def _fail(self, sandbox_id: str, reason: str) -> None:
         sandbox = await self._store.mark_ended(sandbox_id, SandboxStatus.FAILED, reason)
         if sandbox:
-            await self._bus.event(subjects.sandbox_event(sandbox_id, "failed"), sandbox)
+            await self._bus.event(
+                subjects.sandbox_event(sandbox_id, SandboxEventName.FAILED), sandbox
+            )
 
     async def hold(self, query: RuntimeHoldQuery) -> RuntimeHold:
         return RuntimeHold(state=await self._store.hold(query.sandbox_id, query.runtime_id))
@@ -192,10 +195,10 @@ class Lifecycle:
 
     async def terminate(self, ref: SandboxRef) -> Sandbox:
         sandbox = await self.get(ref)
-        return await self.end(sandbox, SandboxStatus.TERMINATED, "terminated", None)
+        return await self.end(sandbox, SandboxStatus.TERMINATED, SandboxEventName.TERMINATED, None)
 
     async def end(
-        self, sandbox: Sandbox, status: SandboxStatus, event: str, reason: str | None
+        self, sandbox: Sandbox, status: SandboxStatus, event: SandboxEventName, reason: str | None
     ) -> Sandbox:
         """Destroy the runtime and record the outcome; idempotent."""
         await self._driver.destroy(await self._store.runtime_id(sandbox.id) or sandbox.id)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import structlog
 
-from llmsafespace.contracts import SandboxStatus
+from llmsafespace.contracts import SandboxEventName, SandboxStatus
 from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.runtime import Driver
 
@@ -73,7 +73,9 @@ class Reaper:
         for state, count in (await self._store.count_by_status()).items():
             BY_STATE.labels(state=state).set(count)
         for sandbox in await self._store.expired():
-            await self._lifecycle.end(sandbox, SandboxStatus.TERMINATED, "expired", "expired")
+            await self._lifecycle.end(
+                sandbox, SandboxStatus.TERMINATED, SandboxEventName.EXPIRED, "expired"
+            )
 
     async def reconcile(self) -> None:
         """After a restart: rows whose runtime is gone fail; runtimes with no live row go."""
@@ -98,11 +100,17 @@ class Reaper:
                 )
                 if not in_flight:  # its creator died mid-create: fail it, destroy its runtime
                     await self._lifecycle.end(
-                        sandbox, SandboxStatus.FAILED, "failed", "creation interrupted"
+                        sandbox,
+                        SandboxStatus.FAILED,
+                        SandboxEventName.FAILED,
+                        "creation interrupted",
                     )
             elif (runtime_id or sandbox.id) not in alive:
                 await self._lifecycle.end(
-                    sandbox, SandboxStatus.FAILED, "failed", "the runtime disappeared"
+                    sandbox,
+                    SandboxStatus.FAILED,
+                    SandboxEventName.FAILED,
+                    "the runtime disappeared",
                 )
         # Runtimes sandbox-svc starts carry the sandbox's own id (`sb-…`); any other id
         # (a warm pool's `wp-…`) belongs to warmpool-svc until a row here names it.

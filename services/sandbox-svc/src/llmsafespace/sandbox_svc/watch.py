@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 
-from llmsafespace.contracts import SandboxStatus
+from llmsafespace.contracts import SandboxEventName, SandboxStatus
 from llmsafespace.runtime import SandboxFailure
 
 from .lifecycle import Lifecycle
@@ -54,6 +54,8 @@ class FailureWatch:
                 runtime_id=failure.sandbox_id,
                 reason=failure.reason,
             )
-            await self._lifecycle.end(sandbox, SandboxStatus.FAILED, "failed", failure.reason)
+            await self._lifecycle.end(
+                sandbox, SandboxStatus.FAILED, SandboxEventName.FAILED, failure.reason
+            )
         except Exception:
             log.exception("sandbox_failure_not_recorded", runtime_id=failure.sandbox_id)

@@ -19,6 +19,7 @@ from llmsafespace.contracts import (
     UpdateWarmPool,
     WarmPool,
     WarmPoolEvent,
+    WarmPoolEventName,
     WarmPoolList,
     WarmPoolRef,
     WarmPoolSpec,
@@ -139,9 +140,12 @@ class Pools:
         for runtime_id in runtime_ids:
             await self._driver.destroy(runtime_id)
         await self._bus.event(
-            subjects.warmpool_event(ref.name, "deleted"),
+            subjects.warmpool_event(ref.name, WarmPoolEventName.DELETED),
             WarmPoolEvent(
-                pool=ref.name, event="deleted", count=len(runtime_ids), runtime_ids=runtime_ids
+                pool=ref.name,
+                event=WarmPoolEventName.DELETED,
+                count=len(runtime_ids),
+                runtime_ids=runtime_ids,
             ),
         )
         log.info("warm_pool_deleted", pool=ref.name, destroyed=len(runtime_ids))
@@ -165,10 +169,10 @@ class Pools:
             # Handed over to nobody: the sweep destroys a claimed runtime no sandbox holds.
             return ClaimResult(hit=False)
         await self._bus.event(
-            subjects.warmpool_event(pool, "claimed"),
+            subjects.warmpool_event(pool, WarmPoolEventName.CLAIMED),
             WarmPoolEvent(
                 pool=pool,
-                event="claimed",
+                event=WarmPoolEventName.CLAIMED,
                 count=1,
                 runtime_ids=[row["id"]],
                 sandbox_id=request.sandbox_id,

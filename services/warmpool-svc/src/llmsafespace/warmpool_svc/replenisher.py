@@ -19,6 +19,7 @@ from llmsafespace.contracts import (
     RuntimeHoldQuery,
     ServiceError,
     WarmPoolEvent,
+    WarmPoolEventName,
     WarmPoolSpec,
     WarmSandboxState,
     commands,
@@ -148,7 +149,7 @@ class Replenisher:
         if ready > desired:  # the oldest go first, so expired ones before fresh ones
             excess = await self._store.take_excess(name, ready - desired)
             await self._destroy(excess)
-            await self._event(name, "scaled", excess)
+            await self._event(name, WarmPoolEventName.SCALED, excess)
             ready, expired = ready - len(excess), max(0, expired - len(excess))
         # Replacements for expired sandboxes start before those go, so the pool never
         # runs dry at a ttl boundary (an expired one may still be claimed meanwhile).
@@ -159,7 +160,7 @@ class Replenisher:
             recycled = await self._store.take_expired(name, spec.ttl)
             if recycled:
                 await self._destroy(recycled)
-                await self._event(name, "recycled", recycled)
+                await self._event(name, WarmPoolEventName.RECYCLED, recycled)
                 log.info("warm_pool_recycled", pool=name, recycled=len(recycled))
         await self._store.record_scale(
             name, desired, errors[0] if errors else None, demand.last_claim
@@ -168,7 +169,7 @@ class Replenisher:
             log.info("warm_pool_scaled", pool=name, desired=desired, previous=row["desired"])
         if need:
             log.info("warm_pool_replenished", pool=name, started=need - len(errors))
-            await self._event(name, "replenished", [])
+            await self._event(name, WarmPoolEventName.REPLENISHED, [])
         counts = (await self._store.counts([name]))[name]
         for state in WarmSandboxState:
             self._metrics.sandboxes.labels(pool=name, state=state.value).set(counts.get(state, 0))
@@ -237,7 +238,7 @@ class Replenisher:
         for runtime_id in runtime_ids:
             await self._driver.destroy(runtime_id)
 
-    async def _event(self, pool: str, event: str, runtime_ids: list[str]) -> None:
+    async def _event(self, pool: str, event: WarmPoolEventName, runtime_ids: list[str]) -> None:
         await self._bus.event(
             subjects.warmpool_event(pool, event),
             WarmPoolEvent(pool=pool, event=event, count=len(runtime_ids), runtime_ids=runtime_ids),

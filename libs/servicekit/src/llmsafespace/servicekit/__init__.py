@@ -1,5 +1,6 @@
 """What every LLMSafeSpace service shares: settings, logging, the bus, the database, HTTP."""
 
+from .brokered import BrokerConnection
 from .bus import (
     Bus,
     ensure_streams,
@@ -10,14 +11,17 @@ from .bus import (
 )
 from .db import connect, database_ready, database_unavailable, migrate
 from .http import operational_routes, serve
+from .lifespan import Startup, starting
 from .logs import configure_logging
 from .settings import ServiceSettings
 from .shutdown import stop_gracefully
 from .subscribers import handles, hears
 
 __all__ = [
+    "BrokerConnection",
     "Bus",
     "ServiceSettings",
+    "Startup",
     "configure_logging",
     "connect",
     "database_ready",
@@ -31,6 +35,7 @@ __all__ = [
     "migrate",
     "operational_routes",
     "serve",
+    "starting",
     "stop_gracefully",
     "validation_details",
 ]

@@ -3,7 +3,7 @@
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import nats.errors
 import structlog
@@ -92,10 +92,29 @@ def error_middleware() -> ExceptionMiddleware:
     return ExceptionMiddleware(publish_handlers={Exception: error_reply})
 
 
+class Reply(Protocol):
+    @property
+    def data(self) -> bytes: ...
+
+
+class Connection(Protocol):
+    """What the bus uses of a connection: a nats-py client, or in unit tests a
+    `BrokerConnection` over FastStream's in-memory test broker."""
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    async def request(
+        self, subject: str, payload: bytes, *, timeout: float, headers: dict[str, str] | None
+    ) -> Reply: ...
+
+    async def publish(self, subject: str, payload: bytes) -> None: ...
+
+
 class Bus:
     """Outgoing requests and events over one NATS connection."""
 
-    def __init__(self, connection: NatsClient, timeout: float = 10.0) -> None:
+    def __init__(self, connection: Connection, timeout: float = 10.0) -> None:
         self._nc = connection
         self._timeout = timeout
 

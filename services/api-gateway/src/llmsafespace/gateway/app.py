@@ -14,14 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from llmsafespace.servicekit import (
-    Bus,
-    configure_logging,
-    connect,
-    database_ready,
-    migrate,
-    operational_routes,
-)
+from llmsafespace.servicekit import Bus, database_ready, operational_routes, starting
 
 from .accounts import Accounts
 from .audit import ROUTES as AUDIT_ROUTES
@@ -68,29 +61,24 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         nonlocal pool, connection
-        configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url.get_secret_value())
-        await migrate(pool, SERVICE, files("llmsafespace.gateway") / "migrations")
-        accounts = Accounts(pool, cache, _token_secret(settings), settings.token_seconds)
-        if settings.bootstrap_admin_key:
-            await accounts.ensure_admin_key(settings.bootstrap_admin_key.get_secret_value())
-        connection = await nats.connect(
-            settings.nats_url.get_secret_value(), name=SERVICE, max_reconnect_attempts=-1
-        )
-        bus = Bus(connection, settings.request_timeout)
-        log.info("service_started", http_port=settings.http_port)
-        try:
+        async with starting(SERVICE, settings) as up:
+            pool = await up.database(files("llmsafespace.gateway") / "migrations")
+            up.on_stop(cache.aclose)
+            accounts = Accounts(pool, cache, _token_secret(settings), settings.token_seconds)
+            if settings.bootstrap_admin_key:
+                await accounts.ensure_admin_key(settings.bootstrap_admin_key.get_secret_value())
+            connection = await nats.connect(
+                settings.nats_url.get_secret_value(), name=SERVICE, max_reconnect_attempts=-1
+            )
+            up.on_stop(connection.drain)
+            log.info("service_started", http_port=settings.http_port)
             yield {
-                "bus": bus,
+                "bus": Bus(connection, settings.request_timeout),
                 "nats": connection,
                 "accounts": accounts,
                 "limiter": RateLimiter(cache, settings.rate_limits),
                 "settings": settings,
             }
-        finally:
-            await connection.drain()
-            await cache.aclose()
-            await pool.close()
 
     return Starlette(
         routes=[

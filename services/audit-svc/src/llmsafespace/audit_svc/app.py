@@ -9,16 +9,7 @@ import structlog
 from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
-from llmsafespace.servicekit import (
-    configure_logging,
-    connect,
-    database_ready,
-    ensure_streams,
-    middlewares,
-    migrate,
-    operational_routes,
-    stop_gracefully,
-)
+from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .consumer import AuditConsumer
 from .handlers import create_router
@@ -46,28 +37,21 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool, consumer
-        configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url.get_secret_value())
-        await migrate(pool, SERVICE, files("llmsafespace.audit_svc") / "migrations")
-        await broker.connect()
-        await ensure_streams(broker.connection)
-        store = AuditStore(pool)
-        consumer = AuditConsumer(
-            broker.connection,
-            store,
-            batch_size=settings.batch_size,
-            ack_wait=settings.ack_wait,
-            linger=settings.linger,
-        )
-        broker.include_router(create_router(store))
-        await broker.start()
-        await consumer.start()
-        log.info("service_started", http_port=settings.http_port)
-        try:
+        async with starting(SERVICE, settings) as up:
+            pool = await up.database(files("llmsafespace.audit_svc") / "migrations")
+            await up.bus(broker)
+            store = AuditStore(pool)
+            await up.serve(broker, create_router(store))
+            consumer = AuditConsumer(
+                broker.connection,
+                store,
+                batch_size=settings.batch_size,
+                ack_wait=settings.ack_wait,
+                linger=settings.linger,
+            )
+            up.on_stop(consumer.stop)
+            await consumer.start()
+            log.info("service_started", http_port=settings.http_port)
             yield
-        finally:
-            await consumer.stop()
-            await stop_gracefully(broker)
-            await pool.close()
 
     return Starlette(routes=operational_routes(readiness), lifespan=lifespan)

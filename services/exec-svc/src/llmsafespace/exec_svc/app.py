@@ -10,17 +10,7 @@ from faststream.nats import NatsBroker
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from llmsafespace.servicekit import (
-    Bus,
-    configure_logging,
-    connect,
-    database_ready,
-    ensure_streams,
-    middlewares,
-    migrate,
-    operational_routes,
-    stop_gracefully,
-)
+from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .agents import Agents
 from .handlers import create_router, create_terminal_router
@@ -47,47 +37,42 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool
-        configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url.get_secret_value())
-        await migrate(pool, SERVICE, files("llmsafespace.exec_svc") / "migrations")
-        await broker.connect()
-        await ensure_streams(broker.connection)
-        bus = Bus(broker.connection, settings.request_timeout)
-        agents = Agents(bus, settings.resolve_ttl)
-        runner = Runner(
-            agents, ExecutionStore(pool), bus, broker.connection, settings.output_limit_bytes
-        )
-        transfers = Files(
-            agents, bus, broker.connection, settings.max_file_bytes, settings.transfer_idle
-        )
-        packages = Packages(
-            agents,
-            runner,
-            bus,
-            broker.connection,
-            settings.output_limit_bytes,
-            _revealed(settings.package_index_url),  # a private index's URL may hold a token
-            _revealed(settings.npm_registry_url),
-        )
-        broker.include_router(
-            create_router(agents, runner, transfers, packages, settings.max_workers)
-        )
-        terminals = Terminals(
-            agents, broker.connection, settings.terminal_grace, settings.terminal_scrollback_chars
-        )
-        broker.include_router(create_terminal_router(terminals, settings.max_workers))
-        await broker.start()
-        log.info("service_started", http_port=settings.http_port)
-        try:
-            yield
-        finally:
-            # Terminals, installs and streamed executions publish until their last message:
-            # they finish while the connection is still open.
-            await stop_gracefully(
-                broker, (terminals.drain, packages.drain, runner.drain, transfers.drain)
+        async with starting(SERVICE, settings) as up:
+            pool = await up.database(files("llmsafespace.exec_svc") / "migrations")
+            bus = await up.bus(broker)
+            agents = Agents(bus, settings.resolve_ttl)
+            up.on_stop(agents.close)
+            runner = Runner(
+                agents, ExecutionStore(pool), bus, broker.connection, settings.output_limit_bytes
             )
-            await agents.close()
-            await pool.close()
+            transfers = Files(
+                agents, bus, broker.connection, settings.max_file_bytes, settings.transfer_idle
+            )
+            packages = Packages(
+                agents,
+                runner,
+                bus,
+                broker.connection,
+                settings.output_limit_bytes,
+                _revealed(settings.package_index_url),  # a private index's URL may hold a token
+                _revealed(settings.npm_registry_url),
+            )
+            terminals = Terminals(
+                agents,
+                broker.connection,
+                settings.terminal_grace,
+                settings.terminal_scrollback_chars,
+            )
+            await up.serve(
+                broker,
+                create_router(agents, runner, transfers, packages, settings.max_workers),
+                create_terminal_router(terminals, settings.max_workers),
+                # Terminals, installs and streamed executions publish until their last
+                # message: they finish while the connection is still open.
+                work=(terminals.drain, packages.drain, runner.drain, transfers.drain),
+            )
+            log.info("service_started", http_port=settings.http_port)
+            yield
 
     return Starlette(routes=operational_routes(readiness), lifespan=lifespan)
 

@@ -1,6 +1,5 @@
 """The only wiring: settings in, a Starlette app out (bus subscribers run in its lifespan)."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -11,17 +10,7 @@ from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
 from llmsafespace.runtime import ReportsFailures, create_driver
-from llmsafespace.servicekit import (
-    Bus,
-    configure_logging,
-    connect,
-    database_ready,
-    ensure_streams,
-    middlewares,
-    migrate,
-    operational_routes,
-    stop_gracefully,
-)
+from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .handlers import create_router
 from .instance import Instance
@@ -53,47 +42,36 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool, protections
-        configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url.get_secret_value())
-        await migrate(pool, SERVICE, files("llmsafespace.sandbox_svc") / "migrations")
-        catalog = settings.catalog()
-        driver = create_driver(
-            settings.runtime, catalog.interpreters(), catalog.packages_dirs(), catalog.languages()
-        )
-        protections = driver.protections()
-        await broker.connect()
-        await ensure_streams(broker.connection)
-        instance = Instance(settings.database_url.get_secret_value())
-        await instance.hold()
-        store = SandboxStore(pool, creator=instance.key)
-        bus = Bus(broker.connection, settings.request_timeout)
-        quota = settings.quota().within(protections.get("memoryCapBytes"))
-        if quota != settings.quota():
-            log.warning(
-                "quota_memory_clamped",
-                configured=settings.quota().memory_bytes,
-                clamped_to=quota.memory_bytes,
+        async with starting(SERVICE, settings) as up:
+            pool = await up.database(files("llmsafespace.sandbox_svc") / "migrations")
+            catalog = settings.catalog()
+            driver = create_driver(
+                settings.runtime,
+                catalog.interpreters(),
+                catalog.packages_dirs(),
+                catalog.languages(),
             )
-        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, quota)
-        inventory = Inventory(store, driver, lifecycle, catalog)
-        broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
-        await broker.start()
-        reaper = asyncio.create_task(
-            Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL)
-        )
-        tasks = [reaper]
-        if isinstance(driver, ReportsFailures):
-            watch = FailureWatch(store, lifecycle)
-            tasks.append(asyncio.create_task(watch.run(driver.failures())))
-        log.info("service_started", http_port=settings.http_port)
-        try:
+            up.on_stop(driver.close)
+            protections = driver.protections()
+            bus = await up.bus(broker)
+            instance = Instance(settings.database_url.get_secret_value())
+            up.on_stop(instance.close)
+            await instance.hold()
+            store = SandboxStore(pool, creator=instance.key)
+            quota = settings.quota().within(protections.get("memoryCapBytes"))
+            if quota != settings.quota():
+                log.warning(
+                    "quota_memory_clamped",
+                    configured=settings.quota().memory_bytes,
+                    clamped_to=quota.memory_bytes,
+                )
+            lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, quota)
+            inventory = Inventory(store, driver, lifecycle, catalog)
+            await up.serve(broker, create_router(lifecycle, inventory, settings.max_workers))
+            up.task(Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL))
+            if isinstance(driver, ReportsFailures):
+                up.task(FailureWatch(store, lifecycle).run(driver.failures()))
+            log.info("service_started", http_port=settings.http_port)
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await stop_gracefully(broker)
-            await driver.close()
-            await instance.close()
-            await pool.close()
 
     return Starlette(routes=operational_routes(readiness, info), lifespan=lifespan)

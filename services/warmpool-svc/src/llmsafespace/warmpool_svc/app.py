@@ -1,6 +1,5 @@
 """The only wiring: settings in, a Starlette app out (bus subscribers run in its lifespan)."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -11,17 +10,7 @@ from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
 from llmsafespace.runtime import create_driver
-from llmsafespace.servicekit import (
-    Bus,
-    configure_logging,
-    connect,
-    database_ready,
-    ensure_streams,
-    middlewares,
-    migrate,
-    operational_routes,
-    stop_gracefully,
-)
+from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .handlers import create_router
 from .metrics import Metrics
@@ -46,40 +35,37 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal pool
-        configure_logging(SERVICE, settings.log_format, settings.log_level)
-        pool = await connect(settings.database_url.get_secret_value(), max_size=20)
-        await migrate(pool, SERVICE, files("llmsafespace.warmpool_svc") / "migrations")
-        catalog = settings.catalog()
-        driver = create_driver(
-            settings.runtime, catalog.interpreters(), catalog.packages_dirs(), catalog.languages()
-        )
-        await broker.connect()
-        await ensure_streams(broker.connection)
-        bus = Bus(broker.connection, settings.request_timeout)
-        store = PoolStore(pool)
-        metrics = Metrics()
-        replenisher = Replenisher(
-            pool,
-            store,
-            driver,
-            bus,
-            metrics,
-            parallel_starts=settings.parallel_starts,
-            preload_timeout=settings.preload_timeout,
-            claim_delay=settings.replenish_delay,
-        )
-        pools = Pools(store, driver, bus, catalog, metrics, replenisher.wake, replenisher.claimed)
-        broker.include_router(create_router(pools, settings.max_workers))
-        await broker.start()
-        tending = asyncio.create_task(replenisher.run(settings.replenish_interval))
-        log.info("service_started", http_port=settings.http_port)
-        try:
+        async with starting(SERVICE, settings) as up:
+            migrations = files("llmsafespace.warmpool_svc") / "migrations"
+            pool = await up.database(migrations, max_size=20)
+            catalog = settings.catalog()
+            driver = create_driver(
+                settings.runtime,
+                catalog.interpreters(),
+                catalog.packages_dirs(),
+                catalog.languages(),
+            )
+            up.on_stop(driver.close)
+            bus = await up.bus(broker)
+            store = PoolStore(pool)
+            metrics = Metrics()
+            replenisher = Replenisher(
+                pool,
+                store,
+                driver,
+                bus,
+                metrics,
+                parallel_starts=settings.parallel_starts,
+                preload_timeout=settings.preload_timeout,
+                claim_delay=settings.replenish_delay,
+            )
+            pools = Pools(
+                store, driver, bus, catalog, metrics, replenisher.wake, replenisher.claimed
+            )
+            await up.serve(broker, create_router(pools, settings.max_workers))
+            up.on_stop(replenisher.close)  # before the broker stops, as tending stops
+            up.task(replenisher.run(settings.replenish_interval))
+            log.info("service_started", http_port=settings.http_port)
             yield
-        finally:
-            tending.cancel()
-            await replenisher.close()
-            await stop_gracefully(broker)
-            await driver.close()
-            await pool.close()
 
     return Starlette(routes=operational_routes(readiness), lifespan=lifespan)

@@ -93,6 +93,8 @@ async def test_a_broadcast_reaches_its_listener() -> None:
     broker = _broker(cancelled)
     async with TestNatsBroker(broker):
         bus = Bus(BrokerConnection(broker))
-        command = CancelExecution(caller=CALLER, sandbox_id="sb-aaaaaaaaaaaa", execution_id="exec-1")
+        command = CancelExecution(
+            caller=CALLER, sandbox_id="sb-aaaaaaaaaaaa", execution_id="exec-1"
+        )
         await bus.broadcast(commands.EXEC_CANCEL, command)
     assert cancelled == ["exec-1"]

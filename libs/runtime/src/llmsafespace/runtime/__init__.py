@@ -21,6 +21,7 @@ from .errors import (
 from .factory import create_driver
 from .kubernetes import KubernetesConfig, KubernetesDriver
 from .local import LocalConfig, LocalDriver
+from .memory import MemoryDriver
 from .settings import KubernetesSettings, RuntimeSettings
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "KubernetesSettings",
     "LocalConfig",
     "LocalDriver",
+    "MemoryDriver",
     "NetworkRule",
     "OutputCallback",
     "ReportsFailures",

@@ -1,7 +1,6 @@
 """Runs executions in sandboxes' agents: to completion (sync) or streamed in the background."""
 
 import asyncio
-import json
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -12,17 +11,12 @@ import structlog
 from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import (
-    MAX_SYNC_OUTPUT_BYTES,
-    TIMEOUT_EXIT_CODE,
     Caller,
     CancelExecution,
-    DisplayResult,
-    EndedBy,
     ErrorCode,
     ExecEventName,
     ExecuteRequest,
     ExecutionAccepted,
-    ExecutionError,
     ExecutionEvent,
     ExecutionResult,
     ExecutionStatus,
@@ -31,7 +25,6 @@ from llmsafespace.contracts import (
     RunExecution,
     ServiceError,
     StartExecution,
-    Usage,
     subjects,
 )
 from llmsafespace.runtime import (
@@ -48,6 +41,7 @@ from llmsafespace.servicekit import Bus
 from .agents import Agents
 from .metrics import EXECUTION_SECONDS, EXECUTIONS
 from .output import OutputPublisher
+from .results import execution_result, failed_execution
 from .store import ExecutionStore
 from .transfers import service_error
 
@@ -73,34 +67,6 @@ class Running:
             await asyncio.sleep(quiet_left)
         self.idle_expired = True
         self.cancel.set()
-
-
-def _clip(text: str) -> tuple[str, bool]:
-    data = text.encode()
-    if len(data) <= MAX_SYNC_OUTPUT_BYTES:
-        return text, False
-    return data[:MAX_SYNC_OUTPUT_BYTES].decode(errors="ignore"), True
-
-
-def _clip_results(results: tuple[dict[str, Any], ...]) -> tuple[list[DisplayResult], bool]:
-    """A synchronous result's rich results within MAX_SYNC_OUTPUT_BYTES together: one that
-    does not fit keeps only its text/plain (marked truncated) if that fits, else is left out
-    (then the second value is True)."""
-    kept: list[DisplayResult] = []
-    room, dropped = MAX_SYNC_OUTPUT_BYTES, False
-    for bundle in results:
-        result = DisplayResult.model_validate(bundle)
-        size = len(json.dumps(result.data).encode())
-        if size > room:
-            text = {"text/plain": result.data.get("text/plain", "")}
-            result = result.model_copy(update={"data": text, "truncated": True})
-            size = len(json.dumps(text).encode())
-        if size > room:
-            dropped = True
-            continue
-        room -= size
-        kept.append(result)
-    return kept, dropped
 
 
 class Runner:
@@ -185,7 +151,7 @@ class Runner:
                     command, client, running, publisher.output, publisher.display
                 )
             except ServiceError as exc:
-                result = self._failure(command, exc.message)
+                result = failed_execution(command, exc.message)
             # The output and results went out as messages; the terminal marker has the rest.
             update = {
                 "output_truncated": publisher.truncated,
@@ -247,7 +213,7 @@ class Runner:
         finally:
             if watchdog is not None:
                 watchdog.cancel()
-        result = self._result(command, started_at, outcome, running.idle_expired)
+        result = execution_result(command, started_at, outcome, running.idle_expired)
         EXECUTIONS.labels(type=request.type.value, status=result.status.value).inc()
         EXECUTION_SECONDS.labels(type=request.type.value).observe(result.duration_ms / 1000)
         sizes = (len(outcome.stdout.encode()), len(outcome.stderr.encode()))
@@ -300,57 +266,6 @@ class Runner:
     @staticmethod
     def _subject(command: RunExecution | StartExecution, event: ExecEventName) -> str:
         return subjects.exec_event(command.sandbox_id, command.execution_id, event)
-
-    @staticmethod
-    def _result(
-        command: RunExecution | StartExecution,
-        started_at: datetime,
-        outcome: AgentResult,
-        idle_expired: bool,
-    ) -> ExecutionResult:
-        stdout, stdout_clipped = _clip(outcome.stdout)
-        stderr, stderr_clipped = _clip(outcome.stderr)
-        results, results_clipped = _clip_results(outcome.results)
-        status = ExecutionStatus(outcome.status)
-        exit_code, ended_by = outcome.exit_code, EndedBy(outcome.ended_by)
-        if status is ExecutionStatus.CANCELLED and idle_expired:
-            status, exit_code, ended_by = ExecutionStatus.TIMEOUT, TIMEOUT_EXIT_CODE, EndedBy.IDLE
-        elif status is ExecutionStatus.COMPLETED and exit_code != 0:
-            status = ExecutionStatus.FAILED
-        return ExecutionResult(
-            execution_id=command.execution_id,
-            sandbox_id=command.sandbox_id,
-            status=status,
-            exit_code=exit_code,
-            stdout=stdout,
-            stderr=stderr,
-            output_truncated=stdout_clipped or stderr_clipped or results_clipped,
-            result=outcome.result,
-            results=results,
-            error=ExecutionError.model_validate(outcome.error) if outcome.error else None,
-            ended_by=ended_by,
-            started_at=started_at,
-            completed_at=datetime.now(UTC),
-            duration_ms=outcome.wall_ms,
-            usage=Usage(cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes),
-        )
-
-    @staticmethod
-    def _failure(command: StartExecution, message: str) -> ExecutionResult:
-        now = datetime.now(UTC)
-        return ExecutionResult(
-            execution_id=command.execution_id,
-            sandbox_id=command.sandbox_id,
-            status=ExecutionStatus.ERROR,
-            exit_code=-1,
-            stdout="",
-            stderr="",
-            error=ExecutionError(name="ExecutionFailed", value=message, traceback=""),
-            ended_by=EndedBy.ERROR,
-            started_at=now,
-            completed_at=now,
-            duration_ms=0,
-        )
 
     async def drain(self) -> None:
         """Let streamed executions and pending bookkeeping finish (graceful shutdown)."""

@@ -48,6 +48,18 @@ def new_warm_id() -> str:
     return WARM_ID_PREFIX + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
 
 
+def desired_size(spec: WarmPoolSpec, current: int, demand: Demand) -> int:
+    """`minSize`, or with autoscaling: enough that the claims of the last
+    `scaleDownDelay` seconds use `targetUtilization` of it, never shrinking while
+    claims keep coming, and `minSize` again once none came for `scaleDownDelay`;
+    always within `minSize`..`maxSize`."""
+    scaling = spec.auto_scaling
+    if not scaling.enabled or not demand.busy:
+        return spec.min_size
+    wanted = math.ceil(demand.recent / scaling.target_utilization)
+    return max(spec.min_size, min(spec.max_size, max(current, wanted)))
+
+
 class PreloadFailed(Exception):
     """A preload package or script failed; the sandbox never becomes ready."""
 
@@ -142,7 +154,7 @@ class Replenisher:
         spec = WarmPoolSpec.model_validate_json(row["spec"])
         await self._destroy(await self._store.take_pending(name))
         demand = await self._store.demand(name, spec.auto_scaling.scale_down_delay)
-        desired = self._desired(spec, row["desired"], demand)
+        desired = desired_size(spec, row["desired"], demand)
         counts = (await self._store.counts([name]))[name]
         ready = counts.get(WarmSandboxState.READY, 0)
         expired = await self._store.count_expired(name, spec.ttl) if spec.ttl else 0
@@ -173,18 +185,6 @@ class Replenisher:
         counts = (await self._store.counts([name]))[name]
         for state in WarmSandboxState:
             self._metrics.sandboxes.labels(pool=name, state=state.value).set(counts.get(state, 0))
-
-    @staticmethod
-    def _desired(spec: WarmPoolSpec, current: int, demand: Demand) -> int:
-        """`minSize`, or with autoscaling: enough that the claims of the last
-        `scaleDownDelay` seconds use `targetUtilization` of it, never shrinking while
-        claims keep coming, and `minSize` again once none came for `scaleDownDelay`;
-        always within `minSize`..`maxSize`."""
-        scaling = spec.auto_scaling
-        if not scaling.enabled or not demand.busy:
-            return spec.min_size
-        wanted = math.ceil(demand.recent / scaling.target_utilization)
-        return max(spec.min_size, min(spec.max_size, max(current, wanted)))
 
     async def _start(self, pool: str, spec: WarmPoolSpec) -> str | None:
         """Start one warm sandbox; returns an error message on failure, else None."""

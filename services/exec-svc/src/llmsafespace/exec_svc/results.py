@@ -1,0 +1,104 @@
+"""What an agent's outcome becomes: the `ExecutionResult` a caller gets.
+
+The agent's status is kept except where the service knows more: a run cancelled because
+it sat idle past its input deadline is a timeout (`endedBy: idle`), a command that ran
+to its end with a non-zero exit code failed. Output and rich results are clipped to what
+one synchronous reply may carry.
+"""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from llmsafespace.contracts import (
+    MAX_SYNC_OUTPUT_BYTES,
+    TIMEOUT_EXIT_CODE,
+    DisplayResult,
+    EndedBy,
+    ExecutionError,
+    ExecutionResult,
+    ExecutionStatus,
+    RunExecution,
+    StartExecution,
+    Usage,
+)
+from llmsafespace.runtime import AgentResult
+
+
+def execution_result(
+    command: RunExecution | StartExecution,
+    started_at: datetime,
+    outcome: AgentResult,
+    idle_expired: bool,
+) -> ExecutionResult:
+    stdout, stdout_clipped = _clip(outcome.stdout)
+    stderr, stderr_clipped = _clip(outcome.stderr)
+    results, results_clipped = _clip_results(outcome.results)
+    status = ExecutionStatus(outcome.status)
+    exit_code, ended_by = outcome.exit_code, EndedBy(outcome.ended_by)
+    if status is ExecutionStatus.CANCELLED and idle_expired:
+        status, exit_code, ended_by = ExecutionStatus.TIMEOUT, TIMEOUT_EXIT_CODE, EndedBy.IDLE
+    elif status is ExecutionStatus.COMPLETED and exit_code != 0:
+        status = ExecutionStatus.FAILED
+    return ExecutionResult(
+        execution_id=command.execution_id,
+        sandbox_id=command.sandbox_id,
+        status=status,
+        exit_code=exit_code,
+        stdout=stdout,
+        stderr=stderr,
+        output_truncated=stdout_clipped or stderr_clipped or results_clipped,
+        result=outcome.result,
+        results=results,
+        error=ExecutionError.model_validate(outcome.error) if outcome.error else None,
+        ended_by=ended_by,
+        started_at=started_at,
+        completed_at=datetime.now(UTC),
+        duration_ms=outcome.wall_ms,
+        usage=Usage(cpu_ms=outcome.cpu_ms, peak_memory_bytes=outcome.peak_memory_bytes),
+    )
+
+
+def failed_execution(command: StartExecution, message: str) -> ExecutionResult:
+    now = datetime.now(UTC)
+    return ExecutionResult(
+        execution_id=command.execution_id,
+        sandbox_id=command.sandbox_id,
+        status=ExecutionStatus.ERROR,
+        exit_code=-1,
+        stdout="",
+        stderr="",
+        error=ExecutionError(name="ExecutionFailed", value=message, traceback=""),
+        ended_by=EndedBy.ERROR,
+        started_at=now,
+        completed_at=now,
+        duration_ms=0,
+    )
+
+
+def _clip(text: str) -> tuple[str, bool]:
+    data = text.encode()
+    if len(data) <= MAX_SYNC_OUTPUT_BYTES:
+        return text, False
+    return data[:MAX_SYNC_OUTPUT_BYTES].decode(errors="ignore"), True
+
+
+def _clip_results(results: tuple[dict[str, Any], ...]) -> tuple[list[DisplayResult], bool]:
+    """A synchronous result's rich results within MAX_SYNC_OUTPUT_BYTES together: one that
+    does not fit keeps only its text/plain (marked truncated) if that fits, else is left out
+    (then the second value is True)."""
+    kept: list[DisplayResult] = []
+    room, dropped = MAX_SYNC_OUTPUT_BYTES, False
+    for bundle in results:
+        result = DisplayResult.model_validate(bundle)
+        size = len(json.dumps(result.data).encode())
+        if size > room:
+            text = {"text/plain": result.data.get("text/plain", "")}
+            result = result.model_copy(update={"data": text, "truncated": True})
+            size = len(json.dumps(text).encode())
+        if size > room:
+            dropped = True
+            continue
+        room -= size
+        kept.append(result)
+    return kept, dropped

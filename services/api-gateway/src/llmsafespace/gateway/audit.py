@@ -7,8 +7,8 @@ from starlette.routing import BaseRoute, Route
 from llmsafespace.contracts import AuditQuery, Caller, commands
 
 from .auth import authenticated
-from .queries import validated
 from .state import state_of
+from .validation import validated
 
 _PARAMS = ("sandboxId", "userId", "since", "limit")
 
@@ -19,6 +19,7 @@ async def query(request: Request, caller: Caller) -> Response:
     command = validated(
         AuditQuery,
         {"caller": caller, **{name: params[name] for name in _PARAMS if params.get(name)}},
+        "query parameters",
     )
     page = await state_of(request)["bus"].request(commands.AUDIT_QUERY, command)
     return JSONResponse(page.wire())

@@ -4,11 +4,12 @@ import json
 import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 
 from llmsafespace.contracts import ErrorCode, ServiceError
-from llmsafespace.servicekit import validation_details
+
+from .validation import validated
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 # `\\uD800`-`\\uDFFF` escapes: a JSON text may pair them (one character) or leave one
@@ -62,9 +63,4 @@ async def parse_body(request: Request, model: type[ModelT], limit: int) -> Model
         raise ServiceError(ErrorCode.INVALID_REQUEST, f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ServiceError(ErrorCode.INVALID_REQUEST, "the body must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ServiceError(
-            ErrorCode.INVALID_REQUEST, "invalid request body", validation_details(exc)
-        ) from exc
+    return validated(model, data, "request body")

@@ -40,7 +40,7 @@ from llmsafespace.contracts.files import ABORT_HEADER, DONE_HEADER, ERROR_HEADER
 
 from .auth import authenticated
 from .bodies import parse_body
-from .sandboxes import _sandbox_ref
+from .paths import sandbox_ref
 from .state import state_of
 
 log = structlog.get_logger()
@@ -105,7 +105,7 @@ class Inbox:
 
 
 async def _upload(request: Request, caller: Caller, path: str, archive: bool) -> FileWritten:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     declared = request.headers.get("content-length")
     size = int(declared) if declared and declared.isdigit() else None
     opened = await state_of(request)["bus"].request(
@@ -167,7 +167,7 @@ def _range(header: str | None) -> tuple[int, int | None] | None:
 
 
 async def _download(request: Request, caller: Caller, path: str, archive: bool) -> Response:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     wanted = None if archive else _range(request.headers.get("range"))
     offset, length = wanted or (0, None)
     if offset < 0:  # a suffix range needs the size first
@@ -252,7 +252,7 @@ async def _pull(connection: NatsClient, opened: TransferOpened) -> AsyncIterator
 
 @authenticated
 async def list_files(request: Request, caller: Caller) -> Response:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     command = ListFiles(
         caller=caller,
         sandbox_id=ref.sandbox_id,
@@ -280,7 +280,7 @@ async def write_file(request: Request, caller: Caller) -> Response:
 
 @authenticated
 async def delete_file(request: Request, caller: Caller) -> Response:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     command = DeleteFile(
         caller=caller,
         sandbox_id=ref.sandbox_id,
@@ -307,7 +307,7 @@ async def write_archive(request: Request, caller: Caller) -> Response:
 @authenticated
 async def install_packages(request: Request, caller: Caller) -> Response:
     settings = state_of(request)["settings"]
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     body = await parse_body(request, InstallPackagesRequest, settings.max_body_bytes)
     command = InstallPackages(
         caller=caller, sandbox_id=ref.sandbox_id, execution_id=new_execution_id(), request=body

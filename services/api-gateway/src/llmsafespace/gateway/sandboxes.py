@@ -1,9 +1,8 @@
 """`/api/v1/sandboxes…`: each request becomes one command on the bus."""
 
-import re
 from typing import Any
 
-from pydantic import RootModel, ValidationError
+from pydantic import RootModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -18,23 +17,19 @@ from llmsafespace.contracts import (
     ListSandboxes,
     RunExecution,
     Sandbox,
-    SandboxRef,
     SandboxTimeoutRequest,
     ServiceError,
     SetSandboxTimeout,
     commands,
     new_execution_id,
 )
-from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
-from llmsafespace.servicekit import validation_details
 
 from .auth import authenticated
 from .bodies import parse_body
-from .queries import validated
+from .paths import sandbox_ref
 from .sse import stream_execution
 from .state import state_of
-
-_SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
+from .validation import validated
 
 
 class _JSONObject(RootModel[dict[str, Any]]):
@@ -50,14 +45,6 @@ def check_code_size(content: object) -> None:
             f"code larger than {MAX_CODE_BYTES} bytes",
             {"limit": MAX_CODE_BYTES, "size": size},
         )
-
-
-def _sandbox_ref(request: Request, caller: Caller) -> SandboxRef:
-    """The path's sandbox id; one that cannot exist is as unknown as one that does not."""
-    sandbox_id = request.path_params["sandbox_id"]
-    if not _SANDBOX_ID.fullmatch(sandbox_id):
-        raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id[:64]} not found")
-    return SandboxRef(caller=caller, sandbox_id=sandbox_id)
 
 
 def _public(request: Request, sandbox: Sandbox) -> dict[str, object]:
@@ -86,14 +73,14 @@ async def create(request: Request, caller: Caller) -> Response:
 
 @authenticated
 async def get(request: Request, caller: Caller) -> Response:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     sandbox = await state_of(request)["bus"].request(commands.SANDBOX_GET, ref)
     return JSONResponse(_public(request, sandbox))
 
 
 @authenticated
 async def terminate(request: Request, caller: Caller) -> Response:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     sandbox = await state_of(request)["bus"].request(commands.SANDBOX_TERMINATE, ref)
     return JSONResponse(_public(request, sandbox))
 
@@ -101,18 +88,13 @@ async def terminate(request: Request, caller: Caller) -> Response:
 async def _execute_body(request: Request, limit: int) -> ExecuteRequest:
     raw = (await parse_body(request, _JSONObject, limit)).root
     check_code_size(raw.get("content"))
-    try:
-        return ExecuteRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise ServiceError(
-            ErrorCode.INVALID_REQUEST, "invalid request body", validation_details(exc)
-        ) from exc
+    return validated(ExecuteRequest, raw, "request body")
 
 
 @authenticated
 async def execute(request: Request, caller: Caller) -> Response:
     settings = state_of(request)["settings"]
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     body = await _execute_body(request, settings.max_body_bytes)
     if body.stream:
         return await stream_execution(request, caller, ref.sandbox_id, body)
@@ -147,6 +129,7 @@ async def list_sandboxes(request: Request, caller: Caller) -> Response:
                 if key.startswith(METADATA_PARAM)
             },
         },
+        "query parameters",
     )
     page = await state_of(request)["bus"].request(commands.SANDBOX_LIST, query)
     return JSONResponse(
@@ -159,14 +142,14 @@ async def list_sandboxes(request: Request, caller: Caller) -> Response:
 
 @authenticated
 async def status(request: Request, caller: Caller) -> Response:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     report = await state_of(request)["bus"].request(commands.SANDBOX_STATUS, ref)
     return JSONResponse(report.wire())
 
 
 @authenticated
 async def set_timeout(request: Request, caller: Caller) -> Response:
-    ref = _sandbox_ref(request, caller)
+    ref = sandbox_ref(request, caller)
     body = await parse_body(
         request, SandboxTimeoutRequest, state_of(request)["settings"].max_body_bytes
     )

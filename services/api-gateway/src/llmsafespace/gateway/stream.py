@@ -8,7 +8,6 @@ does not stop them (`cancel` does); a client that reconnects sends `resume` with
 import asyncio
 import contextlib
 import json
-import re
 import time
 from typing import Any
 
@@ -30,28 +29,23 @@ from llmsafespace.contracts import (
     ClientStdin,
     ErrorCode,
     ExecutionStdin,
-    Sandbox,
-    SandboxRef,
-    SandboxStatus,
     ServiceError,
     StartExecution,
     commands,
 )
-from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
-from llmsafespace.servicekit import Bus, validation_details
+from llmsafespace.servicekit import Bus
 
-from .auth import CredentialLost, HeldCredential, bearer_token, identify
+from .auth import CredentialLost, HeldCredential
 from .bodies import MalformedJson, decode_json
 from .errors import error_response
-from .origins import admit_origin
 from .relay import Follower, exists, now_ms
 from .sandboxes import check_code_size
+from .sockets import CLOSE_UNAUTHORIZED, admit_socket
 from .state import state_of
+from .validation import problems
 
 log = structlog.get_logger()
-_SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 START_WAIT = 10.0  # seconds for an accepted execution to report its start
-CLOSE_UNAUTHORIZED = 4401  # the socket's credential was revoked or expired
 ParsedMessage = ClientExecute | ClientCancel | ClientResume | ClientStdin | ClientPing
 _CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
 
@@ -59,25 +53,6 @@ _CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
 def _error(code: str, message: str, execution_id: str | None = None) -> dict[str, Any]:
     body = {"type": "error", "code": code, "message": message}
     return body | ({"executionId": execution_id} if execution_id else {})
-
-
-async def _admit(websocket: WebSocket) -> tuple[HeldCredential, Sandbox]:
-    """Authenticate and authorise before the upgrade; raises `ServiceError`."""
-    state = state_of(websocket)
-    admit_origin(websocket, state["settings"].allowed_origins)
-    credential = bearer_token(websocket) or websocket.query_params.get("token")
-    identity = await identify(websocket, credential)
-    assert credential is not None  # identify refuses none
-    sandbox_id = websocket.path_params["sandbox_id"]
-    if not _SANDBOX_ID.fullmatch(sandbox_id):
-        raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id[:64]} not found")
-    ref = SandboxRef(caller=identity.caller, sandbox_id=sandbox_id)
-    sandbox = await state["bus"].request(commands.SANDBOX_GET, ref)
-    if sandbox.status is not SandboxStatus.RUNNING:
-        raise ServiceError(
-            ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} is {sandbox.status}"
-        )
-    return HeldCredential(state["accounts"], state["limiter"], credential, identity), sandbox
 
 
 class Session:
@@ -179,9 +154,7 @@ class Session:
                 stamp = now_ms() if message.timestamp is None else message.timestamp
                 await self.send({"type": "pong", "timestamp": stamp})
         except ValidationError as exc:
-            fields = validation_details(exc)["fields"]
-            detail = "; ".join(f"{field}: {problem}" for field, problem in fields.items())
-            await self.send(_error("invalid_request", detail, execution_id))
+            await self.send(_error("invalid_request", problems(exc), execution_id))
         except ServiceError as exc:
             await self.send(_error(exc.code.value, exc.message, execution_id))
         except nats.errors.Error as exc:  # JetStream refused or the bus is down: say so
@@ -270,7 +243,7 @@ class Session:
 
 async def stream(websocket: WebSocket) -> None:
     try:
-        held, sandbox = await _admit(websocket)
+        held, sandbox = await admit_socket(websocket)
     except ServiceError as exc:
         await websocket.send_denial_response(error_response(exc))
         return

@@ -42,13 +42,13 @@ from llmsafespace.contracts import (
     new_terminal_id,
     subjects,
 )
-from llmsafespace.servicekit import Bus, validation_details
+from llmsafespace.servicekit import Bus
 
 from .auth import CredentialLost, HeldCredential
 from .errors import error_response
+from .sockets import CLOSE_UNAUTHORIZED, admit_socket
 from .state import state_of
-from .stream import CLOSE_UNAUTHORIZED
-from .stream import _admit as admit
+from .validation import problems
 
 log = structlog.get_logger()
 KEEPALIVE = 10.0  # seconds between keepalives to the owner (well inside its grace)
@@ -191,9 +191,7 @@ class TerminalSession:
             else:
                 await self.send({"type": "pong"})
         except ValidationError as exc:
-            fields = validation_details(exc)["fields"]
-            detail = "; ".join(f"{field}: {problem}" for field, problem in fields.items())
-            await self.send(_error("invalid_message", detail))
+            await self.send(_error("invalid_message", problems(exc)))
         except ServiceError as exc:
             await self.send(_error(exc.code.value, exc.message))
         except nats.errors.Error:
@@ -203,7 +201,7 @@ class TerminalSession:
 async def terminal(websocket: WebSocket) -> None:
     output: Subscription | None = None
     try:
-        held, sandbox = await admit(websocket)
+        held, sandbox = await admit_socket(websocket)
         cols, rows = _size(websocket.query_params)
         requested = websocket.query_params.get("terminalId")
         if requested is not None and not _TERMINAL_ID.match(requested):

@@ -30,6 +30,7 @@ from llmsafespace.runtime import AgentClient, Driver, DriverError
 from llmsafespace.servicekit import Bus
 
 from .metrics import Metrics
+from .pool_quota import PoolLimits
 from .store import PoolStore
 
 log = structlog.get_logger()
@@ -85,6 +86,7 @@ class Pools:
         metrics: Metrics,
         wake: Callable[[str], None],
         claimed: Callable[[str], None] | None = None,
+        limits: PoolLimits | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
@@ -93,6 +95,13 @@ class Pools:
         self._metrics = metrics
         self._wake = wake
         self._claimed = claimed or wake  # tends a pool after a claim
+        self._limits = limits  # what ordinary users' pools may hold; admins are exempt
+
+    def _limits_for(self, caller: Caller, spec: WarmPoolSpec) -> PoolLimits | None:
+        if caller.role is Role.ADMIN or self._limits is None:
+            return None
+        self._limits.check_size(spec)
+        return self._limits
 
     async def _view(self, row: asyncpg.Record) -> WarmPool:
         counts = await self._store.counts([row["name"]])
@@ -107,7 +116,8 @@ class Pools:
     async def create(self, command: CreateWarmPool) -> WarmPool:
         self._catalog.runtime(command.spec.runtime)
         shared = command.caller.role is Role.ADMIN
-        row = await self._store.create_pool(command.caller.user_id, shared, command.spec)
+        limits = self._limits_for(command.caller, command.spec)
+        row = await self._store.create_pool(command.caller.user_id, shared, command.spec, limits)
         log.info("warm_pool_created", pool=command.spec.name, min_size=command.spec.min_size)
         self._wake(command.spec.name)
         return await self._view(row)
@@ -124,7 +134,8 @@ class Pools:
     async def update(self, command: UpdateWarmPool) -> WarmPool:
         row = await self._owned(command.caller, command.name)
         spec = command.update.apply(WarmPoolSpec.model_validate_json(row["spec"]))
-        updated = await self._store.update_pool(spec)
+        limits = self._limits_for(command.caller, spec)
+        updated = await self._store.update_pool(row["owner_id"], spec, limits)
         if updated is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {command.name!r} not found")
         self._wake(command.name)

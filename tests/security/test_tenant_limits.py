@@ -87,6 +87,33 @@ async def test_a_pool_cannot_be_named_like_another_route(user: httpx.AsyncClient
     assert list(details["fields"]) == ["name"]
 
 
+async def test_pool_names_are_per_owner_and_reveal_nothing(
+    stack: Stack, client: httpx.AsyncClient, user: httpx.AsyncClient
+) -> None:
+    """Issue 16 item 7: a create answered 409 for a name another user's pool had."""
+    name = f"mine-{secrets.token_hex(3)}"
+    made = await client.post("/users", json={"username": f"other-{secrets.token_hex(4)}"})
+    headers = {"Authorization": f"Bearer {made.json()['apiKey']}"}
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=90) as other:
+        first = await user.post("/warmpools", json={"name": name, "minSize": 0})
+        second = await other.post("/warmpools", json={"name": name, "minSize": 0})
+        assert (first.status_code, second.status_code) == (201, 201), second.text
+        assert first.json()["name"] == second.json()["name"] == name
+        assert first.json()["ownerId"] != second.json()["ownerId"]
+        again = await user.post("/warmpools", json={"name": name, "minSize": 0})
+        assert again.status_code == 409  # the owner's own name, as before
+        # Each reaches its own; an admin is told the name is ambiguous, with the owners.
+        seen = (await other.get(f"/warmpools/{name}")).json()
+        assert seen["ownerId"] == second.json()["ownerId"]
+        ambiguous = await client.get(f"/warmpools/{name}")
+        assert _error(ambiguous)[:2] == (409, "conflict"), ambiguous.text
+        assert (await other.delete(f"/warmpools/{name}")).status_code == 200
+        assert (await other.get(f"/warmpools/{name}")).status_code == 404
+        assert (await user.get(f"/warmpools/{name}")).json()["ownerId"] == first.json()["ownerId"]
+        # With one such pool left, an admin reaches it by name.
+        assert (await client.get(f"/warmpools/{name}")).status_code == 200
+
+
 async def _connect(stack: Stack, sandbox_id: str, key: str) -> ClientConnection:
     url = f"{stack.api_url.replace('http://', 'ws://')}/sandboxes/{sandbox_id}/stream"
     return await websockets.connect(url, additional_headers={"Authorization": f"Bearer {key}"})

@@ -48,10 +48,16 @@ class PoolStore:
     # Pools -------------------------------------------------------------------------------
 
     async def create_pool(
-        self, owner_id: str, shared: bool, spec: WarmPoolSpec, limits: PoolLimits | None = None
+        self,
+        key: str,
+        owner_id: str,
+        shared: bool,
+        spec: WarmPoolSpec,
+        limits: PoolLimits | None = None,
     ) -> asyncpg.Record:
-        """The new pool; with limits, admitted against what its owner holds first (in one
-        transaction under the owner's quota lock, as sandbox creates are)."""
+        """The new pool (its row named by `key`, see pool_names); with limits, admitted
+        against what its owner holds first (in one transaction under the owner's quota
+        lock, as sandbox creates are)."""
         async with self._pool.acquire() as conn, conn.transaction():
             if limits is not None:
                 limits.admit(await _holdings(conn, owner_id, except_pool=None), spec, new=True)
@@ -60,7 +66,7 @@ class PoolStore:
                     "INSERT INTO warm_pools (name, owner_id, shared, spec, runtime,"
                     " security_level, resources, desired) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                     f" RETURNING {_POOL_COLUMNS}",
-                    spec.name,
+                    key,
                     owner_id,
                     shared,
                     spec.model_dump_json(by_alias=True),
@@ -83,6 +89,15 @@ class PoolStore:
         )
         return row
 
+    async def pools_named(self, name: str) -> list[asyncpg.Record]:
+        """Every pool a client named `name` (any owner's), shared ones first."""
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            f"SELECT {_POOL_COLUMNS} FROM warm_pools WHERE spec->>'name' = $1"
+            " ORDER BY shared DESC, created_at",
+            name,
+        )
+        return rows
+
     async def pools(self, owner_id: str | None = None) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self._pool.fetch(
             f"SELECT {_POOL_COLUMNS} FROM warm_pools"
@@ -92,16 +107,16 @@ class PoolStore:
         return rows
 
     async def update_pool(
-        self, owner_id: str, spec: WarmPoolSpec, limits: PoolLimits | None = None
+        self, key: str, owner_id: str, spec: WarmPoolSpec, limits: PoolLimits | None = None
     ) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn, conn.transaction():
             if limits is not None:
-                held = await _holdings(conn, owner_id, except_pool=spec.name)
+                held = await _holdings(conn, owner_id, except_pool=key)
                 limits.admit(held, spec, new=False)
             row: asyncpg.Record | None = await conn.fetchrow(
                 "UPDATE warm_pools SET spec = $2, updated_at = now() WHERE name = $1"
                 f" RETURNING {_POOL_COLUMNS}",
-                spec.name,
+                key,
                 spec.model_dump_json(by_alias=True),
             )
         return row

@@ -17,7 +17,7 @@ from llmsafespace.devstack.secrets_store import (
     load_or_create_admin_key,
     load_or_create_token_secret,
 )
-from llmsafespace.devstack.servers import Servers, choose_servers
+from llmsafespace.devstack.servers import Servers, choose_servers, without_password
 from llmsafespace.devstack.services import (
     SERVICES,
     ServiceProcess,
@@ -148,7 +148,7 @@ class Stack:
     async def _start(self) -> None:
         await asyncio.gather(*(server.start() for server in self._servers.all()))
         for server in self._servers.all():
-            self._log.info("server_ready", server=server.name, url=server.url)
+            self._log.info("server_ready", server=server.name, url=without_password(server.url))
         if not self._specs:
             return
         self._api_port = self._api_port or free_port()

@@ -6,7 +6,9 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 SANDBOX_ID_PATTERN = r"^sb-[a-z0-9]{12,32}$"
-EXECUTION_ID_PATTERN = r"^exec-[A-Za-z0-9_-]{1,64}$"
+# Any id safe in a subject (a client's UUIDs or counters too); unique within its sandbox.
+# The server's own are `exec-…`.
+EXECUTION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 USER_ID_PATTERN = r"^usr-[a-z0-9]{12,32}$"
 
 SandboxId = Annotated[str, StringConstraints(pattern=SANDBOX_ID_PATTERN)]

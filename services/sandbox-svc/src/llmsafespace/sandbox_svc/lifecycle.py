@@ -34,7 +34,7 @@ from llmsafespace.runtime import (
 )
 from llmsafespace.servicekit import Bus
 
-from .metrics import CREATE_SECONDS, CREATIONS
+from .metrics import CREATE_SECONDS, CREATIONS, HitRatio
 from .quota import Quota
 from .store import Adopted, SandboxStore
 
@@ -57,6 +57,7 @@ class Lifecycle:
         self._catalog = catalog
         self._claim_timeout = claim_timeout
         self._quota_limits = quota
+        self._hit_ratio = HitRatio()
 
     async def create(self, command: CreateSandbox) -> Sandbox:
         request = command.request
@@ -75,6 +76,8 @@ class Lifecycle:
             sandbox = await self._create_cold(sandbox_id, command)
         source = "warm" if claim.hit else "cold"
         CREATIONS.labels(source=source).inc()
+        if warm:
+            self._hit_ratio.created(request.runtime, warm=claim.hit)
         CREATE_SECONDS.labels(source=source).observe(time.perf_counter() - started)
         log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
         return sandbox

@@ -80,8 +80,9 @@ class SandboxStore:
         """The new row: `creating`, or — given the warm runtime it `adopted` — `running`
         on that runtime at once. With a quota, the owner's live sandboxes are counted and
         the row inserted in one transaction under a per-owner advisory lock, so concurrent
-        creates on any number of replicas cannot overshoot it together; without one, the
-        insert is a single statement."""
+        creates on any number of replicas cannot overshoot it together (the owner's warm
+        pools count too: each reserves its size); without one, the insert is a single
+        statement."""
         status = SandboxStatus.CREATING if adopted is None else SandboxStatus.RUNNING
         args = (
             sandbox_id,
@@ -109,9 +110,11 @@ class SandboxStore:
                 " WHERE owner_id = $1 AND status IN ('creating', 'running')",
                 owner_id,
             )
+            pools = await _pool_reservations(conn, owner_id)
             usage = Usage(
-                sandboxes=len(memories),
-                memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories),
+                sandboxes=len(memories) + sum(size for size, _ in pools),
+                memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories)
+                + sum(size * memory for size, memory in pools),
             )
             quota.admit(usage, quantity_bytes(request.resources.memory))
             row = await conn.fetchrow(_INSERT, *args)
@@ -260,3 +263,18 @@ class SandboxStore:
             "SELECT owner_id, status, endpoint, token FROM sandboxes WHERE id = $1", sandbox_id
         )
         return dict(row) if row else None
+
+
+async def _pool_reservations(conn: asyncpg.Connection, owner_id: str) -> list[tuple[int, int]]:
+    """(sandboxes, memory bytes each) every warm pool of the owner reserves of their quota:
+    `maxSize` when it autoscales, else `minSize` (warmpool-svc admits pools the same way,
+    under the same lock). Admins' pools are shared and admins have no quota."""
+    if not await conn.fetchval("SELECT to_regclass('warm_pools') IS NOT NULL"):
+        return []  # warmpool-svc has not created its tables yet: no pools
+    rows = await conn.fetch(
+        "SELECT CASE WHEN (spec->'autoScaling'->>'enabled')::boolean"
+        " THEN (spec->>'maxSize')::integer ELSE (spec->>'minSize')::integer END AS size,"
+        " resources->>'memory' AS memory FROM warm_pools WHERE owner_id = $1 AND NOT shared",
+        owner_id,
+    )
+    return [(row["size"], quantity_bytes(row["memory"])) for row in rows]

@@ -68,7 +68,16 @@ def create_app(settings: Settings) -> Starlette:
             preload_timeout=settings.preload_timeout,
             claim_delay=settings.replenish_delay,
         )
-        pools = Pools(store, driver, bus, catalog, metrics, replenisher.wake, replenisher.claimed)
+        pools = Pools(
+            store,
+            driver,
+            bus,
+            catalog,
+            metrics,
+            replenisher.wake,
+            replenisher.claimed,
+            settings.limits(),
+        )
         broker.include_router(create_router(pools, settings.max_workers))
         await broker.start()
         tending = asyncio.create_task(replenisher.run(settings.replenish_interval))

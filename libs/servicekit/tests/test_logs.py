@@ -1,6 +1,7 @@
 """Logs never carry secrets: settings redact them, tracebacks carry no frame locals."""
 
 import json
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -22,8 +23,17 @@ def test_settings_redact_every_url_that_may_hold_a_credential() -> None:
     assert settings.database_url.get_secret_value() == SECRET
 
 
-def test_a_logged_traceback_has_no_frame_locals(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def configured(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """structlog configured as a service does, for one test: its logger writes to the
+    stream captured now, which is closed after the test."""
     configure_logging("test-logs", "json", "info")
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("configured")
+def test_a_logged_traceback_has_no_frame_locals(capsys: pytest.CaptureFixture[str]) -> None:
 
     def fail(credential: str) -> None:
         settings = ServiceSettings(DATABASE_URL=credential)

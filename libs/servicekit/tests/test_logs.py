@@ -23,17 +23,16 @@ def test_settings_redact_every_url_that_may_hold_a_credential() -> None:
     assert settings.database_url.get_secret_value() == SECRET
 
 
-@pytest.fixture
-def configured(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
-    """structlog configured as a service does, for one test: its logger writes to the
-    stream captured now, which is closed after the test."""
-    configure_logging("test-logs", "json", "info")
+@pytest.fixture(autouse=True)
+def unconfigured_after() -> Iterator[None]:
+    """A test here configures structlog onto the stream it captures, closed after it:
+    later tests must not log there."""
     yield
     structlog.reset_defaults()
 
 
-@pytest.mark.usefixtures("configured")
 def test_a_logged_traceback_has_no_frame_locals(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test-logs", "json", "info")
 
     def fail(credential: str) -> None:
         settings = ServiceSettings(DATABASE_URL=credential)

@@ -24,6 +24,8 @@ _UNITS = {
     "Gi": 2**30,
     "Ti": 2**40,
 }
+DAY = 86400
+MAX_PAUSED_TIMEOUT = 30 * DAY
 MAX_MAP_ENTRIES = 64
 MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 4096
@@ -60,6 +62,7 @@ class SecurityLevel(StrEnum):
 class SandboxStatus(StrEnum):
     CREATING = "creating"
     RUNNING = "running"
+    PAUSED = "paused"
     TERMINATED = "terminated"
     FAILED = "failed"
 
@@ -115,6 +118,18 @@ class CreateSandboxRequest(Request):
     network_access: NetworkAccess | None = Field(
         default=None, description="Outbound network; none (loopback only) by default"
     )
+    paused_timeout: int = Field(
+        default=DAY,
+        ge=1,
+        le=MAX_PAUSED_TIMEOUT,
+        description="Seconds it may stay paused before it is terminated (the operator's cap"
+        " applies: the sandbox shows the value in force)",
+    )
+    auto_resume: bool = Field(
+        default=False,
+        description="A call that needs the paused sandbox (execute, files, terminals) resumes"
+        " it instead of failing with 409 `sandbox_paused`",
+    )
 
     _metadata_bounds = field_validator("metadata")(_bounded_map)
 
@@ -142,8 +157,14 @@ class Sandbox(Contract):
     metadata: dict[str, str]
     from_warm_pool: bool = False
     created_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(
+        description="When its lifetime ends; the clock stops while it is paused (resuming"
+        " moves this by the time it spent paused)"
+    )
     terminated_at: datetime | None = None
+    paused_at: datetime | None = Field(default=None, description="Since when it is paused")
+    paused_timeout: int = Field(default=DAY, description="Seconds it may stay paused")
+    auto_resume: bool = False
 
 
 class CreateSandbox(Contract):
@@ -154,7 +175,7 @@ class CreateSandbox(Contract):
 
 
 class SandboxRef(Contract):
-    """`cmd.sandbox.get|terminate|resolve`: one sandbox, on behalf of a caller."""
+    """`cmd.sandbox.get|terminate|resolve|pause|resume`: one sandbox, on behalf of a caller."""
 
     caller: Caller
     sandbox_id: SandboxId

@@ -12,6 +12,8 @@ SANDBOX_RESOLVE = f"{PREFIX}.cmd.sandbox.resolve"
 SANDBOX_TIMEOUT = f"{PREFIX}.cmd.sandbox.timeout"
 SANDBOX_CATALOG = f"{PREFIX}.cmd.sandbox.catalog"
 SANDBOX_HOLDS = f"{PREFIX}.cmd.sandbox.holds"
+SANDBOX_PAUSE = f"{PREFIX}.cmd.sandbox.pause"
+SANDBOX_RESUME = f"{PREFIX}.cmd.sandbox.resume"
 
 WARMPOOL_CLAIM = f"{PREFIX}.cmd.warmpool.claim"
 WARMPOOL_CREATE = f"{PREFIX}.cmd.warmpool.create"

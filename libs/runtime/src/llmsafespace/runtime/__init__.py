@@ -5,6 +5,7 @@ from .agent_transfers import AgentRequestError, Download, Upload
 from .driver import (
     Driver,
     Handle,
+    Pauses,
     ReportsFailures,
     RuntimeSpec,
     RuntimeStats,
@@ -37,6 +38,7 @@ __all__ = [
     "LocalConfig",
     "LocalDriver",
     "OutputCallback",
+    "Pauses",
     "ReportsFailures",
     "RuntimeSettings",
     "RuntimeSpec",

@@ -63,6 +63,8 @@ class Sandbox:
         use_warm_pool: bool = True,
         metadata: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
+        auto_resume: bool = False,
+        paused_timeout: int | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
         request_timeout: float | None = None,
@@ -77,6 +79,8 @@ class Sandbox:
                 use_warm_pool=use_warm_pool,
                 metadata=metadata,
                 env=env,
+                auto_resume=auto_resume,
+                paused_timeout=paused_timeout,
                 api_url=api_url,
                 api_key=api_key,
                 request_timeout=request_timeout,
@@ -182,6 +186,14 @@ class Sandbox:
     def set_timeout(self, seconds: int) -> SandboxInfo:
         """Set the sandbox's lifetime to `seconds`."""
         return self._portal.call(self._sandbox.set_timeout(seconds))
+
+    def pause(self) -> SandboxInfo:
+        """Freeze the sandbox, processes and memory kept (see `AsyncSandbox.pause`)."""
+        return self._portal.call(self._sandbox.pause())
+
+    def resume(self) -> SandboxInfo:
+        """Let a paused sandbox run again."""
+        return self._portal.call(self._sandbox.resume())
 
     def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
         """Run Python in the sandbox's interpreter (state persists between calls)."""

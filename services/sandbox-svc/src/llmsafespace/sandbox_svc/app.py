@@ -63,7 +63,15 @@ def create_app(settings: Settings) -> Starlette:
         await instance.hold()
         store = SandboxStore(pool, creator=instance.key)
         bus = Bus(broker.connection, settings.request_timeout)
-        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, settings.quota())
+        lifecycle = Lifecycle(
+            store,
+            driver,
+            bus,
+            catalog,
+            settings.claim_timeout,
+            settings.quota(),
+            settings.max_paused_timeout,
+        )
         inventory = Inventory(store, driver, lifecycle, catalog)
         broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
         await broker.start()

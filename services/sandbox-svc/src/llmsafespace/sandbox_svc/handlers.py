@@ -38,6 +38,14 @@ def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) 
     async def terminate(ref: SandboxRef) -> Sandbox:
         return await lifecycle.terminate(ref)
 
+    @router.subscriber(subjects.SANDBOX_PAUSE, queue=queue, max_workers=max_workers)
+    async def pause(ref: SandboxRef) -> Sandbox:
+        return await lifecycle.pause(ref)
+
+    @router.subscriber(subjects.SANDBOX_RESUME, queue=queue, max_workers=max_workers)
+    async def resume(ref: SandboxRef) -> Sandbox:
+        return await lifecycle.resume(ref)
+
     @router.subscriber(subjects.SANDBOX_HOLDS, queue=queue, max_workers=max_workers)
     async def holds(query: RuntimeHoldQuery) -> RuntimeHold:
         return await lifecycle.hold(query)

@@ -1,4 +1,5 @@
-"""Per-user quotas on live sandboxes (status creating or running): how many, how much memory."""
+"""Per-user quotas on live sandboxes (status creating or running): how many, how much memory;
+and, apart, how many paused sandboxes."""
 
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ class Usage:
 class Quota:
     sandboxes: int
     memory_bytes: int
+    paused_sandboxes: int = 100  # paused ones count here, not against `sandboxes`
 
     def admit(self, usage: Usage, memory_bytes: int) -> None:
         """Raise 429 `quota_exceeded` unless one more sandbox of `memory_bytes` fits."""
@@ -41,5 +43,19 @@ class Quota:
                     "limit": self.memory_bytes,
                     "current": usage.memory_bytes,
                     "requested": memory_bytes,
+                },
+            )
+
+    def admit_paused(self, paused: int) -> None:
+        """Raise 429 `quota_exceeded` unless one more sandbox may be paused."""
+        if paused + 1 > self.paused_sandboxes:
+            raise ServiceError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"quota exceeded: {paused} paused sandboxes of {self.paused_sandboxes} allowed",
+                {
+                    "resource": "pausedSandboxes",
+                    "limit": self.paused_sandboxes,
+                    "current": paused,
+                    "requested": 1,
                 },
             )

@@ -40,8 +40,25 @@ class Settings(ServiceSettings):
         " `64Gi`); a create beyond it is 429 `quota_exceeded`. Admins are exempt.",
     )
 
+    quota_paused_sandboxes: int = Field(
+        default=100,
+        ge=1,
+        description="Paused sandboxes one user may hold at once (they do not count against"
+        " `quota_sandboxes`); a pause beyond it is 429 `quota_exceeded`.",
+    )
+    max_paused_timeout: int = Field(
+        default=7 * 86400,
+        ge=1,
+        description="The longest `pausedTimeout` a sandbox gets (seconds); a longer request is"
+        " lowered to it.",
+    )
+
     def quota(self) -> Quota:
-        return Quota(sandboxes=self.quota_sandboxes, memory_bytes=quantity_bytes(self.quota_memory))
+        return Quota(
+            sandboxes=self.quota_sandboxes,
+            memory_bytes=quantity_bytes(self.quota_memory),
+            paused_sandboxes=self.quota_paused_sandboxes,
+        )
 
     def catalog(self) -> Catalog:
         """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""

@@ -41,7 +41,7 @@ EVENTS = {
 def build() -> dict[str, Any]:
     """The AsyncAPI 3.0 document, as JSON data."""
     broker = NatsBroker("nats://localhost:4222", logger=None)
-    broker.include_router(sandbox_router(_ABSENT, _ABSENT, 1))
+    broker.include_router(sandbox_router(_ABSENT, _ABSENT, _ABSENT, 1))
     broker.include_router(warmpool_router(_ABSENT, 1))
     broker.include_router(exec_router(_ABSENT, _ABSENT, _ABSENT, _ABSENT, 1))
     broker.include_router(audit_router(_ABSENT))

@@ -49,9 +49,11 @@ from .files import (
 from .ids import (
     ExecutionId,
     SandboxId,
+    SnapshotId,
     UserId,
     new_execution_id,
     new_sandbox_id,
+    new_snapshot_id,
     new_user_id,
 )
 from .runtimes import Catalog, CatalogQuery, Profile, RuntimeInfo
@@ -71,6 +73,14 @@ from .sandbox import (
     SecurityLevel,
     SetSandboxTimeout,
     quantity_bytes,
+)
+from .snapshots import (
+    CreateSnapshot,
+    CreateSnapshotRequest,
+    ListSnapshots,
+    Snapshot,
+    SnapshotPage,
+    SnapshotRef,
 )
 from .stream import (
     CLIENT_MESSAGE_TYPES,
@@ -138,6 +148,8 @@ __all__ = [
     "CreateApiKeyRequest",
     "CreateSandbox",
     "CreateSandboxRequest",
+    "CreateSnapshot",
+    "CreateSnapshotRequest",
     "CreateUserRequest",
     "CreateWarmPool",
     "CreatedApiKey",
@@ -168,6 +180,7 @@ __all__ = [
     "InstallPackagesRequest",
     "ListFiles",
     "ListSandboxes",
+    "ListSnapshots",
     "ListWarmPools",
     "MAX_CODE_BYTES",
     "MAX_SYNC_OUTPUT_BYTES",
@@ -198,6 +211,10 @@ __all__ = [
     "SecurityLevel",
     "ServiceError",
     "SetSandboxTimeout",
+    "Snapshot",
+    "SnapshotId",
+    "SnapshotPage",
+    "SnapshotRef",
     "StartExecution",
     "StartedMarker",
     "StreamName",
@@ -219,6 +236,7 @@ __all__ = [
     "check_path",
     "new_execution_id",
     "new_sandbox_id",
+    "new_snapshot_id",
     "new_user_id",
     "quantity_bytes",
     "subjects",

@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints, field_validator
 
 from .base import Contract, Request
 from .caller import Caller
-from .ids import SandboxId
+from .ids import SandboxId, SnapshotId
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
@@ -129,6 +129,11 @@ class CreateSandboxRequest(Request):
         default=False,
         description="A call that needs the paused sandbox (execute, files, terminals) resumes"
         " it instead of failing with 409 `sandbox_paused`",
+    )
+    snapshot: SnapshotId | None = Field(
+        default=None,
+        description="Start from this snapshot: its workspace, runtime, env and metadata (this"
+        " request's `env` and `metadata` entries win); always a cold start",
     )
 
     _metadata_bounds = field_validator("metadata")(_bounded_map)

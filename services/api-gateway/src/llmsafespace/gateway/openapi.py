@@ -25,6 +25,7 @@ from llmsafespace.contracts import (
     CreatedApiKey,
     CreatedUser,
     CreateSandboxRequest,
+    CreateSnapshotRequest,
     CreateUserRequest,
     ErrorEnvelope,
     ExecuteRequest,
@@ -35,12 +36,15 @@ from llmsafespace.contracts import (
     InstallPackagesRequest,
     ListFiles,
     ListSandboxes,
+    ListSnapshots,
     Pagination,
     Profile,
     RuntimeInfo,
     Sandbox,
     SandboxStatusReport,
     SandboxTimeoutRequest,
+    Snapshot,
+    SnapshotPage,
     User,
     WarmPool,
     WarmPoolSpec,
@@ -274,6 +278,36 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         " for npm; it serves sandboxes without network too), else from the public index when"
         " the sandbox can reach it; otherwise `409 network_disabled`, before anything runs."
         " A package the mirror lacks is `404`; an unreachable mirror `503`.",
+    ),
+    ("POST", f"{API}/sandboxes/{{sandbox_id}}/snapshots"): Operation(
+        "Snapshot a running sandbox's workspace, env, metadata and runtime",
+        "snapshots",
+        Ref(Snapshot),
+        201,
+        body=CreateSnapshotRequest,
+        errors=(404, 409, 429, 503),
+        description="Durable and immutable: the whole `/workspace` (packages installed into"
+        " `/workspace/.packages` and `node_modules` included), the env the sandbox was"
+        " created with, its metadata and runtime. The interpreter's memory (variables,"
+        " running processes) is NOT part of a snapshot. Stored as content-addressed chunks:"
+        " `storedBytes` is what this one added. Start a sandbox from it with `POST"
+        ' /sandboxes {"snapshot": id}`. Per-user quotas on count and bytes (429).',
+    ),
+    ("GET", f"{API}/snapshots"): Operation(
+        "List your snapshots (admins: all)",
+        "snapshots",
+        Ref(SnapshotPage),
+        query=ListSnapshots,
+        query_fields=("limit", "offset"),
+    ),
+    ("GET", f"{API}/snapshots/{{snapshot_id}}"): Operation(
+        "Get a snapshot", "snapshots", Ref(Snapshot), errors=(404,)
+    ),
+    ("DELETE", f"{API}/snapshots/{{snapshot_id}}"): Operation(
+        "Delete a snapshot (chunks no other snapshot uses are freed)",
+        "snapshots",
+        Ref(Snapshot),
+        errors=(404,),
     ),
     ("POST", f"{API}/warmpools"): Operation(
         "Create a warm pool", "warmpools", Ref(WarmPool), 201, body=WarmPoolSpec, errors=(409,)

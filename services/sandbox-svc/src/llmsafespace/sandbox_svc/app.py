@@ -23,12 +23,15 @@ from llmsafespace.servicekit import (
     stop_gracefully,
 )
 
+from .chunks import LocalChunkStore
 from .handlers import create_router
 from .instance import Instance
 from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .reaper import Reaper
 from .settings import Settings
+from .snapshot_store import SnapshotStore
+from .snapshots import Snapshots
 from .store import SandboxStore
 from .watch import FailureWatch
 
@@ -63,6 +66,12 @@ def create_app(settings: Settings) -> Starlette:
         await instance.hold()
         store = SandboxStore(pool, creator=instance.key)
         bus = Bus(broker.connection, settings.request_timeout)
+        snapshots = Snapshots(
+            store,
+            SnapshotStore(pool),
+            LocalChunkStore(settings.snapshot_root()),
+            settings.snapshot_quota(),
+        )
         lifecycle = Lifecycle(
             store,
             driver,
@@ -71,9 +80,10 @@ def create_app(settings: Settings) -> Starlette:
             settings.claim_timeout,
             settings.quota(),
             settings.max_paused_timeout,
+            snapshots,
         )
         inventory = Inventory(store, driver, lifecycle, catalog)
-        broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
+        broker.include_router(create_router(lifecycle, inventory, snapshots, settings.max_workers))
         await broker.start()
         reaper = asyncio.create_task(
             Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL)

@@ -21,6 +21,7 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatus,
     ServiceError,
+    SnapshotRef,
     new_sandbox_id,
     quantity_bytes,
     subjects,
@@ -37,6 +38,8 @@ from llmsafespace.servicekit import Bus
 
 from .metrics import CREATE_SECONDS, CREATIONS
 from .quota import Quota
+from .snapshot_store import StoredSnapshot
+from .snapshots import Snapshots
 from .store import Adopted, SandboxStore
 
 log = structlog.get_logger()
@@ -52,6 +55,7 @@ class Lifecycle:
         claim_timeout: float = 2.0,
         quota: Quota | None = None,
         max_paused_timeout: int | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
@@ -60,12 +64,17 @@ class Lifecycle:
         self._claim_timeout = claim_timeout
         self._quota_limits = quota
         self._max_paused_timeout = max_paused_timeout
+        self._snapshots = snapshots
 
     async def create(self, command: CreateSandbox) -> Sandbox:
         request = command.request
         if self._max_paused_timeout and request.paused_timeout > self._max_paused_timeout:
             request = request.model_copy(update={"paused_timeout": self._max_paused_timeout})
             command = command.model_copy(update={"request": request})
+        source = None
+        if request.snapshot is not None:
+            command, source = await self._from_snapshot(command, request.snapshot)
+            request = command.request
         self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
@@ -78,12 +87,32 @@ class Lifecycle:
             adopted = Adopted(claim.runtime_id, claim.endpoint, claim.token)
             sandbox = await self._adopt(sandbox_id, command, adopted)
         else:
-            sandbox = await self._create_cold(sandbox_id, command)
-        source = "warm" if claim.hit else "cold"
-        CREATIONS.labels(source=source).inc()
-        CREATE_SECONDS.labels(source=source).observe(time.perf_counter() - started)
+            sandbox = await self._create_cold(sandbox_id, command, source)
+        kind = "warm" if claim.hit else "cold"
+        CREATIONS.labels(source=kind).inc()
+        CREATE_SECONDS.labels(source=kind).observe(time.perf_counter() - started)
         log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
         return sandbox
+
+    async def _from_snapshot(
+        self, command: CreateSandbox, snapshot_id: str
+    ) -> tuple[CreateSandbox, StoredSnapshot]:
+        """The create as the snapshot shapes it: its runtime, its env and metadata under the
+        request's own entries, and a cold start (the workspace is restored into it)."""
+        if self._snapshots is None:
+            raise ServiceError(ErrorCode.NOT_IMPLEMENTED, "snapshots are not configured")
+        source = await self._snapshots.source(
+            SnapshotRef(caller=command.caller, snapshot_id=snapshot_id)
+        )
+        request = command.request.model_copy(
+            update={
+                "runtime": source.public.runtime,
+                "env": {**source.env, **command.request.env},
+                "metadata": {**source.public.metadata, **command.request.metadata},
+                "use_warm_pool": False,
+            }
+        )
+        return command.model_copy(update={"request": request}), source
 
     def _quota(self, caller: Caller) -> Quota | None:
         return None if caller.role is Role.ADMIN else self._quota_limits  # admins exempt
@@ -112,13 +141,17 @@ class Lifecycle:
         await self._fail(sandbox_id, "creation interrupted")  # if the row made it in
         await self._driver.destroy(runtime_id)
 
-    async def _create_cold(self, sandbox_id: str, command: CreateSandbox) -> Sandbox:
+    async def _create_cold(
+        self, sandbox_id: str, command: CreateSandbox, source: StoredSnapshot | None = None
+    ) -> Sandbox:
         created = await self._store.insert(
             sandbox_id, command.caller.user_id, command.request, self._quota(command.caller)
         )
         await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
         try:
             endpoint, token = await self._cold_create(sandbox_id, command)
+            if source is not None:
+                await self._restore(sandbox_id, source, endpoint, token)
             sandbox = await self._store.mark_running(
                 sandbox_id, endpoint, token, runtime_id=sandbox_id, from_warm_pool=False
             )
@@ -133,6 +166,21 @@ class Lifecycle:
             )
         await self._bus.event(subjects.sandbox_event(sandbox_id, "running"), sandbox)
         return sandbox
+
+    async def _restore(
+        self, sandbox_id: str, source: StoredSnapshot, endpoint: str, token: str
+    ) -> None:
+        if self._snapshots is None:
+            return
+        try:
+            await self._snapshots.restore(source, endpoint, token)
+        except (DriverError, OSError) as exc:
+            await self._driver.destroy(sandbox_id)
+            await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed")
+            raise ServiceError(
+                ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {source.public.id} failed"
+            ) from exc
+        log.info("snapshot_restored", snapshot_id=source.public.id)
 
     async def _claim(self, sandbox_id: str, command: CreateSandbox) -> ClaimResult:
         request = command.request

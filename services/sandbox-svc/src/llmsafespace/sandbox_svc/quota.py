@@ -59,3 +59,37 @@ class Quota:
                     "requested": 1,
                 },
             )
+
+
+@dataclass(frozen=True)
+class SnapshotQuota:
+    """How many snapshots one user may keep, and their total size (uncompressed bytes)."""
+
+    snapshots: int
+    bytes: int
+
+    def admit(self, count: int, used_bytes: int, size_bytes: int) -> None:
+        """Raise 429 `quota_exceeded` unless one more snapshot of `size_bytes` fits."""
+        if count + 1 > self.snapshots:
+            raise ServiceError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"quota exceeded: {count} snapshots of {self.snapshots} allowed",
+                {
+                    "resource": "snapshots",
+                    "limit": self.snapshots,
+                    "current": count,
+                    "requested": 1,
+                },
+            )
+        if used_bytes + size_bytes > self.bytes:
+            raise ServiceError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"quota exceeded: snapshots hold {used_bytes} bytes, {size_bytes} more,"
+                f" {self.bytes} allowed",
+                {
+                    "resource": "snapshotBytes",
+                    "limit": self.bytes,
+                    "current": used_bytes,
+                    "requested": size_bytes,
+                },
+            )

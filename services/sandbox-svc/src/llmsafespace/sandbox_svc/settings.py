@@ -8,7 +8,7 @@ from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
 from llmsafespace.runtime import RuntimeSettings
 from llmsafespace.servicekit import ServiceSettings
 
-from .quota import Quota
+from .quota import Quota, SnapshotQuota
 
 
 class Settings(ServiceSettings):
@@ -52,6 +52,27 @@ class Settings(ServiceSettings):
         description="The longest `pausedTimeout` a sandbox gets (seconds); a longer request is"
         " lowered to it.",
     )
+
+    snapshot_dir: Path | None = Field(
+        default=None,
+        description="Where snapshot chunks are stored; `snapshots` beside RUNTIME_DIR when unset",
+    )
+    quota_snapshots: int = Field(
+        default=50, ge=1, description="Snapshots one user may keep; beyond, 429 `quota_exceeded`"
+    )
+    quota_snapshot_bytes: str = Field(
+        default="20Gi",
+        pattern=QUANTITY_PATTERN,
+        description="Total size (uncompressed workspace bytes) of one user's snapshots",
+    )
+
+    def snapshot_root(self) -> Path:
+        return self.snapshot_dir or self.runtime.dir.parent / "snapshots"
+
+    def snapshot_quota(self) -> SnapshotQuota:
+        return SnapshotQuota(
+            snapshots=self.quota_snapshots, bytes=quantity_bytes(self.quota_snapshot_bytes)
+        )
 
     def quota(self) -> Quota:
         return Quota(

@@ -34,9 +34,9 @@ _LIVE = "('creating', 'running', 'paused')"
 _INSERT = (
     "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
     " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool,"
-    " paused_timeout, auto_resume)"
+    " paused_timeout, auto_resume, env)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $6::integer),"
-    " $9, $10, $11, $12, $13, $14, $15)"
+    " $9, $10, $11, $12, $13, $14, $15, $16)"
     f" RETURNING {_COLUMNS}"
 )
 
@@ -126,6 +126,7 @@ class SandboxStore:
             adopted is not None,
             request.paused_timeout,
             request.auto_resume,
+            json.dumps(request.env),
         )
         if quota is None:
             return _sandbox(await self._pool.fetchrow(_INSERT, *args))
@@ -222,6 +223,12 @@ class SandboxStore:
         if row["status"] == "creating" and row["runtime_id"] is None:
             return HoldState.PENDING
         return HoldState.RELEASED
+
+    async def env(self, sandbox_id: str) -> dict[str, str]:
+        """The env the sandbox was created with."""
+        value = await self._pool.fetchval("SELECT env FROM sandboxes WHERE id = $1", sandbox_id)
+        env: dict[str, str] = json.loads(value) if value else {}
+        return env
 
     async def runtime_id(self, sandbox_id: str) -> str | None:
         value: str | None = await self._pool.fetchval(

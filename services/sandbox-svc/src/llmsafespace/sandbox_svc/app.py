@@ -23,7 +23,6 @@ from llmsafespace.servicekit import (
     stop_gracefully,
 )
 
-from .chunks import LocalChunkStore
 from .handlers import create_router
 from .instance import Instance
 from .inventory import Inventory
@@ -69,7 +68,7 @@ def create_app(settings: Settings) -> Starlette:
         snapshots = Snapshots(
             store,
             SnapshotStore(pool),
-            LocalChunkStore(settings.snapshot_root()),
+            settings.chunk_store(),
             settings.snapshot_quota(),
         )
         lifecycle = Lifecycle(

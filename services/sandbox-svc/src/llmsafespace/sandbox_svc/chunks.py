@@ -1,5 +1,6 @@
 """Where snapshot chunks live: content-addressed blobs (named by their sha256) behind one
-small interface; a local directory implements it."""
+small interface, with two implementations: a local directory and S3-compatible object
+storage (for clusters; boto3, its credentials from the usual AWS variables)."""
 
 import asyncio
 import hashlib
@@ -7,7 +8,10 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import boto3
+from botocore.exceptions import ClientError
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,3 +63,46 @@ class LocalChunkStore:
 
     async def delete(self, name: str) -> None:
         await asyncio.to_thread(self._path(name).unlink, missing_ok=True)
+
+
+class S3ChunkStore:
+    """Chunks as objects `<prefix><digest>` in a bucket of an S3-compatible service."""
+
+    def __init__(
+        self, bucket: str, prefix: str = "chunks/", endpoint_url: str | None = None
+    ) -> None:
+        self._bucket = bucket
+        self._prefix = prefix
+        self._client: Any = boto3.client("s3", endpoint_url=endpoint_url)
+
+    def _key(self, name: str) -> str:
+        if not _DIGEST.match(name):
+            raise ValueError(f"not a chunk name: {name!r}")
+        return self._prefix + name
+
+    def _put(self, name: str, data: bytes) -> bool:
+        key = self._key(name)
+        try:
+            self._client.head_object(Bucket=self._bucket, Key=key)
+            return False
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=data)
+        return True
+
+    def _get(self, name: str) -> bytes:
+        reply = self._client.get_object(Bucket=self._bucket, Key=self._key(name))
+        data: bytes = reply["Body"].read()
+        return data
+
+    async def put(self, name: str, data: bytes) -> bool:
+        return await asyncio.to_thread(self._put, name, data)
+
+    async def get(self, name: str) -> bytes:
+        return await asyncio.to_thread(self._get, name)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(
+            self._client.delete_object, Bucket=self._bucket, Key=self._key(name)
+        )

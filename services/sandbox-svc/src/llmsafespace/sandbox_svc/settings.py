@@ -8,6 +8,7 @@ from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
 from llmsafespace.runtime import RuntimeSettings
 from llmsafespace.servicekit import ServiceSettings
 
+from .chunks import ChunkStore, LocalChunkStore, S3ChunkStore
 from .quota import Quota, SnapshotQuota
 
 
@@ -66,8 +67,23 @@ class Settings(ServiceSettings):
         description="Total size (uncompressed workspace bytes) of one user's snapshots",
     )
 
-    def snapshot_root(self) -> Path:
-        return self.snapshot_dir or self.runtime.dir.parent / "snapshots"
+    snapshot_s3_bucket: str | None = Field(
+        default=None,
+        description="Store snapshot chunks in this S3 bucket instead of `snapshot_dir`"
+        " (credentials and region from the usual AWS_* variables)",
+    )
+    snapshot_s3_endpoint: str | None = Field(
+        default=None, description="The S3-compatible service's URL (AWS's when unset)"
+    )
+    snapshot_s3_prefix: str = Field(default="chunks/", description="Key prefix of chunks")
+
+    def chunk_store(self) -> ChunkStore:
+        """S3 when a bucket is named, else a directory (`snapshots` beside RUNTIME_DIR)."""
+        if self.snapshot_s3_bucket:
+            return S3ChunkStore(
+                self.snapshot_s3_bucket, self.snapshot_s3_prefix, self.snapshot_s3_endpoint
+            )
+        return LocalChunkStore(self.snapshot_dir or self.runtime.dir.parent / "snapshots")
 
     def snapshot_quota(self) -> SnapshotQuota:
         return SnapshotQuota(

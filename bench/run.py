@@ -19,6 +19,7 @@ from types import ModuleType
 import density
 import file_transfer
 import round_trip
+import snapshots
 import streaming
 import structlog
 import throughput
@@ -35,6 +36,7 @@ MODULES: dict[str, ModuleType] = {
     "streaming": streaming,  # 4
     "file_transfer": file_transfer,  # 5
     "density": density,  # 6
+    "snapshots": snapshots,  # 8 (issue 20)
 }
 MODULE_TIMEOUT = 240.0  # seconds; a module past it is reported as failed, the run goes on
 

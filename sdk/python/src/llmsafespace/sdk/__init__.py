@@ -35,6 +35,7 @@ from .models import (
     SandboxInfo,
     SandboxPage,
     SandboxStatusInfo,
+    SnapshotInfo,
     WarmPoolInfo,
     WarmPoolStatus,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "SandboxStatusInfo",
     "SandboxTools",
     "ServiceUnavailableError",
+    "SnapshotInfo",
     "Stderr",
     "Stdout",
     "StreamUnavailableError",

@@ -16,6 +16,7 @@ from .models import (
     SandboxInfo,
     SandboxPage,
     SandboxStatusInfo,
+    SnapshotInfo,
     resources_body,
 )
 from .streaming import AsyncExecutionStream, Mode, OutputCallback, send_once
@@ -52,6 +53,7 @@ class AsyncSandbox:
         env: dict[str, str] | None = None,
         auto_resume: bool = False,
         paused_timeout: int | None = None,
+        snapshot: str | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
         request_timeout: float | None = None,
@@ -59,7 +61,8 @@ class AsyncSandbox:
         """Create a sandbox. `timeout` is its lifetime in seconds; `resources` takes
         `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`).
         `auto_resume`: calls on it while paused resume it; `paused_timeout`: seconds it
-        may stay paused (the server's default otherwise)."""
+        may stay paused (the server's default otherwise); `snapshot`: a snapshot id to start
+        from (its files, packages, env and metadata; not its memory)."""
         transport = Transport(ClientConfig.resolve(api_url, api_key, request_timeout))
         try:
             body: dict[str, Any] = {
@@ -73,6 +76,8 @@ class AsyncSandbox:
             }
             if paused_timeout is not None:
                 body["pausedTimeout"] = paused_timeout
+            if snapshot is not None:
+                body["snapshot"] = snapshot
             if resources is not None:
                 body["resources"] = resources_body(resources)
             created = await transport.request("POST", "sandboxes", json=body)
@@ -168,6 +173,14 @@ class AsyncSandbox:
     async def resume(self) -> SandboxInfo:
         """Let a paused sandbox run again where it stopped."""
         return await self._change("resume")
+
+    async def snapshot(self, name: str) -> SnapshotInfo:
+        """Keep the workspace (installed packages included), env, metadata and runtime as a
+        snapshot; start sandboxes from it with `create(snapshot=id)`. Memory is not kept."""
+        reply = await self._transport.request(
+            "POST", f"sandboxes/{_path(self.id)}/snapshots", json={"name": name}
+        )
+        return SnapshotInfo.model_validate(reply)
 
     async def _change(self, action: str) -> SandboxInfo:
         reply = await self._transport.request("POST", f"sandboxes/{_path(self.id)}/{action}")

@@ -15,6 +15,7 @@ from llmsafespace.contracts import (
     Sandbox,
     SandboxPage,
     SandboxStatusReport,
+    Snapshot,
     Usage,
     WarmPool,
     WarmPoolStatus,
@@ -26,6 +27,7 @@ __all__ = [
     "SandboxInfo",
     "SandboxPage",
     "SandboxStatusInfo",
+    "SnapshotInfo",
     "WarmPoolInfo",
     "WarmPoolStatus",
     "resources_body",
@@ -33,6 +35,9 @@ __all__ = [
 
 SandboxInfo = Sandbox
 """A sandbox as its owner sees it (`llmsafespace.contracts.Sandbox`)."""
+
+SnapshotInfo = Snapshot
+"""A snapshot of a sandbox's workspace, env, metadata and runtime (not its memory)."""
 
 
 class ExecutionResult(Contract):

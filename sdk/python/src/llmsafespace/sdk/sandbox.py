@@ -10,7 +10,7 @@ from llmsafespace.contracts import Resources
 from .async_sandbox import AsyncSandbox
 from .events import Event
 from .files import Files
-from .models import ExecutionResult, SandboxInfo, SandboxPage, SandboxStatusInfo
+from .models import ExecutionResult, SandboxInfo, SandboxPage, SandboxStatusInfo, SnapshotInfo
 from .portal import Portal, run_sync
 from .streaming import AsyncExecutionStream, OutputCallback
 
@@ -65,6 +65,7 @@ class Sandbox:
         env: dict[str, str] | None = None,
         auto_resume: bool = False,
         paused_timeout: int | None = None,
+        snapshot: str | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
         request_timeout: float | None = None,
@@ -81,6 +82,7 @@ class Sandbox:
                 env=env,
                 auto_resume=auto_resume,
                 paused_timeout=paused_timeout,
+                snapshot=snapshot,
                 api_url=api_url,
                 api_key=api_key,
                 request_timeout=request_timeout,
@@ -194,6 +196,10 @@ class Sandbox:
     def resume(self) -> SandboxInfo:
         """Let a paused sandbox run again."""
         return self._portal.call(self._sandbox.resume())
+
+    def snapshot(self, name: str) -> SnapshotInfo:
+        """Keep the workspace, env, metadata and runtime (see `AsyncSandbox.snapshot`)."""
+        return self._portal.call(self._sandbox.snapshot(name))
 
     def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
         """Run Python in the sandbox's interpreter (state persists between calls)."""

@@ -2,6 +2,8 @@
 auto-resume, and the reaper ending a sandbox paused past its `pausedTimeout`."""
 
 import asyncio
+import secrets
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -9,9 +11,20 @@ import pytest
 from .test_audit import audit, names
 
 pytestmark = pytest.mark.stack
+FREEZES = pytest.mark.local_driver(reason="the cgroup freezer; Kubernetes answers 501")
 
 WAIT_SECONDS = 30.0
 BUSY_LOOP = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])"
+
+
+@pytest.fixture
+async def quota_user(stack, api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh plain user (quotas apply to them; admins are exempt)."""
+    created = await api.post("/users", json={"username": f"pause-{secrets.token_hex(4)}"})
+    assert created.status_code == 201, created.text
+    headers = {"Authorization": f"Bearer {created.json()['apiKey']}"}
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as client:
+        yield client
 
 
 async def _create(api: httpx.AsyncClient, **body: object) -> str:
@@ -42,6 +55,7 @@ async def _cpu_grows(api: httpx.AsyncClient, sandbox_id: str) -> None:
         await asyncio.sleep(0.1)
 
 
+@FREEZES
 async def test_a_paused_sandbox_stops_using_cpu_refuses_calls_and_resumes_intact(
     api: httpx.AsyncClient, second_user_api: httpx.AsyncClient
 ) -> None:
@@ -78,6 +92,7 @@ async def test_a_paused_sandbox_stops_using_cpu_refuses_calls_and_resumes_intact
     await api.delete(f"/sandboxes/{sandbox_id}")
 
 
+@FREEZES
 async def test_a_call_on_an_auto_resume_sandbox_resumes_it(api: httpx.AsyncClient) -> None:
     sandbox_id = await _create(api, autoResume=True)
     assert (await _run(api, sandbox_id, "kept = 'still here'")).status_code == 200
@@ -90,6 +105,7 @@ async def test_a_call_on_an_auto_resume_sandbox_resumes_it(api: httpx.AsyncClien
     await api.delete(f"/sandboxes/{sandbox_id}")
 
 
+@FREEZES
 async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audited(
     api: httpx.AsyncClient,
 ) -> None:
@@ -105,3 +121,36 @@ async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audite
     expected = {("sandbox", "paused"), ("sandbox", "expired")}
     events = await audit(api, lambda found: names(found) >= expected, sandboxId=sandbox_id)
     assert names(events) >= expected, events
+
+
+@FREEZES
+async def test_paused_sandboxes_count_against_the_paused_quota_not_the_running_one(
+    quota_user: httpx.AsyncClient,
+) -> None:
+    """The stack's quotas: 3 running sandboxes, 1 paused (tests/conftest.py)."""
+    first, second, third = [await _create(quota_user) for _ in range(3)]
+    paused = await quota_user.post(f"/sandboxes/{first}/pause")
+    assert paused.status_code == 200, paused.text
+    fourth = await _create(quota_user)  # `first` no longer counts as running
+    refused = await quota_user.post(f"/sandboxes/{second}/pause")
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["details"]["resource"] == "pausedSandboxes"
+    full = await quota_user.post(f"/sandboxes/{first}/resume")  # 3 running already
+    assert full.status_code == 429, full.text
+    assert full.json()["error"]["details"]["resource"] == "sandboxes"
+    assert (await quota_user.delete(f"/sandboxes/{fourth}")).status_code == 200
+    resumed = await quota_user.post(f"/sandboxes/{first}/resume")
+    assert resumed.json()["status"] == "running", resumed.text
+    for sandbox_id in (first, second, third):
+        await quota_user.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.kubernetes_driver
+async def test_the_kubernetes_driver_refuses_to_pause_with_501(api: httpx.AsyncClient) -> None:
+    sandbox_id = await _create(api)
+    for action in ("pause", "resume"):
+        refused = await api.post(f"/sandboxes/{sandbox_id}/{action}")
+        assert refused.status_code == 501, refused.text
+        assert refused.json()["error"]["code"] == "not_implemented"
+    assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
+    await api.delete(f"/sandboxes/{sandbox_id}")

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from llmsafespace.contracts import Resources, SecurityLevel, Snapshot
+from llmsafespace.contracts import Snapshot
 
 from .quota import SnapshotQuota
 
 _COLUMNS = (
-    "id, owner_id, name, sandbox_id, runtime, security_level, resources, metadata, env,"
+    "id, owner_id, name, sandbox_id, runtime, metadata, env,"
     " chunks, size_bytes, stored_bytes, created_at"
 )
 # Session advisory lock: snapshot writers share it, a deletion's chunk sweep takes it alone,
@@ -26,8 +26,6 @@ class StoredSnapshot:
     """A snapshot with what the public view leaves out: how to rebuild the sandbox."""
 
     public: Snapshot
-    security_level: SecurityLevel
-    resources: Resources
     env: dict[str, str]
     chunks: list[str]
 
@@ -47,8 +45,6 @@ def _stored(row: asyncpg.Record) -> StoredSnapshot:
             stored_bytes=row["stored_bytes"],
             created_at=row["created_at"],
         ),
-        security_level=SecurityLevel(row["security_level"]),
-        resources=Resources.model_validate_json(row["resources"]),
         env=env,
         chunks=list(row["chunks"]),
     )
@@ -87,17 +83,15 @@ class SnapshotStore:
                 )
                 quota.admit(used["n"], used["bytes"], snapshot.size_bytes)
             row = await conn.fetchrow(
-                "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, security_level,"
-                " resources, metadata, env, chunks, size_bytes, stored_bytes)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, metadata, env,"
+                " chunks, size_bytes, stored_bytes)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                 f" RETURNING {_COLUMNS}",
                 snapshot.id,
                 snapshot.owner_id,
                 snapshot.name,
                 snapshot.sandbox_id,
                 snapshot.runtime,
-                stored.security_level.value,
-                stored.resources.model_dump_json(by_alias=True),
                 json.dumps(snapshot.metadata),
                 json.dumps(stored.env),
                 stored.chunks,

@@ -108,8 +108,6 @@ class Snapshots:
                 snapshot,
                 StoredSnapshot(
                     public=snapshot,
-                    security_level=sandbox.security_level,
-                    resources=sandbox.resources,
                     env=await self._sandboxes.env(sandbox.id),
                     chunks=chunks,
                 ),

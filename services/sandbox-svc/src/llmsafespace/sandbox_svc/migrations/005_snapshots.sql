@@ -8,8 +8,6 @@ CREATE TABLE snapshots (
     name           text NOT NULL,
     sandbox_id     text NOT NULL,
     runtime        text NOT NULL,
-    security_level text NOT NULL,
-    resources      jsonb NOT NULL,
     metadata       jsonb NOT NULL,
     env            jsonb NOT NULL,
     chunks         text[] NOT NULL,

@@ -1,13 +1,18 @@
 """Issue 20's figures, snapshots: the time to snapshot and to restore a 10 MiB workspace,
-restore → first result against a cold create → first result, and the bytes stored for
-ten snapshots of near-identical workspaces (the deduplication ratio)."""
+restore → first result against a cold create → first result, the bytes stored for ten
+snapshots of near-identical workspaces (the deduplication ratio), and one large workspace
+(500 MiB; 50 with --quick) snapshotted and restored with sandbox-svc's peak RSS, which
+must not grow with it (the bytes stream through one chunk at a time)."""
 
 import time
 
 import httpx
 from context import Bench
 from harness import Stats
+from memory import peak_rss_kib
 from report import Figure
+
+from llmsafespace.devstack import Stack
 
 FIGURE = 8
 WORKSPACE_MIB = 10
@@ -18,6 +23,17 @@ FILL = (
     "pathlib.Path('/workspace/version.txt').write_text('0000')"
 )
 SANDBOX = {"useWarmPool": False, "timeout": 600, "resources": {"ephemeralStorage": "256Mi"}}
+LARGE = {
+    "useWarmPool": False,
+    "timeout": 900,
+    "resources": {"memory": "2Gi", "ephemeralStorage": "2Gi"},
+}
+BLOCK_MIB = 8
+
+
+def _sandbox_svc_peak_mib(stack: Stack) -> float:
+    process = stack.services["sandbox-svc"].process
+    return peak_rss_kib(process.pid) / 1024 if process is not None else 0.0
 
 
 async def _ok(response: httpx.Response) -> dict[str, object]:
@@ -73,6 +89,7 @@ async def measure(bench: Bench) -> list[Figure]:
             await api.delete(f"/sandboxes/{sandbox_id}")
         for snapshot in snapshots:
             await api.delete(f"/snapshots/{snapshot['id']}")
+    large = await _large(bench)
     logical = sum(int(str(snapshot["sizeBytes"])) for snapshot in snapshots)
     stored = sum(int(str(snapshot["storedBytes"])) for snapshot in snapshots)
     dedup = f"{stored / 2**20:.1f} MiB stored for {logical / 2**20:.1f} MiB of snapshots"
@@ -86,5 +103,54 @@ async def measure(bench: Bench) -> list[Figure]:
             "ratio",
             Stats.value(stored / logical),
             note=dedup,
+        ),
+        *large,
+    ]
+
+
+async def _large(bench: Bench) -> list[Figure]:
+    """One snapshot and one restore of a `snapshot_mib` workspace, and sandbox-svc's peak
+    RSS before and after."""
+    api, mib = bench.api, bench.scale.snapshot_mib
+    fill = (
+        "import os\n"
+        "with open('/workspace/large.bin', 'wb') as out:\n"
+        f"    for _ in range({mib // BLOCK_MIB}):\n"
+        f"        out.write(os.urandom({BLOCK_MIB} * 2**20))"
+    )
+    source = str((await _ok(await api.post("/sandboxes", json=LARGE)))["id"])
+    snapshot: dict[str, object] = {}
+    restored = ""
+    try:
+        await _run(api, source, fill)
+        before = _sandbox_svc_peak_mib(bench.stack)
+        started = time.perf_counter()
+        snapshot = await _ok(
+            await api.post(f"/sandboxes/{source}/snapshots", json={"name": "large"})
+        )
+        took = time.perf_counter() - started
+        started = time.perf_counter()
+        restored = str(
+            (await _ok(await api.post("/sandboxes", json={**LARGE, "snapshot": snapshot["id"]})))[
+                "id"
+            ]
+        )
+        restore = time.perf_counter() - started
+        after = _sandbox_svc_peak_mib(bench.stack)
+    finally:
+        for sandbox_id in (source, restored):
+            if sandbox_id:
+                await api.delete(f"/sandboxes/{sandbox_id}")
+        if snapshot:
+            await api.delete(f"/snapshots/{snapshot['id']}")
+    return [
+        Figure(FIGURE, f"snapshot of a {mib} MiB workspace", "s", Stats.value(took)),
+        Figure(FIGURE, f"restore of a {mib} MiB workspace", "s", Stats.value(restore)),
+        Figure(
+            FIGURE,
+            f"peak RSS sandbox-svc after {mib} MiB through it",
+            "MiB",
+            Stats.value(after),
+            note=f"{before:.0f} MiB before",
         ),
     ]

@@ -20,6 +20,7 @@ import cpu
 import density
 import file_transfer
 import round_trip
+import snapshots
 import streaming
 import structlog
 import throughput
@@ -37,6 +38,7 @@ MODULES: dict[str, ModuleType] = {
     "file_transfer": file_transfer,  # 5
     "density": density,  # 6
     "cpu": cpu,  # 8
+    "snapshots": snapshots,  # 9 (issue 20)
 }
 MODULE_TIMEOUT = 240.0  # seconds; a module past it is reported as failed, the run goes on
 

@@ -43,8 +43,8 @@ def banner(stack: Stack, env_path: Path, levels: str) -> str:
     )
 
 
-async def up(state_dir: Path, port: int) -> int:
-    stack = Stack(state_dir, port)
+async def up(state_dir: Path, port: int, keep_sandboxes: bool = False) -> int:
+    stack = Stack(state_dir, port, keep_sandboxes=keep_sandboxes)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,7 +81,8 @@ def main() -> int:
     )
     state_dir = Path(os.environ.get("LLMSAFESPACE_HOME") or DEFAULT_HOME)
     port = int(os.environ.get("LLMSAFESPACE_PORT") or DEFAULT_PORT)
-    return asyncio.run(up(state_dir, port))
+    keep = os.environ.get("LLMSAFESPACE_KEEP_SANDBOXES", "") not in ("", "0")
+    return asyncio.run(up(state_dir, port, keep))
 
 
 if __name__ == "__main__":

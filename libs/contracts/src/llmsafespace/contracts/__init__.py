@@ -50,9 +50,11 @@ from .files import (
 from .ids import (
     ExecutionId,
     SandboxId,
+    SnapshotId,
     UserId,
     new_execution_id,
     new_sandbox_id,
+    new_snapshot_id,
     new_user_id,
 )
 from .runtimes import Catalog, CatalogQuery, Profile, RuntimeInfo
@@ -74,6 +76,14 @@ from .sandbox import (
     SecurityLevel,
     SetSandboxTimeout,
     quantity_bytes,
+)
+from .snapshots import (
+    CreateSnapshot,
+    CreateSnapshotRequest,
+    ListSnapshots,
+    Snapshot,
+    SnapshotPage,
+    SnapshotRef,
 )
 from .stream import (
     CLIENT_MESSAGE_TYPES,
@@ -161,6 +171,8 @@ __all__ = [
     "CreateApiKeyRequest",
     "CreateSandbox",
     "CreateSandboxRequest",
+    "CreateSnapshot",
+    "CreateSnapshotRequest",
     "CreateUserRequest",
     "CreateWarmPool",
     "CreatedApiKey",
@@ -194,6 +206,7 @@ __all__ = [
     "InstallPackagesRequest",
     "ListFiles",
     "ListSandboxes",
+    "ListSnapshots",
     "ListWarmPools",
     "MAX_CODE_BYTES",
     "MAX_SYNC_OUTPUT_BYTES",
@@ -228,6 +241,10 @@ __all__ = [
     "SecurityLevel",
     "ServiceError",
     "SetSandboxTimeout",
+    "Snapshot",
+    "SnapshotId",
+    "SnapshotPage",
+    "SnapshotRef",
     "StartExecution",
     "StartedMarker",
     "StreamName",
@@ -262,6 +279,7 @@ __all__ = [
     "check_path",
     "new_execution_id",
     "new_sandbox_id",
+    "new_snapshot_id",
     "new_terminal_id",
     "new_user_id",
     "quantity_bytes",

@@ -29,6 +29,8 @@ from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .reaper import Reaper
 from .settings import Settings
+from .snapshot_store import SnapshotStore
+from .snapshots import Snapshots
 from .store import SandboxStore
 from .watch import FailureWatch
 
@@ -74,9 +76,24 @@ def create_app(settings: Settings) -> Starlette:
                 configured=settings.quota().memory_bytes,
                 clamped_to=quota.memory_bytes,
             )
-        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, quota)
+        snapshots = Snapshots(
+            store,
+            SnapshotStore(pool),
+            settings.chunk_store(),
+            settings.snapshot_quota(),
+        )
+        lifecycle = Lifecycle(
+            store,
+            driver,
+            bus,
+            catalog,
+            settings.claim_timeout,
+            quota,
+            settings.max_paused_timeout,
+            snapshots,
+        )
         inventory = Inventory(store, driver, lifecycle, catalog)
-        broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
+        broker.include_router(create_router(lifecycle, inventory, snapshots, settings.max_workers))
         await broker.start()
         reaper = asyncio.create_task(
             Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL)

@@ -6,7 +6,9 @@ from llmsafespace.contracts import (
     Catalog,
     CatalogQuery,
     CreateSandbox,
+    CreateSnapshot,
     ListSandboxes,
+    ListSnapshots,
     ResolvedSandbox,
     RuntimeHold,
     RuntimeHoldQuery,
@@ -15,14 +17,20 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatusReport,
     SetSandboxTimeout,
+    Snapshot,
+    SnapshotPage,
+    SnapshotRef,
     subjects,
 )
 
 from .inventory import Inventory
 from .lifecycle import Lifecycle
+from .snapshots import Snapshots
 
 
-def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) -> NatsRouter:
+def create_router(
+    lifecycle: Lifecycle, inventory: Inventory, snapshots: Snapshots, max_workers: int
+) -> NatsRouter:
     router = NatsRouter()
     queue = subjects.SANDBOX_QUEUE
 
@@ -37,6 +45,14 @@ def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) 
     @router.subscriber(subjects.SANDBOX_TERMINATE, queue=queue, max_workers=max_workers)
     async def terminate(ref: SandboxRef) -> Sandbox:
         return await lifecycle.terminate(ref)
+
+    @router.subscriber(subjects.SANDBOX_PAUSE, queue=queue, max_workers=max_workers)
+    async def pause(ref: SandboxRef) -> Sandbox:
+        return await lifecycle.pause(ref)
+
+    @router.subscriber(subjects.SANDBOX_RESUME, queue=queue, max_workers=max_workers)
+    async def resume(ref: SandboxRef) -> Sandbox:
+        return await lifecycle.resume(ref)
 
     @router.subscriber(subjects.SANDBOX_HOLDS, queue=queue, max_workers=max_workers)
     async def holds(query: RuntimeHoldQuery) -> RuntimeHold:
@@ -61,5 +77,21 @@ def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) 
     @router.subscriber(subjects.SANDBOX_CATALOG, queue=queue, max_workers=max_workers)
     async def catalog(_: CatalogQuery) -> Catalog:
         return inventory.catalog
+
+    @router.subscriber(subjects.SNAPSHOT_CREATE, queue=queue, max_workers=max_workers)
+    async def snapshot(command: CreateSnapshot) -> Snapshot:
+        return await snapshots.create(command)
+
+    @router.subscriber(subjects.SNAPSHOT_GET, queue=queue, max_workers=max_workers)
+    async def get_snapshot(ref: SnapshotRef) -> Snapshot:
+        return await snapshots.get(ref)
+
+    @router.subscriber(subjects.SNAPSHOT_LIST, queue=queue, max_workers=max_workers)
+    async def list_snapshots(query: ListSnapshots) -> SnapshotPage:
+        return await snapshots.list(query)
+
+    @router.subscriber(subjects.SNAPSHOT_DELETE, queue=queue, max_workers=max_workers)
+    async def delete_snapshot(ref: SnapshotRef) -> Snapshot:
+        return await snapshots.delete(ref)
 
     return router

@@ -19,6 +19,8 @@ from types import ModuleType
 import cpu
 import density
 import file_transfer
+import interpreter
+import packages
 import round_trip
 import streaming
 import structlog
@@ -37,6 +39,8 @@ MODULES: dict[str, ModuleType] = {
     "file_transfer": file_transfer,  # 5
     "density": density,  # 6
     "cpu": cpu,  # 8
+    "interpreter": interpreter,  # 9
+    "packages": packages,  # 10
 }
 MODULE_TIMEOUT = 240.0  # seconds; a module past it is reported as failed, the run goes on
 

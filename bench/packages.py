@@ -9,6 +9,7 @@ figure. A variant that cannot run here says why below the table."""
 
 import contextlib
 import http.server
+import re
 import tempfile
 import threading
 import time
@@ -25,10 +26,12 @@ from llmsafespace.devstack import Stack
 
 PACKAGE, VERSION = "six", "1.17.0"
 WHEEL = f"{PACKAGE}-{VERSION}-py2.py3-none-any.whl"
-WHEEL_URL = f"https://pypi.org/pypi/{PACKAGE}/{VERSION}/json"
+PROJECT_URL = f"https://pypi.org/simple/{PACKAGE}/"
 PORT = 8765  # the in-sandbox index, on the sandbox's loopback
 PUBLIC = ["pypi.org", "files.pythonhosted.org"]
 INDEX_FILES = [f"simple/{PACKAGE}/{WHEEL}", f"simple/{PACKAGE}/index.html"]
+# exec-svc's options for the mirror's install: no cache, no check of pip's own version
+PIP = "pip install --no-cache-dir --disable-pip-version-check --no-input"
 NETWORKED = "pip install, networked sandbox"
 CLEAN = "rm -rf /workspace/.packages"
 SERVE = (
@@ -52,9 +55,11 @@ class Unavailable(Exception):
 async def download_wheel(directory: Path) -> Path:
     """A PEP 503 index in `directory` holding the wheel, fetched from PyPI."""
     async with httpx.AsyncClient(timeout=30, follow_redirects=True) as http:
-        release = (await http.get(WHEEL_URL)).raise_for_status().json()
-        url = next(file["url"] for file in release["urls"] if file["filename"] == WHEEL)
-        data = (await http.get(url)).raise_for_status().content
+        page = (await http.get(PROJECT_URL)).raise_for_status().text
+        found = re.search(rf'href="([^"#]*/{re.escape(WHEEL)})', page)
+        if found is None:
+            raise Unavailable(f"no {WHEEL} on {PROJECT_URL}")
+        data = (await http.get(found[1])).raise_for_status().content
     project = directory / "simple" / PACKAGE
     project.mkdir(parents=True)
     (project / WHEEL).write_bytes(data)
@@ -145,10 +150,10 @@ async def networked(bench: Bench, index: Path) -> list[Figure]:
             )
             uploaded.raise_for_status()
         await execute(api, box, SERVE)  # the index runs on in the interpreter's child
-        local = f"pip install --index-url http://127.0.0.1:{PORT}/simple/ {PACKAGE}=={VERSION}"
+        local = f"{PIP} --index-url http://127.0.0.1:{PORT}/simple/ {PACKAGE}=={VERSION}"
         samples = await installs(api, box, lambda: execute_command(api, box, local), count)
         figures.append(Figure(10, f"{NETWORKED}, its loopback index", "ms", Stats.of(samples)))
-        public = f"pip install --retries 0 --timeout 10 {PACKAGE}=={VERSION}"
+        public = f"{PIP} --retries 0 --timeout 10 {PACKAGE}=={VERSION}"
         name = f"{NETWORKED}, pypi.org"
         try:
             samples = await installs(api, box, lambda: execute_command(api, box, public), count)
@@ -183,7 +188,7 @@ async def measure(bench: Bench) -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="llmsafespace-bench-index-") as directory:
         try:
             index = await download_wheel(Path(directory))
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, Unavailable) as exc:
             why = f"cannot run: no wheel from PyPI: {exc!r}"
             return [Figure(10, "pip install", "ms", None, examples=(why,))]
         return await networked(bench, index) + await through_mirror(bench, index)

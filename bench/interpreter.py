@@ -27,6 +27,7 @@ RESOURCES = {"memory": "512Mi"}
 IMPORTS = "import pandas as pd, matplotlib.pyplot as plt"
 CHART = f"{IMPORTS}\npd.DataFrame({{'a': [1, 2, 3]}}).plot()\nplt.show()"
 POOL_READY_WITHIN = 180.0  # seconds: each pool sandbox imports pandas and matplotlib
+TIMEOUT = 600.0  # seconds for the module: a data pool refills slowly on a busy host
 SETTLE = 1.0  # seconds for the interpreters to go quiet before PSS is read
 
 

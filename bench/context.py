@@ -29,6 +29,9 @@ class Scale:
     idle_sandboxes: int = 100
     idle_kernels: int = 20
     create_within: float = 120.0  # seconds any one batch of creates may take
+    first_charts: int = 10
+    data_idle: int = 4  # data sandboxes and kernels whose PSS is read
+    installs: int = 5
 
 
 QUICK = Scale(
@@ -47,6 +50,9 @@ QUICK = Scale(
     idle_sandboxes=10,
     idle_kernels=5,
     create_within=60.0,
+    first_charts=3,
+    data_idle=2,
+    installs=2,
 )
 
 

@@ -14,7 +14,7 @@ from report import Figure
 
 from llmsafespace.devstack import Stack
 
-FIGURE = 8
+FIGURE = 11
 WORKSPACE_MIB = 10
 SNAPSHOTS = 10
 FILL = (

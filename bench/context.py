@@ -25,9 +25,13 @@ class Scale:
     bulk_runs: int = 5
     file_mib: int = 100
     file_runs: int = 3
+    snapshot_mib: int = 500  # the large workspace snapshotted and restored once
     idle_sandboxes: int = 100
     idle_kernels: int = 20
     create_within: float = 120.0  # seconds any one batch of creates may take
+    first_charts: int = 10
+    data_idle: int = 4  # data sandboxes and kernels whose PSS is read
+    installs: int = 5
 
 
 QUICK = Scale(
@@ -42,9 +46,13 @@ QUICK = Scale(
     bulk_runs=2,
     file_mib=20,
     file_runs=1,
+    snapshot_mib=50,
     idle_sandboxes=10,
     idle_kernels=5,
     create_within=60.0,
+    first_charts=3,
+    data_idle=2,
+    installs=2,
 )
 
 

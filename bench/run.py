@@ -19,7 +19,10 @@ from types import ModuleType
 import cpu
 import density
 import file_transfer
+import interpreter
+import packages
 import round_trip
+import snapshots
 import streaming
 import structlog
 import throughput
@@ -37,8 +40,12 @@ MODULES: dict[str, ModuleType] = {
     "file_transfer": file_transfer,  # 5
     "density": density,  # 6
     "cpu": cpu,  # 8
+    "interpreter": interpreter,  # 9
+    "packages": packages,  # 10
+    "snapshots": snapshots,  # 11
 }
 MODULE_TIMEOUT = 240.0  # seconds; a module past it is reported as failed, the run goes on
+# (a module may set its own `TIMEOUT`)
 
 
 def progress(message: str) -> None:
@@ -61,10 +68,11 @@ async def peer_gateway(enabled: bool) -> AsyncIterator[KernelGateway | None]:
 async def measure_all(bench: Bench, names: list[str], run: Run) -> None:
     for name in names:
         measure: Callable[[Bench], Awaitable[list[Figure]]] = MODULES[name].measure
+        timeout: float = getattr(MODULES[name], "TIMEOUT", MODULE_TIMEOUT)
         started = time.perf_counter()
         progress(f"[bench] {name} ... (load {os.getloadavg()[0]:.2f})")
         try:
-            async with asyncio.timeout(MODULE_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 run.add(await measure(bench))
         except Exception as exc:
             run.notes.append(f"{name} failed: {exc!r}"[:500])

@@ -21,12 +21,14 @@ TERMINAL = {"execution_complete", "execution_cancelled", "error"}
 
 @dataclass(frozen=True)
 class Outcome:
-    """One execution as its client saw it: ms to the first output and to the end."""
+    """One execution as its client saw it: ms to the first output and to the end, and
+    how many PNG images it displayed."""
 
     first_output_ms: float | None
     total_ms: float
     output_bytes: int
     truncated: bool = False
+    images: int = 0
 
 
 async def connect(url: str, headers: dict[str, str]) -> ClientConnection:
@@ -55,7 +57,7 @@ async def run_streamed(ws: ClientConnection, content: str, mode: str = "code") -
     }
     await ws.send(json.dumps(body))
     first: float | None = None
-    received = 0
+    received = images = 0
     while True:
         message = await _receive(ws)
         if message.get("executionId") != execution_id:
@@ -65,11 +67,14 @@ async def run_streamed(ws: ClientConnection, content: str, mode: str = "code") -
             if first is None:
                 first = (time.perf_counter() - started) * 1000
             received += len(message["content"].encode())
+        elif kind == "display" and "image/png" in message["data"]:
+            images += 1
         elif kind in TERMINAL:
             if kind != "execution_complete" or message.get("exitCode", 0) != 0:
                 raise RuntimeError(f"execution ended with {message}")
             total = (time.perf_counter() - started) * 1000
-            return Outcome(first, total, received, bool(message.get("outputTruncated")))
+            truncated = bool(message.get("outputTruncated"))
+            return Outcome(first, total, received, truncated, images)
 
 
 class KernelChannels:
@@ -109,7 +114,7 @@ class KernelChannels:
         }
         await self.ws.send(json.dumps(request))
         first: float | None = None
-        received = 0
+        received = images = 0
         replied = idle = False
         while not (replied and idle):
             message = await _receive(self.ws)
@@ -120,13 +125,15 @@ class KernelChannels:
                 if first is None:
                     first = (time.perf_counter() - started) * 1000
                 received += len(content["text"].encode())
+            elif kind == "display_data" and "image/png" in content.get("data", {}):
+                images += 1
             elif kind == "execute_reply":
                 if content.get("status") != "ok":
                     raise RuntimeError(f"kernel replied {content}")
                 replied = True
             elif kind == "status" and content.get("execution_state") == "idle":
                 idle = True
-        return Outcome(first, (time.perf_counter() - started) * 1000, received)
+        return Outcome(first, (time.perf_counter() - started) * 1000, received, images=images)
 
     async def close(self) -> None:
         await self.ws.close()

@@ -48,7 +48,7 @@ OUTPUT = (
 def build() -> dict[str, Any]:
     """The AsyncAPI 3.0 document, as JSON data."""
     broker = NatsBroker("nats://localhost:4222", logger=None)
-    broker.include_router(sandbox_router(_ABSENT, _ABSENT, 1))
+    broker.include_router(sandbox_router(_ABSENT, _ABSENT, _ABSENT, 1))
     broker.include_router(warmpool_router(_ABSENT, 1))
     broker.include_router(exec_router(_ABSENT, _ABSENT, _ABSENT, _ABSENT, 1))
     broker.include_router(create_terminal_router(_ABSENT, 1))

@@ -22,18 +22,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# gVisor for securityLevel high: Debian's runsc (~23 MB), where apt offers it. Without it
-# "high" answers 400 and its tests skip, saying why.
-runsc_candidate() { apt-cache policy runsc 2>/dev/null | grep -q 'Candidate: [0-9]'; }
-if [ ! -x /usr/bin/runsc ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "note: gVisor is not installed; for securityLevel high: sudo apt-get install runsc" >&2
-    elif runsc_candidate || { apt-get update -qq && runsc_candidate; }; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runsc >/dev/null
-    else
-        echo "note: apt offers no runsc here; securityLevel high stays unavailable" >&2
-    fi
-fi
+# gVisor for securityLevel high, where apt offers it (see the script).
+bash scripts/install-gvisor.sh
 # slirp4netns opens /dev/net/tun as the sandbox uid; Debian's default mode is 0666.
 if [ -c /dev/net/tun ] && [ "$(id -u)" -eq 0 ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
     chmod 0666 /dev/net/tun

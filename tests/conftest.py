@@ -89,6 +89,7 @@ async def stack(stack_state_dir: Path, cluster: FakeCluster | None) -> AsyncIter
         "GATEWAY_RATE_LIMITS": unlimited,
         "SANDBOX_SVC_QUOTA_SANDBOXES": "3",
         "SANDBOX_SVC_QUOTA_MEMORY": "2Gi",
+        "SANDBOX_SVC_QUOTA_PAUSED_SANDBOXES": "1",
         **(cluster.environ() if cluster is not None else {}),
     }
     running = Stack(stack_state_dir, api_port=0, environ=environ)

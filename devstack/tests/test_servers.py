@@ -1,10 +1,14 @@
 """Each embedded server starts, answers its own protocol, and stops leaving nothing behind."""
 
+import asyncio
+import json
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import nats
+import pytest
 import redis.asyncio as redis
 
 from llmsafespace.devstack.nats_server import NatsServer
@@ -19,7 +23,7 @@ async def test_nats_server_serves_jetstream_and_stops_cleanly(state_dir: Path) -
     server = NatsServer(state_dir, state_dir / "logs")
     await server.start()
     try:
-        assert server.url.startswith("nats://127.0.0.1:")
+        assert server.url.startswith("nats://llmsafespace:")
         client = await nats.connect(server.url)
         try:
             subject = f"devstack.test.{uuid.uuid4().hex}"
@@ -95,3 +99,78 @@ def test_urls_in_the_environment_replace_embedded_servers(state_dir: Path) -> No
     assert servers.redis == ExternalServer("redis", "redis://elsewhere:6379/0")
     assert isinstance(servers.nats, NatsServer)
     assert isinstance(servers.postgres, PostgresServer)
+
+
+async def test_nats_refuses_a_client_without_the_password(state_dir: Path) -> None:
+    server = NatsServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        port = urlsplit(server.url).port
+        assert port is not None
+        for credentials in ({}, {"user": "llmsafespace", "pass": "wrong"}):
+            answer = await _nats_connect_answer(port, credentials)
+            assert answer.startswith(b"-ERR 'Authorization Violation'"), answer
+        assert (state_dir / "nats.password").stat().st_mode & 0o777 == 0o600
+        assert (state_dir / "nats" / "nats.conf").stat().st_mode & 0o777 == 0o600
+        assert (state_dir / "nats.password").read_text().strip() not in _cmdline(server)
+    finally:
+        await server.stop()
+
+
+async def test_redis_refuses_commands_without_auth(state_dir: Path) -> None:
+    server = RedisServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        port = urlsplit(server.url).port
+        client = redis.Redis(host="127.0.0.1", port=port)
+        try:
+            with pytest.raises(redis.AuthenticationError):
+                await client.set("admin-key", "forged")
+        finally:
+            await client.aclose()
+        assert (state_dir / "redis.password").stat().st_mode & 0o777 == 0o600
+        assert (state_dir / "redis.password").read_text().strip() not in _cmdline(server)
+    finally:
+        await server.stop()
+
+
+async def test_postgres_refuses_a_tcp_login_without_the_password(state_dir: Path) -> None:
+    server = PostgresServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        port = urlsplit(server.url).port
+        for password in (None, "wrong"):
+            with pytest.raises(
+                (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
+            ):
+                await asyncpg.connect(
+                    host="127.0.0.1",
+                    port=port,
+                    user="postgres",
+                    password=password,
+                    database="llmsafespace",
+                )
+        assert (state_dir / "postgres.password").stat().st_mode & 0o777 == 0o600
+    finally:
+        await server.stop()
+
+
+async def _nats_connect_answer(port: int, credentials: dict[str, str]) -> bytes:
+    """What the server answers a client's CONNECT (+ PING), in the raw protocol."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        info = await reader.readline()
+        assert info.startswith(b"INFO ")
+        connect = json.dumps({"verbose": False, "pedantic": False, **credentials})
+        writer.write(f"CONNECT {connect}\r\nPING\r\n".encode())
+        await writer.drain()
+        return await reader.readline()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def _cmdline(server: NatsServer | RedisServer) -> str:
+    """What any host user sees of the server's command line in `ps`."""
+    assert server.process is not None
+    return Path(f"/proc/{server.process.pid}/cmdline").read_text()

@@ -16,7 +16,7 @@ def _tool(install: Callable[[], Path]) -> Path:
     try:
         return install()
     except tools.Unavailable as exc:
-        pytest.skip(f"{install.__name__} unavailable: {exc}")
+        pytest.skip(f"host feature: {install.__name__} unavailable: {exc}")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,12 @@ from .conftest import ROOT
 
 CHART = ROOT / "charts" / "llmsafespace"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
-REQUIRED = ["--set", "postgresql.url=postgresql://u:p@db:5432/x", "--set", "jwt.secret=s3cret"]
+REQUIRED = [
+    *("--set", "nats.url=nats://u:p@nats:4222"),
+    *("--set", "postgresql.url=postgresql://u:p@db:5432/x"),
+    *("--set", "redis.url=redis://:p@redis:6379/0"),
+    *("--set", "jwt.secret=s3cret"),
+]
 VALUES = {"default": REQUIRED, "production": ["-f", str(PRODUCTION)]}
 SERVICES = ("api-gateway", "sandbox-svc", "warmpool-svc", "exec-svc", "audit-svc")
 
@@ -136,6 +141,34 @@ def test_the_runtime_settings_the_chart_sets_are_the_ones_the_services_read(helm
         assert kubernetes["pool_pod_labels"]["app.kubernetes.io/component"] == "warmpool-svc"
         assert kubernetes["exec_namespace"] == "llm"
         assert kubernetes["api_url"] is None  # in-cluster: the Pod's service account
+
+
+@pytest.mark.parametrize("values", VALUES.values(), ids=VALUES.keys())
+def test_connection_urls_with_their_credentials_come_from_secrets(
+    helm: Path, values: list[str]
+) -> None:
+    """Issue 16 item 6: the URLs carry the servers' credentials, so no Deployment holds
+    one in plain text; each comes from a Secret key (the chart's, made from the values)."""
+    objects = _objects(_render(helm, values))
+    made = {name: doc for (kind, name), doc in objects.items() if kind == "Secret"}
+    for service in SERVICES:
+        deployment = objects[("Deployment", f"rel-llmsafespace-{service}")]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item for item in container["env"]}
+        for variable in ("NATS_URL", "DATABASE_URL", "REDIS_URL"):
+            assert "value" not in env[variable], (service, variable)
+            reference = env[variable]["valueFrom"]["secretKeyRef"]
+            if values is REQUIRED:
+                stored = made[reference["name"]]["stringData"][reference["key"]]
+                assert ":p@" in stored, (variable, stored)
+
+
+def test_a_missing_connection_url_fails_the_render(helm: Path) -> None:
+    pairs = zip(REQUIRED[::2], REQUIRED[1::2], strict=True)
+    without_nats = [arg for pair in pairs if "nats.url=" not in pair[1] for arg in pair]
+    result = _helm(helm, "template", "rel", str(CHART), *without_nats)
+    assert result.returncode != 0
+    assert "nats.url or nats.existingSecret is required" in result.stderr
 
 
 def test_the_readme_installs_the_chart_with_values_it_has(helm: Path) -> None:

@@ -362,7 +362,7 @@ async def test_a_sandbox_with_network_installs_from_the_public_indexes(
     api: httpx.AsyncClient,
 ) -> None:
     if not (_reachable("pypi.org") and _reachable("registry.npmjs.org")):
-        pytest.skip("this host cannot reach the public package indexes")
+        pytest.skip("host feature: this host cannot reach the public package indexes")
     body = {"timeout": 600, "networkAccess": {"enabled": True}}
     created = await api.post("/sandboxes", json=body)
     assert created.status_code == 201, created.text

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from llmsafespace.devstack import Stack
 
@@ -192,11 +193,49 @@ async def test_metrics_use_route_templates_not_ids(
     base = stack.api_url.removesuffix("/api/v1")
     async with httpx.AsyncClient() as plain:
         text = (await plain.get(f"{base}/metrics")).text
-    assert 'route="/api/v1/sandboxes/{sandbox_id}"' in text
+    assert 'endpoint="/api/v1/sandboxes/{sandbox_id}"' in text
     assert "api_request_duration_seconds_bucket" in text
     assert "api_active_connections" in text
     assert sandbox_id not in text
     assert 'service_errors_total{code="not_found"}' in text
+
+
+async def test_metrics_have_the_names_and_labels_of_the_original_design(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    """Issue 14 item 6: dashboards and alerts written from the design must work."""
+    await api.get(f"/sandboxes/{sandbox_id}")
+    base = stack.api_url.removesuffix("/api/v1")
+    async with httpx.AsyncClient() as plain:
+        gateway = (await plain.get(f"{base}/metrics")).text
+        port = stack.services["sandbox-svc"].port
+        sandbox_svc = (await plain.get(f"http://127.0.0.1:{port}/metrics")).text
+    labels = {
+        sample.name: set(sample.labels)
+        for family in text_string_to_metric_families(gateway)
+        for sample in family.samples
+    }
+    assert labels["api_requests_total"] == {"method", "endpoint", "status"}
+    assert labels["api_request_duration_seconds_count"] == {"method", "endpoint"}
+    assert labels["api_response_size_bytes_count"] == {"method", "endpoint"}
+    assert labels["api_active_connections"] == {"type"}
+    endpoint = "/api/v1/sandboxes/{sandbox_id}"
+    requests = [
+        sample
+        for family in text_string_to_metric_families(gateway)
+        for sample in family.samples
+        if sample.name == "api_requests_total" and sample.labels["endpoint"] == endpoint
+    ]
+    assert {(s.labels["method"], s.labels["status"]) for s in requests} >= {("GET", "200")}
+    # The hit ratio where creates are decided: the fixture's create asked for a warm one.
+    ratios = {
+        sample.labels["runtime"]: sample.value
+        for family in text_string_to_metric_families(sandbox_svc)
+        for sample in family.samples
+        if sample.name == "warm_pool_hit_ratio"
+    }
+    assert "python:3.11" in ratios
+    assert 0.0 <= ratios["python:3.11"] <= 1.0
 
 
 async def test_every_service_reports_its_own_metrics(

@@ -202,7 +202,8 @@ async def test_autoscaling_grows_the_pool_under_demand_and_shrinks_it_when_claim
     port = stack.services["warmpool-svc"].port
     async with httpx.AsyncClient() as plain:
         metrics = (await plain.get(f"http://127.0.0.1:{port}/metrics")).text
-    assert 'warm_pool_hit_ratio{runtime="python:3.11"}' in metrics
+        creates = await plain.get(f"http://127.0.0.1:{stack.services['sandbox-svc'].port}/metrics")
+    assert 'warm_pool_hit_ratio{runtime="python:3.11"}' in creates.text
     assert f'warm_pool_sandboxes{{pool="{name}",state="assigned"}}' in metrics
 
     # No claim for scaleDownDelay: back to minSize; the claimed sandboxes live on.

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.stack
 
 # The other services' SIGTERM exits are checked below, with work in flight.
 IDLE_SERVICES = ("warmpool-svc", "audit-svc")
+RESTARTED_SERVICES = ("sandbox-svc", "exec-svc", "warmpool-svc", "api-gateway")
 CREATES = 6  # concurrent creates, so that some are in flight when the fault lands
 
 
@@ -51,15 +52,16 @@ async def test_a_stopped_service_answers_503_quickly_and_recovers(
         assert down.json()["error"]["code"] == "service_unavailable"
 
 
-async def test_a_sandbox_keeps_its_state_across_a_sandbox_svc_restart(
-    stack: Stack, api: httpx.AsyncClient
+@pytest.mark.parametrize("service", RESTARTED_SERVICES)
+async def test_a_sandbox_keeps_its_state_across_a_service_restart(
+    stack: Stack, api: httpx.AsyncClient, service: str
 ) -> None:
     sandbox = (await api.post("/sandboxes", json={})).json()
     execute = f"/sandboxes/{sandbox['id']}/execute"
     kept = await api.post(execute, json={"type": "code", "content": "kept = 'yes'"})
     assert (kept.status_code, kept.json()["status"]) == (200, "completed"), kept.text
 
-    await stack.restart("sandbox-svc")
+    await stack.restart(service)
 
     assert (await api.get(f"/sandboxes/{sandbox['id']}")).json()["status"] == "running"
     after = await api.post(execute, json={"type": "code", "content": "print(kept)"})

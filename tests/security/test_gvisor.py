@@ -28,8 +28,8 @@ pytestmark = pytest.mark.stack
 
 RUNSC = "/usr/bin/runsc"
 NO_GVISOR = (
-    f"gVisor is not installed ({RUNSC} missing): scripts/setup.sh installs Debian's runsc "
-    "where apt offers it; `apt-cache policy runsc` shows no candidate on this host"
+    f"host feature: gVisor is not installed ({RUNSC} missing): scripts/install-gvisor.sh "
+    "(run by setup.sh) installs Debian's runsc where apt offers it"
 )
 needs_gvisor = pytest.mark.skipif(not os.access(RUNSC, os.X_OK), reason=NO_GVISOR)
 EPERM = 1

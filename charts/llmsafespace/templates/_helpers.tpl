@@ -28,8 +28,10 @@ app.kubernetes.io/component: {{ .svc.image }}
 {{- printf "%s/%s:%s" .root.Values.image.registry .svc.image $tag -}}
 {{- end -}}
 
-{{- define "llmsafespace.databaseSecret" -}}
-{{- default (printf "%s-database" (include "llmsafespace.fullname" .)) .Values.postgresql.existingSecret -}}
+{{/* The Secret holding a dependency's URL (key: nats, postgresql or redis). */}}
+{{- define "llmsafespace.connectionSecret" -}}
+{{- $suffix := get (dict "nats" "nats" "postgresql" "database" "redis" "redis") .key -}}
+{{- default (printf "%s-%s" (include "llmsafespace.fullname" .root) $suffix) (index .root.Values .key).existingSecret -}}
 {{- end -}}
 
 {{- define "llmsafespace.jwtSecret" -}}

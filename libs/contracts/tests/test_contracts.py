@@ -122,3 +122,48 @@ def test_only_admins_and_owners_may_access() -> None:
     assert user.can_access("usr-aaaaaaaaaaaa")
     assert not user.can_access("usr-cccccccccccc")
     assert admin.can_access("usr-cccccccccccc")
+
+
+@pytest.mark.parametrize(
+    "execution_id",
+    ["exec-1", "3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b", "42", "run_7", "A" * 64],
+)
+def test_a_client_may_choose_any_subject_safe_execution_id(execution_id: str) -> None:
+    """Issue 14 item 2: UUIDs and counters, not only `exec-…`, for execute and cancel."""
+    caller = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
+    request = {"type": "code", "content": "1"}
+    for contract in (contracts.RunExecution, contracts.CancelExecution):
+        parsed = contract.model_validate(
+            {
+                "caller": caller.model_dump(by_alias=True),
+                "sandboxId": "sb-aaaaaaaaaaaa",
+                "executionId": execution_id,
+                **({"request": request} if contract is contracts.RunExecution else {}),
+            }
+        )
+        assert parsed.execution_id == execution_id
+
+
+@pytest.mark.parametrize("execution_id", ["", "a.b", "a*", "a>", "a b", "x\n", "A" * 65, "é"])
+def test_execution_ids_stay_out_of_subject_syntax(execution_id: str) -> None:
+    with pytest.raises(ValidationError):
+        contracts.CancelExecution.model_validate(
+            {
+                "caller": {"userId": "usr-aaaaaaaaaaaa", "role": "user"},
+                "sandboxId": "sb-aaaaaaaaaaaa",
+                "executionId": execution_id,
+            }
+        )
+
+
+def test_the_server_still_names_its_own_executions_exec() -> None:
+    assert new_execution_id().startswith("exec-")
+
+
+def test_a_warm_pool_cannot_take_a_name_another_route_has() -> None:
+    """Issue 14 item 1: a pool named `status` was made, then `GET /warmpools/status` (the
+    all-pools status route) hid it for good."""
+    with pytest.raises(ValidationError) as raised:
+        contracts.WarmPoolSpec.model_validate({"name": "status"})
+    assert [error["loc"] for error in raised.value.errors()] == [("name",)]
+    assert contracts.WarmPoolSpec.model_validate({"name": "statuses"}).name == "statuses"

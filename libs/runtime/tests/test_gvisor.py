@@ -27,8 +27,8 @@ from llmsafespace.runtime.local.processes import live_pids
 
 needs_runsc = pytest.mark.skipif(
     not installed(),
-    reason=f"gVisor is not installed ({RUNSC} missing): scripts/setup.sh installs Debian's "
-    "runsc where apt offers it; `apt-cache policy runsc` shows no candidate on this host",
+    reason=f"host feature: gVisor is not installed ({RUNSC} missing): "
+    "scripts/install-gvisor.sh (run by setup.sh) installs Debian's runsc where apt offers it",
 )
 ENOSPC = 28
 

@@ -70,7 +70,7 @@ def _host_address() -> str | None:
 @pytest.fixture(scope="module")
 def internet() -> Iterator[None]:
     if shutil.which("ip") is None:
-        pytest.skip("iproute2 is missing")
+        pytest.skip("host feature: iproute2 is missing")
     subprocess.run(["ip", "netns", "del", NETNS], capture_output=True)
     subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
     _ip("netns", "add", NETNS)
@@ -133,7 +133,8 @@ async def _probe(handle: Handle, targets: list[tuple[str, int]]) -> dict[str, st
 @pytest.fixture(scope="module")
 async def networked(driver: LocalDriver, internet: None) -> AsyncIterator[Handle]:
     if driver.protections()["network"] == "none":
-        pytest.skip(f"network mode unavailable: {driver.protections()['networkMissing']}")
+        missing = driver.protections()["networkMissing"]
+        pytest.skip(f"host feature: network mode unavailable: {missing}")
     spec = RuntimeSpec(sandbox_id="net", network_ports=(ALLOWED, 443))
     handle = await driver.create(spec)
     yield handle

@@ -1,6 +1,7 @@
 """Logs never carry secrets: settings redact them, tracebacks carry no frame locals."""
 
 import json
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -20,6 +21,14 @@ def test_settings_redact_every_url_that_may_hold_a_credential() -> None:
     for secret in ("nats-pass-1", "hunter2-very-secret", "valkey-pass-1"):
         assert secret not in shown
     assert settings.database_url.get_secret_value() == SECRET
+
+
+@pytest.fixture(autouse=True)
+def unconfigured_after() -> Iterator[None]:
+    """A test here configures structlog onto the stream it captures, closed after it:
+    later tests must not log there."""
+    yield
+    structlog.reset_defaults()
 
 
 def test_a_logged_traceback_has_no_frame_locals(capsys: pytest.CaptureFixture[str]) -> None:

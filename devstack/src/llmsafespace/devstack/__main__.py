@@ -11,6 +11,7 @@ from pathlib import Path
 import structlog
 
 from llmsafespace.devstack.errors import StackError
+from llmsafespace.devstack.security_levels import describe, missing_by_level
 from llmsafespace.devstack.stack import Stack
 
 DEFAULT_HOME = ".llmsafespace"
@@ -26,7 +27,7 @@ def write_env_file(path: Path, stack: Stack) -> None:
     path.chmod(0o600)
 
 
-def banner(stack: Stack, env_path: Path) -> str:
+def banner(stack: Stack, env_path: Path, levels: str) -> str:
     others = stack.api_urls[1:]
     return "\n".join(
         [
@@ -35,14 +36,15 @@ def banner(stack: Stack, env_path: Path) -> str:
             f"LLMSAFESPACE_API_KEY={stack.admin_key}",
             f"(also written to {env_path}; `source {env_path}`)",
             *([f"More gateways: {' '.join(others)}"] if others else []),
+            levels,
             'Try: curl -s -H "Authorization: Bearer $LLMSAFESPACE_API_KEY" '
             "-X POST $LLMSAFESPACE_API_URL/sandboxes -d '{}'",
         ]
     )
 
 
-async def up(state_dir: Path, port: int) -> int:
-    stack = Stack(state_dir, port)
+async def up(state_dir: Path, port: int, keep_sandboxes: bool = False) -> int:
+    stack = Stack(state_dir, port, keep_sandboxes=keep_sandboxes)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -54,7 +56,8 @@ async def up(state_dir: Path, port: int) -> int:
         return 1
     env_path = state_dir / "env"
     write_env_file(env_path, stack)
-    print(banner(stack, env_path), flush=True)
+    levels = describe(await missing_by_level(stack.services["sandbox-svc"].ready_url))
+    print(banner(stack, env_path, levels), flush=True)
     try:
         await stopping.wait()
     finally:
@@ -78,7 +81,8 @@ def main() -> int:
     )
     state_dir = Path(os.environ.get("LLMSAFESPACE_HOME") or DEFAULT_HOME)
     port = int(os.environ.get("LLMSAFESPACE_PORT") or DEFAULT_PORT)
-    return asyncio.run(up(state_dir, port))
+    keep = os.environ.get("LLMSAFESPACE_KEEP_SANDBOXES", "") not in ("", "0")
+    return asyncio.run(up(state_dir, port, keep))
 
 
 if __name__ == "__main__":

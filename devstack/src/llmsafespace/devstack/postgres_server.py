@@ -11,6 +11,7 @@ from llmsafespace.devstack import processes
 from llmsafespace.devstack.errors import StackError
 from llmsafespace.devstack.ports import HOST, free_port
 from llmsafespace.devstack.postgres_install import bin_dir, ensure_install
+from llmsafespace.devstack.secrets_store import load_or_create_password, write_private
 from llmsafespace.devstack.system_user import (
     SystemUser,
     check_traversable,
@@ -23,10 +24,19 @@ SUPERUSER = "postgres"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 SERVER_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "LANG": "C"}
+# TCP clients give the password (scram-sha-256). The Unix socket sits in a 0700 directory
+# of the server's user, which only that user and root reach (both can read the data files
+# anyway): the devstack sets the password through it.
+HBA_CONF = """\
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 class PostgresServer:
-    """postgres on 127.0.0.1 with data in state_dir/postgres/data and trust auth."""
+    """postgres on 127.0.0.1 with data in state_dir/postgres/data; TCP clients log in as
+    `SUPERUSER` with the password kept in state_dir/postgres.password."""
 
     name = "postgres"
 
@@ -37,10 +47,12 @@ class PostgresServer:
         self._port = port
         self._process: processes.Process | None = None
         self._bin_dir = bin_dir(self._root / "install")
+        self._password_path = state_dir / "postgres.password"
+        self._password = ""
 
     @property
     def url(self) -> str:
-        return f"postgresql://{SUPERUSER}@{HOST}:{self._port}/{DATABASE}"
+        return f"postgresql://{SUPERUSER}:{self._password}@{HOST}:{self._port}/{DATABASE}"
 
     @property
     def process(self) -> processes.Process | None:
@@ -48,6 +60,7 @@ class PostgresServer:
 
     async def start(self) -> None:
         self._port = self._port or free_port()
+        self._password = load_or_create_password(self._password_path)
         user = await asyncio.to_thread(self._prepare)
         data_dir, socket_dir = self._root / "data", self._root / "run"
         self._process = processes.spawn(
@@ -75,6 +88,7 @@ class PostgresServer:
             interval=0.2,
         )
         await asyncio.to_thread(self._ensure_database)
+        await asyncio.to_thread(self._set_password)
 
     async def stop(self) -> None:
         if self._process is not None:
@@ -96,6 +110,12 @@ class PostgresServer:
                 os.chown(directory, user.uid, user.gid)
         if not (data_dir / "PG_VERSION").exists():
             self._initdb(data_dir, user if root else None)
+        # Rewritten every start: a data directory made before passwords were required
+        # still says `trust`.
+        hba = data_dir / "pg_hba.conf"
+        write_private(hba, HBA_CONF)
+        if root:
+            os.chown(hba, user.uid, user.gid)
         return user
 
     def _initdb(self, data_dir: Path, run_as: SystemUser | None) -> None:
@@ -111,7 +131,8 @@ class PostgresServer:
                 data_dir,
                 "-U",
                 SUPERUSER,
-                "--auth=trust",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-instructions",
@@ -140,11 +161,25 @@ class PostgresServer:
         if exists.strip() != "1":
             self._client("createdb", DATABASE)
 
-    def _client(self, tool: str, *args: str) -> str:
-        """Run a client tool against the server; return stdout, or raise on failure."""
+    def _set_password(self) -> None:
+        """The superuser's password, given on stdin (a command line shows in `ps`)."""
+        self._client(
+            "psql",
+            "-d",
+            "postgres",
+            "-qAt",
+            "-v",
+            "ON_ERROR_STOP=1",
+            stdin=f"ALTER ROLE {SUPERUSER} PASSWORD '{self._password}';\n",
+        )
+
+    def _client(self, tool: str, *args: str, stdin: str = "") -> str:
+        """Run a client tool against the server through its Unix socket; return stdout,
+        or raise on failure."""
+        connect = ["-h", str(self._root / "run"), "-p", str(self._port), "-U", SUPERUSER]
         result = subprocess.run(
-            [str(self._bin_dir / tool), "-h", HOST, "-p", str(self._port), "-U", SUPERUSER, *args],
-            stdin=subprocess.DEVNULL,
+            [str(self._bin_dir / tool), *connect, *args],
+            input=stdin,
             capture_output=True,
             text=True,
             env=SERVER_ENV,

@@ -1,5 +1,5 @@
-"""Secrets made once and kept in the state dir (mode 0600): the bootstrap admin API key
-and the gateways' token-signing secret."""
+"""Secrets made once and kept in the state dir (mode 0600): the bootstrap admin API key,
+the gateways' token-signing secret and the backing servers' passwords."""
 
 import os
 import secrets
@@ -26,3 +26,17 @@ def load_or_create_admin_key(path: Path) -> str:
 
 def load_or_create_token_secret(path: Path) -> str:
     return load_or_create(path, secrets.token_urlsafe(48))
+
+
+def load_or_create_password(path: Path) -> str:
+    """A server password (URL-safe characters, so it can stand in a connection URL)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return load_or_create(path, secrets.token_urlsafe(32))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (a server config holding a password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    path.chmod(0o600)

@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from llmsafespace.devstack.nats_server import NatsServer
 from llmsafespace.devstack.postgres_server import PostgresServer
@@ -51,6 +52,16 @@ class Servers:
 
     def all(self) -> tuple[Server, Server, Server]:
         return (self.nats, self.postgres, self.redis)
+
+
+def without_password(url: str) -> str:
+    """The URL to show in a log: its password (if any) replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    netloc = f"{user}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def choose_servers(state_dir: Path, log_dir: Path, environ: Mapping[str, str]) -> Servers:

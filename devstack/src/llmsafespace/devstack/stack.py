@@ -17,7 +17,7 @@ from llmsafespace.devstack.secrets_store import (
     load_or_create_admin_key,
     load_or_create_token_secret,
 )
-from llmsafespace.devstack.servers import Servers, choose_servers
+from llmsafespace.devstack.servers import Servers, choose_servers, without_password
 from llmsafespace.devstack.services import (
     SERVICES,
     ServiceProcess,
@@ -40,7 +40,9 @@ class Stack:
 
     `await start()` returns once every service answers /ready; a service that exits
     unexpectedly is restarted (with backoff) until `await stop()`, which stops
-    everything, sweeps leftover sandboxes and leaves no process behind.
+    everything, sweeps leftover sandboxes and leaves no process behind — unless it was made
+    with `keep_sandboxes`: then the sandboxes keep running (with their interpreters'
+    state) and a later stack on the same state directory serves them again.
 
     Each service runs as `LLMSAFESPACE_REPLICAS` processes (or
     `LLMSAFESPACE_REPLICAS_<SERVICE>`, e.g. `LLMSAFESPACE_REPLICAS_EXEC_SVC=3`; default 1),
@@ -54,8 +56,10 @@ class Stack:
         *,
         services: Sequence[ServiceSpec] = SERVICES,
         environ: Mapping[str, str] | None = None,
+        keep_sandboxes: bool = False,
     ) -> None:
         self.state_dir = state_dir.absolute()
+        self._keep_sandboxes = keep_sandboxes
         self._api_port = api_port
         self._specs = tuple(services)
         self._environ = dict(os.environ if environ is None else environ)
@@ -148,7 +152,7 @@ class Stack:
     async def _start(self) -> None:
         await asyncio.gather(*(server.start() for server in self._servers.all()))
         for server in self._servers.all():
-            self._log.info("server_ready", server=server.name, url=server.url)
+            self._log.info("server_ready", server=server.name, url=without_password(server.url))
         if not self._specs:
             return
         self._api_port = self._api_port or free_port()
@@ -193,7 +197,7 @@ class Stack:
                 if service.process is not None
             )
         )
-        swept = await asyncio.to_thread(self._sweep_sandboxes)
+        swept = 0 if self._keep_sandboxes else await asyncio.to_thread(self._sweep_sandboxes)
         for server in reversed(self._servers.all()):
             await server.stop()
         self._reaper.sweep()

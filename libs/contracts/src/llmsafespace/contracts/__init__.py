@@ -53,9 +53,11 @@ from .files import (
 from .ids import (
     ExecutionId,
     SandboxId,
+    SnapshotId,
     UserId,
     new_execution_id,
     new_sandbox_id,
+    new_snapshot_id,
     new_user_id,
 )
 from .runtimes import Catalog, CatalogQuery, Profile, RuntimeInfo
@@ -77,6 +79,14 @@ from .sandbox import (
     SecurityLevel,
     SetSandboxTimeout,
     quantity_bytes,
+)
+from .snapshots import (
+    CreateSnapshot,
+    CreateSnapshotRequest,
+    ListSnapshots,
+    Snapshot,
+    SnapshotPage,
+    SnapshotRef,
 )
 from .stream import (
     CLIENT_MESSAGE_TYPES,
@@ -166,6 +176,8 @@ __all__ = [
     "CreateApiKeyRequest",
     "CreateSandbox",
     "CreateSandboxRequest",
+    "CreateSnapshot",
+    "CreateSnapshotRequest",
     "CreateUserRequest",
     "CreateWarmPool",
     "CreatedApiKey",
@@ -201,6 +213,7 @@ __all__ = [
     "InstallPackagesRequest",
     "ListFiles",
     "ListSandboxes",
+    "ListSnapshots",
     "ListWarmPools",
     "MAX_CODE_BYTES",
     "MAX_SYNC_OUTPUT_BYTES",
@@ -236,6 +249,10 @@ __all__ = [
     "SecurityLevel",
     "ServiceError",
     "SetSandboxTimeout",
+    "Snapshot",
+    "SnapshotId",
+    "SnapshotPage",
+    "SnapshotRef",
     "StartExecution",
     "StartedMarker",
     "StreamName",
@@ -272,6 +289,7 @@ __all__ = [
     "commands",
     "new_execution_id",
     "new_sandbox_id",
+    "new_snapshot_id",
     "new_terminal_id",
     "new_user_id",
     "quantity_bytes",

@@ -40,6 +40,7 @@ from .sandbox import (
     SandboxStatusReport,
     SetSandboxTimeout,
 )
+from .snapshots import CreateSnapshot, ListSnapshots, Snapshot, SnapshotPage, SnapshotRef
 from .stream import CancelExecution, ExecutionAccepted, ExecutionStdin, StartExecution
 from .terminal import OpenTerminal, TerminalAttached, TerminalControl, TerminalOpened
 from .warmpool import (
@@ -95,6 +96,15 @@ SANDBOX_CATALOG = Command(subjects.SANDBOX_CATALOG, CatalogQuery, Catalog, subje
 SANDBOX_HOLDS = Command(
     subjects.SANDBOX_HOLDS, RuntimeHoldQuery, RuntimeHold, subjects.SANDBOX_QUEUE
 )
+SANDBOX_PAUSE = Command(subjects.SANDBOX_PAUSE, SandboxRef, Sandbox, subjects.SANDBOX_QUEUE)
+SANDBOX_RESUME = Command(subjects.SANDBOX_RESUME, SandboxRef, Sandbox, subjects.SANDBOX_QUEUE)
+
+SNAPSHOT_CREATE = Command(
+    subjects.SNAPSHOT_CREATE, CreateSnapshot, Snapshot, subjects.SANDBOX_QUEUE
+)
+SNAPSHOT_GET = Command(subjects.SNAPSHOT_GET, SnapshotRef, Snapshot, subjects.SANDBOX_QUEUE)
+SNAPSHOT_LIST = Command(subjects.SNAPSHOT_LIST, ListSnapshots, SnapshotPage, subjects.SANDBOX_QUEUE)
+SNAPSHOT_DELETE = Command(subjects.SNAPSHOT_DELETE, SnapshotRef, Snapshot, subjects.SANDBOX_QUEUE)
 
 WARMPOOL_CLAIM = Command(
     subjects.WARMPOOL_CLAIM, ClaimWarmSandbox, ClaimResult, subjects.WARMPOOL_QUEUE

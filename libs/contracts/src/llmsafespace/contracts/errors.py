@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     INVALID_PATH = "invalid_path"
     INSUFFICIENT_STORAGE = "insufficient_storage"
     NETWORK_DISABLED = "network_disabled"
+    SANDBOX_PAUSED = "sandbox_paused"
+    NOT_IMPLEMENTED = "not_implemented"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -42,6 +44,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_PATH: 400,
     ErrorCode.INSUFFICIENT_STORAGE: 507,
     ErrorCode.NETWORK_DISABLED: 409,
+    ErrorCode.SANDBOX_PAUSED: 409,
+    ErrorCode.NOT_IMPLEMENTED: 501,
 }
 
 

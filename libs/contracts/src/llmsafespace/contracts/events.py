@@ -11,6 +11,8 @@ class SandboxEventName(StrEnum):
     FAILED = "failed"
     TERMINATED = "terminated"
     EXPIRED = "expired"
+    PAUSED = "paused"
+    RESUMED = "resumed"
 
 
 class WarmPoolEventName(StrEnum):

@@ -6,12 +6,16 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 SANDBOX_ID_PATTERN = r"^sb-[a-z0-9]{12,32}$"
-EXECUTION_ID_PATTERN = r"^exec-[A-Za-z0-9_-]{1,64}$"
+# Any id safe in a subject (a client's UUIDs or counters too); unique within its sandbox.
+# The server's own are `exec-…`.
+EXECUTION_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 USER_ID_PATTERN = r"^usr-[a-z0-9]{12,32}$"
+SNAPSHOT_ID_PATTERN = r"^snap-[a-z0-9]{12,32}$"
 
 SandboxId = Annotated[str, StringConstraints(pattern=SANDBOX_ID_PATTERN)]
 ExecutionId = Annotated[str, StringConstraints(pattern=EXECUTION_ID_PATTERN)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+SnapshotId = Annotated[str, StringConstraints(pattern=SNAPSHOT_ID_PATTERN)]
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -30,3 +34,7 @@ def new_execution_id() -> str:
 
 def new_user_id() -> str:
     return f"usr-{_token()}"
+
+
+def new_snapshot_id() -> str:
+    return f"snap-{_token()}"

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 
 from .base import Contract, Request
 from .caller import Caller
-from .ids import SandboxId
+from .ids import SandboxId, SnapshotId
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$"
 Quantity = Annotated[str, StringConstraints(pattern=QUANTITY_PATTERN)]
@@ -25,6 +25,8 @@ _UNITS = {
     "Gi": 2**30,
     "Ti": 2**40,
 }
+DAY = 86400
+MAX_PAUSED_TIMEOUT = 30 * DAY
 MAX_MAP_ENTRIES = 64
 MIN_CPU = 0.01  # 10 millicores: the smallest share a cgroup or a pod is given
 MIN_STORAGE_BYTES = 2**20
@@ -63,6 +65,7 @@ class SecurityLevel(StrEnum):
 class SandboxStatus(StrEnum):
     CREATING = "creating"
     RUNNING = "running"
+    PAUSED = "paused"
     TERMINATED = "terminated"
     FAILED = "failed"
 
@@ -179,6 +182,23 @@ class CreateSandboxRequest(Request):
     network_access: NetworkAccess | None = Field(
         default=None, description="Outbound network; none (loopback only) by default"
     )
+    paused_timeout: int = Field(
+        default=DAY,
+        ge=1,
+        le=MAX_PAUSED_TIMEOUT,
+        description="Seconds it may stay paused before it is terminated (the operator's cap"
+        " applies: the sandbox shows the value in force)",
+    )
+    auto_resume: bool = Field(
+        default=False,
+        description="A call that needs the paused sandbox (execute, files, terminals) resumes"
+        " it instead of failing with 409 `sandbox_paused`",
+    )
+    snapshot: SnapshotId | None = Field(
+        default=None,
+        description="Start from this snapshot: its workspace, runtime, env and metadata (this"
+        " request's `env` and `metadata` entries win); always a cold start",
+    )
 
     _metadata_bounds = field_validator("metadata")(_bounded_map)
 
@@ -206,8 +226,14 @@ class Sandbox(Contract):
     metadata: dict[str, str]
     from_warm_pool: bool = False
     created_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(
+        description="When its lifetime ends; the clock stops while it is paused (resuming"
+        " moves this by the time it spent paused)"
+    )
     terminated_at: datetime | None = None
+    paused_at: datetime | None = Field(default=None, description="Since when it is paused")
+    paused_timeout: int = Field(default=DAY, description="Seconds it may stay paused")
+    auto_resume: bool = False
 
 
 class CreateSandbox(Contract):
@@ -218,7 +244,7 @@ class CreateSandbox(Contract):
 
 
 class SandboxRef(Contract):
-    """`cmd.sandbox.get|terminate|resolve`: one sandbox, on behalf of a caller."""
+    """`cmd.sandbox.get|terminate|resolve|pause|resume`: one sandbox, on behalf of a caller."""
 
     caller: Caller
     sandbox_id: SandboxId

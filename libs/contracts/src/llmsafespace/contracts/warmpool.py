@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from .base import Contract, Request
 from .caller import Caller
@@ -20,6 +20,8 @@ PackageName = Annotated[
 # No NUL: PostgreSQL text cannot hold it.
 Script = Annotated[str, StringConstraints(min_length=1, max_length=65536, pattern=r"^[^\x00]*$")]
 MAX_POOL_SIZE = 200
+# Names a pool cannot take: `/warmpools/<name>` is another route for them.
+RESERVED_POOL_NAMES = frozenset({"status"})
 
 
 class AutoScaling(Request):
@@ -59,6 +61,13 @@ class WarmPoolSpec(Request):
     preload_packages: list[PackageName] = Field(default_factory=list, max_length=32)
     preload_scripts: list[Script] = Field(default_factory=list, max_length=16)
     auto_scaling: AutoScaling = Field(default_factory=AutoScaling)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_POOL_NAMES:
+            raise ValueError(f"{name!r} is reserved: /warmpools/{name} is another route")
+        return name
 
     @model_validator(mode="after")
     def _sizes(self) -> "WarmPoolSpec":

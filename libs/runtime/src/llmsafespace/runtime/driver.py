@@ -119,3 +119,17 @@ class ReportsFailures(Protocol):
     def failures(self) -> AsyncIterator[SandboxFailure]:
         """Each sandbox that failed, was evicted or vanished, once; runs until closed."""
         ...
+
+
+@runtime_checkable
+class Pauses(Protocol):
+    """A driver that freezes a sandbox in place and lets it run again, processes and
+    memory kept (the local driver: the cgroup freezer)."""
+
+    async def pause(self, sandbox_id: str) -> None:
+        """Stop every process of the sandbox; returns once they are stopped."""
+        ...
+
+    async def resume(self, sandbox_id: str) -> None:
+        """Let the paused sandbox's processes run again."""
+        ...

@@ -16,6 +16,7 @@ from .models import (
     SandboxInfo,
     SandboxPage,
     SandboxStatusInfo,
+    SnapshotInfo,
     resources_body,
 )
 from .streaming import AsyncExecutionStream, Mode, OutputCallback, send_once
@@ -51,12 +52,18 @@ class AsyncSandbox:
         use_warm_pool: bool = True,
         metadata: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
+        auto_resume: bool = False,
+        paused_timeout: int | None = None,
+        snapshot: str | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
         request_timeout: float | None = None,
     ) -> Self:
         """Create a sandbox. `timeout` is its lifetime in seconds; `resources` takes
-        `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`)."""
+        `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`).
+        `auto_resume`: calls on it while paused resume it; `paused_timeout`: seconds it
+        may stay paused (the server's default otherwise); `snapshot`: a snapshot id to start
+        from (its files, packages, env and metadata; not its memory)."""
         transport = Transport(ClientConfig.resolve(api_url, api_key, request_timeout))
         try:
             body: dict[str, Any] = {
@@ -66,7 +73,12 @@ class AsyncSandbox:
                 "useWarmPool": use_warm_pool,
                 "metadata": metadata or {},
                 "env": env or {},
+                "autoResume": auto_resume,
             }
+            if paused_timeout is not None:
+                body["pausedTimeout"] = paused_timeout
+            if snapshot is not None:
+                body["snapshot"] = snapshot
             if resources is not None:
                 body["resources"] = resources_body(resources)
             created = await transport.request("POST", "sandboxes", json=body)
@@ -153,6 +165,28 @@ class AsyncSandbox:
             self._info = SandboxInfo.model_validate(reply)
             return self._info
         return await self.info()
+
+    async def pause(self) -> SandboxInfo:
+        """Freeze the sandbox (processes and memory kept, lifetime clock stopped); calls on
+        it raise `SandboxPausedError` until `resume()` unless it was made with `auto_resume`."""
+        return await self._change("pause")
+
+    async def resume(self) -> SandboxInfo:
+        """Let a paused sandbox run again where it stopped."""
+        return await self._change("resume")
+
+    async def snapshot(self, name: str) -> SnapshotInfo:
+        """Keep the workspace (installed packages included), env, metadata and runtime as a
+        snapshot; start sandboxes from it with `create(snapshot=id)`. Memory is not kept."""
+        reply = await self._transport.request(
+            "POST", f"sandboxes/{_path(self.id)}/snapshots", json={"name": name}
+        )
+        return SnapshotInfo.model_validate(reply)
+
+    async def _change(self, action: str) -> SandboxInfo:
+        reply = await self._transport.request("POST", f"sandboxes/{_path(self.id)}/{action}")
+        self._info = SandboxInfo.model_validate(reply)
+        return self._info
 
     async def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
         """Run Python in the sandbox's interpreter; state persists between calls and a

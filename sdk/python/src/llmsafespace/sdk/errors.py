@@ -50,6 +50,10 @@ class SandboxError(LLMSafeSpaceError):
     """The sandbox cannot do this now: it is not running, or its runtime failed."""
 
 
+class SandboxPausedError(SandboxError):
+    """The sandbox is paused: `resume()` it (or create it with `auto_resume=True`)."""
+
+
 class RateLimitError(LLMSafeSpaceError):
     """Too many requests; wait `retry_after` seconds (None when the server did not say)."""
 
@@ -91,6 +95,8 @@ ERRORS: dict[str, type[LLMSafeSpaceError]] = {
     ErrorCode.INVALID_PATH: ValidationError,
     ErrorCode.INSUFFICIENT_STORAGE: SandboxError,
     ErrorCode.NETWORK_DISABLED: ConflictError,
+    ErrorCode.SANDBOX_PAUSED: SandboxPausedError,
+    ErrorCode.NOT_IMPLEMENTED: LLMSafeSpaceError,
 }
 """Error code (from the envelope) → exception class. The only place codes are mapped."""
 

@@ -10,7 +10,7 @@ from llmsafespace.contracts import Resources
 from .async_sandbox import AsyncSandbox
 from .events import Event
 from .files import Files
-from .models import ExecutionResult, SandboxInfo, SandboxPage, SandboxStatusInfo
+from .models import ExecutionResult, SandboxInfo, SandboxPage, SandboxStatusInfo, SnapshotInfo
 from .portal import Portal, run_sync
 from .streaming import AsyncExecutionStream, OutputCallback
 
@@ -63,6 +63,9 @@ class Sandbox:
         use_warm_pool: bool = True,
         metadata: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
+        auto_resume: bool = False,
+        paused_timeout: int | None = None,
+        snapshot: str | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
         request_timeout: float | None = None,
@@ -77,6 +80,9 @@ class Sandbox:
                 use_warm_pool=use_warm_pool,
                 metadata=metadata,
                 env=env,
+                auto_resume=auto_resume,
+                paused_timeout=paused_timeout,
+                snapshot=snapshot,
                 api_url=api_url,
                 api_key=api_key,
                 request_timeout=request_timeout,
@@ -182,6 +188,18 @@ class Sandbox:
     def set_timeout(self, seconds: int) -> SandboxInfo:
         """Set the sandbox's lifetime to `seconds`."""
         return self._portal.call(self._sandbox.set_timeout(seconds))
+
+    def pause(self) -> SandboxInfo:
+        """Freeze the sandbox, processes and memory kept (see `AsyncSandbox.pause`)."""
+        return self._portal.call(self._sandbox.pause())
+
+    def resume(self) -> SandboxInfo:
+        """Let a paused sandbox run again."""
+        return self._portal.call(self._sandbox.resume())
+
+    def snapshot(self, name: str) -> SnapshotInfo:
+        """Keep the workspace, env, metadata and runtime (see `AsyncSandbox.snapshot`)."""
+        return self._portal.call(self._sandbox.snapshot(name))
 
     def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
         """Run Python in the sandbox's interpreter (state persists between calls)."""

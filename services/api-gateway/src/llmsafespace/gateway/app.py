@@ -28,6 +28,7 @@ from .openapi import ROUTES as OPENAPI_ROUTES
 from .ratelimit import RateLimiter
 from .sandboxes import ROUTES as SANDBOX_ROUTES
 from .settings import Settings
+from .snapshots import ROUTES as SNAPSHOT_ROUTES
 from .state import State
 from .stream import ROUTE as STREAM_ROUTE
 from .terminal import ROUTE as TERMINAL_ROUTE
@@ -91,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
                 routes=[
                     *FILE_ROUTES,
                     *SANDBOX_ROUTES,
+                    *SNAPSHOT_ROUTES,
                     STREAM_ROUTE,
                     TERMINAL_ROUTE,
                     *WARMPOOL_ROUTES,

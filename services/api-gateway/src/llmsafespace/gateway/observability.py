@@ -2,7 +2,8 @@
 
 A request id comes from the client's `X-Request-Id` (if sane) or is made here; it is
 bound to the log context, sent back in the response, and travels with every bus
-request (the services log it too). Metric labels are route templates, never ids.
+request (the services log it too). Metric names and labels are the original design's
+(`endpoint` is the route template, never an id; `type` is `http` or `websocket`).
 """
 
 import re
@@ -17,15 +18,17 @@ REQUEST_ID_HEADER = "x-request-id"
 log = structlog.get_logger()
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
-REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
-DURATION = Histogram("api_request_duration_seconds", "HTTP request duration", ["method", "route"])
+REQUESTS = Counter("api_requests", "HTTP requests", ["method", "endpoint", "status"])
+DURATION = Histogram(
+    "api_request_duration_seconds", "HTTP request duration", ["method", "endpoint"]
+)
 RESPONSE_SIZE = Histogram(
     "api_response_size_bytes",
     "HTTP response body size",
-    ["route"],
+    ["method", "endpoint"],
     buckets=(100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000),
 )
-ACTIVE = Gauge("api_active_connections", "Open HTTP requests and WebSockets", ["kind"])
+ACTIVE = Gauge("api_active_connections", "Open HTTP requests and WebSockets", ["type"])
 
 
 def route_template(scope: Scope) -> str:
@@ -67,18 +70,18 @@ class Observability:
             await send(message)
 
         kind = scope["type"]
-        ACTIVE.labels(kind=kind).inc()
+        ACTIVE.labels(type=kind).inc()
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            ACTIVE.labels(kind=kind).dec()
+            ACTIVE.labels(type=kind).dec()
             route = route_template(scope)
             elapsed = time.perf_counter() - started
             if kind == "http":
                 method = scope["method"]
-                REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-                DURATION.labels(method=method, route=route).observe(elapsed)
-                RESPONSE_SIZE.labels(route=route).observe(size)
+                REQUESTS.labels(method=method, endpoint=route, status=str(status)).inc()
+                DURATION.labels(method=method, endpoint=route).observe(elapsed)
+                RESPONSE_SIZE.labels(method=method, endpoint=route).observe(size)
             log.info(
                 "request",
                 kind=kind,

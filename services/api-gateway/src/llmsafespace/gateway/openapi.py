@@ -25,6 +25,7 @@ from llmsafespace.contracts import (
     CreatedApiKey,
     CreatedUser,
     CreateSandboxRequest,
+    CreateSnapshotRequest,
     CreateUserRequest,
     ErrorEnvelope,
     ExecuteRequest,
@@ -35,12 +36,15 @@ from llmsafespace.contracts import (
     InstallPackagesRequest,
     ListFiles,
     ListSandboxes,
+    ListSnapshots,
     Pagination,
     Profile,
     RuntimeInfo,
     Sandbox,
     SandboxStatusReport,
     SandboxTimeoutRequest,
+    Snapshot,
+    SnapshotPage,
     User,
     WarmPool,
     WarmPoolSpec,
@@ -156,6 +160,27 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         _PUBLIC_SANDBOX,
         body=SandboxTimeoutRequest,
         errors=(404, 409),
+    ),
+    ("POST", f"{API}/sandboxes/{{sandbox_id}}/pause"): Operation(
+        "Pause a sandbox (its processes frozen, memory kept)",
+        "sandboxes",
+        _PUBLIC_SANDBOX,
+        errors=(404, 409, 429, 501, 503),
+        description="Status `paused`: no CPU, every process and the interpreter's memory kept,"
+        " the lifetime clock stopped. Executions, file calls and terminals on it are"
+        " `409 sandbox_paused`, unless it was created with `autoResume: true` (then they"
+        " resume it). It counts against the paused quota (429), not the running one, and is"
+        " terminated once paused longer than its `pausedTimeout`. Pausing a paused sandbox"
+        " answers it as it is. The Kubernetes driver cannot pause: `501 not_implemented`.",
+    ),
+    ("POST", f"{API}/sandboxes/{{sandbox_id}}/resume"): Operation(
+        "Resume a paused sandbox",
+        "sandboxes",
+        _PUBLIC_SANDBOX,
+        errors=(404, 409, 429, 501, 503),
+        description="Its processes run again where they stopped; `expiresAt` moves by the time"
+        " it spent paused. It must fit the running quota again (429). Resuming a running"
+        " sandbox answers it as it is.",
     ),
     ("POST", f"{API}/sandboxes/{{sandbox_id}}/execute"): Operation(
         "Run code or a command and wait for the result",
@@ -278,6 +303,36 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         " the sandbox can reach it; otherwise `409 network_disabled`, before anything runs."
         " A package the mirror lacks is `404`; an unreachable mirror `503`.",
     ),
+    ("POST", f"{API}/sandboxes/{{sandbox_id}}/snapshots"): Operation(
+        "Snapshot a running sandbox's workspace, env, metadata and runtime",
+        "snapshots",
+        Ref(Snapshot),
+        201,
+        body=CreateSnapshotRequest,
+        errors=(404, 409, 429, 503),
+        description="Durable and immutable: the whole `/workspace` (packages installed into"
+        " `/workspace/.packages` and `node_modules` included), the env the sandbox was"
+        " created with, its metadata and runtime. The interpreter's memory (variables,"
+        " running processes) is NOT part of a snapshot. Stored as content-addressed chunks:"
+        " `storedBytes` is what this one added. Start a sandbox from it with `POST"
+        ' /sandboxes {"snapshot": id}`. Per-user quotas on count and bytes (429).',
+    ),
+    ("GET", f"{API}/snapshots"): Operation(
+        "List your snapshots (admins: all)",
+        "snapshots",
+        Ref(SnapshotPage),
+        query=ListSnapshots,
+        query_fields=("limit", "offset"),
+    ),
+    ("GET", f"{API}/snapshots/{{snapshot_id}}"): Operation(
+        "Get a snapshot", "snapshots", Ref(Snapshot), errors=(404,)
+    ),
+    ("DELETE", f"{API}/snapshots/{{snapshot_id}}"): Operation(
+        "Delete a snapshot (chunks no other snapshot uses are freed)",
+        "snapshots",
+        Ref(Snapshot),
+        errors=(404,),
+    ),
     ("POST", f"{API}/warmpools"): Operation(
         "Create a warm pool", "warmpools", Ref(WarmPool), 201, body=WarmPoolSpec, errors=(409,)
     ),
@@ -360,12 +415,13 @@ _DESCRIPTIONS = {
     401: "Missing or invalid credentials (`unauthorized`)",
     403: "Not allowed (`forbidden`)",
     404: "Not found, or not yours (`not_found`)",
-    409: "Conflicts with the current state (`conflict`, `sandbox_not_running`)",
+    409: "Conflicts with the current state (`conflict`, `sandbox_not_running`, `sandbox_paused`)",
     413: "Body too large (`payload_too_large`)",
     429: "Rate limit (`rate_limited`) or quota (`quota_exceeded`) exceeded",
     500: "Internal error (`internal_error`)",
     503: "A service is unavailable (`service_unavailable`, `runtime_unavailable`)",
     504: "A service did not answer in time (`timeout`)",
+    501: "This deployment's runtime driver cannot do it (`not_implemented`)",
     507: "The sandbox's storage is full (`insufficient_storage`)",
 }
 

@@ -85,6 +85,20 @@ async def terminate(request: Request, caller: Caller) -> Response:
     return JSONResponse(_public(request, sandbox))
 
 
+@authenticated
+async def pause(request: Request, caller: Caller) -> Response:
+    ref = sandbox_ref(request, caller)
+    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_PAUSE, ref)
+    return JSONResponse(_public(request, sandbox))
+
+
+@authenticated
+async def resume(request: Request, caller: Caller) -> Response:
+    ref = sandbox_ref(request, caller)
+    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_RESUME, ref)
+    return JSONResponse(_public(request, sandbox))
+
+
 async def _execute_body(request: Request, limit: int) -> ExecuteRequest:
     raw = (await parse_body(request, _JSONObject, limit)).root
     check_code_size(raw.get("content"))
@@ -163,6 +177,8 @@ ROUTES: list[BaseRoute] = [
     Route("/sandboxes", list_sandboxes, methods=["GET"]),
     Route("/sandboxes/{sandbox_id}/status", status, methods=["GET"]),
     Route("/sandboxes/{sandbox_id}/timeout", set_timeout, methods=["POST"]),
+    Route("/sandboxes/{sandbox_id}/pause", pause, methods=["POST"]),
+    Route("/sandboxes/{sandbox_id}/resume", resume, methods=["POST"]),
     Route("/sandboxes/{sandbox_id}", get, methods=["GET"], name="sandbox"),
     Route("/sandboxes/{sandbox_id}", terminate, methods=["DELETE"]),
     Route("/sandboxes/{sandbox_id}/execute", execute, methods=["POST"]),

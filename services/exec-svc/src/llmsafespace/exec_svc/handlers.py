@@ -32,15 +32,19 @@ from .runner import Runner
 from .terminals import Terminals
 from .transfers import Files
 
+_LET_GO = frozenset({SandboxStatus.TERMINATED, SandboxStatus.FAILED, SandboxStatus.PAUSED})
+
 
 def create_router(
     agents: Agents, runner: Runner, files: Files, packages: Packages, max_workers: int
 ) -> NatsRouter:
     router = NatsRouter()
 
-    @router.subscriber(subjects.SANDBOX_EVENTS)  # every instance: let go of ended sandboxes
+    # Every instance lets go of ended and paused sandboxes (a paused one's next call
+    # resolves again: 409 `sandbox_paused`, or an auto-resume).
+    @router.subscriber(subjects.SANDBOX_EVENTS)
     async def sandbox_changed(sandbox: Sandbox) -> None:
-        if sandbox.status in (SandboxStatus.TERMINATED, SandboxStatus.FAILED):
+        if sandbox.status in _LET_GO:
             agents.forget(sandbox.id)
 
     @handles(router, commands.EXEC_RUN, max_workers=max_workers)

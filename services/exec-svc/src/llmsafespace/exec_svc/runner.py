@@ -83,7 +83,9 @@ class Runner:
         self._bus = bus
         self._nc = connection
         self._output_limit = output_limit
-        self._running: dict[str, Running] = {}
+        # Keyed by (sandbox, execution): a client picks its execution ids, so they are
+        # unique within its sandbox only (another tenant's `exec-1` is none of its business).
+        self._running: dict[tuple[str, str], Running] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(
@@ -91,16 +93,16 @@ class Runner:
     ) -> ExecutionResult:
         """Run to completion and return the whole result (output also to ``on_output``)."""
         _, client = await self._agents.client(command.caller, command.sandbox_id)
-        running = self._register(command.execution_id, command.caller)
+        running = self._register(command.sandbox_id, command.execution_id, command.caller)
         try:
             return await self._execute(command, client, running, on_output)
         finally:
-            self._running.pop(command.execution_id, None)
+            self._running.pop((command.sandbox_id, command.execution_id), None)
 
     async def start(self, command: StartExecution) -> ExecutionAccepted:
         """Accept a streamed execution; it runs on after this reply."""
         _, client = await self._agents.client(command.caller, command.sandbox_id)
-        running = self._register(command.execution_id, command.caller)
+        running = self._register(command.sandbox_id, command.execution_id, command.caller)
         if command.stdin and command.request.type is ExecutionType.COMMAND:
             running.stdin = asyncio.Queue()
         self._background(self._stream(command, client, running))
@@ -119,14 +121,14 @@ class Runner:
 
     def cancel(self, command: CancelExecution) -> None:
         """Stop an execution if this instance runs it (others ignore the broadcast)."""
-        running = self._running.get(command.execution_id)
+        running = self._running.get((command.sandbox_id, command.execution_id))
         if running is not None and command.caller.can_access(running.owner.user_id):
             log.info("execution_cancel_requested", execution_id=command.execution_id)
             running.cancel.set()
 
     def stdin(self, command: ExecutionStdin) -> None:
         """Feed a running command's stdin if this instance runs it with a stdin pipe."""
-        running = self._running.get(command.execution_id)
+        running = self._running.get((command.sandbox_id, command.execution_id))
         if (
             running is not None
             and running.stdin is not None
@@ -134,10 +136,11 @@ class Runner:
         ):
             running.stdin.put_nowait((command.content, command.eof))
 
-    def _register(self, execution_id: str, owner: Caller) -> Running:
-        if execution_id in self._running:
+    def _register(self, sandbox_id: str, execution_id: str, owner: Caller) -> Running:
+        key = (sandbox_id, execution_id)
+        if key in self._running:
             raise ServiceError(ErrorCode.CONFLICT, f"execution {execution_id} is already running")
-        running = self._running[execution_id] = Running(owner=owner)
+        running = self._running[key] = Running(owner=owner)
         return running
 
     async def _stream(self, command: StartExecution, client: AgentClient, running: Running) -> None:
@@ -163,7 +166,7 @@ class Runner:
         except Exception:
             log.exception("streamed_execution_failed", execution_id=command.execution_id)
         finally:
-            self._running.pop(command.execution_id, None)
+            self._running.pop((command.sandbox_id, command.execution_id), None)
 
     async def _execute(
         self,

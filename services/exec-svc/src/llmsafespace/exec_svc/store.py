@@ -18,7 +18,7 @@ _INSERT = (
     "INSERT INTO executions (id, sandbox_id, owner_id, type, status, exit_code, ended_by,"
     " stdout_bytes, stderr_bytes, started_at, completed_at, duration_ms, cpu_ms,"
     " peak_memory_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-    " $13, $14) ON CONFLICT (id) DO NOTHING"
+    " $13, $14) ON CONFLICT (sandbox_id, id) DO NOTHING"
 )
 
 

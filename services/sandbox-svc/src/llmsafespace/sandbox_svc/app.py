@@ -18,6 +18,8 @@ from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .reaper import Reaper
 from .settings import Settings
+from .snapshot_store import SnapshotStore
+from .snapshots import Snapshots
 from .store import SandboxStore
 from .watch import FailureWatch
 
@@ -65,9 +67,26 @@ def create_app(settings: Settings) -> Starlette:
                     configured=settings.quota().memory_bytes,
                     clamped_to=quota.memory_bytes,
                 )
-            lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, quota)
+            snapshots = Snapshots(
+                store,
+                SnapshotStore(pool),
+                settings.chunk_store(),
+                settings.snapshot_quota(),
+            )
+            lifecycle = Lifecycle(
+                store,
+                driver,
+                bus,
+                catalog,
+                settings.claim_timeout,
+                quota,
+                settings.max_paused_timeout,
+                snapshots,
+            )
             inventory = Inventory(store, driver, lifecycle, catalog)
-            await up.serve(broker, create_router(lifecycle, inventory, settings.max_workers))
+            await up.serve(
+                broker, create_router(lifecycle, inventory, snapshots, settings.max_workers)
+            )
             up.task(Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL))
             if isinstance(driver, ReportsFailures):
                 up.task(FailureWatch(store, lifecycle).run(driver.failures()))

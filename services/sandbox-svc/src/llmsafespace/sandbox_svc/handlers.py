@@ -6,7 +6,9 @@ from llmsafespace.contracts import (
     Catalog,
     CatalogQuery,
     CreateSandbox,
+    CreateSnapshot,
     ListSandboxes,
+    ListSnapshots,
     ResolvedSandbox,
     RuntimeHold,
     RuntimeHoldQuery,
@@ -15,15 +17,21 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatusReport,
     SetSandboxTimeout,
+    Snapshot,
+    SnapshotPage,
+    SnapshotRef,
     commands,
 )
 from llmsafespace.servicekit import handles
 
 from .inventory import Inventory
 from .lifecycle import Lifecycle
+from .snapshots import Snapshots
 
 
-def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) -> NatsRouter:
+def create_router(
+    lifecycle: Lifecycle, inventory: Inventory, snapshots: Snapshots, max_workers: int
+) -> NatsRouter:
     router = NatsRouter()
 
     @handles(router, commands.SANDBOX_CREATE, max_workers=max_workers)
@@ -37,6 +45,14 @@ def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) 
     @handles(router, commands.SANDBOX_TERMINATE, max_workers=max_workers)
     async def terminate(ref: SandboxRef) -> Sandbox:
         return await lifecycle.terminate(ref)
+
+    @handles(router, commands.SANDBOX_PAUSE, max_workers=max_workers)
+    async def pause(ref: SandboxRef) -> Sandbox:
+        return await lifecycle.pause(ref)
+
+    @handles(router, commands.SANDBOX_RESUME, max_workers=max_workers)
+    async def resume(ref: SandboxRef) -> Sandbox:
+        return await lifecycle.resume(ref)
 
     @handles(router, commands.SANDBOX_HOLDS, max_workers=max_workers)
     async def holds(query: RuntimeHoldQuery) -> RuntimeHold:
@@ -61,5 +77,21 @@ def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) 
     @handles(router, commands.SANDBOX_CATALOG, max_workers=max_workers)
     async def catalog(_: CatalogQuery) -> Catalog:
         return inventory.catalog
+
+    @handles(router, commands.SNAPSHOT_CREATE, max_workers=max_workers)
+    async def snapshot(command: CreateSnapshot) -> Snapshot:
+        return await snapshots.create(command)
+
+    @handles(router, commands.SNAPSHOT_GET, max_workers=max_workers)
+    async def get_snapshot(ref: SnapshotRef) -> Snapshot:
+        return await snapshots.get(ref)
+
+    @handles(router, commands.SNAPSHOT_LIST, max_workers=max_workers)
+    async def list_snapshots(query: ListSnapshots) -> SnapshotPage:
+        return await snapshots.list(query)
+
+    @handles(router, commands.SNAPSHOT_DELETE, max_workers=max_workers)
+    async def delete_snapshot(ref: SnapshotRef) -> Snapshot:
+        return await snapshots.delete(ref)
 
     return router

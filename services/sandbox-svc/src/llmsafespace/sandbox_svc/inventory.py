@@ -52,7 +52,7 @@ class Inventory:
         """The row's state with the runtime's view: alive or not, and its live usage."""
         sandbox = await self._lifecycle.get(ref)
         alive, stats = False, None
-        if sandbox.status is SandboxStatus.RUNNING:
+        if sandbox.status in (SandboxStatus.RUNNING, SandboxStatus.PAUSED):
             runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
             handle, stats = await asyncio.gather(
                 self._driver.inspect(runtime_id), self._driver.stats(runtime_id)

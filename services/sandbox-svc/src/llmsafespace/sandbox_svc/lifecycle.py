@@ -1,11 +1,13 @@
 """Sandbox lifecycle: create (warm claim first, cold otherwise), get, terminate, resolve."""
 
 import asyncio
+import contextlib
 import time
 
 import structlog
 
 from llmsafespace.contracts import (
+    Caller,
     Catalog,
     ClaimResult,
     ClaimWarmSandbox,
@@ -21,6 +23,7 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatus,
     ServiceError,
+    SnapshotRef,
     commands,
     new_sandbox_id,
     quantity_bytes,
@@ -30,14 +33,17 @@ from llmsafespace.runtime import (
     Driver,
     DriverError,
     NetworkRule,
+    Pauses,
     RuntimeSpec,
     UnknownRuntime,
     UnsupportedSpec,
 )
 from llmsafespace.servicekit import Bus
 
-from .metrics import CREATE_SECONDS, CREATIONS
+from .metrics import CREATE_SECONDS, CREATIONS, HitRatio
 from .quota import Quota
+from .snapshot_store import StoredSnapshot
+from .snapshots import Snapshots
 from .store import Adopted, SandboxStore
 
 log = structlog.get_logger()
@@ -52,6 +58,8 @@ class Lifecycle:
         catalog: Catalog,
         claim_timeout: float = 2.0,
         quota: Quota | None = None,
+        max_paused_timeout: int | None = None,
+        snapshots: Snapshots | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
@@ -59,9 +67,19 @@ class Lifecycle:
         self._catalog = catalog
         self._claim_timeout = claim_timeout
         self._quota_limits = quota
+        self._hit_ratio = HitRatio()
+        self._max_paused_timeout = max_paused_timeout
+        self._snapshots = snapshots
 
     async def create(self, command: CreateSandbox) -> Sandbox:
         request = command.request
+        if self._max_paused_timeout and request.paused_timeout > self._max_paused_timeout:
+            request = request.model_copy(update={"paused_timeout": self._max_paused_timeout})
+            command = command.model_copy(update={"request": request})
+        source = None
+        if request.snapshot is not None:
+            command, source = await self._from_snapshot(command, request.snapshot)
+            request = command.request
         self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
@@ -74,15 +92,37 @@ class Lifecycle:
             adopted = Adopted(claim.runtime_id, claim.endpoint, claim.token)
             sandbox = await self._adopt(sandbox_id, command, adopted)
         else:
-            sandbox = await self._create_cold(sandbox_id, command)
-        source = "warm" if claim.hit else "cold"
-        CREATIONS.labels(source=source).inc()
-        CREATE_SECONDS.labels(source=source).observe(time.perf_counter() - started)
+            sandbox = await self._create_cold(sandbox_id, command, source)
+        kind = "warm" if claim.hit else "cold"
+        CREATIONS.labels(source=kind).inc()
+        if warm:
+            self._hit_ratio.created(request.runtime, warm=claim.hit)
+        CREATE_SECONDS.labels(source=kind).observe(time.perf_counter() - started)
         log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
         return sandbox
 
-    def _quota(self, command: CreateSandbox) -> Quota | None:
-        return None if command.caller.role is Role.ADMIN else self._quota_limits  # admins exempt
+    async def _from_snapshot(
+        self, command: CreateSandbox, snapshot_id: str
+    ) -> tuple[CreateSandbox, StoredSnapshot]:
+        """The create as the snapshot shapes it: its runtime, its env and metadata under the
+        request's own entries, and a cold start (the workspace is restored into it)."""
+        if self._snapshots is None:
+            raise ServiceError(ErrorCode.NOT_IMPLEMENTED, "snapshots are not configured")
+        source = await self._snapshots.source(
+            SnapshotRef(caller=command.caller, snapshot_id=snapshot_id)
+        )
+        request = command.request.model_copy(
+            update={
+                "runtime": source.public.runtime,
+                "env": {**source.env, **command.request.env},
+                "metadata": {**source.public.metadata, **command.request.metadata},
+                "use_warm_pool": False,
+            }
+        )
+        return command.model_copy(update={"request": request}), source
+
+    def _quota(self, caller: Caller) -> Quota | None:
+        return None if caller.role is Role.ADMIN else self._quota_limits  # admins exempt
 
     async def _adopt(self, sandbox_id: str, command: CreateSandbox, adopted: Adopted) -> Sandbox:
         """The warm path: the row is born `running` on the claimed runtime, in one insert
@@ -91,7 +131,11 @@ class Lifecycle:
         (Until the row exists, warmpool-svc's sweep leaves a fresh claim alone.)"""
         try:
             sandbox = await self._store.insert(
-                sandbox_id, command.caller.user_id, command.request, self._quota(command), adopted
+                sandbox_id,
+                command.caller.user_id,
+                command.request,
+                self._quota(command.caller),
+                adopted,
             )
         except BaseException:
             await asyncio.shield(self._abandon(sandbox_id, adopted.runtime_id))
@@ -104,13 +148,17 @@ class Lifecycle:
         await self._fail(sandbox_id, "creation interrupted")  # if the row made it in
         await self._driver.destroy(runtime_id)
 
-    async def _create_cold(self, sandbox_id: str, command: CreateSandbox) -> Sandbox:
+    async def _create_cold(
+        self, sandbox_id: str, command: CreateSandbox, source: StoredSnapshot | None = None
+    ) -> Sandbox:
         created = await self._store.insert(
-            sandbox_id, command.caller.user_id, command.request, self._quota(command)
+            sandbox_id, command.caller.user_id, command.request, self._quota(command.caller)
         )
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.CREATED), created)
         try:
             endpoint, token = await self._cold_create(sandbox_id, command)
+            if source is not None:
+                await self._restore(sandbox_id, source, endpoint, token)
             sandbox = await self._store.mark_running(
                 sandbox_id, endpoint, token, runtime_id=sandbox_id, from_warm_pool=False
             )
@@ -125,6 +173,21 @@ class Lifecycle:
             )
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox
+
+    async def _restore(
+        self, sandbox_id: str, source: StoredSnapshot, endpoint: str, token: str
+    ) -> None:
+        if self._snapshots is None:
+            return
+        try:
+            await self._snapshots.restore(source, endpoint, token)
+        except (DriverError, OSError) as exc:
+            await self._driver.destroy(sandbox_id)
+            await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed")
+            raise ServiceError(
+                ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {source.public.id} failed"
+            ) from exc
+        log.info("snapshot_restored", snapshot_id=source.public.id)
 
     async def _claim(self, sandbox_id: str, command: CreateSandbox) -> ClaimResult:
         request = command.request
@@ -209,10 +272,77 @@ class Lifecycle:
         log.info("sandbox_ended", sandbox_id=sandbox.id, status=status, reason=reason)
         return ended
 
+    def _pausing_driver(self) -> Pauses:
+        if not isinstance(self._driver, Pauses):
+            raise ServiceError(
+                ErrorCode.NOT_IMPLEMENTED, "this runtime driver cannot pause sandboxes"
+            )
+        return self._driver
+
+    async def pause(self, ref: SandboxRef) -> Sandbox:
+        """Freeze a running sandbox (processes and memory kept) and stop its lifetime clock;
+        a paused one is answered as it is."""
+        sandbox = await self.get(ref)
+        driver = self._pausing_driver()
+        if sandbox.status is SandboxStatus.PAUSED:
+            return sandbox
+        paused = await self._store.pause(sandbox, self._quota(ref.caller))
+        if paused is None:
+            raise _not_running(sandbox)
+        runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
+        try:
+            await driver.pause(runtime_id)
+        except BaseException as exc:
+            await asyncio.shield(self._undo_pause(driver, paused, runtime_id))
+            if isinstance(exc, DriverError):
+                raise _driver_error(exc) from exc
+            raise
+        await self._bus.event(subjects.sandbox_event(sandbox.id, SandboxEventName.PAUSED), paused)
+        log.info("sandbox_paused", sandbox_id=sandbox.id)
+        return paused
+
+    async def _undo_pause(self, driver: Pauses, paused: Sandbox, runtime_id: str) -> None:
+        with contextlib.suppress(DriverError):
+            await driver.resume(runtime_id)
+        await self._store.unpause(paused, None)
+
+    async def resume(self, ref: SandboxRef) -> Sandbox:
+        """Thaw a paused sandbox; it counts against the running quota again and its
+        expiry moves by the time it spent paused. A running one is answered as it is."""
+        sandbox = await self.get(ref)
+        driver = self._pausing_driver()
+        if sandbox.status is SandboxStatus.RUNNING:
+            return sandbox
+        resumed = await self._store.unpause(sandbox, self._quota(ref.caller))
+        if resumed is None:
+            raise _not_running(sandbox)
+        try:
+            await driver.resume(await self._store.runtime_id(sandbox.id) or sandbox.id)
+        except DriverError as exc:
+            await self.end(
+                resumed, SandboxStatus.FAILED, SandboxEventName.FAILED, f"resume failed: {exc}"
+            )
+            raise _driver_error(exc) from exc
+        await self._bus.event(subjects.sandbox_event(sandbox.id, SandboxEventName.RESUMED), resumed)
+        log.info("sandbox_resumed", sandbox_id=sandbox.id)
+        return resumed
+
     async def resolve(self, ref: SandboxRef) -> ResolvedSandbox:
+        """How to reach the sandbox's agent. A paused sandbox is 409 `sandbox_paused`, or
+        resumed first if it was created with `autoResume` (every call that reaches an
+        agent — executions, files, packages, terminals — resolves through here)."""
         info = await self._store.connection_info(ref.sandbox_id)
         if info is None or not ref.caller.can_access(info["owner_id"]):
             raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {ref.sandbox_id} not found")
+        if info["status"] == SandboxStatus.PAUSED:
+            if not info["auto_resume"]:
+                raise ServiceError(
+                    ErrorCode.SANDBOX_PAUSED,
+                    f"sandbox {ref.sandbox_id} is paused: resume it first",
+                    {"status": SandboxStatus.PAUSED},
+                )
+            await self.resume(ref)
+            info = await self._store.connection_info(ref.sandbox_id) or info
         if info["status"] != SandboxStatus.RUNNING or not info["endpoint"]:
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING,
@@ -235,3 +365,17 @@ def _network_rules(access: NetworkAccess | None) -> tuple[NetworkRule, ...]:
         NetworkRule(ports=tuple(rule.ports), hosts=tuple(rule.hosts), cidrs=tuple(rule.cidrs))
         for rule in access.egress
     )
+
+
+def _not_running(sandbox: Sandbox) -> ServiceError:
+    return ServiceError(
+        ErrorCode.SANDBOX_NOT_RUNNING,
+        f"sandbox {sandbox.id} is {sandbox.status}",
+        {"status": sandbox.status},
+    )
+
+
+def _driver_error(exc: DriverError) -> ServiceError:
+    if isinstance(exc, UnsupportedSpec):
+        return ServiceError(ErrorCode.NOT_IMPLEMENTED, str(exc))
+    return ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, str(exc))

@@ -1,4 +1,4 @@
-"""sandbox-svc's Prometheus metrics (labels are states and sources, never ids)."""
+"""sandbox-svc's Prometheus metrics (labels are states, sources and runtimes, never ids)."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -10,3 +10,23 @@ CREATE_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 BY_STATE = Gauge("sandboxes", "Sandboxes by state (set by the reaper's pass)", ["state"])
+WARM_HIT_RATIO = Gauge(
+    "warm_pool_hit_ratio",
+    "Share of the creates that asked for a warm sandbox (since start) which got one",
+    ["runtime"],
+)
+
+
+class HitRatio:
+    """Counts warm and cold outcomes of creates that asked for a warm sandbox, per runtime,
+    where the create is decided, and keeps `warm_pool_hit_ratio` up to date."""
+
+    def __init__(self, gauge: Gauge = WARM_HIT_RATIO) -> None:
+        self._gauge = gauge
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    def created(self, runtime: str, *, warm: bool) -> None:
+        hits, total = self._counts.get(runtime, (0, 0))
+        hits, total = hits + warm, total + 1
+        self._counts[runtime] = (hits, total)
+        self._gauge.labels(runtime=runtime).set(hits / total)

@@ -1,4 +1,5 @@
-"""Ends sandboxes past their lifetime and reconciles rows with live runtimes.
+"""Ends sandboxes past their lifetime (or paused past their `pausedTimeout`) and
+reconciles rows with live runtimes.
 
 One pass at a time across replicas (a PostgreSQL advisory lock); a replica that
 finds the lock taken skips the pass.
@@ -75,6 +76,13 @@ class Reaper:
         for sandbox in await self._store.expired():
             await self._lifecycle.end(
                 sandbox, SandboxStatus.TERMINATED, SandboxEventName.EXPIRED, "expired"
+            )
+        for sandbox in await self._store.paused_too_long():
+            await self._lifecycle.end(
+                sandbox,
+                SandboxStatus.TERMINATED,
+                SandboxEventName.EXPIRED,
+                "paused longer than pausedTimeout",
             )
 
     async def reconcile(self) -> None:

@@ -8,7 +8,8 @@ from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
 from llmsafespace.runtime import RuntimeSettings
 from llmsafespace.servicekit import ServiceSettings
 
-from .quota import Quota
+from .chunks import ChunkStore, LocalChunkStore, S3ChunkStore
+from .quota import Quota, SnapshotQuota
 
 
 class Settings(ServiceSettings):
@@ -40,8 +41,61 @@ class Settings(ServiceSettings):
         " `64Gi`); a create beyond it is 429 `quota_exceeded`. Admins are exempt.",
     )
 
+    quota_paused_sandboxes: int = Field(
+        default=100,
+        ge=1,
+        description="Paused sandboxes one user may hold at once (they do not count against"
+        " `quota_sandboxes`); a pause beyond it is 429 `quota_exceeded`.",
+    )
+    max_paused_timeout: int = Field(
+        default=7 * 86400,
+        ge=1,
+        description="The longest `pausedTimeout` a sandbox gets (seconds); a longer request is"
+        " lowered to it.",
+    )
+
+    snapshot_dir: Path | None = Field(
+        default=None,
+        description="Where snapshot chunks are stored; `snapshots` beside RUNTIME_DIR when unset",
+    )
+    quota_snapshots: int = Field(
+        default=50, ge=1, description="Snapshots one user may keep; beyond, 429 `quota_exceeded`"
+    )
+    quota_snapshot_bytes: str = Field(
+        default="20Gi",
+        pattern=QUANTITY_PATTERN,
+        description="Total size (uncompressed workspace bytes) of one user's snapshots",
+    )
+
+    snapshot_s3_bucket: str | None = Field(
+        default=None,
+        description="Store snapshot chunks in this S3 bucket instead of `snapshot_dir`"
+        " (credentials and region from the usual AWS_* variables)",
+    )
+    snapshot_s3_endpoint: str | None = Field(
+        default=None, description="The S3-compatible service's URL (AWS's when unset)"
+    )
+    snapshot_s3_prefix: str = Field(default="chunks/", description="Key prefix of chunks")
+
+    def chunk_store(self) -> ChunkStore:
+        """S3 when a bucket is named, else a directory (`snapshots` beside RUNTIME_DIR)."""
+        if self.snapshot_s3_bucket:
+            return S3ChunkStore(
+                self.snapshot_s3_bucket, self.snapshot_s3_prefix, self.snapshot_s3_endpoint
+            )
+        return LocalChunkStore(self.snapshot_dir or self.runtime.dir.parent / "snapshots")
+
+    def snapshot_quota(self) -> SnapshotQuota:
+        return SnapshotQuota(
+            snapshots=self.quota_snapshots, bytes=quantity_bytes(self.quota_snapshot_bytes)
+        )
+
     def quota(self) -> Quota:
-        return Quota(sandboxes=self.quota_sandboxes, memory_bytes=quantity_bytes(self.quota_memory))
+        return Quota(
+            sandboxes=self.quota_sandboxes,
+            memory_bytes=quantity_bytes(self.quota_memory),
+            paused_sandboxes=self.quota_paused_sandboxes,
+        )
 
     def catalog(self) -> Catalog:
         """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""

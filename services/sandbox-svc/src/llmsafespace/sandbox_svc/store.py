@@ -24,15 +24,19 @@ _QUOTA_LOCK_CLASS = 0x5A0D
 
 _COLUMNS = (
     "id, owner_id, status, status_reason, runtime, security_level, timeout, resources,"
-    " metadata, from_warm_pool, created_at, expires_at, terminated_at"
+    " metadata, from_warm_pool, created_at, expires_at, terminated_at, paused_at,"
+    " paused_timeout, auto_resume"
 )
+# A live sandbox holds a runtime: being created, running, or paused (its runtime frozen).
+_LIVE = "('creating', 'running', 'paused')"
 
 
 _INSERT = (
     "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
-    " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool)"
+    " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool,"
+    " paused_timeout, auto_resume, env)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $6::integer),"
-    " $9, $10, $11, $12, $13)"
+    " $9, $10, $11, $12, $13, $14, $15, $16)"
     f" RETURNING {_COLUMNS}"
 )
 
@@ -61,6 +65,32 @@ def _sandbox(row: asyncpg.Record) -> Sandbox:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         terminated_at=row["terminated_at"],
+        paused_at=row["paused_at"],
+        paused_timeout=row["paused_timeout"],
+        auto_resume=row["auto_resume"],
+    )
+
+
+async def _usage(conn: asyncpg.Connection, owner_id: str) -> Usage:
+    """What the owner's sandboxes counted by the running quota hold (creating or running),
+    with what the owner's warm pools reserve."""
+    memories = await conn.fetch(
+        "SELECT resources->>'memory' AS memory FROM sandboxes"
+        " WHERE owner_id = $1 AND status IN ('creating', 'running')",
+        owner_id,
+    )
+    pools = await _pool_reservations(conn, owner_id)
+    return Usage(
+        sandboxes=len(memories) + sum(size for size, _ in pools),
+        memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories)
+        + sum(size * memory for size, memory in pools),
+    )
+
+
+async def _lock_owner(conn: asyncpg.Connection, owner_id: str) -> None:
+    """Serialise the owner's quota checks until the transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
     )
 
 
@@ -80,8 +110,9 @@ class SandboxStore:
         """The new row: `creating`, or — given the warm runtime it `adopted` — `running`
         on that runtime at once. With a quota, the owner's live sandboxes are counted and
         the row inserted in one transaction under a per-owner advisory lock, so concurrent
-        creates on any number of replicas cannot overshoot it together; without one, the
-        insert is a single statement."""
+        creates on any number of replicas cannot overshoot it together (the owner's warm
+        pools count too: each reserves its size); without one, the insert is a single
+        statement."""
         status = SandboxStatus.CREATING if adopted is None else SandboxStatus.RUNNING
         args = (
             sandbox_id,
@@ -97,25 +128,61 @@ class SandboxStore:
             None if adopted is None else adopted.endpoint,
             None if adopted is None else adopted.token,
             adopted is not None,
+            request.paused_timeout,
+            request.auto_resume,
+            json.dumps(request.env),
         )
         if quota is None:
             return _sandbox(await self._pool.fetchrow(_INSERT, *args))
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
-            )
-            memories = await conn.fetch(
-                "SELECT resources->>'memory' AS memory FROM sandboxes"
-                " WHERE owner_id = $1 AND status IN ('creating', 'running')",
-                owner_id,
-            )
-            usage = Usage(
-                sandboxes=len(memories),
-                memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories),
-            )
-            quota.admit(usage, quantity_bytes(request.resources.memory))
+            await _lock_owner(conn, owner_id)
+            quota.admit(await _usage(conn, owner_id), quantity_bytes(request.resources.memory))
             row = await conn.fetchrow(_INSERT, *args)
         return _sandbox(row)
+
+    async def pause(self, sandbox: Sandbox, quota: Quota | None) -> Sandbox | None:
+        """`running` → `paused` (its lifetime clock stops); None unless it was running. With
+        a quota, the owner's paused sandboxes are counted under the owner's lock first."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if quota is not None:
+                await _lock_owner(conn, sandbox.owner_id)
+                paused = await conn.fetchval(
+                    "SELECT count(*) FROM sandboxes WHERE owner_id = $1 AND status = 'paused'",
+                    sandbox.owner_id,
+                )
+                quota.admit_paused(paused)
+            row = await conn.fetchrow(
+                "UPDATE sandboxes SET status = 'paused', paused_at = now()"
+                f" WHERE id = $1 AND status = 'running' RETURNING {_COLUMNS}",
+                sandbox.id,
+            )
+        return _sandbox(row) if row else None
+
+    async def unpause(self, sandbox: Sandbox, quota: Quota | None) -> Sandbox | None:
+        """`paused` → `running`, its expiry moved by the time it spent paused; None unless it
+        was paused. With a quota, it must fit the running quota again (owner's lock held)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if quota is not None:
+                await _lock_owner(conn, sandbox.owner_id)
+                usage = await _usage(conn, sandbox.owner_id)
+                quota.admit(usage, quantity_bytes(sandbox.resources.memory))
+            row = await conn.fetchrow(
+                "UPDATE sandboxes SET status = 'running',"
+                " expires_at = expires_at + (now() - paused_at), paused_at = NULL"
+                f" WHERE id = $1 AND status = 'paused' RETURNING {_COLUMNS}",
+                sandbox.id,
+            )
+        return _sandbox(row) if row else None
+
+    async def paused_too_long(self, limit: int = 100) -> list[Sandbox]:
+        """Paused sandboxes past their `paused_timeout`."""
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE status = 'paused'"
+            " AND paused_at + make_interval(secs => paused_timeout) < now()"
+            " ORDER BY paused_at LIMIT $1",
+            limit,
+        )
+        return [_sandbox(row) for row in rows]
 
     async def mark_running(
         self,
@@ -153,13 +220,19 @@ class SandboxStore:
         row = await self._pool.fetchrow(
             "SELECT status, runtime_id FROM sandboxes WHERE id = $1", sandbox_id
         )
-        if row is None or row["status"] not in ("creating", "running"):
+        if row is None or row["status"] not in ("creating", "running", "paused"):
             return HoldState.RELEASED
         if row["runtime_id"] == runtime_id:
             return HoldState.HOLDS
         if row["status"] == "creating" and row["runtime_id"] is None:
             return HoldState.PENDING
         return HoldState.RELEASED
+
+    async def env(self, sandbox_id: str) -> dict[str, str]:
+        """The env the sandbox was created with."""
+        value = await self._pool.fetchval("SELECT env FROM sandboxes WHERE id = $1", sandbox_id)
+        env: dict[str, str] = json.loads(value) if value else {}
+        return env
 
     async def runtime_id(self, sandbox_id: str) -> str | None:
         value: str | None = await self._pool.fetchval(
@@ -210,7 +283,7 @@ class SandboxStore:
         row = await self._pool.fetchrow(
             "UPDATE sandboxes SET status = $2, status_reason = $3, terminated_at = now(),"
             " endpoint = NULL, token = NULL"
-            f" WHERE id = $1 AND status IN ('creating', 'running') RETURNING {_COLUMNS}",
+            f" WHERE id = $1 AND status IN {_LIVE} RETURNING {_COLUMNS}",
             sandbox_id,
             status.value,
             reason,
@@ -234,14 +307,14 @@ class SandboxStore:
     async def live(self) -> list[tuple[Sandbox, str | None]]:
         """Every sandbox not yet ended, with its runtime's id (None before it has one)."""
         rows = await self._pool.fetch(
-            f"SELECT {_COLUMNS}, runtime_id FROM sandboxes WHERE status IN ('creating', 'running')"
+            f"SELECT {_COLUMNS}, runtime_id FROM sandboxes WHERE status IN {_LIVE}"
         )
         return [(_sandbox(row), row["runtime_id"]) for row in rows]
 
     async def live_on_runtime(self, runtime_id: str) -> Sandbox | None:
         """The live sandbox running on `runtime_id` (its own id, or a warm one it adopted)."""
         row = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN ('creating', 'running')"
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN {_LIVE}"
             " AND coalesce(runtime_id, id) = $1 LIMIT 1",
             runtime_id,
         )
@@ -257,6 +330,22 @@ class SandboxStore:
 
     async def connection_info(self, sandbox_id: str) -> dict[str, Any] | None:
         row = await self._pool.fetchrow(
-            "SELECT owner_id, status, endpoint, token FROM sandboxes WHERE id = $1", sandbox_id
+            "SELECT owner_id, status, endpoint, token, auto_resume FROM sandboxes WHERE id = $1",
+            sandbox_id,
         )
         return dict(row) if row else None
+
+
+async def _pool_reservations(conn: asyncpg.Connection, owner_id: str) -> list[tuple[int, int]]:
+    """(sandboxes, memory bytes each) every warm pool of the owner reserves of their quota:
+    `maxSize` when it autoscales, else `minSize` (warmpool-svc admits pools the same way,
+    under the same lock). Admins' pools are shared and admins have no quota."""
+    if not await conn.fetchval("SELECT to_regclass('warm_pools') IS NOT NULL"):
+        return []  # warmpool-svc has not created its tables yet: no pools
+    rows = await conn.fetch(
+        "SELECT CASE WHEN (spec->'autoScaling'->>'enabled')::boolean"
+        " THEN (spec->>'maxSize')::integer ELSE (spec->>'minSize')::integer END AS size,"
+        " resources->>'memory' AS memory FROM warm_pools WHERE owner_id = $1 AND NOT shared",
+        owner_id,
+    )
+    return [(row["size"], quantity_bytes(row["memory"])) for row in rows]

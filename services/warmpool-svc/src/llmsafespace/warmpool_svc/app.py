@@ -60,7 +60,14 @@ def create_app(settings: Settings) -> Starlette:
                 claim_delay=settings.replenish_delay,
             )
             pools = Pools(
-                store, driver, bus, catalog, metrics, replenisher.wake, replenisher.claimed
+                store,
+                driver,
+                bus,
+                catalog,
+                metrics,
+                replenisher.wake,
+                replenisher.claimed,
+                settings.limits(),
             )
             await up.serve(broker, create_router(pools, settings.max_workers))
             up.on_stop(replenisher.close)  # before the broker stops, as tending stops

@@ -17,16 +17,7 @@ class Metrics:
             ["runtime", "outcome"],
             registry=registry,
         )
-        self.hit_ratio = Gauge(
-            "warm_pool_hit_ratio",
-            "Share of claims (since start) that got a warm sandbox",
-            ["runtime"],
-            registry=registry,
-        )
-        self._counts: dict[str, list[int]] = {}
 
     def claimed(self, runtime: str, hit: bool) -> None:
+        # warm_pool_hit_ratio is sandbox-svc's: it decides each create, warm or cold.
         self.claims.labels(runtime=runtime, outcome="hit" if hit else "miss").inc()
-        counts = self._counts.setdefault(runtime, [0, 0])
-        counts[0 if hit else 1] += 1
-        self.hit_ratio.labels(runtime=runtime).set(counts[0] / (counts[0] + counts[1]))

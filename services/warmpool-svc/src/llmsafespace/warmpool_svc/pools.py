@@ -31,6 +31,8 @@ from llmsafespace.runtime import AgentClient, Driver, DriverError
 from llmsafespace.servicekit import Bus
 
 from .metrics import Metrics
+from .pool_names import pool_key
+from .pool_quota import PoolLimits
 from .store import PoolStore
 
 log = structlog.get_logger()
@@ -59,10 +61,12 @@ def _conditions(row: asyncpg.Record, counts: dict[WarmSandboxState, int]) -> lis
 
 
 def pool_view(row: asyncpg.Record, counts: dict[WarmSandboxState, int]) -> WarmPool:
+    """The pool as its clients see it: named as they named it (the row's key is internal)."""
+    spec = WarmPoolSpec.model_validate_json(row["spec"])
     return WarmPool(
-        name=row["name"],
+        name=spec.name,
         owner_id=row["owner_id"],
-        spec=WarmPoolSpec.model_validate_json(row["spec"]),
+        spec=spec,
         status=WarmPoolStatus(
             available_pods=counts.get(WarmSandboxState.READY, 0),
             assigned_pods=counts.get(WarmSandboxState.ASSIGNED, 0),
@@ -86,6 +90,7 @@ class Pools:
         metrics: Metrics,
         wake: Callable[[str], None],
         claimed: Callable[[str], None] | None = None,
+        limits: PoolLimits | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
@@ -94,13 +99,31 @@ class Pools:
         self._metrics = metrics
         self._wake = wake
         self._claimed = claimed or wake  # tends a pool after a claim
+        self._limits = limits  # what ordinary users' pools may hold; admins are exempt
+
+    def _limits_for(self, caller: Caller, spec: WarmPoolSpec) -> PoolLimits | None:
+        if caller.role is Role.ADMIN or self._limits is None:
+            return None
+        self._limits.check_size(spec)
+        return self._limits
 
     async def _view(self, row: asyncpg.Record) -> WarmPool:
         counts = await self._store.counts([row["name"]])
         return pool_view(row, counts[row["name"]])
 
     async def _owned(self, caller: Caller, name: str) -> asyncpg.Record:
-        row = await self._store.get_pool(name)
+        """The caller's pool called `name`. An admin reaches its own (shared) pools by name
+        and a user's by name too while no other pool has it (else 409, naming owners)."""
+        row = await self._store.get_pool(pool_key(caller, name))
+        if row is None and caller.role is Role.ADMIN:
+            named = await self._store.pools_named(name)
+            if len(named) > 1:
+                raise ServiceError(
+                    ErrorCode.CONFLICT,
+                    f"several users have a warm pool named {name!r}",
+                    {"name": name, "ownerIds": [each["owner_id"] for each in named]},
+                )
+            row = named[0] if named else None
         if row is None or not caller.can_access(row["owner_id"]):
             raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {name!r} not found")
         return row
@@ -108,9 +131,13 @@ class Pools:
     async def create(self, command: CreateWarmPool) -> WarmPool:
         self._catalog.runtime(command.spec.runtime)
         shared = command.caller.role is Role.ADMIN
-        row = await self._store.create_pool(command.caller.user_id, shared, command.spec)
-        log.info("warm_pool_created", pool=command.spec.name, min_size=command.spec.min_size)
-        self._wake(command.spec.name)
+        limits = self._limits_for(command.caller, command.spec)
+        key = pool_key(command.caller, command.spec.name)
+        row = await self._store.create_pool(
+            key, command.caller.user_id, shared, command.spec, limits
+        )
+        log.info("warm_pool_created", pool=key, min_size=command.spec.min_size)
+        self._wake(key)
         return await self._view(row)
 
     async def get(self, ref: WarmPoolRef) -> WarmPool:
@@ -125,30 +152,33 @@ class Pools:
     async def update(self, command: UpdateWarmPool) -> WarmPool:
         row = await self._owned(command.caller, command.name)
         spec = command.update.apply(WarmPoolSpec.model_validate_json(row["spec"]))
-        updated = await self._store.update_pool(spec)
+        limits = self._limits_for(command.caller, spec)
+        updated = await self._store.update_pool(row["name"], row["owner_id"], spec, limits)
         if updated is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {command.name!r} not found")
-        self._wake(command.name)
+        self._wake(row["name"])
         return await self._view(updated)
 
     async def delete(self, ref: WarmPoolRef) -> WarmPool:
         """Remove the pool and destroy its unassigned sandboxes; handed-out ones live on."""
-        view = await self.get(ref)
-        row, runtime_ids = await self._store.delete_pool(ref.name)
+        owned = await self._owned(ref.caller, ref.name)
+        view = await self._view(owned)
+        key = owned["name"]
+        row, runtime_ids = await self._store.delete_pool(key)
         if row is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {ref.name!r} not found")
         for runtime_id in runtime_ids:
             await self._driver.destroy(runtime_id)
         await self._bus.event(
-            subjects.warmpool_event(ref.name, WarmPoolEventName.DELETED),
+            subjects.warmpool_event(key, WarmPoolEventName.DELETED),
             WarmPoolEvent(
-                pool=ref.name,
+                pool=key,
                 event=WarmPoolEventName.DELETED,
                 count=len(runtime_ids),
                 runtime_ids=runtime_ids,
             ),
         )
-        log.info("warm_pool_deleted", pool=ref.name, destroyed=len(runtime_ids))
+        log.info("warm_pool_deleted", pool=key, destroyed=len(runtime_ids))
         return view
 
     async def claim(self, request: ClaimWarmSandbox) -> ClaimResult:

@@ -3,9 +3,12 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from llmsafespace.contracts import Catalog
+from llmsafespace.contracts import Catalog, quantity_bytes
+from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
 from llmsafespace.runtime import RuntimeSettings
 from llmsafespace.servicekit import ServiceSettings
+
+from .pool_quota import PoolLimits
 
 
 class Settings(ServiceSettings):
@@ -33,6 +36,38 @@ class Settings(ServiceSettings):
     parallel_starts: int = Field(default=4, ge=1, description="Sandboxes started at once")
     preload_timeout: float = Field(default=300.0, gt=0, description="Seconds per preload step")
     max_workers: int = Field(default=64, ge=1, description="Commands handled concurrently")
+
+    max_pools_per_user: int = Field(
+        default=5, ge=0, description="Warm pools one ordinary user may own (admins: any)"
+    )
+    max_pool_size: int = Field(
+        default=10,
+        ge=0,
+        description="Largest pool an ordinary user may make (`maxSize` when it autoscales,"
+        " else `minSize`); larger ones are for admins only (403 `forbidden`)",
+    )
+    quota_sandboxes: int = Field(
+        default=100,
+        ge=1,
+        validation_alias="SANDBOX_SVC_QUOTA_SANDBOXES",
+        description="The per-user sandbox quota sandbox-svc enforces (its variable): an"
+        " ordinary user's pools reserve their sizes of it",
+    )
+    quota_memory: str = Field(
+        default="64Gi",
+        pattern=QUANTITY_PATTERN,
+        validation_alias="SANDBOX_SVC_QUOTA_MEMORY",
+        description="The per-user memory quota sandbox-svc enforces (its variable): a pool"
+        " reserves its size times its sandboxes' `resources.memory`",
+    )
+
+    def limits(self) -> PoolLimits:
+        return PoolLimits(
+            sandboxes=self.quota_sandboxes,
+            memory_bytes=quantity_bytes(self.quota_memory),
+            pools=self.max_pools_per_user,
+            size=self.max_pool_size,
+        )
 
     def catalog(self) -> Catalog:
         """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""

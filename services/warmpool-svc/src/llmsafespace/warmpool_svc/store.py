@@ -12,7 +12,14 @@ from llmsafespace.contracts import (
     ServiceError,
     WarmPoolSpec,
     WarmSandboxState,
+    quantity_bytes,
 )
+
+from .pool_quota import Holdings, PoolLimits, reserved_size
+
+# sandbox-svc serialises one owner's quota check and insert under the advisory lock
+# (this class, hashtext(owner)); pool creates and updates take the same one.
+_QUOTA_LOCK_CLASS = 0x5A0D
 
 _POOL_COLUMNS = (
     "name, owner_id, shared, spec, desired, last_scale_time, last_error, created_at, updated_at"
@@ -40,25 +47,40 @@ class PoolStore:
 
     # Pools -------------------------------------------------------------------------------
 
-    async def create_pool(self, owner_id: str, shared: bool, spec: WarmPoolSpec) -> asyncpg.Record:
-        try:
-            row: asyncpg.Record = await self._pool.fetchrow(
-                "INSERT INTO warm_pools (name, owner_id, shared, spec, runtime, security_level,"
-                " resources, desired) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                f" RETURNING {_POOL_COLUMNS}",
-                spec.name,
-                owner_id,
-                shared,
-                spec.model_dump_json(by_alias=True),
-                spec.runtime,
-                spec.security_level.value,
-                resources_key(spec.resources),
-                spec.min_size,
-            )
-        except asyncpg.UniqueViolationError as exc:
-            raise ServiceError(
-                ErrorCode.CONFLICT, f"warm pool {spec.name!r} already exists", {"name": spec.name}
-            ) from exc
+    async def create_pool(
+        self,
+        key: str,
+        owner_id: str,
+        shared: bool,
+        spec: WarmPoolSpec,
+        limits: PoolLimits | None = None,
+    ) -> asyncpg.Record:
+        """The new pool (its row named by `key`, see pool_names); with limits, admitted
+        against what its owner holds first (in one transaction under the owner's quota
+        lock, as sandbox creates are)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if limits is not None:
+                limits.admit(await _holdings(conn, owner_id, except_pool=None), spec, new=True)
+            try:
+                row: asyncpg.Record = await conn.fetchrow(
+                    "INSERT INTO warm_pools (name, owner_id, shared, spec, runtime,"
+                    " security_level, resources, desired) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    f" RETURNING {_POOL_COLUMNS}",
+                    key,
+                    owner_id,
+                    shared,
+                    spec.model_dump_json(by_alias=True),
+                    spec.runtime,
+                    spec.security_level.value,
+                    resources_key(spec.resources),
+                    spec.min_size,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise ServiceError(
+                    ErrorCode.CONFLICT,
+                    f"warm pool {spec.name!r} already exists",
+                    {"name": spec.name},
+                ) from exc
         return row
 
     async def get_pool(self, name: str) -> asyncpg.Record | None:
@@ -66,6 +88,15 @@ class PoolStore:
             f"SELECT {_POOL_COLUMNS} FROM warm_pools WHERE name = $1", name
         )
         return row
+
+    async def pools_named(self, name: str) -> list[asyncpg.Record]:
+        """Every pool a client named `name` (any owner's), shared ones first."""
+        rows: list[asyncpg.Record] = await self._pool.fetch(
+            f"SELECT {_POOL_COLUMNS} FROM warm_pools WHERE spec->>'name' = $1"
+            " ORDER BY shared DESC, created_at",
+            name,
+        )
+        return rows
 
     async def pools(self, owner_id: str | None = None) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self._pool.fetch(
@@ -75,13 +106,19 @@ class PoolStore:
         )
         return rows
 
-    async def update_pool(self, spec: WarmPoolSpec) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self._pool.fetchrow(
-            "UPDATE warm_pools SET spec = $2, updated_at = now() WHERE name = $1"
-            f" RETURNING {_POOL_COLUMNS}",
-            spec.name,
-            spec.model_dump_json(by_alias=True),
-        )
+    async def update_pool(
+        self, key: str, owner_id: str, spec: WarmPoolSpec, limits: PoolLimits | None = None
+    ) -> asyncpg.Record | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if limits is not None:
+                held = await _holdings(conn, owner_id, except_pool=key)
+                limits.admit(held, spec, new=False)
+            row: asyncpg.Record | None = await conn.fetchrow(
+                "UPDATE warm_pools SET spec = $2, updated_at = now() WHERE name = $1"
+                f" RETURNING {_POOL_COLUMNS}",
+                key,
+                spec.model_dump_json(by_alias=True),
+            )
         return row
 
     async def delete_pool(self, name: str) -> tuple[asyncpg.Record | None, list[str]]:
@@ -243,3 +280,33 @@ class PoolStore:
     async def known_ids(self) -> set[str]:
         """Every runtime id with a row (assigned ones belong to sandbox-svc now)."""
         return {row["id"] for row in await self._pool.fetch("SELECT id FROM warm_sandboxes")}
+
+
+async def _holdings(conn: asyncpg.Connection, owner_id: str, except_pool: str | None) -> Holdings:
+    """The owner's other pools (their reserved sizes) and live sandboxes, with the owner's
+    quota lock held until the transaction ends."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
+    )
+    pools = await conn.fetch(
+        "SELECT spec FROM warm_pools WHERE owner_id = $1 AND name IS DISTINCT FROM $2",
+        owner_id,
+        except_pool,
+    )
+    specs = [WarmPoolSpec.model_validate_json(row["spec"]) for row in pools]
+    sandboxes = await conn.fetchval("SELECT to_regclass('sandboxes') IS NOT NULL")
+    memories = (
+        await conn.fetch(
+            "SELECT resources->>'memory' AS memory FROM sandboxes"
+            " WHERE owner_id = $1 AND status IN ('creating', 'running')",
+            owner_id,
+        )
+        if sandboxes
+        else []
+    )
+    return Holdings(
+        pools=len(specs),
+        sandboxes=len(memories) + sum(reserved_size(spec) for spec in specs),
+        memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories)
+        + sum(reserved_size(spec) * quantity_bytes(spec.resources.memory) for spec in specs),
+    )

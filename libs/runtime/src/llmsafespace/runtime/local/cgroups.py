@@ -3,7 +3,8 @@
 Every sandbox gets a cgroup named for its host uid (``sb-<uid>``, unique host-wide while
 the uid is held) in each controller it needs: memory (no swap), pids and cpu (a CFS
 quota), and on v1 also cpuacct where mounted (it only counts: v2's ``cpu.stat`` counts
-by itself). The parent, ``llmsafespace`` at the top of each hierarchy by default, carries
+by itself) and the freezer where mounted (v2 freezes any cgroup with ``cgroup.freeze``).
+The parent, ``llmsafespace`` at the top of each hierarchy by default, carries
 the overall cap for all sandboxes together. Teardown kills what is left in the cgroup
 and removes it.
 """
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from ..errors import RuntimeUnavailable
+from ..errors import DriverError, RuntimeUnavailable, UnsupportedSpec
 
 CONTROLLERS = ("memory", "pids", "cpu")
 ACCOUNTING = "cpuacct"  # v1 only, optional: CPU time used
+FREEZER = "freezer"  # v1 only, optional: pause and resume
+FREEZE_TIMEOUT = 10.0
 CPU_PERIOD_US = 100_000
 KILL_TIMEOUT = 5.0
 PREFIX = "sb-"
@@ -105,7 +108,7 @@ class Cgroups:
             controller: Path(point) / parent
             for point, kind, options in mounts
             if kind == "cgroup"
-            for controller in (*CONTROLLERS, ACCOUNTING)
+            for controller in (*CONTROLLERS, ACCOUNTING, FREEZER)
             if controller in options
         }
         if set(CONTROLLERS) <= set(v1):
@@ -200,8 +203,51 @@ class Cgroups:
             pids=_read_int(pids / "pids.current"),
         )
 
+    def _freezer(self, uid: int) -> tuple[Path, str, str, Path]:
+        """(file to write, value to freeze, value to thaw, file that reports the state)."""
+        if self.version is CgroupVersion.V2:
+            directory = self.dirs(uid)["cpu"]
+            return directory / "cgroup.freeze", "1", "0", directory / "cgroup.events"
+        if FREEZER not in self._parents:
+            raise UnsupportedSpec("pause needs the cgroup v1 freezer controller mounted")
+        state = self.dirs(uid)[FREEZER] / "freezer.state"
+        return state, "FROZEN", "THAWED", state
+
+    def _set_frozen(self, uid: int, frozen: bool) -> None:
+        control, freeze, thaw, report = self._freezer(uid)
+        if not control.exists():
+            raise UnsupportedSpec(f"the sandbox of uid {uid} has no freezer cgroup")
+        _write(control, freeze if frozen else thaw)
+        # v1 passes through FREEZING; v2 reports `frozen 1` once every task has stopped.
+        done = "FROZEN" if frozen else "THAWED"
+        if self.version is CgroupVersion.V2:
+            done = "1" if frozen else "0"
+        deadline = time.monotonic() + FREEZE_TIMEOUT
+        while True:
+            now = (
+                _stat_field(report, "frozen")
+                if self.version is CgroupVersion.V2
+                else report.read_text().strip()
+            )
+            if str(now) == done:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeUnavailable(f"cgroup of uid {uid} did not reach {done}: {now}")
+            time.sleep(0.005)
+
+    def freeze(self, uid: int) -> None:
+        """Stop every process of the sandbox where it is (memory kept); returns once stopped."""
+        self._set_frozen(uid, True)
+
+    def thaw(self, uid: int) -> None:
+        """Let the sandbox's processes run again."""
+        self._set_frozen(uid, False)
+
     def destroy(self, uid: int) -> None:
-        """Kill every process in the sandbox's cgroup and remove it; idempotent."""
+        """Kill every process in the sandbox's cgroup (thawed first: frozen tasks on v1
+        cannot die) and remove it; idempotent."""
+        with contextlib.suppress(OSError, DriverError):
+            self.thaw(uid)
         dirs = sorted(set(self.dirs(uid).values()))
         deadline = time.monotonic() + KILL_TIMEOUT
         for directory in dirs:

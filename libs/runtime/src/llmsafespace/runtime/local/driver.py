@@ -397,6 +397,25 @@ class LocalDriver:
         """Its cgroup's counters (v1 or v2); every field None on a host without cgroups."""
         return await asyncio.to_thread(self._stats, sandbox_id)
 
+    def _set_paused(self, sandbox_id: str, paused: bool) -> None:
+        meta = self._alive(sandbox_id)
+        if meta is None:
+            raise RuntimeUnavailable(f"sandbox {sandbox_id} is not running")
+        if self._cgroups is None:
+            raise UnsupportedSpec("pause needs cgroups, which this host does not offer")
+        if paused:
+            self._cgroups.freeze(meta.uid)
+        else:
+            self._cgroups.thaw(meta.uid)
+
+    async def pause(self, sandbox_id: str) -> None:
+        """Freeze the sandbox's cgroup: no CPU, processes and memory kept."""
+        await asyncio.to_thread(self._set_paused, sandbox_id, True)
+
+    async def resume(self, sandbox_id: str) -> None:
+        """Thaw the sandbox's cgroup."""
+        await asyncio.to_thread(self._set_paused, sandbox_id, False)
+
     async def close(self) -> None:
         """Nothing to release: sandboxes keep running and state lives on disk."""
 

@@ -1,0 +1,108 @@
+"""Where snapshot chunks live: content-addressed blobs (named by their sha256) behind one
+small interface, with two implementations: a local directory and S3-compatible object
+storage (for clusters; boto3, its credentials from the usual AWS variables)."""
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.exceptions import ClientError
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ChunkStore(Protocol):
+    async def put(self, name: str, data: bytes) -> bool:
+        """Store a chunk under its digest `name`; False when it was already there."""
+        ...
+
+    async def get(self, name: str) -> bytes:
+        """A stored chunk's bytes."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Remove a chunk; idempotent."""
+        ...
+
+
+class LocalChunkStore:
+    """Chunks as files `<root>/<first two hex digits>/<digest>`, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def _path(self, name: str) -> Path:
+        if not _DIGEST.match(name):
+            raise ValueError(f"not a chunk name: {name!r}")
+        return self._root / name[:2] / name
+
+    def _put(self, name: str, data: bytes) -> bool:
+        path = self._path(name)
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as partial:
+            partial.write(data)
+        os.replace(partial.name, path)
+        return True
+
+    async def put(self, name: str, data: bytes) -> bool:
+        return await asyncio.to_thread(self._put, name, data)
+
+    async def get(self, name: str) -> bytes:
+        return await asyncio.to_thread(self._path(name).read_bytes)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self._path(name).unlink, missing_ok=True)
+
+
+class S3ChunkStore:
+    """Chunks as objects `<prefix><digest>` in a bucket of an S3-compatible service."""
+
+    def __init__(
+        self, bucket: str, prefix: str = "chunks/", endpoint_url: str | None = None
+    ) -> None:
+        self._bucket = bucket
+        self._prefix = prefix
+        self._client: Any = boto3.client("s3", endpoint_url=endpoint_url)
+
+    def _key(self, name: str) -> str:
+        if not _DIGEST.match(name):
+            raise ValueError(f"not a chunk name: {name!r}")
+        return self._prefix + name
+
+    def _put(self, name: str, data: bytes) -> bool:
+        key = self._key(name)
+        try:
+            self._client.head_object(Bucket=self._bucket, Key=key)
+            return False
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=data)
+        return True
+
+    def _get(self, name: str) -> bytes:
+        reply = self._client.get_object(Bucket=self._bucket, Key=self._key(name))
+        data: bytes = reply["Body"].read()
+        return data
+
+    async def put(self, name: str, data: bytes) -> bool:
+        return await asyncio.to_thread(self._put, name, data)
+
+    async def get(self, name: str) -> bytes:
+        return await asyncio.to_thread(self._get, name)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(
+            self._client.delete_object, Bucket=self._bucket, Key=self._key(name)
+        )

@@ -1,0 +1,140 @@
+"""The `snapshots` table. Plain SQL; only this module spells it."""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from llmsafespace.contracts import Snapshot
+
+from .quota import SnapshotQuota
+
+_COLUMNS = (
+    "id, owner_id, name, sandbox_id, runtime, metadata, env,"
+    " chunks, size_bytes, stored_bytes, created_at"
+)
+# Session advisory lock: snapshot writers share it, a deletion's chunk sweep takes it alone,
+# so a chunk a new snapshot reuses is never swept before that snapshot's row exists.
+CHUNKS_LOCK = 0x5AFE_0002
+_QUOTA_LOCK_CLASS = 0x5A0E  # (this, hashtext(owner)): one owner's snapshot quota check
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """A snapshot with what the public view leaves out: how to rebuild the sandbox."""
+
+    public: Snapshot
+    env: dict[str, str]
+    chunks: list[str]
+
+
+def _stored(row: asyncpg.Record) -> StoredSnapshot:
+    env = json.loads(row["env"])
+    return StoredSnapshot(
+        public=Snapshot(
+            id=row["id"],
+            owner_id=row["owner_id"],
+            name=row["name"],
+            sandbox_id=row["sandbox_id"],
+            runtime=row["runtime"],
+            metadata=json.loads(row["metadata"]),
+            env_names=sorted(env),
+            size_bytes=row["size_bytes"],
+            stored_bytes=row["stored_bytes"],
+            created_at=row["created_at"],
+        ),
+        env=env,
+        chunks=list(row["chunks"]),
+    )
+
+
+class SnapshotStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def locked(self, key: int, *, shared: bool) -> AsyncIterator[None]:
+        """Hold a session advisory lock (shared or exclusive) for the block."""
+        kind = "_shared" if shared else ""
+        async with self._pool.acquire() as conn:
+            await conn.execute(f"SELECT pg_advisory_lock{kind}($1)", key)
+            try:
+                yield
+            finally:
+                await conn.execute(f"SELECT pg_advisory_unlock{kind}($1)", key)
+
+    async def insert(
+        self, snapshot: Snapshot, stored: StoredSnapshot, quota: SnapshotQuota | None
+    ) -> StoredSnapshot:
+        """The new row; with a quota, the owner's snapshots are counted first (owner lock)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if quota is not None:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                    _QUOTA_LOCK_CLASS,
+                    snapshot.owner_id,
+                )
+                used = await conn.fetchrow(
+                    "SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS bytes"
+                    " FROM snapshots WHERE owner_id = $1",
+                    snapshot.owner_id,
+                )
+                quota.admit(used["n"], used["bytes"], snapshot.size_bytes)
+            row = await conn.fetchrow(
+                "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, metadata, env,"
+                " chunks, size_bytes, stored_bytes)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                f" RETURNING {_COLUMNS}",
+                snapshot.id,
+                snapshot.owner_id,
+                snapshot.name,
+                snapshot.sandbox_id,
+                snapshot.runtime,
+                json.dumps(snapshot.metadata),
+                json.dumps(stored.env),
+                stored.chunks,
+                snapshot.size_bytes,
+                snapshot.stored_bytes,
+            )
+        return _stored(row)
+
+    async def get(self, snapshot_id: str) -> StoredSnapshot | None:
+        row = await self._pool.fetchrow(
+            f"SELECT {_COLUMNS} FROM snapshots WHERE id = $1", snapshot_id
+        )
+        return _stored(row) if row else None
+
+    async def page(
+        self, owner_id: str | None, limit: int, offset: int
+    ) -> tuple[list[Snapshot], int]:
+        """One page, newest first, and the total; `owner_id=None` means everyone's."""
+        async with self._pool.acquire() as conn:
+            total: int = await conn.fetchval(
+                "SELECT count(*) FROM snapshots WHERE ($1::text IS NULL OR owner_id = $1)",
+                owner_id,
+            )
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM snapshots WHERE ($1::text IS NULL OR owner_id = $1)"
+                " ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
+                owner_id,
+                limit,
+                offset,
+            )
+        return [_stored(row).public for row in rows], total
+
+    async def delete(self, snapshot_id: str) -> list[str]:
+        """Remove the row; the chunks no other snapshot uses (to sweep, under the lock)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            chunks = await conn.fetchval(
+                "DELETE FROM snapshots WHERE id = $1 RETURNING chunks", snapshot_id
+            )
+            if chunks is None:
+                return []
+            unused: list[str] = await conn.fetchval(
+                "SELECT coalesce(array_agg(DISTINCT c), '{}') FROM unnest($1::text[]) AS c"
+                " WHERE NOT EXISTS (SELECT 1 FROM snapshots WHERE c = ANY(chunks))",
+                chunks,
+            )
+        return unused

@@ -1,0 +1,181 @@
+"""Snapshots: a running sandbox's workspace (with the packages installed into it), env,
+metadata and runtime, stored as content-addressed chunks; a new sandbox starts from one.
+
+The workspace is streamed from the sandbox's agent as its tar.gz archive (the download
+the files API uses), inflated on the fly and cut into fixed-size chunks named by their
+sha256: a chunk already stored is not stored again, so snapshots of similar workspaces
+share storage. A restore streams the chunks back, deflated, into the new sandbox's
+`/workspace`. Memory stays flat: one chunk at a time. The interpreter's memory is not
+part of a snapshot.
+"""
+
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from llmsafespace.contracts import (
+    CHUNK_BYTES,
+    CreateSnapshot,
+    ErrorCode,
+    ListSnapshots,
+    Pagination,
+    Role,
+    SandboxStatus,
+    ServiceError,
+    Snapshot,
+    SnapshotPage,
+    SnapshotRef,
+    new_snapshot_id,
+)
+from llmsafespace.runtime import AgentClient, Download, DriverError
+
+from .chunks import ChunkStore, digest
+from .quota import SnapshotQuota
+from .snapshot_store import CHUNKS_LOCK, SnapshotStore, StoredSnapshot
+from .store import SandboxStore
+
+log = structlog.get_logger()
+
+WORKSPACE = "/workspace"
+SNAPSHOT_CHUNK = 1024 * 1024  # bytes of the uncompressed tar per chunk
+_GZIP = 31  # zlib wbits for a gzip stream
+
+
+async def _inflated(download: Download) -> AsyncIterator[bytes]:
+    """The archive's tar bytes, at most SNAPSHOT_CHUNK at a time (a bomb stays small)."""
+    inflate = zlib.decompressobj(_GZIP)
+    while (data := await download.read()) is not None:
+        while data:
+            yield inflate.decompress(data, SNAPSHOT_CHUNK)
+            data = inflate.unconsumed_tail
+    yield inflate.flush()
+
+
+async def _fixed(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    buffer = bytearray()
+    async for piece in pieces:
+        buffer += piece
+        while len(buffer) >= SNAPSHOT_CHUNK:
+            yield bytes(buffer[:SNAPSHOT_CHUNK])
+            del buffer[:SNAPSHOT_CHUNK]
+    if buffer:
+        yield bytes(buffer)
+
+
+class Snapshots:
+    def __init__(
+        self,
+        sandboxes: SandboxStore,
+        snapshots: SnapshotStore,
+        chunks: ChunkStore,
+        quota: SnapshotQuota | None = None,
+    ) -> None:
+        self._sandboxes = sandboxes
+        self._snapshots = snapshots
+        self._chunks = chunks
+        self._quota = quota
+
+    async def create(self, command: CreateSnapshot) -> Snapshot:
+        caller = command.caller
+        sandbox = await self._sandboxes.get(command.sandbox_id)
+        if sandbox is None or not caller.can_access(sandbox.owner_id):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {command.sandbox_id} not found")
+        info = await self._sandboxes.connection_info(sandbox.id)
+        if info is None or info["status"] != SandboxStatus.RUNNING or not info["endpoint"]:
+            code = (
+                ErrorCode.SANDBOX_PAUSED
+                if sandbox.status is SandboxStatus.PAUSED
+                else ErrorCode.SANDBOX_NOT_RUNNING
+            )
+            raise ServiceError(code, f"sandbox {sandbox.id} is {sandbox.status}")
+        async with self._snapshots.locked(CHUNKS_LOCK, shared=True):
+            chunks, size, stored = await self._capture(info["endpoint"], info["token"])
+            snapshot = Snapshot(
+                id=new_snapshot_id(),
+                owner_id=sandbox.owner_id,
+                name=command.request.name,
+                sandbox_id=sandbox.id,
+                runtime=sandbox.runtime,
+                metadata=sandbox.metadata,
+                env_names=[],
+                size_bytes=size,
+                stored_bytes=stored,
+                created_at=datetime.now(UTC),  # the row's own time replaces it
+            )
+            saved = await self._snapshots.insert(
+                snapshot,
+                StoredSnapshot(
+                    public=snapshot,
+                    env=await self._sandboxes.env(sandbox.id),
+                    chunks=chunks,
+                ),
+                None if caller.role is Role.ADMIN else self._quota,
+            )
+        log.info("snapshot_created", snapshot_id=snapshot.id, size=size, stored=stored)
+        return saved.public
+
+    async def _capture(self, endpoint: str, token: str) -> tuple[list[str], int, int]:
+        """Stream the workspace into chunks: (their names in order, bytes, bytes new)."""
+        chunks: list[str] = []
+        size = stored = 0
+        try:
+            client = await AgentClient.connect(endpoint, token)
+            try:
+                download = await client.open_read(WORKSPACE, archive=True)
+                async for chunk in _fixed(_inflated(download)):
+                    name = digest(chunk)
+                    if await self._chunks.put(name, chunk):
+                        stored += len(chunk)
+                    chunks.append(name)
+                    size += len(chunk)
+            finally:
+                await client.close()
+        except DriverError as exc:
+            raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, f"snapshot failed: {exc}") from exc
+        return chunks, size, stored
+
+    async def source(self, caller_ref: SnapshotRef) -> StoredSnapshot:
+        """The snapshot, if the caller may use it; 404 otherwise."""
+        found = await self._snapshots.get(caller_ref.snapshot_id)
+        if found is None or not caller_ref.caller.can_access(found.public.owner_id):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"snapshot {caller_ref.snapshot_id} not found")
+        return found
+
+    async def get(self, ref: SnapshotRef) -> Snapshot:
+        return (await self.source(ref)).public
+
+    async def list(self, query: ListSnapshots) -> SnapshotPage:
+        owner = None if query.caller.role is Role.ADMIN else query.caller.user_id
+        snapshots, total = await self._snapshots.page(owner, query.limit, query.offset)
+        return SnapshotPage(
+            snapshots=snapshots,
+            pagination=Pagination(limit=query.limit, offset=query.offset, total=total),
+        )
+
+    async def delete(self, ref: SnapshotRef) -> Snapshot:
+        snapshot = await self.source(ref)
+        async with self._snapshots.locked(CHUNKS_LOCK, shared=False):
+            for name in await self._snapshots.delete(snapshot.public.id):
+                await self._chunks.delete(name)
+        log.info("snapshot_deleted", snapshot_id=snapshot.public.id)
+        return snapshot.public
+
+    async def restore(self, snapshot: StoredSnapshot, endpoint: str, token: str) -> None:
+        """Stream the snapshot's workspace into a new sandbox's `/workspace`."""
+        deflate = zlib.compressobj(6, zlib.DEFLATED, _GZIP)
+        client = await AgentClient.connect(endpoint, token)
+        try:
+            upload = await client.open_write(WORKSPACE, archive=True)
+            for name in snapshot.chunks:
+                await _send(upload.send, deflate.compress(await self._chunks.get(name)))
+            await _send(upload.send, deflate.flush())
+            await upload.finish(None)
+        finally:
+            await client.close()
+
+
+async def _send(send: Callable[[bytes], Awaitable[None]], data: bytes) -> None:
+    for start in range(0, len(data), CHUNK_BYTES):
+        await send(data[start : start + CHUNK_BYTES])

@@ -1,0 +1,156 @@
+"""Pause and resume through the real stack: a frozen cgroup, 409 `sandbox_paused`,
+auto-resume, and the reaper ending a sandbox paused past its `pausedTimeout`."""
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from .test_audit import audit, names
+
+pytestmark = pytest.mark.stack
+FREEZES = pytest.mark.local_driver(reason="the cgroup freezer; Kubernetes answers 501")
+
+WAIT_SECONDS = 30.0
+BUSY_LOOP = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])"
+
+
+@pytest.fixture
+async def quota_user(stack, api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh plain user (quotas apply to them; admins are exempt)."""
+    created = await api.post("/users", json={"username": f"pause-{secrets.token_hex(4)}"})
+    assert created.status_code == 201, created.text
+    headers = {"Authorization": f"Bearer {created.json()['apiKey']}"}
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as client:
+        yield client
+
+
+async def _create(api: httpx.AsyncClient, **body: object) -> str:
+    created = await api.post("/sandboxes", json={"timeout": 600, **body})
+    assert created.status_code == 201, created.text
+    sandbox_id: str = created.json()["id"]
+    return sandbox_id
+
+
+async def _run(api: httpx.AsyncClient, sandbox_id: str, code: str) -> httpx.Response:
+    return await api.post(
+        f"/sandboxes/{sandbox_id}/execute", json={"type": "code", "content": code}
+    )
+
+
+async def _cpu_ms(api: httpx.AsyncClient, sandbox_id: str) -> float:
+    report = await api.get(f"/sandboxes/{sandbox_id}/status")
+    assert report.status_code == 200, report.text
+    cpu_ms: float = report.json()["cpuMs"]
+    return cpu_ms
+
+
+async def _cpu_grows(api: httpx.AsyncClient, sandbox_id: str) -> None:
+    start = await _cpu_ms(api, sandbox_id)
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while await _cpu_ms(api, sandbox_id) <= start:
+        assert asyncio.get_running_loop().time() < deadline, "CPU time did not grow"
+        await asyncio.sleep(0.1)
+
+
+@FREEZES
+async def test_a_paused_sandbox_stops_using_cpu_refuses_calls_and_resumes_intact(
+    api: httpx.AsyncClient, second_user_api: httpx.AsyncClient
+) -> None:
+    sandbox_id = await _create(api)
+    assert (await _run(api, sandbox_id, "kept = 41")).status_code == 200
+    assert (await _run(api, sandbox_id, BUSY_LOOP)).status_code == 200
+    await _cpu_grows(api, sandbox_id)
+    before = (await api.get(f"/sandboxes/{sandbox_id}")).json()
+
+    assert (await second_user_api.post(f"/sandboxes/{sandbox_id}/pause")).status_code == 404
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    assert paused.json()["pausedAt"]
+    frozen = await _cpu_ms(api, sandbox_id)
+    await asyncio.sleep(1.0)  # the busy loop would use about 1000 ms of CPU in this second
+    assert await _cpu_ms(api, sandbox_id) == frozen
+
+    refused = await _run(api, sandbox_id, "kept")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "sandbox_paused"
+    listing = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace"})
+    assert listing.status_code == 409, listing.text
+    assert listing.json()["error"]["code"] == "sandbox_paused"
+
+    resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["status"], resumed.json().get("pausedAt")) == ("running", None)
+    assert resumed.json()["expiresAt"] > before["expiresAt"]  # the clock stopped meanwhile
+    await _cpu_grows(api, sandbox_id)
+    result = await _run(api, sandbox_id, "kept + 1")
+    assert result.status_code == 200, result.text
+    assert result.json()["result"] == "42"
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@FREEZES
+async def test_a_call_on_an_auto_resume_sandbox_resumes_it(api: httpx.AsyncClient) -> None:
+    sandbox_id = await _create(api, autoResume=True)
+    assert (await _run(api, sandbox_id, "kept = 'still here'")).status_code == 200
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.json()["status"] == "paused", paused.text
+    result = await _run(api, sandbox_id, "kept")
+    assert result.status_code == 200, result.text
+    assert result.json()["result"] == "'still here'"
+    assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@FREEZES
+async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audited(
+    api: httpx.AsyncClient,
+) -> None:
+    sandbox_id = await _create(api, pausedTimeout=1)
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.json()["status"] == "paused", paused.text
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while (sandbox := (await api.get(f"/sandboxes/{sandbox_id}")).json())["status"] == "paused":
+        assert asyncio.get_running_loop().time() < deadline, sandbox
+        await asyncio.sleep(0.2)
+    assert sandbox["status"] == "terminated"
+    assert sandbox["statusReason"] == "paused longer than pausedTimeout"
+    expected = {("sandbox", "paused"), ("sandbox", "expired")}
+    events = await audit(api, lambda found: names(found) >= expected, sandboxId=sandbox_id)
+    assert names(events) >= expected, events
+
+
+@FREEZES
+async def test_paused_sandboxes_count_against_the_paused_quota_not_the_running_one(
+    quota_user: httpx.AsyncClient,
+) -> None:
+    """The stack's quotas: 3 running sandboxes, 1 paused (tests/conftest.py)."""
+    first, second, third = [await _create(quota_user) for _ in range(3)]
+    paused = await quota_user.post(f"/sandboxes/{first}/pause")
+    assert paused.status_code == 200, paused.text
+    fourth = await _create(quota_user)  # `first` no longer counts as running
+    refused = await quota_user.post(f"/sandboxes/{second}/pause")
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["details"]["resource"] == "pausedSandboxes"
+    full = await quota_user.post(f"/sandboxes/{first}/resume")  # 3 running already
+    assert full.status_code == 429, full.text
+    assert full.json()["error"]["details"]["resource"] == "sandboxes"
+    assert (await quota_user.delete(f"/sandboxes/{fourth}")).status_code == 200
+    resumed = await quota_user.post(f"/sandboxes/{first}/resume")
+    assert resumed.json()["status"] == "running", resumed.text
+    for sandbox_id in (first, second, third):
+        await quota_user.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.kubernetes_driver
+async def test_the_kubernetes_driver_refuses_to_pause_with_501(api: httpx.AsyncClient) -> None:
+    sandbox_id = await _create(api)
+    for action in ("pause", "resume"):
+        refused = await api.post(f"/sandboxes/{sandbox_id}/{action}")
+        assert refused.status_code == 501, refused.text
+        assert refused.json()["error"]["code"] == "not_implemented"
+    assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
+    await api.delete(f"/sandboxes/{sandbox_id}")

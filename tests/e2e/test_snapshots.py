@@ -1,0 +1,93 @@
+"""Snapshots through the real stack: a workspace (with packages), env and metadata kept,
+a sandbox started from it, ownership, and chunks shared between similar snapshots."""
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.stack
+
+PREPARE = """
+import pathlib
+pathlib.Path('/workspace/data.txt').write_text('kept')
+package = pathlib.Path('/workspace/.packages/snappkg')
+package.mkdir(parents=True)
+(package / '__init__.py').write_text('VALUE = 7')
+module = pathlib.Path('/workspace/node_modules/leftpad')
+module.mkdir(parents=True)
+(module / 'index.js').write_text('module.exports = 1')
+"""
+CHECK = """
+import os, pathlib, snappkg
+(snappkg.VALUE, os.environ['GREETING'], pathlib.Path('/workspace/data.txt').read_text(),
+ pathlib.Path('/workspace/node_modules/leftpad/index.js').read_text())
+"""
+
+
+async def _run(api: httpx.AsyncClient, sandbox_id: str, code: str) -> dict[str, object]:
+    ran = await api.post(f"/sandboxes/{sandbox_id}/execute", json={"type": "code", "content": code})
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["status"] == "completed", ran.json()
+    body: dict[str, object] = ran.json()
+    return body
+
+
+async def _snapshot(api: httpx.AsyncClient, sandbox_id: str, name: str) -> dict[str, object]:
+    taken = await api.post(f"/sandboxes/{sandbox_id}/snapshots", json={"name": name})
+    assert taken.status_code == 201, taken.text
+    body: dict[str, object] = taken.json()
+    return body
+
+
+async def test_a_sandbox_started_from_a_snapshot_has_its_files_packages_and_env(
+    api: httpx.AsyncClient, second_user_api: httpx.AsyncClient
+) -> None:
+    created = await api.post(
+        "/sandboxes",
+        json={"timeout": 600, "env": {"GREETING": "hello"}, "metadata": {"project": "p1"}},
+    )
+    assert created.status_code == 201, created.text
+    source = created.json()["id"]
+    await _run(api, source, PREPARE)
+    snapshot = await _snapshot(api, source, "prepared")
+    assert (snapshot["name"], snapshot["sandboxId"]) == ("prepared", source)
+    assert snapshot["envNames"] == ["GREETING"]
+    assert (await api.delete(f"/sandboxes/{source}")).status_code == 200
+
+    others = await second_user_api.post("/sandboxes", json={"snapshot": snapshot["id"]})
+    assert others.status_code == 404, others.text
+    assert (await second_user_api.get(f"/snapshots/{snapshot['id']}")).status_code == 404
+    assert (await second_user_api.delete(f"/snapshots/{snapshot['id']}")).status_code == 404
+
+    restored = await api.post("/sandboxes", json={"snapshot": snapshot["id"], "timeout": 600})
+    assert restored.status_code == 201, restored.text
+    assert restored.json()["metadata"] == {"project": "p1"}
+    checked = await _run(api, restored.json()["id"], CHECK)
+    assert checked["result"] == "(7, 'hello', 'kept', 'module.exports = 1')"
+    await api.delete(f"/sandboxes/{restored.json()['id']}")
+
+    listed = await api.get("/snapshots", params={"limit": 100})
+    assert snapshot["id"] in {item["id"] for item in listed.json()["snapshots"]}
+    assert (await api.delete(f"/snapshots/{snapshot['id']}")).status_code == 200
+    assert (await api.get(f"/snapshots/{snapshot['id']}")).status_code == 404
+
+
+async def test_snapshots_of_near_identical_workspaces_share_their_chunks(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await api.post("/sandboxes", json={"timeout": 600})
+    sandbox_id = created.json()["id"]
+    await _run(
+        api,
+        sandbox_id,
+        "import os, pathlib\n"
+        "pathlib.Path('/workspace/blob.bin').write_bytes(os.urandom(8 * 2**20))\n"
+        "pathlib.Path('/workspace/version.txt').write_text('v1')",
+    )
+    first = await _snapshot(api, sandbox_id, "v1")
+    await _run(api, sandbox_id, "pathlib.Path('/workspace/version.txt').write_text('v2')")
+    second = await _snapshot(api, sandbox_id, "v2")
+    assert first["sizeBytes"] > 8 * 2**20
+    assert first["storedBytes"] + second["storedBytes"] < 1.5 * first["sizeBytes"], (first, second)
+    await api.delete(f"/sandboxes/{sandbox_id}")
+    for snapshot in (first, second):
+        assert (await api.delete(f"/snapshots/{snapshot['id']}")).status_code == 200

@@ -19,6 +19,7 @@ from llmsafespace.contracts import (
     Sandbox,
     SandboxPage,
     SandboxStatusReport,
+    Snapshot,
     Usage,
     WarmPool,
     WarmPoolStatus,
@@ -26,11 +27,12 @@ from llmsafespace.contracts import (
 
 __all__ = [
     "ExecutionResult",
-    "Result",
     "Pagination",
+    "Result",
     "SandboxInfo",
     "SandboxPage",
     "SandboxStatusInfo",
+    "SnapshotInfo",
     "WarmPoolInfo",
     "WarmPoolStatus",
     "resources_body",
@@ -38,6 +40,9 @@ __all__ = [
 
 SandboxInfo = Sandbox
 """A sandbox as its owner sees it (`llmsafespace.contracts.Sandbox`)."""
+
+SnapshotInfo = Snapshot
+"""A snapshot of a sandbox's workspace, env, metadata and runtime (not its memory)."""
 
 
 SUFFIXES = {

@@ -31,6 +31,12 @@ EXEC_FILES_DOWNLOAD = f"{PREFIX}.cmd.exec.files.download"
 EXEC_PACKAGES_INSTALL = f"{PREFIX}.cmd.exec.packages.install"
 EXEC_PACKAGES_START = f"{PREFIX}.cmd.exec.packages.start"
 
+TEMPLATE_CREATE = f"{PREFIX}.cmd.template.create"
+TEMPLATE_GET = f"{PREFIX}.cmd.template.get"
+TEMPLATE_LIST = f"{PREFIX}.cmd.template.list"
+TEMPLATE_DELETE = f"{PREFIX}.cmd.template.delete"
+EXEC_TEMPLATE_BUILD = f"{PREFIX}.cmd.exec.template.build"
+
 AUDIT_QUERY = f"{PREFIX}.cmd.audit.query"
 
 # Interactive terminals: opened on one exec-svc instance (queue group), then reached on

@@ -55,9 +55,18 @@ class WarmPoolSpec(Request):
         default=3600, ge=0, le=7 * 86400, description="Seconds a ready sandbox lives; 0 = forever"
     )
     resources: Resources = Field(default_factory=Resources)
-    preload_packages: list[PackageName] = Field(default_factory=list, max_length=32)
+    preload_packages: list[PackageName] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Deprecated (warm sandboxes have no network): use `template`",
+    )
     preload_scripts: list[Script] = Field(default_factory=list, max_length=16)
     auto_scaling: AutoScaling = Field(default_factory=AutoScaling)
+    template: PoolName | None = Field(
+        default=None,
+        description="A ready template (POST /templates): the pool's sandboxes have its "
+        "packages, files and env, and its runtime; creates naming it claim from the pool",
+    )
 
     @model_validator(mode="after")
     def _sizes(self) -> "WarmPoolSpec":
@@ -160,6 +169,9 @@ class ClaimWarmSandbox(Contract):
     )
     env: dict[str, str] = Field(
         default_factory=dict, description="Added to the warm sandbox's environment at claim"
+    )
+    template: str | None = Field(
+        default=None, description="Only a sandbox of this template (its layer id) matches"
     )
 
 

@@ -147,10 +147,11 @@ class ListTemplates(Contract):
 
 class BuildTemplate(Contract):
     """`cmd.exec.template.build` (sandbox-svc to exec-svc): install and run the setup in
-    the builder sandbox, all under one execution (streamed like one); replies with the
-    result once done."""
+    the builder sandbox, all under one execution (streamed like one). Replies once the
+    build has started; exec-svc reports the outcome with `cmd.template.built`."""
 
     caller: Caller
+    name: TemplateName
     sandbox_id: SandboxId
     execution_id: ExecutionId
     packages: TemplatePackages
@@ -159,7 +160,21 @@ class BuildTemplate(Contract):
 
 
 class TemplateBuilt(Contract):
-    """The build's outcome: `reason` is None when it succeeded."""
+    """`cmd.template.built` (exec-svc to sandbox-svc): a build's outcome, `reason` None
+    when it succeeded. sandbox-svc then keeps the layer (or not) and ends the builder."""
 
+    name: TemplateName
+    sandbox_id: SandboxId
     reason: str | None = None
     log_tail: str = ""
+
+
+class TemplatePoolsQuery(Contract):
+    """`cmd.warmpool.template.pools` (sandbox-svc to warmpool-svc): the pools of a
+    template, which must not be deleted while they exist."""
+
+    name: TemplateName
+
+
+class TemplatePools(Contract):
+    pools: list[str]

@@ -35,11 +35,13 @@ from .models import (
     SandboxInfo,
     SandboxPage,
     SandboxStatusInfo,
+    TemplateInfo,
     WarmPoolInfo,
     WarmPoolStatus,
 )
 from .sandbox import ExecutionStream, Sandbox
 from .streaming import AsyncExecutionStream
+from .template import AsyncTemplate, Template
 from .terminal import AsyncTerminal
 from .tools import TOOL_SPECS, SandboxTools, ToolSpec
 from .warmpool import AsyncWarmPool, WarmPool
@@ -53,6 +55,7 @@ __all__ = [
     "AsyncExecutionStream",
     "AsyncFiles",
     "AsyncSandbox",
+    "AsyncTemplate",
     "AsyncTerminal",
     "AsyncWarmPool",
     "AuthenticationError",
@@ -85,6 +88,8 @@ __all__ = [
     "Stdout",
     "StreamUnavailableError",
     "TOOL_SPECS",
+    "Template",
+    "TemplateInfo",
     "TimeoutError",
     "ToolSpec",
     "User",

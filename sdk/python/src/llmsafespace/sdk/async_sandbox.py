@@ -44,7 +44,8 @@ class AsyncSandbox:
     async def create(
         cls,
         *,
-        runtime: str = "python:3.11",
+        runtime: str | None = None,
+        template: str | None = None,
         security_level: str = "standard",
         timeout: int = 300,
         resources: Resources | dict[str, Any] | None = None,
@@ -56,17 +57,22 @@ class AsyncSandbox:
         request_timeout: float | None = None,
     ) -> Self:
         """Create a sandbox. `timeout` is its lifetime in seconds; `resources` takes
-        `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`)."""
+        `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`).
+        `runtime` defaults to `python:3.11`; a `template` (see `AsyncTemplate`) brings its
+        runtime, packages, files and env."""
         transport = Transport(ClientConfig.resolve(api_url, api_key, request_timeout))
         try:
             body: dict[str, Any] = {
-                "runtime": runtime,
                 "securityLevel": security_level,
                 "timeout": timeout,
                 "useWarmPool": use_warm_pool,
                 "metadata": metadata or {},
                 "env": env or {},
             }
+            if runtime is not None:
+                body["runtime"] = runtime
+            if template is not None:
+                body["template"] = template
             if resources is not None:
                 body["resources"] = resources_body(resources)
             created = await transport.request("POST", "sandboxes", json=body)

@@ -19,6 +19,7 @@ from llmsafespace.contracts import (
     Sandbox,
     SandboxPage,
     SandboxStatusReport,
+    Template,
     Usage,
     WarmPool,
     WarmPoolStatus,
@@ -31,6 +32,7 @@ __all__ = [
     "SandboxInfo",
     "SandboxPage",
     "SandboxStatusInfo",
+    "TemplateInfo",
     "WarmPoolInfo",
     "WarmPoolStatus",
     "resources_body",
@@ -155,6 +157,10 @@ SandboxStatusInfo = SandboxStatusReport
 
 WarmPoolInfo = WarmPool
 """A warm pool as its owner sees it (`llmsafespace.contracts.WarmPool`)."""
+
+TemplateInfo = Template
+"""A template: its spec, `status` (building, ready, failed), `reason` and `log_tail`
+(`llmsafespace.contracts.Template`)."""
 
 
 def resources_body(resources: Resources | dict[str, Any]) -> dict[str, Any]:

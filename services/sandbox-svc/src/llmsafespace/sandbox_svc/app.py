@@ -23,13 +23,15 @@ from llmsafespace.servicekit import (
     stop_gracefully,
 )
 
-from .handlers import create_router
+from .handlers import create_router, create_template_router
 from .instance import Instance
 from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .reaper import Reaper
 from .settings import Settings
 from .store import SandboxStore
+from .template_store import TemplateStore
+from .templates import Templates
 from .watch import FailureWatch
 
 SERVICE = "sandbox-svc"
@@ -65,9 +67,14 @@ def create_app(settings: Settings) -> Starlette:
         await instance.hold()
         store = SandboxStore(pool, creator=instance.key)
         bus = Bus(broker.connection, settings.request_timeout)
-        lifecycle = Lifecycle(store, driver, bus, catalog, settings.claim_timeout, settings.quota())
+        template_store = TemplateStore(pool)
+        lifecycle = Lifecycle(
+            store, driver, bus, catalog, settings.claim_timeout, settings.quota(), template_store
+        )
         inventory = Inventory(store, driver, lifecycle, catalog)
         broker.include_router(create_router(lifecycle, inventory, settings.max_workers))
+        templates = Templates(template_store, lifecycle, driver, bus, catalog)
+        broker.include_router(create_template_router(templates, settings.max_workers))
         await broker.start()
         reaper = asyncio.create_task(
             Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL)

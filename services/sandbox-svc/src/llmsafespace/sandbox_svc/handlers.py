@@ -6,7 +6,9 @@ from llmsafespace.contracts import (
     Catalog,
     CatalogQuery,
     CreateSandbox,
+    CreateTemplate,
     ListSandboxes,
+    ListTemplates,
     ResolvedSandbox,
     RuntimeHold,
     RuntimeHoldQuery,
@@ -15,11 +17,16 @@ from llmsafespace.contracts import (
     SandboxRef,
     SandboxStatusReport,
     SetSandboxTimeout,
+    Template,
+    TemplateBuilt,
+    TemplateList,
+    TemplateRef,
     subjects,
 )
 
 from .inventory import Inventory
 from .lifecycle import Lifecycle
+from .templates import Templates
 
 
 def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) -> NatsRouter:
@@ -61,5 +68,36 @@ def create_router(lifecycle: Lifecycle, inventory: Inventory, max_workers: int) 
     @router.subscriber(subjects.SANDBOX_CATALOG, queue=queue, max_workers=max_workers)
     async def catalog(_: CatalogQuery) -> Catalog:
         return inventory.catalog
+
+    return router
+
+
+def create_template_router(templates: Templates, max_workers: int) -> NatsRouter:
+    router = NatsRouter()
+    queue = subjects.SANDBOX_QUEUE
+
+    @router.subscriber(subjects.TEMPLATE_CREATE, queue=queue, max_workers=max_workers)
+    async def create(command: CreateTemplate) -> Template:
+        return await templates.create(command)
+
+    @router.subscriber(subjects.TEMPLATE_GET, queue=queue, max_workers=max_workers)
+    async def get(ref: TemplateRef) -> Template:
+        return await templates.get(ref)
+
+    @router.subscriber(subjects.TEMPLATE_LIST, queue=queue, max_workers=max_workers)
+    async def list_templates(query: ListTemplates) -> TemplateList:
+        return await templates.list(query)
+
+    @router.subscriber(subjects.TEMPLATE_DELETE, queue=queue, max_workers=max_workers)
+    async def delete(ref: TemplateRef) -> Template:
+        return await templates.delete(ref)
+
+    @router.subscriber(subjects.TEMPLATE_RESOLVE, queue=queue, max_workers=max_workers)
+    async def resolve(ref: TemplateRef) -> Template:
+        return await templates.resolve(ref)
+
+    @router.subscriber(subjects.TEMPLATE_BUILT, queue=queue, max_workers=max_workers)
+    async def built(outcome: TemplateBuilt) -> Template:
+        return await templates.built(outcome)
 
     return router

@@ -37,6 +37,7 @@ from llmsafespace.servicekit import Bus
 from .metrics import CREATE_SECONDS, CREATIONS
 from .quota import Quota
 from .store import Adopted, SandboxStore
+from .template_store import TemplateStore
 
 log = structlog.get_logger()
 
@@ -50,6 +51,7 @@ class Lifecycle:
         catalog: Catalog,
         claim_timeout: float = 2.0,
         quota: Quota | None = None,
+        templates: TemplateStore | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
@@ -57,8 +59,10 @@ class Lifecycle:
         self._catalog = catalog
         self._claim_timeout = claim_timeout
         self._quota_limits = quota
+        self._templates = templates
 
     async def create(self, command: CreateSandbox) -> Sandbox:
+        command, layer = await self._with_template(command)
         request = command.request
         self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
@@ -72,12 +76,29 @@ class Lifecycle:
             adopted = Adopted(claim.runtime_id, claim.endpoint, claim.token)
             sandbox = await self._adopt(sandbox_id, command, adopted)
         else:
-            sandbox = await self._create_cold(sandbox_id, command)
+            sandbox = await self._create_cold(sandbox_id, command, layer)
         source = "warm" if claim.hit else "cold"
         CREATIONS.labels(source=source).inc()
         CREATE_SECONDS.labels(source=source).observe(time.perf_counter() - started)
         log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
         return sandbox
+
+    async def _with_template(self, command: CreateSandbox) -> tuple[CreateSandbox, str | None]:
+        """A create naming a template: the template's runtime, its env under the
+        request's own, and its layer (a template that is not ready is a 400)."""
+        request = command.request
+        if request.template is None:
+            return command, None
+        if self._templates is None:
+            raise ServiceError(ErrorCode.INVALID_REQUEST, "templates are not enabled here")
+        template = await self._templates.ready(command.caller, request.template)
+        runtime = template.spec.runtime
+        if "runtime" in request.model_fields_set and request.runtime != runtime:
+            message = f"template {template.name!r} is of runtime {runtime!r}; omit `runtime`"
+            raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"fields": {"runtime": message}})
+        env = template.spec.env | request.env
+        request = request.model_copy(update={"runtime": runtime, "env": env})
+        return command.model_copy(update={"request": request}), template.layer
 
     def _quota(self, command: CreateSandbox) -> Quota | None:
         return None if command.caller.role is Role.ADMIN else self._quota_limits  # admins exempt
@@ -102,13 +123,15 @@ class Lifecycle:
         await self._fail(sandbox_id, "creation interrupted")  # if the row made it in
         await self._driver.destroy(runtime_id)
 
-    async def _create_cold(self, sandbox_id: str, command: CreateSandbox) -> Sandbox:
+    async def _create_cold(
+        self, sandbox_id: str, command: CreateSandbox, layer: str | None = None
+    ) -> Sandbox:
         created = await self._store.insert(
             sandbox_id, command.caller.user_id, command.request, self._quota(command)
         )
         await self._bus.event(subjects.sandbox_event(sandbox_id, "created"), created)
         try:
-            endpoint, token = await self._cold_create(sandbox_id, command)
+            endpoint, token = await self._cold_create(sandbox_id, command, layer)
             sandbox = await self._store.mark_running(
                 sandbox_id, endpoint, token, runtime_id=sandbox_id, from_warm_pool=False
             )
@@ -133,6 +156,7 @@ class Lifecycle:
             security_level=request.security_level,
             resources=request.resources,
             env=request.env,
+            template=request.template,
         )
         try:
             return await self._bus.request(
@@ -142,7 +166,9 @@ class Lifecycle:
             log.warning("warm_claim_failed", code=exc.code, error=exc.message)
             return ClaimResult(hit=False)
 
-    async def _cold_create(self, sandbox_id: str, command: CreateSandbox) -> tuple[str, str]:
+    async def _cold_create(
+        self, sandbox_id: str, command: CreateSandbox, layer: str | None = None
+    ) -> tuple[str, str]:
         request = command.request
         spec = RuntimeSpec(
             sandbox_id=sandbox_id,
@@ -156,6 +182,7 @@ class Lifecycle:
             else request.network_access.ports(),
             network_rules=_network_rules(request.network_access),
             security_level=request.security_level.value,
+            template_layer=layer,
         )
         try:
             handle = await self._driver.create(spec)

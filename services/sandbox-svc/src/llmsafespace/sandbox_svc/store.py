@@ -30,9 +30,9 @@ _COLUMNS = (
 
 _INSERT = (
     "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
-    " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool)"
+    " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool, template)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $6::integer),"
-    " $9, $10, $11, $12, $13)"
+    " $9, $10, $11, $12, $13, $14)"
     f" RETURNING {_COLUMNS}"
 )
 
@@ -97,6 +97,7 @@ class SandboxStore:
             None if adopted is None else adopted.endpoint,
             None if adopted is None else adopted.token,
             adopted is not None,
+            request.template,
         )
         if quota is None:
             return _sandbox(await self._pool.fetchrow(_INSERT, *args))

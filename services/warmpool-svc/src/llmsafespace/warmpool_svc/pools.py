@@ -16,6 +16,10 @@ from llmsafespace.contracts import (
     PoolCondition,
     Role,
     ServiceError,
+    Template,
+    TemplatePools,
+    TemplatePoolsQuery,
+    TemplateRef,
     UpdateWarmPool,
     WarmPool,
     WarmPoolEvent,
@@ -105,12 +109,29 @@ class Pools:
         return row
 
     async def create(self, command: CreateWarmPool) -> WarmPool:
-        self._catalog.runtime(command.spec.runtime)
+        spec = await self._with_template(command.caller, command.spec)
+        self._catalog.runtime(spec.runtime)
         shared = command.caller.role is Role.ADMIN
-        row = await self._store.create_pool(command.caller.user_id, shared, command.spec)
+        row = await self._store.create_pool(command.caller.user_id, shared, spec)
         log.info("warm_pool_created", pool=command.spec.name, min_size=command.spec.min_size)
         self._wake(command.spec.name)
         return await self._view(row)
+
+    async def _with_template(self, caller: Caller, spec: WarmPoolSpec) -> WarmPoolSpec:
+        """A pool of a template runs the template's runtime; the template must be ready
+        and the caller's to use (else a 400 naming those that are)."""
+        if spec.template is None:
+            return spec
+        ref = TemplateRef(caller=caller, name=spec.template)
+        template = await self._bus.request(subjects.TEMPLATE_RESOLVE, ref, Template)
+        runtime = template.spec.runtime
+        if "runtime" in spec.model_fields_set and spec.runtime != runtime:
+            message = f"template {template.name!r} is of runtime {runtime!r}; omit `runtime`"
+            raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"fields": {"runtime": message}})
+        return spec.model_copy(update={"runtime": runtime})
+
+    async def template_pools(self, query: TemplatePoolsQuery) -> TemplatePools:
+        return TemplatePools(pools=await self._store.template_pools(query.name))
 
     async def get(self, ref: WarmPoolRef) -> WarmPool:
         return await self._view(await self._owned(ref.caller, ref.name))
@@ -154,6 +175,7 @@ class Pools:
             request.resources,
             request.caller.user_id,
             request.sandbox_id,
+            request.template,
         )
         self._metrics.claimed(request.runtime, row is not None)
         if row is None:

@@ -75,6 +75,13 @@ class PoolStore:
         )
         return rows
 
+    async def template_pools(self, template: str) -> list[str]:
+        """The pools made from ``template``."""
+        rows = await self._pool.fetch(
+            "SELECT name FROM warm_pools WHERE spec->>'template' = $1 ORDER BY name", template
+        )
+        return [row["name"] for row in rows]
+
     async def update_pool(self, spec: WarmPoolSpec) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await self._pool.fetchrow(
             "UPDATE warm_pools SET spec = $2, updated_at = now() WHERE name = $1"
@@ -148,6 +155,7 @@ class PoolStore:
         resources: Resources,
         user_id: str,
         sandbox_id: str | None,
+        template: str | None = None,
     ) -> asyncpg.Record | None:
         """Hand the oldest matching ready sandbox to one caller, atomically: the row is
         locked (others skip it) and flipped to `assigned` in one statement."""
@@ -157,6 +165,7 @@ class PoolStore:
             "   SELECT w.id FROM warm_sandboxes w JOIN warm_pools p ON p.name = w.pool"
             "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
             "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
+            "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
             "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
             " ) RETURNING id, pool, endpoint, token",
             runtime,
@@ -164,6 +173,7 @@ class PoolStore:
             resources_key(resources),
             user_id,
             sandbox_id,
+            template,
         )
         return row
 

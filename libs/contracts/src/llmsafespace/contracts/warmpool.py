@@ -58,7 +58,8 @@ class WarmPoolSpec(Request):
     preload_packages: list[PackageName] = Field(
         default_factory=list,
         max_length=32,
-        description="Deprecated (warm sandboxes have no network): use `template`",
+        description="Refused (400) when not empty: warm sandboxes have no network; build a "
+        "template with the packages and give `template`",
     )
     preload_scripts: list[Script] = Field(default_factory=list, max_length=16)
     auto_scaling: AutoScaling = Field(default_factory=AutoScaling)

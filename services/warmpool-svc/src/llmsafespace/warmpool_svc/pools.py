@@ -109,6 +109,7 @@ class Pools:
         return row
 
     async def create(self, command: CreateWarmPool) -> WarmPool:
+        _refuse_preload_packages(command.spec.preload_packages)
         spec = await self._with_template(command.caller, command.spec)
         self._catalog.runtime(spec.runtime)
         shared = command.caller.role is Role.ADMIN
@@ -143,6 +144,7 @@ class Pools:
         return WarmPoolList(pools=[pool_view(row, counts[row["name"]]) for row in rows])
 
     async def update(self, command: UpdateWarmPool) -> WarmPool:
+        _refuse_preload_packages(command.update.preload_packages)
         row = await self._owned(command.caller, command.name)
         spec = command.update.apply(WarmPoolSpec.model_validate_json(row["spec"]))
         updated = await self._store.update_pool(spec)
@@ -198,6 +200,20 @@ class Pools:
         )
         return ClaimResult(
             hit=True, runtime_id=row["id"], endpoint=row["endpoint"], token=row["token"], pool=pool
+        )
+
+
+def _refuse_preload_packages(packages: list[str] | None) -> None:
+    """`preloadPackages` cannot work (warm sandboxes have no network): templates replace
+    it. (Pools defined before keep trying, and say why they fail.)"""
+    if packages:
+        message = (
+            "preloadPackages is replaced by templates (warm sandboxes have no network): build "
+            "one with POST /templates {name, packages: {pip: [...]}} and create the pool "
+            "with `template`"
+        )
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST, message, {"fields": {"preloadPackages": message}}
         )
 
 

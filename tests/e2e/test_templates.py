@@ -4,7 +4,9 @@ template binds; owned like sandboxes, kept while in use, and failing builds say 
 
 import asyncio
 import json
+import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ import httpx
 import pytest
 import websockets
 
+from llmsafespace.contracts import TemplateStatus
 from llmsafespace.devstack import Stack
+from llmsafespace.sdk import AsyncSandbox, AsyncTemplate, NotFoundError
 
 from .test_packages import build_wheel, serve_directory
 
@@ -262,6 +266,46 @@ async def test_only_admins_publish_templates(second_user_api: httpx.AsyncClient)
         "/templates", json={"name": "tpl-x", "packages": {"pip": ["not a name!"]}}
     )
     assert bad.status_code == 400, bad.text
+
+
+async def cli(stack: Stack, *args: str) -> str:
+    """The `llmsafespace` command's output; it must succeed."""
+    env = {
+        **os.environ,
+        "LLMSAFESPACE_API_URL": stack.api_url,
+        "LLMSAFESPACE_API_KEY": stack.admin_key,
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("llmsafespace")),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
+async def test_the_sdk_and_the_cli_build_list_use_and_delete_a_template(stack: Stack) -> None:
+    client = {"api_url": stack.api_url, "api_key": stack.admin_key}
+    name = f"tpl-sdk-{secrets.token_hex(4)}"
+    template = await AsyncTemplate.create(
+        name, setup_commands=["echo sdk > note.txt"], env={"FROM_SDK": "yes"}, **client
+    )
+    assert template.status is TemplateStatus.BUILDING
+    await template.wait(BUILD_SECONDS)
+    assert template.status is TemplateStatus.READY, template.info
+    assert name in [t.name for t in await AsyncTemplate.list(**client)]
+    async with await AsyncSandbox.create(template=name, **client) as sandbox:
+        result = await sandbox.run_command("cat /opt/template/note.txt; echo $FROM_SDK")
+        assert result.stdout.split() == ["sdk", "yes"], result
+    listed = await cli(stack, "templates", "ls")
+    assert name in listed, listed
+    await cli(stack, "templates", "rm", name)
+    with pytest.raises(NotFoundError):
+        await AsyncTemplate.get(name, **client)
 
 
 @pytest.mark.kubernetes_driver

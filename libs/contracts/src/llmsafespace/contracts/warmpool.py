@@ -172,7 +172,8 @@ class ClaimWarmSandbox(Contract):
         default_factory=dict, description="Added to the warm sandbox's environment at claim"
     )
     template: str | None = Field(
-        default=None, description="Only a sandbox of this template (its layer id) matches"
+        default=None,
+        description="Only a sandbox of a pool of this template matches (none: no template)",
     )
 
 

@@ -257,6 +257,25 @@ async def test_a_build_that_fails_says_why_with_its_log(
         await admin.delete(f"/templates/{name}")
 
 
+@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
+async def test_a_failing_setup_command_fails_the_build_with_its_output(
+    admin: httpx.AsyncClient,
+) -> None:
+    name = f"tpl-setup-{secrets.token_hex(4)}"
+    created = await admin.post(
+        "/templates",
+        json={"name": name, "setupCommands": ["true", "echo about-to-fail >&2; exit 3", "true"]},
+    )
+    assert created.status_code == 201, created.text
+    try:
+        failed = await settled(admin, name)
+        assert failed["status"] == "failed", failed
+        assert failed["reason"] == "setup command 2 failed (exit code 3)", failed
+        assert "about-to-fail" in failed["logTail"], failed
+    finally:
+        await admin.delete(f"/templates/{name}")
+
+
 async def test_only_admins_publish_templates(second_user_api: httpx.AsyncClient) -> None:
     created = await second_user_api.post(
         "/templates", json={"name": f"tpl-{secrets.token_hex(4)}", "public": True}

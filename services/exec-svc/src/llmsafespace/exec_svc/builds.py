@@ -10,6 +10,7 @@ build; the outcome says why, with the end of the log.
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ from .packages import Packages
 from .runner import Runner
 
 log = structlog.get_logger()
+REPORT_SECONDS = 600.0
 Step = Callable[[float], Awaitable[ExecutionResult]]
 
 
@@ -79,7 +81,17 @@ class Builds:
     ) -> None:
         try:
             built = await self._build(command, publisher, started_at)
-            await self._bus.request(subjects.TEMPLATE_BUILT, built, Template)
+        except Exception as exc:  # e.g. the builder vanished: the template must not hang
+            log.exception("template_build_crashed", template=command.name)
+            built = TemplateBuilt(
+                name=command.name, sandbox_id=command.sandbox_id, reason=f"the build broke: {exc}"
+            )
+            with contextlib.suppress(Exception):
+                await publisher.ended(_summary(command, started_at, -1, built.reason, publisher))
+        try:  # sandbox-svc then copies the layer: give it time
+            await self._bus.request(
+                subjects.TEMPLATE_BUILT, built, Template, timeout=REPORT_SECONDS
+            )
         except Exception:
             log.exception("template_build_report_failed", template=command.name)
 
@@ -106,8 +118,8 @@ class Builds:
                 break
             log_text += [result.stdout, result.stderr]
             if result.status is not ExecutionStatus.COMPLETED or result.exit_code != 0:
-                ended = result.ended_by or result.status
-                reason = f"{name} failed ({ended}, exit {result.exit_code})"
+                how = "" if result.ended_by in (None, "exit") else f"{result.ended_by}, "
+                reason = f"{name} failed ({how}exit code {result.exit_code})"
                 exit_code = result.exit_code
                 break
         await publisher.ended(_summary(command, started_at, exit_code, reason, publisher))

@@ -23,7 +23,8 @@ from llmsafespace.servicekit import (
 )
 
 from .agents import Agents
-from .handlers import create_router, create_terminal_router
+from .builds import Builds
+from .handlers import create_build_router, create_router, create_terminal_router
 from .packages import Packages
 from .runner import Runner
 from .settings import Settings
@@ -72,6 +73,8 @@ def create_app(settings: Settings) -> Starlette:
         broker.include_router(
             create_router(agents, runner, transfers, packages, settings.max_workers)
         )
+        builds = Builds(runner, packages, bus, broker.connection, settings.output_limit_bytes)
+        broker.include_router(create_build_router(builds, settings.max_workers))
         terminals = Terminals(
             agents, broker.connection, settings.terminal_grace, settings.terminal_scrollback_chars
         )
@@ -84,7 +87,8 @@ def create_app(settings: Settings) -> Starlette:
             # Terminals, installs and streamed executions publish until their last message:
             # they finish while the connection is still open.
             await stop_gracefully(
-                broker, (terminals.drain, packages.drain, runner.drain, transfers.drain)
+                broker,
+                (terminals.drain, builds.drain, packages.drain, runner.drain, transfers.drain),
             )
             await agents.close()
             await pool.close()

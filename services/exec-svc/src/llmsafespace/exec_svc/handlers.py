@@ -3,6 +3,7 @@
 from faststream.nats import NatsRouter
 
 from llmsafespace.contracts import (
+    BuildTemplate,
     CancelExecution,
     DeleteFile,
     ExecutionAccepted,
@@ -25,6 +26,7 @@ from llmsafespace.contracts import (
 )
 
 from .agents import Agents
+from .builds import Builds
 from .packages import Packages
 from .runner import Runner
 from .terminals import Terminals
@@ -85,6 +87,18 @@ def create_router(
     @router.subscriber(subjects.EXEC_PACKAGES_START, queue=queue, max_workers=max_workers)
     async def start_install(command: InstallPackages) -> ExecutionAccepted:
         return await packages.start(command)
+
+    return router
+
+
+def create_build_router(builds: Builds, max_workers: int) -> NatsRouter:
+    router = NatsRouter()
+
+    @router.subscriber(
+        subjects.EXEC_TEMPLATE_BUILD, queue=subjects.EXEC_QUEUE, max_workers=max_workers
+    )
+    async def build(command: BuildTemplate) -> ExecutionAccepted:
+        return await builds.start(command)
 
     return router
 

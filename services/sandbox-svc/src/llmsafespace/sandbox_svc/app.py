@@ -23,7 +23,7 @@ from llmsafespace.servicekit import (
     stop_gracefully,
 )
 
-from .handlers import create_router
+from .handlers import create_router, create_template_router
 from .instance import Instance
 from .inventory import Inventory
 from .lifecycle import Lifecycle
@@ -32,6 +32,8 @@ from .settings import Settings
 from .snapshot_store import SnapshotStore
 from .snapshots import Snapshots
 from .store import SandboxStore
+from .template_store import TemplateStore
+from .templates import Templates
 from .watch import FailureWatch
 
 SERVICE = "sandbox-svc"
@@ -82,6 +84,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.chunk_store(),
             settings.snapshot_quota(),
         )
+        template_store = TemplateStore(pool)
         lifecycle = Lifecycle(
             store,
             driver,
@@ -91,9 +94,12 @@ def create_app(settings: Settings) -> Starlette:
             quota,
             settings.max_paused_timeout,
             snapshots,
+            template_store,
         )
         inventory = Inventory(store, driver, lifecycle, catalog)
         broker.include_router(create_router(lifecycle, inventory, snapshots, settings.max_workers))
+        templates = Templates(template_store, lifecycle, driver, bus, catalog)
+        broker.include_router(create_template_router(templates, settings.max_workers))
         await broker.start()
         reaper = asyncio.create_task(
             Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL)

@@ -7,8 +7,10 @@ from llmsafespace.contracts import (
     CatalogQuery,
     CreateSandbox,
     CreateSnapshot,
+    CreateTemplate,
     ListSandboxes,
     ListSnapshots,
+    ListTemplates,
     ResolvedSandbox,
     RuntimeHold,
     RuntimeHoldQuery,
@@ -20,12 +22,17 @@ from llmsafespace.contracts import (
     Snapshot,
     SnapshotPage,
     SnapshotRef,
+    Template,
+    TemplateBuilt,
+    TemplateList,
+    TemplateRef,
     subjects,
 )
 
 from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .snapshots import Snapshots
+from .templates import Templates
 
 
 def create_router(
@@ -93,5 +100,36 @@ def create_router(
     @router.subscriber(subjects.SNAPSHOT_DELETE, queue=queue, max_workers=max_workers)
     async def delete_snapshot(ref: SnapshotRef) -> Snapshot:
         return await snapshots.delete(ref)
+
+    return router
+
+
+def create_template_router(templates: Templates, max_workers: int) -> NatsRouter:
+    router = NatsRouter()
+    queue = subjects.SANDBOX_QUEUE
+
+    @router.subscriber(subjects.TEMPLATE_CREATE, queue=queue, max_workers=max_workers)
+    async def create(command: CreateTemplate) -> Template:
+        return await templates.create(command)
+
+    @router.subscriber(subjects.TEMPLATE_GET, queue=queue, max_workers=max_workers)
+    async def get(ref: TemplateRef) -> Template:
+        return await templates.get(ref)
+
+    @router.subscriber(subjects.TEMPLATE_LIST, queue=queue, max_workers=max_workers)
+    async def list_templates(query: ListTemplates) -> TemplateList:
+        return await templates.list(query)
+
+    @router.subscriber(subjects.TEMPLATE_DELETE, queue=queue, max_workers=max_workers)
+    async def delete(ref: TemplateRef) -> Template:
+        return await templates.delete(ref)
+
+    @router.subscriber(subjects.TEMPLATE_RESOLVE, queue=queue, max_workers=max_workers)
+    async def resolve(ref: TemplateRef) -> Template:
+        return await templates.resolve(ref)
+
+    @router.subscriber(subjects.TEMPLATE_BUILT, queue=queue, max_workers=max_workers)
+    async def built(outcome: TemplateBuilt) -> Template:
+        return await templates.built(outcome)
 
     return router

@@ -7,6 +7,8 @@ from llmsafespace.contracts import (
     ClaimWarmSandbox,
     CreateWarmPool,
     ListWarmPools,
+    TemplatePools,
+    TemplatePoolsQuery,
     UpdateWarmPool,
     WarmPool,
     WarmPoolList,
@@ -44,5 +46,9 @@ def create_router(pools: Pools, max_workers: int) -> NatsRouter:
     @router.subscriber(subjects.WARMPOOL_DELETE, queue=queue, max_workers=max_workers)
     async def delete(ref: WarmPoolRef) -> WarmPool:
         return await pools.delete(ref)
+
+    @router.subscriber(subjects.WARMPOOL_TEMPLATE_POOLS, queue=queue, max_workers=max_workers)
+    async def template_pools(query: TemplatePoolsQuery) -> TemplatePools:
+        return await pools.template_pools(query)
 
     return router

@@ -18,9 +18,10 @@ from faststream.specification import AsyncAPI
 
 from llmsafespace.audit_svc.handlers import create_router as audit_router
 from llmsafespace.contracts import OutputMessage, Sandbox, subjects
+from llmsafespace.exec_svc.handlers import create_build_router, create_terminal_router
 from llmsafespace.exec_svc.handlers import create_router as exec_router
-from llmsafespace.exec_svc.handlers import create_terminal_router
 from llmsafespace.sandbox_svc.handlers import create_router as sandbox_router
+from llmsafespace.sandbox_svc.handlers import create_template_router
 from llmsafespace.warmpool_svc.handlers import create_router as warmpool_router
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
@@ -52,6 +53,8 @@ def build() -> dict[str, Any]:
     broker.include_router(warmpool_router(_ABSENT, 1))
     broker.include_router(exec_router(_ABSENT, _ABSENT, _ABSENT, _ABSENT, 1))
     broker.include_router(create_terminal_router(_ABSENT, 1))
+    broker.include_router(create_template_router(_ABSENT, 1))
+    broker.include_router(create_build_router(_ABSENT, 1))
     broker.include_router(audit_router(_ABSENT))
     for subject, (description, schema) in EVENTS.items():
         broker.publisher(

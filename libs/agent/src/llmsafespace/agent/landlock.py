@@ -115,6 +115,7 @@ def sandbox_rules(workspace: str, agent_root: str, run_dir: str) -> list[tuple[s
         ("/usr", READ_EXEC),
         (agent_root, READ_EXEC),
         ("/opt/runtime", READ_EXEC),  # the runtime's bin and packages, when bound
+        ("/opt/template", READ_EXEC),  # a template's layer, when bound
         ("/etc", READ),
         ("/proc", READ),
         ("/sys/fs/cgroup", READ),

@@ -42,6 +42,17 @@ from .sandbox import (
 )
 from .snapshots import CreateSnapshot, ListSnapshots, Snapshot, SnapshotPage, SnapshotRef
 from .stream import CancelExecution, ExecutionAccepted, ExecutionStdin, StartExecution
+from .templates import (
+    BuildTemplate,
+    CreateTemplate,
+    ListTemplates,
+    Template,
+    TemplateBuilt,
+    TemplateList,
+    TemplatePools,
+    TemplatePoolsQuery,
+    TemplateRef,
+)
 from .terminal import OpenTerminal, TerminalAttached, TerminalControl, TerminalOpened
 from .warmpool import (
     ClaimResult,
@@ -106,6 +117,15 @@ SNAPSHOT_GET = Command(subjects.SNAPSHOT_GET, SnapshotRef, Snapshot, subjects.SA
 SNAPSHOT_LIST = Command(subjects.SNAPSHOT_LIST, ListSnapshots, SnapshotPage, subjects.SANDBOX_QUEUE)
 SNAPSHOT_DELETE = Command(subjects.SNAPSHOT_DELETE, SnapshotRef, Snapshot, subjects.SANDBOX_QUEUE)
 
+TEMPLATE_CREATE = Command(
+    subjects.TEMPLATE_CREATE, CreateTemplate, Template, subjects.SANDBOX_QUEUE
+)
+TEMPLATE_GET = Command(subjects.TEMPLATE_GET, TemplateRef, Template, subjects.SANDBOX_QUEUE)
+TEMPLATE_LIST = Command(subjects.TEMPLATE_LIST, ListTemplates, TemplateList, subjects.SANDBOX_QUEUE)
+TEMPLATE_DELETE = Command(subjects.TEMPLATE_DELETE, TemplateRef, Template, subjects.SANDBOX_QUEUE)
+TEMPLATE_RESOLVE = Command(subjects.TEMPLATE_RESOLVE, TemplateRef, Template, subjects.SANDBOX_QUEUE)
+TEMPLATE_BUILT = Command(subjects.TEMPLATE_BUILT, TemplateBuilt, Template, subjects.SANDBOX_QUEUE)
+
 WARMPOOL_CLAIM = Command(
     subjects.WARMPOOL_CLAIM, ClaimWarmSandbox, ClaimResult, subjects.WARMPOOL_QUEUE
 )
@@ -120,6 +140,9 @@ WARMPOOL_UPDATE = Command(
     subjects.WARMPOOL_UPDATE, UpdateWarmPool, WarmPool, subjects.WARMPOOL_QUEUE
 )
 WARMPOOL_DELETE = Command(subjects.WARMPOOL_DELETE, WarmPoolRef, WarmPool, subjects.WARMPOOL_QUEUE)
+WARMPOOL_TEMPLATE_POOLS = Command(
+    subjects.WARMPOOL_TEMPLATE_POOLS, TemplatePoolsQuery, TemplatePools, subjects.WARMPOOL_QUEUE
+)
 
 EXEC_RUN = Command(subjects.EXEC_RUN, RunExecution, ExecutionResult, subjects.EXEC_QUEUE)
 EXEC_START = Command(subjects.EXEC_START, StartExecution, ExecutionAccepted, subjects.EXEC_QUEUE)
@@ -140,6 +163,9 @@ EXEC_PACKAGES_INSTALL = Command(
 )
 EXEC_PACKAGES_START = Command(
     subjects.EXEC_PACKAGES_START, InstallPackages, ExecutionAccepted, subjects.EXEC_QUEUE
+)
+EXEC_TEMPLATE_BUILD = Command(
+    subjects.EXEC_TEMPLATE_BUILD, BuildTemplate, ExecutionAccepted, subjects.EXEC_QUEUE
 )
 
 AUDIT_QUERY = Command(subjects.AUDIT_QUERY, AuditQuery, AuditPage, subjects.AUDIT_QUEUE)

@@ -56,6 +56,15 @@ def _bounded_map(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def valid_env(value: dict[str, str]) -> dict[str, str]:
+    """Environment variables: a bounded map of valid names (a sandbox's, a template's)."""
+    _bounded_map(value)
+    for name in value:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"invalid environment variable name: {name!r}")
+    return value
+
+
 class SecurityLevel(StrEnum):
     STANDARD = "standard"
     HIGH = "high"
@@ -199,17 +208,20 @@ class CreateSandboxRequest(Request):
         description="Start from this snapshot: its workspace, runtime, env and metadata (this"
         " request's `env` and `metadata` entries win); always a cold start",
     )
+    template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        description="A ready template (POST /templates): its packages and files, read-only, "
+        "and its env; the runtime is the template's",
+    )
 
     _metadata_bounds = field_validator("metadata")(_bounded_map)
 
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        _bounded_map(value)
-        for name in value:
-            if not _ENV_NAME.match(name):
-                raise ValueError(f"invalid environment variable name: {name!r}")
-        return value
+        return valid_env(value)
 
 
 class Sandbox(Contract):

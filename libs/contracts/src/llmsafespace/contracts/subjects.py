@@ -39,6 +39,15 @@ EXEC_FILES_DOWNLOAD = f"{PREFIX}.cmd.exec.files.download"
 EXEC_PACKAGES_INSTALL = f"{PREFIX}.cmd.exec.packages.install"
 EXEC_PACKAGES_START = f"{PREFIX}.cmd.exec.packages.start"
 
+TEMPLATE_CREATE = f"{PREFIX}.cmd.template.create"
+TEMPLATE_GET = f"{PREFIX}.cmd.template.get"
+TEMPLATE_LIST = f"{PREFIX}.cmd.template.list"
+TEMPLATE_DELETE = f"{PREFIX}.cmd.template.delete"
+TEMPLATE_RESOLVE = f"{PREFIX}.cmd.template.resolve"  # a ready one, else 400 naming them
+TEMPLATE_BUILT = f"{PREFIX}.cmd.template.built"  # exec-svc to sandbox-svc
+WARMPOOL_TEMPLATE_POOLS = f"{PREFIX}.cmd.warmpool.template.pools"
+EXEC_TEMPLATE_BUILD = f"{PREFIX}.cmd.exec.template.build"
+
 AUDIT_QUERY = f"{PREFIX}.cmd.audit.query"
 
 # Interactive terminals: opened on one exec-svc instance (queue group), then reached on

@@ -58,9 +58,19 @@ class WarmPoolSpec(Request):
         default=3600, ge=0, le=7 * 86400, description="Seconds a ready sandbox lives; 0 = forever"
     )
     resources: Resources = Field(default_factory=Resources)
-    preload_packages: list[PackageName] = Field(default_factory=list, max_length=32)
+    preload_packages: list[PackageName] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Refused (400) when not empty: warm sandboxes have no network; build a "
+        "template with the packages and give `template`",
+    )
     preload_scripts: list[Script] = Field(default_factory=list, max_length=16)
     auto_scaling: AutoScaling = Field(default_factory=AutoScaling)
+    template: PoolName | None = Field(
+        default=None,
+        description="A ready template (POST /templates): the pool's sandboxes have its "
+        "packages, files and env, and its runtime; creates naming it claim from the pool",
+    )
 
     @field_validator("name")
     @classmethod
@@ -170,6 +180,10 @@ class ClaimWarmSandbox(Contract):
     )
     env: dict[str, str] = Field(
         default_factory=dict, description="Added to the warm sandbox's environment at claim"
+    )
+    template: str | None = Field(
+        default=None,
+        description="Only a sandbox of a pool of this template matches (none: no template)",
     )
 
 

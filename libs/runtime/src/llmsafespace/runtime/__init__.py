@@ -5,6 +5,7 @@ from .agent_transfers import AgentRequestError, Download, Upload
 from .driver import (
     Driver,
     Handle,
+    KeepsTemplates,
     NetworkRule,
     Pauses,
     ReportsFailures,
@@ -35,6 +36,7 @@ __all__ = [
     "Driver",
     "DriverError",
     "Handle",
+    "KeepsTemplates",
     "KubernetesConfig",
     "KubernetesDriver",
     "KubernetesSettings",

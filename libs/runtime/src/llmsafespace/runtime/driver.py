@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 SANDBOX_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+LAYER_PATTERN = r"^[a-z0-9][a-z0-9-]{0,80}$"
 
 
 class NetworkRule(BaseModel):
@@ -44,6 +45,12 @@ class RuntimeSpec(BaseModel):
     security_level: str = Field(default="standard", description="'high': gVisor")
     pool: str | None = Field(
         default=None, description="The warm pool it is started for (a label, on Kubernetes)"
+    )
+    template_layer: str | None = Field(
+        default=None,
+        pattern=LAYER_PATTERN,
+        description="A layer kept by `KeepsTemplates.keep_layer`, bound read-only at "
+        "/opt/template (its .packages on the import path, its node_modules on NODE_PATH)",
     )
 
 
@@ -109,6 +116,22 @@ class Driver(Protocol):
 
     def protections(self) -> dict[str, object]:
         """Which protections its sandboxes get here (for ``/ready`` and status)."""
+        ...
+
+
+@runtime_checkable
+class KeepsTemplates(Protocol):
+    """A driver that keeps template layers: what a builder sandbox wrote to its
+    workspace becomes a read-only layer that sandboxes created with ``template_layer``
+    bind (never copy). The local driver; the Kubernetes driver does not (yet)."""
+
+    async def keep_layer(self, sandbox_id: str, layer: str) -> None:
+        """Copy the sandbox's workspace into the layer store as ``layer`` (read-only,
+        owned by root); the sandbox is not touched. Raises DriverError if it cannot."""
+        ...
+
+    async def drop_layer(self, layer: str) -> None:
+        """Remove a layer; idempotent. Only once no sandbox uses it."""
         ...
 
 

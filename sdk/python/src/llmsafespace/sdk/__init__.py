@@ -37,11 +37,13 @@ from .models import (
     SandboxPage,
     SandboxStatusInfo,
     SnapshotInfo,
+    TemplateInfo,
     WarmPoolInfo,
     WarmPoolStatus,
 )
 from .sandbox import ExecutionStream, Sandbox
 from .streaming import AsyncExecutionStream
+from .template import AsyncTemplate, Template
 from .terminal import AsyncTerminal
 from .tools import TOOL_SPECS, SandboxTools, ToolSpec
 from .warmpool import AsyncWarmPool, WarmPool
@@ -55,6 +57,7 @@ __all__ = [
     "AsyncExecutionStream",
     "AsyncFiles",
     "AsyncSandbox",
+    "AsyncTemplate",
     "AsyncTerminal",
     "AsyncWarmPool",
     "AuthenticationError",
@@ -89,6 +92,8 @@ __all__ = [
     "Stdout",
     "StreamUnavailableError",
     "TOOL_SPECS",
+    "Template",
+    "TemplateInfo",
     "TimeoutError",
     "ToolSpec",
     "User",

@@ -45,7 +45,8 @@ class AsyncSandbox:
     async def create(
         cls,
         *,
-        runtime: str = "python:3.11",
+        runtime: str | None = None,
+        template: str | None = None,
         security_level: str = "standard",
         timeout: int = 300,
         resources: Resources | dict[str, Any] | None = None,
@@ -63,11 +64,12 @@ class AsyncSandbox:
         `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`).
         `auto_resume`: calls on it while paused resume it; `paused_timeout`: seconds it
         may stay paused (the server's default otherwise); `snapshot`: a snapshot id to start
-        from (its files, packages, env and metadata; not its memory)."""
+        from (its files, packages, env and metadata; not its memory). `runtime` defaults to
+        `python:3.11`; a `template` (see `AsyncTemplate`) brings its runtime, packages, files
+        and env."""
         transport = Transport(ClientConfig.resolve(api_url, api_key, request_timeout))
         try:
             body: dict[str, Any] = {
-                "runtime": runtime,
                 "securityLevel": security_level,
                 "timeout": timeout,
                 "useWarmPool": use_warm_pool,
@@ -79,6 +81,10 @@ class AsyncSandbox:
                 body["pausedTimeout"] = paused_timeout
             if snapshot is not None:
                 body["snapshot"] = snapshot
+            if runtime is not None:
+                body["runtime"] = runtime
+            if template is not None:
+                body["template"] = template
             if resources is not None:
                 body["resources"] = resources_body(resources)
             created = await transport.request("POST", "sandboxes", json=body)

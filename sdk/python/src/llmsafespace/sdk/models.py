@@ -20,6 +20,7 @@ from llmsafespace.contracts import (
     SandboxPage,
     SandboxStatusReport,
     Snapshot,
+    Template,
     Usage,
     WarmPool,
     WarmPoolStatus,
@@ -33,6 +34,7 @@ __all__ = [
     "SandboxPage",
     "SandboxStatusInfo",
     "SnapshotInfo",
+    "TemplateInfo",
     "WarmPoolInfo",
     "WarmPoolStatus",
     "resources_body",
@@ -160,6 +162,10 @@ SandboxStatusInfo = SandboxStatusReport
 
 WarmPoolInfo = WarmPool
 """A warm pool as its owner sees it (`llmsafespace.contracts.WarmPool`)."""
+
+TemplateInfo = Template
+"""A template: its spec, `status` (building, ready, failed), `reason` and `log_tail`
+(`llmsafespace.contracts.Template`)."""
 
 
 def resources_body(resources: Resources | dict[str, Any]) -> dict[str, Any]:

@@ -56,7 +56,8 @@ class Sandbox:
     def __init__(
         self,
         *,
-        runtime: str = "python:3.11",
+        runtime: str | None = None,
+        template: str | None = None,
         security_level: str = "standard",
         timeout: int = 300,
         resources: Resources | dict[str, Any] | None = None,
@@ -74,6 +75,7 @@ class Sandbox:
         self._bind(
             lambda: AsyncSandbox.create(
                 runtime=runtime,
+                template=template,
                 security_level=security_level,
                 timeout=timeout,
                 resources=resources,

@@ -34,7 +34,8 @@ class AsyncWarmPool:
         cls,
         name: str,
         *,
-        runtime: str = "python:3.11",
+        runtime: str | None = None,
+        template: str | None = None,
         min_size: int = 1,
         max_size: int | None = None,
         security_level: str = "standard",
@@ -42,14 +43,18 @@ class AsyncWarmPool:
         api_url: str | None = None,
         api_key: str | None = None,
     ) -> Self:
-        """Define a pool that keeps `min_size` (up to `max_size`) sandboxes ready."""
+        """Define a pool that keeps `min_size` (up to `max_size`) sandboxes ready, of
+        `runtime` (default `python:3.11`) or of a `template` (with its runtime)."""
         config = ClientConfig.resolve(api_url, api_key)
         body: dict[str, Any] = {
             "name": name,
-            "runtime": runtime,
             "minSize": min_size,
             "securityLevel": security_level,
         }
+        if runtime is not None:
+            body["runtime"] = runtime
+        if template is not None:
+            body["template"] = template
         if max_size is not None:
             body["maxSize"] = max_size
         if resources is not None:

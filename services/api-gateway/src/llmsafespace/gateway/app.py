@@ -31,6 +31,7 @@ from .settings import Settings
 from .snapshots import ROUTES as SNAPSHOT_ROUTES
 from .state import State
 from .stream import ROUTE as STREAM_ROUTE
+from .templates import ROUTES as TEMPLATE_ROUTES
 from .terminal import ROUTE as TERMINAL_ROUTE
 from .users import ROUTES as USER_ROUTES
 from .warmpools import ROUTES as WARMPOOL_ROUTES
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> Starlette:
                     STREAM_ROUTE,
                     TERMINAL_ROUTE,
                     *WARMPOOL_ROUTES,
+                    *TEMPLATE_ROUTES,
                     *CATALOG_ROUTES,
                     *USER_ROUTES,
                     *AUDIT_ROUTES,

@@ -45,6 +45,8 @@ from llmsafespace.contracts import (
     SandboxTimeoutRequest,
     Snapshot,
     SnapshotPage,
+    Template,
+    TemplateSpec,
     User,
     WarmPool,
     WarmPoolSpec,
@@ -358,6 +360,43 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         "warmpools",
         merged(WarmPoolStatus, name={"type": "string"}),
         errors=(404,),
+    ),
+    ("POST", f"{API}/templates"): Operation(
+        "Build a template",
+        "templates",
+        Ref(Template),
+        201,
+        body=TemplateSpec,
+        errors=(403, 409),
+        description="Builds the environment once: a builder sandbox of the template's runtime"
+        " (yours, with network where the host has it) installs `packages.pip` into"
+        " /workspace/.packages and `packages.npm` into /workspace/node_modules (through the"
+        " package mirror when one is configured), then runs `setupCommands` in /workspace."
+        " Its /workspace is then kept as a read-only layer, bound at /opt/template in every"
+        " sandbox of the template (importable after the sandbox's own packages, never"
+        " copied). Answers at once with `status: building`; follow the build with `resume"
+        " {executionId: buildExecutionId, lastSeq: 0}` on `/sandboxes/{buildSandboxId}/stream`,"
+        " or poll GET until `ready` or `failed` (with `reason` and `logTail`). `public: true`"
+        " (admins only) makes it usable by everyone. Unknown runtime: 400; a taken name: 409;"
+        " on the Kubernetes driver: 400 (not available yet).",
+    ),
+    ("GET", f"{API}/templates"): Operation(
+        "List templates (yours and the public ones)",
+        "templates",
+        obj(templates=array(Ref(Template))),
+    ),
+    ("GET", f"{API}/templates/{{name}}"): Operation(
+        "Get a template: its status, and why a failed build failed",
+        "templates",
+        Ref(Template),
+        errors=(404,),
+    ),
+    ("DELETE", f"{API}/templates/{{name}}"): Operation(
+        "Delete a template",
+        "templates",
+        Ref(Template),
+        errors=(404, 409),
+        description="Refused with 409 while a live sandbox or a warm pool uses it.",
     ),
     ("GET", f"{API}/runtimes"): Operation(
         "Runtimes sandboxes can start from", "catalog", obj(runtimes=array(Ref(RuntimeInfo)))

@@ -13,7 +13,8 @@ from starlette.applications import Starlette
 from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .agents import Agents
-from .handlers import create_router, create_terminal_router
+from .builds import Builds
+from .handlers import create_build_router, create_router, create_terminal_router
 from .packages import Packages
 from .runner import Runner
 from .settings import Settings
@@ -63,13 +64,21 @@ def create_app(settings: Settings) -> Starlette:
                 settings.terminal_grace,
                 settings.terminal_scrollback_chars,
             )
+            builds = Builds(runner, packages, bus, broker.connection, settings.output_limit_bytes)
             await up.serve(
                 broker,
                 create_router(agents, runner, transfers, packages, settings.max_workers),
+                create_build_router(builds, settings.max_workers),
                 create_terminal_router(terminals, settings.max_workers),
-                # Terminals, installs and streamed executions publish until their last
-                # message: they finish while the connection is still open.
-                work=(terminals.drain, packages.drain, runner.drain, transfers.drain),
+                # Terminals, builds, installs and streamed executions publish until their
+                # last message: they finish while the connection is still open.
+                work=(
+                    terminals.drain,
+                    builds.drain,
+                    packages.drain,
+                    runner.drain,
+                    transfers.drain,
+                ),
             )
             log.info("service_started", http_port=settings.http_port)
             yield

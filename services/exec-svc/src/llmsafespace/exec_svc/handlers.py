@@ -3,6 +3,7 @@
 from faststream.nats import NatsRouter
 
 from llmsafespace.contracts import (
+    BuildTemplate,
     CancelExecution,
     DeleteFile,
     ExecutionAccepted,
@@ -27,6 +28,7 @@ from llmsafespace.contracts import (
 from llmsafespace.servicekit import handles, hears
 
 from .agents import Agents
+from .builds import Builds
 from .packages import Packages
 from .runner import Runner
 from .terminals import Terminals
@@ -86,6 +88,16 @@ def create_router(
     @handles(router, commands.EXEC_PACKAGES_START, max_workers=max_workers)
     async def start_install(command: InstallPackages) -> ExecutionAccepted:
         return await packages.start(command)
+
+    return router
+
+
+def create_build_router(builds: Builds, max_workers: int) -> NatsRouter:
+    router = NatsRouter()
+
+    @handles(router, commands.EXEC_TEMPLATE_BUILD, max_workers=max_workers)
+    async def build(command: BuildTemplate) -> ExecutionAccepted:
+        return await builds.start(command)
 
     return router
 

@@ -123,7 +123,7 @@ class Packages:
         publisher = self._publisher(command)
         await publisher.started(command.request.timeout, datetime.now(UTC))
         try:
-            result = await self._install(command, publisher)
+            result = await self.fetch_and_install(command, publisher)
         except ServiceError as exc:
             await publisher.ended(_failure(command, exc))
             raise
@@ -142,7 +142,7 @@ class Packages:
     async def _install_streamed(self, command: InstallPackages, publisher: OutputPublisher) -> None:
         try:
             try:
-                result = _streamed(await self._install(command, publisher), publisher)
+                result = _streamed(await self.fetch_and_install(command, publisher), publisher)
             except ServiceError as exc:
                 result = _failure(command, exc)
             await publisher.ended(result)
@@ -180,10 +180,11 @@ class Packages:
             raise service_error(exc, command.sandbox_id) from exc
         return probe.exit_code == 0
 
-    async def _install(
+    async def fetch_and_install(
         self, command: InstallPackages, publisher: OutputPublisher
     ) -> ExecutionResult:
-        """Fetch, run, audit (`packages_installed`, or `packages_failed` with why)."""
+        """Fetch, run (output to ``publisher``, which the caller starts and ends), audit
+        (`packages_installed`, or `packages_failed` with why)."""
         try:
             result = await self._run(command, publisher)
         except ServiceError as exc:

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from llmsafespace.runtime import ReportsFailures, create_driver
 from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
-from .handlers import create_router
+from .handlers import create_router, create_template_router
 from .instance import Instance
 from .inventory import Inventory
 from .lifecycle import Lifecycle
@@ -21,6 +21,8 @@ from .settings import Settings
 from .snapshot_store import SnapshotStore
 from .snapshots import Snapshots
 from .store import SandboxStore
+from .template_store import TemplateStore
+from .templates import Templates
 from .watch import FailureWatch
 
 SERVICE = "sandbox-svc"
@@ -73,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
                 settings.chunk_store(),
                 settings.snapshot_quota(),
             )
+            template_store = TemplateStore(pool)
             lifecycle = Lifecycle(
                 store,
                 driver,
@@ -82,10 +85,14 @@ def create_app(settings: Settings) -> Starlette:
                 quota,
                 settings.max_paused_timeout,
                 snapshots,
+                template_store,
             )
             inventory = Inventory(store, driver, lifecycle, catalog)
+            templates = Templates(template_store, lifecycle, driver, bus, catalog)
             await up.serve(
-                broker, create_router(lifecycle, inventory, snapshots, settings.max_workers)
+                broker,
+                create_router(lifecycle, inventory, snapshots, settings.max_workers),
+                create_template_router(templates, settings.max_workers),
             )
             up.task(Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL))
             if isinstance(driver, ReportsFailures):

@@ -7,8 +7,10 @@ from llmsafespace.contracts import (
     CatalogQuery,
     CreateSandbox,
     CreateSnapshot,
+    CreateTemplate,
     ListSandboxes,
     ListSnapshots,
+    ListTemplates,
     ResolvedSandbox,
     RuntimeHold,
     RuntimeHoldQuery,
@@ -20,6 +22,10 @@ from llmsafespace.contracts import (
     Snapshot,
     SnapshotPage,
     SnapshotRef,
+    Template,
+    TemplateBuilt,
+    TemplateList,
+    TemplateRef,
     commands,
 )
 from llmsafespace.servicekit import handles
@@ -27,6 +33,7 @@ from llmsafespace.servicekit import handles
 from .inventory import Inventory
 from .lifecycle import Lifecycle
 from .snapshots import Snapshots
+from .templates import Templates
 
 
 def create_router(
@@ -93,5 +100,35 @@ def create_router(
     @handles(router, commands.SNAPSHOT_DELETE, max_workers=max_workers)
     async def delete_snapshot(ref: SnapshotRef) -> Snapshot:
         return await snapshots.delete(ref)
+
+    return router
+
+
+def create_template_router(templates: Templates, max_workers: int) -> NatsRouter:
+    router = NatsRouter()
+
+    @handles(router, commands.TEMPLATE_CREATE, max_workers=max_workers)
+    async def create(command: CreateTemplate) -> Template:
+        return await templates.create(command)
+
+    @handles(router, commands.TEMPLATE_GET, max_workers=max_workers)
+    async def get(ref: TemplateRef) -> Template:
+        return await templates.get(ref)
+
+    @handles(router, commands.TEMPLATE_LIST, max_workers=max_workers)
+    async def list_templates(query: ListTemplates) -> TemplateList:
+        return await templates.list(query)
+
+    @handles(router, commands.TEMPLATE_DELETE, max_workers=max_workers)
+    async def delete(ref: TemplateRef) -> Template:
+        return await templates.delete(ref)
+
+    @handles(router, commands.TEMPLATE_RESOLVE, max_workers=max_workers)
+    async def resolve(ref: TemplateRef) -> Template:
+        return await templates.resolve(ref)
+
+    @handles(router, commands.TEMPLATE_BUILT, max_workers=max_workers)
+    async def built(outcome: TemplateBuilt) -> Template:
+        return await templates.built(outcome)
 
     return router

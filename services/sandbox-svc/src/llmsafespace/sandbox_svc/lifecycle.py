@@ -45,6 +45,7 @@ from .quota import Quota
 from .snapshot_store import StoredSnapshot
 from .snapshots import Snapshots
 from .store import Adopted, SandboxStore
+from .template_store import TemplateStore
 
 log = structlog.get_logger()
 
@@ -60,6 +61,7 @@ class Lifecycle:
         quota: Quota | None = None,
         max_paused_timeout: int | None = None,
         snapshots: Snapshots | None = None,
+        templates: TemplateStore | None = None,
     ) -> None:
         self._store = store
         self._driver = driver
@@ -70,8 +72,10 @@ class Lifecycle:
         self._hit_ratio = HitRatio()
         self._max_paused_timeout = max_paused_timeout
         self._snapshots = snapshots
+        self._templates = templates
 
     async def create(self, command: CreateSandbox) -> Sandbox:
+        command, layer = await self._with_template(command)
         request = command.request
         if self._max_paused_timeout and request.paused_timeout > self._max_paused_timeout:
             request = request.model_copy(update={"paused_timeout": self._max_paused_timeout})
@@ -92,7 +96,7 @@ class Lifecycle:
             adopted = Adopted(claim.runtime_id, claim.endpoint, claim.token)
             sandbox = await self._adopt(sandbox_id, command, adopted)
         else:
-            sandbox = await self._create_cold(sandbox_id, command, source)
+            sandbox = await self._create_cold(sandbox_id, command, source, layer)
         kind = "warm" if claim.hit else "cold"
         CREATIONS.labels(source=kind).inc()
         if warm:
@@ -124,6 +128,23 @@ class Lifecycle:
     def _quota(self, caller: Caller) -> Quota | None:
         return None if caller.role is Role.ADMIN else self._quota_limits  # admins exempt
 
+    async def _with_template(self, command: CreateSandbox) -> tuple[CreateSandbox, str | None]:
+        """A create naming a template: the template's runtime, its env under the
+        request's own, and its layer (a template that is not ready is a 400)."""
+        request = command.request
+        if request.template is None:
+            return command, None
+        if self._templates is None:
+            raise ServiceError(ErrorCode.INVALID_REQUEST, "templates are not enabled here")
+        template = await self._templates.ready(command.caller, request.template)
+        runtime = template.spec.runtime
+        if "runtime" in request.model_fields_set and request.runtime != runtime:
+            message = f"template {template.name!r} is of runtime {runtime!r}; omit `runtime`"
+            raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"fields": {"runtime": message}})
+        env = template.spec.env | request.env
+        request = request.model_copy(update={"runtime": runtime, "env": env})
+        return command.model_copy(update={"request": request}), template.layer
+
     async def _adopt(self, sandbox_id: str, command: CreateSandbox, adopted: Adopted) -> Sandbox:
         """The warm path: the row is born `running` on the claimed runtime, in one insert
         (owner, metadata and lifetime are the row's: the claim needs nothing more). If the
@@ -149,14 +170,18 @@ class Lifecycle:
         await self._driver.destroy(runtime_id)
 
     async def _create_cold(
-        self, sandbox_id: str, command: CreateSandbox, source: StoredSnapshot | None = None
+        self,
+        sandbox_id: str,
+        command: CreateSandbox,
+        source: StoredSnapshot | None = None,
+        layer: str | None = None,
     ) -> Sandbox:
         created = await self._store.insert(
             sandbox_id, command.caller.user_id, command.request, self._quota(command.caller)
         )
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.CREATED), created)
         try:
-            endpoint, token = await self._cold_create(sandbox_id, command)
+            endpoint, token = await self._cold_create(sandbox_id, command, layer)
             if source is not None:
                 await self._restore(sandbox_id, source, endpoint, token)
             sandbox = await self._store.mark_running(
@@ -198,6 +223,7 @@ class Lifecycle:
             security_level=request.security_level,
             resources=request.resources,
             env=request.env,
+            template=request.template,
         )
         try:
             return await self._bus.request(
@@ -207,7 +233,9 @@ class Lifecycle:
             log.warning("warm_claim_failed", code=exc.code, error=exc.message)
             return ClaimResult(hit=False)
 
-    async def _cold_create(self, sandbox_id: str, command: CreateSandbox) -> tuple[str, str]:
+    async def _cold_create(
+        self, sandbox_id: str, command: CreateSandbox, layer: str | None = None
+    ) -> tuple[str, str]:
         request = command.request
         spec = RuntimeSpec(
             sandbox_id=sandbox_id,
@@ -221,6 +249,7 @@ class Lifecycle:
             else request.network_access.ports(),
             network_rules=_network_rules(request.network_access),
             security_level=request.security_level.value,
+            template_layer=layer,
         )
         try:
             handle = await self._driver.create(spec)

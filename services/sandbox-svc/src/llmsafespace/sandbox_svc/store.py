@@ -34,9 +34,9 @@ _LIVE = "('creating', 'running', 'paused')"
 _INSERT = (
     "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
     " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool,"
-    " paused_timeout, auto_resume, env)"
+    " paused_timeout, auto_resume, env, template)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $6::integer),"
-    " $9, $10, $11, $12, $13, $14, $15, $16)"
+    " $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     f" RETURNING {_COLUMNS}"
 )
 
@@ -131,6 +131,7 @@ class SandboxStore:
             request.paused_timeout,
             request.auto_resume,
             json.dumps(request.env),
+            request.template,
         )
         if quota is None:
             return _sandbox(await self._pool.fetchrow(_INSERT, *args))

@@ -7,6 +7,8 @@ from llmsafespace.contracts import (
     ClaimWarmSandbox,
     CreateWarmPool,
     ListWarmPools,
+    TemplatePools,
+    TemplatePoolsQuery,
     UpdateWarmPool,
     WarmPool,
     WarmPoolList,
@@ -44,5 +46,9 @@ def create_router(pools: Pools, max_workers: int) -> NatsRouter:
     @handles(router, commands.WARMPOOL_DELETE, max_workers=max_workers)
     async def delete(ref: WarmPoolRef) -> WarmPool:
         return await pools.delete(ref)
+
+    @handles(router, commands.WARMPOOL_TEMPLATE_POOLS, max_workers=max_workers)
+    async def template_pools(query: TemplatePoolsQuery) -> TemplatePools:
+        return await pools.template_pools(query)
 
     return router

@@ -16,6 +16,9 @@ from llmsafespace.contracts import (
     PoolCondition,
     Role,
     ServiceError,
+    TemplatePools,
+    TemplatePoolsQuery,
+    TemplateRef,
     UpdateWarmPool,
     WarmPool,
     WarmPoolEvent,
@@ -25,6 +28,7 @@ from llmsafespace.contracts import (
     WarmPoolSpec,
     WarmPoolStatus,
     WarmSandboxState,
+    commands,
     subjects,
 )
 from llmsafespace.runtime import AgentClient, Driver, DriverError
@@ -129,16 +133,32 @@ class Pools:
         return row
 
     async def create(self, command: CreateWarmPool) -> WarmPool:
-        self._catalog.runtime(command.spec.runtime)
+        _refuse_preload_packages(command.spec.preload_packages)
+        spec = await self._with_template(command.caller, command.spec)
+        self._catalog.runtime(spec.runtime)
         shared = command.caller.role is Role.ADMIN
-        limits = self._limits_for(command.caller, command.spec)
+        limits = self._limits_for(command.caller, spec)
         key = pool_key(command.caller, command.spec.name)
-        row = await self._store.create_pool(
-            key, command.caller.user_id, shared, command.spec, limits
-        )
+        row = await self._store.create_pool(key, command.caller.user_id, shared, spec, limits)
         log.info("warm_pool_created", pool=key, min_size=command.spec.min_size)
         self._wake(key)
         return await self._view(row)
+
+    async def _with_template(self, caller: Caller, spec: WarmPoolSpec) -> WarmPoolSpec:
+        """A pool of a template runs the template's runtime; the template must be ready
+        and the caller's to use (else a 400 naming those that are)."""
+        if spec.template is None:
+            return spec
+        ref = TemplateRef(caller=caller, name=spec.template)
+        template = await self._bus.request(commands.TEMPLATE_RESOLVE, ref)
+        runtime = template.spec.runtime
+        if "runtime" in spec.model_fields_set and spec.runtime != runtime:
+            message = f"template {template.name!r} is of runtime {runtime!r}; omit `runtime`"
+            raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"fields": {"runtime": message}})
+        return spec.model_copy(update={"runtime": runtime})
+
+    async def template_pools(self, query: TemplatePoolsQuery) -> TemplatePools:
+        return TemplatePools(pools=await self._store.template_pools(query.name))
 
     async def get(self, ref: WarmPoolRef) -> WarmPool:
         return await self._view(await self._owned(ref.caller, ref.name))
@@ -150,6 +170,7 @@ class Pools:
         return WarmPoolList(pools=[pool_view(row, counts[row["name"]]) for row in rows])
 
     async def update(self, command: UpdateWarmPool) -> WarmPool:
+        _refuse_preload_packages(command.update.preload_packages)
         row = await self._owned(command.caller, command.name)
         spec = command.update.apply(WarmPoolSpec.model_validate_json(row["spec"]))
         limits = self._limits_for(command.caller, spec)
@@ -188,6 +209,7 @@ class Pools:
             request.resources,
             request.caller.user_id,
             request.sandbox_id,
+            request.template,
         )
         self._metrics.claimed(request.runtime, row is not None)
         if row is None:
@@ -210,6 +232,20 @@ class Pools:
         )
         return ClaimResult(
             hit=True, runtime_id=row["id"], endpoint=row["endpoint"], token=row["token"], pool=pool
+        )
+
+
+def _refuse_preload_packages(packages: list[str] | None) -> None:
+    """`preloadPackages` cannot work (warm sandboxes have no network): templates replace
+    it. (Pools defined before keep trying, and say why they fail.)"""
+    if packages:
+        message = (
+            "preloadPackages is replaced by templates (warm sandboxes have no network): build "
+            "one with POST /templates {name, packages: {pip: [...]}} and create the pool "
+            "with `template`"
+        )
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST, message, {"fields": {"preloadPackages": message}}
         )
 
 

@@ -15,9 +15,12 @@ import asyncpg
 import structlog
 
 from llmsafespace.contracts import (
+    Caller,
     HoldState,
     RuntimeHoldQuery,
     ServiceError,
+    Template,
+    TemplateRef,
     WarmPoolEvent,
     WarmPoolEventName,
     WarmPoolSpec,
@@ -166,7 +169,7 @@ class Replenisher:
         # Replacements for expired sandboxes start before those go, so the pool never
         # runs dry at a ttl boundary (an expired one may still be claimed meanwhile).
         need = max(0, desired - (ready - expired))
-        results = await asyncio.gather(*(self._start(name, spec) for _ in range(need)))
+        results = await self._start_many(name, spec, row["owner_id"], need)
         errors = [error for error in results if error]
         if expired:
             recycled = await self._store.take_expired(name, spec.ttl)
@@ -186,7 +189,27 @@ class Replenisher:
         for state in WarmSandboxState:
             self._metrics.sandboxes.labels(pool=name, state=state.value).set(counts.get(state, 0))
 
-    async def _start(self, pool: str, spec: WarmPoolSpec) -> str | None:
+    async def _start_many(
+        self, pool: str, spec: WarmPoolSpec, owner_id: str, count: int
+    ) -> list[str | None]:
+        """Start ``count`` warm sandboxes (of the pool's template, as its owner may use it);
+        an error message for each that failed."""
+        if not count:
+            return []
+        template = None
+        if spec.template is not None:
+            ref = TemplateRef(caller=Caller(user_id=owner_id), name=spec.template)
+            try:
+                template = await self._bus.request(commands.TEMPLATE_RESOLVE, ref)
+            except ServiceError as exc:
+                return [exc.message[:500]]
+        return list(
+            await asyncio.gather(*(self._start(pool, spec, template) for _ in range(count)))
+        )
+
+    async def _start(
+        self, pool: str, spec: WarmPoolSpec, template: Template | None = None
+    ) -> str | None:
         """Start one warm sandbox; returns an error message on failure, else None."""
         warm_id = new_warm_id()
         async with self._starts:
@@ -200,6 +223,8 @@ class Replenisher:
                         memory_bytes=quantity_bytes(spec.resources.memory),
                         storage_bytes=quantity_bytes(spec.resources.ephemeral_storage),
                         pool=pool,
+                        env={} if template is None else template.spec.env,
+                        template_layer=None if template is None else template.layer,
                     )
                 )
                 await self._preload(handle.endpoint, handle.token, spec)

@@ -106,6 +106,14 @@ class PoolStore:
         )
         return rows
 
+    async def template_pools(self, template: str) -> list[str]:
+        """The pools made from ``template``."""
+        rows = await self._pool.fetch(
+            "SELECT spec->>'name' AS name FROM warm_pools WHERE spec->>'template' = $1 ORDER BY 1",
+            template,
+        )
+        return [row["name"] for row in rows]
+
     async def update_pool(
         self, key: str, owner_id: str, spec: WarmPoolSpec, limits: PoolLimits | None = None
     ) -> asyncpg.Record | None:
@@ -185,6 +193,7 @@ class PoolStore:
         resources: Resources,
         user_id: str,
         sandbox_id: str | None,
+        template: str | None = None,
     ) -> asyncpg.Record | None:
         """Hand the oldest matching ready sandbox to one caller, atomically: the row is
         locked (others skip it) and flipped to `assigned` in one statement."""
@@ -194,6 +203,7 @@ class PoolStore:
             "   SELECT w.id FROM warm_sandboxes w JOIN warm_pools p ON p.name = w.pool"
             "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
             "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
+            "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
             "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
             " ) RETURNING id, pool, endpoint, token",
             runtime,
@@ -201,6 +211,7 @@ class PoolStore:
             resources_key(resources),
             user_id,
             sandbox_id,
+            template,
         )
         return row
 

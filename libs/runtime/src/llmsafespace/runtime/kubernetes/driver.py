@@ -67,6 +67,12 @@ def _sandbox_id(obj: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+TEMPLATES_UNSUPPORTED = (
+    "templates are not available on the Kubernetes driver yet (the plan: the layer as an "
+    "image reference, see docs/architecture.md); use a runtime image with the packages"
+)
+
+
 class KubernetesDriver:
     """Creates sandboxes as Pods through the official client, off the event loop."""
 
@@ -108,6 +114,8 @@ class KubernetesDriver:
             raise UnknownRuntime(
                 f"unknown runtime {spec.runtime!r}; available: {available}"
             ) from None
+        if spec.template_layer is not None:
+            raise UnsupportedSpec(TEMPLATES_UNSUPPORTED)
         if any(rule.hosts for rule in spec.network_rules):
             raise UnsupportedSpec(
                 "egress by host name is not available on the Kubernetes driver (a "

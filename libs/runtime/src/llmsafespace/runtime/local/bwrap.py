@@ -26,6 +26,7 @@ MASKED_PROC = ("kallsyms", "keys", "timer_list")
 PATH = f"{TOOLS_BIN}:/usr/local/bin:/usr/bin:/bin"
 USER_PACKAGES = f"{WORKSPACE}/.packages"  # pip's target here and for POST /packages
 RUNTIME_PACKAGES = "/opt/runtime/site-packages"  # a runtime's preinstalled packages
+TEMPLATE_DIR = "/opt/template"  # a template's layer (its builder's /workspace)
 OOM_DIR = "/sys/fs/cgroup"
 
 
@@ -47,6 +48,7 @@ class Profile:
     tcp_ports: tuple[int, ...] | None = None  # network mode: Landlock TCP connect ports
     tools_dir: Path | None = None  # the sandbox's own bin (python, pip, ...), bound read-only
     packages_dir: Path | None = None  # the runtime's shared package prefix, bound read-only
+    template_dir: Path | None = None  # a template's layer, bound read-only at TEMPLATE_DIR
     language: str = "python"  # of run_code: the agent's --language
 
 
@@ -85,6 +87,8 @@ def _extras(profile: Profile) -> list[str]:
         args += ["--ro-bind", str(profile.tools_dir), TOOLS_BIN]
     if profile.packages_dir is not None:
         args += ["--ro-bind", str(profile.packages_dir), RUNTIME_PACKAGES]
+    if profile.template_dir is not None:
+        args += ["--ro-bind", str(profile.template_dir), TEMPLATE_DIR]
     if profile.oom_file is not None:
         args += ["--ro-bind", str(profile.oom_file), f"{OOM_DIR}/{profile.oom_file.name}"]
     if profile.seccomp_fd is not None:
@@ -108,10 +112,16 @@ def environment(profile: Profile) -> dict[str, str]:
     without network (``LLMSAFESPACE_OFFLINE`` makes the wrappers in ``TOOLS_BIN`` say why).
     """
     python_path = [USER_PACKAGES]
+    node_path = [f"{WORKSPACE}/node_modules"]
+    path = PATH
+    if profile.template_dir is not None:  # after the workspace's own, before the runtime's
+        python_path.append(f"{TEMPLATE_DIR}/.packages")
+        node_path.append(f"{TEMPLATE_DIR}/node_modules")
+        path = f"{PATH}:{TEMPLATE_DIR}/.packages/bin:{TEMPLATE_DIR}/node_modules/.bin"
     if profile.packages_dir is not None:
         python_path.append(RUNTIME_PACKAGES)
     env = {
-        "PATH": PATH,
+        "PATH": path,
         "HOME": WORKSPACE,
         "USER": "sandbox",
         "SHELL": "/bin/sh",
@@ -119,7 +129,7 @@ def environment(profile: Profile) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PIP_TARGET": USER_PACKAGES,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "NODE_PATH": f"{WORKSPACE}/node_modules",
+        "NODE_PATH": ":".join(node_path),
         USER_PYTHONPATH: ":".join(python_path),
     }
     if profile.tcp_ports is None:

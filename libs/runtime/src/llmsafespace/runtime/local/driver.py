@@ -22,7 +22,7 @@ from ..errors import (
     UnknownRuntime,
     UnsupportedSpec,
 )
-from . import bwrap, gvisor, network, seccomp
+from . import bwrap, gvisor, layers, network, seccomp
 from .cgroups import Limits
 from .config import LocalConfig
 from .exits import ExitWatch
@@ -163,6 +163,15 @@ class LocalDriver:
                 "(scripts/setup.sh builds it)"
             )
 
+    def _layer(self, layer: str | None) -> Path | None:
+        """A template layer's dir; one that is not kept here is refused."""
+        if layer is None:
+            return None
+        path = layers.path(self._layout.root, layer)
+        if not path.is_dir():
+            raise RuntimeUnavailable(f"template layer {layer} is not on this host")
+        return path
+
     def _start(self, spec: RuntimeSpec, interpreter: str) -> SandboxMeta:
         """Allocate a uid, lay out the dirs and start bwrap (blocking)."""
         layout, sandbox_id = self._layout, spec.sandbox_id
@@ -236,6 +245,7 @@ class LocalDriver:
             tcp_ports=spec.network_ports,
             tools_dir=self._tools.get(interpreter),
             packages_dir=self._config.packages.get(spec.runtime),
+            template_dir=self._layer(spec.template_layer),
             language=self._config.languages.get(spec.runtime, "python"),
         )
         confinement = Confinement(
@@ -358,6 +368,21 @@ class LocalDriver:
             )
             raise
         return self._handle(meta)
+
+    def _keep_layer(self, sandbox_id: str, layer: str) -> None:
+        meta = self._alive(sandbox_id)
+        if meta is None:
+            raise DriverError(f"sandbox {sandbox_id} is not running")
+        layers.keep(self._layout.root, self._layout.workspace(sandbox_id), meta.uid, layer)
+        log.info("template_layer_kept", sandbox_id=sandbox_id, layer=layer)
+
+    async def keep_layer(self, sandbox_id: str, layer: str) -> None:
+        """Copy the sandbox's workspace into the layer store (see ``layers``)."""
+        await asyncio.to_thread(self._keep_layer, sandbox_id, layer)
+
+    async def drop_layer(self, layer: str) -> None:
+        """Remove a template layer; idempotent."""
+        await asyncio.to_thread(layers.drop, self._layout.root, layer)
 
     async def destroy(self, sandbox_id: str) -> None:
         """Kill every process of the sandbox and remove its state; idempotent."""

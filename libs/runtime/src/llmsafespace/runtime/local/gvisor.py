@@ -27,6 +27,7 @@ from .bwrap import (
     ROOT_LINKS,
     RUN_DIR,
     RUNTIME_PACKAGES,
+    TEMPLATE_DIR,
     WORKSPACE,
     Profile,
     agent_command,
@@ -41,7 +42,7 @@ CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount")
 MOUNT_POINTS = (
     "usr", "etc", "proc", "dev", "tmp", "workspace", AGENT_ROOT, RUN_DIR, TOOLS_BIN,
-    RUNTIME_PACKAGES,
+    RUNTIME_PACKAGES, TEMPLATE_DIR,
 )  # fmt: skip
 RUNSC_FLAGS = (
     "--rootless",  # as the sandbox uid, which the gofer maps to root of its user namespace
@@ -119,6 +120,7 @@ def _mounts(profile: Profile) -> list[dict[str, object]]:
         _bind(profile.run_dir, RUN_DIR, writable=True),
         *([_bind(profile.tools_dir, TOOLS_BIN)] if profile.tools_dir else []),
         *([_bind(profile.packages_dir, RUNTIME_PACKAGES)] if profile.packages_dir else []),
+        *([_bind(profile.template_dir, TEMPLATE_DIR)] if profile.template_dir else []),
     ]
 
 

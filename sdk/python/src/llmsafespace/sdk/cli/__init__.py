@@ -22,6 +22,7 @@ from .pools import pool_group
 from .sandboxes import exec_command, run_code, sandbox_group
 from .settings import CliSettings
 from .shell import shell
+from .templates import templates_group
 
 EXIT_ERROR = 1
 _HINTS: dict[type[LLMSafeSpaceError], str] = {
@@ -44,6 +45,7 @@ cli.add_command(sandbox_group)
 cli.add_command(exec_command)
 cli.add_command(run_code)
 cli.add_command(pool_group)
+cli.add_command(templates_group)
 cli.add_command(copy)
 cli.add_command(keys_group)
 cli.add_command(whoami)

@@ -15,7 +15,8 @@ def pool_group() -> None:
 
 @pool_group.command("create")
 @click.argument("name")
-@click.option("--runtime", default="python:3.11", show_default=True)
+@click.option("--runtime", help="Runtime (default python:3.11; a template brings its own).")
+@click.option("--template", help="Keep sandboxes of this template ready.")
 @click.option("--min", "min_size", default=1, show_default=True, help="Sandboxes kept ready.")
 @click.option("--max", "max_size", type=int, help="Upper bound when scaling.")
 @click.option("--security-level", default="standard", show_default=True)
@@ -24,7 +25,8 @@ def pool_group() -> None:
 def create(
     settings: CliSettings,
     name: str,
-    runtime: str,
+    runtime: str | None,
+    template: str | None,
     min_size: int,
     max_size: int | None,
     security_level: str,
@@ -34,6 +36,7 @@ def create(
     pool = WarmPool.create(
         name,
         runtime=runtime,
+        template=template,
         min_size=min_size,
         max_size=max_size,
         security_level=security_level,

@@ -20,7 +20,8 @@ def sandbox_group() -> None:
 
 
 @sandbox_group.command("create")
-@click.option("--runtime", default="python:3.11", show_default=True)
+@click.option("--runtime", help="Runtime (default python:3.11; a template brings its own).")
+@click.option("--template", help="Start from this template (see `llmsafespace templates`).")
 @click.option("--security-level", default="standard", show_default=True)
 @click.option("--timeout", default=300, show_default=True, help="Lifetime in seconds.")
 @click.option("--cpu", type=float, help="CPUs (e.g. 0.5).")
@@ -32,7 +33,8 @@ def sandbox_group() -> None:
 @pass_settings
 def create(
     settings: CliSettings,
-    runtime: str,
+    runtime: str | None,
+    template: str | None,
     security_level: str,
     timeout: int,
     cpu: float | None,
@@ -50,6 +52,7 @@ def create(
         resources["memory"] = memory
     sandbox = Sandbox(
         runtime=runtime,
+        template=template,
         security_level=security_level,
         timeout=timeout,
         resources=resources or None,

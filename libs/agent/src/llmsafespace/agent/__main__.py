@@ -4,23 +4,15 @@ Runs the in-sandbox agent on a Unix socket (local driver) or TCP (Kubernetes Pod
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
 import sys
 
+from . import jsworker, landlock, secret, signals
+from .interpreter import Interpreter
+from .server import Agent, AgentConfig
 from .userpath import USER_PYTHONPATH
-from .worker import KEPT_OUT
-
-# Before anything imports asyncio, which imports ssl (and OpenSSL) if it can: the agent
-# never speaks TLS, and every sandbox would carry them (~1 MB). Workers undo this.
-sys.modules.update(dict.fromkeys(KEPT_OUT))  # type: ignore[arg-type]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import os  # noqa: E402
-
-from . import jsworker, landlock, secret, signals  # noqa: E402
-from .interpreter import Interpreter  # noqa: E402
-from .server import Agent, AgentConfig  # noqa: E402
 
 
 def _read_token(path: str) -> str:
@@ -44,7 +36,7 @@ def _confine(args: argparse.Namespace, agent_root: str) -> None:
         print("agent: landlock_unavailable", file=sys.stderr, flush=True)
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _serve(args: argparse.Namespace) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     user_path = env.pop(USER_PYTHONPATH, None)  # the agent's own path never reaches user code
     if user_path:
@@ -53,14 +45,13 @@ async def _serve(args: argparse.Namespace) -> None:
     config = AgentConfig(token=token, env=env, workspace=args.workspace)
     worker = jsworker.command(env.get("PATH")) if args.language == "javascript" else None
     interpreter = Interpreter(args.workspace, env, token, worker)
-    warming = asyncio.create_task(interpreter.warm())  # alongside the first connection
+    interpreter.warm()  # a fork: the worker gets ready alongside the first connection
     agent = Agent(config, interpreter)
     if args.listen:
         host, _, port = args.listen.rpartition(":")
-        await agent.serve_tcp(host.strip("[]") or "0.0.0.0", int(port))
+        agent.serve_tcp(host.strip("[]") or "0.0.0.0", int(port))
     else:
-        await agent.serve(args.socket)
-    warming.cancel()
+        agent.serve(args.socket)
 
 
 def main() -> None:
@@ -86,7 +77,7 @@ def main() -> None:
         _confine(args, agent_root)
     if not signals.protect():  # before any user code: nothing it starts may signal us
         print("agent: signal_guard_unavailable", file=sys.stderr, flush=True)
-    asyncio.run(_serve(args))
+    _serve(args)
 
 
 if __name__ == "__main__":

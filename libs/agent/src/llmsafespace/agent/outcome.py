@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .protocol import Frame
 
@@ -22,8 +22,7 @@ TIMEOUT_EXIT_CODE = 124
 CANCELLED_EXIT_CODE = 130
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     """Resources one execution used."""
 
     wall_ms: float
@@ -31,8 +30,7 @@ class Usage:
     peak_memory_bytes: int
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The end of one execution."""
 
     status: str

@@ -7,7 +7,6 @@ import contextlib
 import errno
 import os
 import stat
-from datetime import UTC, datetime
 from typing import Any
 
 ROOTS = ("/workspace", "/tmp")
@@ -104,6 +103,8 @@ def resolve(path: object) -> Resolved:
 
 
 def _iso(seconds: float) -> str:
+    from datetime import UTC, datetime  # on first use: the idle agent stays small
+
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 

@@ -28,8 +28,6 @@ from .display import Bundle, Display
 from .protocol import Frame, encode, read_frame_sync
 from .userpath import add_user_path
 
-KEPT_OUT = ("ssl",)  # modules the agent does without (``sys.modules[name] = None``)
-
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
     """Compile a cell; a trailing expression is compiled separately so its value is kept."""
@@ -117,9 +115,10 @@ def serve(request_fd: int, reply_fd: int) -> None:
     figures.watch()
     for number in count(1):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        request = read_frame_sync(requests)
-        if request is None:
+        received = read_frame_sync(requests)
+        if received is None:
             return
+        request = received[0]
         if "shown" in request:  # an interrupt came before this was read: already passed
             continue
         if "env" in request:  # the agent's environment grew (a warm sandbox was claimed)
@@ -150,7 +149,6 @@ def serve(request_fd: int, reply_fd: int) -> None:
 
 def _reset_signals() -> None:
     """Dispositions as after exec: handlers go back to the default, ignored stays ignored."""
-    signal.set_wakeup_fd(-1)  # the agent's event loop may have set it to its self-pipe
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     for signum in signal.valid_signals():
         if callable(signal.getsignal(signum)):
@@ -186,14 +184,7 @@ def _stdio(out_fd: int, err_fd: int) -> None:
 
 
 def _fresh_modules() -> None:
-    """Undo what only the agent wanted: modules it kept out, its event loop as the current
-    one, the site dirs it skipped (``python -S``)."""
-    for name in KEPT_OUT:
-        if name in sys.modules and sys.modules[name] is None:
-            del sys.modules[name]
-    loaded_asyncio = sys.modules.get("asyncio")
-    if loaded_asyncio is not None:
-        loaded_asyncio.set_event_loop_policy(None)
+    """Undo what only the agent wanted: the site dirs it skipped (``python -S``)."""
     if sys.flags.no_site:
         import site
 

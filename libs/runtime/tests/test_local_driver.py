@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -217,3 +218,18 @@ def test_the_driver_reports_its_protections(driver: LocalDriver) -> None:
 def test_the_cgroup_parent_cannot_climb_out_of_the_hierarchy() -> None:
     with pytest.raises(ValueError, match="cgroup_parent"):
         LocalConfig(runtime_dir=Path("/tmp/x"), cgroup_parent="../escape")
+
+
+def test_the_agent_copy_is_byte_compiled_against_its_sources(
+    driver: LocalDriver, runtime_dir: Path
+) -> None:
+    """Sandboxes cannot write ``__pycache__``: the driver compiles the agent once, as
+    hash-checked pycs the sandbox's interpreter loads instead of compiling each start."""
+    package = runtime_dir / "agent" / "llmsafespace" / "agent"
+    modules = sorted(package.glob("*.py"))
+    assert modules
+    for module in modules:
+        pyc = Path(importlib.util.cache_from_source(str(module))).read_bytes()
+        assert pyc[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based, checked
+        assert pyc[8:16] == importlib.util.source_hash(module.read_bytes())

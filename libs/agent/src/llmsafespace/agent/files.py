@@ -10,10 +10,12 @@ import os
 import queue
 import stat
 from collections.abc import Callable
-from typing import Any
 
 from .paths import FileError, Resolved, etag, failure, info, resolve
-from .protocol import Frame
+from .protocol import TYPE_CHECKING, Frame
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CHUNK = 256 * 1024
 WINDOW = 8  # chunks the peer may send (or we may send) before a credit

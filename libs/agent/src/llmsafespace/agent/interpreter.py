@@ -17,14 +17,16 @@ import signal
 import sys
 import threading
 import time
-from typing import NoReturn
 
 from . import jsworker
 from .cancel import Cancel
 from .outcome import DisplaySink, Outcome, Sink, Usage, discard_display, stopped
 from .pipes import CHUNK, PipeReader, discard
 from .processes import ended_by_signal, exit_fd, oom_kills
-from .protocol import Frame, FrameBuffer, ProtocolError, encode
+from .protocol import TYPE_CHECKING, Frame, FrameBuffer, ProtocolError, encode
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 INTERRUPT_GRACE = 2.0
 RESTART_NOTICE = "\n[agent] the interpreter did not stop and was restarted; its state is lost\n"

@@ -7,7 +7,11 @@ import contextlib
 import errno
 import os
 import stat
-from typing import Any
+
+from .protocol import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ROOTS = ("/workspace", "/tmp")
 MAX_PATH = 4096

@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
 
-if TYPE_CHECKING:  # the client's side only: the agent stays free of asyncio (~5 MB each)
-    import asyncio
+TYPE_CHECKING = False  # typing itself is ~0.5 MB the agent does without (mypy reads True)
+if TYPE_CHECKING:
+    import asyncio  # the client's side only: the agent stays free of asyncio (~5 MB each)
+    from typing import Any, BinaryIO
+
+    Frame = dict[str, Any]
+else:
+    Frame = dict
 
 MAX_HEADER = 8 * 2**20
 MAX_BODY = 2**20  # transfers send chunks of at most 256 KiB
 _LENGTH = struct.Struct(">I")
-
-Frame = dict[str, Any]
 
 
 class ProtocolError(Exception):

@@ -15,7 +15,6 @@ import sys
 import threading
 from _operator import _compare_digest as compare_digest  # hmac's, without OpenSSL
 from collections.abc import Callable
-from typing import BinaryIO, NamedTuple
 
 from . import files
 from .cancel import Cancel
@@ -23,18 +22,23 @@ from .commands import StdinQueue, run_command
 from .interpreter import Interpreter
 from .outcome import Outcome
 from .paths import FileError
-from .protocol import Frame, FrameTooLarge, ProtocolError, encode, read_frame_sync
+from .protocol import TYPE_CHECKING, Frame, FrameTooLarge, ProtocolError, encode, read_frame_sync
 from .terminal import Terminal, TerminalError
 
 LISTEN_BACKLOG = 128
 
 
-class AgentConfig(NamedTuple):
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+
+class AgentConfig:
     """What the agent needs to serve: its secret, the base environment and the workspace."""
 
-    token: str
-    env: dict[str, str]
-    workspace: str
+    def __init__(self, token: str, env: dict[str, str], workspace: str) -> None:
+        self.token = token
+        self.env = env
+        self.workspace = workspace
 
 
 class RequestError(Exception):

@@ -17,16 +17,18 @@ import os
 import resource
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from itertools import count
-from types import CodeType, ModuleType, TracebackType
-from typing import Any, BinaryIO, NoReturn, TextIO
+from types import ModuleType
 
 from . import figures, secret
 from .display import Bundle, Display
-from .protocol import Frame, encode, read_frame_sync
+from .protocol import TYPE_CHECKING, Frame, encode, read_frame_sync
 from .userpath import add_user_path
+
+if TYPE_CHECKING:
+    from types import CodeType, TracebackType
+    from typing import Any, BinaryIO, NoReturn, TextIO
 
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
@@ -41,6 +43,8 @@ def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
 
 
 def _error(exc: BaseException, tb: TracebackType | None) -> dict[str, str]:
+    import traceback  # on the first error: idle workers stay small
+
     lines = traceback.format_exception(type(exc), exc, tb)
     return {"name": type(exc).__name__, "value": str(exc), "traceback": "".join(lines)}
 
@@ -76,6 +80,8 @@ def _show_figures() -> None:
     try:
         figures.flush()
     except Exception:  # a figure that cannot be drawn does not fail the cell
+        import traceback
+
         traceback.print_exc()
 
 
@@ -219,6 +225,8 @@ def run_forked(
         status = 0
     except BaseException:
         with contextlib.suppress(BaseException):
+            import traceback
+
             traceback.print_exc()
     finally:
         _flush()

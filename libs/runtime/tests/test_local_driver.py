@@ -23,6 +23,7 @@ from llmsafespace.runtime import (
     create_driver,
 )
 from llmsafespace.runtime.local import LocalConfig, LocalDriver, sweep
+from llmsafespace.runtime.local.mounts import copy_sparse
 from llmsafespace.runtime.local.uids import UidRegistry
 
 SECRET = "llmsafespace-test-secret-value"
@@ -233,3 +234,18 @@ def test_the_agent_copy_is_byte_compiled_against_its_sources(
         assert pyc[:4] == importlib.util.MAGIC_NUMBER
         assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based, checked
         assert pyc[8:16] == importlib.util.source_hash(module.read_bytes())
+
+
+def test_a_workspace_image_is_copied_with_its_holes_and_only_for_root(tmp_path: Path) -> None:
+    source, target = tmp_path / "template.img", tmp_path / "workspace.img"
+    with open(source, "wb") as file:
+        file.write(b"superblock")
+        file.seek(8 * 2**20)
+        file.write(b"group descriptors")
+        file.truncate(64 * 2**20)
+    copy_sparse(source, target)
+    assert target.read_bytes() == source.read_bytes()
+    assert target.stat().st_blocks * 512 < 2**20  # the holes stayed holes
+    assert target.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):  # never over an existing workspace
+        copy_sparse(source, target)

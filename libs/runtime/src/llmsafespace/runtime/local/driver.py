@@ -186,6 +186,7 @@ class LocalDriver:
             spec.storage_bytes,
             uid,
             fallback_bytes=_memory_share(spec),
+            templates=layout.image_templates,
         )
         clock.lap("mount")
         procs: list[Path] = []

@@ -91,6 +91,7 @@ def prepare(layout: Layout) -> None:
         layout.root.chmod(0o755)
     for directory in (layout.sandboxes, layout.root / "workspaces"):
         directory.mkdir(mode=0o711, exist_ok=True)
+    layout.image_templates.mkdir(mode=0o700, exist_ok=True)
     _copy_agent(layout.agent)
     layout.etc.mkdir(mode=0o755, exist_ok=True)
     for name, content in ETC.items():

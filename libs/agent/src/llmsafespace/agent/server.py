@@ -323,7 +323,8 @@ class Agent:
 
     def serve_tcp(self, host: str, port: int) -> None:
         """Listen on ``host:port`` forever (in a Pod; the token is the only gate)."""
-        self._serve(socket.create_server((host, port), backlog=LISTEN_BACKLOG))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._serve(socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG))
 
     def _serve(self, server: socket.socket) -> None:
         with server:

@@ -41,11 +41,14 @@ def _serve(args: Arguments) -> None:
     user_path = env.pop(USER_PYTHONPATH, None)  # the agent's own path never reaches user code
     if user_path:
         env["PYTHONPATH"] = user_path
-    token = _read_token(args.token_file)
-    config = AgentConfig(token=token, env=env, workspace=args.workspace)
     worker = jsworker.command(env.get("PATH")) if args.language == "javascript" else None
-    interpreter = Interpreter(args.workspace, env, token, worker)
-    interpreter.warm()  # a fork: the worker gets ready alongside the first connection
+    interpreter = Interpreter(args.workspace, env, command=worker)
+    # Forked before the token is read, the first worker never held it: it skips the wipe
+    # (~8 ms) and gets ready alongside the first connection. Later workers wipe it.
+    interpreter.warm()
+    token = _read_token(args.token_file)
+    interpreter.guard(token)
+    config = AgentConfig(token=token, env=env, workspace=args.workspace)
     agent = Agent(config, interpreter)
     if args.socket is not None:
         agent.serve(args.socket)

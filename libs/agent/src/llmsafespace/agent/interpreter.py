@@ -181,6 +181,11 @@ class Interpreter:
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
 
+    def guard(self, token: str) -> None:
+        """Workers started from now on wipe ``token`` (read after the first was forked)."""
+        with self._lock:
+            self._token = token
+
     def warm(self) -> None:
         """Start the worker ahead of the first call (that call then only runs code)."""
         with self._lock:

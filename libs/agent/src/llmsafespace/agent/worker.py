@@ -220,7 +220,7 @@ def run_forked(
         _fresh_modules()
         if token is not None:
             secret.wipe(token)
-            secret.set_dumpable(True)
+        secret.set_dumpable(True)  # the agent is not (see ``secret``); user code is as usual
         serve(request_fd, reply_fd)
         status = 0
     except BaseException:

@@ -107,7 +107,8 @@ class _Worker:
                     return None, "deadline"
                 for key, _ in self._selector.select(timeout):
                     if isinstance(key.data, PipeReader):
-                        key.data.read_once()
+                        if not key.data.read_once() and key.data.eof:
+                            self._selector.unregister(key.fd)  # closed: else always ready
                     elif key.data == _REPLY:
                         self._read_replies(ended)
                     else:

@@ -13,6 +13,7 @@ import queue
 import socket
 import sys
 import threading
+import time
 from _operator import _compare_digest as compare_digest  # hmac's, without OpenSSL
 from collections.abc import Callable
 
@@ -26,6 +27,7 @@ from .protocol import TYPE_CHECKING, Frame, FrameTooLarge, ProtocolError, encode
 from .terminal import Terminal, TerminalError
 
 LISTEN_BACKLOG = 128
+ACCEPT_RETRY = 0.05  # seconds, after accept failed (e.g. EMFILE: the connection waits)
 
 
 if TYPE_CHECKING:
@@ -330,7 +332,12 @@ class Agent:
         with server:
             try:
                 while True:
-                    client, _ = server.accept()
+                    try:
+                        client, _ = server.accept()
+                    except OSError as exc:  # out of fds, an aborted connect: keep serving
+                        print(f"agent: accept_failed {exc!r}", file=sys.stderr, flush=True)
+                        time.sleep(ACCEPT_RETRY)
+                        continue
                     if client.family != socket.AF_UNIX:
                         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     threading.Thread(target=self._handle, args=(client,), daemon=True).start()

@@ -1,6 +1,6 @@
 """Local driver figures, printed (not asserted): cold create, round trip, idle memory, density.
 
-Run as root: ``.venv/bin/python bench/isolation.py [--creates 30] [--fleet 200]``.
+Run as root: ``.venv/bin/python bench/isolation.py [--creates 30] [--fleet 200] [--no-network]``.
 Through the driver directly (no services): cold create → agent ready and → first result
 (median/p95) with where the time goes per step, the ``print(1)`` round trip in a running
 agent, idle PSS per sandbox (``/proc/<pid>/smaps_rollup`` of the sandbox's processes) and
@@ -91,6 +91,9 @@ async def main() -> None:
     parser.add_argument("--creates", type=int, default=30)
     parser.add_argument("--round-trips", type=int, default=200)
     parser.add_argument("--fleet", type=int, default=200)
+    parser.add_argument(
+        "--no-network", action="store_true", help="skip the cold creates with network"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (the local driver switches to sandbox uids)")
@@ -100,7 +103,7 @@ async def main() -> None:
         driver = LocalDriver(config)
         print("protections:", driver.protections())
         await cold_creates(driver, min(args.creates, 500), network=False)
-        if driver.protections()["network"] != "none":
+        if driver.protections()["network"] != "none" and not args.no_network:
             await cold_creates(driver, min(args.creates, 500), network=True)
         await round_trip(driver, min(args.round_trips, 10_000))
         await fleet(driver, config, min(args.fleet, 2000))

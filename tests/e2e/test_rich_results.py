@@ -112,6 +112,7 @@ async def test_a_matplotlib_line_plot_is_a_valid_png(
     )
     result = await _run(api, data_sandbox, code)
     assert result["stdout"] == "shown\n"
+    assert result["stderr"] == "", "a plot draws text without complaint (fontconfig)"
     [figure] = result["results"]
     assert figure["isMainResult"] is False
     assert figure["truncated"] is False

@@ -124,6 +124,7 @@ FORK_BOMB = (
 )
 
 
+@pytest.mark.local_driver("the fake kubelet runs agents as host processes, without a pids limit")
 async def test_a_fork_bomb_in_a_terminal_is_contained(stack, sandbox: str) -> None:
     async with terminal(stack, sandbox) as socket:
         await ready(socket)

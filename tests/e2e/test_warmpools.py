@@ -429,7 +429,9 @@ async def test_restarts_under_load_lose_and_orphan_nothing(
         run = await api.post(
             f"/sandboxes/{sandbox_id}/execute", json={"type": "code", "content": "print(3)"}
         )
-        assert run.status_code == 200, (sandbox_id, run.text)
+        if run.status_code != 200:
+            sandbox = (await api.get(f"/sandboxes/{sandbox_id}")).text
+            raise AssertionError(f"{sandbox_id} lost: {run.text}; {sandbox}")
         assert run.json()["stdout"] == "3\n"
 
     # No row without its runtime, and — once warmpool-svc's sweep has destroyed warm

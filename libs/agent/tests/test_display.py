@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import importlib.util
 import json
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llmsafespace.agent.cancel import Cancel
 from llmsafespace.agent.display import MAX_BUNDLE_BYTES, Display, capped, mimebundle
 from llmsafespace.agent.figures import BACKEND
 from llmsafespace.agent.interpreter import Interpreter
@@ -131,17 +131,17 @@ def test_display_publishes_each_object_in_order_and_raw_bundles_as_given() -> No
 
 
 @pytest.fixture
-async def interpreter() -> AsyncIterator[Interpreter]:
+def interpreter() -> Iterator[Interpreter]:
     with tempfile.TemporaryDirectory() as cwd:
         interpreter = Interpreter(cwd, {"PATH": "/usr/bin:/bin"})
         yield interpreter
-        await interpreter.close()
+        interpreter.close()
 
 
 Event = tuple[str, Any]
 
 
-async def _run(interpreter: Interpreter, code: str) -> tuple[Outcome, list[Event]]:
+def _run(interpreter: Interpreter, code: str) -> tuple[Outcome, list[Event]]:
     events: list[Event] = []
 
     def sink(stream: str, text: str) -> None:
@@ -153,16 +153,14 @@ async def _run(interpreter: Interpreter, code: str) -> tuple[Outcome, list[Event
     def display(bundle: Frame) -> None:
         events.append(("display", bundle))
 
-    outcome = await interpreter.run(
-        code, time_limit=30, sink=sink, cancel=asyncio.Event(), display=display
-    )
+    outcome = interpreter.run(code, time_limit=30, sink=sink, cancel=Cancel(), display=display)
     return outcome, events
 
 
-async def test_displays_in_a_loop_come_in_order_with_the_output(
+def test_displays_in_a_loop_come_in_order_with_the_output(
     interpreter: Interpreter,
 ) -> None:
-    outcome, events = await _run(
+    outcome, events = _run(
         interpreter, "for i in range(3):\n    print('before', i)\n    display(i)\n'end'"
     )
     assert outcome.status == "completed"
@@ -177,7 +175,7 @@ async def test_displays_in_a_loop_come_in_order_with_the_output(
     assert events == expected
 
 
-async def test_a_class_defined_in_a_cell_offers_its_mimebundle(interpreter: Interpreter) -> None:
+def test_a_class_defined_in_a_cell_offers_its_mimebundle(interpreter: Interpreter) -> None:
     code = (
         "class Chart:\n"
         "    def _repr_mimebundle_(self, include=None, exclude=None):\n"
@@ -186,7 +184,7 @@ async def test_a_class_defined_in_a_cell_offers_its_mimebundle(interpreter: Inte
         "        return 'Chart()'\n"
         "Chart()"
     )
-    outcome, events = await _run(interpreter, code)
+    outcome, events = _run(interpreter, code)
     assert outcome.result == "Chart()"
     assert events == [
         (
@@ -204,14 +202,14 @@ async def test_a_class_defined_in_a_cell_offers_its_mimebundle(interpreter: Inte
     ]
 
 
-async def test_a_trailing_none_or_semicolon_displays_nothing(interpreter: Interpreter) -> None:
+def test_a_trailing_none_or_semicolon_displays_nothing(interpreter: Interpreter) -> None:
     for code in ("None", "x = 1\nx;", "print('only output')"):
-        outcome, events = await _run(interpreter, code)
+        outcome, events = _run(interpreter, code)
         assert outcome.result is None
         assert [kind for kind, _ in events if kind == "display"] == []
 
 
-async def test_a_result_too_large_is_truncated_and_the_interpreter_keeps_serving(
+def test_a_result_too_large_is_truncated_and_the_interpreter_keeps_serving(
     interpreter: Interpreter,
 ) -> None:
     code = (
@@ -224,7 +222,7 @@ async def test_a_result_too_large_is_truncated_and_the_interpreter_keeps_serving
         "display(big)\n"
         "big"
     )
-    outcome, events = await _run(interpreter, code)
+    outcome, events = _run(interpreter, code)
     assert outcome.status == "completed"
     bundles = [bundle for kind, bundle in events if kind == "display"]
     assert [bundle["isMainResult"] for bundle in bundles] == [False, True]
@@ -234,11 +232,11 @@ async def test_a_result_too_large_is_truncated_and_the_interpreter_keeps_serving
         assert len(json.dumps(bundle).encode()) < MAX_BUNDLE_BYTES + 1024
     assert outcome.result is not None
     assert outcome.result.endswith("[truncated: the result exceeded the display size limit]")
-    again, _ = await _run(interpreter, "big.__class__.__name__")
+    again, _ = _run(interpreter, "big.__class__.__name__")
     assert again.result == "'Huge'"  # the same worker: state kept
 
 
-async def test_matplotlib_installed_later_still_gets_the_agents_backend_and_no_env_var(
+def test_matplotlib_installed_later_still_gets_the_agents_backend_and_no_env_var(
     interpreter: Interpreter, tmp_path: Path
 ) -> None:
     if importlib.util.find_spec("matplotlib") is not None:
@@ -247,11 +245,11 @@ async def test_matplotlib_installed_later_still_gets_the_agents_backend_and_no_e
         f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
         "try:\n    import matplotlib\nexcept ImportError:\n    missing = True\nmissing"
     )
-    before, _ = await _run(interpreter, code)
+    before, _ = _run(interpreter, code)
     assert before.result == "True"
     (tmp_path / "matplotlib").mkdir()
     (tmp_path / "matplotlib" / "__init__.py").write_text("rcParams = {'backend': 'agg'}\n")
-    after, _ = await _run(interpreter, "import matplotlib\nmatplotlib.rcParams['backend']")
+    after, _ = _run(interpreter, "import matplotlib\nmatplotlib.rcParams['backend']")
     assert after.result == repr(BACKEND)
-    environment, _ = await _run(interpreter, "import os\n'MPLBACKEND' in os.environ")
+    environment, _ = _run(interpreter, "import os\n'MPLBACKEND' in os.environ")
     assert environment.result == "False", "a subprocess's matplotlib keeps its default"

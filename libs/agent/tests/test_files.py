@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
+import queue
 from pathlib import Path
 
 import pytest
@@ -22,38 +22,38 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return workspace
 
 
-async def write(path: str, data: bytes, *, sha256: str | None = None) -> Frame:
-    inbound: files.Inbound = asyncio.Queue()
+def write(path: str, data: bytes, *, sha256: str | None = None) -> Frame:
+    inbound: files.Inbound = queue.SimpleQueue()
     sent: list[Frame] = []
 
-    async def send(frame: Frame, body: bytes) -> None:
+    def send(frame: Frame, body: bytes) -> None:
         sent.append(frame)
 
     for start in range(0, len(data), files.CHUNK):
         inbound.put_nowait(({}, data[start : start + files.CHUNK]))
     expected = sha256 or hashlib.sha256(data).hexdigest()
     inbound.put_nowait(({"end": True, "sha256": expected}, b""))
-    return await files.write_file({"path": path}, send, inbound)
+    return files.write_file({"path": path}, send, inbound)
 
 
-async def test_a_write_is_renamed_into_place_only_when_its_checksum_matches(root: Path) -> None:
-    written = await write(f"{root}/a/b.bin", b"x" * 600_000)
+def test_a_write_is_renamed_into_place_only_when_its_checksum_matches(root: Path) -> None:
+    written = write(f"{root}/a/b.bin", b"x" * 600_000)
     assert written["size"] == 600_000
     assert (root / "a" / "b.bin").read_bytes() == b"x" * 600_000
     with pytest.raises(FileError) as corrupted:
-        await write(f"{root}/a/c.bin", b"data", sha256="0" * 64)
+        write(f"{root}/a/c.bin", b"data", sha256="0" * 64)
     assert corrupted.value.code == "invalid_request"
     assert sorted(os.listdir(root / "a")) == ["b.bin"]
 
 
 @pytest.mark.parametrize("path", ["relative", "/etc/passwd", "/x/../etc", "/tmp/a\x00b"])
-async def test_paths_outside_the_roots_are_invalid(root: Path, path: str) -> None:
+def test_paths_outside_the_roots_are_invalid(root: Path, path: str) -> None:
     with pytest.raises(FileError) as refused:
         paths.resolve(path)
     assert refused.value.code == "invalid_path"
 
 
-async def test_symlinks_that_lead_out_are_refused_even_below_a_directory(root: Path) -> None:
+def test_symlinks_that_lead_out_are_refused_even_below_a_directory(root: Path) -> None:
     (root / "out").symlink_to("/etc")
     (root / "passwd").symlink_to("/etc/passwd")
     for path in (f"{root}/out/passwd", f"{root}/passwd", f"{root}/out"):
@@ -62,7 +62,7 @@ async def test_symlinks_that_lead_out_are_refused_even_below_a_directory(root: P
         assert refused.value.code == "invalid_path"
 
 
-async def test_a_directory_swapped_for_a_symlink_after_resolving_is_not_followed(
+def test_a_directory_swapped_for_a_symlink_after_resolving_is_not_followed(
     root: Path,
 ) -> None:
     (root / "dir").mkdir()

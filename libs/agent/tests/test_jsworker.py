@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from llmsafespace.agent import jsworker
+from llmsafespace.agent.cancel import Cancel
 from llmsafespace.agent.interpreter import Interpreter
 from llmsafespace.agent.outcome import Outcome
 
@@ -18,53 +18,53 @@ pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is no
 
 
 @pytest.fixture
-async def interpreter(tmp_path: Path) -> AsyncIterator[Interpreter]:
+def interpreter(tmp_path: Path) -> Iterator[Interpreter]:
     kernel = Interpreter(str(tmp_path), dict(os.environ), None, jsworker.command())
     yield kernel
-    await kernel.close()
+    kernel.close()
 
 
-async def _run(kernel: Interpreter, code: str, output: list[str], limit: float = 10) -> Outcome:
-    return await kernel.run(
-        code, time_limit=limit, sink=lambda _, text: output.append(text), cancel=asyncio.Event()
+def _run(kernel: Interpreter, code: str, output: list[str], limit: float = 10) -> Outcome:
+    return kernel.run(
+        code, time_limit=limit, sink=lambda _, text: output.append(text), cancel=Cancel()
     )
 
 
-async def test_declarations_persist_and_the_completion_value_is_the_result(
+def test_declarations_persist_and_the_completion_value_is_the_result(
     interpreter: Interpreter,
 ) -> None:
     output: list[str] = []
-    first = await _run(interpreter, "var a = 40; let b = 2; function f() { return a + b }", output)
+    first = _run(interpreter, "var a = 40; let b = 2; function f() { return a + b }", output)
     assert first.status == "completed"
     assert first.result is None
-    shown = await _run(interpreter, "console.log('sum', f()); ({sum: f()})", output)
+    shown = _run(interpreter, "console.log('sum', f()); ({sum: f()})", output)
     assert shown.result == "{ sum: 42 }"
     assert output == ["sum 42\n"]
-    awaited = await _run(interpreter, "new Promise((done) => setTimeout(() => done(b), 10))", [])
+    awaited = _run(interpreter, "new Promise((done) => setTimeout(() => done(b), 10))", [])
     assert awaited.result == "2"
 
 
-async def test_a_thrown_error_reports_its_name_message_and_stack(
+def test_a_thrown_error_reports_its_name_message_and_stack(
     interpreter: Interpreter,
 ) -> None:
-    failed = await _run(interpreter, "undefinedFunction()", [])
+    failed = _run(interpreter, "undefinedFunction()", [])
     assert failed.status == "failed"
     assert failed.error is not None
     assert failed.error["name"] == "ReferenceError"
     assert failed.error["value"] == "undefinedFunction is not defined"
     assert "<cell-1>" in failed.error["traceback"]
-    thrown = await _run(interpreter, "throw 'plain'", [])
+    thrown = _run(interpreter, "throw 'plain'", [])
     assert thrown.error is not None
     assert thrown.error["value"] == "'plain'"
 
 
-async def test_a_cell_past_its_time_limit_is_interrupted_and_the_context_kept(
+def test_a_cell_past_its_time_limit_is_interrupted_and_the_context_kept(
     interpreter: Interpreter,
 ) -> None:
-    await _run(interpreter, "var kept = 'yes'", [])
+    _run(interpreter, "var kept = 'yes'", [])
     output: list[str] = []
-    stopped = await _run(interpreter, "while (true) {}", output, limit=0.5)
+    stopped = _run(interpreter, "while (true) {}", output, limit=0.5)
     assert stopped.status == "timeout"
     assert output == []  # interrupted, not restarted (a restart says so on stderr)
-    after = await _run(interpreter, "kept", [])
+    after = _run(interpreter, "kept", [])
     assert after.result == "'yes'"

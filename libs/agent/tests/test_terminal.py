@@ -3,11 +3,14 @@ input, hang-up."""
 
 from __future__ import annotations
 
-import asyncio
 import os
+import queue
+import threading
 
 import pytest
 
+from llmsafespace.agent.cancel import Cancel
+from llmsafespace.agent.outcome import Outcome
 from llmsafespace.agent.terminal import Terminal, TerminalError
 
 WAIT = 30.0  # a bound on waiting for an expected screen (a hang fails, never a slow run)
@@ -24,37 +27,41 @@ def test_a_size_outside_1_to_1000_is_refused(cols: object, rows: object) -> None
         terminal.resize(cols, rows)
 
 
-async def test_the_shell_sees_its_size_and_input_and_is_hung_up_by_cancel(tmp_path) -> None:
+def test_the_shell_sees_its_size_and_input_and_is_hung_up_by_cancel(tmp_path) -> None:
     terminal = Terminal(90, 20)
-    stdin: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
-    cancel = asyncio.Event()
+    stdin: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
+    cancel = Cancel()
     screen: list[str] = []
-    changed = asyncio.Event()
+    changed = threading.Condition()
 
     def sink(_: str, text: str) -> None:
-        screen.append(text)
-        changed.set()
+        with changed:
+            screen.append(text)
+            changed.notify_all()
 
-    async def until(text: str) -> None:
-        async with asyncio.timeout(WAIT):
-            while text not in "".join(screen):
-                changed.clear()
-                await changed.wait()
+    def until(text: str) -> None:
+        with changed:
+            assert changed.wait_for(lambda: text in "".join(screen), timeout=WAIT)
 
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PS1": "$ "}
-    running = asyncio.create_task(
-        terminal.run(
-            env=env, cwd=str(tmp_path), stdin=stdin, time_limit=WAIT, sink=sink, cancel=cancel
+    outcomes: list[Outcome] = []
+    running = threading.Thread(
+        target=lambda: outcomes.append(
+            terminal.run(
+                env=env, cwd=str(tmp_path), stdin=stdin, time_limit=WAIT, sink=sink, cancel=cancel
+            )
         )
     )
-    stdin.put_nowait(("stty size; echo one-$((0 + 1))\n", False))
-    await until("one-1")
+    running.start()
+    stdin.put(("stty size; echo one-$((0 + 1))\n", False))
+    until("one-1")
     assert "20 90" in "".join(screen)
     terminal.resize(120, 40)
-    stdin.put_nowait(("stty size; tty; echo two-$((1 + 1))\n", False))
-    await until("two-2")
+    stdin.put(("stty size; tty; echo two-$((1 + 1))\n", False))
+    until("two-2")
     assert "40 120" in "".join(screen)
     assert "/dev/pts/" in "".join(screen)
     cancel.set()
-    outcome = await running
+    running.join()
+    (outcome,) = outcomes
     assert (outcome.status, outcome.ended_by) == ("cancelled", "cancelled")

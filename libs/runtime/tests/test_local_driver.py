@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from llmsafespace.runtime import (
     create_driver,
 )
 from llmsafespace.runtime.local import LocalConfig, LocalDriver, sweep
+from llmsafespace.runtime.local.mounts import copy_sparse
 from llmsafespace.runtime.local.uids import UidRegistry
 
 SECRET = "llmsafespace-test-secret-value"
@@ -217,3 +219,33 @@ def test_the_driver_reports_its_protections(driver: LocalDriver) -> None:
 def test_the_cgroup_parent_cannot_climb_out_of_the_hierarchy() -> None:
     with pytest.raises(ValueError, match="cgroup_parent"):
         LocalConfig(runtime_dir=Path("/tmp/x"), cgroup_parent="../escape")
+
+
+def test_the_agent_copy_is_byte_compiled_against_its_sources(
+    driver: LocalDriver, runtime_dir: Path
+) -> None:
+    """Sandboxes cannot write ``__pycache__``: the driver compiles the agent once, as
+    hash-checked pycs the sandbox's interpreter loads instead of compiling each start."""
+    package = runtime_dir / "agent" / "llmsafespace" / "agent"
+    modules = sorted(package.glob("*.py"))
+    assert modules
+    for module in modules:
+        pyc = Path(importlib.util.cache_from_source(str(module))).read_bytes()
+        assert pyc[:4] == importlib.util.MAGIC_NUMBER
+        assert int.from_bytes(pyc[4:8], "little") == 0b11  # hash-based, checked
+        assert pyc[8:16] == importlib.util.source_hash(module.read_bytes())
+
+
+def test_a_workspace_image_is_copied_with_its_holes_and_only_for_root(tmp_path: Path) -> None:
+    source, target = tmp_path / "template.img", tmp_path / "workspace.img"
+    with open(source, "wb") as file:
+        file.write(b"superblock")
+        file.seek(8 * 2**20)
+        file.write(b"group descriptors")
+        file.truncate(64 * 2**20)
+    copy_sparse(source, target)
+    assert target.read_bytes() == source.read_bytes()
+    assert target.stat().st_blocks * 512 < 2**20  # the holes stayed holes
+    assert target.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):  # never over an existing workspace
+        copy_sparse(source, target)

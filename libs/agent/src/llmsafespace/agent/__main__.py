@@ -4,23 +4,15 @@ Runs the in-sandbox agent on a Unix socket (local driver) or TCP (Kubernetes Pod
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
+from . import jsworker, landlock, secret, signals
+from .arguments import Arguments, parse
+from .interpreter import Interpreter
+from .server import Agent, AgentConfig
 from .userpath import USER_PYTHONPATH
-from .worker import KEPT_OUT
-
-# Before anything imports asyncio, which imports ssl (and OpenSSL) if it can: the agent
-# never speaks TLS, and every sandbox would carry them (~1 MB). Workers undo this.
-sys.modules.update(dict.fromkeys(KEPT_OUT))  # type: ignore[arg-type]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import os  # noqa: E402
-
-from . import jsworker, landlock, secret, signals  # noqa: E402
-from .interpreter import Interpreter  # noqa: E402
-from .server import Agent, AgentConfig  # noqa: E402
 
 
 def _read_token(path: str) -> str:
@@ -34,7 +26,7 @@ def _read_token(path: str) -> str:
     return token
 
 
-def _confine(args: argparse.Namespace, agent_root: str) -> None:
+def _confine(args: Arguments, agent_root: str) -> None:
     """Apply Landlock before serving; say so in the log when the kernel lacks it."""
     socket_dir = os.path.dirname(os.path.abspath(args.socket)) if args.socket else args.workspace
     rules = landlock.sandbox_rules(args.workspace, agent_root, socket_dir)
@@ -44,49 +36,37 @@ def _confine(args: argparse.Namespace, agent_root: str) -> None:
         print("agent: landlock_unavailable", file=sys.stderr, flush=True)
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _serve(args: Arguments) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     user_path = env.pop(USER_PYTHONPATH, None)  # the agent's own path never reaches user code
     if user_path:
         env["PYTHONPATH"] = user_path
-    token = _read_token(args.token_file)
-    config = AgentConfig(token=token, env=env, workspace=args.workspace)
     worker = jsworker.command(env.get("PATH")) if args.language == "javascript" else None
-    interpreter = Interpreter(args.workspace, env, token, worker)
-    warming = asyncio.create_task(interpreter.warm())  # alongside the first connection
+    interpreter = Interpreter(args.workspace, env, command=worker)
+    # Forked before the token is read, the first worker never held it: it skips the wipe
+    # (~8 ms) and gets ready alongside the first connection. Later workers wipe it.
+    interpreter.warm()
+    token = _read_token(args.token_file)
+    interpreter.guard(token)
+    config = AgentConfig(token=token, env=env, workspace=args.workspace)
     agent = Agent(config, interpreter)
-    if args.listen:
+    if args.socket is not None:
+        agent.serve(args.socket)
+    elif args.listen is not None:
         host, _, port = args.listen.rpartition(":")
-        await agent.serve_tcp(host.strip("[]") or "0.0.0.0", int(port))
-    else:
-        await agent.serve(args.socket)
-    warming.cancel()
+        agent.serve_tcp(host.strip("[]") or "0.0.0.0", int(port))
 
 
 def main() -> None:
     """Parse arguments and serve until killed."""
-    parser = argparse.ArgumentParser(prog="llmsafespace.agent")
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--socket", help="serve on this Unix socket")
-    where.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP")
-    parser.add_argument("--token-file", required=True)
-    parser.add_argument("--workspace", default="/workspace")
-    parser.add_argument("--landlock", action="store_true", help="restrict to the sandbox paths")
-    parser.add_argument(
-        "--language",
-        choices=("python", "javascript"),
-        default=os.environ.get("LLMSAFESPACE_LANGUAGE", "python"),  # an image's own
-        help="of run_code (default: $LLMSAFESPACE_LANGUAGE, else python)",
-    )
-    parser.add_argument("--tcp-ports", help="with --landlock: the only TCP ports to connect to")
-    args = parser.parse_args()
+    args = parse(sys.argv[1:], os.environ.get("LLMSAFESPACE_LANGUAGE", "python"))
     agent_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
     secret.set_dumpable(False)  # before the token is read: see ``secret``
     if args.landlock:
         _confine(args, agent_root)
     if not signals.protect():  # before any user code: nothing it starts may signal us
         print("agent: signal_guard_unavailable", file=sys.stderr, flush=True)
-    asyncio.run(_serve(args))
+    _serve(args)
 
 
 if __name__ == "__main__":

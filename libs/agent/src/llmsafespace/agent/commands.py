@@ -2,46 +2,50 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
+import queue
 import resource
 import signal
-import subprocess
-from typing import Any
+import threading
+import time
 
+from .cancel import Cancel
 from .outcome import Outcome, Sink, Usage, stopped
-from .pipes import PipeReader
-from .processes import ended_by_signal, exit_watch, oom_kills
+from .pipes import PipeReader, stream_until
+from .processes import ended_by_signal, exit_fd, oom_kills
 
-StdinQueue = asyncio.Queue[tuple[str, bool]]
+StdinQueue = queue.SimpleQueue[tuple[str, bool]]
 """Input for a running command: (text, eof); eof closes its stdin after the text."""
 
 
-async def feed_input(fd: int, inbound: StdinQueue) -> None:
-    """Write queued input to the child's stdin pipe (never blocking the loop) until eof."""
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    try:
-        while True:
-            text, eof = await inbound.get()
-            data = text.encode()
-            while data:
-                try:
+def feed_input(fd: int, inbound: StdinQueue) -> threading.Thread:
+    """A thread writing queued input to the child's stdin (blocking) until eof; it owns
+    ``fd``. Input after the command closed its stdin or exited goes nowhere."""
+
+    def feed() -> None:
+        try:
+            while True:
+                text, eof = inbound.get()
+                data = text.encode()
+                while data:
                     data = data[os.write(fd, data) :]
-                except BlockingIOError:
-                    writable = loop.create_future()
-                    loop.add_writer(fd, writable.set_result, None)
-                    try:
-                        await writable
-                    finally:
-                        loop.remove_writer(fd)
-            if eof:
-                return
-    except OSError:
-        return  # the command closed its stdin or exited: later input goes nowhere
-    finally:
-        os.close(fd)
+                if eof:
+                    return
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=feed, name="stdin", daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_feeding(inbound: StdinQueue) -> None:
+    """End the feeder once it has written what was queued (writes to a command that is
+    gone fail, and it ends)."""
+    inbound.put(("", True))
 
 
 def reap(pid: int) -> tuple[int, resource.struct_rusage]:
@@ -50,24 +54,24 @@ def reap(pid: int) -> tuple[int, resource.struct_rusage]:
     return status, rusage
 
 
-async def run_command(
+def run_command(
     command: str,
     *,
     time_limit: float,
     env: dict[str, str],
     cwd: str,
     sink: Sink,
-    cancel: asyncio.Event,
+    cancel: Cancel,
     stdin: StdinQueue | None = None,
 ) -> Outcome:
     """Run ``/bin/sh -c command``; when it ends (or on timeout or cancel) kill its whole
     process group.
     With ``stdin`` its stdin is a pipe fed from that queue, else it is empty."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    import subprocess  # on first use: the idle agent stays small
+
+    started = time.monotonic()
     oom_before = oom_kills()
-    # Popen, not asyncio's subprocess: asyncio reaps the child itself and its rusage is lost.
-    proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec is quick
+    proc = subprocess.Popen(
         ["/bin/sh", "-c", command],
         stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -84,37 +88,31 @@ async def run_command(
     feeder = None
     if stdin is not None and proc.stdin is not None:
         # The feeder owns the fd from here (closes it on eof or when the command ends).
-        feeder = asyncio.ensure_future(feed_input(os.dup(proc.stdin.fileno()), stdin))
+        feeder = feed_input(os.dup(proc.stdin.fileno()), stdin)
         proc.stdin.close()
-    exited = exit_watch(proc.pid)
-    stop = asyncio.ensure_future(cancel.wait())
+    exited = exit_fd(proc.pid)
     try:
-        waiting: set[asyncio.Future[Any]] = {exited, stop}
-        done, _ = await asyncio.wait(waiting, timeout=time_limit, return_when="FIRST_COMPLETED")
+        ended = stream_until(pipes, exited, cancel, started + time_limit)
+        # What the command left running in its group (``cmd &``, a fork bomb) ends with it;
+        # the shell is not reaped yet, so its pid still names this group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        status, rusage = reap(proc.pid)
     finally:
-        stop.cancel()
-        if not exited.done():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await asyncio.shield(exited)
-    if feeder is not None:
-        feeder.cancel()
-    # What the command left running in its group (``cmd &``, a fork bomb) ends with it;
-    # the shell is not reaped yet, so its pid still names this group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    status, rusage = reap(proc.pid)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        os.close(exited)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if feeder is not None and stdin is not None:
+        stop_feeding(stdin)
     for pipe in pipes:
         pipe.stop()
     proc.stdout.close()
     proc.stderr.close()
     usage = Usage(
-        wall_ms=(loop.time() - started) * 1000.0,
+        wall_ms=(time.monotonic() - started) * 1000.0,
         cpu_ms=(rusage.ru_utime + rusage.ru_stime) * 1000.0,
         peak_memory_bytes=rusage.ru_maxrss * 1024,
     )
-    if exited not in done:
+    if ended != "exit":
         return stopped("cancelled" if cancel.is_set() else "timeout", usage)
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)

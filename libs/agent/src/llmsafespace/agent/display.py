@@ -9,13 +9,13 @@ A method that raises or returns the wrong type is skipped: a result never fails 
 
 from __future__ import annotations
 
-import base64
 import builtins
 import json
 import sys
 from collections.abc import Callable, Collection
 from functools import partial
-from typing import Any
+
+from .protocol import TYPE_CHECKING
 
 MAX_BUNDLE_BYTES = 256 * 1024  # per bundle, data values as sent (base64 for binary)
 TEXT = "text/plain"
@@ -32,7 +32,12 @@ METHODS = {
 }
 BINARY = frozenset({"image/png", "image/jpeg"})
 
-Bundle = dict[str, Any]
+if TYPE_CHECKING:
+    from typing import Any
+
+    Bundle = dict[str, Any]
+else:
+    Bundle = dict
 """``{"data": {mime: value}, "isMainResult": bool, "truncated": bool}``."""
 
 Publish = Callable[[Bundle], None]
@@ -50,6 +55,8 @@ def _value(mime: str, value: Any) -> Any:
         return None
     if mime in BINARY:
         if isinstance(value, bytes | bytearray | memoryview):
+            import base64  # on the first image: idle workers stay small
+
             return base64.b64encode(bytes(value)).decode("ascii")
         return value if isinstance(value, str) else None  # already base64
     if mime == "application/json":

@@ -12,10 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+
+from .protocol import TYPE_CHECKING
 
 if TYPE_CHECKING:  # importlib.abc would load importlib.resources and more in every agent
     from importlib.machinery import ModuleSpec
+    from typing import Any
 
 BACKEND = "module://llmsafespace.agent.mplbackend"
 

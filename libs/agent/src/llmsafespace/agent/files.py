@@ -5,23 +5,24 @@ temp file, then unpacked all or nothing (`archives`)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
 import os
+import queue
 import stat
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from .paths import FileError, Resolved, etag, failure, info, resolve
-from .protocol import Frame
+from .protocol import TYPE_CHECKING, Frame
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CHUNK = 256 * 1024
 WINDOW = 8  # chunks the peer may send (or we may send) before a credit
 MAX_LISTING = 5000
 
-Send = Callable[[Frame, bytes], Awaitable[None]]
-Inbound = asyncio.Queue[tuple[Frame, bytes]]
+Send = Callable[[Frame, bytes], None]
+Inbound = queue.SimpleQueue[tuple[Frame, bytes]]
 
 
 def _flag(request: Frame, key: str) -> bool:
@@ -37,11 +38,7 @@ def _count(request: Frame, key: str) -> int | None:
     return value
 
 
-async def list_files(request: Frame) -> Frame:
-    return await asyncio.to_thread(_listing, request)
-
-
-def _listing(request: Frame) -> Frame:
+def list_files(request: Frame) -> Frame:
     target = resolve(request.get("path"))
     recursive = _flag(request, "recursive")
     try:
@@ -75,7 +72,7 @@ def _listing(request: Frame) -> Frame:
     }
 
 
-async def delete(request: Frame) -> Frame:
+def delete(request: Frame) -> Frame:
     target = resolve(request.get("path"))
     parent = _open_parent(target)
     try:
@@ -85,7 +82,7 @@ async def delete(request: Frame) -> Frame:
         elif _flag(request, "recursive"):
             import shutil  # on first use, like archives: the idle agent stays small
 
-            await asyncio.to_thread(shutil.rmtree, target.name, dir_fd=parent)
+            shutil.rmtree(target.name, dir_fd=parent)
         else:
             os.rmdir(target.name, dir_fd=parent)
     except OSError as exc:
@@ -102,15 +99,15 @@ def _open_parent(target: Resolved, *, create: bool = False) -> int:
         raise failure(exc, target.path) from exc
 
 
-async def _receive(inbound: Inbound) -> tuple[Frame, bytes]:
+def _receive(inbound: Inbound) -> tuple[Frame, bytes]:
     """The peer's next frame for this transfer; an ``abort`` ends the transfer."""
-    frame, body = await inbound.get()
+    frame, body = inbound.get()
     if frame.get("abort") is True:
         raise FileError("cancelled", "the transfer was aborted")
     return frame, body
 
 
-async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
+def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     """``ready`` (with credit), then data frames until ``end`` (with ``sha256``)."""
     target = resolve(request.get("path"))
     archive = _flag(request, "archive")
@@ -132,13 +129,15 @@ async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
         except OSError as exc:
             os.close(parent)
             raise failure(exc, target.path) from exc
+    import hashlib  # on first use (OpenSSL): the idle agent stays small
+
     digest = hashlib.sha256()
     size = 0
     renamed = False
     try:
-        await send({"type": "ready", "credit": WINDOW}, b"")
+        send({"type": "ready", "credit": WINDOW}, b"")
         while True:
-            frame, body = await _receive(inbound)
+            frame, body = _receive(inbound)
             if frame.get("end") is True:
                 break
             size += len(body)
@@ -148,13 +147,13 @@ async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             view = memoryview(body)
             while view:
                 view = view[os.write(fd, view) :]
-            await send({"type": "credit", "credit": 1}, b"")
+            send({"type": "credit", "credit": 1}, b"")
         expected = frame.get("sha256")
         if expected is not None and expected != digest.hexdigest():
             raise FileError("invalid_request", "sha256 mismatch: the upload was corrupted")
         if archive:
             stream.seek(0)
-            unpacked = await asyncio.to_thread(archives.unpack, stream, target)
+            unpacked = archives.unpack(stream, target)
             return {**unpacked, "sha256": digest.hexdigest(), "size": size}
         os.fsync(fd)
         os.rename(temp, target.name, src_dir_fd=parent, dst_dir_fd=parent)
@@ -174,7 +173,7 @@ async def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             os.close(parent)
 
 
-async def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
+def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     """``info``, then data frames while the reader grants credit, then the sha256."""
     target = resolve(request.get("path"))
     offset = _count(request, "offset") or 0
@@ -183,7 +182,7 @@ async def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
         from . import archives  # on first use: tarfile and co. stay out of the idle agent
 
         try:
-            stream = await asyncio.to_thread(archives.pack, target)
+            stream = archives.pack(target)
         except OSError as exc:
             raise failure(exc, target.path) from exc
         fd = os.dup(stream.fileno())
@@ -205,12 +204,14 @@ async def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
         offset = min(offset, st.st_size)
         remaining = st.st_size - offset if length is None else min(length, st.st_size - offset)
         entry = info(target.path, target.name, st)
-        await send({"type": "info", "info": entry, "etag": etag(st), "length": remaining}, b"")
+        send({"type": "info", "info": entry, "etag": etag(st), "length": remaining}, b"")
+        import hashlib
+
         digest = hashlib.sha256()
         credit = WINDOW
         while remaining > 0:
             while credit <= 0:
-                frame, _ = await _receive(inbound)
+                frame, _ = _receive(inbound)
                 credit += int(frame.get("credit") or 0)
             data = os.pread(fd, min(CHUNK, remaining), offset)
             if not data:
@@ -219,7 +220,7 @@ async def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             offset += len(data)
             remaining -= len(data)
             credit -= 1
-            await send({"type": "data"}, data)
+            send({"type": "data"}, data)
         return {"sha256": digest.hexdigest()}
     except OSError as exc:
         raise failure(exc, target.path) from exc

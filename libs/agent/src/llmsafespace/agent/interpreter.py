@@ -2,47 +2,57 @@
 
 The worker is forked from the agent, not exec'd: it shares the agent's pages copy-on-write
 (an idle worker costs only what it has written to) and a fresh one is ready in
-milliseconds. Forking happens on the event loop's thread only; the child never returns to
-the loop (see ``worker.run_forked``).
+milliseconds. The child imports the worker's modules itself (``worker.run_forked``): the
+agent never loads them. Calls run on the requesting thread; one selector waits on the
+worker's pipes, its exit and the call's cancel.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import os
+import selectors
 import signal
 import sys
-from dataclasses import dataclass
-from typing import Any
+import threading
+import time
 
 from . import jsworker
+from .cancel import Cancel
 from .outcome import DisplaySink, Outcome, Sink, Usage, discard_display, stopped
-from .pipes import PipeReader, discard
-from .processes import ended_by_signal, exit_watch, oom_kills
-from .protocol import Frame, encode, read_frame
-from .worker import run_forked
+from .pipes import CHUNK, PipeReader, discard
+from .processes import ended_by_signal, exit_fd, oom_kills
+from .protocol import TYPE_CHECKING, Frame, FrameBuffer, ProtocolError, encode
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 INTERRUPT_GRACE = 2.0
 RESTART_NOTICE = "\n[agent] the interpreter did not stop and was restarted; its state is lost\n"
+_REPLY, _EXIT, _CANCEL = "reply", "exit", "cancel"
 
 
-@dataclass
 class _Worker:
-    """One live interpreter process and its pipes."""
+    """One live interpreter process, its pipes and the selector that watches them."""
 
-    pid: int
-    requests: int
-    replies: asyncio.StreamReader
-    reply_transport: asyncio.ReadTransport
-    stdout: PipeReader
-    stderr: PipeReader
-    exited: asyncio.Future[None]
-    returncode: int | None = None
+    def __init__(self, pid: int, requests: int, replies: int, out: int, err: int) -> None:
+        self.pid = pid
+        self.requests = requests
+        self.replies = replies
+        self.frames = FrameBuffer()
+        self.stdout = PipeReader(out, "stdout")
+        self.stderr = PipeReader(err, "stderr")
+        self.exited = exit_fd(pid)
+        self.returncode: int | None = None
+        os.set_blocking(replies, False)
+        self._selector = selectors.DefaultSelector()
+        for fd, what in ((out, self.stdout), (err, self.stderr), (replies, _REPLY)):
+            self._selector.register(fd, selectors.EVENT_READ, what)
+        self._selector.register(self.exited, selectors.EVENT_READ, _EXIT)
 
     @classmethod
-    async def start(
+    def start(
         cls, cwd: str, env: dict[str, str], token: str | None, command: list[str] | None = None
     ) -> _Worker:
         """Fork a Python worker, or exec ``command`` (another language's worker)."""
@@ -57,24 +67,11 @@ class _Worker:
             else:
                 pid = _fork()
                 if pid == 0:
-                    run_forked(child_ends, cwd, env, token)
+                    _become_worker(child_ends, cwd, env, token)
         finally:
             for fd in child_ends:
                 os.close(fd)
-        loop = asyncio.get_running_loop()
-        replies = asyncio.StreamReader()
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(replies), os.fdopen(reply_r, "rb", buffering=0)
-        )
-        return cls(
-            pid=pid,
-            requests=request_w,
-            replies=replies,
-            reply_transport=transport,
-            stdout=PipeReader(out_r, "stdout"),
-            stderr=PipeReader(err_r, "stderr"),
-            exited=exit_watch(pid),
-        )
+        return cls(pid, request_w, reply_r, out_r, err_r)
 
     def listen(self, sink: Sink) -> None:
         self.stdout.sink = self.stderr.sink = sink
@@ -83,23 +80,86 @@ class _Worker:
         self.stdout.drain()
         self.stderr.drain()
 
-    async def kill(self) -> None:
+    def reply(
+        self, deadline: float, cancel: Cancel | None = None, display: DisplaySink = discard_display
+    ) -> tuple[Frame | None, str]:
+        """Stream output until the reply: (reply, "reply"), else (None, why it ended:
+        "exit", "cancel" or "deadline"). Results sent before the reply go to ``display``,
+        each after the output the worker wrote before it (already in the pipes: drained
+        first); the worker waits for ``shown`` before it goes on, so what it writes next
+        comes after."""
+        if cancel is not None:
+            self._selector.register(cancel.fileno(), selectors.EVENT_READ, _CANCEL)
+        ended: set[str] = set()
+        try:
+            while True:
+                while (header := self.frames.pop()) is not None:
+                    if "display" not in header:
+                        return header, _REPLY
+                    self.drain()
+                    display(header["display"])
+                    os.write(self.requests, encode({"shown": True}))
+                for reason in (_EXIT, _CANCEL):  # a reply already read wins over both
+                    if reason in ended:
+                        return None, reason
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return None, "deadline"
+                for key, _ in self._selector.select(timeout):
+                    if isinstance(key.data, PipeReader):
+                        if not key.data.read_once() and key.data.eof:
+                            self._selector.unregister(key.fd)  # closed: else always ready
+                    elif key.data == _REPLY:
+                        self._read_replies(ended)
+                    else:
+                        ended.add(key.data)
+                if _EXIT in ended:
+                    self._read_replies(ended)  # what it wrote before it went
+        finally:
+            if cancel is not None:
+                self._selector.unregister(cancel.fileno())
+
+    def _read_replies(self, ended: set[str]) -> None:
+        """Buffer what the reply pipe holds; its end counts as the worker's exit."""
+        while True:
+            try:
+                data = os.read(self.replies, CHUNK)
+            except BlockingIOError:
+                return
+            if not data:
+                ended.add(_EXIT)
+                return
+            self.frames.feed(data)
+
+    def kill(self) -> None:
         """Kill the worker and everything it started, reap it and release its pipes."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
-        await asyncio.shield(self.exited)
-        await self.close()
+        self.close()
 
-    async def close(self) -> None:
-        """Release the pipes of an exited worker and reap it."""
-        await asyncio.shield(self.exited)
+    def close(self) -> None:
+        """Reap the worker (it has exited, or is killed) and release its pipes."""
         if self.returncode is None:
             self.returncode = _reap(self.pid)
+        self._selector.close()
         for pipe in (self.stdout, self.stderr):
             pipe.stop()
             os.close(pipe.fd)
-        os.close(self.requests)
-        self.reply_transport.close()
+        for fd in (self.requests, self.replies, self.exited):
+            os.close(fd)
+
+
+def _become_worker(
+    pipes: tuple[int, int, int, int], cwd: str, env: dict[str, str], token: str | None
+) -> NoReturn:
+    """In the forked child: load the worker (only here: the agent never imports it) and
+    serve; never returns to the agent's code."""
+    try:
+        from .worker import run_forked
+
+        run_forked(pipes, cwd, env, token)
+    finally:
+        os._exit(1)
 
 
 class Interpreter:
@@ -119,116 +179,102 @@ class Interpreter:
         self._cwd = cwd
         self._env = env
         self._token = token
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
         self._worker: _Worker | None = None
 
-    async def warm(self) -> None:
-        """Start the worker ahead of the first call (that call then only runs code)."""
-        async with self._lock:
-            if self._worker is None:
-                await self._fresh()
+    def guard(self, token: str) -> None:
+        """Workers started from now on wipe ``token`` (read after the first was forked)."""
+        with self._lock:
+            self._token = token
 
-    async def _fresh(self) -> _Worker:
-        self._worker = await _Worker.start(self._cwd, self._env, self._token, self._command)
+    def warm(self) -> None:
+        """Start the worker ahead of the first call (that call then only runs code)."""
+        with self._lock:
+            if self._worker is None:
+                self._fresh()
+
+    def _fresh(self) -> _Worker:
+        self._worker = _Worker.start(self._cwd, self._env, self._token, self._command)
         return self._worker
 
-    async def set_env(self, extra: dict[str, str]) -> None:
+    def set_env(self, extra: dict[str, str]) -> None:
         """Add to the environment: of later workers, and of the live one (its state kept)."""
-        async with self._lock:
+        with self._lock:
             self._env.update(extra)
             worker = self._worker
             if worker is None:
                 return
             try:
                 os.write(worker.requests, encode({"env": extra}))
-                await read_frame(worker.replies)
-            except (OSError, asyncio.IncompleteReadError):  # it died: the next is fresh
-                await worker.kill()
+                reply, _ = worker.reply(time.monotonic() + INTERRUPT_GRACE)
+            except (OSError, ProtocolError):
+                reply = None
+            if reply is None:  # it died (or hangs): the next is fresh
+                worker.kill()
                 self._worker = None
 
-    async def run(
+    def run(
         self,
         code: str,
         *,
         time_limit: float,
         sink: Sink,
-        cancel: asyncio.Event,
+        cancel: Cancel,
         display: DisplaySink = discard_display,
     ) -> Outcome:
         """Run one cell; stop it after ``time_limit`` seconds or when ``cancel`` is set.
         Its rich results go to ``display``, each after the output written before it."""
-        async with self._lock:
-            worker = self._worker or await self._fresh()
+        with self._lock:
+            worker = self._worker or self._fresh()
+            worker.drain()  # what it wrote while nobody listened
             worker.listen(sink)
             try:
-                return await self._run(worker, code, time_limit, sink, cancel, display)
+                return self._run(worker, code, time_limit, sink, cancel, display)
             finally:
                 worker.listen(discard)
 
-    async def _run(
+    def _run(
         self,
         worker: _Worker,
         code: str,
         time_limit: float,
         sink: Sink,
-        cancel: asyncio.Event,
+        cancel: Cancel,
         display: DisplaySink,
     ) -> Outcome:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        started = time.monotonic()
         oom_before = oom_kills()
-        reply = asyncio.ensure_future(_reply(worker, display))
-        stop = asyncio.ensure_future(cancel.wait())
+        with contextlib.suppress(BrokenPipeError):
+            os.write(worker.requests, encode({"code": code}))
+        reason = None
         try:
-            with contextlib.suppress(BrokenPipeError):
-                os.write(worker.requests, encode({"code": code}))
-            waiting: set[asyncio.Future[Any]] = {reply, worker.exited, stop}
-            done, _ = await asyncio.wait(waiting, timeout=time_limit, return_when="FIRST_COMPLETED")
-            reason = None
-            if not done or done == {stop}:
+            header, ended = worker.reply(started + time_limit, cancel, display)
+            if ended in ("deadline", _CANCEL):
                 reason = "cancelled" if cancel.is_set() else "timeout"
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.pid, signal.SIGINT)
-                waiting = {reply, worker.exited}
-                await asyncio.wait(waiting, timeout=INTERRUPT_GRACE, return_when="FIRST_COMPLETED")
-        finally:
-            stop.cancel()
-        wall_ms = (loop.time() - started) * 1000.0
-        if reply.done() and reply.exception() is None:
+                header, _ = worker.reply(time.monotonic() + INTERRUPT_GRACE, None, display)
+        except (OSError, ProtocolError):  # a broken pipe or a garbled reply: a new worker
+            header = None
+        wall_ms = (time.monotonic() - started) * 1000.0
+        if header is not None:
             worker.drain()
-            header = reply.result()
             if reason is not None:
                 return stopped(reason, _usage(header, wall_ms))
             return _outcome(header, wall_ms)
-        reply.cancel()
-        if reason is not None:
-            await worker.kill()
-        else:
-            await worker.close()
-        await self._fresh()
+        worker.kill()
+        self._fresh()
         if reason is not None:
             sink("stderr", RESTART_NOTICE)
             return stopped(reason, Usage(wall_ms, 0.0, 0))
         return _died(worker.returncode or 0, wall_ms, oom_before)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Stop the worker."""
-        if self._worker is not None:
-            await self._worker.kill()
-            self._worker = None
-
-
-async def _reply(worker: _Worker, display: DisplaySink) -> Frame:
-    """The cell's reply; the results sent before it go to ``display``, each after the
-    output the worker wrote before it (already in the pipes: drained first). The worker
-    waits for ``shown`` before it goes on, so what it writes next comes after."""
-    while True:
-        header, _ = await read_frame(worker.replies)
-        if "display" not in header:
-            return header
-        worker.drain()
-        display(header["display"])
-        os.write(worker.requests, encode({"shown": True}))
+        with self._lock:
+            if self._worker is not None:
+                self._worker.kill()
+                self._worker = None
 
 
 def _fork() -> int:

@@ -4,19 +4,19 @@ Python worker (requests on its fd 3, replies on fd 4, output on its stdout and s
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
 
 REQUEST_FD, REPLY_FD = 3, 4
-SCRIPT = Path(__file__).with_name("repl.js")
+SCRIPT = os.path.join(os.path.dirname(__file__), "repl.js")
 
 
 def command(path: str | None = None) -> list[str]:
     """``node`` (found on ``path``, the sandbox's ``PATH``) running the REPL script."""
+    import shutil  # only for JavaScript sandboxes
+
     node = shutil.which("node", path=path)
     if node is None:
         raise SystemExit("agent: --language javascript needs node on PATH")
-    return [node, str(SCRIPT)]
+    return [node, SCRIPT]
 
 
 def spawn(argv: list[str], pipes: tuple[int, int, int, int], cwd: str, env: dict[str, str]) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .protocol import Frame
 
@@ -22,25 +21,37 @@ TIMEOUT_EXIT_CODE = 124
 CANCELLED_EXIT_CODE = 130
 
 
-@dataclass(frozen=True)
 class Usage:
     """Resources one execution used."""
 
-    wall_ms: float
-    cpu_ms: float
-    peak_memory_bytes: int
+    __slots__ = ("cpu_ms", "peak_memory_bytes", "wall_ms")
+
+    def __init__(self, wall_ms: float, cpu_ms: float, peak_memory_bytes: int) -> None:
+        self.wall_ms = wall_ms
+        self.cpu_ms = cpu_ms
+        self.peak_memory_bytes = peak_memory_bytes
 
 
-@dataclass(frozen=True)
 class Outcome:
     """The end of one execution."""
 
-    status: str
-    exit_code: int
-    ended_by: str
-    usage: Usage
-    result: str | None = None
-    error: dict[str, str] | None = None
+    __slots__ = ("ended_by", "error", "exit_code", "result", "status", "usage")
+
+    def __init__(
+        self,
+        status: str,
+        exit_code: int,
+        ended_by: str,
+        usage: Usage,
+        result: str | None = None,
+        error: dict[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.exit_code = exit_code
+        self.ended_by = ended_by
+        self.usage = usage
+        self.result = result
+        self.error = error
 
     def frame(self, request_id: object) -> Frame:
         """The ``result`` reply for request ``request_id``."""

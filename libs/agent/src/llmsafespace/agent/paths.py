@@ -7,8 +7,11 @@ import contextlib
 import errno
 import os
 import stat
-from datetime import UTC, datetime
-from typing import Any
+
+from .protocol import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ROOTS = ("/workspace", "/tmp")
 MAX_PATH = 4096
@@ -104,6 +107,8 @@ def resolve(path: object) -> Resolved:
 
 
 def _iso(seconds: float) -> str:
+    from datetime import UTC, datetime  # on first use: the idle agent stays small
+
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 

@@ -1,11 +1,15 @@
-"""Non-blocking, buffered reading of a child's output pipe into a sink."""
+"""Non-blocking, buffered reading of a child's output pipes into a sink, and the wait for
+a child that streams its output meanwhile (one selector, on the request's own thread)."""
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import os
+import selectors
+import time
+from collections.abc import Iterable
 
+from .cancel import Cancel
 from .outcome import Sink
 
 CHUNK = 64 * 1024
@@ -16,7 +20,8 @@ def discard(stream: str, text: str) -> None:
 
 
 class PipeReader:
-    """Reads ``fd`` whenever it is readable and hands decoded text to the current sink."""
+    """Reads ``fd`` when asked (``read_once`` on readiness) and hands decoded text to the
+    current sink."""
 
     def __init__(self, fd: int, stream: str) -> None:
         self.fd = fd
@@ -25,13 +30,11 @@ class PipeReader:
         self.eof = False
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         os.set_blocking(fd, False)
-        asyncio.get_running_loop().add_reader(fd, self._on_readable)
 
-    def _on_readable(self) -> None:
-        self._read_once()
-
-    def _read_once(self) -> bool:
+    def read_once(self) -> bool:
         """Read one chunk; False when nothing (more) is available now."""
+        if self.eof:
+            return False
         try:
             data = os.read(self.fd, CHUNK)
         except BlockingIOError:
@@ -51,15 +54,40 @@ class PipeReader:
     def _finish(self) -> None:
         if not self.eof:
             self.eof = True
-            asyncio.get_running_loop().remove_reader(self.fd)
             self._emit(self._decoder.decode(b"", final=True))
 
     def drain(self) -> None:
         """Deliver everything already written to the pipe, without blocking."""
-        while not self.eof and self._read_once():
+        while self.read_once():
             pass
 
     def stop(self) -> None:
-        """Drain, then stop watching; the owner closes the fd."""
+        """Drain, then stop reading; the owner closes the fd."""
         self.drain()
         self._finish()
+
+
+def stream_until(
+    readers: Iterable[PipeReader], exited: int, cancel: Cancel, deadline: float
+) -> str:
+    """Stream ``readers`` until the fd ``exited`` is readable ("exit"), ``cancel`` is set
+    ("cancel") or the monotonic ``deadline`` passes ("deadline")."""
+    with selectors.DefaultSelector() as selector:
+        for reader in readers:
+            selector.register(reader.fd, selectors.EVENT_READ, reader)
+        selector.register(exited, selectors.EVENT_READ, "exit")
+        selector.register(cancel.fileno(), selectors.EVENT_READ, "cancel")
+        while True:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                return "deadline"
+            ended = set()
+            for key, _ in selector.select(timeout):
+                if isinstance(key.data, PipeReader):
+                    if not key.data.read_once() and key.data.eof:
+                        selector.unregister(key.fd)
+                else:
+                    ended.add(key.data)
+            for reason in ("exit", "cancel"):  # an exit wins over a cancel at the same time
+                if reason in ended:
+                    return reason

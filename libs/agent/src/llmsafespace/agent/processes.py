@@ -1,8 +1,7 @@
-"""Watching a child process exit without blocking the event loop (via a pidfd)."""
+"""Watching a child process exit (via a pidfd) and what ended it."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
@@ -10,44 +9,29 @@ import signal
 import threading
 
 
-def exit_watch(pid: int) -> asyncio.Future[None]:
-    """A future that completes when ``pid`` (a child of ours) has exited; it is not reaped."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
+def exit_fd(pid: int) -> int:
+    """An fd that becomes readable when ``pid`` (a child of ours) has exited; it is not
+    reaped. The caller closes the fd."""
     try:
-        pidfd = os.pidfd_open(pid)
+        return os.pidfd_open(pid)
     except OSError as exc:
         if exc.errno != errno.ENOSYS:
             raise
-        return exit_watch_thread(pid)  # gVisor releases before 2023 lack pidfd_open
-
-    def on_exit() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        if not future.done():
-            future.set_result(None)
-
-    loop.add_reader(pidfd, on_exit)
-    return future
+    return exit_fd_thread(pid)  # gVisor releases before 2023 lack pidfd_open
 
 
-def exit_watch_thread(pid: int) -> asyncio.Future[None]:
-    """``exit_watch`` without a pidfd: a thread of its own waits (not reaping) for ``pid``."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
-
-    def done() -> None:
-        if not future.done():
-            future.set_result(None)
+def exit_fd_thread(pid: int) -> int:
+    """``exit_fd`` without a pidfd: a thread of its own waits (not reaping) for ``pid``, then
+    closes the write end of a pipe whose read end it returns."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
 
     def wait() -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(done)
+        os.close(write_end)
 
     threading.Thread(target=wait, name=f"exit-watch-{pid}", daemon=True).start()
-    return future
+    return read_end
 
 
 OOM_COUNTERS = ("/sys/fs/cgroup/memory.oom_control", "/sys/fs/cgroup/memory.events")

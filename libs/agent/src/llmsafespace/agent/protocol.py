@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
 
-if TYPE_CHECKING:  # the worker imports this module: it stays free of asyncio (~5 MB each)
-    import asyncio
+TYPE_CHECKING = False  # typing itself is ~0.5 MB the agent does without (mypy reads True)
+if TYPE_CHECKING:
+    import asyncio  # the client's side only: the agent stays free of asyncio (~5 MB each)
+    from typing import Any, BinaryIO
+
+    Frame = dict[str, Any]
+else:
+    Frame = dict
 
 MAX_HEADER = 8 * 2**20
 MAX_BODY = 2**20  # transfers send chunks of at most 256 KiB
 _LENGTH = struct.Struct(">I")
-
-Frame = dict[str, Any]
 
 
 class ProtocolError(Exception):
@@ -68,15 +71,21 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[Frame, bytes]:
     """
     length = _check_length(_LENGTH.unpack(await reader.readexactly(_LENGTH.size))[0])
     header = decode_header(await reader.readexactly(length))
-    body_length = header.get("bodyLen", 0)
-    if not isinstance(body_length, int) or not 0 <= body_length <= MAX_BODY:
-        raise FrameTooLarge("bodyLen must be an integer within limits")
+    body_length = _body_length(header)
     body = await reader.readexactly(body_length) if body_length else b""
     return header, body
 
 
-def read_frame_sync(stream: BinaryIO) -> Frame | None:
-    """Read one header from a blocking stream (the worker's control pipe); None at EOF."""
+def _body_length(header: Frame) -> int:
+    body_length = header.get("bodyLen", 0)
+    if not isinstance(body_length, int) or not 0 <= body_length <= MAX_BODY:
+        raise FrameTooLarge("bodyLen must be an integer within limits")
+    return body_length
+
+
+def read_frame_sync(stream: BinaryIO) -> tuple[Frame, bytes] | None:
+    """Read one frame from a blocking stream (the agent's connection, the worker's control
+    pipe); None at EOF. A malformed header raises ProtocolError after it was consumed."""
     prefix = stream.read(_LENGTH.size)
     if len(prefix) < _LENGTH.size:
         return None
@@ -84,4 +93,31 @@ def read_frame_sync(stream: BinaryIO) -> Frame | None:
     data = stream.read(length)
     if len(data) < length:
         return None
-    return decode_header(data)
+    header = decode_header(data)
+    body_length = _body_length(header)
+    body = stream.read(body_length) if body_length else b""
+    if len(body) < body_length:
+        return None
+    return header, body
+
+
+class FrameBuffer:
+    """Headers from a non-blocking stream read in pieces (the worker's reply pipe)."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._data += data
+
+    def pop(self) -> Frame | None:
+        """The next complete header (bodies are not used on this stream), else None."""
+        if len(self._data) < _LENGTH.size:
+            return None
+        length = _check_length(_LENGTH.unpack_from(self._data)[0])
+        end = _LENGTH.size + length
+        if len(self._data) < end:
+            return None
+        header = decode_header(bytes(self._data[_LENGTH.size : end]))
+        del self._data[:end]
+        return header

@@ -1,31 +1,46 @@
-"""The agent's socket server: authenticates each connection, then multiplexes requests by id."""
+"""The agent's socket server: authenticates each connection, then multiplexes requests by id.
+
+Threads, not an event loop (asyncio alone costs every sandbox ~5 MB and ~40 ms of start):
+the main thread accepts, each connection has a reader thread, each request a thread of
+its own; frames leave whole under one lock per connection.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hmac
 import os
+import queue
+import socket
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import threading
+import time
+from _operator import _compare_digest as compare_digest  # hmac's, without OpenSSL
+from collections.abc import Callable
 
 from . import files
+from .cancel import Cancel
 from .commands import StdinQueue, run_command
 from .interpreter import Interpreter
 from .outcome import Outcome
 from .paths import FileError
-from .protocol import Frame, FrameTooLarge, ProtocolError, encode, read_frame
+from .protocol import TYPE_CHECKING, Frame, FrameTooLarge, ProtocolError, encode, read_frame_sync
 from .terminal import Terminal, TerminalError
 
+LISTEN_BACKLOG = 128
+ACCEPT_RETRY = 0.05  # seconds, after accept failed (e.g. EMFILE: the connection waits)
 
-@dataclass(frozen=True)
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+
 class AgentConfig:
     """What the agent needs to serve: its secret, the base environment and the workspace."""
 
-    token: str
-    env: dict[str, str]
-    workspace: str
+    def __init__(self, token: str, env: dict[str, str], workspace: str) -> None:
+        self.token = token
+        self.env = env
+        self.workspace = workspace
 
 
 class RequestError(Exception):
@@ -75,59 +90,77 @@ def _directory(request: Frame, default: str) -> str:
 class Connection:
     """One authenticated client connection."""
 
-    def __init__(self, agent: Agent, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, agent: Agent, sock: socket.socket) -> None:
         self._agent = agent
-        self._writer = writer
-        self._running: dict[object, asyncio.Event] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._socket = sock
+        self._sending = threading.Lock()
+        self._open = True
+        self._running: dict[object, Cancel] = {}
+        self._threads: set[threading.Thread] = set()
         self._inbound: dict[object, files.Inbound] = {}
         self._stdin: dict[object, StdinQueue] = {}
         self._terminals: dict[object, Terminal] = {}
 
     def send(self, frame: Frame, body: bytes = b"") -> None:
-        if not self._writer.is_closing():
-            self._writer.write(encode(frame, body))
+        data = encode(frame, body)
+        with self._sending:
+            if not self._open:
+                return
+            try:
+                self._socket.sendall(data)
+            except OSError:  # the client left: the reader ends the connection
+                self._open = False
 
     def feed(self, frame: Frame, body: bytes) -> None:
-        """A ``data`` frame for a running transfer (in order, so not a task of its own)."""
+        """A ``data`` frame for a running transfer (in order, so not a thread of its own)."""
         inbound = self._inbound.get(frame.get("target"))
         if inbound is not None:
-            inbound.put_nowait((frame, body))
+            inbound.put((frame, body))
 
     def feed_stdin(self, frame: Frame) -> None:
-        """A ``stdin`` frame for a running command (in order, so not a task of its own);
+        """A ``stdin`` frame for a running command (in order, so not a thread of its own);
         input for a request that has no stdin pipe, or has ended, is dropped."""
         inbound = self._stdin.get(frame.get("target"))
         data = frame.get("data", "")
         if inbound is not None and isinstance(data, str):
-            inbound.put_nowait((data, frame.get("eof") is True))
+            inbound.put((data, frame.get("eof") is True))
 
     def start(self, request: Frame) -> None:
         request_id = request.get("id")
-        task = asyncio.create_task(self._serve(request))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         op = request.get("op")
         wants_stdin = (op == "run_command" and request.get("stdin") is True) or (
             op == "open_terminal"
         )
+        stdin: StdinQueue | None = None
         if wants_stdin and request_id not in self._stdin:
-            # Made before the task runs, so input sent right after the request is kept.
-            self._stdin[request_id] = asyncio.Queue()
-            task.add_done_callback(lambda _: self._stdin.pop(request_id, None))
+            # Made before the thread runs, so input sent right after the request is kept.
+            self._stdin[request_id] = stdin = queue.SimpleQueue()
+        thread = threading.Thread(target=self._serve, args=(request, stdin), daemon=True)
+        self._threads.add(thread)
+        thread.start()
 
-    async def finish(self) -> None:
+    def finish(self) -> None:
         """The client left: stop its executions and wait for them to end."""
-        for cancel in self._running.values():
+        with self._sending:
+            self._open = False
+        for cancel in list(self._running.values()):
             cancel.set()
-        for inbound in self._inbound.values():
-            inbound.put_nowait(({"abort": True}, b""))
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+        for inbound in list(self._inbound.values()):
+            inbound.put(({"abort": True}, b""))
+        for thread in list(self._threads):
+            thread.join()
 
-    async def _serve(self, request: Frame) -> None:
+    def _serve(self, request: Frame, stdin: StdinQueue | None) -> None:
+        try:
+            self._handle(request)
+        finally:
+            if stdin is not None:
+                self._stdin.pop(request.get("id"), None)
+            self._threads.discard(threading.current_thread())
+
+    def _handle(self, request: Frame) -> None:
         request_id = request.get("id")
-        handlers: dict[str, Callable[[Frame], Awaitable[None]]] = {
+        handlers: dict[str, Callable[[Frame], None]] = {
             "ping": self._ping,
             "run_code": self._run_code,
             "run_command": self._run_command,
@@ -145,7 +178,7 @@ class Connection:
                 raise RequestError("id must be an integer")
             if handler is None:
                 raise RequestError(f"unknown op {request.get('op')!r}")
-            await handler(request)
+            handler(request)
         except FileError as exc:
             error = {"type": "error", "message": str(exc), "code": exc.code}
             self.send({"id": request_id, **error})
@@ -156,50 +189,45 @@ class Connection:
             print(f"agent: request_failed op={request.get('op')!r} {exc!r}", file=sys.stderr)
             error = {"type": "error", "message": "the agent failed", "code": "internal_error"}
             self.send({"id": request_id, **error})
-        with contextlib.suppress(ConnectionError):
-            await self._writer.drain()
 
-    def _answer(
-        self, operation: Callable[[Frame], Awaitable[Frame]]
-    ) -> Callable[[Frame], Awaitable[None]]:
-        async def serve(request: Frame) -> None:
-            self.send({**await operation(request), "id": request["id"], "type": "result"})
+    def _answer(self, operation: Callable[[Frame], Frame]) -> Callable[[Frame], None]:
+        def serve(request: Frame) -> None:
+            self.send({**operation(request), "id": request["id"], "type": "result"})
 
         return serve
 
     def _transfer(
-        self, operation: Callable[[Frame, files.Send, files.Inbound], Awaitable[Frame]]
-    ) -> Callable[[Frame], Awaitable[None]]:
-        async def serve(request: Frame) -> None:
+        self, operation: Callable[[Frame, files.Send, files.Inbound], Frame]
+    ) -> Callable[[Frame], None]:
+        def serve(request: Frame) -> None:
             request_id = request["id"]
             if request_id in self._inbound:
                 raise RequestError(f"request {request_id} is already running")
 
-            async def send(frame: Frame, body: bytes) -> None:
+            def send(frame: Frame, body: bytes) -> None:
                 self.send({**frame, "id": request_id}, body)
-                await self._writer.drain()
 
-            inbound: files.Inbound = asyncio.Queue()
+            inbound: files.Inbound = queue.SimpleQueue()
             self._inbound[request_id] = inbound
             try:
-                result = await operation(request, send, inbound)
+                result = operation(request, send, inbound)
             finally:
                 del self._inbound[request_id]
             self.send({**result, "id": request_id, "type": "result"})
 
         return serve
 
-    async def _ping(self, request: Frame) -> None:
+    def _ping(self, request: Frame) -> None:
         self.send({"id": request["id"], "type": "pong"})
 
-    async def _cancel(self, request: Frame) -> None:
+    def _cancel(self, request: Frame) -> None:
         cancel = self._running.get(request.get("target"))
         if cancel is None:
             raise RequestError(f"no running request {request.get('target')!r}")
         cancel.set()
         self.send({"id": request["id"], "type": "ack"})
 
-    async def _execute(self, request: Frame, run: Callable[..., Awaitable[Outcome]]) -> None:
+    def _execute(self, request: Frame, run: Callable[..., Outcome]) -> None:
         request_id = request["id"]
         if request_id in self._running:
             raise RequestError(f"request {request_id} is already running")
@@ -207,14 +235,18 @@ class Connection:
         def sink(stream: str, text: str) -> None:
             self.send({"id": request_id, "type": "output", "stream": stream, "data": text})
 
-        self._running[request_id] = cancel = asyncio.Event()
+        time_limit = _number(request, "timeout")
+        self._running[request_id] = cancel = Cancel()
+        if not self._open:  # the client left before this started
+            cancel.set()
         try:
-            outcome = await run(time_limit=_number(request, "timeout"), sink=sink, cancel=cancel)
+            outcome = run(time_limit=time_limit, sink=sink, cancel=cancel)
         finally:
             del self._running[request_id]
+            cancel.close()
         self.send(outcome.frame(request_id))
 
-    async def _run_code(self, request: Frame) -> None:
+    def _run_code(self, request: Frame) -> None:
         code = _text(request, "code")
         interpreter = self._agent.interpreter
         request_id = request["id"]
@@ -222,15 +254,15 @@ class Connection:
         def display(bundle: Frame) -> None:
             self.send({"id": request_id, "type": "display", **bundle})
 
-        await self._execute(request, lambda **kw: interpreter.run(code, display=display, **kw))
+        self._execute(request, lambda **kw: interpreter.run(code, display=display, **kw))
 
-    async def _run_command(self, request: Frame) -> None:
+    def _run_command(self, request: Frame) -> None:
         command = _text(request, "command")
         extra = _env(request)
         cwd = _directory(request, self._agent.config.workspace)
         env = {**self._agent.config.env, **extra}
         stdin = self._stdin.get(request["id"])
-        await self._execute(
+        self._execute(
             request, lambda **kw: run_command(command, env=env, cwd=cwd, stdin=stdin, **kw)
         )
 
@@ -245,14 +277,14 @@ class Connection:
         except (TerminalError, OSError) as exc:
             self.send({"id": frame.get("id"), "type": "error", "message": str(exc)})
 
-    async def _open_terminal(self, request: Frame) -> None:
+    def _open_terminal(self, request: Frame) -> None:
         request_id = request["id"]
         terminal = Terminal(request.get("cols", 80), request.get("rows", 24))
         env = dict(self._agent.config.env)
         stdin = self._stdin[request_id]
         self._terminals[request_id] = terminal
         try:
-            await self._execute(
+            self._execute(
                 request,
                 lambda **kw: terminal.run(
                     env=env, cwd=self._agent.config.workspace, stdin=stdin, **kw
@@ -261,25 +293,27 @@ class Connection:
         finally:
             del self._terminals[request_id]
 
-    async def _set_env(self, request: Frame) -> None:
+    def _set_env(self, request: Frame) -> None:
         extra = _env(request)
         self._agent.config.env.update(extra)
-        await self._agent.interpreter.set_env(extra)
+        self._agent.interpreter.set_env(extra)
         self.send({"id": request["id"], "type": "result"})
 
 
 class Agent:
-    """Serves the protocol on a Unix socket (or TCP, in a Pod) until cancelled."""
+    """Serves the protocol on a Unix socket (or TCP, in a Pod) until killed."""
 
     def __init__(self, config: AgentConfig, interpreter: Interpreter) -> None:
         self.config = config
         self.interpreter = interpreter
 
-    async def serve(self, socket_path: str) -> None:
+    def serve(self, socket_path: str) -> None:
         """Listen on ``socket_path`` (replacing a stale socket) forever."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
-        server = await asyncio.start_unix_server(self._handle, path=socket_path)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(socket_path)
+        server.listen(LISTEN_BACKLOG)
         try:
             os.chmod(socket_path, 0o600)
         except PermissionError:
@@ -287,42 +321,59 @@ class Agent:
             # parent dir only its owner may enter keeps it just as private.
             if os.stat(os.path.dirname(socket_path) or ".").st_mode & 0o077:
                 raise
-        await self._serve(server)
+        self._serve(server)
 
-    async def serve_tcp(self, host: str, port: int) -> None:
+    def serve_tcp(self, host: str, port: int) -> None:
         """Listen on ``host:port`` forever (in a Pod; the token is the only gate)."""
-        await self._serve(await asyncio.start_server(self._handle, host, port))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._serve(socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG))
 
-    async def _serve(self, server: asyncio.Server) -> None:
-        async with server:
+    def _serve(self, server: socket.socket) -> None:
+        with server:
             try:
-                await server.serve_forever()
+                while True:
+                    try:
+                        client, _ = server.accept()
+                    except OSError as exc:  # out of fds, an aborted connect: keep serving
+                        print(f"agent: accept_failed {exc!r}", file=sys.stderr, flush=True)
+                        time.sleep(ACCEPT_RETRY)
+                        continue
+                    if client.family != socket.AF_UNIX:
+                        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    threading.Thread(target=self._handle, args=(client,), daemon=True).start()
             finally:
-                await self.interpreter.close()
+                self.interpreter.close()
 
-    async def _authenticate(self, reader: asyncio.StreamReader) -> bool:
-        hello, _ = await read_frame(reader)
+    def _authenticate(self, stream: BinaryIO) -> bool:
+        received = read_frame_sync(stream)
+        if received is None:
+            return False
+        hello = received[0]
         token = hello.get("token")
         return (
             hello.get("op") == "hello"
             and isinstance(token, str)
-            and hmac.compare_digest(token.encode(), self.config.token.encode())
+            and compare_digest(token.encode(), self.config.token.encode())
         )
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = Connection(self, writer)
+    def _handle(self, client: socket.socket) -> None:
+        connection = Connection(self, client)
+        stream = client.makefile("rb")
         try:
-            if not await self._authenticate(reader):
+            if not self._authenticate(stream):
                 return
             connection.send({"ok": True})
             while True:
                 try:
-                    request, body = await read_frame(reader)
+                    received = read_frame_sync(stream)
                 except FrameTooLarge:
-                    raise
+                    return
                 except ProtocolError as exc:
                     connection.send({"id": None, "type": "error", "message": str(exc)})
                     continue
+                if received is None:
+                    return
+                request, body = received
                 if request.get("op") == "data":
                     connection.feed(request, body)
                 elif request.get("op") == "stdin":
@@ -331,8 +382,9 @@ class Agent:
                     connection.resize(request)
                 else:
                     connection.start(request)
-        except (asyncio.IncompleteReadError, ProtocolError, ConnectionError):
+        except (ProtocolError, OSError):
             pass
         finally:
-            await connection.finish()
-            writer.close()
+            connection.finish()
+            stream.close()
+            client.close()

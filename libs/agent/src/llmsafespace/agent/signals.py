@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 import struct
 from collections.abc import Callable
 
@@ -170,7 +169,7 @@ def _program(numbers: dict[str, int], arch: int, pid: int, pgid: int) -> bytes:
 def protect() -> bool:
     """Install the filter for this process (the agent) and everything it will start.
     False where the kernel or machine offers no seccomp (then signals are not guarded)."""
-    machine = _ARCHES.get(platform.machine())
+    machine = _ARCHES.get(os.uname().machine)
     if machine is None:
         return False
     arch, numbers = machine

@@ -5,20 +5,19 @@ changes as ``resize`` frames; output leaves as ``output`` frames; cancel hangs i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
 import signal
 import struct
-import subprocess
 import termios
-from typing import Any
+import time
 
-from .commands import StdinQueue, feed_input, reap
+from .cancel import Cancel
+from .commands import StdinQueue, feed_input, reap, stop_feeding
 from .outcome import Outcome, Sink, Usage, stopped
-from .pipes import PipeReader
-from .processes import exit_watch
+from .pipes import PipeReader, stream_until
+from .processes import exit_fd
 
 MAX_SIZE = 1000
 SHELLS = ("/bin/bash", "/bin/sh")
@@ -72,7 +71,7 @@ class Terminal:
         if self._master is not None:
             _set_size(self._master, *self._size)
 
-    async def run(
+    def run(
         self,
         *,
         env: dict[str, str],
@@ -80,15 +79,16 @@ class Terminal:
         stdin: StdinQueue,
         time_limit: float,
         sink: Sink,
-        cancel: asyncio.Event,
+        cancel: Cancel,
     ) -> Outcome:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        import subprocess  # on first use: the idle agent stays small
+
+        started = time.monotonic()
         master, slave = os.openpty()
         try:
             _set_size(master, *self._size)
             shell = next((path for path in SHELLS if os.access(path, os.X_OK)), SHELLS[-1])
-            proc = subprocess.Popen(  # noqa: ASYNC220 - fork/exec is quick
+            proc = subprocess.Popen(
                 [shell],
                 stdin=slave,
                 stdout=slave,
@@ -106,31 +106,28 @@ class Terminal:
         self._master = master
         reader = PipeReader(master, "stdout")
         reader.sink = sink
-        feeder = asyncio.ensure_future(feed_input(os.dup(master), stdin))
-        exited = exit_watch(proc.pid)
-        stop = asyncio.ensure_future(cancel.wait())
+        feed_input(os.dup(master), stdin)
+        exited = exit_fd(proc.pid)
         try:
-            waiting: set[asyncio.Future[Any]] = {exited, stop}
-            done, _ = await asyncio.wait(waiting, timeout=time_limit, return_when="FIRST_COMPLETED")
-        finally:
-            stop.cancel()
-            feeder.cancel()
-            if not exited.done():
+            ended = stream_until([reader], exited, cancel, started + time_limit)
+            if ended != "exit":
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGHUP)
                     os.killpg(proc.pid, signal.SIGKILL)
-                await asyncio.shield(exited)
-        status, rusage = reap(proc.pid)
+            status, rusage = reap(proc.pid)
+        finally:
+            os.close(exited)
+            stop_feeding(stdin)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         reader.stop()
         self._master = None
         os.close(master)
         usage = Usage(
-            wall_ms=(loop.time() - started) * 1000.0,
+            wall_ms=(time.monotonic() - started) * 1000.0,
             cpu_ms=(rusage.ru_utime + rusage.ru_stime) * 1000.0,
             peak_memory_bytes=rusage.ru_maxrss * 1024,
         )
-        if exited not in done:
+        if ended != "exit":
             return stopped("cancelled" if cancel.is_set() else "timeout", usage)
         code = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
         return Outcome("completed" if code == 0 else "failed", code, "exit", usage)

@@ -17,18 +17,18 @@ import os
 import resource
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from itertools import count
-from types import CodeType, ModuleType, TracebackType
-from typing import Any, BinaryIO, NoReturn, TextIO
+from types import ModuleType
 
 from . import figures, secret
 from .display import Bundle, Display
-from .protocol import Frame, encode, read_frame_sync
+from .protocol import TYPE_CHECKING, Frame, encode, read_frame_sync
 from .userpath import add_user_path
 
-KEPT_OUT = ("ssl",)  # modules the agent does without (``sys.modules[name] = None``)
+if TYPE_CHECKING:
+    from types import CodeType, TracebackType
+    from typing import Any, BinaryIO, NoReturn, TextIO
 
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
@@ -43,6 +43,8 @@ def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
 
 
 def _error(exc: BaseException, tb: TracebackType | None) -> dict[str, str]:
+    import traceback  # on the first error: idle workers stay small
+
     lines = traceback.format_exception(type(exc), exc, tb)
     return {"name": type(exc).__name__, "value": str(exc), "traceback": "".join(lines)}
 
@@ -78,6 +80,8 @@ def _show_figures() -> None:
     try:
         figures.flush()
     except Exception:  # a figure that cannot be drawn does not fail the cell
+        import traceback
+
         traceback.print_exc()
 
 
@@ -117,9 +121,10 @@ def serve(request_fd: int, reply_fd: int) -> None:
     figures.watch()
     for number in count(1):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        request = read_frame_sync(requests)
-        if request is None:
+        received = read_frame_sync(requests)
+        if received is None:
             return
+        request = received[0]
         if "shown" in request:  # an interrupt came before this was read: already passed
             continue
         if "env" in request:  # the agent's environment grew (a warm sandbox was claimed)
@@ -150,7 +155,6 @@ def serve(request_fd: int, reply_fd: int) -> None:
 
 def _reset_signals() -> None:
     """Dispositions as after exec: handlers go back to the default, ignored stays ignored."""
-    signal.set_wakeup_fd(-1)  # the agent's event loop may have set it to its self-pipe
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     for signum in signal.valid_signals():
         if callable(signal.getsignal(signum)):
@@ -186,14 +190,7 @@ def _stdio(out_fd: int, err_fd: int) -> None:
 
 
 def _fresh_modules() -> None:
-    """Undo what only the agent wanted: modules it kept out, its event loop as the current
-    one, the site dirs it skipped (``python -S``)."""
-    for name in KEPT_OUT:
-        if name in sys.modules and sys.modules[name] is None:
-            del sys.modules[name]
-    loaded_asyncio = sys.modules.get("asyncio")
-    if loaded_asyncio is not None:
-        loaded_asyncio.set_event_loop_policy(None)
+    """Undo what only the agent wanted: the site dirs it skipped (``python -S``)."""
     if sys.flags.no_site:
         import site
 
@@ -223,11 +220,13 @@ def run_forked(
         _fresh_modules()
         if token is not None:
             secret.wipe(token)
-            secret.set_dumpable(True)
+        secret.set_dumpable(True)  # the agent is not (see ``secret``); user code is as usual
         serve(request_fd, reply_fd)
         status = 0
     except BaseException:
         with contextlib.suppress(BaseException):
+            import traceback
+
             traceback.print_exc()
     finally:
         _flush()

@@ -20,6 +20,7 @@ ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf", "resolv.conf")
 HOST_ETC = (
     "/etc/ld.so.cache", "/etc/ssl", "/etc/ca-certificates",
     "/etc/alternatives",  # Debian's which, awk, ... are links through it
+    "/etc/fonts",  # fontconfig (matplotlib's text) complains at every plot without it
 )  # fmt: skip
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MASKED_PROC = ("kallsyms", "keys", "timer_list")

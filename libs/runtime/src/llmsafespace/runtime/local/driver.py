@@ -34,7 +34,7 @@ from .protections import landlock_abi
 from .teardown import clean_stale, remove
 from .tools import write_tools
 
-POLL_INTERVAL = 0.01
+POLL_INTERVAL = 0.002  # a failed attempt costs ~0.1 ms; the agent is up in ~40 ms
 EXIT_RESCAN_INTERVAL = 1.0  # seconds between looks for sandboxes started elsewhere
 SECCOMP_NAME = "seccomp.bpf"
 log = structlog.get_logger()
@@ -195,6 +195,7 @@ class LocalDriver:
             spec.storage_bytes,
             uid,
             fallback_bytes=_memory_share(spec),
+            templates=layout.image_templates,
         )
         clock.lap("mount")
         procs: list[Path] = []

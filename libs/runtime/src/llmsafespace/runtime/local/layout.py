@@ -36,6 +36,11 @@ class Layout:
         return self.root / "agent"
 
     @property
+    def image_templates(self) -> Path:
+        """Empty workspace images, one per size, copied for each sandbox (root's alone)."""
+        return self.root / "images"
+
+    @property
     def etc(self) -> Path:
         """The synthetic ``/etc`` files."""
         return self.root / "etc"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import py_compile
 import stat
 import tempfile
 from pathlib import Path
@@ -63,6 +64,23 @@ def _copy_agent(target: Path) -> None:
         directory.chmod(0o755)
     for module in (*source.glob("*.py"), *source.glob("*.js")):  # *.js: the JS worker
         _write(package / module.name, module.read_bytes(), 0o644)
+    _compile(package)
+
+
+def _compile(package: Path) -> None:
+    """Byte-compile the copy: sandboxes cannot write ``__pycache__`` (it is bound
+    read-only), so without this every agent start compiles every module again. Checked
+    against the source's hash, not its mtime: concurrent prepares rewrite the sources.
+    (Used by interpreters of the driver's minor version; others compile as before.)"""
+    cache = package / "__pycache__"
+    cache.mkdir(mode=0o755, exist_ok=True)
+    cache.chmod(0o755)
+    for module in package.glob("*.py"):
+        py_compile.compile(
+            str(module),
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
 
 
 def prepare(layout: Layout) -> None:
@@ -73,6 +91,7 @@ def prepare(layout: Layout) -> None:
         layout.root.chmod(0o755)
     for directory in (layout.sandboxes, layout.root / "workspaces"):
         directory.mkdir(mode=0o711, exist_ok=True)
+    layout.image_templates.mkdir(mode=0o700, exist_ok=True)
     _copy_agent(layout.agent)
     layout.etc.mkdir(mode=0o755, exist_ok=True)
     for name, content in ETC.items():

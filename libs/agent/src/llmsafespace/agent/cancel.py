@@ -1,0 +1,34 @@
+"""A cancellation flag a selector can wait on (an eventfd), set from any thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+
+class Cancel:
+    """Set once (``cancel`` requests, a client leaving); readable in a selector when set."""
+
+    def __init__(self) -> None:
+        self._fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self._lock = threading.Lock()
+        self._set = False
+
+    def set(self) -> None:
+        with self._lock:
+            if not self._set and self._fd >= 0:
+                os.eventfd_write(self._fd, 1)
+            self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        """Release the eventfd; a later ``set`` only sets the flag."""
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1

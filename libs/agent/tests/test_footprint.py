@@ -1,0 +1,33 @@
+"""What the agent loads at start: every sandbox pays for it in memory and start time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# asyncio (~5 MB with its dependencies), typing and argparse (~0.9 MB), OpenSSL (hashlib,
+# ssl), subprocess and the worker's own modules (loaded by the forked child only).
+NOT_AT_START = (
+    "asyncio",
+    "typing",
+    "argparse",
+    "dataclasses",
+    "ssl",
+    "hashlib",
+    "subprocess",
+    "llmsafespace.agent.worker",
+    "llmsafespace.agent.display",
+)
+
+
+def test_the_agent_starts_without_asyncio_typing_openssl_or_the_workers_modules() -> None:
+    probe = (
+        "import json, sys; import llmsafespace.agent.__main__; print(json.dumps(list(sys.modules)))"
+    )
+    loaded = json.loads(
+        subprocess.run(
+            [sys.executable, "-s", "-c", probe], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert [name for name in NOT_AT_START if name in loaded] == []

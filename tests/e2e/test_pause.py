@@ -1,17 +1,25 @@
 """Pause and resume through the real stack: a frozen cgroup, 409 `sandbox_paused`,
-auto-resume, and the reaper ending a sandbox paused past its `pausedTimeout`."""
+auto-resume, and the reaper ending a sandbox paused past its `pausedTimeout`; on
+Kubernetes, pause by snapshot (the Pod goes, the files come back, the memory does not)."""
 
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 
-from .test_audit import audit, names
+from llmsafespace.devstack import Stack
+from llmsafespace.runtime import Driver
+from llmsafespace.runtime.kubernetes import names
+
+from ..kubernetes.cluster import FakeCluster
+from .test_audit import audit
+from .test_audit import names as event_names
 
 pytestmark = pytest.mark.stack
-FREEZES = pytest.mark.local_driver(reason="the cgroup freezer; Kubernetes answers 501")
+FREEZES = pytest.mark.local_driver(reason="the cgroup freezer; Kubernetes pauses by snapshot")
 
 WAIT_SECONDS = 30.0
 BUSY_LOOP = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])"
@@ -105,9 +113,8 @@ async def test_a_call_on_an_auto_resume_sandbox_resumes_it(api: httpx.AsyncClien
     await api.delete(f"/sandboxes/{sandbox_id}")
 
 
-@FREEZES
 async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audited(
-    api: httpx.AsyncClient,
+    stack: Stack, api: httpx.AsyncClient
 ) -> None:
     sandbox_id = await _create(api, pausedTimeout=1)
     paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
@@ -118,12 +125,12 @@ async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audite
         await asyncio.sleep(0.2)
     assert sandbox["status"] == "terminated"
     assert sandbox["statusReason"] == "paused longer than pausedTimeout"
+    assert await _kept_for_pause(stack, sandbox_id) == 0  # (Kubernetes: its snapshot went)
     expected = {("sandbox", "paused"), ("sandbox", "expired")}
-    events = await audit(api, lambda found: names(found) >= expected, sandboxId=sandbox_id)
-    assert names(events) >= expected, events
+    events = await audit(api, lambda found: event_names(found) >= expected, sandboxId=sandbox_id)
+    assert event_names(events) >= expected, events
 
 
-@FREEZES
 async def test_paused_sandboxes_count_against_the_paused_quota_not_the_running_one(
     quota_user: httpx.AsyncClient,
 ) -> None:
@@ -145,12 +152,76 @@ async def test_paused_sandboxes_count_against_the_paused_quota_not_the_running_o
         await quota_user.delete(f"/sandboxes/{sandbox_id}")
 
 
+def _pods_of(cluster: FakeCluster, runtime_id: str) -> list[str]:
+    """The runtime's Pods still in the fake API server."""
+    name = names.object_name(runtime_id)
+    return cluster.call(
+        lambda: [key[2] for key in cluster.api.objects if key[0] == "pods" and key[2] == name]
+    )
+
+
+async def _listed_snapshots(api: httpx.AsyncClient, sandbox_id: str) -> list[dict]:
+    listing = await api.get("/snapshots", params={"limit": 100})
+    assert listing.status_code == 200, listing.text
+    return [found for found in listing.json()["snapshots"] if found["sandboxId"] == sandbox_id]
+
+
+async def _kept_for_pause(stack: Stack, sandbox_id: str) -> int:
+    """The sandbox's internal snapshots (a pause by snapshot keeps one) in the database."""
+    connection = await asyncpg.connect(stack.env["DATABASE_URL"])
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM snapshots WHERE sandbox_id = $1 AND internal", sandbox_id
+        )
+    finally:
+        await connection.close()
+    return count
+
+
 @pytest.mark.kubernetes_driver
-async def test_the_kubernetes_driver_refuses_to_pause_with_501(api: httpx.AsyncClient) -> None:
-    sandbox_id = await _create(api)
-    for action in ("pause", "resume"):
-        refused = await api.post(f"/sandboxes/{sandbox_id}/{action}")
-        assert refused.status_code == 501, refused.text
-        assert refused.json()["error"]["code"] == "not_implemented"
+async def test_the_kubernetes_driver_pauses_by_snapshot_keeping_files_but_not_memory(
+    stack: Stack, api: httpx.AsyncClient, cluster: FakeCluster, runtime_driver: Driver
+) -> None:
+    sandbox_id = await _create(api, useWarmPool=False)
+    written = "open('/workspace/kept.txt', 'w').write('before the pause')\nkept = 41"
+    assert (await _run(api, sandbox_id, written)).status_code == 200
+    assert _pods_of(cluster, sandbox_id)
+
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    assert _pods_of(cluster, sandbox_id) == []
+    assert await runtime_driver.inspect(sandbox_id) is None
+    assert await _kept_for_pause(stack, sandbox_id) == 1
+    assert await _listed_snapshots(api, sandbox_id) == []  # the pause's own: not listed
+    refused = await _run(api, sandbox_id, "kept")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "sandbox_paused"
+
+    resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["status"], resumed.json()["memoryKept"]) == ("running", False)
+    assert _pods_of(cluster, sandbox_id)
+    files = await _run(api, sandbox_id, "open('/workspace/kept.txt').read()")
+    assert files.json()["result"] == "'before the pause'", files.text
+    memory = (await _run(api, sandbox_id, "kept")).json()
+    assert memory["error"]["name"] == "NameError", memory
+    assert await _kept_for_pause(stack, sandbox_id) == 0  # dropped once resumed
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.kubernetes_driver
+async def test_a_call_on_an_auto_resume_sandbox_restores_it_on_kubernetes(
+    api: httpx.AsyncClient, cluster: FakeCluster
+) -> None:
+    sandbox_id = await _create(api, autoResume=True, useWarmPool=False)
+    written = "open('/workspace/kept.txt', 'w').write('still here')"
+    assert (await _run(api, sandbox_id, written)).status_code == 200
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.json()["status"] == "paused", paused.text
+    assert _pods_of(cluster, sandbox_id) == []
+    result = await _run(api, sandbox_id, "open('/workspace/kept.txt').read()")
+    assert result.status_code == 200, result.text
+    assert result.json()["result"] == "'still here'"
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
     await api.delete(f"/sandboxes/{sandbox_id}")

@@ -92,6 +92,7 @@ async def test_a_paused_sandbox_stops_using_cpu_refuses_calls_and_resumes_intact
     resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
     assert resumed.status_code == 200, resumed.text
     assert (resumed.json()["status"], resumed.json().get("pausedAt")) == ("running", None)
+    assert resumed.json()["memoryKept"] is True
     assert resumed.json()["expiresAt"] > before["expiresAt"]  # the clock stopped meanwhile
     await _cpu_grows(api, sandbox_id)
     result = await _run(api, sandbox_id, "kept + 1")

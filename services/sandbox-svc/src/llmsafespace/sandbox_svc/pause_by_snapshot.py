@@ -34,8 +34,8 @@ class PauseBySnapshot:
 
     async def pause(self, paused: Sandbox) -> None:
         """The sandbox's row is `paused` already: keep its workspace, then let its runtime
-        go. Raises ServiceError (runtime_unavailable) if the workspace cannot be kept; the
-        runtime is untouched then."""
+        go. Raises ServiceError if the workspace cannot be kept; the runtime is untouched
+        then."""
         info = await self._store.connection_info(paused.id)
         runtime_id = await self._store.runtime_id(paused.id) or paused.id
         if info is None or not info["endpoint"]:
@@ -44,7 +44,10 @@ class PauseBySnapshot:
         if not await self._store.release_runtime(paused.id, snapshot_id):
             await self._snapshots.drop_internal(snapshot_id)  # it ended meanwhile
             return
-        await self._driver.destroy(runtime_id)
+        try:
+            await self._driver.destroy(runtime_id)
+        except DriverError as exc:  # paused all the same: the end (or warmpool-svc) sweeps it
+            log.warning("paused_runtime_not_destroyed", runtime_id=runtime_id, error=str(exc))
         log.info("sandbox_paused_by_snapshot", sandbox_id=paused.id, snapshot_id=snapshot_id)
 
     async def resume(self, resumed: Sandbox) -> Sandbox | None:

@@ -354,7 +354,10 @@ class Lifecycle:
         if resumed is None:
             raise _not_running(sandbox)
         if isinstance(driver, PauseBySnapshot):
-            resumed = await self._resume_from_snapshot(driver, resumed)
+            restored = await driver.resume(resumed)
+            if restored is None:  # ended meanwhile
+                raise _not_running(await self._store.get(sandbox.id) or resumed)
+            resumed = restored
         else:
             try:
                 await driver.resume(await self._store.runtime_id(sandbox.id) or sandbox.id)
@@ -365,20 +368,6 @@ class Lifecycle:
         await self._bus.event(subjects.sandbox_event(sandbox.id, "resumed"), resumed)
         log.info("sandbox_resumed", sandbox_id=sandbox.id, memory_kept=resumed.memory_kept)
         return resumed
-
-    async def _resume_from_snapshot(self, driver: PauseBySnapshot, resumed: Sandbox) -> Sandbox:
-        """A new runtime with the workspace restored. If that fails the sandbox is paused
-        again, its workspace still kept: a later resume may succeed."""
-        try:
-            restored = await driver.resume(resumed)
-        except (DriverError, OSError) as exc:
-            await asyncio.shield(self._store.pause(resumed, None))
-            raise ServiceError(
-                ErrorCode.RUNTIME_UNAVAILABLE, f"resume failed, still paused: {exc}"
-            ) from exc
-        if restored is None:  # ended meanwhile
-            raise _not_running(await self._store.get(resumed.id) or resumed)
-        return restored.model_copy(update={"memory_kept": False})
 
     async def resolve(self, ref: SandboxRef) -> ResolvedSandbox:
         """How to reach the sandbox's agent. A paused sandbox is 409 `sandbox_paused`, or

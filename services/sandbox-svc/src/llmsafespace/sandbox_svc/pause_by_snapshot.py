@@ -52,9 +52,20 @@ class PauseBySnapshot:
 
     async def resume(self, resumed: Sandbox) -> Sandbox | None:
         """The row is `running` again (quota admitted, clock moved): create its runtime,
-        restore the workspace, record the runtime and drop the snapshot. None when the
-        sandbox ended meanwhile. Raises DriverError or OSError if the runtime cannot be
-        made or restored (the new runtime is destroyed then)."""
+        restore the workspace, record the runtime and drop the snapshot (`memoryKept`
+        false). None when the sandbox ended meanwhile. If the runtime cannot be made or
+        restored, the sandbox is paused again, its workspace still kept (a later resume
+        may succeed), and a ServiceError (runtime_unavailable) is raised."""
+        try:
+            restored = await self._restore(resumed)
+        except (DriverError, OSError) as exc:
+            await asyncio.shield(self._store.pause(resumed, None))
+            raise ServiceError(
+                ErrorCode.RUNTIME_UNAVAILABLE, f"resume failed, still paused: {exc}"
+            ) from exc
+        return None if restored is None else restored.model_copy(update={"memory_kept": False})
+
+    async def _restore(self, resumed: Sandbox) -> Sandbox | None:
         snapshot_id = await self._store.pause_snapshot(resumed.id)
         stored = None if snapshot_id is None else await self._snapshots.internal(snapshot_id)
         if snapshot_id is None or stored is None:

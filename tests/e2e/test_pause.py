@@ -167,16 +167,18 @@ async def _listed_snapshots(api: httpx.AsyncClient, sandbox_id: str) -> list[dic
     return [found for found in listing.json()["snapshots"] if found["sandboxId"] == sandbox_id]
 
 
-async def _kept_for_pause(stack: Stack, sandbox_id: str) -> int:
-    """The sandbox's internal snapshots (a pause by snapshot keeps one) in the database."""
+async def _fetch(stack: Stack, query: str, sandbox_id: str) -> object:
     connection = await asyncpg.connect(stack.env["DATABASE_URL"])
     try:
-        count: int = await connection.fetchval(
-            "SELECT count(*) FROM snapshots WHERE sandbox_id = $1 AND internal", sandbox_id
-        )
+        return await connection.fetchval(query, sandbox_id)
     finally:
         await connection.close()
-    return count
+
+
+async def _kept_for_pause(stack: Stack, sandbox_id: str) -> object:
+    """The sandbox's internal snapshots (a pause by snapshot keeps one) in the database."""
+    query = "SELECT count(*) FROM snapshots WHERE sandbox_id = $1 AND internal"
+    return await _fetch(stack, query, sandbox_id)
 
 
 @pytest.mark.kubernetes_driver
@@ -225,4 +227,37 @@ async def test_a_call_on_an_auto_resume_sandbox_restores_it_on_kubernetes(
     assert result.status_code == 200, result.text
     assert result.json()["result"] == "'still here'"
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.kubernetes_driver
+async def test_a_claimed_warm_sandbox_resumes_on_a_pod_of_its_own(
+    stack: Stack, api: httpx.AsyncClient, cluster: FakeCluster
+) -> None:
+    name = f"pause-{secrets.token_hex(3)}"
+    resources = {"memory": "313Mi"}
+    spec = {"name": name, "minSize": 1, "maxSize": 1, "resources": resources}
+    assert (await api.post("/warmpools", json=spec)).status_code == 201
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while (await api.get(f"/warmpools/{name}/status")).json()["availablePods"] < 1:
+        assert asyncio.get_running_loop().time() < deadline, "the pool did not fill"
+        await asyncio.sleep(0.2)
+    created = (await api.post("/sandboxes", json={"resources": resources})).json()
+    sandbox_id = created["id"]
+    assert created["fromWarmPool"] is True, created
+    runtime_id = await _fetch(stack, "SELECT runtime_id FROM sandboxes WHERE id = $1", sandbox_id)
+    assert isinstance(runtime_id, str)
+    assert runtime_id != sandbox_id
+    written = "open('/workspace/kept.txt', 'w').write('warm')"
+    assert (await _run(api, sandbox_id, written)).status_code == 200
+
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.json()["status"] == "paused", paused.text
+    assert _pods_of(cluster, runtime_id) == []
+    resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
+    assert (resumed.json()["status"], resumed.json()["memoryKept"]) == ("running", False)
+    assert _pods_of(cluster, sandbox_id)
+    result = await _run(api, sandbox_id, "open('/workspace/kept.txt').read()")
+    assert result.json()["result"] == "'warm'", result.text
+    await api.delete(f"/warmpools/{name}")
     await api.delete(f"/sandboxes/{sandbox_id}")

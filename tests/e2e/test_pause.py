@@ -1,17 +1,25 @@
 """Pause and resume through the real stack: a frozen cgroup, 409 `sandbox_paused`,
-auto-resume, and the reaper ending a sandbox paused past its `pausedTimeout`."""
+auto-resume, and the reaper ending a sandbox paused past its `pausedTimeout`; on
+Kubernetes, pause by snapshot (the Pod goes, the files come back, the memory does not)."""
 
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 
-from .test_audit import audit, names
+from llmsafespace.devstack import Stack
+from llmsafespace.runtime import Driver
+from llmsafespace.runtime.kubernetes import names
+
+from ..kubernetes.cluster import FakeCluster
+from .test_audit import audit
+from .test_audit import names as event_names
 
 pytestmark = pytest.mark.stack
-FREEZES = pytest.mark.local_driver(reason="the cgroup freezer; Kubernetes answers 501")
+FREEZES = pytest.mark.local_driver(reason="the cgroup freezer; Kubernetes pauses by snapshot")
 
 WAIT_SECONDS = 30.0
 BUSY_LOOP = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])"
@@ -84,6 +92,7 @@ async def test_a_paused_sandbox_stops_using_cpu_refuses_calls_and_resumes_intact
     resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
     assert resumed.status_code == 200, resumed.text
     assert (resumed.json()["status"], resumed.json().get("pausedAt")) == ("running", None)
+    assert resumed.json()["memoryKept"] is True
     assert resumed.json()["expiresAt"] > before["expiresAt"]  # the clock stopped meanwhile
     await _cpu_grows(api, sandbox_id)
     result = await _run(api, sandbox_id, "kept + 1")
@@ -105,9 +114,8 @@ async def test_a_call_on_an_auto_resume_sandbox_resumes_it(api: httpx.AsyncClien
     await api.delete(f"/sandboxes/{sandbox_id}")
 
 
-@FREEZES
 async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audited(
-    api: httpx.AsyncClient,
+    stack: Stack, api: httpx.AsyncClient
 ) -> None:
     sandbox_id = await _create(api, pausedTimeout=1)
     paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
@@ -118,12 +126,12 @@ async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audite
         await asyncio.sleep(0.2)
     assert sandbox["status"] == "terminated"
     assert sandbox["statusReason"] == "paused longer than pausedTimeout"
+    assert await _kept_for_pause(stack, sandbox_id) == 0  # (Kubernetes: its snapshot went)
     expected = {("sandbox", "paused"), ("sandbox", "expired")}
-    events = await audit(api, lambda found: names(found) >= expected, sandboxId=sandbox_id)
-    assert names(events) >= expected, events
+    events = await audit(api, lambda found: event_names(found) >= expected, sandboxId=sandbox_id)
+    assert event_names(events) >= expected, events
 
 
-@FREEZES
 async def test_paused_sandboxes_count_against_the_paused_quota_not_the_running_one(
     quota_user: httpx.AsyncClient,
 ) -> None:
@@ -145,12 +153,111 @@ async def test_paused_sandboxes_count_against_the_paused_quota_not_the_running_o
         await quota_user.delete(f"/sandboxes/{sandbox_id}")
 
 
+def _pods_of(cluster: FakeCluster, runtime_id: str) -> list[str]:
+    """The runtime's Pods still in the fake API server."""
+    name = names.object_name(runtime_id)
+    return cluster.call(
+        lambda: [key[2] for key in cluster.api.objects if key[0] == "pods" and key[2] == name]
+    )
+
+
+async def _listed_snapshots(api: httpx.AsyncClient, sandbox_id: str) -> list[dict]:
+    listing = await api.get("/snapshots", params={"limit": 100})
+    assert listing.status_code == 200, listing.text
+    return [found for found in listing.json()["snapshots"] if found["sandboxId"] == sandbox_id]
+
+
+async def _fetch(stack: Stack, query: str, sandbox_id: str) -> object:
+    connection = await asyncpg.connect(stack.env["DATABASE_URL"])
+    try:
+        return await connection.fetchval(query, sandbox_id)
+    finally:
+        await connection.close()
+
+
+async def _kept_for_pause(stack: Stack, sandbox_id: str) -> object:
+    """The sandbox's internal snapshots (a pause by snapshot keeps one) in the database."""
+    query = "SELECT count(*) FROM snapshots WHERE sandbox_id = $1 AND internal"
+    return await _fetch(stack, query, sandbox_id)
+
+
 @pytest.mark.kubernetes_driver
-async def test_the_kubernetes_driver_refuses_to_pause_with_501(api: httpx.AsyncClient) -> None:
-    sandbox_id = await _create(api)
-    for action in ("pause", "resume"):
-        refused = await api.post(f"/sandboxes/{sandbox_id}/{action}")
-        assert refused.status_code == 501, refused.text
-        assert refused.json()["error"]["code"] == "not_implemented"
+async def test_the_kubernetes_driver_pauses_by_snapshot_keeping_files_but_not_memory(
+    stack: Stack, api: httpx.AsyncClient, cluster: FakeCluster, runtime_driver: Driver
+) -> None:
+    sandbox_id = await _create(api, useWarmPool=False)
+    written = "open('/workspace/kept.txt', 'w').write('before the pause')\nkept = 41"
+    assert (await _run(api, sandbox_id, written)).status_code == 200
+    assert _pods_of(cluster, sandbox_id)
+
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    assert _pods_of(cluster, sandbox_id) == []
+    assert await runtime_driver.inspect(sandbox_id) is None
+    assert await _kept_for_pause(stack, sandbox_id) == 1
+    assert await _listed_snapshots(api, sandbox_id) == []  # the pause's own: not listed
+    refused = await _run(api, sandbox_id, "kept")
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "sandbox_paused"
+
+    resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert (resumed.json()["status"], resumed.json()["memoryKept"]) == ("running", False)
+    assert _pods_of(cluster, sandbox_id)
+    files = await _run(api, sandbox_id, "open('/workspace/kept.txt').read()")
+    assert files.json()["result"] == "'before the pause'", files.text
+    memory = (await _run(api, sandbox_id, "kept")).json()
+    assert memory["error"]["name"] == "NameError", memory
+    assert await _kept_for_pause(stack, sandbox_id) == 0  # dropped once resumed
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.kubernetes_driver
+async def test_a_call_on_an_auto_resume_sandbox_restores_it_on_kubernetes(
+    api: httpx.AsyncClient, cluster: FakeCluster
+) -> None:
+    sandbox_id = await _create(api, autoResume=True, useWarmPool=False)
+    written = "open('/workspace/kept.txt', 'w').write('still here')"
+    assert (await _run(api, sandbox_id, written)).status_code == 200
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.json()["status"] == "paused", paused.text
+    assert _pods_of(cluster, sandbox_id) == []
+    result = await _run(api, sandbox_id, "open('/workspace/kept.txt').read()")
+    assert result.status_code == 200, result.text
+    assert result.json()["result"] == "'still here'"
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.kubernetes_driver
+async def test_a_claimed_warm_sandbox_resumes_on_a_pod_of_its_own(
+    stack: Stack, api: httpx.AsyncClient, cluster: FakeCluster
+) -> None:
+    name = f"pause-{secrets.token_hex(3)}"
+    resources = {"memory": "313Mi"}
+    spec = {"name": name, "minSize": 1, "maxSize": 1, "resources": resources}
+    assert (await api.post("/warmpools", json=spec)).status_code == 201
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while (await api.get(f"/warmpools/{name}/status")).json()["availablePods"] < 1:
+        assert asyncio.get_running_loop().time() < deadline, "the pool did not fill"
+        await asyncio.sleep(0.2)
+    created = (await api.post("/sandboxes", json={"resources": resources})).json()
+    sandbox_id = created["id"]
+    assert created["fromWarmPool"] is True, created
+    runtime_id = await _fetch(stack, "SELECT runtime_id FROM sandboxes WHERE id = $1", sandbox_id)
+    assert isinstance(runtime_id, str)
+    assert runtime_id != sandbox_id
+    written = "open('/workspace/kept.txt', 'w').write('warm')"
+    assert (await _run(api, sandbox_id, written)).status_code == 200
+
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.json()["status"] == "paused", paused.text
+    assert _pods_of(cluster, runtime_id) == []
+    resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
+    assert (resumed.json()["status"], resumed.json()["memoryKept"]) == ("running", False)
+    assert _pods_of(cluster, sandbox_id)
+    result = await _run(api, sandbox_id, "open('/workspace/kept.txt').read()")
+    assert result.json()["result"] == "'warm'", result.text
+    await api.delete(f"/warmpools/{name}")
     await api.delete(f"/sandboxes/{sandbox_id}")

@@ -246,6 +246,12 @@ class Sandbox(Contract):
     paused_at: datetime | None = Field(default=None, description="Since when it is paused")
     paused_timeout: int = Field(default=DAY, description="Seconds it may stay paused")
     auto_resume: bool = False
+    memory_kept: bool | None = Field(
+        default=None,
+        description="Only on a resume's reply: whether the interpreter's memory survived the"
+        " pause (false where the runtime cannot freeze, e.g. Kubernetes: the workspace was"
+        " snapshotted, the runtime removed and a new one restored from it)",
+    )
 
 
 class CreateSandbox(Contract):

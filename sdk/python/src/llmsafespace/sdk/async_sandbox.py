@@ -174,11 +174,13 @@ class AsyncSandbox:
 
     async def pause(self) -> SandboxInfo:
         """Freeze the sandbox (processes and memory kept, lifetime clock stopped); calls on
-        it raise `SandboxPausedError` until `resume()` unless it was made with `auto_resume`."""
+        it raise `SandboxPausedError` until `resume()` unless it was made with `auto_resume`.
+        On Kubernetes the workspace is kept and the Pod removed: memory is not kept."""
         return await self._change("pause")
 
     async def resume(self) -> SandboxInfo:
-        """Let a paused sandbox run again where it stopped."""
+        """Let a paused sandbox run again where it stopped; `memory_kept` in the result is
+        false when only its files were kept (Kubernetes)."""
         return await self._change("resume")
 
     async def snapshot(self, name: str) -> SnapshotInfo:

@@ -173,7 +173,8 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         " `409 sandbox_paused`, unless it was created with `autoResume: true` (then they"
         " resume it). It counts against the paused quota (429), not the running one, and is"
         " terminated once paused longer than its `pausedTimeout`. Pausing a paused sandbox"
-        " answers it as it is. The Kubernetes driver cannot pause: `501 not_implemented`.",
+        " answers it as it is. On Kubernetes (no freezer) the workspace is snapshotted and the"
+        " Pod removed: files kept, memory not (the resume says `memoryKept: false`).",
     ),
     ("POST", f"{API}/sandboxes/{{sandbox_id}}/resume"): Operation(
         "Resume a paused sandbox",
@@ -182,7 +183,9 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         errors=(404, 409, 429, 501, 503),
         description="Its processes run again where they stopped; `expiresAt` moves by the time"
         " it spent paused. It must fit the running quota again (429). Resuming a running"
-        " sandbox answers it as it is.",
+        " sandbox answers it as it is. `memoryKept` says whether the interpreter's memory"
+        " survived: false on Kubernetes, where a new Pod gets the workspace restored (503 if"
+        " it cannot be: the sandbox stays paused).",
     ),
     ("POST", f"{API}/sandboxes/{{sandbox_id}}/execute"): Operation(
         "Run code or a command and wait for the result",

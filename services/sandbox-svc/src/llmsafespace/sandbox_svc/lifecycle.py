@@ -13,7 +13,6 @@ from llmsafespace.contracts import (
     ClaimWarmSandbox,
     CreateSandbox,
     ErrorCode,
-    NetworkAccess,
     ResolvedSandbox,
     Role,
     RuntimeHold,
@@ -26,22 +25,21 @@ from llmsafespace.contracts import (
     SnapshotRef,
     commands,
     new_sandbox_id,
-    quantity_bytes,
     subjects,
 )
 from llmsafespace.runtime import (
     Driver,
     DriverError,
-    NetworkRule,
     Pauses,
-    RuntimeSpec,
     UnknownRuntime,
     UnsupportedSpec,
 )
 from llmsafespace.servicekit import Bus
 
 from .metrics import CREATE_SECONDS, CREATIONS, HitRatio
+from .pause_by_snapshot import PauseBySnapshot
 from .quota import Quota
+from .runtime_spec import runtime_spec
 from .snapshot_store import StoredSnapshot
 from .snapshots import Snapshots
 from .store import Adopted, SandboxStore
@@ -73,6 +71,11 @@ class Lifecycle:
         self._max_paused_timeout = max_paused_timeout
         self._snapshots = snapshots
         self._templates = templates
+        self._by_snapshot = (
+            None
+            if isinstance(driver, Pauses) or snapshots is None
+            else PauseBySnapshot(store, driver, snapshots, templates)
+        )
 
     async def create(self, command: CreateSandbox) -> Sandbox:
         command, layer = await self._with_template(command)
@@ -237,19 +240,14 @@ class Lifecycle:
         self, sandbox_id: str, command: CreateSandbox, layer: str | None = None
     ) -> tuple[str, str]:
         request = command.request
-        spec = RuntimeSpec(
-            sandbox_id=sandbox_id,
-            runtime=request.runtime,
-            cpu=request.resources.cpu,
-            memory_bytes=quantity_bytes(request.resources.memory),
-            storage_bytes=quantity_bytes(request.resources.ephemeral_storage),
-            env=request.env,
-            network_ports=None
-            if request.network_access is None
-            else request.network_access.ports(),
-            network_rules=_network_rules(request.network_access),
-            security_level=request.security_level.value,
-            template_layer=layer,
+        spec = runtime_spec(
+            sandbox_id,
+            request.runtime,
+            request.resources,
+            request.security_level,
+            request.env,
+            request.network_access,
+            layer,
         )
         try:
             handle = await self._driver.create(spec)
@@ -295,22 +293,28 @@ class Lifecycle:
         """Destroy the runtime and record the outcome; idempotent."""
         await self._driver.destroy(await self._store.runtime_id(sandbox.id) or sandbox.id)
         ended = await self._store.mark_ended(sandbox.id, status, reason)
+        if self._by_snapshot is not None:
+            await self._by_snapshot.discard(sandbox.id)
         if ended is None:
             return await self._store.get(sandbox.id) or sandbox
         await self._bus.event(subjects.sandbox_event(sandbox.id, event), ended)
         log.info("sandbox_ended", sandbox_id=sandbox.id, status=status, reason=reason)
         return ended
 
-    def _pausing_driver(self) -> Pauses:
-        if not isinstance(self._driver, Pauses):
+    def _pausing_driver(self) -> Pauses | PauseBySnapshot:
+        """The driver's freezer, or pause by snapshot where it cannot freeze."""
+        if isinstance(self._driver, Pauses):
+            return self._driver
+        if self._by_snapshot is None:
             raise ServiceError(
                 ErrorCode.NOT_IMPLEMENTED, "this runtime driver cannot pause sandboxes"
             )
-        return self._driver
+        return self._by_snapshot
 
     async def pause(self, ref: SandboxRef) -> Sandbox:
         """Freeze a running sandbox (processes and memory kept) and stop its lifetime clock;
-        a paused one is answered as it is."""
+        where the driver cannot freeze, keep its workspace and let its runtime go. A
+        paused one is answered as it is."""
         sandbox = await self.get(ref)
         driver = self._pausing_driver()
         if sandbox.status is SandboxStatus.PAUSED:
@@ -320,7 +324,10 @@ class Lifecycle:
             raise _not_running(sandbox)
         runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
         try:
-            await driver.pause(runtime_id)
+            if isinstance(driver, PauseBySnapshot):
+                await driver.pause(paused)
+            else:
+                await driver.pause(runtime_id)
         except BaseException as exc:
             await asyncio.shield(self._undo_pause(driver, paused, runtime_id))
             if isinstance(exc, DriverError):
@@ -330,14 +337,19 @@ class Lifecycle:
         log.info("sandbox_paused", sandbox_id=sandbox.id)
         return paused
 
-    async def _undo_pause(self, driver: Pauses, paused: Sandbox, runtime_id: str) -> None:
-        with contextlib.suppress(DriverError):
-            await driver.resume(runtime_id)
+    async def _undo_pause(
+        self, driver: Pauses | PauseBySnapshot, paused: Sandbox, runtime_id: str
+    ) -> None:
+        if not isinstance(driver, PauseBySnapshot):  # (by snapshot: the runtime is untouched)
+            with contextlib.suppress(DriverError):
+                await driver.resume(runtime_id)
         await self._store.unpause(paused, None)
 
     async def resume(self, ref: SandboxRef) -> Sandbox:
         """Thaw a paused sandbox; it counts against the running quota again and its
-        expiry moves by the time it spent paused. A running one is answered as it is."""
+        expiry moves by the time it spent paused. Paused by snapshot, it gets a new
+        runtime with its workspace restored (`memoryKept` false). A running one is
+        answered as it is."""
         sandbox = await self.get(ref)
         driver = self._pausing_driver()
         if sandbox.status is SandboxStatus.RUNNING:
@@ -345,15 +357,25 @@ class Lifecycle:
         resumed = await self._store.unpause(sandbox, self._quota(ref.caller))
         if resumed is None:
             raise _not_running(sandbox)
-        try:
-            await driver.resume(await self._store.runtime_id(sandbox.id) or sandbox.id)
-        except DriverError as exc:
-            await self.end(
-                resumed, SandboxStatus.FAILED, SandboxEventName.FAILED, f"resume failed: {exc}"
-            )
-            raise _driver_error(exc) from exc
+        if isinstance(driver, PauseBySnapshot):
+            restored = await driver.resume(resumed)
+            if restored is None:  # ended meanwhile
+                raise _not_running(await self._store.get(sandbox.id) or resumed)
+            resumed = restored
+        else:
+            try:
+                await driver.resume(await self._store.runtime_id(sandbox.id) or sandbox.id)
+            except DriverError as exc:
+                await self.end(
+                    resumed,
+                    SandboxStatus.FAILED,
+                    SandboxEventName.FAILED,
+                    f"resume failed: {exc}",
+                )
+                raise _driver_error(exc) from exc
+            resumed = resumed.model_copy(update={"memory_kept": True})
         await self._bus.event(subjects.sandbox_event(sandbox.id, SandboxEventName.RESUMED), resumed)
-        log.info("sandbox_resumed", sandbox_id=sandbox.id)
+        log.info("sandbox_resumed", sandbox_id=sandbox.id, memory_kept=resumed.memory_kept)
         return resumed
 
     async def resolve(self, ref: SandboxRef) -> ResolvedSandbox:
@@ -385,15 +407,6 @@ class Lifecycle:
             endpoint=info["endpoint"],
             token=info["token"],
         )
-
-
-def _network_rules(access: NetworkAccess | None) -> tuple[NetworkRule, ...]:
-    if access is None or not access.enabled:
-        return ()
-    return tuple(
-        NetworkRule(ports=tuple(rule.ports), hosts=tuple(rule.hosts), cidrs=tuple(rule.cidrs))
-        for rule in access.egress
-    )
 
 
 def _not_running(sandbox: Sandbox) -> ServiceError:

@@ -123,6 +123,7 @@ class Reaper:
         # Runtimes sandbox-svc starts carry the sandbox's own id (`sb-…`); any other id
         # (a warm pool's `wp-…`) belongs to warmpool-svc until a row here names it.
         known = {runtime_id or sandbox.id for sandbox, runtime_id in live_rows}
+        known |= await self._store.snapshot_paused()  # a resume may be restoring one
         for runtime_id in alive - known:
             if not _SANDBOX_ID.match(runtime_id):
                 continue

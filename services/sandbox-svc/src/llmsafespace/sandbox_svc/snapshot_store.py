@@ -66,9 +66,15 @@ class SnapshotStore:
                 await conn.execute(f"SELECT pg_advisory_unlock{kind}($1)", key)
 
     async def insert(
-        self, snapshot: Snapshot, stored: StoredSnapshot, quota: SnapshotQuota | None
+        self,
+        snapshot: Snapshot,
+        stored: StoredSnapshot,
+        quota: SnapshotQuota | None,
+        *,
+        internal: bool = False,
     ) -> StoredSnapshot:
-        """The new row; with a quota, the owner's snapshots are counted first (owner lock)."""
+        """The new row; with a quota, the owner's snapshots are counted first (owner lock).
+        An `internal` one (a sandbox paused by snapshot) is neither listed nor counted."""
         async with self._pool.acquire() as conn, conn.transaction():
             if quota is not None:
                 await conn.execute(
@@ -78,14 +84,14 @@ class SnapshotStore:
                 )
                 used = await conn.fetchrow(
                     "SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS bytes"
-                    " FROM snapshots WHERE owner_id = $1",
+                    " FROM snapshots WHERE owner_id = $1 AND NOT internal",
                     snapshot.owner_id,
                 )
                 quota.admit(used["n"], used["bytes"], snapshot.size_bytes)
             row = await conn.fetchrow(
                 "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, metadata, env,"
-                " chunks, size_bytes, stored_bytes)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                " chunks, size_bytes, stored_bytes, internal)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 f" RETURNING {_COLUMNS}",
                 snapshot.id,
                 snapshot.owner_id,
@@ -97,12 +103,16 @@ class SnapshotStore:
                 stored.chunks,
                 snapshot.size_bytes,
                 snapshot.stored_bytes,
+                internal,
             )
         return _stored(row)
 
-    async def get(self, snapshot_id: str) -> StoredSnapshot | None:
+    async def get(self, snapshot_id: str, *, internal: bool = False) -> StoredSnapshot | None:
+        """A user's snapshot, or (`internal`) a paused sandbox's."""
         row = await self._pool.fetchrow(
-            f"SELECT {_COLUMNS} FROM snapshots WHERE id = $1", snapshot_id
+            f"SELECT {_COLUMNS} FROM snapshots WHERE id = $1 AND internal = $2",
+            snapshot_id,
+            internal,
         )
         return _stored(row) if row else None
 
@@ -112,12 +122,13 @@ class SnapshotStore:
         """One page, newest first, and the total; `owner_id=None` means everyone's."""
         async with self._pool.acquire() as conn:
             total: int = await conn.fetchval(
-                "SELECT count(*) FROM snapshots WHERE ($1::text IS NULL OR owner_id = $1)",
+                "SELECT count(*) FROM snapshots WHERE ($1::text IS NULL OR owner_id = $1)"
+                " AND NOT internal",
                 owner_id,
             )
             rows = await conn.fetch(
                 f"SELECT {_COLUMNS} FROM snapshots WHERE ($1::text IS NULL OR owner_id = $1)"
-                " ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
+                " AND NOT internal ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
                 owner_id,
                 limit,
                 offset,

@@ -22,6 +22,7 @@ from llmsafespace.contracts import (
     ListSnapshots,
     Pagination,
     Role,
+    Sandbox,
     SandboxStatus,
     ServiceError,
     Snapshot,
@@ -90,12 +91,36 @@ class Snapshots:
                 else ErrorCode.SANDBOX_NOT_RUNNING
             )
             raise ServiceError(code, f"sandbox {sandbox.id} is {sandbox.status}")
+        saved = await self._take(
+            sandbox,
+            command.request.name,
+            info["endpoint"],
+            info["token"],
+            None if caller.role is Role.ADMIN else self._quota,
+        )
+        return saved.public
+
+    async def take_internal(self, sandbox: Sandbox, endpoint: str, token: str) -> str:
+        """Keep a sandbox's workspace for its pause (not listed, not counted): its id."""
+        saved = await self._take(sandbox, "pause", endpoint, token, None, internal=True)
+        return saved.public.id
+
+    async def _take(
+        self,
+        sandbox: Sandbox,
+        name: str,
+        endpoint: str,
+        token: str,
+        quota: SnapshotQuota | None,
+        *,
+        internal: bool = False,
+    ) -> StoredSnapshot:
         async with self._snapshots.locked(CHUNKS_LOCK, shared=True):
-            chunks, size, stored = await self._capture(info["endpoint"], info["token"])
+            chunks, size, stored = await self._capture(endpoint, token)
             snapshot = Snapshot(
                 id=new_snapshot_id(),
                 owner_id=sandbox.owner_id,
-                name=command.request.name,
+                name=name,
                 sandbox_id=sandbox.id,
                 runtime=sandbox.runtime,
                 metadata=sandbox.metadata,
@@ -111,10 +136,13 @@ class Snapshots:
                     env=await self._sandboxes.env(sandbox.id),
                     chunks=chunks,
                 ),
-                None if caller.role is Role.ADMIN else self._quota,
+                quota,
+                internal=internal,
             )
-        log.info("snapshot_created", snapshot_id=snapshot.id, size=size, stored=stored)
-        return saved.public
+        log.info(
+            "snapshot_created", snapshot_id=snapshot.id, size=size, stored=stored, internal=internal
+        )
+        return saved
 
     async def _capture(self, endpoint: str, token: str) -> tuple[list[str], int, int]:
         """Stream the workspace into chunks: (their names in order, bytes, bytes new)."""
@@ -156,11 +184,22 @@ class Snapshots:
 
     async def delete(self, ref: SnapshotRef) -> Snapshot:
         snapshot = await self.source(ref)
-        async with self._snapshots.locked(CHUNKS_LOCK, shared=False):
-            for name in await self._snapshots.delete(snapshot.public.id):
-                await self._chunks.delete(name)
-        log.info("snapshot_deleted", snapshot_id=snapshot.public.id)
+        await self._drop(snapshot.public.id)
         return snapshot.public
+
+    async def internal(self, snapshot_id: str) -> StoredSnapshot | None:
+        """A paused sandbox's internal snapshot."""
+        return await self._snapshots.get(snapshot_id, internal=True)
+
+    async def drop_internal(self, snapshot_id: str) -> None:
+        """Delete a paused sandbox's internal snapshot (resumed, or ended); idempotent."""
+        await self._drop(snapshot_id)
+
+    async def _drop(self, snapshot_id: str) -> None:
+        async with self._snapshots.locked(CHUNKS_LOCK, shared=False):
+            for name in await self._snapshots.delete(snapshot_id):
+                await self._chunks.delete(name)
+        log.info("snapshot_deleted", snapshot_id=snapshot_id)
 
     async def restore(self, snapshot: StoredSnapshot, endpoint: str, token: str) -> None:
         """Stream the snapshot's workspace into a new sandbox's `/workspace`."""

@@ -9,6 +9,7 @@ import asyncpg
 from llmsafespace.contracts import (
     CreateSandboxRequest,
     HoldState,
+    NetworkAccess,
     Resources,
     Sandbox,
     SandboxStatus,
@@ -34,9 +35,9 @@ _LIVE = "('creating', 'running', 'paused')"
 _INSERT = (
     "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
     " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool,"
-    " paused_timeout, auto_resume, env, template)"
+    " paused_timeout, auto_resume, env, template, network_access)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $6::integer),"
-    " $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    " $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     f" RETURNING {_COLUMNS}"
 )
 
@@ -132,6 +133,9 @@ class SandboxStore:
             request.auto_resume,
             json.dumps(request.env),
             request.template,
+            None
+            if request.network_access is None
+            else request.network_access.model_dump_json(by_alias=True),
         )
         if quota is None:
             return _sandbox(await self._pool.fetchrow(_INSERT, *args))
@@ -306,17 +310,28 @@ class SandboxStore:
         return [_sandbox(row) for row in rows]
 
     async def live(self) -> list[tuple[Sandbox, str | None]]:
-        """Every sandbox not yet ended, with its runtime's id (None before it has one)."""
+        """Every sandbox not yet ended that holds a runtime, with the runtime's id (None
+        before it has one); not those paused by snapshot (see `snapshot_paused`)."""
         rows = await self._pool.fetch(
             f"SELECT {_COLUMNS}, runtime_id FROM sandboxes WHERE status IN {_LIVE}"
+            " AND pause_snapshot IS NULL"
         )
         return [(_sandbox(row), row["runtime_id"]) for row in rows]
 
+    async def snapshot_paused(self) -> set[str]:
+        """Live sandboxes paused by snapshot: no runtime (paused), or a new one being
+        restored (resuming) under their own id."""
+        rows = await self._pool.fetch(
+            f"SELECT id FROM sandboxes WHERE status IN {_LIVE} AND pause_snapshot IS NOT NULL"
+        )
+        return {row["id"] for row in rows}
+
     async def live_on_runtime(self, runtime_id: str) -> Sandbox | None:
-        """The live sandbox running on `runtime_id` (its own id, or a warm one it adopted)."""
+        """The live sandbox running on `runtime_id` (its own id, or a warm one it adopted);
+        not one paused by snapshot (its runtime is gone on purpose, or being restored)."""
         row = await self._pool.fetchrow(
             f"SELECT {_COLUMNS} FROM sandboxes WHERE status IN {_LIVE}"
-            " AND coalesce(runtime_id, id) = $1 LIMIT 1",
+            " AND pause_snapshot IS NULL AND coalesce(runtime_id, id) = $1 LIMIT 1",
             runtime_id,
         )
         return _sandbox(row) if row else None
@@ -328,6 +343,51 @@ class SandboxStore:
             sandbox_ids,
         )
         return {row["id"]: row["creator"] for row in rows}
+
+    async def release_runtime(self, sandbox_id: str, snapshot_id: str) -> bool:
+        """A paused sandbox now lives in the internal snapshot `snapshot_id`: its runtime
+        is to go. False when it is no longer paused (ended meanwhile)."""
+        row = await self._pool.fetchrow(
+            "UPDATE sandboxes SET pause_snapshot = $2, endpoint = NULL, token = NULL,"
+            " runtime_id = NULL WHERE id = $1 AND status = 'paused' RETURNING id",
+            sandbox_id,
+            snapshot_id,
+        )
+        return row is not None
+
+    async def pause_snapshot(self, sandbox_id: str) -> str | None:
+        """The internal snapshot holding the sandbox's workspace while it has no runtime."""
+        value: str | None = await self._pool.fetchval(
+            "SELECT pause_snapshot FROM sandboxes WHERE id = $1", sandbox_id
+        )
+        return value
+
+    async def attach_runtime(self, sandbox_id: str, endpoint: str, token: str) -> Sandbox | None:
+        """A resumed sandbox's new runtime (its own id) is restored: record it. None when
+        the sandbox ended meanwhile."""
+        row = await self._pool.fetchrow(
+            "UPDATE sandboxes SET endpoint = $2, token = $3, runtime_id = id,"
+            " pause_snapshot = NULL WHERE id = $1 AND status = 'running'"
+            f" AND pause_snapshot IS NOT NULL RETURNING {_COLUMNS}",
+            sandbox_id,
+            endpoint,
+            token,
+        )
+        return _sandbox(row) if row else None
+
+    async def runtime_inputs(
+        self, sandbox_id: str
+    ) -> tuple[dict[str, str], str | None, NetworkAccess | None]:
+        """What a new runtime for the sandbox is made of, beyond its view: the env it was
+        created with, its template's name and its network access."""
+        row = await self._pool.fetchrow(
+            "SELECT env, template, network_access FROM sandboxes WHERE id = $1", sandbox_id
+        )
+        if row is None:
+            return {}, None, None
+        access = row["network_access"]
+        network = None if access is None else NetworkAccess.model_validate_json(access)
+        return json.loads(row["env"]), row["template"], network
 
     async def connection_info(self, sandbox_id: str) -> dict[str, Any] | None:
         row = await self._pool.fetchrow(

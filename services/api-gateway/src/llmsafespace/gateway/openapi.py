@@ -133,11 +133,11 @@ OPERATIONS: Mapping[tuple[str, str], Operation] = {
         _PUBLIC_SANDBOX,
         201,
         body=CreateSandboxRequest,
-        errors=(409, 429, 503),
+        errors=(404, 409, 429, 503),
         description="A user's live sandboxes (creating or running) are limited in number and"
         " in total `resources.memory`: beyond either, `429 quota_exceeded` with"
         " `details: {resource, limit, current, requested}` (memory in bytes). Admins are"
-        " exempt.",
+        " exempt. A `snapshot` that does not exist (or is another user's) is a 404.",
     ),
     ("GET", f"{API}/sandboxes"): Operation(
         "List your sandboxes (admins: all)",

@@ -16,9 +16,12 @@ class Cancel:
 
     def set(self) -> None:
         with self._lock:
-            if not self._set and self._fd >= 0:
-                os.eventfd_write(self._fd, 1)
+            if self._set:
+                return
+            # The flag first: the waiter wakes on the write and asks `is_set` at once.
             self._set = True
+            if self._fd >= 0:
+                os.eventfd_write(self._fd, 1)
 
     def is_set(self) -> bool:
         return self._set

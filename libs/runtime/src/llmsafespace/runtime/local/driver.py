@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import socket as socketlib
 import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
@@ -328,7 +329,7 @@ class LocalDriver:
         deadline = time.monotonic() + self._config.ready_timeout
         socket = self._layout.socket(meta.sandbox_id)
         while True:
-            if socket.exists():
+            if _listening(socket):
                 _seal(socket.parent)
             try:
                 client = await AgentClient.connect(handle.endpoint, handle.token, timeout=1.0)
@@ -487,6 +488,20 @@ def _memory_share(spec: RuntimeSpec) -> int:
     """The most a memory-backed filesystem of the sandbox (``/tmp``, ``/dev/shm``) may
     hold: a quarter of its memory limit each, so filling them never OOM-kills its agent."""
     return spec.memory_bytes // 4
+
+
+def _listening(path: Path) -> bool:
+    """The agent accepts connections on ``path`` (it has bound and listens). Sealing the
+    run dir as soon as the socket file exists is too early: under gVisor the file appears
+    while the bind is still going on, and the bind then fails with EACCES. No user code has
+    run yet, so connecting here without the client's checks is safe."""
+    with socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_STREAM) as probe:
+        probe.setblocking(False)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def _seal(run_dir: Path) -> None:

@@ -30,7 +30,7 @@ from .exits import ExitWatch
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
 from .mounts import disk_backed, mount_workspace
 from .prepare import prepare
-from .processes import Confinement, is_alive, live_pids, spawn_detached
+from .processes import Confinement, is_alive, is_running, live_pids, spawn_detached
 from .protections import landlock_abi
 from .teardown import clean_stale, remove
 from .tools import write_tools
@@ -336,7 +336,7 @@ class LocalDriver:
             except AgentUnavailable:
                 # Not is_alive(pid, uid): right after the spawn the process may still be
                 # setpriv, before its switch to the sandbox uid.
-                if not _running(meta.pid):
+                if not is_running(meta.pid):
                     log = self._layout.state(meta.sandbox_id) / "agent.log"
                     raise RuntimeUnavailable(
                         f"sandbox {meta.sandbox_id} exited at start: {log.read_text()[-2000:]}"
@@ -394,7 +394,9 @@ class LocalDriver:
     def failures(self) -> AsyncGenerator[SandboxFailure, None]:
         """Report, once each and as it happens, sandboxes whose agent process ended on its
         own (OOM-killed, crashed, killed); those this driver destroyed are not reported."""
-        return ExitWatch(self._layout, self._destroyed, EXIT_RESCAN_INTERVAL).run()
+        return ExitWatch(
+            self._layout, self._destroyed, EXIT_RESCAN_INTERVAL, self._config.ready_timeout
+        ).run()
 
     def _alive(self, sandbox_id: str) -> SandboxMeta | None:
         meta = self._layout.read_meta(sandbox_id)
@@ -509,12 +511,3 @@ def _seal(run_dir: Path) -> None:
     (the agent's uid) can no longer replace the socket or add a link next to it."""
     os.chown(run_dir, 0, 0)
     os.chmod(run_dir, 0o700)
-
-
-def _running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (whatever its uid)."""
-    try:
-        stat = Path("/proc", str(pid), "stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"

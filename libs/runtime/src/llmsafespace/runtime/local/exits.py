@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncGenerator, Container
 
 from ..driver import SandboxFailure
 from .layout import Layout
-from .processes import is_alive
+from .processes import is_alive, is_running
 
 REASON = "the sandbox's agent exited (killed, out of memory, or crashed)"
 
@@ -18,10 +19,13 @@ class ExitWatch:
     """Holds a pidfd for each running sandbox; rescans the runtime dir every ``interval``
     for sandboxes started since (by this process or another on the same dir)."""
 
-    def __init__(self, layout: Layout, destroyed: Container[str], interval: float) -> None:
+    def __init__(
+        self, layout: Layout, destroyed: Container[str], interval: float, starting: float
+    ) -> None:
         self._layout = layout
         self._destroyed = destroyed
         self._interval = interval
+        self._starting = starting  # seconds a sandbox's first process may take to drop to its uid
         self._watched: dict[str, int] = {}
         self._ended: asyncio.Queue[str] = asyncio.Queue()
 
@@ -33,9 +37,13 @@ class ExitWatch:
             pidfd = os.pidfd_open(meta.pid)
         except OSError:
             pidfd = None
-        if pidfd is None or not is_alive(meta.pid, meta.uid):  # checked after the open:
-            if pidfd is not None:  # the pidfd is then known to be the sandbox's process
-                os.close(pidfd)
+        # Checked after the open, so the pidfd is known to be the sandbox's process.
+        alive = pidfd is not None and is_alive(meta.pid, meta.uid)
+        if not alive and pidfd is not None:
+            os.close(pidfd)
+            if is_running(meta.pid) and time.time() - meta.created_at < self._starting:
+                return  # still setpriv, before its switch to the sandbox's uid: look again
+        if not alive or pidfd is None:
             self._watched[sandbox_id] = -1
             self._ended.put_nowait(sandbox_id)
             return

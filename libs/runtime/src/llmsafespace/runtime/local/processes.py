@@ -66,6 +66,15 @@ def is_alive(pid: int, uid: int) -> bool:
     ).startswith("Z")
 
 
+def is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (whatever its uid)."""
+    try:
+        stat = Path("/proc", str(pid), "stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def kill_all(uid: int) -> None:
     """SIGKILL every process of ``uid`` until none is left."""
     deadline = time.monotonic() + KILL_TIMEOUT

@@ -2,18 +2,21 @@
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from llmsafespace.contracts import (
     Caller,
     Catalog,
     CatalogQuery,
     ErrorCode,
+    Profile,
+    RuntimeInfo,
     ServiceError,
     commands,
 )
 
 from .auth import authenticated
+from .operation import ApiRoute, Operation, Ref, array, obj
 from .state import state_of
 
 
@@ -57,8 +60,30 @@ async def get_profile(request: Request, caller: Caller) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/runtimes", list_runtimes, methods=["GET"]),
-    Route("/runtimes/{runtime_id:path}", get_runtime, methods=["GET"]),
-    Route("/profiles", list_profiles, methods=["GET"]),
-    Route("/profiles/{profile_id}", get_profile, methods=["GET"]),
+    ApiRoute(
+        "GET",
+        "/runtimes",
+        list_runtimes,
+        Operation(
+            "Runtimes sandboxes can start from", "catalog", obj(runtimes=array(Ref(RuntimeInfo)))
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/runtimes/{runtime_id:path}",
+        get_runtime,
+        Operation("Get a runtime", "catalog", Ref(RuntimeInfo), errors=(404,)),
+    ),
+    ApiRoute(
+        "GET",
+        "/profiles",
+        list_profiles,
+        Operation("Security and resource presets", "catalog", obj(profiles=array(Ref(Profile)))),
+    ),
+    ApiRoute(
+        "GET",
+        "/profiles/{profile_id}",
+        get_profile,
+        Operation("Get a profile", "catalog", Ref(Profile), errors=(404,)),
+    ),
 ]

@@ -3,7 +3,7 @@ pools): create from a body, list, and answer one by the `{name}` in the path, ea
 request one bus command."""
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -11,11 +11,9 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from llmsafespace.contracts import Caller, ErrorCode, ServiceError
-from llmsafespace.contracts.base import Contract
-from llmsafespace.contracts.commands import Command
+from llmsafespace.contracts import Caller, Command, Contract, ErrorCode, ServiceError
 
-from .auth import authenticated
+from .auth import Endpoint, authenticated
 from .bodies import parse_body
 from .state import state_of
 
@@ -25,8 +23,6 @@ SpecT = TypeVar("SpecT", bound=BaseModel)
 CreateT = TypeVar("CreateT", bound=Contract)
 ListT = TypeVar("ListT", bound=Contract)
 PageT = TypeVar("PageT", bound=Contract)
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 from llmsafespace.contracts import (
     MAX_CODE_BYTES,
     Caller,
+    Command,
     CreateSandbox,
     CreateSandboxRequest,
     ErrorCode,
@@ -19,6 +20,7 @@ from llmsafespace.contracts import (
     Pagination,
     RunExecution,
     Sandbox,
+    SandboxRef,
     SandboxStatusReport,
     SandboxTimeoutRequest,
     ServiceError,
@@ -27,7 +29,7 @@ from llmsafespace.contracts import (
     new_execution_id,
 )
 
-from .auth import authenticated
+from .auth import Endpoint, authenticated
 from .bodies import parse_body
 from .operation import ApiRoute, Operation, Ref, array, merged, obj
 from .paths import sandbox_ref
@@ -75,32 +77,22 @@ async def create(request: Request, caller: Caller) -> Response:
     return JSONResponse(_public(request, sandbox), status_code=201)
 
 
-@authenticated
-async def get(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_GET, ref)
-    return JSONResponse(_public(request, sandbox))
+def _on_sandbox(command: Command[SandboxRef, Sandbox]) -> Endpoint:
+    """`command` on the path's sandbox (get, terminate, pause, resume), answered with the
+    sandbox as it then is."""
+
+    @authenticated
+    async def endpoint(request: Request, caller: Caller) -> Response:
+        sandbox = await state_of(request)["bus"].request(command, sandbox_ref(request, caller))
+        return JSONResponse(_public(request, sandbox))
+
+    return endpoint
 
 
-@authenticated
-async def terminate(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_TERMINATE, ref)
-    return JSONResponse(_public(request, sandbox))
-
-
-@authenticated
-async def pause(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_PAUSE, ref)
-    return JSONResponse(_public(request, sandbox))
-
-
-@authenticated
-async def resume(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_RESUME, ref)
-    return JSONResponse(_public(request, sandbox))
+get = _on_sandbox(commands.SANDBOX_GET)
+terminate = _on_sandbox(commands.SANDBOX_TERMINATE)
+pause = _on_sandbox(commands.SANDBOX_PAUSE)
+resume = _on_sandbox(commands.SANDBOX_RESUME)
 
 
 async def _execute_body(request: Request, limit: int) -> ExecuteRequest:

@@ -6,7 +6,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from llmsafespace.gateway.app import create_app
-from llmsafespace.gateway.openapi import OPERATIONS, served
+from llmsafespace.gateway.openapi import served
 from llmsafespace.gateway.settings import Settings
 
 pytestmark = pytest.mark.stack
@@ -29,9 +29,9 @@ async def test_every_route_the_app_serves_is_described(spec: dict[str, object]) 
     app = create_app(Settings())
     paths = spec["paths"]
     assert isinstance(paths, dict)
-    for method, path in served(app.routes):
+    for method, path, operation in served(app.routes):
         assert method.lower() in paths.get(path, {}), (method, path)
-        assert (method, path) in OPERATIONS, f"describe {method} {path} in openapi.py"
+        assert operation is not None, f"describe {method} {path} where its route is declared"
     assert "/api/v1/audit" in paths
     assert "/openapi.json" in paths
 

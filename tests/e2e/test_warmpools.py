@@ -373,8 +373,13 @@ async def test_killing_warmpool_svc_mid_claim_never_double_assigns(
     assert (await api.post("/warmpools", json=spec)).status_code == 201
     await _until(api, name, 10)
 
-    async def killer() -> None:
-        await asyncio.sleep(0.05)
+    async def killer() -> None:  # once the first claims have taken sandboxes from the pool
+        async with asyncio.timeout(120):
+            while True:
+                status = (await api.get(f"/warmpools/{name}/status")).json()
+                if status["availablePods"] < 10:
+                    break
+                await asyncio.sleep(0.01)
         stack.kill("warmpool-svc")
 
     creates = [_create(api, {"resources": resources}) for _ in range(30)]
@@ -403,23 +408,32 @@ async def test_restarts_under_load_lose_and_orphan_nothing(
     await _until(api, name, 4)
 
     made: list[str] = []
+    created = asyncio.Condition()
     stop = asyncio.Event()
 
     async def load() -> None:
         while not stop.is_set():
             response = await api.post("/sandboxes", json={"resources": resources}, timeout=90)
             if response.status_code == 201:
-                made.append(response.json()["id"])
+                async with created:
+                    made.append(response.json()["id"])
+                    created.notify_all()
             else:
                 assert response.status_code in (503, 504), response.text
                 await asyncio.sleep(0.2)
 
+    async def more_created() -> None:
+        """Until the load has made another sandbox (the stack serves creates again)."""
+        async with created:
+            count = len(made)
+            await asyncio.wait_for(created.wait_for(lambda: len(made) > count), 180)
+
     workers = [asyncio.create_task(load()) for _ in range(4)]
-    await asyncio.sleep(1)
+    await more_created()  # each restart meets creates in flight
     await stack.restart("sandbox-svc")
-    await asyncio.sleep(1)
+    await more_created()
     await stack.restart("warmpool-svc")
-    await asyncio.sleep(1)
+    await more_created()
     stop.set()
     await asyncio.gather(*workers)
     assert made

@@ -69,6 +69,8 @@ class FakeApiServer:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], Object] = {}
         self.requests: list[tuple[str, str]] = []
+        self._pod_lists = 0
+        self._listed = asyncio.Condition()
         self.listeners: list[Listener] = []
         self._versions = itertools.count(1)
         self._server: uvicorn.Server | None = None
@@ -113,6 +115,13 @@ class FakeApiServer:
                 self.delete(*key)
         return obj
 
+    async def pods_listed(self, times: int = 1) -> None:
+        """Until Pods have been listed `times` more times (by the driver's failure watcher:
+        each list answered reads the store as it was when its request arrived)."""
+        async with self._listed:
+            target = self._pod_lists + times
+            await asyncio.wait_for(self._listed.wait_for(lambda: self._pod_lists >= target), 10)
+
     # -- HTTP --
 
     def _kind(self, request: Request) -> tuple[str, str] | None:
@@ -132,6 +141,10 @@ class FakeApiServer:
             return _status(404, "NotFound", f"the server could not find {resource}")
         api_version, kind_name = kind
         if request.method == "GET":
+            if resource == "pods":
+                async with self._listed:
+                    self._pod_lists += 1
+                    self._listed.notify_all()
             selector = request.query_params.get("labelSelector", "")
             items = [
                 copy.deepcopy(obj)

@@ -128,12 +128,12 @@ async def test_creating_an_existing_sandbox_fails(driver: KubernetesDriver) -> N
 
 
 async def test_an_evicted_pod_is_reported_and_no_longer_listed(
-    driver: KubernetesDriver, kubelet: FakeKubelet
+    driver: KubernetesDriver, kubelet: FakeKubelet, apiserver: FakeApiServer
 ) -> None:
     await driver.create(RuntimeSpec(sandbox_id="sb-evicted"))
     failures = driver.failures()
     first = asyncio.ensure_future(anext(failures))
-    await asyncio.sleep(0.2)  # the watcher has seen the pod running
+    await apiserver.pods_listed()  # the watcher has seen the pod running
     kubelet.evict(names.object_name("sb-evicted"))
     failure = await asyncio.wait_for(first, 10)
     await failures.aclose()
@@ -161,7 +161,7 @@ async def test_a_pod_deleted_behind_our_back_is_reported_as_vanished(
     await driver.create(RuntimeSpec(sandbox_id="sb-kept"))
     failures = driver.failures()
     first = asyncio.ensure_future(anext(failures))
-    await asyncio.sleep(0.2)
+    await apiserver.pods_listed()  # the watcher has seen both pods
     apiserver.delete("pods", NAMESPACE, names.object_name("sb-gone"))
     failure = await asyncio.wait_for(first, 10)
     await failures.aclose()
@@ -171,14 +171,14 @@ async def test_a_pod_deleted_behind_our_back_is_reported_as_vanished(
 
 
 async def test_destroyed_sandboxes_are_not_reported(
-    driver: KubernetesDriver, kubelet: FakeKubelet
+    driver: KubernetesDriver, apiserver: FakeApiServer
 ) -> None:
     await driver.create(RuntimeSpec(sandbox_id="sb-quiet"))
     failures = driver.failures()
     first = asyncio.ensure_future(anext(failures))
-    await asyncio.sleep(0.2)
+    await apiserver.pods_listed()  # the watcher has seen the pod
     await driver.destroy("sb-quiet")
-    await asyncio.sleep(0.3)
+    await apiserver.pods_listed(times=2)  # and has looked again since it went
     assert not first.done()
     first.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -15,10 +15,9 @@ def test_settings_redact_every_url_that_may_hold_a_credential() -> None:
     settings = ServiceSettings(
         NATS_URL="nats://svc:nats-pass-1@nats:4222",
         DATABASE_URL=SECRET,
-        REDIS_URL="redis://:valkey-pass-1@redis:6379/0",
     )
     shown = repr(settings) + str(settings) + json.dumps(settings.model_dump(mode="json"))
-    for secret in ("nats-pass-1", "hunter2-very-secret", "valkey-pass-1"):
+    for secret in ("nats-pass-1", "hunter2-very-secret"):
         assert secret not in shown
     assert settings.database_url.get_secret_value() == SECRET
 

@@ -5,9 +5,10 @@ from importlib.resources.abc import Traversable
 import asyncpg
 import structlog
 
+from . import locks
+
 log = structlog.get_logger()
 
-_MIGRATION_LOCK = 0x115AFE  # one advisory lock for every service's migrations
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -32,7 +33,7 @@ async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> 
     )
     applied: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("SELECT pg_advisory_lock($1)", locks.MIGRATIONS)
         try:
             await conn.execute(_SCHEMA)
             done = {
@@ -55,7 +56,7 @@ async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> 
                 applied.append(version)
                 log.info("migration_applied", version=version)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+            await conn.execute("SELECT pg_advisory_unlock($1)", locks.MIGRATIONS)
     return applied
 
 

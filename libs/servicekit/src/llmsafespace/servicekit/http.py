@@ -9,15 +9,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
 ReadinessInfo = Callable[[], dict[str, object]]
 
 
-def operational_routes(
-    readiness: ReadinessCheck, info: ReadinessInfo | None = None
-) -> list[BaseRoute]:
+def operational_routes(readiness: ReadinessCheck, info: ReadinessInfo | None = None) -> list[Route]:
     """`/health`: the process answers. `/ready`: every dependency answers (503 otherwise).
 
     ``info``'s dict is added to the `/ready` body; it does not affect readiness.

@@ -24,9 +24,6 @@ class ServiceSettings(BaseSettings):
         default=SecretStr("postgresql://postgres@127.0.0.1:5432/llmsafespace"),
         validation_alias="DATABASE_URL",
     )
-    redis_url: SecretStr = Field(
-        default=SecretStr("redis://127.0.0.1:6379/0"), validation_alias="REDIS_URL"
-    )
     log_format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
     log_level: str = Field(default="info", validation_alias="LOG_LEVEL")
     http_host: str = "127.0.0.1"

@@ -9,7 +9,7 @@ from llmsafespace.contracts import AccessToken, ApiKey, CreatedApiKey, User
 
 from .config import ClientConfig
 from .portal import run_sync
-from .transport import Transport
+from .transport import call
 
 
 class AsyncApiKeys:
@@ -21,7 +21,7 @@ class AsyncApiKeys:
 
     async def list(self) -> list[ApiKey]:
         """The caller's keys, revoked and expired ones included (never the secrets)."""
-        reply = await _call(self._config, "GET", "user/apikeys")
+        reply = await call(self._config, "GET", "user/apikeys")
         return [ApiKey.model_validate(item) for item in reply["apiKeys"]]
 
     async def create(self, name: str = "", *, expires_in_days: int | None = None) -> CreatedApiKey:
@@ -30,22 +30,22 @@ class AsyncApiKeys:
         if expires_in_days is not None:
             body["expiresInDays"] = expires_in_days
         return CreatedApiKey.model_validate(
-            await _call(self._config, "POST", "user/apikeys", json=body)
+            await call(self._config, "POST", "user/apikeys", json=body)
         )
 
     async def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key by id (takes effect at once); the key's record, `revoked_at` set.
         Raises `NotFoundError` for a key that does not exist or is not the caller's."""
         path = "user/apikeys/" + quote(key_id, safe="")
-        return ApiKey.model_validate(await _call(self._config, "DELETE", path))
+        return ApiKey.model_validate(await call(self._config, "DELETE", path))
 
     async def whoami(self) -> User:
         """The user the key belongs to."""
-        return User.model_validate(await _call(self._config, "GET", "user"))
+        return User.model_validate(await call(self._config, "GET", "user"))
 
     async def token(self) -> AccessToken:
         """Exchange the key for a short-lived access token (a JWT)."""
-        return AccessToken.model_validate(await _call(self._config, "POST", "auth/token"))
+        return AccessToken.model_validate(await call(self._config, "POST", "auth/token"))
 
 
 class ApiKeys:
@@ -83,11 +83,3 @@ async def awhoami(*, api_url: str | None = None, api_key: str | None = None) -> 
 def whoami(*, api_url: str | None = None, api_key: str | None = None) -> User:
     """The user whose key is in use (`GET /user`)."""
     return ApiKeys(api_url=api_url, api_key=api_key).whoami()
-
-
-async def _call(config: ClientConfig, method: str, path: str, json: Any = None) -> Any:
-    transport = Transport(config)
-    try:
-        return await transport.request(method, path, json=json)
-    finally:
-        await transport.aclose()

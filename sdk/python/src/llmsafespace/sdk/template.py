@@ -11,7 +11,7 @@ from llmsafespace.contracts import TemplateStatus
 from .config import ClientConfig
 from .models import TemplateInfo
 from .portal import run_sync
-from .transport import Transport
+from .transport import call
 
 POLL_SECONDS = 0.5
 
@@ -58,7 +58,7 @@ class AsyncTemplate:
             "public": public,
             "timeout": timeout,
         }
-        reply = await _call(config, "POST", "templates", json=body)
+        reply = await call(config, "POST", "templates", json=body)
         return cls(config, TemplateInfo.model_validate(reply))
 
     @classmethod
@@ -67,17 +67,17 @@ class AsyncTemplate:
     ) -> Self:
         """The template called `name` (raises `NotFoundError` if there is none for you)."""
         config = ClientConfig.resolve(api_url, api_key)
-        return cls(config, TemplateInfo.model_validate(await _call(config, "GET", _path(name))))
+        return cls(config, TemplateInfo.model_validate(await call(config, "GET", _path(name))))
 
     @staticmethod
     async def list(*, api_url: str | None = None, api_key: str | None = None) -> list[TemplateInfo]:
         """Your templates and the public ones."""
-        reply = await _call(ClientConfig.resolve(api_url, api_key), "GET", "templates")
+        reply = await call(ClientConfig.resolve(api_url, api_key), "GET", "templates")
         return [TemplateInfo.model_validate(item) for item in reply["templates"]]
 
     async def refresh(self) -> Self:
         """Fetch the template afresh."""
-        reply = await _call(self._config, "GET", _path(self.name))
+        reply = await call(self._config, "GET", _path(self.name))
         self.info = TemplateInfo.model_validate(reply)
         return self
 
@@ -91,7 +91,7 @@ class AsyncTemplate:
 
     async def delete(self) -> None:
         """Delete the template (refused with `ConflictError` while something uses it)."""
-        await _call(self._config, "DELETE", _path(self.name))
+        await call(self._config, "DELETE", _path(self.name))
 
 
 class Template:
@@ -139,14 +139,6 @@ class Template:
     def delete(self) -> None:
         """Delete the template."""
         run_sync(self._template.delete())
-
-
-async def _call(config: ClientConfig, method: str, path: str, json: Any = None) -> Any:
-    transport = Transport(config)
-    try:
-        return await transport.request(method, path, json=json)
-    finally:
-        await transport.aclose()
 
 
 def _path(name: str) -> str:

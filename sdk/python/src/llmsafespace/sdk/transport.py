@@ -116,6 +116,16 @@ class Transport:
         await self._client.aclose()
 
 
+async def call(config: ClientConfig, method: str, path: str, json: Any = None) -> Any:
+    """One short exchange on a transport of its own (templates, warm pools, keys: objects
+    that hold no connection between calls)."""
+    transport = Transport(config)
+    try:
+        return await transport.request(method, path, json=json)
+    finally:
+        await transport.aclose()
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after") or response.headers.get("x-ratelimit-reset")
     try:

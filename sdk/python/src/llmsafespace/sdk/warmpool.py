@@ -9,7 +9,7 @@ from llmsafespace.contracts import Resources
 from .config import ClientConfig
 from .models import WarmPoolInfo, WarmPoolStatus, resources_body
 from .portal import run_sync
-from .transport import Transport
+from .transport import call
 
 
 class AsyncWarmPool:
@@ -26,7 +26,7 @@ class AsyncWarmPool:
 
     async def refresh(self) -> Self:
         """Fetch the pool afresh."""
-        self.info = WarmPoolInfo.model_validate(await _call(self._config, "GET", _path(self.name)))
+        self.info = WarmPoolInfo.model_validate(await call(self._config, "GET", _path(self.name)))
         return self
 
     @classmethod
@@ -59,7 +59,7 @@ class AsyncWarmPool:
             body["maxSize"] = max_size
         if resources is not None:
             body["resources"] = resources_body(resources)
-        reply = await _call(config, "POST", "warmpools", json=body)
+        reply = await call(config, "POST", "warmpools", json=body)
         return cls(config, WarmPoolInfo.model_validate(reply))
 
     @classmethod
@@ -68,12 +68,12 @@ class AsyncWarmPool:
     ) -> Self:
         """The pool called `name` (raises `NotFoundError` if there is none)."""
         config = ClientConfig.resolve(api_url, api_key)
-        return cls(config, WarmPoolInfo.model_validate(await _call(config, "GET", _path(name))))
+        return cls(config, WarmPoolInfo.model_validate(await call(config, "GET", _path(name))))
 
     @staticmethod
     async def list(*, api_url: str | None = None, api_key: str | None = None) -> list[WarmPoolInfo]:
         """Every pool the caller can see."""
-        reply = await _call(ClientConfig.resolve(api_url, api_key), "GET", "warmpools")
+        reply = await call(ClientConfig.resolve(api_url, api_key), "GET", "warmpools")
         return [WarmPoolInfo.model_validate(item) for item in _items(reply)]
 
     async def scale(self, *, min_size: int | None = None, max_size: int | None = None) -> Self:
@@ -84,19 +84,19 @@ class AsyncWarmPool:
         if max_size is not None:
             body["maxSize"] = max_size
         self.info = WarmPoolInfo.model_validate(
-            await _call(self._config, "PATCH", _path(self.name), json=body)
+            await call(self._config, "PATCH", _path(self.name), json=body)
         )
         return self
 
     async def status(self) -> WarmPoolStatus:
         """How many sandboxes are ready, and what else the server reports."""
         return WarmPoolStatus.model_validate(
-            await _call(self._config, "GET", _path(self.name) + "/status")
+            await call(self._config, "GET", _path(self.name) + "/status")
         )
 
     async def delete(self) -> None:
         """Delete the pool; its ready sandboxes are destroyed."""
-        await _call(self._config, "DELETE", _path(self.name))
+        await call(self._config, "DELETE", _path(self.name))
 
 
 class WarmPool:
@@ -140,14 +140,6 @@ class WarmPool:
     def delete(self) -> None:
         """Delete the pool."""
         run_sync(self._pool.delete())
-
-
-async def _call(config: ClientConfig, method: str, path: str, json: Any = None) -> Any:
-    transport = Transport(config)
-    try:
-        return await transport.request(method, path, json=json)
-    finally:
-        await transport.aclose()
 
 
 def _path(name: str) -> str:

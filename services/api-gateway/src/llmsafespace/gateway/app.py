@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from llmsafespace.servicekit import Bus, database_ready, operational_routes, starting
+from llmsafespace.servicekit import Bus, database_ready, starting
 
 from .accounts import Accounts
 from .audit import ROUTES as AUDIT_ROUTES
@@ -25,6 +25,9 @@ from .files import ROUTES as FILE_ROUTES
 from .mcp import McpEndpoint
 from .observability import Observability
 from .openapi import ROUTES as OPENAPI_ROUTES
+from .operation import Operation, described
+from .operational import routes as operational_routes
+from .packages import ROUTES as PACKAGE_ROUTES
 from .ratelimit import RateLimiter
 from .sandboxes import ROUTES as SANDBOX_ROUTES
 from .settings import Settings
@@ -39,6 +42,18 @@ from .warmpools import ROUTES as WARMPOOL_ROUTES
 SERVICE = "api-gateway"
 API_PREFIX = "/api/v1"
 log = structlog.get_logger()
+# Declared here rather than next to the route, in stream.py, while another change owns it.
+STREAM_OPERATION = Operation(
+    "WebSocket: streamed executions (upgrade required)",
+    "executions",
+    None,
+    101,
+    errors=(403, 404),
+    description="A WebSocket endpoint; see the architecture document for its messages."
+    " Rich results arrive as `{type: display, executionId, data, isMainResult,"
+    " truncated, seq, timestamp}`, in order with `output` and replayed by `resume`."
+    " Browsers pass `?token=` (from `POST /auth/token`).",
+)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -92,9 +107,10 @@ def create_app(settings: Settings) -> Starlette:
                 API_PREFIX,
                 routes=[
                     *FILE_ROUTES,
+                    *PACKAGE_ROUTES,
                     *SANDBOX_ROUTES,
                     *SNAPSHOT_ROUTES,
-                    STREAM_ROUTE,
+                    described(STREAM_ROUTE, STREAM_OPERATION),
                     TERMINAL_ROUTE,
                     *WARMPOOL_ROUTES,
                     *TEMPLATE_ROUTES,

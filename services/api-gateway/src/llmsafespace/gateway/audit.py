@@ -2,11 +2,12 @@
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from llmsafespace.contracts import AuditQuery, Caller, commands
+from llmsafespace.contracts import AuditPage, AuditQuery, Caller, commands
 
 from .auth import authenticated
+from .operation import ApiRoute, Operation, Ref
 from .state import state_of
 from .validation import validated
 
@@ -25,4 +26,17 @@ async def query(request: Request, caller: Caller) -> Response:
     return JSONResponse(page.wire())
 
 
-ROUTES: list[BaseRoute] = [Route("/audit", query, methods=["GET"])]
+ROUTES: list[BaseRoute] = [
+    ApiRoute(
+        "GET",
+        "/audit",
+        query,
+        Operation(
+            "The audit trail (admins: everyone's; users: their own), oldest first",
+            "audit",
+            Ref(AuditPage),
+            query=AuditQuery,
+            query_fields=_PARAMS,
+        ),
+    )
+]

@@ -15,6 +15,7 @@ from .ratelimit import Quota, RateLimiter, limit_class
 from .state import state_of
 
 AuthedEndpoint = Callable[[Request, Caller], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
 UNAUTHORIZED = "a valid API key or token is required: Authorization: Bearer lsp_..."
 
 
@@ -84,7 +85,7 @@ class HeldCredential:
         raise CredentialLost
 
 
-def authenticated(endpoint: AuthedEndpoint) -> Callable[[Request], Awaitable[Response]]:
+def authenticated(endpoint: AuthedEndpoint) -> Endpoint:
     """Run an endpoint only for a valid credential within its rate limit; it receives the
     `Caller`, and every rate-limited response carries the `X-RateLimit-*` headers."""
 

@@ -17,16 +17,16 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from llmsafespace.contracts import (
     Caller,
     DeleteFile,
     ErrorCode,
     ErrorEnvelope,
+    FileDeleted,
+    FileListing,
     FileWritten,
-    InstallPackages,
-    InstallPackagesRequest,
     ListFiles,
     OpenDownload,
     OpenUpload,
@@ -34,12 +34,11 @@ from llmsafespace.contracts import (
     TransferOpened,
     check_path,
     commands,
-    new_execution_id,
 )
 from llmsafespace.contracts.files import ABORT_HEADER, DONE_HEADER, ERROR_HEADER, SHA256_HEADER
 
 from .auth import authenticated
-from .bodies import parse_body
+from .operation import ApiRoute, Operation, Ref
 from .paths import sandbox_ref
 from .state import state_of
 
@@ -304,33 +303,100 @@ async def write_archive(request: Request, caller: Caller) -> Response:
     return JSONResponse(written.wire(), status_code=201)
 
 
-@authenticated
-async def install_packages(request: Request, caller: Caller) -> Response:
-    settings = state_of(request)["settings"]
-    ref = sandbox_ref(request, caller)
-    body = await parse_body(request, InstallPackagesRequest, settings.max_body_bytes)
-    command = InstallPackages(
-        caller=caller, sandbox_id=ref.sandbox_id, execution_id=new_execution_id(), request=body
-    )
-    if not body.wait:  # follow it on the WebSocket: `resume` with this id from seq 0
-        accepted = await state_of(request)["bus"].request(commands.EXEC_PACKAGES_START, command)
-        return JSONResponse(
-            {"executionId": accepted.execution_id, "status": "running"}, status_code=202
-        )
-    result = await state_of(request)["bus"].request(
-        commands.EXEC_PACKAGES_INSTALL,
-        command,
-        timeout=body.timeout + settings.execute_grace + STEP_TIMEOUT,
-    )
-    return JSONResponse(result.wire())
-
+_ARCHIVE_PATH = {"name": "path", "in": "query", "required": False, "schema": {"type": "string"}}
+_BINARY = {"type": "string", "format": "binary"}
 
 ROUTES: list[BaseRoute] = [
-    Route("/sandboxes/{sandbox_id}/files", list_files, methods=["GET"]),
-    Route("/sandboxes/{sandbox_id}/files/archive", read_archive, methods=["GET"]),
-    Route("/sandboxes/{sandbox_id}/files/archive", write_archive, methods=["POST"]),
-    Route("/sandboxes/{sandbox_id}/files/{path:path}", read_file, methods=["GET"]),
-    Route("/sandboxes/{sandbox_id}/files/{path:path}", write_file, methods=["PUT"]),
-    Route("/sandboxes/{sandbox_id}/files/{path:path}", delete_file, methods=["DELETE"]),
-    Route("/sandboxes/{sandbox_id}/packages", install_packages, methods=["POST"]),
+    ApiRoute(
+        "GET",
+        "/sandboxes/{sandbox_id}/files",
+        list_files,
+        Operation(
+            "List a directory in the sandbox",
+            "files",
+            Ref(FileListing),
+            query=ListFiles,
+            query_fields=("path", "recursive"),
+            errors=(404, 409),
+            description="`path` (default /workspace) must be inside /workspace or /tmp"
+            " (`400 invalid_path` otherwise, also for symlinks that lead out).",
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/sandboxes/{sandbox_id}/files/archive",
+        read_archive,
+        Operation(
+            "Download a directory as tar.gz (streamed)",
+            "files",
+            _BINARY,
+            errors=(404, 409),
+            extra_params=(_ARCHIVE_PATH,),
+        ),
+    ),
+    ApiRoute(
+        "POST",
+        "/sandboxes/{sandbox_id}/files/archive",
+        write_archive,
+        Operation(
+            "Upload a tar.gz and unpack it into a directory",
+            "files",
+            Ref(FileWritten),
+            201,
+            errors=(404, 409, 413, 507),
+            description="All or nothing: the archive is unpacked into a staging directory and"
+            " moved into place only when every member unpacked. Regular files, directories"
+            " and links that stay inside the archive; members with `..` or absolute paths,"
+            " links that lead out, and device files are refused (`400`), as is a corrupt or"
+            " truncated archive; either way the directory is left unchanged.",
+            extra_params=(_ARCHIVE_PATH,),
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/sandboxes/{sandbox_id}/files/{path:path}",
+        read_file,
+        Operation(
+            "Download a file (streamed; Range, ETag)",
+            "files",
+            _BINARY,
+            errors=(404, 409),
+            description="`{path}` is the absolute path without its leading slash"
+            " (`files/workspace/a.csv` is /workspace/a.csv). A `Range: bytes=a-b` header"
+            " answers 206 with those bytes.",
+        ),
+    ),
+    ApiRoute(
+        "PUT",
+        "/sandboxes/{sandbox_id}/files/{path:path}",
+        write_file,
+        Operation(
+            "Upload a file (the raw body, streamed; parent directories created)",
+            "files",
+            Ref(FileWritten),
+            201,
+            errors=(404, 409, 413, 507),
+            description="Written under a temporary name and renamed into place when complete."
+            " An optional `X-Content-Sha256` header is checked against the bytes received.",
+        ),
+    ),
+    ApiRoute(
+        "DELETE",
+        "/sandboxes/{sandbox_id}/files/{path:path}",
+        delete_file,
+        Operation(
+            "Delete a file (a directory with `?recursive=true`)",
+            "files",
+            Ref(FileDeleted),
+            errors=(404, 409),
+            extra_params=(
+                {
+                    "name": "recursive",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "boolean"},
+                },
+            ),
+        ),
+    ),
 ]

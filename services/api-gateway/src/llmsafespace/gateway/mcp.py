@@ -16,7 +16,6 @@ from mcp.server import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from llmsafespace.contracts import ServiceError
@@ -26,8 +25,17 @@ from llmsafespace.sdk.mcp_tools import SandboxSession
 
 from .auth import bearer_token, identify
 from .errors import error_response
+from .operation import ApiRoute, Operation
 
 PATH = "/mcp"
+_OPERATION = Operation(
+    "MCP (Model Context Protocol) over Streamable HTTP",
+    "mcp",
+    {"type": "object"},
+    description="JSON-RPC 2.0 messages of the Model Context Protocol (tools/list,"
+    " tools/call, ...), answered as JSON or `text/event-stream`; the sandbox tools act"
+    " with the caller's own credential. See the README's MCP section.",
+)
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
 
@@ -58,8 +66,8 @@ class McpEndpoint:
             return
         await self._manager.handle_request(scope, receive, send)
 
-    def route(self) -> Route:
-        return Route(PATH, endpoint=self, methods=["POST"])
+    def route(self) -> ApiRoute:
+        return ApiRoute("POST", PATH, self, _OPERATION)
 
     def _session_for(self, ctx: ServerRequestContext[Any, Any]) -> SandboxSession:
         """The caller's session: their bearer, and this gateway's API as it was reached."""

@@ -5,18 +5,23 @@ from typing import Any
 from pydantic import RootModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from llmsafespace.contracts import (
     MAX_CODE_BYTES,
     Caller,
+    Command,
     CreateSandbox,
     CreateSandboxRequest,
     ErrorCode,
     ExecuteRequest,
+    ExecutionResult,
     ListSandboxes,
+    Pagination,
     RunExecution,
     Sandbox,
+    SandboxRef,
+    SandboxStatusReport,
     SandboxTimeoutRequest,
     ServiceError,
     SetSandboxTimeout,
@@ -24,8 +29,9 @@ from llmsafespace.contracts import (
     new_execution_id,
 )
 
-from .auth import authenticated
+from .auth import Endpoint, authenticated
 from .bodies import parse_body
+from .operation import ApiRoute, Operation, Ref, array, merged, obj
 from .paths import sandbox_ref
 from .sse import stream_execution
 from .state import state_of
@@ -71,32 +77,22 @@ async def create(request: Request, caller: Caller) -> Response:
     return JSONResponse(_public(request, sandbox), status_code=201)
 
 
-@authenticated
-async def get(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_GET, ref)
-    return JSONResponse(_public(request, sandbox))
+def _on_sandbox(command: Command[SandboxRef, Sandbox]) -> Endpoint:
+    """`command` on the path's sandbox (get, terminate, pause, resume), answered with the
+    sandbox as it then is."""
+
+    @authenticated
+    async def endpoint(request: Request, caller: Caller) -> Response:
+        sandbox = await state_of(request)["bus"].request(command, sandbox_ref(request, caller))
+        return JSONResponse(_public(request, sandbox))
+
+    return endpoint
 
 
-@authenticated
-async def terminate(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_TERMINATE, ref)
-    return JSONResponse(_public(request, sandbox))
-
-
-@authenticated
-async def pause(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_PAUSE, ref)
-    return JSONResponse(_public(request, sandbox))
-
-
-@authenticated
-async def resume(request: Request, caller: Caller) -> Response:
-    ref = sandbox_ref(request, caller)
-    sandbox = await state_of(request)["bus"].request(commands.SANDBOX_RESUME, ref)
-    return JSONResponse(_public(request, sandbox))
+get = _on_sandbox(commands.SANDBOX_GET)
+terminate = _on_sandbox(commands.SANDBOX_TERMINATE)
+pause = _on_sandbox(commands.SANDBOX_PAUSE)
+resume = _on_sandbox(commands.SANDBOX_RESUME)
 
 
 async def _execute_body(request: Request, limit: int) -> ExecuteRequest:
@@ -172,14 +168,126 @@ async def set_timeout(request: Request, caller: Caller) -> Response:
     return JSONResponse(_public(request, sandbox))
 
 
+_ENDPOINTS = obj(
+    execute={"type": "string", "format": "uri"},
+    files={"type": "string", "format": "uri"},
+    websocket={"type": "string", "format": "uri"},
+)
+_PUBLIC_SANDBOX = merged(Sandbox, endpoints=_ENDPOINTS)
+_EXECUTE = Operation(
+    "Run code or a command and wait for the result",
+    "executions",
+    Ref(ExecutionResult),
+    body=ExecuteRequest,
+    errors=(404, 409),
+    description="With `stream: true` the answer is `text/event-stream`. `content` over"
+    " 512 KiB is `413 payload_too_large`. Code's rich results (`display(...)`,"
+    " matplotlib figures, the trailing expression) are `results`: MIME bundles"
+    " `{data: {mime: content}, isMainResult, truncated}`, binary types base64; `result`"
+    " is the main result's text/plain. Streamed, each is a `display` event.",
+)
+
 ROUTES: list[BaseRoute] = [
-    Route("/sandboxes", create, methods=["POST"]),
-    Route("/sandboxes", list_sandboxes, methods=["GET"]),
-    Route("/sandboxes/{sandbox_id}/status", status, methods=["GET"]),
-    Route("/sandboxes/{sandbox_id}/timeout", set_timeout, methods=["POST"]),
-    Route("/sandboxes/{sandbox_id}/pause", pause, methods=["POST"]),
-    Route("/sandboxes/{sandbox_id}/resume", resume, methods=["POST"]),
-    Route("/sandboxes/{sandbox_id}", get, methods=["GET"], name="sandbox"),
-    Route("/sandboxes/{sandbox_id}", terminate, methods=["DELETE"]),
-    Route("/sandboxes/{sandbox_id}/execute", execute, methods=["POST"]),
+    ApiRoute(
+        "POST",
+        "/sandboxes",
+        create,
+        Operation(
+            "Create a sandbox (from a warm pool when one matches)",
+            "sandboxes",
+            _PUBLIC_SANDBOX,
+            201,
+            body=CreateSandboxRequest,
+            errors=(404, 409, 429, 503),
+            description="A user's live sandboxes (creating or running) are limited in number"
+            " and in total `resources.memory`: beyond either, `429 quota_exceeded` with"
+            " `details: {resource, limit, current, requested}` (memory in bytes). Admins are"
+            " exempt. A `snapshot` that does not exist (or is another user's) is a 404.",
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/sandboxes",
+        list_sandboxes,
+        Operation(
+            "List your sandboxes (admins: all)",
+            "sandboxes",
+            obj(sandboxes=array(_PUBLIC_SANDBOX), pagination=Ref(Pagination)),
+            query=ListSandboxes,
+            query_fields=("limit", "offset", "status"),
+            description="Filter by metadata with `metadata.<key>=<value>` parameters.",
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/sandboxes/{sandbox_id}/status",
+        status,
+        Operation(
+            "A sandbox's status and resource use",
+            "sandboxes",
+            Ref(SandboxStatusReport),
+            errors=(404,),
+        ),
+    ),
+    ApiRoute(
+        "POST",
+        "/sandboxes/{sandbox_id}/timeout",
+        set_timeout,
+        Operation(
+            "Extend a sandbox's timeout",
+            "sandboxes",
+            _PUBLIC_SANDBOX,
+            body=SandboxTimeoutRequest,
+            errors=(404, 409),
+        ),
+    ),
+    ApiRoute(
+        "POST",
+        "/sandboxes/{sandbox_id}/pause",
+        pause,
+        Operation(
+            "Pause a sandbox (its processes frozen, memory kept)",
+            "sandboxes",
+            _PUBLIC_SANDBOX,
+            errors=(404, 409, 429, 501, 503),
+            description="Status `paused`: no CPU, every process and the interpreter's memory"
+            " kept, the lifetime clock stopped. Executions, file calls and terminals on it are"
+            " `409 sandbox_paused`, unless it was created with `autoResume: true` (then they"
+            " resume it). It counts against the paused quota (429), not the running one, and"
+            " is terminated once paused longer than its `pausedTimeout`. Pausing a paused"
+            " sandbox answers it as it is. On Kubernetes (no freezer) the workspace is"
+            " snapshotted and the Pod removed: files kept, memory not (the resume says"
+            " `memoryKept: false`).",
+        ),
+    ),
+    ApiRoute(
+        "POST",
+        "/sandboxes/{sandbox_id}/resume",
+        resume,
+        Operation(
+            "Resume a paused sandbox",
+            "sandboxes",
+            _PUBLIC_SANDBOX,
+            errors=(404, 409, 429, 501, 503),
+            description="Its processes run again where they stopped; `expiresAt` moves by the"
+            " time it spent paused. It must fit the running quota again (429). Resuming a"
+            " running sandbox answers it as it is. `memoryKept` says whether the interpreter's"
+            " memory survived: false on Kubernetes, where a new Pod gets the workspace restored"
+            " (503 if it cannot be: the sandbox stays paused).",
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/sandboxes/{sandbox_id}",
+        get,
+        Operation("Get a sandbox", "sandboxes", _PUBLIC_SANDBOX, errors=(404,)),
+        name="sandbox",
+    ),
+    ApiRoute(
+        "DELETE",
+        "/sandboxes/{sandbox_id}",
+        terminate,
+        Operation("Terminate a sandbox", "sandboxes", _PUBLIC_SANDBOX, errors=(404, 409)),
+    ),
+    ApiRoute("POST", "/sandboxes/{sandbox_id}/execute", execute, _EXECUTE),
 ]

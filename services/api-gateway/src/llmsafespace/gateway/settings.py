@@ -10,6 +10,11 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")
 
     http_port: int = 8080
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias="REDIS_URL",
+        description="Rate limits and revoked credentials (the only service that uses Redis)",
+    )
     bootstrap_admin_key: SecretStr | None = Field(
         default=None,
         description="An API key for the `admin` user, created on start if missing",

@@ -5,7 +5,7 @@ import re
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from llmsafespace.contracts import (
     Caller,
@@ -14,6 +14,8 @@ from llmsafespace.contracts import (
     ErrorCode,
     ListSnapshots,
     ServiceError,
+    Snapshot,
+    SnapshotPage,
     SnapshotRef,
     commands,
 )
@@ -21,6 +23,7 @@ from llmsafespace.contracts.ids import SNAPSHOT_ID_PATTERN
 
 from .auth import authenticated
 from .bodies import parse_body
+from .operation import ApiRoute, Operation, Ref
 from .paths import sandbox_ref
 from .state import state_of
 from .validation import validated
@@ -75,8 +78,52 @@ async def delete(request: Request, caller: Caller) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/sandboxes/{sandbox_id}/snapshots", create, methods=["POST"]),
-    Route("/snapshots", list_snapshots, methods=["GET"]),
-    Route("/snapshots/{snapshot_id}", get, methods=["GET"]),
-    Route("/snapshots/{snapshot_id}", delete, methods=["DELETE"]),
+    ApiRoute(
+        "POST",
+        "/sandboxes/{sandbox_id}/snapshots",
+        create,
+        Operation(
+            "Snapshot a running sandbox's workspace, env, metadata and runtime",
+            "snapshots",
+            Ref(Snapshot),
+            201,
+            body=CreateSnapshotRequest,
+            errors=(404, 409, 429, 503),
+            description="Durable and immutable: the whole `/workspace` (packages installed into"
+            " `/workspace/.packages` and `node_modules` included), the env the sandbox was"
+            " created with, its metadata and runtime. The interpreter's memory (variables,"
+            " running processes) is NOT part of a snapshot. Stored as content-addressed"
+            " chunks: `storedBytes` is what this one added. Start a sandbox from it with `POST"
+            ' /sandboxes {"snapshot": id}`. Per-user quotas on count and bytes (429).',
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/snapshots",
+        list_snapshots,
+        Operation(
+            "List your snapshots (admins: all)",
+            "snapshots",
+            Ref(SnapshotPage),
+            query=ListSnapshots,
+            query_fields=("limit", "offset"),
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/snapshots/{snapshot_id}",
+        get,
+        Operation("Get a snapshot", "snapshots", Ref(Snapshot), errors=(404,)),
+    ),
+    ApiRoute(
+        "DELETE",
+        "/snapshots/{snapshot_id}",
+        delete,
+        Operation(
+            "Delete a snapshot (chunks no other snapshot uses are freed)",
+            "snapshots",
+            Ref(Snapshot),
+            errors=(404,),
+        ),
+    ),
 ]

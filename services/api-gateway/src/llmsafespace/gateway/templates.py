@@ -1,73 +1,73 @@
 """`/api/v1/templates…`: templates addressed by name; each request is one sandbox-svc
 command (sandbox-svc owns templates: it has the catalog and the driver)."""
 
-import re
+from starlette.routing import BaseRoute
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
-
-from llmsafespace.contracts import (
-    Caller,
-    CreateTemplate,
-    ErrorCode,
-    ListTemplates,
-    ServiceError,
-    TemplateRef,
-    TemplateSpec,
-    commands,
-)
+from llmsafespace.contracts import Template, TemplateRef, TemplateSpec, commands
 from llmsafespace.contracts.templates import TEMPLATE_NAME_PATTERN
 
-from .auth import authenticated
-from .bodies import parse_body
-from .state import state_of
+from .named import NamedResource
+from .operation import ApiRoute, Operation, Ref, array, obj
 
-_NAME = re.compile(TEMPLATE_NAME_PATTERN)
-
-
-def _ref(request: Request, caller: Caller) -> TemplateRef:
-    """The path's template name; one that cannot exist is as unknown as one that does not."""
-    name = request.path_params["name"]
-    if len(name) > 63 or not _NAME.match(name):
-        raise ServiceError(ErrorCode.NOT_FOUND, f"template {name[:64]!r} not found")
-    return TemplateRef(caller=caller, name=name)
-
-
-@authenticated
-async def create(request: Request, caller: Caller) -> Response:
-    spec = await parse_body(request, TemplateSpec, state_of(request)["settings"].max_body_bytes)
-    template = await state_of(request)["bus"].request(
-        commands.TEMPLATE_CREATE, CreateTemplate(caller=caller, spec=spec)
-    )
-    return JSONResponse(template.public(), status_code=201)
-
-
-@authenticated
-async def list_templates(request: Request, caller: Caller) -> Response:
-    templates = await state_of(request)["bus"].request(
-        commands.TEMPLATE_LIST, ListTemplates(caller=caller)
-    )
-    return JSONResponse({"templates": [template.public() for template in templates.templates]})
-
-
-@authenticated
-async def get(request: Request, caller: Caller) -> Response:
-    template = await state_of(request)["bus"].request(commands.TEMPLATE_GET, _ref(request, caller))
-    return JSONResponse(template.public())
-
-
-@authenticated
-async def delete(request: Request, caller: Caller) -> Response:
-    template = await state_of(request)["bus"].request(
-        commands.TEMPLATE_DELETE, _ref(request, caller)
-    )
-    return JSONResponse(template.public())
-
+TEMPLATES = NamedResource("template", TEMPLATE_NAME_PATTERN, TemplateRef, Template.public)
 
 ROUTES: list[BaseRoute] = [
-    Route("/templates", create, methods=["POST"]),
-    Route("/templates", list_templates, methods=["GET"]),
-    Route("/templates/{name}", get, methods=["GET"]),
-    Route("/templates/{name}", delete, methods=["DELETE"]),
+    ApiRoute(
+        "POST",
+        "/templates",
+        TEMPLATES.create_endpoint(TemplateSpec, commands.TEMPLATE_CREATE),
+        Operation(
+            "Build a template",
+            "templates",
+            Ref(Template),
+            201,
+            body=TemplateSpec,
+            errors=(403, 409),
+            description="Builds the environment once: a builder sandbox of the template's"
+            " runtime (yours, with network where the host has it) installs `packages.pip` into"
+            " /workspace/.packages and `packages.npm` into /workspace/node_modules (through the"
+            " package mirror when one is configured), then runs `setupCommands` in /workspace."
+            " Its /workspace is then kept as a read-only layer, bound at /opt/template in every"
+            " sandbox of the template (importable after the sandbox's own packages, never"
+            " copied). Answers at once with `status: building`; follow the build with `resume"
+            " {executionId: buildExecutionId, lastSeq: 0}` on"
+            " `/sandboxes/{buildSandboxId}/stream`, or poll GET until `ready` or `failed` (with"
+            " `reason` and `logTail`). `public: true` (admins only) makes it usable by"
+            " everyone. Unknown runtime: 400; a taken name: 409; on the Kubernetes driver: 400"
+            " (not available yet).",
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/templates",
+        TEMPLATES.list_endpoint(commands.TEMPLATE_LIST, "templates", lambda page: page.templates),
+        Operation(
+            "List templates (yours and the public ones)",
+            "templates",
+            obj(templates=array(Ref(Template))),
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/templates/{name}",
+        TEMPLATES.item_endpoint(commands.TEMPLATE_GET),
+        Operation(
+            "Get a template: its status, and why a failed build failed",
+            "templates",
+            Ref(Template),
+            errors=(404,),
+        ),
+    ),
+    ApiRoute(
+        "DELETE",
+        "/templates/{name}",
+        TEMPLATES.item_endpoint(commands.TEMPLATE_DELETE),
+        Operation(
+            "Delete a template",
+            "templates",
+            Ref(Template),
+            errors=(404, 409),
+            description="Refused with 409 while a live sandbox or a warm pool uses it.",
+        ),
+    ),
 ]

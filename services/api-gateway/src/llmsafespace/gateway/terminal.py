@@ -19,7 +19,6 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import QueryParams
-from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from llmsafespace.contracts import (
@@ -46,6 +45,7 @@ from llmsafespace.servicekit import Bus
 
 from .auth import CredentialLost, HeldCredential
 from .errors import error_response
+from .operation import ApiWebSocketRoute, Operation
 from .sockets import CLOSE_UNAUTHORIZED, admit_socket
 from .state import state_of
 from .validation import problems
@@ -238,4 +238,18 @@ async def terminal(websocket: WebSocket) -> None:
         await output.unsubscribe()
 
 
-ROUTE = WebSocketRoute("/sandboxes/{sandbox_id}/terminal", terminal)
+ROUTE = ApiWebSocketRoute(
+    "/sandboxes/{sandbox_id}/terminal",
+    terminal,
+    Operation(
+        "WebSocket: an interactive shell on a PTY (upgrade required)",
+        "executions",
+        None,
+        101,
+        errors=(403, 404, 409),
+        description="Query `cols`, `rows` (1..1000, default 80x24), `terminalId` (re-attach;"
+        " its scrollback is replayed first). Send `input {data}`, `resize {cols, rows}`,"
+        " `ping`; receive `ready {terminalId}`, `output {data, seq}`, `exit {exitCode}`,"
+        " `error {code, message}`, `pong`. Browsers pass `?token=`.",
+    ),
+)

@@ -2,20 +2,25 @@
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from llmsafespace.contracts import (
+    AccessToken,
+    ApiKey,
     Caller,
     CreateApiKeyRequest,
+    CreatedApiKey,
     CreatedUser,
     CreateUserRequest,
     ErrorCode,
     Role,
     ServiceError,
+    User,
 )
 
 from .auth import authenticated, bearer_token, identify
 from .bodies import parse_body
+from .operation import ApiRoute, Operation, Ref, array, obj
 from .state import state_of
 
 
@@ -71,10 +76,51 @@ async def issue_token(request: Request) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/users", create_user, methods=["POST"]),
-    Route("/user", current_user, methods=["GET"]),
-    Route("/user/apikeys", list_keys, methods=["GET"]),
-    Route("/user/apikeys", create_key, methods=["POST"]),
-    Route("/user/apikeys/{key_id}", revoke_key, methods=["DELETE"]),
-    Route("/auth/token", issue_token, methods=["POST"]),
+    ApiRoute(
+        "POST",
+        "/users",
+        create_user,
+        Operation(
+            "Create a user and their first API key (admins)",
+            "users",
+            Ref(CreatedUser),
+            201,
+            body=CreateUserRequest,
+            errors=(403, 409),
+        ),
+    ),
+    ApiRoute("GET", "/user", current_user, Operation("The calling user", "users", Ref(User))),
+    ApiRoute(
+        "GET",
+        "/user/apikeys",
+        list_keys,
+        Operation(
+            "Your API keys (never the keys themselves)", "users", obj(apiKeys=array(Ref(ApiKey)))
+        ),
+    ),
+    ApiRoute(
+        "POST",
+        "/user/apikeys",
+        create_key,
+        Operation(
+            "Create an API key (shown once); 409 past `GATEWAY_MAX_API_KEYS` live keys",
+            "users",
+            Ref(CreatedApiKey),
+            201,
+            body=CreateApiKeyRequest,
+            errors=(409,),
+        ),
+    ),
+    ApiRoute(
+        "DELETE",
+        "/user/apikeys/{key_id}",
+        revoke_key,
+        Operation("Revoke an API key", "users", Ref(ApiKey), errors=(404,)),
+    ),
+    ApiRoute(
+        "POST",
+        "/auth/token",
+        issue_token,
+        Operation("Exchange an API key for a short-lived access token", "users", Ref(AccessToken)),
+    ),
 ]

@@ -1,21 +1,16 @@
 """`/api/v1/warmpools…`: pools addressed by name; each request is one warmpool-svc command."""
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from llmsafespace.contracts import (
     Caller,
-    CreateWarmPool,
-    ErrorCode,
-    ListWarmPools,
-    ServiceError,
     UpdateWarmPool,
     WarmPool,
     WarmPoolRef,
     WarmPoolSpec,
+    WarmPoolStatus,
     WarmPoolUpdate,
     commands,
 )
@@ -23,17 +18,14 @@ from llmsafespace.contracts.warmpool import POOL_NAME_PATTERN
 
 from .auth import authenticated
 from .bodies import parse_body
+from .named import NamedResource
+from .operation import ApiRoute, Operation, Ref, array, merged, obj
 from .state import state_of
 
-_POOL_NAME = re.compile(POOL_NAME_PATTERN)
-
-
-def _ref(request: Request, caller: Caller) -> WarmPoolRef:
-    """The path's pool name; one that cannot exist is as unknown as one that does not."""
-    name = request.path_params["name"]
-    if len(name) > 63 or not _POOL_NAME.fullmatch(name):
-        raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {name[:64]!r} not found")
-    return WarmPoolRef(caller=caller, name=name)
+POOLS: NamedResource[WarmPoolRef, WarmPool] = NamedResource(
+    "warm pool", POOL_NAME_PATTERN, WarmPoolRef, WarmPool.wire
+)
+_STATUS = merged(WarmPoolStatus, name={"type": "string"})
 
 
 def _status(pool: WarmPool) -> dict[str, object]:
@@ -41,63 +33,59 @@ def _status(pool: WarmPool) -> dict[str, object]:
 
 
 @authenticated
-async def create(request: Request, caller: Caller) -> Response:
-    spec = await parse_body(request, WarmPoolSpec, state_of(request)["settings"].max_body_bytes)
-    pool = await state_of(request)["bus"].request(
-        commands.WARMPOOL_CREATE, CreateWarmPool(caller=caller, spec=spec)
-    )
-    return JSONResponse(pool.wire(), status_code=201)
-
-
-@authenticated
-async def list_pools(request: Request, caller: Caller) -> Response:
-    pools = await state_of(request)["bus"].request(
-        commands.WARMPOOL_LIST, ListWarmPools(caller=caller)
-    )
-    return JSONResponse({"warmPools": [pool.wire() for pool in pools.pools]})
-
-
-@authenticated
-async def statuses(request: Request, caller: Caller) -> Response:
-    pools = await state_of(request)["bus"].request(
-        commands.WARMPOOL_LIST, ListWarmPools(caller=caller)
-    )
-    return JSONResponse({"warmPools": [_status(pool) for pool in pools.pools]})
-
-
-@authenticated
-async def get(request: Request, caller: Caller) -> Response:
-    pool = await state_of(request)["bus"].request(commands.WARMPOOL_GET, _ref(request, caller))
-    return JSONResponse(pool.wire())
-
-
-@authenticated
-async def status(request: Request, caller: Caller) -> Response:
-    pool = await state_of(request)["bus"].request(commands.WARMPOOL_GET, _ref(request, caller))
-    return JSONResponse(_status(pool))
-
-
-@authenticated
 async def update(request: Request, caller: Caller) -> Response:
-    ref = _ref(request, caller)
+    ref = POOLS.ref_of(request, caller)
     body = await parse_body(request, WarmPoolUpdate, state_of(request)["settings"].max_body_bytes)
     command = UpdateWarmPool(caller=caller, name=ref.name, update=body)
     pool = await state_of(request)["bus"].request(commands.WARMPOOL_UPDATE, command)
     return JSONResponse(pool.wire())
 
 
-@authenticated
-async def delete(request: Request, caller: Caller) -> Response:
-    pool = await state_of(request)["bus"].request(commands.WARMPOOL_DELETE, _ref(request, caller))
-    return JSONResponse(pool.wire())
-
-
 ROUTES: list[BaseRoute] = [
-    Route("/warmpools", create, methods=["POST"]),
-    Route("/warmpools", list_pools, methods=["GET"]),
-    Route("/warmpools/status", statuses, methods=["GET"]),
-    Route("/warmpools/{name}", get, methods=["GET"]),
-    Route("/warmpools/{name}", update, methods=["PATCH"]),
-    Route("/warmpools/{name}", delete, methods=["DELETE"]),
-    Route("/warmpools/{name}/status", status, methods=["GET"]),
+    ApiRoute(
+        "POST",
+        "/warmpools",
+        POOLS.create_endpoint(WarmPoolSpec, commands.WARMPOOL_CREATE),
+        Operation(
+            "Create a warm pool", "warmpools", Ref(WarmPool), 201, body=WarmPoolSpec, errors=(409,)
+        ),
+    ),
+    ApiRoute(
+        "GET",
+        "/warmpools",
+        POOLS.list_endpoint(commands.WARMPOOL_LIST, "warmPools", lambda page: page.pools),
+        Operation("List warm pools", "warmpools", obj(warmPools=array(Ref(WarmPool)))),
+    ),
+    ApiRoute(
+        "GET",
+        "/warmpools/status",
+        POOLS.list_endpoint(commands.WARMPOOL_LIST, "warmPools", lambda page: page.pools, _status),
+        Operation("Every pool's status", "warmpools", obj(warmPools=array(_STATUS))),
+    ),
+    ApiRoute(
+        "GET",
+        "/warmpools/{name}",
+        POOLS.item_endpoint(commands.WARMPOOL_GET),
+        Operation("Get a warm pool", "warmpools", Ref(WarmPool), errors=(404,)),
+    ),
+    ApiRoute(
+        "PATCH",
+        "/warmpools/{name}",
+        update,
+        Operation(
+            "Update a warm pool", "warmpools", Ref(WarmPool), body=WarmPoolUpdate, errors=(404,)
+        ),
+    ),
+    ApiRoute(
+        "DELETE",
+        "/warmpools/{name}",
+        POOLS.item_endpoint(commands.WARMPOOL_DELETE),
+        Operation("Delete a warm pool", "warmpools", Ref(WarmPool), errors=(404,)),
+    ),
+    ApiRoute(
+        "GET",
+        "/warmpools/{name}/status",
+        POOLS.item_endpoint(commands.WARMPOOL_GET, _status),
+        Operation("A pool's status", "warmpools", _STATUS, errors=(404,)),
+    ),
 ]

@@ -1,6 +1,6 @@
 """This sandbox-svc process's liveness, visible to every replica through PostgreSQL.
 
-Each instance holds a session advisory lock `(INSTANCE_LOCK_CLASS, key)` on a connection
+Each instance holds a session advisory lock `(locks.SANDBOX_INSTANCE, key)` on a connection
 of its own for as long as it lives, and stamps the rows it creates with its key. When the
 process dies — even by SIGKILL — PostgreSQL ends the session and frees the lock, so a
 `creating` row whose creator's lock is free was abandoned mid-create.
@@ -11,10 +11,9 @@ import secrets
 import asyncpg
 import structlog
 
-log = structlog.get_logger()
+from llmsafespace.servicekit import locks
 
-# The two-key advisory lock space; the quota lock (store.py) uses another class.
-INSTANCE_LOCK_CLASS = 0x5AFE
+log = structlog.get_logger()
 
 
 class Instance:
@@ -29,7 +28,9 @@ class Instance:
         if self._connection is not None and not self._connection.is_closed():
             return
         connection = await asyncpg.connect(self._dsn)
-        await connection.execute("SELECT pg_advisory_lock($1, $2)", INSTANCE_LOCK_CLASS, self.key)
+        await connection.execute(
+            "SELECT pg_advisory_lock($1, $2)", locks.SANDBOX_INSTANCE, self.key
+        )
         self._connection = connection
         log.info("instance_lock_held", key=self.key)
 
@@ -43,8 +44,10 @@ async def is_alive(pool: asyncpg.Pool, key: int) -> bool:
     """Whether the instance with `key` still runs (holds its lock)."""
     async with pool.acquire() as connection:
         free = await connection.fetchval(
-            "SELECT pg_try_advisory_lock($1, $2)", INSTANCE_LOCK_CLASS, key
+            "SELECT pg_try_advisory_lock($1, $2)", locks.SANDBOX_INSTANCE, key
         )
         if free:
-            await connection.execute("SELECT pg_advisory_unlock($1, $2)", INSTANCE_LOCK_CLASS, key)
+            await connection.execute(
+                "SELECT pg_advisory_unlock($1, $2)", locks.SANDBOX_INSTANCE, key
+            )
     return not free

@@ -17,6 +17,7 @@ import structlog
 from llmsafespace.contracts import SandboxEventName, SandboxStatus
 from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
 from llmsafespace.runtime import Driver
+from llmsafespace.servicekit import locks
 
 from .instance import Instance, is_alive
 from .lifecycle import Lifecycle
@@ -25,7 +26,6 @@ from .store import SandboxStore
 
 log = structlog.get_logger()
 
-_REAPER_LOCK = 0x5AFE_0001
 _SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 # A create this recent, by an instance that predates the `creator` column, may be in flight.
 _CREATE_GRACE = timedelta(seconds=90)
@@ -63,12 +63,12 @@ class Reaper:
 
     async def _exclusively(self, work: Callable[[], Awaitable[None]]) -> None:
         async with self._pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _REAPER_LOCK):
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.SANDBOX_REAPER):
                 return
             try:
                 await work()
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _REAPER_LOCK)
+                await conn.execute("SELECT pg_advisory_unlock($1)", locks.SANDBOX_REAPER)
 
     async def expire(self) -> None:
         for state, count in (await self._store.count_by_status()).items():

@@ -26,7 +26,6 @@ class Settings(ServiceSettings):
         description="JSON catalog of runtimes and profiles; the built-in one when unset",
     )
     claim_timeout: float = Field(default=2.0, gt=0, description="Seconds for a warm claim")
-    create_timeout: float = Field(default=30.0, gt=0)
     max_workers: int = Field(default=64, ge=1, description="Commands handled concurrently")
     quota_sandboxes: int = Field(
         default=100,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from llmsafespace.contracts import Snapshot
+from llmsafespace.servicekit import locks
 
 from .quota import SnapshotQuota
 
@@ -15,10 +16,6 @@ _COLUMNS = (
     "id, owner_id, name, sandbox_id, runtime, metadata, env,"
     " chunks, size_bytes, stored_bytes, created_at"
 )
-# Session advisory lock: snapshot writers share it, a deletion's chunk sweep takes it alone,
-# so a chunk a new snapshot reuses is never swept before that snapshot's row exists.
-CHUNKS_LOCK = 0x5AFE_0002
-_QUOTA_LOCK_CLASS = 0x5A0E  # (this, hashtext(owner)): one owner's snapshot quota check
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,9 @@ class SnapshotStore:
 
     @asynccontextmanager
     async def locked(self, key: int, *, shared: bool) -> AsyncIterator[None]:
-        """Hold a session advisory lock (shared or exclusive) for the block."""
+        """Hold a session advisory lock (shared or exclusive) for the block: snapshot
+        writers share `locks.SNAPSHOT_CHUNKS`, a deletion's chunk sweep takes it alone, so a
+        chunk a new snapshot reuses is never swept before that snapshot's row exists."""
         kind = "_shared" if shared else ""
         async with self._pool.acquire() as conn:
             await conn.execute(f"SELECT pg_advisory_lock{kind}($1)", key)
@@ -79,7 +78,7 @@ class SnapshotStore:
             if quota is not None:
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                    _QUOTA_LOCK_CLASS,
+                    locks.SNAPSHOT_QUOTA,
                     snapshot.owner_id,
                 )
                 used = await conn.fetchrow(

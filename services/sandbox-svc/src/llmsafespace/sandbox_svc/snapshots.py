@@ -31,10 +31,11 @@ from llmsafespace.contracts import (
     new_snapshot_id,
 )
 from llmsafespace.runtime import AgentClient, Download, DriverError
+from llmsafespace.servicekit import locks
 
 from .chunks import ChunkStore, digest
 from .quota import SnapshotQuota
-from .snapshot_store import CHUNKS_LOCK, SnapshotStore, StoredSnapshot
+from .snapshot_store import SnapshotStore, StoredSnapshot
 from .store import SandboxStore
 
 log = structlog.get_logger()
@@ -115,7 +116,7 @@ class Snapshots:
         *,
         internal: bool = False,
     ) -> StoredSnapshot:
-        async with self._snapshots.locked(CHUNKS_LOCK, shared=True):
+        async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=True):
             chunks, size, stored = await self._capture(endpoint, token)
             snapshot = Snapshot(
                 id=new_snapshot_id(),
@@ -196,7 +197,7 @@ class Snapshots:
         await self._drop(snapshot_id)
 
     async def _drop(self, snapshot_id: str) -> None:
-        async with self._snapshots.locked(CHUNKS_LOCK, shared=False):
+        async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=False):
             for name in await self._snapshots.delete(snapshot_id):
                 await self._chunks.delete(name)
         log.info("snapshot_deleted", snapshot_id=snapshot_id)

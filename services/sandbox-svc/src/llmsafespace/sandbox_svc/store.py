@@ -16,12 +16,9 @@ from llmsafespace.contracts import (
     SecurityLevel,
     quantity_bytes,
 )
+from llmsafespace.servicekit import locks
 
 from .quota import Quota, Usage
-
-# The two-key advisory lock space (apart from the one-key locks of the reaper and migrations):
-# (this class, hashtext(owner)) serialises one owner's quota check and insert.
-_QUOTA_LOCK_CLASS = 0x5A0D
 
 _COLUMNS = (
     "id, owner_id, status, status_reason, runtime, security_level, timeout, resources,"
@@ -91,7 +88,7 @@ async def _usage(conn: asyncpg.Connection, owner_id: str) -> Usage:
 async def _lock_owner(conn: asyncpg.Connection, owner_id: str) -> None:
     """Serialise the owner's quota checks until the transaction ends."""
     await conn.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", locks.OWNER_QUOTA, owner_id
     )
 
 

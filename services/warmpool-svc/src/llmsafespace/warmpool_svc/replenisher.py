@@ -30,7 +30,7 @@ from llmsafespace.contracts import (
     subjects,
 )
 from llmsafespace.runtime import AgentClient, Driver, DriverError, RuntimeSpec
-from llmsafespace.servicekit import Bus
+from llmsafespace.servicekit import Bus, locks
 
 from .metrics import Metrics
 from .store import Demand, PoolStore
@@ -40,7 +40,6 @@ log = structlog.get_logger()
 WARM_ID_PREFIX = "wp-"
 # The target is where POST /packages installs (importable); offline, pip says what to do.
 PRELOAD_PIP = "pip install --quiet --target /workspace/.packages --"
-_SWEEP_LOCK = 0x5AFE_0002
 # sandbox-svc writes its row (naming the runtime) right after a claim's reply; until then
 # it would answer "released". A claim this fresh is left alone by the sweep.
 HANDOVER_GRACE = 15.0
@@ -275,7 +274,7 @@ class Replenisher:
         it released them (the handover failed: a lost reply, a crash mid-create). Rows of
         handed-over runtimes that are gone are pruned."""
         async with self._db.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _SWEEP_LOCK):
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.WARMPOOL_SWEEP):
                 return
             try:
                 alive = {h.sandbox_id for h in await self._driver.list()}
@@ -289,7 +288,7 @@ class Replenisher:
                         await self._driver.destroy(row["id"])
                         await self._store.remove(row["id"])
             finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", _SWEEP_LOCK)
+                await conn.execute("SELECT pg_advisory_unlock($1)", locks.WARMPOOL_SWEEP)
 
     async def _released(self, row: asyncpg.Record) -> bool:
         if row["assigned_to"] is None:

@@ -14,12 +14,9 @@ from llmsafespace.contracts import (
     WarmSandboxState,
     quantity_bytes,
 )
+from llmsafespace.servicekit import locks
 
 from .pool_quota import Holdings, PoolLimits, reserved_size
-
-# sandbox-svc serialises one owner's quota check and insert under the advisory lock
-# (this class, hashtext(owner)); pool creates and updates take the same one.
-_QUOTA_LOCK_CLASS = 0x5A0D
 
 _POOL_COLUMNS = (
     "name, owner_id, shared, spec, desired, last_scale_time, last_error, created_at, updated_at"
@@ -297,7 +294,7 @@ async def _holdings(conn: asyncpg.Connection, owner_id: str, except_pool: str | 
     """The owner's other pools (their reserved sizes) and live sandboxes, with the owner's
     quota lock held until the transaction ends."""
     await conn.execute(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))", _QUOTA_LOCK_CLASS, owner_id
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))", locks.OWNER_QUOTA, owner_id
     )
     pools = await conn.fetch(
         "SELECT spec FROM warm_pools WHERE owner_id = $1 AND name IS DISTINCT FROM $2",

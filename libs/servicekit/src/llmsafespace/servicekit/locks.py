@@ -1,0 +1,21 @@
+"""Every PostgreSQL advisory lock the services take, named in one place.
+
+All services share one database, so two locks that happen to use the same key
+serialise (or skip) each other's unrelated work. PostgreSQL has two key spaces that do
+not overlap: one bigint (`pg_advisory_lock(key)`) and two int4s
+(`pg_advisory_lock(class, key)`). The one-key locks below are whole-database jobs; the
+classes are families of two-key locks whose second key is per item (`hashtext(owner)`,
+an instance key). A warm pool's replenisher takes a one-key lock per pool at
+`hashtextextended('warmpool:' || name, 0)`: a 64-bit hash, so it meets these keys only
+by a negligible chance. `tests/test_locks.py` checks that no two keys here are equal."""
+
+# One-key locks.
+MIGRATIONS = 0x115AFE  # every service's migrations, one at a time
+SANDBOX_REAPER = 0x5AFE_0001  # sandbox-svc: one reaper pass across replicas
+SNAPSHOT_CHUNKS = 0x5AFE_0002  # sandbox-svc: writers share it, a chunk sweep takes it alone
+WARMPOOL_SWEEP = 0x5AFE_0003  # warmpool-svc: one sweep of warm runtimes across replicas
+
+# Two-key lock classes: (class, per-item key).
+SANDBOX_INSTANCE = 0x5AFE  # (class, instance key): held by a live sandbox-svc process
+OWNER_QUOTA = 0x5A0D  # (class, hashtext(owner)): a sandbox or pool create's quota check
+SNAPSHOT_QUOTA = 0x5A0E  # (class, hashtext(owner)): a snapshot's quota check

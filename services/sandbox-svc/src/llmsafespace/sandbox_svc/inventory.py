@@ -1,5 +1,5 @@
 """Reading and adjusting sandboxes without changing their state: list, status, timeout,
-and the catalog of runtimes and profiles."""
+the catalog of runtimes and profiles, and what warm pools reserve of their owners' quota."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -9,6 +9,7 @@ from llmsafespace.contracts import (
     ErrorCode,
     ListSandboxes,
     Pagination,
+    PoolReservation,
     Role,
     Sandbox,
     SandboxPage,
@@ -53,7 +54,7 @@ class Inventory:
         sandbox = await self._lifecycle.get(ref)
         alive, stats = False, None
         if sandbox.status in (SandboxStatus.RUNNING, SandboxStatus.PAUSED):
-            runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
+            runtime_id = await self._store.runtime_id(sandbox.id)
             handle, stats = await asyncio.gather(
                 self._driver.inspect(runtime_id), self._driver.stats(runtime_id)
             )
@@ -85,6 +86,11 @@ class Inventory:
                 {"status": sandbox.status},
             )
         return updated
+
+    async def reserve(self, reservation: PoolReservation) -> PoolReservation:
+        """Record what a warm pool reserves (warmpool-svc reports it on every pool change)."""
+        await self._store.reserve(reservation)
+        return reservation
 
 
 def _missing_protections(driver: Driver, level: SecurityLevel) -> list[str]:

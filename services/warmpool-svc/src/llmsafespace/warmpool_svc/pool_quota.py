@@ -6,12 +6,26 @@ pools are shared)."""
 
 from dataclasses import dataclass
 
-from llmsafespace.contracts import ErrorCode, ServiceError, WarmPoolSpec, quantity_bytes
+from llmsafespace.contracts import (
+    ErrorCode,
+    PoolReservation,
+    ServiceError,
+    WarmPoolSpec,
+    quantity_bytes,
+)
 
 
 def reserved_size(spec: WarmPoolSpec) -> int:
     """The sandboxes a pool may keep at once."""
     return spec.max_size if spec.auto_scaling.enabled else spec.min_size
+
+
+def reservation(key: str, owner_id: str, spec: WarmPoolSpec | None) -> PoolReservation:
+    """What an ordinary user's pool reserves, as sandbox-svc counts it (None: the pool is
+    gone, it reserves nothing)."""
+    size = 0 if spec is None else reserved_size(spec)
+    memory = 0 if spec is None else size * quantity_bytes(spec.resources.memory)
+    return PoolReservation(pool=key, owner_id=owner_id, sandboxes=size, memory_bytes=memory)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ import asyncio
 import os
 from collections.abc import AsyncGenerator, Container
 
+from llmsafespace.contracts.ids import RuntimeId
+
 from ..driver import SandboxFailure
 from .layout import Layout
 from .processes import is_alive
@@ -71,7 +73,7 @@ class ExitWatch:
                 except TimeoutError:
                     continue
                 if sandbox_id not in self._destroyed:
-                    yield SandboxFailure(sandbox_id, REASON)
+                    yield SandboxFailure(RuntimeId(sandbox_id), REASON)
         finally:
             for sandbox_id in list(self._watched):
                 self._forget(sandbox_id)

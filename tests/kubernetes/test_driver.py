@@ -13,6 +13,7 @@ from llmsafespace.runtime import (
     KubernetesConfig,
     KubernetesDriver,
     NetworkRule,
+    RuntimeOwner,
     RuntimeSpec,
     SandboxFailure,
     UnknownRuntime,
@@ -57,8 +58,14 @@ async def test_create_runs_code_over_tcp_and_destroy_removes_everything(
 async def test_pod_is_locked_down_and_labelled(
     driver: KubernetesDriver, apiserver: FakeApiServer, config: KubernetesConfig
 ) -> None:
-    spec = RuntimeSpec(runtime_id="sb-Locked_Down", cpu=0.5, memory_bytes=256 * 2**20)
+    spec = RuntimeSpec(
+        runtime_id="sb-Locked_Down",
+        owner=RuntimeOwner.SANDBOX_SVC,
+        cpu=0.5,
+        memory_bytes=256 * 2**20,
+    )
     handle = await driver.create(spec)
+    assert handle.owner is RuntimeOwner.SANDBOX_SVC
     name = names.object_name("sb-Locked_Down")
     pod = apiserver.get("pods", NAMESPACE, name)
     assert pod is not None
@@ -67,7 +74,9 @@ async def test_pod_is_locked_down_and_labelled(
         "app.kubernetes.io/component": "sandbox",
         "llmsafespace.dev/sandbox-id": "sb-Locked_Down",
         "llmsafespace.dev/pool": "none",
+        "llmsafespace.dev/owner": "sandbox-svc",  # who reclaims it, never read from the id
     }
+    assert [each.owner for each in await driver.list()] == [RuntimeOwner.SANDBOX_SVC]
     pod_spec = pod["spec"]
     assert pod_spec["automountServiceAccountToken"] is False
     assert "runtimeClassName" not in pod_spec  # standard level: the cluster default

@@ -16,6 +16,7 @@ import llmsafespace.runtime
 from llmsafespace.runtime import (
     AgentClient,
     Handle,
+    RuntimeOwner,
     RuntimeSettings,
     RuntimeSpec,
     RuntimeUnavailable,
@@ -138,16 +139,17 @@ async def test_destroy_leaves_no_process_and_no_dirs(
     assert await driver.inspect("doomed") is None
 
 
-async def test_a_second_driver_adopts_a_running_sandbox(
+async def test_a_second_driver_adopts_a_running_sandbox_with_its_owner(
     driver: LocalDriver, config: LocalConfig
 ) -> None:
-    await driver.create(RuntimeSpec(runtime_id="adopted"))
+    await driver.create(RuntimeSpec(runtime_id="adopted", owner=RuntimeOwner.WARMPOOL_SVC))
     await driver.close()
     other = create_driver(
         RuntimeSettings(driver="local", dir=config.runtime_dir), config.interpreters
     )
     try:
-        assert "adopted" in [handle.runtime_id for handle in await other.list()]
+        listed = {handle.runtime_id: handle.owner for handle in await other.list()}
+        assert listed["adopted"] is RuntimeOwner.WARMPOOL_SVC
         handle = await other.inspect("adopted")
         assert handle is not None
         client = await AgentClient.connect(handle.endpoint, handle.token)

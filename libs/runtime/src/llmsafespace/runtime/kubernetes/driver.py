@@ -177,7 +177,7 @@ class KubernetesDriver:
         log.info("sandbox_pod_ready", runtime_id=spec.runtime_id, endpoint=handle.endpoint)
         return handle
 
-    async def _wait_ready(self, runtime_id: str, token: str) -> Handle:
+    async def _wait_ready(self, runtime_id: RuntimeId, token: str) -> Handle:
         name = names.object_name(runtime_id)
         deadline = time.monotonic() + self._config.ready_timeout
         while True:
@@ -193,6 +193,7 @@ class KubernetesDriver:
             if pod.status is not None and pod.status.phase == "Running" and pod.status.pod_ip:
                 handle = Handle(
                     runtime_id=runtime_id,
+                    owner=_owner(pod),
                     endpoint=_endpoint(pod.status.pod_ip, self._config.agent_port),
                     token=token,
                 )

@@ -33,6 +33,7 @@ from llmsafespace.contracts import (
 from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
 from llmsafespace.sandbox_svc.lifecycle import Lifecycle
 from llmsafespace.sandbox_svc.quota import Quota, Usage
+from llmsafespace.sandbox_svc.reaper import Reaper
 from llmsafespace.sandbox_svc.store import Started
 from llmsafespace.servicekit import BrokerConnection, Bus, handles, middlewares
 
@@ -120,6 +121,16 @@ class MemorySandboxStore:
     async def get(self, sandbox_id: str) -> Sandbox | None:
         row = self.rows.get(sandbox_id)
         return None if row is None else row["sandbox"]
+
+    async def live(self) -> list[tuple[Sandbox, str | None]]:
+        rows = [row for row in self.rows.values() if row["sandbox"].status in LIVE]
+        return [(row["sandbox"], row["runtime_id"]) for row in rows]
+
+    async def creators(self, sandbox_ids: list[str]) -> dict[str, int | None]:
+        return {}
+
+    async def snapshot_paused(self) -> set[str]:
+        return set()
 
     async def runtime_id(self, sandbox_id: str) -> RuntimeId:
         row = self.rows.get(sandbox_id)
@@ -399,3 +410,21 @@ async def test_a_claim_whose_creator_died_before_adopting_is_released_once_the_r
     await world.lifecycle.handover.release_claims()
     assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is None
     assert await world.store.unsettled_claims() == []
+
+
+async def test_the_reaper_destroys_the_runtimes_its_service_owns_and_no_live_row_names(
+    world: World,
+) -> None:
+    """Ownership is the runtime's owner label, not its id: an orphan sandbox-svc started
+    goes, a warm runtime named like a sandbox stays (warmpool-svc's), and the warm
+    runtime a live sandbox adopted stays."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    adopted = await world.create()
+    orphan = RuntimeSpec(runtime_id="sb-orphanorphan0", owner=RuntimeOwner.SANDBOX_SVC)
+    await world.driver.create(orphan)
+    await world.pools.add("sb-lookslikeasbx")  # warmpool-svc's, whatever its name
+    reaper = Reaper(None, world.store, world.lifecycle, world.driver)  # type: ignore[arg-type]
+    await reaper.reconcile()
+    alive = {handle.runtime_id for handle in await world.driver.list()}
+    assert alive == {"wp-aaaaaaaaaaaa", "sb-lookslikeasbx"}
+    assert (await world.store.get(adopted.id)) == adopted

@@ -18,12 +18,14 @@ from llmsafespace.contracts import (
     Catalog,
     ClaimWarmSandbox,
     CreateWarmPool,
+    ErrorCode,
     PoolReservation,
     ReleaseWarmClaim,
     Resources,
     Role,
     RuntimeId,
     SecurityLevel,
+    ServiceError,
     UpdateWarmPool,
     WarmPoolRef,
     WarmPoolSpec,
@@ -70,6 +72,7 @@ class World:
         self.driver = MemoryDriver()
         self.store = PoolStore(db)
         self.reservations: list[PoolReservation] = []
+        self.refuse = False  # sandbox-svc refuses reservations (the owner's quota is full)
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
         router = NatsRouter()
         handles(router, commands.SANDBOX_RESERVE)(self._reserve)
@@ -82,6 +85,8 @@ class World:
         self.pools = Pools(self.store, self.driver, bus, Catalog(), metrics, lambda pool: None)
 
     async def _reserve(self, reservation: PoolReservation) -> PoolReservation:
+        if self.refuse and reservation.sandboxes:
+            raise ServiceError(ErrorCode.QUOTA_EXCEEDED, "over the owner's sandbox quota")
         self.reservations.append(reservation)
         return reservation
 
@@ -204,6 +209,15 @@ async def test_an_ordinary_users_pool_reports_its_reservation_and_its_deletion(
     ]
     await world.replenisher._reserve_again()  # at a start: every pool again (none left)
     assert len(world.reservations) == 3
+
+
+async def test_a_reservation_sandbox_svc_refuses_undoes_the_pool_change(world: World) -> None:
+    world.refuse = True
+    spec = WarmPoolSpec(name="py", minSize=2, resources=RESOURCES)
+    with pytest.raises(ServiceError) as refused:
+        await world.pools.create(CreateWarmPool(caller=USER, spec=spec))
+    assert refused.value.code is ErrorCode.QUOTA_EXCEEDED
+    assert await world.store.pools() == []
 
 
 async def test_an_admins_shared_pool_reserves_nothing(world: World) -> None:

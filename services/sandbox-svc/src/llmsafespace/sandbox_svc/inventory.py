@@ -23,13 +23,20 @@ from llmsafespace.contracts import (
 from llmsafespace.runtime import Driver
 
 from .lifecycle import Lifecycle
+from .quota import Quota
 from .store import SandboxStore
 
 
 class Inventory:
     def __init__(
-        self, store: SandboxStore, driver: Driver, lifecycle: Lifecycle, catalog: Catalog
+        self,
+        store: SandboxStore,
+        driver: Driver,
+        lifecycle: Lifecycle,
+        catalog: Catalog,
+        quota: Quota | None = None,
     ) -> None:
+        self._quota = quota  # what warm pools' reservations are admitted against
         self._store = store
         self._driver = driver
         self._lifecycle = lifecycle
@@ -88,8 +95,9 @@ class Inventory:
         return updated
 
     async def reserve(self, reservation: PoolReservation) -> PoolReservation:
-        """Record what a warm pool reserves (warmpool-svc reports it on every pool change)."""
-        await self._store.reserve(reservation)
+        """Admit and record what a warm pool reserves (warmpool-svc asks on every change
+        of an ordinary user's pool, inside it: a refusal undoes the change)."""
+        await self._store.reserve(reservation, self._quota)
         return reservation
 
 

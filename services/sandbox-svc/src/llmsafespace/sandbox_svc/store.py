@@ -74,7 +74,7 @@ def _sandbox(row: asyncpg.Record) -> Sandbox:
     )
 
 
-async def _usage(conn: asyncpg.Connection, owner_id: str) -> Usage:
+async def _usage(conn: asyncpg.Connection, owner_id: str, except_pool: str | None = None) -> Usage:
     """What the owner's sandboxes counted by the running quota hold (creating or running),
     with what the owner's warm pools reserve (as warmpool-svc reported, see `reserve`)."""
     memories = await conn.fetch(
@@ -85,8 +85,9 @@ async def _usage(conn: asyncpg.Connection, owner_id: str) -> Usage:
     reserved = await conn.fetchrow(
         "SELECT coalesce(sum(sandboxes), 0) AS sandboxes,"
         " coalesce(sum(memory_bytes), 0) AS memory_bytes"
-        " FROM pool_reservations WHERE owner_id = $1",
+        " FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2",
         owner_id,
+        except_pool,
     )
     return Usage(
         sandboxes=len(memories) + reserved["sandboxes"],
@@ -148,23 +149,29 @@ class SandboxStore:
             row = await conn.fetchrow(_INSERT, *args)
         return _sandbox(row)
 
-    async def reserve(self, reservation: PoolReservation) -> None:
-        """Record what a warm pool reserves of its owner's quota (0 sandboxes: forget it).
-        No owner lock: warmpool-svc asks while it holds that lock itself."""
+    async def reserve(self, reservation: PoolReservation, quota: Quota | None) -> None:
+        """Record what a warm pool reserves of its owner's quota (0 sandboxes: forget it),
+        admitted first against the owner's live sandboxes and other pools' reservations.
+        No owner lock taken here: warmpool-svc asks while it holds that lock itself, so no
+        quota check of the owner runs meanwhile."""
         if reservation.sandboxes == 0:
             await self._pool.execute(
                 "DELETE FROM pool_reservations WHERE pool = $1", reservation.pool
             )
             return
-        await self._pool.execute(
-            "INSERT INTO pool_reservations (pool, owner_id, sandboxes, memory_bytes)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (pool) DO UPDATE SET owner_id = $2,"
-            " sandboxes = $3, memory_bytes = $4",
-            reservation.pool,
-            reservation.owner_id,
-            reservation.sandboxes,
-            reservation.memory_bytes,
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            if quota is not None:
+                usage = await _usage(conn, reservation.owner_id, except_pool=reservation.pool)
+                quota.admit(usage, reservation.memory_bytes, reservation.sandboxes)
+            await conn.execute(
+                "INSERT INTO pool_reservations (pool, owner_id, sandboxes, memory_bytes)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (pool) DO UPDATE SET owner_id = $2,"
+                " sandboxes = $3, memory_bytes = $4",
+                reservation.pool,
+                reservation.owner_id,
+                reservation.sandboxes,
+                reservation.memory_bytes,
+            )
 
     async def pause(self, sandbox: Sandbox, quota: Quota | None) -> Sandbox | None:
         """`running` → `paused` (its lifetime clock stops); None unless it was running. With

@@ -14,17 +14,17 @@ from llmsafespace.contracts import (
     ServiceError,
     WarmPoolSpec,
     WarmSandboxState,
-    quantity_bytes,
 )
 
-from .pool_quota import Holdings, PoolLimits, reserved_size
+from .pool_quota import PoolLimits
 
 # Tells sandbox-svc what an ordinary user's pool reserves (None: the pool is gone); called
 # inside the pool's transaction, under the owner's quota lock, before it commits.
 Reserve = Callable[[str, str, WarmPoolSpec | None], Awaitable[None]]
 
 # sandbox-svc serialises one owner's quota check and insert under the advisory lock
-# (this class, hashtext(owner)); pool creates and updates take the same one.
+# (this class, hashtext(owner)); pool creates, updates and deletes take the same one and
+# hold it while sandbox-svc admits and records the pool's reservation.
 _QUOTA_LOCK_CLASS = 0x5A0D
 
 _POOL_COLUMNS = (
@@ -63,12 +63,12 @@ class PoolStore:
         reserve: Reserve | None = None,
     ) -> asyncpg.Record:
         """The new pool (its row named by `key`, see pool_names); with limits, admitted
-        against what its owner holds first (in one transaction under the owner's quota
-        lock, as sandbox creates are); an ordinary user's pool is `reserve`d before that
-        transaction commits."""
+        against the owner's other pools first, and an ordinary user's pool `reserve`d
+        before the transaction commits (all under the owner's quota lock, as sandbox
+        creates are)."""
         async with self._pool.acquire() as conn, conn.transaction():
             if limits is not None:
-                limits.admit(await _holdings(conn, owner_id, except_pool=None), spec, new=True)
+                limits.admit(await _other_pools(conn, owner_id, except_pool=None))
             try:
                 row: asyncpg.Record = await conn.fetchrow(
                     "INSERT INTO warm_pools (name, owner_id, shared, spec, runtime,"
@@ -148,9 +148,6 @@ class PoolStore:
         reserve: Reserve | None = None,
     ) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            if limits is not None:
-                held = await _holdings(conn, owner_id, except_pool=key)
-                limits.admit(held, spec, new=False)
             row: asyncpg.Record | None = await conn.fetchrow(
                 "UPDATE warm_pools SET spec = $2, updated_at = now() WHERE name = $1"
                 f" RETURNING {_POOL_COLUMNS}",
@@ -385,29 +382,13 @@ async def _lock(conn: asyncpg.Connection, owner_id: str) -> None:
     )
 
 
-async def _holdings(conn: asyncpg.Connection, owner_id: str, except_pool: str | None) -> Holdings:
-    """The owner's other pools (their reserved sizes) and live sandboxes, with the owner's
-    quota lock held until the transaction ends."""
+async def _other_pools(conn: asyncpg.Connection, owner_id: str, except_pool: str | None) -> int:
+    """How many other pools the owner has, with the owner's quota lock held until the
+    transaction ends."""
     await _lock(conn, owner_id)
-    pools = await conn.fetch(
-        "SELECT spec FROM warm_pools WHERE owner_id = $1 AND name IS DISTINCT FROM $2",
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM warm_pools WHERE owner_id = $1 AND name IS DISTINCT FROM $2",
         owner_id,
         except_pool,
     )
-    specs = [WarmPoolSpec.model_validate_json(row["spec"]) for row in pools]
-    sandboxes = await conn.fetchval("SELECT to_regclass('sandboxes') IS NOT NULL")
-    memories = (
-        await conn.fetch(
-            "SELECT resources->>'memory' AS memory FROM sandboxes"
-            " WHERE owner_id = $1 AND status IN ('creating', 'running')",
-            owner_id,
-        )
-        if sandboxes
-        else []
-    )
-    return Holdings(
-        pools=len(specs),
-        sandboxes=len(memories) + sum(reserved_size(spec) for spec in specs),
-        memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories)
-        + sum(reserved_size(spec) * quantity_bytes(spec.resources.memory) for spec in specs),
-    )
+    return count

@@ -36,7 +36,7 @@ async def cold_creates(driver: LocalDriver, count: int, network: bool) -> None:
     for number in range(count):
         sandbox_id = f"cold{number}"
         start = time.perf_counter()
-        handle = await driver.create(RuntimeSpec(sandbox_id=sandbox_id, network_ports=ports))
+        handle = await driver.create(RuntimeSpec(runtime_id=sandbox_id, network_ports=ports))
         ready.append((time.perf_counter() - start) * 1000)
         steps.append(dict(driver.timings))
         client = await AgentClient.connect(handle.endpoint, handle.token)
@@ -52,7 +52,7 @@ async def cold_creates(driver: LocalDriver, count: int, network: bool) -> None:
 
 
 async def round_trip(driver: LocalDriver, count: int) -> None:
-    handle = await driver.create(RuntimeSpec(sandbox_id="rtt"))
+    handle = await driver.create(RuntimeSpec(runtime_id="rtt"))
     client = await AgentClient.connect(handle.endpoint, handle.token)
     times = await timed(lambda: client.run_code("print(1)", timeout=10), count)
     await client.close()
@@ -66,7 +66,7 @@ async def fleet(driver: LocalDriver, config: LocalConfig, count: int) -> None:
     created = 0
     try:
         for number in range(count):
-            handle = await driver.create(RuntimeSpec(sandbox_id=f"idle{number}"))
+            handle = await driver.create(RuntimeSpec(runtime_id=f"idle{number}"))
             client = await AgentClient.connect(handle.endpoint, handle.token)
             await client.run_code("1", timeout=10)  # the interpreter is up, as after real use
             await client.close()

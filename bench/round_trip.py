@@ -50,13 +50,13 @@ async def direct_to_agent(count: int) -> list[float] | None:
     config = LocalConfig(runtime_dir=runtime_dir, ready_timeout=60)  # a busy host is slow
     try:
         driver = LocalDriver(config)
-        handle = await driver.create(RuntimeSpec(sandbox_id="sb-benchdirect0"))
+        handle = await driver.create(RuntimeSpec(runtime_id="sb-benchdirect0"))
         client = await AgentClient.connect(handle.endpoint, handle.token)
         try:
             return await timed(lambda: client.run_code(PRINT1, timeout=10), count)
         finally:
             await client.close()
-            await driver.destroy(handle.sandbox_id)
+            await driver.destroy(handle.runtime_id)
     finally:
         sweep(runtime_dir, config)
         shutil.rmtree(runtime_dir, ignore_errors=True)

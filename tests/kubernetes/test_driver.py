@@ -13,6 +13,7 @@ from llmsafespace.runtime import (
     KubernetesConfig,
     KubernetesDriver,
     NetworkRule,
+    RuntimeOwner,
     RuntimeSpec,
     SandboxFailure,
     UnknownRuntime,
@@ -36,7 +37,7 @@ async def _next_failure(driver: KubernetesDriver) -> SandboxFailure:
 async def test_create_runs_code_over_tcp_and_destroy_removes_everything(
     driver: KubernetesDriver, apiserver: FakeApiServer
 ) -> None:
-    handle = await driver.create(RuntimeSpec(sandbox_id="sb-one", env={"GREETING": "hi"}))
+    handle = await driver.create(RuntimeSpec(runtime_id="sb-one", env={"GREETING": "hi"}))
     assert handle.endpoint.startswith("tcp://127.")
     agent = await AgentClient.connect(handle.endpoint, handle.token)
     try:
@@ -57,8 +58,14 @@ async def test_create_runs_code_over_tcp_and_destroy_removes_everything(
 async def test_pod_is_locked_down_and_labelled(
     driver: KubernetesDriver, apiserver: FakeApiServer, config: KubernetesConfig
 ) -> None:
-    spec = RuntimeSpec(sandbox_id="sb-Locked_Down", cpu=0.5, memory_bytes=256 * 2**20)
+    spec = RuntimeSpec(
+        runtime_id="sb-Locked_Down",
+        owner=RuntimeOwner.SANDBOX_SVC,
+        cpu=0.5,
+        memory_bytes=256 * 2**20,
+    )
     handle = await driver.create(spec)
+    assert handle.owner is RuntimeOwner.SANDBOX_SVC
     name = names.object_name("sb-Locked_Down")
     pod = apiserver.get("pods", NAMESPACE, name)
     assert pod is not None
@@ -67,7 +74,9 @@ async def test_pod_is_locked_down_and_labelled(
         "app.kubernetes.io/component": "sandbox",
         "llmsafespace.dev/sandbox-id": "sb-Locked_Down",
         "llmsafespace.dev/pool": "none",
+        "llmsafespace.dev/owner": "sandbox-svc",  # who reclaims it, never read from the id
     }
+    assert [each.owner for each in await driver.list()] == [RuntimeOwner.SANDBOX_SVC]
     pod_spec = pod["spec"]
     assert pod_spec["automountServiceAccountToken"] is False
     assert "runtimeClassName" not in pod_spec  # standard level: the cluster default
@@ -117,20 +126,20 @@ async def test_pod_is_locked_down_and_labelled(
 
 async def test_unknown_runtime_names_the_available_ones(driver: KubernetesDriver) -> None:
     with pytest.raises(UnknownRuntime, match=r"python:3\.11"):
-        await driver.create(RuntimeSpec(sandbox_id="sb-x", runtime="cobol:1"))
+        await driver.create(RuntimeSpec(runtime_id="sb-x", runtime="cobol:1"))
 
 
 async def test_creating_an_existing_sandbox_fails(driver: KubernetesDriver) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="sb-twice"))
+    await driver.create(RuntimeSpec(runtime_id="sb-twice"))
     with pytest.raises(DriverError, match="already exists"):
-        await driver.create(RuntimeSpec(sandbox_id="sb-twice"))
+        await driver.create(RuntimeSpec(runtime_id="sb-twice"))
     await driver.destroy("sb-twice")
 
 
 async def test_an_evicted_pod_is_reported_and_no_longer_listed(
     driver: KubernetesDriver, kubelet: FakeKubelet, apiserver: FakeApiServer
 ) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="sb-evicted"))
+    await driver.create(RuntimeSpec(runtime_id="sb-evicted"))
     failures = driver.failures()
     first = asyncio.ensure_future(anext(failures))
     await apiserver.pods_listed()  # the watcher has seen the pod running
@@ -146,10 +155,10 @@ async def test_an_evicted_pod_is_reported_and_no_longer_listed(
 async def test_a_crashed_agent_is_reported_with_its_exit_code(
     driver: KubernetesDriver, kubelet: FakeKubelet
 ) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="sb-crash"))
+    await driver.create(RuntimeSpec(runtime_id="sb-crash"))
     kubelet.crash(names.object_name("sb-crash"))
     failure = await _next_failure(driver)
-    assert failure.sandbox_id == "sb-crash"
+    assert failure.runtime_id == "sb-crash"
     assert "exit code -9" in failure.reason
     await driver.destroy("sb-crash")
 
@@ -157,8 +166,8 @@ async def test_a_crashed_agent_is_reported_with_its_exit_code(
 async def test_a_pod_deleted_behind_our_back_is_reported_as_vanished(
     driver: KubernetesDriver, apiserver: FakeApiServer
 ) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="sb-gone"))
-    await driver.create(RuntimeSpec(sandbox_id="sb-kept"))
+    await driver.create(RuntimeSpec(runtime_id="sb-gone"))
+    await driver.create(RuntimeSpec(runtime_id="sb-kept"))
     failures = driver.failures()
     first = asyncio.ensure_future(anext(failures))
     await apiserver.pods_listed()  # the watcher has seen both pods
@@ -166,14 +175,14 @@ async def test_a_pod_deleted_behind_our_back_is_reported_as_vanished(
     failure = await asyncio.wait_for(first, 10)
     await failures.aclose()
     assert failure == SandboxFailure("sb-gone", "the pod disappeared")
-    assert [h.sandbox_id for h in await driver.list()] == ["sb-kept"]
+    assert [h.runtime_id for h in await driver.list()] == ["sb-kept"]
     await driver.destroy("sb-kept")
 
 
 async def test_destroyed_sandboxes_are_not_reported(
     driver: KubernetesDriver, apiserver: FakeApiServer
 ) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="sb-quiet"))
+    await driver.create(RuntimeSpec(runtime_id="sb-quiet"))
     failures = driver.failures()
     first = asyncio.ensure_future(anext(failures))
     await apiserver.pods_listed()  # the watcher has seen the pod
@@ -193,7 +202,7 @@ async def test_a_pod_that_never_starts_fails_creation_and_is_cleaned_up(
     driver = KubernetesDriver(config.model_copy(update={"ready_timeout": 0.5}))
     try:
         with pytest.raises(DriverError, match=r"not ready in 0\.5 s"):
-            await driver.create(RuntimeSpec(sandbox_id="sb-pending"))
+            await driver.create(RuntimeSpec(runtime_id="sb-pending"))
     finally:
         await driver.close()
     assert apiserver.objects == {}
@@ -202,7 +211,7 @@ async def test_a_pod_that_never_starts_fails_creation_and_is_cleaned_up(
 async def test_high_security_uses_gvisor_and_network_ports_open_only_public_egress(
     driver: KubernetesDriver, apiserver: FakeApiServer
 ) -> None:
-    spec = RuntimeSpec(sandbox_id="sb-high", security_level="high", network_ports=(443,))
+    spec = RuntimeSpec(runtime_id="sb-high", security_level="high", network_ports=(443,))
     await driver.create(spec)
     name = names.object_name("sb-high")
     pod = apiserver.get("pods", NAMESPACE, name)
@@ -227,7 +236,7 @@ async def test_egress_cidrs_become_ip_blocks_and_host_names_are_refused(
         NetworkRule(ports=(22,)),
     )
     await driver.create(
-        RuntimeSpec(sandbox_id="sb-cidrs", network_ports=(22, 443), network_rules=rules)
+        RuntimeSpec(runtime_id="sb-cidrs", network_ports=(22, 443), network_rules=rules)
     )
     policy = apiserver.get("networkpolicies", NAMESPACE, names.object_name("sb-cidrs"))
     assert policy is not None
@@ -243,7 +252,7 @@ async def test_egress_cidrs_become_ip_blocks_and_host_names_are_refused(
     named = (NetworkRule(ports=(443,), hosts=("pypi.org",)),)
     with pytest.raises(UnsupportedSpec, match="give `cidrs` instead"):
         await driver.create(
-            RuntimeSpec(sandbox_id="sb-named", network_ports=(443,), network_rules=named)
+            RuntimeSpec(runtime_id="sb-named", network_ports=(443,), network_rules=named)
         )
     assert apiserver.get("pods", NAMESPACE, names.object_name("sb-named")) is None
 
@@ -251,7 +260,7 @@ async def test_egress_cidrs_become_ip_blocks_and_host_names_are_refused(
 async def test_stats_report_the_memory_limit_and_leave_unmeasured_use_unknown(
     driver: KubernetesDriver,
 ) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="sb-stats", memory_bytes=256 * 2**20))
+    await driver.create(RuntimeSpec(runtime_id="sb-stats", memory_bytes=256 * 2**20))
     stats = await driver.stats("sb-stats")
     assert stats is not None
     assert stats.memory_limit_bytes == 256 * 2**20

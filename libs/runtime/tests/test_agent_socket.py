@@ -119,9 +119,9 @@ async def sandbox(driver: LocalDriver, request: pytest.FixtureRequest) -> AsyncI
     level = request.param
     if level == "high" and not gvisor.installed():
         pytest.skip("gVisor (runsc) is not installed")
-    handle = await driver.create(RuntimeSpec(sandbox_id=f"sock-{level}", security_level=level))
+    handle = await driver.create(RuntimeSpec(runtime_id=f"sock-{level}", security_level=level))
     yield handle
-    await driver.destroy(handle.sandbox_id)
+    await driver.destroy(handle.runtime_id)
 
 
 @pytest.fixture
@@ -182,28 +182,28 @@ async def test_pid_1_shows_no_host_path(client: AgentClient, config: LocalConfig
 def test_the_recorded_state_with_the_token_is_readable_by_root_only(
     sandbox: Handle, config: LocalConfig
 ) -> None:
-    meta = config.runtime_dir / "sandboxes" / sandbox.sandbox_id / "meta.json"
+    meta = config.runtime_dir / "sandboxes" / sandbox.runtime_id / "meta.json"
     assert stat.S_IMODE(meta.stat().st_mode) == 0o600
 
 
 async def test_a_sandbox_whose_agent_dies_is_reported_at_once(
     driver: LocalDriver, config: LocalConfig
 ) -> None:
-    dying = await driver.create(RuntimeSpec(sandbox_id="dies"))
-    ended = await driver.create(RuntimeSpec(sandbox_id="ended"))
+    dying = await driver.create(RuntimeSpec(runtime_id="dies"))
+    ended = await driver.create(RuntimeSpec(runtime_id="ended"))
     failures = driver.failures()
     first = asyncio.ensure_future(anext(failures))
     try:
-        await driver.destroy(ended.sandbox_id)  # destroyed by us: not a failure
-        meta = (config.runtime_dir / "sandboxes" / dying.sandbox_id / "meta.json").read_text()
+        await driver.destroy(ended.runtime_id)  # destroyed by us: not a failure
+        meta = (config.runtime_dir / "sandboxes" / dying.runtime_id / "meta.json").read_text()
         os.kill(int(meta.split('"pid":')[1].split(",")[0]), 9)  # as the OOM killer would
         failure = await first
-        assert failure.sandbox_id == dying.sandbox_id
+        assert failure.runtime_id == dying.runtime_id
         assert "agent exited" in failure.reason
     finally:
         first.cancel()
         await failures.aclose()
-        await driver.destroy(dying.sandbox_id)
+        await driver.destroy(dying.runtime_id)
 
 
 async def test_a_flood_of_output_is_passed_on_but_not_kept_whole(run_dir: Path) -> None:

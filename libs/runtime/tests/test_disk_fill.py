@@ -21,14 +21,14 @@ async def sandbox(driver: LocalDriver, request: pytest.FixtureRequest) -> AsyncI
     if level == "high" and not gvisor.installed():
         pytest.skip("gVisor (runsc) is not installed")
     spec = RuntimeSpec(
-        sandbox_id=f"fill-{level}",
+        runtime_id=f"fill-{level}",
         memory_bytes=MEMORY,
         storage_bytes=STORAGE,
         security_level=level,
     )
     handle = await driver.create(spec)
     yield handle
-    await driver.destroy(handle.sandbox_id)
+    await driver.destroy(handle.runtime_id)
 
 
 @pytest.fixture

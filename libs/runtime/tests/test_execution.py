@@ -13,7 +13,7 @@ from llmsafespace.runtime.local import LocalDriver
 
 @pytest.fixture(scope="module")
 async def handle(driver: LocalDriver) -> AsyncIterator[Handle]:
-    handle = await driver.create(RuntimeSpec(sandbox_id="exec"))
+    handle = await driver.create(RuntimeSpec(runtime_id="exec"))
     yield handle
     await driver.destroy("exec")
 

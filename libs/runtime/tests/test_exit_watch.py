@@ -41,7 +41,7 @@ async def test_a_process_not_yet_under_its_uid_is_reported_only_once_it_ends(
         async with asyncio.timeout(10):
             failure = await anext(watch)
         assert killed, "reported while its process was still starting"
-        assert failure.sandbox_id == "sb-starting00000"
+        assert failure.runtime_id == "sb-starting00000"
     finally:
         killer.cancel()
         with contextlib.suppress(ProcessLookupError):
@@ -61,7 +61,7 @@ async def test_a_process_past_its_start_window_under_another_uid_counts_as_ended
         watch = ExitWatch(layout, set(), interval=0.01, starting=0.0).run()
         async with asyncio.timeout(10):
             failure = await anext(watch)
-        assert failure.sandbox_id == "sb-reused0000000"
+        assert failure.runtime_id == "sb-reused0000000"
         await watch.aclose()
     finally:
         with contextlib.suppress(ProcessLookupError):

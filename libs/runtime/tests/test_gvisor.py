@@ -71,7 +71,7 @@ async def high(driver: LocalDriver) -> AsyncIterator[Handle]:
     if not installed():
         pytest.skip(str(needs_runsc.kwargs["reason"]))
     handle = await driver.create(
-        RuntimeSpec(sandbox_id="gv", security_level="high", storage_bytes=32 * 2**20)
+        RuntimeSpec(runtime_id="gv", security_level="high", storage_bytes=32 * 2**20)
     )
     yield handle
     await driver.destroy("gv")
@@ -199,7 +199,7 @@ async def test_a_memory_hog_cannot_take_more_than_the_limit(
     """Under gVisor the host's memory cgroup holds the sandbox's kernel and its processes
     together: going past the limit ends the whole sandbox, never the host or a neighbour."""
     await driver.create(
-        RuntimeSpec(sandbox_id="gv-hog", security_level="high", memory_bytes=192 * 2**20)
+        RuntimeSpec(runtime_id="gv-hog", security_level="high", memory_bytes=192 * 2**20)
     )
     uid = _meta_uid(config, "gv-hog")
     handle = await driver.inspect("gv-hog")
@@ -228,7 +228,7 @@ async def test_destroy_leaves_no_process_mount_cgroup_or_runsc_state(
 ) -> None:
     if not installed():
         pytest.skip(str(needs_runsc.kwargs["reason"]))
-    handle = await driver.create(RuntimeSpec(sandbox_id="gv-doomed", security_level="high"))
+    handle = await driver.create(RuntimeSpec(runtime_id="gv-doomed", security_level="high"))
     uid = _meta_uid(config, "gv-doomed")
     state = config.runtime_dir / "sandboxes" / "gv-doomed"
     assert _is_dir(state / "runsc")
@@ -252,10 +252,10 @@ async def test_a_new_driver_adopts_a_high_sandbox_and_sweep_removes_it() -> None
     directory = _fresh_runtime_dir()
     config = LocalConfig(runtime_dir=directory)
     try:
-        await LocalDriver(config).create(RuntimeSpec(sandbox_id="gv-kept", security_level="high"))
+        await LocalDriver(config).create(RuntimeSpec(runtime_id="gv-kept", security_level="high"))
         uid = _meta_uid(config, "gv-kept")
         later = LocalDriver(config)
-        assert [handle.sandbox_id for handle in await later.list()] == ["gv-kept"]
+        assert [handle.runtime_id for handle in await later.list()] == ["gv-kept"]
         handle = await later.inspect("gv-kept")
         assert handle is not None
         client = await AgentClient.connect(handle.endpoint, handle.token)
@@ -274,7 +274,7 @@ async def test_a_new_driver_adopts_a_high_sandbox_and_sweep_removes_it() -> None
 async def test_high_with_network_access_is_refused_not_downgraded(driver: LocalDriver) -> None:
     with pytest.raises(UnsupportedSpec, match="networkAccess is not available with"):
         await driver.create(
-            RuntimeSpec(sandbox_id="gv-net", security_level="high", network_ports=(443,))
+            RuntimeSpec(runtime_id="gv-net", security_level="high", network_ports=(443,))
         )
     assert await driver.inspect("gv-net") is None
 

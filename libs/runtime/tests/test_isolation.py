@@ -24,7 +24,7 @@ def _read(path: Path) -> str:
 @pytest.fixture(scope="module")
 async def confined(driver: LocalDriver) -> AsyncIterator[Handle]:
     spec = RuntimeSpec(
-        sandbox_id="confined", cpu=0.5, memory_bytes=96 * 2**20, storage_bytes=16 * 2**20
+        runtime_id="confined", cpu=0.5, memory_bytes=96 * 2**20, storage_bytes=16 * 2**20
     )
     handle = await driver.create(spec)
     yield handle
@@ -70,7 +70,7 @@ async def test_the_workspace_is_a_size_limited_tmpfs_and_the_agent_is_confined(
 async def test_destroy_removes_the_cgroup_and_the_mount(
     driver: LocalDriver, config: LocalConfig
 ) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="gone"))
+    await driver.create(RuntimeSpec(runtime_id="gone"))
     uid = _uid_of(config, "gone")
     cgroups = config.cgroups()
     assert cgroups is not None

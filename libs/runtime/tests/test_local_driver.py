@@ -16,6 +16,7 @@ import llmsafespace.runtime
 from llmsafespace.runtime import (
     AgentClient,
     Handle,
+    RuntimeOwner,
     RuntimeSettings,
     RuntimeSpec,
     RuntimeUnavailable,
@@ -61,7 +62,7 @@ def _uid_of(config: LocalConfig, sandbox_id: str) -> int:
 async def handle(driver: LocalDriver) -> AsyncIterator[Handle]:
     os.environ["LLMSAFESPACE_TEST_SECRET"] = SECRET
     try:
-        handle = await driver.create(RuntimeSpec(sandbox_id="iso"))
+        handle = await driver.create(RuntimeSpec(runtime_id="iso"))
     finally:
         del os.environ["LLMSAFESPACE_TEST_SECRET"]
     yield handle
@@ -80,7 +81,7 @@ def test_the_public_names_are_exported_sorted() -> None:
 
 
 async def test_the_sandbox_runs_as_its_own_host_uid(handle: Handle, config: LocalConfig) -> None:
-    uid = _uid_of(config, handle.sandbox_id)
+    uid = _uid_of(config, handle.runtime_id)
     assert config.uid_base <= uid < config.uid_base + config.uid_count
     assert _uid_pids(uid)
 
@@ -118,13 +119,13 @@ async def test_the_workspace_is_writable_and_kernel_symbols_are_masked(
 
 async def test_an_unknown_runtime_names_the_available_ones(driver: LocalDriver) -> None:
     with pytest.raises(UnknownRuntime, match=r"python:3\.11"):
-        await driver.create(RuntimeSpec(sandbox_id="bad", runtime="ruby:9"))
+        await driver.create(RuntimeSpec(runtime_id="bad", runtime="ruby:9"))
 
 
 async def test_destroy_leaves_no_process_and_no_dirs(
     driver: LocalDriver, config: LocalConfig
 ) -> None:
-    handle = await driver.create(RuntimeSpec(sandbox_id="doomed"))
+    handle = await driver.create(RuntimeSpec(runtime_id="doomed"))
     uid = _uid_of(config, "doomed")
     client = await AgentClient.connect(handle.endpoint, handle.token)
     await client.run_command("sleep 60 >/dev/null 2>&1 &", timeout=10)
@@ -138,16 +139,17 @@ async def test_destroy_leaves_no_process_and_no_dirs(
     assert await driver.inspect("doomed") is None
 
 
-async def test_a_second_driver_adopts_a_running_sandbox(
+async def test_a_second_driver_adopts_a_running_sandbox_with_its_owner(
     driver: LocalDriver, config: LocalConfig
 ) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="adopted"))
+    await driver.create(RuntimeSpec(runtime_id="adopted", owner=RuntimeOwner.WARMPOOL_SVC))
     await driver.close()
     other = create_driver(
         RuntimeSettings(driver="local", dir=config.runtime_dir), config.interpreters
     )
     try:
-        assert "adopted" in [handle.sandbox_id for handle in await other.list()]
+        listed = {handle.runtime_id: handle.owner for handle in await other.list()}
+        assert listed["adopted"] is RuntimeOwner.WARMPOOL_SVC
         handle = await other.inspect("adopted")
         assert handle is not None
         client = await AgentClient.connect(handle.endpoint, handle.token)
@@ -163,8 +165,8 @@ async def test_sweep_removes_every_sandbox_of_its_runtime_dir_and_no_other() -> 
     driver = LocalDriver(config)
     neighbour = LocalDriver(LocalConfig(runtime_dir=neighbour_dir))
     for name in ("a", "b"):
-        await driver.create(RuntimeSpec(sandbox_id=name))
-    await neighbour.create(RuntimeSpec(sandbox_id="a"))
+        await driver.create(RuntimeSpec(runtime_id=name))
+    await neighbour.create(RuntimeSpec(runtime_id="a"))
     uids = [_uid_of(config, name) for name in ("a", "b")]
     neighbour_uid = _uid_of(LocalConfig(runtime_dir=neighbour_dir), "a")
     assert neighbour_uid not in uids, "uids are host-wide: two runtime dirs never share one"
@@ -172,7 +174,7 @@ async def test_sweep_removes_every_sandbox_of_its_runtime_dir_and_no_other() -> 
     assert all(_uid_pids(uid) == [] for uid in uids)
     assert await driver.list() == []
     assert list((directory / "sandboxes").iterdir()) == []
-    assert [handle.sandbox_id for handle in await neighbour.list()] == ["a"]
+    assert [handle.runtime_id for handle in await neighbour.list()] == ["a"]
     assert _uid_pids(neighbour_uid)
     assert sweep(neighbour_dir) == 1
     shutil.rmtree(directory)

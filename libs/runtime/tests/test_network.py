@@ -135,7 +135,7 @@ async def networked(driver: LocalDriver, internet: None) -> AsyncIterator[Handle
     if driver.protections()["network"] == "none":
         missing = driver.protections()["networkMissing"]
         pytest.skip(f"host feature: network mode unavailable: {missing}")
-    spec = RuntimeSpec(sandbox_id="net", network_ports=(ALLOWED, 443))
+    spec = RuntimeSpec(runtime_id="net", network_ports=(ALLOWED, 443))
     handle = await driver.create(spec)
     yield handle
     await driver.destroy("net")
@@ -144,7 +144,7 @@ async def networked(driver: LocalDriver, internet: None) -> AsyncIterator[Handle
 async def test_a_default_sandbox_cannot_connect_anywhere(
     driver: LocalDriver, internet: None
 ) -> None:
-    handle = await driver.create(RuntimeSpec(sandbox_id="nonet"))
+    handle = await driver.create(RuntimeSpec(runtime_id="nonet"))
     try:
         found = await _probe(handle, [(PUBLIC, ALLOWED), ("10.0.2.2", ALLOWED)])
         assert "ok" not in found.values(), found
@@ -189,10 +189,10 @@ def test_the_network_helper_runs_as_the_sandbox_uid_inside_its_cgroup(
 async def test_create_refuses_what_the_host_cannot_isolate(driver: LocalDriver) -> None:
     if not driver.protections()["gvisor"]:
         with pytest.raises(UnsupportedSpec, match=r"gVisor.*apt-get install runsc"):
-            await driver.create(RuntimeSpec(sandbox_id="high", security_level="high"))
+            await driver.create(RuntimeSpec(runtime_id="high", security_level="high"))
     if driver.protections()["network"] == "none":
         with pytest.raises(RuntimeUnavailable, match="networkAccess is unavailable"):
-            await driver.create(RuntimeSpec(sandbox_id="nonetwork", network_ports=(443,)))
+            await driver.create(RuntimeSpec(runtime_id="nonetwork", network_ports=(443,)))
 
 
 def test_the_fence_leaves_the_hosts_own_connections_alone(driver: LocalDriver) -> None:
@@ -276,7 +276,7 @@ async def test_egress_by_host_name_admits_what_the_allowed_names_resolve_to(
     driver = LocalDriver(config.model_copy(update={"dns_upstream": (UPSTREAM,)}))
     if driver.protections()["network"] == "none":
         pytest.skip(f"network mode unavailable: {driver.protections()['networkMissing']}")
-    spec = RuntimeSpec(sandbox_id="egress", network_ports=(ALLOWED,), network_rules=EGRESS)
+    spec = RuntimeSpec(runtime_id="egress", network_ports=(ALLOWED,), network_rules=EGRESS)
     handle = await driver.create(spec)
     try:
         targets = [

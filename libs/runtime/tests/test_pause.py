@@ -16,7 +16,7 @@ WAIT_SECONDS = 30.0
 
 @pytest.fixture(scope="module")
 async def handle(driver: LocalDriver) -> AsyncIterator[Handle]:
-    handle = await driver.create(RuntimeSpec(sandbox_id="pausing"))
+    handle = await driver.create(RuntimeSpec(runtime_id="pausing"))
     yield handle
     await driver.destroy("pausing")
 
@@ -63,7 +63,7 @@ async def test_a_paused_sandbox_uses_no_cpu_and_keeps_its_interpreter_state(
 
 
 async def test_a_paused_sandbox_can_be_destroyed(driver: LocalDriver) -> None:
-    await driver.create(RuntimeSpec(sandbox_id="frozen-end"))
+    await driver.create(RuntimeSpec(runtime_id="frozen-end"))
     await driver.pause("frozen-end")
     await driver.destroy("frozen-end")
     assert await driver.inspect("frozen-end") is None

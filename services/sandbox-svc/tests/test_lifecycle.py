@@ -1,9 +1,9 @@
-"""`Lifecycle.create` in memory: warm claims (hit, miss, skipped), cold creates, quota
-admission and driver failures, with the in-memory driver, FastStream's test broker
-standing in for warmpool-svc, and the `sandboxes` rows kept in a dict."""
+"""`Lifecycle.create` in memory: warm claims (hit, miss, skipped, lost, released), cold
+creates, quota admission and driver failures, with the in-memory driver, FastStream's
+test broker standing in for warmpool-svc, and the `sandboxes` rows kept in a dict."""
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,20 +18,23 @@ from llmsafespace.contracts import (
     CreateSandbox,
     CreateSandboxRequest,
     ErrorCode,
-    HoldState,
+    ReleaseWarmClaim,
     Role,
+    RuntimeId,
     Sandbox,
     SandboxEventName,
     SandboxStatus,
     ServiceError,
+    WarmClaimReleased,
     commands,
     quantity_bytes,
     subjects,
 )
-from llmsafespace.runtime import MemoryDriver, RuntimeSpec
+from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
 from llmsafespace.sandbox_svc.lifecycle import Lifecycle
 from llmsafespace.sandbox_svc.quota import Quota, Usage
-from llmsafespace.sandbox_svc.store import Adopted
+from llmsafespace.sandbox_svc.reaper import Reaper
+from llmsafespace.sandbox_svc.store import Started
 from llmsafespace.servicekit import BrokerConnection, Bus, handles, middlewares
 
 USER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
@@ -52,7 +55,8 @@ class MemorySandboxStore:
         owner_id: str,
         request: CreateSandboxRequest,
         quota: Quota | None = None,
-        adopted: Adopted | None = None,
+        *,
+        warm_claim: bool = False,
     ) -> Sandbox:
         if quota is not None:
             live = [row for row in self.rows.values() if _live(row, owner_id)]
@@ -62,35 +66,45 @@ class MemorySandboxStore:
         sandbox = Sandbox(
             id=sandbox_id,
             owner_id=owner_id,
-            status=SandboxStatus.CREATING if adopted is None else SandboxStatus.RUNNING,
+            status=SandboxStatus.CREATING,
             runtime=request.runtime,
             security_level=request.security_level,
             timeout=request.timeout,
             resources=request.resources,
             metadata=json.loads(json.dumps(request.metadata)),
-            from_warm_pool=adopted is not None,
+            from_warm_pool=False,
             created_at=now,
             expires_at=now + timedelta(seconds=request.timeout),
         )
         self.rows[sandbox_id] = {
             "sandbox": sandbox,
-            "runtime_id": adopted.runtime_id if adopted else None,
-            "endpoint": adopted.endpoint if adopted else None,
-            "token": adopted.token if adopted else None,
+            "runtime_id": None,
+            "endpoint": None,
+            "token": None,
+            "warm_claim": warm_claim,
         }
         return sandbox
 
-    async def mark_running(
-        self, sandbox_id: str, endpoint: str, token: str, *, runtime_id: str, from_warm_pool: bool
-    ) -> Sandbox | None:
+    async def mark_running(self, sandbox_id: str, started: Started) -> Sandbox | None:
         row = self.rows[sandbox_id]
         if row["sandbox"].status is not SandboxStatus.CREATING:
             return None
-        row.update(endpoint=endpoint, token=token, runtime_id=runtime_id)
+        row.update(endpoint=started.endpoint, token=started.token, runtime_id=started.runtime_id)
+        row["warm_claim"] = row["warm_claim"] and not started.from_warm_pool
         row["sandbox"] = row["sandbox"].model_copy(
-            update={"status": SandboxStatus.RUNNING, "from_warm_pool": from_warm_pool}
+            update={"status": SandboxStatus.RUNNING, "from_warm_pool": started.from_warm_pool}
         )
         return row["sandbox"]
+
+    async def settle_claim(self, sandbox_id: str) -> None:
+        self.rows[sandbox_id]["warm_claim"] = False
+
+    async def unsettled_claims(self, limit: int = 100) -> list[str]:
+        return [
+            sandbox_id
+            for sandbox_id, row in self.rows.items()
+            if row["warm_claim"] and row["sandbox"].status is not SandboxStatus.CREATING
+        ][:limit]
 
     async def mark_ended(
         self, sandbox_id: str, status: SandboxStatus, reason: str | None
@@ -108,15 +122,19 @@ class MemorySandboxStore:
         row = self.rows.get(sandbox_id)
         return None if row is None else row["sandbox"]
 
-    async def runtime_id(self, sandbox_id: str) -> str | None:
-        row = self.rows.get(sandbox_id)
-        return None if row is None else row["runtime_id"]
+    async def live(self) -> list[tuple[Sandbox, str | None]]:
+        rows = [row for row in self.rows.values() if row["sandbox"].status in LIVE]
+        return [(row["sandbox"], row["runtime_id"]) for row in rows]
 
-    async def hold(self, sandbox_id: str, runtime_id: str) -> HoldState:
+    async def creators(self, sandbox_ids: list[str]) -> dict[str, int | None]:
+        return {}
+
+    async def snapshot_paused(self) -> set[str]:
+        return set()
+
+    async def runtime_id(self, sandbox_id: str) -> RuntimeId:
         row = self.rows.get(sandbox_id)
-        if row is None or row["sandbox"].status not in LIVE:
-            return HoldState.RELEASED
-        return HoldState.HOLDS if row["runtime_id"] == runtime_id else HoldState.RELEASED
+        return RuntimeId((row or {}).get("runtime_id") or sandbox_id)
 
 
 def _live(row: dict[str, Any], owner_id: str) -> bool:
@@ -124,37 +142,69 @@ def _live(row: dict[str, Any], owner_id: str) -> bool:
 
 
 class WarmPools:
-    """warmpool-svc's claim, answered from a list of ready runtimes."""
+    """warmpool-svc's side of the handover, answered from a list of ready runtimes: a
+    ledger of claims per sandbox, a release that destroys what a claim assigned. `lose`
+    makes the next claims assign a runtime and then fail (the reply lost: warmpool-svc
+    killed between its commit and its answer); `before_reply` runs just before a hit's
+    answer (what sandbox-svc does meanwhile)."""
 
-    def __init__(self, driver: MemoryDriver) -> None:
+    def __init__(self, driver: MemoryDriver, store: MemorySandboxStore) -> None:
         self.driver = driver
-        self.ready: list[str] = []
+        self.store = store
+        self.ready: list[RuntimeId] = []
         self.claims: list[ClaimWarmSandbox] = []
+        self.assigned: dict[str, RuntimeId | None] = {}
+        self.released: set[str] = set()
+        self.lose = False
+        self.answering = True
+        self.before_reply: Callable[[ClaimWarmSandbox], Awaitable[None]] | None = None
 
     async def add(self, runtime_id: str) -> None:
-        await self.driver.create(RuntimeSpec(sandbox_id=runtime_id))
-        self.ready.append(runtime_id)
+        spec = RuntimeSpec(runtime_id=runtime_id, owner=RuntimeOwner.WARMPOOL_SVC)
+        await self.driver.create(spec)
+        self.ready.append(spec.runtime_id)
 
     async def claim(self, request: ClaimWarmSandbox) -> ClaimResult:
         self.claims.append(request)
-        if not self.ready:
+        # The row is there, `creating` and marked as asking, before anything is assigned.
+        row = self.store.rows[request.sandbox_id]
+        assert (row["sandbox"].status, row["warm_claim"]) == (SandboxStatus.CREATING, True)
+        if request.sandbox_id in self.released:
             return ClaimResult(hit=False)
-        handle = await self.driver.inspect(self.ready.pop())
+        runtime_id = self.ready.pop() if self.ready else None
+        self.assigned[request.sandbox_id] = runtime_id
+        if self.lose:
+            raise ServiceError(ErrorCode.INTERNAL_ERROR, "the reply was lost")
+        if runtime_id is None:
+            return ClaimResult(hit=False)
+        if self.before_reply is not None:
+            await self.before_reply(request)
+        handle = await self.driver.inspect(runtime_id)
         assert handle is not None
         return ClaimResult(
-            hit=True, runtime_id=handle.sandbox_id, endpoint=handle.endpoint, token=handle.token
+            hit=True, runtime_id=handle.runtime_id, endpoint=handle.endpoint, token=handle.token
         )
+
+    async def release(self, request: ReleaseWarmClaim) -> WarmClaimReleased:
+        if not self.answering:
+            raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, "warmpool-svc is down")
+        self.released.add(request.sandbox_id)
+        runtime_id = self.assigned.pop(request.sandbox_id, None)
+        if runtime_id is not None:
+            await self.driver.destroy(runtime_id)
+        return WarmClaimReleased(runtime_id=runtime_id)
 
 
 class World:
     def __init__(self, driver: MemoryDriver, quota: Quota | None) -> None:
         self.driver = driver
         self.store = MemorySandboxStore()
-        self.pools = WarmPools(driver)
+        self.pools = WarmPools(driver, self.store)
         self.events: list[tuple[str, SandboxStatus]] = []
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
         router = NatsRouter()
         handles(router, commands.WARMPOOL_CLAIM)(self.pools.claim)
+        handles(router, commands.WARMPOOL_RELEASE)(self.pools.release)
 
         @router.subscriber(subjects.SANDBOX_EVENTS)
         async def event(sandbox: Sandbox) -> None:
@@ -182,23 +232,28 @@ async def test_a_miss_creates_the_sandbox_cold_on_a_runtime_of_its_own_id(world:
     assert (sandbox.status, sandbox.from_warm_pool) == (SandboxStatus.RUNNING, False)
     assert len(world.pools.claims) == 1
     (spec,) = world.driver.created
-    assert (spec.sandbox_id, spec.env) == (sandbox.id, {"GREETING": "hi"})
+    assert (spec.runtime_id, spec.owner) == (sandbox.id, RuntimeOwner.SANDBOX_SVC)
+    assert spec.env == {"GREETING": "hi"}
     assert await world.store.runtime_id(sandbox.id) == sandbox.id
+    assert world.store.rows[sandbox.id]["warm_claim"] is False  # a miss settles the claim
     assert world.events == [
         (sandbox.id, SandboxStatus.CREATING),
         (sandbox.id, SandboxStatus.RUNNING),
     ]
 
 
-async def test_a_hit_adopts_the_warm_runtime_without_creating_one(world: World) -> None:
+async def test_a_hit_adopts_the_warm_runtime_claimed_for_its_creating_row(world: World) -> None:
     await world.pools.add("wp-aaaaaaaaaaaa")
-    sandbox = await world.create()
+    sandbox = await world.create()  # (the claim asserts the row was there, `creating`)
     assert (sandbox.status, sandbox.from_warm_pool) == (SandboxStatus.RUNNING, True)
-    assert [spec.sandbox_id for spec in world.driver.created] == ["wp-aaaaaaaaaaaa"]
+    assert [spec.runtime_id for spec in world.driver.created] == ["wp-aaaaaaaaaaaa"]
     assert await world.store.runtime_id(sandbox.id) == "wp-aaaaaaaaaaaa"
-    assert await world.store.hold(sandbox.id, "wp-aaaaaaaaaaaa") is HoldState.HOLDS
+    assert world.store.rows[sandbox.id]["warm_claim"] is False  # adopted: settled
     assert world.pools.claims[0].sandbox_id == sandbox.id
-    assert [status for _, status in world.events] == [SandboxStatus.RUNNING] * 2
+    assert world.events == [
+        (sandbox.id, SandboxStatus.CREATING),
+        (sandbox.id, SandboxStatus.RUNNING),
+    ]
 
 
 async def test_a_sandbox_with_network_or_without_warm_pools_is_never_claimed(
@@ -213,9 +268,7 @@ async def test_a_sandbox_with_network_or_without_warm_pools_is_never_claimed(
 
 
 @pytest.mark.parametrize("world", [(MemoryDriver(), Quota(1, 512 * MI))], indirect=True)
-async def test_a_create_past_the_quota_is_refused_and_its_claimed_runtime_destroyed(
-    world: World,
-) -> None:
+async def test_a_create_past_the_quota_is_refused_before_any_claim(world: World) -> None:
     await world.create(resources={"memory": "256Mi"})
     await world.pools.add("wp-aaaaaaaaaaaa")
     with pytest.raises(ServiceError) as refused:
@@ -223,8 +276,80 @@ async def test_a_create_past_the_quota_is_refused_and_its_claimed_runtime_destro
     assert refused.value.code is ErrorCode.QUOTA_EXCEEDED
     assert refused.value.details is not None
     assert refused.value.details["resource"] == "sandboxes"
-    assert await world.driver.inspect("wp-aaaaaaaaaaaa") is None
+    assert len(world.pools.claims) == 1  # the first create's only
+    assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is not None  # still ready
     assert len(world.store.rows) == 1
+
+
+async def test_a_claim_whose_reply_is_lost_goes_cold_and_is_released_once_past_creating(
+    world: World,
+) -> None:
+    """warmpool-svc assigned a runtime and died before answering: the sandbox is created
+    cold, and the reaper's pass releases the claim (its runtime destroyed) as soon as the
+    row has left `creating`, however long the claim took: no grace period."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    world.pools.lose = True
+    sandbox = await world.create()
+    assert (sandbox.status, sandbox.from_warm_pool) == (SandboxStatus.RUNNING, False)
+    assert world.pools.assigned == {sandbox.id: "wp-aaaaaaaaaaaa"}
+    assert await world.store.unsettled_claims() == [sandbox.id]
+    await world.lifecycle.handover.release_claims()
+    assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is None
+    assert await world.driver.inspect(RuntimeId(sandbox.id)) is not None  # its own runs on
+    assert await world.store.unsettled_claims() == []
+
+
+async def test_a_release_warmpool_svc_does_not_answer_is_asked_again_on_the_next_pass(
+    world: World,
+) -> None:
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    world.pools.lose, world.pools.answering = True, False
+    sandbox = await world.create()
+    await world.lifecycle.handover.release_claims()
+    assert await world.store.unsettled_claims() == [sandbox.id]
+    world.pools.answering = True
+    await world.lifecycle.handover.release_claims()
+    assert await world.store.unsettled_claims() == []
+    assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is None
+
+
+async def test_a_row_creating_is_never_released_while_its_create_may_adopt(world: World) -> None:
+    """The claim's outcome is unknown while the row is `creating` (its creator may be
+    adopting the runtime right now): the reaper's pass leaves it alone."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+
+    async def reaper_pass(request: ClaimWarmSandbox) -> None:
+        await world.lifecycle.handover.release_claims()
+
+    world.pools.before_reply = reaper_pass
+    sandbox = await world.create()
+    assert sandbox.from_warm_pool
+    assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is not None
+    assert world.pools.released == set()
+
+
+async def test_a_sandbox_ended_while_its_claim_was_answered_releases_the_runtime(
+    world: World,
+) -> None:
+    """Deleted (or expired) between the claim and its adoption: the sandbox never runs on
+    the runtime, and warmpool-svc destroys it on the release."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+
+    async def deleted(request: ClaimWarmSandbox) -> None:
+        sandbox = await world.store.get(request.sandbox_id)
+        assert sandbox is not None
+        await world.lifecycle.end(
+            sandbox, SandboxStatus.TERMINATED, SandboxEventName.TERMINATED, None
+        )
+
+    world.pools.before_reply = deleted
+    with pytest.raises(ServiceError) as ended:
+        await world.create()
+    assert ended.value.code is ErrorCode.SANDBOX_NOT_RUNNING
+    (sandbox_id,) = world.store.rows
+    assert world.pools.released == {sandbox_id}
+    assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is None
+    assert await world.store.unsettled_claims() == []
 
 
 @pytest.mark.parametrize("world", [(MemoryDriver(), Quota(5, 512 * MI))], indirect=True)
@@ -260,3 +385,46 @@ async def test_an_unknown_runtime_is_refused_before_any_row(world: World) -> Non
     assert refused.value.code is ErrorCode.INVALID_REQUEST
     assert world.store.rows == {}
     assert world.pools.claims == []
+
+
+async def test_a_claim_whose_creator_died_before_adopting_is_released_once_the_row_failed(
+    world: World,
+) -> None:
+    """sandbox-svc was killed between the claim's answer and its row's move to `running`:
+    the reaper fails the row (its creator is gone), then releases its claim."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    sandbox_id = "sb-diedmidclaim00"
+    request = CreateSandboxRequest()
+    await world.store.insert(sandbox_id, USER.user_id, request, warm_claim=True)
+    claim = ClaimWarmSandbox(
+        caller=USER,
+        sandbox_id=sandbox_id,
+        runtime=request.runtime,
+        security_level=request.security_level,
+        resources=request.resources,
+    )
+    assert (await world.pools.claim(claim)).hit  # ... and the creator dies here
+    await world.lifecycle.handover.release_claims()
+    assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is not None  # creating
+    await world.store.mark_ended(sandbox_id, SandboxStatus.FAILED, "creation interrupted")
+    await world.lifecycle.handover.release_claims()
+    assert await world.driver.inspect(RuntimeId("wp-aaaaaaaaaaaa")) is None
+    assert await world.store.unsettled_claims() == []
+
+
+async def test_the_reaper_destroys_the_runtimes_its_service_owns_and_no_live_row_names(
+    world: World,
+) -> None:
+    """Ownership is the runtime's owner label, not its id: an orphan sandbox-svc started
+    goes, a warm runtime named like a sandbox stays (warmpool-svc's), and the warm
+    runtime a live sandbox adopted stays."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    adopted = await world.create()
+    orphan = RuntimeSpec(runtime_id="sb-orphanorphan0", owner=RuntimeOwner.SANDBOX_SVC)
+    await world.driver.create(orphan)
+    await world.pools.add("sb-lookslikeasbx")  # warmpool-svc's, whatever its name
+    reaper = Reaper(None, world.store, world.lifecycle, world.driver)  # type: ignore[arg-type]
+    await reaper.reconcile()
+    alive = {handle.runtime_id for handle in await world.driver.list()}
+    assert alive == {"wp-aaaaaaaaaaaa", "sb-lookslikeasbx"}
+    assert (await world.store.get(adopted.id)) == adopted

@@ -59,9 +59,10 @@ from .warmpool import (
     ClaimWarmSandbox,
     CreateWarmPool,
     ListWarmPools,
-    RuntimeHold,
-    RuntimeHoldQuery,
+    PoolReservation,
+    ReleaseWarmClaim,
     UpdateWarmPool,
+    WarmClaimReleased,
     WarmPool,
     WarmPoolList,
     WarmPoolRef,
@@ -104,8 +105,8 @@ SANDBOX_TIMEOUT = Command(
     subjects.SANDBOX_TIMEOUT, SetSandboxTimeout, Sandbox, subjects.SANDBOX_QUEUE
 )
 SANDBOX_CATALOG = Command(subjects.SANDBOX_CATALOG, CatalogQuery, Catalog, subjects.SANDBOX_QUEUE)
-SANDBOX_HOLDS = Command(
-    subjects.SANDBOX_HOLDS, RuntimeHoldQuery, RuntimeHold, subjects.SANDBOX_QUEUE
+SANDBOX_RESERVE = Command(
+    subjects.SANDBOX_RESERVE, PoolReservation, PoolReservation, subjects.SANDBOX_QUEUE
 )
 SANDBOX_PAUSE = Command(subjects.SANDBOX_PAUSE, SandboxRef, Sandbox, subjects.SANDBOX_QUEUE)
 SANDBOX_RESUME = Command(subjects.SANDBOX_RESUME, SandboxRef, Sandbox, subjects.SANDBOX_QUEUE)
@@ -128,6 +129,9 @@ TEMPLATE_BUILT = Command(subjects.TEMPLATE_BUILT, TemplateBuilt, Template, subje
 
 WARMPOOL_CLAIM = Command(
     subjects.WARMPOOL_CLAIM, ClaimWarmSandbox, ClaimResult, subjects.WARMPOOL_QUEUE
+)
+WARMPOOL_RELEASE = Command(
+    subjects.WARMPOOL_RELEASE, ReleaseWarmClaim, WarmClaimReleased, subjects.WARMPOOL_QUEUE
 )
 WARMPOOL_CREATE = Command(
     subjects.WARMPOOL_CREATE, CreateWarmPool, WarmPool, subjects.WARMPOOL_QUEUE

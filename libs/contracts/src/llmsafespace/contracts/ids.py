@@ -1,7 +1,7 @@
 """Identifier types. Patterns keep ids safe inside NATS subjects (no `.`, `*`, `>`)."""
 
 import secrets
-from typing import Annotated
+from typing import Annotated, NewType
 
 from pydantic import StringConstraints
 
@@ -16,6 +16,11 @@ SandboxId = Annotated[str, StringConstraints(pattern=SANDBOX_ID_PATTERN)]
 ExecutionId = Annotated[str, StringConstraints(pattern=EXECUTION_ID_PATTERN)]
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 SnapshotId = Annotated[str, StringConstraints(pattern=SNAPSHOT_ID_PATTERN)]
+RUNTIME_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+RuntimeId = NewType("RuntimeId", str)
+"""What a runtime driver names a runtime by. A sandbox runs on its own (the runtime id is
+the sandbox's) or on a claimed warm one (the id warmpool-svc gave it); nothing is ever
+decided by an id's shape."""
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 

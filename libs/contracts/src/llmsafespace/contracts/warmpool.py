@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from .base import Contract, Request
 from .caller import Caller
 from .events import WarmPoolEventName
-from .ids import SandboxId
+from .ids import RuntimeId, SandboxId, UserId
 from .sandbox import Resources, SecurityLevel
 
 POOL_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -169,15 +169,33 @@ class WarmSandboxState(StrEnum):
 
 
 class ClaimWarmSandbox(Contract):
-    """`cmd.warmpool.claim`: hand one ready sandbox matching these to exactly one caller."""
+    """`cmd.warmpool.claim`: hand one ready sandbox matching these to exactly one sandbox.
+
+    The warm-claim handover, the one protocol between sandbox-svc and warmpool-svc:
+
+    1. sandbox-svc inserts the sandbox's row, `creating` and marked as asking for a warm
+       runtime, before it asks (the quota is admitted there, before any claim).
+    2. It sends this claim naming the sandbox. warmpool-svc, in one transaction, records
+       the claim in its ledger and flips one ready runtime to `assigned` to that sandbox.
+       A second claim for the sandbox answers the same runtime; a claim for a sandbox
+       whose claim was released is a miss.
+    3. On a hit, sandbox-svc moves its row to `running` on that runtime (only from
+       `creating`), and the claim is settled: the runtime is the sandbox's, ended with it.
+    4. Otherwise (no reply, an error, or the row ended meanwhile), sandbox-svc sends
+       `cmd.warmpool.release` (`ReleaseWarmClaim`) for the sandbox: warmpool-svc marks the
+       claim released and destroys the runtime assigned to it, if any. Until that is
+       acknowledged the row stays marked as asking, and sandbox-svc's reaper sends it
+       again (after the row's creator died, it fails the row first).
+
+    Only sandbox-svc asks; warmpool-svc never asks sandbox-svc, and never destroys an
+    assigned runtime except on a release. Nothing in it waits for a time to pass.
+    """
 
     caller: Caller
     runtime: str
     security_level: SecurityLevel
     resources: Resources
-    sandbox_id: SandboxId | None = Field(
-        default=None, description="The sandbox-svc id the warm sandbox becomes"
-    )
+    sandbox_id: SandboxId = Field(description="The sandbox the warm runtime is claimed for")
     env: dict[str, str] = Field(
         default_factory=dict, description="Added to the warm sandbox's environment at claim"
     )
@@ -187,32 +205,38 @@ class ClaimWarmSandbox(Contract):
     )
 
 
-class HoldState(StrEnum):
-    HOLDS = "holds"  # a live sandbox runs on this runtime
-    PENDING = "pending"  # its sandbox is still being created
-    RELEASED = "released"  # no live sandbox will ever use it: destroy it
-
-
-class RuntimeHoldQuery(Contract):
-    """`cmd.sandbox.holds` (service to service): does `sandbox_id` run on `runtime_id`?
-    warmpool-svc asks before it destroys a claimed warm sandbox whose handover failed."""
-
-    sandbox_id: SandboxId
-    runtime_id: str
-
-
-class RuntimeHold(Contract):
-    state: HoldState
-
-
 class ClaimResult(Contract):
-    """A miss carries nothing; a hit names the runtime sandbox now owned by the caller."""
+    """A miss carries nothing; a hit names the runtime now assigned to the sandbox."""
 
     hit: bool
-    runtime_id: str | None = None
+    runtime_id: RuntimeId | None = None
     endpoint: str | None = None
     token: str | None = None
     pool: str | None = None
+
+
+class ReleaseWarmClaim(Contract):
+    """`cmd.warmpool.release`: the sandbox will never run on a warm runtime claimed for it
+    (step 4 of the handover, see `ClaimWarmSandbox`); idempotent."""
+
+    sandbox_id: SandboxId
+
+
+class WarmClaimReleased(Contract):
+    """The runtime the released claim had assigned (now destroyed), if any."""
+
+    runtime_id: RuntimeId | None = None
+
+
+class PoolReservation(Contract):
+    """`cmd.sandbox.reserve` (warmpool-svc to sandbox-svc): what one ordinary user's warm
+    pool reserves of its owner's sandbox quota (`sandboxes` 0: the pool is gone). sandbox-svc
+    keeps it in its own table and counts it in every quota check of that owner."""
+
+    pool: str = Field(min_length=1, max_length=200)
+    owner_id: UserId
+    sandboxes: int = Field(ge=0)
+    memory_bytes: int = Field(ge=0)
 
 
 class WarmPoolEvent(Contract):
@@ -221,5 +245,5 @@ class WarmPoolEvent(Contract):
     pool: PoolName
     event: WarmPoolEventName
     count: int = 0
-    runtime_ids: list[str] = Field(default_factory=list)
+    runtime_ids: list[RuntimeId] = Field(default_factory=list)
     sandbox_id: SandboxId | None = None

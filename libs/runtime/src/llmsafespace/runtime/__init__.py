@@ -1,5 +1,7 @@
 """Sandbox drivers and the client of the in-sandbox agent."""
 
+from llmsafespace.contracts.ids import RuntimeId
+
 from .agent_client import AgentClient, AgentResult, DisplayCallback, OutputCallback
 from .agent_transfers import AgentRequestError, Download, Upload
 from .driver import (
@@ -9,6 +11,7 @@ from .driver import (
     NetworkRule,
     Pauses,
     ReportsFailures,
+    RuntimeOwner,
     RuntimeSpec,
     RuntimeStats,
     SandboxFailure,
@@ -47,6 +50,8 @@ __all__ = [
     "OutputCallback",
     "Pauses",
     "ReportsFailures",
+    "RuntimeId",
+    "RuntimeOwner",
     "RuntimeSettings",
     "RuntimeSpec",
     "RuntimeStats",

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SANDBOX_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+from llmsafespace.contracts.ids import RUNTIME_ID_PATTERN, RuntimeId
+
 LAYER_PATTERN = r"^[a-z0-9][a-z0-9-]{0,80}$"
+
+
+class RuntimeOwner(StrEnum):
+    """The service that created a runtime and destroys it when nothing holds it: a label
+    the driver records at create and returns with every handle. Which sandbox or pool
+    holds it is that service's own record, never read from the id."""
+
+    SANDBOX_SVC = "sandbox-svc"
+    WARMPOOL_SVC = "warmpool-svc"
 
 
 class NetworkRule(BaseModel):
@@ -24,11 +35,14 @@ class NetworkRule(BaseModel):
 
 
 class RuntimeSpec(BaseModel):
-    """What to create: the sandbox's id, runtime and resources."""
+    """What to create: the runtime's id and owner, its runtime and resources."""
 
     model_config = ConfigDict(frozen=True)
 
-    sandbox_id: str = Field(pattern=SANDBOX_ID_PATTERN)
+    runtime_id: RuntimeId = Field(pattern=RUNTIME_ID_PATTERN)
+    owner: RuntimeOwner | None = Field(
+        default=None, description="Recorded with the runtime; None: nobody reclaims it"
+    )
     runtime: str = "python:3.11"
     cpu: float = Field(default=1.0, gt=0)
     memory_bytes: int = Field(default=512 * 2**20, gt=0)
@@ -55,11 +69,12 @@ class RuntimeSpec(BaseModel):
 
 
 class Handle(BaseModel):
-    """How to reach a running sandbox's agent."""
+    """How to reach a running sandbox's agent, and who owns its runtime."""
 
     model_config = ConfigDict(frozen=True)
 
-    sandbox_id: str
+    runtime_id: RuntimeId
+    owner: RuntimeOwner | None = None
     endpoint: str
     token: str
 
@@ -80,9 +95,9 @@ class RuntimeStats(BaseModel):
 
 @dataclass(frozen=True)
 class SandboxFailure:
-    """A sandbox whose runtime failed, was evicted or disappeared (by its runtime id)."""
+    """A runtime that failed, was evicted or disappeared."""
 
-    sandbox_id: str
+    runtime_id: RuntimeId
     reason: str
 
 
@@ -93,7 +108,7 @@ class Driver(Protocol):
         """Start a sandbox; returns once its agent answers."""
         ...
 
-    async def destroy(self, sandbox_id: str) -> None:
+    async def destroy(self, runtime_id: RuntimeId) -> None:
         """Kill a sandbox and remove everything it left; idempotent."""
         ...
 
@@ -101,11 +116,11 @@ class Driver(Protocol):
         """Sandboxes alive now, including ones created by an earlier process."""
         ...
 
-    async def inspect(self, sandbox_id: str) -> Handle | None:
+    async def inspect(self, runtime_id: RuntimeId) -> Handle | None:
         """One sandbox, or None if it does not exist."""
         ...
 
-    async def stats(self, sandbox_id: str) -> RuntimeStats | None:
+    async def stats(self, runtime_id: RuntimeId) -> RuntimeStats | None:
         """Its live resource use (fields the runtime cannot measure are None), or None
         if the sandbox does not exist."""
         ...
@@ -125,7 +140,7 @@ class KeepsTemplates(Protocol):
     workspace becomes a read-only layer that sandboxes created with ``template_layer``
     bind (never copy). The local driver; the Kubernetes driver does not (yet)."""
 
-    async def keep_layer(self, sandbox_id: str, layer: str) -> None:
+    async def keep_layer(self, runtime_id: RuntimeId, layer: str) -> None:
         """Copy the sandbox's workspace into the layer store as ``layer`` (read-only,
         owned by root); the sandbox is not touched. Raises DriverError if it cannot."""
         ...
@@ -149,10 +164,10 @@ class Pauses(Protocol):
     """A driver that freezes a sandbox in place and lets it run again, processes and
     memory kept (the local driver: the cgroup freezer)."""
 
-    async def pause(self, sandbox_id: str) -> None:
+    async def pause(self, runtime_id: RuntimeId) -> None:
         """Stop every process of the sandbox; returns once they are stopped."""
         ...
 
-    async def resume(self, sandbox_id: str) -> None:
+    async def resume(self, runtime_id: RuntimeId) -> None:
         """Let the paused sandbox's processes run again."""
         ...

@@ -8,6 +8,8 @@ as a real runtime out of room does), and only the `runtimes` given exist.
 
 import secrets
 
+from llmsafespace.contracts.ids import RuntimeId
+
 from .driver import Handle, RuntimeSpec, RuntimeStats
 from .errors import DriverError, RuntimeUnavailable, UnknownRuntime
 
@@ -20,36 +22,37 @@ class MemoryDriver:
     ) -> None:
         self._runtimes = runtimes
         self._capacity = capacity
-        self._alive: dict[str, Handle] = {}
+        self._alive: dict[RuntimeId, Handle] = {}
         self.created: list[RuntimeSpec] = []
 
     async def create(self, spec: RuntimeSpec) -> Handle:
         if spec.runtime not in self._runtimes:
             raise UnknownRuntime(f"unknown runtime {spec.runtime}")
-        if spec.sandbox_id in self._alive:
-            raise DriverError(f"sandbox {spec.sandbox_id} exists")
+        if spec.runtime_id in self._alive:
+            raise DriverError(f"sandbox {spec.runtime_id} exists")
         if self._capacity is not None and len(self._alive) >= self._capacity:
             raise RuntimeUnavailable(f"no room for another sandbox ({self._capacity} alive)")
         handle = Handle(
-            sandbox_id=spec.sandbox_id,
-            endpoint=f"memory://{spec.sandbox_id}",
+            runtime_id=spec.runtime_id,
+            owner=spec.owner,
+            endpoint=f"memory://{spec.runtime_id}",
             token=secrets.token_hex(16),
         )
-        self._alive[spec.sandbox_id] = handle
+        self._alive[spec.runtime_id] = handle
         self.created.append(spec)
         return handle
 
-    async def destroy(self, sandbox_id: str) -> None:
-        self._alive.pop(sandbox_id, None)
+    async def destroy(self, runtime_id: RuntimeId) -> None:
+        self._alive.pop(runtime_id, None)
 
     async def list(self) -> list[Handle]:
         return list(self._alive.values())
 
-    async def inspect(self, sandbox_id: str) -> Handle | None:
-        return self._alive.get(sandbox_id)
+    async def inspect(self, runtime_id: RuntimeId) -> Handle | None:
+        return self._alive.get(runtime_id)
 
-    async def stats(self, sandbox_id: str) -> RuntimeStats | None:
-        return RuntimeStats() if sandbox_id in self._alive else None
+    async def stats(self, runtime_id: RuntimeId) -> RuntimeStats | None:
+        return RuntimeStats() if runtime_id in self._alive else None
 
     async def close(self) -> None:
         """Nothing to release."""

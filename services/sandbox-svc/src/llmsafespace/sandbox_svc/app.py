@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> Starlette:
                 snapshots,
                 template_store,
             )
-            inventory = Inventory(store, driver, lifecycle, catalog)
+            inventory = Inventory(store, driver, lifecycle, catalog, quota)
             templates = Templates(template_store, lifecycle, driver, bus, catalog)
             await up.serve(
                 broker,

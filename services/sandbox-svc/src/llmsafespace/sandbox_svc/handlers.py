@@ -11,9 +11,8 @@ from llmsafespace.contracts import (
     ListSandboxes,
     ListSnapshots,
     ListTemplates,
+    PoolReservation,
     ResolvedSandbox,
-    RuntimeHold,
-    RuntimeHoldQuery,
     Sandbox,
     SandboxPage,
     SandboxRef,
@@ -61,9 +60,9 @@ def create_router(
     async def resume(ref: SandboxRef) -> Sandbox:
         return await lifecycle.resume(ref)
 
-    @handles(router, commands.SANDBOX_HOLDS, max_workers=max_workers)
-    async def holds(query: RuntimeHoldQuery) -> RuntimeHold:
-        return await lifecycle.hold(query)
+    @handles(router, commands.SANDBOX_RESERVE, max_workers=max_workers)
+    async def reserve(reservation: PoolReservation) -> PoolReservation:
+        return await inventory.reserve(reservation)
 
     @handles(router, commands.SANDBOX_RESOLVE, max_workers=max_workers)
     async def resolve(ref: SandboxRef) -> ResolvedSandbox:

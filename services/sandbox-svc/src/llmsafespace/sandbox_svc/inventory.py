@@ -1,5 +1,5 @@
 """Reading and adjusting sandboxes without changing their state: list, status, timeout,
-and the catalog of runtimes and profiles."""
+the catalog of runtimes and profiles, and what warm pools reserve of their owners' quota."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -9,6 +9,7 @@ from llmsafespace.contracts import (
     ErrorCode,
     ListSandboxes,
     Pagination,
+    PoolReservation,
     Role,
     Sandbox,
     SandboxPage,
@@ -22,13 +23,20 @@ from llmsafespace.contracts import (
 from llmsafespace.runtime import Driver
 
 from .lifecycle import Lifecycle
+from .quota import Quota
 from .store import SandboxStore
 
 
 class Inventory:
     def __init__(
-        self, store: SandboxStore, driver: Driver, lifecycle: Lifecycle, catalog: Catalog
+        self,
+        store: SandboxStore,
+        driver: Driver,
+        lifecycle: Lifecycle,
+        catalog: Catalog,
+        quota: Quota | None = None,
     ) -> None:
+        self._quota = quota  # what warm pools' reservations are admitted against
         self._store = store
         self._driver = driver
         self._lifecycle = lifecycle
@@ -53,7 +61,7 @@ class Inventory:
         sandbox = await self._lifecycle.get(ref)
         alive, stats = False, None
         if sandbox.status in (SandboxStatus.RUNNING, SandboxStatus.PAUSED):
-            runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
+            runtime_id = await self._store.runtime_id(sandbox.id)
             handle, stats = await asyncio.gather(
                 self._driver.inspect(runtime_id), self._driver.stats(runtime_id)
             )
@@ -85,6 +93,12 @@ class Inventory:
                 {"status": sandbox.status},
             )
         return updated
+
+    async def reserve(self, reservation: PoolReservation) -> PoolReservation:
+        """Admit and record what a warm pool reserves (warmpool-svc asks on every change
+        of an ordinary user's pool, inside it: a refusal undoes the change)."""
+        await self._store.reserve(reservation, self._quota)
+        return reservation
 
 
 def _missing_protections(driver: Driver, level: SecurityLevel) -> list[str]:

@@ -9,21 +9,17 @@ import structlog
 from llmsafespace.contracts import (
     Caller,
     Catalog,
-    ClaimResult,
-    ClaimWarmSandbox,
     CreateSandbox,
     ErrorCode,
     ResolvedSandbox,
     Role,
-    RuntimeHold,
-    RuntimeHoldQuery,
+    RuntimeId,
     Sandbox,
     SandboxEventName,
     SandboxRef,
     SandboxStatus,
     ServiceError,
     SnapshotRef,
-    commands,
     new_sandbox_id,
     subjects,
 )
@@ -42,8 +38,9 @@ from .quota import Quota
 from .runtime_spec import runtime_spec
 from .snapshot_store import StoredSnapshot
 from .snapshots import Snapshots
-from .store import Adopted, SandboxStore
+from .store import SandboxStore, Started
 from .template_store import TemplateStore
+from .warm_handover import WarmHandover
 
 log = structlog.get_logger()
 
@@ -65,7 +62,7 @@ class Lifecycle:
         self._driver = driver
         self._bus = bus
         self._catalog = catalog
-        self._claim_timeout = claim_timeout
+        self.handover = WarmHandover(store, bus, claim_timeout)
         self._quota_limits = quota
         self._hit_ratio = HitRatio()
         self._max_paused_timeout = max_paused_timeout
@@ -94,18 +91,29 @@ class Lifecycle:
         # Warm sandboxes have no network: `networkAccess` means a cold create. `env` is
         # applied to a warm sandbox when it is claimed.
         warm = request.use_warm_pool and request.network_access is None
-        claim = await self._claim(sandbox_id, command) if warm else ClaimResult(hit=False)
-        if claim.hit and claim.endpoint and claim.token and claim.runtime_id:
-            adopted = Adopted(claim.runtime_id, claim.endpoint, claim.token)
-            sandbox = await self._adopt(sandbox_id, command, adopted)
-        else:
-            sandbox = await self._create_cold(sandbox_id, command, source, layer)
-        kind = "warm" if claim.hit else "cold"
+        created = await self._store.insert(
+            sandbox_id,
+            command.caller.user_id,
+            request,
+            self._quota(command.caller),
+            warm_claim=warm,
+        )
+        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.CREATED), created)
+        try:
+            sandbox = await self.handover.claim(sandbox_id, command) if warm else None
+            if sandbox is None:
+                sandbox = await self._create_cold(sandbox_id, command, source, layer)
+        except BaseException:
+            # Refused or interrupted (a shutdown, a lost reply): the row must not stay
+            # `creating`, nor its runtime outlive it (an unsettled claim is released).
+            await asyncio.shield(self._abandon(sandbox_id))
+            raise
+        kind = "warm" if sandbox.from_warm_pool else "cold"
         CREATIONS.labels(source=kind).inc()
         if warm:
-            self._hit_ratio.created(request.runtime, warm=claim.hit)
+            self._hit_ratio.created(request.runtime, warm=sandbox.from_warm_pool)
         CREATE_SECONDS.labels(source=kind).observe(time.perf_counter() - started)
-        log.info("sandbox_created", warm=claim.hit, runtime=request.runtime)
+        log.info("sandbox_created", warm=sandbox.from_warm_pool, runtime=request.runtime)
         return sandbox
 
     async def _from_snapshot(
@@ -148,29 +156,9 @@ class Lifecycle:
         request = request.model_copy(update={"runtime": runtime, "env": env})
         return command.model_copy(update={"request": request}), template.layer
 
-    async def _adopt(self, sandbox_id: str, command: CreateSandbox, adopted: Adopted) -> Sandbox:
-        """The warm path: the row is born `running` on the claimed runtime, in one insert
-        (owner, metadata and lifetime are the row's: the claim needs nothing more). If the
-        insert is refused (a quota) or interrupted, nobody will use that runtime: it goes.
-        (Until the row exists, warmpool-svc's sweep leaves a fresh claim alone.)"""
-        try:
-            sandbox = await self._store.insert(
-                sandbox_id,
-                command.caller.user_id,
-                command.request,
-                self._quota(command.caller),
-                adopted,
-            )
-        except BaseException:
-            await asyncio.shield(self._abandon(sandbox_id, adopted.runtime_id))
-            raise
-        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.CREATED), sandbox)
-        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
-        return sandbox
-
-    async def _abandon(self, sandbox_id: str, runtime_id: str) -> None:
-        await self._fail(sandbox_id, "creation interrupted")  # if the row made it in
-        await self._driver.destroy(runtime_id)
+    async def _abandon(self, sandbox_id: str) -> None:
+        await self._fail(sandbox_id, "creation interrupted")  # unless it failed already
+        await self._driver.destroy(await self._store.runtime_id(sandbox_id))
 
     async def _create_cold(
         self,
@@ -179,23 +167,14 @@ class Lifecycle:
         source: StoredSnapshot | None = None,
         layer: str | None = None,
     ) -> Sandbox:
-        created = await self._store.insert(
-            sandbox_id, command.caller.user_id, command.request, self._quota(command.caller)
-        )
-        await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.CREATED), created)
-        try:
-            endpoint, token = await self._cold_create(sandbox_id, command, layer)
-            if source is not None:
-                await self._restore(sandbox_id, source, endpoint, token)
-            sandbox = await self._store.mark_running(
-                sandbox_id, endpoint, token, runtime_id=sandbox_id, from_warm_pool=False
-            )
-        except BaseException:
-            # Interrupted (a shutdown, a lost reply): the row must not stay `creating`.
-            await asyncio.shield(self._fail(sandbox_id, "creation interrupted"))
-            raise
+        """The runtime of the sandbox's own id, created for its `creating` row."""
+        endpoint, token = await self._cold_create(sandbox_id, command, layer)
+        if source is not None:
+            await self._restore(sandbox_id, source, endpoint, token)
+        started = Started(RuntimeId(sandbox_id), endpoint, token, from_warm_pool=False)
+        sandbox = await self._store.mark_running(sandbox_id, started)
         if sandbox is None:  # ended while it was being created (expired, or deleted)
-            await self._driver.destroy(sandbox_id)
+            await self._driver.destroy(RuntimeId(sandbox_id))
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
             )
@@ -210,31 +189,12 @@ class Lifecycle:
         try:
             await self._snapshots.restore(source, endpoint, token)
         except (DriverError, OSError) as exc:
-            await self._driver.destroy(sandbox_id)
+            await self._driver.destroy(RuntimeId(sandbox_id))
             await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed")
             raise ServiceError(
                 ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {source.public.id} failed"
             ) from exc
         log.info("snapshot_restored", snapshot_id=source.public.id)
-
-    async def _claim(self, sandbox_id: str, command: CreateSandbox) -> ClaimResult:
-        request = command.request
-        claim = ClaimWarmSandbox(
-            caller=command.caller,
-            sandbox_id=sandbox_id,
-            runtime=request.runtime,
-            security_level=request.security_level,
-            resources=request.resources,
-            env=request.env,
-            template=request.template,
-        )
-        try:
-            return await self._bus.request(
-                commands.WARMPOOL_CLAIM, claim, timeout=self._claim_timeout
-            )
-        except ServiceError as exc:
-            log.warning("warm_claim_failed", code=exc.code, error=exc.message)
-            return ClaimResult(hit=False)
 
     async def _cold_create(
         self, sandbox_id: str, command: CreateSandbox, layer: str | None = None
@@ -263,7 +223,7 @@ class Lifecycle:
             await self._fail(sandbox_id, str(exc))
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, str(exc)) from exc
         except BaseException:
-            await asyncio.shield(self._driver.destroy(sandbox_id))
+            await asyncio.shield(self._driver.destroy(RuntimeId(sandbox_id)))
             raise
         return handle.endpoint, handle.token
 
@@ -273,9 +233,6 @@ class Lifecycle:
             await self._bus.event(
                 subjects.sandbox_event(sandbox_id, SandboxEventName.FAILED), sandbox
             )
-
-    async def hold(self, query: RuntimeHoldQuery) -> RuntimeHold:
-        return RuntimeHold(state=await self._store.hold(query.sandbox_id, query.runtime_id))
 
     async def get(self, ref: SandboxRef) -> Sandbox:
         sandbox = await self._store.get(ref.sandbox_id)
@@ -291,7 +248,7 @@ class Lifecycle:
         self, sandbox: Sandbox, status: SandboxStatus, event: SandboxEventName, reason: str | None
     ) -> Sandbox:
         """Destroy the runtime and record the outcome; idempotent."""
-        await self._driver.destroy(await self._store.runtime_id(sandbox.id) or sandbox.id)
+        await self._driver.destroy(await self._store.runtime_id(sandbox.id))
         ended = await self._store.mark_ended(sandbox.id, status, reason)
         if self._by_snapshot is not None:
             await self._by_snapshot.discard(sandbox.id)
@@ -322,7 +279,7 @@ class Lifecycle:
         paused = await self._store.pause(sandbox, self._quota(ref.caller))
         if paused is None:
             raise _not_running(sandbox)
-        runtime_id = await self._store.runtime_id(sandbox.id) or sandbox.id
+        runtime_id = await self._store.runtime_id(sandbox.id)
         try:
             if isinstance(driver, PauseBySnapshot):
                 await driver.pause(paused)
@@ -338,7 +295,7 @@ class Lifecycle:
         return paused
 
     async def _undo_pause(
-        self, driver: Pauses | PauseBySnapshot, paused: Sandbox, runtime_id: str
+        self, driver: Pauses | PauseBySnapshot, paused: Sandbox, runtime_id: RuntimeId
     ) -> None:
         if not isinstance(driver, PauseBySnapshot):  # (by snapshot: the runtime is untouched)
             with contextlib.suppress(DriverError):
@@ -364,7 +321,7 @@ class Lifecycle:
             resumed = restored
         else:
             try:
-                await driver.resume(await self._store.runtime_id(sandbox.id) or sandbox.id)
+                await driver.resume(await self._store.runtime_id(sandbox.id))
             except DriverError as exc:
                 await self.end(
                     resumed,

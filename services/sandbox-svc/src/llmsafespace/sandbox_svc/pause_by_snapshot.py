@@ -9,7 +9,7 @@ import asyncio
 import structlog
 
 from llmsafespace.contracts import ErrorCode, Sandbox, ServiceError
-from llmsafespace.runtime import Driver, DriverError, RuntimeSpec
+from llmsafespace.runtime import Driver, DriverError, RuntimeId, RuntimeSpec
 
 from .runtime_spec import runtime_spec
 from .snapshots import Snapshots
@@ -37,7 +37,7 @@ class PauseBySnapshot:
         go. Raises ServiceError if the workspace cannot be kept; the runtime is untouched
         then."""
         info = await self._store.connection_info(paused.id)
-        runtime_id = await self._store.runtime_id(paused.id) or paused.id
+        runtime_id = await self._store.runtime_id(paused.id)
         if info is None or not info["endpoint"]:
             raise ServiceError(ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {paused.id} has no runtime")
         snapshot_id = await self._snapshots.take_internal(paused, info["endpoint"], info["token"])
@@ -75,10 +75,10 @@ class PauseBySnapshot:
             await self._snapshots.restore(stored, handle.endpoint, handle.token)
             attached = await self._store.attach_runtime(resumed.id, handle.endpoint, handle.token)
         except BaseException:
-            await asyncio.shield(self._driver.destroy(resumed.id))
+            await asyncio.shield(self._driver.destroy(RuntimeId(resumed.id)))
             raise
         if attached is None:
-            await self._driver.destroy(resumed.id)
+            await self._driver.destroy(RuntimeId(resumed.id))
             return None
         await self._snapshots.drop_internal(snapshot_id)
         log.info("sandbox_resumed_from_snapshot", sandbox_id=resumed.id, snapshot_id=snapshot_id)

@@ -27,17 +27,20 @@ class Quota:
             return self
         return Quota(sandboxes=self.sandboxes, memory_bytes=memory_cap_bytes)
 
-    def admit(self, usage: Usage, memory_bytes: int) -> None:
-        """Raise 429 `quota_exceeded` unless one more sandbox of `memory_bytes` fits."""
-        if usage.sandboxes + 1 > self.sandboxes:
+    def admit(self, usage: Usage, memory_bytes: int, sandboxes: int = 1) -> None:
+        """Raise 429 `quota_exceeded` unless `sandboxes` more (one, or what a warm pool
+        reserves) of `memory_bytes` together fit."""
+        if usage.sandboxes + sandboxes > self.sandboxes:
             raise ServiceError(
                 ErrorCode.QUOTA_EXCEEDED,
-                f"quota exceeded: {usage.sandboxes} live sandboxes of {self.sandboxes} allowed",
+                f"quota exceeded: {usage.sandboxes} live or reserved sandboxes of"
+                f" {self.sandboxes} allowed, {sandboxes} more requested (a warm pool's size"
+                " counts against its owner's quota)",
                 {
                     "resource": "sandboxes",
                     "limit": self.sandboxes,
                     "current": usage.sandboxes,
-                    "requested": 1,
+                    "requested": sandboxes,
                 },
             )
         if usage.memory_bytes + memory_bytes > self.memory_bytes:

@@ -1,5 +1,5 @@
-"""Ends sandboxes past their lifetime (or paused past their `pausedTimeout`) and
-reconciles rows with live runtimes.
+"""Ends sandboxes past their lifetime (or paused past their `pausedTimeout`), releases
+warm claims left unsettled, and reconciles rows with live runtimes.
 
 One pass at a time across replicas (a PostgreSQL advisory lock); a replica that
 finds the lock taken skips the pass.
@@ -7,7 +7,6 @@ finds the lock taken skips the pass.
 
 import asyncio
 import itertools
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +14,7 @@ import asyncpg
 import structlog
 
 from llmsafespace.contracts import SandboxEventName, SandboxStatus
-from llmsafespace.contracts.ids import SANDBOX_ID_PATTERN
-from llmsafespace.runtime import Driver
+from llmsafespace.runtime import Driver, RuntimeOwner
 from llmsafespace.servicekit import locks
 
 from .instance import Instance, is_alive
@@ -26,7 +24,6 @@ from .store import SandboxStore
 
 log = structlog.get_logger()
 
-_SANDBOX_ID = re.compile(SANDBOX_ID_PATTERN)
 # A create this recent, by an instance that predates the `creator` column, may be in flight.
 _CREATE_GRACE = timedelta(seconds=90)
 RECONCILE_EVERY = 30
@@ -84,13 +81,15 @@ class Reaper:
                 SandboxEventName.EXPIRED,
                 "paused longer than pausedTimeout",
             )
+        await self._lifecycle.handover.release_claims()
 
     async def reconcile(self) -> None:
         """After a restart: rows whose runtime is gone fail; runtimes with no live row go."""
         # Rows read before the runtimes are listed: a row's runtime existed before the
         # listing. Rows read after: a runtime's row (inserted before it starts) is there.
         rows_before = await self._store.live()
-        alive = {handle.sandbox_id for handle in await self._driver.list()}
+        handles = await self._driver.list()
+        alive = {handle.runtime_id for handle in handles}
         live_rows = await self._store.live()
         settled = datetime.now(UTC) - _CREATE_GRACE
         creators = await self._store.creators(
@@ -120,12 +119,12 @@ class Reaper:
                     SandboxEventName.FAILED,
                     "the runtime disappeared",
                 )
-        # Runtimes sandbox-svc starts carry the sandbox's own id (`sb-…`); any other id
-        # (a warm pool's `wp-…`) belongs to warmpool-svc until a row here names it.
+        # Only the runtimes this service created (their owner label says so) are its to
+        # destroy; a claimed warm runtime is warmpool-svc's until a row here names it
+        # (and released through it otherwise, see `WarmHandover.release_claims`).
         known = {runtime_id or sandbox.id for sandbox, runtime_id in live_rows}
         known |= await self._store.snapshot_paused()  # a resume may be restoring one
-        for runtime_id in alive - known:
-            if not _SANDBOX_ID.match(runtime_id):
-                continue
-            log.warning("orphan_runtime_destroyed", runtime_id=runtime_id)
-            await self._driver.destroy(runtime_id)
+        for handle in handles:
+            if handle.owner is RuntimeOwner.SANDBOX_SVC and handle.runtime_id not in known:
+                log.warning("orphan_runtime_destroyed", runtime_id=handle.runtime_id)
+                await self._driver.destroy(handle.runtime_id)

@@ -2,7 +2,7 @@
 and again when a sandbox paused by snapshot resumes)."""
 
 from llmsafespace.contracts import NetworkAccess, Resources, SecurityLevel, quantity_bytes
-from llmsafespace.runtime import NetworkRule, RuntimeSpec
+from llmsafespace.runtime import NetworkRule, RuntimeId, RuntimeOwner, RuntimeSpec
 
 
 def runtime_spec(
@@ -14,8 +14,10 @@ def runtime_spec(
     network: NetworkAccess | None,
     layer: str | None,
 ) -> RuntimeSpec:
+    """The runtime of the sandbox's own id, owned by sandbox-svc."""
     return RuntimeSpec(
-        sandbox_id=sandbox_id,
+        runtime_id=RuntimeId(sandbox_id),
+        owner=RuntimeOwner.SANDBOX_SVC,
         runtime=runtime,
         cpu=resources.cpu,
         memory_bytes=quantity_bytes(resources.memory),

@@ -8,9 +8,10 @@ import asyncpg
 
 from llmsafespace.contracts import (
     CreateSandboxRequest,
-    HoldState,
     NetworkAccess,
+    PoolReservation,
     Resources,
+    RuntimeId,
     Sandbox,
     SandboxStatus,
     SecurityLevel,
@@ -31,21 +32,22 @@ _LIVE = "('creating', 'running', 'paused')"
 
 _INSERT = (
     "INSERT INTO sandboxes (id, owner_id, status, runtime, security_level, timeout, resources,"
-    " metadata, expires_at, creator, runtime_id, endpoint, token, from_warm_pool,"
-    " paused_timeout, auto_resume, env, template, network_access)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $6::integer),"
-    " $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    " metadata, expires_at, creator, paused_timeout, auto_resume, env, template,"
+    " network_access, warm_claim)"
+    " VALUES ($1, $2, 'creating', $3, $4, $5, $6, $7, now() + make_interval(secs => $5::integer),"
+    " $8, $9, $10, $11, $12, $13, $14)"
     f" RETURNING {_COLUMNS}"
 )
 
 
 @dataclass(frozen=True)
-class Adopted:
-    """A claimed warm runtime a new sandbox runs on from its first moment."""
+class Started:
+    """The runtime a `creating` sandbox now runs on: its own, or a claimed warm one."""
 
-    runtime_id: str
+    runtime_id: RuntimeId
     endpoint: str
     token: str
+    from_warm_pool: bool
 
 
 def _sandbox(row: asyncpg.Record) -> Sandbox:
@@ -69,19 +71,25 @@ def _sandbox(row: asyncpg.Record) -> Sandbox:
     )
 
 
-async def _usage(conn: asyncpg.Connection, owner_id: str) -> Usage:
+async def _usage(conn: asyncpg.Connection, owner_id: str, except_pool: str | None = None) -> Usage:
     """What the owner's sandboxes counted by the running quota hold (creating or running),
-    with what the owner's warm pools reserve."""
+    with what the owner's warm pools reserve (as warmpool-svc reported, see `reserve`)."""
     memories = await conn.fetch(
         "SELECT resources->>'memory' AS memory FROM sandboxes"
         " WHERE owner_id = $1 AND status IN ('creating', 'running')",
         owner_id,
     )
-    pools = await _pool_reservations(conn, owner_id)
+    reserved = await conn.fetchrow(
+        "SELECT coalesce(sum(sandboxes), 0) AS sandboxes,"
+        " coalesce(sum(memory_bytes), 0) AS memory_bytes"
+        " FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2",
+        owner_id,
+        except_pool,
+    )
     return Usage(
-        sandboxes=len(memories) + sum(size for size, _ in pools),
+        sandboxes=len(memories) + reserved["sandboxes"],
         memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories)
-        + sum(size * memory for size, memory in pools),
+        + reserved["memory_bytes"],
     )
 
 
@@ -103,29 +111,24 @@ class SandboxStore:
         owner_id: str,
         request: CreateSandboxRequest,
         quota: Quota | None = None,
-        adopted: Adopted | None = None,
+        *,
+        warm_claim: bool = False,
     ) -> Sandbox:
-        """The new row: `creating`, or — given the warm runtime it `adopted` — `running`
-        on that runtime at once. With a quota, the owner's live sandboxes are counted and
-        the row inserted in one transaction under a per-owner advisory lock, so concurrent
-        creates on any number of replicas cannot overshoot it together (the owner's warm
-        pools count too: each reserves its size); without one, the insert is a single
-        statement."""
-        status = SandboxStatus.CREATING if adopted is None else SandboxStatus.RUNNING
+        """The new row, `creating` (with `warm_claim`, marked as about to ask for a warm
+        runtime: step 1 of the handover, see `ClaimWarmSandbox`). With a quota, the
+        owner's live sandboxes and pool reservations are counted and the row inserted in
+        one transaction under a per-owner advisory lock, so concurrent creates on any
+        number of replicas cannot overshoot it together; without one, the insert is a
+        single statement."""
         args = (
             sandbox_id,
             owner_id,
-            status.value,
             request.runtime,
             request.security_level.value,
             request.timeout,
             request.resources.model_dump_json(by_alias=True),
             json.dumps(request.metadata),
             self._creator,
-            None if adopted is None else adopted.runtime_id,
-            None if adopted is None else adopted.endpoint,
-            None if adopted is None else adopted.token,
-            adopted is not None,
             request.paused_timeout,
             request.auto_resume,
             json.dumps(request.env),
@@ -133,6 +136,7 @@ class SandboxStore:
             None
             if request.network_access is None
             else request.network_access.model_dump_json(by_alias=True),
+            warm_claim,
         )
         if quota is None:
             return _sandbox(await self._pool.fetchrow(_INSERT, *args))
@@ -141,6 +145,30 @@ class SandboxStore:
             quota.admit(await _usage(conn, owner_id), quantity_bytes(request.resources.memory))
             row = await conn.fetchrow(_INSERT, *args)
         return _sandbox(row)
+
+    async def reserve(self, reservation: PoolReservation, quota: Quota | None) -> None:
+        """Record what a warm pool reserves of its owner's quota (0 sandboxes: forget it),
+        admitted first against the owner's live sandboxes and other pools' reservations.
+        No owner lock taken here: warmpool-svc asks while it holds that lock itself, so no
+        quota check of the owner runs meanwhile."""
+        if reservation.sandboxes == 0:
+            await self._pool.execute(
+                "DELETE FROM pool_reservations WHERE pool = $1", reservation.pool
+            )
+            return
+        async with self._pool.acquire() as conn, conn.transaction():
+            if quota is not None:
+                usage = await _usage(conn, reservation.owner_id, except_pool=reservation.pool)
+                quota.admit(usage, reservation.memory_bytes, reservation.sandboxes)
+            await conn.execute(
+                "INSERT INTO pool_reservations (pool, owner_id, sandboxes, memory_bytes)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (pool) DO UPDATE SET owner_id = $2,"
+                " sandboxes = $3, memory_bytes = $4",
+                reservation.pool,
+                reservation.owner_id,
+                reservation.sandboxes,
+                reservation.memory_bytes,
+            )
 
     async def pause(self, sandbox: Sandbox, quota: Quota | None) -> Sandbox | None:
         """`running` → `paused` (its lifetime clock stops); None unless it was running. With
@@ -186,29 +214,36 @@ class SandboxStore:
         )
         return [_sandbox(row) for row in rows]
 
-    async def mark_running(
-        self,
-        sandbox_id: str,
-        endpoint: str,
-        token: str,
-        *,
-        runtime_id: str,
-        from_warm_pool: bool,
-    ) -> Sandbox | None:
+    async def mark_running(self, sandbox_id: str, started: Started) -> Sandbox | None:
         """Record the live runtime; None when the row ended meanwhile (e.g. terminated).
-        The lifetime counts from now: a slow start does not eat into it."""
+        Only a `creating` row moves, so a sandbox no longer `creating` can never adopt a
+        warm runtime; adopting one settles its claim. The lifetime counts from now: a slow
+        start does not eat into it."""
         row = await self._pool.fetchrow(
             "UPDATE sandboxes SET status = 'running', endpoint = $2, token = $3,"
-            " from_warm_pool = $4, runtime_id = $5,"
+            " from_warm_pool = $4, runtime_id = $5, warm_claim = warm_claim AND NOT $4,"
             " expires_at = now() + make_interval(secs => timeout)"
             f" WHERE id = $1 AND status = 'creating' RETURNING {_COLUMNS}",
             sandbox_id,
-            endpoint,
-            token,
-            from_warm_pool,
-            runtime_id,
+            started.endpoint,
+            started.token,
+            started.from_warm_pool,
+            started.runtime_id,
         )
         return _sandbox(row) if row else None
+
+    async def settle_claim(self, sandbox_id: str) -> None:
+        """The sandbox's warm claim is settled: it missed, or was released."""
+        await self._pool.execute(
+            "UPDATE sandboxes SET warm_claim = false WHERE id = $1", sandbox_id
+        )
+
+    async def unsettled_claims(self, limit: int = 100) -> list[str]:
+        """Sandboxes past `creating` whose warm claim is not settled: theirs to release."""
+        rows = await self._pool.fetch(
+            "SELECT id FROM sandboxes WHERE warm_claim AND status <> 'creating' LIMIT $1", limit
+        )
+        return [row["id"] for row in rows]
 
     async def count_by_status(self) -> dict[str, int]:
         """Every status with its number of sandboxes (zero included)."""
@@ -217,30 +252,18 @@ class SandboxStore:
         counts.update({row["status"]: row["n"] for row in rows})
         return counts
 
-    async def hold(self, sandbox_id: str, runtime_id: str) -> HoldState:
-        """Whether the sandbox runs (or may yet run) on `runtime_id`."""
-        row = await self._pool.fetchrow(
-            "SELECT status, runtime_id FROM sandboxes WHERE id = $1", sandbox_id
-        )
-        if row is None or row["status"] not in ("creating", "running", "paused"):
-            return HoldState.RELEASED
-        if row["runtime_id"] == runtime_id:
-            return HoldState.HOLDS
-        if row["status"] == "creating" and row["runtime_id"] is None:
-            return HoldState.PENDING
-        return HoldState.RELEASED
-
     async def env(self, sandbox_id: str) -> dict[str, str]:
         """The env the sandbox was created with."""
         value = await self._pool.fetchval("SELECT env FROM sandboxes WHERE id = $1", sandbox_id)
         env: dict[str, str] = json.loads(value) if value else {}
         return env
 
-    async def runtime_id(self, sandbox_id: str) -> str | None:
+    async def runtime_id(self, sandbox_id: str) -> RuntimeId:
+        """The runtime the sandbox runs on: a claimed warm one, else its own id."""
         value: str | None = await self._pool.fetchval(
-            "SELECT runtime_id FROM sandboxes WHERE id = $1", sandbox_id
+            "SELECT coalesce(runtime_id, id) FROM sandboxes WHERE id = $1", sandbox_id
         )
-        return value
+        return RuntimeId(value or sandbox_id)
 
     async def set_expiry(self, sandbox_id: str, timeout: int) -> Sandbox | None:
         """expires_at = now + timeout for a live sandbox; None when it already ended."""
@@ -392,18 +415,3 @@ class SandboxStore:
             sandbox_id,
         )
         return dict(row) if row else None
-
-
-async def _pool_reservations(conn: asyncpg.Connection, owner_id: str) -> list[tuple[int, int]]:
-    """(sandboxes, memory bytes each) every warm pool of the owner reserves of their quota:
-    `maxSize` when it autoscales, else `minSize` (warmpool-svc admits pools the same way,
-    under the same lock). Admins' pools are shared and admins have no quota."""
-    if not await conn.fetchval("SELECT to_regclass('warm_pools') IS NOT NULL"):
-        return []  # warmpool-svc has not created its tables yet: no pools
-    rows = await conn.fetch(
-        "SELECT CASE WHEN (spec->'autoScaling'->>'enabled')::boolean"
-        " THEN (spec->>'maxSize')::integer ELSE (spec->>'minSize')::integer END AS size,"
-        " resources->>'memory' AS memory FROM warm_pools WHERE owner_id = $1 AND NOT shared",
-        owner_id,
-    )
-    return [(row["size"], quantity_bytes(row["memory"])) for row in rows]

@@ -35,7 +35,7 @@ from llmsafespace.contracts import (
     commands,
     new_execution_id,
 )
-from llmsafespace.runtime import Driver, DriverError, KeepsTemplates
+from llmsafespace.runtime import Driver, DriverError, KeepsTemplates, RuntimeId
 from llmsafespace.servicekit import Bus
 
 from .lifecycle import Lifecycle
@@ -125,13 +125,15 @@ class Templates:
         """Keep the layer of a successful build, record the outcome, end the builder."""
         template = await self._store.get(outcome.name)
         if template is None or template.build_sandbox_id != outcome.sandbox_id:
-            await self._driver.destroy(outcome.sandbox_id)  # its row expires with its timeout
+            await self._driver.destroy(
+                RuntimeId(outcome.sandbox_id)
+            )  # its row expires with its timeout
             raise ServiceError(ErrorCode.NOT_FOUND, f"template {outcome.name!r} not found")
         reason, layer = outcome.reason, None
         if reason is None and isinstance(self._driver, KeepsTemplates):
             layer = f"{outcome.name}-{secrets.token_hex(4)}"
             try:  # a cold builder's runtime id is its sandbox id
-                await self._driver.keep_layer(outcome.sandbox_id, layer)
+                await self._driver.keep_layer(RuntimeId(outcome.sandbox_id), layer)
             except DriverError as exc:
                 reason, layer = f"keeping the built environment failed: {exc}", None
         await self._end_builder(template.owner_id, outcome.sandbox_id)  # before it shows
@@ -147,7 +149,7 @@ class Templates:
         try:
             await self._lifecycle.terminate(ref)
         except ServiceError:  # its row is gone: the runtime must go too
-            await self._driver.destroy(sandbox_id)
+            await self._driver.destroy(RuntimeId(sandbox_id))
 
     async def _visible(self, ref: TemplateRef) -> Template:
         template = await self._store.get(ref.name)

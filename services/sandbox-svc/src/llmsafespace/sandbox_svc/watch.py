@@ -42,20 +42,20 @@ class FailureWatch:
 
     async def _handle(self, failure: SandboxFailure) -> None:
         try:
-            if await self._store.live_on_runtime(failure.sandbox_id) is None:
+            if await self._store.live_on_runtime(failure.runtime_id) is None:
                 return  # ended already, or a warm runtime nobody holds (warmpool-svc's)
             await asyncio.sleep(self._settle)
-            sandbox = await self._store.live_on_runtime(failure.sandbox_id)
+            sandbox = await self._store.live_on_runtime(failure.runtime_id)
             if sandbox is None:
                 return
             log.warning(
                 "sandbox_runtime_failed",
                 sandbox_id=sandbox.id,
-                runtime_id=failure.sandbox_id,
+                runtime_id=failure.runtime_id,
                 reason=failure.reason,
             )
             await self._lifecycle.end(
                 sandbox, SandboxStatus.FAILED, SandboxEventName.FAILED, failure.reason
             )
         except Exception:
-            log.exception("sandbox_failure_not_recorded", runtime_id=failure.sandbox_id)
+            log.exception("sandbox_failure_not_recorded", runtime_id=failure.runtime_id)

@@ -7,9 +7,11 @@ from llmsafespace.contracts import (
     ClaimWarmSandbox,
     CreateWarmPool,
     ListWarmPools,
+    ReleaseWarmClaim,
     TemplatePools,
     TemplatePoolsQuery,
     UpdateWarmPool,
+    WarmClaimReleased,
     WarmPool,
     WarmPoolList,
     WarmPoolRef,
@@ -26,6 +28,10 @@ def create_router(pools: Pools, max_workers: int) -> NatsRouter:
     @handles(router, commands.WARMPOOL_CLAIM, max_workers=max_workers)
     async def claim(request: ClaimWarmSandbox) -> ClaimResult:
         return await pools.claim(request)
+
+    @handles(router, commands.WARMPOOL_RELEASE, max_workers=max_workers)
+    async def release(request: ReleaseWarmClaim) -> WarmClaimReleased:
+        return await pools.release(request)
 
     @handles(router, commands.WARMPOOL_CREATE, max_workers=max_workers)
     async def create(command: CreateWarmPool) -> WarmPool:

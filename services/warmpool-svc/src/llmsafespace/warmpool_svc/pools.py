@@ -14,12 +14,15 @@ from llmsafespace.contracts import (
     ErrorCode,
     ListWarmPools,
     PoolCondition,
+    ReleaseWarmClaim,
     Role,
+    RuntimeId,
     ServiceError,
     TemplatePools,
     TemplatePoolsQuery,
     TemplateRef,
     UpdateWarmPool,
+    WarmClaimReleased,
     WarmPool,
     WarmPoolEvent,
     WarmPoolEventName,
@@ -36,7 +39,7 @@ from llmsafespace.servicekit import Bus
 
 from .metrics import Metrics
 from .pool_names import pool_key
-from .pool_quota import PoolLimits
+from .pool_quota import PoolLimits, reservation
 from .store import PoolStore
 
 log = structlog.get_logger()
@@ -105,6 +108,11 @@ class Pools:
         self._claimed = claimed or wake  # tends a pool after a claim
         self._limits = limits  # what ordinary users' pools may hold; admins are exempt
 
+    async def _reserve(self, key: str, owner_id: str, spec: WarmPoolSpec | None) -> None:
+        """Tell sandbox-svc what the pool reserves of its owner's sandbox quota (its table,
+        counted in every quota check of the owner); a refusal undoes the pool change."""
+        await self._bus.request(commands.SANDBOX_RESERVE, reservation(key, owner_id, spec))
+
     def _limits_for(self, caller: Caller, spec: WarmPoolSpec) -> PoolLimits | None:
         if caller.role is Role.ADMIN or self._limits is None:
             return None
@@ -139,7 +147,9 @@ class Pools:
         shared = command.caller.role is Role.ADMIN
         limits = self._limits_for(command.caller, spec)
         key = pool_key(command.caller, command.spec.name)
-        row = await self._store.create_pool(key, command.caller.user_id, shared, spec, limits)
+        row = await self._store.create_pool(
+            key, command.caller.user_id, shared, spec, limits, self._reserve
+        )
         log.info("warm_pool_created", pool=key, min_size=command.spec.min_size)
         self._wake(key)
         return await self._view(row)
@@ -174,7 +184,9 @@ class Pools:
         row = await self._owned(command.caller, command.name)
         spec = command.update.apply(WarmPoolSpec.model_validate_json(row["spec"]))
         limits = self._limits_for(command.caller, spec)
-        updated = await self._store.update_pool(row["name"], row["owner_id"], spec, limits)
+        updated = await self._store.update_pool(
+            row["name"], row["owner_id"], spec, limits, self._reserve
+        )
         if updated is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {command.name!r} not found")
         self._wake(row["name"])
@@ -185,24 +197,25 @@ class Pools:
         owned = await self._owned(ref.caller, ref.name)
         view = await self._view(owned)
         key = owned["name"]
-        row, runtime_ids = await self._store.delete_pool(key)
+        row, runtime_ids = await self._store.delete_pool(key, self._reserve)
         if row is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {ref.name!r} not found")
         for runtime_id in runtime_ids:
-            await self._driver.destroy(runtime_id)
+            await self._driver.destroy(RuntimeId(runtime_id))
         await self._bus.event(
             subjects.warmpool_event(key, WarmPoolEventName.DELETED),
             WarmPoolEvent(
                 pool=key,
                 event=WarmPoolEventName.DELETED,
                 count=len(runtime_ids),
-                runtime_ids=runtime_ids,
+                runtime_ids=[RuntimeId(runtime_id) for runtime_id in runtime_ids],
             ),
         )
         log.info("warm_pool_deleted", pool=key, destroyed=len(runtime_ids))
         return view
 
     async def claim(self, request: ClaimWarmSandbox) -> ClaimResult:
+        """Step 2 of the handover (the protocol is `ClaimWarmSandbox`'s docstring)."""
         row = await self._store.claim(
             request.runtime,
             request.security_level,
@@ -218,21 +231,31 @@ class Pools:
         pool = row["pool"]
         self._claimed(pool)
         if request.env and not await _set_env(row["endpoint"], row["token"], request.env):
-            # Handed over to nobody: the sweep destroys a claimed runtime no sandbox holds.
+            await self.release(ReleaseWarmClaim(sandbox_id=request.sandbox_id))
             return ClaimResult(hit=False)
+        runtime_id = RuntimeId(row["id"])
         await self._bus.event(
             subjects.warmpool_event(pool, WarmPoolEventName.CLAIMED),
             WarmPoolEvent(
                 pool=pool,
                 event=WarmPoolEventName.CLAIMED,
                 count=1,
-                runtime_ids=[row["id"]],
+                runtime_ids=[runtime_id],
                 sandbox_id=request.sandbox_id,
             ),
         )
         return ClaimResult(
-            hit=True, runtime_id=row["id"], endpoint=row["endpoint"], token=row["token"], pool=pool
+            hit=True, runtime_id=runtime_id, endpoint=row["endpoint"], token=row["token"], pool=pool
         )
+
+    async def release(self, request: ReleaseWarmClaim) -> WarmClaimReleased:
+        """Step 4 of the handover: the sandbox will not run on what it claimed."""
+        runtime_id = await self._store.release(request.sandbox_id)
+        if runtime_id is None:
+            return WarmClaimReleased()
+        await self._driver.destroy(RuntimeId(runtime_id))
+        log.info("warm_claim_released", sandbox_id=request.sandbox_id, runtime_id=runtime_id)
+        return WarmClaimReleased(runtime_id=RuntimeId(runtime_id))
 
 
 def _refuse_preload_packages(packages: list[str] | None) -> None:

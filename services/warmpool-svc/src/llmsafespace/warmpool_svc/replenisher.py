@@ -1,5 +1,6 @@
 """Keeps every pool at its desired size: starts (and preloads) sandboxes, recycles ready
-ones past their ttl, scales with demand, and destroys warm runtimes nobody owns.
+ones past their ttl, scales with demand, and destroys the runtimes it started that no
+row accounts for.
 
 Any replica may run passes; a PostgreSQL advisory lock per pool makes one the
 replenisher of that pool at a time (its lock dies with its session, so a crashed
@@ -16,8 +17,7 @@ import structlog
 
 from llmsafespace.contracts import (
     Caller,
-    HoldState,
-    RuntimeHoldQuery,
+    RuntimeId,
     ServiceError,
     Template,
     TemplateRef,
@@ -29,25 +29,25 @@ from llmsafespace.contracts import (
     quantity_bytes,
     subjects,
 )
-from llmsafespace.runtime import AgentClient, Driver, DriverError, RuntimeSpec
+from llmsafespace.runtime import AgentClient, Driver, DriverError, RuntimeOwner, RuntimeSpec
 from llmsafespace.servicekit import Bus, locks
 
 from .metrics import Metrics
+from .pool_quota import reservation
 from .store import Demand, PoolStore
 
 log = structlog.get_logger()
 
-WARM_ID_PREFIX = "wp-"
 # The target is where POST /packages installs (importable); offline, pip says what to do.
 PRELOAD_PIP = "pip install --quiet --target /workspace/.packages --"
-# sandbox-svc writes its row (naming the runtime) right after a claim's reply; until then
-# it would answer "released". A claim this fresh is left alone by the sweep.
-HANDOVER_GRACE = 15.0
+CLAIM_LEDGER_DAYS = 1  # how long a claim's ledger row is kept (see PoolStore.forget_claims)
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def new_warm_id() -> str:
-    return WARM_ID_PREFIX + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
+def new_warm_id() -> RuntimeId:
+    """A new warm runtime's id (`wp-` for people reading logs: nothing reads it back;
+    whose a runtime is, is its owner label)."""
+    return RuntimeId("wp-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16)))
 
 
 def desired_size(spec: WarmPoolSpec, current: int, demand: Demand) -> int:
@@ -90,6 +90,7 @@ class Replenisher:
         self._due: set[str] = set()
         self._wakeup = asyncio.Event()
         self._tending: dict[str, asyncio.Task[None]] = {}
+        self._reserved = False  # every pool's reservation reported since the start
 
     def wake(self, pool: str) -> None:
         """Tend `pool` now (after a claim, a create or an update)."""
@@ -109,6 +110,8 @@ class Replenisher:
         passes = 0
         while True:
             try:
+                if not self._reserved:
+                    self._reserved = await self._reserve_again()
                 if passes % 30 == 0:
                     await self._sweep_orphans()
                 due, self._due = self._due, set()
@@ -216,7 +219,8 @@ class Replenisher:
             try:
                 handle = await self._driver.create(
                     RuntimeSpec(
-                        sandbox_id=warm_id,
+                        runtime_id=warm_id,
+                        owner=RuntimeOwner.WARMPOOL_SVC,
                         runtime=spec.runtime,
                         cpu=spec.resources.cpu,
                         memory_bytes=quantity_bytes(spec.resources.memory),
@@ -260,45 +264,52 @@ class Replenisher:
 
     async def _destroy(self, runtime_ids: list[str]) -> None:
         for runtime_id in runtime_ids:
-            await self._driver.destroy(runtime_id)
+            await self._driver.destroy(RuntimeId(runtime_id))
 
     async def _event(self, pool: str, event: WarmPoolEventName, runtime_ids: list[str]) -> None:
+        ids = [RuntimeId(runtime_id) for runtime_id in runtime_ids]
         await self._bus.event(
             subjects.warmpool_event(pool, event),
-            WarmPoolEvent(pool=pool, event=event, count=len(runtime_ids), runtime_ids=runtime_ids),
+            WarmPoolEvent(pool=pool, event=event, count=len(ids), runtime_ids=ids),
         )
 
+    async def _reserve_again(self) -> bool:
+        """At start, tell sandbox-svc again what each ordinary user's pool reserves (a
+        report lost to a crash, or pools older than these reports, are counted then);
+        False until sandbox-svc took them all."""
+        try:
+            for row in await self._store.pools():
+                if not row["shared"]:
+                    await self._store.reserve_again(row["name"], self._reserve)
+        except ServiceError as exc:
+            log.warning("pool_reservations_not_reported", error=exc.message)
+            return False
+        return True
+
+    async def _reserve(self, key: str, owner_id: str, spec: WarmPoolSpec | None) -> None:
+        await self._bus.request(commands.SANDBOX_RESERVE, reservation(key, owner_id, spec))
+
     async def _sweep_orphans(self) -> None:
-        """Destroy warm runtimes (`wp-…`) nobody will use: those without a row (a crash
-        between a start and its row's removal), and handed-over ones whose sandbox says
-        it released them (the handover failed: a lost reply, a crash mid-create). Rows of
-        handed-over runtimes that are gone are pruned."""
+        """Destroy the runtimes this service started that no row accounts for (a crash
+        between a start and its row's removal, or between a release and its destroy),
+        and forget assigned rows whose runtime is gone (ended with its sandbox). An
+        assigned runtime is never destroyed here: it is its sandbox's until released
+        (see `ClaimWarmSandbox`), so nothing here depends on sandbox-svc or on time."""
         async with self._db.acquire() as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.WARMPOOL_SWEEP):
                 return
             try:
-                alive = {h.sandbox_id for h in await self._driver.list()}
+                handles = await self._driver.list()
+                alive = {h.runtime_id for h in handles}
+                ours = {h.runtime_id for h in handles if h.owner is RuntimeOwner.WARMPOOL_SVC}
                 known = await self._store.known_ids()
-                for runtime_id in alive - known:
-                    if runtime_id.startswith(WARM_ID_PREFIX):
-                        log.warning("orphan_warm_runtime_destroyed", runtime_id=runtime_id)
-                        await self._driver.destroy(runtime_id)
-                for row in await self._store.handed_over(HANDOVER_GRACE):
-                    if row["id"] not in alive or await self._released(row):
-                        await self._driver.destroy(row["id"])
-                        await self._store.remove(row["id"])
+                for runtime_id in ours - known:
+                    log.warning("orphan_warm_runtime_destroyed", runtime_id=runtime_id)
+                    await self._driver.destroy(runtime_id)
+                for gone in await self._store.assigned() - alive:
+                    # (Listed before it was started and claimed? Then it is there now.)
+                    if await self._driver.inspect(gone) is None:
+                        await self._store.remove(gone)
+                await self._store.forget_claims(CLAIM_LEDGER_DAYS)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", locks.WARMPOOL_SWEEP)
-
-    async def _released(self, row: asyncpg.Record) -> bool:
-        if row["assigned_to"] is None:
-            return True
-        query = RuntimeHoldQuery(sandbox_id=row["assigned_to"], runtime_id=row["id"])
-        try:
-            hold = await self._bus.request(commands.SANDBOX_HOLDS, query)
-        except ServiceError:
-            return False  # sandbox-svc unavailable: ask again next time
-        if hold.state is HoldState.RELEASED:
-            log.warning("released_warm_runtime_destroyed", runtime_id=row["id"])
-            return True
-        return False

@@ -3,8 +3,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from llmsafespace.contracts import Catalog, quantity_bytes
-from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
+from llmsafespace.contracts import Catalog
 from llmsafespace.runtime import RuntimeSettings
 from llmsafespace.servicekit import ServiceSettings
 
@@ -46,28 +45,9 @@ class Settings(ServiceSettings):
         description="Largest pool an ordinary user may make (`maxSize` when it autoscales,"
         " else `minSize`); larger ones are for admins only (403 `forbidden`)",
     )
-    quota_sandboxes: int = Field(
-        default=100,
-        ge=1,
-        validation_alias="SANDBOX_SVC_QUOTA_SANDBOXES",
-        description="The per-user sandbox quota sandbox-svc enforces (its variable): an"
-        " ordinary user's pools reserve their sizes of it",
-    )
-    quota_memory: str = Field(
-        default="64Gi",
-        pattern=QUANTITY_PATTERN,
-        validation_alias="SANDBOX_SVC_QUOTA_MEMORY",
-        description="The per-user memory quota sandbox-svc enforces (its variable): a pool"
-        " reserves its size times its sandboxes' `resources.memory`",
-    )
 
     def limits(self) -> PoolLimits:
-        return PoolLimits(
-            sandboxes=self.quota_sandboxes,
-            memory_bytes=quantity_bytes(self.quota_memory),
-            pools=self.max_pools_per_user,
-            size=self.max_pool_size,
-        )
+        return PoolLimits(pools=self.max_pools_per_user, size=self.max_pool_size)
 
     def catalog(self) -> Catalog:
         """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""

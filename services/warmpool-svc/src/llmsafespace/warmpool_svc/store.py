@@ -1,5 +1,6 @@
 """The `warm_pools` and `warm_sandboxes` tables. Plain SQL; only this module spells them."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -8,15 +9,19 @@ import asyncpg
 from llmsafespace.contracts import (
     ErrorCode,
     Resources,
+    RuntimeId,
     SecurityLevel,
     ServiceError,
     WarmPoolSpec,
     WarmSandboxState,
-    quantity_bytes,
 )
 from llmsafespace.servicekit import locks
 
-from .pool_quota import Holdings, PoolLimits, reserved_size
+from .pool_quota import PoolLimits
+
+# Tells sandbox-svc what an ordinary user's pool reserves (None: the pool is gone); called
+# inside the pool's transaction, under the owner's quota lock, before it commits.
+Reserve = Callable[[str, str, WarmPoolSpec | None], Awaitable[None]]
 
 _POOL_COLUMNS = (
     "name, owner_id, shared, spec, desired, last_scale_time, last_error, created_at, updated_at"
@@ -51,13 +56,15 @@ class PoolStore:
         shared: bool,
         spec: WarmPoolSpec,
         limits: PoolLimits | None = None,
+        reserve: Reserve | None = None,
     ) -> asyncpg.Record:
         """The new pool (its row named by `key`, see pool_names); with limits, admitted
-        against what its owner holds first (in one transaction under the owner's quota
-        lock, as sandbox creates are)."""
+        against the owner's other pools first, and an ordinary user's pool `reserve`d
+        before the transaction commits (all under the owner's quota lock, as sandbox
+        creates are)."""
         async with self._pool.acquire() as conn, conn.transaction():
             if limits is not None:
-                limits.admit(await _holdings(conn, owner_id, except_pool=None), spec, new=True)
+                limits.admit(await _other_pools(conn, owner_id, except_pool=None))
             try:
                 row: asyncpg.Record = await conn.fetchrow(
                     "INSERT INTO warm_pools (name, owner_id, shared, spec, runtime,"
@@ -78,6 +85,9 @@ class PoolStore:
                     f"warm pool {spec.name!r} already exists",
                     {"name": spec.name},
                 ) from exc
+            if reserve is not None and not shared:
+                await _lock(conn, owner_id)
+                await reserve(key, owner_id, spec)
         return row
 
     async def get_pool(self, name: str) -> asyncpg.Record | None:
@@ -103,6 +113,20 @@ class PoolStore:
         )
         return rows
 
+    async def reserve_again(self, name: str, reserve: Reserve) -> None:
+        """Report an ordinary user's pool's reservation again, under its owner's quota
+        lock (a change meanwhile reports its own after this one)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            owner_id = await conn.fetchval(
+                "SELECT owner_id FROM warm_pools WHERE name = $1 AND NOT shared", name
+            )
+            if owner_id is None:
+                return
+            await _lock(conn, owner_id)
+            spec = await conn.fetchval("SELECT spec FROM warm_pools WHERE name = $1", name)
+            if spec is not None:
+                await reserve(name, owner_id, WarmPoolSpec.model_validate_json(spec))
+
     async def template_pools(self, template: str) -> list[str]:
         """The pools made from ``template``."""
         rows = await self._pool.fetch(
@@ -112,26 +136,36 @@ class PoolStore:
         return [row["name"] for row in rows]
 
     async def update_pool(
-        self, key: str, owner_id: str, spec: WarmPoolSpec, limits: PoolLimits | None = None
+        self,
+        key: str,
+        owner_id: str,
+        spec: WarmPoolSpec,
+        limits: PoolLimits | None = None,
+        reserve: Reserve | None = None,
     ) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            if limits is not None:
-                held = await _holdings(conn, owner_id, except_pool=key)
-                limits.admit(held, spec, new=False)
             row: asyncpg.Record | None = await conn.fetchrow(
                 "UPDATE warm_pools SET spec = $2, updated_at = now() WHERE name = $1"
                 f" RETURNING {_POOL_COLUMNS}",
                 key,
                 spec.model_dump_json(by_alias=True),
             )
+            if reserve is not None and row is not None and not row["shared"]:
+                await _lock(conn, owner_id)
+                await reserve(key, owner_id, spec)
         return row
 
-    async def delete_pool(self, name: str) -> tuple[asyncpg.Record | None, list[str]]:
+    async def delete_pool(
+        self, name: str, reserve: Reserve | None = None
+    ) -> tuple[asyncpg.Record | None, list[str]]:
         """Remove the pool and its unassigned sandboxes' rows; returns those runtime ids."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 f"DELETE FROM warm_pools WHERE name = $1 RETURNING {_POOL_COLUMNS}", name
             )
+            if reserve is not None and row is not None and not row["shared"]:
+                await _lock(conn, row["owner_id"])
+                await reserve(name, row["owner_id"], None)
             ids = await conn.fetch(
                 "DELETE FROM warm_sandboxes WHERE pool = $1 AND state IN ('pending', 'ready')"
                 " RETURNING id",
@@ -189,28 +223,67 @@ class PoolStore:
         security_level: SecurityLevel,
         resources: Resources,
         user_id: str,
-        sandbox_id: str | None,
+        sandbox_id: str,
         template: str | None = None,
     ) -> asyncpg.Record | None:
-        """Hand the oldest matching ready sandbox to one caller, atomically: the row is
-        locked (others skip it) and flipped to `assigned` in one statement."""
-        row: asyncpg.Record | None = await self._pool.fetchrow(
-            "UPDATE warm_sandboxes SET state = 'assigned', assigned_at = now(), assigned_to = $5"
-            " WHERE state = 'ready' AND id = ("
-            "   SELECT w.id FROM warm_sandboxes w JOIN warm_pools p ON p.name = w.pool"
-            "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
-            "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
-            "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
-            "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
-            " ) RETURNING id, pool, endpoint, token",
-            runtime,
-            security_level.value,
-            resources_key(resources),
-            user_id,
-            sandbox_id,
-            template,
-        )
+        """Step 2 of the handover (see `ClaimWarmSandbox`), in one transaction: record the
+        claim for `sandbox_id` in the ledger and hand it the oldest matching ready sandbox
+        (its row locked, others skip it, flipped to `assigned`). A sandbox's second claim
+        answers what its first got; a released one's is a miss."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            first = await conn.fetchval(
+                "INSERT INTO warm_claims (sandbox_id) VALUES ($1) ON CONFLICT DO NOTHING"
+                " RETURNING true",
+                sandbox_id,
+            )
+            if not first:
+                return await _claimed_before(conn, sandbox_id)
+            row: asyncpg.Record | None = await conn.fetchrow(
+                "UPDATE warm_sandboxes SET state = 'assigned', assigned_at = now(),"
+                " assigned_to = $5 WHERE state = 'ready' AND id = ("
+                "   SELECT w.id FROM warm_sandboxes w JOIN warm_pools p ON p.name = w.pool"
+                "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
+                "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
+                "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
+                "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
+                " ) RETURNING id, pool, endpoint, token",
+                runtime,
+                security_level.value,
+                resources_key(resources),
+                user_id,
+                sandbox_id,
+                template,
+            )
+            await conn.execute(
+                "UPDATE warm_claims SET runtime_id = $2 WHERE sandbox_id = $1",
+                sandbox_id,
+                None if row is None else row["id"],
+            )
         return row
+
+    async def release(self, sandbox_id: str) -> str | None:
+        """Step 4: the claim for `sandbox_id` is released (recorded even if none came yet,
+        so a late one misses); the runtime it had assigned leaves the pool's rows and is
+        returned, for the caller to destroy (None: nothing, or released before)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            runtime_id: str | None = await conn.fetchval(
+                "INSERT INTO warm_claims (sandbox_id, released) VALUES ($1, true)"
+                " ON CONFLICT (sandbox_id) DO UPDATE SET released = true RETURNING runtime_id",
+                sandbox_id,
+            )
+            if runtime_id is None:
+                return None
+            gone: str | None = await conn.fetchval(
+                "DELETE FROM warm_sandboxes WHERE id = $1 AND state = 'assigned' RETURNING id",
+                runtime_id,
+            )
+        return gone
+
+    async def forget_claims(self, days: int) -> None:
+        """Drop ledger rows older than `days` (a claim is answered in seconds or never)."""
+        await self._pool.execute(
+            "DELETE FROM warm_claims WHERE claimed_at < now() - make_interval(days => $1)", days
+        )
 
     async def insert_pending(self, sandbox_id: str, pool: str, spec: WarmPoolSpec) -> None:
         await self._pool.execute(
@@ -275,46 +348,43 @@ class PoolStore:
         )
         return [row["id"] for row in rows]
 
-    async def handed_over(self, settled: float) -> list[asyncpg.Record]:
-        """Warm sandboxes assigned more than `settled` seconds ago: (id, assigned_to).
-        (A fresher one may still be on its way into its sandbox's row.)"""
-        rows: list[asyncpg.Record] = await self._pool.fetch(
-            "SELECT id, assigned_to FROM warm_sandboxes WHERE state = 'assigned'"
-            " AND assigned_at < now() - make_interval(secs => $1)",
-            settled,
-        )
-        return rows
+    async def assigned(self) -> set[RuntimeId]:
+        """Runtimes handed to sandboxes (theirs now: ended with them, or released)."""
+        rows = await self._pool.fetch("SELECT id FROM warm_sandboxes WHERE state = 'assigned'")
+        return {RuntimeId(row["id"]) for row in rows}
 
-    async def known_ids(self) -> set[str]:
-        """Every runtime id with a row (assigned ones belong to sandbox-svc now)."""
-        return {row["id"] for row in await self._pool.fetch("SELECT id FROM warm_sandboxes")}
+    async def known_ids(self) -> set[RuntimeId]:
+        """Every runtime id with a row."""
+        rows = await self._pool.fetch("SELECT id FROM warm_sandboxes")
+        return {RuntimeId(row["id"]) for row in rows}
 
 
-async def _holdings(conn: asyncpg.Connection, owner_id: str, except_pool: str | None) -> Holdings:
-    """The owner's other pools (their reserved sizes) and live sandboxes, with the owner's
-    quota lock held until the transaction ends."""
+async def _claimed_before(conn: asyncpg.Connection, sandbox_id: str) -> asyncpg.Record | None:
+    """What an earlier claim for the sandbox was handed, unless it was released since."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT w.id, w.pool, w.endpoint, w.token FROM warm_claims c"
+        " JOIN warm_sandboxes w ON w.id = c.runtime_id AND w.state = 'assigned'"
+        " WHERE c.sandbox_id = $1 AND NOT c.released FOR UPDATE OF c",
+        sandbox_id,
+    )
+    return row
+
+
+async def _lock(conn: asyncpg.Connection, owner_id: str) -> None:
+    """Hold the owner's quota lock until the transaction ends (sandbox-svc's quota checks
+    take it too, so none reads the owner's reservations while they change)."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock($1, hashtext($2))", locks.OWNER_QUOTA, owner_id
     )
-    pools = await conn.fetch(
-        "SELECT spec FROM warm_pools WHERE owner_id = $1 AND name IS DISTINCT FROM $2",
+
+
+async def _other_pools(conn: asyncpg.Connection, owner_id: str, except_pool: str | None) -> int:
+    """How many other pools the owner has, with the owner's quota lock held until the
+    transaction ends."""
+    await _lock(conn, owner_id)
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM warm_pools WHERE owner_id = $1 AND name IS DISTINCT FROM $2",
         owner_id,
         except_pool,
     )
-    specs = [WarmPoolSpec.model_validate_json(row["spec"]) for row in pools]
-    sandboxes = await conn.fetchval("SELECT to_regclass('sandboxes') IS NOT NULL")
-    memories = (
-        await conn.fetch(
-            "SELECT resources->>'memory' AS memory FROM sandboxes"
-            " WHERE owner_id = $1 AND status IN ('creating', 'running')",
-            owner_id,
-        )
-        if sandboxes
-        else []
-    )
-    return Holdings(
-        pools=len(specs),
-        sandboxes=len(memories) + sum(reserved_size(spec) for spec in specs),
-        memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories)
-        + sum(reserved_size(spec) * quantity_bytes(spec.resources.memory) for spec in specs),
-    )
+    return count

@@ -15,8 +15,10 @@ from kubernetes import config as kubeconfig
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from llmsafespace.contracts.ids import RuntimeId
+
 from ..agent_client import AgentClient
-from ..driver import Handle, RuntimeSpec, RuntimeStats
+from ..driver import Handle, RuntimeOwner, RuntimeSpec, RuntimeStats
 from ..errors import (
     AgentUnavailable,
     DriverError,
@@ -61,10 +63,15 @@ def _endpoint(pod_ip: str, port: int) -> str:
     return f"tcp://{host}:{port}"
 
 
-def _sandbox_id(obj: Any) -> str | None:
+def _runtime_id(obj: Any) -> RuntimeId | None:
     annotations = obj.metadata.annotations or {}
     value = annotations.get(names.SANDBOX_ID)
-    return value if isinstance(value, str) else None
+    return RuntimeId(value) if isinstance(value, str) else None
+
+
+def _owner(pod: Any) -> RuntimeOwner | None:
+    value = (pod.metadata.labels or {}).get(names.OWNER)
+    return RuntimeOwner(value) if value in set(RuntimeOwner) else None
 
 
 TEMPLATES_UNSUPPORTED = (
@@ -146,9 +153,9 @@ class KubernetesDriver:
             )
         except ApiException as exc:
             if exc.status == 409:
-                raise DriverError(f"sandbox {spec.sandbox_id} already exists") from exc
+                raise DriverError(f"sandbox {spec.runtime_id} already exists") from exc
             raise RuntimeUnavailable(f"cannot create the sandbox pod: {exc.reason}") from exc
-        self._destroyed.discard(spec.sandbox_id)
+        self._destroyed.discard(spec.runtime_id)
         try:
             metadata: Any = created.metadata
             owners = manifests.owner(str(metadata.name), str(metadata.uid))
@@ -163,29 +170,30 @@ class KubernetesDriver:
                 namespace,
                 manifests.secret(spec, token, placement.pool, owners),
             )
-            handle = await self._wait_ready(spec.sandbox_id, token)
+            handle = await self._wait_ready(spec.runtime_id, token)
         except BaseException:
-            await asyncio.shield(self.destroy(spec.sandbox_id))
+            await asyncio.shield(self.destroy(spec.runtime_id))
             raise
-        log.info("sandbox_pod_ready", sandbox_id=spec.sandbox_id, endpoint=handle.endpoint)
+        log.info("sandbox_pod_ready", runtime_id=spec.runtime_id, endpoint=handle.endpoint)
         return handle
 
-    async def _wait_ready(self, sandbox_id: str, token: str) -> Handle:
-        name = names.object_name(sandbox_id)
+    async def _wait_ready(self, runtime_id: RuntimeId, token: str) -> Handle:
+        name = names.object_name(runtime_id)
         deadline = time.monotonic() + self._config.ready_timeout
         while True:
             try:
                 pod = await self._call(self._core.read_namespaced_pod, name, self._config.namespace)
             except ApiException as exc:
                 if exc.status == 404:
-                    raise RuntimeUnavailable(f"sandbox {sandbox_id}: the pod vanished") from exc
+                    raise RuntimeUnavailable(f"sandbox {runtime_id}: the pod vanished") from exc
                 raise
             failure = pod_failure(pod)
             if failure is not None:
-                raise RuntimeUnavailable(f"sandbox {sandbox_id} failed to start: {failure}")
+                raise RuntimeUnavailable(f"sandbox {runtime_id} failed to start: {failure}")
             if pod.status is not None and pod.status.phase == "Running" and pod.status.pod_ip:
                 handle = Handle(
-                    sandbox_id=sandbox_id,
+                    runtime_id=runtime_id,
+                    owner=_owner(pod),
                     endpoint=_endpoint(pod.status.pod_ip, self._config.agent_port),
                     token=token,
                 )
@@ -193,7 +201,7 @@ class KubernetesDriver:
                     return handle
             if time.monotonic() > deadline:
                 raise RuntimeUnavailable(
-                    f"sandbox {sandbox_id} not ready in {self._config.ready_timeout:g} s"
+                    f"sandbox {runtime_id} not ready in {self._config.ready_timeout:g} s"
                 )
             await asyncio.sleep(self._config.poll_interval)
 
@@ -210,14 +218,14 @@ class KubernetesDriver:
             await agent.close()
         return True
 
-    async def destroy(self, sandbox_id: str) -> None:
+    async def destroy(self, runtime_id: str) -> None:
         """Delete the Pod, its Secret and its NetworkPolicy; idempotent."""
-        self._destroyed.add(sandbox_id)
-        namespace, name = self._config.namespace, names.object_name(sandbox_id)
+        self._destroyed.add(runtime_id)
+        namespace, name = self._config.namespace, names.object_name(runtime_id)
         deletes: tuple[tuple[Callable[..., Any], str, dict[str, Any]], ...] = (
             (self._core.delete_namespaced_pod, name, {"grace_period_seconds": 0}),
             (self._net.delete_namespaced_network_policy, name, {}),
-            (self._core.delete_namespaced_secret, names.secret_name(sandbox_id), {}),
+            (self._core.delete_namespaced_secret, names.secret_name(runtime_id), {}),
         )
         for delete, object_name, options in deletes:
             try:
@@ -232,10 +240,10 @@ class KubernetesDriver:
         )
         tokens: dict[str, str] = {}
         for item in listing.items:
-            sandbox_id = _sandbox_id(item)
+            runtime_id = _runtime_id(item)
             encoded = (item.data or {}).get(manifests.TOKEN_KEY)
-            if sandbox_id and encoded:
-                tokens[sandbox_id] = base64.b64decode(encoded).decode()
+            if runtime_id and encoded:
+                tokens[runtime_id] = base64.b64decode(encoded).decode()
         return tokens
 
     async def _pods(self) -> list[Any]:
@@ -245,13 +253,15 @@ class KubernetesDriver:
         return list(listing.items)
 
     def _handle(self, pod: Any, tokens: dict[str, str]) -> Handle | None:
-        sandbox_id = _sandbox_id(pod)
-        if sandbox_id is None or sandbox_id not in tokens or pod_failure(pod) is not None:
+        runtime_id = _runtime_id(pod)
+        if runtime_id is None or runtime_id not in tokens or pod_failure(pod) is not None:
             return None
         if pod.status is None or pod.status.phase != "Running" or not pod.status.pod_ip:
             return None
         endpoint = _endpoint(pod.status.pod_ip, self._config.agent_port)
-        return Handle(sandbox_id=sandbox_id, endpoint=endpoint, token=tokens[sandbox_id])
+        return Handle(
+            runtime_id=runtime_id, owner=_owner(pod), endpoint=endpoint, token=tokens[runtime_id]
+        )
 
     async def list(self) -> list[Handle]:
         """Running sandbox Pods of this deployment (by label), with their tokens."""
@@ -259,28 +269,28 @@ class KubernetesDriver:
         handles = (self._handle(pod, tokens) for pod in pods)
         return [handle for handle in handles if handle is not None]
 
-    async def inspect(self, sandbox_id: str) -> Handle | None:
+    async def inspect(self, runtime_id: str) -> Handle | None:
         """The sandbox's handle if its Pod is running."""
         namespace = self._config.namespace
         try:
             pod = await self._call(
-                self._core.read_namespaced_pod, names.object_name(sandbox_id), namespace
+                self._core.read_namespaced_pod, names.object_name(runtime_id), namespace
             )
             secret = await self._call(
-                self._core.read_namespaced_secret, names.secret_name(sandbox_id), namespace
+                self._core.read_namespaced_secret, names.secret_name(runtime_id), namespace
             )
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise DriverError(f"cannot read sandbox {sandbox_id}: {exc.reason}") from exc
+            raise DriverError(f"cannot read sandbox {runtime_id}: {exc.reason}") from exc
         encoded = (secret.data or {}).get(manifests.TOKEN_KEY, "")
-        return self._handle(pod, {sandbox_id: base64.b64decode(encoded).decode()})
+        return self._handle(pod, {runtime_id: base64.b64decode(encoded).decode()})
 
-    async def stats(self, sandbox_id: str) -> RuntimeStats | None:
+    async def stats(self, runtime_id: str) -> RuntimeStats | None:
         """The memory limit from the Pod; CPU (a rate, in cores) and memory in use from
         the metrics API where the cluster serves it, else None. No cumulative CPU time
         or process count: the metrics API has neither."""
-        namespace, name = self._config.namespace, names.object_name(sandbox_id)
+        namespace, name = self._config.namespace, names.object_name(runtime_id)
         metrics_api = k8s.CustomObjectsApi(self._api)
 
         async def metrics() -> dict[str, Any] | None:
@@ -294,7 +304,7 @@ class KubernetesDriver:
                     name,
                 )
             except (ApiException, OSError) as exc:  # no metrics-server, or not scraped yet
-                log.debug("pod_metrics_unavailable", sandbox_id=sandbox_id, error=str(exc))
+                log.debug("pod_metrics_unavailable", runtime_id=runtime_id, error=str(exc))
                 return None
             return found if isinstance(found, dict) else None
 
@@ -305,7 +315,7 @@ class KubernetesDriver:
             usage.cancel()
             if exc.status == 404:
                 return None
-            raise DriverError(f"cannot read sandbox {sandbox_id}: {exc.reason}") from exc
+            raise DriverError(f"cannot read sandbox {runtime_id}: {exc.reason}") from exc
         return pod_stats(pod, await usage)
 
     async def failures(self) -> AsyncGenerator[SandboxFailure, None]:
@@ -315,8 +325,8 @@ class KubernetesDriver:
         reported; other replicas' destroys are, so consumers act only on sandboxes that
         are still running in their store.
         """
-        seen: set[str] = set()
-        reported: set[str] = set()
+        seen: set[RuntimeId] = set()
+        reported: set[RuntimeId] = set()
         while True:
             try:
                 pods = await self._pods()
@@ -324,19 +334,19 @@ class KubernetesDriver:
                 log.warning("sandbox_watch_failed", error=str(exc))
                 await asyncio.sleep(self._config.watch_interval)
                 continue
-            present: set[str] = set()
+            present: set[RuntimeId] = set()
             for pod in pods:
-                sandbox_id = _sandbox_id(pod)
-                if sandbox_id is None or sandbox_id in self._destroyed:
+                runtime_id = _runtime_id(pod)
+                if runtime_id is None or runtime_id in self._destroyed:
                     continue
-                present.add(sandbox_id)
+                present.add(runtime_id)
                 reason = pod_failure(pod)
-                if reason is not None and sandbox_id not in reported:
-                    reported.add(sandbox_id)
-                    yield SandboxFailure(sandbox_id, reason)
-            for sandbox_id in seen - present - self._destroyed - reported:
-                reported.add(sandbox_id)
-                yield SandboxFailure(sandbox_id, "the pod disappeared")
+                if reason is not None and runtime_id not in reported:
+                    reported.add(runtime_id)
+                    yield SandboxFailure(runtime_id, reason)
+            for gone in seen - present - self._destroyed - reported:
+                reported.add(gone)
+                yield SandboxFailure(gone, "the pod disappeared")
             seen = present
             reported &= present
             await asyncio.sleep(self._config.watch_interval)

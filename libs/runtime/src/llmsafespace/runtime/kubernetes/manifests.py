@@ -97,10 +97,10 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": names.object_name(spec.sandbox_id),
+            "name": names.object_name(spec.runtime_id),
             "namespace": config.namespace,
-            "labels": names.labels(spec.sandbox_id, placement.pool),
-            "annotations": {names.SANDBOX_ID: spec.sandbox_id},
+            "labels": names.labels(spec.runtime_id, placement.pool, spec.owner),
+            "annotations": {names.SANDBOX_ID: spec.runtime_id},
         },
         "spec": {
             "restartPolicy": "Never",
@@ -124,7 +124,7 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
                 {
                     "name": "token",
                     "secret": {
-                        "secretName": names.secret_name(spec.sandbox_id),
+                        "secretName": names.secret_name(spec.runtime_id),
                         "defaultMode": 0o400,
                     },
                 },
@@ -156,9 +156,9 @@ def secret(spec: RuntimeSpec, token: str, pool: str | None, owners: list[Manifes
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {
-            "name": names.secret_name(spec.sandbox_id),
-            "labels": names.labels(spec.sandbox_id, pool),
-            "annotations": {names.SANDBOX_ID: spec.sandbox_id},
+            "name": names.secret_name(spec.runtime_id),
+            "labels": names.labels(spec.runtime_id, pool, spec.owner),
+            "annotations": {names.SANDBOX_ID: spec.runtime_id},
             "ownerReferences": owners,
         },
         "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
@@ -194,13 +194,13 @@ def network_policy(
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": {
-            "name": names.object_name(spec.sandbox_id),
-            "labels": names.labels(spec.sandbox_id, placement.pool),
-            "annotations": {names.SANDBOX_ID: spec.sandbox_id},
+            "name": names.object_name(spec.runtime_id),
+            "labels": names.labels(spec.runtime_id, placement.pool, spec.owner),
+            "annotations": {names.SANDBOX_ID: spec.runtime_id},
             "ownerReferences": owners,
         },
         "spec": {
-            "podSelector": {"matchLabels": {names.SANDBOX_ID: names.label_value(spec.sandbox_id)}},
+            "podSelector": {"matchLabels": {names.SANDBOX_ID: names.label_value(spec.runtime_id)}},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {"from": sources, "ports": [{"protocol": "TCP", "port": config.agent_port}]}

@@ -9,6 +9,7 @@ PART_OF = "app.kubernetes.io/part-of"
 COMPONENT = "app.kubernetes.io/component"
 SANDBOX_ID = "llmsafespace.dev/sandbox-id"
 POOL = "llmsafespace.dev/pool"
+OWNER = "llmsafespace.dev/owner"
 PROJECT = "llmsafespace"
 SELECTOR = f"{PART_OF}={PROJECT},{COMPONENT}=sandbox"
 """Every object the driver creates carries these labels; list and watch select on them."""
@@ -16,14 +17,14 @@ SELECTOR = f"{PART_OF}={PROJECT},{COMPONENT}=sandbox"
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
-def object_name(sandbox_id: str) -> str:
+def object_name(runtime_id: str) -> str:
     """A DNS-1123 name that is unique per id, even when ids differ only by case or '_'."""
-    digest = hashlib.sha256(sandbox_id.encode()).hexdigest()[:8]
-    return f"sbx-{sandbox_id.lower().replace('_', '-')}-{digest}"
+    digest = hashlib.sha256(runtime_id.encode()).hexdigest()[:8]
+    return f"sbx-{runtime_id.lower().replace('_', '-')}-{digest}"
 
 
-def secret_name(sandbox_id: str) -> str:
-    return f"{object_name(sandbox_id)}-token"
+def secret_name(runtime_id: str) -> str:
+    return f"{object_name(runtime_id)}-token"
 
 
 def label_value(value: str) -> str:
@@ -33,10 +34,12 @@ def label_value(value: str) -> str:
     return "h-" + hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def labels(sandbox_id: str, pool: str | None) -> dict[str, str]:
+def labels(runtime_id: str, pool: str | None, owner: str | None) -> dict[str, str]:
+    """The selector's labels, the runtime's id and pool, and the service that owns it."""
     return {
         PART_OF: PROJECT,
         COMPONENT: "sandbox",
-        SANDBOX_ID: label_value(sandbox_id),
+        SANDBOX_ID: label_value(runtime_id),
         POOL: label_value(pool) if pool else "none",
+        OWNER: owner or "none",
     }

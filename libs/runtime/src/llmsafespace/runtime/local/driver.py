@@ -14,8 +14,10 @@ from pathlib import Path
 
 import structlog
 
+from llmsafespace.contracts.ids import RuntimeId
+
 from ..agent_client import AgentClient
-from ..driver import Handle, RuntimeSpec, RuntimeStats, SandboxFailure
+from ..driver import Handle, RuntimeOwner, RuntimeSpec, RuntimeStats, SandboxFailure
 from ..errors import (
     AgentUnavailable,
     DriverError,
@@ -146,7 +148,12 @@ class LocalDriver:
 
     def _handle(self, meta: SandboxMeta) -> Handle:
         socket = self._layout.socket(meta.sandbox_id)
-        return Handle(sandbox_id=meta.sandbox_id, endpoint=f"unix://{socket}", token=meta.token)
+        return Handle(
+            runtime_id=RuntimeId(meta.sandbox_id),
+            owner=None if meta.owner is None else RuntimeOwner(meta.owner),
+            endpoint=f"unix://{socket}",
+            token=meta.token,
+        )
 
     def _interpreter(self, runtime: str) -> str:
         try:
@@ -175,24 +182,24 @@ class LocalDriver:
 
     def _start(self, spec: RuntimeSpec, interpreter: str) -> SandboxMeta:
         """Allocate a uid, lay out the dirs and start bwrap (blocking)."""
-        layout, sandbox_id = self._layout, spec.sandbox_id
-        socket = layout.socket(sandbox_id)
+        layout, runtime_id = self._layout, spec.runtime_id
+        socket = layout.socket(runtime_id)
         if len(os.fsencode(socket)) > MAX_SOCKET_PATH:
             raise RuntimeUnavailable(
                 f"agent socket path {socket} is longer than {MAX_SOCKET_PATH} bytes; "
                 "use a shorter runtime_dir"
             )
         clock = _Clock()
-        uid = self._uids.allocate(layout.root, sandbox_id, self._uid_busy)
+        uid = self._uids.allocate(layout.root, runtime_id, self._uid_busy)
         clock.lap("uid")
-        layout.state(sandbox_id).mkdir(mode=0o711)
-        for path in (layout.run(sandbox_id), layout.workspace(sandbox_id)):
+        layout.state(runtime_id).mkdir(mode=0o711)
+        for path in (layout.run(runtime_id), layout.workspace(runtime_id)):
             path.mkdir(mode=0o700)
             os.chown(path, uid, uid)
         clock.lap("dirs")
         mount_workspace(
-            layout.workspace(sandbox_id),
-            layout.image(sandbox_id),
+            layout.workspace(runtime_id),
+            layout.image(runtime_id),
             spec.storage_bytes,
             uid,
             fallback_bytes=_memory_share(spec),
@@ -206,13 +213,14 @@ class LocalDriver:
             oom_file = self._cgroups.oom_file(uid)
         clock.lap("cgroup")
         token = secrets.token_urlsafe(32)
-        token_file = layout.run(sandbox_id) / TOKEN_NAME
+        token_file = layout.run(runtime_id) / TOKEN_NAME
         token_file.write_text(token)
         os.chown(token_file, uid, uid)
         token_file.chmod(0o600)
         high = spec.security_level == "high"
         meta = SandboxMeta(
-            sandbox_id=sandbox_id,
+            sandbox_id=runtime_id,
+            owner=spec.owner,
             uid=uid,
             pid=0,
             token=token,
@@ -220,10 +228,10 @@ class LocalDriver:
             security_level=spec.security_level,
         )
         layout.write_meta(meta)
-        agent_log = layout.state(sandbox_id) / "agent.log"
+        agent_log = layout.state(runtime_id) / "agent.log"
         if spec.network_ports is not None and network.restricted(spec.network_rules):
             dns_pid, dns_port = network.start_dns_filter(
-                layout.state(sandbox_id) / "dnsfilter.json",
+                layout.state(runtime_id) / "dnsfilter.json",
                 spec.network_rules,
                 self._config.dns_upstream or network.resolvers(),
                 uid,
@@ -236,8 +244,8 @@ class LocalDriver:
             clock.lap("egress")
         profile = bwrap.Profile(
             interpreter=interpreter,
-            workspace=layout.workspace(sandbox_id),
-            run_dir=layout.run(sandbox_id),
+            workspace=layout.workspace(runtime_id),
+            run_dir=layout.run(runtime_id),
             agent_dir=layout.agent,
             etc_dir=layout.etc,
             tmp_bytes=min(spec.storage_bytes, _memory_share(spec)),
@@ -258,7 +266,7 @@ class LocalDriver:
             # limit; inside, gVisor applies RLIMIT_FSIZE itself.
             fsize_bytes=None if high else spec.storage_bytes,
         )
-        argv = self._runsc(profile, uid, sandbox_id) if high else None
+        argv = self._runsc(profile, uid, runtime_id) if high else None
         clock.lap("files")
         with contextlib.ExitStack() as stack:
             fds: tuple[int, ...] = ()
@@ -289,14 +297,14 @@ class LocalDriver:
         self.timings = clock.laps
         return meta
 
-    def _runsc(self, profile: bwrap.Profile, uid: int, sandbox_id: str) -> list[str]:
+    def _runsc(self, profile: bwrap.Profile, uid: int, runtime_id: str) -> list[str]:
         """Write the gVisor sandbox's bundle and state dir; the runsc argv that starts it."""
-        bundle, runsc_root = self._layout.bundle(sandbox_id), self._layout.runsc_root(sandbox_id)
+        bundle, runsc_root = self._layout.bundle(runtime_id), self._layout.runsc_root(runtime_id)
         config = gvisor.spec(profile, self._layout.gvisor_rootfs, self._config.nofile_per_sandbox)
         gvisor.write_bundle(bundle, config, uid)
         runsc_root.mkdir(mode=0o700)
         os.chown(runsc_root, uid, uid)
-        return gvisor.command(runsc_root, bundle, sandbox_id)
+        return gvisor.command(runsc_root, bundle, runtime_id)
 
     @staticmethod
     def _start_network(child: int, confinement: Confinement, agent_log: Path) -> None:
@@ -359,37 +367,37 @@ class LocalDriver:
         interpreter = self._interpreter(spec.runtime)
         self._check_supported(spec)
         self._check_packages(spec.runtime)
-        if self._layout.state(spec.sandbox_id).exists():
-            raise DriverError(f"sandbox {spec.sandbox_id} already exists")
+        if self._layout.state(spec.runtime_id).exists():
+            raise DriverError(f"sandbox {spec.runtime_id} already exists")
         try:
             meta = await asyncio.to_thread(self._start, spec, interpreter)
             await self._wait_ready(meta)
         except BaseException:
             await asyncio.to_thread(
-                remove, self._layout, self._uids, spec.sandbox_id, self._cgroups
+                remove, self._layout, self._uids, spec.runtime_id, self._cgroups
             )
             raise
         return self._handle(meta)
 
-    def _keep_layer(self, sandbox_id: str, layer: str) -> None:
-        meta = self._alive(sandbox_id)
+    def _keep_layer(self, runtime_id: str, layer: str) -> None:
+        meta = self._alive(runtime_id)
         if meta is None:
-            raise DriverError(f"sandbox {sandbox_id} is not running")
-        layers.keep(self._layout.root, self._layout.workspace(sandbox_id), meta.uid, layer)
-        log.info("template_layer_kept", sandbox_id=sandbox_id, layer=layer)
+            raise DriverError(f"sandbox {runtime_id} is not running")
+        layers.keep(self._layout.root, self._layout.workspace(runtime_id), meta.uid, layer)
+        log.info("template_layer_kept", runtime_id=runtime_id, layer=layer)
 
-    async def keep_layer(self, sandbox_id: str, layer: str) -> None:
+    async def keep_layer(self, runtime_id: str, layer: str) -> None:
         """Copy the sandbox's workspace into the layer store (see ``layers``)."""
-        await asyncio.to_thread(self._keep_layer, sandbox_id, layer)
+        await asyncio.to_thread(self._keep_layer, runtime_id, layer)
 
     async def drop_layer(self, layer: str) -> None:
         """Remove a template layer; idempotent."""
         await asyncio.to_thread(layers.drop, self._layout.root, layer)
 
-    async def destroy(self, sandbox_id: str) -> None:
+    async def destroy(self, runtime_id: str) -> None:
         """Kill every process of the sandbox and remove its state; idempotent."""
-        self._destroyed.add(sandbox_id)
-        await asyncio.to_thread(remove, self._layout, self._uids, sandbox_id, self._cgroups)
+        self._destroyed.add(runtime_id)
+        await asyncio.to_thread(remove, self._layout, self._uids, runtime_id, self._cgroups)
 
     def failures(self) -> AsyncGenerator[SandboxFailure, None]:
         """Report, once each and as it happens, sandboxes whose agent process ended on its
@@ -398,8 +406,8 @@ class LocalDriver:
             self._layout, self._destroyed, EXIT_RESCAN_INTERVAL, self._config.ready_timeout
         ).run()
 
-    def _alive(self, sandbox_id: str) -> SandboxMeta | None:
-        meta = self._layout.read_meta(sandbox_id)
+    def _alive(self, runtime_id: str) -> SandboxMeta | None:
+        meta = self._layout.read_meta(runtime_id)
         if meta is None or not meta.pid or not is_alive(meta.pid, meta.uid):
             return None
         return meta
@@ -407,29 +415,29 @@ class LocalDriver:
     async def list(self) -> list[Handle]:
         """Sandboxes alive now, including those made by earlier processes."""
         ids = await asyncio.to_thread(self._layout.sandbox_ids)
-        metas = [await asyncio.to_thread(self._alive, sandbox_id) for sandbox_id in ids]
+        metas = [await asyncio.to_thread(self._alive, runtime_id) for runtime_id in ids]
         return [self._handle(meta) for meta in metas if meta is not None]
 
-    async def inspect(self, sandbox_id: str) -> Handle | None:
+    async def inspect(self, runtime_id: str) -> Handle | None:
         """The sandbox's handle if it is alive."""
-        meta = await asyncio.to_thread(self._alive, sandbox_id)
+        meta = await asyncio.to_thread(self._alive, runtime_id)
         return None if meta is None else self._handle(meta)
 
-    def _stats(self, sandbox_id: str) -> RuntimeStats | None:
-        meta = self._alive(sandbox_id)
+    def _stats(self, runtime_id: str) -> RuntimeStats | None:
+        meta = self._alive(runtime_id)
         if meta is None:
             return None
         usage = None if self._cgroups is None else self._cgroups.usage(meta.uid)
         return RuntimeStats() if usage is None else RuntimeStats(**dataclasses.asdict(usage))
 
-    async def stats(self, sandbox_id: str) -> RuntimeStats | None:
+    async def stats(self, runtime_id: str) -> RuntimeStats | None:
         """Its cgroup's counters (v1 or v2); every field None on a host without cgroups."""
-        return await asyncio.to_thread(self._stats, sandbox_id)
+        return await asyncio.to_thread(self._stats, runtime_id)
 
-    def _set_paused(self, sandbox_id: str, paused: bool) -> None:
-        meta = self._alive(sandbox_id)
+    def _set_paused(self, runtime_id: str, paused: bool) -> None:
+        meta = self._alive(runtime_id)
         if meta is None:
-            raise RuntimeUnavailable(f"sandbox {sandbox_id} is not running")
+            raise RuntimeUnavailable(f"sandbox {runtime_id} is not running")
         if self._cgroups is None:
             raise UnsupportedSpec("pause needs cgroups, which this host does not offer")
         if paused:
@@ -437,13 +445,13 @@ class LocalDriver:
         else:
             self._cgroups.thaw(meta.uid)
 
-    async def pause(self, sandbox_id: str) -> None:
+    async def pause(self, runtime_id: str) -> None:
         """Freeze the sandbox's cgroup: no CPU, processes and memory kept."""
-        await asyncio.to_thread(self._set_paused, sandbox_id, True)
+        await asyncio.to_thread(self._set_paused, runtime_id, True)
 
-    async def resume(self, sandbox_id: str) -> None:
+    async def resume(self, runtime_id: str) -> None:
         """Thaw the sandbox's cgroup."""
-        await asyncio.to_thread(self._set_paused, sandbox_id, False)
+        await asyncio.to_thread(self._set_paused, runtime_id, False)
 
     async def close(self) -> None:
         """Nothing to release: sandboxes keep running and state lives on disk."""

@@ -8,6 +8,8 @@ import os
 import time
 from collections.abc import AsyncGenerator, Container
 
+from llmsafespace.contracts.ids import RuntimeId
+
 from ..driver import SandboxFailure
 from .layout import Layout
 from .processes import is_alive, is_running
@@ -79,7 +81,7 @@ class ExitWatch:
                 except TimeoutError:
                     continue
                 if sandbox_id not in self._destroyed:
-                    yield SandboxFailure(sandbox_id, REASON)
+                    yield SandboxFailure(RuntimeId(sandbox_id), REASON)
         finally:
             for sandbox_id in list(self._watched):
                 self._forget(sandbox_id)

@@ -22,6 +22,7 @@ class SandboxMeta(BaseModel):
     created_at: float
     security_level: str = "standard"  # "high": the agent runs under gVisor
     dns_filter_pid: int = 0  # egress restricted to hosts or networks: its DNS filter
+    owner: str | None = None  # RuntimeOwner's value (None: made before owners were recorded)
 
 
 class Layout:

@@ -1,0 +1,225 @@
+"""warmpool-svc's side of the warm-claim handover (the claim ledger, the release, the
+sweep) and the reservations it reports, against a real PostgreSQL (the claim is SQL),
+the in-memory driver and FastStream's test broker standing in for sandbox-svc."""
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from importlib.resources import files
+from pathlib import Path
+
+import asyncpg
+import pytest
+from faststream.nats import NatsBroker, NatsRouter, TestNatsBroker
+from prometheus_client import CollectorRegistry
+
+from llmsafespace.contracts import (
+    Caller,
+    Catalog,
+    ClaimWarmSandbox,
+    CreateWarmPool,
+    ErrorCode,
+    PoolReservation,
+    ReleaseWarmClaim,
+    Resources,
+    Role,
+    RuntimeId,
+    SecurityLevel,
+    ServiceError,
+    UpdateWarmPool,
+    WarmPoolRef,
+    WarmPoolSpec,
+    WarmPoolUpdate,
+    commands,
+    quantity_bytes,
+)
+from llmsafespace.devstack.postgres_server import PostgresServer
+from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
+from llmsafespace.servicekit import BrokerConnection, Bus, handles, middlewares
+from llmsafespace.servicekit.db import connect, migrate
+from llmsafespace.warmpool_svc.metrics import Metrics
+from llmsafespace.warmpool_svc.pools import Pools
+from llmsafespace.warmpool_svc.replenisher import Replenisher
+from llmsafespace.warmpool_svc.store import PoolStore
+
+USER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
+ADMIN = Caller(user_id="usr-adminadmin00", role=Role.ADMIN)
+RESOURCES = Resources(memory="300Mi")
+
+
+@pytest.fixture(scope="module")
+def state_dir() -> Iterator[Path]:
+    """A state directory the unprivileged PostgreSQL user can reach."""
+    path = Path(tempfile.mkdtemp(prefix="warmpool-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def database(state_dir: Path) -> AsyncIterator[str]:
+    server = PostgresServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+class World:
+    def __init__(self, db: asyncpg.Pool) -> None:
+        self.db = db
+        self.driver = MemoryDriver()
+        self.store = PoolStore(db)
+        self.reservations: list[PoolReservation] = []
+        self.refuse = False  # sandbox-svc refuses reservations (the owner's quota is full)
+        self.broker = NatsBroker(middlewares=middlewares(), logger=None)
+        router = NatsRouter()
+        handles(router, commands.SANDBOX_RESERVE)(self._reserve)
+        self.broker.include_router(router)
+        bus = Bus(BrokerConnection(self.broker))
+        metrics = Metrics(CollectorRegistry())
+        self.replenisher = Replenisher(
+            db, self.store, self.driver, bus, metrics, parallel_starts=4, preload_timeout=5
+        )
+        self.pools = Pools(self.store, self.driver, bus, Catalog(), metrics, lambda pool: None)
+
+    async def _reserve(self, reservation: PoolReservation) -> PoolReservation:
+        if self.refuse and reservation.sandboxes:
+            raise ServiceError(ErrorCode.QUOTA_EXCEEDED, "over the owner's sandbox quota")
+        self.reservations.append(reservation)
+        return reservation
+
+    async def pool(self, caller: Caller = ADMIN, ready: int = 1) -> list[RuntimeId]:
+        """A pool with `ready` warm runtimes started (as the replenisher starts them)."""
+        spec = WarmPoolSpec(name="py", minSize=0, resources=RESOURCES)
+        await self.pools.create(CreateWarmPool(caller=caller, spec=spec))
+        key = (await self.store.pools())[0]["name"]
+        ids = []
+        for n in range(ready):
+            runtime_id = RuntimeId(f"wp-ready{n:08d}")
+            await self.store.insert_pending(runtime_id, key, spec)
+            handle = await self.driver.create(
+                RuntimeSpec(runtime_id=runtime_id, owner=RuntimeOwner.WARMPOOL_SVC)
+            )
+            assert await self.store.mark_ready(runtime_id, handle.endpoint, handle.token)
+            ids.append(runtime_id)
+        return ids
+
+    async def claim(self, sandbox_id: str) -> RuntimeId | None:
+        request = ClaimWarmSandbox(
+            caller=USER,
+            sandbox_id=sandbox_id,
+            runtime="python:3.11",
+            security_level=SecurityLevel.STANDARD,
+            resources=RESOURCES,
+        )
+        return (await self.pools.claim(request)).runtime_id
+
+
+@pytest.fixture
+async def world(database: str) -> AsyncIterator[World]:
+    db = await connect(database)
+    await db.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    await migrate(db, "warmpool-svc", files("llmsafespace.warmpool_svc") / "migrations")
+    created = World(db)
+    try:
+        async with TestNatsBroker(created.broker):
+            yield created
+    finally:
+        await db.close()
+
+
+async def test_a_second_claim_for_a_sandbox_answers_the_runtime_of_its_first(
+    world: World,
+) -> None:
+    first, _ = await world.pool(ready=2)
+    assert await world.claim("sb-claimedtwice0") == first
+    assert await world.claim("sb-claimedtwice0") == first
+    assert await world.claim("sb-anothersandbx") is not None  # the second is still ready
+
+
+async def test_a_release_destroys_what_the_claim_assigned_and_a_later_claim_misses(
+    world: World,
+) -> None:
+    (runtime_id,) = await world.pool(ready=1)
+    assert await world.claim("sb-releasedclaim") == runtime_id
+    released = await world.pools.release(ReleaseWarmClaim(sandbox_id="sb-releasedclaim"))
+    assert released.runtime_id == runtime_id
+    assert await world.driver.inspect(runtime_id) is None
+    assert runtime_id not in await world.store.known_ids()
+    assert await world.claim("sb-releasedclaim") is None
+    again = await world.pools.release(ReleaseWarmClaim(sandbox_id="sb-releasedclaim"))
+    assert again.runtime_id is None  # idempotent
+
+
+async def test_a_claim_arriving_after_its_release_misses_and_leaves_the_pool_alone(
+    world: World,
+) -> None:
+    """sandbox-svc gave up on a slow claim and released it before warmpool-svc got to it:
+    the late claim must not hand out (and so leak) a runtime."""
+    (runtime_id,) = await world.pool(ready=1)
+    await world.pools.release(ReleaseWarmClaim(sandbox_id="sb-latelateclaim0"))
+    assert await world.claim("sb-latelateclaim0") is None
+    assert await world.claim("sb-someoneelse00") == runtime_id
+
+
+async def test_the_sweep_destroys_by_owner_label_and_never_an_assigned_runtime(
+    world: World,
+) -> None:
+    """The sweep asks nobody and waits for nothing: a runtime it owns without a row goes
+    (whatever its id looks like), an assigned one stays however old its claim, and one
+    another service owns is never its to destroy (even named like a warm one)."""
+    (assigned,) = await world.pool(ready=1)
+    assert await world.claim("sb-adoptedruntim") == assigned
+    await world.db.execute("UPDATE warm_sandboxes SET assigned_at = now() - interval '1 day'")
+    orphan = await world.driver.create(
+        RuntimeSpec(runtime_id="leftover", owner=RuntimeOwner.WARMPOOL_SVC)
+    )
+    foreign = await world.driver.create(
+        RuntimeSpec(runtime_id="wp-notwarmpools0", owner=RuntimeOwner.SANDBOX_SVC)
+    )
+    await world.replenisher._sweep_orphans()
+    assert await world.driver.inspect(assigned) is not None
+    assert await world.driver.inspect(orphan.runtime_id) is None
+    assert await world.driver.inspect(foreign.runtime_id) is not None
+    assert assigned in await world.store.assigned()
+
+
+async def test_the_sweep_forgets_an_assigned_row_once_its_runtime_is_gone(world: World) -> None:
+    (assigned,) = await world.pool(ready=1)
+    await world.claim("sb-endedsandbox0")
+    await world.driver.destroy(assigned)  # sandbox-svc ended the sandbox
+    await world.replenisher._sweep_orphans()
+    assert await world.store.assigned() == set()
+
+
+async def test_an_ordinary_users_pool_reports_its_reservation_and_its_deletion(
+    world: World,
+) -> None:
+    await world.pool(caller=USER, ready=0)
+    update = UpdateWarmPool(caller=USER, name="py", update=WarmPoolUpdate(minSize=2))
+    await world.pools.update(update)
+    await world.pools.delete(WarmPoolRef(caller=USER, name="py"))
+    memory = quantity_bytes(RESOURCES.memory)
+    assert [(r.owner_id, r.sandboxes, r.memory_bytes) for r in world.reservations] == [
+        (USER.user_id, 0, 0),
+        (USER.user_id, 2, 2 * memory),
+        (USER.user_id, 0, 0),
+    ]
+    await world.replenisher._reserve_again()  # at a start: every pool again (none left)
+    assert len(world.reservations) == 3
+
+
+async def test_a_reservation_sandbox_svc_refuses_undoes_the_pool_change(world: World) -> None:
+    world.refuse = True
+    spec = WarmPoolSpec(name="py", minSize=2, resources=RESOURCES)
+    with pytest.raises(ServiceError) as refused:
+        await world.pools.create(CreateWarmPool(caller=USER, spec=spec))
+    assert refused.value.code is ErrorCode.QUOTA_EXCEEDED
+    assert await world.store.pools() == []
+
+
+async def test_an_admins_shared_pool_reserves_nothing(world: World) -> None:
+    await world.pool(caller=ADMIN, ready=0)
+    assert world.reservations == []

@@ -20,7 +20,8 @@ import time
 
 from . import jsworker
 from .cancel import Cancel
-from .outcome import DisplaySink, Outcome, Sink, Usage, discard_display, stopped
+from .frames import Outcome, Usage
+from .outcome import DisplaySink, Sink, discard_display, stopped
 from .pipes import CHUNK, PipeReader, discard
 from .processes import ended_by_signal, exit_fd, oom_kills
 from .protocol import TYPE_CHECKING, Frame, FrameBuffer, ProtocolError, encode

@@ -1,5 +1,7 @@
 """Sandbox drivers and the client of the in-sandbox agent."""
 
+from llmsafespace.agent.frames import TIMEOUT_EXIT_CODE
+
 from .agent_client import AgentClient, AgentResult, DisplayCallback, OutputCallback
 from .agent_transfers import AgentRequestError, Download, Upload
 from .driver import (
@@ -27,6 +29,7 @@ from .memory import MemoryDriver
 from .settings import KubernetesSettings, RuntimeSettings
 
 __all__ = [
+    "TIMEOUT_EXIT_CODE",
     "AgentClient",
     "AgentRequestError",
     "AgentResult",

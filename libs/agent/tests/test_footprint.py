@@ -18,6 +18,11 @@ NOT_AT_START = (
     "subprocess",
     "llmsafespace.agent.worker",
     "llmsafespace.agent.display",
+    # files, commands and terminals: on their first request
+    "llmsafespace.agent.files",
+    "llmsafespace.agent.commands",
+    "llmsafespace.agent.terminal",
+    "termios",
 )
 
 

@@ -2,7 +2,9 @@
 
 Threads, not an event loop (asyncio alone costs every sandbox ~5 MB and ~40 ms of start):
 the main thread accepts, each connection has a reader thread, each request a thread of
-its own; frames leave whole under one lock per connection.
+its own; frames leave whole under one lock per connection. Files, commands and terminals
+are imported on their first request (~1 MB and ~3 ms of start an idle sandbox that only
+runs code never pays; a worker forked before then does not inherit them either).
 """
 
 from __future__ import annotations
@@ -17,21 +19,23 @@ import time
 from _operator import _compare_digest as compare_digest  # hmac's, without OpenSSL
 from collections.abc import Callable
 
-from . import files
 from .cancel import Cancel
-from .commands import StdinQueue, run_command
 from .frames import Op, Outcome, Reply
 from .interpreter import Interpreter
 from .paths import FileError
 from .protocol import TYPE_CHECKING, Frame, FrameTooLarge, ProtocolError, encode, read_frame_sync
-from .terminal import Terminal, TerminalError
 
 LISTEN_BACKLOG = 128
 ACCEPT_RETRY = 0.05  # seconds, after accept failed (e.g. EMFILE: the connection waits)
 
 
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import BinaryIO
+
+    from . import files
+    from .commands import StdinQueue
+    from .terminal import Terminal
 
 
 class AgentConfig:
@@ -167,10 +171,10 @@ class Connection:
             Op.SET_ENV: self._set_env,
             Op.OPEN_TERMINAL: self._open_terminal,
             Op.CANCEL: self._cancel,
-            Op.LIST_FILES: self._answer(files.list_files),
-            Op.DELETE_FILE: self._answer(files.delete),
-            Op.WRITE_FILE: self._transfer(files.write_file),
-            Op.READ_FILE: self._transfer(files.read_file),
+            Op.LIST_FILES: self._answer("list_files"),
+            Op.DELETE_FILE: self._answer("delete"),
+            Op.WRITE_FILE: self._transfer("write_file"),
+            Op.READ_FILE: self._transfer("read_file"),
         }
         handler = handlers.get(str(request.get("op")))
         try:
@@ -182,7 +186,7 @@ class Connection:
         except FileError as exc:
             error = {"type": Reply.ERROR, "message": str(exc), "code": exc.code}
             self.send({"id": request_id, **error})
-        except (RequestError, TerminalError, OSError, ProtocolError) as exc:
+        except (RequestError, OSError, ProtocolError) as exc:
             # ProtocolError: an answer too large for a frame (e.g. a huge result repr).
             self.send({"id": request_id, "type": Reply.ERROR, "message": str(exc)})
         except Exception as exc:  # a bug must not end the connection: answer and go on
@@ -190,16 +194,21 @@ class Connection:
             error = {"type": Reply.ERROR, "message": "the agent failed", "code": "internal_error"}
             self.send({"id": request_id, **error})
 
-    def _answer(self, operation: Callable[[Frame], Frame]) -> Callable[[Frame], None]:
+    def _answer(self, name: str) -> Callable[[Frame], None]:
+        """Serve a one-reply request with ``files.<name>``."""
+
         def serve(request: Frame) -> None:
+            operation: Callable[[Frame], Frame] = getattr(_files(), name)
             self.send({**operation(request), "id": request["id"], "type": Reply.RESULT})
 
         return serve
 
-    def _transfer(
-        self, operation: Callable[[Frame, files.Send, files.Inbound], Frame]
-    ) -> Callable[[Frame], None]:
+    def _transfer(self, name: str) -> Callable[[Frame], None]:
+        """Serve a transfer with ``files.<name>``, fed the request's ``data`` frames."""
+
         def serve(request: Frame) -> None:
+            operation: Callable[[Frame, files.Send, files.Inbound], Frame]
+            operation = getattr(_files(), name)
             request_id = request["id"]
             if request_id in self._inbound:
                 raise RequestError(f"request {request_id} is already running")
@@ -257,6 +266,8 @@ class Connection:
         self._execute(request, lambda **kw: interpreter.run(code, display=display, **kw))
 
     def _run_command(self, request: Frame) -> None:
+        from .commands import run_command
+
         command = _text(request, "command")
         extra = _env(request)
         cwd = _directory(request, self._agent.config.workspace)
@@ -272,14 +283,21 @@ class Connection:
         terminal = self._terminals.get(frame.get("target"))
         if terminal is None:
             return
+        from .terminal import TerminalError  # loaded: a terminal is running
+
         try:
             terminal.resize(frame.get("cols"), frame.get("rows"))
         except (TerminalError, OSError) as exc:
             self.send({"id": frame.get("id"), "type": Reply.ERROR, "message": str(exc)})
 
     def _open_terminal(self, request: Frame) -> None:
+        from .terminal import Terminal, TerminalError
+
         request_id = request["id"]
-        terminal = Terminal(request.get("cols", 80), request.get("rows", 24))
+        try:
+            terminal = Terminal(request.get("cols", 80), request.get("rows", 24))
+        except TerminalError as exc:
+            raise RequestError(str(exc)) from exc
         env = dict(self._agent.config.env)
         stdin = self._stdin[request_id]
         self._terminals[request_id] = terminal
@@ -298,6 +316,12 @@ class Connection:
         self._agent.config.env.update(extra)
         self._agent.interpreter.set_env(extra)
         self.send({"id": request["id"], "type": Reply.RESULT})
+
+
+def _files() -> ModuleType:
+    from . import files
+
+    return files
 
 
 class Agent:

@@ -190,11 +190,15 @@ def _stdio(out_fd: int, err_fd: int) -> None:
 
 
 def _fresh_modules() -> None:
-    """Undo what only the agent wanted: the site dirs it skipped (``python -S``)."""
+    """Undo what only the agent wanted: the site dirs it skipped (``python -S``), the
+    working dir it kept off its path (``python -P``: user code imports its own modules
+    from the workspace, as ``python -m`` there would)."""
     if sys.flags.no_site:
         import site
 
         site.main()
+    if sys.flags.safe_path:
+        sys.path.insert(0, os.getcwd())
     add_user_path()  # package installs (importable without a restart), runtime packages
     sys.argv = [""]
 

@@ -29,7 +29,6 @@ from .memory import MemoryDriver
 from .settings import KubernetesSettings, RuntimeSettings
 
 __all__ = [
-    "TIMEOUT_EXIT_CODE",
     "AgentClient",
     "AgentRequestError",
     "AgentResult",
@@ -55,6 +54,7 @@ __all__ = [
     "RuntimeStats",
     "RuntimeUnavailable",
     "SandboxFailure",
+    "TIMEOUT_EXIT_CODE",
     "UnknownRuntime",
     "UnsupportedSpec",
     "Upload",

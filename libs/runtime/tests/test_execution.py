@@ -170,3 +170,10 @@ async def test_code_imports_a_module_written_to_the_workspace(client: AgentClien
     await client.run_command("echo 'VALUE = 42' > /workspace/helper_module.py", timeout=10)
     result = await client.run_code("import helper_module\nprint(helper_module.VALUE)", timeout=10)
     assert result.stdout == "42\n", result.error
+
+
+async def test_annotations_in_a_cell_are_evaluated_as_in_plain_python(
+    client: AgentClient,
+) -> None:
+    result = await client.run_code("def f(x: int) -> None: ...\nf.__annotations__['x']", timeout=10)
+    assert result.result == "<class 'int'>"

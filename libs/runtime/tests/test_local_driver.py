@@ -110,6 +110,20 @@ async def test_pid_1_environ_holds_no_host_secret(client: AgentClient) -> None:
     assert SECRET not in result.stdout
 
 
+async def test_a_new_workspace_is_empty_and_the_sandbox_s_own(
+    driver: LocalDriver, config: LocalConfig
+) -> None:
+    """Not even the image's ``lost+found`` (removed once from the template, not per create)."""
+    handle = await driver.create(RuntimeSpec(sandbox_id="fresh"))
+    try:
+        client = await AgentClient.connect(handle.endpoint, handle.token)
+        result = await client.run_command("ls -A /workspace; stat -c %u:%a /workspace", timeout=10)
+        await client.close()
+    finally:
+        await driver.destroy("fresh")
+    assert result.stdout == "1000:700\n"
+
+
 async def test_the_workspace_is_writable_and_kernel_symbols_are_masked(
     client: AgentClient,
 ) -> None:

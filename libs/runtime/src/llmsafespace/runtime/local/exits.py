@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Container
 
 from ..driver import SandboxFailure
 from .layout import Layout
-from .processes import is_alive
+from .processes import is_alive, switching_uid
 
 REASON = "the sandbox's agent exited (killed, out of memory, or crashed)"
 
@@ -33,6 +33,9 @@ class ExitWatch:
             pidfd = os.pidfd_open(meta.pid)
         except OSError:
             pidfd = None
+        if pidfd is not None and switching_uid(meta.pid):
+            os.close(pidfd)  # not the sandbox's uid yet, not ended: seen at the next rescan
+            return
         if pidfd is None or not is_alive(meta.pid, meta.uid):  # checked after the open:
             if pidfd is not None:  # the pidfd is then known to be the sandbox's process
                 os.close(pidfd)

@@ -329,9 +329,10 @@ class LocalDriver:
         deadline = time.monotonic() + self._config.ready_timeout
         socket = self._layout.socket(meta.sandbox_id)
         while True:
-            if _listening(socket):
-                _seal(socket.parent)
             try:
+                if not _listening(socket):  # a probe costs less than a client's attempt
+                    raise AgentUnavailable("not listening yet")
+                _seal(socket.parent)
                 client = await AgentClient.connect(handle.endpoint, handle.token, timeout=1.0)
             except AgentUnavailable:
                 # Not is_alive(pid, uid): right after the spawn the process may still be

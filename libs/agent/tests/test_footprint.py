@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 # asyncio (~5 MB with its dependencies), typing and argparse (~0.9 MB), OpenSSL (hashlib,
-# ssl), subprocess and the worker's own modules (loaded by the forked child only).
+# ssl), subprocess, the worker's own modules (loaded before the first fork, not at
+# import: a JavaScript sandbox never needs them) and what only some requests need.
 NOT_AT_START = (
     "asyncio",
     "typing",
@@ -18,6 +19,10 @@ NOT_AT_START = (
     "subprocess",
     "llmsafespace.agent.worker",
     "llmsafespace.agent.display",
+    "llmsafespace.agent.files",
+    "llmsafespace.agent.commands",
+    "llmsafespace.agent.terminal",
+    "termios",
 )
 
 

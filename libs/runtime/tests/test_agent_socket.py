@@ -241,3 +241,27 @@ async def test_a_flood_of_output_is_passed_on_but_not_kept_whole(run_dir: Path) 
         await server.wait_closed()
     assert seen == 64 * len(chunk)
     assert len(result.stdout) == KEPT_OUTPUT
+
+
+async def test_a_fake_agent_ending_with_a_malformed_result_makes_the_agent_unavailable(
+    run_dir: Path,
+) -> None:
+    async def malformed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_frame(reader)  # hello
+        writer.write(encode({"ok": True}))
+        request, _ = await read_frame(reader)
+        writer.write(encode({"id": request["id"], "type": "result", "exitCode": "many"}))
+        await reader.read()  # until the client closes
+        writer.close()
+        await writer.wait_closed()
+
+    path = run_dir / "agent.sock"
+    server = await asyncio.start_unix_server(malformed, path=str(path))
+    try:
+        client = await AgentClient.connect(f"unix://{path}", TOKEN, timeout=2)
+        with pytest.raises(AgentUnavailable, match="malformed result"):
+            await client.run_code("1", timeout=30)
+        await client.close()
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -164,3 +164,16 @@ async def test_set_env_reaches_the_live_interpreter_and_later_commands(
     assert code.stdout == "caller-1 state\n"
     command = await client.run_command("echo $CLAIMED_BY", timeout=10)
     assert command.stdout == "caller-1\n"
+
+
+async def test_code_imports_a_module_written_to_the_workspace(client: AgentClient) -> None:
+    await client.run_command("echo 'VALUE = 42' > /workspace/helper_module.py", timeout=10)
+    result = await client.run_code("import helper_module\nprint(helper_module.VALUE)", timeout=10)
+    assert result.stdout == "42\n", result.error
+
+
+async def test_annotations_in_a_cell_are_evaluated_as_in_plain_python(
+    client: AgentClient,
+) -> None:
+    result = await client.run_code("def f(x: int) -> None: ...\nf.__annotations__['x']", timeout=10)
+    assert result.result == "<class 'int'>"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -12,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+import llmsafespace.agent
 import llmsafespace.runtime
 from llmsafespace.runtime import (
     AgentClient,
     Handle,
+    RuntimeId,
     RuntimeOwner,
     RuntimeSettings,
     RuntimeSpec,
@@ -23,7 +27,7 @@ from llmsafespace.runtime import (
     UnknownRuntime,
     create_driver,
 )
-from llmsafespace.runtime.local import LocalConfig, LocalDriver, sweep
+from llmsafespace.runtime.local import LocalConfig, LocalDriver, bwrap, sweep
 from llmsafespace.runtime.local.mounts import copy_sparse
 from llmsafespace.runtime.local.uids import UidRegistry
 
@@ -106,6 +110,20 @@ async def test_pid_1_environ_holds_no_host_secret(client: AgentClient) -> None:
     result = await client.run_command("cat /proc/1/environ; env", timeout=10)
     assert result.exit_code == 0
     assert SECRET not in result.stdout
+
+
+async def test_a_new_workspace_is_empty_and_the_sandbox_s_own(
+    driver: LocalDriver, config: LocalConfig
+) -> None:
+    """Not even the image's ``lost+found`` (removed once from the template, not per create)."""
+    handle = await driver.create(RuntimeSpec(runtime_id=RuntimeId("fresh")))
+    try:
+        client = await AgentClient.connect(handle.endpoint, handle.token)
+        result = await client.run_command("ls -A /workspace; stat -c %u:%a /workspace", timeout=10)
+        await client.close()
+    finally:
+        await driver.destroy(RuntimeId("fresh"))
+    assert result.stdout == "1000:700\n"
 
 
 async def test_the_workspace_is_writable_and_kernel_symbols_are_masked(
@@ -251,3 +269,37 @@ def test_a_workspace_image_is_copied_with_its_holes_and_only_for_root(tmp_path: 
     assert target.stat().st_mode & 0o777 == 0o600
     with pytest.raises(FileExistsError):  # never over an existing workspace
         copy_sparse(source, target)
+
+
+def test_the_agent_does_not_import_modules_left_in_the_workspace_it_starts_in(
+    tmp_path: Path,
+) -> None:
+    """The agent starts in ``/workspace`` again after a resume or a restore: a module the
+    user left there must not be what it imports (it would run before Landlock, holding
+    the token)."""
+    (tmp_path / "selectors.py").write_text(
+        "open(__file__ + '.imported', 'w').close()\nraise SystemExit('shadowed')\n"
+    )
+    (tmp_path / "token").write_text("token")
+    socket = tmp_path / "agent.sock"
+    profile = bwrap.Profile(
+        interpreter=sys.executable,
+        workspace=tmp_path,
+        run_dir=tmp_path,
+        agent_dir=tmp_path,
+        etc_dir=tmp_path,
+        tmp_bytes=2**20,
+    )
+    command = bwrap.agent_command(profile)
+    argv = [*command[: command.index("--socket")], "--socket", str(socket)]
+    argv += ["--token-file", str(tmp_path / "token"), "--workspace", str(tmp_path)]
+    agent_root = Path(llmsafespace.agent.__file__).parents[2]
+    agent = subprocess.Popen(argv, cwd=tmp_path, env={"PYTHONPATH": str(agent_root)})
+    try:
+        while not socket.exists() and agent.poll() is None:
+            time.sleep(0.01)
+        assert agent.poll() is None
+        assert not (tmp_path / "selectors.py.imported").exists()
+    finally:
+        agent.kill()
+        agent.wait()

@@ -7,7 +7,6 @@ import pytest
 
 from llmsafespace.contracts import (
     MAX_SYNC_OUTPUT_BYTES,
-    TIMEOUT_EXIT_CODE,
     Caller,
     EndedBy,
     ExecuteRequest,
@@ -17,7 +16,7 @@ from llmsafespace.contracts import (
     StartExecution,
 )
 from llmsafespace.exec_svc.results import execution_result, failed_execution
-from llmsafespace.runtime import AgentResult
+from llmsafespace.runtime import TIMEOUT_EXIT_CODE, AgentResult
 
 COMMAND = RunExecution(
     caller=Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER),

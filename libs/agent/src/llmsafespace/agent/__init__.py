@@ -1,6 +1,6 @@
 """The in-sandbox agent: stateful Python and shell execution over a framed socket protocol."""
 
-from .outcome import Outcome, Usage
+from .frames import Outcome, Usage
 from .protocol import MAX_HEADER, Frame, FrameTooLarge, ProtocolError, encode, read_frame
 
 __all__ = [

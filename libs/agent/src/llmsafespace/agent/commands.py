@@ -11,7 +11,8 @@ import threading
 import time
 
 from .cancel import Cancel
-from .outcome import Outcome, Sink, Usage, stopped
+from .frames import Outcome, Usage
+from .outcome import Sink, stopped
 from .pipes import PipeReader, stream_until
 from .processes import ended_by_signal, exit_fd, oom_kills
 

@@ -11,6 +11,7 @@ import queue
 import stat
 from collections.abc import Callable
 
+from .frames import Reply
 from .paths import FileError, Resolved, etag, failure, info, resolve
 from .protocol import TYPE_CHECKING, Frame
 
@@ -135,7 +136,7 @@ def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     size = 0
     renamed = False
     try:
-        send({"type": "ready", "credit": WINDOW}, b"")
+        send({"type": Reply.READY, "credit": WINDOW}, b"")
         while True:
             frame, body = _receive(inbound)
             if frame.get("end") is True:
@@ -147,7 +148,7 @@ def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             view = memoryview(body)
             while view:
                 view = view[os.write(fd, view) :]
-            send({"type": "credit", "credit": 1}, b"")
+            send({"type": Reply.CREDIT, "credit": 1}, b"")
         expected = frame.get("sha256")
         if expected is not None and expected != digest.hexdigest():
             raise FileError("invalid_request", "sha256 mismatch: the upload was corrupted")
@@ -204,7 +205,7 @@ def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
         offset = min(offset, st.st_size)
         remaining = st.st_size - offset if length is None else min(length, st.st_size - offset)
         entry = info(target.path, target.name, st)
-        send({"type": "info", "info": entry, "etag": etag(st), "length": remaining}, b"")
+        send({"type": Reply.INFO, "info": entry, "etag": etag(st), "length": remaining}, b"")
         import hashlib
 
         digest = hashlib.sha256()
@@ -220,7 +221,7 @@ def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             offset += len(data)
             remaining -= len(data)
             credit -= 1
-            send({"type": "data"}, data)
+            send({"type": Reply.DATA}, data)
         return {"sha256": digest.hexdigest()}
     except OSError as exc:
         raise failure(exc, target.path) from exc

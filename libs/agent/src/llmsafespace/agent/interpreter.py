@@ -2,9 +2,11 @@
 
 The worker is forked from the agent, not exec'd: it shares the agent's pages copy-on-write
 (an idle worker costs only what it has written to) and a fresh one is ready in
-milliseconds. The child imports the worker's modules itself (``worker.run_forked``): the
-agent never loads them. Calls run on the requesting thread; one selector waits on the
-worker's pipes, its exit and the call's cancel.
+milliseconds. The agent imports the worker's modules before its first fork: imported in
+the child instead, each new object lands in a pool on a page shared with the agent and
+copies it (~1 MB more per sandbox than the modules themselves). Calls run on the
+requesting thread; one selector waits on the worker's pipes, its exit and the call's
+cancel.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import time
 
 from . import jsworker
 from .cancel import Cancel
-from .outcome import DisplaySink, Outcome, Sink, Usage, discard_display, stopped
+from .frames import Outcome, Usage
+from .outcome import DisplaySink, Sink, discard_display, stopped
 from .pipes import CHUNK, PipeReader, discard
 from .processes import ended_by_signal, exit_fd, oom_kills
 from .protocol import TYPE_CHECKING, Frame, FrameBuffer, ProtocolError, encode
 
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import NoReturn
 
 INTERRUPT_GRACE = 2.0
@@ -65,9 +69,11 @@ class _Worker:
             if command is not None:
                 pid = jsworker.spawn(command, child_ends, cwd, env)
             else:
+                from . import worker  # before the fork: see the module's docstring
+
                 pid = _fork()
                 if pid == 0:
-                    _become_worker(child_ends, cwd, env, token)
+                    _become_worker(worker, child_ends, cwd, env, token)
         finally:
             for fd in child_ends:
                 os.close(fd)
@@ -150,14 +156,15 @@ class _Worker:
 
 
 def _become_worker(
-    pipes: tuple[int, int, int, int], cwd: str, env: dict[str, str], token: str | None
+    worker: ModuleType,
+    pipes: tuple[int, int, int, int],
+    cwd: str,
+    env: dict[str, str],
+    token: str | None,
 ) -> NoReturn:
-    """In the forked child: load the worker (only here: the agent never imports it) and
-    serve; never returns to the agent's code."""
+    """In the forked child: serve as the worker; never returns to the agent's code."""
     try:
-        from .worker import run_forked
-
-        run_forked(pipes, cwd, env, token)
+        worker.run_forked(pipes, cwd, env, token)
     finally:
         os._exit(1)
 

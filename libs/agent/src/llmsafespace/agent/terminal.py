@@ -15,7 +15,8 @@ import time
 
 from .cancel import Cancel
 from .commands import StdinQueue, feed_input, reap, stop_feeding
-from .outcome import Outcome, Sink, Usage, stopped
+from .frames import Outcome, Usage
+from .outcome import Sink, stopped
 from .pipes import PipeReader, stream_until
 from .processes import exit_fd
 

@@ -7,7 +7,7 @@ be, then serves. fd 1 and 2 are the output pipes the agent streams.
 
 from __future__ import annotations
 
-import ast
+import _ast  # the node types alone: the ast module costs every start ~2 ms
 import builtins
 import contextlib
 import importlib
@@ -33,13 +33,15 @@ if TYPE_CHECKING:
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
     """Compile a cell; a trailing expression is compiled separately so its value is kept."""
-    tree = ast.parse(source, filename)
+    tree = compile(source, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
+    assert isinstance(tree, _ast.Module)  # what "exec" parses to; narrows the type
     last: CodeType | None = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        expr = ast.Expression(tree.body[-1].value)
+    if tree.body and isinstance(tree.body[-1], _ast.Expr):
+        expr = _ast.Expression(tree.body[-1].value)
         del tree.body[-1]
-        last = compile(expr, filename, "eval")
-    return compile(tree, filename, "exec"), last
+        last = compile(expr, filename, "eval", dont_inherit=True)
+    # dont_inherit: our own ``from __future__ import annotations`` is not the user's
+    return compile(tree, filename, "exec", dont_inherit=True), last
 
 
 def _error(exc: BaseException, tb: TracebackType | None) -> dict[str, str]:
@@ -190,11 +192,15 @@ def _stdio(out_fd: int, err_fd: int) -> None:
 
 
 def _fresh_modules() -> None:
-    """Undo what only the agent wanted: the site dirs it skipped (``python -S``)."""
+    """Undo what only the agent wanted: the site dirs it skipped (``python -S``), the
+    working dir it kept off its path (``python -P``: user code imports its own modules
+    from the workspace, as ``python -m`` there would)."""
     if sys.flags.no_site:
         import site
 
         site.main()
+    if sys.flags.safe_path:
+        sys.path.insert(0, os.getcwd())
     add_user_path()  # package installs (importable without a restart), runtime packages
     sys.argv = [""]
 

@@ -19,7 +19,6 @@ from .events import ExecEventName, SandboxEventName, WarmPoolEventName
 from .execution import (
     MAX_CODE_BYTES,
     MAX_SYNC_OUTPUT_BYTES,
-    TIMEOUT_EXIT_CODE,
     DisplayResult,
     EndedBy,
     ExecuteRequest,
@@ -277,7 +276,6 @@ __all__ = [
     "StreamName",
     "TERMINAL_CLIENT_MESSAGE_TYPES",
     "TERMINAL_ID_PATTERN",
-    "TIMEOUT_EXIT_CODE",
     "Template",
     "TemplateBuilt",
     "TemplateList",

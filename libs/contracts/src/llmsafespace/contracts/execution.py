@@ -14,7 +14,6 @@ MAX_CODE_BYTES = 512 * 1024
 _ENV_NAME_FORBIDDEN = ("=", "\x00")
 MAX_TIMEOUT_SECONDS = 3600
 MAX_SYNC_OUTPUT_BYTES = 256 * 1024  # per stream in a synchronous result; stream for more
-TIMEOUT_EXIT_CODE = 124
 
 
 class ExecutionType(StrEnum):

@@ -1,5 +1,6 @@
 """Sandbox drivers and the client of the in-sandbox agent."""
 
+from llmsafespace.agent.frames import TIMEOUT_EXIT_CODE
 from llmsafespace.contracts.ids import RuntimeId
 
 from .agent_client import AgentClient, AgentResult, DisplayCallback, OutputCallback
@@ -57,6 +58,7 @@ __all__ = [
     "RuntimeStats",
     "RuntimeUnavailable",
     "SandboxFailure",
+    "TIMEOUT_EXIT_CODE",
     "UnknownRuntime",
     "UnsupportedSpec",
     "Upload",

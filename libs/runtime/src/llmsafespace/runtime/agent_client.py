@@ -11,8 +11,8 @@ import stat
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
+from llmsafespace.agent.frames import DISPLAY_KEYS, TERMINAL, Op, Outcome, Reply
 from llmsafespace.agent.protocol import Frame, ProtocolError, encode, read_frame
 
 from .agent_transfers import Download, Upload, failure
@@ -28,8 +28,8 @@ StdinQueue = asyncio.Queue[tuple[str, bool]]
 """Input for a running command, in order: (text, eof); eof closes its stdin."""
 
 ControlQueue = asyncio.Queue[Frame]
-"""Frames for a running terminal, in order: `{"op": "stdin", "data"}` or
-`{"op": "resize", "cols", "rows"}`."""
+"""Frames for a running terminal, in order: `{"op": Op.STDIN, "data"}` or
+`{"op": Op.RESIZE, "cols", "rows"}`."""
 
 GRACE = 5.0
 """How long past an execution's own timeout the client waits for the agent's answer."""
@@ -39,7 +39,6 @@ KEPT_OUTPUT = 2**20
 say so); ``on_output`` sees all of it. The agent is in the sandbox: its output is not
 buffered without bound in the service that runs every tenant's executions."""
 
-_TERMINAL = frozenset({"result", "pong", "ack", "error"})
 _UNIX = "unix://"
 _TCP = "tcp://"
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -47,7 +46,8 @@ _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 @dataclass(frozen=True)
 class AgentResult:
-    """The whole outcome of one execution."""
+    """The whole outcome of one execution: the agent's ``Outcome`` (its fields, by the
+    same names), the output it streamed and its rich results."""
 
     status: str
     exit_code: int
@@ -83,7 +83,7 @@ class AgentClient:
             raise AgentUnavailable(f"cannot reach the agent at {endpoint}: {exc!r}") from exc
         try:
             async with asyncio.timeout(timeout):
-                writer.write(encode({"op": "hello", "token": token}))
+                writer.write(encode({"op": Op.HELLO, "token": token}))
                 reply, _ = await read_frame(reader)
             if reply.get("ok") is not True:
                 raise ProtocolError(f"unexpected hello reply {reply!r}")
@@ -121,13 +121,13 @@ class AgentClient:
         await cancel.wait()
         with contextlib.suppress(ConnectionError):
             self._writer.write(
-                encode({"op": "cancel", "target": request_id, "id": next(self._ids)})
+                encode({"op": Op.CANCEL, "target": request_id, "id": next(self._ids)})
             )
 
     async def _stdin_from(self, stdin: StdinQueue, request_id: int) -> None:
         while True:
             text, eof = await stdin.get()
-            frame = {"op": "stdin", "target": request_id, "data": text, "eof": eof}
+            frame = {"op": Op.STDIN, "target": request_id, "data": text, "eof": eof}
             with contextlib.suppress(ConnectionError):
                 self._writer.write(encode({**frame, "id": next(self._ids)}))
             if eof:
@@ -169,7 +169,7 @@ class AgentClient:
                     frame = await queue.get()
                     if frame is None:
                         raise AgentUnavailable("the agent connection was lost")
-                    if frame.get("type") in _TERMINAL:
+                    if frame.get("type") in TERMINAL:
                         break
                     await on_frame(frame)
         except TimeoutError as exc:
@@ -182,7 +182,7 @@ class AgentClient:
                 canceller.cancel()
             if feeder is not None:
                 feeder.cancel()
-        if frame.get("type") == "error":
+        if frame.get("type") == Reply.ERROR:
             raise failure(frame)
         return frame
 
@@ -201,8 +201,8 @@ class AgentClient:
         kept = dict.fromkeys(output, 0)
 
         async def on_frame(frame: Frame) -> None:
-            if frame.get("type") == "display":
-                bundle = {key: frame.get(key) for key in ("data", "isMainResult", "truncated")}
+            if frame.get("type") == Reply.DISPLAY:
+                bundle = {key: frame.get(key) for key in DISPLAY_KEYS}
                 results.append(bundle)
                 if on_display is not None:
                     await on_display(bundle)
@@ -217,18 +217,21 @@ class AgentClient:
         final = await self._request(
             {**request, "timeout": timeout}, timeout + GRACE, on_frame, cancel, stdin, control
         )
-        usage: dict[str, Any] = final.get("usage") or {}
+        try:
+            outcome = Outcome.from_frame(final)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AgentUnavailable(f"the agent sent a malformed result: {exc!r}") from exc
         return AgentResult(
-            status=final["status"],
-            exit_code=final["exitCode"],
+            status=outcome.status,
+            exit_code=outcome.exit_code,
             stdout="".join(output["stdout"]),
             stderr="".join(output["stderr"]),
-            result=final.get("result"),
-            error=final.get("error"),
-            ended_by=final["endedBy"],
-            wall_ms=float(usage.get("wallMs", 0.0)),
-            cpu_ms=float(usage.get("cpuMs", 0.0)),
-            peak_memory_bytes=int(usage.get("peakMemoryBytes", 0)),
+            result=outcome.result,
+            error=outcome.error,
+            ended_by=outcome.ended_by,
+            wall_ms=outcome.usage.wall_ms,
+            cpu_ms=outcome.usage.cpu_ms,
+            peak_memory_bytes=outcome.usage.peak_memory_bytes,
             results=tuple(results),
         )
 
@@ -243,7 +246,7 @@ class AgentClient:
     ) -> AgentResult:
         """Run Python in the sandbox's persistent interpreter; setting ``cancel`` stops it.
         Its rich results (``display``, figures, the trailing value) also go to ``on_display``."""
-        request = {"op": "run_code", "code": code}
+        request = {"op": Op.RUN_CODE, "code": code}
         return await self._execute(request, timeout, on_output, cancel, on_display=on_display)
 
     async def run_command(
@@ -259,7 +262,7 @@ class AgentClient:
     ) -> AgentResult:
         """Run ``/bin/sh -c command`` in the sandbox; setting ``cancel`` stops it. With
         ``stdin`` the command reads what is put on that queue, else its stdin is empty."""
-        request: Frame = {"op": "run_command", "command": command, "env": env, "cwd": cwd}
+        request: Frame = {"op": Op.RUN_COMMAND, "command": command, "env": env, "cwd": cwd}
         if stdin is not None:
             request["stdin"] = True
         return await self._execute(request, timeout, on_output, cancel, stdin)
@@ -276,29 +279,29 @@ class AgentClient:
     ) -> AgentResult:
         """The user's shell on a PTY until it exits (or ``cancel`` hangs it up); its
         output reaches ``on_output``; keystrokes and resizes are put on ``control``."""
-        request: Frame = {"op": "open_terminal", "cols": cols, "rows": rows}
+        request: Frame = {"op": Op.OPEN_TERMINAL, "cols": cols, "rows": rows}
         return await self._execute(request, timeout, on_output, cancel, control=control)
 
     async def set_env(self, env: dict[str, str]) -> None:
         """Add ``env`` to the environment of later code and commands (a claimed warm
         sandbox's customisation; its interpreter keeps its state)."""
-        await self._request({"op": "set_env", "env": env}, GRACE, _ignore)
+        await self._request({"op": Op.SET_ENV, "env": env}, GRACE, _ignore)
 
     async def list_files(self, path: str, *, recursive: bool = False) -> Frame:
         """``{path, files: [...], truncated}`` for a directory in the sandbox."""
-        request = {"op": "list_files", "path": path, "recursive": recursive}
+        request = {"op": Op.LIST_FILES, "path": path, "recursive": recursive}
         return await self._request(request, GRACE * 6, _ignore)
 
     async def delete_file(self, path: str, *, recursive: bool = False) -> Frame:
         """Remove a file, or a directory (its contents too with ``recursive``)."""
-        request = {"op": "delete_file", "path": path, "recursive": recursive}
+        request = {"op": Op.DELETE_FILE, "path": path, "recursive": recursive}
         return await self._request(request, GRACE * 6, _ignore)
 
     async def open_write(
         self, path: str, *, archive: bool = False, max_bytes: int | None = None
     ) -> Upload:
         """Start writing ``path`` (with ``archive``: a tar.gz unpacked into it)."""
-        request = {"op": "write_file", "path": path, "archive": archive, "maxBytes": max_bytes}
+        request = {"op": Op.WRITE_FILE, "path": path, "archive": archive, "maxBytes": max_bytes}
         upload = Upload(*self._open(request), self._write, self._forget)
         await self._start(upload)
         return upload
@@ -308,7 +311,7 @@ class AgentClient:
     ) -> Download:
         """Start reading ``path`` (with ``archive``: the directory as tar.gz)."""
         request = {
-            "op": "read_file",
+            "op": Op.READ_FILE,
             "path": path,
             "offset": offset,
             "length": length,
@@ -348,7 +351,7 @@ class AgentClient:
 
     async def ping(self) -> None:
         """Check the agent answers."""
-        await self._request({"op": "ping"}, GRACE, _ignore)
+        await self._request({"op": Op.PING}, GRACE, _ignore)
 
     async def close(self) -> None:
         """Close the connection; pending requests fail with AgentUnavailable."""

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from llmsafespace.agent.frames import Op, Reply
 from llmsafespace.agent.protocol import MAX_BODY, Frame, encode
 
 from .errors import AgentUnavailable, DriverError
@@ -53,15 +54,15 @@ class Transfer:
             raise AgentUnavailable("the agent stopped answering during a transfer") from exc
         if frame is None:
             raise AgentUnavailable("the agent connection was lost")
-        if frame.get("type") == "error":
+        if frame.get("type") == Reply.ERROR:
             self._finish()
             raise failure(frame)
-        if frame.get("type") == "result":
+        if frame.get("type") == Reply.RESULT:
             self._finish()
         return frame
 
     async def _send(self, header: dict[str, Any], body: bytes = b"") -> None:
-        await self._write(encode({**header, "op": "data", "target": self._id}, body))
+        await self._write(encode({**header, "op": Op.DATA, "target": self._id}, body))
 
     def _finish(self) -> None:
         if not self._done:
@@ -99,7 +100,7 @@ class Upload(Transfer):
         await self._send({"end": True, "sha256": sha256})
         while True:
             frame = await self._next()
-            if frame.get("type") == "result":
+            if frame.get("type") == Reply.RESULT:
                 return frame
 
 
@@ -117,7 +118,7 @@ class Download(Transfer):
         if self._done:
             return None
         frame = await self._next()
-        if frame.get("type") == "result":
+        if frame.get("type") == Reply.RESULT:
             self.sha256 = frame.get("sha256")
             return None
         with contextlib.suppress(ConnectionError):

@@ -12,7 +12,6 @@ from typing import Any
 
 from llmsafespace.contracts import (
     MAX_SYNC_OUTPUT_BYTES,
-    TIMEOUT_EXIT_CODE,
     DisplayResult,
     EndedBy,
     ExecutionError,
@@ -22,7 +21,7 @@ from llmsafespace.contracts import (
     StartExecution,
     Usage,
 )
-from llmsafespace.runtime import AgentResult
+from llmsafespace.runtime import TIMEOUT_EXIT_CODE, AgentResult
 
 
 def execution_result(

@@ -63,6 +63,7 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
         "imagePullPolicy": config.image_pull_policy,
         "command": [
             "python3",
+            "-P",  # /workspace, its working dir, is not on the agent's path (see bwrap)
             "-m",
             "llmsafespace.agent",
             "--listen",

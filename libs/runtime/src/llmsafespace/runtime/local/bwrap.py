@@ -185,9 +185,14 @@ def args_file(args: list[str]) -> int:
 
 
 def agent_command(profile: Profile) -> list[str]:
-    """The agent serving on ``RUN_DIR/agent.sock`` (the same under bwrap and gVisor)."""
+    """The agent serving on ``RUN_DIR/agent.sock`` (the same under bwrap and gVisor).
+
+    ``-P``: the working dir, the user's workspace, is not on the agent's path, so a
+    ``selectors.py`` left there is not what the agent imports when it starts again
+    (resume, restore); its worker puts it back for user code. Site runs (``-s`` only):
+    done in the worker instead, it would copy pages the two processes share."""
     return [
-        profile.interpreter, "-s", "-m", "llmsafespace.agent",
+        profile.interpreter, "-s", "-P", "-m", "llmsafespace.agent",
         "--socket", f"{RUN_DIR}/{SOCKET_NAME}",
         "--token-file", f"{RUN_DIR}/{TOKEN_NAME}",
         "--workspace", WORKSPACE, "--language", profile.language,

@@ -337,9 +337,10 @@ class LocalDriver:
         deadline = time.monotonic() + self._config.ready_timeout
         socket = self._layout.socket(meta.sandbox_id)
         while True:
-            if _listening(socket):
-                _seal(socket.parent)
             try:
+                if not _listening(socket):  # a probe costs less than a client's attempt
+                    raise AgentUnavailable("not listening yet")
+                _seal(socket.parent)
                 client = await AgentClient.connect(handle.endpoint, handle.token, timeout=1.0)
             except AgentUnavailable:
                 # Not is_alive(pid, uid): right after the spawn the process may still be
@@ -402,9 +403,7 @@ class LocalDriver:
     def failures(self) -> AsyncGenerator[SandboxFailure, None]:
         """Report, once each and as it happens, sandboxes whose agent process ended on its
         own (OOM-killed, crashed, killed); those this driver destroyed are not reported."""
-        return ExitWatch(
-            self._layout, self._destroyed, EXIT_RESCAN_INTERVAL, self._config.ready_timeout
-        ).run()
+        return ExitWatch(self._layout, self._destroyed, EXIT_RESCAN_INTERVAL).run()
 
     def _alive(self, runtime_id: str) -> SandboxMeta | None:
         meta = self._layout.read_meta(runtime_id)

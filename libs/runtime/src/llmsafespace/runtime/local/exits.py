@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncGenerator, Container
 
 from llmsafespace.contracts.ids import RuntimeId
 
 from ..driver import SandboxFailure
 from .layout import Layout
-from .processes import is_alive, is_running
+from .processes import is_alive, switching_uid
 
 REASON = "the sandbox's agent exited (killed, out of memory, or crashed)"
 
@@ -21,13 +20,10 @@ class ExitWatch:
     """Holds a pidfd for each running sandbox; rescans the runtime dir every ``interval``
     for sandboxes started since (by this process or another on the same dir)."""
 
-    def __init__(
-        self, layout: Layout, destroyed: Container[str], interval: float, starting: float
-    ) -> None:
+    def __init__(self, layout: Layout, destroyed: Container[str], interval: float) -> None:
         self._layout = layout
         self._destroyed = destroyed
         self._interval = interval
-        self._starting = starting  # seconds a sandbox's first process may take to drop to its uid
         self._watched: dict[str, int] = {}
         self._ended: asyncio.Queue[str] = asyncio.Queue()
 
@@ -39,13 +35,12 @@ class ExitWatch:
             pidfd = os.pidfd_open(meta.pid)
         except OSError:
             pidfd = None
-        # Checked after the open, so the pidfd is known to be the sandbox's process.
-        alive = pidfd is not None and is_alive(meta.pid, meta.uid)
-        if not alive and pidfd is not None:
-            os.close(pidfd)
-            if is_running(meta.pid) and time.time() - meta.created_at < self._starting:
-                return  # still setpriv, before its switch to the sandbox's uid: look again
-        if not alive or pidfd is None:
+        if pidfd is not None and switching_uid(meta.pid):
+            os.close(pidfd)  # not the sandbox's uid yet, not ended: seen at the next rescan
+            return
+        if pidfd is None or not is_alive(meta.pid, meta.uid):  # checked after the open:
+            if pidfd is not None:  # the pidfd is then known to be the sandbox's process
+                os.close(pidfd)
             self._watched[sandbox_id] = -1
             self._ended.put_nowait(sandbox_id)
             return

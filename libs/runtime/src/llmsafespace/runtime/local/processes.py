@@ -75,6 +75,15 @@ def is_running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def switching_uid(pid: int) -> bool:
+    """True while ``pid`` is still the ``setpriv`` of ``spawn_detached``: root for a
+    moment after its pid is known, before it becomes the sandbox's first process."""
+    try:
+        return Path("/proc", str(pid), "comm").read_text() == "setpriv\n"
+    except OSError:
+        return False
+
+
 def kill_all(uid: int) -> None:
     """SIGKILL every process of ``uid`` until none is left."""
     deadline = time.monotonic() + KILL_TIMEOUT

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import structlog
 
+from llmsafespace.contracts.bus_permissions import inbox_prefix
 from llmsafespace.devstack import processes
 from llmsafespace.devstack.errors import StackError
 from llmsafespace.devstack.ports import HOST, free_port, port_is_free
@@ -17,7 +18,7 @@ from llmsafespace.devstack.secrets_store import (
     load_or_create_admin_key,
     load_or_create_token_secret,
 )
-from llmsafespace.devstack.servers import Servers, choose_servers, without_password
+from llmsafespace.devstack.servers import Servers, choose_servers, nats_url_for, without_password
 from llmsafespace.devstack.services import (
     SERVICES,
     ServiceProcess,
@@ -99,13 +100,23 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment every service gets (each adds its own HTTP host and port)."""
+        """The environment every service gets (each adds its own HTTP host and port, and
+        its own `NATS_URL`: see `nats_url`)."""
         return {
-            "NATS_URL": self._servers.nats.url,
             "DATABASE_URL": self._servers.postgres.url,
             "REDIS_URL": self._servers.redis.url,
             "LOG_FORMAT": "json",
         }
+
+    def nats_url(self, service: str) -> str:
+        """The NATS URL `service` (e.g. `exec-svc`) logs in with: its own user, allowed
+        only that service's subjects (`contracts.bus_permissions`)."""
+        return nats_url_for(self._servers.nats, service)
+
+    def nats_options(self, service: str) -> dict[str, str]:
+        """`nats.connect(**options)` to connect as `service` does (its user and its
+        inboxes, the only replies it may receive)."""
+        return {"servers": self.nats_url(service), "inbox_prefix": inbox_prefix(service)}
 
     @property
     def servers(self) -> Servers:
@@ -163,7 +174,7 @@ class Stack:
                 port = self._api_port if first_gateway else free_port()
                 env = service_env(
                     spec,
-                    common=self.env,
+                    common={**self.env, "NATS_URL": self.nats_url(spec.name)},
                     port=port,
                     admin_key=self.admin_key,
                     token_secret=self._token_secret,

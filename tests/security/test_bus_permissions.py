@@ -71,9 +71,8 @@ async def test_a_service_user_is_refused_what_its_service_does_not_do(
 ) -> None:
     _embedded_nats(stack)
     refusal = await _refusal(stack, service, action, subject, queue)
-    kind = "Publish" if action == "publish" else "Subscription"
-    assert f"Permissions Violation for {kind} to" in refusal, refusal
-    assert subject in refusal, refusal
+    kind = "publish" if action == "publish" else "subscription"
+    assert f'permissions violation for {kind} to "{subject.lower()}"' in refusal.lower(), refusal
 
 
 async def test_only_the_gateway_gets_an_answer_to_a_sandbox_list(stack: Stack) -> None:
@@ -83,7 +82,7 @@ async def test_only_the_gateway_gets_an_answer_to_a_sandbox_list(stack: Stack) -
         if service == "api-gateway":
             continue
         refusal = await _refusal(stack, service, "publish", subjects.SANDBOX_LIST, "")
-        assert "Permissions Violation for Publish" in refusal, (service, refusal)
+        assert "permissions violation for publish" in refusal.lower(), (service, refusal)
     gateway = await nats.connect(**stack.nats_options("api-gateway"))
     try:
         reply = await gateway.request(subjects.SANDBOX_LIST, b"{}", timeout=VIOLATION_WAIT)
@@ -96,5 +95,5 @@ async def test_a_wrong_password_for_a_service_user_is_refused(stack: Stack) -> N
     _embedded_nats(stack)
     url = stack.nats_url("audit-svc")
     forged = url.replace(url.split(":")[2].split("@")[0], "not-the-password")
-    with pytest.raises(nats.errors.NoServersError):
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
         await nats.connect(forged, allow_reconnect=False, max_reconnect_attempts=0)

@@ -15,6 +15,7 @@ create and update them; a stream's readers (the gateway the output, audit-svc th
 events) may also make consumers on it, fetch, acknowledge and answer flow control.
 """
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,3 +183,7 @@ def permissions() -> dict[str, dict[str, dict[str, list[str]]]]:
         }
         for user in users()
     }
+
+
+if __name__ == "__main__":  # writes charts/llmsafespace/files/nats-permissions.json
+    print(json.dumps(permissions(), indent=2))

@@ -220,9 +220,7 @@ def test_the_charts_nats_authorization_is_a_config_nats_server_accepts(
 
 def test_a_nats_url_with_credentials_is_refused(helm: Path) -> None:
     """The chart gives each service its own user: a shared login in the URL is an error."""
-    result = _helm(
-        helm, "lint", str(CHART), *REQUIRED, "--set", "nats.url=nats://u:p@nats:4222"
-    )
+    result = _helm(helm, "lint", str(CHART), *REQUIRED, "--set", "nats.url=nats://u:p@nats:4222")
     assert result.returncode != 0
     assert "nats" in result.stdout + result.stderr
 

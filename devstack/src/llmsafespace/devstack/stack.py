@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 
 from llmsafespace.contracts.bus_permissions import inbox_prefix
-from llmsafespace.devstack import processes
+from llmsafespace.devstack import processes, state_dirs
 from llmsafespace.devstack.errors import StackError
 from llmsafespace.devstack.ports import HOST, free_port, port_is_free
 from llmsafespace.devstack.reaper import OrphanReaper, become_subreaper
@@ -78,8 +78,13 @@ class Stack:
         return self.state_dir / "logs"
 
     @property
+    def shared_dir(self) -> Path:
+        """Beside the (0700) state dir: what PostgreSQL's and the sandboxes' users reach."""
+        return state_dirs.shared_dir(self.state_dir)
+
+    @property
     def runtime_dir(self) -> Path:
-        return self.state_dir / "runtime"
+        return self.shared_dir / "runtime"
 
     @property
     def api_url(self) -> str:
@@ -140,12 +145,13 @@ class Stack:
         return list(replicas) if replica is None else [replicas[replica]]
 
     async def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(mode=0o700, exist_ok=True)
-        self.log_dir.chmod(0o700)  # logs are for the operator alone (and root)
-        self.runtime_dir.mkdir(exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock.acquire()
         try:
+            state_dirs.prepare(self.state_dir)  # 0700, and the shared dir (0755) beside it
+            self.log_dir.mkdir(mode=0o700, exist_ok=True)
+            self.log_dir.chmod(0o700)  # logs are for the operator alone (and root)
+            self.runtime_dir.mkdir(exist_ok=True)
             if self._specs and self._api_port and not port_is_free(self._api_port):
                 raise StackError(
                     f"port {self._api_port} on {HOST} is already in use "

@@ -4,7 +4,6 @@ run, summary statistics, and creating and deleting sandboxes through the public 
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import tempfile
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from llmsafespace.devstack import Stack
+from llmsafespace.devstack import Stack, state_dirs
 
 UNLIMITED = json.dumps({"create_sandbox": 10**6, "execute_code": 10**6, "default": 10**6})
 RESOURCES = {"memory": "256Mi"}
@@ -65,11 +64,9 @@ class Stats:
 
 
 def state_dir(prefix: str) -> Path:
-    """A fresh directory under /tmp that the unprivileged PostgreSQL and sandbox users
-    can traverse (mkdtemp makes it 0700)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    os.chmod(path, 0o755)
-    return path
+    """A fresh state directory under /tmp (the unprivileged PostgreSQL and sandbox users
+    reach the shared directory beside it: see `state_dirs`)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
 
 
 @asynccontextmanager
@@ -83,7 +80,7 @@ async def running_stack(environ: Mapping[str, str] | None = None) -> AsyncIterat
         yield stack
     finally:
         await stack.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        state_dirs.remove(directory)
 
 
 def api_client(stack: Stack, timeout: float = 120) -> httpx.AsyncClient:

@@ -12,7 +12,6 @@ gateways. Tests marked `local_driver` skip on the Kubernetes variant, and tests 
 import itertools
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmsafespace.devstack import Stack
+from llmsafespace.devstack import Stack, state_dirs
 
 from .kubernetes.cluster import FakeCluster
 
@@ -56,11 +55,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def stack_state_dir() -> Iterator[Path]:
     # Not tmp_path: /tmp/pytest-of-root is 0700 and the unprivileged PostgreSQL and
-    # sandbox users must be able to traverse the state directory's parents.
+    # sandbox users must be able to traverse the parents of the shared dir beside it.
     state_dir = Path(tempfile.mkdtemp(prefix="llmsafespace-", dir="/tmp"))
-    state_dir.chmod(0o755)
     yield state_dir
-    shutil.rmtree(state_dir, ignore_errors=True)
+    state_dirs.remove(state_dir)
 
 
 @pytest.fixture(scope="session")

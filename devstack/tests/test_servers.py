@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,6 +10,8 @@ import nats
 import pytest
 import redis.asyncio as redis
 
+from llmsafespace.contracts import subjects
+from llmsafespace.contracts.bus_permissions import SERVICES, inbox_prefix
 from llmsafespace.devstack.nats_server import NatsServer
 from llmsafespace.devstack.postgres_server import PostgresServer
 from llmsafespace.devstack.redis_server import RedisServer
@@ -23,18 +24,24 @@ async def test_nats_server_serves_jetstream_and_stops_cleanly(state_dir: Path) -
     server = NatsServer(state_dir, state_dir / "logs")
     await server.start()
     try:
-        assert server.url.startswith("nats://llmsafespace:")
-        client = await nats.connect(server.url)
+        assert server.url_for("exec-svc").startswith("nats://exec-svc:")
+        options = {"inbox_prefix": inbox_prefix("sandbox-svc")}
+        sandbox = await nats.connect(server.url_for("sandbox-svc"), **options)
+        gateway = await nats.connect(server.url_for("api-gateway"))
         try:
-            subject = f"devstack.test.{uuid.uuid4().hex}"
-            subscription = await client.subscribe(subject)
-            await client.publish(subject, b"hello")
+            # A command only the gateway may send and only sandbox-svc may hear.
+            subscription = await sandbox.subscribe(subjects.SANDBOX_GET)
+            await sandbox.flush()
+            await gateway.publish(subjects.SANDBOX_GET, b"hello")
             message = await subscription.next_msg(timeout=5)
             assert message.data == b"hello"
-            info = await client.jetstream().account_info()
-            assert info.limits is not None
+            js = sandbox.jetstream()
+            await js.add_stream(name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_ALL])
+            info = await js.stream_info(subjects.EVENTS_STREAM)
+            assert info.config.name == subjects.EVENTS_STREAM
         finally:
-            await client.close()
+            await sandbox.close()
+            await gateway.close()
     finally:
         await server.stop()
     assert server.process is not None
@@ -107,12 +114,14 @@ async def test_nats_refuses_a_client_without_the_password(state_dir: Path) -> No
     try:
         port = urlsplit(server.url).port
         assert port is not None
-        for credentials in ({}, {"user": "llmsafespace", "pass": "wrong"}):
+        for credentials in ({}, {"user": "api-gateway", "pass": "wrong"}):
             answer = await _nats_connect_answer(port, credentials)
             assert answer.startswith(b"-ERR 'Authorization Violation'"), answer
-        assert (state_dir / "nats.password").stat().st_mode & 0o777 == 0o600
         assert (state_dir / "nats" / "nats.conf").stat().st_mode & 0o777 == 0o600
-        assert (state_dir / "nats.password").read_text().strip() not in _cmdline(server)
+        for service in SERVICES:
+            password = server.password_path(service)
+            assert password.stat().st_mode & 0o777 == 0o600
+            assert password.read_text().strip() not in _cmdline(server)
     finally:
         await server.stop()
 

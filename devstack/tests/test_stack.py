@@ -23,7 +23,7 @@ async def test_stack_starts_its_servers_and_stops_leaving_no_process(state_dir: 
     stack = servers_only(state_dir)
     await stack.start()
     try:
-        assert set(stack.env) == {"NATS_URL", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT"}
+        assert set(stack.env) == {"DATABASE_URL", "REDIS_URL", "LOG_FORMAT"}
         assert processes_mentioning(state_dir)
     finally:
         await stack.stop()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from llmsafespace.contracts.bus_permissions import permissions
 from llmsafespace.runtime import KubernetesSettings
 
 from .conftest import ROOT
@@ -20,7 +21,7 @@ from .conftest import ROOT
 CHART = ROOT / "charts" / "llmsafespace"
 PRODUCTION = CHART / "ci" / "production-values.yaml"
 REQUIRED = [
-    *("--set", "nats.url=nats://u:p@nats:4222"),
+    *("--set", "nats.url=nats://nats:4222"),
     *("--set", "postgresql.url=postgresql://u:p@db:5432/x"),
     *("--set", "redis.url=redis://:p@redis:6379/0"),
     *("--set", "jwt.secret=s3cret"),
@@ -160,7 +161,68 @@ def test_connection_urls_with_their_credentials_come_from_secrets(
             reference = env[variable]["valueFrom"]["secretKeyRef"]
             if values is REQUIRED:
                 stored = made[reference["name"]]["stringData"][reference["key"]]
-                assert ":p@" in stored, (variable, stored)
+                login = f"{service}:" if variable == "NATS_URL" else ":p@"
+                assert login in stored, (variable, stored)
+
+
+def _nats_secret(helm: Path, *values: str) -> dict[str, str]:
+    objects = _objects(_render(helm, [*REQUIRED, *values]))
+    secret: dict[str, str] = objects[("Secret", "rel-llmsafespace-nats")]["stringData"]
+    return secret
+
+
+def _users(auth_conf: str) -> dict[str, dict[str, Any]]:
+    """The users of an `authorization {...}` block (its body is JSON)."""
+    keyword, body = auth_conf.split(" ", 1)
+    assert keyword == "authorization"
+    return {user["user"]: user for user in json.loads(body)["users"]}
+
+
+def test_the_charts_nats_permissions_are_the_contracts() -> None:
+    """files/nats-permissions.json is written from `contracts.bus_permissions`; regenerate
+    it with `python -m llmsafespace.contracts.bus_permissions > <that file>`."""
+    written = json.loads((CHART / "files" / "nats-permissions.json").read_text())
+    assert written == permissions()
+
+
+def test_each_service_logs_in_to_nats_as_its_own_user_allowed_only_its_subjects(
+    helm: Path,
+) -> None:
+    """Issue 16 item 6: one NATS user per service, its password given or generated, the
+    same in the service's URL and in the server's `authorization` block, with the
+    permissions of `contracts.bus_permissions`."""
+    secret = _nats_secret(helm, "--set", "nats.passwords.exec-svc=given-password")
+    users = _users(secret["auth.conf"])
+    assert set(users) == set(SERVICES)
+    for service in SERVICES:
+        url = secret[f"nats-url-{service}"]
+        password = users[service]["password"]
+        assert url == f"nats://{service}:{password}@nats:4222"
+        assert secret[f"password-{service}"] == password
+        assert users[service]["permissions"] == permissions()[service]
+    assert users["exec-svc"]["password"] == "given-password"
+    generated = [users[service]["password"] for service in SERVICES if service != "exec-svc"]
+    assert len(set(generated)) == len(generated)
+    assert all(len(password) >= 32 for password in generated)
+
+
+def test_the_charts_nats_authorization_is_a_config_nats_server_accepts(
+    helm: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "auth.conf"
+    config.write_text(_nats_secret(helm)["auth.conf"])
+    server = Path(sys.executable).parent / "nats-server"
+    result = subprocess.run(
+        [str(server), "-t", "-c", str(config)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_nats_url_with_credentials_is_refused(helm: Path) -> None:
+    """The chart gives each service its own user: a shared login in the URL is an error."""
+    result = _helm(helm, "lint", str(CHART), *REQUIRED, "--set", "nats.url=nats://u:p@nats:4222")
+    assert result.returncode != 0
+    assert "nats" in result.stdout + result.stderr
 
 
 def test_a_missing_connection_url_fails_the_render(helm: Path) -> None:

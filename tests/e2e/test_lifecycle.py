@@ -20,7 +20,7 @@ DOCUMENTED_RUNTIMES = ["node:20", "python:3.11", "python:3.11-data"]
 
 async def _events(stack: Stack, sandbox_id: str, wanted: set[str], within: float) -> list[str]:
     """The event names of one sandbox found in JetStream (from the start of the stream)."""
-    connection = await nats.connect(stack.env["NATS_URL"])
+    connection = await nats.connect(**stack.nats_options("audit-svc"))
     seen: list[str] = []
     try:
         js = connection.jetstream()

@@ -31,7 +31,7 @@ async def _ended(api: httpx.AsyncClient, sandbox_id: str, within: float = 30) ->
 
 async def _events(stack: Stack, sandbox_id: str) -> list[str]:
     """The sandbox's event names in JetStream so far."""
-    connection = await nats.connect(stack.env["NATS_URL"])
+    connection = await nats.connect(**stack.nats_options("audit-svc"))
     try:
         js = connection.jetstream()
         subscription = await js.subscribe(

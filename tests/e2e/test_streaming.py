@@ -331,12 +331,13 @@ async def test_stdin_still_works_after_exec_svc_restarts(stack: Stack, sandbox_i
 async def test_a_live_follower_that_overflows_replays_what_it_lost_in_order(stack: Stack) -> None:
     """A slow reader's live subscription drops messages past its buffer (8 MiB): the
     follower sees the gap in `seq` and replays the rest from JetStream, each once."""
-    connection = await nats.connect(stack.env["NATS_URL"])
+    connection = await nats.connect(**stack.nats_options("api-gateway"))  # the follower's
+    publisher = await nats.connect(**stack.nats_options("exec-svc"))  # the output's
     sandbox_id, execution_id = "sb-relaytest00000", new_execution_id()
     subject = subjects.output(sandbox_id, execution_id)
     follower = await Follower.live(connection, sandbox_id, execution_id, grace=30)
     try:
-        js = connection.jetstream()
+        js = publisher.jetstream()
         now = datetime.now(UTC)
         await js.publish(subject, _wire(StartedMarker(seq=1, timeout=60, started_at=now)))
         chunk = "x" * (512 * 1024)
@@ -360,6 +361,7 @@ async def test_a_live_follower_that_overflows_replays_what_it_lost_in_order(stac
     finally:
         await follower.close()
         await connection.close()
+        await publisher.close()
     outputs = [message for message in received if message["type"] == "output"]
     assert [message["seq"] for message in outputs] == list(range(2, 42))
     assert all(message["content"] == chunk for message in outputs)

@@ -253,7 +253,7 @@ async def test_ready_sandboxes_past_their_ttl_are_recycled(
 
 async def _events_naming(stack: Stack, pool: str, event: str, runtime_ids: set[str]) -> None:
     """Wait for the pool's `event` events (in JetStream) to name every one of `runtime_ids`."""
-    connection = await nats.connect(stack.env["NATS_URL"])
+    connection = await nats.connect(**stack.nats_options("audit-svc"))
     named: set[str] = set()
     try:
         subscription = await connection.jetstream().subscribe(

@@ -4,7 +4,6 @@ gateway replicas that can be killed, and ways to look at what a fault left behin
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import asyncpg
 import httpx
 import pytest
 
-from llmsafespace.devstack import Stack
+from llmsafespace.devstack import Stack, state_dirs
 
 
 @pytest.fixture(scope="package")
@@ -29,7 +28,6 @@ async def stack() -> AsyncIterator[Stack]:
     directory, with rate limits lifted."""
     # Not tmp_path: the unprivileged PostgreSQL and sandbox users traverse its parents.
     state_dir = Path(tempfile.mkdtemp(prefix="llmsafespace-faults-", dir="/tmp"))
-    os.chmod(state_dir, 0o755)
     unlimited = json.dumps({"create_sandbox": 10**6, "execute_code": 10**6, "default": 10**6})
     external = {"NATS_URL", "DATABASE_URL", "REDIS_URL"}
     environ = {key: value for key, value in os.environ.items() if key not in external}
@@ -43,7 +41,7 @@ async def stack() -> AsyncIterator[Stack]:
         yield running
     finally:
         await running.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        state_dirs.remove(state_dir)
 
 
 @pytest.fixture

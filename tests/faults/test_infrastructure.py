@@ -47,7 +47,7 @@ async def run(api: httpx.AsyncClient, sandbox_id: str, code: str) -> httpx.Respo
 
 async def stored_events(stack: Stack, sandbox_id: str) -> set[str]:
     """The lifecycle events of a sandbox the JetStream events stream holds."""
-    connection = await nats.connect(stack.servers.nats.url)
+    connection = await nats.connect(**stack.nats_options("audit-svc"))
     try:
         js = connection.jetstream()
         found = set()

@@ -1,7 +1,6 @@
 """`make up` stopped and started again with LLMSAFESPACE_KEEP_SANDBOXES=1: the sandboxes
 keep running through the restart, interpreter state and all (the default sweeps them)."""
 
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmsafespace.devstack import Stack
+from llmsafespace.devstack import Stack, state_dirs
 
 pytestmark = pytest.mark.stack
 
@@ -17,9 +16,8 @@ pytestmark = pytest.mark.stack
 @pytest.fixture
 def fresh_state_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="llmsafespace-restart-", dir="/tmp"))
-    path.chmod(0o755)
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    state_dirs.remove(path)
 
 
 def _client(stack: Stack) -> httpx.AsyncClient:

@@ -93,7 +93,7 @@ async def assert_system_paths_unwritable(api: httpx.AsyncClient, sandbox_id: str
 
 async def assert_stack_unreachable(api: httpx.AsyncClient, sandbox_id: str, stack: Any) -> None:
     """NATS, PostgreSQL, Redis and the API on every loopback and link-local address."""
-    ports = [urlsplit(stack.env[key]).port for key in ("NATS_URL", "DATABASE_URL", "REDIS_URL")]
+    ports = [urlsplit(server.url).port for server in stack.servers.all()]
     ports.append(urlsplit(stack.api_url).port)
     code = f"""
 import socket, json

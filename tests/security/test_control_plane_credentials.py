@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 import redis.asyncio as redis
 
+from llmsafespace.contracts.bus_permissions import SERVICES
 from llmsafespace.devstack import Stack
 
 
@@ -65,14 +66,16 @@ async def test_valkey_refuses_writes_without_auth(stack: Stack) -> None:
 
 def test_the_credentials_are_readable_by_their_owner_only(stack: Stack) -> None:
     state_dir = Path(stack.state_dir)
-    for server in ("nats", "postgres", "redis"):
-        if {each.name: each for each in stack.servers.all()}[server].process is None:
-            continue
-        password = state_dir / f"{server}.password"
-        assert password.stat().st_mode & 0o777 == 0o600, password
-        assert (
-            password.read_text().strip()
-            in stack.env[
-                {"nats": "NATS_URL", "postgres": "DATABASE_URL", "redis": "REDIS_URL"}[server]
-            ]
-        )
+    embedded = {each.name for each in stack.servers.all() if each.process is not None}
+    for server, variable in (("postgres", "DATABASE_URL"), ("redis", "REDIS_URL")):
+        if server in embedded:
+            password = state_dir / f"{server}.password"
+            assert password.stat().st_mode & 0o777 == 0o600, password
+            assert password.read_text().strip() in stack.env[variable]
+    if "nats" in embedded:
+        users = state_dir / "nats-users"
+        assert users.stat().st_mode & 0o777 == 0o700
+        for service in SERVICES:
+            password = users / f"{service}.password"
+            assert password.stat().st_mode & 0o777 == 0o600, password
+            assert f"{service}:{password.read_text().strip()}@" in stack.nats_url(service)

@@ -12,6 +12,7 @@ from llmsafespace.devstack.errors import StackError
 from llmsafespace.devstack.ports import HOST, free_port
 from llmsafespace.devstack.postgres_install import bin_dir, ensure_install
 from llmsafespace.devstack.secrets_store import load_or_create_password, write_private
+from llmsafespace.devstack.state_dirs import shared_dir
 from llmsafespace.devstack.system_user import (
     SystemUser,
     check_traversable,
@@ -35,14 +36,15 @@ host all all ::1/128 scram-sha-256
 
 
 class PostgresServer:
-    """postgres on 127.0.0.1 with data in state_dir/postgres/data; TCP clients log in as
-    `SUPERUSER` with the password kept in state_dir/postgres.password."""
+    """postgres on 127.0.0.1 with data in STATE.shared/postgres/data (its user must reach
+    it: see `state_dirs`); TCP clients log in as `SUPERUSER` with the password kept in
+    state_dir/postgres.password."""
 
     name = "postgres"
 
     def __init__(self, state_dir: Path, log_dir: Path, port: int = 0) -> None:
         self._state_dir = state_dir
-        self._root = state_dir / "postgres"
+        self._root = shared_dir(state_dir) / "postgres"
         self._log_path = log_dir / "postgres.log"
         self._port = port
         self._process: processes.Process | None = None

@@ -64,6 +64,14 @@ def without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def nats_url_for(server: Server, service: str) -> str:
+    """The URL a service connects to NATS with: its own user on the embedded server; an
+    external server's URL (`NATS_URL`) as given, for every service."""
+    if isinstance(server, NatsServer):
+        return server.url_for(service)
+    return server.url
+
+
 def choose_servers(state_dir: Path, log_dir: Path, environ: Mapping[str, str]) -> Servers:
     """Embedded servers under state_dir, except where environ already names a URL."""
     nats_url = environ.get("NATS_URL")

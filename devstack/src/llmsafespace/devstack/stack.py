@@ -9,7 +9,8 @@ from pathlib import Path
 
 import structlog
 
-from llmsafespace.devstack import processes
+from llmsafespace.contracts.bus_permissions import inbox_prefix
+from llmsafespace.devstack import processes, state_dirs
 from llmsafespace.devstack.errors import StackError
 from llmsafespace.devstack.ports import HOST, free_port, port_is_free
 from llmsafespace.devstack.reaper import OrphanReaper, become_subreaper
@@ -17,7 +18,7 @@ from llmsafespace.devstack.secrets_store import (
     load_or_create_admin_key,
     load_or_create_token_secret,
 )
-from llmsafespace.devstack.servers import Servers, choose_servers, without_password
+from llmsafespace.devstack.servers import Servers, choose_servers, nats_url_for, without_password
 from llmsafespace.devstack.services import (
     SERVICES,
     ServiceProcess,
@@ -77,8 +78,13 @@ class Stack:
         return self.state_dir / "logs"
 
     @property
+    def shared_dir(self) -> Path:
+        """Beside the (0700) state dir: what PostgreSQL's and the sandboxes' users reach."""
+        return state_dirs.shared_dir(self.state_dir)
+
+    @property
     def runtime_dir(self) -> Path:
-        return self.state_dir / "runtime"
+        return self.shared_dir / "runtime"
 
     @property
     def api_url(self) -> str:
@@ -99,13 +105,23 @@ class Stack:
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment every service gets (each adds its own HTTP host and port)."""
+        """The environment every service gets (each adds its own HTTP host and port, and
+        its own `NATS_URL`: see `nats_url`)."""
         return {
-            "NATS_URL": self._servers.nats.url,
             "DATABASE_URL": self._servers.postgres.url,
             "REDIS_URL": self._servers.redis.url,
             "LOG_FORMAT": "json",
         }
+
+    def nats_url(self, service: str) -> str:
+        """The NATS URL `service` (e.g. `exec-svc`) logs in with: its own user, allowed
+        only that service's subjects (`contracts.bus_permissions`)."""
+        return nats_url_for(self._servers.nats, service)
+
+    def nats_options(self, service: str) -> dict[str, str]:
+        """`nats.connect(**options)` to connect as `service` does (its user and its
+        inboxes, the only replies it may receive)."""
+        return {"servers": self.nats_url(service), "inbox_prefix": inbox_prefix(service)}
 
     @property
     def servers(self) -> Servers:
@@ -129,12 +145,13 @@ class Stack:
         return list(replicas) if replica is None else [replicas[replica]]
 
     async def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(mode=0o700, exist_ok=True)
-        self.log_dir.chmod(0o700)  # logs are for the operator alone (and root)
-        self.runtime_dir.mkdir(exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock.acquire()
         try:
+            state_dirs.prepare(self.state_dir)  # 0700, and the shared dir (0755) beside it
+            self.log_dir.mkdir(mode=0o700, exist_ok=True)
+            self.log_dir.chmod(0o700)  # logs are for the operator alone (and root)
+            self.runtime_dir.mkdir(exist_ok=True)
             if self._specs and self._api_port and not port_is_free(self._api_port):
                 raise StackError(
                     f"port {self._api_port} on {HOST} is already in use "
@@ -163,7 +180,7 @@ class Stack:
                 port = self._api_port if first_gateway else free_port()
                 env = service_env(
                     spec,
-                    common=self.env,
+                    common={**self.env, "NATS_URL": self.nats_url(spec.name)},
                     port=port,
                     admin_key=self.admin_key,
                     token_secret=self._token_secret,

@@ -33,7 +33,7 @@ class RuntimeSettings(BaseSettings):
 
     driver: DriverName = Field(default="local", validation_alias="RUNTIME_DRIVER")
     dir: Path = Field(
-        default=Path(".llmsafespace/runtime"),
+        default=Path(".llmsafespace.shared/runtime"),  # beside the 0700 state dir
         validation_alias="RUNTIME_DIR",
         description="The local driver's state directory",
     )

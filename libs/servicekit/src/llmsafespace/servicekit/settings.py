@@ -12,8 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServiceSettings(BaseSettings):
-    """Connection URLs have no prefix (every service reads the same `NATS_URL`);
-    the rest are read with the subclass's prefix, e.g. `SANDBOX_SVC_HTTP_PORT`."""
+    """Connection URLs have no prefix (`NATS_URL`, `DATABASE_URL`, `REDIS_URL`); the
+    rest are read with the subclass's prefix, e.g. `SANDBOX_SVC_HTTP_PORT`. Each service's
+    `NATS_URL` carries its own NATS user (named for the service), allowed only the
+    subjects `contracts.bus_permissions` grants it."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 

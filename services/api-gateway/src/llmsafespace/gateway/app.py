@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
+from llmsafespace.contracts.bus_permissions import inbox_prefix
 from llmsafespace.servicekit import Bus, database_ready, starting
 
 from .accounts import Accounts
@@ -85,7 +86,10 @@ def create_app(settings: Settings) -> Starlette:
             if settings.bootstrap_admin_key:
                 await accounts.ensure_admin_key(settings.bootstrap_admin_key.get_secret_value())
             connection = await nats.connect(
-                settings.nats_url.get_secret_value(), name=SERVICE, max_reconnect_attempts=-1
+                settings.nats_url.get_secret_value(),
+                name=SERVICE,
+                inbox_prefix=inbox_prefix(SERVICE),
+                max_reconnect_attempts=-1,
             )
             up.on_stop(connection.drain)
             log.info("service_started", http_port=settings.http_port)

@@ -10,6 +10,7 @@ from faststream.nats import NatsBroker
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
+from llmsafespace.contracts.bus_permissions import inbox_prefix
 from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .agents import Agents
@@ -28,7 +29,10 @@ log = structlog.get_logger()
 
 def create_app(settings: Settings) -> Starlette:
     broker = NatsBroker(
-        settings.nats_url.get_secret_value(), middlewares=middlewares(), logger=None
+        settings.nats_url.get_secret_value(),
+        inbox_prefix=inbox_prefix(SERVICE),
+        middlewares=middlewares(),
+        logger=None,
     )
     pool: asyncpg.Pool | None = None
 

@@ -9,6 +9,7 @@ import structlog
 from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
+from llmsafespace.contracts.bus_permissions import inbox_prefix
 from llmsafespace.runtime import ReportsFailures, create_driver
 from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
@@ -32,7 +33,10 @@ log = structlog.get_logger()
 
 def create_app(settings: Settings) -> Starlette:
     broker = NatsBroker(
-        settings.nats_url.get_secret_value(), middlewares=middlewares(), logger=None
+        settings.nats_url.get_secret_value(),
+        inbox_prefix=inbox_prefix(SERVICE),
+        middlewares=middlewares(),
+        logger=None,
     )
     pool: asyncpg.Pool | None = None
     protections: dict[str, object] | None = None  # the driver's, once it has started

@@ -33,7 +33,8 @@ async def test_nats_server_serves_jetstream_and_stops_cleanly(state_dir: Path) -
             subscription = await sandbox.subscribe(subjects.SANDBOX_GET)
             await sandbox.flush()
             await gateway.publish(subjects.SANDBOX_GET, b"hello")
-            message = await subscription.next_msg(timeout=5)
+            await gateway.flush()
+            message = await subscription.next_msg(timeout=30)
             assert message.data == b"hello"
             js = sandbox.jetstream()
             await js.add_stream(name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_ALL])

@@ -111,6 +111,7 @@ def service_env(
     admin_key: str,
     token_secret: str,
     runtime_dir: Path,
+    snapshot_dir: Path,
     runtime_driver: str = "local",
 ) -> dict[str, str]:
     """The service-specific environment on top of the shared one."""
@@ -125,4 +126,6 @@ def service_env(
     if spec.uses_runtime:
         env["RUNTIME_DRIVER"] = runtime_driver
         env["RUNTIME_DIR"] = str(runtime_dir)
+    if spec.name == "sandbox-svc":  # users' workspaces: in the private state dir
+        env.setdefault("SANDBOX_SVC_SNAPSHOT_DIR", str(snapshot_dir))
     return env

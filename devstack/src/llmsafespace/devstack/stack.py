@@ -185,6 +185,7 @@ class Stack:
                     admin_key=self.admin_key,
                     token_secret=self._token_secret,
                     runtime_dir=self.runtime_dir,
+                    snapshot_dir=self.state_dir / "snapshots",
                     runtime_driver=self._environ.get("RUNTIME_DRIVER", "local"),
                 )
                 service = ServiceProcess(

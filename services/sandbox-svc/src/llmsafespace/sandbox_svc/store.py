@@ -80,8 +80,8 @@ async def _usage(conn: asyncpg.Connection, owner_id: str, except_pool: str | Non
         owner_id,
     )
     reserved = await conn.fetchrow(
-        "SELECT coalesce(sum(sandboxes), 0) AS sandboxes,"
-        " coalesce(sum(memory_bytes), 0) AS memory_bytes"
+        "SELECT coalesce(sum(sandboxes), 0)::bigint AS sandboxes,"  # sum() is numeric
+        " coalesce(sum(memory_bytes), 0)::bigint AS memory_bytes"
         " FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2",
         owner_id,
         except_pool,

@@ -17,7 +17,13 @@ from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
 from llmsafespace.audit_svc.handlers import create_router as audit_router
-from llmsafespace.contracts import OutputMessage, Sandbox, subjects
+from llmsafespace.contracts import (
+    ClientMessage,
+    OutputMessage,
+    Sandbox,
+    ServerMessage,
+    subjects,
+)
 from llmsafespace.exec_svc.handlers import create_build_router, create_terminal_router
 from llmsafespace.exec_svc.handlers import create_router as exec_router
 from llmsafespace.sandbox_svc.handlers import create_router as sandbox_router
@@ -44,6 +50,26 @@ OUTPUT = (
     " `started`, `output` chunks and `display` results (MIME bundles) in order, maybe"
     " `truncated`, then `ended` with the result. The gateway relays and replays it.",
 )
+# The gateway's WebSocket protocol is not on the bus; it is listed here too, as two
+# channels named for its route (`GET /api/v1/sandboxes/{sandbox_id}/stream`; channel
+# names cannot hold a `/`), so one document holds every message shape.
+SOCKET = {
+    "websocket sandboxes.{sandbox_id}.stream (client to server)": (
+        "WebSocket `GET /api/v1/sandboxes/{sandbox_id}/stream`, not NATS: what a client"
+        " sends (JSON text frames, told apart by `type`).",
+        ClientMessage,
+    ),
+    "websocket sandboxes.{sandbox_id}.stream (server to client)": (
+        "WebSocket `GET /api/v1/sandboxes/{sandbox_id}/stream`, not NATS: what the gateway"
+        " sends (JSON text"
+        " frames, told apart by `type`; also the Server-Sent Events of `POST"
+        ' /api/v1/sandboxes/{sandbox_id}/execute` with `"stream": true`, one `event:'
+        " <type>` each). Per execution: `execution_start`, `output` and `display` in `seq`"
+        " order, then exactly one `execution_complete` or `execution_cancelled` (or an"
+        " `error` with its `executionId`).",
+        ServerMessage,
+    ),
+}
 
 
 def build() -> dict[str, Any]:
@@ -65,6 +91,8 @@ def build() -> dict[str, Any]:
         )
     subject, description = OUTPUT
     broker.publisher(subject, title=subject, description=description, schema=OutputMessage)
+    for channel, (description, schema) in SOCKET.items():
+        broker.publisher(channel, title=channel, description=description, schema=schema)
     spec = AsyncAPI(
         broker,
         title="LLMSafeSpace bus",

@@ -11,6 +11,7 @@ import httpx
 import nats
 import pytest
 import websockets
+from pydantic import TypeAdapter
 from websockets.asyncio.client import ClientConnection
 
 from llmsafespace.contracts import (
@@ -19,18 +20,21 @@ from llmsafespace.contracts import (
     ExecutionResult,
     ExecutionStatus,
     OutputChunk,
+    ServerMessage,
+    ServerOutput,
     StartedMarker,
     new_execution_id,
     subjects,
 )
 from llmsafespace.devstack import Stack
-from llmsafespace.gateway.relay import Follower
+from llmsafespace.gateway.relay import Follower, Outputs
 
 pytestmark = pytest.mark.stack
 
 WAIT = 60  # seconds any single expected message may take on a loaded 2-core machine
 TERMINAL = {"execution_complete", "execution_cancelled"}
 STREAM_GRACE = 2  # seconds a test gateway waits past an execution's timeout
+_SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 
 
 def ws_url(stack: Stack, sandbox_id: str, api_url: str | None = None) -> str:
@@ -328,14 +332,22 @@ async def test_stdin_still_works_after_exec_svc_restarts(stack: Stack, sandbox_i
         await ws.close()
 
 
-async def test_a_live_follower_that_overflows_replays_what_it_lost_in_order(stack: Stack) -> None:
-    """A slow reader's live subscription drops messages past its buffer (8 MiB): the
-    follower sees the gap in `seq` and replays the rest from JetStream, each once."""
+@pytest.mark.parametrize("shared", [False, True], ids=["own", "shared"])
+async def test_a_live_follower_that_overflows_replays_what_it_lost_in_order(
+    stack: Stack, shared: bool
+) -> None:
+    """A slow reader's live subscription (its own, or its share of a session's) drops
+    messages past its buffer (8 MiB): the follower sees the gap in `seq` and replays the
+    rest from JetStream, each once."""
     connection = await nats.connect(**stack.nats_options("api-gateway"))  # the follower's
     publisher = await nats.connect(**stack.nats_options("exec-svc"))  # the output's
     sandbox_id, execution_id = "sb-relaytest00000", new_execution_id()
     subject = subjects.output(sandbox_id, execution_id)
-    follower = await Follower.live(connection, sandbox_id, execution_id, grace=30)
+    outputs = await Outputs.open(connection, sandbox_id) if shared else None
+    if outputs is not None:
+        follower = Follower.shared(connection, outputs, sandbox_id, execution_id, grace=30)
+    else:
+        follower = await Follower.live(connection, sandbox_id, execution_id, grace=30)
     try:
         js = publisher.jetstream()
         now = datetime.now(UTC)
@@ -360,12 +372,39 @@ async def test_a_live_follower_that_overflows_replays_what_it_lost_in_order(stac
         received = [message async for message in follower.messages(0, wait=30)]
     finally:
         await follower.close()
+        if outputs is not None:
+            await outputs.close()
         await connection.close()
         await publisher.close()
-    outputs = [message for message in received if message["type"] == "output"]
-    assert [message["seq"] for message in outputs] == list(range(2, 42))
-    assert all(message["content"] == chunk for message in outputs)
-    assert (received[0]["type"], received[-1]["type"]) == ("execution_start", "execution_complete")
+    chunks = [message for message in received if isinstance(message, ServerOutput)]
+    assert [message.seq for message in chunks] == list(range(2, 42))
+    assert all(message.content == chunk for message in chunks)
+    assert (received[0].type, received[-1].type) == ("execution_start", "execution_complete")
+
+
+async def test_every_message_the_socket_sends_is_a_typed_server_message(
+    ws: ClientConnection,
+) -> None:
+    """The wire format is the `ServerMessage` contracts, field for field (the contracts
+    forbid nothing extra, so the check is that the socket sends no field they lack)."""
+    await ws.send(json.dumps({"type": "ping", "timestamp": 7}))
+    await ws.send(json.dumps({"type": "nonsense"}))
+    first = await execute(ws, "print('out')\n6 * 7")
+    cancelled = await execute(ws, "sleep 30", mode="command")
+    await ws.send(json.dumps({"type": "cancel", "executionId": cancelled}))
+    messages = [await receive(ws), await receive(ws)]
+    ended: set[str] = set()
+    while ended != {first, cancelled}:
+        messages.append(message := await receive(ws))
+        if message["type"] in TERMINAL:
+            ended.add(message["executionId"])
+    kinds = set()
+    for message in messages:
+        typed = _SERVER_MESSAGE.validate_python(message)
+        assert typed.model_dump(mode="json", by_alias=True, exclude_none=True) == message
+        kinds.add(typed.type)
+    assert kinds >= {"pong", "error", "execution_start", "output", "display"}
+    assert kinds >= {"execution_complete", "execution_cancelled"}
 
 
 def _wire(message: Contract) -> bytes:

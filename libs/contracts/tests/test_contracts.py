@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import llmsafespace.contracts as contracts
 from llmsafespace.contracts import (
@@ -167,3 +167,46 @@ def test_a_warm_pool_cannot_take_a_name_another_route_has() -> None:
         contracts.WarmPoolSpec.model_validate({"name": "status"})
     assert [error["loc"] for error in raised.value.errors()] == [("name",)]
     assert contracts.WarmPoolSpec.model_validate({"name": "statuses"}).name == "statuses"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ({"type": "execution_start", "executionId": "e-1", "timestamp": 1}, "ServerExecutionStart"),
+        (
+            {
+                "type": "output",
+                "executionId": "e-1",
+                "seq": 2,
+                "stream": "stdout",
+                "content": "1\n",
+                "timestamp": 2,
+            },
+            "ServerOutput",
+        ),
+        (
+            {
+                "type": "execution_cancelled",
+                "executionId": "e-1",
+                "seq": 3,
+                "timestamp": 3,
+                "status": "cancelled",
+                "exitCode": -15,
+                "outputTruncated": False,
+                "endedBy": "cancelled",
+                "startedAt": "2026-01-01T00:00:00Z",
+                "completedAt": "2026-01-01T00:00:01Z",
+                "durationMs": 1000.0,
+            },
+            "ServerExecutionCancelled",
+        ),
+        ({"type": "error", "code": "invalid_message", "message": "no"}, "ServerError"),
+        ({"type": "pong", "timestamp": 4}, "ServerPong"),
+    ],
+)
+def test_server_messages_are_told_apart_by_type_and_keep_their_wire_form(
+    message: dict[str, object], kind: str
+) -> None:
+    parsed = TypeAdapter(contracts.ServerMessage).validate_python(message)
+    assert type(parsed).__name__ == kind
+    assert parsed.model_dump(mode="json", by_alias=True, exclude_none=True) == message

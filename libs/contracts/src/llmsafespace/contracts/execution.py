@@ -164,3 +164,8 @@ class ExecutionEvent(Contract):
     status: ExecutionStatus | None = None
     exit_code: int | None = None
     duration_ms: float | None = None
+    started_at: datetime | None = Field(
+        default=None,
+        description="When it started (the `started` event of a short execution is published"
+        " with its terminal one)",
+    )

@@ -15,7 +15,15 @@ from pydantic import Field, model_validator
 
 from .base import Contract, Request
 from .caller import Caller
-from .execution import ExecuteRequest, ExecutionResult, ExecutionType
+from .execution import (
+    EndedBy,
+    ExecuteRequest,
+    ExecutionError,
+    ExecutionResult,
+    ExecutionStatus,
+    ExecutionType,
+    Usage,
+)
 from .ids import ExecutionId, SandboxId
 
 MAX_IDLE_TIMEOUT_SECONDS = 3600
@@ -171,3 +179,91 @@ ClientMessage = Annotated[
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE_TYPES = ("execute", "cancel", "resume", "stdin", "ping")
+
+
+# WebSocket: server → client (also the Server-Sent Events of `"stream": true`, each as
+# `event: <type>`). Built from the bus messages above by the gateway's relay.
+
+
+class ServerExecutionStart(Contract):
+    type: Literal["execution_start"] = "execution_start"
+    execution_id: ExecutionId
+    timestamp: int = Field(description="epoch ms the execution started")
+
+
+class ServerOutput(Contract):
+    type: Literal["output"] = "output"
+    execution_id: ExecutionId
+    seq: int
+    stream: StreamName
+    content: str
+    timestamp: int = Field(description="epoch ms")
+
+
+class ServerDisplay(Contract):
+    """A rich result (a MIME bundle), in order with the output."""
+
+    type: Literal["display"] = "display"
+    execution_id: ExecutionId
+    seq: int
+    data: dict[str, Any]
+    is_main_result: bool = False
+    truncated: bool = False
+    timestamp: int = Field(description="epoch ms")
+
+
+class _ServerExecutionEnd(Contract):
+    """The result without its output (that came as `output` and `display` messages)."""
+
+    execution_id: ExecutionId
+    seq: int
+    timestamp: int = Field(description="epoch ms the execution ended")
+    status: ExecutionStatus
+    exit_code: int
+    output_truncated: bool = False
+    result: str | None = Field(
+        default=None, description="text/plain of the main result (the trailing expression)"
+    )
+    error: ExecutionError | None = None
+    ended_by: EndedBy | None = None
+    started_at: datetime
+    completed_at: datetime
+    duration_ms: float
+    usage: Usage | None = None
+
+
+class ServerExecutionComplete(_ServerExecutionEnd):
+    """The terminal message of an execution that was not cancelled."""
+
+    type: Literal["execution_complete"] = "execution_complete"
+
+
+class ServerExecutionCancelled(_ServerExecutionEnd):
+    type: Literal["execution_cancelled"] = "execution_cancelled"
+
+
+class ServerError(Contract):
+    """A message refused, or an execution lost (`execution_failed`); with `executionId`
+    when it concerns one."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    execution_id: str | None = None
+
+
+class ServerPong(Contract):
+    type: Literal["pong"] = "pong"
+    timestamp: int
+
+
+ServerMessage = Annotated[
+    ServerExecutionStart
+    | ServerOutput
+    | ServerDisplay
+    | ServerExecutionComplete
+    | ServerExecutionCancelled
+    | ServerError
+    | ServerPong,
+    Field(discriminator="type"),
+]

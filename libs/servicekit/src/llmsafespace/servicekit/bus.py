@@ -150,10 +150,10 @@ class Bus:
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
         REQUEST_SECONDS.labels(subject=subject).observe(time.perf_counter() - started)
-        body = json.loads(message.data)
-        if _is_error(body):
+        data = message.data
+        if _may_be_error(data) and _is_error(body := json.loads(data)):
             raise ServiceError.from_envelope(ErrorEnvelope.model_validate(body))
-        return command.reply.model_validate(body)
+        return command.reply.model_validate_json(data)  # decoded and validated in one pass
 
     async def broadcast(self, broadcast: Broadcast[RequestT], payload: RequestT) -> None:
         """Publish a command every instance hears and none answers (e.g. cancel)."""
@@ -172,6 +172,12 @@ class Bus:
             await self._nc.publish(subject, payload.model_dump_json(by_alias=True).encode())
         except Exception as exc:
             log.warning("event_publish_failed", subject=subject, error=str(exc))
+
+
+def _may_be_error(data: bytes) -> bool:
+    """Whether a reply could be an error envelope: its first key is `error` (a reply
+    contract never starts with that field), checked without decoding it."""
+    return data.lstrip(b" \t\r\n{").startswith(b'"error"')
 
 
 def _is_error(body: object) -> bool:

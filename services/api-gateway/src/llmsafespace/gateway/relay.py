@@ -1,21 +1,26 @@
 """Following one execution's output subject, as client-ready messages.
 
-An execution started here is followed live: a plain subscription to its subject, in place
-with the server before the execution starts, sees every message without a JetStream
-consumer (one per execution would cost an API round trip on the hot path, and their
-number is limited). Should it lose messages (a slow client overflowing its buffer shows
-as a gap in `seq`, or as a silence while the stream holds more), it switches to a replay.
-Any gateway replica can also replay any execution from JetStream (an ordered consumer:
-no gap, no duplicate), so a client that lost its connection resumes after its last `seq`.
+An execution started here is followed live: a plain subscription, in place with the
+server before the execution starts, sees every message without a JetStream consumer (one
+per execution would cost an API round trip on the hot path, and their number is
+limited). A WebSocket session holds one subscription for its sandbox's executions
+(`Outputs`) and hands each execution's messages to its follower, so an execution costs
+no subscribe, flush and unsubscribe round of its own. Should a follower lose messages (a
+slow client overflowing its buffer shows as a gap in `seq`, or as a silence while the
+stream holds more), it switches to a replay. Any gateway replica can also replay any
+execution from JetStream (an ordered consumer: no gap, no duplicate), so a client that
+lost its connection resumes after its last `seq`.
 """
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Protocol
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -27,6 +32,13 @@ from llmsafespace.contracts import (
     ExecutionStatus,
     OutputChunk,
     OutputMessage,
+    ServerDisplay,
+    ServerError,
+    ServerExecutionCancelled,
+    ServerExecutionComplete,
+    ServerExecutionStart,
+    ServerMessage,
+    ServerOutput,
     StartedMarker,
     subjects,
 )
@@ -35,49 +47,148 @@ GRACE = 15.0  # seconds past an execution's own timeout before it is presumed lo
 PENDING_BYTES = 8 * 1024 * 1024  # per follower; past it messages are lost, then replayed
 CHECK_EVERY = 2.0  # seconds of silence after which a live follower asks the stream
 _MESSAGE: TypeAdapter[OutputMessage] = TypeAdapter(OutputMessage)
-ClientMessage = dict[str, Any]
+# What a terminal message carries of the result (its output came as messages before it).
+_END_FIELDS = tuple(
+    name
+    for name in ServerExecutionComplete.model_fields
+    if name not in {"type", "execution_id", "seq", "timestamp"}
+)
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _client(execution_id: str, message: OutputMessage) -> ClientMessage | None:
-    """What a client sees of one bus message (None: nothing)."""
+def encode(message: ServerMessage) -> str:
+    """A server message as the JSON text a client receives."""
+    return message.model_dump_json(by_alias=True, exclude_none=True)
+
+
+def _client(execution_id: str, message: OutputMessage) -> ServerMessage | None:
+    """What a client sees of one bus message (None: nothing). The bus message was
+    validated once on arrival; the client's is built from its fields without a second
+    validation."""
+    if isinstance(message, OutputChunk):
+        return ServerOutput.model_construct(
+            execution_id=execution_id,
+            seq=message.seq,
+            stream=message.stream,
+            content=message.content,
+            timestamp=message.timestamp,
+        )
     if isinstance(message, StartedMarker):
         started = int(message.started_at.timestamp() * 1000)
-        return {"type": "execution_start", "executionId": execution_id, "timestamp": started}
-    if isinstance(message, OutputChunk | DisplayChunk):
-        chunk = message.wire()
-        del chunk["kind"]
-        return {"type": message.kind, "executionId": execution_id, **chunk}
-    if isinstance(message, EndedMarker):
-        result = message.result.wire()
-        kind = (
-            "execution_cancelled"
-            if message.result.status is ExecutionStatus.CANCELLED
-            else "execution_complete"
+        return ServerExecutionStart.model_construct(execution_id=execution_id, timestamp=started)
+    if isinstance(message, DisplayChunk):
+        return ServerDisplay.model_construct(
+            execution_id=execution_id,
+            seq=message.seq,
+            data=message.data,
+            is_main_result=message.is_main_result,
+            truncated=message.truncated,
+            timestamp=message.timestamp,
         )
-        for key in ("stdout", "stderr", "results", "executionId", "sandboxId"):
-            result.pop(key, None)
-        ended = int(message.result.completed_at.timestamp() * 1000)
-        return {
-            "type": kind,
-            "executionId": execution_id,
-            "seq": message.seq,
-            "timestamp": ended,
-            **result,
-        }
+    if isinstance(message, EndedMarker):
+        result = message.result
+        end = (
+            ServerExecutionCancelled
+            if result.status is ExecutionStatus.CANCELLED
+            else ServerExecutionComplete
+        )
+        return end.model_construct(
+            execution_id=execution_id,
+            seq=message.seq,
+            timestamp=int(result.completed_at.timestamp() * 1000),
+            **{name: getattr(result, name) for name in _END_FIELDS},
+        )
     return None  # truncation shows as `outputTruncated` on the terminal message
 
 
-def lost(execution_id: str) -> ClientMessage:
-    return {
-        "type": "error",
-        "code": "execution_failed",
-        "message": "the execution stopped reporting (its service may have failed)",
-        "executionId": execution_id,
-    }
+def lost(execution_id: str) -> ServerError:
+    return ServerError(
+        code="execution_failed",
+        message="the execution stopped reporting (its service may have failed)",
+        execution_id=execution_id,
+    )
+
+
+class Feed(Protocol):
+    """Where a follower reads its execution's messages: a subscription of its own, or
+    its share of a session's (`Outputs.feed`)."""
+
+    async def next_msg(self, timeout: float) -> Msg: ...
+
+    async def unsubscribe(self) -> None: ...
+
+
+class SharedFeed:
+    """One execution's messages out of a session's subscription, at most PENDING_BYTES
+    waiting (past it they are dropped: the follower sees the gap and replays)."""
+
+    def __init__(self, outputs: "Outputs", execution_id: str) -> None:
+        self._outputs = outputs
+        self._execution_id = execution_id
+        self._queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._bytes = 0
+
+    def put(self, message: Msg) -> None:
+        if self._bytes + len(message.data) > PENDING_BYTES:
+            return
+        self._bytes += len(message.data)
+        self._queue.put_nowait(message)
+
+    async def next_msg(self, timeout: float) -> Msg:
+        try:
+            message = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            try:
+                message = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                raise nats.errors.TimeoutError from None
+        self._bytes -= len(message.data)
+        return message
+
+    async def unsubscribe(self) -> None:
+        self._outputs.release(self._execution_id)
+
+
+class Outputs:
+    """One subscription to every execution's output subject in one sandbox, shared by
+    the executions a session starts."""
+
+    def __init__(self, subscription: Subscription, feeds: dict[str, SharedFeed]) -> None:
+        self._sub = subscription
+        self._feeds = feeds
+
+    @classmethod
+    async def open(cls, connection: NatsClient, sandbox_id: str) -> "Outputs":
+        """Returns once the server has the subscription."""
+        feeds: dict[str, SharedFeed] = {}
+
+        async def route(message: Msg) -> None:
+            feed = feeds.get(message.subject.rpartition(".")[2])
+            if feed is not None:
+                feed.put(message)
+
+        subscription = await connection.subscribe(
+            subjects.output(sandbox_id, "*"), cb=route, pending_bytes_limit=PENDING_BYTES
+        )
+        await connection.flush()
+        return cls(subscription, feeds)
+
+    def feed(self, execution_id: str) -> SharedFeed:
+        """The execution's messages from now on (take it before starting the execution)."""
+        feed = self._feeds[execution_id] = SharedFeed(self, execution_id)
+        return feed
+
+    def release(self, execution_id: str) -> None:
+        self._feeds.pop(execution_id, None)
+
+    async def close(self) -> None:
+        with contextlib.suppress(
+            nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError
+        ):
+            await self._sub.unsubscribe()
 
 
 class Follower:
@@ -89,14 +200,14 @@ class Follower:
         sandbox_id: str,
         execution_id: str,
         grace: float,
-        subscription: Subscription,
+        feed: Feed,
         replaying: bool,
     ) -> None:
         self._nc = connection
         self._subject = subjects.output(sandbox_id, execution_id)
         self.execution_id = execution_id
         self._grace = grace
-        self._sub = subscription
+        self._sub: Feed = feed
         self._replaying = replaying
 
     @classmethod
@@ -110,6 +221,19 @@ class Follower:
         return cls(connection, sandbox_id, execution_id, grace, subscription, replaying=False)
 
     @classmethod
+    def shared(
+        cls,
+        connection: NatsClient,
+        outputs: Outputs,
+        sandbox_id: str,
+        execution_id: str,
+        grace: float,
+    ) -> "Follower":
+        """Follow live through a session's subscription (take it before starting)."""
+        feed = outputs.feed(execution_id)
+        return cls(connection, sandbox_id, execution_id, grace, feed, replaying=False)
+
+    @classmethod
     async def replay(
         cls, connection: NatsClient, sandbox_id: str, execution_id: str, grace: float = GRACE
     ) -> "Follower":
@@ -117,7 +241,7 @@ class Follower:
         subscription = await _ordered(connection, subjects.output(sandbox_id, execution_id))
         return cls(connection, sandbox_id, execution_id, grace, subscription, replaying=True)
 
-    async def messages(self, after_seq: int, wait: float) -> AsyncIterator[ClientMessage]:
+    async def messages(self, after_seq: int, wait: float) -> AsyncIterator[ServerMessage]:
         """Client messages with `seq` > `after_seq`, ending with the terminal one. If the
         execution does not start within `wait` seconds, or does not end within its own
         timeout plus a grace period, the last message is an `execution_failed` error."""

@@ -1,7 +1,6 @@
 """`POST /sandboxes/{id}/execute` with `"stream": true`: the WebSocket's execution messages
 as Server-Sent Events, for clients that cannot open a WebSocket."""
 
-import json
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -15,7 +14,7 @@ from llmsafespace.contracts import (
     new_execution_id,
 )
 
-from .relay import Follower
+from .relay import Follower, encode
 from .state import state_of
 
 START_WAIT = 10.0
@@ -41,7 +40,7 @@ async def stream_execution(
     async def events() -> AsyncIterator[str]:
         try:
             async for message in follower.messages(0, START_WAIT):
-                yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"
+                yield f"event: {message.type}\ndata: {encode(message)}\n\n"
         finally:
             await follower.close()
 

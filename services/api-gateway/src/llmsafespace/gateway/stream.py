@@ -7,9 +7,7 @@ does not stop them (`cancel` does); a client that reconnects sends `resume` with
 
 import asyncio
 import contextlib
-import json
 import time
-from typing import Any
 
 import nats.errors
 import structlog
@@ -29,6 +27,9 @@ from llmsafespace.contracts import (
     ClientStdin,
     ErrorCode,
     ExecutionStdin,
+    ServerError,
+    ServerMessage,
+    ServerPong,
     ServiceError,
     StartExecution,
     commands,
@@ -38,7 +39,7 @@ from llmsafespace.servicekit import Bus
 from .auth import CredentialLost, HeldCredential
 from .bodies import MalformedJson, decode_json
 from .errors import error_response
-from .relay import Follower, exists, now_ms
+from .relay import Follower, Outputs, encode, exists, now_ms
 from .sandboxes import check_code_size
 from .sockets import CLOSE_UNAUTHORIZED, admit_socket
 from .state import state_of
@@ -50,9 +51,8 @@ ParsedMessage = ClientExecute | ClientCancel | ClientResume | ClientStdin | Clie
 _CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
 
 
-def _error(code: str, message: str, execution_id: str | None = None) -> dict[str, Any]:
-    body = {"type": "error", "code": code, "message": message}
-    return body | ({"executionId": execution_id} if execution_id else {})
+def _error(code: str, message: str, execution_id: str | None = None) -> ServerError:
+    return ServerError(code=code, message=message, execution_id=execution_id or None)
 
 
 class Session:
@@ -76,12 +76,13 @@ class Session:
         self._closed = False
         self._relays: dict[str, asyncio.Task[None]] = {}
         self._seen: set[str] = set()
+        self._outputs: Outputs | None = None  # opened with the first execution
         self._grace: float = state_of(websocket)["settings"].stream_grace
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: ServerMessage) -> None:
         async with self._send_lock:
             if not self._closed:
-                await self._ws.send_text(json.dumps(message))
+                await self._ws.send_text(encode(message))
 
     async def _end(self, reason: str) -> None:
         """Close the socket for its credential: an `unauthorized` error, then 4401."""
@@ -89,7 +90,7 @@ class Session:
             if self._closed:
                 return
             self._closed = True
-            await self._ws.send_text(json.dumps(_error(ErrorCode.UNAUTHORIZED.value, reason)))
+            await self._ws.send_text(encode(_error(ErrorCode.UNAUTHORIZED.value, reason)))
             await self._ws.close(CLOSE_UNAUTHORIZED, reason)
 
     async def _end_at_expiry(self, expires: int) -> None:
@@ -118,6 +119,8 @@ class Session:
         finally:
             for task in [*self._relays.values(), *([expiry] if expiry else [])]:
                 task.cancel()
+            if self._outputs is not None:
+                await self._outputs.close()
 
     async def _handle(self, text: str) -> None:
         kinds = ", ".join(CLIENT_MESSAGE_TYPES)
@@ -152,7 +155,7 @@ class Session:
                 await self._resume(message)
             elif isinstance(message, ClientPing):
                 stamp = now_ms() if message.timestamp is None else message.timestamp
-                await self.send({"type": "pong", "timestamp": stamp})
+                await self.send(ServerPong(timestamp=stamp))
         except ValidationError as exc:
             await self.send(_error("invalid_request", problems(exc), execution_id))
         except ServiceError as exc:
@@ -182,7 +185,11 @@ class Session:
                 ErrorCode.RATE_LIMITED, "rate limit exceeded", {"resetAt": quota.reset}
             )
         self._seen.add(execution_id)
-        follower = await Follower.live(self._nc, self._sandbox_id, execution_id, self._grace)
+        if self._outputs is None:
+            self._outputs = await Outputs.open(self._nc, self._sandbox_id)
+        follower = Follower.shared(
+            self._nc, self._outputs, self._sandbox_id, execution_id, self._grace
+        )
         command = StartExecution(
             caller=self._caller,
             sandbox_id=self._sandbox_id,

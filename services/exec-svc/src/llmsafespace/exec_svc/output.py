@@ -53,6 +53,7 @@ class OutputPublisher:
         self._timer: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._last_flush = float("-inf")
+        self._started: StartedMarker | None = None  # not yet published
 
     @property
     def truncated(self) -> bool:
@@ -67,12 +68,18 @@ class OutputPublisher:
 
     async def started(self, timeout: float, started_at: datetime, durable: bool = False) -> None:
         """The first message; ``durable``: stored in the stream before returning, so a
-        follower told of the execution afterwards finds it."""
+        follower told of the execution afterwards finds it. Otherwise it waits like output
+        does and leaves with the first flush (within FLUSH_INTERVAL): a quick execution's
+        start and first output share one write."""
         marker = StartedMarker(seq=self._next(), timeout=timeout, started_at=started_at)
         if durable:
             await self._js.publish(self._subject, marker.model_dump_json(by_alias=True).encode())
-        else:
-            await self._publish(marker)
+            return
+        async with self._lock:
+            self._started = marker
+            if self._timer is None:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(FLUSH_INTERVAL, self._flush_soon)
 
     async def output(self, stream: str, text: str) -> None:
         if self._truncated:
@@ -118,6 +125,9 @@ class OutputPublisher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._started is not None:
+            await self._publish(self._started)
+            self._started = None
         if self._truncated:
             return
         if self._sent_bytes + self._pending_bytes > self._limit:

@@ -39,6 +39,7 @@ from llmsafespace.runtime.agent_client import StdinQueue
 from llmsafespace.servicekit import Bus
 
 from .agents import Agents
+from .announce import StartedEvent
 from .metrics import EXECUTION_SECONDS, EXECUTIONS
 from .output import OutputPublisher
 from .results import execution_result, failed_execution
@@ -186,8 +187,12 @@ class Runner:
             user_id=command.caller.user_id,
             type=request.type,
         )
-        await self._bus.event(self._subject(command, ExecEventName.STARTED), event)
         started_at = datetime.now(UTC)
+        announced = StartedEvent(
+            self._bus,
+            self._subject(command, ExecEventName.STARTED),
+            event.model_copy(update={"started_at": started_at}),
+        )
 
         async def observe(stream: str, text: str) -> None:
             running.last_output = time.monotonic()
@@ -205,12 +210,14 @@ class Runner:
             outcome = await self._agent_call(client, request, observe, shown, running)
         except AgentUnavailable as exc:
             self._agents.forget(command.sandbox_id)
+            await announced.now()
             await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING,
                 f"sandbox {command.sandbox_id} stopped answering during the execution",
             ) from exc
         except AgentRequestError as exc:  # e.g. a workingDir that does not exist: 400
+            await announced.now()
             await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
             raise service_error(exc, command.sandbox_id) from exc
         finally:
@@ -226,6 +233,7 @@ class Runner:
             if result.status is ExecutionStatus.CANCELLED
             else ExecEventName.COMPLETED
         )
+        await announced.now()
         await self._bus.event(
             self._subject(command, final),
             event.model_copy(

@@ -1,0 +1,68 @@
+"""A streamed execution's messages: the `started` marker waits for the first flush but
+always leads, in `seq` order, whatever comes first."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from nats.aio.client import Client as NatsClient
+
+from llmsafespace.contracts import EndedBy, ExecutionResult, ExecutionStatus
+from llmsafespace.exec_svc.output import OutputPublisher
+
+STARTED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Connection:
+    """What the publisher uses of a NATS connection: publishes, plain or to JetStream,
+    recorded in the order they were made."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def jetstream(self) -> "Connection":
+        return self
+
+    async def publish(self, subject: str, payload: bytes) -> None:
+        self.sent.append(json.loads(payload))
+
+
+def publisher() -> tuple[OutputPublisher, Connection]:
+    connection = Connection()
+    made = OutputPublisher(cast(NatsClient, connection), "sb-aaaaaaaaaaaa", "exec-1", 1 << 20)
+    return made, connection
+
+
+def result() -> ExecutionResult:
+    return ExecutionResult(
+        execution_id="exec-1",
+        sandbox_id="sb-aaaaaaaaaaaa",
+        status=ExecutionStatus.COMPLETED,
+        exit_code=0,
+        stdout="",
+        stderr="",
+        ended_by=EndedBy.EXIT,
+        started_at=STARTED,
+        completed_at=STARTED,
+        duration_ms=1.0,
+    )
+
+
+async def test_the_start_marker_leaves_with_the_first_output() -> None:
+    output, connection = publisher()
+    await output.started(30, STARTED)
+    assert connection.sent == []
+    await output.output("stdout", "1\n")
+    await output.ended(result())
+    assert [(sent["kind"], sent["seq"]) for sent in connection.sent] == [
+        ("started", 1),
+        ("output", 2),
+        ("ended", 3),
+    ]
+
+
+async def test_a_silent_execution_still_starts_before_it_ends() -> None:
+    output, connection = publisher()
+    await output.started(30, STARTED)
+    await output.ended(result())
+    assert [sent["kind"] for sent in connection.sent] == ["started", "ended"]

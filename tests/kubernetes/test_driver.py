@@ -148,6 +148,7 @@ async def test_an_evicted_pod_is_reported_and_no_longer_listed(
     await failures.aclose()
     assert failure == SandboxFailure("sb-evicted", "Evicted: The node was low on memory.")
     assert await driver.list() == []
+    assert await driver.failure("sb-evicted") == failure.reason  # what a reconcile sees
     assert await driver.inspect("sb-evicted") is None
     await driver.destroy("sb-evicted")
 
@@ -175,6 +176,7 @@ async def test_a_pod_deleted_behind_our_back_is_reported_as_vanished(
     failure = await asyncio.wait_for(first, 10)
     await failures.aclose()
     assert failure == SandboxFailure("sb-gone", "the pod disappeared")
+    assert await driver.failure("sb-gone") == failure.reason
     assert [h.runtime_id for h in await driver.list()] == ["sb-kept"]
     await driver.destroy("sb-kept")
 

@@ -200,6 +200,7 @@ async def test_a_sandbox_whose_agent_dies_is_reported_at_once(
         failure = await first
         assert failure.runtime_id == dying.runtime_id
         assert "agent exited" in failure.reason
+        assert await driver.failure(dying.runtime_id) == failure.reason  # as reconcile sees it
     finally:
         first.cancel()
         await failures.aclose()

@@ -30,7 +30,7 @@ from llmsafespace.contracts import (
     quantity_bytes,
     subjects,
 )
-from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
+from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec, SandboxFailure
 from llmsafespace.sandbox_svc.lifecycle import Lifecycle
 from llmsafespace.sandbox_svc.quota import Quota, Usage
 from llmsafespace.sandbox_svc.reaper import Reaper
@@ -428,3 +428,42 @@ async def test_the_reaper_destroys_the_runtimes_its_service_owns_and_no_live_row
     alive = {handle.runtime_id for handle in await world.driver.list()}
     assert alive == {"wp-aaaaaaaaaaaa", "sb-lookslikeasbx"}
     assert (await world.store.get(adopted.id)) == adopted
+
+
+class EvictingDriver(MemoryDriver):
+    """A driver that reports failures, as the Kubernetes one does: what it evicts
+    leaves `list()` with a reason."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reasons: dict[RuntimeId, str] = {}
+
+    async def evict(self, runtime_id: RuntimeId) -> None:
+        await self.destroy(runtime_id)
+        self.reasons[runtime_id] = "Evicted: The node was low on memory."
+
+    async def failures(self) -> AsyncIterator[SandboxFailure]:
+        for runtime_id, reason in self.reasons.items():
+            yield SandboxFailure(runtime_id, reason)
+
+    async def failure(self, runtime_id: RuntimeId) -> str:
+        return self.reasons.get(runtime_id, "the pod disappeared")
+
+
+@pytest.mark.parametrize("world", [(EvictingDriver(), None)], indirect=True)
+async def test_a_reconcile_that_sees_a_failed_runtime_first_gives_the_drivers_reason(
+    world: World,
+) -> None:
+    """A reconcile pass can see an evicted Pod before the failure watch does: the
+    sandbox fails with the eviction's reason either way, not a vaguer one."""
+    sandbox = await world.create()
+    assert isinstance(world.driver, EvictingDriver)
+    await world.driver.evict(RuntimeId(sandbox.id))
+    reaper = Reaper(None, world.store, world.lifecycle, world.driver)  # type: ignore[arg-type]
+    await reaper.reconcile()
+    ended = await world.store.get(sandbox.id)
+    assert ended is not None
+    assert (ended.status, ended.status_reason) == (
+        SandboxStatus.FAILED,
+        "Evicted: The node was low on memory.",
+    )

@@ -158,6 +158,11 @@ class ReportsFailures(Protocol):
         """Each sandbox that failed, was evicted or vanished, once; runs until closed."""
         ...
 
+    async def failure(self, runtime_id: RuntimeId) -> str:
+        """Why a sandbox missing from ``list()`` is: the reason ``failures()`` gives (or
+        would) for it, so a reconcile that sees it first says the same."""
+        ...
+
 
 @runtime_checkable
 class Pauses(Protocol):

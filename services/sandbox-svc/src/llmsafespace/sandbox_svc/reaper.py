@@ -14,7 +14,8 @@ import asyncpg
 import structlog
 
 from llmsafespace.contracts import SandboxEventName, SandboxStatus
-from llmsafespace.runtime import Driver, RuntimeOwner
+from llmsafespace.contracts.ids import RuntimeId
+from llmsafespace.runtime import Driver, ReportsFailures, RuntimeOwner
 from llmsafespace.servicekit import locks
 
 from .instance import Instance, is_alive
@@ -83,6 +84,13 @@ class Reaper:
             )
         await self._lifecycle.handover.release_claims()
 
+    async def _why_gone(self, runtime_id: RuntimeId) -> str:
+        """The driver's reason where it reports failures (an evicted Pod says Evicted,
+        whether the failure watch or this pass sees it first)."""
+        if isinstance(self._driver, ReportsFailures):
+            return await self._driver.failure(runtime_id)
+        return "the runtime disappeared"
+
     async def reconcile(self) -> None:
         """After a restart: rows whose runtime is gone fail; runtimes with no live row go."""
         # Rows read before the runtimes are listed: a row's runtime existed before the
@@ -117,7 +125,7 @@ class Reaper:
                     sandbox,
                     SandboxStatus.FAILED,
                     SandboxEventName.FAILED,
-                    "the runtime disappeared",
+                    await self._why_gone(RuntimeId(runtime_id or sandbox.id)),
                 )
         # Only the runtimes this service created (their owner label says so) are its to
         # destroy; a claimed warm runtime is warmpool-svc's until a row here names it

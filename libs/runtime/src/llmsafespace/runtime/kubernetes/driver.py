@@ -74,6 +74,8 @@ def _owner(pod: Any) -> RuntimeOwner | None:
     return RuntimeOwner(value) if value in set(RuntimeOwner) else None
 
 
+GONE = "the pod disappeared"
+
 TEMPLATES_UNSUPPORTED = (
     "templates are not available on the Kubernetes driver yet (the plan: the layer as an "
     "image reference, see docs/architecture.md); use a runtime image with the packages"
@@ -318,6 +320,20 @@ class KubernetesDriver:
             raise DriverError(f"cannot read sandbox {runtime_id}: {exc.reason}") from exc
         return pod_stats(pod, await usage)
 
+    async def failure(self, runtime_id: RuntimeId) -> str:
+        """What the Pod's status says (Evicted, an exit code…), or that it disappeared."""
+        try:
+            pod = await self._call(
+                self._core.read_namespaced_pod,
+                names.object_name(runtime_id),
+                self._config.namespace,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return GONE
+            raise DriverError(f"cannot read sandbox {runtime_id}: {exc.reason}") from exc
+        return pod_failure(pod) or "the pod is not running"
+
     async def failures(self) -> AsyncGenerator[SandboxFailure, None]:
         """Report, once each, sandboxes whose Pod failed, was evicted or disappeared.
 
@@ -346,7 +362,7 @@ class KubernetesDriver:
                     yield SandboxFailure(runtime_id, reason)
             for gone in seen - present - self._destroyed - reported:
                 reported.add(gone)
-                yield SandboxFailure(gone, "the pod disappeared")
+                yield SandboxFailure(gone, GONE)
             seen = present
             reported &= present
             await asyncio.sleep(self._config.watch_interval)

@@ -28,6 +28,7 @@ from ..errors import (
 from . import bwrap, gvisor, layers, network, seccomp
 from .cgroups import Limits
 from .config import LocalConfig
+from .exits import REASON as EXIT_REASON
 from .exits import ExitWatch
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
 from .mounts import disk_backed, mount_workspace
@@ -404,6 +405,11 @@ class LocalDriver:
         """Report, once each and as it happens, sandboxes whose agent process ended on its
         own (OOM-killed, crashed, killed); those this driver destroyed are not reported."""
         return ExitWatch(self._layout, self._destroyed, EXIT_RESCAN_INTERVAL).run()
+
+    async def failure(self, runtime_id: RuntimeId) -> str:
+        """Its agent exited while its dir is still here; else it disappeared."""
+        meta = await asyncio.to_thread(self._layout.read_meta, runtime_id)
+        return EXIT_REASON if meta is not None else "the runtime disappeared"
 
     def _alive(self, runtime_id: str) -> SandboxMeta | None:
         meta = self._layout.read_meta(runtime_id)

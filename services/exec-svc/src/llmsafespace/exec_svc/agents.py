@@ -22,23 +22,39 @@ class Agents:
         self._ttl = ttl
         self._resolved: dict[str, tuple[float, ResolvedSandbox]] = {}
         self._clients: dict[str, AgentClient] = {}
-        self._lock = asyncio.Lock()
+        # One connect in flight per sandbox, shared by everyone who needs it meanwhile:
+        # a slow or unreachable agent delays only its own sandbox's callers.
+        self._connecting: dict[str, asyncio.Future[AgentClient]] = {}
 
     async def client(self, caller: Caller, sandbox_id: str) -> tuple[ResolvedSandbox, AgentClient]:
         """The sandbox (owner checked) and a connected client; raises `ServiceError`."""
         resolved = await self._resolve(caller, sandbox_id)
-        async with self._lock:
-            client = self._clients.get(sandbox_id)
-            if client is None or client.closed:
-                try:
-                    client = await AgentClient.connect(resolved.endpoint, resolved.token)
-                except DriverError as exc:
-                    self.forget(sandbox_id)
-                    raise ServiceError(
-                        ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} is not reachable"
-                    ) from exc
-                self._clients[sandbox_id] = client
-        return resolved, client
+        client = self._clients.get(sandbox_id)
+        if client is not None and not client.closed:
+            return resolved, client
+        connecting = self._connecting.get(sandbox_id)
+        if connecting is None:
+            connecting = asyncio.ensure_future(self._connect(resolved))
+            self._connecting[sandbox_id] = connecting
+            connecting.add_done_callback(lambda done: self._connected(sandbox_id, done))
+        # Shielded: a caller that gives up does not cancel the others' connect.
+        return resolved, await asyncio.shield(connecting)
+
+    async def _connect(self, resolved: ResolvedSandbox) -> AgentClient:
+        try:
+            client = await AgentClient.connect(resolved.endpoint, resolved.token)
+        except DriverError as exc:
+            self.forget(resolved.sandbox_id)
+            raise ServiceError(
+                ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {resolved.sandbox_id} is not reachable"
+            ) from exc
+        self._clients[resolved.sandbox_id] = client
+        return client
+
+    def _connected(self, sandbox_id: str, done: asyncio.Future[AgentClient]) -> None:
+        del self._connecting[sandbox_id]
+        if not done.cancelled():
+            done.exception()  # retrieved here too, should every waiter have given up
 
     async def _resolve(self, caller: Caller, sandbox_id: str) -> ResolvedSandbox:
         cached = self._resolved.get(sandbox_id)

@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
+import mcp_types as types
 import pytest
 import websockets
+from mcp.client.client import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from llmsafespace.contracts import TemplateStatus
 from llmsafespace.devstack import Stack
@@ -332,3 +336,32 @@ async def test_templates_are_refused_on_the_kubernetes_driver(admin: httpx.Async
     created = await admin.post("/templates", json={"name": f"tpl-{secrets.token_hex(4)}"})
     assert created.status_code == 400, created.text
     assert "Kubernetes" in created.json()["error"]["message"], created.text
+
+
+@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
+async def test_an_mcp_session_creates_a_sandbox_from_a_template(
+    stack: Stack, template: dict[str, Any]
+) -> None:
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    url = stack.api_url.removesuffix("/api/v1") + "/mcp"
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=120) as http_client,
+        Client(streamable_http_client(url, http_client=http_client)) as client,
+    ):
+        created = await client.call_tool("create_sandbox", {"template": template["name"]})
+        assert not created.is_error, created.content
+        assert isinstance(created.content[0], types.TextContent)
+        sandbox = json.loads(created.content[0].text)
+        assert sandbox["runtime"] == "python:3.11", sandbox
+        args = {"sandbox_id": sandbox["sandbox_id"]}
+        try:
+            code = PROBE.format(package=template["package"])
+            probe = await client.call_tool("run_code", {"code": code, **args})
+            assert isinstance(probe.content[0], types.TextContent)
+            assert json.loads(probe.content[0].text)["stdout"].split() == [
+                "42",
+                "hello",
+                "made-by-setup",
+            ], probe.content
+        finally:
+            await client.call_tool("terminate_sandbox", args)

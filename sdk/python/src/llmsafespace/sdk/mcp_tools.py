@@ -48,7 +48,15 @@ class Arguments(BaseModel):
 
 
 class CreateSandbox(Arguments):
-    runtime: str = Field(default="python:3.11", description="Runtime, e.g. python:3.11.")
+    runtime: str | None = Field(
+        default=None,
+        description="Runtime: python:3.11 (the default), python:3.11-data (numpy, pandas, "
+        "matplotlib...) or node:20. Not with a template, which brings its own.",
+    )
+    template: str | None = Field(
+        default=None,
+        description="A ready template's name: its packages and files are there at once.",
+    )
     timeout: int = Field(
         default=600, ge=1, le=86400, description="Lifetime of the sandbox in seconds."
     )
@@ -172,6 +180,7 @@ class SandboxSession:
     async def create(self, args: CreateSandbox) -> dict[str, Any]:
         sandbox = await AsyncSandbox.create(
             runtime=args.runtime,
+            template=args.template,
             timeout=args.timeout,
             metadata={"createdBy": "mcp"},
             **self._credential(),
@@ -179,7 +188,7 @@ class SandboxSession:
         await sandbox.close()
         self.default_sandbox = sandbox.id
         info = sandbox.info_cached
-        return {"sandbox_id": sandbox.id, "status": info.status.value, "runtime": args.runtime}
+        return {"sandbox_id": sandbox.id, "status": info.status.value, "runtime": info.runtime}
 
     async def execute(
         self, args: RunCode | RunCommand, on_output: OutputSink | None

@@ -15,14 +15,23 @@ WARM_HIT_RATIO = Gauge(
     "Share of the creates that asked for a warm sandbox (since start) which got one",
     ["runtime"],
 )
+WARM_REQUESTS = Counter(
+    "warm_pool_requests_total",
+    "Creates that asked for a warm sandbox, by outcome (hit: got one; miss: went cold)",
+    ["runtime", "outcome"],
+)
 
 
 class HitRatio:
     """Counts warm and cold outcomes of creates that asked for a warm sandbox, per runtime,
-    where the create is decided, and keeps `warm_pool_hit_ratio` up to date."""
+    where the create is decided: the design's `warm_pool_hit_ratio` gauge (this replica's
+    since its start) and `warm_pool_requests_total`, whose sums over replicas give the
+    fleet's ratio (`sum(rate(…{outcome="hit"}))` over `sum(rate(…))`): a ratio of ratios
+    averaged over replicas would not be."""
 
-    def __init__(self, gauge: Gauge = WARM_HIT_RATIO) -> None:
+    def __init__(self, gauge: Gauge = WARM_HIT_RATIO, requests: Counter = WARM_REQUESTS) -> None:
         self._gauge = gauge
+        self._requests = requests
         self._counts: dict[str, tuple[int, int]] = {}
 
     def created(self, runtime: str, *, warm: bool) -> None:
@@ -30,3 +39,4 @@ class HitRatio:
         hits, total = hits + warm, total + 1
         self._counts[runtime] = (hits, total)
         self._gauge.labels(runtime=runtime).set(hits / total)
+        self._requests.labels(runtime=runtime, outcome="hit" if warm else "miss").inc()

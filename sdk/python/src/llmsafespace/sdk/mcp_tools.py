@@ -63,7 +63,9 @@ class CreateSandbox(Arguments):
 
 
 class RunCode(Arguments):
-    code: str = Field(min_length=1, description="Python source to run.")
+    code: str = Field(
+        min_length=1, description="Source to run: Python, or JavaScript in a node:20 sandbox."
+    )
     timeout: Timeout = 30
     sandbox_id: SandboxId = None
 
@@ -121,9 +123,10 @@ TOOLS: tuple[ToolDefinition, ...] = (
     ),
     ToolDefinition(
         "run_code",
-        "Run Python in the sandbox's persistent interpreter: variables, imports and "
-        "functions survive between calls. Returns stdout, stderr, the value of a trailing "
-        "expression, the exception if one was raised, and images/rich output.",
+        "Run code in the sandbox's persistent interpreter (Python; JavaScript in a node:20 "
+        "sandbox): variables, imports and functions survive between calls. Returns stdout, "
+        "stderr, the value of a trailing expression, the exception if one was raised, and "
+        "images/rich output.",
         RunCode,
     ),
     ToolDefinition(

@@ -179,6 +179,7 @@ class InstallPackagesRequest(Request):
     timeout: float = Field(default=300, gt=0, le=3600, strict=True)
     wait: bool = Field(
         default=True,
+        strict=True,
         description="false: answer 202 with the executionId once the install has started; "
         "its output and result follow on the WebSocket (`resume` from seq 0)",
     )

@@ -66,9 +66,11 @@ class TemplateSpec(Request):
         default_factory=dict, description="Set in every sandbox of the template"
     )
     public: bool = Field(
-        default=False, description="Usable by every user (admins only); listed for all"
+        default=False, strict=True, description="Usable by every user (admins only); listed for all"
     )
-    timeout: float = Field(default=900, gt=0, le=3600, description="Seconds the build may take")
+    timeout: float = Field(
+        default=900, gt=0, le=3600, strict=True, description="Seconds the build may take"
+    )
 
     _env_names = field_validator("env")(valid_env)
 

@@ -60,7 +60,7 @@ def valid_env(value: dict[str, str]) -> dict[str, str]:
     """Environment variables: a bounded map of valid names (a sandbox's, a template's)."""
     _bounded_map(value)
     for name in value:
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise ValueError(f"invalid environment variable name: {name!r}")
     return value
 

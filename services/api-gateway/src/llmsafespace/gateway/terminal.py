@@ -46,6 +46,7 @@ from llmsafespace.servicekit import Bus
 from .auth import CredentialLost, HeldCredential
 from .errors import error_response
 from .operation import ApiWebSocketRoute, Operation
+from .paths import known_id
 from .sockets import CLOSE_UNAUTHORIZED, admit_socket
 from .state import state_of
 from .validation import problems
@@ -204,8 +205,8 @@ async def terminal(websocket: WebSocket) -> None:
         held, sandbox = await admit_socket(websocket)
         cols, rows = _size(websocket.query_params)
         requested = websocket.query_params.get("terminalId")
-        if requested is not None and not _TERMINAL_ID.match(requested):
-            raise ServiceError(ErrorCode.NOT_FOUND, "terminal not found")
+        if requested is not None:
+            known_id(requested, _TERMINAL_ID, "terminal")
         terminal_id = requested or new_terminal_id()
         bus: Bus = state_of(websocket)["bus"]
         connection: NatsClient = state_of(websocket)["nats"]

@@ -189,3 +189,23 @@ async def test_a_user_holds_a_limited_number_of_keys(
         last = (await hoarder.get("/user/apikeys")).json()["apiKeys"][-1]["id"]
         assert (await hoarder.delete(f"/user/apikeys/{last}")).status_code == 200
         assert (await hoarder.post("/user/apikeys", json={})).status_code == 201
+
+
+def terminal_url(stack: Stack, sandbox_id: str) -> str:
+    return f"{stack.api_url.replace('http://', 'ws://')}/sandboxes/{sandbox_id}/terminal"
+
+
+async def test_revoking_a_key_ends_the_terminal_sockets_it_opened(
+    stack: Stack, user_api: httpx.AsyncClient, user_sandbox: str
+) -> None:
+    key_id, key = await new_key(user_api)
+    headers = {"Authorization": f"Bearer {key}"}
+    url = terminal_url(stack, user_sandbox)
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        assert json.loads(await ws.recv())["type"] == "ready"
+        assert (await user_api.delete(f"/user/apikeys/{key_id}")).status_code == 200
+        async with asyncio.timeout(60):  # a bound: the terminal re-checks every 10 s
+            received = await answers_until_closed(ws)
+    errors = [(m["type"], m.get("code")) for m in received if m["type"] != "output"]
+    assert errors == [("error", "unauthorized")]
+    assert ws.close_code == 4401

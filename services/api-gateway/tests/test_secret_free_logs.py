@@ -3,6 +3,7 @@ and a plaintext secret read from them, are locals of its frame; the failure goes
 the gateway's own error middleware and the services' structlog configuration, and the
 captured log is searched for every secret and for any sign of frame locals."""
 
+import logging
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llmsafespace.gateway import errors
 from llmsafespace.gateway.errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from llmsafespace.gateway.settings import Settings
 from llmsafespace.servicekit import configure_logging
@@ -35,9 +37,14 @@ SECRET_PARTS = [
 
 
 @pytest.fixture(autouse=True)
-def unconfigured_after() -> Iterator[None]:
-    """structlog is configured onto the stream this test captures, closed after it."""
+def unconfigured_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Logging is configured onto the stream this test captures, closed after it: the
+    error module logs through a logger of this test's own (a configured logger caches its
+    stream on first use), and the root handlers and structlog are restored after."""
+    monkeypatch.setattr(errors, "log", structlog.get_logger())
+    handlers = logging.root.handlers[:]
     yield
+    logging.root.handlers[:] = handlers
     structlog.reset_defaults()
 
 

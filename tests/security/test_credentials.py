@@ -76,6 +76,11 @@ async def test_the_former_500s_stay_4xx_and_put_no_secret_in_any_log(
         "the bootstrap admin key": stack.admin_key,
         "the caller's key": user["key"],
     }
+    for password in [
+        *stack.state_dir.glob("*.password"),  # embedded PostgreSQL and Valkey
+        *stack.state_dir.glob("nats-users/*.password"),  # each service's NATS user
+    ]:
+        secrets_to_keep[f"the password in {password.name}"] = password.read_text().strip()
     logs = sorted(stack.log_dir.glob("*.log"))
     assert logs, "the stack writes logs"
     for log in logs:

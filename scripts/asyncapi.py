@@ -22,6 +22,8 @@ from llmsafespace.contracts import (
     OutputMessage,
     Sandbox,
     ServerMessage,
+    TerminalClientMessage,
+    TerminalServerMessage,
     subjects,
 )
 from llmsafespace.exec_svc.handlers import create_build_router, create_terminal_router
@@ -51,7 +53,7 @@ OUTPUT = (
     " `truncated`, then `ended` with the result. The gateway relays and replays it.",
 )
 # The gateway's WebSocket protocol is not on the bus; it is listed here too, as two
-# channels named for its route (`GET /api/v1/sandboxes/{sandbox_id}/stream`; channel
+# channels per route (`GET /api/v1/sandboxes/{sandbox_id}/stream`, `…/terminal`; channel
 # names cannot hold a `/`), so one document holds every message shape.
 SOCKET = {
     "websocket sandboxes.{sandbox_id}.stream (client to server)": (
@@ -68,6 +70,18 @@ SOCKET = {
         " order, then exactly one `execution_complete` or `execution_cancelled` (or an"
         " `error` with its `executionId`).",
         ServerMessage,
+    ),
+    "websocket sandboxes.{sandbox_id}.terminal (client to server)": (
+        "WebSocket `GET /api/v1/sandboxes/{sandbox_id}/terminal`, not NATS: keystrokes,"
+        " resizes and pings (JSON text frames, told apart by `type`).",
+        TerminalClientMessage,
+    ),
+    "websocket sandboxes.{sandbox_id}.terminal (server to client)": (
+        "WebSocket `GET /api/v1/sandboxes/{sandbox_id}/terminal`, not NATS: `ready` first,"
+        " then `output` in `seq` order (a re-attach's scrollback first), `pong`, `error`"
+        " (a bad frame is `invalid_message` and the terminal carries on; `unauthorized`"
+        " comes before close code 4401), and `exit` last, before the socket closes.",
+        TerminalServerMessage,
     ),
 }
 

@@ -57,7 +57,7 @@ class AuditQuery(Contract):
     @classmethod
     def _iso(cls, value: object) -> object:
         """ISO 8601 only: a bare number is not read as a Unix time."""
-        if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
             raise ValueError("since must be an ISO 8601 date-time, e.g. 2025-01-31T12:00:00Z")
         return value
 

@@ -59,7 +59,9 @@ class ExecuteRequest(Request):
         description="End the execution (status timeout) after this many seconds without output",
     )
     stream: bool = Field(
-        default=False, description="Answer with Server-Sent Events as the execution runs"
+        default=False,
+        strict=True,
+        description="Answer with Server-Sent Events as the execution runs",
     )
 
     @field_validator("content")

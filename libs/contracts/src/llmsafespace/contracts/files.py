@@ -166,7 +166,17 @@ _PIP = re.compile(
     r"((===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+(,(===|==|!=|~=|<=|>=|<|>)[A-Za-z0-9.*+!_-]+)*)?$"
 )
 _NPM = re.compile(r"^(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*(@[A-Za-z0-9.^~<>=|*+ -]+)?$")
-PACKAGE_PATTERNS = {PackageManager.PIP: _PIP, PackageManager.NPM: _NPM}
+_PACKAGE_PATTERNS = {PackageManager.PIP: _PIP, PackageManager.NPM: _NPM}
+
+
+def valid_packages(manager: PackageManager, packages: list[str]) -> list[str]:
+    """`packages` when each is a whole package spec of `manager` (what an install or a
+    template build hands to pip or npm as one argument); otherwise a ValueError naming it."""
+    pattern = _PACKAGE_PATTERNS[manager]
+    for package in packages:
+        if not pattern.fullmatch(package) or package.endswith(" "):
+            raise ValueError(f"{package[:100]!r} is not a valid {manager} package name")
+    return packages
 
 
 class InstallPackagesRequest(Request):
@@ -179,16 +189,14 @@ class InstallPackagesRequest(Request):
     timeout: float = Field(default=300, gt=0, le=3600, strict=True)
     wait: bool = Field(
         default=True,
+        strict=True,
         description="false: answer 202 with the executionId once the install has started; "
         "its output and result follow on the WebSocket (`resume` from seq 0)",
     )
 
     @model_validator(mode="after")
     def _valid_names(self) -> "InstallPackagesRequest":
-        pattern = PACKAGE_PATTERNS[self.manager]
-        for package in self.packages:
-            if not pattern.fullmatch(package) or package.endswith(" "):
-                raise ValueError(f"{package[:100]!r} is not a valid {self.manager} package name")
+        valid_packages(self.manager, self.packages)
         return self
 
 

@@ -60,7 +60,7 @@ def valid_env(value: dict[str, str]) -> dict[str, str]:
     """Environment variables: a bounded map of valid names (a sandbox's, a template's)."""
     _bounded_map(value)
     for name in value:
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise ValueError(f"invalid environment variable name: {name!r}")
     return value
 
@@ -158,7 +158,7 @@ class NetworkAccess(Request):
     unreachable whatever the rules say.
     """
 
-    enabled: bool = False
+    enabled: bool = Field(default=False, strict=True)
     egress: list[EgressRule] = Field(
         default_factory=lambda: [EgressRule(ports=[80, 443])], max_length=16
     )
@@ -185,7 +185,7 @@ class CreateSandboxRequest(Request):
         default=300, ge=1, le=86400, strict=True, description="Lifetime in seconds"
     )
     resources: Resources = Field(default_factory=Resources)
-    use_warm_pool: bool = True
+    use_warm_pool: bool = Field(default=True, strict=True)
     metadata: dict[str, str] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     network_access: NetworkAccess | None = Field(
@@ -195,11 +195,13 @@ class CreateSandboxRequest(Request):
         default=DAY,
         ge=1,
         le=MAX_PAUSED_TIMEOUT,
+        strict=True,
         description="Seconds it may stay paused before it is terminated (the operator's cap"
         " applies: the sandbox shows the value in force)",
     )
     auto_resume: bool = Field(
         default=False,
+        strict=True,
         description="A call that needs the paused sandbox (execute, files, terminals) resumes"
         " it instead of failing with 409 `sandbox_paused`",
     )

@@ -128,6 +128,7 @@ class ClientExecute(Request):
     idle_timeout: float | None = Field(default=None, strict=True)
     stdin: bool = Field(
         default=False,
+        strict=True,
         description="Give the command a stdin pipe fed by `stdin` messages (command mode "
         "only); without it stdin is empty",
     )
@@ -166,7 +167,7 @@ class ClientStdin(Request):
     type: Literal["stdin"]
     execution_id: ExecutionId
     content: str = Field(default="", max_length=MAX_STDIN_CHARS)
-    eof: bool = False
+    eof: bool = Field(default=False, strict=True)
 
 
 class ClientPing(Request):

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints, field_validator
 from .base import Contract, Request
 from .caller import Caller
 from .errors import ErrorCode, ServiceError
-from .files import PACKAGE_PATTERNS, PackageManager
+from .files import PackageManager, valid_packages
 from .ids import ExecutionId, SandboxId
 from .sandbox import valid_env
 from .warmpool import POOL_NAME_PATTERN, Script
@@ -24,14 +24,6 @@ LOG_TAIL_CHARS = 4000
 TEMPLATE_MOUNT = "/opt/template"
 
 
-def _valid_packages(manager: PackageManager, packages: list[str]) -> list[str]:
-    pattern = PACKAGE_PATTERNS[manager]
-    for package in packages:
-        if not pattern.match(package) or package.endswith(" "):
-            raise ValueError(f"{package[:100]!r} is not a valid {manager} package name")
-    return packages
-
-
 class TemplatePackages(Request):
     """What the build installs: pip into the layer's `.packages`, npm into its
     `node_modules`."""
@@ -42,12 +34,12 @@ class TemplatePackages(Request):
     @field_validator("pip")
     @classmethod
     def _pip_names(cls, value: list[str]) -> list[str]:
-        return _valid_packages(PackageManager.PIP, value)
+        return valid_packages(PackageManager.PIP, value)
 
     @field_validator("npm")
     @classmethod
     def _npm_names(cls, value: list[str]) -> list[str]:
-        return _valid_packages(PackageManager.NPM, value)
+        return valid_packages(PackageManager.NPM, value)
 
 
 class TemplateSpec(Request):
@@ -66,9 +58,11 @@ class TemplateSpec(Request):
         default_factory=dict, description="Set in every sandbox of the template"
     )
     public: bool = Field(
-        default=False, description="Usable by every user (admins only); listed for all"
+        default=False, strict=True, description="Usable by every user (admins only); listed for all"
     )
-    timeout: float = Field(default=900, gt=0, le=3600, description="Seconds the build may take")
+    timeout: float = Field(
+        default=900, gt=0, le=3600, strict=True, description="Seconds the build may take"
+    )
 
     _env_names = field_validator("env")(valid_env)
 

@@ -75,6 +75,28 @@ class TerminalExit(Contract):
     exit_code: int
 
 
+class TerminalError(Contract):
+    """A message refused (`invalid_message`: not JSON, not a known type, invalid fields),
+    a request the owner refused, or the credential lost (`unauthorized`, then close code
+    4401); the terminal carries on unless the socket closes."""
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+class TerminalPong(Contract):
+    """The answer to a `ping`."""
+
+    type: Literal["pong"] = "pong"
+
+
+TerminalServerMessage = Annotated[
+    TerminalReady | TerminalOutput | TerminalExit | TerminalError | TerminalPong,
+    Field(discriminator="type"),
+]
+
+
 class OpenTerminal(Contract):
     """`term.open`: start a shell on a PTY in the sandbox, owned by the answering
     exec-svc instance, under the id the gateway chose (it listens before it opens)."""

@@ -33,14 +33,19 @@ class AutoScaling(Request):
     does not shrink while claims keep coming. With `scaleDownDelay` 0 it never grows.
     """
 
-    enabled: bool = False
+    enabled: bool = Field(default=False, strict=True)
     target_utilization: float = Field(
-        default=0.8, gt=0, le=1, description="Share of the pool recent claims should use"
+        default=0.8,
+        gt=0,
+        le=1,
+        strict=True,
+        description="Share of the pool recent claims should use",
     )
     scale_down_delay: int = Field(
         default=300,
         ge=0,
         le=86400,
+        strict=True,
         description="Seconds without a claim before the pool shrinks back to minSize; also"
         " the window claims are counted in",
     )
@@ -51,11 +56,15 @@ class WarmPoolSpec(Request):
 
     name: PoolName
     runtime: str = Field(default="python:3.11", min_length=1, max_length=64)
-    min_size: int = Field(default=1, ge=0, le=MAX_POOL_SIZE)
-    max_size: int = Field(default=10, ge=1, le=MAX_POOL_SIZE)
+    min_size: int = Field(default=1, ge=0, le=MAX_POOL_SIZE, strict=True)
+    max_size: int = Field(default=10, ge=1, le=MAX_POOL_SIZE, strict=True)
     security_level: SecurityLevel = SecurityLevel.STANDARD
     ttl: int = Field(
-        default=3600, ge=0, le=7 * 86400, description="Seconds a ready sandbox lives; 0 = forever"
+        default=3600,
+        ge=0,
+        le=7 * 86400,
+        strict=True,
+        description="Seconds a ready sandbox lives; 0 = forever",
     )
     resources: Resources = Field(default_factory=Resources)
     preload_packages: list[PackageName] = Field(
@@ -90,9 +99,9 @@ class WarmPoolUpdate(Request):
     """`PATCH /warmpools/{name}` body: the fields to change (runtime, security level and
     resources are fixed for a pool's life)."""
 
-    min_size: int | None = Field(default=None, ge=0, le=MAX_POOL_SIZE)
-    max_size: int | None = Field(default=None, ge=1, le=MAX_POOL_SIZE)
-    ttl: int | None = Field(default=None, ge=0, le=7 * 86400)
+    min_size: int | None = Field(default=None, ge=0, le=MAX_POOL_SIZE, strict=True)
+    max_size: int | None = Field(default=None, ge=1, le=MAX_POOL_SIZE, strict=True)
+    ttl: int | None = Field(default=None, ge=0, le=7 * 86400, strict=True)
     preload_packages: list[PackageName] | None = Field(default=None, max_length=32)
     preload_scripts: list[Script] | None = Field(default=None, max_length=16)
     auto_scaling: AutoScaling | None = None

@@ -18,7 +18,7 @@ def content_security_policy(host: str | None) -> str:
     the code cell are WebSockets to it); images also as `data:` (PNG results); nothing
     may frame the console. Inline styles are allowed because xterm.js's renderer writes
     its theme as a `<style>` element; inline scripts are not."""
-    sockets = f" ws://{host} wss://{host}" if host and _HOST.match(host) else ""
+    sockets = f" ws://{host} wss://{host}" if host and _HOST.fullmatch(host) else ""
     return "; ".join(
         (
             "default-src 'self'",

@@ -51,7 +51,7 @@ class Observability:
             return
         headers = dict(scope.get("headers") or [])
         offered = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = offered if _SANE_ID.match(offered) else uuid.uuid4().hex
+        request_id = offered if _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
         size = 0

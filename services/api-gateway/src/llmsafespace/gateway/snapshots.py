@@ -11,9 +11,7 @@ from llmsafespace.contracts import (
     Caller,
     CreateSnapshot,
     CreateSnapshotRequest,
-    ErrorCode,
     ListSnapshots,
-    ServiceError,
     Snapshot,
     SnapshotPage,
     SnapshotRef,
@@ -24,7 +22,7 @@ from llmsafespace.contracts.ids import SNAPSHOT_ID_PATTERN
 from .auth import authenticated
 from .bodies import parse_body
 from .operation import ApiRoute, Operation, Ref
-from .paths import sandbox_ref
+from .paths import known_id, sandbox_ref
 from .state import state_of
 from .validation import validated
 
@@ -33,9 +31,7 @@ _SNAPSHOT_ID = re.compile(SNAPSHOT_ID_PATTERN)
 
 def _snapshot_ref(request: Request, caller: Caller) -> SnapshotRef:
     """The path's snapshot id; one that cannot exist is as unknown as one that does not."""
-    snapshot_id = request.path_params["snapshot_id"]
-    if not _SNAPSHOT_ID.match(snapshot_id):
-        raise ServiceError(ErrorCode.NOT_FOUND, f"snapshot {snapshot_id[:64]} not found")
+    snapshot_id = known_id(request.path_params["snapshot_id"], _SNAPSHOT_ID, "snapshot")
     return SnapshotRef(caller=caller, snapshot_id=snapshot_id)
 
 

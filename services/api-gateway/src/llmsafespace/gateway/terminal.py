@@ -31,12 +31,15 @@ from llmsafespace.contracts import (
     TerminalAttached,
     TerminalClientMessage,
     TerminalControl,
+    TerminalError,
     TerminalExit,
     TerminalInput,
     TerminalOutput,
     TerminalPing,
+    TerminalPong,
     TerminalReady,
     TerminalResize,
+    TerminalServerMessage,
     commands,
     new_terminal_id,
     subjects,
@@ -44,8 +47,10 @@ from llmsafespace.contracts import (
 from llmsafespace.servicekit import Bus
 
 from .auth import CredentialLost, HeldCredential
+from .bodies import MalformedJson, decode_json
 from .errors import error_response
 from .operation import ApiWebSocketRoute, Operation
+from .paths import known_id
 from .sockets import CLOSE_UNAUTHORIZED, admit_socket
 from .state import state_of
 from .validation import problems
@@ -58,8 +63,8 @@ _MESSAGE: TypeAdapter[TerminalInput | TerminalResize | TerminalPing] = TypeAdapt
 )
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def _invalid(message: str) -> TerminalError:
+    return TerminalError(code="invalid_message", message=message)
 
 
 def _size(query: QueryParams) -> tuple[int, int]:
@@ -107,9 +112,9 @@ class TerminalSession:
                 raise ServiceError(ErrorCode.NOT_FOUND, "terminal not found") from exc
             raise
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: TerminalServerMessage) -> None:
         async with self._send_lock:
-            await self._ws.send_text(json.dumps(message))
+            await self._ws.send_text(message.model_dump_json(by_alias=True, exclude_none=True))
 
     async def serve(self, output: Subscription, attached: TerminalAttached) -> None:
         tasks = [
@@ -132,9 +137,9 @@ class TerminalSession:
                 chunk = TerminalOutput.model_validate(data)
                 if chunk.seq > seen:
                     seen = chunk.seq
-                    await self.send(chunk.wire())
+                    await self.send(chunk)
             elif data.get("type") == "exit":
-                await self.send(TerminalExit.model_validate(data).wire())
+                await self.send(TerminalExit.model_validate(data))
                 await self._ws.close()
                 return
 
@@ -150,7 +155,7 @@ class TerminalSession:
                 await self._held.use()
             except CredentialLost:
                 reason = "the credential was revoked or expired"
-                await self.send(_error(ErrorCode.UNAUTHORIZED.value, reason))
+                await self.send(TerminalError(code=ErrorCode.UNAUTHORIZED.value, message=reason))
                 await self._ws.close(CLOSE_UNAUTHORIZED, reason)
                 return
             try:
@@ -166,21 +171,24 @@ class TerminalSession:
                     return
                 text = frame.get("text")
                 if text is None:
-                    await self.send(_error("invalid_message", "messages must be JSON text"))
+                    await self.send(_invalid("messages must be JSON text"))
                     continue
                 await self._handle(text)
         except (WebSocketDisconnect, RuntimeError):
             return  # closed by us (the shell exited) or by the client
 
     async def _handle(self, text: str) -> None:
+        """Decoded as `/stream` decodes (`bodies.decode_json`): JSON that Python cannot
+        hold or nothing downstream can encode (a 4300-digit integer, a lone surrogate) is
+        an `invalid_message` error like any other bad frame, and the socket keeps serving."""
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            await self.send(_error("invalid_message", "messages must be JSON objects"))
+            data = decode_json(text)
+        except MalformedJson as exc:
+            await self.send(_invalid(f"messages must be JSON objects: {exc}"))
             return
         if not isinstance(data, dict) or data.get("type") not in TERMINAL_CLIENT_MESSAGE_TYPES:
             kinds = ", ".join(TERMINAL_CLIENT_MESSAGE_TYPES)
-            await self.send(_error("invalid_message", f"messages are JSON objects of {kinds}"))
+            await self.send(_invalid(f"messages are JSON objects of {kinds}"))
             return
         try:
             message = _MESSAGE.validate_python(data)
@@ -189,13 +197,21 @@ class TerminalSession:
             elif isinstance(message, TerminalResize):
                 await self.control("resize", cols=message.cols, rows=message.rows)
             else:
-                await self.send({"type": "pong"})
+                await self.send(TerminalPong())
         except ValidationError as exc:
-            await self.send(_error("invalid_message", problems(exc)))
+            await self.send(_invalid(problems(exc)))
         except ServiceError as exc:
-            await self.send(_error(exc.code.value, exc.message))
+            await self.send(TerminalError(code=exc.code.value, message=exc.message))
         except nats.errors.Error:
-            await self.send(_error(ErrorCode.SERVICE_UNAVAILABLE.value, "message bus unavailable"))
+            unavailable = ErrorCode.SERVICE_UNAVAILABLE.value
+            await self.send(TerminalError(code=unavailable, message="message bus unavailable"))
+        except WebSocketDisconnect:
+            raise
+        except Exception as exc:  # a bug answers this message; the socket keeps serving
+            log.error("terminal_message_failed", exc_info=exc)
+            await self.send(
+                TerminalError(code=ErrorCode.INTERNAL_ERROR.value, message="internal error")
+            )
 
 
 async def terminal(websocket: WebSocket) -> None:
@@ -204,8 +220,8 @@ async def terminal(websocket: WebSocket) -> None:
         held, sandbox = await admit_socket(websocket)
         cols, rows = _size(websocket.query_params)
         requested = websocket.query_params.get("terminalId")
-        if requested is not None and not _TERMINAL_ID.match(requested):
-            raise ServiceError(ErrorCode.NOT_FOUND, "terminal not found")
+        if requested is not None:
+            known_id(requested, _TERMINAL_ID, "terminal")
         terminal_id = requested or new_terminal_id()
         bus: Bus = state_of(websocket)["bus"]
         connection: NatsClient = state_of(websocket)["nats"]
@@ -229,10 +245,10 @@ async def terminal(websocket: WebSocket) -> None:
     await websocket.accept()
     structlog.contextvars.bind_contextvars(sandbox_id=sandbox.id, terminal_id=terminal_id)
     try:
-        await session.send(TerminalReady(terminal_id=terminal_id).wire())
+        await session.send(TerminalReady(terminal_id=terminal_id))
         if attached.scrollback:
             replay = TerminalOutput(data=attached.scrollback, seq=attached.seq)
-            await session.send(replay.wire())
+            await session.send(replay)
         await session.serve(output, attached)
     finally:
         await output.unsubscribe()

@@ -10,12 +10,13 @@ from llmsafespace.contracts import (
     Caller,
     EndedBy,
     ExecuteRequest,
+    ExecutionError,
     ExecutionStatus,
     Role,
     RunExecution,
     StartExecution,
 )
-from llmsafespace.exec_svc.results import execution_result, failed_execution
+from llmsafespace.exec_svc.results import bare_result, execution_result
 from llmsafespace.runtime import TIMEOUT_EXIT_CODE, AgentResult
 
 COMMAND = RunExecution(
@@ -96,11 +97,25 @@ def test_output_past_the_synchronous_limit_is_clipped_and_flagged() -> None:
 
 def test_an_execution_that_could_not_run_is_an_error_with_its_message() -> None:
     command = StartExecution.model_validate(COMMAND.model_dump())
-    result = failed_execution(command, "sandbox sb-aaaaaaaaaaaa is terminated")
+    error = ExecutionError(name="ExecutionFailed", value="sandbox is terminated", traceback="")
+    result = bare_result(command, error)
     assert (result.status, result.exit_code, result.ended_by) == (
         ExecutionStatus.ERROR,
         -1,
         EndedBy.ERROR,
     )
-    assert result.error is not None
-    assert result.error.value == "sandbox sb-aaaaaaaaaaaa is terminated"
+    assert result.error == error
+    assert result.started_at == result.completed_at
+    assert result.duration_ms == 0
+
+
+def test_a_result_without_an_error_completed_by_exiting() -> None:
+    command = StartExecution.model_validate(COMMAND.model_dump())
+    result = bare_result(command, None, exit_code=0, started_at=STARTED)
+    assert (result.status, result.exit_code, result.ended_by) == (
+        ExecutionStatus.COMPLETED,
+        0,
+        EndedBy.EXIT,
+    )
+    assert result.started_at == STARTED
+    assert result.duration_ms > 0

@@ -9,7 +9,6 @@ does); the setup commands then run in `/workspace`. The first failing step ends 
 build; the outcome says why, with the end of the log.
 """
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,7 @@ from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import (
     BuildTemplate,
+    EndedBy,
     ExecuteRequest,
     ExecutionAccepted,
     ExecutionError,
@@ -38,8 +38,10 @@ from llmsafespace.contracts.files import InstallPackagesRequest
 from llmsafespace.contracts.templates import LOG_TAIL_CHARS
 from llmsafespace.servicekit import Bus
 
+from .background import Background
 from .output import OutputPublisher
 from .packages import Packages
+from .results import bare_result
 from .runner import Runner
 
 log = structlog.get_logger()
@@ -61,7 +63,7 @@ class Builds:
         self._bus = bus
         self._nc = connection
         self._output_limit = output_limit
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     async def start(self, command: BuildTemplate) -> ExecutionAccepted:
         """Accept the build once its `started` marker is stored; it runs on after this."""
@@ -70,9 +72,7 @@ class Builds:
         )
         started_at = datetime.now(UTC)
         await publisher.started(command.timeout, started_at, durable=True)
-        task = asyncio.create_task(self._report(command, publisher, started_at))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.start(self._report(command, publisher, started_at))
         return ExecutionAccepted(execution_id=command.execution_id)
 
     async def _report(
@@ -115,7 +115,7 @@ class Builds:
                 break
             log_text += [result.stdout, result.stderr]
             if result.status is not ExecutionStatus.COMPLETED or result.exit_code != 0:
-                how = "" if result.ended_by in (None, "exit") else f"{result.ended_by}, "
+                how = "" if result.ended_by in (None, EndedBy.EXIT) else f"{result.ended_by}, "
                 reason = f"{name} failed ({how}exit code {result.exit_code})"
                 exit_code = result.exit_code
                 break
@@ -130,8 +130,7 @@ class Builds:
 
     async def drain(self) -> None:
         """Let accepted builds finish (graceful shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.wait()
 
     def _steps(self, command: BuildTemplate, publisher: OutputPublisher) -> list[tuple[str, Step]]:
         """Name and run (given the seconds left) of each step, in order."""
@@ -186,21 +185,9 @@ def _summary(
     publisher: OutputPublisher,
 ) -> ExecutionResult:
     """The build's terminal marker (its output went out as chunks)."""
-    completed_at = datetime.now(UTC)
     error = None
     if reason is not None:
         error = ExecutionError(name="BuildFailed", value=reason, traceback="")
-    return ExecutionResult(
-        execution_id=command.execution_id,
-        sandbox_id=command.sandbox_id,
-        status=ExecutionStatus.COMPLETED if reason is None else ExecutionStatus.ERROR,
-        exit_code=exit_code if reason is None or exit_code else 1,
-        stdout="",
-        stderr="",
-        output_truncated=publisher.truncated,
-        error=error,
-        ended_by="exit" if reason is None else "error",
-        started_at=started_at,
-        completed_at=completed_at,
-        duration_ms=(completed_at - started_at).total_seconds() * 1000,
-    )
+        exit_code = exit_code or 1
+    result = bare_result(command, error, exit_code=exit_code, started_at=started_at)
+    return result.model_copy(update={"output_truncated": publisher.truncated})

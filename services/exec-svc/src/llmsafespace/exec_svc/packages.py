@@ -15,21 +15,18 @@ Where the packages come from:
 * otherwise nothing: 409 `network_disabled`, before anything runs.
 """
 
-import asyncio
 import contextlib
 import io
 import secrets
 import shlex
-from collections.abc import Coroutine
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import IO, Any
+from typing import IO
 
 import structlog
 from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import (
-    EndedBy,
     ErrorCode,
     ExecEventName,
     ExecuteRequest,
@@ -46,15 +43,17 @@ from llmsafespace.contracts import (
     subjects,
 )
 from llmsafespace.contracts.files import CHUNK_BYTES
-from llmsafespace.runtime import AgentClient, AgentUnavailable, DriverError
+from llmsafespace.runtime import AgentClient, DriverError
 from llmsafespace.servicekit import Bus
 
+from .agent_errors import agent_failures
 from .agents import Agents
+from .background import Background
 from .mirror import Mirror
 from .npm import NpmMirror
 from .output import OutputPublisher
+from .results import bare_result
 from .runner import Runner
-from .transfers import service_error
 
 log = structlog.get_logger()
 TARGET = "/workspace/.packages"
@@ -115,7 +114,7 @@ class Packages:
         self._output_limit = output_limit
         self._pip = Mirror(index_url) if index_url else None
         self._npm = NpmMirror(npm_registry_url) if npm_registry_url else None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     async def install(self, command: InstallPackages) -> ExecutionResult:
         """Install and answer with the result (the output is published as well)."""
@@ -136,7 +135,7 @@ class Packages:
         await self._admit(command)
         publisher = self._publisher(command)
         await publisher.started(command.request.timeout, datetime.now(UTC), durable=True)
-        self._spawn(self._install_streamed(command, publisher))
+        self._background.start(self._install_streamed(command, publisher))
         return ExecutionAccepted(execution_id=command.execution_id)
 
     async def _install_streamed(self, command: InstallPackages, publisher: OutputPublisher) -> None:
@@ -154,11 +153,6 @@ class Packages:
             self._nc, command.sandbox_id, command.execution_id, self._output_limit
         )
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def _admit(self, command: InstallPackages) -> None:
         """Owner checked; without a mirror the sandbox must reach the public index."""
         manager = command.request.manager
@@ -171,13 +165,8 @@ class Packages:
 
     async def _online(self, command: InstallPackages, client: AgentClient) -> bool:
         host = PUBLIC_INDEX[command.request.manager]
-        try:
+        with agent_failures(self._agents, command.sandbox_id):
             probe = await client.run_command(_probe(host), timeout=PROBE_SECONDS + 5)
-        except AgentUnavailable as exc:
-            self._agents.forget(command.sandbox_id)
-            raise service_error(exc, command.sandbox_id) from exc
-        except DriverError as exc:
-            raise service_error(exc, command.sandbox_id) from exc
         return probe.exit_code == 0
 
     async def fetch_and_install(
@@ -273,7 +262,7 @@ class Packages:
 
     async def _push(self, command: InstallPackages, path: str, source: IO[bytes]) -> None:
         _, client = await self._agents.client(command.caller, command.sandbox_id)
-        try:
+        with agent_failures(self._agents, command.sandbox_id):
             upload = await client.open_write(path)
             try:
                 while chunk := source.read(CHUNK_BYTES):
@@ -282,11 +271,6 @@ class Packages:
             except BaseException:
                 await upload.abort()
                 raise
-        except AgentUnavailable as exc:
-            self._agents.forget(command.sandbox_id)
-            raise service_error(exc, command.sandbox_id) from exc
-        except DriverError as exc:
-            raise service_error(exc, command.sandbox_id) from exc
 
     async def _discard(self, command: InstallPackages, staging: str) -> None:
         """Remove what was pushed for an install that will not run (best effort)."""
@@ -296,8 +280,7 @@ class Packages:
 
     async def drain(self) -> None:
         """Let accepted installs finish (graceful shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.wait()
 
 
 def _streamed(result: ExecutionResult, publisher: OutputPublisher) -> ExecutionResult:
@@ -308,17 +291,6 @@ def _streamed(result: ExecutionResult, publisher: OutputPublisher) -> ExecutionR
 
 def _failure(command: InstallPackages, error: ServiceError) -> ExecutionResult:
     """An install that failed before its command ran (e.g. a package the mirror lacks)."""
-    now = datetime.now(UTC)
-    return ExecutionResult(
-        execution_id=command.execution_id,
-        sandbox_id=command.sandbox_id,
-        status=ExecutionStatus.ERROR,
-        exit_code=-1,
-        stdout="",
-        stderr="",
-        error=ExecutionError(name=error.code.value, value=error.message, traceback=""),
-        ended_by=EndedBy.ERROR,
-        started_at=now,
-        completed_at=now,
-        duration_ms=0,
+    return bare_result(
+        command, ExecutionError(name=error.code.value, value=error.message, traceback="")
     )

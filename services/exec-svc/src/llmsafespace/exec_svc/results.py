@@ -12,11 +12,13 @@ from typing import Any
 
 from llmsafespace.contracts import (
     MAX_SYNC_OUTPUT_BYTES,
+    BuildTemplate,
     DisplayResult,
     EndedBy,
     ExecutionError,
     ExecutionResult,
     ExecutionStatus,
+    InstallPackages,
     RunExecution,
     StartExecution,
     Usage,
@@ -58,20 +60,31 @@ def execution_result(
     )
 
 
-def failed_execution(command: StartExecution, message: str) -> ExecutionResult:
-    now = datetime.now(UTC)
+def bare_result(
+    command: StartExecution | InstallPackages | BuildTemplate,
+    error: ExecutionError | None,
+    *,
+    exit_code: int = -1,
+    started_at: datetime | None = None,
+) -> ExecutionResult:
+    """A result without the agent's outcome or output: an execution that could not run or
+    stopped short (`error` says why), or a build's end (its steps' output went out as
+    chunks; `error` is the failed step). Without `started_at` it never started: it starts
+    and ends now."""
+    completed_at = datetime.now(UTC)
+    started_at = started_at or completed_at
     return ExecutionResult(
         execution_id=command.execution_id,
         sandbox_id=command.sandbox_id,
-        status=ExecutionStatus.ERROR,
-        exit_code=-1,
+        status=ExecutionStatus.COMPLETED if error is None else ExecutionStatus.ERROR,
+        exit_code=exit_code,
         stdout="",
         stderr="",
-        error=ExecutionError(name="ExecutionFailed", value=message, traceback=""),
-        ended_by=EndedBy.ERROR,
-        started_at=now,
-        completed_at=now,
-        duration_ms=0,
+        error=error,
+        ended_by=EndedBy.EXIT if error is None else EndedBy.ERROR,
+        started_at=started_at,
+        completed_at=completed_at,
+        duration_ms=(completed_at - started_at).total_seconds() * 1000,
     )
 
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from llmsafespace.contracts import (
     ExecEventName,
     ExecuteRequest,
     ExecutionAccepted,
+    ExecutionError,
     ExecutionEvent,
     ExecutionResult,
     ExecutionStatus,
@@ -29,22 +29,21 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.runtime import (
     AgentClient,
-    AgentRequestError,
     AgentResult,
-    AgentUnavailable,
     DisplayCallback,
     OutputCallback,
 )
 from llmsafespace.runtime.agent_client import StdinQueue
 from llmsafespace.servicekit import Bus
 
+from .agent_errors import agent_failures
 from .agents import Agents
 from .announce import StartedEvent
+from .background import Background
 from .metrics import EXECUTION_SECONDS, EXECUTIONS
 from .output import OutputPublisher
-from .results import execution_result, failed_execution
+from .results import bare_result, execution_result
 from .store import ExecutionStore
-from .transfers import service_error
 
 log = structlog.get_logger()
 
@@ -87,7 +86,7 @@ class Runner:
         # Keyed by (sandbox, execution): a client picks its execution ids, so they are
         # unique within its sandbox only (another tenant's `exec-1` is none of its business).
         self._running: dict[tuple[str, str], Running] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     async def run(
         self, command: RunExecution, on_output: OutputCallback | None = None
@@ -106,19 +105,8 @@ class Runner:
         running = self._register(command.sandbox_id, command.execution_id, command.caller)
         if command.stdin and command.request.type is ExecutionType.COMMAND:
             running.stdin = asyncio.Queue()
-        self._background(self._stream(command, client, running))
+        self._background.start(self._stream(command, client, running))
         return ExecutionAccepted(execution_id=command.execution_id)
-
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run work after the reply; `drain` waits for all of it at shutdown."""
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (error := task.exception()) is not None:
-            log.error("background_work_failed", exc_info=error)
 
     def cancel(self, command: CancelExecution) -> None:
         """Stop an execution if this instance runs it (others ignore the broadcast)."""
@@ -155,7 +143,8 @@ class Runner:
                     command, client, running, publisher.output, publisher.display
                 )
             except ServiceError as exc:
-                result = failed_execution(command, exc.message)
+                error = ExecutionError(name="ExecutionFailed", value=exc.message, traceback="")
+                result = bare_result(command, error)
             # The output and results went out as messages; the terminal marker has the rest.
             update = {
                 "output_truncated": publisher.truncated,
@@ -207,19 +196,13 @@ class Runner:
         idle = request.idle_timeout
         watchdog = asyncio.create_task(running.watch_idle(idle)) if idle else None
         try:
-            outcome = await self._agent_call(client, request, observe, shown, running)
-        except AgentUnavailable as exc:
-            self._agents.forget(command.sandbox_id)
+            # e.g. a workingDir that does not exist (400), or the sandbox gone (409)
+            with agent_failures(self._agents, command.sandbox_id, during="the execution"):
+                outcome = await self._agent_call(client, request, observe, shown, running)
+        except ServiceError:
             await announced.now()
             await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
-            raise ServiceError(
-                ErrorCode.SANDBOX_NOT_RUNNING,
-                f"sandbox {command.sandbox_id} stopped answering during the execution",
-            ) from exc
-        except AgentRequestError as exc:  # e.g. a workingDir that does not exist: 400
-            await announced.now()
-            await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
-            raise service_error(exc, command.sandbox_id) from exc
+            raise
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -280,6 +263,5 @@ class Runner:
 
     async def drain(self) -> None:
         """Let streamed executions and pending bookkeeping finish (graceful shutdown)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._background.wait()
         await self._store.drain()

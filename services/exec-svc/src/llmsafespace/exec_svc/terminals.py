@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from pydantic import ValidationError
 
+from llmsafespace.agent.frames import Op
 from llmsafespace.contracts import (
     Contract,
     ErrorCode,
@@ -36,6 +37,7 @@ from llmsafespace.runtime import AgentClient, DriverError
 from llmsafespace.runtime.agent_client import ControlQueue
 
 from .agents import Agents
+from .background import Background
 
 log = structlog.get_logger()
 LIFETIME = 7 * 86400.0  # a terminal's own time limit: the sandbox's lifetime bounds it first
@@ -74,7 +76,7 @@ class Terminals:
         self._grace = grace
         self._scrollback_chars = scrollback_chars
         self._open: dict[str, Terminal] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     async def open(self, command: OpenTerminal) -> TerminalOpened:
         """Start the shell (the caller must own the sandbox) and serve its subjects."""
@@ -87,11 +89,9 @@ class Terminals:
         subject = commands.terminal_control(command.sandbox_id, command.terminal_id).subject
         subscription = await self._nc.subscribe(subject, cb=self._controller(terminal))
         self._open[command.terminal_id] = terminal
-        task = asyncio.create_task(
+        self._background.start(
             self._run(terminal, client, subscription, command.cols, command.rows)
         )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         log.info("terminal_opened", sandbox_id=command.sandbox_id, terminal_id=terminal.terminal_id)
         return TerminalOpened(terminal_id=command.terminal_id)
 
@@ -155,9 +155,9 @@ class Terminals:
             if control.action == "attach":
                 reply = TerminalAttached(scrollback="".join(terminal.chunks), seq=terminal.seq)
             elif control.action == "input":
-                terminal.control.put_nowait({"op": "stdin", "data": control.data})
+                terminal.control.put_nowait({"op": Op.STDIN, "data": control.data})
             elif control.action == "resize":
-                resize = {"op": "resize", "cols": control.cols, "rows": control.rows}
+                resize = {"op": Op.RESIZE, "cols": control.cols, "rows": control.rows}
                 terminal.control.put_nowait(resize)
             elif control.action == "close":
                 terminal.cancel.set()
@@ -181,5 +181,4 @@ class Terminals:
         """Hang up every terminal this instance holds and wait for them to end."""
         for terminal in self._open.values():
             terminal.cancel.set()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+        await self._background.wait()

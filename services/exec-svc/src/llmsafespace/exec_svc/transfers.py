@@ -9,7 +9,6 @@ is a pull, answered by the next chunk. Both end with the sha256 of the bytes (he
 leaves nothing under the final name.
 """
 
-import asyncio
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
@@ -45,31 +44,15 @@ from llmsafespace.contracts.files import (
     ERROR_HEADER,
     SHA256_HEADER,
 )
-from llmsafespace.runtime import (
-    AgentClient,
-    AgentRequestError,
-    AgentUnavailable,
-    Download,
-    DriverError,
-    Upload,
-)
+from llmsafespace.runtime import AgentClient, Download, DriverError, Upload
 from llmsafespace.servicekit import Bus
 
+from .agent_errors import agent_failures, service_error
 from .agents import Agents
+from .background import Background
 
 log = structlog.get_logger()
 T = TypeVar("T")
-
-
-def service_error(exc: DriverError, sandbox_id: str) -> ServiceError:
-    """What an agent failure becomes for the caller."""
-    if isinstance(exc, AgentRequestError):
-        try:
-            code = ErrorCode(exc.code)
-        except ValueError:
-            code = ErrorCode.INTERNAL_ERROR
-        return ServiceError(code, str(exc))
-    return ServiceError(ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} stopped answering")
 
 
 class Files:
@@ -81,19 +64,14 @@ class Files:
         self._nc = connection
         self._max_bytes = max_bytes
         self._idle = idle
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
 
     async def _call(
         self, caller: Caller, sandbox_id: str, call: Callable[[AgentClient], Awaitable[T]]
     ) -> T:
         _, client = await self._agents.client(caller, sandbox_id)
-        try:
+        with agent_failures(self._agents, sandbox_id):
             return await call(client)
-        except AgentUnavailable as exc:
-            self._agents.forget(sandbox_id)
-            raise service_error(exc, sandbox_id) from exc
-        except DriverError as exc:
-            raise service_error(exc, sandbox_id) from exc
 
     async def list(self, command: ListFiles) -> FileListing:
         listing = await self._call(
@@ -126,7 +104,7 @@ class Files:
         )
         subject = subjects.transfer(secrets.token_hex(16))
         subscription = await self._nc.subscribe(subject)
-        self._spawn(self._receive(subscription, upload, command))
+        self._background.start(self._receive(subscription, upload, command))
         return TransferOpened(subject=subject, max_bytes=self._max_bytes)
 
     async def open_download(self, command: OpenDownload) -> TransferOpened:
@@ -142,7 +120,7 @@ class Files:
         )
         subject = subjects.transfer(secrets.token_hex(16))
         subscription = await self._nc.subscribe(subject)
-        self._spawn(self._send(subscription, download, command.sandbox_id))
+        self._background.start(self._send(subscription, download, command.sandbox_id))
         return TransferOpened(
             subject=subject,
             info=FileInfo.model_validate(download.info["info"]),
@@ -150,11 +128,6 @@ class Files:
             offset=command.offset,
             length=download.info.get("length"),
         )
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _receive(
         self, subscription: Subscription, upload: Upload, command: OpenUpload
@@ -258,10 +231,9 @@ class Files:
         await self._bus.event(subjects.exec_event(sandbox_id, execution_id, event), payload)
 
     async def drain(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Abort the open transfers (graceful shutdown)."""
+        self._background.cancel()
+        await self._background.wait()
 
 
 def _too_large(limit: int) -> ServiceError:

@@ -201,14 +201,14 @@ class Pools:
         if row is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"warm pool {ref.name!r} not found")
         for runtime_id in runtime_ids:
-            await self._driver.destroy(RuntimeId(runtime_id))
+            await self._driver.destroy(runtime_id)
         await self._bus.event(
             subjects.warmpool_event(key, WarmPoolEventName.DELETED),
             WarmPoolEvent(
                 pool=key,
                 event=WarmPoolEventName.DELETED,
                 count=len(runtime_ids),
-                runtime_ids=[RuntimeId(runtime_id) for runtime_id in runtime_ids],
+                runtime_ids=runtime_ids,
             ),
         )
         log.info("warm_pool_deleted", pool=key, destroyed=len(runtime_ids))
@@ -253,9 +253,9 @@ class Pools:
         runtime_id = await self._store.release(request.sandbox_id)
         if runtime_id is None:
             return WarmClaimReleased()
-        await self._driver.destroy(RuntimeId(runtime_id))
+        await self._driver.destroy(runtime_id)
         log.info("warm_claim_released", sandbox_id=request.sandbox_id, runtime_id=runtime_id)
-        return WarmClaimReleased(runtime_id=RuntimeId(runtime_id))
+        return WarmClaimReleased(runtime_id=runtime_id)
 
 
 def _refuse_preload_packages(packages: list[str] | None) -> None:

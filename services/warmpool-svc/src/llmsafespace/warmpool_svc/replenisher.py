@@ -213,13 +213,13 @@ class Replenisher:
         self, pool: str, spec: WarmPoolSpec, template: Template | None = None
     ) -> str | None:
         """Start one warm sandbox; returns an error message on failure, else None."""
-        warm_id = new_warm_id()
+        runtime_id = new_warm_id()
         async with self._starts:
-            await self._store.insert_pending(warm_id, pool, spec)
+            await self._store.insert_pending(runtime_id, pool, spec)
             try:
                 handle = await self._driver.create(
                     RuntimeSpec(
-                        runtime_id=warm_id,
+                        runtime_id=runtime_id,
                         owner=RuntimeOwner.WARMPOOL_SVC,
                         runtime=spec.runtime,
                         cpu=spec.resources.cpu,
@@ -233,15 +233,15 @@ class Replenisher:
                 await self._preload(handle.endpoint, handle.token, spec)
             except (DriverError, PreloadFailed) as exc:
                 log.warning("warm_start_failed", pool=pool, error=str(exc))
-                await self._driver.destroy(warm_id)
-                await self._store.remove(warm_id)
+                await self._driver.destroy(runtime_id)
+                await self._store.remove(runtime_id)
                 return str(exc)[:500]
             except BaseException:
-                await self._driver.destroy(warm_id)
-                await self._store.remove(warm_id)
+                await self._driver.destroy(runtime_id)
+                await self._store.remove(runtime_id)
                 raise
-            if not await self._store.mark_ready(warm_id, handle.endpoint, handle.token):
-                await self._driver.destroy(warm_id)  # the pool went while this one started
+            if not await self._store.mark_ready(runtime_id, handle.endpoint, handle.token):
+                await self._driver.destroy(runtime_id)  # the pool went while this one started
         return None
 
     async def _preload(self, endpoint: str, token: str, spec: WarmPoolSpec) -> None:
@@ -262,15 +262,16 @@ class Replenisher:
         finally:
             await client.close()
 
-    async def _destroy(self, runtime_ids: list[str]) -> None:
+    async def _destroy(self, runtime_ids: list[RuntimeId]) -> None:
         for runtime_id in runtime_ids:
-            await self._driver.destroy(RuntimeId(runtime_id))
+            await self._driver.destroy(runtime_id)
 
-    async def _event(self, pool: str, event: WarmPoolEventName, runtime_ids: list[str]) -> None:
-        ids = [RuntimeId(runtime_id) for runtime_id in runtime_ids]
+    async def _event(
+        self, pool: str, event: WarmPoolEventName, runtime_ids: list[RuntimeId]
+    ) -> None:
         await self._bus.event(
             subjects.warmpool_event(pool, event),
-            WarmPoolEvent(pool=pool, event=event, count=len(ids), runtime_ids=ids),
+            WarmPoolEvent(pool=pool, event=event, count=len(runtime_ids), runtime_ids=runtime_ids),
         )
 
     async def _reserve_again(self) -> bool:

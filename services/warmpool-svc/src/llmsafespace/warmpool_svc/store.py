@@ -157,7 +157,7 @@ class PoolStore:
 
     async def delete_pool(
         self, name: str, reserve: Reserve | None = None
-    ) -> tuple[asyncpg.Record | None, list[str]]:
+    ) -> tuple[asyncpg.Record | None, list[RuntimeId]]:
         """Remove the pool and its unassigned sandboxes' rows; returns those runtime ids."""
         async with self._pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
@@ -171,7 +171,7 @@ class PoolStore:
                 " RETURNING id",
                 name,
             )
-        return row, [r["id"] for r in ids]
+        return row, [RuntimeId(r["id"]) for r in ids]
 
     async def record_scale(
         self, name: str, desired: int, error: str | None, last_claim: datetime | None = None
@@ -261,7 +261,7 @@ class PoolStore:
             )
         return row
 
-    async def release(self, sandbox_id: str) -> str | None:
+    async def release(self, sandbox_id: str) -> RuntimeId | None:
         """Step 4: the claim for `sandbox_id` is released (recorded even if none came yet,
         so a late one misses); the runtime it had assigned leaves the pool's rows and is
         returned, for the caller to destroy (None: nothing, or released before)."""
@@ -277,7 +277,7 @@ class PoolStore:
                 "DELETE FROM warm_sandboxes WHERE id = $1 AND state = 'assigned' RETURNING id",
                 runtime_id,
             )
-        return gone
+        return None if gone is None else RuntimeId(gone)
 
     async def forget_claims(self, days: int) -> None:
         """Drop ledger rows older than `days` (a claim is answered in seconds or never)."""
@@ -285,37 +285,37 @@ class PoolStore:
             "DELETE FROM warm_claims WHERE claimed_at < now() - make_interval(days => $1)", days
         )
 
-    async def insert_pending(self, sandbox_id: str, pool: str, spec: WarmPoolSpec) -> None:
+    async def insert_pending(self, runtime_id: RuntimeId, pool: str, spec: WarmPoolSpec) -> None:
         await self._pool.execute(
             "INSERT INTO warm_sandboxes (id, pool, runtime, security_level, resources, state)"
             " VALUES ($1, $2, $3, $4, $5, 'pending')",
-            sandbox_id,
+            runtime_id,
             pool,
             spec.runtime,
             spec.security_level.value,
             resources_key(spec.resources),
         )
 
-    async def mark_ready(self, sandbox_id: str, endpoint: str, token: str) -> bool:
+    async def mark_ready(self, runtime_id: RuntimeId, endpoint: str, token: str) -> bool:
         """False when the row went meanwhile (its pool was deleted): the caller destroys it."""
         status = await self._pool.execute(
             "UPDATE warm_sandboxes SET state = 'ready', ready_at = now(), endpoint = $2,"
             " token = $3 WHERE id = $1 AND state = 'pending'",
-            sandbox_id,
+            runtime_id,
             endpoint,
             token,
         )
         return bool(status == "UPDATE 1")
 
-    async def remove(self, sandbox_id: str) -> None:
-        await self._pool.execute("DELETE FROM warm_sandboxes WHERE id = $1", sandbox_id)
+    async def remove(self, runtime_id: RuntimeId) -> None:
+        await self._pool.execute("DELETE FROM warm_sandboxes WHERE id = $1", runtime_id)
 
-    async def take_pending(self, pool: str) -> list[str]:
+    async def take_pending(self, pool: str) -> list[RuntimeId]:
         """Rows left `pending` by a replenisher that died (call with the pool's lock held)."""
         rows = await self._pool.fetch(
             "DELETE FROM warm_sandboxes WHERE pool = $1 AND state = 'pending' RETURNING id", pool
         )
-        return [row["id"] for row in rows]
+        return [RuntimeId(row["id"]) for row in rows]
 
     async def count_expired(self, pool: str, ttl: int) -> int:
         """Ready sandboxes older than `ttl` seconds (still claimable until taken)."""
@@ -327,7 +327,7 @@ class PoolStore:
         )
         return count
 
-    async def take_expired(self, pool: str, ttl: int) -> list[str]:
+    async def take_expired(self, pool: str, ttl: int) -> list[RuntimeId]:
         """Ready sandboxes older than `ttl` seconds, removed from the pool in one statement."""
         rows = await self._pool.fetch(
             "DELETE FROM warm_sandboxes WHERE pool = $1 AND state = 'ready'"
@@ -335,9 +335,9 @@ class PoolStore:
             pool,
             float(ttl),
         )
-        return [row["id"] for row in rows]
+        return [RuntimeId(row["id"]) for row in rows]
 
-    async def take_excess(self, pool: str, count: int) -> list[str]:
+    async def take_excess(self, pool: str, count: int) -> list[RuntimeId]:
         """Remove up to `count` of the oldest ready sandboxes (not locked by a claim)."""
         rows = await self._pool.fetch(
             "DELETE FROM warm_sandboxes WHERE id IN ("
@@ -346,7 +346,7 @@ class PoolStore:
             pool,
             count,
         )
-        return [row["id"] for row in rows]
+        return [RuntimeId(row["id"]) for row in rows]
 
     async def assigned(self) -> set[RuntimeId]:
         """Runtimes handed to sandboxes (theirs now: ended with them, or released)."""

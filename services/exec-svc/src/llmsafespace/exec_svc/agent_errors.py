@@ -1,0 +1,42 @@
+"""What an agent's failure becomes for exec-svc's caller, written once.
+
+The agent refusing a request (`AgentRequestError`) answers with its own code; an agent
+that cannot be reached or stopped answering makes the sandbox `sandbox_not_running`, and
+its connection is forgotten so the next call resolves and connects again.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from llmsafespace.contracts import ErrorCode, ServiceError
+from llmsafespace.runtime import AgentRequestError, AgentUnavailable, DriverError
+
+from .agents import Agents
+
+
+def service_error(exc: DriverError, sandbox_id: str, during: str = "") -> ServiceError:
+    """What an agent failure becomes for the caller (`during`: what it stopped answering
+    in, for the message)."""
+    if isinstance(exc, AgentRequestError):
+        try:
+            code = ErrorCode(exc.code)
+        except ValueError:
+            code = ErrorCode.INTERNAL_ERROR
+        return ServiceError(code, str(exc))
+    during = f" during {during}" if during else ""
+    return ServiceError(
+        ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} stopped answering{during}"
+    )
+
+
+@contextmanager
+def agent_failures(agents: Agents, sandbox_id: str, during: str = "") -> Iterator[None]:
+    """Raise the agent failures of the block as `service_error`s, forgetting the sandbox's
+    connection when its agent is unavailable."""
+    try:
+        yield
+    except AgentUnavailable as exc:
+        agents.forget(sandbox_id)
+        raise service_error(exc, sandbox_id, during) from exc
+    except DriverError as exc:
+        raise service_error(exc, sandbox_id, during) from exc

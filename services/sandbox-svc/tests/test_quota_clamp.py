@@ -27,3 +27,12 @@ def test_a_quota_within_the_cap_or_without_one_is_kept() -> None:
     quota = Quota(sandboxes=5, memory_bytes=2 * GI)
     assert quota.within(17 * GI) is quota
     assert quota.within(None) is quota
+
+
+def test_a_clamped_quota_keeps_its_configured_paused_sandboxes() -> None:
+    configured = Settings(quota_memory="64Gi", quota_paused_sandboxes=3).quota()
+    quota = configured.within(17 * GI)
+    assert quota.paused_sandboxes == 3
+    with pytest.raises(ServiceError) as refused:
+        quota.admit_paused(3)
+    assert refused.value.details["limit"] == 3

@@ -1,7 +1,7 @@
 """Per-user quotas on live sandboxes (status creating or running): how many, how much memory;
 and, apart, how many paused sandboxes."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmsafespace.contracts import ErrorCode, ServiceError
 
@@ -22,10 +22,11 @@ class Quota:
 
     def within(self, memory_cap_bytes: object) -> "Quota":
         """This quota with its memory clamped to what the runtime can give all sandboxes
-        together (``memoryCapBytes`` of the driver's protections; None: no known cap)."""
+        together (``memoryCapBytes`` of the driver's protections; None: no known cap).
+        Only the memory changes: the counts are kept as configured."""
         if not isinstance(memory_cap_bytes, int) or memory_cap_bytes >= self.memory_bytes:
             return self
-        return Quota(sandboxes=self.sandboxes, memory_bytes=memory_cap_bytes)
+        return replace(self, memory_bytes=memory_cap_bytes)
 
     def admit(self, usage: Usage, memory_bytes: int, sandboxes: int = 1) -> None:
         """Raise 429 `quota_exceeded` unless `sandboxes` more (one, or what a warm pool

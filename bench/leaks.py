@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 from memory import open_fds, pids_with_argument, rss_kib
+from prometheus_client.parser import text_string_to_metric_families
 
 from llmsafespace.devstack import Stack
 from llmsafespace.runtime import LocalConfig
@@ -64,6 +65,16 @@ def nats_monitor(stack: Stack) -> str | None:
     return f"http://127.0.0.1:{int(arguments[arguments.index(b'-m') + 1])}"
 
 
+def open_websockets(metrics: str) -> float | None:
+    """The gateway's open WebSockets from its ``/metrics`` text (``api_active_connections``
+    with ``type="websocket"``, labels in any order); None when it exports none."""
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "api_active_connections" and sample.labels.get("type") == "websocket":
+                return sample.value
+    return None
+
+
 async def snapshot(stack: Stack) -> Snapshot:
     taken = Snapshot(rss_mib=rss_mib(stack))
     taken.fds = {name: open_fds(pid) for name, pid in service_pids(stack).items()}
@@ -78,9 +89,7 @@ async def snapshot(stack: Stack) -> Snapshot:
             taken.subscriptions = subscriptions
             taken.consumers = int((await client.get(f"{monitor}/jsz")).json().get("consumers", 0))
         metrics = await client.get(stack.api_url.removesuffix("/api/v1") + "/metrics")
-        for line in metrics.text.splitlines():
-            if line.startswith('api_active_connections{kind="websocket"}'):
-                taken.websockets = float(line.split()[-1])
+        taken.websockets = open_websockets(metrics.text)
     connection = await asyncpg.connect(stack.servers.postgres.url)
     try:
         rows = await connection.fetch(

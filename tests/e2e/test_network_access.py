@@ -22,7 +22,7 @@ async def test_names_outside_the_egress_hosts_do_not_resolve(api: httpx.AsyncCli
     body = {"networkAccess": {"enabled": True, "egress": [{"ports": [443], "hosts": ["pypi.org"]}]}}
     created = await api.post("/sandboxes", json=body)
     if created.status_code == 503:
-        pytest.skip(f"network mode unavailable here: {created.text}")
+        pytest.skip(f"host feature: network mode unavailable here: {created.text}")
     assert created.status_code == 201, created.text
     sandbox_id = created.json()["id"]
     try:

@@ -44,7 +44,9 @@ async def data_sandbox(stack: Stack) -> AsyncIterator[str]:
         created = await api.post("/sandboxes", json=body)
         if created.status_code == 400:  # no data runtime on this stack: install them
             if not _reachable("pypi.org"):
-                pytest.skip("no python:3.11-data runtime and no route to PyPI for matplotlib")
+                pytest.skip(
+                    "host feature: no python:3.11-data runtime and no route to PyPI for matplotlib"
+                )
             body = {
                 "timeout": 900,
                 "networkAccess": {"enabled": True},

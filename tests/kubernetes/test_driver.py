@@ -259,6 +259,34 @@ async def test_egress_cidrs_become_ip_blocks_and_host_names_are_refused(
     assert apiserver.get("pods", NAMESPACE, names.object_name("sb-named")) is None
 
 
+async def test_egress_cidrs_holding_private_ranges_leave_them_unreachable(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    wide = ("0.0.0.0/0", "8.0.0.0/5", "::/0")
+    rules = (NetworkRule(ports=(443,), cidrs=wide),)
+    spec = RuntimeSpec(runtime_id="sb-wide", network_ports=(443,), network_rules=rules)
+    await driver.create(spec)
+    policy = apiserver.get("networkpolicies", NAMESPACE, names.object_name("sb-wide"))
+    assert policy is not None
+    _, https = policy["spec"]["egress"]
+    anywhere, eight, v6 = (block["ipBlock"] for block in https["to"])
+    assert [anywhere["cidr"], eight["cidr"], v6["cidr"]] == list(wide)
+    assert {
+        "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.168.0.0/16",
+    } <= set(anywhere["except"])  # fmt: skip
+    assert eight["except"] == ["10.0.0.0/8"]
+    assert {"fc00::/7", "fe80::/10", "::ffff:0:0/96"} <= set(v6["except"])
+    await driver.destroy("sb-wide")
+
+    inside = (NetworkRule(ports=(443,), cidrs=("198.18.0.0/16",)),)
+    with pytest.raises(UnsupportedSpec, match=r"198\.18\.0\.0/16 is loopback, private"):
+        await driver.create(
+            RuntimeSpec(runtime_id="sb-inside", network_ports=(443,), network_rules=inside)
+        )
+    assert apiserver.get("pods", NAMESPACE, names.object_name("sb-inside")) is None
+
+
 async def test_stats_report_the_memory_limit_and_leave_unmeasured_use_unknown(
     driver: KubernetesDriver,
 ) -> None:

@@ -14,7 +14,9 @@ from llmsafespace.agent.cancel import Cancel
 from llmsafespace.agent.interpreter import Interpreter
 from llmsafespace.agent.outcome import Outcome
 
-pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None, reason="host feature: node is not installed"
+)
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ async def test_a_fake_agent_announcing_a_huge_header_is_cut_off_unread(
 async def sandbox(driver: LocalDriver, request: pytest.FixtureRequest) -> AsyncIterator[Handle]:
     level = request.param
     if level == "high" and not gvisor.installed():
-        pytest.skip("gVisor (runsc) is not installed")
+        pytest.skip("host feature: gVisor (runsc) is not installed")
     handle = await driver.create(RuntimeSpec(runtime_id=f"sock-{level}", security_level=level))
     yield handle
     await driver.destroy(handle.runtime_id)

@@ -19,7 +19,7 @@ STORAGE = 2**30
 async def sandbox(driver: LocalDriver, request: pytest.FixtureRequest) -> AsyncIterator[Handle]:
     level = request.param
     if level == "high" and not gvisor.installed():
-        pytest.skip("gVisor (runsc) is not installed")
+        pytest.skip("host feature: gVisor (runsc) is not installed")
     spec = RuntimeSpec(
         runtime_id=f"fill-{level}",
         memory_bytes=MEMORY,

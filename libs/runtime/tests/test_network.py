@@ -275,7 +275,9 @@ async def test_egress_by_host_name_admits_what_the_allowed_names_resolve_to(
 ) -> None:
     driver = LocalDriver(config.model_copy(update={"dns_upstream": (UPSTREAM,)}))
     if driver.protections()["network"] == "none":
-        pytest.skip(f"network mode unavailable: {driver.protections()['networkMissing']}")
+        pytest.skip(
+            f"host feature: network mode unavailable: {driver.protections()['networkMissing']}"
+        )
     spec = RuntimeSpec(runtime_id="egress", network_ports=(ALLOWED,), network_rules=EGRESS)
     handle = await driver.create(spec)
     try:

@@ -130,6 +130,11 @@ class KubernetesDriver:
                 "egress by host name is not available on the Kubernetes driver (a "
                 "NetworkPolicy cannot name hosts); give `cidrs` instead"
             )
+        for cidr in (cidr for rule in spec.network_rules for cidr in rule.cidrs):
+            try:
+                manifests.ip_block(cidr)
+            except ValueError as error:
+                raise UnsupportedSpec(f"{error}: sandboxes never reach it") from None
         egress = (
             None
             if spec.network_ports is None

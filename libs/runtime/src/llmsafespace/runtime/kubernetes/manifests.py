@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..driver import NetworkRule, RuntimeSpec
+from ..unreachable import blocked_within
 from . import names
 from .config import KubernetesConfig
 
@@ -15,15 +16,7 @@ Manifest = dict[str, Any]
 UID = 1000
 TOKEN_DIR = "/run/llmsafespace"
 TOKEN_KEY = "token"
-PRIVATE_RANGES = (
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-)
-"""Never reachable from a sandbox, even with network access: the cluster and cloud metadata."""
+PUBLIC_V4 = "0.0.0.0/0"  # a rule without cidrs: any public IPv4 address
 
 
 @dataclass(frozen=True)
@@ -137,6 +130,17 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
     return body
 
 
+def ip_block(cidr: str) -> Manifest:
+    """A destination network with every unreachable range inside it cut out: a rule's
+    ``0.0.0.0/0`` or ``8.0.0.0/5`` must not open the cluster's or the metadata address.
+
+    ``ValueError`` for a network that is unreachable as a whole."""
+    block: Manifest = {"cidr": cidr}
+    if excluded := blocked_within(cidr):
+        block["except"] = excluded
+    return {"ipBlock": block}
+
+
 def owner(pod_name: str, pod_uid: str) -> list[Manifest]:
     """Owner references to the Pod: deleting it garbage-collects what it owns."""
     return [
@@ -183,12 +187,11 @@ def network_policy(
     egress: list[Manifest] = []
     if placement.egress is not None:
         egress = [{"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
-        public: Manifest = {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}
         rules = placement.egress.rules or (NetworkRule(ports=placement.egress.ports),)
         for rule in rules:
             if not rule.ports:
                 continue
-            to: list[Manifest] = [{"ipBlock": {"cidr": cidr}} for cidr in rule.cidrs] or [public]
+            to = [ip_block(cidr) for cidr in rule.cidrs or (PUBLIC_V4,)]
             ports = [{"protocol": "TCP", "port": port} for port in rule.ports]
             egress.append({"to": to, "ports": ports})
     return {

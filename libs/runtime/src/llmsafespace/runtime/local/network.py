@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..driver import NetworkRule
 from ..errors import RuntimeUnavailable
+from ..unreachable import BLOCKED_V4, BLOCKED_V6
 
 SLIRP4NETNS = "/usr/bin/slirp4netns"
 NFT = "/usr/sbin/nft"
@@ -40,13 +41,6 @@ NS_GET_USERNS = (0xB7 << 8) | 1
 READY_TIMEOUT = 5.0
 LANDLOCK_NET_ABI = 4
 RESOLVER_IP = "10.0.2.3"
-
-BLOCKED_V4 = (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-    "240.0.0.0/4",
-)  # fmt: skip
-BLOCKED_V6 = ("::/127", "::ffff:0:0/96", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8")
 
 
 def missing(landlock_abi: int) -> list[str]:

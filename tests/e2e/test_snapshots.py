@@ -1,6 +1,8 @@
 """Snapshots through the real stack: a workspace (with packages), env and metadata kept,
 a sandbox started from it, ownership, and chunks shared between similar snapshots."""
 
+import ast
+
 import httpx
 import pytest
 
@@ -91,3 +93,44 @@ async def test_snapshots_of_near_identical_workspaces_share_their_chunks(
     await api.delete(f"/sandboxes/{sandbox_id}")
     for snapshot in (first, second):
         assert (await api.delete(f"/snapshots/{snapshot['id']}")).status_code == 200
+
+
+WRITE_LARGE = """
+import hashlib, os, pathlib
+tmp = os.statvfs('/tmp')
+digests = {}
+for index in range(5):
+    data = os.urandom(8 << 20)
+    path = pathlib.Path(f'/workspace/large/part{index}.bin')
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    digests[path.name] = hashlib.sha256(data).hexdigest()
+(tmp.f_blocks * tmp.f_frsize, sorted(digests.items()))
+"""
+READ_LARGE = """
+import hashlib, pathlib
+sorted((path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+       for path in pathlib.Path('/workspace/large').iterdir())
+"""
+
+
+async def test_a_workspace_larger_than_the_sandboxes_tmp_snapshots_and_restores(
+    api: httpx.AsyncClient,
+) -> None:
+    # 128Mi of memory: /tmp is a tmpfs of a quarter of it, smaller than the 40 MiB of
+    # random (incompressible) data, so the archive must stream rather than be staged.
+    small = {"timeout": 600, "resources": {"memory": "128Mi"}, "useWarmPool": False}
+    created = await api.post("/sandboxes", json=small)
+    assert created.status_code == 201, created.text
+    source = created.json()["id"]
+    tmp_bytes, digests = ast.literal_eval(str((await _run(api, source, WRITE_LARGE))["result"]))
+    assert tmp_bytes < 40 << 20
+    snapshot = await _snapshot(api, source, "large")
+    assert snapshot["sizeBytes"] > 40 << 20
+    await api.delete(f"/sandboxes/{source}")
+    restored = await api.post("/sandboxes", json={**small, "snapshot": snapshot["id"]})
+    assert restored.status_code == 201, restored.text
+    checked = await _run(api, restored.json()["id"], READ_LARGE)
+    assert checked["result"] == repr(digests)
+    await api.delete(f"/sandboxes/{restored.json()['id']}")
+    await api.delete(f"/snapshots/{snapshot['id']}")

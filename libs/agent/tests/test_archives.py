@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -160,3 +161,23 @@ def test_links_that_resolve_inside_through_other_links_are_kept(root: Path) -> N
     )
     unpack(root, tar_gz(*members), into="fresh")
     assert (root / "fresh" / "via").read_bytes() == b"b"
+
+
+def test_an_archive_whose_gzip_trailer_is_wrong_leaves_the_target_unchanged(
+    root: Path, target: Path
+) -> None:
+    data = bytearray(tar_gz(*FILES))
+    data[-8] ^= 0xFF  # the CRC32 of the gzip trailer, read after the tar's end marker
+    before = snapshot(target)
+    with pytest.raises(FileError) as refused:
+        unpack(root, bytes(data))
+    assert refused.value.code == "invalid_request"
+    assert snapshot(target) == before
+
+
+def test_concatenated_gzip_members_unpack_as_one_archive(root: Path) -> None:
+    whole = tar_gz(("a.txt", None, b"a" * 5000), ("b.txt", None, b"b"))
+    tar = gzip.decompress(whole)
+    split = gzip.compress(tar[:3000]) + gzip.compress(tar[3000:])
+    unpack(root, split, into="fresh")
+    assert snapshot(root / "fresh") == {"a.txt": b"a" * 5000, "b.txt": b"b"}

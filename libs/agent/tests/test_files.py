@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import queue
+import resource
+import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return workspace
 
 
-def write(path: str, data: bytes, *, sha256: str | None = None) -> Frame:
+def write(path: str, data: bytes, *, sha256: str | None = None, archive: bool = False) -> Frame:
     inbound: files.Inbound = queue.SimpleQueue()
     sent: list[Frame] = []
 
@@ -33,7 +37,77 @@ def write(path: str, data: bytes, *, sha256: str | None = None) -> Frame:
         inbound.put_nowait(({}, data[start : start + files.CHUNK]))
     expected = sha256 or hashlib.sha256(data).hexdigest()
     inbound.put_nowait(({"end": True, "sha256": expected}, b""))
-    return files.write_file({"path": path}, send, inbound)
+    return files.write_file({"path": path, "archive": archive}, send, inbound)
+
+
+def read_archive(path: str) -> bytes:
+    """A directory downloaded as a tar.gz, with all the credit it asks for; the sha256
+    sent at the end is checked."""
+    inbound: files.Inbound = queue.SimpleQueue()
+    inbound.put_nowait(({"credit": 1 << 30}, b""))
+    chunks: list[bytes] = []
+
+    def send(frame: Frame, body: bytes) -> None:
+        assert len(body) <= files.CHUNK
+        chunks.append(body)
+
+    result = files.read_file({"path": path, "archive": True}, send, inbound)
+    data = b"".join(chunks)
+    assert result["sha256"] == hashlib.sha256(data).hexdigest()
+    return data
+
+
+FILE_LIMIT = 1 << 20
+
+
+@pytest.fixture
+def small_files() -> Iterator[None]:
+    """No file larger than FILE_LIMIT may be written (EFBIG), as with a sandbox whose
+    memory-backed /tmp is smaller than the archive: staging the archive whole anywhere fails."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def test_an_archive_larger_than_any_file_it_may_write_downloads_and_uploads(
+    root: Path, request: pytest.FixtureRequest
+) -> None:
+    contents = {f"d{index % 2}/f{index}.bin": os.urandom(FILE_LIMIT // 2) for index in range(6)}
+    for name, data in contents.items():
+        (root / "source" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "source" / name).write_bytes(data)
+    request.getfixturevalue("small_files")
+    archive = read_archive(f"{root}/source")
+    assert len(archive) > 2 * FILE_LIMIT  # random data: it does not compress
+    written = write(f"{root}/copy", archive, archive=True)
+    assert (written["files"], written["size"]) == (8, len(archive))
+    for name, data in contents.items():
+        assert (root / "copy" / name).read_bytes() == data
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as unpacked:
+        assert sorted(unpacked.getnames()) == sorted(["d0", "d1", *contents])
+
+
+def test_a_download_aborted_mid_archive_sends_and_reads_nothing_more(root: Path) -> None:
+    (root / "source").mkdir()
+    for index in range(4):
+        (root / "source" / f"f{index}.bin").write_bytes(os.urandom(files.CHUNK * 4))
+    inbound: files.Inbound = queue.SimpleQueue()
+    inbound.put_nowait(({"abort": True}, b""))
+    later = ({"credit": 100}, b"")
+    inbound.put_nowait(later)  # credit that a stuck or careless sender would go on to use
+    sent: list[Frame] = []
+
+    def send(frame: Frame, body: bytes) -> None:
+        sent.append(frame)
+
+    with pytest.raises(FileError) as aborted:
+        files.read_file({"path": f"{root}/source", "archive": True}, send, inbound)
+    assert aborted.value.code == "cancelled"
+    assert [frame["type"] for frame in sent] == ["info", *["data"] * files.WINDOW]
+    assert inbound.get_nowait() == later
 
 
 def test_a_write_is_renamed_into_place_only_when_its_checksum_matches(root: Path) -> None:

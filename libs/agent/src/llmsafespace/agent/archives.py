@@ -1,38 +1,52 @@
-"""tar.gz archives of sandbox directories: packed for downloads, unpacked for uploads.
+"""tar.gz archives of sandbox directories, streamed both ways: packed straight into the
+outgoing chunks for downloads, unpacked member by member as an upload's chunks arrive.
+Nothing is staged whole, so an archive may be larger than the sandbox's memory-backed
+`/tmp` (or any of its filesystems) and costs it a few chunks of memory at most.
 
 An upload is all or nothing. Its members are unpacked into a fresh staging directory
 inside the target, every path opened one component at a time without following symlinks;
-only when the whole archive unpacked are the staged entries renamed into place (merged
-into directories that already exist, after checking that nothing conflicts). A corrupt
-or truncated archive, a refused member, a full disk or a cancelled transfer leave the
-target as it was. Refused: members with `..`, absolute paths or NUL bytes, links that
-lead out of the archive, and anything but files, directories and links."""
+only when the whole archive unpacked (and its gzip trailer checked) are the staged entries
+renamed into place (merged into directories that already exist, after checking that
+nothing conflicts). A corrupt or truncated archive, a refused member, a full disk or a
+cancelled transfer leave the target as it was. Refused: members with `..`, absolute paths
+or NUL bytes, links that lead out of the archive, and anything but files, directories and
+links."""
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import posixpath
 import secrets
 import shutil
 import stat
 import tarfile
-import tempfile
 import zlib
-from typing import IO, Any
+from typing import IO, Any, Protocol, cast
 
 from .paths import DIR_FLAGS, FileError, Resolved, info
 
 CHUNK = 256 * 1024
-ARCHIVE_DIR = "/tmp"
 STAGING_PREFIX = ".unpacking-"
-_CORRUPT = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+GZIP = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip header and trailer
+_CORRUPT = (tarfile.TarError, EOFError, zlib.error)
 
 
-def unpack(stream: IO[bytes], target: Resolved) -> dict[str, Any]:
-    """Unpack a tar.gz into the directory ``target`` (created if missing): what it now is,
-    with ``files``, the number of entries unpacked."""
+class Source(Protocol):
+    """Where an upload's tar.gz comes from: up to ``size`` bytes a read, b"" at the end."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+class Sink(Protocol):
+    """Where a download's tar.gz goes."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+def unpack(stream: Source, target: Resolved) -> dict[str, Any]:
+    """Unpack the tar.gz read from ``stream`` into the directory ``target`` (created if
+    missing): what it now is, with ``files``, the number of entries unpacked."""
     try:
         top = target.open_dir()
         created = False
@@ -138,10 +152,46 @@ def _check_links(staging: Resolved, links: list[tuple[str, ...]]) -> None:
         os.close(root)
 
 
-def _extract(stream: IO[bytes], staging: Resolved) -> int:
+class _Inflated:
+    """The tar inside the gzip ``stream``, inflated a bounded block at a time (a chunk of
+    zeros would otherwise inflate a thousandfold in memory). `tarfile`'s own stream mode
+    stops at the tar's end marker and never reads the gzip trailer: `finish` reads to the
+    end, so a truncated stream or a bad checksum is refused. Concatenated gzip members
+    are one stream, as gzip reads them."""
+
+    def __init__(self, stream: Source) -> None:
+        self._stream = stream
+        self._inflate = zlib.decompressobj(GZIP)
+        self._input = b""
+
+    def read(self, size: int) -> bytes:
+        while True:
+            if not self._input:
+                self._input = self._stream.read(CHUNK)
+                if not self._input:
+                    if not self._inflate.eof:
+                        raise EOFError("the gzip stream ends early")
+                    return b""
+            if self._inflate.eof:  # another member follows
+                self._inflate = zlib.decompressobj(GZIP)
+            data = self._inflate.decompress(self._input, size)
+            ended = self._inflate.eof
+            self._input = self._inflate.unused_data if ended else self._inflate.unconsumed_tail
+            if data:
+                return data
+
+    def finish(self) -> None:
+        """Read what follows the tar's end marker (its padding) up to the gzip trailer."""
+        while self.read(CHUNK):
+            pass
+
+
+def _extract(stream: Source, staging: Resolved) -> int:
     count = 0
     links: list[tuple[str, ...]] = []
-    with tarfile.open(fileobj=stream, mode="r:gz") as archive:
+    inflated = _Inflated(stream)
+    # Stream mode ("r|"): members in order, each file read once, nothing seeked or kept.
+    with tarfile.open(fileobj=cast(IO[bytes], inflated), mode="r|", bufsize=CHUNK) as archive:
         for member in archive:
             parts = _member_parts(member.name)
             if not parts:
@@ -164,6 +214,7 @@ def _extract(stream: IO[bytes], staging: Resolved) -> int:
             else:
                 raise FileError("invalid_request", f"archive member {member.name!r} is not a file")
             count += 1
+    inflated.finish()
     _check_links(staging, links)
     return count
 
@@ -262,31 +313,41 @@ def _merge(source: int, destination: int) -> None:
             os.rename(name, name, src_dir_fd=source, dst_dir_fd=destination)
 
 
-def pack(target: Resolved) -> Any:
-    """``target`` (a directory) as a tar.gz in an unlinked temp file, rewound."""
-    stream = tempfile.TemporaryFile(dir=ARCHIVE_DIR)  # noqa: SIM115 - the caller closes it
-    try:
-        top = target.open_dir()
+class _Outlet:
+    """`pack`'s way to ``sink``, closed on a failure: tarfile flushes the rest of its
+    stream when it is closed, even after an error (and from ``__del__``), and that must
+    not reach the reader as more of the archive."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        if not self.closed:
+            self.sink.write(data)
+        return len(data)
+
+
+def pack(top: int, sink: Sink) -> None:
+    """Write the directory open as ``top`` to ``sink`` as a tar.gz, as it is walked."""
+    outlet = _Outlet(sink)
+    # Stream mode ("w|gz"): written in order, never seeked, so nothing is staged.
+    with tarfile.open(fileobj=cast(IO[bytes], outlet), mode="w|gz", bufsize=CHUNK) as archive:
         try:
-            with tarfile.open(fileobj=stream, mode="w:gz") as archive:
-                for base, dirs, names, dir_fd in os.fwalk(".", dir_fd=top):
-                    for name in sorted(dirs + names):
-                        member = os.path.normpath(os.path.join(base, name))
-                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                        entry = tarfile.TarInfo(member)
-                        entry.mtime, entry.mode = int(st.st_mtime), st.st_mode & 0o7777
-                        if stat.S_ISDIR(st.st_mode):
-                            entry.type = tarfile.DIRTYPE
-                            archive.addfile(entry)
-                        elif stat.S_ISREG(st.st_mode):
-                            entry.size = st.st_size
-                            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-                            with os.fdopen(fd, "rb") as source:
-                                archive.addfile(entry, source)
-        finally:
-            os.close(top)
-        stream.seek(0)
-    except BaseException:
-        stream.close()
-        raise
-    return stream
+            for base, dirs, names, dir_fd in os.fwalk(".", dir_fd=top):
+                for name in sorted(dirs + names):
+                    member = os.path.normpath(os.path.join(base, name))
+                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                    entry = tarfile.TarInfo(member)
+                    entry.mtime, entry.mode = int(st.st_mtime), st.st_mode & 0o7777
+                    if stat.S_ISDIR(st.st_mode):
+                        entry.type = tarfile.DIRTYPE
+                        archive.addfile(entry)
+                    elif stat.S_ISREG(st.st_mode):
+                        entry.size = st.st_size
+                        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                        with os.fdopen(fd, "rb") as source:
+                            archive.addfile(entry, source)
+        except BaseException:
+            outlet.closed = True
+            raise

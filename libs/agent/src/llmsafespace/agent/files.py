@@ -1,7 +1,7 @@
 """File operations: list, delete, and chunked reads and writes with credit-based flow
 control. A write lands in a temporary name beside its target and is renamed into place
-only when complete and its sha256 matches; an archive is received whole into an unlinked
-temp file, then unpacked all or nothing (`archives`)."""
+only when complete and its sha256 matches; an archive is unpacked as its chunks arrive,
+all or nothing (`archives`), and a directory is packed straight into the chunks sent."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .paths import FileError, Resolved, etag, failure, info, resolve
 from .protocol import TYPE_CHECKING, Frame
 
 if TYPE_CHECKING:
+    from hashlib import _Hash
     from typing import Any
 
 CHUNK = 256 * 1024
@@ -108,94 +109,145 @@ def _receive(inbound: Inbound) -> tuple[Frame, bytes]:
     return frame, body
 
 
+def _sha256() -> _Hash:
+    import hashlib  # on first use (OpenSSL): the idle agent stays small
+
+    return hashlib.sha256()
+
+
+class Incoming:
+    """A write's data frames as a stream: one credit is granted back for each frame taken
+    (so at most a window of them waits here), the total is held to ``limit``, and the end
+    (b"") is only read once the peer's ``end`` frame names the sha256 of what came."""
+
+    def __init__(self, send: Send, inbound: Inbound, limit: int | None) -> None:
+        self._send = send
+        self._inbound = inbound
+        self._limit = limit
+        self._body = b""
+        self._offset = 0
+        self._ended = False
+        self.digest = _sha256()
+        self.size = 0
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes, from one frame; b"" at the end."""
+        while self._offset >= len(self._body):
+            if self._ended:
+                return b""
+            self._body, self._offset = self._take(), 0
+        data = self._body[self._offset : self._offset + size]
+        self._offset += len(data)
+        return data
+
+    def _take(self) -> bytes:
+        frame, body = _receive(self._inbound)
+        if frame.get("end") is True:
+            expected = frame.get("sha256")
+            if expected is not None and expected != self.digest.hexdigest():
+                raise FileError("invalid_request", "sha256 mismatch: the upload was corrupted")
+            self._ended = True
+            return b""
+        self.size += len(body)
+        if self._limit is not None and self.size > self._limit:
+            raise FileError("payload_too_large", f"the file exceeds {self._limit} bytes")
+        self.digest.update(body)
+        self._send({"type": Reply.CREDIT, "credit": 1}, b"")
+        return body
+
+
+class Outgoing:
+    """A read's data frames as a stream: what is written goes out in frames of ``CHUNK``
+    bytes, each spending one of the credits the reader grants (a window to start)."""
+
+    def __init__(self, send: Send, inbound: Inbound) -> None:
+        self._send = send
+        self._inbound = inbound
+        self._credit = WINDOW
+        self._pending = bytearray()
+        self.digest = _sha256()
+
+    def write(self, data: bytes) -> int:
+        self._pending += data
+        while len(self._pending) >= CHUNK:
+            self._frame(bytes(self._pending[:CHUNK]))
+            del self._pending[:CHUNK]
+        return len(data)
+
+    def flush(self) -> None:
+        """Send what is left, a last short frame."""
+        if self._pending:
+            self._frame(bytes(self._pending))
+            self._pending.clear()
+
+    def _frame(self, data: bytes) -> None:
+        while self._credit <= 0:
+            frame, _ = _receive(self._inbound)
+            self._credit += int(frame.get("credit") or 0)
+        self.digest.update(data)
+        self._credit -= 1
+        self._send({"type": Reply.DATA}, data)
+
+
 def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     """``ready`` (with credit), then data frames until ``end`` (with ``sha256``)."""
     target = resolve(request.get("path"))
-    archive = _flag(request, "archive")
-    limit = _count(request, "maxBytes")
-    parent = -1
-    temp = f".{target.name[:200]}.{os.urandom(6).hex()}.part"
-    if archive:
-        import tempfile  # on first use, like archives: the idle agent stays small
+    incoming = Incoming(send, inbound, _count(request, "maxBytes"))
+    if _flag(request, "archive"):
+        from . import archives  # on first use: tarfile and co. stay out of the idle agent
 
-        from . import archives
-
-        stream = tempfile.TemporaryFile(dir=archives.ARCHIVE_DIR)  # noqa: SIM115 - closed below
-        fd = stream.fileno()
-    else:
-        parent = _open_parent(target, create=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        send({"type": Reply.READY, "credit": WINDOW}, b"")
         try:
-            fd = os.open(temp, flags, 0o644, dir_fd=parent)
+            unpacked = archives.unpack(incoming, target)
         except OSError as exc:
-            os.close(parent)
             raise failure(exc, target.path) from exc
-    import hashlib  # on first use (OpenSSL): the idle agent stays small
-
-    digest = hashlib.sha256()
-    size = 0
+        return {**unpacked, "sha256": incoming.digest.hexdigest(), "size": incoming.size}
+    parent = _open_parent(target, create=True)
+    temp = f".{target.name[:200]}.{os.urandom(6).hex()}.part"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(temp, flags, 0o644, dir_fd=parent)
+    except OSError as exc:
+        os.close(parent)
+        raise failure(exc, target.path) from exc
     renamed = False
     try:
         send({"type": Reply.READY, "credit": WINDOW}, b"")
-        while True:
-            frame, body = _receive(inbound)
-            if frame.get("end") is True:
-                break
-            size += len(body)
-            if limit is not None and size > limit:
-                raise FileError("payload_too_large", f"the file exceeds {limit} bytes")
-            digest.update(body)
+        while body := incoming.read(CHUNK):
             view = memoryview(body)
             while view:
                 view = view[os.write(fd, view) :]
-            send({"type": Reply.CREDIT, "credit": 1}, b"")
-        expected = frame.get("sha256")
-        if expected is not None and expected != digest.hexdigest():
-            raise FileError("invalid_request", "sha256 mismatch: the upload was corrupted")
-        if archive:
-            stream.seek(0)
-            unpacked = archives.unpack(stream, target)
-            return {**unpacked, "sha256": digest.hexdigest(), "size": size}
         os.fsync(fd)
         os.rename(temp, target.name, src_dir_fd=parent, dst_dir_fd=parent)
         renamed = True
         st = os.fstat(fd)
-        return {**info(target.path, target.name, st), "sha256": digest.hexdigest()}
+        return {**info(target.path, target.name, st), "sha256": incoming.digest.hexdigest()}
     except OSError as exc:
         raise failure(exc, target.path) from exc
     finally:
-        if archive:
-            stream.close()
-        else:
-            os.close(fd)
-            if not renamed:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp, dir_fd=parent)
-            os.close(parent)
+        os.close(fd)
+        if not renamed:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=parent)
+        os.close(parent)
 
 
 def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
-    """``info``, then data frames while the reader grants credit, then the sha256."""
+    """``info``, then data frames while the reader grants credit, then the sha256. With
+    ``archive``, the directory as a tar.gz: its length is not known until it has all
+    been sent, so ``info`` gives none (and ``offset`` and ``length`` do not apply)."""
     target = resolve(request.get("path"))
+    if _flag(request, "archive"):
+        return _read_archive(target, send, inbound)
     offset = _count(request, "offset") or 0
     length = _count(request, "length")
-    if _flag(request, "archive"):
-        from . import archives  # on first use: tarfile and co. stay out of the idle agent
-
-        try:
-            stream = archives.pack(target)
-        except OSError as exc:
-            raise failure(exc, target.path) from exc
-        fd = os.dup(stream.fileno())
-        stream.close()
-    else:
-        parent = _open_parent(target)
-        try:
-            fd = os.open(target.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-        except OSError as exc:
-            raise failure(exc, target.path) from exc
-        finally:
-            os.close(parent)
+    parent = _open_parent(target)
+    try:
+        fd = os.open(target.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    finally:
+        os.close(parent)
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -206,24 +258,37 @@ def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
         remaining = st.st_size - offset if length is None else min(length, st.st_size - offset)
         entry = info(target.path, target.name, st)
         send({"type": Reply.INFO, "info": entry, "etag": etag(st), "length": remaining}, b"")
-        import hashlib
-
-        digest = hashlib.sha256()
-        credit = WINDOW
+        outgoing = Outgoing(send, inbound)
         while remaining > 0:
-            while credit <= 0:
-                frame, _ = _receive(inbound)
-                credit += int(frame.get("credit") or 0)
             data = os.pread(fd, min(CHUNK, remaining), offset)
             if not data:
                 break
-            digest.update(data)
             offset += len(data)
             remaining -= len(data)
-            credit -= 1
-            send({"type": Reply.DATA}, data)
-        return {"sha256": digest.hexdigest()}
+            outgoing.write(data)
+        outgoing.flush()
+        return {"sha256": outgoing.digest.hexdigest()}
     except OSError as exc:
         raise failure(exc, target.path) from exc
     finally:
         os.close(fd)
+
+
+def _read_archive(target: Resolved, send: Send, inbound: Inbound) -> Frame:
+    from . import archives  # on first use: tarfile and co. stay out of the idle agent
+
+    try:
+        top = target.open_dir()
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    try:
+        entry = info(target.path, target.name, os.fstat(top))
+        send({"type": Reply.INFO, "info": entry, "length": None}, b"")
+        outgoing = Outgoing(send, inbound)
+        archives.pack(top, outgoing)
+        outgoing.flush()
+        return {"sha256": outgoing.digest.hexdigest()}
+    except OSError as exc:
+        raise failure(exc, target.path) from exc
+    finally:
+        os.close(top)

@@ -7,6 +7,8 @@ import os
 import resource
 import time
 
+import pytest
+
 from llmsafespace.agent.cancel import Cancel
 from llmsafespace.agent.commands import run_command, used
 from llmsafespace.agent.frames import CANCELLED_EXIT_CODE, TIMEOUT_EXIT_CODE
@@ -23,28 +25,21 @@ def test_what_a_reaped_child_used_is_in_milliseconds_and_bytes() -> None:
     assert usage.wall_ms >= 0
 
 
-def test_a_command_past_its_time_limit_times_out() -> None:
+@pytest.mark.parametrize(
+    ("time_limit", "cancelled", "ending"),
+    [
+        (0.1, False, ("timeout", TIMEOUT_EXIT_CODE, "timeout")),
+        (30.0, True, ("cancelled", CANCELLED_EXIT_CODE, "cancelled")),
+    ],
+)
+def test_a_command_that_does_not_exit_is_cancelled_if_asked_else_timed_out(
+    time_limit: float, cancelled: bool, ending: tuple[str, int, str]
+) -> None:
     cancel = Cancel()
+    if cancelled:
+        cancel.set()
     outcome = run_command(
-        "sleep 30", time_limit=0.1, env={}, cwd=os.getcwd(), sink=_ignore, cancel=cancel
+        "sleep 30", time_limit=time_limit, env={}, cwd=os.getcwd(), sink=_ignore, cancel=cancel
     )
     cancel.close()
-    assert (outcome.status, outcome.exit_code, outcome.ended_by) == (
-        "timeout",
-        TIMEOUT_EXIT_CODE,
-        "timeout",
-    )
-
-
-def test_a_cancelled_command_is_cancelled_not_timed_out() -> None:
-    cancel = Cancel()
-    cancel.set()
-    outcome = run_command(
-        "sleep 30", time_limit=30, env={}, cwd=os.getcwd(), sink=_ignore, cancel=cancel
-    )
-    cancel.close()
-    assert (outcome.status, outcome.exit_code, outcome.ended_by) == (
-        "cancelled",
-        CANCELLED_EXIT_CODE,
-        "cancelled",
-    )
+    assert (outcome.status, outcome.exit_code, outcome.ended_by) == ending

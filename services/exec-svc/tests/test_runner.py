@@ -92,6 +92,14 @@ def exited(code: int = 0, wall_ms: float = 5.0) -> Outcome:
     return Outcome("completed", code, "exit", Usage(wall_ms, 2.0, 4096))
 
 
+def cancelled() -> Outcome:
+    return Outcome("cancelled", CANCELLED_EXIT_CODE, "cancelled", Usage(10.0, 0.0, 4096))
+
+
+def ending(result: ExecutionResult) -> tuple[ExecutionStatus, int, EndedBy | None]:
+    return result.status, result.exit_code, result.ended_by
+
+
 class ScriptedAgent:
     """The `AgentClient` execution calls `Runner` makes, answered by `script` (the agent's
     side: it writes output and returns its `Outcome`), assembled into an `AgentResult` as
@@ -282,11 +290,7 @@ async def test_a_synchronous_execution_answers_with_its_whole_result(world: Worl
 
     world.agent.script = script
     result = await world.run(code("print('hello')", timeout=7))
-    assert (result.status, result.exit_code, result.ended_by) == (
-        ExecutionStatus.COMPLETED,
-        0,
-        EndedBy.EXIT,
-    )
+    assert ending(result) == (ExecutionStatus.COMPLETED, 0, EndedBy.EXIT)
     assert (result.stdout, result.stderr) == ("hello\n", "careful\n")
     assert [item.data for item in result.results] == [{"text/plain": "42"}]
     assert (result.execution_id, result.sandbox_id) == ("exec-1", SANDBOX)
@@ -307,11 +311,7 @@ async def test_a_command_that_exits_non_zero_failed(world: World) -> None:
     world.agent.script = script
     request = ExecuteRequest(type=ExecutionType.COMMAND, content="exit 3")
     result = await world.run(request)
-    assert (result.status, result.exit_code, result.ended_by) == (
-        ExecutionStatus.FAILED,
-        3,
-        EndedBy.EXIT,
-    )
+    assert ending(result) == (ExecutionStatus.FAILED, 3, EndedBy.EXIT)
     assert world.agent.calls[0].op == "run_command"
 
 
@@ -321,11 +321,7 @@ async def test_the_agents_timeout_is_the_executions(world: World) -> None:
 
     world.agent.script = script
     result = await world.run(code("while True: pass", timeout=1))
-    assert (result.status, result.exit_code, result.ended_by) == (
-        ExecutionStatus.TIMEOUT,
-        TIMEOUT_EXIT_CODE,
-        EndedBy.TIMEOUT,
-    )
+    assert ending(result) == (ExecutionStatus.TIMEOUT, TIMEOUT_EXIT_CODE, EndedBy.TIMEOUT)
     assert world.agent.calls[0].timeout == 1
 
 
@@ -334,15 +330,11 @@ async def test_an_execution_silent_past_its_idle_timeout_is_cancelled_and_times_
 ) -> None:
     async def script(call: Call) -> Outcome:
         await call.cancel.wait()  # set by the runner's idle watchdog, nothing else
-        return Outcome("cancelled", CANCELLED_EXIT_CODE, "cancelled", Usage(10.0, 0.0, 4096))
+        return cancelled()
 
     world.agent.script = script
     result = await world.run(code("input()", idle_timeout=0.01))
-    assert (result.status, result.exit_code, result.ended_by) == (
-        ExecutionStatus.TIMEOUT,
-        TIMEOUT_EXIT_CODE,
-        EndedBy.IDLE,
-    )
+    assert ending(result) == (ExecutionStatus.TIMEOUT, TIMEOUT_EXIT_CODE, EndedBy.IDLE)
     assert Counter(world.events) == {"started": 1, "completed": 1}
 
 
@@ -387,11 +379,7 @@ async def test_a_streamed_execution_sends_its_output_then_its_terminal_marker(
         (message.stream, message.content) for message in world.output if message.kind == "output"
     ] == [("stdout", "1\n"), ("stderr", "3\n")]
     result = world.ended()
-    assert (result.status, result.exit_code, result.ended_by) == (
-        ExecutionStatus.COMPLETED,
-        0,
-        EndedBy.EXIT,
-    )
+    assert ending(result) == (ExecutionStatus.COMPLETED, 0, EndedBy.EXIT)
     # The output and results went out as messages: the marker does not repeat them.
     assert (result.stdout, result.stderr, result.results) == ("", "", [])
     assert not result.output_truncated
@@ -404,7 +392,7 @@ async def test_a_cancel_stops_a_streamed_execution_only_when_its_owner_sends_it(
     async def script(call: Call) -> Outcome:
         await call.write("stdout", "working\n")
         await call.cancel.wait()
-        return Outcome("cancelled", CANCELLED_EXIT_CODE, "cancelled", Usage(10.0, 0.0, 4096))
+        return cancelled()
 
     world.agent.script = script
     await world.start(code("import time; time.sleep(60)"))
@@ -419,11 +407,7 @@ async def test_a_cancel_stops_a_streamed_execution_only_when_its_owner_sends_it(
     async with asyncio.timeout(30):  # an execution the cancel missed fails here, not hangs
         await world.runner.drain()
     result = world.ended()
-    assert (result.status, result.exit_code, result.ended_by) == (
-        ExecutionStatus.CANCELLED,
-        CANCELLED_EXIT_CODE,
-        EndedBy.CANCELLED,
-    )
+    assert ending(result) == (ExecutionStatus.CANCELLED, CANCELLED_EXIT_CODE, EndedBy.CANCELLED)
     assert Counter(world.events) == {"started": 1, "cancelled": 1}
 
 

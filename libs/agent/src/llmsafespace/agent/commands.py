@@ -12,7 +12,7 @@ import time
 
 from .cancel import Cancel
 from .frames import Outcome, Usage
-from .outcome import Sink, stopped
+from .outcome import Sink, cut_short
 from .pipes import PipeReader, stream_until
 from .processes import ended_by_signal, exit_fd, oom_kills
 
@@ -53,6 +53,16 @@ def reap(pid: int) -> tuple[int, resource.struct_rusage]:
     """Reap an exited child, with its resource usage."""
     _, status, rusage = os.wait4(pid, 0)
     return status, rusage
+
+
+def used(started: float, rusage: resource.struct_rusage) -> Usage:
+    """What a reaped child used: the wall time since ``started`` (monotonic), its CPU time
+    and its peak memory (``ru_maxrss`` is in KiB)."""
+    return Usage(
+        wall_ms=(time.monotonic() - started) * 1000.0,
+        cpu_ms=(rusage.ru_utime + rusage.ru_stime) * 1000.0,
+        peak_memory_bytes=rusage.ru_maxrss * 1024,
+    )
 
 
 def run_command(
@@ -108,13 +118,9 @@ def run_command(
         pipe.stop()
     proc.stdout.close()
     proc.stderr.close()
-    usage = Usage(
-        wall_ms=(time.monotonic() - started) * 1000.0,
-        cpu_ms=(rusage.ru_utime + rusage.ru_stime) * 1000.0,
-        peak_memory_bytes=rusage.ru_maxrss * 1024,
-    )
+    usage = used(started, rusage)
     if ended != "exit":
-        return stopped("cancelled" if cancel.is_set() else "timeout", usage)
+        return cut_short(cancel, usage)
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
         return Outcome("failed", 128 + signum, ended_by_signal(signum, oom_before), usage)

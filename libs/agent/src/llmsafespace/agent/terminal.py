@@ -14,9 +14,9 @@ import termios
 import time
 
 from .cancel import Cancel
-from .commands import StdinQueue, feed_input, reap, stop_feeding
-from .frames import Outcome, Usage
-from .outcome import Sink, stopped
+from .commands import StdinQueue, feed_input, reap, stop_feeding, used
+from .frames import Outcome
+from .outcome import Sink, cut_short
 from .pipes import PipeReader, stream_until
 from .processes import exit_fd
 
@@ -123,12 +123,8 @@ class Terminal:
         reader.stop()
         self._master = None
         os.close(master)
-        usage = Usage(
-            wall_ms=(time.monotonic() - started) * 1000.0,
-            cpu_ms=(rusage.ru_utime + rusage.ru_stime) * 1000.0,
-            peak_memory_bytes=rusage.ru_maxrss * 1024,
-        )
+        usage = used(started, rusage)
         if ended != "exit":
-            return stopped("cancelled" if cancel.is_set() else "timeout", usage)
+            return cut_short(cancel, usage)
         code = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
         return Outcome("completed" if code == 0 else "failed", code, "exit", usage)

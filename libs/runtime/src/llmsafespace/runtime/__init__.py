@@ -24,7 +24,7 @@ from .errors import (
     UnknownRuntime,
     UnsupportedSpec,
 )
-from .factory import create_driver
+from .factory import create_driver, driver_for
 from .kubernetes import KubernetesConfig, KubernetesDriver
 from .local import LocalConfig, LocalDriver
 from .memory import MemoryDriver
@@ -63,4 +63,5 @@ __all__ = [
     "UnsupportedSpec",
     "Upload",
     "create_driver",
+    "driver_for",
 ]

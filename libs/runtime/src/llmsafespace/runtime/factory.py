@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from llmsafespace.contracts.runtimes import Catalog
+
 from .driver import Driver
 from .kubernetes import KubernetesDriver
 from .local import LocalConfig, LocalDriver
@@ -34,3 +36,11 @@ def create_driver(
         languages=dict(languages or {}),
     )
     return LocalDriver(config)
+
+
+def driver_for(settings: RuntimeSettings, catalog: Catalog) -> Driver:
+    """The driver of a service that creates sandboxes (sandbox-svc, warmpool-svc): the
+    one ``settings`` name, serving the runtimes ``catalog`` offers."""
+    return create_driver(
+        settings, catalog.interpreters(), catalog.packages_dirs(), catalog.languages()
+    )

@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
 from llmsafespace.contracts.bus_permissions import inbox_prefix
-from llmsafespace.runtime import ReportsFailures, create_driver
+from llmsafespace.runtime import ReportsFailures, driver_for
 from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .handlers import create_router, create_template_router
@@ -53,12 +53,7 @@ def create_app(settings: Settings) -> Starlette:
         async with starting(SERVICE, settings) as up:
             pool = await up.database(files("llmsafespace.sandbox_svc") / "migrations")
             catalog = settings.catalog()
-            driver = create_driver(
-                settings.runtime,
-                catalog.interpreters(),
-                catalog.packages_dirs(),
-                catalog.languages(),
-            )
+            driver = driver_for(settings.runtime, catalog)
             up.on_stop(driver.close)
             protections = driver.protections()
             bus = await up.bus(broker)

@@ -6,6 +6,18 @@ from dataclasses import dataclass, replace
 from llmsafespace.contracts import ErrorCode, ServiceError
 
 
+def _admit(resource: str, limit: int, current: int, requested: int, message: str) -> None:
+    """Raise 429 `quota_exceeded` unless `requested` more of `resource` fit beside the
+    `current` held within `limit`. `message` says so in words; its `{limit}`, `{current}`
+    and `{requested}` are filled in only for a refusal."""
+    if current + requested > limit:
+        raise ServiceError(
+            ErrorCode.QUOTA_EXCEEDED,
+            "quota exceeded: " + message.format(limit=limit, current=current, requested=requested),
+            {"resource": resource, "limit": limit, "current": current, "requested": requested},
+        )
+
+
 @dataclass(frozen=True)
 class Usage:
     """What one owner's live sandboxes hold."""
@@ -31,45 +43,31 @@ class Quota:
     def admit(self, usage: Usage, memory_bytes: int, sandboxes: int = 1) -> None:
         """Raise 429 `quota_exceeded` unless `sandboxes` more (one, or what a warm pool
         reserves) of `memory_bytes` together fit."""
-        if usage.sandboxes + sandboxes > self.sandboxes:
-            raise ServiceError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"quota exceeded: {usage.sandboxes} live or reserved sandboxes of"
-                f" {self.sandboxes} allowed, {sandboxes} more requested (a warm pool's size"
-                " counts against its owner's quota)",
-                {
-                    "resource": "sandboxes",
-                    "limit": self.sandboxes,
-                    "current": usage.sandboxes,
-                    "requested": sandboxes,
-                },
-            )
-        if usage.memory_bytes + memory_bytes > self.memory_bytes:
-            raise ServiceError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"quota exceeded: {usage.memory_bytes} bytes of memory in use,"
-                f" {memory_bytes} more requested, {self.memory_bytes} allowed",
-                {
-                    "resource": "memory",
-                    "limit": self.memory_bytes,
-                    "current": usage.memory_bytes,
-                    "requested": memory_bytes,
-                },
-            )
+        _admit(
+            "sandboxes",
+            self.sandboxes,
+            usage.sandboxes,
+            sandboxes,
+            "{current} live or reserved sandboxes of {limit} allowed, {requested} more"
+            " requested (a warm pool's size counts against its owner's quota)",
+        )
+        _admit(
+            "memory",
+            self.memory_bytes,
+            usage.memory_bytes,
+            memory_bytes,
+            "{current} bytes of memory in use, {requested} more requested, {limit} allowed",
+        )
 
     def admit_paused(self, paused: int) -> None:
         """Raise 429 `quota_exceeded` unless one more sandbox may be paused."""
-        if paused + 1 > self.paused_sandboxes:
-            raise ServiceError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"quota exceeded: {paused} paused sandboxes of {self.paused_sandboxes} allowed",
-                {
-                    "resource": "pausedSandboxes",
-                    "limit": self.paused_sandboxes,
-                    "current": paused,
-                    "requested": 1,
-                },
-            )
+        _admit(
+            "pausedSandboxes",
+            self.paused_sandboxes,
+            paused,
+            1,
+            "{current} paused sandboxes of {limit} allowed",
+        )
 
 
 @dataclass(frozen=True)
@@ -81,26 +79,11 @@ class SnapshotQuota:
 
     def admit(self, count: int, used_bytes: int, size_bytes: int) -> None:
         """Raise 429 `quota_exceeded` unless one more snapshot of `size_bytes` fits."""
-        if count + 1 > self.snapshots:
-            raise ServiceError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"quota exceeded: {count} snapshots of {self.snapshots} allowed",
-                {
-                    "resource": "snapshots",
-                    "limit": self.snapshots,
-                    "current": count,
-                    "requested": 1,
-                },
-            )
-        if used_bytes + size_bytes > self.bytes:
-            raise ServiceError(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"quota exceeded: snapshots hold {used_bytes} bytes, {size_bytes} more,"
-                f" {self.bytes} allowed",
-                {
-                    "resource": "snapshotBytes",
-                    "limit": self.bytes,
-                    "current": used_bytes,
-                    "requested": size_bytes,
-                },
-            )
+        _admit("snapshots", self.snapshots, count, 1, "{current} snapshots of {limit} allowed")
+        _admit(
+            "snapshotBytes",
+            self.bytes,
+            used_bytes,
+            size_bytes,
+            "snapshots hold {current} bytes, {requested} more, {limit} allowed",
+        )

@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
 from llmsafespace.contracts.bus_permissions import inbox_prefix
-from llmsafespace.runtime import create_driver
+from llmsafespace.runtime import driver_for
 from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .handlers import create_router
@@ -43,12 +43,7 @@ def create_app(settings: Settings) -> Starlette:
             migrations = files("llmsafespace.warmpool_svc") / "migrations"
             pool = await up.database(migrations, max_size=20)
             catalog = settings.catalog()
-            driver = create_driver(
-                settings.runtime,
-                catalog.interpreters(),
-                catalog.packages_dirs(),
-                catalog.languages(),
-            )
+            driver = driver_for(settings.runtime, catalog)
             up.on_stop(driver.close)
             bus = await up.bus(broker)
             store = PoolStore(pool)

@@ -303,6 +303,45 @@ async def test_typing_in_the_terminal_shows_the_output(
         await user_api.delete(f"/sandboxes/{sandbox_id}")
 
 
+PASTE = """(text) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    document.querySelector("#terminal .xterm-helper-textarea").dispatchEvent(
+        new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+}"""
+
+
+async def test_a_paste_larger_than_one_input_message_reaches_the_shell_whole(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    """The API takes 16 KiB characters an input message: the page splits a larger paste
+    (here ~40 KiB with characters outside the BMP) instead of having it refused."""
+    browser, problems = page
+    sandbox_id = await create_sandbox(user_api)
+    text = "".join(f"line {n:05} é😀 {secrets.token_hex(24)}\n" for n in range(600))
+    assert len(text) > 2 * 16 * 1024
+    try:
+        await sign_in(browser, stack, user_key)
+        await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+        await expect(browser.locator("#terminal-state")).to_have_text("connected")
+        await browser.locator("#terminal").click()
+        # no echo (the screen stays small); the paste waits in the tty's queue for cat
+        await browser.keyboard.type("stty -echo; echo cat-$((2 + 2)); cat > pasted.txt\n")
+        await expect(browser.locator("#terminal .xterm-rows")).to_contain_text("cat-4")
+        await browser.evaluate(PASTE, text)
+        await browser.keyboard.press("Control+D")  # end of file for cat, after the paste
+        await browser.keyboard.type("echo pasted-$((3 * 3))\n")
+        rows = browser.locator("#terminal .xterm-rows")
+        await expect(rows).to_contain_text("pasted-9", timeout=30_000)
+        await expect(rows).not_to_contain_text("invalid_message")
+        pasted = await user_api.get(f"/sandboxes/{sandbox_id}/files/workspace/pasted.txt")
+        assert pasted.status_code == 200, pasted.text
+        assert pasted.text == text
+        assert problems == []
+    finally:
+        await user_api.delete(f"/sandboxes/{sandbox_id}")
+
+
 async def test_a_cell_that_plots_shows_the_image(
     stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
 ) -> None:

@@ -200,6 +200,16 @@ async def test_api_keys_and_warm_pools_pages(
         row = browser.locator(f"#warmpools tr[data-pool='{pool}']")
         await expect(row).to_contain_text("python:3.11")
         await expect(row).to_contain_text("0\u20131")  # min to max, en dash
+        # its conditions as warmpool-svc reports them: type, status, reason and message
+        reported = (await api.get(f"/warmpools/{pool}")).json()["status"]["conditions"]
+        assert reported, "the pool reports no conditions"
+        shown = row.locator("td").nth(7).locator("li")
+        await expect(shown).to_have_count(len(reported))
+        for item, condition in zip(await shown.all(), reported, strict=True):
+            await expect(item.locator("b")).to_have_text(condition["type"])
+            await expect(item.locator(".status")).to_have_text(condition["status"])
+            for detail in (condition["reason"], condition["message"]):
+                await expect(item).to_contain_text(detail)
     finally:
         await api.delete(f"/warmpools/{pool}")
 
@@ -226,6 +236,49 @@ async def test_api_keys_and_warm_pools_pages(
     assert problems == []
 
 
+UNKNOWN = "\u2013"  # an en dash
+_AMOUNT = r"\d+(\.\d)? (B|KiB|MiB|GiB|TiB)"
+
+
+def _bytes(count: int) -> str:
+    """As the console writes an amount of memory (dom.js `bytes`)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    value, unit = float(count), 0
+    while value >= 1024 and unit < len(units) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{value:.1f} {units[unit]}" if unit else f"{count} B"
+
+
+async def test_the_list_and_the_sandbox_page_show_cpu_and_memory(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    """CPU and memory from `/status`, as the runtime measures them: CPU time or cores,
+    memory in use and the limit; a reading the runtime cannot take is shown as a dash."""
+    browser, problems = page
+    sandbox_id = await create_sandbox(user_api)
+    try:
+        report = (await user_api.get(f"/sandboxes/{sandbox_id}/status")).json()
+        if report.get("cpuCores") is not None:
+            cpu = r"\d+\.\d\d cores"
+        elif report.get("cpuMs") is not None:
+            cpu = r"\d+\.\d s"
+        else:
+            cpu = UNKNOWN
+        limit = report.get("memoryLimitBytes")
+        memory = re.escape(" / " + _bytes(limit)) if limit else ""
+        memory = _AMOUNT + memory if report.get("memoryBytes") is not None else UNKNOWN
+        await sign_in(browser, stack, user_key)
+        cells = browser.locator(f"#sandboxes tr[data-sandbox='{sandbox_id}'] td")
+        await expect(cells.nth(4)).to_have_text(re.compile(f"^{cpu}$"))
+        await expect(cells.nth(5)).to_have_text(re.compile(f"^{memory}$"))
+        await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+        usage = re.compile(rf"^CPU {cpu} · memory {memory} · up \d+ s$")
+        await expect(browser.locator("#sandbox-usage")).to_have_text(usage)
+        assert problems == []
+    finally:
+        await user_api.delete(f"/sandboxes/{sandbox_id}")
+
+
 async def test_typing_in_the_terminal_shows_the_output(
     stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
 ) -> None:
@@ -245,6 +298,45 @@ async def test_typing_in_the_terminal_shows_the_output(
         await expect(browser.locator("#terminal .xterm-rows > div", has_text=answer)).to_have_count(
             1
         )
+        assert problems == []
+    finally:
+        await user_api.delete(f"/sandboxes/{sandbox_id}")
+
+
+PASTE = """(text) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    document.querySelector("#terminal .xterm-helper-textarea").dispatchEvent(
+        new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+}"""
+
+
+async def test_a_paste_larger_than_one_input_message_reaches_the_shell_whole(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    """The API takes 16 KiB characters an input message: the page splits a larger paste
+    (here ~40 KiB with characters outside the BMP) instead of having it refused."""
+    browser, problems = page
+    sandbox_id = await create_sandbox(user_api)
+    text = "".join(f"line {n:05} é😀 {secrets.token_hex(24)}\n" for n in range(600))
+    assert len(text) > 2 * 16 * 1024
+    try:
+        await sign_in(browser, stack, user_key)
+        await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+        await expect(browser.locator("#terminal-state")).to_have_text("connected")
+        await browser.locator("#terminal").click()
+        # no echo (the screen stays small); the paste waits in the tty's queue for cat
+        await browser.keyboard.type("stty -echo; echo cat-$((2 + 2)); cat > pasted.txt\n")
+        await expect(browser.locator("#terminal .xterm-rows")).to_contain_text("cat-4")
+        await browser.evaluate(PASTE, text)
+        await browser.keyboard.press("Control+D")  # end of file for cat, after the paste
+        await browser.keyboard.type("echo pasted-$((3 * 3))\n")
+        rows = browser.locator("#terminal .xterm-rows")
+        await expect(rows).to_contain_text("pasted-9", timeout=30_000)
+        await expect(rows).not_to_contain_text("invalid_message")
+        pasted = await user_api.get(f"/sandboxes/{sandbox_id}/files/workspace/pasted.txt")
+        assert pasted.status_code == 200, pasted.text
+        assert pasted.text == text
         assert problems == []
     finally:
         await user_api.delete(f"/sandboxes/{sandbox_id}")

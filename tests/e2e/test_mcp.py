@@ -1,7 +1,10 @@
 """The MCP server, driven by the official `mcp` SDK's own client against the running stack:
 over Streamable HTTP at the gateway's `/mcp`, and over stdio (`llmsafespace mcp`)."""
 
+import base64
+import hashlib
 import json
+import secrets
 import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +21,8 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from .test_packages import npm_tarball, serve_routes
+
 Connect = Callable[[str], AbstractAsyncContextManager[Client]]
 CLI = shutil.which("llmsafespace", path=str(Path(sys.executable).parent))
 
@@ -26,17 +31,22 @@ def _mcp_url(api_url: str) -> str:
     return api_url.removesuffix("/api/v1") + "/mcp"
 
 
+@asynccontextmanager
+async def _http_client(stack, key: str) -> AsyncIterator[Client]:
+    """An MCP client session over Streamable HTTP at the gateway's `/mcp`."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=120) as http_client:
+        transport = streamable_http_client(_mcp_url(stack.api_url), http_client=http_client)
+        async with Client(transport) as client:
+            yield client
+
+
 @pytest.fixture(params=["http", "stdio"])
 def connect(request: pytest.FixtureRequest, stack) -> Connect:
     """`async with connect(key) as client`: an MCP client session for that API key."""
 
-    @asynccontextmanager
-    async def http(key: str) -> AsyncIterator[Client]:
-        headers = {"Authorization": f"Bearer {key}"}
-        async with httpx2.AsyncClient(headers=headers, timeout=120) as http_client:
-            transport = streamable_http_client(_mcp_url(stack.api_url), http_client=http_client)
-            async with Client(transport) as client:
-                yield client
+    def http(key: str) -> AbstractAsyncContextManager[Client]:
+        return _http_client(stack, key)
 
     @asynccontextmanager
     async def stdio(key: str) -> AsyncIterator[Client]:
@@ -172,6 +182,120 @@ async def test_output_arrives_as_progress_and_cancelling_stops_the_run(
     assert _body(gone)["stdout"] == "gone\n"
 
 
+def _until_process(marker: str, *, alive: bool) -> str:
+    """Code that returns once a process whose command line holds `marker` is alive (or
+    once none is), printing `ok`; bounded by the run's own timeout."""
+    return (
+        "import os, time\n"
+        "def mentions(pid):\n"
+        "    try:\n"
+        f"        return {marker!r}.encode() in open(f'/proc/{{pid}}/cmdline', 'rb').read()\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "def alive():\n"
+        "    return any(mentions(p) for p in os.listdir('/proc') if p.isdigit())\n"
+        f"while alive() is not {alive}: time.sleep(0.1)\n"
+        "print('ok')"
+    )
+
+
+def _publish(routes: dict[str, bytes], url: str, name: str, postinstall: str) -> None:
+    """`name@1.0.0` on the npm registry `routes` serves, with a postinstall script."""
+    package = {"name": name, "version": "1.0.0", "scripts": {"postinstall": postinstall}}
+    data = npm_tarball({"package.json": json.dumps(package), "index.js": ""})
+    path = f"/{name}/-/{name}-1.0.0.tgz"
+    routes[path] = data
+    dist = {
+        "tarball": url + path,
+        "integrity": "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode(),
+        "shasum": hashlib.sha1(data).hexdigest(),
+    }
+    manifest = {**package, "hasInstallScript": True, "dist": dist}
+    document = {"name": name, "dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": manifest}}
+    routes[f"/{name}"] = json.dumps(document).encode()
+
+
+@pytest.fixture(scope="module")
+async def npm_registry(stack) -> AsyncIterator[tuple[dict[str, bytes], str]]:
+    """(routes, URL) of an npm registry on 127.0.0.1 that exec-svc mirrors (every replica
+    restarted with NPM_REGISTRY_URL); a test publishes its packages into `routes`."""
+    routes: dict[str, bytes] = {}
+    server, url = serve_routes(routes)
+    replicas = stack.replicas["exec-svc"]
+    originals = [service.env for service in replicas]
+    async with stack.stopped("exec-svc"):
+        for service, original in zip(replicas, originals, strict=True):
+            service.env = {**original, "NPM_REGISTRY_URL": url}
+    try:
+        yield routes, url
+    finally:
+        async with stack.stopped("exec-svc"):
+            for service, original in zip(replicas, originals, strict=True):
+                service.env = original
+        server.shutdown()
+        server.server_close()
+
+
+async def test_install_output_arrives_as_progress_and_cancelling_stops_the_install(
+    connect: Connect, stack, sandbox, npm_registry: tuple[dict[str, bytes], str]
+) -> None:
+    """The installer's output arrives as progress while it runs; cancelling the call
+    then cancels the install, whose postinstall script would otherwise run for 10 min."""
+    routes, url = npm_registry
+    package = f"hangs-{secrets.token_hex(4)}"
+    marker = f"postinstall-running-{secrets.token_hex(4)}"
+    _publish(routes, url, package, f"sleep 600 && echo {marker}")
+    started = anyio.Event()
+    messages: list[str] = []
+
+    async def progress(_: float, __: float | None, message: str | None) -> None:
+        messages.append(message or "")
+        started.set()
+
+    install = {"packages": [package], "manager": "npm", "sandbox_id": sandbox}
+    async with connect(stack.admin_key) as client:
+        async with anyio.create_task_group() as group:
+
+            async def call() -> None:
+                await client.call_tool("install_packages", install, progress_callback=progress)
+
+            group.start_soon(call)
+            with anyio.fail_after(120):
+                await started.wait()
+            running = await client.call_tool(
+                "run_code",
+                {"code": _until_process(marker, alive=True), "timeout": 60, "sandbox_id": sandbox},
+            )
+            assert _body(running)["stdout"] == "ok\n", "the postinstall script never ran"
+            group.cancel_scope.cancel()
+        gone = await client.call_tool(
+            "run_code",
+            {"code": _until_process(marker, alive=False), "timeout": 60, "sandbox_id": sandbox},
+        )
+    assert messages[0] == "Fetched 1 package(s) from the npm mirror\n", messages
+    assert _body(gone)["stdout"] == "ok\n"
+
+
+async def test_a_plot_comes_back_as_image_content(connect: Connect, stack) -> None:
+    """matplotlib in a python:3.11-data sandbox: the figure is an MCP image."""
+    async with connect(stack.admin_key) as client:
+        created = await client.call_tool(
+            "create_sandbox", {"runtime": "python:3.11-data", "timeout": 300}
+        )
+        sandbox_id = _body(created)["sandbox_id"]
+        try:
+            code = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()"
+            plotted = await client.call_tool(
+                "run_code", {"code": code, "timeout": 120, "sandbox_id": sandbox_id}
+            )
+        finally:
+            await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox_id})
+    assert _body(plotted)["status"] == "completed"
+    images = [item for item in plotted.content if isinstance(item, types.ImageContent)]
+    assert [image.mime_type for image in images] == ["image/png"]
+    assert base64.b64decode(images[0].data).startswith(b"\x89PNG\r\n\x1a\n")
+
+
 async def test_bad_arguments_are_tool_errors(connect: Connect, stack, sandbox) -> None:
     async with connect(stack.admin_key) as client:
         wrong_type = await client.call_tool("run_code", {"code": 42, "sandbox_id": sandbox})
@@ -215,6 +339,29 @@ async def test_stdio_with_a_bad_key_answers_tool_errors(stack) -> None:
     async with Client(stdio_client(parameters)) as client:
         result = await client.call_tool("list_sandboxes", {})
     assert "API key" in _error_text(result) or "unauthorized" in _error_text(result).lower()
+
+
+async def test_over_http_a_call_without_a_sandbox_uses_the_newest_running_one(
+    stack, api: httpx.AsyncClient
+) -> None:
+    """Streamable HTTP is stateless (any replica serves any request): a call that names
+    no sandbox uses the caller's newest running sandbox, not the one the session created."""
+    user = await api.post("/users", json={"username": f"mcp-{secrets.token_hex(4)}"})
+    assert user.status_code == 201, user.text
+    key = user.json()["apiKey"]
+    headers = {"Authorization": f"Bearer {key}"}
+    async with (
+        httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as own,
+        _http_client(stack, key) as client,
+    ):
+        first = _body(await client.call_tool("create_sandbox", {"timeout": 300}))["sandbox_id"]
+        created = await own.post("/sandboxes", json={"timeout": 300})
+        assert created.status_code == 201, created.text
+        newest = created.json()["id"]
+        ended = [_body(await client.call_tool("terminate_sandbox", {})) for _ in range(2)]
+        left = await client.call_tool("run_code", {"code": "1"})
+    assert [body["sandbox_id"] for body in ended] == [newest, first]
+    assert _error_text(left) == "no sandbox yet: call create_sandbox first"
 
 
 async def test_a_session_uses_the_sandbox_it_created(stack) -> None:

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 
 pytestmark = pytest.mark.stack
 WAIT = 60.0  # a bound on waiting for an expected screen (a hang fails, never a slow run)
@@ -237,3 +237,28 @@ async def test_terminating_the_sandbox_ends_its_terminals(stack) -> None:
             assert (await api.delete(f"/sandboxes/{sandbox_id}")).is_success
             for socket in (first, second):
                 assert (await receive_kind(socket, "exit"))["type"] == "exit"
+
+
+async def test_a_terminal_whose_exec_svc_dies_is_told_it_ended(stack, sandbox: str) -> None:
+    """exec-svc killed: nobody hangs the terminal up or publishes its exit, so the
+    gateway's keepalive, finding that nobody holds it, ends the socket with an error and
+    an exit (-1) instead of leaving it silent."""
+    async with terminal(stack, sandbox) as socket:
+        await ready(socket)
+        await type_in(socket, "echo alive-$((1 + 1))\n")
+        await screen_until(socket, "alive-2")
+        stack.kill("exec-svc")
+        try:
+            messages = [await receive(socket)]
+            while messages[-1]["type"] == "output":
+                messages.append(await receive(socket))
+            messages.append(await receive(socket))
+        finally:
+            await stack.wait_ready("exec-svc")
+        with pytest.raises(ConnectionClosedOK):
+            await receive(socket)
+    error, ended = messages[-2:]
+    assert error["type"] == "error", messages
+    assert error["code"] == "not_found", error
+    assert "terminal" in error["message"], error
+    assert ended == {"type": "exit", "exitCode": -1}, messages

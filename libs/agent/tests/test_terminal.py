@@ -65,3 +65,43 @@ def test_the_shell_sees_its_size_and_input_and_is_hung_up_by_cancel(tmp_path) ->
     running.join()
     (outcome,) = outcomes
     assert (outcome.status, outcome.ended_by) == ("cancelled", "cancelled")
+
+
+def test_input_the_shell_has_not_read_yet_waits_for_it(tmp_path) -> None:
+    """Far more input than the tty buffers (a big paste) is written as the shell reads
+    it: none is lost, and input after it still arrives. The PTY master is non-blocking
+    (its output reader shares it), so a full tty must be waited for, not given up on."""
+    terminal = Terminal(80, 24)
+    stdin: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
+    cancel = Cancel()
+    screen: list[str] = []
+    changed = threading.Condition()
+
+    def sink(_: str, text: str) -> None:
+        with changed:
+            screen.append(text)
+            changed.notify_all()
+
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PS1": "$ "}
+    running = threading.Thread(
+        target=terminal.run,
+        kwargs={
+            "env": env,
+            "cwd": str(tmp_path),
+            "stdin": stdin,
+            "time_limit": WAIT,
+            "sink": sink,
+            "cancel": cancel,
+        },
+    )
+    running.start()
+    pasted = "".join(f"{n:05} {'x' * 58}\n" for n in range(2000))  # 128 KB
+    stdin.put(("stty -echo; cat > pasted.txt; echo done-$((2 + 2))\n", False))
+    stdin.put((pasted, False))
+    stdin.put(("\x04", False))  # end of file for cat, once it has read the rest
+    with changed:
+        arrived = changed.wait_for(lambda: "done-4" in "".join(screen), timeout=WAIT)
+    cancel.set()
+    running.join()
+    assert arrived, "input after the paste never reached the shell"
+    assert (tmp_path / "pasted.txt").read_text() == pasted

@@ -6,6 +6,7 @@ import contextlib
 import os
 import queue
 import resource
+import select
 import signal
 import threading
 import time
@@ -21,16 +22,25 @@ StdinQueue = queue.SimpleQueue[tuple[str, bool]]
 
 
 def feed_input(fd: int, inbound: StdinQueue) -> threading.Thread:
-    """A thread writing queued input to the child's stdin (blocking) until eof; it owns
-    ``fd``. Input after the command closed its stdin or exited goes nowhere."""
+    """A thread writing queued input to the child's stdin until eof; it owns ``fd``.
+    Input after the command closed its stdin or exited goes nowhere.
+
+    ``fd`` may be non-blocking: a PTY master shares its flags with the output reader's
+    descriptor. A full tty then waits (poll) until the child reads, rather than failing
+    and dropping this input and all that follows; a hung-up tty ends the wait."""
 
     def feed() -> None:
+        writable = select.poll()
+        writable.register(fd, select.POLLOUT)
         try:
             while True:
                 text, eof = inbound.get()
                 data = text.encode()
                 while data:
-                    data = data[os.write(fd, data) :]
+                    try:
+                        data = data[os.write(fd, data) :]
+                    except BlockingIOError:
+                        writable.poll()
                 if eof:
                     return
         except OSError:

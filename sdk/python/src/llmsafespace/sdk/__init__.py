@@ -42,7 +42,7 @@ from .models import (
     WarmPoolStatus,
 )
 from .sandbox import ExecutionStream, Sandbox
-from .streaming import AsyncExecutionStream
+from .streaming import AsyncExecutionStream, AsyncInstallStream
 from .template import AsyncTemplate, Template
 from .terminal import AsyncTerminal
 from .tools import TOOL_SPECS, SandboxTools, ToolSpec
@@ -56,6 +56,7 @@ __all__ = [
     "AsyncApiKeys",
     "AsyncExecutionStream",
     "AsyncFiles",
+    "AsyncInstallStream",
     "AsyncSandbox",
     "AsyncTemplate",
     "AsyncTerminal",

@@ -3,13 +3,13 @@
 from collections.abc import Sequence
 from contextlib import suppress
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
-from llmsafespace.contracts import ExecutionStatus, Resources
+from llmsafespace.contracts import Resources
 
 from .config import ClientConfig
-from .errors import NotFoundError, error_from_envelope
+from .errors import NotFoundError
 from .files import AsyncFiles
 from .models import (
     ExecutionResult,
@@ -19,10 +19,17 @@ from .models import (
     SnapshotInfo,
     resources_body,
 )
-from .streaming import AsyncExecutionStream, Mode, OutputCallback, send_once
+from .streaming import (
+    AsyncExecutionStream,
+    AsyncInstallStream,
+    Mode,
+    OutputCallback,
+    send_once,
+)
 from .terminal import AsyncTerminal
 from .transport import Transport
 
+_Stream = TypeVar("_Stream", bound=AsyncExecutionStream)
 EXECUTE_GRACE = 30.0  # seconds an HTTP execute may take beyond the execution's own timeout
 
 
@@ -232,30 +239,41 @@ class AsyncSandbox:
         `network_disabled`).
 
         With `on_stdout`/`on_stderr` the installer's output reaches them live, as for
-        `stream_command`: the install is started (`wait: false`) and followed over the
-        WebSocket; the result is the same."""
-        body: dict[str, Any] = {"packages": [*packages], "manager": manager, "timeout": timeout}
-        path = f"sandboxes/{_path(self.id)}/packages"
+        `stream_code` (see `stream_install`); the result is the same."""
         if on_stdout is None and on_stderr is None:
+            body = {"packages": [*packages], "manager": manager, "timeout": timeout}
             reply = await self._transport.request(
-                "POST", path, json=body, timeout=timeout + EXECUTE_GRACE
+                "POST", self._packages_path, json=body, timeout=timeout + EXECUTE_GRACE
             )
             return ExecutionResult.model_validate(reply)
-        accepted = await self._transport.request("POST", path, json=body | {"wait": False})
-        stream = AsyncExecutionStream.follow(
+        stream = await self.stream_install(
+            packages, manager=manager, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr
+        )
+        return await stream.wait()
+
+    async def stream_install(
+        self,
+        packages: Sequence[str],
+        *,
+        manager: str = "pip",
+        timeout: float = 300,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> AsyncInstallStream:
+        """Start an install (`wait: false`) and follow it over the WebSocket: iterate the
+        stream for the installer's `Stdout`/`Stderr` and a final `Complete`, or `await
+        stream.wait()`. Its `execution_id` is known at once, so `cancel(execution_id)` can
+        stop an install whose caller gave up (the installer is killed like any run)."""
+        body = {"packages": [*packages], "manager": manager, "timeout": timeout, "wait": False}
+        accepted = await self._transport.request("POST", self._packages_path, json=body)
+        stream = AsyncInstallStream.follow(
             self._transport.config,
             self.id,
             str(accepted["executionId"]),
             on_stdout=on_stdout,
             on_stderr=on_stderr,
         )
-        result = await stream.wait()
-        if result.status is ExecutionStatus.ERROR and result.error is not None:
-            # It failed before the installer ran (e.g. a package the mirror lacks): the
-            # same error the synchronous call raises.
-            envelope = {"error": {"code": result.error.name, "message": result.error.value}}
-            raise error_from_envelope(envelope)
-        return result
+        return self._track(stream)
 
     def stream_code(
         self,
@@ -363,9 +381,17 @@ class AsyncSandbox:
             on_stdout=on_stdout,
             on_stderr=on_stderr,
         )
+        return self._track(stream)
+
+    def _track(self, stream: _Stream) -> _Stream:
+        """Remember a running stream, so `cancel` goes over its own socket."""
         self._streams = {k: v for k, v in self._streams.items() if v.result is None}
         self._streams[stream.execution_id] = stream
         return stream
+
+    @property
+    def _packages_path(self) -> str:
+        return f"sandboxes/{_path(self.id)}/packages"
 
 
 def _path(identifier: str) -> str:

@@ -106,7 +106,7 @@ async def _run(
     if isinstance(args, RunCode | RunCommand):
         return _execution(await session.execute(args, on_output))
     if isinstance(args, InstallPackages):
-        return _execution(await session.install_packages(args))
+        return _execution(await session.install_packages(args, on_output))
     if isinstance(args, CreateSandbox):
         return _success(await session.create(args))
     if isinstance(args, ReadFile):

@@ -16,6 +16,7 @@ from .config import ClientConfig
 from .errors import LLMSafeSpaceError, NotFoundError
 from .events import Stderr, Stdout
 from .models import ExecutionResult
+from .streaming import AsyncExecutionStream
 
 WORKSPACE = "/workspace"
 MAX_OUTPUT_CHARS = 20_000
@@ -198,24 +199,12 @@ class SandboxSession:
     ) -> ExecutionResult:
         """Streamed, so output can be relayed as it happens; if the caller is cancelled
         the execution is cancelled too."""
-        sandbox = await self.sandbox(args.sandbox_id)
-        try:
+        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
             if isinstance(args, RunCode):
                 stream = sandbox.stream_code(args.code, timeout=args.timeout)
             else:
                 stream = sandbox.stream_command(args.command, timeout=args.timeout, cwd=args.cwd)
-            try:
-                async for event in stream:
-                    if on_output is not None and isinstance(event, Stdout | Stderr):
-                        kind = "stdout" if isinstance(event, Stdout) else "stderr"
-                        await on_output(kind, event.text)
-            except BaseException:
-                if stream.result is None:
-                    await cancel_quietly(sandbox, stream.execution_id)
-                raise
-            return await stream.wait()
-        finally:
-            await sandbox.close()
+            return await _followed(sandbox, stream, on_output)
 
     async def read_file(self, args: ReadFile) -> dict[str, Any]:
         path = _absolute(args.path)
@@ -246,9 +235,14 @@ class SandboxSession:
             ],
         }
 
-    async def install_packages(self, args: InstallPackages) -> ExecutionResult:
+    async def install_packages(
+        self, args: InstallPackages, on_output: OutputSink | None
+    ) -> ExecutionResult:
+        """Streamed like `execute`: the installer's output is relayed as it comes, and a
+        cancelled caller cancels the install."""
         async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
-            return await sandbox.install(args.packages, manager=args.manager)
+            stream = await sandbox.stream_install(args.packages, manager=args.manager)
+            return await _followed(sandbox, stream, on_output)
 
     async def list_sandboxes(self, args: ListSandboxes) -> dict[str, Any]:
         page = await AsyncSandbox.list(limit=50, status=args.status, **self._credential())
@@ -274,6 +268,23 @@ class SandboxSession:
 
     def _credential(self) -> dict[str, Any]:
         return {"api_url": self.config.api_url, "api_key": self.config.api_key}
+
+
+async def _followed(
+    sandbox: AsyncSandbox, stream: AsyncExecutionStream, on_output: OutputSink | None
+) -> ExecutionResult:
+    """The stream's result, each output chunk passed to `on_output` on the way; a caller
+    that goes away before the end cancels the execution."""
+    try:
+        async for event in stream:
+            if on_output is not None and isinstance(event, Stdout | Stderr):
+                kind = "stdout" if isinstance(event, Stdout) else "stderr"
+                await on_output(kind, event.text)
+    except BaseException:
+        if stream.result is None:
+            await cancel_quietly(sandbox, stream.execution_id)
+        raise
+    return await stream.wait()
 
 
 async def cancel_quietly(sandbox: AsyncSandbox, execution_id: str) -> None:

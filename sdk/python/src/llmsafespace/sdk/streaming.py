@@ -5,7 +5,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
@@ -117,7 +117,7 @@ class AsyncExecutionStream:
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
         max_reconnects: int = 5,
-    ) -> "AsyncExecutionStream":
+    ) -> Self:
         """Follow an execution started elsewhere (e.g. a package install started with
         `wait: false`): `resume` from its first message, then the live tail."""
         stream = cls(
@@ -287,6 +287,19 @@ class AsyncExecutionStream:
             }
         )
         return Complete(self.result)
+
+
+class AsyncInstallStream(AsyncExecutionStream):
+    """A package install followed live (`AsyncSandbox.stream_install`). An install that
+    failed before the installer ran (e.g. a package the mirror lacks) ends with an error
+    result; `wait()` raises it as the exception the waiting call raises."""
+
+    async def wait(self) -> ExecutionResult:
+        result = await super().wait()
+        if result.status is ExecutionStatus.ERROR and result.error is not None:
+            envelope = {"error": {"code": result.error.name, "message": result.error.value}}
+            raise error_from_envelope(envelope)
+        return result
 
 
 async def send_once(config: ClientConfig, sandbox_id: str, message: dict[str, Any]) -> None:

@@ -57,6 +57,7 @@ from .validation import problems
 
 log = structlog.get_logger()
 KEEPALIVE = 10.0  # seconds between keepalives to the owner (well inside its grace)
+LOST_EXIT_CODE = -1  # a terminal nobody holds any more (as exec-svc reports a lost sandbox)
 _TERMINAL_ID = re.compile(TERMINAL_ID_PATTERN)
 _MESSAGE: TypeAdapter[TerminalInput | TerminalResize | TerminalPing] = TypeAdapter(
     TerminalClientMessage
@@ -145,7 +146,9 @@ class TerminalSession:
 
     async def _keepalive(self) -> None:
         """Keep the terminal held, and the socket only as long as its credential: a
-        revoked key or an expired token closes it with 4401 within one period."""
+        revoked key or an expired token closes it with 4401 within one period. A
+        terminal nobody holds any more (its exec-svc instance died: no hang-up, no exit
+        published) ends the socket within one period too, rather than leaving it silent."""
         while True:
             await asyncio.sleep(KEEPALIVE)
             expires = self._held.expires
@@ -161,7 +164,15 @@ class TerminalSession:
             try:
                 await self.control("keepalive")
             except ServiceError as exc:
-                log.info("terminal_keepalive_failed", code=exc.code.value)
+                if exc.code is not ErrorCode.NOT_FOUND:  # e.g. a bus hiccup: try again
+                    log.info("terminal_keepalive_failed", code=exc.code.value)
+                    continue
+                log.warning("terminal_lost")
+                reason = "terminal not found: the service that held it is gone"
+                await self.send(TerminalError(code=exc.code.value, message=reason))
+                await self.send(TerminalExit(exit_code=LOST_EXIT_CODE))
+                await self._ws.close()
+                return
 
     async def _receive(self) -> None:
         try:

@@ -6,6 +6,18 @@ import { socket } from "./api.js";
 import { fill, h } from "./dom.js";
 
 const PING_MS = 25000;
+const MAX_INPUT_CHARS = 16 * 1024; // the API's limit for one `input` message, in characters
+
+/** Input as messages the API accepts: a paste can be any size, and each message holds
+ * at most MAX_INPUT_CHARS characters (code points, so no surrogate pair is split). */
+function inputMessages(data) {
+  const characters = Array.from(data);
+  const messages = [];
+  for (let start = 0; start < characters.length; start += MAX_INPUT_CHARS) {
+    messages.push({ type: "input", data: characters.slice(start, start + MAX_INPUT_CHARS).join("") });
+  }
+  return messages;
+}
 
 export function terminalSection(sandboxId) {
   const screen = h("div", { class: "terminal", id: "terminal" });
@@ -71,7 +83,7 @@ export function terminalSection(sandboxId) {
     });
   }
 
-  terminal.onData((data) => send({ type: "input", data }));
+  terminal.onData((data) => inputMessages(data).forEach(send));
   terminal.onResize(({ cols, rows }) => send({ type: "resize", cols, rows }));
   reconnect.addEventListener("click", connect);
   const resized = () => fit.fit();

@@ -88,6 +88,7 @@ async def stack(stack_state_dir: Path, cluster: FakeCluster | None) -> AsyncIter
         "SANDBOX_SVC_QUOTA_SANDBOXES": "3",
         "SANDBOX_SVC_QUOTA_MEMORY": "2Gi",
         "SANDBOX_SVC_QUOTA_PAUSED_SANDBOXES": "1",
+        "SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES": "24Mi",
         **(cluster.environ() if cluster is not None else {}),
     }
     running = Stack(stack_state_dir, api_port=0, environ=environ)

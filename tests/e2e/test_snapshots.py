@@ -2,11 +2,19 @@
 a sandbox started from it, ownership, and chunks shared between similar snapshots."""
 
 import ast
+import secrets
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
+from llmsafespace.contracts import quantity_bytes
+from llmsafespace.devstack import Stack
+
 pytestmark = pytest.mark.stack
+
+SNAPSHOT_BYTES = quantity_bytes("24Mi")  # SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES (tests/conftest.py)
+CHUNK = 2**20  # sandbox-svc's chunk size
 
 PREPARE = """
 import pathlib
@@ -134,3 +142,43 @@ async def test_a_workspace_larger_than_the_sandboxes_tmp_snapshots_and_restores(
     assert checked["result"] == repr(digests)
     await api.delete(f"/sandboxes/{restored.json()['id']}")
     await api.delete(f"/snapshots/{snapshot['id']}")
+
+
+@pytest.fixture
+async def user(stack: Stack, api: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh plain user (admins are exempt from the snapshot quota)."""
+    created = await api.post("/users", json={"username": f"snap-{secrets.token_hex(4)}"})
+    assert created.status_code == 201, created.text
+    headers = {"Authorization": f"Bearer {created.json()['apiKey']}"}
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as client:
+        yield client
+
+
+def _chunk_files(stack: Stack) -> set[str]:
+    return {path.name for path in (stack.state_dir / "snapshots").glob("*/*")}
+
+
+async def test_a_snapshot_past_the_byte_quota_stops_early_and_leaves_no_chunks(
+    stack: Stack, user: httpx.AsyncClient
+) -> None:
+    created = await user.post("/sandboxes", json={"timeout": 600})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    write = "import os, pathlib\npathlib.Path('/workspace/{}').write_bytes(os.urandom({}))"
+    await _run(user, sandbox_id, write.format("first.bin", 8 * CHUNK))
+    kept = await _snapshot(user, sandbox_id, "within")
+    chunks = _chunk_files(stack)
+
+    await _run(user, sandbox_id, write.format("second.bin", 24 * CHUNK))
+    refused = await user.post(f"/sandboxes/{sandbox_id}/snapshots", json={"name": "past"})
+    assert refused.status_code == 429, refused.text
+    details = refused.json()["error"]["details"]
+    assert (details["resource"], details["limit"]) == ("snapshotBytes", SNAPSHOT_BYTES)
+    assert details["current"] == kept["sizeBytes"]
+    # The capture stopped at the first chunk past the quota, not after 32 MiB.
+    assert details["requested"] <= SNAPSHOT_BYTES - kept["sizeBytes"] + CHUNK
+    # What it stored went again; the kept snapshot's chunks (some shared) stayed.
+    assert _chunk_files(stack) == chunks
+
+    await user.delete(f"/sandboxes/{sandbox_id}")
+    assert (await user.delete(f"/snapshots/{kept['id']}")).status_code == 200

@@ -16,6 +16,15 @@ _COLUMNS = (
     "id, owner_id, name, sandbox_id, runtime, metadata, env,"
     " chunks, size_bytes, stored_bytes, created_at"
 )
+_USAGE = (
+    "SELECT count(*) AS n, coalesce(sum(size_bytes), 0)::bigint AS bytes"
+    " FROM snapshots WHERE owner_id = $1 AND NOT internal"
+)
+# Of the chunk names in $1, those no snapshot row references.
+_UNREFERENCED = (
+    "SELECT coalesce(array_agg(DISTINCT c), '{}') FROM unnest($1::text[]) AS c"
+    " WHERE NOT EXISTS (SELECT 1 FROM snapshots WHERE c = ANY(chunks))"
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,11 @@ class SnapshotStore:
             finally:
                 await conn.execute(f"SELECT pg_advisory_unlock{kind}($1)", key)
 
+    async def usage(self, owner_id: str) -> tuple[int, int]:
+        """How many snapshots the owner keeps, and their bytes (internal ones not counted)."""
+        used = await self._pool.fetchrow(_USAGE, owner_id)
+        return used["n"], used["bytes"]
+
     async def insert(
         self,
         snapshot: Snapshot,
@@ -81,11 +95,7 @@ class SnapshotStore:
                     locks.SNAPSHOT_QUOTA,
                     snapshot.owner_id,
                 )
-                used = await conn.fetchrow(
-                    "SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS bytes"
-                    " FROM snapshots WHERE owner_id = $1 AND NOT internal",
-                    snapshot.owner_id,
-                )
+                used = await conn.fetchrow(_USAGE, snapshot.owner_id)
                 quota.admit(used["n"], used["bytes"], snapshot.size_bytes)
             row = await conn.fetchrow(
                 "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, metadata, env,"
@@ -142,9 +152,10 @@ class SnapshotStore:
             )
             if chunks is None:
                 return []
-            unused: list[str] = await conn.fetchval(
-                "SELECT coalesce(array_agg(DISTINCT c), '{}') FROM unnest($1::text[]) AS c"
-                " WHERE NOT EXISTS (SELECT 1 FROM snapshots WHERE c = ANY(chunks))",
-                chunks,
-            )
+            unused: list[str] = await conn.fetchval(_UNREFERENCED, chunks)
+        return unused
+
+    async def unreferenced(self, chunks: list[str]) -> list[str]:
+        """Those of `chunks` no snapshot uses (to sweep, under the exclusive lock)."""
+        unused: list[str] = await self._pool.fetchval(_UNREFERENCED, chunks)
         return unused

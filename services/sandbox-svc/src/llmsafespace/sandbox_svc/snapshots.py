@@ -9,10 +9,14 @@ share storage. A restore streams the chunks back, deflated, into the new sandbox
 part of a snapshot.
 """
 
+import asyncio
+import functools
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 import structlog
 
 from llmsafespace.contracts import (
@@ -66,6 +70,17 @@ async def _fixed(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield bytes(buffer)
 
 
+@dataclass
+class _Capture:
+    """A capture as it goes: every chunk's name in order, the bytes, and the chunks (and
+    their bytes) this capture was first to store."""
+
+    chunks: list[str] = field(default_factory=list)
+    size: int = 0
+    stored: int = 0
+    new: list[str] = field(default_factory=list)
+
+
 class Snapshots:
     def __init__(
         self,
@@ -116,54 +131,94 @@ class Snapshots:
         *,
         internal: bool = False,
     ) -> StoredSnapshot:
-        async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=True):
-            chunks, size, stored = await self._capture(endpoint, token)
-            snapshot = Snapshot(
-                id=new_snapshot_id(),
-                owner_id=sandbox.owner_id,
-                name=name,
-                sandbox_id=sandbox.id,
-                runtime=sandbox.runtime,
-                metadata=sandbox.metadata,
-                env_names=[],
-                size_bytes=size,
-                stored_bytes=stored,
-                created_at=datetime.now(UTC),  # the row's own time replaces it
-            )
-            saved = await self._snapshots.insert(
-                snapshot,
-                StoredSnapshot(
-                    public=snapshot,
-                    env=await self._sandboxes.env(sandbox.id),
-                    chunks=chunks,
-                ),
-                quota,
-                internal=internal,
-            )
+        """Capture and record one snapshot. With a quota, an owner already at it is refused
+        before any chunk is stored, and a capture stops once its bytes pass what is left
+        (the insert checks again, under the owner's lock, for captures running side by
+        side). Whatever ends it early, the chunks it stored that no snapshot uses go."""
+        admit: Callable[[int], None] | None = None
+        if quota is not None:
+            count, used = await self._snapshots.usage(sandbox.owner_id)
+            quota.admit(count, used, 0)
+            admit = functools.partial(quota.admit, count, used)
+        capture = _Capture()
+        try:
+            async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=True):
+                await self._capture(endpoint, token, capture, admit)
+                snapshot = Snapshot(
+                    id=new_snapshot_id(),
+                    owner_id=sandbox.owner_id,
+                    name=name,
+                    sandbox_id=sandbox.id,
+                    runtime=sandbox.runtime,
+                    metadata=sandbox.metadata,
+                    env_names=[],
+                    size_bytes=capture.size,
+                    stored_bytes=capture.stored,
+                    created_at=datetime.now(UTC),  # the row's own time replaces it
+                )
+                saved = await self._snapshots.insert(
+                    snapshot,
+                    StoredSnapshot(
+                        public=snapshot,
+                        env=await self._sandboxes.env(sandbox.id),
+                        chunks=capture.chunks,
+                    ),
+                    quota,
+                    internal=internal,
+                )
+        except BaseException:
+            await asyncio.shield(self._sweep(capture.new))
+            raise
         log.info(
-            "snapshot_created", snapshot_id=snapshot.id, size=size, stored=stored, internal=internal
+            "snapshot_created",
+            snapshot_id=snapshot.id,
+            size=capture.size,
+            stored=capture.stored,
+            internal=internal,
         )
         return saved
 
-    async def _capture(self, endpoint: str, token: str) -> tuple[list[str], int, int]:
-        """Stream the workspace into chunks: (their names in order, bytes, bytes new)."""
-        chunks: list[str] = []
-        size = stored = 0
+    async def _capture(
+        self,
+        endpoint: str,
+        token: str,
+        capture: _Capture,
+        admit: Callable[[int], None] | None,
+    ) -> None:
+        """Stream the workspace into chunks, recorded in `capture` as they are stored;
+        `admit(bytes so far)` raises once they are too many."""
         try:
             client = await AgentClient.connect(endpoint, token)
             try:
                 download = await client.open_read(WORKSPACE, archive=True)
                 async for chunk in _fixed(_inflated(download)):
+                    capture.size += len(chunk)
+                    if admit is not None:
+                        admit(capture.size)
                     name = digest(chunk)
                     if await self._chunks.put(name, chunk):
-                        stored += len(chunk)
-                    chunks.append(name)
-                    size += len(chunk)
+                        capture.stored += len(chunk)
+                        capture.new.append(name)
+                    capture.chunks.append(name)
             finally:
                 await client.close()
         except DriverError as exc:
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, f"snapshot failed: {exc}") from exc
-        return chunks, size, stored
+
+    async def _sweep(self, chunks: list[str]) -> None:
+        """Delete those of a failed capture's new `chunks` that no snapshot uses. The
+        exclusive lock waits for the captures in flight, which may reuse them, to record
+        their rows first. Best effort: a failure is logged, the capture's own error stands."""
+        if not chunks:
+            return
+        try:
+            async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=False):
+                for name in await self._snapshots.unreferenced(chunks):
+                    await self._chunks.delete(name)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("snapshot_chunks_not_swept", chunks=len(chunks), error=str(exc))
+            return
+        log.info("snapshot_chunks_swept", chunks=len(chunks))
 
     async def source(self, caller_ref: SnapshotRef) -> StoredSnapshot:
         """The snapshot, if the caller may use it; 404 otherwise."""

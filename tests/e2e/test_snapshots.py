@@ -11,6 +11,8 @@ import pytest
 from llmsafespace.contracts import quantity_bytes
 from llmsafespace.devstack import Stack
 
+from ..kubernetes.object_store import ObjectStore
+
 pytestmark = pytest.mark.stack
 
 SNAPSHOT_BYTES = quantity_bytes("24Mi")  # SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES (tests/conftest.py)
@@ -154,12 +156,15 @@ async def user(stack: Stack, api: httpx.AsyncClient) -> AsyncIterator[httpx.Asyn
         yield client
 
 
-def _chunk_files(stack: Stack) -> set[str]:
+def _chunk_files(stack: Stack, object_store: ObjectStore | None) -> set[str]:
+    """The chunks stored: in the bucket (Kubernetes variant), else in the state dir."""
+    if object_store is not None:
+        return object_store.chunks()
     return {path.name for path in (stack.state_dir / "snapshots").glob("*/*")}
 
 
 async def test_a_snapshot_past_the_byte_quota_stops_early_and_leaves_no_chunks(
-    stack: Stack, user: httpx.AsyncClient
+    stack: Stack, object_store: ObjectStore | None, user: httpx.AsyncClient
 ) -> None:
     created = await user.post("/sandboxes", json={"timeout": 600})
     assert created.status_code == 201, created.text
@@ -167,7 +172,7 @@ async def test_a_snapshot_past_the_byte_quota_stops_early_and_leaves_no_chunks(
     write = "import os, pathlib\npathlib.Path('/workspace/{}').write_bytes(os.urandom({}))"
     await _run(user, sandbox_id, write.format("first.bin", 8 * CHUNK))
     kept = await _snapshot(user, sandbox_id, "within")
-    chunks = _chunk_files(stack)
+    chunks = _chunk_files(stack, object_store)
 
     await _run(user, sandbox_id, write.format("second.bin", 24 * CHUNK))
     refused = await user.post(f"/sandboxes/{sandbox_id}/snapshots", json={"name": "past"})
@@ -178,7 +183,7 @@ async def test_a_snapshot_past_the_byte_quota_stops_early_and_leaves_no_chunks(
     # The capture stopped at the first chunk past the quota, not after 32 MiB.
     assert details["requested"] <= SNAPSHOT_BYTES - kept["sizeBytes"] + CHUNK
     # What it stored went again; the kept snapshot's chunks (some shared) stayed.
-    assert _chunk_files(stack) == chunks
+    assert _chunk_files(stack, object_store) == chunks
 
     await user.delete(f"/sandboxes/{sandbox_id}")
     assert (await user.delete(f"/snapshots/{kept['id']}")).status_code == 200

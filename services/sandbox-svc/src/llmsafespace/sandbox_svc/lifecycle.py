@@ -32,6 +32,7 @@ from llmsafespace.runtime import (
 )
 from llmsafespace.servicekit import Bus
 
+from .chunks import ChunkStoreError
 from .metrics import CREATE_SECONDS, CREATIONS, HitRatio
 from .pause_by_snapshot import PauseBySnapshot
 from .quota import Quota
@@ -188,7 +189,7 @@ class Lifecycle:
             return
         try:
             await self._snapshots.restore(source, endpoint, token)
-        except (DriverError, OSError) as exc:
+        except (DriverError, OSError, ChunkStoreError) as exc:
             await self._driver.destroy(RuntimeId(sandbox_id))
             await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed")
             raise ServiceError(

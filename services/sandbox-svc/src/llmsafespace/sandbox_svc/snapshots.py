@@ -37,7 +37,7 @@ from llmsafespace.contracts import (
 from llmsafespace.runtime import AgentClient, Download, DriverError
 from llmsafespace.servicekit import locks
 
-from .chunks import ChunkStore, digest
+from .chunks import ChunkStore, ChunkStoreError, digest
 from .quota import SnapshotQuota
 from .snapshot_store import SnapshotStore, StoredSnapshot
 from .store import SandboxStore
@@ -202,7 +202,7 @@ class Snapshots:
                     capture.chunks.append(name)
             finally:
                 await client.close()
-        except DriverError as exc:
+        except (DriverError, ChunkStoreError) as exc:
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, f"snapshot failed: {exc}") from exc
 
     async def _sweep(self, chunks: list[str]) -> None:
@@ -215,7 +215,7 @@ class Snapshots:
             async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=False):
                 for name in await self._snapshots.unreferenced(chunks):
                     await self._chunks.delete(name)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (ChunkStoreError, asyncpg.PostgresError) as exc:
             log.warning("snapshot_chunks_not_swept", chunks=len(chunks), error=str(exc))
             return
         log.info("snapshot_chunks_swept", chunks=len(chunks))
@@ -252,9 +252,21 @@ class Snapshots:
         await self._drop(snapshot_id)
 
     async def _drop(self, snapshot_id: str) -> None:
+        """Delete the row, then the chunks only it used. The row goes first and stays gone
+        if the chunk store fails meanwhile: the snapshot is deleted all the same, and the
+        chunks left behind are logged (a resume or an end must not fail on them)."""
         async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=False):
-            for name in await self._snapshots.delete(snapshot_id):
-                await self._chunks.delete(name)
+            unused = await self._snapshots.delete(snapshot_id)
+            try:
+                for name in unused:
+                    await self._chunks.delete(name)
+            except ChunkStoreError as exc:
+                log.warning(
+                    "snapshot_chunks_not_swept",
+                    snapshot_id=snapshot_id,
+                    chunks=len(unused),
+                    error=str(exc),
+                )
         log.info("snapshot_deleted", snapshot_id=snapshot_id)
 
     async def restore(self, snapshot: StoredSnapshot, endpoint: str, token: str) -> None:

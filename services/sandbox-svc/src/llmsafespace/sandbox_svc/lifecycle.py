@@ -76,15 +76,14 @@ class Lifecycle:
         )
 
     async def create(self, command: CreateSandbox) -> Sandbox:
+        source = None
+        if command.request.snapshot is not None:
+            command, source = await self._from_snapshot(command, command.request.snapshot)
         command, layer = await self._with_template(command)
         request = command.request
         if self._max_paused_timeout and request.paused_timeout > self._max_paused_timeout:
             request = request.model_copy(update={"paused_timeout": self._max_paused_timeout})
             command = command.model_copy(update={"request": request})
-        source = None
-        if request.snapshot is not None:
-            command, source = await self._from_snapshot(command, request.snapshot)
-            request = command.request
         self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
@@ -120,8 +119,9 @@ class Lifecycle:
     async def _from_snapshot(
         self, command: CreateSandbox, snapshot_id: str
     ) -> tuple[CreateSandbox, StoredSnapshot]:
-        """The create as the snapshot shapes it: its runtime, its env and metadata under the
-        request's own entries, and a cold start (the workspace is restored into it)."""
+        """The create as the snapshot shapes it: its runtime, its template (unless the
+        request names one), its env and metadata under the request's own entries, and a
+        cold start (the workspace is restored into it)."""
         if self._snapshots is None:
             raise ServiceError(ErrorCode.NOT_IMPLEMENTED, "snapshots are not configured")
         source = await self._snapshots.source(
@@ -130,6 +130,7 @@ class Lifecycle:
         request = command.request.model_copy(
             update={
                 "runtime": source.public.runtime,
+                "template": command.request.template or source.public.template,
                 "env": {**source.env, **command.request.env},
                 "metadata": {**source.public.metadata, **command.request.metadata},
                 "use_warm_pool": False,

@@ -13,7 +13,7 @@ from llmsafespace.servicekit import locks
 from .quota import SnapshotQuota
 
 _COLUMNS = (
-    "id, owner_id, name, sandbox_id, runtime, metadata, env,"
+    "id, owner_id, name, sandbox_id, runtime, template, metadata, env,"
     " chunks, size_bytes, stored_bytes, created_at"
 )
 _USAGE = (
@@ -45,6 +45,7 @@ def _stored(row: asyncpg.Record) -> StoredSnapshot:
             name=row["name"],
             sandbox_id=row["sandbox_id"],
             runtime=row["runtime"],
+            template=row["template"],
             metadata=json.loads(row["metadata"]),
             env_names=sorted(env),
             size_bytes=row["size_bytes"],
@@ -98,15 +99,16 @@ class SnapshotStore:
                 used = await conn.fetchrow(_USAGE, snapshot.owner_id)
                 quota.admit(used["n"], used["bytes"], snapshot.size_bytes)
             row = await conn.fetchrow(
-                "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, metadata, env,"
-                " chunks, size_bytes, stored_bytes, internal)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, template,"
+                " metadata, env, chunks, size_bytes, stored_bytes, internal)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 f" RETURNING {_COLUMNS}",
                 snapshot.id,
                 snapshot.owner_id,
                 snapshot.name,
                 snapshot.sandbox_id,
                 snapshot.runtime,
+                snapshot.template,
                 json.dumps(snapshot.metadata),
                 json.dumps(stored.env),
                 stored.chunks,

@@ -1,5 +1,5 @@
 """Snapshots: a running sandbox's workspace (with the packages installed into it), env,
-metadata and runtime, stored as content-addressed chunks; a new sandbox starts from one.
+metadata, runtime and template, stored as content-addressed chunks; a new sandbox starts from one.
 
 The workspace is streamed from the sandbox's agent as its tar.gz archive (the download
 the files API uses), inflated on the fly and cut into fixed-size chunks named by their
@@ -144,12 +144,14 @@ class Snapshots:
         try:
             async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=True):
                 await self._capture(endpoint, token, capture, admit)
+                env, template, _ = await self._sandboxes.runtime_inputs(sandbox.id)
                 snapshot = Snapshot(
                     id=new_snapshot_id(),
                     owner_id=sandbox.owner_id,
                     name=name,
                     sandbox_id=sandbox.id,
                     runtime=sandbox.runtime,
+                    template=template,
                     metadata=sandbox.metadata,
                     env_names=[],
                     size_bytes=capture.size,
@@ -160,7 +162,7 @@ class Snapshots:
                     snapshot,
                     StoredSnapshot(
                         public=snapshot,
-                        env=await self._sandboxes.env(sandbox.id),
+                        env=env,
                         chunks=capture.chunks,
                     ),
                     quota,

@@ -124,6 +124,7 @@ sorted((path.name, hashlib.sha256(path.read_bytes()).hexdigest())
 """
 
 
+@pytest.mark.local_driver("the fake kubelet's /tmp is a host directory, not a sized tmpfs")
 async def test_a_workspace_larger_than_the_sandboxes_tmp_snapshots_and_restores(
     api: httpx.AsyncClient,
 ) -> None:

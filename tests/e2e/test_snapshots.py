@@ -16,6 +16,7 @@ from ..kubernetes.object_store import ObjectStore
 pytestmark = pytest.mark.stack
 
 SNAPSHOT_BYTES = quantity_bytes("24Mi")  # SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES (tests/conftest.py)
+SNAPSHOTS = 2  # SANDBOX_SVC_QUOTA_SNAPSHOTS (tests/conftest.py)
 CHUNK = 2**20  # sandbox-svc's chunk size
 
 PREPARE = """
@@ -188,3 +189,28 @@ async def test_a_snapshot_past_the_byte_quota_stops_early_and_leaves_no_chunks(
 
     await user.delete(f"/sandboxes/{sandbox_id}")
     assert (await user.delete(f"/snapshots/{kept['id']}")).status_code == 200
+
+
+async def test_a_snapshot_past_the_count_quota_is_refused_before_it_stores_anything(
+    stack: Stack, object_store: ObjectStore | None, user: httpx.AsyncClient
+) -> None:
+    created = await user.post("/sandboxes", json={"timeout": 600})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    write = "import os, pathlib\npathlib.Path('/workspace/{}').write_bytes(os.urandom({}))"
+    kept = []
+    for index in range(SNAPSHOTS):
+        await _run(user, sandbox_id, write.format(f"{index}.bin", CHUNK))
+        kept.append(await _snapshot(user, sandbox_id, f"kept-{index}"))
+    chunks = _chunk_files(stack, object_store)
+
+    await _run(user, sandbox_id, write.format("new.bin", CHUNK))  # chunks no snapshot has
+    refused = await user.post(f"/sandboxes/{sandbox_id}/snapshots", json={"name": "one more"})
+    assert refused.status_code == 429, refused.text
+    details = refused.json()["error"]["details"]
+    assert (details["resource"], details["current"]) == ("snapshots", SNAPSHOTS)
+    assert _chunk_files(stack, object_store) == chunks
+
+    await user.delete(f"/sandboxes/{sandbox_id}")
+    for snapshot in kept:
+        assert (await user.delete(f"/snapshots/{snapshot['id']}")).status_code == 200

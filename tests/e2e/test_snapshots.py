@@ -2,6 +2,7 @@
 a sandbox started from it, ownership, and chunks shared between similar snapshots."""
 
 import ast
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.stack
 SNAPSHOT_BYTES = quantity_bytes("24Mi")  # SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES (tests/conftest.py)
 SNAPSHOTS = 2  # SANDBOX_SVC_QUOTA_SNAPSHOTS (tests/conftest.py)
 CHUNK = 2**20  # sandbox-svc's chunk size
+POOL_SECONDS = 120
 
 PREPARE = """
 import pathlib
@@ -214,3 +216,58 @@ async def test_a_snapshot_past_the_count_quota_is_refused_before_it_stores_anyth
     await user.delete(f"/sandboxes/{sandbox_id}")
     for snapshot in kept:
         assert (await user.delete(f"/snapshots/{snapshot['id']}")).status_code == 200
+
+
+async def _pool_ready(api: httpx.AsyncClient, pool: str) -> None:
+    """Once the pool has a ready sandbox and none starting."""
+    async with asyncio.timeout(POOL_SECONDS):
+        while True:
+            status = (await api.get(f"/warmpools/{pool}/status")).json()
+            if status["availablePods"] >= 1 and status["pendingPods"] == 0:
+                return
+            await asyncio.sleep(0.2)
+
+
+async def test_a_warm_pool_built_from_a_snapshot_serves_creates_from_it_warm(
+    api: httpx.AsyncClient, second_user_api: httpx.AsyncClient
+) -> None:
+    resources = {"memory": "317Mi"}  # no other pool keeps sandboxes of this size
+    created = await api.post(
+        "/sandboxes",
+        json={"env": {"GREETING": "hello"}, "resources": resources, "useWarmPool": False},
+    )
+    assert created.status_code == 201, created.text
+    source = created.json()["id"]
+    await _run(api, source, "open('/workspace/data.txt', 'w').write('kept')")
+    snapshot = await _snapshot(api, source, "for a pool")
+    await api.delete(f"/sandboxes/{source}")
+
+    pool = f"snap-{secrets.token_hex(3)}"
+    spec = {"name": pool, "snapshot": snapshot["id"], "minSize": 1, "maxSize": 1}
+    other = await second_user_api.post("/warmpools", json={**spec, "resources": resources})
+    assert other.status_code == 404, other.text  # another user's snapshot
+    made = await api.post("/warmpools", json={**spec, "resources": resources})
+    assert made.status_code == 201, made.text
+    try:
+        await _pool_ready(api, pool)
+        warm = await api.post(
+            "/sandboxes", json={"snapshot": snapshot["id"], "resources": resources}
+        )
+        assert warm.status_code == 201, warm.text
+        assert warm.json()["fromWarmPool"] is True, warm.json()
+        checked = await _run(
+            api,
+            warm.json()["id"],
+            "import os\n(open('/workspace/data.txt').read(), os.environ['GREETING'])",
+        )
+        assert checked["result"] == "('kept', 'hello')", checked
+        await api.delete(f"/sandboxes/{warm.json()['id']}")
+        # The pool refills; a create not from the snapshot does not take its sandboxes.
+        await _pool_ready(api, pool)
+        plain = await api.post("/sandboxes", json={"resources": resources})
+        assert plain.status_code == 201, plain.text
+        assert plain.json()["fromWarmPool"] is False, plain.json()
+        await api.delete(f"/sandboxes/{plain.json()['id']}")
+    finally:
+        await api.delete(f"/warmpools/{pool}")
+        await api.delete(f"/snapshots/{snapshot['id']}")

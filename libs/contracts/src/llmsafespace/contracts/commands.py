@@ -40,7 +40,14 @@ from .sandbox import (
     SandboxStatusReport,
     SetSandboxTimeout,
 )
-from .snapshots import CreateSnapshot, ListSnapshots, Snapshot, SnapshotPage, SnapshotRef
+from .snapshots import (
+    CreateSnapshot,
+    ListSnapshots,
+    RestoreSnapshot,
+    Snapshot,
+    SnapshotPage,
+    SnapshotRef,
+)
 from .stream import CancelExecution, ExecutionAccepted, ExecutionStdin, StartExecution
 from .templates import (
     BuildTemplate,
@@ -117,6 +124,9 @@ SNAPSHOT_CREATE = Command(
 SNAPSHOT_GET = Command(subjects.SNAPSHOT_GET, SnapshotRef, Snapshot, subjects.SANDBOX_QUEUE)
 SNAPSHOT_LIST = Command(subjects.SNAPSHOT_LIST, ListSnapshots, SnapshotPage, subjects.SANDBOX_QUEUE)
 SNAPSHOT_DELETE = Command(subjects.SNAPSHOT_DELETE, SnapshotRef, Snapshot, subjects.SANDBOX_QUEUE)
+SNAPSHOT_RESTORE = Command(
+    subjects.SNAPSHOT_RESTORE, RestoreSnapshot, Snapshot, subjects.SANDBOX_QUEUE
+)
 
 TEMPLATE_CREATE = Command(
     subjects.TEMPLATE_CREATE, CreateTemplate, Template, subjects.SANDBOX_QUEUE

@@ -59,6 +59,17 @@ class SnapshotRef(Contract):
     snapshot_id: SnapshotId
 
 
+class RestoreSnapshot(Contract):
+    """`cmd.snapshot.restore`: stream a snapshot's workspace into a running runtime that
+    is not a sandbox yet (a warm pool's, built from the snapshot), on behalf of the
+    pool's owner, who must be able to use the snapshot."""
+
+    caller: Caller
+    snapshot_id: SnapshotId
+    endpoint: str = Field(min_length=1, description="The runtime's agent")
+    token: str = Field(min_length=1, description="The agent's token")
+
+
 class ListSnapshots(Contract):
     """`cmd.snapshot.list`: one page of the caller's snapshots (every one for admins)."""
 

@@ -20,6 +20,7 @@ SNAPSHOT_CREATE = f"{PREFIX}.cmd.snapshot.create"
 SNAPSHOT_GET = f"{PREFIX}.cmd.snapshot.get"
 SNAPSHOT_LIST = f"{PREFIX}.cmd.snapshot.list"
 SNAPSHOT_DELETE = f"{PREFIX}.cmd.snapshot.delete"
+SNAPSHOT_RESTORE = f"{PREFIX}.cmd.snapshot.restore"  # into a warm pool's runtime
 
 WARMPOOL_CLAIM = f"{PREFIX}.cmd.warmpool.claim"
 WARMPOOL_RELEASE = f"{PREFIX}.cmd.warmpool.release"

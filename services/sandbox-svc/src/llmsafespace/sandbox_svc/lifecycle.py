@@ -120,8 +120,9 @@ class Lifecycle:
         self, command: CreateSandbox, snapshot_id: str
     ) -> tuple[CreateSandbox, StoredSnapshot]:
         """The create as the snapshot shapes it: its runtime, its template (unless the
-        request names one), its env and metadata under the request's own entries, and a
-        cold start (the workspace is restored into it)."""
+        request names one), and its env and metadata under the request's own entries. A
+        warm pool built from the snapshot may serve it; else it starts cold and the
+        workspace is restored into it."""
         if self._snapshots is None:
             raise ServiceError(ErrorCode.NOT_IMPLEMENTED, "snapshots are not configured")
         source = await self._snapshots.source(
@@ -133,7 +134,6 @@ class Lifecycle:
                 "template": command.request.template or source.public.template,
                 "env": {**source.env, **command.request.env},
                 "metadata": {**source.public.metadata, **command.request.metadata},
-                "use_warm_pool": False,
             }
         )
         return command.model_copy(update={"request": request}), source

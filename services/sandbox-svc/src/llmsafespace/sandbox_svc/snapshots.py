@@ -25,6 +25,7 @@ from llmsafespace.contracts import (
     ErrorCode,
     ListSnapshots,
     Pagination,
+    RestoreSnapshot,
     Role,
     Sandbox,
     SandboxStatus,
@@ -270,6 +271,20 @@ class Snapshots:
                     error=str(exc),
                 )
         log.info("snapshot_deleted", snapshot_id=snapshot_id)
+
+    async def restore_into(self, command: RestoreSnapshot) -> Snapshot:
+        """Restore a snapshot the caller may use into a warm pool's runtime; a runtime or
+        chunk store that fails is 503 (warmpool-svc then discards that runtime)."""
+        source = await self.source(
+            SnapshotRef(caller=command.caller, snapshot_id=command.snapshot_id)
+        )
+        try:
+            await self.restore(source, command.endpoint, command.token)
+        except (DriverError, OSError, ChunkStoreError) as exc:
+            raise ServiceError(
+                ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {command.snapshot_id} failed"
+            ) from exc
+        return source.public
 
     async def restore(self, snapshot: StoredSnapshot, endpoint: str, token: str) -> None:
         """Stream the snapshot's workspace into a new sandbox's `/workspace`."""

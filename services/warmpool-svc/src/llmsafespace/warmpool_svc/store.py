@@ -225,6 +225,7 @@ class PoolStore:
         user_id: str,
         sandbox_id: str,
         template: str | None = None,
+        snapshot: str | None = None,
     ) -> asyncpg.Record | None:
         """Step 2 of the handover (see `ClaimWarmSandbox`), in one transaction: record the
         claim for `sandbox_id` in the ledger and hand it the oldest matching ready sandbox
@@ -245,6 +246,7 @@ class PoolStore:
                 "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
                 "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
                 "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
+                "   AND p.spec->>'snapshot' IS NOT DISTINCT FROM $7"
                 "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
                 " ) RETURNING id, pool, endpoint, token",
                 runtime,
@@ -253,6 +255,7 @@ class PoolStore:
                 user_id,
                 sandbox_id,
                 template,
+                snapshot,
             )
             await conn.execute(
                 "UPDATE warm_claims SET runtime_id = $2 WHERE sandbox_id = $1",

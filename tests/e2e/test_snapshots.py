@@ -268,6 +268,10 @@ async def test_a_warm_pool_built_from_a_snapshot_serves_creates_from_it_warm(
         assert plain.status_code == 201, plain.text
         assert plain.json()["fromWarmPool"] is False, plain.json()
         await api.delete(f"/sandboxes/{plain.json()['id']}")
+        # The pool needs the snapshot to refill: it cannot be deleted before the pool.
+        refused = await api.delete(f"/snapshots/{snapshot['id']}")
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["details"]["warmPools"] == [pool], refused.text
     finally:
         await api.delete(f"/warmpools/{pool}")
-        await api.delete(f"/snapshots/{snapshot['id']}")
+    assert (await api.delete(f"/snapshots/{snapshot['id']}")).status_code == 200

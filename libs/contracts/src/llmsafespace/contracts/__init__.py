@@ -87,6 +87,8 @@ from .snapshots import (
     RestoreSnapshot,
     Snapshot,
     SnapshotPage,
+    SnapshotPools,
+    SnapshotPoolsQuery,
     SnapshotRef,
 )
 from .stream import (
@@ -291,6 +293,8 @@ __all__ = [
     "Snapshot",
     "SnapshotId",
     "SnapshotPage",
+    "SnapshotPools",
+    "SnapshotPoolsQuery",
     "SnapshotRef",
     "StartExecution",
     "StartedMarker",

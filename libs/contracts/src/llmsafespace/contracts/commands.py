@@ -46,6 +46,8 @@ from .snapshots import (
     RestoreSnapshot,
     Snapshot,
     SnapshotPage,
+    SnapshotPools,
+    SnapshotPoolsQuery,
     SnapshotRef,
 )
 from .stream import CancelExecution, ExecutionAccepted, ExecutionStdin, StartExecution
@@ -156,6 +158,9 @@ WARMPOOL_UPDATE = Command(
 WARMPOOL_DELETE = Command(subjects.WARMPOOL_DELETE, WarmPoolRef, WarmPool, subjects.WARMPOOL_QUEUE)
 WARMPOOL_TEMPLATE_POOLS = Command(
     subjects.WARMPOOL_TEMPLATE_POOLS, TemplatePoolsQuery, TemplatePools, subjects.WARMPOOL_QUEUE
+)
+WARMPOOL_SNAPSHOT_POOLS = Command(
+    subjects.WARMPOOL_SNAPSHOT_POOLS, SnapshotPoolsQuery, SnapshotPools, subjects.WARMPOOL_QUEUE
 )
 
 EXEC_RUN = Command(subjects.EXEC_RUN, RunExecution, ExecutionResult, subjects.EXEC_QUEUE)

@@ -70,6 +70,17 @@ class RestoreSnapshot(Contract):
     token: str = Field(min_length=1, description="The agent's token")
 
 
+class SnapshotPoolsQuery(Contract):
+    """`cmd.warmpool.snapshot.pools` (sandbox-svc to warmpool-svc): the pools built from
+    a snapshot, which must not be deleted while they exist (they could not refill)."""
+
+    snapshot_id: SnapshotId
+
+
+class SnapshotPools(Contract):
+    pools: list[str]
+
+
 class ListSnapshots(Contract):
     """`cmd.snapshot.list`: one page of the caller's snapshots (every one for admins)."""
 

@@ -119,7 +119,8 @@ ROUTES: list[BaseRoute] = [
             "Delete a snapshot (chunks no other snapshot uses are freed)",
             "snapshots",
             Ref(Snapshot),
-            errors=(404,),
+            errors=(404, 409),
+            description="409 while a warm pool is built from it (delete the pool first).",
         ),
     ),
 ]

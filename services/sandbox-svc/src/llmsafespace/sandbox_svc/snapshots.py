@@ -32,11 +32,13 @@ from llmsafespace.contracts import (
     ServiceError,
     Snapshot,
     SnapshotPage,
+    SnapshotPoolsQuery,
     SnapshotRef,
+    commands,
     new_snapshot_id,
 )
 from llmsafespace.runtime import AgentClient, Download, DriverError
-from llmsafespace.servicekit import locks
+from llmsafespace.servicekit import Bus, locks
 
 from .chunks import ChunkStore, ChunkStoreError, digest
 from .quota import SnapshotQuota
@@ -88,11 +90,13 @@ class Snapshots:
         sandboxes: SandboxStore,
         snapshots: SnapshotStore,
         chunks: ChunkStore,
+        bus: Bus,
         quota: SnapshotQuota | None = None,
     ) -> None:
         self._sandboxes = sandboxes
         self._snapshots = snapshots
         self._chunks = chunks
+        self._bus = bus
         self._quota = quota
 
     async def create(self, command: CreateSnapshot) -> Snapshot:
@@ -242,7 +246,17 @@ class Snapshots:
         )
 
     async def delete(self, ref: SnapshotRef) -> Snapshot:
+        """Refused (409) while a warm pool is built from it: the pool could not refill."""
         snapshot = await self.source(ref)
+        query = SnapshotPoolsQuery(snapshot_id=snapshot.public.id)
+        pools = await self._bus.request(commands.WARMPOOL_SNAPSHOT_POOLS, query)
+        if pools.pools:
+            raise ServiceError(
+                ErrorCode.CONFLICT,
+                f"snapshot {snapshot.public.id} is in use by warm pools:"
+                f" {', '.join(pools.pools[:10])}",
+                {"warmPools": pools.pools},
+            )
         await self._drop(snapshot.public.id)
         return snapshot.public
 

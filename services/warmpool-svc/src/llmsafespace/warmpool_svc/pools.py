@@ -18,6 +18,8 @@ from llmsafespace.contracts import (
     Role,
     RuntimeId,
     ServiceError,
+    SnapshotPools,
+    SnapshotPoolsQuery,
     SnapshotRef,
     TemplatePools,
     TemplatePoolsQuery,
@@ -188,6 +190,9 @@ class Pools:
             message = f"template {template.name!r} is of runtime {runtime!r}; omit `runtime`"
             raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"fields": {"runtime": message}})
         return spec.model_copy(update={"runtime": runtime})
+
+    async def snapshot_pools(self, query: SnapshotPoolsQuery) -> SnapshotPools:
+        return SnapshotPools(pools=await self._store.snapshot_pools(query.snapshot_id))
 
     async def template_pools(self, query: TemplatePoolsQuery) -> TemplatePools:
         return TemplatePools(pools=await self._store.template_pools(query.name))

@@ -127,6 +127,14 @@ class PoolStore:
             if spec is not None:
                 await reserve(name, owner_id, WarmPoolSpec.model_validate_json(spec))
 
+    async def snapshot_pools(self, snapshot_id: str) -> list[str]:
+        """The pools built from the snapshot ``snapshot_id``."""
+        rows = await self._pool.fetch(
+            "SELECT spec->>'name' AS name FROM warm_pools WHERE spec->>'snapshot' = $1 ORDER BY 1",
+            snapshot_id,
+        )
+        return [row["name"] for row in rows]
+
     async def template_pools(self, template: str) -> list[str]:
         """The pools made from ``template``."""
         rows = await self._pool.fetch(

@@ -3,10 +3,10 @@
 The stack runs in the variant the environment names (the same tests, another backend):
 `LLMSAFESPACE_TEST_DRIVER=kubernetes` puts sandboxes on a fake cluster (the in-memory API
 server and a kubelet running real agents, tests/kubernetes) through the Kubernetes
-driver; `LLMSAFESPACE_REPLICAS=2` (or `LLMSAFESPACE_REPLICAS_<SERVICE>`) runs every
-service as that many processes, and the `api` client spreads its requests over all
-gateways. Tests marked `local_driver` skip on the Kubernetes variant, and tests marked
-`kubernetes_driver` run only there.
+driver, and snapshot chunks in S3 (a moto server); `LLMSAFESPACE_REPLICAS=2` (or
+`LLMSAFESPACE_REPLICAS_<SERVICE>`) runs every service as that many processes, and the
+`api` client spreads its requests over all gateways. Tests marked `local_driver` skip on
+the Kubernetes variant, and tests marked `kubernetes_driver` run only there.
 """
 
 import itertools
@@ -22,6 +22,7 @@ import pytest
 from llmsafespace.devstack import Stack, state_dirs
 
 from .kubernetes.cluster import FakeCluster
+from .kubernetes.object_store import ObjectStore
 
 TEST_DRIVER = os.environ.get("LLMSAFESPACE_TEST_DRIVER", "local")
 DRIVERS = ("local", "kubernetes")
@@ -76,7 +77,24 @@ def cluster() -> Iterator[FakeCluster | None]:
 
 
 @pytest.fixture(scope="session")
-async def stack(stack_state_dir: Path, cluster: FakeCluster | None) -> AsyncIterator[Stack]:
+def object_store() -> Iterator[ObjectStore | None]:
+    """In the Kubernetes variant, the S3 bucket snapshot chunks go to (as on a cluster,
+    where replicas share no disk); None otherwise (chunks in the state dir)."""
+    if TEST_DRIVER != "kubernetes":
+        yield None
+        return
+    running = ObjectStore()
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    stack_state_dir: Path, cluster: FakeCluster | None, object_store: ObjectStore | None
+) -> AsyncIterator[Stack]:
     # Honours NATS_URL, DATABASE_URL, REDIS_URL. The whole suite shares one admin key:
     # its rate limits are lifted (tests that check limits start gateways of their own).
     # Quotas are low, so tests/e2e/test_quotas.py reaches them; admins are exempt, and no
@@ -88,7 +106,10 @@ async def stack(stack_state_dir: Path, cluster: FakeCluster | None) -> AsyncIter
         "SANDBOX_SVC_QUOTA_SANDBOXES": "3",
         "SANDBOX_SVC_QUOTA_MEMORY": "2Gi",
         "SANDBOX_SVC_QUOTA_PAUSED_SANDBOXES": "1",
+        "SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES": "24Mi",
+        "SANDBOX_SVC_QUOTA_SNAPSHOTS": "2",
         **(cluster.environ() if cluster is not None else {}),
+        **(object_store.environ() if object_store is not None else {}),
     }
     running = Stack(stack_state_dir, api_port=0, environ=environ)
     await running.start()

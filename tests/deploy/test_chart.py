@@ -15,6 +15,8 @@ import yaml
 
 from llmsafespace.contracts.bus_permissions import permissions
 from llmsafespace.runtime import KubernetesSettings
+from llmsafespace.sandbox_svc.chunks import LocalChunkStore, S3ChunkStore
+from llmsafespace.sandbox_svc.settings import Settings as SandboxSettings
 
 from .conftest import ROOT
 
@@ -252,3 +254,77 @@ def test_the_readme_installs_the_chart_with_values_it_has(helm: Path) -> None:
     args = [arg for key, value in filled.items() for arg in ("--set", key + "=" + value.strip('"'))]
     result = _helm(helm, "template", "rel", str(CHART), *args)
     assert result.returncode == 0, result.stderr
+
+
+def _sandbox_svc(objects: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    pod: dict[str, Any] = objects[("Deployment", "rel-llmsafespace-sandbox-svc")]["spec"][
+        "template"
+    ]["spec"]
+    return pod
+
+
+def _settings_in(container: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> SandboxSettings:
+    """sandbox-svc's settings as its Pod's env makes them (a Secret's value: a stand-in)."""
+    for item in container["env"]:
+        monkeypatch.setenv(item["name"], item.get("value", "from-a-secret"))
+    return SandboxSettings()
+
+
+def test_without_a_bucket_snapshot_chunks_go_to_a_writable_volume(
+    helm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root filesystem is read-only: the chunk dir must be a volume of its own, and
+    only sandbox-svc keeps chunks."""
+    objects = _objects(_render(helm, VALUES["default"]))
+    pod = _sandbox_svc(objects)
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert not any(name.startswith(("SANDBOX_SVC_SNAPSHOT_S3", "AWS_")) for name in env)
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    volume = mounts[env["SANDBOX_SVC_SNAPSHOT_DIR"]]
+    (declared,) = [item for item in pod["volumes"] if item["name"] == volume]
+    assert declared["emptyDir"]["sizeLimit"] == "10Gi"
+    store = _settings_in(container, monkeypatch).chunk_store()
+    assert isinstance(store, LocalChunkStore)
+    for service in set(SERVICES) - {"sandbox-svc"}:
+        deployment = objects[("Deployment", f"rel-llmsafespace-{service}")]
+        (other,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "SANDBOX_SVC_SNAPSHOT_DIR" not in {item["name"] for item in other["env"]}
+
+    claimed = _objects(_render(helm, [*REQUIRED, "--set", "snapshots.volume.existingClaim=shared"]))
+    volumes = {item["name"]: item for item in _sandbox_svc(claimed)["volumes"]}
+    assert volumes[volume]["persistentVolumeClaim"] == {"claimName": "shared"}
+
+
+def test_a_bucket_sends_snapshot_chunks_to_s3_with_credentials_from_a_secret(
+    helm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = [
+        *REQUIRED,
+        *("--set", "snapshots.s3.bucket=chunks"),
+        *("--set", "snapshots.s3.endpoint=http://minio:9000"),
+        *("--set", "snapshots.s3.region=eu-west-1"),
+    ]
+    made = [*bucket, *("--set", "snapshots.s3.accessKeyId=AKID")]
+    made += ["--set", "snapshots.s3.secretAccessKey=hush"]
+    existing = [*bucket, *("--set", "snapshots.s3.existingSecret=s3-credentials")]
+    for values, secret in ((made, "rel-llmsafespace-snapshots"), (existing, "s3-credentials")):
+        objects = _objects(_render(helm, values))
+        pod = _sandbox_svc(objects)
+        (container,) = pod["containers"]
+        env = {item["name"]: item for item in container["env"]}
+        assert "SANDBOX_SVC_SNAPSHOT_DIR" not in env
+        assert "snapshots" not in {item["name"] for item in pod["volumes"]}
+        plain = {name: item["value"] for name, item in env.items() if "value" in item}
+        assert plain["SANDBOX_SVC_SNAPSHOT_S3_BUCKET"] == "chunks"
+        assert plain["SANDBOX_SVC_SNAPSHOT_S3_ENDPOINT"] == "http://minio:9000"
+        assert plain["AWS_DEFAULT_REGION"] == "eu-west-1"
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert "value" not in env[variable], variable
+            assert env[variable]["valueFrom"]["secretKeyRef"]["name"] == secret
+        store = _settings_in(container, monkeypatch).chunk_store()
+        assert isinstance(store, S3ChunkStore)
+    stored = _objects(_render(helm, made))[("Secret", "rel-llmsafespace-snapshots")]["stringData"]
+    assert stored == {"access-key-id": "AKID", "secret-access-key": "hush"}
+    assert ("Secret", "rel-llmsafespace-snapshots") not in _objects(_render(helm, existing))

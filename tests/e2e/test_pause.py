@@ -15,6 +15,7 @@ from llmsafespace.runtime import Driver
 from llmsafespace.runtime.kubernetes import names
 
 from ..kubernetes.cluster import FakeCluster
+from ..kubernetes.object_store import ObjectStore
 from .test_audit import audit
 from .test_audit import names as event_names
 
@@ -211,6 +212,36 @@ async def test_the_kubernetes_driver_pauses_by_snapshot_keeping_files_but_not_me
     assert memory["error"]["name"] == "NameError", memory
     assert await _kept_for_pause(stack, sandbox_id) == 0  # dropped once resumed
     await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.kubernetes_driver
+async def test_a_resume_whose_chunk_store_fails_stays_paused_and_answers_503(
+    stack: Stack, api: httpx.AsyncClient, cluster: FakeCluster, object_store: ObjectStore
+) -> None:
+    sandbox_id = await _create(api, useWarmPool=False)
+    written = "open('/workspace/kept.txt', 'w').write('before the pause')"
+    assert (await _run(api, sandbox_id, written)).status_code == 200
+    paused = await api.post(f"/sandboxes/{sandbox_id}/pause")
+    assert paused.status_code == 200, paused.text
+    query = (
+        "SELECT s.chunks FROM snapshots s JOIN sandboxes x ON s.id = x.pause_snapshot"
+        " WHERE x.id = $1"
+    )
+    chunks = await _fetch(stack, query, sandbox_id)
+    assert isinstance(chunks, list)
+    assert chunks
+    object_store.lose(chunks)  # reading the workspace back is now an S3 error
+
+    resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
+    assert resumed.status_code == 503, resumed.text
+    assert resumed.json()["error"]["code"] == "runtime_unavailable"
+    assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "paused"
+    assert await _kept_for_pause(stack, sandbox_id) == 1  # kept for a later resume
+    assert _pods_of(cluster, sandbox_id) == []  # the new Pod went again
+    refused = await _run(api, sandbox_id, "1")
+    assert refused.json()["error"]["code"] == "sandbox_paused", refused.text
+    assert (await api.delete(f"/sandboxes/{sandbox_id}")).status_code == 200
+    assert await _kept_for_pause(stack, sandbox_id) == 0
 
 
 @pytest.mark.kubernetes_driver

@@ -172,6 +172,32 @@ async def test_a_template_build_is_streamed_and_its_sandboxes_have_its_packages_
 
 
 @pytest.mark.local_driver("templates are refused on the Kubernetes driver")
+async def test_a_snapshot_keeps_its_sandboxes_template_and_a_restore_binds_it_again(
+    admin: httpx.AsyncClient, template: dict[str, Any]
+) -> None:
+    created = await admin.post("/sandboxes", json={"template": template["name"]})
+    assert created.status_code == 201, created.text
+    source = created.json()["id"]
+    try:
+        taken = await admin.post(f"/sandboxes/{source}/snapshots", json={"name": "of-template"})
+        assert taken.status_code == 201, taken.text
+    finally:
+        await admin.delete(f"/sandboxes/{source}")
+    snapshot = taken.json()
+    assert snapshot["template"] == template["name"], snapshot
+    # The restore does not name the template: the snapshot brings it.
+    restored = await admin.post("/sandboxes", json={"snapshot": snapshot["id"]})
+    assert restored.status_code == 201, restored.text
+    sandbox_id = restored.json()["id"]
+    try:
+        probe = await run(admin, sandbox_id, "code", PROBE.format(package=template["package"]))
+        assert probe["stdout"].split() == ["42", "hello", "made-by-setup"], str(probe)
+    finally:
+        await admin.delete(f"/sandboxes/{sandbox_id}")
+        await admin.delete(f"/snapshots/{snapshot['id']}")
+
+
+@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_a_warm_pool_of_a_template_serves_creates_naming_it_warm(
     admin: httpx.AsyncClient, template: dict[str, Any]
 ) -> None:

@@ -42,3 +42,14 @@ app.kubernetes.io/component: {{ .svc.image }}
 {{- define "llmsafespace.managesSandboxes" -}}
 {{- if or (eq .key "sandbox") (eq .key "warmpool") }}true{{ end -}}
 {{- end -}}
+
+{{/* The Secret holding the snapshot bucket's credentials; empty when there is none. */}}
+{{- define "llmsafespace.snapshotSecret" -}}
+{{- with .Values.snapshots.s3 -}}
+{{- if .existingSecret -}}
+{{- .existingSecret -}}
+{{- else if .accessKeyId -}}
+{{- printf "%s-snapshots" (include "llmsafespace.fullname" $) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

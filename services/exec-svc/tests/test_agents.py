@@ -1,7 +1,10 @@
 """One connection per sandbox: callers of the same sandbox share one connect, and a
-sandbox whose agent is slow to answer delays nobody else's."""
+sandbox whose agent is slow to answer delays nobody else's; a resolve waits long, since
+it may resume the sandbox first."""
 
 import asyncio
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from llmsafespace.contracts import Caller, ResolvedSandbox, Role, SandboxStatus
 from llmsafespace.exec_svc import agents
 from llmsafespace.exec_svc.agents import Agents
+from llmsafespace.servicekit import Bus
 
 CALLER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
 
@@ -57,7 +61,7 @@ def slow(monkeypatch: pytest.MonkeyPatch) -> SlowAgents:
 
 
 async def test_a_slow_agent_delays_only_its_own_sandbox(slow: SlowAgents) -> None:
-    reach = Agents(ResolvingBus(), ttl=60)  # type: ignore[arg-type]
+    reach = Agents(ResolvingBus(), ttl=60, resolve_timeout=60)  # type: ignore[arg-type]
     first = asyncio.create_task(reach.client(CALLER, "sb-slowslowslow"))
     await slow.entered.wait()
     # Under one lock for every first connect, this waited for the slow agent.
@@ -70,7 +74,7 @@ async def test_a_slow_agent_delays_only_its_own_sandbox(slow: SlowAgents) -> Non
 
 
 async def test_callers_of_one_sandbox_share_one_connect(slow: SlowAgents) -> None:
-    reach = Agents(ResolvingBus(), ttl=60)  # type: ignore[arg-type]
+    reach = Agents(ResolvingBus(), ttl=60, resolve_timeout=60)  # type: ignore[arg-type]
     waiting = [asyncio.create_task(reach.client(CALLER, "sb-slowslowslow")) for _ in range(3)]
     await slow.entered.wait()
     slow.release.set()
@@ -80,3 +84,47 @@ async def test_callers_of_one_sandbox_share_one_connect(slow: SlowAgents) -> Non
     _, again = await reach.client(CALLER, "sb-slowslowslow")
     assert id(again) in clients  # kept, not reconnected
     assert len(slow.connects) == 1
+
+
+@dataclass
+class Reply:
+    data: bytes
+
+
+class RecordingConnection:
+    """The bus's `Connection`: resolves every sandbox, recording the timeout it waits."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    @property
+    def is_connected(self) -> bool:
+        return True
+
+    async def request(
+        self, subject: str, payload: bytes, *, timeout: float, headers: dict[str, str] | None
+    ) -> Reply:
+        self.timeouts.append(timeout)
+        resolved = ResolvedSandbox(
+            sandbox_id=json.loads(payload)["sandboxId"],
+            owner_id=CALLER.user_id,
+            status=SandboxStatus.RUNNING,
+            endpoint="tcp://resumed:1",
+            token="t",
+        )
+        return Reply(resolved.model_dump_json(by_alias=True).encode())
+
+    async def publish(self, subject: str, payload: bytes) -> None:
+        raise AssertionError("a resolve publishes nothing")
+
+
+async def test_a_resolve_waits_the_resolve_timeout_not_the_bus_default(
+    slow: SlowAgents,
+) -> None:
+    """An autoResume sandbox is resumed inside the resolve (on Kubernetes a restore of
+    its workspace), far longer than the bus's default 10 s."""
+    connection = RecordingConnection()
+    reach = Agents(Bus(connection, timeout=10), ttl=0, resolve_timeout=1800)
+    resolved, _ = await reach.client(CALLER, "sb-autoresumeaa")
+    assert resolved.sandbox_id == "sb-autoresumeaa"
+    assert connection.timeouts == [1800]

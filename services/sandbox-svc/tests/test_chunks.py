@@ -12,7 +12,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from llmsafespace.sandbox_svc.chunks import ChunkStore, LocalChunkStore, S3ChunkStore, digest
+from llmsafespace.sandbox_svc.chunks import (
+    ChunkStore,
+    ChunkStoreError,
+    LocalChunkStore,
+    S3ChunkStore,
+    digest,
+)
 
 BUCKET = "snapshots"
 START_SECONDS = 60.0
@@ -80,3 +86,18 @@ async def test_a_chunk_round_trips_and_is_stored_once(store: ChunkStore) -> None
 async def test_a_name_that_is_not_a_digest_is_refused(store: ChunkStore) -> None:
     with pytest.raises(ValueError, match="not a chunk name"):
         await store.put("../escape", b"x")
+
+
+async def test_a_chunk_the_store_cannot_read_is_a_chunk_store_error(store: ChunkStore) -> None:
+    with pytest.raises(ChunkStoreError):
+        await store.get(digest(b"never stored"))
+
+
+async def test_an_s3_service_out_of_reach_is_a_chunk_store_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+    store = S3ChunkStore(BUCKET, "chunks/", f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(ChunkStoreError):
+        await store.put(digest(b"x"), b"x")

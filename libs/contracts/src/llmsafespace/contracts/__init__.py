@@ -84,8 +84,11 @@ from .snapshots import (
     CreateSnapshot,
     CreateSnapshotRequest,
     ListSnapshots,
+    RestoreSnapshot,
     Snapshot,
     SnapshotPage,
+    SnapshotPools,
+    SnapshotPoolsQuery,
     SnapshotRef,
 )
 from .stream import (
@@ -262,6 +265,7 @@ __all__ = [
     "Request",
     "ResolvedSandbox",
     "Resources",
+    "RestoreSnapshot",
     "Role",
     "RunExecution",
     "RuntimeId",
@@ -289,6 +293,8 @@ __all__ = [
     "Snapshot",
     "SnapshotId",
     "SnapshotPage",
+    "SnapshotPools",
+    "SnapshotPoolsQuery",
     "SnapshotRef",
     "StartExecution",
     "StartedMarker",

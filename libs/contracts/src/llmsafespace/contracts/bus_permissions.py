@@ -88,9 +88,12 @@ CALLS: dict[str, tuple[AnyCommand, ...]] = {
     ),
     subjects.SANDBOX_QUEUE: (
         commands.EXEC_TEMPLATE_BUILD, commands.WARMPOOL_CLAIM, commands.WARMPOOL_RELEASE,
-        commands.WARMPOOL_TEMPLATE_POOLS,
+        commands.WARMPOOL_TEMPLATE_POOLS, commands.WARMPOOL_SNAPSHOT_POOLS,
     ),
-    subjects.WARMPOOL_QUEUE: (commands.SANDBOX_RESERVE, commands.TEMPLATE_RESOLVE),
+    subjects.WARMPOOL_QUEUE: (
+        commands.SANDBOX_RESERVE, commands.TEMPLATE_RESOLVE, commands.SNAPSHOT_GET,
+        commands.SNAPSHOT_RESTORE,
+    ),
     subjects.EXEC_QUEUE: (commands.SANDBOX_RESOLVE, commands.TEMPLATE_BUILT),
     subjects.AUDIT_QUEUE: (),
 }  # fmt: skip

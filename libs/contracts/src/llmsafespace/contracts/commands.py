@@ -40,7 +40,16 @@ from .sandbox import (
     SandboxStatusReport,
     SetSandboxTimeout,
 )
-from .snapshots import CreateSnapshot, ListSnapshots, Snapshot, SnapshotPage, SnapshotRef
+from .snapshots import (
+    CreateSnapshot,
+    ListSnapshots,
+    RestoreSnapshot,
+    Snapshot,
+    SnapshotPage,
+    SnapshotPools,
+    SnapshotPoolsQuery,
+    SnapshotRef,
+)
 from .stream import CancelExecution, ExecutionAccepted, ExecutionStdin, StartExecution
 from .templates import (
     BuildTemplate,
@@ -117,6 +126,9 @@ SNAPSHOT_CREATE = Command(
 SNAPSHOT_GET = Command(subjects.SNAPSHOT_GET, SnapshotRef, Snapshot, subjects.SANDBOX_QUEUE)
 SNAPSHOT_LIST = Command(subjects.SNAPSHOT_LIST, ListSnapshots, SnapshotPage, subjects.SANDBOX_QUEUE)
 SNAPSHOT_DELETE = Command(subjects.SNAPSHOT_DELETE, SnapshotRef, Snapshot, subjects.SANDBOX_QUEUE)
+SNAPSHOT_RESTORE = Command(
+    subjects.SNAPSHOT_RESTORE, RestoreSnapshot, Snapshot, subjects.SANDBOX_QUEUE
+)
 
 TEMPLATE_CREATE = Command(
     subjects.TEMPLATE_CREATE, CreateTemplate, Template, subjects.SANDBOX_QUEUE
@@ -146,6 +158,9 @@ WARMPOOL_UPDATE = Command(
 WARMPOOL_DELETE = Command(subjects.WARMPOOL_DELETE, WarmPoolRef, WarmPool, subjects.WARMPOOL_QUEUE)
 WARMPOOL_TEMPLATE_POOLS = Command(
     subjects.WARMPOOL_TEMPLATE_POOLS, TemplatePoolsQuery, TemplatePools, subjects.WARMPOOL_QUEUE
+)
+WARMPOOL_SNAPSHOT_POOLS = Command(
+    subjects.WARMPOOL_SNAPSHOT_POOLS, SnapshotPoolsQuery, SnapshotPools, subjects.WARMPOOL_QUEUE
 )
 
 EXEC_RUN = Command(subjects.EXEC_RUN, RunExecution, ExecutionResult, subjects.EXEC_QUEUE)

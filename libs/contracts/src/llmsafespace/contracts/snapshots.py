@@ -1,4 +1,5 @@
-"""Snapshots: a sandbox's workspace, env, metadata and runtime, kept to start sandboxes from.
+"""Snapshots: a sandbox's workspace, env, metadata, runtime and template, kept to start
+sandboxes from.
 
 The interpreter's memory (variables, imported modules, running processes) is not part of a
 snapshot: a sandbox started from one has the files, installed packages and env, and a
@@ -29,6 +30,11 @@ class Snapshot(Contract):
     name: str
     sandbox_id: SandboxId = Field(description="The sandbox it was taken from")
     runtime: str
+    template: str | None = Field(
+        default=None,
+        description="The template the sandbox was made from; a sandbox started from the"
+        " snapshot binds it again (its packages and files are not in the workspace)",
+    )
     metadata: dict[str, str]
     env_names: list[str] = Field(description="The environment variables it carries (names)")
     size_bytes: int = Field(description="The workspace's size as an uncompressed tar archive")
@@ -51,6 +57,28 @@ class SnapshotRef(Contract):
 
     caller: Caller
     snapshot_id: SnapshotId
+
+
+class RestoreSnapshot(Contract):
+    """`cmd.snapshot.restore`: stream a snapshot's workspace into a running runtime that
+    is not a sandbox yet (a warm pool's, built from the snapshot), on behalf of the
+    pool's owner, who must be able to use the snapshot."""
+
+    caller: Caller
+    snapshot_id: SnapshotId
+    endpoint: str = Field(min_length=1, description="The runtime's agent")
+    token: str = Field(min_length=1, description="The agent's token")
+
+
+class SnapshotPoolsQuery(Contract):
+    """`cmd.warmpool.snapshot.pools` (sandbox-svc to warmpool-svc): the pools built from
+    a snapshot, which must not be deleted while they exist (they could not refill)."""
+
+    snapshot_id: SnapshotId
+
+
+class SnapshotPools(Contract):
+    pools: list[str]
 
 
 class ListSnapshots(Contract):

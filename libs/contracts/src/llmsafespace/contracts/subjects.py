@@ -20,6 +20,7 @@ SNAPSHOT_CREATE = f"{PREFIX}.cmd.snapshot.create"
 SNAPSHOT_GET = f"{PREFIX}.cmd.snapshot.get"
 SNAPSHOT_LIST = f"{PREFIX}.cmd.snapshot.list"
 SNAPSHOT_DELETE = f"{PREFIX}.cmd.snapshot.delete"
+SNAPSHOT_RESTORE = f"{PREFIX}.cmd.snapshot.restore"  # into a warm pool's runtime
 
 WARMPOOL_CLAIM = f"{PREFIX}.cmd.warmpool.claim"
 WARMPOOL_RELEASE = f"{PREFIX}.cmd.warmpool.release"
@@ -47,6 +48,7 @@ TEMPLATE_DELETE = f"{PREFIX}.cmd.template.delete"
 TEMPLATE_RESOLVE = f"{PREFIX}.cmd.template.resolve"  # a ready one, else 400 naming them
 TEMPLATE_BUILT = f"{PREFIX}.cmd.template.built"  # exec-svc to sandbox-svc
 WARMPOOL_TEMPLATE_POOLS = f"{PREFIX}.cmd.warmpool.template.pools"
+WARMPOOL_SNAPSHOT_POOLS = f"{PREFIX}.cmd.warmpool.snapshot.pools"
 EXEC_TEMPLATE_BUILD = f"{PREFIX}.cmd.exec.template.build"
 
 AUDIT_QUERY = f"{PREFIX}.cmd.audit.query"

@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from .base import Contract, Request
 from .caller import Caller
 from .events import WarmPoolEventName
-from .ids import RuntimeId, SandboxId, UserId
+from .ids import RuntimeId, SandboxId, SnapshotId, UserId
 from .sandbox import Resources, SecurityLevel
 
 POOL_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -79,6 +79,12 @@ class WarmPoolSpec(Request):
         default=None,
         description="A ready template (POST /templates): the pool's sandboxes have its "
         "packages, files and env, and its runtime; creates naming it claim from the pool",
+    )
+    snapshot: SnapshotId | None = Field(
+        default=None,
+        description="A snapshot (POST /sandboxes/{id}/snapshots) every sandbox of the pool"
+        " starts from: its workspace, runtime and template; creates from it claim from the"
+        " pool (its env is added at the claim)",
     )
 
     @field_validator("name")
@@ -211,6 +217,10 @@ class ClaimWarmSandbox(Contract):
     template: str | None = Field(
         default=None,
         description="Only a sandbox of a pool of this template matches (none: no template)",
+    )
+    snapshot: SnapshotId | None = Field(
+        default=None,
+        description="Only a sandbox of a pool of this snapshot matches (none: no snapshot)",
     )
 
 

@@ -72,18 +72,25 @@ async def create(request: Request, caller: Caller) -> Response:
     sandbox = await state_of(request)["bus"].request(
         commands.SANDBOX_CREATE,
         CreateSandbox(caller=caller, request=body),
-        timeout=settings.create_timeout,
+        timeout=settings.create_timeout if body.snapshot is None else settings.workspace_timeout,
     )
     return JSONResponse(_public(request, sandbox), status_code=201)
 
 
-def _on_sandbox(command: Command[SandboxRef, Sandbox]) -> Endpoint:
+def _on_sandbox(
+    command: Command[SandboxRef, Sandbox], *, moves_workspace: bool = False
+) -> Endpoint:
     """`command` on the path's sandbox (get, terminate, pause, resume), answered with the
-    sandbox as it then is."""
+    sandbox as it then is. One that may move the whole workspace (pause and resume, on
+    Kubernetes) waits `workspace_timeout`, not the bus's default."""
 
     @authenticated
     async def endpoint(request: Request, caller: Caller) -> Response:
-        sandbox = await state_of(request)["bus"].request(command, sandbox_ref(request, caller))
+        settings = state_of(request)["settings"]
+        timeout = settings.workspace_timeout if moves_workspace else None
+        sandbox = await state_of(request)["bus"].request(
+            command, sandbox_ref(request, caller), timeout=timeout
+        )
         return JSONResponse(_public(request, sandbox))
 
     return endpoint
@@ -91,8 +98,8 @@ def _on_sandbox(command: Command[SandboxRef, Sandbox]) -> Endpoint:
 
 get = _on_sandbox(commands.SANDBOX_GET)
 terminate = _on_sandbox(commands.SANDBOX_TERMINATE)
-pause = _on_sandbox(commands.SANDBOX_PAUSE)
-resume = _on_sandbox(commands.SANDBOX_RESUME)
+pause = _on_sandbox(commands.SANDBOX_PAUSE, moves_workspace=True)
+resume = _on_sandbox(commands.SANDBOX_RESUME, moves_workspace=True)
 
 
 async def _execute_body(request: Request, limit: int) -> ExecuteRequest:

@@ -41,6 +41,13 @@ class Settings(ServiceSettings):
     )
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     create_timeout: float = Field(default=60.0, gt=0, description="Seconds for a sandbox create")
+    workspace_timeout: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds for a call that moves a whole workspace: pause, resume, snapshot"
+        " create and a create from a snapshot (on Kubernetes pause and resume stream the"
+        " workspace too); a GiB takes about a minute",
+    )
     execute_grace: float = Field(
         default=15.0, gt=0, description="Seconds added to an execution's own timeout"
     )

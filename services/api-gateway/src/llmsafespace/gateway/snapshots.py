@@ -42,7 +42,7 @@ async def create(request: Request, caller: Caller) -> Response:
     body = await parse_body(request, CreateSnapshotRequest, settings.max_body_bytes)
     command = CreateSnapshot(caller=caller, sandbox_id=ref.sandbox_id, request=body)
     snapshot = await state_of(request)["bus"].request(
-        commands.SNAPSHOT_CREATE, command, timeout=settings.create_timeout
+        commands.SNAPSHOT_CREATE, command, timeout=settings.workspace_timeout
     )
     return JSONResponse(snapshot.wire(), status_code=201)
 
@@ -119,7 +119,8 @@ ROUTES: list[BaseRoute] = [
             "Delete a snapshot (chunks no other snapshot uses are freed)",
             "snapshots",
             Ref(Snapshot),
-            errors=(404,),
+            errors=(404, 409),
+            description="409 while a warm pool is built from it (delete the pool first).",
         ),
     ),
 ]

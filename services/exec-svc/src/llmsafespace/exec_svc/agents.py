@@ -17,9 +17,10 @@ from llmsafespace.servicekit import Bus
 
 
 class Agents:
-    def __init__(self, bus: Bus, ttl: float) -> None:
+    def __init__(self, bus: Bus, ttl: float, resolve_timeout: float) -> None:
         self._bus = bus
         self._ttl = ttl
+        self._resolve_timeout = resolve_timeout  # long: a resolve may resume the sandbox
         self._resolved: dict[str, tuple[float, ResolvedSandbox]] = {}
         self._clients: dict[str, AgentClient] = {}
         # One connect in flight per sandbox, shared by everyone who needs it meanwhile:
@@ -64,7 +65,9 @@ class Agents:
                 raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {sandbox_id} not found")
             return resolved
         resolved = await self._bus.request(
-            commands.SANDBOX_RESOLVE, SandboxRef(caller=caller, sandbox_id=sandbox_id)
+            commands.SANDBOX_RESOLVE,
+            SandboxRef(caller=caller, sandbox_id=sandbox_id),
+            timeout=self._resolve_timeout,
         )
         self._resolved[sandbox_id] = (time.monotonic() + self._ttl, resolved)
         return resolved

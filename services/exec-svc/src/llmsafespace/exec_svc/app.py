@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> Starlette:
         async with starting(SERVICE, settings) as up:
             pool = await up.database(files("llmsafespace.exec_svc") / "migrations")
             bus = await up.bus(broker)
-            agents = Agents(bus, settings.resolve_ttl)
+            agents = Agents(bus, settings.resolve_ttl, settings.resolve_timeout)
             up.on_stop(agents.close)
             runner = Runner(
                 agents, ExecutionStore(pool), bus, broker.connection, settings.output_limit_bytes

@@ -29,6 +29,12 @@ class Settings(ServiceSettings):
         description="An npm registry exec-svc fetches packages from for sandboxes",
     )
     resolve_ttl: float = Field(default=5.0, ge=0, description="Seconds an endpoint is cached")
+    resolve_timeout: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds to wait for sandbox-svc to resolve a sandbox: a call on a paused"
+        " `autoResume` sandbox resumes it first, which on Kubernetes restores its workspace",
+    )
     terminal_grace: float = Field(
         default=60.0,
         gt=0,

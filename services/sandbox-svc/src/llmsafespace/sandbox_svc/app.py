@@ -72,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
                 store,
                 SnapshotStore(pool),
                 settings.chunk_store(),
+                bus,
                 settings.snapshot_quota(),
             )
             template_store = TemplateStore(pool)

@@ -1,19 +1,37 @@
 """Where snapshot chunks live: content-addressed blobs (named by their sha256) behind one
 small interface, with two implementations: a local directory and S3-compatible object
-storage (for clusters; boto3, its credentials from the usual AWS variables)."""
+storage (for clusters; boto3, its credentials from the usual AWS variables). Whatever
+the backend raises when it fails (a disk error, S3 refusing or out of reach) comes out
+as one `ChunkStoreError`, so callers catch one type, not each backend's."""
 
 import asyncio
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+T = TypeVar("T")
+
+
+class ChunkStoreError(Exception):
+    """The chunk store could not store, read or delete a chunk."""
+
+
+async def _in_thread(
+    failures: tuple[type[Exception], ...], call: Callable[..., T], *args: Any
+) -> T:
+    """`call(*args)` off the event loop, the backend's `failures` as ChunkStoreError."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except failures as exc:
+        raise ChunkStoreError(f"chunk store: {exc}") from exc
 
 
 def digest(data: bytes) -> str:
@@ -56,13 +74,16 @@ class LocalChunkStore:
         return True
 
     async def put(self, name: str, data: bytes) -> bool:
-        return await asyncio.to_thread(self._put, name, data)
+        return await _in_thread((OSError,), self._put, name, data)
 
     async def get(self, name: str) -> bytes:
-        return await asyncio.to_thread(self._path(name).read_bytes)
+        return await _in_thread((OSError,), self._path(name).read_bytes)
 
     async def delete(self, name: str) -> None:
-        await asyncio.to_thread(self._path(name).unlink, missing_ok=True)
+        await _in_thread((OSError,), self._path(name).unlink, True)
+
+
+_S3_FAILURES = (BotoCoreError, ClientError)  # refused, or out of reach
 
 
 class S3ChunkStore:
@@ -96,13 +117,14 @@ class S3ChunkStore:
         data: bytes = reply["Body"].read()
         return data
 
+    def _delete(self, name: str) -> None:
+        self._client.delete_object(Bucket=self._bucket, Key=self._key(name))
+
     async def put(self, name: str, data: bytes) -> bool:
-        return await asyncio.to_thread(self._put, name, data)
+        return await _in_thread(_S3_FAILURES, self._put, name, data)
 
     async def get(self, name: str) -> bytes:
-        return await asyncio.to_thread(self._get, name)
+        return await _in_thread(_S3_FAILURES, self._get, name)
 
     async def delete(self, name: str) -> None:
-        await asyncio.to_thread(
-            self._client.delete_object, Bucket=self._bucket, Key=self._key(name)
-        )
+        await _in_thread(_S3_FAILURES, self._delete, name)

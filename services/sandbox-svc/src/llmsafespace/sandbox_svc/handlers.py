@@ -13,6 +13,7 @@ from llmsafespace.contracts import (
     ListTemplates,
     PoolReservation,
     ResolvedSandbox,
+    RestoreSnapshot,
     Sandbox,
     SandboxPage,
     SandboxRef,
@@ -99,6 +100,10 @@ def create_router(
     @handles(router, commands.SNAPSHOT_DELETE, max_workers=max_workers)
     async def delete_snapshot(ref: SnapshotRef) -> Snapshot:
         return await snapshots.delete(ref)
+
+    @handles(router, commands.SNAPSHOT_RESTORE, max_workers=max_workers)
+    async def restore_snapshot(command: RestoreSnapshot) -> Snapshot:
+        return await snapshots.restore_into(command)
 
     return router
 

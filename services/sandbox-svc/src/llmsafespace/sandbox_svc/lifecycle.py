@@ -32,6 +32,7 @@ from llmsafespace.runtime import (
 )
 from llmsafespace.servicekit import Bus
 
+from .chunks import ChunkStoreError
 from .metrics import CREATE_SECONDS, CREATIONS, HitRatio
 from .pause_by_snapshot import PauseBySnapshot
 from .quota import Quota
@@ -75,15 +76,14 @@ class Lifecycle:
         )
 
     async def create(self, command: CreateSandbox) -> Sandbox:
+        source = None
+        if command.request.snapshot is not None:
+            command, source = await self._from_snapshot(command, command.request.snapshot)
         command, layer = await self._with_template(command)
         request = command.request
         if self._max_paused_timeout and request.paused_timeout > self._max_paused_timeout:
             request = request.model_copy(update={"paused_timeout": self._max_paused_timeout})
             command = command.model_copy(update={"request": request})
-        source = None
-        if request.snapshot is not None:
-            command, source = await self._from_snapshot(command, request.snapshot)
-            request = command.request
         self._catalog.runtime(request.runtime)  # an unknown runtime is a 400 before any row
         sandbox_id = new_sandbox_id()
         structlog.contextvars.bind_contextvars(sandbox_id=sandbox_id)
@@ -119,8 +119,10 @@ class Lifecycle:
     async def _from_snapshot(
         self, command: CreateSandbox, snapshot_id: str
     ) -> tuple[CreateSandbox, StoredSnapshot]:
-        """The create as the snapshot shapes it: its runtime, its env and metadata under the
-        request's own entries, and a cold start (the workspace is restored into it)."""
+        """The create as the snapshot shapes it: its runtime, its template (unless the
+        request names one), and its env and metadata under the request's own entries. A
+        warm pool built from the snapshot may serve it; else it starts cold and the
+        workspace is restored into it."""
         if self._snapshots is None:
             raise ServiceError(ErrorCode.NOT_IMPLEMENTED, "snapshots are not configured")
         source = await self._snapshots.source(
@@ -129,9 +131,9 @@ class Lifecycle:
         request = command.request.model_copy(
             update={
                 "runtime": source.public.runtime,
+                "template": command.request.template or source.public.template,
                 "env": {**source.env, **command.request.env},
                 "metadata": {**source.public.metadata, **command.request.metadata},
-                "use_warm_pool": False,
             }
         )
         return command.model_copy(update={"request": request}), source
@@ -188,7 +190,7 @@ class Lifecycle:
             return
         try:
             await self._snapshots.restore(source, endpoint, token)
-        except (DriverError, OSError) as exc:
+        except (DriverError, OSError, ChunkStoreError) as exc:
             await self._driver.destroy(RuntimeId(sandbox_id))
             await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed")
             raise ServiceError(

@@ -11,6 +11,7 @@ import structlog
 from llmsafespace.contracts import ErrorCode, Sandbox, ServiceError
 from llmsafespace.runtime import Driver, DriverError, RuntimeId, RuntimeSpec
 
+from .chunks import ChunkStoreError
 from .runtime_spec import runtime_spec
 from .snapshots import Snapshots
 from .store import SandboxStore
@@ -55,10 +56,11 @@ class PauseBySnapshot:
         restore the workspace, record the runtime and drop the snapshot (`memoryKept`
         false). None when the sandbox ended meanwhile. If the runtime cannot be made or
         restored, the sandbox is paused again, its workspace still kept (a later resume
-        may succeed), and a ServiceError (runtime_unavailable) is raised."""
+        may succeed), and a ServiceError (runtime_unavailable, 503) is raised: the driver
+        failed, the agent did, or the chunk store (S3 refusing or out of reach)."""
         try:
             restored = await self._restore(resumed)
-        except (DriverError, OSError) as exc:
+        except (DriverError, OSError, ChunkStoreError) as exc:
             await asyncio.shield(self._store.pause(resumed, None))
             raise ServiceError(
                 ErrorCode.RUNTIME_UNAVAILABLE, f"resume failed, still paused: {exc}"

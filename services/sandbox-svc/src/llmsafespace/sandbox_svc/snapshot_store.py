@@ -13,8 +13,17 @@ from llmsafespace.servicekit import locks
 from .quota import SnapshotQuota
 
 _COLUMNS = (
-    "id, owner_id, name, sandbox_id, runtime, metadata, env,"
+    "id, owner_id, name, sandbox_id, runtime, template, metadata, env,"
     " chunks, size_bytes, stored_bytes, created_at"
+)
+_USAGE = (
+    "SELECT count(*) AS n, coalesce(sum(size_bytes), 0)::bigint AS bytes"
+    " FROM snapshots WHERE owner_id = $1 AND NOT internal"
+)
+# Of the chunk names in $1, those no snapshot row references.
+_UNREFERENCED = (
+    "SELECT coalesce(array_agg(DISTINCT c), '{}') FROM unnest($1::text[]) AS c"
+    " WHERE NOT EXISTS (SELECT 1 FROM snapshots WHERE c = ANY(chunks))"
 )
 
 
@@ -36,6 +45,7 @@ def _stored(row: asyncpg.Record) -> StoredSnapshot:
             name=row["name"],
             sandbox_id=row["sandbox_id"],
             runtime=row["runtime"],
+            template=row["template"],
             metadata=json.loads(row["metadata"]),
             env_names=sorted(env),
             size_bytes=row["size_bytes"],
@@ -64,6 +74,11 @@ class SnapshotStore:
             finally:
                 await conn.execute(f"SELECT pg_advisory_unlock{kind}($1)", key)
 
+    async def usage(self, owner_id: str) -> tuple[int, int]:
+        """How many snapshots the owner keeps, and their bytes (internal ones not counted)."""
+        used = await self._pool.fetchrow(_USAGE, owner_id)
+        return used["n"], used["bytes"]
+
     async def insert(
         self,
         snapshot: Snapshot,
@@ -81,22 +96,19 @@ class SnapshotStore:
                     locks.SNAPSHOT_QUOTA,
                     snapshot.owner_id,
                 )
-                used = await conn.fetchrow(
-                    "SELECT count(*) AS n, coalesce(sum(size_bytes), 0) AS bytes"
-                    " FROM snapshots WHERE owner_id = $1 AND NOT internal",
-                    snapshot.owner_id,
-                )
+                used = await conn.fetchrow(_USAGE, snapshot.owner_id)
                 quota.admit(used["n"], used["bytes"], snapshot.size_bytes)
             row = await conn.fetchrow(
-                "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, metadata, env,"
-                " chunks, size_bytes, stored_bytes, internal)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                "INSERT INTO snapshots (id, owner_id, name, sandbox_id, runtime, template,"
+                " metadata, env, chunks, size_bytes, stored_bytes, internal)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 f" RETURNING {_COLUMNS}",
                 snapshot.id,
                 snapshot.owner_id,
                 snapshot.name,
                 snapshot.sandbox_id,
                 snapshot.runtime,
+                snapshot.template,
                 json.dumps(snapshot.metadata),
                 json.dumps(stored.env),
                 stored.chunks,
@@ -142,9 +154,10 @@ class SnapshotStore:
             )
             if chunks is None:
                 return []
-            unused: list[str] = await conn.fetchval(
-                "SELECT coalesce(array_agg(DISTINCT c), '{}') FROM unnest($1::text[]) AS c"
-                " WHERE NOT EXISTS (SELECT 1 FROM snapshots WHERE c = ANY(chunks))",
-                chunks,
-            )
+            unused: list[str] = await conn.fetchval(_UNREFERENCED, chunks)
+        return unused
+
+    async def unreferenced(self, chunks: list[str]) -> list[str]:
+        """Those of `chunks` no snapshot uses (to sweep, under the exclusive lock)."""
+        unused: list[str] = await self._pool.fetchval(_UNREFERENCED, chunks)
         return unused

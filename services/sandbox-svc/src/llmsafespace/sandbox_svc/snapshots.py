@@ -1,5 +1,5 @@
 """Snapshots: a running sandbox's workspace (with the packages installed into it), env,
-metadata and runtime, stored as content-addressed chunks; a new sandbox starts from one.
+metadata, runtime and template, stored as content-addressed chunks; a new sandbox starts from one.
 
 The workspace is streamed from the sandbox's agent as its tar.gz archive (the download
 the files API uses), inflated on the fly and cut into fixed-size chunks named by their
@@ -9,10 +9,14 @@ share storage. A restore streams the chunks back, deflated, into the new sandbox
 part of a snapshot.
 """
 
+import asyncio
+import functools
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 import structlog
 
 from llmsafespace.contracts import (
@@ -21,19 +25,22 @@ from llmsafespace.contracts import (
     ErrorCode,
     ListSnapshots,
     Pagination,
+    RestoreSnapshot,
     Role,
     Sandbox,
     SandboxStatus,
     ServiceError,
     Snapshot,
     SnapshotPage,
+    SnapshotPoolsQuery,
     SnapshotRef,
+    commands,
     new_snapshot_id,
 )
 from llmsafespace.runtime import AgentClient, Download, DriverError
-from llmsafespace.servicekit import locks
+from llmsafespace.servicekit import Bus, locks
 
-from .chunks import ChunkStore, digest
+from .chunks import ChunkStore, ChunkStoreError, digest
 from .quota import SnapshotQuota
 from .snapshot_store import SnapshotStore, StoredSnapshot
 from .store import SandboxStore
@@ -66,17 +73,30 @@ async def _fixed(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield bytes(buffer)
 
 
+@dataclass
+class _Capture:
+    """A capture as it goes: every chunk's name in order, the bytes, and the chunks (and
+    their bytes) this capture was first to store."""
+
+    chunks: list[str] = field(default_factory=list)
+    size: int = 0
+    stored: int = 0
+    new: list[str] = field(default_factory=list)
+
+
 class Snapshots:
     def __init__(
         self,
         sandboxes: SandboxStore,
         snapshots: SnapshotStore,
         chunks: ChunkStore,
+        bus: Bus,
         quota: SnapshotQuota | None = None,
     ) -> None:
         self._sandboxes = sandboxes
         self._snapshots = snapshots
         self._chunks = chunks
+        self._bus = bus
         self._quota = quota
 
     async def create(self, command: CreateSnapshot) -> Snapshot:
@@ -116,54 +136,96 @@ class Snapshots:
         *,
         internal: bool = False,
     ) -> StoredSnapshot:
-        async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=True):
-            chunks, size, stored = await self._capture(endpoint, token)
-            snapshot = Snapshot(
-                id=new_snapshot_id(),
-                owner_id=sandbox.owner_id,
-                name=name,
-                sandbox_id=sandbox.id,
-                runtime=sandbox.runtime,
-                metadata=sandbox.metadata,
-                env_names=[],
-                size_bytes=size,
-                stored_bytes=stored,
-                created_at=datetime.now(UTC),  # the row's own time replaces it
-            )
-            saved = await self._snapshots.insert(
-                snapshot,
-                StoredSnapshot(
-                    public=snapshot,
-                    env=await self._sandboxes.env(sandbox.id),
-                    chunks=chunks,
-                ),
-                quota,
-                internal=internal,
-            )
+        """Capture and record one snapshot. With a quota, an owner already at it is refused
+        before any chunk is stored, and a capture stops once its bytes pass what is left
+        (the insert checks again, under the owner's lock, for captures running side by
+        side). Whatever ends it early, the chunks it stored that no snapshot uses go."""
+        admit: Callable[[int], None] | None = None
+        if quota is not None:
+            count, used = await self._snapshots.usage(sandbox.owner_id)
+            quota.admit(count, used, 0)
+            admit = functools.partial(quota.admit, count, used)
+        capture = _Capture()
+        try:
+            async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=True):
+                await self._capture(endpoint, token, capture, admit)
+                env, template, _ = await self._sandboxes.runtime_inputs(sandbox.id)
+                snapshot = Snapshot(
+                    id=new_snapshot_id(),
+                    owner_id=sandbox.owner_id,
+                    name=name,
+                    sandbox_id=sandbox.id,
+                    runtime=sandbox.runtime,
+                    template=template,
+                    metadata=sandbox.metadata,
+                    env_names=[],
+                    size_bytes=capture.size,
+                    stored_bytes=capture.stored,
+                    created_at=datetime.now(UTC),  # the row's own time replaces it
+                )
+                saved = await self._snapshots.insert(
+                    snapshot,
+                    StoredSnapshot(
+                        public=snapshot,
+                        env=env,
+                        chunks=capture.chunks,
+                    ),
+                    quota,
+                    internal=internal,
+                )
+        except BaseException:
+            await asyncio.shield(self._sweep(capture.new))
+            raise
         log.info(
-            "snapshot_created", snapshot_id=snapshot.id, size=size, stored=stored, internal=internal
+            "snapshot_created",
+            snapshot_id=snapshot.id,
+            size=capture.size,
+            stored=capture.stored,
+            internal=internal,
         )
         return saved
 
-    async def _capture(self, endpoint: str, token: str) -> tuple[list[str], int, int]:
-        """Stream the workspace into chunks: (their names in order, bytes, bytes new)."""
-        chunks: list[str] = []
-        size = stored = 0
+    async def _capture(
+        self,
+        endpoint: str,
+        token: str,
+        capture: _Capture,
+        admit: Callable[[int], None] | None,
+    ) -> None:
+        """Stream the workspace into chunks, recorded in `capture` as they are stored;
+        `admit(bytes so far)` raises once they are too many."""
         try:
             client = await AgentClient.connect(endpoint, token)
             try:
                 download = await client.open_read(WORKSPACE, archive=True)
                 async for chunk in _fixed(_inflated(download)):
+                    capture.size += len(chunk)
+                    if admit is not None:
+                        admit(capture.size)
                     name = digest(chunk)
                     if await self._chunks.put(name, chunk):
-                        stored += len(chunk)
-                    chunks.append(name)
-                    size += len(chunk)
+                        capture.stored += len(chunk)
+                        capture.new.append(name)
+                    capture.chunks.append(name)
             finally:
                 await client.close()
-        except DriverError as exc:
+        except (DriverError, ChunkStoreError) as exc:
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, f"snapshot failed: {exc}") from exc
-        return chunks, size, stored
+
+    async def _sweep(self, chunks: list[str]) -> None:
+        """Delete those of a failed capture's new `chunks` that no snapshot uses. The
+        exclusive lock waits for the captures in flight, which may reuse them, to record
+        their rows first. Best effort: a failure is logged, the capture's own error stands."""
+        if not chunks:
+            return
+        try:
+            async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=False):
+                for name in await self._snapshots.unreferenced(chunks):
+                    await self._chunks.delete(name)
+        except (ChunkStoreError, asyncpg.PostgresError) as exc:
+            log.warning("snapshot_chunks_not_swept", chunks=len(chunks), error=str(exc))
+            return
+        log.info("snapshot_chunks_swept", chunks=len(chunks))
 
     async def source(self, caller_ref: SnapshotRef) -> StoredSnapshot:
         """The snapshot, if the caller may use it; 404 otherwise."""
@@ -184,7 +246,17 @@ class Snapshots:
         )
 
     async def delete(self, ref: SnapshotRef) -> Snapshot:
+        """Refused (409) while a warm pool is built from it: the pool could not refill."""
         snapshot = await self.source(ref)
+        query = SnapshotPoolsQuery(snapshot_id=snapshot.public.id)
+        pools = await self._bus.request(commands.WARMPOOL_SNAPSHOT_POOLS, query)
+        if pools.pools:
+            raise ServiceError(
+                ErrorCode.CONFLICT,
+                f"snapshot {snapshot.public.id} is in use by warm pools:"
+                f" {', '.join(pools.pools[:10])}",
+                {"warmPools": pools.pools},
+            )
         await self._drop(snapshot.public.id)
         return snapshot.public
 
@@ -197,10 +269,36 @@ class Snapshots:
         await self._drop(snapshot_id)
 
     async def _drop(self, snapshot_id: str) -> None:
+        """Delete the row, then the chunks only it used. The row goes first and stays gone
+        if the chunk store fails meanwhile: the snapshot is deleted all the same, and the
+        chunks left behind are logged (a resume or an end must not fail on them)."""
         async with self._snapshots.locked(locks.SNAPSHOT_CHUNKS, shared=False):
-            for name in await self._snapshots.delete(snapshot_id):
-                await self._chunks.delete(name)
+            unused = await self._snapshots.delete(snapshot_id)
+            try:
+                for name in unused:
+                    await self._chunks.delete(name)
+            except ChunkStoreError as exc:
+                log.warning(
+                    "snapshot_chunks_not_swept",
+                    snapshot_id=snapshot_id,
+                    chunks=len(unused),
+                    error=str(exc),
+                )
         log.info("snapshot_deleted", snapshot_id=snapshot_id)
+
+    async def restore_into(self, command: RestoreSnapshot) -> Snapshot:
+        """Restore a snapshot the caller may use into a warm pool's runtime; a runtime or
+        chunk store that fails is 503 (warmpool-svc then discards that runtime)."""
+        source = await self.source(
+            SnapshotRef(caller=command.caller, snapshot_id=command.snapshot_id)
+        )
+        try:
+            await self.restore(source, command.endpoint, command.token)
+        except (DriverError, OSError, ChunkStoreError) as exc:
+            raise ServiceError(
+                ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {command.snapshot_id} failed"
+            ) from exc
+        return source.public
 
     async def restore(self, snapshot: StoredSnapshot, endpoint: str, token: str) -> None:
         """Stream the snapshot's workspace into a new sandbox's `/workspace`."""

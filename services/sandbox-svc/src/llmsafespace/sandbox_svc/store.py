@@ -252,12 +252,6 @@ class SandboxStore:
         counts.update({row["status"]: row["n"] for row in rows})
         return counts
 
-    async def env(self, sandbox_id: str) -> dict[str, str]:
-        """The env the sandbox was created with."""
-        value = await self._pool.fetchval("SELECT env FROM sandboxes WHERE id = $1", sandbox_id)
-        env: dict[str, str] = json.loads(value) if value else {}
-        return env
-
     async def runtime_id(self, sandbox_id: str) -> RuntimeId:
         """The runtime the sandbox runs on: a claimed warm one, else its own id."""
         value: str | None = await self._pool.fetchval(

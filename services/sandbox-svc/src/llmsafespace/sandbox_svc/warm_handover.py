@@ -81,6 +81,7 @@ class WarmHandover:
             resources=request.resources,
             env=request.env,
             template=request.template,
+            snapshot=request.snapshot,
         )
         try:
             return await self._bus.request(

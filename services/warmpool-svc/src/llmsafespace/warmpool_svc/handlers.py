@@ -8,6 +8,8 @@ from llmsafespace.contracts import (
     CreateWarmPool,
     ListWarmPools,
     ReleaseWarmClaim,
+    SnapshotPools,
+    SnapshotPoolsQuery,
     TemplatePools,
     TemplatePoolsQuery,
     UpdateWarmPool,
@@ -52,6 +54,10 @@ def create_router(pools: Pools, max_workers: int) -> NatsRouter:
     @handles(router, commands.WARMPOOL_DELETE, max_workers=max_workers)
     async def delete(ref: WarmPoolRef) -> WarmPool:
         return await pools.delete(ref)
+
+    @handles(router, commands.WARMPOOL_SNAPSHOT_POOLS, max_workers=max_workers)
+    async def snapshot_pools(query: SnapshotPoolsQuery) -> SnapshotPools:
+        return await pools.snapshot_pools(query)
 
     @handles(router, commands.WARMPOOL_TEMPLATE_POOLS, max_workers=max_workers)
     async def template_pools(query: TemplatePoolsQuery) -> TemplatePools:

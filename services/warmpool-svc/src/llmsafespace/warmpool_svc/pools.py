@@ -18,6 +18,9 @@ from llmsafespace.contracts import (
     Role,
     RuntimeId,
     ServiceError,
+    SnapshotPools,
+    SnapshotPoolsQuery,
+    SnapshotRef,
     TemplatePools,
     TemplatePoolsQuery,
     TemplateRef,
@@ -142,7 +145,8 @@ class Pools:
 
     async def create(self, command: CreateWarmPool) -> WarmPool:
         _refuse_preload_packages(command.spec.preload_packages)
-        spec = await self._with_template(command.caller, command.spec)
+        spec = await self._with_snapshot(command.caller, command.spec)
+        spec = await self._with_template(command.caller, spec)
         self._catalog.runtime(spec.runtime)
         shared = command.caller.role is Role.ADMIN
         limits = self._limits_for(command.caller, spec)
@@ -153,6 +157,26 @@ class Pools:
         log.info("warm_pool_created", pool=key, min_size=command.spec.min_size)
         self._wake(key)
         return await self._view(row)
+
+    async def _with_snapshot(self, caller: Caller, spec: WarmPoolSpec) -> WarmPoolSpec:
+        """A pool of a snapshot runs the snapshot's runtime and template; the snapshot must
+        be the caller's to use (else 404)."""
+        if spec.snapshot is None:
+            return spec
+        ref = SnapshotRef(caller=caller, snapshot_id=spec.snapshot)
+        snapshot = await self._bus.request(commands.SNAPSHOT_GET, ref)
+        runtime = snapshot.runtime
+        if "runtime" in spec.model_fields_set and spec.runtime != runtime:
+            message = f"snapshot {snapshot.id} is of runtime {runtime!r}; omit `runtime`"
+            raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"fields": {"runtime": message}})
+        if spec.template is not None and spec.template != snapshot.template:
+            message = (
+                f"snapshot {snapshot.id} is of template {snapshot.template!r}; omit `template`"
+            )
+            raise ServiceError(
+                ErrorCode.INVALID_REQUEST, message, {"fields": {"template": message}}
+            )
+        return spec.model_copy(update={"runtime": runtime, "template": snapshot.template})
 
     async def _with_template(self, caller: Caller, spec: WarmPoolSpec) -> WarmPoolSpec:
         """A pool of a template runs the template's runtime; the template must be ready
@@ -166,6 +190,9 @@ class Pools:
             message = f"template {template.name!r} is of runtime {runtime!r}; omit `runtime`"
             raise ServiceError(ErrorCode.INVALID_REQUEST, message, {"fields": {"runtime": message}})
         return spec.model_copy(update={"runtime": runtime})
+
+    async def snapshot_pools(self, query: SnapshotPoolsQuery) -> SnapshotPools:
+        return SnapshotPools(pools=await self._store.snapshot_pools(query.snapshot_id))
 
     async def template_pools(self, query: TemplatePoolsQuery) -> TemplatePools:
         return TemplatePools(pools=await self._store.template_pools(query.name))
@@ -223,6 +250,7 @@ class Pools:
             request.caller.user_id,
             request.sandbox_id,
             request.template,
+            request.snapshot,
         )
         self._metrics.claimed(request.runtime, row is not None)
         if row is None:

@@ -17,6 +17,7 @@ import structlog
 
 from llmsafespace.contracts import (
     Caller,
+    RestoreSnapshot,
     RuntimeId,
     ServiceError,
     Template,
@@ -206,11 +207,13 @@ class Replenisher:
             except ServiceError as exc:
                 return [exc.message[:500]]
         return list(
-            await asyncio.gather(*(self._start(pool, spec, template) for _ in range(count)))
+            await asyncio.gather(
+                *(self._start(pool, spec, owner_id, template) for _ in range(count))
+            )
         )
 
     async def _start(
-        self, pool: str, spec: WarmPoolSpec, template: Template | None = None
+        self, pool: str, spec: WarmPoolSpec, owner_id: str, template: Template | None = None
     ) -> str | None:
         """Start one warm sandbox; returns an error message on failure, else None."""
         runtime_id = new_warm_id()
@@ -230,6 +233,7 @@ class Replenisher:
                         template_layer=None if template is None else template.layer,
                     )
                 )
+                await self._restore(handle.endpoint, handle.token, spec, owner_id)
                 await self._preload(handle.endpoint, handle.token, spec)
             except (DriverError, PreloadFailed) as exc:
                 log.warning("warm_start_failed", pool=pool, error=str(exc))
@@ -243,6 +247,24 @@ class Replenisher:
             if not await self._store.mark_ready(runtime_id, handle.endpoint, handle.token):
                 await self._driver.destroy(runtime_id)  # the pool went while this one started
         return None
+
+    async def _restore(self, endpoint: str, token: str, spec: WarmPoolSpec, owner_id: str) -> None:
+        """A pool of a snapshot: sandbox-svc (which keeps the chunks) streams its workspace
+        in, as the pool's owner may use it."""
+        if spec.snapshot is None:
+            return
+        command = RestoreSnapshot(
+            caller=Caller(user_id=owner_id),
+            snapshot_id=spec.snapshot,
+            endpoint=endpoint,
+            token=token,
+        )
+        try:
+            await self._bus.request(
+                commands.SNAPSHOT_RESTORE, command, timeout=self._preload_timeout
+            )
+        except ServiceError as exc:
+            raise PreloadFailed(f"restoring snapshot {spec.snapshot}: {exc.message}") from exc
 
     async def _preload(self, endpoint: str, token: str, spec: WarmPoolSpec) -> None:
         if not spec.preload_packages and not spec.preload_scripts:

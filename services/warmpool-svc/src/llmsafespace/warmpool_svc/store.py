@@ -127,6 +127,14 @@ class PoolStore:
             if spec is not None:
                 await reserve(name, owner_id, WarmPoolSpec.model_validate_json(spec))
 
+    async def snapshot_pools(self, snapshot_id: str) -> list[str]:
+        """The pools built from the snapshot ``snapshot_id``."""
+        rows = await self._pool.fetch(
+            "SELECT spec->>'name' AS name FROM warm_pools WHERE spec->>'snapshot' = $1 ORDER BY 1",
+            snapshot_id,
+        )
+        return [row["name"] for row in rows]
+
     async def template_pools(self, template: str) -> list[str]:
         """The pools made from ``template``."""
         rows = await self._pool.fetch(
@@ -225,6 +233,7 @@ class PoolStore:
         user_id: str,
         sandbox_id: str,
         template: str | None = None,
+        snapshot: str | None = None,
     ) -> asyncpg.Record | None:
         """Step 2 of the handover (see `ClaimWarmSandbox`), in one transaction: record the
         claim for `sandbox_id` in the ledger and hand it the oldest matching ready sandbox
@@ -245,6 +254,7 @@ class PoolStore:
                 "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
                 "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
                 "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
+                "   AND p.spec->>'snapshot' IS NOT DISTINCT FROM $7"
                 "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
                 " ) RETURNING id, pool, endpoint, token",
                 runtime,
@@ -253,6 +263,7 @@ class PoolStore:
                 user_id,
                 sandbox_id,
                 template,
+                snapshot,
             )
             await conn.execute(
                 "UPDATE warm_claims SET runtime_id = $2 WHERE sandbox_id = $1",

@@ -62,7 +62,7 @@ class World:
         inventory = Inventory(store, driver, lifecycle, Catalog(), quota)
         # Only `reserve` is sent here: the snapshot handlers' stores are never reached.
         unused = cast(asyncpg.Pool, None)
-        snapshots = Snapshots(store, SnapshotStore(unused), LocalChunkStore(tmp))
+        snapshots = Snapshots(store, SnapshotStore(unused), LocalChunkStore(tmp), self.bus)
         self.broker.include_router(create_router(lifecycle, inventory, snapshots, 4))
 
     async def reserve(self, pool: str, sandboxes: int, memory: int) -> PoolReservation:

@@ -65,7 +65,16 @@ async def test_the_commands_models_write_most_work_in_a_default_sandbox(
 async def test_without_network_pip_and_npm_fail_at_once_saying_how_to_get_packages(
     api: httpx.AsyncClient, sandbox_id: str
 ) -> None:
-    for command in ("pip install six", "pip3 install six", "npm install left-pad"):
+    commands = (
+        "pip install six",
+        "pip3 install six",
+        "pip -q install six",
+        "python3 -m pip install six",
+        "python -m pip install --no-cache-dir six",
+        "npm install left-pad",
+        "npm --silent install left-pad",
+    )
+    for command in commands:
         result = await _run(api, sandbox_id, "command", command)
         assert result["status"] == "failed", result  # exited, not a timeout: nothing waits
         assert result["exitCode"] != 0, result
@@ -73,12 +82,16 @@ async def test_without_network_pip_and_npm_fail_at_once_saying_how_to_get_packag
         assert "POST /sandboxes/{id}/packages" in result["stderr"], result
     code = (
         "import subprocess, sys\n"
-        "done = subprocess.run([sys.executable, '-m', 'pip', 'install', 'six'])\n"
+        "done = subprocess.run([sys.executable, '-m', 'pip', 'install', 'six'],"
+        " capture_output=True, text=True)\n"
+        "print(done.stderr)\n"
         "done.returncode"
     )
     result = await _run(api, sandbox_id, "code", code)
     assert result["status"] == "completed", result
     assert result["result"] == "1", result
+    assert "networkAccess" in result["stdout"], result
+    assert "POST /sandboxes/{id}/packages" in result["stdout"], result
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from llmsafespace.runtime import (
     UnsupportedSpec,
 )
 from llmsafespace.runtime.kubernetes import names
+from llmsafespace.runtime.local import bwrap
 
 from .apiserver import FakeApiServer
 from .conftest import NAMESPACE
@@ -298,3 +300,50 @@ async def test_stats_report_the_memory_limit_and_leave_unmeasured_use_unknown(
     assert (stats.cpu_ms, stats.cpu_cores, stats.memory_bytes, stats.pids) == (None,) * 4
     await driver.destroy("sb-stats")
     assert await driver.stats("sb-stats") is None
+
+
+async def test_pods_get_the_sandbox_environment_of_the_local_driver(
+    driver: KubernetesDriver, apiserver: FakeApiServer, tmp_path: Path
+) -> None:
+    """PIP_TARGET, LANG, offline pip/npm and its hint, NODE_PATH and the tools on PATH, as a
+    bubblewrap sandbox gets them: one source, ``sandbox_environment``; a create's env wins."""
+    offline = RuntimeSpec(runtime_id="sb-env-off", env={"LANG": "en_US.UTF-8"})
+    networked = RuntimeSpec(runtime_id="sb-env-on", network_ports=(443,))
+    pods = {}
+    for spec in (offline, networked):
+        await driver.create(spec)
+        pod = apiserver.get("pods", NAMESPACE, names.object_name(spec.runtime_id))
+        assert pod is not None
+        (container,) = pod["spec"]["containers"]
+        pods[spec.runtime_id] = {each["name"]: each["value"] for each in container["env"]}
+    env = pods["sb-env-off"]
+    assert env["PATH"].split(":")[0] == "/opt/runtime/bin"
+    assert env["PIP_TARGET"] == "/workspace/.packages"
+    assert env["NODE_PATH"] == "/workspace/node_modules"
+    assert env["HOME"] == "/workspace"
+    assert env["LANG"] == "en_US.UTF-8"  # the create's own
+    assert env["PIP_NO_INDEX"] == "1"
+    assert env["NPM_CONFIG_OFFLINE"] == "true"
+    assert env["LLMSAFESPACE_OFFLINE"] == "1"  # the hook and the npm wrapper say why
+    user_path = env["LLMSAFESPACE_USER_PYTHONPATH"].split(":")
+    assert user_path == ["/workspace/.packages", "/opt/runtime/hooks"]
+    assert pods["sb-env-on"]["LANG"] == "C.UTF-8"
+    assert not {"PIP_NO_INDEX", "NPM_CONFIG_OFFLINE", "LLMSAFESPACE_OFFLINE"} & set(
+        pods["sb-env-on"]
+    )
+
+    def local(tcp_ports: tuple[int, ...] | None, extra: dict[str, str]) -> dict[str, str]:
+        profile = bwrap.Profile(
+            interpreter="/usr/bin/python3",
+            workspace=tmp_path,
+            run_dir=tmp_path,
+            agent_dir=tmp_path,
+            etc_dir=tmp_path,
+            tmp_bytes=2**20,
+            env=extra,
+            tcp_ports=tcp_ports,
+        )
+        return {k: v for k, v in bwrap.environment(profile).items() if k != "PYTHONPATH"}
+
+    assert env == local(None, {"LANG": "en_US.UTF-8"})
+    assert pods["sb-env-on"] == local((443,), {})

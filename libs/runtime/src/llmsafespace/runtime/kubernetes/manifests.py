@@ -8,6 +8,7 @@ from typing import Any
 
 from ..driver import NetworkRule, RuntimeSpec
 from ..unreachable import blocked_within
+from ..userland.environment import sandbox_environment
 from . import names
 from .config import KubernetesConfig
 
@@ -43,8 +44,12 @@ def _millicores(cpu: float) -> str:
 
 
 def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Manifest:
-    """The sandbox Pod: non-root, read-only root, no capabilities, agent on TCP."""
+    """The sandbox Pod: non-root, read-only root, no capabilities, agent on TCP.
+
+    Its ``env`` is the sandbox's environment as on the local driver (the image holds the
+    tools it names, ``/opt/runtime``), then the create's own."""
     port = config.agent_port
+    env = sandbox_environment(networked=placement.egress is not None) | spec.env
     resources = {
         "cpu": _millicores(spec.cpu),
         "memory": str(spec.memory_bytes),
@@ -67,7 +72,7 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
             "/workspace",
         ],
         "workingDir": "/workspace",
-        "env": [{"name": key, "value": value} for key, value in sorted(spec.env.items())],
+        "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
         "ports": [{"name": "agent", "containerPort": port, "protocol": "TCP"}],
         "resources": {"requests": resources, "limits": resources},
         "securityContext": {

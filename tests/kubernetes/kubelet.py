@@ -33,20 +33,44 @@ HOST_ENTRIES_HIDDEN = frozenset({"proc", "dev", "tmp", "run", "workspace"})
 REPO = Path(__file__).resolve().parents[2]
 
 
-def container_argv(workdir: Path, token_path: str, command: list[str]) -> list[str]:
+def _entries(directory: Path) -> list[str]:
+    """Bind every entry of a host directory as it is (links as links)."""
+    argv: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_symlink():
+            argv += ["--symlink", os.readlink(entry), str(entry)]
+        elif entry.is_dir():
+            argv += ["--bind", str(entry), str(entry)]
+        elif entry.is_file():
+            argv += ["--ro-bind", str(entry), str(entry)]
+    return argv
+
+
+def container_argv(
+    workdir: Path, token_path: str, command: list[str], volumes: dict[str, Path] | None = None
+) -> list[str]:
     """bwrap around `command`: the host's root entries, but private `/workspace`, `/tmp`
-    and `/run` (with the token where the Pod mounts its Secret) and a new pid namespace."""
+    and `/run` (with the token where the Pod mounts its Secret), the Pod's other `emptyDir`
+    volumes (``volumes``: mount path → host dir) and a new pid namespace. A root entry
+    holding such a mount (`/opt` for `/opt/template`) is rebuilt from its entries, so the
+    mount point is never made on the host."""
+    volumes = volumes or {}
+    rebuilt = {Path(path).parts[1] for path in volumes}
     argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc"]
     for entry in sorted(Path("/").iterdir()):
         if entry.name in HOST_ENTRIES_HIDDEN:
             continue
         if entry.is_symlink():
             argv += ["--symlink", os.readlink(entry), str(entry)]
+        elif entry.name in rebuilt:
+            argv += ["--dir", str(entry), *_entries(entry)]
         elif entry.is_dir():
             argv += ["--bind", str(entry), str(entry)]
     argv += ["--dev-bind", "/dev", "/dev", "--proc", "/proc", "--tmpfs", "/run"]
     argv += ["--bind", str(workdir / "workspace"), "/workspace"]
     argv += ["--bind", str(workdir / "tmp"), "/tmp"]
+    for path, source in sorted(volumes.items()):
+        argv += ["--bind", str(source), path]
     # The agent runs from this checkout and its venv: visible again if /tmp hid them.
     argv += ["--ro-bind", str(REPO), str(REPO)]
     argv += ["--ro-bind", str(workdir / "token"), token_path]
@@ -113,6 +137,12 @@ class FakeKubelet:
         token_file.write_bytes(base64.b64decode(secret["data"]["token"]))
         (workdir / "workspace").mkdir()
         (workdir / "tmp").mkdir(mode=0o1777)
+        volumes = {}
+        empty_dirs = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for mount in container["volumeMounts"]:
+            if mount["name"] in empty_dirs and mount["mountPath"] not in ("/workspace", "/tmp"):
+                volumes[mount["mountPath"]] = workdir / "volumes" / mount["name"]
+                volumes[mount["mountPath"]].mkdir(parents=True)
         port = next(p["containerPort"] for p in container["ports"] if p["name"] == "agent")
         env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
         mount = next(m for m in container["volumeMounts"] if m["name"] == token_volume["name"])
@@ -131,7 +161,7 @@ class FakeKubelet:
             "/workspace",
         ]
         running.process = await asyncio.create_subprocess_exec(
-            *container_argv(workdir, token_path, agent),
+            *container_argv(workdir, token_path, agent, volumes),
             env=env,
             cwd=workdir,
             start_new_session=True,

@@ -11,11 +11,15 @@ import pytest
 from llmsafespace.runtime import (
     AgentClient,
     DriverError,
+    Handle,
+    KeepsTemplates,
     KubernetesConfig,
     KubernetesDriver,
     NetworkRule,
+    RuntimeId,
     RuntimeOwner,
     RuntimeSpec,
+    RuntimeUnavailable,
     SandboxFailure,
     UnknownRuntime,
     UnsupportedSpec,
@@ -347,3 +351,44 @@ async def test_pods_get_the_sandbox_environment_of_the_local_driver(
 
     assert env == local(None, {"LANG": "en_US.UTF-8"})
     assert pods["sb-env-on"] == local((443,), {})
+
+
+async def _code(handle: Handle, code: str) -> str | None:
+    agent = await AgentClient.connect(handle.endpoint, handle.token)
+    try:
+        return (await agent.run_code(code, timeout=10)).result
+    finally:
+        await agent.close()
+
+
+async def test_a_kept_layer_is_copied_into_each_sandbox_of_the_template_until_dropped(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    builder = await driver.create(RuntimeSpec(runtime_id="sb-builder"))
+    built = (
+        "import os; os.makedirs('/workspace/.packages/tplmod', exist_ok=True)\n"
+        "open('/workspace/.packages/tplmod/__init__.py', 'w').write('ANSWER = 42')\n"
+        "open('/workspace/note.txt', 'w').write('kept')"
+    )
+    await _code(builder, built)
+    assert isinstance(driver, KeepsTemplates)
+    await driver.keep_layer(RuntimeId("sb-builder"), "tpl-one-abcd")
+    await driver.destroy("sb-builder")
+    assert [handle.runtime_id for handle in await driver.list()] == []  # a layer is no sandbox
+
+    handle = await driver.create(RuntimeSpec(runtime_id="sb-of-tpl", template_layer="tpl-one-abcd"))
+    pod = apiserver.get("pods", NAMESPACE, names.object_name("sb-of-tpl"))
+    assert pod is not None
+    (container,) = pod["spec"]["containers"]
+    assert {"name": "template", "mountPath": "/opt/template"} in container["volumeMounts"]
+    env = {each["name"]: each["value"] for each in container["env"]}
+    assert "/opt/template/.packages" in env["LLMSAFESPACE_USER_PYTHONPATH"].split(":")
+    read = "open('/opt/template/note.txt').read() + str(__import__('tplmod').ANSWER)"
+    assert await _code(handle, read) == "'kept42'"  # before create returned, importable
+    assert await _code(handle, "import os; os.listdir('/workspace')") == "[]"
+
+    await driver.drop_layer("tpl-one-abcd")
+    await driver.drop_layer("tpl-one-abcd")  # idempotent
+    with pytest.raises(RuntimeUnavailable, match="build the template again"):
+        await driver.create(RuntimeSpec(runtime_id="sb-too-late", template_layer="tpl-one-abcd"))
+    assert apiserver.get("pods", NAMESPACE, names.object_name("sb-too-late")) is None

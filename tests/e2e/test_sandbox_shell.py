@@ -1,6 +1,7 @@
 """The sandbox's shell as a model expects a Linux box: the commands models write most,
-pip inside a sandbox (into the workspace prefix, importable at once), and a clear, immediate
-refusal without network."""
+pip and npm inside a sandbox (into the workspace, importable at once), and a clear,
+immediate refusal without network — on the Kubernetes variant too where the fake kubelet
+allows (its Pods get the driver's environment and the image's /opt/runtime)."""
 
 import secrets
 from pathlib import Path
@@ -11,7 +12,10 @@ import pytest
 
 from .test_packages import build_wheel, publish
 
-pytestmark = [pytest.mark.stack, pytest.mark.local_driver("the sandbox's shell is the host's /usr")]
+pytestmark = pytest.mark.stack
+HOST_SHELL = "the sandbox's shell is the host's /usr, as uid 1000 (the fake kubelet runs root)"
+VENV_AGENT = "the fake kubelet's agent runs the venv's interpreter, which has no pip"
+HOST_NETWORK = "the fake kubelet's Pods share the host's network (a fixed port)"
 
 # (command, what its stdout must contain); each must exit 0.
 COMMON_COMMANDS = [
@@ -50,6 +54,7 @@ async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str)
     return result
 
 
+@pytest.mark.local_driver(HOST_SHELL)
 async def test_the_commands_models_write_most_work_in_a_default_sandbox(
     api: httpx.AsyncClient, sandbox_id: str
 ) -> None:
@@ -61,7 +66,7 @@ async def test_the_commands_models_write_most_work_in_a_default_sandbox(
     assert not failed, failed
 
 
-async def test_without_network_pip_and_npm_fail_at_once_saying_how_to_get_packages(
+async def test_without_network_pip_and_npm_commands_fail_at_once_saying_how_to_get_packages(
     api: httpx.AsyncClient, sandbox_id: str
 ) -> None:
     commands = (
@@ -79,6 +84,12 @@ async def test_without_network_pip_and_npm_fail_at_once_saying_how_to_get_packag
         assert result["exitCode"] != 0, result
         assert "networkAccess" in result["stderr"], result
         assert "POST /sandboxes/{id}/packages" in result["stderr"], result
+
+
+@pytest.mark.local_driver(VENV_AGENT)
+async def test_without_network_pip_from_code_fails_at_once_saying_how_to_get_packages(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
     code = (
         "import subprocess, sys\n"
         "done = subprocess.run([sys.executable, '-m', 'pip', 'install', 'six'],"
@@ -132,6 +143,7 @@ async def _upload(api: httpx.AsyncClient, sandbox_id: str, root: Path) -> None:
         assert uploaded.status_code == 201, uploaded.text
 
 
+@pytest.mark.local_driver(VENV_AGENT)
 async def test_pip_in_a_networked_sandbox_installs_into_the_workspace_importable_at_once(
     api: httpx.AsyncClient, index_dir: tuple[Path, list[str]]
 ) -> None:
@@ -191,6 +203,7 @@ async def test_pip_in_a_networked_sandbox_installs_into_the_workspace_importable
         await api.delete(f"/sandboxes/{sandbox_id}")
 
 
+@pytest.mark.local_driver(HOST_NETWORK)
 async def test_npm_in_a_networked_sandbox_installs_from_a_registry_and_node_requires_it(
     api: httpx.AsyncClient, index_dir: tuple[Path, list[str]]
 ) -> None:

@@ -3,7 +3,10 @@
 
 Honest limits: no image, no user namespace, no cgroups, no network isolation — the agent
 runs as root on the host's file system (the Pod's securityContext is only checked, in the
-tests, as data). Like a container it gets its own mount and pid namespaces (bubblewrap):
+tests, as data). Of the image there is only what every runtime image adds at
+``/opt/runtime`` (its bin and startup hook, written by the module the Dockerfiles run, for
+the host's ``/usr/bin/python3``); the agent itself runs this checkout's venv interpreter.
+Like a container it gets its own mount and pid namespaces (bubblewrap):
 its `emptyDir` volumes as `/workspace` and `/tmp`, the Secret's token at the path the Pod
 mounts it. What is real is the path the driver takes: API objects over HTTP, the token
 through the Secret, the agent over TCP at the Pod IP.
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmsafespace.runtime.userland.tools import RUNTIME_ROOT, write_tree
+
 from .apiserver import FakeApiServer, Object
 
 SECRET_WAIT = 10.0
@@ -31,6 +36,7 @@ HOST_ENTRIES_HIDDEN = frozenset({"proc", "dev", "tmp", "run", "workspace"})
 
 
 REPO = Path(__file__).resolve().parents[2]
+IMAGE_PYTHON = "/usr/bin/python3"  # the runtime image's interpreter (with its pip)
 
 
 def _entries(directory: Path) -> list[str]:
@@ -47,15 +53,19 @@ def _entries(directory: Path) -> list[str]:
 
 
 def container_argv(
-    workdir: Path, token_path: str, command: list[str], volumes: dict[str, Path] | None = None
+    workdir: Path,
+    token_path: str,
+    command: list[str],
+    volumes: dict[str, Path] | None = None,
+    image: Path | None = None,
 ) -> list[str]:
     """bwrap around `command`: the host's root entries, but private `/workspace`, `/tmp`
     and `/run` (with the token where the Pod mounts its Secret), the Pod's other `emptyDir`
-    volumes (``volumes``: mount path → host dir) and a new pid namespace. A root entry
-    holding such a mount (`/opt` for `/opt/template`) is rebuilt from its entries, so the
-    mount point is never made on the host."""
+    volumes (``volumes``: mount path → host dir), the image's ``/opt/runtime`` (``image``,
+    read-only) and a new pid namespace. A root entry holding such a mount (`/opt`) is
+    rebuilt from its entries, so no mount point is ever made on the host."""
     volumes = volumes or {}
-    rebuilt = {Path(path).parts[1] for path in volumes}
+    rebuilt = {Path(path).parts[1] for path in volumes} | ({"opt"} if image else set())
     argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc"]
     for entry in sorted(Path("/").iterdir()):
         if entry.name in HOST_ENTRIES_HIDDEN:
@@ -71,6 +81,8 @@ def container_argv(
     argv += ["--bind", str(workdir / "tmp"), "/tmp"]
     for path, source in sorted(volumes.items()):
         argv += ["--bind", str(source), path]
+    if image is not None:
+        argv += ["--ro-bind", str(image), RUNTIME_ROOT]
     # The agent runs from this checkout and its venv: visible again if /tmp hid them.
     argv += ["--ro-bind", str(REPO), str(REPO)]
     argv += ["--ro-bind", str(workdir / "token"), token_path]
@@ -97,6 +109,8 @@ class FakeKubelet:
         self._root = root
         self.pods: dict[str, RunningPod] = {}
         self._ips: set[str] = set()
+        self._image = root / "image-opt-runtime"
+        write_tree(self._image, IMAGE_PYTHON)  # what `RUN python3 -m userland.tools` writes
         api.listeners.append(self._on_pod)
 
     def _on_pod(self, event: str, pod: Object) -> None:
@@ -161,7 +175,7 @@ class FakeKubelet:
             "/workspace",
         ]
         running.process = await asyncio.create_subprocess_exec(
-            *container_argv(workdir, token_path, agent, volumes),
+            *container_argv(workdir, token_path, agent, volumes, self._image),
             env=env,
             cwd=workdir,
             start_new_session=True,

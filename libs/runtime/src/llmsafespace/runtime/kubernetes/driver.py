@@ -158,7 +158,9 @@ class KubernetesDriver:
             storage_bytes=int(workspace.empty_dir.size_limit),
         )
         image = pod.spec.containers[0].image
-        placement = manifests.Placement(image, None, None, None, holds_layer=layer)
+        placement = manifests.Placement(
+            image=image, runtime_class=None, pool=None, egress=None, holds_layer=layer
+        )
         holder = await self._start(spec, placement)
         try:
             await layers.copy_tree(builder, layers.WORKSPACE, holder, layers.WORKSPACE)

@@ -75,3 +75,11 @@ def test_hadolint_finds_nothing(hadolint: Path) -> None:
         [str(hadolint), *map(str, DOCKERFILES)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_runtime_images_write_the_sandbox_tools_where_the_pod_environment_expects() -> None:
+    """/opt/runtime/bin (first on the Pod's PATH) and /opt/runtime/hooks, written by the
+    module the local driver uses (libs/runtime/tests/test_userland.py runs it the same way)."""
+    for dockerfile in ROOT.glob("runtimes/*/Dockerfile"):
+        runs = [args for inst, args in _instructions(dockerfile) if inst == "RUN"]
+        assert any("python3 -m userland.tools /opt/runtime" in args for args in runs), dockerfile

@@ -1,8 +1,8 @@
 """The sandbox's shell as a model expects a Linux box: the commands models write most,
-pip inside a sandbox (into the workspace prefix, importable at once), and a clear, immediate
-refusal without network."""
+pip and npm inside a sandbox (into the workspace, importable at once), and a clear,
+immediate refusal without network — on the Kubernetes variant too where the fake kubelet
+allows (its Pods get the driver's environment and the image's /opt/runtime)."""
 
-import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from .test_packages import build_wheel, npm_tarball
+from .test_packages import build_wheel, publish
 
-pytestmark = [pytest.mark.stack, pytest.mark.local_driver("the sandbox's shell is the host's /usr")]
+pytestmark = pytest.mark.stack
+HOST_SHELL = "the sandbox's shell is the host's /usr, as uid 1000 (the fake kubelet runs root)"
+VENV_AGENT = "the fake kubelet's agent runs the venv's interpreter, which has no pip"
+HOST_NETWORK = "the fake kubelet's Pods share the host's network (a fixed port)"
 
 # (command, what its stdout must contain); each must exit 0.
 COMMON_COMMANDS = [
@@ -51,6 +54,7 @@ async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str)
     return result
 
 
+@pytest.mark.local_driver(HOST_SHELL)
 async def test_the_commands_models_write_most_work_in_a_default_sandbox(
     api: httpx.AsyncClient, sandbox_id: str
 ) -> None:
@@ -62,39 +66,84 @@ async def test_the_commands_models_write_most_work_in_a_default_sandbox(
     assert not failed, failed
 
 
-async def test_without_network_pip_and_npm_fail_at_once_saying_how_to_get_packages(
+async def test_without_network_pip_and_npm_commands_fail_at_once_saying_how_to_get_packages(
     api: httpx.AsyncClient, sandbox_id: str
 ) -> None:
-    for command in ("pip install six", "pip3 install six", "npm install left-pad"):
+    commands = (
+        "pip install six",
+        "pip3 install six",
+        "pip -q install six",
+        "python3 -m pip install six",
+        "python -m pip install --no-cache-dir six",
+        "npm install left-pad",
+        "npm --silent install left-pad",
+    )
+    for command in commands:
         result = await _run(api, sandbox_id, "command", command)
         assert result["status"] == "failed", result  # exited, not a timeout: nothing waits
         assert result["exitCode"] != 0, result
         assert "networkAccess" in result["stderr"], result
         assert "POST /sandboxes/{id}/packages" in result["stderr"], result
+
+
+@pytest.mark.local_driver(VENV_AGENT)
+async def test_without_network_pip_from_code_fails_at_once_saying_how_to_get_packages(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
     code = (
         "import subprocess, sys\n"
-        "done = subprocess.run([sys.executable, '-m', 'pip', 'install', 'six'])\n"
+        "done = subprocess.run([sys.executable, '-m', 'pip', 'install', 'six'],"
+        " capture_output=True, text=True)\n"
+        "print(done.stderr)\n"
         "done.returncode"
     )
     result = await _run(api, sandbox_id, "code", code)
     assert result["status"] == "completed", result
     assert result["result"] == "1", result
+    assert "networkAccess" in result["stdout"], result
+    assert "POST /sandboxes/{id}/packages" in result["stdout"], result
+
+
+NPM_PORT = 8766
+NPM_PACKAGE = "shell-npm-pkg"
 
 
 @pytest.fixture(scope="module")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
-    """A two-package PEP 503 index and an npm tarball on disk (uploaded to and served
-    inside a sandbox)."""
+    """A two-package PEP 503 index and a one-package npm registry on disk (uploaded to
+    and served inside a sandbox): the registry's packument at `registry/<name>/index.html`,
+    which `http.server` serves for `/<name>` (after a redirect npm follows)."""
     root = tmp_path_factory.mktemp("sandbox-index")
     names = [f"shellpkg_{secrets.token_hex(3)}", f"codepkg_{secrets.token_hex(3)}"]
     for name in names:
         build_wheel(root, name, "1.0", f"NAME = {name!r}\n")
-    package = {"name": "shell-npm-pkg", "version": "1.0.0", "main": "index.js"}
-    files = {"package.json": json.dumps(package), "index.js": "module.exports = 'from npm';\n"}
-    (root / "shell-npm-pkg-1.0.0.tgz").write_bytes(npm_tarball(files))
+    routes: dict[str, bytes] = {}
+    publish(routes, f"http://127.0.0.1:{NPM_PORT}", NPM_PACKAGE, {"1.0.0": {}}, latest="1.0.0")
+    for route, data in routes.items():
+        path = root / "registry" / route.lstrip("/")
+        if route == f"/{NPM_PACKAGE}":
+            path = path / "index.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
     return root, names
 
 
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()
+    }
+
+
+async def _upload(api: httpx.AsyncClient, sandbox_id: str, root: Path) -> None:
+    """Every file under `root` into the sandbox's `/workspace/index`."""
+    for relative, data in _files(root).items():
+        uploaded = await api.put(
+            f"/sandboxes/{sandbox_id}/files/workspace/index/{relative}", content=data
+        )
+        assert uploaded.status_code == 201, uploaded.text
+
+
+@pytest.mark.local_driver(VENV_AGENT)
 async def test_pip_in_a_networked_sandbox_installs_into_the_workspace_importable_at_once(
     api: httpx.AsyncClient, index_dir: tuple[Path, list[str]]
 ) -> None:
@@ -105,14 +154,7 @@ async def test_pip_in_a_networked_sandbox_installs_into_the_workspace_importable
     assert created.status_code == 201, created.text
     sandbox_id = created.json()["id"]
     try:
-        for path in root.rglob("*"):
-            if path.is_file():
-                relative = path.relative_to(root)
-                uploaded = await api.put(
-                    f"/sandboxes/{sandbox_id}/files/workspace/index/{relative}",
-                    content=path.read_bytes(),
-                )
-                assert uploaded.status_code == 201, uploaded.text
+        await _upload(api, sandbox_id, root)
         # An index on the sandbox's own loopback: no internet needed, still a real download.
         url = f"http://127.0.0.1:{port}/simple/"
         await _run(api, sandbox_id, "code", "imported_before = 0")  # the worker is live
@@ -157,6 +199,43 @@ async def test_pip_in_a_networked_sandbox_installs_into_the_workspace_importable
         )
         in_code = await _run(api, sandbox_id, "code", code)
         assert in_code["result"] == repr(code_package), in_code  # in the same cell
+    finally:
+        await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.local_driver(HOST_NETWORK)
+async def test_npm_in_a_networked_sandbox_installs_from_a_registry_and_node_requires_it(
+    api: httpx.AsyncClient, index_dir: tuple[Path, list[str]]
+) -> None:
+    root, _ = index_dir
+    body = {"timeout": 300, "networkAccess": {"enabled": True, "egress": [{"ports": [NPM_PORT]}]}}
+    created = await api.post("/sandboxes", json=body)
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    try:
+        await _upload(api, sandbox_id, root)
+        # A registry on the sandbox's own loopback: a real npm download, no internet.
+        url = f"http://127.0.0.1:{NPM_PORT}/"
+        installed = await _run(
+            api,
+            sandbox_id,
+            "command",
+            f"python3 -m http.server {NPM_PORT} --bind 127.0.0.1 -d /workspace/index/registry"
+            " >/dev/null 2>&1 & server=$!; "
+            f"until curl -s -o /dev/null {url}; do sleep 0.1; done; "
+            f"npm install --no-audit --no-fund --registry {url} {NPM_PACKAGE}; status=$?; "
+            "kill $server; exit $status",
+        )
+        assert installed["exitCode"] == 0, installed
+        listed = await _run(api, sandbox_id, "command", "ls /workspace/node_modules")
+        assert NPM_PACKAGE in listed["stdout"], listed
+        required = await _run(
+            api,
+            sandbox_id,
+            "command",
+            f"cd /tmp && node -e \"console.log(require('{NPM_PACKAGE}').version)\"",
+        )
+        assert (required["exitCode"], required["stdout"]) == (0, "1.0.0\n"), required
     finally:
         await api.delete(f"/sandboxes/{sandbox_id}")
 

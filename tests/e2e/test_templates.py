@@ -1,6 +1,8 @@
-"""Templates through the real stack: built once from the test's package mirror (its build
-followed over the WebSocket), then a read-only layer every sandbox and warm pool of the
-template binds; owned like sandboxes, kept while in use, and failing builds say why."""
+"""Templates through the real stack, on both drivers: built once from the test's package
+mirror (its build followed over the WebSocket), then a layer every sandbox and warm pool of
+the template finds at /opt/template (bound read-only by the local driver, copied into each
+Pod by the Kubernetes driver); owned like sandboxes, kept while in use, and failing builds
+say why."""
 
 import asyncio
 import json
@@ -23,6 +25,7 @@ from llmsafespace.contracts import TemplateStatus
 from llmsafespace.devstack import Stack
 from llmsafespace.sdk import AsyncSandbox, AsyncTemplate, NotFoundError
 
+from ..kubernetes.cluster import FakeCluster
 from .test_packages import build_wheel, serve_directory
 
 pytestmark = pytest.mark.stack
@@ -143,9 +146,8 @@ PROBE = (
 )
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_a_template_build_is_streamed_and_its_sandboxes_have_its_packages_env_and_files(
-    admin: httpx.AsyncClient, template: dict[str, Any]
+    admin: httpx.AsyncClient, template: dict[str, Any], cluster: FakeCluster | None
 ) -> None:
     assert template["status"] == "ready", template
     kinds = [message["type"] for message in template["messages"]]
@@ -160,9 +162,21 @@ async def test_a_template_build_is_streamed_and_its_sandboxes_have_its_packages_
         assert sandbox["runtime"] == "python:3.11", sandbox
         probe = await run(admin, sandbox["id"], "code", PROBE.format(package=template["package"]))
         assert probe["stdout"].split() == ["42", "hello", "made-by-setup"], str(probe)
-        # The layer is read-only and shared: the sandbox cannot change it.
-        write = await run(admin, sandbox["id"], "command", "touch /opt/template/greeting.txt")
-        assert write["exitCode"] != 0, write
+        write = await run(
+            admin, sandbox["id"], "command", "echo changed > /opt/template/greeting.txt"
+        )
+        if cluster is None:  # the local driver binds the one layer read-only
+            assert write["exitCode"] != 0, write
+        else:  # each Pod has its own copy: a change stays in it
+            other = await admin.post("/sandboxes", json={"template": template["name"]})
+            assert other.status_code == 201, other.text
+            try:
+                probe = await run(
+                    admin, other.json()["id"], "code", PROBE.format(package=template["package"])
+                )
+                assert probe["stdout"].split() == ["42", "hello", "made-by-setup"], str(probe)
+            finally:
+                await admin.delete(f"/sandboxes/{other.json()['id']}")
         # Still in use: the template cannot go.
         refused = await admin.delete(f"/templates/{template['name']}")
         assert refused.status_code == 409, refused.text
@@ -171,7 +185,6 @@ async def test_a_template_build_is_streamed_and_its_sandboxes_have_its_packages_
         await admin.delete(f"/sandboxes/{sandbox['id']}")
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_a_snapshot_keeps_its_sandboxes_template_and_a_restore_binds_it_again(
     admin: httpx.AsyncClient, template: dict[str, Any]
 ) -> None:
@@ -197,7 +210,6 @@ async def test_a_snapshot_keeps_its_sandboxes_template_and_a_restore_binds_it_ag
         await admin.delete(f"/snapshots/{snapshot['id']}")
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_a_warm_pool_of_a_template_serves_creates_naming_it_warm(
     admin: httpx.AsyncClient, template: dict[str, Any]
 ) -> None:
@@ -232,7 +244,6 @@ async def test_a_warm_pool_of_a_template_serves_creates_naming_it_warm(
         await admin.delete(f"/warmpools/{pool}")
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_another_users_template_is_not_found_and_not_usable(
     second_user_api: httpx.AsyncClient, template: dict[str, Any]
 ) -> None:
@@ -247,7 +258,6 @@ async def test_another_users_template_is_not_found_and_not_usable(
     assert template["name"] not in used.json()["error"]["details"]["available"], used.text
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_an_unknown_template_is_a_400_naming_the_ready_ones(
     admin: httpx.AsyncClient, template: dict[str, Any]
 ) -> None:
@@ -261,7 +271,6 @@ async def test_an_unknown_template_is_a_400_naming_the_ready_ones(
     assert pool.status_code == 400, pool.text
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_a_build_that_fails_says_why_with_its_log(
     admin: httpx.AsyncClient, mirrored: str
 ) -> None:
@@ -287,7 +296,6 @@ async def test_a_build_that_fails_says_why_with_its_log(
         await admin.delete(f"/templates/{name}")
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_a_failing_setup_command_fails_the_build_with_its_output(
     admin: httpx.AsyncClient,
 ) -> None:
@@ -336,7 +344,6 @@ async def cli(stack: Stack, *args: str) -> str:
     return out.decode()
 
 
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_the_sdk_and_the_cli_build_list_use_and_delete_a_template(stack: Stack) -> None:
     client = {"api_url": stack.api_url, "api_key": stack.admin_key}
     name = f"tpl-sdk-{secrets.token_hex(4)}"
@@ -357,14 +364,6 @@ async def test_the_sdk_and_the_cli_build_list_use_and_delete_a_template(stack: S
         await AsyncTemplate.get(name, **client)
 
 
-@pytest.mark.kubernetes_driver
-async def test_templates_are_refused_on_the_kubernetes_driver(admin: httpx.AsyncClient) -> None:
-    created = await admin.post("/templates", json={"name": f"tpl-{secrets.token_hex(4)}"})
-    assert created.status_code == 400, created.text
-    assert "Kubernetes" in created.json()["error"]["message"], created.text
-
-
-@pytest.mark.local_driver("templates are refused on the Kubernetes driver")
 async def test_an_mcp_session_creates_a_sandbox_from_a_template(
     stack: Stack, template: dict[str, Any]
 ) -> None:

@@ -3,7 +3,10 @@
 
 Honest limits: no image, no user namespace, no cgroups, no network isolation — the agent
 runs as root on the host's file system (the Pod's securityContext is only checked, in the
-tests, as data). Like a container it gets its own mount and pid namespaces (bubblewrap):
+tests, as data). Of the image there is only what every runtime image adds at
+``/opt/runtime`` (its bin and startup hook, written by the module the Dockerfiles run, for
+the host's ``/usr/bin/python3``); the agent itself runs this checkout's venv interpreter.
+Like a container it gets its own mount and pid namespaces (bubblewrap):
 its `emptyDir` volumes as `/workspace` and `/tmp`, the Secret's token at the path the Pod
 mounts it. What is real is the path the driver takes: API objects over HTTP, the token
 through the Secret, the agent over TCP at the Pod IP.
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmsafespace.runtime.userland.tools import RUNTIME_ROOT, write_tree
+
 from .apiserver import FakeApiServer, Object
 
 SECRET_WAIT = 10.0
@@ -31,22 +36,53 @@ HOST_ENTRIES_HIDDEN = frozenset({"proc", "dev", "tmp", "run", "workspace"})
 
 
 REPO = Path(__file__).resolve().parents[2]
+IMAGE_PYTHON = "/usr/bin/python3"  # the runtime image's interpreter (with its pip)
 
 
-def container_argv(workdir: Path, token_path: str, command: list[str]) -> list[str]:
+def _entries(directory: Path) -> list[str]:
+    """Bind every entry of a host directory as it is (links as links)."""
+    argv: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if entry.is_symlink():
+            argv += ["--symlink", os.readlink(entry), str(entry)]
+        elif entry.is_dir():
+            argv += ["--bind", str(entry), str(entry)]
+        elif entry.is_file():
+            argv += ["--ro-bind", str(entry), str(entry)]
+    return argv
+
+
+def container_argv(
+    workdir: Path,
+    token_path: str,
+    command: list[str],
+    volumes: dict[str, Path] | None = None,
+    image: Path | None = None,
+) -> list[str]:
     """bwrap around `command`: the host's root entries, but private `/workspace`, `/tmp`
-    and `/run` (with the token where the Pod mounts its Secret) and a new pid namespace."""
+    and `/run` (with the token where the Pod mounts its Secret), the Pod's other `emptyDir`
+    volumes (``volumes``: mount path → host dir), the image's ``/opt/runtime`` (``image``,
+    read-only) and a new pid namespace. A root entry holding such a mount (`/opt`) is
+    rebuilt from its entries, so no mount point is ever made on the host."""
+    volumes = volumes or {}
+    rebuilt = {Path(path).parts[1] for path in volumes} | ({"opt"} if image else set())
     argv = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc"]
     for entry in sorted(Path("/").iterdir()):
         if entry.name in HOST_ENTRIES_HIDDEN:
             continue
         if entry.is_symlink():
             argv += ["--symlink", os.readlink(entry), str(entry)]
+        elif entry.name in rebuilt:
+            argv += ["--dir", str(entry), *_entries(entry)]
         elif entry.is_dir():
             argv += ["--bind", str(entry), str(entry)]
     argv += ["--dev-bind", "/dev", "/dev", "--proc", "/proc", "--tmpfs", "/run"]
     argv += ["--bind", str(workdir / "workspace"), "/workspace"]
     argv += ["--bind", str(workdir / "tmp"), "/tmp"]
+    for path, source in sorted(volumes.items()):
+        argv += ["--bind", str(source), path]
+    if image is not None:
+        argv += ["--ro-bind", str(image), RUNTIME_ROOT]
     # The agent runs from this checkout and its venv: visible again if /tmp hid them.
     argv += ["--ro-bind", str(REPO), str(REPO)]
     argv += ["--ro-bind", str(workdir / "token"), token_path]
@@ -73,6 +109,8 @@ class FakeKubelet:
         self._root = root
         self.pods: dict[str, RunningPod] = {}
         self._ips: set[str] = set()
+        self._image = root / "image-opt-runtime"
+        write_tree(self._image, IMAGE_PYTHON)  # what `RUN python3 -m userland.tools` writes
         api.listeners.append(self._on_pod)
 
     def _on_pod(self, event: str, pod: Object) -> None:
@@ -113,6 +151,12 @@ class FakeKubelet:
         token_file.write_bytes(base64.b64decode(secret["data"]["token"]))
         (workdir / "workspace").mkdir()
         (workdir / "tmp").mkdir(mode=0o1777)
+        volumes = {}
+        empty_dirs = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for mount in container["volumeMounts"]:
+            if mount["name"] in empty_dirs and mount["mountPath"] not in ("/workspace", "/tmp"):
+                volumes[mount["mountPath"]] = workdir / "volumes" / mount["name"]
+                volumes[mount["mountPath"]].mkdir(parents=True)
         port = next(p["containerPort"] for p in container["ports"] if p["name"] == "agent")
         env = {**os.environ, **{e["name"]: e["value"] for e in container.get("env", [])}}
         mount = next(m for m in container["volumeMounts"] if m["name"] == token_volume["name"])
@@ -131,7 +175,7 @@ class FakeKubelet:
             "/workspace",
         ]
         running.process = await asyncio.create_subprocess_exec(
-            *container_argv(workdir, token_path, agent),
+            *container_argv(workdir, token_path, agent, volumes, self._image),
             env=env,
             cwd=workdir,
             start_new_session=True,

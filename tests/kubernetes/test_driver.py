@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 
 import pytest
 
 from llmsafespace.runtime import (
     AgentClient,
     DriverError,
+    Handle,
+    KeepsTemplates,
     KubernetesConfig,
     KubernetesDriver,
     NetworkRule,
+    RuntimeId,
     RuntimeOwner,
     RuntimeSpec,
+    RuntimeUnavailable,
     SandboxFailure,
     UnknownRuntime,
     UnsupportedSpec,
 )
 from llmsafespace.runtime.kubernetes import names
+from llmsafespace.runtime.local import bwrap
 
 from .apiserver import FakeApiServer
 from .conftest import NAMESPACE
@@ -298,3 +304,91 @@ async def test_stats_report_the_memory_limit_and_leave_unmeasured_use_unknown(
     assert (stats.cpu_ms, stats.cpu_cores, stats.memory_bytes, stats.pids) == (None,) * 4
     await driver.destroy("sb-stats")
     assert await driver.stats("sb-stats") is None
+
+
+async def test_pods_get_the_sandbox_environment_of_the_local_driver(
+    driver: KubernetesDriver, apiserver: FakeApiServer, tmp_path: Path
+) -> None:
+    """PIP_TARGET, LANG, offline pip/npm and its hint, NODE_PATH and the tools on PATH, as a
+    bubblewrap sandbox gets them: one source, ``sandbox_environment``; a create's env wins."""
+    offline = RuntimeSpec(runtime_id="sb-env-off", env={"LANG": "en_US.UTF-8"})
+    networked = RuntimeSpec(runtime_id="sb-env-on", network_ports=(443,))
+    pods = {}
+    for spec in (offline, networked):
+        await driver.create(spec)
+        pod = apiserver.get("pods", NAMESPACE, names.object_name(spec.runtime_id))
+        assert pod is not None
+        (container,) = pod["spec"]["containers"]
+        pods[spec.runtime_id] = {each["name"]: each["value"] for each in container["env"]}
+    env = pods["sb-env-off"]
+    assert env["PATH"].split(":")[0] == "/opt/runtime/bin"
+    assert env["PIP_TARGET"] == "/workspace/.packages"
+    assert env["NODE_PATH"] == "/workspace/node_modules"
+    assert env["HOME"] == "/workspace"
+    assert env["LANG"] == "en_US.UTF-8"  # the create's own
+    assert env["PIP_NO_INDEX"] == "1"
+    assert env["NPM_CONFIG_OFFLINE"] == "true"
+    assert env["LLMSAFESPACE_OFFLINE"] == "1"  # the hook and the npm wrapper say why
+    user_path = env["LLMSAFESPACE_USER_PYTHONPATH"].split(":")
+    assert user_path == ["/workspace/.packages", "/opt/runtime/hooks"]
+    assert pods["sb-env-on"]["LANG"] == "C.UTF-8"
+    assert not {"PIP_NO_INDEX", "NPM_CONFIG_OFFLINE", "LLMSAFESPACE_OFFLINE"} & set(
+        pods["sb-env-on"]
+    )
+
+    def local(tcp_ports: tuple[int, ...] | None, extra: dict[str, str]) -> dict[str, str]:
+        profile = bwrap.Profile(
+            interpreter="/usr/bin/python3",
+            workspace=tmp_path,
+            run_dir=tmp_path,
+            agent_dir=tmp_path,
+            etc_dir=tmp_path,
+            tmp_bytes=2**20,
+            env=extra,
+            tcp_ports=tcp_ports,
+        )
+        return {k: v for k, v in bwrap.environment(profile).items() if k != "PYTHONPATH"}
+
+    assert env == local(None, {"LANG": "en_US.UTF-8"})
+    assert pods["sb-env-on"] == local((443,), {})
+
+
+async def _code(handle: Handle, code: str) -> str | None:
+    agent = await AgentClient.connect(handle.endpoint, handle.token)
+    try:
+        return (await agent.run_code(code, timeout=10)).result
+    finally:
+        await agent.close()
+
+
+async def test_a_kept_layer_is_copied_into_each_sandbox_of_the_template_until_dropped(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    builder = await driver.create(RuntimeSpec(runtime_id="sb-builder"))
+    built = (
+        "import os; os.makedirs('/workspace/.packages/tplmod', exist_ok=True)\n"
+        "open('/workspace/.packages/tplmod/__init__.py', 'w').write('ANSWER = 42')\n"
+        "open('/workspace/note.txt', 'w').write('kept')"
+    )
+    await _code(builder, built)
+    assert isinstance(driver, KeepsTemplates)
+    await driver.keep_layer(RuntimeId("sb-builder"), "tpl-one-abcd")
+    await driver.destroy("sb-builder")
+    assert [handle.runtime_id for handle in await driver.list()] == []  # a layer is no sandbox
+
+    handle = await driver.create(RuntimeSpec(runtime_id="sb-of-tpl", template_layer="tpl-one-abcd"))
+    pod = apiserver.get("pods", NAMESPACE, names.object_name("sb-of-tpl"))
+    assert pod is not None
+    (container,) = pod["spec"]["containers"]
+    assert {"name": "template", "mountPath": "/opt/template"} in container["volumeMounts"]
+    env = {each["name"]: each["value"] for each in container["env"]}
+    assert "/opt/template/.packages" in env["LLMSAFESPACE_USER_PYTHONPATH"].split(":")
+    read = "open('/opt/template/note.txt').read() + str(__import__('tplmod').ANSWER)"
+    assert await _code(handle, read) == "'kept42'"  # before create returned, importable
+    assert await _code(handle, "import os; os.listdir('/workspace')") == "[]"
+
+    await driver.drop_layer("tpl-one-abcd")
+    await driver.drop_layer("tpl-one-abcd")  # idempotent
+    with pytest.raises(RuntimeUnavailable, match="build the template again"):
+        await driver.create(RuntimeSpec(runtime_id="sb-too-late", template_layer="tpl-one-abcd"))
+    assert apiserver.get("pods", NAMESPACE, names.object_name("sb-too-late")) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -145,3 +146,14 @@ def test_a_directory_swapped_for_a_symlink_after_resolving_is_not_followed(
     (root / "dir").symlink_to("/etc")  # the race: swapped between resolve and open
     with pytest.raises(NotADirectoryError):  # ENOTDIR (O_NOFOLLOW|O_DIRECTORY on a link)
         resolved.open_parent()
+
+
+def test_a_templates_layer_is_a_root_and_a_read_only_one_refuses_writes_as_forbidden() -> None:
+    """/opt/template: the Kubernetes driver writes a template's layer there; the local
+    driver binds it read-only, so a write there is a refusal, not an internal error."""
+    assert paths.resolve("/opt/template/.packages/x.py").root == "/opt/template"
+    with pytest.raises(FileError) as refused:
+        paths.resolve("/opt/runtime/bin/pip")
+    assert refused.value.code == "invalid_path"
+    read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
+    assert paths.failure(read_only, "/opt/template/x").code == "forbidden"

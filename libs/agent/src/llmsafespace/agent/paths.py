@@ -1,5 +1,7 @@
 """Paths inside the sandbox: resolved here, opened one component at a time without
-following symlinks, so neither a symlink nor a race can lead outside /workspace and /tmp."""
+following symlinks, so neither a symlink nor a race can lead outside the roots:
+/workspace, /tmp and /opt/template (a template's layer: read-only where the driver binds
+it, written once by the Kubernetes driver into a new Pod's own copy)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from .protocol import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
-ROOTS = ("/workspace", "/tmp")
+ROOTS = ("/workspace", "/tmp", "/opt/template")
 MAX_PATH = 4096
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -29,6 +31,7 @@ _CODES = {
     errno.EEXIST: "conflict",
     errno.EACCES: "forbidden",
     errno.EPERM: "forbidden",
+    errno.EROFS: "forbidden",
 }
 
 
@@ -103,7 +106,7 @@ def resolve(path: object) -> Resolved:
         if real == root or real.startswith(root + "/"):
             below = real[len(root) :].split("/")
             return Resolved(root, tuple(part for part in below if part))
-    raise FileError("invalid_path", f"{path} is not inside /workspace or /tmp")
+    raise FileError("invalid_path", f"{path} is not inside {', '.join(ROOTS)}")
 
 
 def _iso(seconds: float) -> str:

@@ -137,12 +137,13 @@ class Driver(Protocol):
 @runtime_checkable
 class KeepsTemplates(Protocol):
     """A driver that keeps template layers: what a builder sandbox wrote to its
-    workspace becomes a read-only layer that sandboxes created with ``template_layer``
-    bind (never copy). The local driver; the Kubernetes driver does not (yet)."""
+    workspace becomes a layer that sandboxes created with ``template_layer`` find at
+    ``/opt/template``. The local driver binds it read-only (never a copy); the Kubernetes
+    driver keeps it in a Pod of its own and copies it into each new Pod."""
 
     async def keep_layer(self, runtime_id: RuntimeId, layer: str) -> None:
-        """Copy the sandbox's workspace into the layer store as ``layer`` (read-only,
-        owned by root); the sandbox is not touched. Raises DriverError if it cannot."""
+        """Copy the sandbox's workspace into the layer store as ``layer``; the sandbox is
+        not touched. Raises DriverError if it cannot."""
         ...
 
     async def drop_layer(self, layer: str) -> None:

@@ -5,7 +5,8 @@ owner's, cold, with network where the host offers it) and hands the build to exe
 which runs it as one execution (followed on the builder's WebSocket) and reports the
 outcome with `cmd.template.built`. `built` then has the driver keep the builder's
 workspace as the layer (`KeepsTemplates.keep_layer`) and ends the builder. Sandboxes and
-warm pools of the template bind that layer read-only (never a copy).
+warm pools of the template find that layer at /opt/template: bound read-only by the local
+driver, copied into each Pod by the Kubernetes driver before the sandbox is handed out.
 """
 
 import secrets
@@ -44,8 +45,8 @@ from .template_store import TemplateStore
 log = structlog.get_logger()
 BUILDER_GRACE = 300  # seconds the builder outlives the build's timeout, to keep the layer
 UNSUPPORTED = (
-    "templates are not available with this deployment's sandbox driver (Kubernetes): "
-    "use a runtime image that has the packages (see docs/architecture.md, Templates)"
+    "templates are not available with this deployment's sandbox driver (it keeps no "
+    "layers): use a runtime that has the packages"
 )
 
 

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import structlog
 from kubernetes import client as k8s
-from kubernetes import config as kubeconfig
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -26,36 +25,15 @@ from ..errors import (
     UnknownRuntime,
     UnsupportedSpec,
 )
-from . import manifests, names
+from ..userland.environment import TEMPLATE_DIR
+from . import layers, manifests, names
+from .client import api_client
 from .config import KubernetesConfig
 from .failures import SandboxFailure, pod_failure
 from .usage import METRICS_GROUP, METRICS_VERSION, pod_stats
 
 T = TypeVar("T")
 log = structlog.get_logger()
-
-
-def api_client(config: KubernetesConfig) -> Any:
-    """A client for the API server named by ``config`` (URL, kubeconfig or in-cluster)."""
-    configuration = k8s.Configuration()
-    if config.api_url is not None:
-        configuration.host = config.api_url
-        token = config.token.get_secret_value() if config.token is not None else None
-        if config.token_file is not None:
-            token = config.token_file.read_text().strip()
-        if token:
-            configuration.api_key = {"authorization": f"Bearer {token}"}
-        if config.ca_file is not None:
-            configuration.ssl_ca_cert = str(config.ca_file)
-    elif config.kubeconfig is not None:
-        kubeconfig.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(config.kubeconfig), client_configuration=configuration
-        )
-    else:
-        kubeconfig.load_incluster_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
-        )
-    return k8s.ApiClient(configuration)
 
 
 def _endpoint(pod_ip: str, port: int) -> str:
@@ -76,14 +54,10 @@ def _owner(pod: Any) -> RuntimeOwner | None:
 
 GONE = "the pod disappeared"
 
-TEMPLATES_UNSUPPORTED = (
-    "templates are not available on the Kubernetes driver yet (the plan: the layer as an "
-    "image reference, see docs/architecture.md); use a runtime image with the packages"
-)
-
 
 class KubernetesDriver:
-    """Creates sandboxes as Pods through the official client, off the event loop."""
+    """Creates sandboxes as Pods through the official client, off the event loop; keeps
+    template layers in Pods of their own (``layers``)."""
 
     def __init__(self, config: KubernetesConfig, api: Any | None = None) -> None:
         self._config = config
@@ -123,8 +97,6 @@ class KubernetesDriver:
             raise UnknownRuntime(
                 f"unknown runtime {spec.runtime!r}; available: {available}"
             ) from None
-        if spec.template_layer is not None:
-            raise UnsupportedSpec(TEMPLATES_UNSUPPORTED)
         if any(rule.hosts for rule in spec.network_rules):
             raise UnsupportedSpec(
                 "egress by host name is not available on the Kubernetes driver (a "
@@ -145,11 +117,63 @@ class KubernetesDriver:
             runtime_class=self._config.runtime_classes.get(spec.security_level),
             pool=spec.pool,
             egress=egress,
+            template=spec.template_layer is not None,
         )
 
     async def create(self, spec: RuntimeSpec) -> Handle:
-        """Create Pod, NetworkPolicy and Secret; return once the Pod runs and its agent answers."""
-        placement = self._placement(spec)
+        """Create Pod, NetworkPolicy and Secret; return once the Pod runs, its agent answers
+        and, for a template's sandbox, its copy of the layer is in ``/opt/template``."""
+        handle = await self._start(spec, self._placement(spec))
+        if spec.template_layer is not None:
+            try:
+                await self._copy_layer(spec.template_layer, handle)
+            except BaseException:
+                await asyncio.shield(self.destroy(spec.runtime_id))
+                raise
+        log.info("sandbox_pod_ready", runtime_id=spec.runtime_id, endpoint=handle.endpoint)
+        return handle
+
+    async def _copy_layer(self, layer: str, handle: Handle) -> None:
+        holder = await self.inspect(layers.holder_id(layer))
+        if holder is None:
+            raise RuntimeUnavailable(str(layers.lost(layer)))
+        try:
+            await layers.copy_tree(holder, layers.WORKSPACE, handle, TEMPLATE_DIR)
+        except DriverError as exc:
+            raise RuntimeUnavailable(f"copying template layer {layer!r} failed: {exc}") from exc
+
+    async def keep_layer(self, runtime_id: RuntimeId, layer: str) -> None:
+        """Start the Pod that keeps ``layer`` and copy the builder's workspace into it."""
+        builder = await self.inspect(runtime_id)
+        if builder is None:
+            raise DriverError(f"sandbox {runtime_id} is not running: no layer to keep")
+        pod: Any = await self._call(
+            self._core.read_namespaced_pod, names.object_name(runtime_id), self._config.namespace
+        )
+        (workspace,) = (v for v in pod.spec.volumes if v.name == "workspace")
+        spec = RuntimeSpec(
+            runtime_id=layers.holder_id(layer),
+            cpu=layers.HOLDER_CPU,
+            memory_bytes=layers.HOLDER_MEMORY,
+            storage_bytes=int(workspace.empty_dir.size_limit),
+        )
+        image = pod.spec.containers[0].image
+        placement = manifests.Placement(
+            image=image, runtime_class=None, pool=None, egress=None, holds_layer=layer
+        )
+        holder = await self._start(spec, placement)
+        try:
+            await layers.copy_tree(builder, layers.WORKSPACE, holder, layers.WORKSPACE)
+        except BaseException:
+            await asyncio.shield(self.destroy(spec.runtime_id))
+            raise
+        log.info("template_layer_kept", layer=layer, holder=spec.runtime_id)
+
+    async def drop_layer(self, layer: str) -> None:
+        """Delete the Pod keeping ``layer``; idempotent."""
+        await self.destroy(layers.holder_id(layer))
+
+    async def _start(self, spec: RuntimeSpec, placement: manifests.Placement) -> Handle:
         namespace = self._config.namespace
         token = secrets.token_urlsafe(32)
         try:
@@ -175,14 +199,12 @@ class KubernetesDriver:
             await self._call(
                 self._core.create_namespaced_secret,
                 namespace,
-                manifests.secret(spec, token, placement.pool, owners),
+                manifests.secret(spec, token, placement, owners),
             )
-            handle = await self._wait_ready(spec.runtime_id, token)
+            return await self._wait_ready(spec.runtime_id, token)
         except BaseException:
             await asyncio.shield(self.destroy(spec.runtime_id))
             raise
-        log.info("sandbox_pod_ready", runtime_id=spec.runtime_id, endpoint=handle.endpoint)
-        return handle
 
     async def _wait_ready(self, runtime_id: RuntimeId, token: str) -> Handle:
         name = names.object_name(runtime_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..driver import NetworkRule, RuntimeSpec
 from ..unreachable import blocked_within
+from ..userland.environment import TEMPLATE_DIR, sandbox_environment
 from . import names
 from .config import KubernetesConfig
 
@@ -15,6 +16,7 @@ Manifest = dict[str, Any]
 
 UID = 1000
 TOKEN_DIR = "/run/llmsafespace"
+LAYER = "llmsafespace.dev/template-layer"  # annotation: the layer a holder Pod keeps
 TOKEN_KEY = "token"
 PUBLIC_V4 = "0.0.0.0/0"  # a rule without cidrs: any public IPv4 address
 
@@ -36,6 +38,12 @@ class Placement:
     runtime_class: str | None
     pool: str | None
     egress: Egress | None
+    template: bool = False  # an emptyDir at TEMPLATE_DIR, which the driver fills
+    holds_layer: str | None = None  # not a sandbox: the Pod keeping this template layer
+
+    @property
+    def component(self) -> str:
+        return names.SANDBOX if self.holds_layer is None else names.LAYER
 
 
 def _millicores(cpu: float) -> str:
@@ -43,14 +51,20 @@ def _millicores(cpu: float) -> str:
 
 
 def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Manifest:
-    """The sandbox Pod: non-root, read-only root, no capabilities, agent on TCP."""
+    """The sandbox Pod: non-root, read-only root, no capabilities, agent on TCP.
+
+    Its ``env`` is the sandbox's environment as on the local driver (the image holds the
+    tools it names, ``/opt/runtime``), then the create's own."""
     port = config.agent_port
+    env = sandbox_environment(networked=placement.egress is not None, template=placement.template)
+    env |= spec.env
+    layers = 2 if placement.template else 1  # the workspace, and a template's copy
     resources = {
         "cpu": _millicores(spec.cpu),
         "memory": str(spec.memory_bytes),
-        "ephemeral-storage": str(spec.storage_bytes + config.tmp_bytes),
+        "ephemeral-storage": str(layers * spec.storage_bytes + config.tmp_bytes),
     }
-    container = {
+    container: Manifest = {
         "name": "agent",
         "image": placement.image,
         "imagePullPolicy": config.image_pull_policy,
@@ -67,7 +81,7 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
             "/workspace",
         ],
         "workingDir": "/workspace",
-        "env": [{"name": key, "value": value} for key, value in sorted(spec.env.items())],
+        "env": [{"name": key, "value": value} for key, value in sorted(env.items())],
         "ports": [{"name": "agent", "containerPort": port, "protocol": "TCP"}],
         "resources": {"requests": resources, "limits": resources},
         "securityContext": {
@@ -93,8 +107,8 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
         "metadata": {
             "name": names.object_name(spec.runtime_id),
             "namespace": config.namespace,
-            "labels": names.labels(spec.runtime_id, placement.pool, spec.owner),
-            "annotations": {names.SANDBOX_ID: spec.runtime_id},
+            "labels": _labels(spec, placement),
+            "annotations": _annotations(spec, placement),
         },
         "spec": {
             "restartPolicy": "Never",
@@ -127,7 +141,23 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
     }
     if placement.runtime_class:
         body["spec"]["runtimeClassName"] = placement.runtime_class
+    if placement.template:
+        container["volumeMounts"].append({"name": "template", "mountPath": TEMPLATE_DIR})
+        body["spec"]["volumes"].append(
+            {"name": "template", "emptyDir": {"sizeLimit": str(spec.storage_bytes)}}
+        )
     return body
+
+
+def _labels(spec: RuntimeSpec, placement: Placement) -> dict[str, str]:
+    return names.labels(spec.runtime_id, placement.pool, spec.owner, placement.component)
+
+
+def _annotations(spec: RuntimeSpec, placement: Placement) -> dict[str, str]:
+    annotations: dict[str, str] = {names.SANDBOX_ID: spec.runtime_id}
+    if placement.holds_layer is not None:
+        annotations[LAYER] = placement.holds_layer
+    return annotations
 
 
 def ip_block(cidr: str) -> Manifest:
@@ -154,7 +184,7 @@ def owner(pod_name: str, pod_uid: str) -> list[Manifest]:
     ]
 
 
-def secret(spec: RuntimeSpec, token: str, pool: str | None, owners: list[Manifest]) -> Manifest:
+def secret(spec: RuntimeSpec, token: str, placement: Placement, owners: list[Manifest]) -> Manifest:
     """The agent's token, mounted read-only into the Pod."""
     return {
         "apiVersion": "v1",
@@ -162,8 +192,8 @@ def secret(spec: RuntimeSpec, token: str, pool: str | None, owners: list[Manifes
         "type": "Opaque",
         "metadata": {
             "name": names.secret_name(spec.runtime_id),
-            "labels": names.labels(spec.runtime_id, pool, spec.owner),
-            "annotations": {names.SANDBOX_ID: spec.runtime_id},
+            "labels": _labels(spec, placement),
+            "annotations": _annotations(spec, placement),
             "ownerReferences": owners,
         },
         "data": {TOKEN_KEY: base64.b64encode(token.encode()).decode()},
@@ -199,8 +229,8 @@ def network_policy(
         "kind": "NetworkPolicy",
         "metadata": {
             "name": names.object_name(spec.runtime_id),
-            "labels": names.labels(spec.runtime_id, placement.pool, spec.owner),
-            "annotations": {names.SANDBOX_ID: spec.runtime_id},
+            "labels": _labels(spec, placement),
+            "annotations": _annotations(spec, placement),
             "ownerReferences": owners,
         },
         "spec": {

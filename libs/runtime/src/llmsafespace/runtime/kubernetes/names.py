@@ -11,8 +11,11 @@ SANDBOX_ID = "llmsafespace.dev/sandbox-id"
 POOL = "llmsafespace.dev/pool"
 OWNER = "llmsafespace.dev/owner"
 PROJECT = "llmsafespace"
-SELECTOR = f"{PART_OF}={PROJECT},{COMPONENT}=sandbox"
-"""Every object the driver creates carries these labels; list and watch select on them."""
+SANDBOX = "sandbox"
+LAYER = "template-layer"  # the component of a Pod holding a template's layer
+SELECTOR = f"{PART_OF}={PROJECT},{COMPONENT}={SANDBOX}"
+"""Every sandbox's objects carry these labels; list and watch select on them (a layer's
+Pod is not a sandbox: its component is ``LAYER``)."""
 
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
@@ -34,11 +37,13 @@ def label_value(value: str) -> str:
     return "h-" + hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def labels(runtime_id: str, pool: str | None, owner: str | None) -> dict[str, str]:
+def labels(
+    runtime_id: str, pool: str | None, owner: str | None, component: str = SANDBOX
+) -> dict[str, str]:
     """The selector's labels, the runtime's id and pool, and the service that owns it."""
     return {
         PART_OF: PROJECT,
-        COMPONENT: "sandbox",
+        COMPONENT: component,
         SANDBOX_ID: label_value(runtime_id),
         POOL: label_value(pool) if pool else "none",
         OWNER: owner or "none",

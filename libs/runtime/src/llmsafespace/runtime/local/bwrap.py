@@ -6,16 +6,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmsafespace.agent.userpath import USER_PYTHONPATH
-
+from ..userland.environment import (
+    RUNTIME_PACKAGES,
+    TEMPLATE_DIR,
+    WORKSPACE,
+    sandbox_environment,
+)
+from ..userland.tools import BIN, HOOKS, HOOKS_DIR, TOOLS_BIN
 from .layout import SOCKET_NAME, TOKEN_NAME
-from .tools import TOOLS_BIN
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 1000
 AGENT_ROOT = "/opt/llmsafespace"
 RUN_DIR = "/run/llmsafespace"
-WORKSPACE = "/workspace"
 ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf", "resolv.conf")
 HOST_ETC = (
     "/etc/ld.so.cache", "/etc/ssl", "/etc/ca-certificates",
@@ -24,10 +27,6 @@ HOST_ETC = (
 )  # fmt: skip
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MASKED_PROC = ("kallsyms", "keys", "timer_list")
-PATH = f"{TOOLS_BIN}:/usr/local/bin:/usr/bin:/bin"
-USER_PACKAGES = f"{WORKSPACE}/.packages"  # pip's target here and for POST /packages
-RUNTIME_PACKAGES = "/opt/runtime/site-packages"  # a runtime's preinstalled packages
-TEMPLATE_DIR = "/opt/template"  # a template's layer (its builder's /workspace)
 OOM_DIR = "/sys/fs/cgroup"
 
 
@@ -47,7 +46,7 @@ class Profile:
     oom_file: Path | None = None  # the cgroup's OOM counter, bound read-only for the agent
     info_fd: int | None = None  # bwrap writes its child's pid there (network mode)
     tcp_ports: tuple[int, ...] | None = None  # network mode: Landlock TCP connect ports
-    tools_dir: Path | None = None  # the sandbox's own bin (python, pip, ...), bound read-only
+    tools_dir: Path | None = None  # its bin (python, pip, ...) and hooks, bound read-only
     packages_dir: Path | None = None  # the runtime's shared package prefix, bound read-only
     template_dir: Path | None = None  # a template's layer, bound read-only at TEMPLATE_DIR
     language: str = "python"  # of run_code: the agent's --language
@@ -85,7 +84,8 @@ def _masks() -> list[str]:
 def _extras(profile: Profile) -> list[str]:
     args: list[str] = []
     if profile.tools_dir is not None:
-        args += ["--ro-bind", str(profile.tools_dir), TOOLS_BIN]
+        args += ["--ro-bind", str(profile.tools_dir / BIN), TOOLS_BIN]
+        args += ["--ro-bind", str(profile.tools_dir / HOOKS), HOOKS_DIR]
     if profile.packages_dir is not None:
         args += ["--ro-bind", str(profile.packages_dir), RUNTIME_PACKAGES]
     if profile.template_dir is not None:
@@ -106,35 +106,13 @@ def _agent_options(profile: Profile) -> list[str]:
 
 
 def environment(profile: Profile) -> dict[str, str]:
-    """The agent's environment: the sandbox's own variables and nothing of the host's.
-
-    User code gets ``USER_PYTHONPATH`` as its ``PYTHONPATH`` (the agent's own
-    path never reaches it); pip and npm install into the workspace, and fail at once
-    without network (``LLMSAFESPACE_OFFLINE`` makes the wrappers in ``TOOLS_BIN`` say why).
-    """
-    python_path = [USER_PACKAGES]
-    node_path = [f"{WORKSPACE}/node_modules"]
-    path = PATH
-    if profile.template_dir is not None:  # after the workspace's own, before the runtime's
-        python_path.append(f"{TEMPLATE_DIR}/.packages")
-        node_path.append(f"{TEMPLATE_DIR}/node_modules")
-        path = f"{PATH}:{TEMPLATE_DIR}/.packages/bin:{TEMPLATE_DIR}/node_modules/.bin"
-    if profile.packages_dir is not None:
-        python_path.append(RUNTIME_PACKAGES)
-    env = {
-        "PATH": path,
-        "HOME": WORKSPACE,
-        "USER": "sandbox",
-        "SHELL": "/bin/sh",
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
-        "PIP_TARGET": USER_PACKAGES,
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "NODE_PATH": ":".join(node_path),
-        USER_PYTHONPATH: ":".join(python_path),
-    }
-    if profile.tcp_ports is None:
-        env |= {"PIP_NO_INDEX": "1", "NPM_CONFIG_OFFLINE": "true", "LLMSAFESPACE_OFFLINE": "1"}
+    """The agent's environment: the sandbox's own variables (``sandbox_environment``, as
+    on every driver, then the create's) and nothing of the host's."""
+    env = sandbox_environment(
+        networked=profile.tcp_ports is not None,
+        template=profile.template_dir is not None,
+        runtime_packages=profile.packages_dir is not None,
+    )
     env.update(profile.env)
     env["PYTHONPATH"] = AGENT_ROOT  # the agent removes it from what user code sees
     return env

@@ -25,6 +25,7 @@ from ..errors import (
     UnknownRuntime,
     UnsupportedSpec,
 )
+from ..userland.tools import write_tools
 from . import bwrap, gvisor, layers, network, seccomp
 from .cgroups import Limits
 from .config import LocalConfig
@@ -36,7 +37,6 @@ from .prepare import prepare
 from .processes import Confinement, is_alive, is_running, live_pids, spawn_detached
 from .protections import landlock_abi
 from .teardown import clean_stale, remove
-from .tools import write_tools
 
 POLL_INTERVAL = 0.002  # a failed attempt costs ~0.1 ms; the agent is up in ~40 ms
 EXIT_RESCAN_INTERVAL = 1.0  # seconds between looks for sandboxes started elsewhere

@@ -21,20 +21,18 @@ import json
 import os
 from pathlib import Path
 
+from ..userland.environment import RUNTIME_PACKAGES, TEMPLATE_DIR, WORKSPACE
+from ..userland.tools import BIN, HOOKS, HOOKS_DIR, TOOLS_BIN
 from .bwrap import (
     AGENT_ROOT,
     HOST_ETC,
     ROOT_LINKS,
     RUN_DIR,
-    RUNTIME_PACKAGES,
-    TEMPLATE_DIR,
-    WORKSPACE,
     Profile,
     agent_command,
     environment,
 )
 from .layout import Layout
-from .tools import TOOLS_BIN
 
 RUNSC = "/usr/bin/runsc"
 INSTALL_HINT = "install runsc (Debian: apt-get install runsc)"
@@ -42,7 +40,7 @@ CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient
 NAMESPACES = ("pid", "network", "ipc", "uts", "mount")
 MOUNT_POINTS = (
     "usr", "etc", "proc", "dev", "tmp", "workspace", AGENT_ROOT, RUN_DIR, TOOLS_BIN,
-    RUNTIME_PACKAGES, TEMPLATE_DIR,
+    HOOKS_DIR, RUNTIME_PACKAGES, TEMPLATE_DIR,
 )  # fmt: skip
 RUNSC_FLAGS = (
     "--rootless",  # as the sandbox uid, which the gofer maps to root of its user namespace
@@ -118,7 +116,8 @@ def _mounts(profile: Profile) -> list[dict[str, object]]:
         _bind(profile.workspace, WORKSPACE, writable=True),
         _bind(profile.agent_dir, AGENT_ROOT),
         _bind(profile.run_dir, RUN_DIR, writable=True),
-        *([_bind(profile.tools_dir, TOOLS_BIN)] if profile.tools_dir else []),
+        *([_bind(profile.tools_dir / BIN, TOOLS_BIN)] if profile.tools_dir else []),
+        *([_bind(profile.tools_dir / HOOKS, HOOKS_DIR)] if profile.tools_dir else []),
         *([_bind(profile.packages_dir, RUNTIME_PACKAGES)] if profile.packages_dir else []),
         *([_bind(profile.template_dir, TEMPLATE_DIR)] if profile.template_dir else []),
     ]

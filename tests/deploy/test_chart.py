@@ -142,6 +142,7 @@ def test_the_runtime_settings_the_chart_sets_are_the_ones_the_services_read(helm
         assert kubernetes["runtime_classes"] == {"high": "gvisor"}
         assert kubernetes["exec_pod_labels"]["app.kubernetes.io/component"] == "exec-svc"
         assert kubernetes["pool_pod_labels"]["app.kubernetes.io/component"] == "warmpool-svc"
+        assert kubernetes["sandbox_pod_labels"]["app.kubernetes.io/component"] == "sandbox-svc"
         assert kubernetes["exec_namespace"] == "llm"
         assert kubernetes["api_url"] is None  # in-cluster: the Pod's service account
 

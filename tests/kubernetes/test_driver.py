@@ -121,6 +121,7 @@ async def test_pod_is_locked_down_and_labelled(
     assert ingress["from"] == [
         {"podSelector": {"matchLabels": config.exec_pod_labels}},
         {"podSelector": {"matchLabels": config.pool_pod_labels}},
+        {"podSelector": {"matchLabels": config.sandbox_pod_labels}},
     ]
     assert ingress["ports"] == [{"protocol": "TCP", "port": config.agent_port}]
 

@@ -37,6 +37,11 @@ class KubernetesConfig(BaseModel):
         default_factory=lambda: {"app.kubernetes.io/name": "warmpool-svc"},
         description="Pods also allowed to reach it (warm pools preload and customise sandboxes)",
     )
+    sandbox_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "sandbox-svc"},
+        description="Pods also allowed to reach it (sandbox-svc waits for the agent, captures"
+        " and restores snapshots, copies template layers)",
+    )
     exec_namespace: str | None = Field(
         default=None, description="Namespace of exec-svc; None means the sandbox namespace"
     )

@@ -81,7 +81,7 @@ class KubernetesDriver:
             "capabilities": "none",
             "seccomp": "RuntimeDefault",
             "runtimeClasses": dict(self._config.runtime_classes),
-            "network": "NetworkPolicy: deny egress, ingress from exec-svc only",
+            "network": "NetworkPolicy: deny egress, ingress from the platform's services only",
         }
 
     async def _call(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:

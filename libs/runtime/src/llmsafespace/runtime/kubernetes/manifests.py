@@ -203,11 +203,13 @@ def secret(spec: RuntimeSpec, token: str, placement: Placement, owners: list[Man
 def network_policy(
     spec: RuntimeSpec, placement: Placement, config: KubernetesConfig, owners: list[Manifest]
 ) -> Manifest:
-    """Ingress only from exec-svc (and warmpool-svc, which preloads and customises warm
-    sandboxes) on the agent port; egress denied unless asked for."""
+    """Ingress only from the services that talk to the agent, on its port: exec-svc,
+    warmpool-svc (preloads and customises warm sandboxes) and sandbox-svc (waits for the
+    agent, captures and restores snapshots, copies template layers); egress denied unless
+    asked for."""
     sources: list[Manifest] = [
         {"podSelector": {"matchLabels": dict(labels)}}
-        for labels in (config.exec_pod_labels, config.pool_pod_labels)
+        for labels in (config.exec_pod_labels, config.pool_pod_labels, config.sandbox_pod_labels)
     ]
     if config.exec_namespace:
         for source in sources:

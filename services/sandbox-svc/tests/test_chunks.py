@@ -80,3 +80,9 @@ async def test_a_chunk_round_trips_and_is_stored_once(store: ChunkStore) -> None
 async def test_a_name_that_is_not_a_digest_is_refused(store: ChunkStore) -> None:
     with pytest.raises(ValueError, match="not a chunk name"):
         await store.put("../escape", b"x")
+
+
+async def test_a_digest_with_a_trailing_newline_is_refused(store: ChunkStore) -> None:
+    """`^…$` with `match` took `<digest>\\n` (`$` matches before a final newline)."""
+    with pytest.raises(ValueError, match="not a chunk name"):
+        await store.put(digest(b"x") + "\n", b"x")

@@ -16,8 +16,13 @@ from starlette.websockets import WebSocket
 from llmsafespace.contracts import Caller
 from llmsafespace.gateway.stream import Session
 
+
+async def _live() -> None:
+    """The credential is still good (pings check it)."""
+
+
 HELD: Any = SimpleNamespace(
-    identity=SimpleNamespace(caller=Caller(user_id="usr-abcdefabcdef")), expires=None
+    identity=SimpleNamespace(caller=Caller(user_id="usr-abcdefabcdef")), expires=None, use=_live
 )
 NO_BUS: Any = None  # bad frames and pings never reach the bus
 

@@ -137,7 +137,7 @@ class Session:
         execution_id = data.get("executionId") if isinstance(data.get("executionId"), str) else None
         try:
             message = _CLIENT_MESSAGE.validate_python(data)
-            if not isinstance(message, ClientExecute | ClientPing):
+            if not isinstance(message, ClientExecute):
                 await self._held.use()  # an execute is checked with its rate-limit hit
             if isinstance(message, ClientExecute):
                 await self._execute(message)

@@ -79,7 +79,8 @@ SOCKET = {
     "websocket sandboxes.{sandbox_id}.terminal (server to client)": (
         "WebSocket `GET /api/v1/sandboxes/{sandbox_id}/terminal`, not NATS: `ready` first,"
         " then `output` in `seq` order (a re-attach's scrollback first), `pong`, `error`"
-        " (a bad frame is `invalid_message` and the terminal carries on; `unauthorized`"
+        " (a bad frame is `invalid_message`, an unknown `type` `unknown_message_type`, and"
+        " the terminal carries on; `unauthorized`"
         " comes before close code 4401), and `exit` last, before the socket closes.",
         TerminalServerMessage,
     ),

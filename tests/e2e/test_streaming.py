@@ -143,7 +143,9 @@ async def test_two_executions_run_at_once_on_one_socket(ws: ClientConnection) ->
 
 async def test_bad_messages_get_errors_and_the_socket_stays_open(ws: ClientConnection) -> None:
     await ws.send("not json")
-    assert (await receive(ws))["code"] == "invalid_message"
+    error = await receive(ws)
+    assert error["code"] == "invalid_message"
+    assert isinstance(error["timestamp"], int)  # epoch ms, as on every server message
     await ws.send(json.dumps({"type": "teleport"}))
     assert (await receive(ws))["code"] == "unknown_message_type"
     await ws.send(json.dumps({"type": "execute", "executionId": "exec-x1", "mode": "code"}))

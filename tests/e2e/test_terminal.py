@@ -175,7 +175,6 @@ async def test_bad_frames_get_errors_and_the_terminal_lives_on(stack, sandbox: s
             b"\x00\xff\xfe garbage",
             "not json",
             json.dumps([1, 2]),
-            json.dumps({"type": "launch"}),
             json.dumps({"type": "resize", "cols": 0, "rows": 24}),
             json.dumps({"type": "resize", "cols": 100000, "rows": 24}),
             json.dumps({"type": "resize", "cols": "80", "rows": 24}),
@@ -189,6 +188,8 @@ async def test_bad_frames_get_errors_and_the_terminal_lives_on(stack, sandbox: s
                 message = await receive(socket)
             assert message["type"] == "error", (frame, message)
             assert message["code"] == "invalid_message"
+        await socket.send(json.dumps({"type": "launch"}))  # well-formed, unknown: as /stream
+        assert (await receive_kind(socket, "error"))["code"] == "unknown_message_type"
         await socket.send(json.dumps({"type": "ping"}))
         assert (await receive_kind(socket, "pong"))["type"] == "pong"
         await type_in(socket, "echo ok-$((2 + 3))\n")

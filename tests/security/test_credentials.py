@@ -125,9 +125,16 @@ async def new_key(api: httpx.AsyncClient) -> tuple[str, str]:
     return made.json()["id"], made.json()["apiKey"]
 
 
+AFTER_REVOCATION = {
+    "execute": {"type": "execute", "executionId": "exec-after", "mode": "code", "content": "1"},
+    "ping": {"type": "ping"},  # checked like the rest (README: "with every message")
+}
+
+
+@pytest.mark.parametrize("sent", AFTER_REVOCATION)
 @pytest.mark.parametrize("via", ["key", "token"])
 async def test_revoking_a_key_ends_the_sockets_it_opened(
-    stack: Stack, user_api: httpx.AsyncClient, user_sandbox: str, via: str
+    stack: Stack, user_api: httpx.AsyncClient, user_sandbox: str, via: str, sent: str
 ) -> None:
     key_id, key = await new_key(user_api)
     credential = key
@@ -138,12 +145,8 @@ async def test_revoking_a_key_ends_the_sockets_it_opened(
     async with websockets.connect(ws_url(stack, user_sandbox), additional_headers=headers) as ws:
         assert (await runs(ws, "exec-before"))["type"] == "execution_complete"
         assert (await user_api.delete(f"/user/apikeys/{key_id}")).status_code == 200
-        await ws.send(
-            json.dumps(
-                {"type": "execute", "executionId": "exec-after", "mode": "code", "content": "1"}
-            )
-        )
-        received = await answers_until_closed(ws)
+        await ws.send(json.dumps(AFTER_REVOCATION[sent]))
+        received = await asyncio.wait_for(answers_until_closed(ws), 60)  # else a hang
     assert [(m["type"], m.get("code")) for m in received] == [("error", "unauthorized")]
     assert ws.close_code == 4401
 

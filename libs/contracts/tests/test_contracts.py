@@ -200,7 +200,10 @@ def test_a_warm_pool_cannot_take_a_name_another_route_has() -> None:
             },
             "ServerExecutionCancelled",
         ),
-        ({"type": "error", "code": "invalid_message", "message": "no"}, "ServerError"),
+        (
+            {"type": "error", "code": "invalid_message", "message": "no", "timestamp": 3},
+            "ServerError",
+        ),
         ({"type": "pong", "timestamp": 4}, "ServerPong"),
     ],
 )

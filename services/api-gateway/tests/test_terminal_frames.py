@@ -1,5 +1,6 @@
-"""Bad client frames on `/terminal` are answered with an `invalid_message` error and the
-socket keeps serving: decoded with `/stream`'s `decode_json`, a 4300-digit integer or a
+"""Bad client frames on `/terminal` are answered with an error (`invalid_message`, or
+`unknown_message_type` for a type it does not know, as on `/stream`) and the socket
+keeps serving: decoded with `/stream`'s `decode_json`, a 4300-digit integer or a
 lone surrogate is a bad frame like any other (they dropped the socket before)."""
 
 from types import SimpleNamespace
@@ -25,18 +26,23 @@ async def endpoint(websocket: WebSocket) -> None:
 
 
 @pytest.mark.parametrize(
-    "frame",
+    ("frame", "code"),
     [
-        '{"type": "ping", "n": ' + "9" * 5000 + "}",
-        '{"type": "input", "data": "\\ud800"}',
-        '{"type": "input", "data": "' + "x" * 20000 + '"}',
-        '{"type": "resize", "cols": true, "rows": 24}',
-        "[1, 2]",
-        "not json",
-        b"\xff\x00 binary",
+        ('{"type": "ping", "n": ' + "9" * 5000 + "}", "invalid_message"),
+        ('{"type": "input", "data": "\\ud800"}', "invalid_message"),
+        ('{"type": "input", "data": "' + "x" * 20000 + '"}', "invalid_message"),
+        ('{"type": "resize", "cols": true, "rows": 24}', "invalid_message"),
+        ("[1, 2]", "invalid_message"),
+        ("not json", "invalid_message"),
+        (b"\xff\x00 binary", "invalid_message"),
+        ('{"data": "ls"}', "invalid_message"),
+        ('{"type": null}', "invalid_message"),
+        ('{"type": "launch"}', "unknown_message_type"),  # as `/stream` answers it
     ],
 )
-def test_a_bad_frame_gets_an_error_and_the_socket_keeps_serving(frame: str | bytes) -> None:
+def test_a_bad_frame_gets_an_error_and_the_socket_keeps_serving(
+    frame: str | bytes, code: str
+) -> None:
     app = Starlette(routes=[WebSocketRoute("/terminal", endpoint)])
     with TestClient(app).websocket_connect("/terminal") as socket:
         if isinstance(frame, bytes):
@@ -44,7 +50,7 @@ def test_a_bad_frame_gets_an_error_and_the_socket_keeps_serving(frame: str | byt
         else:
             socket.send_text(frame)
         error = socket.receive_json()
-        assert (error["type"], error["code"]) == ("error", "invalid_message"), error
+        assert (error["type"], error["code"]) == ("error", code), error
         assert set(error) == {"type", "code", "message"}
         socket.send_json({"type": "ping"})
         assert socket.receive_json() == {"type": "pong"}

@@ -101,3 +101,9 @@ async def test_an_s3_service_out_of_reach_is_a_chunk_store_error(
     store = S3ChunkStore(BUCKET, "chunks/", f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(ChunkStoreError):
         await store.put(digest(b"x"), b"x")
+
+
+async def test_a_digest_with_a_trailing_newline_is_refused(store: ChunkStore) -> None:
+    """`^…$` with `match` took `<digest>\\n` (`$` matches before a final newline)."""
+    with pytest.raises(ValueError, match="not a chunk name"):
+        await store.put(digest(b"x") + "\n", b"x")

@@ -19,6 +19,7 @@ from llmsafespace.contracts import (
     ClaimWarmSandbox,
     CreateWarmPool,
     ErrorCode,
+    ListWarmPools,
     PoolReservation,
     ReleaseWarmClaim,
     Resources,
@@ -38,9 +39,10 @@ from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
 from llmsafespace.servicekit import BrokerConnection, Bus, handles, middlewares
 from llmsafespace.servicekit.db import connect, migrate
 from llmsafespace.warmpool_svc.metrics import Metrics
+from llmsafespace.warmpool_svc.pool_names import pool_key
 from llmsafespace.warmpool_svc.pools import Pools
 from llmsafespace.warmpool_svc.replenisher import Replenisher
-from llmsafespace.warmpool_svc.store import PoolStore
+from llmsafespace.warmpool_svc.store import PoolStore, resources_key
 
 USER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
 ADMIN = Caller(user_id="usr-adminadmin00", role=Role.ADMIN)
@@ -223,3 +225,34 @@ async def test_a_reservation_sandbox_svc_refuses_undoes_the_pool_change(world: W
 async def test_an_admins_shared_pool_reserves_nothing(world: World) -> None:
     await world.pool(caller=ADMIN, ready=0)
     assert world.reservations == []
+
+
+async def test_a_pool_stored_before_its_name_was_reserved_stops_no_other_pool(
+    world: World,
+) -> None:
+    """A pool named `status` (created before that name was reserved) no longer validates:
+    the replenisher skips it, so the other pools are still reported, tended and listed."""
+    await world.pool(caller=USER, ready=0)
+    await world.pools.update(
+        UpdateWarmPool(caller=USER, name="py", update=WarmPoolUpdate(minSize=1))
+    )
+    valid = WarmPoolSpec(name="placeholder", minSize=1, resources=RESOURCES)
+    stored = valid.model_dump_json(by_alias=True).replace('"placeholder"', '"status"')
+    await world.db.execute(
+        "INSERT INTO warm_pools (name, owner_id, shared, spec, runtime, security_level,"
+        " resources, desired) VALUES ($1, $2, false, $3, $4, $5, $6, 1)",
+        pool_key(USER, "status"),
+        USER.user_id,
+        stored,
+        valid.runtime,
+        valid.security_level.value,
+        resources_key(valid.resources),
+    )
+    world.reservations.clear()
+    assert await world.replenisher._reserve_again()
+    assert [r.sandboxes for r in world.reservations] == [1]  # py's; status keeps its last
+    for row in await world.store.pools():
+        await world.replenisher._tend_locked(row["name"])
+    assert [spec.pool for spec in world.driver.created] == [pool_key(USER, "py")]
+    listed = await world.pools.list(ListWarmPools(caller=USER))
+    assert [pool.name for pool in listed.pools] == ["py"]

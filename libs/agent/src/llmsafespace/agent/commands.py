@@ -16,9 +16,15 @@ from .frames import Outcome, Usage
 from .outcome import Sink, cut_short
 from .pipes import PipeReader, stream_until
 from .processes import ended_by_signal, exit_fd, oom_kills
+from .protocol import TYPE_CHECKING
 
 StdinQueue = queue.SimpleQueue[tuple[str, bool]]
 """Input for a running command: (text, eof); eof closes its stdin after the text."""
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+
+    Spawn = Callable[[Callable[[], subprocess.Popen[bytes]]], subprocess.Popen[bytes]]
 
 
 def feed_input(fd: int, inbound: StdinQueue) -> threading.Thread:
@@ -84,23 +90,28 @@ def run_command(
     sink: Sink,
     cancel: Cancel,
     stdin: StdinQueue | None = None,
+    spawn: Spawn | None = None,
 ) -> Outcome:
     """Run ``/bin/sh -c command``; when it ends (or on timeout or cancel) kill its whole
     process group.
-    With ``stdin`` its stdin is a pipe fed from that queue, else it is empty."""
+    With ``stdin`` its stdin is a pipe fed from that queue, else it is empty. ``spawn``
+    starts the shell (the agent's makes room when the pids limit refuses it)."""
     import subprocess  # on first use: the idle agent stays small
+
+    def shell() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
 
     started = time.monotonic()
     oom_before = oom_kills()
-    proc = subprocess.Popen(
-        ["/bin/sh", "-c", command],
-        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-    )
+    proc = shell() if spawn is None else spawn(shell)
     assert proc.stdout is not None
     assert proc.stderr is not None
     pipes = [PipeReader(proc.stdout.fileno(), "stdout"), PipeReader(proc.stderr.fileno(), "stderr")]

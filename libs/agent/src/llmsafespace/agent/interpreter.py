@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 INTERRUPT_GRACE = 2.0
 RESTART_NOTICE = "\n[agent] the interpreter did not stop and was restarted; its state is lost\n"
+RECLAIM_NOTICE = (
+    "\n[agent] the sandbox ran out of processes (pids limit); the interpreter and what its"
+    " cells started were killed; its state is lost\n"
+)
 _REPLY, _EXIT, _CANCEL = "reply", "exit", "cancel"
 
 
@@ -188,6 +192,7 @@ class Interpreter:
         self._token = token
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
+        self._notice = ""  # told on the next cell's stderr (why its state is gone)
 
     def guard(self, token: str) -> None:
         """Workers started from now on wipe ``token`` (read after the first was forked)."""
@@ -232,6 +237,9 @@ class Interpreter:
         """Run one cell; stop it after ``time_limit`` seconds or when ``cancel`` is set.
         Its rich results go to ``display``, each after the output written before it."""
         with self._lock:
+            if self._notice:
+                sink("stderr", self._notice)
+                self._notice = ""
             worker = self._worker or self._fresh()
             worker.drain()  # what it wrote while nobody listened
             worker.listen(sink)
@@ -275,6 +283,24 @@ class Interpreter:
             sink("stderr", RESTART_NOTICE)
             return stopped(reason, Usage(wall_ms, 0.0, 0))
         return _died(worker.returncode or 0, wall_ms, oom_before)
+
+    def reclaim(self) -> None:
+        """Kill the worker's process group, and with it what its cells started (a fork bomb
+        holding the sandbox's pids); the next cell runs in a fresh worker. A cell running
+        now is not waited for: it ends as its worker's death."""
+        if not self._lock.acquire(blocking=False):
+            worker = self._worker
+            if worker is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGKILL)
+            return
+        try:
+            if self._worker is not None:
+                self._worker.kill()
+                self._worker = None
+                self._notice = RECLAIM_NOTICE
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         """Stop the worker."""

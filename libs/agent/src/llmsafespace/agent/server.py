@@ -27,15 +27,19 @@ from .protocol import TYPE_CHECKING, Frame, FrameTooLarge, ProtocolError, encode
 
 LISTEN_BACKLOG = 128
 ACCEPT_RETRY = 0.05  # seconds, after accept failed (e.g. EMFILE: the connection waits)
+PIDS_WAIT = 2.0  # seconds for the pids a reclaimed interpreter held to come free
+OUT_OF_PIDS = "the sandbox is out of processes (pids limit)"
 
 
 if TYPE_CHECKING:
     from types import ModuleType
-    from typing import BinaryIO
+    from typing import BinaryIO, TypeVar
 
     from . import files
     from .commands import StdinQueue
     from .terminal import Terminal
+
+    T = TypeVar("T")
 
 
 class AgentConfig:
@@ -141,7 +145,13 @@ class Connection:
             self._stdin[request_id] = stdin = queue.SimpleQueue()
         thread = threading.Thread(target=self._serve, args=(request, stdin), daemon=True)
         self._threads.add(thread)
-        thread.start()
+        try:
+            self._agent.spawn(thread.start)
+        except RuntimeError:  # no room for a thread even so: this request fails, not the agent
+            self._threads.discard(thread)
+            if stdin is not None:
+                self._stdin.pop(request_id, None)
+            self.send({"id": request_id, "type": Reply.ERROR, "message": OUT_OF_PIDS})
 
     def finish(self) -> None:
         """The client left: stop its executions and wait for them to end."""
@@ -273,8 +283,10 @@ class Connection:
         cwd = _directory(request, self._agent.config.workspace)
         env = {**self._agent.config.env, **extra}
         stdin = self._stdin.get(request["id"])
+        spawn = self._agent.spawn
         self._execute(
-            request, lambda **kw: run_command(command, env=env, cwd=cwd, stdin=stdin, **kw)
+            request,
+            lambda **kw: run_command(command, env=env, cwd=cwd, stdin=stdin, spawn=spawn, **kw),
         )
 
     def resize(self, frame: Frame) -> None:
@@ -331,6 +343,27 @@ class Agent:
         self.config = config
         self.interpreter = interpreter
 
+    def spawn(self, start: Callable[[], T]) -> T:
+        """``start()`` a thread or a process, making room when the sandbox's pids limit
+        refuses it. A code cell's children are the interpreter's and outlive the cell (as
+        in a Jupyter kernel, docs/security.md), so a fork bomb a cell left can hold every
+        pid: then the interpreter is restarted, its process group killed (as an OOM ends
+        it), and ``start`` tried again while those are reaped. Raises what ``start`` raised
+        when there is still no room (e.g. processes a command moved out with ``setsid``)."""
+        try:
+            return start()
+        except (BlockingIOError, RuntimeError):  # fork's EAGAIN; "can't start new thread"
+            print("agent: out_of_pids reclaiming=interpreter", file=sys.stderr, flush=True)
+            self.interpreter.reclaim()
+        deadline = time.monotonic() + PIDS_WAIT
+        while True:
+            try:
+                return start()
+            except (BlockingIOError, RuntimeError):
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(ACCEPT_RETRY)
+
     def serve(self, socket_path: str) -> None:
         """Listen on ``socket_path`` (replacing a stale socket) forever."""
         with contextlib.suppress(FileNotFoundError):
@@ -364,7 +397,11 @@ class Agent:
                         continue
                     if client.family != socket.AF_UNIX:
                         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+                    thread = threading.Thread(target=self._handle, args=(client,), daemon=True)
+                    try:
+                        self.spawn(thread.start)
+                    except RuntimeError:  # no room for a thread: this connection waits
+                        client.close()
             finally:
                 self.interpreter.close()
 

@@ -251,6 +251,7 @@ class ServerError(Contract):
     code: str
     message: str
     execution_id: str | None = None
+    timestamp: int = Field(description="epoch ms the error was sent")
 
 
 class ServerPong(Contract):

@@ -76,9 +76,10 @@ class TerminalExit(Contract):
 
 
 class TerminalError(Contract):
-    """A message refused (`invalid_message`: not JSON, not a known type, invalid fields),
-    a request the owner refused, or the credential lost (`unauthorized`, then close code
-    4401); the terminal carries on unless the socket closes."""
+    """A message refused (`invalid_message`: not JSON, no string `type`, invalid fields;
+    `unknown_message_type`: a type not known, as on `/stream`), a request the owner
+    refused, or the credential lost (`unauthorized`, then close code 4401); the terminal
+    carries on unless the socket closes."""
 
     type: Literal["error"] = "error"
     code: str

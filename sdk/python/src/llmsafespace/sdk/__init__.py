@@ -7,7 +7,16 @@
 
 `AsyncSandbox` is the implementation; `Sandbox` runs it for synchronous code."""
 
-from llmsafespace.contracts import AccessToken, ApiKey, CreatedApiKey, FileInfo, FileWritten, User
+from llmsafespace.contracts import (
+    AccessToken,
+    ApiKey,
+    CreatedApiKey,
+    EgressRule,
+    FileInfo,
+    FileWritten,
+    NetworkAccess,
+    User,
+)
 
 from .async_sandbox import AsyncSandbox
 from .config import ClientConfig
@@ -68,6 +77,7 @@ __all__ = [
     "CreatedApiKey",
     "Display",
     "ERRORS",
+    "EgressRule",
     "Error",
     "Event",
     "ExecutionResult",
@@ -76,6 +86,7 @@ __all__ = [
     "FileWritten",
     "Files",
     "LLMSafeSpaceError",
+    "NetworkAccess",
     "NotFoundError",
     "Pagination",
     "RateLimitError",

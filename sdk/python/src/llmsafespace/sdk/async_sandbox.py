@@ -6,7 +6,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
-from llmsafespace.contracts import Resources
+from llmsafespace.contracts import NetworkAccess, Resources
 
 from .config import ClientConfig
 from .errors import NotFoundError
@@ -17,6 +17,7 @@ from .models import (
     SandboxPage,
     SandboxStatusInfo,
     SnapshotInfo,
+    network_body,
     resources_body,
 )
 from .streaming import (
@@ -57,6 +58,7 @@ class AsyncSandbox:
         security_level: str = "standard",
         timeout: int = 300,
         resources: Resources | dict[str, Any] | None = None,
+        network_access: NetworkAccess | dict[str, Any] | None = None,
         use_warm_pool: bool = True,
         metadata: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
@@ -69,6 +71,10 @@ class AsyncSandbox:
     ) -> Self:
         """Create a sandbox. `timeout` is its lifetime in seconds; `resources` takes
         `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`).
+        `network_access`: outbound network, none by default; e.g. `{"enabled": True,
+        "egress": [{"ports": [443], "hosts": ["pypi.org", "*.pythonhosted.org"],
+        "cidrs": ["203.0.113.0/24"]}]}` (or a `NetworkAccess`); such a sandbox never
+        comes from a warm pool.
         `auto_resume`: calls on it while paused resume it; `paused_timeout`: seconds it
         may stay paused (the server's default otherwise); `snapshot`: a snapshot id to start
         from (its files, packages, env and metadata; not its memory). `runtime` defaults to
@@ -94,6 +100,8 @@ class AsyncSandbox:
                 body["template"] = template
             if resources is not None:
                 body["resources"] = resources_body(resources)
+            if network_access is not None:
+                body["networkAccess"] = network_body(network_access)
             created = await transport.request("POST", "sandboxes", json=body)
         except BaseException:
             await transport.aclose()

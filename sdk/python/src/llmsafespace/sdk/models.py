@@ -14,6 +14,7 @@ from llmsafespace.contracts import (
     DisplayResult,
     ExecutionError,
     ExecutionStatus,
+    NetworkAccess,
     Pagination,
     Resources,
     Sandbox,
@@ -37,6 +38,7 @@ __all__ = [
     "TemplateInfo",
     "WarmPoolInfo",
     "WarmPoolStatus",
+    "network_body",
     "resources_body",
 ]
 
@@ -166,6 +168,18 @@ WarmPoolInfo = WarmPool
 TemplateInfo = Template
 """A template: its spec, `status` (building, ready, failed), `reason` and `log_tail`
 (`llmsafespace.contracts.Template`)."""
+
+
+def network_body(network_access: NetworkAccess | dict[str, Any]) -> dict[str, Any]:
+    """`networkAccess` as the API wants it, from the model or a plain dict (the server
+    validates it). Only the fields given are sent: `egress` means `enabled: true`, and a
+    model's default rules sent with `enabled: false` would be a 400."""
+    if isinstance(network_access, NetworkAccess):
+        dumped: dict[str, Any] = network_access.model_dump(
+            mode="json", by_alias=True, exclude_unset=True
+        )
+        return dumped
+    return network_access
 
 
 def resources_body(resources: Resources | dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from llmsafespace.contracts import Resources
+from llmsafespace.contracts import NetworkAccess, Resources
 
 from .async_sandbox import AsyncSandbox
 from .events import Event
@@ -61,6 +61,7 @@ class Sandbox:
         security_level: str = "standard",
         timeout: int = 300,
         resources: Resources | dict[str, Any] | None = None,
+        network_access: NetworkAccess | dict[str, Any] | None = None,
         use_warm_pool: bool = True,
         metadata: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
@@ -79,6 +80,7 @@ class Sandbox:
                 security_level=security_level,
                 timeout=timeout,
                 resources=resources,
+                network_access=network_access,
                 use_warm_pool=use_warm_pool,
                 metadata=metadata,
                 env=env,

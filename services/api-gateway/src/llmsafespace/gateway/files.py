@@ -45,7 +45,7 @@ from .state import state_of
 log = structlog.get_logger()
 CHECKSUM_HEADER = "x-content-sha256"  # optional: the client's sha256 of the upload
 STEP_TIMEOUT = 60.0  # seconds one chunk may take
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _TRUE = {"1", "true", "yes"}
 
 
@@ -152,7 +152,7 @@ def _range(header: str | None) -> tuple[int, int | None] | None:
     """(offset, length or None) of a single `bytes=` range; None without one."""
     if not header:
         return None
-    match = _RANGE.match(header.strip())
+    match = _RANGE.fullmatch(header.strip())
     if match is None or match.groups() == ("", ""):
         raise ServiceError(ErrorCode.INVALID_REQUEST, "only one bytes=start-end range is supported")
     start, end = match.groups()

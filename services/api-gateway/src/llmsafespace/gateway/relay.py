@@ -109,6 +109,7 @@ def lost(execution_id: str) -> ServerError:
         code="execution_failed",
         message="the execution stopped reporting (its service may have failed)",
         execution_id=execution_id,
+        timestamp=now_ms(),
     )
 
 

@@ -1,6 +1,8 @@
 """Admitting a WebSocket (`/stream`, `/terminal`) before its upgrade: the origin, the
 credential (header or `?token=`) and a running sandbox the caller may use."""
 
+from typing import Any
+
 from starlette.websockets import WebSocket
 
 from llmsafespace.contracts import ErrorCode, Sandbox, SandboxStatus, ServiceError, commands
@@ -27,3 +29,19 @@ async def admit_socket(websocket: WebSocket) -> tuple[HeldCredential, Sandbox]:
             ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {ref.sandbox_id} is {sandbox.status}"
         )
     return HeldCredential(state["accounts"], state["limiter"], credential, identity), sandbox
+
+
+def frame_problem(data: Any, kinds: tuple[str, ...]) -> tuple[str, str] | None:
+    """The rule both sockets apply to a decoded frame before reading its body, as the
+    error `(code, message)` to answer (None: a known type): not an object or no string
+    `type` is `invalid_message` (malformed); a string type the socket does not know is
+    `unknown_message_type` (well-formed, perhaps from a newer client)."""
+    names = ", ".join(kinds)
+    if not isinstance(data, dict):
+        return "invalid_message", f"messages must be JSON objects of {names}"
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        return "invalid_message", f"a message needs a string type: {names}"
+    if kind not in kinds:
+        return "unknown_message_type", f"unknown type {kind[:64]!r}; use {names}"
+    return None

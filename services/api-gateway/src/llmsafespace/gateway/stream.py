@@ -41,7 +41,7 @@ from .bodies import MalformedJson, decode_json
 from .errors import error_response
 from .relay import Follower, Outputs, encode, exists, now_ms
 from .sandboxes import check_code_size
-from .sockets import CLOSE_UNAUTHORIZED, admit_socket
+from .sockets import CLOSE_UNAUTHORIZED, admit_socket, frame_problem
 from .state import state_of
 from .validation import problems
 
@@ -52,7 +52,9 @@ _CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
 
 
 def _error(code: str, message: str, execution_id: str | None = None) -> ServerError:
-    return ServerError(code=code, message=message, execution_id=execution_id or None)
+    return ServerError(
+        code=code, message=message, execution_id=execution_id or None, timestamp=now_ms()
+    )
 
 
 class Session:
@@ -123,27 +125,19 @@ class Session:
                 await self._outputs.close()
 
     async def _handle(self, text: str) -> None:
-        kinds = ", ".join(CLIENT_MESSAGE_TYPES)
         try:
             data = decode_json(text)
         except MalformedJson as exc:
             await self.send(_error("invalid_message", f"messages must be JSON objects: {exc}"))
             return
-        if not isinstance(data, dict):
-            await self.send(_error("invalid_message", "messages must be JSON objects"))
-            return
-        if not isinstance(data.get("type"), str):
-            await self.send(_error("invalid_message", f"a message needs a string type: {kinds}"))
-            return
-        if data["type"] not in CLIENT_MESSAGE_TYPES:
-            await self.send(
-                _error("unknown_message_type", f"unknown type {data['type'][:64]!r}; use {kinds}")
-            )
+        problem = frame_problem(data, CLIENT_MESSAGE_TYPES)
+        if problem is not None:
+            await self.send(_error(*problem))
             return
         execution_id = data.get("executionId") if isinstance(data.get("executionId"), str) else None
         try:
             message = _CLIENT_MESSAGE.validate_python(data)
-            if not isinstance(message, ClientExecute | ClientPing):
+            if not isinstance(message, ClientExecute):
                 await self._held.use()  # an execute is checked with its rate-limit hit
             if isinstance(message, ClientExecute):
                 await self._execute(message)

@@ -51,7 +51,7 @@ from .bodies import MalformedJson, decode_json
 from .errors import error_response
 from .operation import ApiWebSocketRoute, Operation
 from .paths import known_id
-from .sockets import CLOSE_UNAUTHORIZED, admit_socket
+from .sockets import CLOSE_UNAUTHORIZED, admit_socket, frame_problem
 from .state import state_of
 from .validation import problems
 
@@ -189,17 +189,19 @@ class TerminalSession:
             return  # closed by us (the shell exited) or by the client
 
     async def _handle(self, text: str) -> None:
-        """Decoded as `/stream` decodes (`bodies.decode_json`): JSON that Python cannot
-        hold or nothing downstream can encode (a 4300-digit integer, a lone surrogate) is
-        an `invalid_message` error like any other bad frame, and the socket keeps serving."""
+        """Decoded and typed as `/stream` does (`bodies.decode_json`, `frame_problem`):
+        JSON that Python cannot hold or nothing downstream can encode (a 4300-digit
+        integer, a lone surrogate) is an `invalid_message` error like any other bad frame,
+        an unknown type `unknown_message_type`, and the socket keeps serving."""
         try:
             data = decode_json(text)
         except MalformedJson as exc:
             await self.send(_invalid(f"messages must be JSON objects: {exc}"))
             return
-        if not isinstance(data, dict) or data.get("type") not in TERMINAL_CLIENT_MESSAGE_TYPES:
-            kinds = ", ".join(TERMINAL_CLIENT_MESSAGE_TYPES)
-            await self.send(_invalid(f"messages are JSON objects of {kinds}"))
+        problem = frame_problem(data, TERMINAL_CLIENT_MESSAGE_TYPES)
+        if problem is not None:
+            code, reason = problem
+            await self.send(TerminalError(code=code, message=reason))
             return
         try:
             message = _MESSAGE.validate_python(data)

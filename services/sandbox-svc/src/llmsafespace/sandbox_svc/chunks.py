@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # fullmatch: `$` would admit a trailing newline
 T = TypeVar("T")
 
 
@@ -59,7 +59,7 @@ class LocalChunkStore:
         self._root = root
 
     def _path(self, name: str) -> Path:
-        if not _DIGEST.match(name):
+        if not _DIGEST.fullmatch(name):
             raise ValueError(f"not a chunk name: {name!r}")
         return self._root / name[:2] / name
 
@@ -97,7 +97,7 @@ class S3ChunkStore:
         self._client: Any = boto3.client("s3", endpoint_url=endpoint_url)
 
     def _key(self, name: str) -> str:
-        if not _DIGEST.match(name):
+        if not _DIGEST.fullmatch(name):
             raise ValueError(f"not a chunk name: {name!r}")
         return self._prefix + name
 

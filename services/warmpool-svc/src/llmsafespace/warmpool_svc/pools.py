@@ -43,7 +43,7 @@ from llmsafespace.servicekit import Bus
 from .metrics import Metrics
 from .pool_names import pool_key
 from .pool_quota import PoolLimits, reservation
-from .store import PoolStore
+from .store import PoolStore, stored_spec
 
 log = structlog.get_logger()
 
@@ -70,9 +70,11 @@ def _conditions(row: asyncpg.Record, counts: dict[WarmSandboxState, int]) -> lis
     return conditions
 
 
-def pool_view(row: asyncpg.Record, counts: dict[WarmSandboxState, int]) -> WarmPool:
+def pool_view(
+    row: asyncpg.Record, counts: dict[WarmSandboxState, int], spec: WarmPoolSpec | None = None
+) -> WarmPool:
     """The pool as its clients see it: named as they named it (the row's key is internal)."""
-    spec = WarmPoolSpec.model_validate_json(row["spec"])
+    spec = spec or WarmPoolSpec.model_validate_json(row["spec"])
     return WarmPool(
         name=spec.name,
         owner_id=row["owner_id"],
@@ -204,7 +206,10 @@ class Pools:
         owner = None if query.caller.role is Role.ADMIN else query.caller.user_id
         rows = await self._store.pools(owner)
         counts = await self._store.counts([row["name"] for row in rows])
-        return WarmPoolList(pools=[pool_view(row, counts[row["name"]]) for row in rows])
+        specs = [(row, stored_spec(row)) for row in rows]
+        return WarmPoolList(
+            pools=[pool_view(row, counts[row["name"]], spec) for row, spec in specs if spec]
+        )
 
     async def update(self, command: UpdateWarmPool) -> WarmPool:
         _refuse_preload_packages(command.update.preload_packages)

@@ -35,7 +35,7 @@ from llmsafespace.servicekit import Bus, locks
 
 from .metrics import Metrics
 from .pool_quota import reservation
-from .store import Demand, PoolStore
+from .store import Demand, PoolStore, stored_spec
 
 log = structlog.get_logger()
 
@@ -155,9 +155,9 @@ class Replenisher:
 
     async def _tend_locked(self, name: str) -> None:
         row = await self._store.get_pool(name)
-        if row is None:
+        spec = None if row is None else stored_spec(row)
+        if row is None or spec is None:
             return
-        spec = WarmPoolSpec.model_validate_json(row["spec"])
         await self._destroy(await self._store.take_pending(name))
         demand = await self._store.demand(name, spec.auto_scaling.scale_down_delay)
         desired = desired_size(spec, row["desired"], demand)

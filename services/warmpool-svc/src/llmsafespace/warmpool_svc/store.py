@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import structlog
+from pydantic import ValidationError
 
 from llmsafespace.contracts import (
     ErrorCode,
@@ -18,6 +20,8 @@ from llmsafespace.contracts import (
 from llmsafespace.servicekit import locks
 
 from .pool_quota import PoolLimits
+
+log = structlog.get_logger()
 
 # Tells sandbox-svc what an ordinary user's pool reserves (None: the pool is gone); called
 # inside the pool's transaction, under the owner's quota lock, before it commits.
@@ -36,6 +40,18 @@ class Demand:
     recent: int
     last_claim: datetime | None
     busy: bool
+
+
+def stored_spec(row: asyncpg.Record) -> WarmPoolSpec | None:
+    """The pool's spec as stored, or None (logged) when it no longer validates: a pool
+    stored before a rule it breaks (a name reserved since, like `status`) is left alone
+    by the replenisher and the listing, so it cannot stop the other pools being tended
+    or listed (README, warm pools: how an operator removes it)."""
+    try:
+        return WarmPoolSpec.model_validate_json(row["spec"])
+    except ValidationError as exc:
+        log.warning("warm_pool_spec_invalid", pool=row["name"], error=str(exc)[:500])
+        return None
 
 
 def resources_key(resources: Resources) -> str:
@@ -123,9 +139,10 @@ class PoolStore:
             if owner_id is None:
                 return
             await _lock(conn, owner_id)
-            spec = await conn.fetchval("SELECT spec FROM warm_pools WHERE name = $1", name)
-            if spec is not None:
-                await reserve(name, owner_id, WarmPoolSpec.model_validate_json(spec))
+            row = await conn.fetchrow("SELECT name, spec FROM warm_pools WHERE name = $1", name)
+            spec = None if row is None else stored_spec(row)
+            if spec is not None:  # an invalid one keeps what it reported last
+                await reserve(name, owner_id, spec)
 
     async def snapshot_pools(self, snapshot_id: str) -> list[str]:
         """The pools built from the snapshot ``snapshot_id``."""

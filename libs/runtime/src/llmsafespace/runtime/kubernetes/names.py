@@ -17,7 +17,7 @@ SELECTOR = f"{PART_OF}={PROJECT},{COMPONENT}={SANDBOX}"
 """Every sandbox's objects carry these labels; list and watch select on them (a layer's
 Pod is not a sandbox: its component is ``LAYER``)."""
 
-_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 
 
 def object_name(runtime_id: str) -> str:
@@ -31,8 +31,9 @@ def secret_name(runtime_id: str) -> str:
 
 
 def label_value(value: str) -> str:
-    """``value`` if Kubernetes accepts it as a label value, else a stable digest of it."""
-    if _LABEL_VALUE.match(value):
+    """``value`` if Kubernetes accepts it as a label value, else a stable digest of it
+    (the whole value must match: `$` would admit a trailing newline)."""
+    if _LABEL_VALUE.fullmatch(value):
         return value
     return "h-" + hashlib.sha256(value.encode()).hexdigest()[:16]
 

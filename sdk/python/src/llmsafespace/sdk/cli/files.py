@@ -9,12 +9,13 @@ import click
 from ..sandbox import Sandbox
 from .settings import CliSettings, pass_settings
 
-_REMOTE = re.compile(r"^(sb-[a-z0-9]+):(/.*)$")
+_REMOTE = re.compile(r"(sb-[a-z0-9]+):(/.*)", re.DOTALL)
 
 
 def _remote(spec: str) -> tuple[str, str] | None:
-    """(sandbox id, path) for `SANDBOX:/path`; None for a local path."""
-    match = _REMOTE.match(spec)
+    """(sandbox id, path) for `SANDBOX:/path`; None for a local path. The whole path is
+    kept, a newline in it too (`$` would have dropped a trailing one)."""
+    match = _REMOTE.fullmatch(spec)
     return (match.group(1), match.group(2)) if match else None
 
 

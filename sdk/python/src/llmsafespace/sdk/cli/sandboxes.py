@@ -29,6 +29,17 @@ def sandbox_group() -> None:
 @click.option("--metadata", "-m", multiple=True, help="Label KEY=VALUE (repeatable).")
 @click.option("--env", "-e", multiple=True, help="Environment NAME=VALUE (repeatable).")
 @click.option("--no-warm-pool", is_flag=True, help="Always start a fresh sandbox.")
+@click.option(
+    "--network", is_flag=True, help="Outbound network (TCP 80 and 443 to public addresses)."
+)
+@click.option(
+    "--egress-port",
+    type=int,
+    multiple=True,
+    help="Outbound TCP port (repeatable; implies --network).",
+)
+@click.option("--egress-host", multiple=True, help="Host name the ports are for (repeatable).")
+@click.option("--egress-cidr", multiple=True, help="IP network the ports are for (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the sandbox as JSON.")
 @pass_settings
 def create(
@@ -42,9 +53,21 @@ def create(
     metadata: tuple[str, ...],
     env: tuple[str, ...],
     no_warm_pool: bool,
+    network: bool,
+    egress_port: tuple[int, ...],
+    egress_host: tuple[str, ...],
+    egress_cidr: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a sandbox and print its id."""
+    if (egress_host or egress_cidr) and not egress_port:
+        raise click.UsageError("--egress-host and --egress-cidr need --egress-port")
+    network_access: dict[str, object] | None = None
+    if egress_port:  # one rule: these ports, on these names and networks (or anywhere)
+        rule = {"ports": list(egress_port), "hosts": list(egress_host), "cidrs": list(egress_cidr)}
+        network_access = {"enabled": True, "egress": [rule]}
+    elif network:
+        network_access = {"enabled": True}
     resources: dict[str, object] = {}
     if cpu is not None:
         resources["cpu"] = cpu
@@ -56,6 +79,7 @@ def create(
         security_level=security_level,
         timeout=timeout,
         resources=resources or None,
+        network_access=network_access,
         use_warm_pool=not no_warm_pool,
         metadata=key_values(metadata, "--metadata"),
         env=key_values(env, "--env"),

@@ -102,7 +102,12 @@ class AsyncSandbox:
                 body["resources"] = resources_body(resources)
             if network_access is not None:
                 body["networkAccess"] = network_body(network_access)
-            created = await transport.request("POST", "sandboxes", json=body)
+            created = await transport.request(
+                "POST",
+                "sandboxes",
+                json=body,
+                timeout=transport.config.workspace_timeout if snapshot is not None else None,
+            )
         except BaseException:
             await transport.aclose()
             raise
@@ -202,12 +207,19 @@ class AsyncSandbox:
         """Keep the workspace (installed packages included), env, metadata and runtime as a
         snapshot; start sandboxes from it with `create(snapshot=id)`. Memory is not kept."""
         reply = await self._transport.request(
-            "POST", f"sandboxes/{_path(self.id)}/snapshots", json={"name": name}
+            "POST",
+            f"sandboxes/{_path(self.id)}/snapshots",
+            json={"name": name},
+            timeout=self._transport.config.workspace_timeout,
         )
         return SnapshotInfo.model_validate(reply)
 
     async def _change(self, action: str) -> SandboxInfo:
-        reply = await self._transport.request("POST", f"sandboxes/{_path(self.id)}/{action}")
+        reply = await self._transport.request(
+            "POST",
+            f"sandboxes/{_path(self.id)}/{action}",
+            timeout=self._transport.config.workspace_timeout,
+        )
         self._info = SandboxInfo.model_validate(reply)
         return self._info
 

@@ -13,11 +13,14 @@ DEFAULT_API_URL = "http://127.0.0.1:8080/api/v1"
 @dataclass(frozen=True)
 class ClientConfig:
     """`api_url` ends with the API's base path (`…/api/v1`); `request_timeout` bounds
-    each HTTP request beyond the time an execution itself may take."""
+    each HTTP request beyond the time an execution itself may take; `workspace_timeout`
+    bounds the calls that move a whole workspace (pause, resume, snapshot, create from a
+    snapshot), which the gateway lets run as long (`GATEWAY_WORKSPACE_TIMEOUT`)."""
 
     api_url: str
     api_key: str
     request_timeout: float = 60.0
+    workspace_timeout: float = 1800.0
 
     @classmethod
     def resolve(

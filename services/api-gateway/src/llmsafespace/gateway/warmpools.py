@@ -47,7 +47,14 @@ ROUTES: list[BaseRoute] = [
         "/warmpools",
         POOLS.create_endpoint(WarmPoolSpec, commands.WARMPOOL_CREATE),
         Operation(
-            "Create a warm pool", "warmpools", Ref(WarmPool), 201, body=WarmPoolSpec, errors=(409,)
+            "Create a warm pool",
+            "warmpools",
+            Ref(WarmPool),
+            201,
+            body=WarmPoolSpec,
+            errors=(404, 409),
+            description="A `snapshot` (a pool of warm copies of it) that does not exist, or"
+            " is another user's, is a 404.",
         ),
     ),
     ApiRoute(

@@ -276,6 +276,7 @@ async def test_install_output_arrives_as_progress_and_cancelling_stops_the_insta
     assert _body(gone)["stdout"] == "ok\n"
 
 
+@pytest.mark.local_driver("the data runtime's shared prefix is bound by the local driver")
 async def test_a_plot_comes_back_as_image_content(connect: Connect, stack) -> None:
     """matplotlib in a python:3.11-data sandbox: the figure is an MCP image."""
     async with connect(stack.admin_key) as client:

@@ -202,9 +202,15 @@ async def test_autoscaling_grows_the_pool_under_demand_and_shrinks_it_when_claim
     port = stack.services["warmpool-svc"].port
     async with httpx.AsyncClient() as plain:
         metrics = (await plain.get(f"http://127.0.0.1:{port}/metrics")).text
-        creates = await plain.get(f"http://127.0.0.1:{stack.services['sandbox-svc'].port}/metrics")
-    assert 'warm_pool_hit_ratio{runtime="python:3.11"}' in creates.text
-    assert 'warm_pool_requests_total{outcome="hit",runtime="python:3.11"}' in creates.text
+        # Each sandbox-svc replica counts the creates it decided: read them all.
+        creates = "".join(
+            [
+                (await plain.get(f"http://127.0.0.1:{replica.port}/metrics")).text
+                for replica in stack.replicas["sandbox-svc"]
+            ]
+        )
+    assert 'warm_pool_hit_ratio{runtime="python:3.11"}' in creates
+    assert 'warm_pool_requests_total{outcome="hit",runtime="python:3.11"}' in creates
     assert f'warm_pool_sandboxes{{pool="{name}",state="assigned"}}' in metrics
 
     # No claim for scaleDownDelay: back to minSize; the claimed sandboxes live on.

@@ -69,6 +69,14 @@ def state_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
 
 
+def runtime_dir(prefix: str) -> Path:
+    """A fresh runtime directory under /tmp for a `LocalDriver` of the bench's own:
+    traversable by others, as sandbox uids must reach what the driver keeps in it."""
+    directory = state_dir(prefix)
+    directory.chmod(0o711)
+    return directory
+
+
 @asynccontextmanager
 async def running_stack(environ: Mapping[str, str] | None = None) -> AsyncIterator[Stack]:
     """A fresh stack in a temporary state dir, rate limits lifted; removed afterwards."""

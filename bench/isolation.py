@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 
-from harness import Stats, state_dir
+from harness import Stats, runtime_dir
 from memory import available_kib, sandboxes_pss_kib
 from round_trip import timed
 
@@ -97,8 +97,8 @@ async def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root (the local driver switches to sandbox uids)")
-    runtime_dir = state_dir("bench-")
-    config = LocalConfig(runtime_dir=runtime_dir, ready_timeout=60)  # a busy host is slow
+    directory = runtime_dir("bench-")
+    config = LocalConfig(runtime_dir=directory, ready_timeout=60)  # a busy host is slow
     try:
         driver = LocalDriver(config)
         print("protections:", driver.protections())
@@ -108,8 +108,8 @@ async def main() -> None:
         await round_trip(driver, min(args.round_trips, 10_000))
         await fleet(driver, config, min(args.fleet, 2000))
     finally:
-        sweep(runtime_dir, config)
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        sweep(directory, config)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

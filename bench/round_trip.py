@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from context import Bench
-from harness import PRINT1, Stats, execute, state_dir, stream_url
+from harness import PRINT1, Stats, execute, runtime_dir, stream_url
 from report import Figure, Target
 from stream_client import Outcome, connect, run_streamed
 
@@ -46,8 +46,8 @@ async def direct_to_agent(count: int) -> list[float] | None:
     """print(1) through `AgentClient` on a sandbox of our own `LocalDriver` (root only)."""
     if os.geteuid() != 0:
         return None
-    runtime_dir = state_dir("llmsafespace-bench-direct-")
-    config = LocalConfig(runtime_dir=runtime_dir, ready_timeout=60)  # a busy host is slow
+    directory = runtime_dir("llmsafespace-bench-direct-")
+    config = LocalConfig(runtime_dir=directory, ready_timeout=60)  # a busy host is slow
     try:
         driver = LocalDriver(config)
         handle = await driver.create(RuntimeSpec(runtime_id="sb-benchdirect0"))
@@ -58,8 +58,8 @@ async def direct_to_agent(count: int) -> list[float] | None:
             await client.close()
             await driver.destroy(handle.runtime_id)
     finally:
-        sweep(runtime_dir, config)
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        sweep(directory, config)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def measure(bench: Bench) -> list[Figure]:

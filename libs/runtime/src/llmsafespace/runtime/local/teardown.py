@@ -21,23 +21,31 @@ def remove(layout: Layout, registry: UidRegistry, sandbox_id: str, cgroups: Cgro
     """Kill a sandbox's processes, delete its cgroup, mount and dirs, free its uid.
 
     False if nothing was there.
+
+    The uid is killed and freed under the registry lock, and only while the registry
+    still names this sandbox: two removes of one sandbox may run at once (a cancelled
+    create's cleanup and a destroy), and once the first has freed the uid a new sandbox
+    may hold it, whose processes a kill by uid would end.
     """
-    owned = [uid for uid, held in registry.held_by(layout.root).items() if held == sandbox_id]
-    found = bool(owned) or layout.state(sandbox_id).exists()
+    found = layout.state(sandbox_id).exists()
     meta = layout.read_meta(sandbox_id)
-    for uid in owned:
-        if cgroups is not None:
-            cgroups.destroy(uid)
-        kill_all(uid)
-    if meta is not None and meta.dns_filter_pid:
-        stop_dns_filter(meta.dns_filter_pid)  # root, so not among the uid's processes
-        network.remove_egress(meta.uid)
+    with registry.locked():
+        held = registry.held_by(layout.root).items()
+        owned = [uid for uid, holder in held if holder == sandbox_id]
+        for uid in owned:
+            if cgroups is not None:
+                cgroups.destroy(uid)
+            kill_all(uid)
+        if meta is not None and meta.dns_filter_pid:
+            stop_dns_filter(meta.dns_filter_pid)  # root, so not among the uid's processes
+            if meta.uid in owned:
+                network.remove_egress(meta.uid)
+        for uid in owned:
+            registry.release(uid)
     unmount(layout.workspace(sandbox_id))
     shutil.rmtree(layout.workspace(sandbox_id), ignore_errors=True)
     shutil.rmtree(layout.state(sandbox_id), ignore_errors=True)
-    for uid in owned:
-        registry.release(uid)
-    return found
+    return found or bool(owned)
 
 
 def stop_dns_filter(pid: int) -> None:

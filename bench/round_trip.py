@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from context import Bench
 from harness import PRINT1, Stats, execute, runtime_dir, stream_url
 from report import Figure, Target
+from rest_client import RestClient
 from stream_client import Outcome, connect, run_streamed
 
 from llmsafespace.runtime import AgentClient, LocalConfig, LocalDriver, RuntimeSpec
@@ -68,7 +69,12 @@ async def measure(bench: Bench) -> list[Figure]:
     created.raise_for_status()
     sandbox = created.json()["id"]
     try:
-        rest = await timed(lambda: execute(bench.api, sandbox, PRINT1), count)
+        lean = await RestClient.connect(bench.stack.api_url, bench.stack.admin_key)
+        try:
+            rest = await timed(lambda: lean.execute(sandbox), count)
+        finally:
+            await lean.close()
+        through_httpx = await timed(lambda: execute(bench.api, sandbox, PRINT1), count)
         auth = {"Authorization": f"Bearer {bench.stack.admin_key}"}
         ws = await connect(stream_url(bench.stack, sandbox), auth)
         try:
@@ -90,6 +96,7 @@ async def measure(bench: Bench) -> list[Figure]:
     ours_rest, ours_ws, ours_direct = Stats.of(rest), Stats.of(websocket), Stats.of(direct or [])
     figures = [
         Figure(1, "print(1) round trip, REST", "ms", ours_rest, peer, TARGET, "KG: WS channels"),
+        Figure(1, "  the same through httpx (the SDK's client)", "ms", Stats.of(through_httpx)),
         Figure(1, "print(1) round trip, WebSocket", "ms", ours_ws, peer, TARGET),
         Figure(7, "print(1) direct to the agent (no services)", "ms", ours_direct),
     ]

@@ -46,3 +46,29 @@ def test_a_logged_traceback_has_no_frame_locals(capsys: pytest.CaptureFixture[st
     assert logged["event"] == "request_failed"
     assert "failed on port" in line, "the traceback itself is logged"
     assert "lsp_caller-key-abcdef" not in line
+
+
+class _Writes:
+    """A stream that keeps each `write` call apart."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_log_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Services log a line per request: two writes (the line, then its newline) would be
+    two system calls on that hot path."""
+    stream = _Writes()
+    monkeypatch.setattr("sys.stderr", stream)
+    configure_logging("test-logs", "json", "info")
+    structlog.get_logger().info("request", status=200)
+    (written,) = stream.calls
+    assert written.endswith("\n")
+    assert json.loads(written)["event"] == "request"

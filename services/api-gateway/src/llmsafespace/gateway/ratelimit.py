@@ -98,32 +98,36 @@ class RateLimiter:
         (None when no limit applies: limits off, or an admin) and that check's answer
         (False when there was nothing to confirm or Redis could not be asked)."""
         counted = limit_class is not None and self.applies_to(caller)
-        if not counted and confirm is None:
-            return None, False
+        if not counted:  # at most the confirmation: one plain command, no transaction
+            return None, confirm is not None and await self._exists(confirm)
         limit = self._limits.of(limit_class or "default")
         window = int(time.time()) // limit.window
         reset = (window + 1) * limit.window
         name = f"llmsafespace:rate:{caller.user_id}:{limit_class}:{limit.window}:{window}"
         try:
             async with self._cache.pipeline(transaction=True) as pipe:
-                if counted:
-                    pipe.incr(name)
-                    pipe.expire(name, limit.window + 5)
+                pipe.incr(name)
+                pipe.expire(name, limit.window + 5)
                 if confirm is not None:
                     pipe.exists(confirm)
                 replies = await pipe.execute()
         except aioredis.RedisError as exc:
             LIMITER_ERRORS.inc()
             log.error("rate_limiter_unavailable", error=str(exc))
-            quota = Quota(limit=limit.requests, remaining=limit.requests, reset=reset)
-            return (quota if counted else None), False
+            return Quota(limit=limit.requests, remaining=limit.requests, reset=reset), False
         confirmed = confirm is not None and bool(replies[-1])
-        if not counted:
-            return None, confirmed
         quota = Quota(limit=limit.requests, remaining=limit.requests - int(replies[0]), reset=reset)
         if quota.exceeded:
             REJECTED.labels(limit_class=limit_class).inc()
         return quota, confirmed
+
+    async def _exists(self, key: str) -> bool:
+        try:
+            return bool(await self._cache.exists(key))
+        except aioredis.RedisError as exc:
+            LIMITER_ERRORS.inc()
+            log.error("rate_limiter_unavailable", error=str(exc))
+            return False
 
 
 def limit_class(method: str, path: str) -> str:

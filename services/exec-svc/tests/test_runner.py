@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import nats.errors
 import pytest
 from faststream import Context
 from faststream.nats import NatsBroker, NatsRouter, TestNatsBroker
@@ -205,12 +206,20 @@ class BrokerStream:
 
     def __init__(self, broker: NatsBroker) -> None:
         self._broker = broker
+        self.store_down = False  # JetStream refuses what must be stored (terminal markers)
 
-    def jetstream(self) -> "BrokerStream":
-        return self
+    def jetstream(self) -> "BrokerStream | _Refusing":
+        return _Refusing() if self.store_down else self
 
     async def publish(self, subject: str, payload: bytes) -> None:
         await self._broker.publish(payload, subject)
+
+
+class _Refusing:
+    """A JetStream that stores nothing."""
+
+    async def publish(self, subject: str, payload: bytes) -> None:
+        raise nats.errors.NoRespondersError
 
 
 class World:
@@ -223,7 +232,8 @@ class World:
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
         self.bus = Bus(BrokerConnection(self.broker))
         agents = cast(Agents, self.reach)
-        connection = cast(NatsClient, BrokerStream(self.broker))
+        self.stream = BrokerStream(self.broker)
+        connection = cast(NatsClient, self.stream)
         self.runner = Runner(
             agents, cast(ExecutionStore, self.records), self.bus, connection, 1 << 20
         )
@@ -409,6 +419,19 @@ async def test_a_cancel_stops_a_streamed_execution_only_when_its_owner_sends_it(
     result = world.ended()
     assert ending(result) == (ExecutionStatus.CANCELLED, CANCELLED_EXIT_CODE, EndedBy.CANCELLED)
     assert Counter(world.events) == {"started": 1, "cancelled": 1}
+
+
+async def test_a_streamed_execution_whose_end_cannot_be_stored_is_still_booked(
+    world: World,
+) -> None:
+    """The terminal marker leaves before the bookkeeping (its client waits for it); a
+    JetStream that refuses it must not cost the summary row or the terminal event."""
+    world.stream.store_down = True
+    await world.start(code("print(1)"))
+    await world.runner.drain()
+    assert not any(isinstance(message, EndedMarker) for message in world.output)
+    assert [row[2] for row in world.records.rows] == [ExecutionStatus.COMPLETED]
+    assert Counter(world.events) == {"started": 1, "completed": 1}
 
 
 async def test_a_streamed_execution_the_agent_refuses_still_ends_with_an_error_marker(

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,7 @@ from .results import bare_result, execution_result
 from .store import ExecutionStore
 
 log = structlog.get_logger()
+ResultCallback = Callable[[ExecutionResult], Awaitable[None]]
 
 
 @dataclass
@@ -136,15 +138,8 @@ class Runner:
         publisher = OutputPublisher(
             self._nc, command.sandbox_id, command.execution_id, self._output_limit
         )
-        try:
-            await publisher.started(command.request.timeout, datetime.now(UTC))
-            try:
-                result = await self._execute(
-                    command, client, running, publisher.output, publisher.display
-                )
-            except ServiceError as exc:
-                error = ExecutionError(name="ExecutionFailed", value=exc.message, traceback="")
-                result = bare_result(command, error)
+
+        async def ended(result: ExecutionResult) -> None:
             # The output and results went out as messages; the terminal marker has the rest.
             update = {
                 "output_truncated": publisher.truncated,
@@ -153,6 +148,16 @@ class Runner:
                 "results": [],
             }
             await publisher.ended(result.model_copy(update=update))
+
+        try:
+            await publisher.started(command.request.timeout, datetime.now(UTC))
+            try:
+                await self._execute(
+                    command, client, running, publisher.output, publisher.display, ended
+                )
+            except ServiceError as exc:
+                error = ExecutionError(name="ExecutionFailed", value=exc.message, traceback="")
+                await ended(bare_result(command, error))
         except Exception:
             log.exception("streamed_execution_failed", execution_id=command.execution_id)
         finally:
@@ -165,7 +170,11 @@ class Runner:
         running: Running,
         on_output: OutputCallback | None,
         on_display: DisplayCallback | None = None,
+        on_result: ResultCallback | None = None,
     ) -> ExecutionResult:
+        """Run in the agent, then book the result: metrics, summary row, events, log.
+        ``on_result`` gets the result before that bookkeeping (a streamed execution's
+        terminal message goes out first: its client waits for it, nobody for the rest)."""
         request = command.request
         structlog.contextvars.bind_contextvars(
             sandbox_id=command.sandbox_id, execution_id=command.execution_id
@@ -207,10 +216,26 @@ class Runner:
             if watchdog is not None:
                 watchdog.cancel()
         result = execution_result(command, started_at, outcome, running.idle_expired)
-        EXECUTIONS.labels(type=request.type.value, status=result.status.value).inc()
-        EXECUTION_SECONDS.labels(type=request.type.value).observe(result.duration_ms / 1000)
+        try:
+            if on_result is not None:
+                await on_result(result)
+        finally:  # booked even if the terminal message could not be published
+            await self._book(command, announced, event, result, outcome)
+        return result
+
+    async def _book(
+        self,
+        command: RunExecution | StartExecution,
+        announced: StartedEvent,
+        event: ExecutionEvent,
+        result: ExecutionResult,
+        outcome: AgentResult,
+    ) -> None:
+        kind = command.request.type
+        EXECUTIONS.labels(type=kind.value, status=result.status.value).inc()
+        EXECUTION_SECONDS.labels(type=kind.value).observe(result.duration_ms / 1000)
         sizes = (len(outcome.stdout.encode()), len(outcome.stderr.encode()))
-        self._store.record(command.caller.user_id, request.type, result, sizes)
+        self._store.record(command.caller.user_id, kind, result, sizes)
         final = (
             ExecEventName.CANCELLED
             if result.status is ExecutionStatus.CANCELLED
@@ -228,7 +253,6 @@ class Runner:
             ),
         )
         log.info("execution_finished", status=result.status, exit_code=result.exit_code)
-        return result
 
     @staticmethod
     async def _agent_call(

@@ -4,7 +4,7 @@ descriptor, and its reply or error comes back typed (FastStream's in-memory brok
 from datetime import UTC, datetime
 
 import pytest
-from faststream.nats import NatsBroker, NatsRouter, TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 
 from llmsafespace.contracts import (
     Caller,
@@ -19,7 +19,15 @@ from llmsafespace.contracts import (
     ServiceError,
     commands,
 )
-from llmsafespace.servicekit import BrokerConnection, Bus, handles, hears, middlewares
+from llmsafespace.servicekit import (
+    BrokerConnection,
+    Bus,
+    Router,
+    handles,
+    hears,
+    middlewares,
+    on_test_broker,
+)
 
 CALLER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -41,7 +49,7 @@ def _sandbox(sandbox_id: str) -> Sandbox:
 
 
 def _broker(cancelled: list[str]) -> NatsBroker:
-    router = NatsRouter()
+    router = Router()
 
     @handles(router, commands.SANDBOX_GET)
     async def get(ref: SandboxRef) -> Sandbox:
@@ -54,7 +62,7 @@ def _broker(cancelled: list[str]) -> NatsBroker:
         cancelled.append(command.execution_id)
 
     broker = NatsBroker(middlewares=middlewares(), logger=None)
-    broker.include_router(router)
+    on_test_broker(broker, router)
     return broker
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from faststream.nats import NatsBroker, NatsRouter, TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 
 from llmsafespace.contracts import (
     Caller,
@@ -35,7 +35,14 @@ from llmsafespace.sandbox_svc.lifecycle import Lifecycle
 from llmsafespace.sandbox_svc.quota import Quota, Usage
 from llmsafespace.sandbox_svc.reaper import Reaper
 from llmsafespace.sandbox_svc.store import Started
-from llmsafespace.servicekit import BrokerConnection, Bus, handles, middlewares
+from llmsafespace.servicekit import (
+    BrokerConnection,
+    Bus,
+    Router,
+    handles,
+    middlewares,
+    on_test_broker,
+)
 
 USER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
 MI = 2**20
@@ -202,7 +209,7 @@ class World:
         self.pools = WarmPools(driver, self.store)
         self.events: list[tuple[str, SandboxStatus]] = []
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
-        router = NatsRouter()
+        router = Router()
         handles(router, commands.WARMPOOL_CLAIM)(self.pools.claim)
         handles(router, commands.WARMPOOL_RELEASE)(self.pools.release)
 
@@ -210,7 +217,7 @@ class World:
         async def event(sandbox: Sandbox) -> None:
             self.events.append((sandbox.id, sandbox.status))
 
-        self.broker.include_router(router)
+        on_test_broker(self.broker, router)
         bus = Bus(BrokerConnection(self.broker))
         self.lifecycle = Lifecycle(self.store, driver, bus, Catalog(), quota=quota)
 

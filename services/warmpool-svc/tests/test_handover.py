@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from faststream.nats import NatsBroker, NatsRouter, TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 from prometheus_client import CollectorRegistry
 
 from llmsafespace.contracts import (
@@ -36,7 +36,14 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.devstack.postgres_server import PostgresServer
 from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
-from llmsafespace.servicekit import BrokerConnection, Bus, handles, middlewares
+from llmsafespace.servicekit import (
+    BrokerConnection,
+    Bus,
+    Router,
+    handles,
+    middlewares,
+    on_test_broker,
+)
 from llmsafespace.servicekit.db import connect, migrate
 from llmsafespace.warmpool_svc.metrics import Metrics
 from llmsafespace.warmpool_svc.pool_names import pool_key
@@ -76,9 +83,9 @@ class World:
         self.reservations: list[PoolReservation] = []
         self.refuse = False  # sandbox-svc refuses reservations (the owner's quota is full)
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
-        router = NatsRouter()
+        router = Router()
         handles(router, commands.SANDBOX_RESERVE)(self._reserve)
-        self.broker.include_router(router)
+        on_test_broker(self.broker, router)
         bus = Bus(BrokerConnection(self.broker))
         metrics = Metrics(CollectorRegistry())
         self.replenisher = Replenisher(

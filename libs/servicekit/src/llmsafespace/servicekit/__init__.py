@@ -15,11 +15,12 @@ from .lifespan import Startup, starting
 from .logs import configure_logging
 from .settings import ServiceSettings
 from .shutdown import stop_gracefully
-from .subscribers import handles, hears
+from .subscribers import Router, handles, hears, on_test_broker
 
 __all__ = [
     "BrokerConnection",
     "Bus",
+    "Router",
     "ServiceSettings",
     "Startup",
     "configure_logging",
@@ -33,6 +34,7 @@ __all__ = [
     "hears",
     "middlewares",
     "migrate",
+    "on_test_broker",
     "operational_routes",
     "serve",
     "starting",

@@ -16,13 +16,15 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import asyncpg
-from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats import NatsBroker
 
 from .bus import Bus, ensure_streams
+from .commands import CommandServer
 from .db import connect, migrate
 from .logs import configure_logging
 from .settings import ServiceSettings
 from .shutdown import stop_gracefully
+from .subscribers import Router
 
 
 class Startup:
@@ -51,16 +53,19 @@ class Startup:
     async def serve(
         self,
         broker: NatsBroker,
-        *routers: NatsRouter,
+        *routers: Router,
         work: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
-        """Start answering on `routers`; at shutdown, drain them and the service's `work`
-        before the broker stops (see `stop_gracefully`)."""
+        """Start answering on `routers` (their commands over plain subscriptions on the
+        broker's connection); at shutdown, drain them and the service's `work` before
+        the broker stops (see `stop_gracefully`)."""
         for router in routers:
             broker.include_router(router)
+        commands = CommandServer(broker.connection)
         self._serving.add(broker)
-        self._stack.push_async_callback(stop_gracefully, broker, work)
+        self._stack.push_async_callback(stop_gracefully, broker, work, commands)
         await broker.start()
+        await commands.start([answer for router in routers for answer in router.answers])
 
     def task(self, coroutine: Coroutine[Any, Any, None]) -> "asyncio.Task[None]":
         """A background task, cancelled at shutdown before anything opened earlier closes."""

@@ -13,6 +13,8 @@ import structlog
 from faststream.nats import NatsBroker
 from nats.aio.subscription import Subscription
 
+from .commands import CommandServer
+
 log = structlog.get_logger()
 
 DRAIN_TIMEOUT = 20.0  # seconds in-flight handlers get to finish before the broker stops
@@ -24,9 +26,11 @@ _SUBSCRIPTION_ATTRIBUTES = ("subscription", "_fetch_sub")
 async def stop_gracefully(
     broker: NatsBroker,
     work: Sequence[Callable[[], Awaitable[None]]] = (),
+    commands: CommandServer | None = None,
     timeout: float = DRAIN_TIMEOUT,
 ) -> None:
-    """Drain `broker`, let the service's own `work` finish, then stop the broker.
+    """Drain `broker` and `commands`, let the service's own `work` finish, then stop
+    the broker.
 
     Each subscription is drained: the server stops sending to it (a queue group's next
     request goes to another replica, or meets "no responders" and becomes a 503 at once)
@@ -38,7 +42,10 @@ async def stop_gracefully(
     """
     subscribers = list(broker.subscribers)
     try:
-        await asyncio.gather(*(_drain_subscriptions(sub) for sub in subscribers))
+        await asyncio.gather(
+            *(_drain_subscriptions(sub) for sub in subscribers),
+            *([commands.drain(timeout)] if commands is not None else []),
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while any(_busy(sub) for sub in subscribers):

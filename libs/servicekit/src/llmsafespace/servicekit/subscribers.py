@@ -1,17 +1,20 @@
 """Subscribers declared from the command descriptors in `contracts.commands`.
 
-`@handles(router, commands.X)` subscribes the handler to `X.subject` in `X.queue`, and
-its type says the handler must take `X.request` and return `X.reply`: the handler and
-every `Bus.request(commands.X, ...)` read the same descriptor, so they cannot disagree
-without mypy saying so.
+`@handles(router, commands.X)` declares the handler answering `X.subject` in `X.queue`,
+and its type says the handler must take `X.request` and return `X.reply`: the handler
+and every `Bus.request(commands.X, ...)` read the same descriptor, so they cannot
+disagree without mypy saying so. Services answer commands over plain subscriptions
+(`commands.CommandServer`); `hears` and `router.subscriber` are FastStream's.
 """
 
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from faststream.nats import NatsRouter
+from faststream.nats import NatsBroker, NatsRouter
 
 from llmsafespace.contracts import Broadcast, Command, Contract
+
+from .commands import Answer
 
 RequestT = TypeVar("RequestT", bound=Contract)
 ReplyT = TypeVar("ReplyT", bound=Contract)
@@ -19,13 +22,22 @@ Handler = Callable[[RequestT], Awaitable[ReplyT]]
 Listener = Callable[[RequestT], Awaitable[None]]
 
 
+class Router(NatsRouter):
+    """A service's subscribers: FastStream's for events and broadcasts, and the
+    commands it answers (`answers`), which `Startup.serve` subscribes itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[Answer] = []
+
+
 def handles(
-    router: NatsRouter, command: Command[RequestT, ReplyT], *, max_workers: int | None = None
+    router: Router, command: Command[RequestT, ReplyT], *, max_workers: int | None = None
 ) -> Callable[[Handler[RequestT, ReplyT]], Handler[RequestT, ReplyT]]:
-    """Declare the decorated function as the subscriber answering `command`."""
+    """Declare the decorated function as the handler answering `command`."""
 
     def declare(handler: Handler[RequestT, ReplyT]) -> Handler[RequestT, ReplyT]:
-        router.subscriber(command.subject, queue=command.queue, max_workers=max_workers)(handler)
+        router.answers.append(Answer(command, handler, max_workers))
         return handler
 
     return declare
@@ -41,3 +53,16 @@ def hears(
         return listener
 
     return declare
+
+
+def on_test_broker(broker: NatsBroker, router: Router) -> None:
+    """Include `router` in `broker` with its commands answered by FastStream subscribers:
+    unit tests run a service's handlers on FastStream's in-memory test broker, which has
+    no connection to subscribe on."""
+    for answer in router.answers:
+        command = answer.command
+        subscriber = router.subscriber(
+            command.subject, queue=command.queue, max_workers=answer.max_workers
+        )
+        subscriber(answer.handler)
+    broker.include_router(router)

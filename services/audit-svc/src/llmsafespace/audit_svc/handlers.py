@@ -1,15 +1,13 @@
 """Thin subscribers: contract in, store call, contract out."""
 
-from faststream.nats import NatsRouter
-
 from llmsafespace.contracts import AuditPage, AuditQuery, commands
-from llmsafespace.servicekit import handles
+from llmsafespace.servicekit import Router, handles
 
 from .store import AuditStore
 
 
-def create_router(store: AuditStore) -> NatsRouter:
-    router = NatsRouter()
+def create_router(store: AuditStore) -> Router:
+    router = Router()
 
     @handles(router, commands.AUDIT_QUERY)
     async def query(command: AuditQuery) -> AuditPage:

@@ -1,7 +1,5 @@
 """Thin subscribers: contract in, runner call, contract out."""
 
-from faststream.nats import NatsRouter
-
 from llmsafespace.contracts import (
     BuildTemplate,
     CancelExecution,
@@ -25,7 +23,7 @@ from llmsafespace.contracts import (
     commands,
     subjects,
 )
-from llmsafespace.servicekit import handles, hears
+from llmsafespace.servicekit import Router, handles, hears
 
 from .agents import Agents
 from .builds import Builds
@@ -39,8 +37,8 @@ _LET_GO = frozenset({SandboxStatus.TERMINATED, SandboxStatus.FAILED, SandboxStat
 
 def create_router(
     agents: Agents, runner: Runner, files: Files, packages: Packages, max_workers: int
-) -> NatsRouter:
-    router = NatsRouter()
+) -> Router:
+    router = Router()
 
     # Every instance lets go of ended and paused sandboxes (a paused one's next call
     # resolves again: 409 `sandbox_paused`, or an auto-resume).
@@ -92,8 +90,8 @@ def create_router(
     return router
 
 
-def create_build_router(builds: Builds, max_workers: int) -> NatsRouter:
-    router = NatsRouter()
+def create_build_router(builds: Builds, max_workers: int) -> Router:
+    router = Router()
 
     @handles(router, commands.EXEC_TEMPLATE_BUILD, max_workers=max_workers)
     async def build(command: BuildTemplate) -> ExecutionAccepted:
@@ -102,8 +100,8 @@ def create_build_router(builds: Builds, max_workers: int) -> NatsRouter:
     return router
 
 
-def create_terminal_router(terminals: Terminals, max_workers: int) -> NatsRouter:
-    router = NatsRouter()
+def create_terminal_router(terminals: Terminals, max_workers: int) -> Router:
+    router = Router()
 
     @handles(router, commands.TERM_OPEN, max_workers=max_workers)
     async def open_terminal(command: OpenTerminal) -> TerminalOpened:

@@ -1,7 +1,5 @@
 """Thin subscribers: contract in, lifecycle call, contract out."""
 
-from faststream.nats import NatsRouter
-
 from llmsafespace.contracts import (
     Catalog,
     CatalogQuery,
@@ -28,7 +26,7 @@ from llmsafespace.contracts import (
     TemplateRef,
     commands,
 )
-from llmsafespace.servicekit import handles
+from llmsafespace.servicekit import Router, handles
 
 from .inventory import Inventory
 from .lifecycle import Lifecycle
@@ -38,8 +36,8 @@ from .templates import Templates
 
 def create_router(
     lifecycle: Lifecycle, inventory: Inventory, snapshots: Snapshots, max_workers: int
-) -> NatsRouter:
-    router = NatsRouter()
+) -> Router:
+    router = Router()
 
     @handles(router, commands.SANDBOX_CREATE, max_workers=max_workers)
     async def create(command: CreateSandbox) -> Sandbox:
@@ -108,8 +106,8 @@ def create_router(
     return router
 
 
-def create_template_router(templates: Templates, max_workers: int) -> NatsRouter:
-    router = NatsRouter()
+def create_template_router(templates: Templates, max_workers: int) -> Router:
+    router = Router()
 
     @handles(router, commands.TEMPLATE_CREATE, max_workers=max_workers)
     async def create(command: CreateTemplate) -> Template:

@@ -1,7 +1,5 @@
 """Thin subscribers: contract in, pool call, contract out."""
 
-from faststream.nats import NatsRouter
-
 from llmsafespace.contracts import (
     ClaimResult,
     ClaimWarmSandbox,
@@ -19,13 +17,13 @@ from llmsafespace.contracts import (
     WarmPoolRef,
     commands,
 )
-from llmsafespace.servicekit import handles
+from llmsafespace.servicekit import Router, handles
 
 from .pools import Pools
 
 
-def create_router(pools: Pools, max_workers: int) -> NatsRouter:
-    router = NatsRouter()
+def create_router(pools: Pools, max_workers: int) -> Router:
+    router = Router()
 
     @handles(router, commands.WARMPOOL_CLAIM, max_workers=max_workers)
     async def claim(request: ClaimWarmSandbox) -> ClaimResult:

@@ -113,8 +113,9 @@ def build() -> dict[str, Any]:
         title="LLMSafeSpace bus",
         version="1.0.0",
         description="Commands are NATS request/reply (queue groups: one service replica"
-        " answers; cmd.exec.cancel and cmd.exec.stdin are broadcast). Errors come back as"
-        ' `{"error": {code, message, details}}`. Events are JetStream messages on'
+        " answers; cmd.exec.cancel, cmd.exec.stdin and cmd.exec.prepare are broadcast)."
+        ' Errors come back as `{"error": {code, message, details}}`. Events are JetStream'
+        " messages on"
         f" `{subjects.EVENTS_ALL}`.",
     )
     document: dict[str, Any] = json.loads(spec.to_specification().to_json())

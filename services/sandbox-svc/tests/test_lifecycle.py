@@ -19,6 +19,7 @@ from llmsafespace.contracts import (
     CreateSandboxRequest,
     ErrorCode,
     ReleaseWarmClaim,
+    ResolvedSandbox,
     Role,
     RuntimeId,
     Sandbox,
@@ -35,7 +36,7 @@ from llmsafespace.sandbox_svc.lifecycle import Lifecycle
 from llmsafespace.sandbox_svc.quota import Quota, Usage
 from llmsafespace.sandbox_svc.reaper import Reaper
 from llmsafespace.sandbox_svc.store import Started
-from llmsafespace.servicekit import BrokerConnection, Bus, handles, middlewares
+from llmsafespace.servicekit import BrokerConnection, Bus, handles, hears, middlewares
 
 USER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
 MI = 2**20
@@ -201,6 +202,7 @@ class World:
         self.store = MemorySandboxStore()
         self.pools = WarmPools(driver, self.store)
         self.events: list[tuple[str, SandboxStatus]] = []
+        self.prepared: list[ResolvedSandbox] = []  # exec-svc's hints, with the event seen
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
         router = NatsRouter()
         handles(router, commands.WARMPOOL_CLAIM)(self.pools.claim)
@@ -209,6 +211,11 @@ class World:
         @router.subscriber(subjects.SANDBOX_EVENTS)
         async def event(sandbox: Sandbox) -> None:
             self.events.append((sandbox.id, sandbox.status))
+
+        @hears(router, commands.EXEC_PREPARE)
+        async def prepare(resolved: ResolvedSandbox) -> None:
+            assert (resolved.sandbox_id, SandboxStatus.RUNNING) not in self.events  # before
+            self.prepared.append(resolved)
 
         self.broker.include_router(router)
         bus = Bus(BrokerConnection(self.broker))
@@ -254,6 +261,29 @@ async def test_a_hit_adopts_the_warm_runtime_claimed_for_its_creating_row(world:
         (sandbox.id, SandboxStatus.CREATING),
         (sandbox.id, SandboxStatus.RUNNING),
     ]
+
+
+async def test_exec_svc_hears_how_to_reach_a_sandbox_that_starts_warm_or_cold(
+    world: World,
+) -> None:
+    """Before the create's reply (and its `running` event), so exec-svc can connect to
+    the agent before the first call reaches it."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    warm = await world.create()
+    cold = await world.create()
+    assert not cold.from_warm_pool
+    for sandbox, runtime_id in ((warm, "wp-aaaaaaaaaaaa"), (cold, cold.id)):
+        handle = await world.driver.inspect(RuntimeId(runtime_id))
+        assert handle is not None
+        expected = ResolvedSandbox(
+            sandbox_id=sandbox.id,
+            owner_id=USER.user_id,
+            status=SandboxStatus.RUNNING,
+            endpoint=handle.endpoint,
+            token=handle.token,
+        )
+        assert expected in world.prepared
+    assert len(world.prepared) == 2
 
 
 async def test_a_sandbox_with_network_or_without_warm_pools_is_never_claimed(

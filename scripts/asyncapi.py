@@ -28,6 +28,7 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.exec_svc.handlers import create_build_router, create_terminal_router
 from llmsafespace.exec_svc.handlers import create_router as exec_router
+from llmsafespace.exec_svc.prepare import create_prepare_router
 from llmsafespace.sandbox_svc.handlers import create_router as sandbox_router
 from llmsafespace.sandbox_svc.handlers import create_template_router
 from llmsafespace.warmpool_svc.handlers import create_router as warmpool_router
@@ -96,6 +97,7 @@ def build() -> dict[str, Any]:
     broker.include_router(create_terminal_router(_ABSENT, 1))
     broker.include_router(create_template_router(_ABSENT, 1))
     broker.include_router(create_build_router(_ABSENT, 1))
+    broker.include_router(create_prepare_router(_ABSENT))
     broker.include_router(audit_router(_ABSENT))
     for subject, (description, schema) in EVENTS.items():
         broker.publisher(

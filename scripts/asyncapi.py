@@ -28,8 +28,10 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.exec_svc.handlers import create_build_router, create_terminal_router
 from llmsafespace.exec_svc.handlers import create_router as exec_router
+from llmsafespace.exec_svc.prepare import create_prepare_router
 from llmsafespace.sandbox_svc.handlers import create_router as sandbox_router
 from llmsafespace.sandbox_svc.handlers import create_template_router
+from llmsafespace.servicekit import include_commands
 from llmsafespace.warmpool_svc.handlers import create_router as warmpool_router
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "asyncapi.json"
@@ -90,13 +92,14 @@ SOCKET = {
 def build() -> dict[str, Any]:
     """The AsyncAPI 3.0 document, as JSON data."""
     broker = NatsBroker("nats://localhost:4222", logger=None)
-    broker.include_router(sandbox_router(_ABSENT, _ABSENT, _ABSENT, 1))
-    broker.include_router(warmpool_router(_ABSENT, 1))
-    broker.include_router(exec_router(_ABSENT, _ABSENT, _ABSENT, _ABSENT, 1))
-    broker.include_router(create_terminal_router(_ABSENT, 1))
-    broker.include_router(create_template_router(_ABSENT, 1))
-    broker.include_router(create_build_router(_ABSENT, 1))
-    broker.include_router(audit_router(_ABSENT))
+    include_commands(broker, sandbox_router(_ABSENT, _ABSENT, _ABSENT, 1))
+    include_commands(broker, warmpool_router(_ABSENT, 1))
+    include_commands(broker, exec_router(_ABSENT, _ABSENT, _ABSENT, _ABSENT, 1))
+    include_commands(broker, create_terminal_router(_ABSENT, 1))
+    include_commands(broker, create_template_router(_ABSENT, 1))
+    include_commands(broker, create_build_router(_ABSENT, 1))
+    include_commands(broker, create_prepare_router(_ABSENT))
+    include_commands(broker, audit_router(_ABSENT))
     for subject, (description, schema) in EVENTS.items():
         broker.publisher(
             subject,
@@ -113,8 +116,9 @@ def build() -> dict[str, Any]:
         title="LLMSafeSpace bus",
         version="1.0.0",
         description="Commands are NATS request/reply (queue groups: one service replica"
-        " answers; cmd.exec.cancel and cmd.exec.stdin are broadcast). Errors come back as"
-        ' `{"error": {code, message, details}}`. Events are JetStream messages on'
+        " answers; cmd.exec.cancel, cmd.exec.stdin and cmd.exec.prepare are broadcast)."
+        ' Errors come back as `{"error": {code, message, details}}`. Events are JetStream'
+        " messages on"
         f" `{subjects.EVENTS_ALL}`.",
     )
     document: dict[str, Any] = json.loads(spec.to_specification().to_json())

@@ -25,8 +25,8 @@ from llmsafespace.servicekit import (
     Router,
     handles,
     hears,
+    include_commands,
     middlewares,
-    on_test_broker,
 )
 
 CALLER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
@@ -62,7 +62,7 @@ def _broker(cancelled: list[str]) -> NatsBroker:
         cancelled.append(command.execution_id)
 
     broker = NatsBroker(middlewares=middlewares(), logger=None)
-    on_test_broker(broker, router)
+    include_commands(broker, router)
     return broker
 
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from llmsafespace.contracts import Caller, ResolvedSandbox, Role, SandboxStatus
+from llmsafespace.contracts import (
+    Caller,
+    ErrorCode,
+    ResolvedSandbox,
+    Role,
+    SandboxStatus,
+    ServiceError,
+)
 from llmsafespace.exec_svc import agents
 from llmsafespace.exec_svc.agents import Agents
 from llmsafespace.servicekit import Bus
@@ -128,3 +135,42 @@ async def test_a_resolve_waits_the_resolve_timeout_not_the_bus_default(
     resolved, _ = await reach.client(CALLER, "sb-autoresumeaa")
     assert resolved.sandbox_id == "sb-autoresumeaa"
     assert connection.timeouts == [1800]
+
+
+class RefusingBus:
+    """Fails every request: a prepared sandbox's first call must not resolve."""
+
+    async def request(self, command: Any, payload: Any, **_: Any) -> ResolvedSandbox:
+        raise AssertionError(f"unexpected {command.subject}")
+
+
+def prepared(sandbox_id: str) -> ResolvedSandbox:
+    return ResolvedSandbox(
+        sandbox_id=sandbox_id,
+        owner_id=CALLER.user_id,
+        status=SandboxStatus.RUNNING,
+        endpoint=f"tcp://{sandbox_id}:1",
+        token="t",
+    )
+
+
+async def test_a_prepared_sandbox_is_connected_before_its_first_call_which_resolves_nothing(
+    slow: SlowAgents,
+) -> None:
+    reach = Agents(RefusingBus(), ttl=60, resolve_timeout=60)  # type: ignore[arg-type]
+    reach.prepare(prepared("sb-slowslowslow"))
+    await slow.entered.wait()  # connecting already, with no call made
+    first = asyncio.create_task(reach.client(CALLER, "sb-slowslowslow"))
+    slow.release.set()
+    resolved, client = await first
+    assert resolved.endpoint == client.endpoint == "tcp://sb-slowslowslow:1"
+    assert slow.connects == ["tcp://sb-slowslowslow:1"]  # the call shared the connect
+
+
+async def test_a_prepared_sandbox_is_still_only_its_owners(slow: SlowAgents) -> None:
+    reach = Agents(RefusingBus(), ttl=60, resolve_timeout=60)  # type: ignore[arg-type]
+    reach.prepare(prepared("sb-quickquickqu"))
+    stranger = Caller(user_id="usr-bbbbbbbbbbbb", role=Role.USER)
+    with pytest.raises(ServiceError) as refused:
+        await reach.client(stranger, "sb-quickquickqu")
+    assert refused.value.code is ErrorCode.NOT_FOUND

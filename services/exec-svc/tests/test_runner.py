@@ -53,7 +53,7 @@ from llmsafespace.runtime import (
     OutputCallback,
 )
 from llmsafespace.runtime.agent_client import StdinQueue
-from llmsafespace.servicekit import BrokerConnection, Bus, middlewares, on_test_broker
+from llmsafespace.servicekit import BrokerConnection, Bus, include_commands, middlewares
 
 OWNER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
 OTHER = Caller(user_id="usr-bbbbbbbbbbbb", role=Role.USER)
@@ -239,7 +239,7 @@ class World:
         )
         files = Files(agents, self.bus, connection, 1 << 20, 30.0)
         packages = Packages(agents, self.runner, self.bus, connection, 1 << 20, None)
-        on_test_broker(self.broker, create_router(agents, self.runner, files, packages, 4))
+        include_commands(self.broker, create_router(agents, self.runner, files, packages, 4))
         listening = NatsRouter()
 
         @listening.subscriber(subjects.EVENTS_ALL)

@@ -19,6 +19,7 @@ from llmsafespace.contracts import (
     CreateSandboxRequest,
     ErrorCode,
     ReleaseWarmClaim,
+    ResolvedSandbox,
     Role,
     RuntimeId,
     Sandbox,
@@ -40,8 +41,9 @@ from llmsafespace.servicekit import (
     Bus,
     Router,
     handles,
+    hears,
+    include_commands,
     middlewares,
-    on_test_broker,
 )
 
 USER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
@@ -208,6 +210,7 @@ class World:
         self.store = MemorySandboxStore()
         self.pools = WarmPools(driver, self.store)
         self.events: list[tuple[str, SandboxStatus]] = []
+        self.prepared: list[ResolvedSandbox] = []  # exec-svc's hints, with the event seen
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
         router = Router()
         handles(router, commands.WARMPOOL_CLAIM)(self.pools.claim)
@@ -217,7 +220,12 @@ class World:
         async def event(sandbox: Sandbox) -> None:
             self.events.append((sandbox.id, sandbox.status))
 
-        on_test_broker(self.broker, router)
+        @hears(router, commands.EXEC_PREPARE)
+        async def prepare(resolved: ResolvedSandbox) -> None:
+            assert (resolved.sandbox_id, SandboxStatus.RUNNING) not in self.events  # before
+            self.prepared.append(resolved)
+
+        include_commands(self.broker, router)
         bus = Bus(BrokerConnection(self.broker))
         self.lifecycle = Lifecycle(self.store, driver, bus, Catalog(), quota=quota)
 
@@ -261,6 +269,29 @@ async def test_a_hit_adopts_the_warm_runtime_claimed_for_its_creating_row(world:
         (sandbox.id, SandboxStatus.CREATING),
         (sandbox.id, SandboxStatus.RUNNING),
     ]
+
+
+async def test_exec_svc_hears_how_to_reach_a_sandbox_that_starts_warm_or_cold(
+    world: World,
+) -> None:
+    """Before the create's reply (and its `running` event), so exec-svc can connect to
+    the agent before the first call reaches it."""
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    warm = await world.create()
+    cold = await world.create()
+    assert not cold.from_warm_pool
+    for sandbox, runtime_id in ((warm, "wp-aaaaaaaaaaaa"), (cold, cold.id)):
+        handle = await world.driver.inspect(RuntimeId(runtime_id))
+        assert handle is not None
+        expected = ResolvedSandbox(
+            sandbox_id=sandbox.id,
+            owner_id=USER.user_id,
+            status=SandboxStatus.RUNNING,
+            endpoint=handle.endpoint,
+            token=handle.token,
+        )
+        assert expected in world.prepared
+    assert len(world.prepared) == 2
 
 
 async def test_a_sandbox_with_network_or_without_warm_pools_is_never_claimed(

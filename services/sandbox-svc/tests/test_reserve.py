@@ -22,7 +22,7 @@ from llmsafespace.sandbox_svc.quota import Quota, Usage
 from llmsafespace.sandbox_svc.snapshot_store import SnapshotStore
 from llmsafespace.sandbox_svc.snapshots import Snapshots
 from llmsafespace.sandbox_svc.store import SandboxStore
-from llmsafespace.servicekit import BrokerConnection, Bus, middlewares, on_test_broker
+from llmsafespace.servicekit import BrokerConnection, Bus, include_commands, middlewares
 
 OWNER = "usr-aaaaaaaaaaaa"
 MI = 2**20
@@ -63,7 +63,7 @@ class World:
         # Only `reserve` is sent here: the snapshot handlers' stores are never reached.
         unused = cast(asyncpg.Pool, None)
         snapshots = Snapshots(store, SnapshotStore(unused), LocalChunkStore(tmp), self.bus)
-        on_test_broker(self.broker, create_router(lifecycle, inventory, snapshots, 4))
+        include_commands(self.broker, create_router(lifecycle, inventory, snapshots, 4))
 
     async def reserve(self, pool: str, sandboxes: int, memory: int) -> PoolReservation:
         reservation = PoolReservation(

@@ -2,6 +2,7 @@
 sweep) and the reservations it reports, against a real PostgreSQL (the claim is SQL),
 the in-memory driver and FastStream's test broker standing in for sandbox-svc."""
 
+import asyncio
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -41,8 +42,8 @@ from llmsafespace.servicekit import (
     Bus,
     Router,
     handles,
+    include_commands,
     middlewares,
-    on_test_broker,
 )
 from llmsafespace.servicekit.db import connect, migrate
 from llmsafespace.warmpool_svc.metrics import Metrics
@@ -85,7 +86,7 @@ class World:
         self.broker = NatsBroker(middlewares=middlewares(), logger=None)
         router = Router()
         handles(router, commands.SANDBOX_RESERVE)(self._reserve)
-        on_test_broker(self.broker, router)
+        include_commands(self.broker, router)
         bus = Bus(BrokerConnection(self.broker))
         metrics = Metrics(CollectorRegistry())
         self.replenisher = Replenisher(
@@ -146,6 +147,53 @@ async def test_a_second_claim_for_a_sandbox_answers_the_runtime_of_its_first(
     assert await world.claim("sb-claimedtwice0") == first
     assert await world.claim("sb-claimedtwice0") == first
     assert await world.claim("sb-anothersandbx") is not None  # the second is still ready
+
+
+async def test_concurrent_claims_for_one_sandbox_assign_it_one_runtime(world: World) -> None:
+    """A retried claim racing its first: whichever records the ledger row first wins,
+    the other's assignment is undone with its statement and it answers the winner's."""
+    first, second = await world.pool(ready=2)
+    answers = await asyncio.gather(*(world.claim("sb-racingclaims0") for _ in range(2)))
+    assert answers[0] == answers[1]
+    assert answers[0] in (first, second)
+    assert await world.store.assigned() == {answers[0]}
+    assert await world.claim("sb-anothersandbx") is not None  # the other is still ready
+
+
+async def test_a_claim_is_one_statement_hit_or_miss(world: World) -> None:
+    """The claim sits on every warm create's path: recording it in the ledger and
+    assigning the runtime are one statement (one round trip, atomic on its own), not a
+    transaction of several."""
+    await world.pool(ready=1)
+    async with world.db.acquire() as conn:
+        recording = _Recording(conn)
+        store = PoolStore(recording)  # type: ignore[arg-type]
+        args = ("python:3.11", SecurityLevel.STANDARD, RESOURCES, USER.user_id)
+        assert await store.claim(*args, "sb-onestatement0") is not None
+        assert await store.claim(*args, "sb-missingclaim0") is None
+    assert recording.calls == ["fetchrow", "fetchrow"]
+
+
+class _Recording:
+    """A pool of one connection that records what the store asks of it (a transaction
+    is a call of its own)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.calls: list[str] = []
+
+    def acquire(self) -> "_Recording":
+        return self
+
+    async def __aenter__(self) -> "_Recording":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> object:
+        self.calls.append(name)
+        return getattr(self._conn, name)
 
 
 async def test_a_release_destroys_what_the_claim_assigned_and_a_later_claim_misses(

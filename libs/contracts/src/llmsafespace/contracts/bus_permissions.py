@@ -89,6 +89,7 @@ CALLS: dict[str, tuple[AnyCommand, ...]] = {
     subjects.SANDBOX_QUEUE: (
         commands.EXEC_TEMPLATE_BUILD, commands.WARMPOOL_CLAIM, commands.WARMPOOL_RELEASE,
         commands.WARMPOOL_TEMPLATE_POOLS, commands.WARMPOOL_SNAPSHOT_POOLS,
+        commands.EXEC_PREPARE,
     ),
     subjects.WARMPOOL_QUEUE: (
         commands.SANDBOX_RESERVE, commands.TEMPLATE_RESOLVE, commands.SNAPSHOT_GET,
@@ -164,6 +165,7 @@ def users() -> tuple[BusUser, ...]:
                 *served_by(exec_),
                 commands.EXEC_CANCEL.subject,
                 commands.EXEC_STDIN.subject,
+                commands.EXEC_PREPARE.subject,
                 _TERMINAL_CONTROL,
                 _TRANSFERS,
                 subjects.SANDBOX_EVENTS,

@@ -167,6 +167,9 @@ EXEC_RUN = Command(subjects.EXEC_RUN, RunExecution, ExecutionResult, subjects.EX
 EXEC_START = Command(subjects.EXEC_START, StartExecution, ExecutionAccepted, subjects.EXEC_QUEUE)
 EXEC_CANCEL = Broadcast(subjects.EXEC_CANCEL, CancelExecution)
 EXEC_STDIN = Broadcast(subjects.EXEC_STDIN, ExecutionStdin)
+# sandbox-svc, as a sandbox starts running: how to reach its agent, so every exec-svc
+# instance connects before the first call and that call needs no `SANDBOX_RESOLVE`.
+EXEC_PREPARE = Broadcast(subjects.EXEC_PREPARE, ResolvedSandbox)
 EXEC_FILES_LIST = Command(subjects.EXEC_FILES_LIST, ListFiles, FileListing, subjects.EXEC_QUEUE)
 EXEC_FILES_DELETE = Command(
     subjects.EXEC_FILES_DELETE, DeleteFile, FileDeleted, subjects.EXEC_QUEUE

@@ -34,6 +34,7 @@ EXEC_RUN = f"{PREFIX}.cmd.exec.run"
 EXEC_START = f"{PREFIX}.cmd.exec.start"
 EXEC_CANCEL = f"{PREFIX}.cmd.exec.cancel"  # broadcast: no queue group
 EXEC_STDIN = f"{PREFIX}.cmd.exec.stdin"  # broadcast: no queue group
+EXEC_PREPARE = f"{PREFIX}.cmd.exec.prepare"  # broadcast: no queue group
 EXEC_FILES_LIST = f"{PREFIX}.cmd.exec.files.list"
 EXEC_FILES_DELETE = f"{PREFIX}.cmd.exec.files.delete"
 EXEC_FILES_UPLOAD = f"{PREFIX}.cmd.exec.files.upload"

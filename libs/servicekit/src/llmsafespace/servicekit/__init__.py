@@ -15,7 +15,7 @@ from .lifespan import Startup, starting
 from .logs import configure_logging
 from .settings import ServiceSettings
 from .shutdown import stop_gracefully
-from .subscribers import Router, handles, hears, on_test_broker
+from .subscribers import Router, handles, hears, include_commands
 
 __all__ = [
     "BrokerConnection",
@@ -34,7 +34,7 @@ __all__ = [
     "hears",
     "middlewares",
     "migrate",
-    "on_test_broker",
+    "include_commands",
     "operational_routes",
     "serve",
     "starting",

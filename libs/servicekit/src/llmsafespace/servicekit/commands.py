@@ -11,7 +11,7 @@ a command carries is bound to the log context, and every exception is answered w
 its error envelope (`error_reply`).
 
 Events and broadcasts (`hears`) stay FastStream subscribers, and unit tests answer
-commands on FastStream's in-memory test broker (`Router.on`).
+commands on FastStream's in-memory test broker (`include_commands`).
 """
 
 import asyncio

@@ -55,10 +55,10 @@ def hears(
     return declare
 
 
-def on_test_broker(broker: NatsBroker, router: Router) -> None:
-    """Include `router` in `broker` with its commands answered by FastStream subscribers:
-    unit tests run a service's handlers on FastStream's in-memory test broker, which has
-    no connection to subscribe on."""
+def include_commands(broker: NatsBroker, router: Router) -> None:
+    """Include `router` in `broker` with its commands as FastStream subscribers, for what
+    sees only FastStream's: unit tests on its in-memory test broker (which has no
+    connection to subscribe on) and the AsyncAPI document (`scripts/asyncapi.py`)."""
     for answer in router.answers:
         command = answer.command
         subscriber = router.subscriber(

@@ -1,5 +1,8 @@
 """Reaching a sandbox's agent: endpoints resolved through sandbox-svc (briefly cached,
-ownership checked on every use) and one multiplexed connection per sandbox."""
+ownership checked on every use) and one multiplexed connection per sandbox. A sandbox
+that starts running is announced by sandbox-svc (`EXEC_PREPARE`): its endpoint is cached
+and its agent connected then, so its first call neither resolves nor waits for the
+agent's handshake."""
 
 import asyncio
 import time
@@ -33,13 +36,27 @@ class Agents:
         client = self._clients.get(sandbox_id)
         if client is not None and not client.closed:
             return resolved, client
+        # Shielded: a caller that gives up does not cancel the others' connect.
+        return resolved, await asyncio.shield(self._connection(resolved))
+
+    def prepare(self, resolved: ResolvedSandbox) -> None:
+        """A sandbox just started running (sandbox-svc says how to reach it): cache that
+        as a resolve would, and connect now, in the background (a connect that fails is
+        forgotten; the first call then resolves and connects as usual)."""
+        self._resolved[resolved.sandbox_id] = (time.monotonic() + self._ttl, resolved)
+        client = self._clients.get(resolved.sandbox_id)
+        if client is None or client.closed:
+            self._connection(resolved)
+
+    def _connection(self, resolved: ResolvedSandbox) -> asyncio.Future[AgentClient]:
+        """The connect in flight to the sandbox's agent, started if there is none."""
+        sandbox_id = resolved.sandbox_id
         connecting = self._connecting.get(sandbox_id)
         if connecting is None:
             connecting = asyncio.ensure_future(self._connect(resolved))
             self._connecting[sandbox_id] = connecting
             connecting.add_done_callback(lambda done: self._connected(sandbox_id, done))
-        # Shielded: a caller that gives up does not cancel the others' connect.
-        return resolved, await asyncio.shield(connecting)
+        return connecting
 
     async def _connect(self, resolved: ResolvedSandbox) -> AgentClient:
         try:

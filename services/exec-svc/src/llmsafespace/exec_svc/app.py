@@ -17,6 +17,7 @@ from .agents import Agents
 from .builds import Builds
 from .handlers import create_build_router, create_router, create_terminal_router
 from .packages import Packages
+from .prepare import create_prepare_router
 from .runner import Runner
 from .settings import Settings
 from .store import ExecutionStore
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> Starlette:
                 create_router(agents, runner, transfers, packages, settings.max_workers),
                 create_build_router(builds, settings.max_workers),
                 create_terminal_router(terminals, settings.max_workers),
+                create_prepare_router(agents),
                 # Terminals, builds, installs and streamed executions publish until their
                 # last message: they finish while the connection is still open.
                 work=(

@@ -33,6 +33,7 @@ from llmsafespace.runtime import (
 from llmsafespace.servicekit import Bus
 
 from .chunks import ChunkStoreError
+from .exec_prepare import prepare_exec
 from .metrics import CREATE_SECONDS, CREATIONS, HitRatio
 from .pause_by_snapshot import PauseBySnapshot
 from .quota import Quota
@@ -180,6 +181,7 @@ class Lifecycle:
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
             )
+        await prepare_exec(self._bus, sandbox, started)
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox
 

@@ -71,25 +71,28 @@ def _sandbox(row: asyncpg.Record) -> Sandbox:
     )
 
 
+# What an owner holds, in one statement (one round trip on every ordinary user's create):
+# the memory of each of its sandboxes counted by the running quota (creating or running),
+# and what its warm pools reserve but `$2` (see `SandboxStore.reserve`).
+_USAGE = (
+    "SELECT coalesce(live.memories, '{}') AS memories, reserved.sandboxes,"
+    " reserved.memory_bytes FROM"
+    " (SELECT array_agg(resources->>'memory') AS memories FROM sandboxes"
+    "  WHERE owner_id = $1 AND status IN ('creating', 'running')) live,"
+    " (SELECT coalesce(sum(sandboxes), 0)::bigint AS sandboxes,"  # sum() is numeric
+    "  coalesce(sum(memory_bytes), 0)::bigint AS memory_bytes"
+    "  FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2) reserved"
+)
+
+
 async def _usage(conn: asyncpg.Connection, owner_id: str, except_pool: str | None = None) -> Usage:
     """What the owner's sandboxes counted by the running quota hold (creating or running),
     with what the owner's warm pools reserve (as warmpool-svc reported, see `reserve`)."""
-    memories = await conn.fetch(
-        "SELECT resources->>'memory' AS memory FROM sandboxes"
-        " WHERE owner_id = $1 AND status IN ('creating', 'running')",
-        owner_id,
-    )
-    reserved = await conn.fetchrow(
-        "SELECT coalesce(sum(sandboxes), 0)::bigint AS sandboxes,"  # sum() is numeric
-        " coalesce(sum(memory_bytes), 0)::bigint AS memory_bytes"
-        " FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2",
-        owner_id,
-        except_pool,
-    )
+    row = await conn.fetchrow(_USAGE, owner_id, except_pool)
+    memories: list[str] = row["memories"]
     return Usage(
-        sandboxes=len(memories) + reserved["sandboxes"],
-        memory_bytes=sum(quantity_bytes(row["memory"]) for row in memories)
-        + reserved["memory_bytes"],
+        sandboxes=len(memories) + row["sandboxes"],
+        memory_bytes=sum(quantity_bytes(memory) for memory in memories) + row["memory_bytes"],
     )
 
 

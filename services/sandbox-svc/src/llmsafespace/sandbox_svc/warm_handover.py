@@ -18,6 +18,7 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.servicekit import Bus
 
+from .exec_prepare import prepare_exec
 from .store import SandboxStore, Started
 
 log = structlog.get_logger()
@@ -47,6 +48,7 @@ class WarmHandover:
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
             )
+        await prepare_exec(self._bus, sandbox, adopted)
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox
 

@@ -59,6 +59,28 @@ def resources_key(resources: Resources) -> str:
     return resources.model_dump_json(by_alias=True)
 
 
+# The claim (see `PoolStore.claim`). The ledger row is inserted after the runtime is
+# picked, so a sandbox that has one already (claimed or released before) makes the insert
+# fail and with it the assignment: never two runtimes for one sandbox.
+_CLAIM = (
+    "WITH picked AS ("
+    "   SELECT w.id FROM warm_sandboxes w JOIN warm_pools p ON p.name = w.pool"
+    "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
+    "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
+    "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
+    "   AND p.spec->>'snapshot' IS NOT DISTINCT FROM $7"
+    "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
+    "), assigned AS ("
+    "   UPDATE warm_sandboxes w SET state = 'assigned', assigned_at = now(), assigned_to = $5"
+    "   FROM picked WHERE w.id = picked.id AND w.state = 'ready'"
+    "   RETURNING w.id, w.pool, w.endpoint, w.token"
+    "), ledger AS ("
+    "   INSERT INTO warm_claims (sandbox_id, runtime_id) SELECT $5, (SELECT id FROM assigned)"
+    ")"
+    " SELECT id, pool, endpoint, token FROM assigned"
+)
+
+
 class PoolStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -252,41 +274,26 @@ class PoolStore:
         template: str | None = None,
         snapshot: str | None = None,
     ) -> asyncpg.Record | None:
-        """Step 2 of the handover (see `ClaimWarmSandbox`), in one transaction: record the
-        claim for `sandbox_id` in the ledger and hand it the oldest matching ready sandbox
-        (its row locked, others skip it, flipped to `assigned`). A sandbox's second claim
-        answers what its first got; a released one's is a miss."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            first = await conn.fetchval(
-                "INSERT INTO warm_claims (sandbox_id) VALUES ($1) ON CONFLICT DO NOTHING"
-                " RETURNING true",
-                sandbox_id,
-            )
-            if not first:
+        """Step 2 of the handover (see `ClaimWarmSandbox`), in one statement (one round
+        trip on every warm create's path): hand `sandbox_id` the oldest matching ready
+        sandbox (its row locked, others skip it, flipped to `assigned`) and record the
+        claim in the ledger. A sandbox's second claim answers what its first got; a
+        released one's is a miss: its ledger row exists already, so the statement fails
+        as a whole (nothing assigned) and the earlier claim is read instead."""
+        async with self._pool.acquire() as conn:
+            try:
+                row: asyncpg.Record | None = await conn.fetchrow(
+                    _CLAIM,
+                    runtime,
+                    security_level.value,
+                    resources_key(resources),
+                    user_id,
+                    sandbox_id,
+                    template,
+                    snapshot,
+                )
+            except asyncpg.UniqueViolationError:
                 return await _claimed_before(conn, sandbox_id)
-            row: asyncpg.Record | None = await conn.fetchrow(
-                "UPDATE warm_sandboxes SET state = 'assigned', assigned_at = now(),"
-                " assigned_to = $5 WHERE state = 'ready' AND id = ("
-                "   SELECT w.id FROM warm_sandboxes w JOIN warm_pools p ON p.name = w.pool"
-                "   WHERE w.state = 'ready' AND w.runtime = $1 AND w.security_level = $2"
-                "   AND w.resources = $3::jsonb AND (p.shared OR p.owner_id = $4)"
-                "   AND p.spec->>'template' IS NOT DISTINCT FROM $6"
-                "   AND p.spec->>'snapshot' IS NOT DISTINCT FROM $7"
-                "   ORDER BY w.ready_at LIMIT 1 FOR UPDATE OF w SKIP LOCKED"
-                " ) RETURNING id, pool, endpoint, token",
-                runtime,
-                security_level.value,
-                resources_key(resources),
-                user_id,
-                sandbox_id,
-                template,
-                snapshot,
-            )
-            await conn.execute(
-                "UPDATE warm_claims SET runtime_id = $2 WHERE sandbox_id = $1",
-                sandbox_id,
-                None if row is None else row["id"],
-            )
         return row
 
     async def release(self, sandbox_id: str) -> RuntimeId | None:

@@ -11,13 +11,13 @@ cancel.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import gc
 import os
 import selectors
 import signal
 import sys
-import threading
 import time
 
 from . import jsworker
@@ -190,7 +190,7 @@ class Interpreter:
         self._cwd = cwd
         self._env = env
         self._token = token
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._worker: _Worker | None = None
         self._notice = ""  # told on the next cell's stderr (why its state is gone)
 

@@ -6,7 +6,8 @@ import contextlib
 import errno
 import os
 import signal
-import threading
+
+from .threads import Thread
 
 
 def exit_fd(pid: int) -> int:
@@ -30,7 +31,7 @@ def exit_fd_thread(pid: int) -> int:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         os.close(write_end)
 
-    threading.Thread(target=wait, name=f"exit-watch-{pid}", daemon=True).start()
+    Thread(wait).start()
     return read_end
 
 

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 # asyncio (~5 MB with its dependencies), typing and argparse (~0.9 MB), OpenSSL (hashlib,
-# ssl), subprocess, the Python wrappers of the C modules the server runs on (threading,
-# queue, socket: ~0.7 MB, see the agent's ``threads``), the worker's own modules (loaded
-# before the first fork, not at import: a JavaScript sandbox never needs them) and what
-# only some requests need.
+# ssl), subprocess, the Python wrappers of the C modules the agent runs on (threading,
+# queue, socket, selectors, signal: ~1 MB, see the agent's ``threads``), the worker's own
+# modules (loaded before the first fork, not at import: a JavaScript sandbox never needs
+# them) and what only some requests need.
 NOT_AT_START = (
     "asyncio",
     "typing",
@@ -22,6 +22,8 @@ NOT_AT_START = (
     "threading",
     "queue",
     "socket",
+    "selectors",
+    "signal",
     "llmsafespace.agent.worker",
     "llmsafespace.agent.display",
     "llmsafespace.agent.files",

@@ -5,9 +5,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
 
+from .protocol import TYPE_CHECKING
 from .threads import Thread
+
+if TYPE_CHECKING:
+    import signal
+else:  # its C module, as the worker (``signal`` loads its enums into every sandbox)
+    import _signal as signal
 
 
 def exit_fd(pid: int) -> int:

@@ -15,7 +15,6 @@ import io
 import linecache
 import os
 import resource
-import signal
 import sys
 from collections.abc import Callable
 from itertools import count
@@ -27,8 +26,11 @@ from .protocol import TYPE_CHECKING, Frame, encode, read_frame_sync
 from .userpath import add_user_path
 
 if TYPE_CHECKING:
+    import signal
     from types import CodeType, TracebackType
     from typing import Any, BinaryIO, NoReturn, TextIO
+else:  # the C module: ``signal`` converts every call's result to enums, and each cell
+    import _signal as signal  # makes several (touching pages shared with the agent)
 
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:

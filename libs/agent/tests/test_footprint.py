@@ -43,3 +43,18 @@ def test_the_agent_starts_without_asyncio_typing_openssl_or_the_workers_modules(
         ).stdout
     )
     assert [name for name in NOT_AT_START if name in loaded] == []
+
+
+def test_the_agent_and_its_worker_share_one_loaded_c_library() -> None:
+    """Loaded per call, each ``CDLL`` (a class of its own) would be built again in the
+    worker, in pages it shares with the agent."""
+    probe = (
+        "import ctypes, gc; from llmsafespace.agent import landlock, secret, signals;"
+        "landlock.abi_version(); secret.set_dumpable(True); signals.protect();"
+        "secret.set_dumpable(True);"
+        "print(sum(type(o) is ctypes.CDLL for o in gc.get_objects()))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-s", "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "1"

@@ -27,15 +27,22 @@ class Thread:
         self._target = target
         self._args = args
         self._running = _thread.allocate_lock()  # held while the thread runs
+        self._starting = _thread.allocate_lock()  # held until it runs
 
     def start(self) -> None:
-        """Start the thread; raises RuntimeError when the system refuses one (pids limit)."""
+        """Start the thread and return once it runs (as ``threading.Thread.start``: what
+        the caller does next, e.g. read the next request, comes after the thread began);
+        raises RuntimeError when the system refuses a thread (pids limit)."""
         self._running.acquire()
+        self._starting.acquire()
         try:
             _thread.start_new_thread(self._run, ())
         except BaseException:
+            self._starting.release()
             self._running.release()
             raise
+        with self._starting:  # released by the thread itself
+            pass
 
     def join(self) -> None:
         """Wait until the thread has returned (at once if it never started)."""
@@ -43,6 +50,7 @@ class Thread:
             pass
 
     def _run(self) -> None:
+        self._starting.release()
         try:
             self._target(*self._args)
         finally:

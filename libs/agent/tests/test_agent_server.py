@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket as socket_module
 import subprocess
 import sys
 import tempfile
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from llmsafespace.agent.protocol import Frame, encode, read_frame
+from llmsafespace.agent.protocol import Frame, encode, read_frame, read_frame_sync
 
 TOKEN = "test-token"
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -296,3 +297,32 @@ async def test_what_a_command_left_running_ends_with_it(connection: Conn) -> Non
             break
         await asyncio.sleep(0.01)
     assert not _running(pid)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_the_agent_serves_tcp_as_in_a_pod(tmp_path: Path, host: str) -> None:
+    (tmp_path / "token").write_text(TOKEN)
+    family = socket_module.AF_INET6 if ":" in host else socket_module.AF_INET
+    with socket_module.socket(family) as free:
+        free.bind((host, 0))
+        port = free.getsockname()[1]
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    argv = [sys.executable, "-m", "llmsafespace.agent", "--listen", listen]
+    argv += ["--token-file", str(tmp_path / "token"), "--workspace", str(tmp_path)]
+    agent = subprocess.Popen(argv)
+    try:
+        while True:
+            try:
+                client = socket_module.create_connection((host, port))
+                break
+            except OSError:
+                assert agent.poll() is None
+                subprocess.run(["sleep", "0.01"], check=True)
+        with client, client.makefile("rb") as stream:
+            client.sendall(encode({"op": "hello", "token": TOKEN}))
+            assert read_frame_sync(stream) == ({"ok": True}, b"")
+            client.sendall(encode({"op": "ping", "id": 7}))
+            assert read_frame_sync(stream) == ({"id": 7, "type": "pong"}, b"")
+    finally:
+        agent.kill()
+        agent.wait()

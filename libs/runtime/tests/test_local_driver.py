@@ -271,6 +271,37 @@ def test_a_workspace_image_is_copied_with_its_holes_and_only_for_root(tmp_path: 
         copy_sparse(source, target)
 
 
+def test_the_agent_starts_without_runpy(tmp_path: Path) -> None:
+    """``python -m`` would load runpy and importlib.util in every sandbox's agent."""
+    (tmp_path / "token").write_text("token")
+    socket = tmp_path / "agent.sock"
+    profile = bwrap.Profile(
+        interpreter=sys.executable,
+        workspace=tmp_path,
+        run_dir=tmp_path,
+        agent_dir=tmp_path,
+        etc_dir=tmp_path,
+        tmp_bytes=2**20,
+    )
+    command = bwrap.agent_command(profile)
+    argv = [command[0], "-X", "importtime", *command[1 : command.index("--socket")]]
+    argv += ["--socket", str(socket), "--token-file", str(tmp_path / "token")]
+    argv += ["--workspace", str(tmp_path)]
+    agent_root = Path(llmsafespace.agent.__file__).parents[2]
+    env = {"PYTHONPATH": str(agent_root)}
+    agent = subprocess.Popen(argv, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        while not socket.exists() and agent.poll() is None:
+            time.sleep(0.01)
+        assert agent.poll() is None
+    finally:
+        agent.kill()
+        _, imports = agent.communicate()
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in imports.splitlines()}
+    assert "llmsafespace.agent.server" in loaded
+    assert "runpy" not in loaded
+
+
 def test_the_agent_does_not_import_modules_left_in_the_workspace_it_starts_in(
     tmp_path: Path,
 ) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 
 
 class Cancel:
@@ -11,7 +11,7 @@ class Cancel:
 
     def __init__(self) -> None:
         self._fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._set = False
 
     def set(self) -> None:

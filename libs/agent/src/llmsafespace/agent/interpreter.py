@@ -6,18 +6,18 @@ milliseconds. The agent imports the worker's modules before its first fork: impo
 the child instead, each new object lands in a pool on a page shared with the agent and
 copies it (~1 MB more per sandbox than the modules themselves). Calls run on the
 requesting thread; one selector waits on the worker's pipes, its exit and the call's
-cancel.
+cancel: an epoll object itself (the ``selectors`` module and its key tuples are ~0.1 MB of
+every sandbox's memory).
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import gc
 import os
-import selectors
-import signal
+import select
 import sys
-import threading
 import time
 
 from . import jsworker
@@ -29,8 +29,11 @@ from .processes import ended_by_signal, exit_fd, oom_kills
 from .protocol import TYPE_CHECKING, Frame, FrameBuffer, ProtocolError, encode
 
 if TYPE_CHECKING:
+    import signal
     from types import ModuleType
     from typing import NoReturn
+else:  # its C module, as the worker (``signal`` loads its enums into every sandbox)
+    import _signal as signal
 
 INTERRUPT_GRACE = 2.0
 RESTART_NOTICE = "\n[agent] the interpreter did not stop and was restarted; its state is lost\n"
@@ -42,7 +45,7 @@ _REPLY, _EXIT, _CANCEL = "reply", "exit", "cancel"
 
 
 class _Worker:
-    """One live interpreter process, its pipes and the selector that watches them."""
+    """One live interpreter process, its pipes and the epoll object that watches them."""
 
     def __init__(self, pid: int, requests: int, replies: int, out: int, err: int) -> None:
         self.pid = pid
@@ -54,10 +57,19 @@ class _Worker:
         self.exited = exit_fd(pid)
         self.returncode: int | None = None
         os.set_blocking(replies, False)
-        self._selector = selectors.DefaultSelector()
+        self._poll = select.epoll()
+        self._watched: dict[int, PipeReader | str] = {}
         for fd, what in ((out, self.stdout), (err, self.stderr), (replies, _REPLY)):
-            self._selector.register(fd, selectors.EVENT_READ, what)
-        self._selector.register(self.exited, selectors.EVENT_READ, _EXIT)
+            self._watch(fd, what)
+        self._watch(self.exited, _EXIT)
+
+    def _watch(self, fd: int, what: PipeReader | str) -> None:
+        self._poll.register(fd, select.EPOLLIN)
+        self._watched[fd] = what
+
+    def _unwatch(self, fd: int) -> None:
+        self._poll.unregister(fd)
+        del self._watched[fd]
 
     @classmethod
     def start(
@@ -99,7 +111,7 @@ class _Worker:
         first); the worker waits for ``shown`` before it goes on, so what it writes next
         comes after."""
         if cancel is not None:
-            self._selector.register(cancel.fileno(), selectors.EVENT_READ, _CANCEL)
+            self._watch(cancel.fileno(), _CANCEL)
         ended: set[str] = set()
         try:
             while True:
@@ -115,19 +127,20 @@ class _Worker:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     return None, "deadline"
-                for key, _ in self._selector.select(timeout):
-                    if isinstance(key.data, PipeReader):
-                        if not key.data.read_once() and key.data.eof:
-                            self._selector.unregister(key.fd)  # closed: else always ready
-                    elif key.data == _REPLY:
+                for fd, _ in self._poll.poll(timeout):
+                    what = self._watched[fd]
+                    if isinstance(what, PipeReader):
+                        if not what.read_once() and what.eof:
+                            self._unwatch(fd)  # closed: else always ready
+                    elif what == _REPLY:
                         self._read_replies(ended)
                     else:
-                        ended.add(key.data)
+                        ended.add(what)
                 if _EXIT in ended:
                     self._read_replies(ended)  # what it wrote before it went
         finally:
             if cancel is not None:
-                self._selector.unregister(cancel.fileno())
+                self._unwatch(cancel.fileno())
 
     def _read_replies(self, ended: set[str]) -> None:
         """Buffer what the reply pipe holds; its end counts as the worker's exit."""
@@ -151,7 +164,7 @@ class _Worker:
         """Reap the worker (it has exited, or is killed) and release its pipes."""
         if self.returncode is None:
             self.returncode = _reap(self.pid)
-        self._selector.close()
+        self._poll.close()
         for pipe in (self.stdout, self.stderr):
             pipe.stop()
             os.close(pipe.fd)
@@ -190,7 +203,7 @@ class Interpreter:
         self._cwd = cwd
         self._env = env
         self._token = token
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._worker: _Worker | None = None
         self._notice = ""  # told on the next cell's stderr (why its state is gone)
 

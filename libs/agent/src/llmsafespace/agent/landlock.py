@@ -13,6 +13,8 @@ import os
 import struct
 from collections.abc import Iterable
 
+from .libc import libc
+
 CREATE_RULESET, ADD_RULE, RESTRICT_SELF = 444, 445, 446
 CREATE_RULESET_VERSION = 1
 RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
@@ -43,8 +45,7 @@ def _handled(abi: int) -> int:
 
 def abi_version() -> int:
     """The kernel's Landlock ABI; 0 when it has none."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    return max(0, int(libc.syscall(CREATE_RULESET, None, 0, CREATE_RULESET_VERSION)))
+    return max(0, int(libc().syscall(CREATE_RULESET, None, 0, CREATE_RULESET_VERSION)))
 
 
 def restrict(rules: Iterable[tuple[str, int]], tcp_ports: Iterable[int] | None = None) -> int:
@@ -61,12 +62,12 @@ def restrict(rules: Iterable[tuple[str, int]], tcp_ports: Iterable[int] | None =
         return 0
     if tcp_ports is not None and abi < NET_ABI:
         raise OSError(f"landlock ABI {abi} < {NET_ABI}: TCP port rules cannot be enforced")
-    libc = ctypes.CDLL(None, use_errno=True)
+    c_library = libc()
     handled = _handled(abi)
     net = NET_CONNECT_TCP if tcp_ports is not None else 0
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
     attr = struct.pack("QQQ", handled, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
-    ruleset = libc.syscall(CREATE_RULESET, attr, len(attr), 0)
+    ruleset = c_library.syscall(CREATE_RULESET, attr, len(attr), 0)
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
@@ -80,17 +81,17 @@ def restrict(rules: Iterable[tuple[str, int]], tcp_ports: Iterable[int] | None =
                 if not os.path.isdir(path):
                     allowed &= FILE_RIGHTS
                 rule = struct.pack("=Qi", allowed, fd)
-                if libc.syscall(ADD_RULE, ruleset, RULE_PATH_BENEATH, rule, 0) != 0:
+                if c_library.syscall(ADD_RULE, ruleset, RULE_PATH_BENEATH, rule, 0) != 0:
                     raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
             finally:
                 os.close(fd)
         for port in tcp_ports or ():
             rule = struct.pack("=QQ", NET_CONNECT_TCP, port)
-            if libc.syscall(ADD_RULE, ruleset, RULE_NET_PORT, rule, 0) != 0:
+            if c_library.syscall(ADD_RULE, ruleset, RULE_NET_PORT, rule, 0) != 0:
                 raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for port {port}")
-        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        if c_library.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
             raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
-        if libc.syscall(RESTRICT_SELF, ruleset, 0) != 0:
+        if c_library.syscall(RESTRICT_SELF, ruleset, 0) != 0:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(ruleset)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import selectors
 import time
 from collections.abc import Iterable
 
@@ -72,6 +71,8 @@ def stream_until(
 ) -> str:
     """Stream ``readers`` until the fd ``exited`` is readable ("exit"), ``cancel`` is set
     ("cancel") or the monotonic ``deadline`` passes ("deadline")."""
+    import selectors  # commands and terminals only: the idle agent stays without it
+
     with selectors.DefaultSelector() as selector:
         for reader in readers:
             selector.register(reader.fd, selectors.EVENT_READ, reader)

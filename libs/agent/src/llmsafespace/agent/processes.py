@@ -5,8 +5,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import signal
-import threading
+
+from .protocol import TYPE_CHECKING
+from .threads import Thread
+
+if TYPE_CHECKING:
+    import signal
+else:  # its C module, as the worker (``signal`` loads its enums into every sandbox)
+    import _signal as signal
 
 
 def exit_fd(pid: int) -> int:
@@ -30,7 +36,7 @@ def exit_fd_thread(pid: int) -> int:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         os.close(write_end)
 
-    threading.Thread(target=wait, name=f"exit-watch-{pid}", daemon=True).start()
+    Thread(wait).start()
     return read_end
 
 

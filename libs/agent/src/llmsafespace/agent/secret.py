@@ -14,14 +14,15 @@ import ctypes
 import fcntl
 import os
 
+from .libc import libc
+
 PR_SET_DUMPABLE = 4
 F_GETPIPE_SZ = 1032
 
 
 def set_dumpable(dumpable: bool) -> None:
     """Allow (or forbid) other processes of our uid to read our memory and open our fds."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_DUMPABLE, int(dumpable), 0, 0, 0) != 0:
+    if libc().prctl(PR_SET_DUMPABLE, int(dumpable), 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 
 

@@ -4,19 +4,21 @@ Threads, not an event loop (asyncio alone costs every sandbox ~5 MB and ~40 ms o
 the main thread accepts, each connection has a reader thread, each request a thread of
 its own; frames leave whole under one lock per connection. Files, commands and terminals
 are imported on their first request: a sandbox that only runs code never loads them
-(~0.2 MB of its idle PSS, ~1 ms of its start).
+(~0.2 MB of its idle PSS, ~1 ms of its start). For the same reason the server is built on
+the C modules under ``socket``, ``threading`` and ``queue`` (``_socket``, ``_thread``,
+``_queue``): those wrappers cost each sandbox ~0.7 MB between them (see ``threads``).
 """
 
 from __future__ import annotations
 
+import _socket
+import _thread
 import contextlib
 import os
-import queue
-import socket
 import sys
-import threading
 import time
 from _operator import _compare_digest as compare_digest  # hmac's, without OpenSSL
+from _queue import SimpleQueue
 from collections.abc import Callable
 
 from .cancel import Cancel
@@ -24,6 +26,7 @@ from .frames import Op, Outcome, Reply
 from .interpreter import Interpreter
 from .paths import FileError
 from .protocol import TYPE_CHECKING, Frame, FrameTooLarge, ProtocolError, encode, read_frame_sync
+from .threads import Thread
 
 LISTEN_BACKLOG = 128
 ACCEPT_RETRY = 0.05  # seconds, after accept failed (e.g. EMFILE: the connection waits)
@@ -98,13 +101,13 @@ def _directory(request: Frame, default: str) -> str:
 class Connection:
     """One authenticated client connection."""
 
-    def __init__(self, agent: Agent, sock: socket.socket) -> None:
+    def __init__(self, agent: Agent, sock: _socket.socket) -> None:
         self._agent = agent
         self._socket = sock
-        self._sending = threading.Lock()
+        self._sending = _thread.allocate_lock()
         self._open = True
         self._running: dict[object, Cancel] = {}
-        self._threads: set[threading.Thread] = set()
+        self._threads: set[Thread] = set()
         self._inbound: dict[object, files.Inbound] = {}
         self._stdin: dict[object, StdinQueue] = {}
         self._terminals: dict[object, Terminal] = {}
@@ -142,8 +145,15 @@ class Connection:
         stdin: StdinQueue | None = None
         if wants_stdin and request_id not in self._stdin:
             # Made before the thread runs, so input sent right after the request is kept.
-            self._stdin[request_id] = stdin = queue.SimpleQueue()
-        thread = threading.Thread(target=self._serve, args=(request, stdin), daemon=True)
+            self._stdin[request_id] = stdin = SimpleQueue()
+
+        def serve() -> None:
+            try:
+                self._serve(request, stdin)
+            finally:
+                self._threads.discard(thread)
+
+        thread = Thread(serve)
         self._threads.add(thread)
         try:
             self._agent.spawn(thread.start)
@@ -170,7 +180,6 @@ class Connection:
         finally:
             if stdin is not None:
                 self._stdin.pop(request.get("id"), None)
-            self._threads.discard(threading.current_thread())
 
     def _handle(self, request: Frame) -> None:
         request_id = request.get("id")
@@ -226,7 +235,7 @@ class Connection:
             def send(frame: Frame, body: bytes) -> None:
                 self.send({**frame, "id": request_id}, body)
 
-            inbound: files.Inbound = queue.SimpleQueue()
+            inbound: files.Inbound = SimpleQueue()
             self._inbound[request_id] = inbound
             try:
                 result = operation(request, send, inbound)
@@ -368,42 +377,51 @@ class Agent:
         """Listen on ``socket_path`` (replacing a stale socket) forever."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(socket_path)
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(socket_path)
-        server.listen(LISTEN_BACKLOG)
+        server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
-            os.chmod(socket_path, 0o600)
-        except PermissionError:
-            # A socket gVisor made on the host (runsc --host-uds) refuses chmod; a
-            # parent dir only its owner may enter keeps it just as private.
-            if os.stat(os.path.dirname(socket_path) or ".").st_mode & 0o077:
-                raise
-        self._serve(server)
+            server.bind(socket_path)
+            server.listen(LISTEN_BACKLOG)
+            try:
+                os.chmod(socket_path, 0o600)
+            except PermissionError:
+                # A socket gVisor made on the host (runsc --host-uds) refuses chmod; a
+                # parent dir only its owner may enter keeps it just as private.
+                if os.stat(os.path.dirname(socket_path) or ".").st_mode & 0o077:
+                    raise
+            self._serve(server)
+        finally:
+            server.close()
 
     def serve_tcp(self, host: str, port: int) -> None:
         """Listen on ``host:port`` forever (in a Pod; the token is the only gate)."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._serve(socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG))
+        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
+        server = _socket.socket(family, _socket.SOCK_STREAM)
+        try:
+            server.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            server.bind((host, port))
+            server.listen(LISTEN_BACKLOG)
+            self._serve(server)
+        finally:
+            server.close()
 
-    def _serve(self, server: socket.socket) -> None:
-        with server:
-            try:
-                while True:
-                    try:
-                        client, _ = server.accept()
-                    except OSError as exc:  # out of fds, an aborted connect: keep serving
-                        print(f"agent: accept_failed {exc!r}", file=sys.stderr, flush=True)
-                        time.sleep(ACCEPT_RETRY)
-                        continue
-                    if client.family != socket.AF_UNIX:
-                        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    thread = threading.Thread(target=self._handle, args=(client,), daemon=True)
-                    try:
-                        self.spawn(thread.start)
-                    except RuntimeError:  # no room for a thread: this connection waits
-                        client.close()
-            finally:
-                self.interpreter.close()
+    def _serve(self, server: _socket.socket) -> None:
+        try:
+            while True:
+                try:  # _accept: socket.accept's core, an fd (typeshed omits it)
+                    client = _socket.socket(fileno=server._accept()[0])  # type: ignore[attr-defined]
+                except OSError as exc:  # out of fds, an aborted connect: keep serving
+                    print(f"agent: accept_failed {exc!r}", file=sys.stderr, flush=True)
+                    time.sleep(ACCEPT_RETRY)
+                    continue
+                if client.family != _socket.AF_UNIX:
+                    client.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+                thread = Thread(self._handle, client)
+                try:
+                    self.spawn(thread.start)
+                except RuntimeError:  # no room for a thread: this connection waits
+                    client.close()
+        finally:
+            self.interpreter.close()
 
     def _authenticate(self, stream: BinaryIO) -> bool:
         received = read_frame_sync(stream)
@@ -417,9 +435,9 @@ class Agent:
             and compare_digest(token.encode(), self.config.token.encode())
         )
 
-    def _handle(self, client: socket.socket) -> None:
+    def _handle(self, client: _socket.socket) -> None:
         connection = Connection(self, client)
-        stream = client.makefile("rb")
+        stream = open(client.fileno(), "rb", closefd=False)  # noqa: SIM115 - closed below
         try:
             if not self._authenticate(stream):
                 return

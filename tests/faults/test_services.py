@@ -21,7 +21,8 @@ pytestmark = pytest.mark.stack
 # The other services' SIGTERM exits are checked below, with work in flight.
 IDLE_SERVICES = ("warmpool-svc", "audit-svc")
 RESTARTED_SERVICES = ("sandbox-svc", "exec-svc", "warmpool-svc", "api-gateway")
-CREATES = 6  # concurrent creates, so that some are in flight when the fault lands
+CREATES = 16  # concurrent creates, so that some are in flight when the fault lands (a cold
+# create takes ~0.1 s: six were all done between two polls of `eventually`)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from llmsafespace.runtime import (
 )
 from llmsafespace.runtime.kubernetes import names
 from llmsafespace.runtime.local import bwrap
+from llmsafespace.runtime.userland.environment import AGENT_MAIN
 
 from .apiserver import FakeApiServer
 from .conftest import NAMESPACE
@@ -393,3 +394,16 @@ async def test_a_kept_layer_is_copied_into_each_sandbox_of_the_template_until_dr
     with pytest.raises(RuntimeUnavailable, match="build the template again"):
         await driver.create(RuntimeSpec(runtime_id="sb-too-late", template_layer="tpl-one-abcd"))
     assert apiserver.get("pods", NAMESPACE, names.object_name("sb-too-late")) is None
+
+
+async def test_pods_start_the_agent_as_the_local_driver_does(
+    driver: KubernetesDriver, apiserver: FakeApiServer
+) -> None:
+    """`python -c AGENT_MAIN`, not `-m`: one program for both drivers, without runpy
+    (its import is checked on the local driver's agent)."""
+    spec = RuntimeSpec(runtime_id="sb-agent-start")
+    await driver.create(spec)
+    pod = apiserver.get("pods", NAMESPACE, names.object_name(spec.runtime_id))
+    assert pod is not None
+    (container,) = pod["spec"]["containers"]
+    assert container["command"][:4] == ["python3", "-P", "-c", AGENT_MAIN]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..driver import NetworkRule, RuntimeSpec
 from ..unreachable import blocked_within
-from ..userland.environment import TEMPLATE_DIR, sandbox_environment
+from ..userland.environment import AGENT_MAIN, TEMPLATE_DIR, sandbox_environment
 from . import names
 from .config import KubernetesConfig
 
@@ -71,8 +71,8 @@ def pod(spec: RuntimeSpec, placement: Placement, config: KubernetesConfig) -> Ma
         "command": [
             "python3",
             "-P",  # /workspace, its working dir, is not on the agent's path (see bwrap)
-            "-m",
-            "llmsafespace.agent",
+            "-c",
+            AGENT_MAIN,
             "--listen",
             f"0.0.0.0:{port}",
             "--token-file",

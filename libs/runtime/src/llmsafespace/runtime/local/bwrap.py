@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..userland.environment import (
+    AGENT_MAIN,
     RUNTIME_PACKAGES,
     TEMPLATE_DIR,
     WORKSPACE,
@@ -28,7 +29,6 @@ HOST_ETC = (
 ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MASKED_PROC = ("kallsyms", "keys", "timer_list")
 OOM_DIR = "/sys/fs/cgroup"
-AGENT_MAIN = "from llmsafespace.agent.__main__ import main; main()"  # python -c (see below)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ WORKSPACE = "/workspace"
 USER_PACKAGES = PACKAGES  # pip's target here and for POST /packages
 RUNTIME_PACKAGES = f"{RUNTIME_ROOT}/site-packages"  # a runtime's preinstalled packages
 TEMPLATE_DIR = "/opt/template"  # a template's layer (its builder's /workspace)
+# How both drivers start the agent: `python -c` this, not `-m llmsafespace.agent` (-m
+# loads runpy and importlib.util only to find the module, ~0.1 MB of every sandbox).
+AGENT_MAIN = "from llmsafespace.agent.__main__ import main; main()"
 PATH = f"{TOOLS_BIN}:/usr/local/bin:/usr/bin:/bin"
 
 

@@ -271,19 +271,24 @@ def test_a_workspace_image_is_copied_with_its_holes_and_only_for_root(tmp_path: 
         copy_sparse(source, target)
 
 
+def _agent_command(directory: Path) -> list[str]:
+    """The local driver's agent command, with every directory in ``directory``."""
+    profile = bwrap.Profile(
+        interpreter=sys.executable,
+        workspace=directory,
+        run_dir=directory,
+        agent_dir=directory,
+        etc_dir=directory,
+        tmp_bytes=2**20,
+    )
+    return bwrap.agent_command(profile)
+
+
 def test_the_agent_starts_without_runpy(tmp_path: Path) -> None:
     """``python -m`` would load runpy and importlib.util in every sandbox's agent."""
     (tmp_path / "token").write_text("token")
     socket = tmp_path / "agent.sock"
-    profile = bwrap.Profile(
-        interpreter=sys.executable,
-        workspace=tmp_path,
-        run_dir=tmp_path,
-        agent_dir=tmp_path,
-        etc_dir=tmp_path,
-        tmp_bytes=2**20,
-    )
-    command = bwrap.agent_command(profile)
+    command = _agent_command(tmp_path)
     argv = [command[0], "-X", "importtime", *command[1 : command.index("--socket")]]
     argv += ["--socket", str(socket), "--token-file", str(tmp_path / "token")]
     argv += ["--workspace", str(tmp_path)]
@@ -313,15 +318,7 @@ def test_the_agent_does_not_import_modules_left_in_the_workspace_it_starts_in(
     )
     (tmp_path / "token").write_text("token")
     socket = tmp_path / "agent.sock"
-    profile = bwrap.Profile(
-        interpreter=sys.executable,
-        workspace=tmp_path,
-        run_dir=tmp_path,
-        agent_dir=tmp_path,
-        etc_dir=tmp_path,
-        tmp_bytes=2**20,
-    )
-    command = bwrap.agent_command(profile)
+    command = _agent_command(tmp_path)
     argv = [*command[: command.index("--socket")], "--socket", str(socket)]
     argv += ["--token-file", str(tmp_path / "token"), "--workspace", str(tmp_path)]
     agent_root = Path(llmsafespace.agent.__file__).parents[2]

@@ -1,10 +1,23 @@
 """A command sent with `Bus.request` reaches the subscriber declared from the same
-descriptor, and its reply or error comes back typed (FastStream's in-memory broker)."""
+descriptor, and its reply or error comes back typed: on FastStream's in-memory broker (as
+unit tests run handlers), and answered by `CommandServer` on a real nats-server (as
+services do), with every failure as its error envelope, the request id in the log
+context, concurrency bounded per command, and a drain that answers what it took."""
 
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import nats
 import pytest
+import structlog
 from faststream.nats import NatsBroker, TestNatsBroker
+from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import (
     Caller,
@@ -28,6 +41,8 @@ from llmsafespace.servicekit import (
     include_commands,
     middlewares,
 )
+from llmsafespace.servicekit.bus import REQUEST_ID_HEADER
+from llmsafespace.servicekit.commands import CommandServer
 
 CALLER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -106,3 +121,156 @@ async def test_a_broadcast_reaches_its_listener() -> None:
         )
         await bus.broadcast(commands.EXEC_CANCEL, command)
     assert cancelled == ["exec-1"]
+
+
+def _wait_listening(port: int) -> None:
+    for _ in range(500):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError("nats-server did not start")
+
+
+@pytest.fixture(scope="module")
+def nats_url() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    binary = Path(sys.executable).parent / "nats-server"
+    server = subprocess.Popen(
+        [str(binary), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(port)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@pytest.fixture
+async def connection(nats_url: str) -> AsyncIterator[NatsClient]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.close()
+
+
+class Sandboxes:
+    """A `SANDBOX_GET` handler that can be held at a gate, counting how many run."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.running = 0
+        self.most = 0
+        self.started: asyncio.Queue[str] = asyncio.Queue()  # a handler reached the gate
+        self.request_ids: list[str | None] = []
+
+    async def get(self, ref: SandboxRef) -> Sandbox:
+        self.request_ids.append(structlog.contextvars.get_contextvars().get("request_id"))
+        if ref.sandbox_id == "sb-missing000000":
+            raise ServiceError(ErrorCode.NOT_FOUND, "sandbox sb-missing000000 not found")
+        if ref.sandbox_id == "sb-broken0000000":
+            raise RuntimeError("a bug")
+        self.running += 1
+        self.most = max(self.most, self.running)
+        self.started.put_nowait(ref.sandbox_id)
+        try:
+            await self.gate.wait()
+        finally:
+            self.running -= 1
+        return _sandbox(ref.sandbox_id)
+
+
+async def _serve(
+    connection: NatsClient, sandboxes: Sandboxes, max_workers: int | None
+) -> CommandServer:
+    router = Router()
+    handles(router, commands.SANDBOX_GET, max_workers=max_workers)(sandboxes.get)
+    server = CommandServer(connection)
+    await server.start(router.answers)
+    await connection.flush()
+    return server
+
+
+def _ref(sandbox_id: str) -> SandboxRef:
+    return SandboxRef(caller=CALLER, sandbox_id=sandbox_id)
+
+
+async def test_a_command_gets_its_typed_reply_and_every_failure_its_envelope(
+    connection: NatsClient,
+) -> None:
+    sandboxes = Sandboxes()
+    server = await _serve(connection, sandboxes, max_workers=4)
+    bus = Bus(connection)
+    sandbox = await bus.request(commands.SANDBOX_GET, _ref("sb-aaaaaaaaaaaa"))
+    assert (type(sandbox), sandbox.id) == (Sandbox, "sb-aaaaaaaaaaaa")
+    with pytest.raises(ServiceError) as missing:
+        await bus.request(commands.SANDBOX_GET, _ref("sb-missing000000"))
+    assert missing.value.code is ErrorCode.NOT_FOUND
+    with pytest.raises(ServiceError) as broken:
+        await bus.request(commands.SANDBOX_GET, _ref("sb-broken0000000"))
+    assert (broken.value.code, broken.value.message) == (ErrorCode.INTERNAL_ERROR, "internal error")
+    reply = await connection.request(commands.SANDBOX_GET.subject, b'{"sandboxId": 7}', timeout=5)
+    assert b'"invalid_request"' in reply.data
+    assert b"sandboxId" in reply.data
+    await server.drain(timeout=5)
+
+
+async def test_the_request_id_a_command_carries_is_in_its_handlers_log_context(
+    connection: NatsClient,
+) -> None:
+    sandboxes = Sandboxes()
+    server = await _serve(connection, sandboxes, max_workers=4)
+    bus = Bus(connection)
+    await bus.request(
+        commands.SANDBOX_GET, _ref("sb-aaaaaaaaaaaa"), headers={REQUEST_ID_HEADER: "req-1"}
+    )
+    await bus.request(commands.SANDBOX_GET, _ref("sb-aaaaaaaaaaaa"))
+    assert sandboxes.request_ids == ["req-1", None]  # not left behind for the next one
+    await server.drain(timeout=5)
+
+
+@pytest.mark.parametrize(("max_workers", "most"), [(None, 1), (3, 3)])
+async def test_a_command_runs_at_most_max_workers_handlers_at_once(
+    connection: NatsClient, max_workers: int | None, most: int
+) -> None:
+    sandboxes = Sandboxes()
+    sandboxes.gate.clear()
+    server = await _serve(connection, sandboxes, max_workers)
+    bus = Bus(connection)
+    requests = [
+        asyncio.create_task(bus.request(commands.SANDBOX_GET, _ref(f"sb-aaaaaaaaaaa{n}")))
+        for n in range(6)
+    ]
+    for _ in range(most):
+        await asyncio.wait_for(sandboxes.started.get(), 10)
+    await asyncio.sleep(0.1)  # a handler past the bound would have started by now
+    assert sandboxes.most == most
+    sandboxes.gate.set()
+    answered = await asyncio.gather(*requests)
+    assert sorted(sandbox.id for sandbox in answered) == [f"sb-aaaaaaaaaaa{n}" for n in range(6)]
+    await server.drain(timeout=5)
+
+
+async def test_a_drain_answers_the_requests_it_took_and_takes_no_more(
+    connection: NatsClient,
+) -> None:
+    sandboxes = Sandboxes()
+    sandboxes.gate.clear()
+    server = await _serve(connection, sandboxes, max_workers=4)
+    bus = Bus(connection)
+    taken = asyncio.create_task(bus.request(commands.SANDBOX_GET, _ref("sb-aaaaaaaaaaaa")))
+    await asyncio.wait_for(sandboxes.started.get(), 10)
+    draining = asyncio.create_task(server.drain(timeout=30))
+    await asyncio.sleep(0.1)
+    assert not draining.done()  # it waits for the handler that runs
+    with pytest.raises(ServiceError) as refused:  # no one takes a new request
+        await bus.request(commands.SANDBOX_GET, _ref("sb-bbbbbbbbbbbb"), timeout=2)
+    assert refused.value.code is ErrorCode.SERVICE_UNAVAILABLE
+    sandboxes.gate.set()
+    assert (await taken).id == "sb-aaaaaaaaaaaa"
+    await draining

@@ -20,6 +20,7 @@ from llmsafespace.contracts import (
 from llmsafespace.devstack.postgres_server import PostgresServer
 from llmsafespace.sandbox_svc.quota import Quota
 from llmsafespace.sandbox_svc.store import SandboxStore
+from llmsafespace.servicekit import RecordingPool
 from llmsafespace.servicekit.db import connect, migrate
 
 OWNER = "usr-aaaaaaaaaaaa"
@@ -92,29 +93,7 @@ async def test_a_create_under_a_quota_reads_the_usage_in_one_statement(
     """The owner's lock, one read of what the owner holds, the insert: each a round trip
     on every ordinary user's create."""
     async with db.acquire() as conn:
-        recording = _Recording(conn)
+        recording = RecordingPool(conn)
         store = SandboxStore(recording)  # type: ignore[arg-type]
         await store.insert("sb-onereadusage1", OWNER, request("256Mi"), QUOTA)
     assert recording.calls == ["transaction", "execute", "fetchrow", "fetchrow"]
-
-
-class _Recording:
-    """A pool of one connection that records what the store asks of it (a transaction
-    is a call of its own)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self.calls: list[str] = []
-
-    def acquire(self) -> "_Recording":
-        return self
-
-    async def __aenter__(self) -> "_Recording":
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-    def __getattr__(self, name: str) -> object:
-        self.calls.append(name)
-        return getattr(self._conn, name)

@@ -40,6 +40,7 @@ from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
 from llmsafespace.servicekit import (
     BrokerConnection,
     Bus,
+    RecordingPool,
     Router,
     handles,
     include_commands,
@@ -166,34 +167,12 @@ async def test_a_claim_is_one_statement_hit_or_miss(world: World) -> None:
     transaction of several."""
     await world.pool(ready=1)
     async with world.db.acquire() as conn:
-        recording = _Recording(conn)
+        recording = RecordingPool(conn)
         store = PoolStore(recording)  # type: ignore[arg-type]
         args = ("python:3.11", SecurityLevel.STANDARD, RESOURCES, USER.user_id)
         assert await store.claim(*args, "sb-onestatement0") is not None
         assert await store.claim(*args, "sb-missingclaim0") is None
     assert recording.calls == ["fetchrow", "fetchrow"]
-
-
-class _Recording:
-    """A pool of one connection that records what the store asks of it (a transaction
-    is a call of its own)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self.calls: list[str] = []
-
-    def acquire(self) -> "_Recording":
-        return self
-
-    async def __aenter__(self) -> "_Recording":
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-    def __getattr__(self, name: str) -> object:
-        self.calls.append(name)
-        return getattr(self._conn, name)
 
 
 async def test_a_release_destroys_what_the_claim_assigned_and_a_later_claim_misses(

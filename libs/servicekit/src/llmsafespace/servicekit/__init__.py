@@ -13,6 +13,7 @@ from .db import connect, database_ready, database_unavailable, migrate
 from .http import operational_routes, serve
 from .lifespan import Startup, starting
 from .logs import configure_logging
+from .recording import RecordingPool
 from .settings import ServiceSettings
 from .shutdown import stop_gracefully
 from .subscribers import Router, handles, hears, include_commands
@@ -20,6 +21,7 @@ from .subscribers import Router, handles, hears, include_commands
 __all__ = [
     "BrokerConnection",
     "Bus",
+    "RecordingPool",
     "Router",
     "ServiceSettings",
     "Startup",

@@ -63,7 +63,7 @@ class Startup:
             broker.include_router(router)
         commands = CommandServer(broker.connection)
         self._serving.add(broker)
-        self._stack.push_async_callback(stop_gracefully, broker, work, commands)
+        self._stack.push_async_callback(stop_gracefully, broker, commands, work)
         await broker.start()
         await commands.start([answer for router in routers for answer in router.answers])
 

@@ -25,8 +25,8 @@ _SUBSCRIPTION_ATTRIBUTES = ("subscription", "_fetch_sub")
 
 async def stop_gracefully(
     broker: NatsBroker,
+    commands: CommandServer,
     work: Sequence[Callable[[], Awaitable[None]]] = (),
-    commands: CommandServer | None = None,
     timeout: float = DRAIN_TIMEOUT,
 ) -> None:
     """Drain `broker` and `commands`, let the service's own `work` finish, then stop
@@ -43,8 +43,7 @@ async def stop_gracefully(
     subscribers = list(broker.subscribers)
     try:
         await asyncio.gather(
-            *(_drain_subscriptions(sub) for sub in subscribers),
-            *([commands.drain(timeout)] if commands is not None else []),
+            *(_drain_subscriptions(sub) for sub in subscribers), commands.drain(timeout)
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

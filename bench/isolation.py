@@ -30,7 +30,11 @@ def _stats(values: list[float]) -> str:
     return f"{stats.median:7.1f} / {stats.p95:7.1f}"
 
 
-async def cold_creates(driver: LocalDriver, count: int, network: bool) -> None:
+async def first_results(
+    driver: LocalDriver, count: int, network: bool = False
+) -> tuple[list[float], list[float], list[dict[str, float]]]:
+    """Cold creates one after another: ms to agent ready, ms to the first `print(1)`'s
+    result, and the driver's steps of each."""
     ready, first, steps = [], [], []
     ports = (80, 443) if network else None
     for number in range(count):
@@ -44,6 +48,11 @@ async def cold_creates(driver: LocalDriver, count: int, network: bool) -> None:
         first.append((time.perf_counter() - start) * 1000)
         await client.close()
         await driver.destroy(sandbox_id)
+    return ready, first, steps
+
+
+async def cold_creates(driver: LocalDriver, count: int, network: bool) -> None:
+    ready, first, steps = await first_results(driver, count, network)
     label = "network" if network else "no network"
     print(f"cold create → agent ready ({label}, n={count}) ms median/p95: {_stats(ready)}")
     print(f"cold create → first result ({label}, n={count}) ms median/p95: {_stats(first)}")

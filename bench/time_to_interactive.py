@@ -2,17 +2,22 @@
 `print(1)`, through the public API (the lean REST client of figure 1, on one kept-alive
 connection), from a warm pool and cold; for Kernel Gateway, a new kernel (`POST
 /api/kernels`, open its channels) to the first result. It has no pool to claim from, so
-both of our rows compare with that."""
+both of our rows compare with that. Below them, the cold create at the local driver
+itself (a driver of the bench's own, no services): what a sandbox's start costs."""
 
 import asyncio
 import json
+import shutil
 import time
 
 import httpx
 from context import Bench
-from harness import PRINT1, Stats
+from harness import PRINT1, Stats, runtime_dir
+from isolation import first_results
 from report import Figure, Target
 from rest_client import RestClient
+
+from llmsafespace.runtime.local import LocalConfig, LocalDriver, sweep
 
 POOL = "bench-tti"
 POOL_SIZE = 4
@@ -62,6 +67,19 @@ async def peer_interactive(bench: Bench) -> list[float]:
     return samples
 
 
+async def at_the_driver(count: int) -> list[float]:
+    """ms from a cold create at the local driver to its first result (one warm-up
+    create first, left out)."""
+    config = LocalConfig(runtime_dir=runtime_dir("bench-driver-"))
+    driver = LocalDriver(config)
+    try:
+        return (await first_results(driver, count + 1))[1][1:]
+    finally:
+        await driver.close()
+        sweep(config.runtime_dir, config)
+        shutil.rmtree(config.runtime_dir, ignore_errors=True)
+
+
 async def measure(bench: Bench) -> list[Figure]:
     api, scale = bench.api, bench.scale
     pool = {"name": POOL, "minSize": POOL_SIZE, "maxSize": POOL_SIZE, "resources": RESOURCES}
@@ -85,9 +103,11 @@ async def measure(bench: Bench) -> list[Figure]:
         await lean.close()
         await api.delete(f"/warmpools/{POOL}")
     peer = Stats.of(await peer_interactive(bench))
+    driver = Stats.of(await at_the_driver(scale.tti_cold))
     note = f"{misses} pool misses excluded" if misses else ""
     return [
         Figure(2, "time to interactive, warm pool", "ms", Stats.of(warm), peer, Target(12), note),
         Figure(2, "  of which the create's reply (claim)", "ms", Stats.of(claims)),
         Figure(2, "time to interactive, cold", "ms", Stats.of(cold), peer),
+        Figure(2, "cold create → first result, at the driver", "ms", driver, target=Target(60)),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,7 +10,10 @@ import pytest
 
 from llmsafespace.runtime import AgentClient, Handle, RuntimeSpec
 from llmsafespace.runtime.local import LocalConfig, LocalDriver
+from llmsafespace.runtime.local.cgroups import FAVOR_MOVES, cgroup_mounts, favor_moves
 from llmsafespace.runtime.local.mounts import mounted_under
+
+MS_REMOUNT = 32
 
 
 def _uid_of(config: LocalConfig, sandbox_id: str) -> int:
@@ -49,6 +53,24 @@ async def test_the_sandbox_cgroup_carries_the_requested_limits(
         assert _read(dirs["cpu"] / "cpu.cfs_quota_us").strip() == "50000"
     assert _read(dirs["pids"] / "pids.max").strip() == str(config.pids_per_sandbox)
     assert _read(dirs["pids"] / "cgroup.procs").split(), "the sandbox's processes are inside"
+
+
+def test_cgroup_moves_are_favoured_so_a_sandbox_start_waits_for_no_rcu_grace_period(
+    driver: LocalDriver,
+) -> None:
+    cgroup2 = [(point, options) for point, kind, options in cgroup_mounts() if kind == "cgroup2"]
+    if not cgroup2:
+        pytest.skip("this host mounts no cgroup2 hierarchy")
+    point, options = cgroup2[0]
+    assert FAVOR_MOVES in options, "the driver's start remounted it"
+    # Drop the option (keeping the others), as a host boots, and let the driver's call put
+    # it back.
+    kept = ",".join(sorted(options - {FAVOR_MOVES, "rw", "ro"})).encode()
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.mount(None, point.encode(), None, MS_REMOUNT, kept) == 0, ctypes.get_errno()
+    assert all(FAVOR_MOVES not in now for at, _, now in cgroup_mounts() if at == point)
+    assert favor_moves()
+    assert all(FAVOR_MOVES in now for at, _, now in cgroup_mounts() if at == point)
 
 
 async def test_the_workspace_is_a_size_limited_tmpfs_and_the_agent_is_confined(

@@ -27,7 +27,7 @@ from ..errors import (
 )
 from ..userland.tools import write_tools
 from . import bwrap, gvisor, layers, network, seccomp
-from .cgroups import Limits
+from .cgroups import Limits, favor_moves
 from .config import LocalConfig
 from .exits import REASON as EXIT_REASON
 from .exits import ExitWatch
@@ -63,6 +63,8 @@ class LocalDriver:
             missing.append("cgroups (memory, pids, cpu)")
         else:
             self._cgroups.setup(config.overall_cap())
+            if not favor_moves():
+                log.info("cgroup_moves_wait_for_rcu", reason="no cgroup2 favordynmods")
         self._seccomp: Path | None = seccomp.export(self._layout.root / SECCOMP_NAME)
         self._landlock = landlock_abi()
         if not self._landlock:

@@ -21,8 +21,20 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 
 async def connect(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    """A pool whose connections go back without asyncpg's reset query (advisory unlock
+    all, close cursors, unlisten, reset settings): one more round trip on every use, a
+    sixth of a small statement's time, for session state the services never leave
+    behind. They change no setting, listen to nothing and keep no cursor; their session
+    locks go through `locks.held`, which closes a connection rather than return it
+    holding one. asyncpg still rolls back a transaction left open."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+    )
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to undo (see `connect`)."""
 
 
 async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> list[str]:
@@ -32,31 +44,27 @@ async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> 
         key=lambda entry: entry.name,
     )
     applied: list[str] = []
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", locks.MIGRATIONS)
-        try:
-            await conn.execute(_SCHEMA)
-            done = {
-                row["version"]
-                for row in await conn.fetch(
-                    "SELECT version FROM schema_migrations WHERE service = $1", service
+    async with pool.acquire() as conn, locks.held(conn, locks.MIGRATIONS):
+        await conn.execute(_SCHEMA)
+        done = {
+            row["version"]
+            for row in await conn.fetch(
+                "SELECT version FROM schema_migrations WHERE service = $1", service
+            )
+        }
+        for entry in files:
+            version = entry.name.removesuffix(".sql")
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(entry.read_text())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (service, version) VALUES ($1, $2)",
+                    service,
+                    version,
                 )
-            }
-            for entry in files:
-                version = entry.name.removesuffix(".sql")
-                if version in done:
-                    continue
-                async with conn.transaction():
-                    await conn.execute(entry.read_text())
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (service, version) VALUES ($1, $2)",
-                        service,
-                        version,
-                    )
-                applied.append(version)
-                log.info("migration_applied", version=version)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", locks.MIGRATIONS)
+            applied.append(version)
+            log.info("migration_applied", version=version)
     return applied
 
 

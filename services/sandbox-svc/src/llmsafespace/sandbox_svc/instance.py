@@ -42,12 +42,8 @@ class Instance:
 
 async def is_alive(pool: asyncpg.Pool, key: int) -> bool:
     """Whether the instance with `key` still runs (holds its lock)."""
-    async with pool.acquire() as connection:
-        free = await connection.fetchval(
-            "SELECT pg_try_advisory_lock($1, $2)", locks.SANDBOX_INSTANCE, key
-        )
-        if free:
-            await connection.execute(
-                "SELECT pg_advisory_unlock($1, $2)", locks.SANDBOX_INSTANCE, key
-            )
-    return not free
+    async with (
+        pool.acquire() as connection,
+        locks.held(connection, locks.SANDBOX_INSTANCE, key, wait=False) as free,
+    ):
+        return not free

@@ -60,13 +60,12 @@ class Reaper:
             await asyncio.sleep(interval)
 
     async def _exclusively(self, work: Callable[[], Awaitable[None]]) -> None:
-        async with self._pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.SANDBOX_REAPER):
-                return
-            try:
+        async with (
+            self._pool.acquire() as conn,
+            locks.held(conn, locks.SANDBOX_REAPER, wait=False) as mine,
+        ):
+            if mine:
                 await work()
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", locks.SANDBOX_REAPER)
 
     async def expire(self) -> None:
         for state, count in (await self._store.count_by_status()).items():

@@ -66,13 +66,8 @@ class SnapshotStore:
         """Hold a session advisory lock (shared or exclusive) for the block: snapshot
         writers share `locks.SNAPSHOT_CHUNKS`, a deletion's chunk sweep takes it alone, so a
         chunk a new snapshot reuses is never swept before that snapshot's row exists."""
-        kind = "_shared" if shared else ""
-        async with self._pool.acquire() as conn:
-            await conn.execute(f"SELECT pg_advisory_lock{kind}($1)", key)
-            try:
-                yield
-            finally:
-                await conn.execute(f"SELECT pg_advisory_unlock{kind}($1)", key)
+        async with self._pool.acquire() as conn, locks.held(conn, key, shared=shared):
+            yield
 
     async def usage(self, owner_id: str) -> tuple[int, int]:
         """How many snapshots the owner keeps, and their bytes (internal ones not counted)."""

@@ -138,16 +138,13 @@ class Replenisher:
 
     async def _tend(self, name: str) -> None:
         try:
-            async with self._db.acquire() as conn:
-                key = f"warmpool:{name}"
-                if not await conn.fetchval(
-                    "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key
-                ):
+            async with (
+                self._db.acquire() as conn,
+                locks.held(conn, f"warmpool:{name}", wait=False) as mine,
+            ):
+                if not mine:
                     return
-                try:
-                    await self._tend_locked(name)
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", key)
+                await self._tend_locked(name)
         except Exception:
             log.exception("replenish_failed", pool=name)
         if name in self._due:  # claimed from while we worked: go again soon
@@ -318,21 +315,21 @@ class Replenisher:
         and forget assigned rows whose runtime is gone (ended with its sandbox). An
         assigned runtime is never destroyed here: it is its sandbox's until released
         (see `ClaimWarmSandbox`), so nothing here depends on sandbox-svc or on time."""
-        async with self._db.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", locks.WARMPOOL_SWEEP):
+        async with (
+            self._db.acquire() as conn,
+            locks.held(conn, locks.WARMPOOL_SWEEP, wait=False) as mine,
+        ):
+            if not mine:
                 return
-            try:
-                handles = await self._driver.list()
-                alive = {h.runtime_id for h in handles}
-                ours = {h.runtime_id for h in handles if h.owner is RuntimeOwner.WARMPOOL_SVC}
-                known = await self._store.known_ids()
-                for runtime_id in ours - known:
-                    log.warning("orphan_warm_runtime_destroyed", runtime_id=runtime_id)
-                    await self._driver.destroy(runtime_id)
-                for gone in await self._store.assigned() - alive:
-                    # (Listed before it was started and claimed? Then it is there now.)
-                    if await self._driver.inspect(gone) is None:
-                        await self._store.remove(gone)
-                await self._store.forget_claims(CLAIM_LEDGER_DAYS)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", locks.WARMPOOL_SWEEP)
+            handles = await self._driver.list()
+            alive = {h.runtime_id for h in handles}
+            ours = {h.runtime_id for h in handles if h.owner is RuntimeOwner.WARMPOOL_SVC}
+            known = await self._store.known_ids()
+            for runtime_id in ours - known:
+                log.warning("orphan_warm_runtime_destroyed", runtime_id=runtime_id)
+                await self._driver.destroy(runtime_id)
+            for gone in await self._store.assigned() - alive:
+                # (Listed before it was started and claimed? Then it is there now.)
+                if await self._driver.inspect(gone) is None:
+                    await self._store.remove(gone)
+            await self._store.forget_claims(CLAIM_LEDGER_DAYS)

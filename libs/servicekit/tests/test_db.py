@@ -1,0 +1,145 @@
+"""The services' PostgreSQL pool and their session advisory locks, on a real server."""
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from llmsafespace.devstack.postgres_server import PostgresServer
+from llmsafespace.servicekit import locks
+from llmsafespace.servicekit.db import connect
+
+KEY = 0x7E57_0001
+WAITING = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+SESSIONS = "SELECT count(*) FROM pg_stat_activity"
+
+
+@pytest.fixture(scope="module")
+def state_dir() -> Iterator[Path]:
+    """A state directory the unprivileged PostgreSQL user can reach."""
+    path = Path(tempfile.mkdtemp(prefix="servicekit-db-test-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def database(state_dir: Path) -> AsyncIterator[str]:
+    server = PostgresServer(state_dir, state_dir / "logs")
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await connect(database, min_size=1, max_size=1)  # one connection, reused
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def other(database: str) -> AsyncIterator[asyncpg.Connection]:
+    """Another session, to see who holds what."""
+    conn = await asyncpg.connect(database)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _free(conn: asyncpg.Connection, *key: int | str) -> bool:
+    async with locks.held(conn, *key, wait=False) as taken:
+        return taken
+
+
+async def test_a_pooled_connection_goes_back_as_it_was_left(pool: asyncpg.Pool) -> None:
+    """No reset query on release (a round trip on every use): session state stays."""
+    async with pool.acquire() as conn:
+        await conn.execute("SET application_name = 'kept'")
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SHOW application_name") == "kept"
+
+
+async def test_a_lock_is_held_for_the_block_and_released_after_it(
+    pool: asyncpg.Pool, other: asyncpg.Connection
+) -> None:
+    async with pool.acquire() as conn:
+        async with locks.held(conn, KEY) as taken:
+            assert taken
+            assert not await _free(other, KEY)
+        assert await _free(other, KEY)
+        assert not conn.is_closed()
+
+
+async def test_a_lock_is_released_when_its_block_fails(
+    pool: asyncpg.Pool, other: asyncpg.Connection
+) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(RuntimeError):
+            async with locks.held(conn, locks.SANDBOX_INSTANCE, 7):
+                raise RuntimeError("the work failed")
+        assert not conn.is_closed()
+    assert await _free(other, locks.SANDBOX_INSTANCE, 7)
+
+
+async def test_a_lock_another_session_holds_is_not_taken(
+    pool: asyncpg.Pool, other: asyncpg.Connection
+) -> None:
+    async with locks.held(other, "warmpool:busy"), pool.acquire() as conn:
+        async with locks.held(conn, "warmpool:busy", wait=False) as taken:
+            assert not taken
+        async with locks.held(conn, "warmpool:idle", wait=False) as taken:
+            assert taken
+
+
+async def test_shared_holders_exclude_an_exclusive_one(
+    pool: asyncpg.Pool, other: asyncpg.Connection
+) -> None:
+    async with (
+        pool.acquire() as conn,
+        locks.held(conn, KEY, shared=True),
+        locks.held(other, KEY, shared=True, wait=False) as also,
+    ):
+        assert also
+    assert await _free(other, KEY)
+
+
+async def test_a_lock_cut_short_closes_its_connection_so_nothing_stays_held(
+    pool: asyncpg.Pool, other: asyncpg.Connection
+) -> None:
+    """Cancelled while waiting, the lock may have been granted all the same: the
+    connection is closed rather than returned to the pool with it."""
+    async with locks.held(other, KEY), pool.acquire() as conn:
+        session = conn.get_server_pid()
+        waiting = asyncio.create_task(_hold(conn))
+        async with asyncio.timeout(30):
+            while not await _count(other, WAITING):  # noqa: ASYNC110 (a server's: no event)
+                await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+    async with asyncio.timeout(30):
+        while await _count(other, f"{SESSIONS} WHERE pid = {session}"):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    async with pool.acquire() as conn:  # a new session, holding nothing
+        assert conn.get_server_pid() != session
+        assert not await _count(conn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+
+
+async def _hold(conn: asyncpg.Connection) -> None:
+    async with locks.held(conn, KEY):
+        pass
+
+
+async def _count(conn: asyncpg.Connection, query: str) -> int:
+    count: int = await conn.fetchval(query)
+    return count

@@ -1,5 +1,8 @@
 import json
 import os
+import random
+import re
+import string
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,12 @@ from llmsafespace.contracts import (
     ServiceError,
     new_execution_id,
     new_sandbox_id,
+    new_terminal_id,
     quantity_bytes,
     subjects,
 )
+from llmsafespace.contracts.ids import EXECUTION_ID_PATTERN
+from llmsafespace.contracts.terminal import TERMINAL_ID_PATTERN
 
 SNAPSHOT = Path(__file__).with_name("schema_snapshot.json")
 
@@ -54,6 +60,29 @@ def test_generated_ids_fit_inside_subjects() -> None:
     for identifier in (new_sandbox_id(), new_execution_id()):
         assert not set(identifier) & set(".*> ")
         assert subjects.exec_event(new_sandbox_id(), identifier, "started").count(".") == 5
+
+
+def test_generated_ids_use_every_character_in_every_place() -> None:
+    """`random_token` writes one random number in base 36: no place favours a digit."""
+    draws = [new_execution_id().removeprefix("exec-") for _ in range(2000)]
+    assert all(re.fullmatch(EXECUTION_ID_PATTERN, f"exec-{token}") for token in draws)
+    for place in range(16):
+        assert {token[place] for token in draws} == set(string.ascii_lowercase + string.digits)
+    assert re.fullmatch(TERMINAL_ID_PATTERN, new_terminal_id())
+
+
+def test_an_id_is_one_draw_from_the_os(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not one per character: each is a system call, on every execution's path."""
+    draws: list[int] = []
+
+    def urandom(size: int) -> bytes:
+        draws.append(size)
+        return os.urandom(size)
+
+    monkeypatch.setattr(random, "_urandom", urandom)
+    for _ in range(100):
+        new_execution_id()
+    assert len(draws) < 200  # 100 draws, and a redraw when one falls past 36**16
 
 
 def test_create_request_defaults_and_camel_case() -> None:

@@ -25,21 +25,29 @@ decided by an id's shape."""
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _token(length: int = 16) -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+def random_token(length: int = 16) -> str:
+    """`length` characters of `_ALPHABET`, each equally likely: one number drawn from the
+    OS and written in base 36. (`secrets.choice` per character asked the OS about 30
+    times for 16 characters, one system call each: ~23 µs on every execution's id.)"""
+    number = secrets.randbelow(len(_ALPHABET) ** length)
+    characters = []
+    for _ in range(length):
+        number, digit = divmod(number, len(_ALPHABET))
+        characters.append(_ALPHABET[digit])
+    return "".join(characters)
 
 
 def new_sandbox_id() -> str:
-    return f"sb-{_token()}"
+    return f"sb-{random_token()}"
 
 
 def new_execution_id() -> str:
-    return f"exec-{_token()}"
+    return f"exec-{random_token()}"
 
 
 def new_user_id() -> str:
-    return f"usr-{_token()}"
+    return f"usr-{random_token()}"
 
 
 def new_snapshot_id() -> str:
-    return f"snap-{_token()}"
+    return f"snap-{random_token()}"

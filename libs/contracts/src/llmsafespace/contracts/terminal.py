@@ -7,14 +7,13 @@ exec-svc instance owns each terminal (it holds the PTY's agent request): it answ
 gateway replica can serve a terminal's socket.
 """
 
-import secrets
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
 from .base import Contract, Request
 from .caller import Caller
-from .ids import SandboxId
+from .ids import SandboxId, random_token
 
 TERMINAL_ID_PATTERN = r"^term-[a-z0-9]{12,32}$"
 TerminalId = Annotated[str, StringConstraints(pattern=TERMINAL_ID_PATTERN)]
@@ -24,9 +23,7 @@ TerminalSize = Annotated[int, Field(ge=1, le=MAX_TERMINAL_SIZE, strict=True)]
 
 
 def new_terminal_id() -> str:
-    return "term-" + "".join(
-        secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16)
-    )
+    return f"term-{random_token()}"
 
 
 class TerminalInput(Request):

@@ -1,23 +1,33 @@
 """Figures 1 and 7: the `print(1)` round trip on a warm sandbox (REST and WebSocket, and
 Kernel Gateway's kernel channels), and the same execution straight to the agent of a
 sandbox the local driver made, without our services: the ratio is what our layers cost.
+
+The clients of figure 1 take turns of TURN calls each, in a rotating order, so that
+whatever the machine does during the run (a neighbour, a background flush, the clock's
+speed) weighs on every one of them alike; measured one after another, a quiet minute for
+one and a busy one for the next had shown as a difference between them. Between turns
+the machine settles, so the work a side defers past its replies (our bookkeeping, the
+audit trail) is not done during another side's turn.
 """
 
+import asyncio
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from context import Bench
 from harness import PRINT1, Stats, execute, runtime_dir, stream_url
 from report import Figure, Target
 from rest_client import RestClient
-from stream_client import Outcome, connect, run_streamed
+from stream_client import connect, run_streamed
 
 from llmsafespace.runtime import AgentClient, LocalConfig, LocalDriver, RuntimeSpec
 from llmsafespace.runtime.local import sweep
 
 WARM_UP = 5
+TURN = 10  # consecutive calls of one client
+SETTLE = 0.05  # seconds between turns
 TARGET = Target(0.5, relative=True)  # half the Kernel Gateway's
 
 
@@ -33,14 +43,25 @@ async def timed(run: Callable[[], Awaitable[object]], count: int) -> list[float]
     return samples
 
 
-def total_ms(outcomes: list[Outcome]) -> list[float]:
-    return [outcome.total_ms for outcome in outcomes]
-
-
-async def streamed_samples(run: Callable[[], Awaitable[Outcome]], count: int) -> list[Outcome]:
-    for _ in range(WARM_UP):
-        await run()
-    return [await run() for _ in range(count)]
+async def taking_turns(
+    runs: Mapping[str, Callable[[], Awaitable[object]]], count: int
+) -> dict[str, list[float]]:
+    """ms per call of each of `runs`, `count` each, in turns of TURN calls (each run's
+    first WARM_UP calls not counted); the order of the runs rotates by one each round."""
+    names = list(runs)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:
+        for _ in range(WARM_UP):
+            await runs[name]()
+    for number in range(-(-count // TURN)):
+        turn = number % len(names)
+        for name in names[turn:] + names[:turn]:
+            await asyncio.sleep(SETTLE)
+            for _ in range(min(TURN, count - number * TURN)):
+                started = time.perf_counter()
+                await runs[name]()
+                samples[name].append((time.perf_counter() - started) * 1000)
+    return samples
 
 
 async def direct_to_agent(count: int) -> list[float] | None:
@@ -68,30 +89,29 @@ async def measure(bench: Bench) -> list[Figure]:
     created = await bench.api.post("/sandboxes", json={"resources": {"memory": "256Mi"}})
     created.raise_for_status()
     sandbox = created.json()["id"]
+    auth = {"Authorization": f"Bearer {bench.stack.admin_key}"}
+    lean = await RestClient.connect(bench.stack.api_url, bench.stack.admin_key)
+    ws = await connect(stream_url(bench.stack, sandbox), auth)
+    kernel = None
+    runs: dict[str, Callable[[], Awaitable[object]]] = {
+        "rest": lambda: lean.execute(sandbox),
+        "httpx": lambda: execute(bench.api, sandbox, PRINT1),
+        "ws": lambda: run_streamed(ws, PRINT1),
+    }
     try:
-        lean = await RestClient.connect(bench.stack.api_url, bench.stack.admin_key)
-        try:
-            rest = await timed(lambda: lean.execute(sandbox), count)
-        finally:
-            await lean.close()
-        through_httpx = await timed(lambda: execute(bench.api, sandbox, PRINT1), count)
-        auth = {"Authorization": f"Bearer {bench.stack.admin_key}"}
-        ws = await connect(stream_url(bench.stack, sandbox), auth)
-        try:
-            websocket = total_ms(await streamed_samples(lambda: run_streamed(ws, PRINT1), count))
-        finally:
-            await ws.close()
+        if bench.peer is not None and bench.peer_api is not None:
+            kernel = await bench.peer.new_kernel(bench.peer_api)
+            channels = kernel[1]
+            runs["peer"] = lambda: channels.execute(PRINT1)
+        samples = await taking_turns(runs, count)
     finally:
+        await lean.close()
+        await ws.close()
         await bench.api.delete(f"/sandboxes/{sandbox}")
-    peer: Stats | None = None
-    if bench.peer is not None and bench.peer_api is not None:
-        kernel_id, channels = await bench.peer.new_kernel(bench.peer_api)
-        try:
-            peer = Stats.of(
-                total_ms(await streamed_samples(lambda: channels.execute(PRINT1), count))
-            )
-        finally:
-            await bench.peer.delete_kernel(bench.peer_api, kernel_id, channels)
+        if kernel is not None and bench.peer is not None and bench.peer_api is not None:
+            await bench.peer.delete_kernel(bench.peer_api, *kernel)
+    rest, through_httpx, websocket = samples["rest"], samples["httpx"], samples["ws"]
+    peer = Stats.of(samples.get("peer", []))
     direct = await direct_to_agent(count)
     ours_rest, ours_ws, ours_direct = Stats.of(rest), Stats.of(websocket), Stats.of(direct or [])
     figures = [

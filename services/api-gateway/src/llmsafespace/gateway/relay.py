@@ -142,8 +142,9 @@ class SharedFeed:
         try:
             message = self._queue.get_nowait()
         except asyncio.QueueEmpty:
-            try:
-                message = await asyncio.wait_for(self._queue.get(), timeout)
+            try:  # not wait_for: it wraps the get in a task of its own, on every message
+                async with asyncio.timeout(timeout):
+                    message = await self._queue.get()
             except TimeoutError:
                 raise nats.errors.TimeoutError from None
         self._bytes -= len(message.data)

@@ -5,12 +5,12 @@ sandbox the local driver made, without our services: the ratio is what our layer
 The clients of figure 1 take turns of TURN calls each, in a rotating order, so that
 whatever the machine does during the run (a neighbour, a background flush, the clock's
 speed) weighs on every one of them alike; measured one after another, a quiet minute for
-one and a busy one for the next had shown as a difference between them. Between turns
-the machine settles, so the work a side defers past its replies (our bookkeeping, the
-audit trail) is not done during another side's turn.
+one and a busy one for the next had shown as a difference between them. Each turn starts
+with WARM_UP calls that are not counted, as each client's phase did: the side that waited
+through the others' turns wakes up, and the work the previous side deferred past its
+replies (our bookkeeping and audit trail, the kernel's idle status) is done meanwhile.
 """
 
-import asyncio
 import os
 import shutil
 import time
@@ -26,8 +26,7 @@ from llmsafespace.runtime import AgentClient, LocalConfig, LocalDriver, RuntimeS
 from llmsafespace.runtime.local import sweep
 
 WARM_UP = 5
-TURN = 10  # consecutive calls of one client
-SETTLE = 0.05  # seconds between turns
+TURN = 20  # counted calls of one client in a row
 TARGET = Target(0.5, relative=True)  # half the Kernel Gateway's
 
 
@@ -46,17 +45,15 @@ async def timed(run: Callable[[], Awaitable[object]], count: int) -> list[float]
 async def taking_turns(
     runs: Mapping[str, Callable[[], Awaitable[object]]], count: int
 ) -> dict[str, list[float]]:
-    """ms per call of each of `runs`, `count` each, in turns of TURN calls (each run's
-    first WARM_UP calls not counted); the order of the runs rotates by one each round."""
+    """ms per call of each of `runs`, `count` each, in turns of TURN counted calls after
+    WARM_UP uncounted ones; the order of the runs rotates by one each round."""
     names = list(runs)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for name in names:
-        for _ in range(WARM_UP):
-            await runs[name]()
     for number in range(-(-count // TURN)):
         turn = number % len(names)
         for name in names[turn:] + names[:turn]:
-            await asyncio.sleep(SETTLE)
+            for _ in range(WARM_UP):
+                await runs[name]()
             for _ in range(min(TURN, count - number * TURN)):
                 started = time.perf_counter()
                 await runs[name]()

@@ -165,7 +165,7 @@ def _warm_up(display: Display) -> None:
     """Walk a cell's path once, unseen (a scratch namespace, no output, no reply, not
     counted), while the worker waits for its first request: the pages that path writes,
     shared with the agent since the fork, are copied now rather than during the user's
-    first cell (~90 page faults, about half a millisecond of its round trip). A warm
+    first cell (~90 page faults, about a quarter of a millisecond of it). A warm
     pool's sandboxes start their first call with this done."""
     reply = _run("None", WARM_UP, {"__builtins__": builtins}, display)
     del linecache.cache[WARM_UP]

@@ -7,8 +7,14 @@ stops working everywhere at once. Without Redis, lookups go to PostgreSQL.
 Each replica also remembers who a credential belonged to, so a request can confirm that
 its cache entry still exists in the same Redis round trip that counts its rate limit
 (see `auth.admit`) instead of fetching the entry first.
+
+The cache entry lasts CACHE_SECONDS. When it goes, every request then in flight with that
+credential (a hundred sockets of one agent) finds it gone at once: one lookup per
+credential runs at a time on a replica, and the others wait for its answer rather than
+queue a hundred identical queries at PostgreSQL.
 """
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -92,6 +98,7 @@ class Accounts:
         self._secret = secret
         self._token_seconds = token_seconds
         self._seen: dict[str, Identity] = {}
+        self._looking: dict[str, asyncio.Future[Identity | None]] = {}
 
     def cache_entry(self, credential: str) -> str | None:
         """The Redis key caching who `credential` belongs to; None if it cannot be valid
@@ -130,6 +137,20 @@ class Accounts:
         return identity
 
     async def _lookup(self, entry: str) -> Identity | None:
+        """The one lookup of `entry` in flight on this replica, started if none is (see
+        the module's docstring); a caller that gives up does not stop it for the others."""
+        looking = self._looking.get(entry)
+        if looking is None:
+            looking = self._looking[entry] = asyncio.ensure_future(self._fetch(entry))
+            looking.add_done_callback(lambda done: self._looked(entry, done))
+        return await asyncio.shield(looking)
+
+    def _looked(self, entry: str, done: "asyncio.Future[Identity | None]") -> None:
+        del self._looking[entry]
+        if not done.cancelled():
+            done.exception()  # seen here, should every caller have given up
+
+    async def _fetch(self, entry: str) -> Identity | None:
         try:
             cached = await self._cache.get(entry)
         except aioredis.RedisError as exc:

@@ -45,6 +45,7 @@ REPORT_EVERY = 30.0  # seconds between progress lines
 SETTLE = 30.0  # seconds for deletions and unsubscriptions to finish at the end
 STOP_WAIT = 120.0  # seconds for in-flight work to end after the deadline
 WARM_UP = 5.0  # seconds of everything before the baseline is taken
+CREATE_WITHIN = 300.0  # seconds the client sandboxes may take to create
 QUIET = 2.0  # seconds for the services to see our connections close
 
 
@@ -158,12 +159,22 @@ async def settle(api: httpx.AsyncClient) -> int:
     return alive
 
 
-async def warm_up(stack: Stack, clients: int) -> tuple[list[str], Tally, list[Finding]]:
-    """The client sandboxes, and one short pass of everything (not measured)."""
+async def warm_up(
+    stack: Stack, clients: int, duration: float
+) -> tuple[list[str], Tally, list[Finding]]:
+    """The client sandboxes, living until the run is over (the default lifetime, 300 s,
+    ended them during a run of 300 s), and one short pass of everything (not measured)."""
+    lifetime = int(CREATE_WITHIN + WARM_UP + duration + STOP_WAIT + SETTLE)
     async with api_client(stack) as api:
         print(f"[soak] creating {clients} sandboxes", flush=True)
         failures: list[str] = []
-        sandboxes = await create_sandboxes(api, clients, within=300, failures=failures)
+        sandboxes = await create_sandboxes(
+            api,
+            clients,
+            body={"resources": RESOURCES, "timeout": lifetime},
+            within=CREATE_WITHIN,
+            failures=failures,
+        )
         for failure in failures[:3]:
             print(f"    create failed: {failure}")
         created = Finding(
@@ -213,7 +224,7 @@ def print_findings(tally: Tally, findings: list[Finding]) -> int:
 
 async def main(duration: float, clients: int, churn: int, rss_bound: float) -> int:
     async with running_stack() as stack:
-        sandboxes, warm, findings = await warm_up(stack, clients)
+        sandboxes, warm, findings = await warm_up(stack, clients, duration)
         await asyncio.sleep(QUIET)  # our own HTTP connections are closed: not counted
         baseline = await snapshot(stack)
         tally = await measured_run(stack, sandboxes, duration, churn)

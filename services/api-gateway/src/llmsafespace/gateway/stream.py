@@ -239,7 +239,14 @@ class Session:
             finally:
                 await follower.close()
 
-        self._relays[follower.execution_id] = asyncio.create_task(relay())
+        execution_id = follower.execution_id
+        task = self._relays[execution_id] = asyncio.create_task(relay())
+        # Forgotten once done: a socket may run executions for hours, one relay each.
+        task.add_done_callback(
+            lambda done: (
+                self._relays.pop(execution_id) if self._relays.get(execution_id) is done else None
+            )
+        )
 
 
 async def stream(websocket: WebSocket) -> None:

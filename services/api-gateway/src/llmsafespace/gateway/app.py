@@ -57,12 +57,23 @@ STREAM_OPERATION = Operation(
 )
 
 
+REDIS_CONNECTIONS = 64  # per replica; a command holds one for a fraction of a millisecond
+
+
+def cache_client(url: str) -> aioredis.Redis:
+    """Redis through at most REDIS_CONNECTIONS connections: a command finding them all
+    busy waits (up to 2 s) for one. Unbounded, the pool grew to the peak number of
+    commands in flight (a connection per open socket under load) and kept them all."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=2, socket_timeout=2
+    )
+    return aioredis.Redis.from_pool(pool)  # closes the pool with the client
+
+
 def create_app(settings: Settings) -> Starlette:
     pool: asyncpg.Pool | None = None
     connection: NatsClient | None = None
-    cache: aioredis.Redis = aioredis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=2
-    )
+    cache = cache_client(settings.redis_url.get_secret_value())
     mcp = McpEndpoint(API_PREFIX)
 
     async def readiness() -> dict[str, bool]:

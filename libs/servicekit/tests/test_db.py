@@ -1,15 +1,13 @@
 """The services' PostgreSQL pool and their session advisory locks, on a real server."""
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from llmsafespace.devstack.postgres_server import PostgresServer
+from llmsafespace.devstack.servers import scratch_server
 from llmsafespace.servicekit import locks
 from llmsafespace.servicekit.db import connect
 
@@ -19,22 +17,9 @@ SESSIONS = "SELECT count(*) FROM pg_stat_activity"
 
 
 @pytest.fixture(scope="module")
-def state_dir() -> Iterator[Path]:
-    """A state directory the unprivileged PostgreSQL user can reach."""
-    path = Path(tempfile.mkdtemp(prefix="servicekit-db-test-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-async def database(state_dir: Path) -> AsyncIterator[str]:
-    server = PostgresServer(state_dir, state_dir / "logs")
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+async def database() -> AsyncIterator[str]:
+    async with scratch_server(PostgresServer, "servicekit-db-test-") as url:
+        yield url
 
 
 @pytest.fixture

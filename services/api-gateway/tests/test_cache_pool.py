@@ -1,33 +1,19 @@
 """The gateway's Redis client: a bounded pool, on a real server."""
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
 from llmsafespace.devstack.redis_server import RedisServer
-from llmsafespace.gateway.app import REDIS_CONNECTIONS, cache_client
+from llmsafespace.devstack.servers import scratch_server
+from llmsafespace.gateway.accounts import REDIS_CONNECTIONS, cache_client
 
 
 @pytest.fixture
-def state_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="gateway-cache-test-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def redis_url(state_dir: Path) -> AsyncIterator[str]:
-    server = RedisServer(state_dir, state_dir / "logs")
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+async def redis_url() -> AsyncIterator[str]:
+    async with scratch_server(RedisServer, "gateway-cache-test-") as url:
+        yield url
 
 
 async def test_commands_in_flight_share_a_bounded_number_of_connections(redis_url: str) -> None:

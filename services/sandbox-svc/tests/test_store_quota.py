@@ -1,11 +1,8 @@
 """`SandboxStore.insert` under a quota, against a real PostgreSQL (the admission is SQL
 under the owner's advisory lock): what is counted, and what it costs on the create path."""
 
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from importlib.resources import files
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,6 +15,7 @@ from llmsafespace.contracts import (
     ServiceError,
 )
 from llmsafespace.devstack.postgres_server import PostgresServer
+from llmsafespace.devstack.servers import scratch_server
 from llmsafespace.sandbox_svc.quota import Quota
 from llmsafespace.sandbox_svc.store import SandboxStore
 from llmsafespace.servicekit import RecordingPool
@@ -29,22 +27,9 @@ QUOTA = Quota(sandboxes=10, memory_bytes=1024 * MI)
 
 
 @pytest.fixture(scope="module")
-def state_dir() -> Iterator[Path]:
-    """A state directory the unprivileged PostgreSQL user can reach."""
-    path = Path(tempfile.mkdtemp(prefix="sandbox-store-test-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-async def database(state_dir: Path) -> AsyncIterator[str]:
-    server = PostgresServer(state_dir, state_dir / "logs")
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+async def database() -> AsyncIterator[str]:
+    async with scratch_server(PostgresServer, "sandbox-store-test-") as url:
+        yield url
 
 
 @pytest.fixture

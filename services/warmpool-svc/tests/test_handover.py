@@ -3,11 +3,8 @@ sweep) and the reservations it reports, against a real PostgreSQL (the claim is 
 the in-memory driver and FastStream's test broker standing in for sandbox-svc."""
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from importlib.resources import files
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -36,6 +33,7 @@ from llmsafespace.contracts import (
     quantity_bytes,
 )
 from llmsafespace.devstack.postgres_server import PostgresServer
+from llmsafespace.devstack.servers import scratch_server
 from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec
 from llmsafespace.servicekit import (
     BrokerConnection,
@@ -59,22 +57,9 @@ RESOURCES = Resources(memory="300Mi")
 
 
 @pytest.fixture(scope="module")
-def state_dir() -> Iterator[Path]:
-    """A state directory the unprivileged PostgreSQL user can reach."""
-    path = Path(tempfile.mkdtemp(prefix="warmpool-test-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-async def database(state_dir: Path) -> AsyncIterator[str]:
-    server = PostgresServer(state_dir, state_dir / "logs")
-    await server.start()
-    try:
-        yield server.url
-    finally:
-        await server.stop()
+async def database() -> AsyncIterator[str]:
+    async with scratch_server(PostgresServer, "warmpool-test-") as url:
+        yield url
 
 
 class World:

@@ -1,6 +1,10 @@
 """The three backing servers: embedded ones, or existing ones named by NATS_URL etc."""
 
-from collections.abc import Mapping
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -86,3 +90,27 @@ def choose_servers(state_dir: Path, log_dir: Path, environ: Mapping[str, str]) -
         ),
         redis=ExternalServer("redis", redis_url) if redis_url else RedisServer(state_dir, log_dir),
     )
+
+
+def _scratch_dir(prefix: str) -> Path:
+    """A fresh directory under /tmp that a server's unprivileged user can reach."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+@asynccontextmanager
+async def scratch_server(kind: Callable[[Path, Path], Server], prefix: str) -> AsyncIterator[str]:
+    """An embedded server (`PostgresServer`, `RedisServer`, …) of its own in a fresh
+    directory, for tests that need a real one and no stack: its URL for the block; then
+    it is stopped and the directory removed."""
+    state_dir = await asyncio.to_thread(_scratch_dir, prefix)
+    try:
+        server = kind(state_dir, state_dir / "logs")
+        await server.start()
+        try:
+            yield server.url
+        finally:
+            await server.stop()
+    finally:
+        await asyncio.to_thread(shutil.rmtree, state_dir, True)

@@ -43,6 +43,7 @@ from . import tokens
 
 KEY_PREFIX = "lsp_"
 CACHE_SECONDS = 60
+REDIS_CONNECTIONS = 64  # per replica; a command holds one for a fraction of a millisecond
 REMEMBERED_MAX = 10_000  # credentials a replica remembers (oldest forgotten first)
 _CACHE = "llmsafespace:auth:"
 _KEY_COLUMNS = "k.id, k.name, k.key_prefix, k.created_at, k.expires_at, k.revoked_at"
@@ -50,6 +51,16 @@ _BY = {"id": "k.id", "hash": "k.key_hash"}  # how a cache entry names its key
 _LIVE = "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
 log = structlog.get_logger()
 CACHE_ERRORS = Counter("auth_cache_errors_total", "Redis failures while checking credentials")
+
+
+def cache_client(url: str) -> aioredis.Redis:
+    """Redis through at most REDIS_CONNECTIONS connections: a command finding them all
+    busy waits (up to 2 s) for one. Unbounded, the pool grew to the peak number of
+    commands in flight (a connection per open socket under load) and kept them all."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_CONNECTIONS, timeout=2, socket_timeout=2
+    )
+    return aioredis.Redis.from_pool(pool)  # closes the pool with the client
 
 
 def new_api_key() -> str:

@@ -8,12 +8,10 @@ import json
 import sys
 from importlib.resources import files
 
-import redis.asyncio as aioredis
-
 from llmsafespace.contracts import Caller, CreatedUser, Role, ServiceError, new_user_id
 from llmsafespace.servicekit import connect, migrate
 
-from .accounts import Accounts
+from .accounts import Accounts, cache_client
 from .settings import Settings
 
 SERVICE = "api-gateway"
@@ -21,7 +19,7 @@ SERVICE = "api-gateway"
 
 async def _run(args: argparse.Namespace, settings: Settings) -> str:
     pool = await connect(settings.database_url.get_secret_value(), max_size=1)
-    cache = aioredis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2)
+    cache = cache_client(settings.redis_url.get_secret_value())
     try:
         await migrate(pool, SERVICE, files("llmsafespace.gateway") / "migrations")
         accounts = Accounts(pool, cache, b"unused: this command issues no tokens", 60)

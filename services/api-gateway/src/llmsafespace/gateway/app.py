@@ -7,7 +7,6 @@ from importlib.resources import files
 
 import asyncpg
 import nats
-import redis.asyncio as aioredis
 import structlog
 from nats.aio.client import Client as NatsClient
 from starlette.applications import Starlette
@@ -17,7 +16,7 @@ from starlette.routing import Mount
 from llmsafespace.contracts.bus_permissions import inbox_prefix
 from llmsafespace.servicekit import Bus, database_ready, starting
 
-from .accounts import Accounts
+from .accounts import Accounts, cache_client
 from .audit import ROUTES as AUDIT_ROUTES
 from .catalog import ROUTES as CATALOG_ROUTES
 from .console import mount as console
@@ -55,19 +54,6 @@ STREAM_OPERATION = Operation(
     " truncated, seq, timestamp}`, in order with `output` and replayed by `resume`."
     " Browsers pass `?token=` (from `POST /auth/token`).",
 )
-
-
-REDIS_CONNECTIONS = 64  # per replica; a command holds one for a fraction of a millisecond
-
-
-def cache_client(url: str) -> aioredis.Redis:
-    """Redis through at most REDIS_CONNECTIONS connections: a command finding them all
-    busy waits (up to 2 s) for one. Unbounded, the pool grew to the peak number of
-    commands in flight (a connection per open socket under load) and kept them all."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_CONNECTIONS, timeout=2, socket_timeout=2
-    )
-    return aioredis.Redis.from_pool(pool)  # closes the pool with the client
 
 
 def create_app(settings: Settings) -> Starlette:

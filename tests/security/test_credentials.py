@@ -144,6 +144,9 @@ async def test_revoking_a_key_ends_the_sockets_it_opened(
     headers = {"Authorization": f"Bearer {credential}"}
     async with websockets.connect(ws_url(stack, user_sandbox), additional_headers=headers) as ws:
         assert (await runs(ws, "exec-before"))["type"] == "execution_complete"
+        for _ in range(2):  # confirmed, then trusted without asking Redis (pings count nothing)
+            await ws.send(json.dumps({"type": "ping", "timestamp": 1}))
+            assert json.loads(await ws.recv()) == {"type": "pong", "timestamp": 1}
         assert (await user_api.delete(f"/user/apikeys/{key_id}")).status_code == 200
         await ws.send(json.dumps(AFTER_REVOCATION[sent]))
         received = await asyncio.wait_for(answers_until_closed(ws), 60)  # else a hang

@@ -4,6 +4,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from llmsafespace.contracts import Caller, Role
+from llmsafespace.gateway.confirmations import Confirmations
 from llmsafespace.gateway.ratelimit import RateLimiter, RateLimits, limit_class
 
 
@@ -37,5 +38,5 @@ def test_a_class_without_a_limit_of_its_own_counts_against_the_default() -> None
 def test_users_are_limited_unless_limits_are_off_and_admins_never(
     enabled: bool, role: Role, limited: bool
 ) -> None:
-    limiter = RateLimiter(aioredis.Redis(), RateLimits(enabled=enabled))
+    limiter = RateLimiter(aioredis.Redis(), RateLimits(enabled=enabled), Confirmations("", ""))
     assert limiter.applies_to(Caller(user_id="usr-aaaaaaaaaaaa", role=role)) is limited

@@ -6,7 +6,8 @@ stops working everywhere at once. Without Redis, lookups go to PostgreSQL.
 
 Each replica also remembers who a credential belonged to, so a request can confirm that
 its cache entry still exists in the same Redis round trip that counts its rate limit
-(see `auth.admit`) instead of fetching the entry first.
+(see `auth.admit`) instead of fetching the entry first; with nothing to count, a
+confirmation made a moment ago stands without a round trip (see `confirmations`).
 
 The cache entry lasts CACHE_SECONDS. When it goes, every request then in flight with that
 credential (a hundred sockets of one agent) finds it gone at once: one lookup per
@@ -45,7 +46,7 @@ KEY_PREFIX = "lsp_"
 CACHE_SECONDS = 60
 REDIS_CONNECTIONS = 64  # per replica; a command holds one for a fraction of a millisecond
 REMEMBERED_MAX = 10_000  # credentials a replica remembers (oldest forgotten first)
-_CACHE = "llmsafespace:auth:"
+CACHE_PREFIX = "llmsafespace:auth:"
 _KEY_COLUMNS = "k.id, k.name, k.key_prefix, k.created_at, k.expires_at, k.revoked_at"
 _BY = {"id": "k.id", "hash": "k.key_hash"}  # how a cache entry names its key
 _LIVE = "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
@@ -116,10 +117,10 @@ class Accounts:
         (an access token is checked for its signature and expiry here)."""
         if tokens.looks_like_token(credential):
             claims = tokens.verify(credential, self._secret)
-            return None if claims is None else f"{_CACHE}id:{claims['kid']}"
+            return None if claims is None else f"{CACHE_PREFIX}id:{claims['kid']}"
         if not credential.startswith(KEY_PREFIX):
             return None
-        return f"{_CACHE}hash:{key_hash(credential)}"
+        return f"{CACHE_PREFIX}hash:{key_hash(credential)}"
 
     def token_expiry(self, credential: str) -> int | None:
         """When an access token stops being valid (epoch seconds); None for an API key
@@ -171,7 +172,7 @@ class Accounts:
         if cached:
             data = json.loads(cached)
             return Identity(Caller(user_id=data["userId"], role=data["role"]), data["keyId"])
-        kind, _, value = entry.removeprefix(_CACHE).partition(":")
+        kind, _, value = entry.removeprefix(CACHE_PREFIX).partition(":")
         row = await self._pool.fetchrow(
             "SELECT u.id AS user_id, u.role, k.id AS key_id, k.expires_at"
             f" FROM api_keys k JOIN users u ON u.id = k.user_id WHERE {_BY[kind]} = $1 AND {_LIVE}",
@@ -258,7 +259,9 @@ class Accounts:
         if row is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"API key {key_id} not found")
         try:
-            await self._cache.delete(_CACHE + f"hash:{row['key_hash']}", _CACHE + f"id:{key_id}")
+            await self._cache.delete(
+                CACHE_PREFIX + f"hash:{row['key_hash']}", CACHE_PREFIX + f"id:{key_id}"
+            )
         except aioredis.RedisError as exc:
             CACHE_ERRORS.inc()
             log.error("auth_cache_invalidation_failed", key_id=key_id, error=str(exc))

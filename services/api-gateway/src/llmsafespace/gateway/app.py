@@ -16,9 +16,10 @@ from starlette.routing import Mount
 from llmsafespace.contracts.bus_permissions import inbox_prefix
 from llmsafespace.servicekit import Bus, database_ready, starting
 
-from .accounts import Accounts, cache_client
+from .accounts import CACHE_PREFIX, Accounts, cache_client
 from .audit import ROUTES as AUDIT_ROUTES
 from .catalog import ROUTES as CATALOG_ROUTES
+from .confirmations import Confirmations
 from .console import mount as console
 from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from .files import ROUTES as FILE_ROUTES
@@ -80,6 +81,9 @@ def create_app(settings: Settings) -> Starlette:
             pool = await up.database(files("llmsafespace.gateway") / "migrations")
             up.on_stop(cache.aclose)
             accounts = Accounts(pool, cache, _token_secret(settings), settings.token_seconds)
+            confirmations = Confirmations(settings.redis_url.get_secret_value(), CACHE_PREFIX)
+            confirmations.start()
+            up.on_stop(confirmations.close)
             if settings.bootstrap_admin_key:
                 await accounts.ensure_admin_key(settings.bootstrap_admin_key.get_secret_value())
             connection = await nats.connect(
@@ -94,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
                 "bus": Bus(connection, settings.request_timeout),
                 "nats": connection,
                 "accounts": accounts,
-                "limiter": RateLimiter(cache, settings.rate_limits),
+                "limiter": RateLimiter(cache, settings.rate_limits, confirmations),
                 "settings": settings,
             }
 

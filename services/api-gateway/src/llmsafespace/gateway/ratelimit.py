@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llmsafespace.contracts import Caller, Role
 
+from .confirmations import Confirmations
+
 DEFAULT_WINDOW_SECONDS = 60
 log = structlog.get_logger()
 LIMITER_ERRORS = Counter("rate_limit_errors_total", "Redis failures while rate limiting")
@@ -83,9 +85,12 @@ class Quota:
 
 
 class RateLimiter:
-    def __init__(self, cache: aioredis.Redis, limits: RateLimits) -> None:
+    def __init__(
+        self, cache: aioredis.Redis, limits: RateLimits, confirmations: Confirmations
+    ) -> None:
         self._cache = cache
         self._limits = limits
+        self._confirmations = confirmations
 
     def applies_to(self, caller: Caller) -> bool:
         return self._limits.enabled and caller.role is not Role.ADMIN
@@ -96,10 +101,12 @@ class RateLimiter:
         """Count one request of `limit_class` (None: count nothing) for the caller; in
         the same round trip, check that the Redis key `confirm` exists. Returns the quota
         (None when no limit applies: limits off, or an admin) and that check's answer
-        (False when there was nothing to confirm or Redis could not be asked)."""
+        (False when there was nothing to confirm or Redis could not be asked). With
+        nothing to count, a confirmation this replica trusts needs no Redis at all
+        (see `confirmations`)."""
         counted = limit_class is not None and self.applies_to(caller)
-        if not counted:  # at most the confirmation: one plain command, no transaction
-            return None, confirm is not None and await self._exists(confirm)
+        if not counted:
+            return None, confirm is not None and await self._confirm(confirm)
         limit = self._limits.of(limit_class or "default")
         window = int(time.time()) // limit.window
         reset = (window + 1) * limit.window
@@ -121,13 +128,19 @@ class RateLimiter:
             REJECTED.labels(limit_class=limit_class).inc()
         return quota, confirmed
 
-    async def _exists(self, key: str) -> bool:
+    async def _confirm(self, entry: str) -> bool:
+        if self._confirmations.trusted(entry):
+            return True
+        ticket = self._confirmations.ticket()
         try:
-            return bool(await self._cache.exists(key))
+            exists = bool(await self._cache.exists(entry))
         except aioredis.RedisError as exc:
             LIMITER_ERRORS.inc()
             log.error("rate_limiter_unavailable", error=str(exc))
             return False
+        if exists:
+            self._confirmations.confirmed(entry, ticket)
+        return exists
 
 
 def limit_class(method: str, path: str) -> str:

@@ -3,12 +3,14 @@ auto-resume, and the reaper ending a sandbox paused past its `pausedTimeout`; on
 Kubernetes, pause by snapshot (the Pod goes, the files come back, the memory does not)."""
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
+import websockets
 
 from llmsafespace.devstack import Stack
 from llmsafespace.runtime import Driver
@@ -62,6 +64,29 @@ async def _cpu_grows(api: httpx.AsyncClient, sandbox_id: str) -> None:
     while await _cpu_ms(api, sandbox_id) <= start:
         assert asyncio.get_running_loop().time() < deadline, "CPU time did not grow"
         await asyncio.sleep(0.1)
+
+
+@FREEZES
+async def test_a_socket_opened_before_a_pause_has_its_next_execution_refused(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """The refusal comes back from exec-svc to the socket (the gateway does not wait for
+    an acceptance), naming the execution."""
+    sandbox_id = await _create(api)
+    url = stack.api_url.replace("http://", "ws://") + f"/sandboxes/{sandbox_id}/stream"
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        assert (await api.post(f"/sandboxes/{sandbox_id}/pause")).status_code == 200
+        assert (await _run(api, sandbox_id, "1")).status_code == 409  # exec-svc knows
+        execute = {"type": "execute", "executionId": "exec-paused", "mode": "code", "content": "1"}
+        await ws.send(json.dumps(execute))
+        refused = json.loads(await asyncio.wait_for(ws.recv(), WAIT_SECONDS))
+    assert (refused["type"], refused["code"], refused["executionId"]) == (
+        "error",
+        "sandbox_paused",
+        "exec-paused",
+    )
+    await api.delete(f"/sandboxes/{sandbox_id}")
 
 
 @FREEZES

@@ -126,6 +126,15 @@ async def test_cancel_stops_a_running_loop_and_keeps_partial_output(
     assert messages[-1]["timestamp"] >= first["timestamp"], "epoch ms, like execution_start"
 
 
+async def test_a_cancel_sent_right_after_its_execute_is_not_lost(ws: ClientConnection) -> None:
+    """The gateway starts an execution without waiting for exec-svc to accept it: a cancel
+    (or input) right behind it must still find it running, not overtake it."""
+    execution_id = await execute(ws, "import time\ntime.sleep(60)", timeout=120)
+    await ws.send(json.dumps({"type": "cancel", "executionId": execution_id}))
+    messages = await until_terminal(ws, execution_id)
+    assert messages[-1]["type"] == "execution_cancelled"
+
+
 async def test_two_executions_run_at_once_on_one_socket(ws: ClientConnection) -> None:
     slow = await execute(ws, "sleep 1; echo slow", mode="command")
     fast = await execute(ws, "echo fast", mode="command")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
+import websockets
 
 from llmsafespace.devstack import Stack
 
@@ -51,6 +52,33 @@ async def test_a_stopped_service_answers_503_quickly_and_recovers(
         down = await api.post("/sandboxes", json={}, timeout=5)
         assert down.status_code == 503, down.text
         assert down.json()["error"]["code"] == "service_unavailable"
+
+
+async def test_a_socket_is_told_at_once_when_no_exec_svc_runs(
+    stack: Stack, sandbox_id: str
+) -> None:
+    """An execution over a socket is started without waiting for an acceptance; with no
+    exec-svc the server's "no responders" still reaches the socket, in seconds (not the
+    START_WAIT after which a silent execution is called lost)."""
+    url = stack.api_url.replace("http://", "ws://") + f"/sandboxes/{sandbox_id}/stream"
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    execute = {"type": "execute", "executionId": "exec-nobody", "mode": "code", "content": "1"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        async with stack.stopped("exec-svc"):
+            await ws.send(json.dumps(execute))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert (refused["type"], refused["code"], refused["executionId"]) == (
+            "error",
+            "service_unavailable",
+            "exec-nobody",
+        )
+        await ws.send(json.dumps({**execute, "executionId": "exec-back"}))
+        while (answer := json.loads(await asyncio.wait_for(ws.recv(), 60)))["type"] not in (
+            "execution_complete",
+            "error",
+        ):
+            pass
+        assert (answer["type"], answer["executionId"]) == ("execution_complete", "exec-back")
 
 
 @pytest.mark.parametrize("service", RESTARTED_SERVICES)

@@ -39,5 +39,7 @@ class BrokerConnection:
         body = reply.body
         return BrokeredReply(body if isinstance(body, bytes) else bytes(body))
 
-    async def publish(self, subject: str, payload: bytes) -> None:
-        await self._broker.publish(payload, subject)
+    async def publish(
+        self, subject: str, payload: bytes, reply: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        await self._broker.publish(payload, subject, reply_to=reply, headers=headers)

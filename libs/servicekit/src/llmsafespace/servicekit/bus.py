@@ -67,6 +67,9 @@ def error_reply(exc: Exception) -> dict[str, Any]:
 
 
 REQUEST_ID_HEADER = "X-Request-Id"
+# A command sent with `Bus.start` carries this header: answer only a refusal.
+REPLY_HEADER = "Llmsafespace-Reply"
+REFUSALS_ONLY = "refusals"
 
 
 class RequestContext(BaseMiddleware):
@@ -108,7 +111,9 @@ class Connection(Protocol):
         self, subject: str, payload: bytes, *, timeout: float, headers: dict[str, str] | None
     ) -> Reply: ...
 
-    async def publish(self, subject: str, payload: bytes) -> None: ...
+    async def publish(
+        self, subject: str, payload: bytes, reply: str = "", headers: dict[str, str] | None = None
+    ) -> None: ...
 
 
 class Bus:
@@ -154,6 +159,26 @@ class Bus:
         if _may_be_error(data) and _is_error(body := json.loads(data)):
             raise ServiceError.from_envelope(ErrorEnvelope.model_validate(body))
         return command.reply.model_validate_json(data)  # decoded and validated in one pass
+
+    async def start(
+        self, command: Command[RequestT, Any], payload: RequestT, refusals_to: str
+    ) -> None:
+        """Send a command whose acceptance shows as its own effects (a streamed
+        execution's messages): the service answers only a refusal, its error envelope,
+        to the subject `refusals_to`, where the server's "no responders" status lands too
+        when no service is there. A streamed execution is spared the acceptance reply's
+        trip through the bus, which cost a fifth of a millisecond of its round trip."""
+        headers = {REPLY_HEADER: REFUSALS_ONLY}
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        if not self._nc.is_connected:  # as `request`: the caller learns at once
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable")
+        data = payload.model_dump_json(by_alias=True).encode()
+        try:
+            await self._nc.publish(command.subject, data, reply=refusals_to, headers=headers)
+        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
+            raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
 
     async def broadcast(self, broadcast: Broadcast[RequestT], payload: RequestT) -> None:
         """Publish a command every instance hears and none answers (e.g. cancel)."""

@@ -27,7 +27,7 @@ from nats.aio.subscription import Subscription
 
 from llmsafespace.contracts import Command
 
-from .bus import REQUEST_ID_HEADER, error_reply
+from .bus import REFUSALS_ONLY, REPLY_HEADER, REQUEST_ID_HEADER, error_reply
 
 log = structlog.get_logger()
 
@@ -93,7 +93,8 @@ class CommandServer:
         return take
 
     async def _answer(self, answer: Answer, message: Msg) -> None:
-        request_id = (message.headers or {}).get(REQUEST_ID_HEADER)
+        headers = message.headers or {}
+        request_id = headers.get(REQUEST_ID_HEADER)
         if request_id:
             structlog.contextvars.bind_contextvars(request_id=request_id)  # this task's own
         try:
@@ -101,6 +102,9 @@ class CommandServer:
             reply = (await answer.handler(request)).model_dump_json(by_alias=True).encode()
         except Exception as exc:
             reply = json.dumps(error_reply(exc)).encode()
+        else:
+            if headers.get(REPLY_HEADER) == REFUSALS_ONLY:  # sent with `Bus.start`
+                return
         if not message.reply:
             return
         try:

@@ -5,7 +5,10 @@ server before the execution starts, sees every message without a JetStream consu
 per execution would cost an API round trip on the hot path, and their number is
 limited). A WebSocket session holds one subscription for its sandbox's executions
 (`Outputs`) and hands each execution's messages to its follower, so an execution costs
-no subscribe, flush and unsubscribe round of its own. Should a follower lose messages (a
+no subscribe, flush and unsubscribe round of its own; the session's executions are
+started with `Bus.start`, and a refusal to start one (its error envelope, or the
+server's "no responders") reaches the follower the same way, through a second
+subscription on the session's own inbox. Should a follower lose messages (a
 slow client overflowing its buffer shows as a gap in `seq`, or as a silence while the
 stream holds more), it switches to a replay. Any gateway replica can also replay any
 execution from JetStream (an ordered consumer: no gap, no duplicate), so a client that
@@ -29,6 +32,8 @@ from pydantic import TypeAdapter
 from llmsafespace.contracts import (
     DisplayChunk,
     EndedMarker,
+    ErrorCode,
+    ErrorEnvelope,
     ExecutionStatus,
     OutputChunk,
     OutputMessage,
@@ -46,6 +51,7 @@ from llmsafespace.contracts import (
 GRACE = 15.0  # seconds past an execution's own timeout before it is presumed lost
 PENDING_BYTES = 8 * 1024 * 1024  # per follower; past it messages are lost, then replayed
 CHECK_EVERY = 2.0  # seconds of silence after which a live follower asks the stream
+NO_RESPONDERS = "503"  # the status of the server's answer to a command nobody serves
 _MESSAGE: TypeAdapter[OutputMessage] = TypeAdapter(OutputMessage)
 # What a terminal message carries of the result (its output came as messages before it).
 _END_FIELDS = tuple(
@@ -104,6 +110,19 @@ def _client(execution_id: str, message: OutputMessage) -> ServerMessage | None:
     return None  # truncation shows as `outputTruncated` on the terminal message
 
 
+def _refused(execution_id: str, message: Msg) -> ServerError:
+    """What a client sees of a refusal to start its execution."""
+    if message.headers and message.headers.get("Status") == NO_RESPONDERS:
+        code, text = (
+            ErrorCode.SERVICE_UNAVAILABLE.value,
+            f"no service answers {subjects.EXEC_START}",
+        )
+    else:
+        error = ErrorEnvelope.model_validate_json(message.data).error
+        code, text = error.code.value, error.message
+    return ServerError(code=code, message=text, execution_id=execution_id, timestamp=now_ms())
+
+
 def lost(execution_id: str) -> ServerError:
     return ServerError(
         code="execution_failed",
@@ -156,15 +175,18 @@ class SharedFeed:
 
 class Outputs:
     """One subscription to every execution's output subject in one sandbox, shared by
-    the executions a session starts."""
+    the executions a session starts, and one to the refusals to start them."""
 
-    def __init__(self, subscription: Subscription, feeds: dict[str, SharedFeed]) -> None:
-        self._sub = subscription
+    def __init__(
+        self, subscriptions: list[Subscription], feeds: dict[str, SharedFeed], inbox: str
+    ) -> None:
+        self._subs = subscriptions
         self._feeds = feeds
+        self._inbox = inbox
 
     @classmethod
     async def open(cls, connection: NatsClient, sandbox_id: str) -> "Outputs":
-        """Returns once the server has the subscription."""
+        """Returns once the server has the subscriptions."""
         feeds: dict[str, SharedFeed] = {}
 
         async def route(message: Msg) -> None:
@@ -172,11 +194,17 @@ class Outputs:
             if feed is not None:
                 feed.put(message)
 
-        subscription = await connection.subscribe(
+        output = await connection.subscribe(
             subjects.output(sandbox_id, "*"), cb=route, pending_bytes_limit=PENDING_BYTES
         )
+        inbox = connection.new_inbox()
+        refusals = await connection.subscribe(f"{inbox}.*", cb=route)
         await connection.flush()
-        return cls(subscription, feeds)
+        return cls([output, refusals], feeds, inbox)
+
+    def refusals_to(self, execution_id: str) -> str:
+        """Where a refusal to start the execution is to be sent (`Bus.start`)."""
+        return f"{self._inbox}.{execution_id}"
 
     def feed(self, execution_id: str) -> SharedFeed:
         """The execution's messages from now on (take it before starting the execution)."""
@@ -190,7 +218,8 @@ class Outputs:
         with contextlib.suppress(
             nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError
         ):
-            await self._sub.unsubscribe()
+            for subscription in self._subs:
+                await subscription.unsubscribe()
 
 
 class Follower:
@@ -262,6 +291,9 @@ class Follower:
                 if await self._stored_beyond(last):
                     await self._switch_to_replay()
                 continue
+            if raw.subject != self._subject:  # a refusal: it never started (see `Outputs`)
+                yield _refused(self.execution_id, raw)
+                return
             message = _MESSAGE.validate_json(raw.data)
             if message.seq <= last:
                 continue  # a replay repeats what the live subscription passed on

@@ -77,6 +77,8 @@ class Session:
         self._send_lock = asyncio.Lock()
         self._closed = False
         self._relays: dict[str, asyncio.Task[None]] = {}
+        # Started here and not yet seen to start (or be refused): see `_once_started`.
+        self._starting: dict[str, asyncio.Event] = {}
         self._seen: set[str] = set()
         self._outputs: Outputs | None = None  # opened with the first execution
         self._grace: float = state_of(websocket)["settings"].stream_grace
@@ -192,11 +194,26 @@ class Session:
             stdin=message.stdin,
         )
         try:
-            await self._bus.request(commands.EXEC_START, command)
+            refusals_to = self._outputs.refusals_to(execution_id)
+            await self._bus.start(commands.EXEC_START, command, refusals_to)
         except BaseException:
             await follower.close()
             raise
+        self._starting[execution_id] = asyncio.Event()
         self._relay(follower, 0)
+
+    async def _once_started(self, execution_id: str) -> None:
+        """Wait until an execution started on this socket is seen to start, or to be
+        refused. `Bus.start` waits for no acceptance, so a cancel or input sent right
+        after its execute could otherwise reach exec-svc before the execution does."""
+        starting = self._starting.get(execution_id)
+        if starting is not None:
+            await starting.wait()
+
+    def _seen_starting(self, execution_id: str) -> None:
+        starting = self._starting.pop(execution_id, None)
+        if starting is not None:
+            starting.set()
 
     async def _resume(self, message: ClientResume) -> None:
         if message.execution_id in self._relays and not self._relays[message.execution_id].done():
@@ -212,6 +229,7 @@ class Session:
         self._relay(follower, message.last_seq)
 
     async def _cancel(self, message: ClientCancel) -> None:
+        await self._once_started(message.execution_id)
         command = CancelExecution(
             caller=self._caller, sandbox_id=self._sandbox_id, execution_id=message.execution_id
         )
@@ -220,6 +238,7 @@ class Session:
     async def _stdin(self, message: ClientStdin) -> None:
         """Input for a command started on any socket with `stdin: true`; whichever
         exec-svc instance runs it writes it, in order (a finished one drops it)."""
+        await self._once_started(message.execution_id)
         command = ExecutionStdin(
             caller=self._caller,
             sandbox_id=self._sandbox_id,
@@ -230,16 +249,19 @@ class Session:
         await self._bus.broadcast(commands.EXEC_STDIN, command)
 
     def _relay(self, follower: Follower, after_seq: int) -> None:
+        execution_id = follower.execution_id
+
         async def relay() -> None:
             try:
                 async for message in follower.messages(after_seq, START_WAIT):
+                    self._seen_starting(execution_id)
                     await self.send(message)
             except WebSocketDisconnect:
                 pass
             finally:
+                self._seen_starting(execution_id)
                 await follower.close()
 
-        execution_id = follower.execution_id
         task = self._relays[execution_id] = asyncio.create_task(relay())
         # Forgotten once done: a socket may run executions for hours, one relay each.
         task.add_done_callback(

@@ -6,7 +6,13 @@ set -uo pipefail
 RUNSC=${RUNSC:-/usr/bin/runsc}
 APT_RETRY_DELAY=${APT_RETRY_DELAY:-5}
 
-runsc_candidate() { apt-cache policy runsc 2>/dev/null | grep -q 'Candidate: [0-9]'; }
+# Read whole, then matched: `apt-cache ... | grep -q` under pipefail failed whenever grep
+# stopped reading at the match and apt-cache, still writing, died of SIGPIPE.
+runsc_candidate() {
+    local policy
+    policy=$(apt-cache policy runsc 2>/dev/null)
+    grep -q 'Candidate: [0-9]' <<<"$policy"
+}
 
 # apt-get update, once more when it fails (a mirror mid-sync, another apt holding the
 # lock); apt's own error is printed when the second attempt fails too.

@@ -33,10 +33,16 @@ if [ -e "$APT_STATE/updated" ] && [ "$OFFERS_RUNSC" = yes ]; then
 else
   echo "runsc:"; echo "  Candidate: (none)"
 fi
+# A version table longer than a pipe holds: a reader that stops at the candidate line
+# leaves this writer to die of SIGPIPE.
+i=0
+while [ $i -lt "${TABLE_LINES:-0}" ]; do echo "     0.0~$i 500 http://x"; i=$((i+1)); done
 """
 
 
-def _run(tmp_path: Path, failing_updates: int, offers: bool) -> tuple[str, Path]:
+def _run(
+    tmp_path: Path, failing_updates: int, offers: bool, table_lines: int = 0
+) -> tuple[str, Path]:
     bin_dir, state = tmp_path / "bin", tmp_path / "state"
     bin_dir.mkdir()
     state.mkdir()
@@ -51,6 +57,7 @@ def _run(tmp_path: Path, failing_updates: int, offers: bool) -> tuple[str, Path]
         "FAILING_UPDATES": str(failing_updates),
         "OFFERS_RUNSC": "yes" if offers else "no",
         "LOCK_ERROR": LOCK_ERROR,
+        "TABLE_LINES": str(table_lines),
     }
     ran = subprocess.run(
         ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, check=False
@@ -67,6 +74,13 @@ def test_a_failed_update_is_retried_and_runsc_installed(tmp_path: Path) -> None:
     assert (state / "installed").exists(), stderr
     assert (state / "calls").read_text().count("update") == 2
     assert "offers no runsc" not in stderr
+
+
+def test_a_candidate_followed_by_a_long_version_table_is_found(tmp_path: Path) -> None:
+    """A fresh machine's apt-cache printed more after the candidate line than grep -q
+    waited for: the candidate was missed and runsc never installed."""
+    stderr, state = _run(tmp_path, failing_updates=0, offers=True, table_lines=20_000)
+    assert (state / "installed").exists(), stderr
 
 
 def test_an_update_failing_twice_shows_apts_own_error(tmp_path: Path) -> None:

@@ -1,13 +1,16 @@
 """A streamed execution's messages: the `started` marker waits for the first flush but
 always leads, in `seq` order, whatever comes first."""
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import pytest
 from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import EndedBy, ExecutionResult, ExecutionStatus
+from llmsafespace.exec_svc import output as module
 from llmsafespace.exec_svc.output import OutputPublisher
 
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -53,6 +56,7 @@ async def test_the_start_marker_leaves_with_the_first_output() -> None:
     await output.started(30, STARTED)
     assert connection.sent == []
     await output.output("stdout", "1\n")
+    assert connection.sent == [], "a quick execution's output leaves with its end"
     await output.ended(result())
     assert [(sent["kind"], sent["seq"]) for sent in connection.sent] == [
         ("started", 1),
@@ -66,3 +70,16 @@ async def test_a_silent_execution_still_starts_before_it_ends() -> None:
     await output.started(30, STARTED)
     await output.ended(result())
     assert [sent["kind"] for sent in connection.sent] == ["started", "ended"]
+
+
+async def test_a_first_output_leaves_without_waiting_for_the_end_or_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(module, "FLUSH_INTERVAL", 3600.0)  # only FIRST_WAIT can end the wait
+    output, connection = publisher()
+    await output.started(30, STARTED)
+    await output.output("stdout", "1\n")
+    async with asyncio.timeout(30):
+        while not connection.sent:  # noqa: ASYNC110 (the publisher's timer sends it)
+            await asyncio.sleep(module.FIRST_WAIT)
+    assert [sent["kind"] for sent in connection.sent] == ["started", "output"]

@@ -129,3 +129,19 @@ async def test_a_counted_caller_asks_redis_every_time(
     hearing.confirmed(ENTRY, hearing.ticket())
     quotas = [(await limiter.hit(user, "execute_code", confirm=ENTRY))[0] for _ in range(3)]
     assert [quota.remaining for quota in quotas if quota] == [2999, 2998, 2997]
+
+
+async def test_an_answer_to_a_question_asked_before_hearing_began_is_not_trusted(
+    redis_url: str,
+) -> None:
+    """What changed before the replica listened (e.g. while it reconnected) was not
+    heard: a question asked then is void."""
+    confirmations = Confirmations(redis_url, PREFIX)
+    ticket = confirmations.ticket()
+    confirmations.start()
+    try:
+        await until(lambda: confirmations._hearing)
+        confirmations.confirmed(ENTRY, ticket)
+        assert not confirmations.trusted(ENTRY)
+    finally:
+        await confirmations.close()

@@ -39,7 +39,7 @@ class Confirmations:
         self._url = url
         self._prefix = prefix
         self._until: dict[str, float] = {}  # entry -> monotonic time its trust ends
-        self._heard = 0  # invalidations heard, and connections lost
+        self._heard = 0  # invalidations heard, connections lost and made
         self._hearing = False
         self._task: asyncio.Task[None] | None = None
 
@@ -79,7 +79,7 @@ class Confirmations:
         while True:
             try:
                 await self._hear()
-            except (aioredis.RedisError, OSError) as exc:
+            except Exception as exc:  # Redis gone, or refusing tracking: trust nothing
                 log.warning("auth_invalidations_unheard", error=str(exc))
             await asyncio.sleep(RETRY_SECONDS)
 
@@ -103,6 +103,7 @@ class Confirmations:
                 if message is None:
                     continue
                 if message["type"] == "subscribe":
+                    self._heard += 1  # void tickets taken while nothing was heard
                     self._hearing = True
                     log.info("auth_invalidations_heard")
                 elif message["type"] == "message":

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+import uvloop
 from nats.aio.client import Client as NatsClient
 
 from llmsafespace.contracts import EndedBy, ExecutionResult, ExecutionStatus
@@ -83,3 +84,25 @@ async def test_a_first_output_leaves_without_waiting_for_the_end_or_the_interval
         while not connection.sent:  # noqa: ASYNC110 (the publisher's timer sends it)
             await asyncio.sleep(module.FIRST_WAIT)
     assert [sent["kind"] for sent in connection.sent] == ["started", "output"]
+
+
+def test_output_is_flushed_on_uvloop_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The services run on uvloop, whose `call_later` answers a delay under half a
+    millisecond with a plain handle (no `when()`): a burst's second write found one."""
+    monkeypatch.setattr(module, "FIRST_WAIT", 0.0001)
+
+    async def run() -> list[dict[str, Any]]:
+        output, connection = publisher()
+        await output.started(30, STARTED)
+        await output.output("stdout", "1\n")
+        await output.output("stdout", "2\n")
+        await output.ended(result())
+        return connection.sent
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        sent = runner.run(run())
+    assert [(each["kind"], each.get("content")) for each in sent] == [
+        ("started", None),
+        ("output", "1\n2\n"),
+        ("ended", None),
+    ]

@@ -54,7 +54,10 @@ class OutputPublisher:
         self._truncated = False
         self._pending: dict[StreamName, list[str]] = {name: [] for name in StreamName}
         self._pending_bytes = 0
-        self._timer: asyncio.TimerHandle | None = None
+        # The flush to come, and when (uvloop's handle for a delay under half a
+        # millisecond has no `when()` of its own).
+        self._timer: asyncio.Handle | None = None
+        self._due = 0.0
         self._lock = asyncio.Lock()
         self._last_flush = float("-inf")
         self._started: StartedMarker | None = None  # not yet published
@@ -81,9 +84,7 @@ class OutputPublisher:
             return
         async with self._lock:
             self._started = marker
-            if self._timer is None:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(FLUSH_INTERVAL, self._flush_soon)
+            self._flush_within(FLUSH_INTERVAL)
 
     async def output(self, stream: str, text: str) -> None:
         if self._truncated:
@@ -94,13 +95,22 @@ class OutputPublisher:
             if self._pending_bytes >= CHUNK_BYTES:
                 await self._flush()
                 return
-            loop = asyncio.get_running_loop()
-            quiet_since = loop.time() - self._last_flush
-            wait = FIRST_WAIT if quiet_since >= FLUSH_INTERVAL else FLUSH_INTERVAL - quiet_since
-            if self._timer is None or self._timer.when() > loop.time() + wait:
-                if self._timer is not None:  # the `started` marker's: it leaves with this
-                    self._timer.cancel()
-                self._timer = loop.call_later(wait, self._flush_soon)
+            quiet_since = asyncio.get_running_loop().time() - self._last_flush
+            if quiet_since >= FLUSH_INTERVAL:
+                self._flush_within(FIRST_WAIT)
+            else:
+                self._flush_within(FLUSH_INTERVAL - quiet_since)
+
+    def _flush_within(self, delay: float) -> None:
+        """A flush `delay` seconds from now, unless one is due sooner already."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        if self._timer is not None:
+            if self._due <= due:
+                return
+            self._timer.cancel()  # e.g. the `started` marker's: it leaves with this output
+        self._timer = loop.call_later(delay, self._flush_soon)
+        self._due = due
 
     async def display(self, bundle: dict[str, Any]) -> None:
         """One rich result, after the output that came before it."""

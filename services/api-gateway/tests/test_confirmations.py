@@ -145,3 +145,17 @@ async def test_an_answer_to_a_question_asked_before_hearing_began_is_not_trusted
         assert not confirmations.trusted(ENTRY)
     finally:
         await confirmations.close()
+
+
+async def test_requests_needing_the_same_confirmation_at_once_ask_redis_once(
+    cache: aioredis.Redis, hearing: Confirmations
+) -> None:
+    """When a trust lapses, a hundred sockets of one agent need it again at once."""
+    limiter = RateLimiter(cache, RateLimits(), hearing)
+    heard = hearing.ticket()
+    await cache.set(ENTRY, "{}")
+    await until(lambda: hearing.ticket() == heard + 1)
+    before = await exists_calls(cache)
+    hits = [limiter.hit(ADMIN, "execute_code", confirm=ENTRY) for _ in range(100)]
+    assert await asyncio.gather(*hits) == [(None, True)] * 100
+    assert await exists_calls(cache) == before + 1

@@ -5,6 +5,7 @@ as they are from quotas. If Redis is unreachable the request is let through (fai
 logged and counted: a cache outage must not take the API down.
 """
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,7 @@ class RateLimiter:
         self._cache = cache
         self._limits = limits
         self._confirmations = confirmations
+        self._asking: dict[str, tuple[int, asyncio.Future[bool]]] = {}  # see `_confirm`
 
     def applies_to(self, caller: Caller) -> bool:
         return self._limits.enabled and caller.role is not Role.ADMIN
@@ -129,9 +131,25 @@ class RateLimiter:
         return quota, confirmed
 
     async def _confirm(self, entry: str) -> bool:
+        """Whether `entry` exists: trusted, or asked of Redis. One question per entry is
+        in flight at a time, answering everyone who needs it meanwhile (when a trust
+        lapses, a hundred sockets of one agent need it at once: each asking filled the
+        Redis pool), unless something was invalidated since it was asked."""
         if self._confirmations.trusted(entry):
             return True
         ticket = self._confirmations.ticket()
+        asking = self._asking.get(entry)
+        if asking is None or asking[0] != ticket:
+            question = asyncio.ensure_future(self._exists(entry, ticket))
+            asking = self._asking[entry] = (ticket, question)
+            question.add_done_callback(lambda _: self._asked(entry, question))
+        return await asyncio.shield(asking[1])  # a caller giving up stops it for none
+
+    def _asked(self, entry: str, question: "asyncio.Future[bool]") -> None:
+        if (asking := self._asking.get(entry)) is not None and asking[1] is question:
+            del self._asking[entry]
+
+    async def _exists(self, entry: str, ticket: int) -> bool:
         try:
             exists = bool(await self._cache.exists(entry))
         except aioredis.RedisError as exc:

@@ -47,6 +47,14 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.005)
 
 
+async def made(cache: aioredis.Redis, hearing: Confirmations, *entries: str) -> None:
+    """Create `entries`, and wait until their creation is heard (it invalidates them)."""
+    heard = hearing.ticket()
+    for entry in entries:
+        await cache.set(entry, "{}")
+    await until(lambda: hearing.ticket() == heard + len(entries))
+
+
 async def exists_calls(cache: aioredis.Redis) -> int:
     stats = await cache.info("commandstats")
     return int(stats.get("cmdstat_exists", {}).get("calls", 0))
@@ -55,10 +63,7 @@ async def exists_calls(cache: aioredis.Redis) -> int:
 async def test_a_confirmed_entry_is_trusted_until_redis_reports_a_change_to_it(
     cache: aioredis.Redis, hearing: Confirmations
 ) -> None:
-    heard = hearing.ticket()
-    await cache.set(ENTRY, "{}")
-    await cache.set(PREFIX + "hash:other", "{}")
-    await until(lambda: hearing.ticket() == heard + 2)  # the entries' creation, heard
+    await made(cache, hearing, ENTRY, PREFIX + "hash:other")
     hearing.confirmed(ENTRY, hearing.ticket())
     hearing.confirmed(PREFIX + "hash:other", hearing.ticket())
     assert hearing.trusted(ENTRY)
@@ -108,9 +113,7 @@ async def test_an_uncounted_caller_is_confirmed_by_redis_once_then_trusted(
     cache: aioredis.Redis, hearing: Confirmations
 ) -> None:
     limiter = RateLimiter(cache, RateLimits(), hearing)
-    heard = hearing.ticket()
-    await cache.set(ENTRY, "{}")
-    await until(lambda: hearing.ticket() == heard + 1)
+    await made(cache, hearing, ENTRY)
     before = await exists_calls(cache)
     answers = [await limiter.hit(ADMIN, "execute_code", confirm=ENTRY) for _ in range(5)]
     assert answers == [(None, True)] * 5
@@ -152,9 +155,7 @@ async def test_requests_needing_the_same_confirmation_at_once_ask_redis_once(
 ) -> None:
     """When a trust lapses, a hundred sockets of one agent need it again at once."""
     limiter = RateLimiter(cache, RateLimits(), hearing)
-    heard = hearing.ticket()
-    await cache.set(ENTRY, "{}")
-    await until(lambda: hearing.ticket() == heard + 1)
+    await made(cache, hearing, ENTRY)
     before = await exists_calls(cache)
     hits = [limiter.hit(ADMIN, "execute_code", confirm=ENTRY) for _ in range(100)]
     assert await asyncio.gather(*hits) == [(None, True)] * 100

@@ -99,12 +99,12 @@ class CommandServer:
             structlog.contextvars.bind_contextvars(request_id=request_id)  # this task's own
         try:
             request = answer.command.request.model_validate_json(message.data)
-            reply = (await answer.handler(request)).model_dump_json(by_alias=True).encode()
+            answered = await answer.handler(request)
+            if headers.get(REPLY_HEADER) == REFUSALS_ONLY:  # sent with `Bus.start`: accepted
+                return
+            reply = answered.model_dump_json(by_alias=True).encode()
         except Exception as exc:
             reply = json.dumps(error_reply(exc)).encode()
-        else:
-            if headers.get(REPLY_HEADER) == REFUSALS_ONLY:  # sent with `Bus.start`
-                return
         if not message.reply:
             return
         try:

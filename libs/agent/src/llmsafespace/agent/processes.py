@@ -6,8 +6,8 @@ import contextlib
 import errno
 import os
 
+from . import threads
 from .protocol import TYPE_CHECKING
-from .threads import Thread
 
 if TYPE_CHECKING:
     import signal
@@ -36,7 +36,7 @@ def exit_fd_thread(pid: int) -> int:
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         os.close(write_end)
 
-    Thread(wait).start()
+    threads.start(wait)
     return read_end
 
 

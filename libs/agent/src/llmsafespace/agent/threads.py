@@ -1,11 +1,16 @@
-"""Threads on ``_thread``, without the ``threading`` module.
+"""Threads on ``_thread``, without the ``threading`` module, and kept for the next use.
 
 Every sandbox's agent runs idle for most of its life, and what it imported and touched is
 what it costs: ``threading`` (and ``queue``, which needs it) is ~0.2 MB more of the agent's
 memory, and each ``threading.Thread`` runs its bookkeeping in Python (an ``Event``, a
 ``Condition``, the registry of live threads), objects whose every touch copies a page the
 agent shares with its forked worker. Without them each idle sandbox is ~0.5 MB smaller
-(anon PSS of agent and worker after running ``1``). The agent needs only start and join.
+(anon PSS of agent and worker after running ``1``).
+
+A thread whose target returned waits for the next one (up to ``IDLE_MAX`` of them wait):
+each request a connection reads hands reading on to another thread (see
+``server.Connection``), and starting a new thread for it cost each execution's round trip
+~0.1-0.2 ms, where waking a waiting one costs it nothing measurable.
 """
 
 from __future__ import annotations
@@ -18,40 +23,39 @@ from .protocol import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
+    Task = tuple[Callable[..., object], tuple[Any, ...]]
 
-class Thread:
-    """Runs ``target(*args)`` on a thread of its own (a daemon: it does not hold the
-    process up); ``join`` waits for it to return."""
+IDLE_MAX = 2  # threads kept waiting: a connection's next reader, and one spare
 
-    def __init__(self, target: Callable[..., object], *args: Any) -> None:
-        self._target = target
-        self._args = args
-        self._running = _thread.allocate_lock()  # held while the thread runs
-        self._starting = _thread.allocate_lock()  # held until it runs
+_idle: list[tuple[_thread.LockType, list[Task]]] = []  # (its wake-up, where its task goes)
+_guard = _thread.allocate_lock()
 
-    def start(self) -> None:
-        """Start the thread and return once it runs (as ``threading.Thread.start``: what
-        the caller does next, e.g. read the next request, comes after the thread began);
-        raises RuntimeError when the system refuses a thread (pids limit)."""
-        self._running.acquire()
-        self._starting.acquire()
-        try:
-            _thread.start_new_thread(self._run, ())
-        except BaseException:
-            self._starting.release()
-            self._running.release()
-            raise
-        with self._starting:  # released by the thread itself
-            pass
 
-    def join(self) -> None:
-        """Wait until the thread has returned (at once if it never started)."""
-        with self._running:
-            pass
+def start(target: Callable[..., object], *args: Any) -> None:
+    """Run ``target(*args)`` on a waiting thread, else on a new one (a daemon: it does not
+    hold the process up); returns without waiting for it to begin. Raises RuntimeError
+    when the system refuses a new thread (pids limit)."""
+    with _guard:
+        waiting = _idle.pop() if _idle else None
+    if waiting is None:
+        _thread.start_new_thread(_serve, (target, args))
+        return
+    wake, tasks = waiting
+    tasks.append((target, args))
+    wake.release()
 
-    def _run(self) -> None:
-        self._starting.release()
-        try:
-            self._target(*self._args)
-        finally:
-            self._running.release()
+
+def _serve(target: Callable[..., object], args: tuple[Any, ...]) -> None:
+    """Run tasks until there are enough waiting threads without this one. A target that
+    raises ends its thread (reported as any thread's uncaught exception)."""
+    while True:
+        target(*args)
+        wake = _thread.allocate_lock()
+        wake.acquire()
+        tasks: list[Task] = []
+        with _guard:
+            if len(_idle) >= IDLE_MAX:
+                return
+            _idle.append((wake, tasks))
+        wake.acquire()
+        target, args = tasks.pop()

@@ -69,3 +69,28 @@ def test_threads_beyond_the_bound_end_when_their_target_returns() -> None:
     _until(lambda: len(returned) == threads.IDLE_MAX + extra)
     _until(lambda: _thread._count() == busy - extra)
     assert len(threads._idle) == threads.IDLE_MAX
+
+
+def test_reserve_leaves_a_thread_waiting_and_starts_none_while_one_waits() -> None:
+    gate = _thread.allocate_lock()
+    gate.acquire()
+    running: list[int] = []
+
+    def hold() -> None:
+        running.append(1)
+        with gate:
+            pass
+
+    waiting = len(threads._idle)
+    for _ in range(waiting):  # every waiting thread busy: none waits now
+        threads.start(hold)
+    _until(lambda: len(running) == waiting)
+    assert threads._idle == []
+    count = _thread._count()
+    threads.reserve()
+    _until(lambda: len(threads._idle) == 1)
+    assert _thread._count() == count + 1
+    threads.reserve()
+    assert _thread._count() == count + 1
+    assert len(threads._idle) == 1
+    gate.release()

@@ -492,6 +492,8 @@ class Agent:
             authenticated = False
         if authenticated:
             connection.send({"ok": True})
+            with contextlib.suppress(RuntimeError):  # none now: the first request starts one
+                threads.reserve()
             connection.read(stream)
         else:
             stream.close()

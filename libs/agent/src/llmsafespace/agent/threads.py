@@ -45,6 +45,20 @@ def start(target: Callable[..., object], *args: Any) -> None:
     wake.release()
 
 
+def reserve() -> None:
+    """Have a thread waiting: start one unless one waits already (a new connection's,
+    so that its first request wakes a thread rather than starts one). Raises RuntimeError
+    when the system refuses a new thread."""
+    with _guard:
+        if _idle:
+            return
+    _thread.start_new_thread(_serve, (_nothing, ()))
+
+
+def _nothing() -> None:
+    """The target of a thread started only to wait (``reserve``)."""
+
+
 def _serve(target: Callable[..., object], args: tuple[Any, ...]) -> None:
     """Run tasks until there are enough waiting threads without this one. A target that
     raises ends its thread (reported as any thread's uncaught exception)."""

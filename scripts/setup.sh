@@ -62,16 +62,21 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # python:3.11-data: the pinned packages of runtimes/python-data/requirements.txt in one
-# read-only prefix every such sandbox binds (never copied); rebuilt when the pins change.
+# read-only prefix every such sandbox binds (never copied); rebuilt when the pins or the
+# options change. Byte-compiled here: a sandbox cannot write __pycache__ into it, so each
+# would compile pandas and matplotlib again on import (2.3 s instead of 0.8).
 data_dir=/var/lib/llmsafespace/runtimes/python-3.11-data
 data_pins=runtimes/python-data/requirements.txt
-if [ "$(id -u)" -eq 0 ] && ! cmp -s "$data_pins" "$data_dir/.requirements.txt"; then
+data_options=(--no-deps --compile-bytecode)
+data_stamp="$(cat "$data_pins")
+# uv pip install ${data_options[*]}"
+if [ "$(id -u)" -eq 0 ] && [ "$data_stamp" != "$(cat "$data_dir/.installed" 2>/dev/null)" ]; then
     rm -rf "$data_dir.new"
     mkdir -p "$(dirname "$data_dir")"
     chmod 0755 /var/lib/llmsafespace "$(dirname "$data_dir")"
     "${uv[@]}" pip install --quiet --python /usr/bin/python3.11 --target "$data_dir.new" \
-        --no-deps -r "$data_pins"
-    cp "$data_pins" "$data_dir.new/.requirements.txt"
+        "${data_options[@]}" -r "$data_pins"
+    printf '%s' "$data_stamp" >"$data_dir.new/.installed"
     chmod -R a+rX,go-w "$data_dir.new"
     rm -rf "$data_dir" && mv "$data_dir.new" "$data_dir"
 fi

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -89,7 +91,16 @@ async def test_the_workspace_is_a_size_limited_tmpfs_and_the_agent_is_confined(
     assert "No space left on device" in result.stderr
 
 
-async def test_destroy_removes_the_cgroup_and_the_mount(
+def _attached(image: str) -> bool:
+    """Whether a loop device is backed by ``image`` (also once it was deleted)."""
+    for path in Path("/sys/block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(FileNotFoundError):  # detached meanwhile
+            if path.read_text().startswith(image):
+                return True
+    return False
+
+
+async def test_destroy_removes_the_cgroup_the_mount_and_the_loop_device(
     driver: LocalDriver, config: LocalConfig
 ) -> None:
     await driver.create(RuntimeSpec(runtime_id="gone"))
@@ -97,6 +108,12 @@ async def test_destroy_removes_the_cgroup_and_the_mount(
     cgroups = config.cgroups()
     assert cgroups is not None
     assert uid in cgroups.uids()
+    image = str(config.runtime_dir / "sandboxes" / "gone" / "workspace.img")
+    assert _attached(image)
     await driver.destroy("gone")
     assert uid not in cgroups.uids()
     assert config.runtime_dir / "workspaces" / "gone" not in mounted_under(config.runtime_dir)
+    deadline = asyncio.get_running_loop().time() + 10
+    while await asyncio.to_thread(_attached, image):  # detached after the last close
+        assert asyncio.get_running_loop().time() < deadline, "its loop device stays attached"
+        await asyncio.sleep(0.01)

@@ -2,8 +2,9 @@
 
 A sparse ext4 image of the sandbox's storage size, loop-mounted: a copy (extents only, a
 reflink where the filesystem can) of an empty image formatted once per size — ~2 ms where
-``mkfs.ext4`` took 15-70 ms each create — then ``mount -o loop``. Each sandbox has its own
-copy; the template is root's alone. The image:
+``mkfs.ext4`` took 15-70 ms each create — attached to a free loop device and mounted by
+the system calls themselves (~1 ms, where running ``mount -o loop`` took ~4.6). Each
+sandbox has its own copy; the template is root's alone. The image:
 a disk flood ends in ENOSPC, and what was written is page cache the kernel writes back
 and reclaims — not memory pinned in the sandbox's cgroup. (A tmpfs, used before, is
 memory: filling a 1 Gi workspace under a 512 Mi limit OOM-killed the agent.) Where the
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import fcntl
 import os
 import secrets
+import struct
 import subprocess
 from pathlib import Path
 
@@ -24,11 +28,14 @@ from ..errors import RuntimeUnavailable
 
 MS_NOSUID, MS_NODEV = 0x2, 0x4
 MNT_DETACH = 0x2
+LOOP_CTL_GET_FREE, LOOP_CONFIGURE = 0x4C82, 0x4C0A  # <linux/loop.h>; LOOP_CONFIGURE: 5.8
+LO_FLAGS_AUTOCLEAR = 4  # the device detaches itself when its filesystem is unmounted
+LO_FLAGS_AT = 52  # offset of lo_flags in struct loop_info64 (232 bytes)
+ATTACH_ATTEMPTS = 16  # free devices tried, each taken first by a concurrent create
 BYTES_PER_INODE = 16 * 1024
 MIN_INODES = 1024
 MIN_IMAGE_BYTES = 4 * 2**20  # mkfs.ext4's smallest useful filesystem
 MKFS = "/usr/sbin/mkfs.ext4"
-MOUNT = "/usr/bin/mount"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -56,7 +63,44 @@ def mount_workspace(
 
 
 def _mount_image(image: Path, path: Path) -> None:
-    _run([MOUNT, "-t", "ext4", "-o", "loop,nosuid,nodev", str(image), str(path)], path)
+    """Attach ``image`` to a free loop device and mount that. The device detaches itself
+    once nothing holds it (autoclear, as with ``mount -o loop``): at the unmount, or at
+    once if the mount fails."""
+    device, fd = _attach(image)
+    try:
+        done = _libc.mount(
+            os.fsencode(device), os.fsencode(path), b"ext4", MS_NOSUID | MS_NODEV, None
+        )
+        if done != 0:
+            error = ctypes.get_errno()
+            raise RuntimeUnavailable(f"cannot mount the workspace {path}: {os.strerror(error)}")
+    finally:
+        os.close(fd)
+
+
+def _attach(image: Path) -> tuple[str, int]:
+    """A free loop device now backed by ``image``, and its open descriptor."""
+    config = bytearray(8 + 232 + 64)  # struct loop_config: fd, block_size, info, reserved
+    struct.pack_into("I", config, 8 + LO_FLAGS_AT, LO_FLAGS_AUTOCLEAR)
+    control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+    backing = os.open(image, os.O_RDWR | os.O_CLOEXEC)
+    struct.pack_into("I", config, 0, backing)
+    try:
+        for _ in range(ATTACH_ATTEMPTS):
+            device = f"/dev/loop{fcntl.ioctl(control, LOOP_CTL_GET_FREE)}"
+            fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                fcntl.ioctl(fd, LOOP_CONFIGURE, bytes(config))
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno == errno.EBUSY:  # another create configured it first
+                    continue
+                raise RuntimeUnavailable(f"cannot attach {image} to {device}: {exc}") from None
+            return device, fd
+    finally:
+        os.close(backing)
+        os.close(control)
+    raise RuntimeUnavailable(f"no free loop device for {image}")
 
 
 def _run(step: list[str], path: Path) -> None:

@@ -18,6 +18,7 @@ from llmsafespace.devstack import Stack
 from llmsafespace.runtime import LocalConfig
 from llmsafespace.runtime.local.cgroups import PREFIX, Cgroups
 from llmsafespace.runtime.local.layout import Layout
+from llmsafespace.runtime.local.mounts import attached_under
 from llmsafespace.runtime.local.processes import live_pids
 
 # The services' asyncpg pools together (gateway, sandbox-svc, exec-svc, audit-svc: 10
@@ -131,7 +132,8 @@ def _left(uids: Iterable[int], cgroups: Cgroups | None) -> tuple[set[int], set[P
 
 
 async def sandbox_leaks(runtime_dir: Path, uids: Iterable[int]) -> list[Finding]:
-    """Nothing of any sandbox is left: state dirs, uids held, processes, cgroups.
+    """Nothing of any sandbox is left: state dirs, uids held, processes, cgroups, loop
+    devices backed by its workspace image.
 
     Other stacks on this host reuse the uids ours released, so a process or cgroup of a
     used uid counts only if it is there twice, RECHECK seconds apart, while no runtime
@@ -150,6 +152,7 @@ async def sandbox_leaks(runtime_dir: Path, uids: Iterable[int]) -> list[Finding]
         pid for pid in first_processes & again_processes if _uid_of(pid) in free
     ) + pids_with_argument(str(runtime_dir))
     groups = sorted(str(path) for path in first_groups & again_groups if _group_uid(path) in free)
+    loops = sorted(str(path) for path in attached_under(runtime_dir))
     return [
         Finding("sandbox state dirs", not states, f"{len(states)} left {states[:5]}"),
         Finding("sandbox uids held", not held, f"{len(held)} held"),
@@ -159,6 +162,7 @@ async def sandbox_leaks(runtime_dir: Path, uids: Iterable[int]) -> list[Finding]
             f"{len(processes)} alive {processes[:5]} ({len(used)} uids used)",
         ),
         Finding("sandbox cgroups", not groups, f"{len(groups)} left {groups[:3]}"),
+        Finding("sandbox loop devices", not loops, f"{len(loops)} attached {loops[:3]}"),
     ]
 
 

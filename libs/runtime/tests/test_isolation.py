@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from llmsafespace.runtime import AgentClient, Handle, RuntimeSpec
 from llmsafespace.runtime.local import LocalConfig, LocalDriver
 from llmsafespace.runtime.local.cgroups import FAVOR_MOVES, cgroup_mounts, favor_moves
-from llmsafespace.runtime.local.mounts import mounted_under
+from llmsafespace.runtime.local.mounts import attached_under, mounted_under
 
 MS_REMOUNT = 32
 
@@ -91,15 +90,6 @@ async def test_the_workspace_is_a_size_limited_tmpfs_and_the_agent_is_confined(
     assert "No space left on device" in result.stderr
 
 
-def _attached(image: str) -> bool:
-    """Whether a loop device is backed by ``image`` (also once it was deleted)."""
-    for path in Path("/sys/block").glob("loop*/loop/backing_file"):
-        with contextlib.suppress(FileNotFoundError):  # detached meanwhile
-            if path.read_text().startswith(image):
-                return True
-    return False
-
-
 async def test_destroy_removes_the_cgroup_the_mount_and_the_loop_device(
     driver: LocalDriver, config: LocalConfig
 ) -> None:
@@ -108,12 +98,12 @@ async def test_destroy_removes_the_cgroup_the_mount_and_the_loop_device(
     cgroups = config.cgroups()
     assert cgroups is not None
     assert uid in cgroups.uids()
-    image = str(config.runtime_dir / "sandboxes" / "gone" / "workspace.img")
-    assert _attached(image)
+    state = config.runtime_dir / "sandboxes" / "gone"
+    assert attached_under(state) == {state / "workspace.img"}
     await driver.destroy("gone")
     assert uid not in cgroups.uids()
     assert config.runtime_dir / "workspaces" / "gone" not in mounted_under(config.runtime_dir)
     deadline = asyncio.get_running_loop().time() + 10
-    while await asyncio.to_thread(_attached, image):  # detached after the last close
+    while await asyncio.to_thread(attached_under, state):  # detached after the last close
         assert asyncio.get_running_loop().time() < deadline, "its loop device stays attached"
         await asyncio.sleep(0.01)

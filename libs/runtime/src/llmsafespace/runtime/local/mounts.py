@@ -195,6 +195,18 @@ def unmount(path: Path) -> None:
             return
 
 
+def attached_under(root: Path) -> set[Path]:
+    """Files at or below ``root`` that loop devices are backed by now (deleted or not)."""
+    prefix = str(root.absolute())
+    found = set()
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(FileNotFoundError):  # detached meanwhile
+            name = backing.read_text().rstrip("\n").removesuffix(" (deleted)")
+            if name == prefix or name.startswith(prefix + "/"):
+                found.add(Path(name))
+    return found
+
+
 def mounted_under(root: Path) -> set[Path]:
     """Mount points at or below ``root`` in this mount namespace."""
     prefix = str(root.absolute())

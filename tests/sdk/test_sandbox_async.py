@@ -1,6 +1,10 @@
 """`AsyncSandbox` against the real stack: the implementation `Sandbox` wraps."""
 
 import asyncio
+import sys
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec
+from typing import Any
 
 import pytest
 
@@ -43,6 +47,26 @@ async def test_concurrent_executions_on_separate_sandboxes(client_env) -> None:
             first.run_command("echo one"), second.run_command("echo two")
         )
         assert [result.stdout for result in results] == ["one\n", "two\n"]
+
+
+async def test_a_call_looks_for_no_module(
+    shared: AsyncSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once warm, an SDK call imports nothing: a module that is not installed is searched
+    for on sys.path at every attempt (httpcore tries `sniffio` on each request), ~1 ms a
+    call."""
+    await shared.run_code("1")
+    searched: list[str] = []
+
+    class Watch(MetaPathFinder):
+        def find_spec(self, name: str, *_: Any) -> ModuleSpec | None:
+            searched.append(name)
+            return None
+
+    monkeypatch.setattr(sys, "meta_path", [Watch(), *sys.meta_path])
+    for _ in range(3):
+        await shared.run_code("1")
+    assert searched == []
 
 
 async def test_connect_to_an_unknown_sandbox_is_not_found(client_env) -> None:

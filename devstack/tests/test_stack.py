@@ -72,10 +72,20 @@ async def test_env_file_holds_the_url_and_key_only(state_dir: Path) -> None:
     write_env_file(state_dir / "env", stack)
     lines = (state_dir / "env").read_text().splitlines()
     assert lines == [
-        f"LLMSAFESPACE_API_URL={stack.api_url}",
-        f"LLMSAFESPACE_API_KEY={stack.admin_key}",
+        f"export LLMSAFESPACE_API_URL={stack.api_url}",
+        f"export LLMSAFESPACE_API_KEY={stack.admin_key}",
     ]
     assert stat.S_IMODE((state_dir / "env").stat().st_mode) == 0o600
+    # What the README and the examples say to do: a program started next sees the key.
+    program = "import os; print(os.environ['LLMSAFESPACE_API_KEY'])"
+    shell = await asyncio.create_subprocess_exec(
+        *("bash", "-c", 'source "$1" && exec "$2" -c "$3"', "bash", state_dir / "env"),
+        *(sys.executable, program),
+        stdout=asyncio.subprocess.PIPE,
+        env={},
+    )
+    shown, _ = await shell.communicate()
+    assert shown.decode() == f"{stack.admin_key}\n"
 
 
 def test_replicas_come_from_the_service_variable_then_the_common_one() -> None:

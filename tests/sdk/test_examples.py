@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmsafespace import sdk
+from llmsafespace.devstack.__main__ import write_env_file
 from llmsafespace.sdk import AsyncSandbox, Sandbox, SandboxTools
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +106,28 @@ def test_the_agent_loop_example_runs_as_a_script(client_env) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "sum = 45" in done.stdout
+
+
+@pytest.mark.stack
+def test_the_readme_shell_session_runs(stack, tmp_path: Path) -> None:
+    """The README's "Using it" as written: `source .llmsafespace/env` where `make up` ran,
+    then curl; then a program started from that shell finds the key, as the SDK would."""
+    session = re.search(r"## Using it\n\n```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert session
+    (tmp_path / ".llmsafespace").mkdir()
+    write_env_file(tmp_path / ".llmsafespace" / "env", stack)
+    script = (
+        session.group(1) + "python3 -c 'import os; print(os.environ[\"LLMSAFESPACE_API_KEY\"])'\n"
+    )
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"stdout":"42\\n"' in done.stdout
+    assert '"exitCode":3' in done.stdout
+    assert '"status":"timeout"' in done.stdout
+    assert "data: " in done.stdout  # the streamed events
+    assert done.stdout.endswith(f"{stack.admin_key}\n")
 
 
 @pytest.mark.stack

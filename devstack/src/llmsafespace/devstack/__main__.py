@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -19,11 +20,12 @@ DEFAULT_PORT = 8080
 
 
 def write_env_file(path: Path, stack: Stack) -> None:
-    """STATE/env (mode 0600): the two lines a shell `source`s to talk to the stack."""
+    """STATE/env (mode 0600): the two lines a shell `source`s to talk to the stack,
+    exported, so that what it starts next (the SDK, the CLI, an example) sees them too."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
-        file.write(f"LLMSAFESPACE_API_URL={stack.api_url}\n")
-        file.write(f"LLMSAFESPACE_API_KEY={stack.admin_key}\n")
+        file.write(f"export LLMSAFESPACE_API_URL={shlex.quote(stack.api_url)}\n")
+        file.write(f"export LLMSAFESPACE_API_KEY={shlex.quote(stack.admin_key)}\n")
     path.chmod(0o600)
 
 

@@ -82,10 +82,12 @@ def _attach(image: Path) -> tuple[str, int]:
     """A free loop device now backed by ``image``, and its open descriptor."""
     config = bytearray(8 + 232 + 64)  # struct loop_config: fd, block_size, info, reserved
     struct.pack_into("I", config, 8 + LO_FLAGS_AT, LO_FLAGS_AUTOCLEAR)
-    control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
-    backing = os.open(image, os.O_RDWR | os.O_CLOEXEC)
-    struct.pack_into("I", config, 0, backing)
-    try:
+    with contextlib.ExitStack() as opened:
+        control = os.open("/dev/loop-control", os.O_RDWR | os.O_CLOEXEC)
+        opened.callback(os.close, control)
+        backing = os.open(image, os.O_RDWR | os.O_CLOEXEC)
+        opened.callback(os.close, backing)
+        struct.pack_into("I", config, 0, backing)
         for _ in range(ATTACH_ATTEMPTS):
             device = f"/dev/loop{fcntl.ioctl(control, LOOP_CTL_GET_FREE)}"
             fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
@@ -97,9 +99,6 @@ def _attach(image: Path) -> tuple[str, int]:
                     continue
                 raise RuntimeUnavailable(f"cannot attach {image} to {device}: {exc}") from None
             return device, fd
-    finally:
-        os.close(backing)
-        os.close(control)
     raise RuntimeUnavailable(f"no free loop device for {image}")
 
 
@@ -197,22 +196,20 @@ def unmount(path: Path) -> None:
 
 def attached_under(root: Path) -> set[Path]:
     """Files at or below ``root`` that loop devices are backed by now (deleted or not)."""
-    prefix = str(root.absolute())
     found = set()
     for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
         with contextlib.suppress(FileNotFoundError):  # detached meanwhile
-            name = backing.read_text().rstrip("\n").removesuffix(" (deleted)")
-            if name == prefix or name.startswith(prefix + "/"):
-                found.add(Path(name))
-    return found
+            found.add(Path(backing.read_text().rstrip("\n").removesuffix(" (deleted)")))
+    return _under(found, root)
 
 
 def mounted_under(root: Path) -> set[Path]:
     """Mount points at or below ``root`` in this mount namespace."""
-    prefix = str(root.absolute())
-    found = set()
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if point == prefix or point.startswith(prefix + "/"):
-            found.add(Path(point))
-    return found
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    return _under({Path(line.split()[4].replace("\\040", " ")) for line in lines}, root)
+
+
+def _under(paths: set[Path], root: Path) -> set[Path]:
+    """Those of the absolute ``paths`` at or below ``root``."""
+    top = root.absolute()
+    return {path for path in paths if path.is_relative_to(top)}

@@ -4,13 +4,21 @@ import socket
 
 HOST = "127.0.0.1"
 
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port on 127.0.0.1 that nothing listens on right now, and that this process has
+    not handed out before. The kernel may offer a port it just offered again (a few
+    times in ten thousand): two services of one stack would then share a port, and the
+    one that binds it answers the other's readiness probe and its requests."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((HOST, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def port_is_free(port: int) -> bool:

@@ -98,6 +98,20 @@ async def test_a_sandbox_keeps_its_state_across_a_service_restart(
     await api.delete(f"/sandboxes/{sandbox['id']}")
 
 
+async def test_a_killed_service_is_waited_for_until_it_is_back(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """The fault tests kill a service and then wait for it: the wait must outlast the
+    supervisor's restart delay, not fail on the exit it was told to expect."""
+    killed = stack.services["audit-svc"].process
+    assert killed is not None
+    stack.kill("audit-svc")
+    await stack.wait_ready("audit-svc")
+    assert stack.services["audit-svc"].process is not killed
+    assert killed.returncode == -9
+    assert (await api.get("/sandboxes")).status_code == 200
+
+
 @pytest.mark.parametrize("service", IDLE_SERVICES)
 async def test_sigterm_stops_a_service_with_exit_code_0_and_it_comes_back(
     stack: Stack, api: httpx.AsyncClient, service: str

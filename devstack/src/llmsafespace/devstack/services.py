@@ -83,7 +83,10 @@ class ServiceProcess:
         )
         return self.process
 
-    async def wait_ready(self, within: float = READY_TIMEOUT) -> None:
+    async def wait_ready(self, within: float = READY_TIMEOUT, *, restarting: bool = False) -> None:
+        """Poll /ready. `restarting`: the process may have been killed and be waiting for
+        the supervisor to start it again, so its exit is no failure; only no answer
+        within `within` is."""
         async with httpx.AsyncClient(timeout=2.0) as client:
 
             async def ready() -> bool:
@@ -96,7 +99,7 @@ class ServiceProcess:
             await processes.wait_ready(
                 self.name,
                 ready,
-                process=self.process,
+                process=None if restarting else self.process,
                 log_path=self.log_path,
                 within=within,
                 interval=0.2,

@@ -275,8 +275,11 @@ class Stack:
             pass
 
     async def wait_ready(self, service: str, replica: int | None = None) -> None:
-        """Wait until a (possibly restarting) service answers /ready again."""
-        await asyncio.gather(*(target.wait_ready() for target in self._chosen(service, replica)))
+        """Wait until a service that may have been killed answers /ready again: a replica
+        that exited and waits for its restart is waited for, not reported."""
+        await asyncio.gather(
+            *(target.wait_ready(restarting=True) for target in self._chosen(service, replica))
+        )
 
     def _sweep_sandboxes(self) -> int:
         return sweep(self.runtime_dir)

@@ -3,7 +3,6 @@
 import contextlib
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from llmsafespace.devstack.ports import free_port
 from llmsafespace.runtime import Driver, KubernetesDriver, LocalConfig, LocalDriver
 
 
@@ -94,9 +94,7 @@ def start_gateway(stack) -> Iterator[Callable[..., str]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(**env: str) -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         environment = {**stack.services["api-gateway"].env, **env, "GATEWAY_HTTP_PORT": str(port)}
         process = subprocess.Popen(
             [sys.executable, "-m", "llmsafespace.gateway"],

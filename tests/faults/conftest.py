@@ -5,7 +5,6 @@ gateway replicas that can be killed, and ways to look at what a fault left behin
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from llmsafespace.devstack import Stack, state_dirs
+from llmsafespace.devstack.ports import free_port
 
 
 @pytest.fixture(scope="package")
@@ -71,9 +71,7 @@ def gateway_replica(stack: Stack) -> Iterator[Callable[..., Replica]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(**env: str) -> Replica:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+        port = free_port()
         environment = {**stack.services["api-gateway"].env, **env, "GATEWAY_HTTP_PORT": str(port)}
         process = subprocess.Popen(
             [sys.executable, "-m", "llmsafespace.gateway"],

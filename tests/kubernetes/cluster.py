@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine
@@ -17,6 +16,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from llmsafespace.devstack.ports import free_port
 from llmsafespace.runtime import KubernetesConfig
 
 from .apiserver import FakeApiServer
@@ -26,19 +26,13 @@ T = TypeVar("T")
 NAMESPACE = "llmsafespace-sandboxes"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class FakeCluster:
     """Start with `start()`, stop with `stop()`; `environ()` is what the services need."""
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="fake-cluster-", dir="/tmp"))
         self.root.chmod(0o755)
-        self.agent_port = _free_port()
+        self.agent_port = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="fake-cluster", daemon=True

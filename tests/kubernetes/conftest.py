@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from llmsafespace.devstack.ports import free_port
 from llmsafespace.runtime import KubernetesConfig, KubernetesDriver
 
 from .apiserver import FakeApiServer
@@ -40,18 +40,12 @@ async def kubelet(apiserver: FakeApiServer, kubelet_root: Path) -> AsyncIterator
     await node.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def config(apiserver: FakeApiServer) -> KubernetesConfig:
     return KubernetesConfig(
         namespace=NAMESPACE,
         api_url=apiserver.url,
-        agent_port=_free_port(),
+        agent_port=free_port(),
         images={"python:3.11": "ghcr.io/llmsafespace/runtime-python:3.11"},
         ready_timeout=20,
         poll_interval=0.05,

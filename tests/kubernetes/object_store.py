@@ -12,6 +12,8 @@ from typing import Any
 
 import boto3
 
+from llmsafespace.devstack.ports import free_port
+
 BUCKET = "llmsafespace-snapshots"
 PREFIX = "chunks/"
 START_SECONDS = 60.0
@@ -22,17 +24,11 @@ CREDENTIALS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ObjectStore:
     """Start with `start()`, stop with `stop()`; `environ()` is what sandbox-svc needs."""
 
     def __init__(self) -> None:
-        self.url = f"http://127.0.0.1:{_free_port()}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         self._server: subprocess.Popen[bytes] | None = None
         self._client: Any = None
 

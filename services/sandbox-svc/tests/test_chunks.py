@@ -12,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from llmsafespace.devstack.ports import free_port
 from llmsafespace.sandbox_svc.chunks import (
     ChunkStore,
     ChunkStoreError,
@@ -24,16 +25,9 @@ BUCKET = "snapshots"
 START_SECONDS = 60.0
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -98,7 +92,7 @@ async def test_an_s3_service_out_of_reach_is_a_chunk_store_error(
 ) -> None:
     for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
         monkeypatch.setenv(name, value)
-    store = S3ChunkStore(BUCKET, "chunks/", f"http://127.0.0.1:{_free_port()}")
+    store = S3ChunkStore(BUCKET, "chunks/", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ChunkStoreError):
         await store.put(digest(b"x"), b"x")
 

@@ -1,6 +1,8 @@
 """The HTTP face every service has: /health, /ready, /metrics; and how it is served."""
 
 import contextlib
+import gc
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -49,9 +51,24 @@ STARTUP_FAILURE = 3  # uvicorn's exit code for an app that did not start
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down, so a
-    process stopped gracefully would end with -15. A requested stop that drained
-    cleanly is a clean exit: code 0."""
+    """uvicorn's server, with two changes.
+
+    Exit code: uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down, so a
+    process stopped gracefully would end with -15. A requested stop that drained cleanly
+    is a clean exit: code 0.
+
+    Garbage collection: once started (the app's lifespan done, the port bound), what
+    start-up made — modules, classes, schemas, the app and its connections — is collected
+    once and then frozen (`gc.freeze`), so the collector's full passes no longer walk it.
+    Under load such a pass came every 1-2 s and, over 110-165 thousand objects, stalled
+    the gateway's or exec-svc's event loop for 50-130 ms, every request in flight with
+    it; over what is left after the freeze, 1-15 ms.
+    """
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        gc.collect()
+        gc.freeze()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

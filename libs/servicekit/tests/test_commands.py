@@ -32,6 +32,7 @@ from llmsafespace.contracts import (
     ServiceError,
     commands,
 )
+from llmsafespace.devstack.ports import free_port
 from llmsafespace.servicekit import (
     BrokerConnection,
     Bus,
@@ -134,9 +135,7 @@ def _wait_listening(port: int) -> None:
 
 @pytest.fixture(scope="module")
 def nats_url() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     binary = Path(sys.executable).parent / "nats-server"
     server = subprocess.Popen(
         [str(binary), "-a", "127.0.0.1", "-p", str(port)],

@@ -39,8 +39,11 @@ async def connect(url: str, headers: dict[str, str]) -> ClientConnection:
     )
 
 
-async def _receive(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+async def _receive(ws: ClientConnection, deadline: asyncio.Timeout) -> dict[str, Any]:
+    """The next message, within WAIT seconds: `deadline` (the caller's `asyncio.timeout`)
+    is moved on, where `wait_for` would wrap every receive in a task of its own."""
+    deadline.reschedule(asyncio.get_running_loop().time() + WAIT)
+    message: dict[str, Any] = json.loads(await ws.recv())
     return message
 
 
@@ -58,23 +61,24 @@ async def run_streamed(ws: ClientConnection, content: str, mode: str = "code") -
     await ws.send(json.dumps(body))
     first: float | None = None
     received = images = 0
-    while True:
-        message = await _receive(ws)
-        if message.get("executionId") != execution_id:
-            continue
-        kind = message["type"]
-        if kind == "output":
-            if first is None:
-                first = (time.perf_counter() - started) * 1000
-            received += len(message["content"].encode())
-        elif kind == "display" and "image/png" in message["data"]:
-            images += 1
-        elif kind in TERMINAL:
-            if kind != "execution_complete" or message.get("exitCode", 0) != 0:
-                raise RuntimeError(f"execution ended with {message}")
-            total = (time.perf_counter() - started) * 1000
-            truncated = bool(message.get("outputTruncated"))
-            return Outcome(first, total, received, truncated, images)
+    async with asyncio.timeout(None) as deadline:
+        while True:
+            message = await _receive(ws, deadline)
+            if message.get("executionId") != execution_id:
+                continue
+            kind = message["type"]
+            if kind == "output":
+                if first is None:
+                    first = (time.perf_counter() - started) * 1000
+                received += len(message["content"].encode())
+            elif kind == "display" and "image/png" in message["data"]:
+                images += 1
+            elif kind in TERMINAL:
+                if kind != "execution_complete" or message.get("exitCode", 0) != 0:
+                    raise RuntimeError(f"execution ended with {message}")
+                total = (time.perf_counter() - started) * 1000
+                truncated = bool(message.get("outputTruncated"))
+                return Outcome(first, total, received, truncated, images)
 
 
 class KernelChannels:
@@ -116,23 +120,24 @@ class KernelChannels:
         first: float | None = None
         received = images = 0
         replied = idle = False
-        while not (replied and idle):
-            message = await _receive(self.ws)
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind == "stream":
-                if first is None:
-                    first = (time.perf_counter() - started) * 1000
-                received += len(content["text"].encode())
-            elif kind == "display_data" and "image/png" in content.get("data", {}):
-                images += 1
-            elif kind == "execute_reply":
-                if content.get("status") != "ok":
-                    raise RuntimeError(f"kernel replied {content}")
-                replied = True
-            elif kind == "status" and content.get("execution_state") == "idle":
-                idle = True
+        async with asyncio.timeout(None) as deadline:
+            while not (replied and idle):
+                message = await _receive(self.ws, deadline)
+                if message.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind, content = message["msg_type"], message["content"]
+                if kind == "stream":
+                    if first is None:
+                        first = (time.perf_counter() - started) * 1000
+                    received += len(content["text"].encode())
+                elif kind == "display_data" and "image/png" in content.get("data", {}):
+                    images += 1
+                elif kind == "execute_reply":
+                    if content.get("status") != "ok":
+                        raise RuntimeError(f"kernel replied {content}")
+                    replied = True
+                elif kind == "status" and content.get("execution_state") == "idle":
+                    idle = True
         return Outcome(first, (time.perf_counter() - started) * 1000, received, images=images)
 
     async def close(self) -> None:

@@ -106,6 +106,7 @@ async def stack(
         "SANDBOX_SVC_QUOTA_SANDBOXES": "3",
         "SANDBOX_SVC_QUOTA_MEMORY": "2Gi",
         "SANDBOX_SVC_QUOTA_PAUSED_SANDBOXES": "1",
+        "SANDBOX_SVC_QUOTA_STORAGE": "12Gi",
         "SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES": "24Mi",
         "SANDBOX_SVC_QUOTA_SNAPSHOTS": "2",
         **(cluster.environ() if cluster is not None else {}),

@@ -1,7 +1,9 @@
-"""Per-user quotas (live sandboxes, their total memory) and the code size limit.
+"""Per-user quotas (live sandboxes, their total memory, the workspace storage of live and
+paused ones) and the code size limit.
 
-The session's stack runs with `SANDBOX_SVC_QUOTA_SANDBOXES=3` and
-`SANDBOX_SVC_QUOTA_MEMORY=2Gi` (tests/conftest.py); admins are exempt.
+The session's stack runs with `SANDBOX_SVC_QUOTA_SANDBOXES=3`,
+`SANDBOX_SVC_QUOTA_MEMORY=2Gi` and `SANDBOX_SVC_QUOTA_STORAGE=12Gi` (tests/conftest.py);
+admins are exempt.
 """
 
 import asyncio
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.stack
 
 QUOTA_SANDBOXES = 3
 QUOTA_MEMORY = quantity_bytes("2Gi")
+QUOTA_STORAGE = quantity_bytes("12Gi")
 OVERSIZED_CODE = "#" * (600 * 1024)
 
 
@@ -89,6 +92,39 @@ async def test_the_memory_quota_counts_live_sandboxes(user: httpx.AsyncClient) -
     await user.delete(f"/sandboxes/{first.json()['id']}")
     after = await user.post("/sandboxes", json={"resources": {"memory": "1Gi"}})
     assert after.status_code == 201, after.text
+
+
+async def test_the_storage_quota_counts_paused_sandboxes_too(user: httpx.AsyncClient) -> None:
+    too_big = await user.post("/sandboxes", json={"resources": {"ephemeralStorage": "13Gi"}})
+    assert quota_error(too_big) == {
+        "resource": "storage",
+        "limit": QUOTA_STORAGE,
+        "current": 0,
+        "requested": quantity_bytes("13Gi"),
+    }
+    first = await user.post("/sandboxes", json={"resources": {"ephemeralStorage": "8Gi"}})
+    assert first.status_code == 201, first.text
+    first_id = first.json()["id"]
+    paused = await user.post(f"/sandboxes/{first_id}/pause")
+    assert paused.status_code == 200, paused.text
+    over = await user.post("/sandboxes", json={"resources": {"ephemeralStorage": "5Gi"}})
+    assert quota_error(over) == {
+        "resource": "storage",
+        "limit": QUOTA_STORAGE,
+        "current": quantity_bytes("8Gi"),
+        "requested": quantity_bytes("5Gi"),
+    }
+    assert (await user.delete(f"/sandboxes/{first_id}")).status_code == 200
+    after = await user.post("/sandboxes", json={"resources": {"ephemeralStorage": "5Gi"}})
+    assert after.status_code == 201, after.text
+
+
+async def test_an_absurd_workspace_size_is_a_validation_error(user: httpx.AsyncClient) -> None:
+    response = await user.post(
+        "/sandboxes", json={"resources": {"ephemeralStorage": "9999999999999Ti"}}
+    )
+    assert response.status_code == 400, response.text
+    assert "at most 1Pi" in response.text
 
 
 async def test_admins_are_exempt(api: httpx.AsyncClient) -> None:

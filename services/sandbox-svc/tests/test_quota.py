@@ -8,7 +8,7 @@ import pytest
 from llmsafespace.contracts import ErrorCode, ServiceError
 from llmsafespace.sandbox_svc.quota import Quota, SnapshotQuota, Usage
 
-QUOTA = Quota(sandboxes=3, memory_bytes=1000, paused_sandboxes=2)
+QUOTA = Quota(sandboxes=3, memory_bytes=1000, paused_sandboxes=2, storage_bytes=5000)
 SNAPSHOTS = SnapshotQuota(snapshots=2, bytes=500)
 
 
@@ -33,6 +33,21 @@ def test_memory_past_the_quota_is_refused_when_the_count_fits() -> None:
     assert error.details == {"resource": "memory", "limit": 1000, "current": 600, "requested": 401}
     assert error.message == (
         "quota exceeded: 600 bytes of memory in use, 401 more requested, 1000 allowed"
+    )
+
+
+def test_storage_past_the_quota_is_refused_when_count_and_memory_fit() -> None:
+    held = Usage(sandboxes=1, memory_bytes=600, storage_bytes=4000)
+    error = refusal(QUOTA.admit, held, 400, 1, 1001)
+    assert error.details == {
+        "resource": "storage",
+        "limit": 5000,
+        "current": 4000,
+        "requested": 1001,
+    }
+    assert error.message == (
+        "quota exceeded: 4000 bytes of workspace storage held (paused sandboxes included),"
+        " 1001 more requested, 5000 allowed"
     )
 
 
@@ -62,6 +77,6 @@ def test_snapshots_past_their_count_or_their_bytes_are_refused() -> None:
 
 
 def test_what_fits_exactly_is_admitted() -> None:
-    QUOTA.admit(Usage(sandboxes=1, memory_bytes=600), 400, 2)
+    QUOTA.admit(Usage(sandboxes=1, memory_bytes=600, storage_bytes=4000), 400, 2, 1000)
     QUOTA.admit_paused(1)
     SNAPSHOTS.admit(1, 400, 100)

@@ -46,8 +46,11 @@ class MemoryReservations:
             usage = Usage(
                 self.live.sandboxes + sum(row.sandboxes for row in others),
                 self.live.memory_bytes + sum(row.memory_bytes for row in others),
+                self.live.storage_bytes + sum(row.storage_bytes for row in others),
             )
-            quota.admit(usage, reservation.memory_bytes, reservation.sandboxes)
+            quota.admit(
+                usage, reservation.memory_bytes, reservation.sandboxes, reservation.storage_bytes
+            )
         self.rows[reservation.pool] = reservation
 
 

@@ -223,10 +223,14 @@ async def test_an_ordinary_users_pool_reports_its_reservation_and_its_deletion(
     await world.pools.update(update)
     await world.pools.delete(WarmPoolRef(caller=USER, name="py"))
     memory = quantity_bytes(RESOURCES.memory)
-    assert [(r.owner_id, r.sandboxes, r.memory_bytes) for r in world.reservations] == [
-        (USER.user_id, 0, 0),
-        (USER.user_id, 2, 2 * memory),
-        (USER.user_id, 0, 0),
+    storage = quantity_bytes(RESOURCES.ephemeral_storage)
+    reported = [
+        (r.owner_id, r.sandboxes, r.memory_bytes, r.storage_bytes) for r in world.reservations
+    ]
+    assert reported == [
+        (USER.user_id, 0, 0, 0),
+        (USER.user_id, 2, 2 * memory, 2 * storage),
+        (USER.user_id, 0, 0, 0),
     ]
     await world.replenisher._reserve_again()  # at a start: every pool again (none left)
     assert len(world.reservations) == 3

@@ -30,6 +30,7 @@ MAX_PAUSED_TIMEOUT = 30 * DAY
 MAX_MAP_ENTRIES = 64
 MIN_CPU = 0.01  # 10 millicores: the smallest share a cgroup or a pod is given
 MIN_STORAGE_BYTES = 2**20
+MAX_STORAGE_BYTES = 2**50  # 1Pi: no host has more; a user's quota bounds it far below
 MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 4096
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -93,9 +94,12 @@ class Resources(Request):
 
     @field_validator("ephemeral_storage")
     @classmethod
-    def _storage_floor(cls, value: str) -> str:
-        if quantity_bytes(value) < MIN_STORAGE_BYTES:
+    def _storage_bounds(cls, value: str) -> str:
+        size = quantity_bytes(value)
+        if size < MIN_STORAGE_BYTES:
             raise ValueError("ephemeralStorage must be at least 1Mi")
+        if size > MAX_STORAGE_BYTES:
+            raise ValueError("ephemeralStorage must be at most 1Pi")
         return value
 
 

@@ -256,6 +256,7 @@ class PoolReservation(Contract):
     owner_id: UserId
     sandboxes: int = Field(ge=0)
     memory_bytes: int = Field(ge=0)
+    storage_bytes: int = Field(default=0, ge=0)
 
 
 class WarmPoolEvent(Contract):

@@ -1,5 +1,6 @@
 """Per-user quotas on live sandboxes (status creating or running): how many, how much memory;
-and, apart, how many paused sandboxes."""
+on the workspace storage of every sandbox that holds one (paused ones too); and, apart, how
+many paused sandboxes."""
 
 from dataclasses import dataclass, replace
 
@@ -24,6 +25,7 @@ class Usage:
 
     sandboxes: int
     memory_bytes: int
+    storage_bytes: int = 0  # `resources.ephemeralStorage` of live and paused sandboxes
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Quota:
     sandboxes: int
     memory_bytes: int
     paused_sandboxes: int = 100  # paused ones count here, not against `sandboxes`
+    storage_bytes: int = 100 * 2**30
 
     def within(self, memory_cap_bytes: object) -> "Quota":
         """This quota with its memory clamped to what the runtime can give all sandboxes
@@ -40,9 +43,11 @@ class Quota:
             return self
         return replace(self, memory_bytes=memory_cap_bytes)
 
-    def admit(self, usage: Usage, memory_bytes: int, sandboxes: int = 1) -> None:
+    def admit(
+        self, usage: Usage, memory_bytes: int, sandboxes: int = 1, storage_bytes: int = 0
+    ) -> None:
         """Raise 429 `quota_exceeded` unless `sandboxes` more (one, or what a warm pool
-        reserves) of `memory_bytes` together fit."""
+        reserves) of `memory_bytes` and `storage_bytes` together fit."""
         _admit(
             "sandboxes",
             self.sandboxes,
@@ -57,6 +62,14 @@ class Quota:
             usage.memory_bytes,
             memory_bytes,
             "{current} bytes of memory in use, {requested} more requested, {limit} allowed",
+        )
+        _admit(
+            "storage",
+            self.storage_bytes,
+            usage.storage_bytes,
+            storage_bytes,
+            "{current} bytes of workspace storage held (paused sandboxes included),"
+            " {requested} more requested, {limit} allowed",
         )
 
     def admit_paused(self, paused: int) -> None:

@@ -39,6 +39,13 @@ class Settings(ServiceSettings):
         description="Total `resources.memory` of one user's live sandboxes (a quantity, e.g."
         " `64Gi`); a create beyond it is 429 `quota_exceeded`. Admins are exempt.",
     )
+    quota_storage: str = Field(
+        default="100Gi",
+        pattern=QUANTITY_PATTERN,
+        description="Total `resources.ephemeralStorage` (the workspace's size) of one user's"
+        " sandboxes, paused ones included, and what their warm pools reserve; a create beyond"
+        " it is 429 `quota_exceeded`. Admins are exempt.",
+    )
 
     quota_paused_sandboxes: int = Field(
         default=100,
@@ -94,6 +101,7 @@ class Settings(ServiceSettings):
             sandboxes=self.quota_sandboxes,
             memory_bytes=quantity_bytes(self.quota_memory),
             paused_sandboxes=self.quota_paused_sandboxes,
+            storage_bytes=quantity_bytes(self.quota_storage),
         )
 
     def catalog(self) -> Catalog:

@@ -73,26 +73,32 @@ def _sandbox(row: asyncpg.Record) -> Sandbox:
 
 # What an owner holds, in one statement (one round trip on every ordinary user's create):
 # the memory of each of its sandboxes counted by the running quota (creating or running),
-# and what its warm pools reserve but `$2` (see `SandboxStore.reserve`).
+# the workspace storage of each that holds one (paused too), and what its warm pools
+# reserve but `$2` (see `SandboxStore.reserve`).
 _USAGE = (
-    "SELECT coalesce(live.memories, '{}') AS memories, reserved.sandboxes,"
-    " reserved.memory_bytes FROM"
-    " (SELECT array_agg(resources->>'memory') AS memories FROM sandboxes"
-    "  WHERE owner_id = $1 AND status IN ('creating', 'running')) live,"
+    "SELECT coalesce(held.memories, '{}') AS memories, coalesce(held.storages, '{}') AS storages,"
+    " reserved.sandboxes, reserved.memory_bytes, reserved.storage_bytes FROM"
+    " (SELECT array_agg(resources->>'memory') FILTER (WHERE status <> 'paused') AS memories,"
+    "  array_agg(resources->>'ephemeralStorage') AS storages FROM sandboxes"
+    "  WHERE owner_id = $1 AND status IN ('creating', 'running', 'paused')) held,"
     " (SELECT coalesce(sum(sandboxes), 0)::bigint AS sandboxes,"  # sum() is numeric
-    "  coalesce(sum(memory_bytes), 0)::bigint AS memory_bytes"
+    "  coalesce(sum(memory_bytes), 0)::bigint AS memory_bytes,"
+    "  coalesce(sum(storage_bytes), 0)::bigint AS storage_bytes"
     "  FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2) reserved"
 )
 
 
 async def _usage(conn: asyncpg.Connection, owner_id: str, except_pool: str | None = None) -> Usage:
-    """What the owner's sandboxes counted by the running quota hold (creating or running),
-    with what the owner's warm pools reserve (as warmpool-svc reported, see `reserve`)."""
+    """What the owner's sandboxes hold (memory: creating or running ones, counted by the
+    running quota; storage: paused ones too), with what the owner's warm pools reserve (as
+    warmpool-svc reported, see `reserve`)."""
     row = await conn.fetchrow(_USAGE, owner_id, except_pool)
     memories: list[str] = row["memories"]
+    storages: list[str] = row["storages"]
     return Usage(
         sandboxes=len(memories) + row["sandboxes"],
         memory_bytes=sum(quantity_bytes(memory) for memory in memories) + row["memory_bytes"],
+        storage_bytes=sum(quantity_bytes(size) for size in storages) + row["storage_bytes"],
     )
 
 
@@ -145,7 +151,11 @@ class SandboxStore:
             return _sandbox(await self._pool.fetchrow(_INSERT, *args))
         async with self._pool.acquire() as conn, conn.transaction():
             await _lock_owner(conn, owner_id)
-            quota.admit(await _usage(conn, owner_id), quantity_bytes(request.resources.memory))
+            quota.admit(
+                await _usage(conn, owner_id),
+                quantity_bytes(request.resources.memory),
+                storage_bytes=quantity_bytes(request.resources.ephemeral_storage),
+            )
             row = await conn.fetchrow(_INSERT, *args)
         return _sandbox(row)
 
@@ -162,15 +172,22 @@ class SandboxStore:
         async with self._pool.acquire() as conn, conn.transaction():
             if quota is not None:
                 usage = await _usage(conn, reservation.owner_id, except_pool=reservation.pool)
-                quota.admit(usage, reservation.memory_bytes, reservation.sandboxes)
+                quota.admit(
+                    usage,
+                    reservation.memory_bytes,
+                    reservation.sandboxes,
+                    reservation.storage_bytes,
+                )
             await conn.execute(
-                "INSERT INTO pool_reservations (pool, owner_id, sandboxes, memory_bytes)"
-                " VALUES ($1, $2, $3, $4) ON CONFLICT (pool) DO UPDATE SET owner_id = $2,"
-                " sandboxes = $3, memory_bytes = $4",
+                "INSERT INTO pool_reservations"
+                " (pool, owner_id, sandboxes, memory_bytes, storage_bytes)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (pool) DO UPDATE SET owner_id = $2,"
+                " sandboxes = $3, memory_bytes = $4, storage_bytes = $5",
                 reservation.pool,
                 reservation.owner_id,
                 reservation.sandboxes,
                 reservation.memory_bytes,
+                reservation.storage_bytes,
             )
 
     async def pause(self, sandbox: Sandbox, quota: Quota | None) -> Sandbox | None:
@@ -197,7 +214,7 @@ class SandboxStore:
         async with self._pool.acquire() as conn, conn.transaction():
             if quota is not None:
                 await _lock_owner(conn, sandbox.owner_id)
-                usage = await _usage(conn, sandbox.owner_id)
+                usage = await _usage(conn, sandbox.owner_id)  # its storage counted already
                 quota.admit(usage, quantity_bytes(sandbox.resources.memory))
             row = await conn.fetchrow(
                 "UPDATE sandboxes SET status = 'running',"

@@ -1,6 +1,6 @@
 """What an ordinary user's warm pools may hold. A pool's ready sandboxes are the owner's
 as much as the sandboxes they created: each pool reserves its size (`maxSize` when it
-autoscales, else `minSize`) of the owner's sandbox and memory quota, which those pools,
+autoscales, else `minSize`) of the owner's sandbox, memory and storage quota, which those pools,
 the owner's live sandboxes and the new pool must fit together; sandbox-svc, whose quota
 it is, admits each reservation (`cmd.sandbox.reserve`). Admins are exempt (their pools
 are shared)."""
@@ -25,8 +25,15 @@ def reservation(key: str, owner_id: str, spec: WarmPoolSpec | None) -> PoolReser
     """What an ordinary user's pool reserves, as sandbox-svc counts it (None: the pool is
     gone, it reserves nothing)."""
     size = 0 if spec is None else reserved_size(spec)
-    memory = 0 if spec is None else size * quantity_bytes(spec.resources.memory)
-    return PoolReservation(pool=key, owner_id=owner_id, sandboxes=size, memory_bytes=memory)
+    if spec is None:
+        return PoolReservation(pool=key, owner_id=owner_id, sandboxes=0, memory_bytes=0)
+    return PoolReservation(
+        pool=key,
+        owner_id=owner_id,
+        sandboxes=size,
+        memory_bytes=size * quantity_bytes(spec.resources.memory),
+        storage_bytes=size * quantity_bytes(spec.resources.ephemeral_storage),
+    )
 
 
 @dataclass(frozen=True)

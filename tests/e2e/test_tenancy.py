@@ -144,9 +144,11 @@ async def test_rate_limits_hold_across_two_gateways(
         statuses = []
         remaining = []
         resets = []
+        waits = []
         for index in range(8):
             response = await (one if index % 2 == 0 else two).get("/user")
             statuses.append(response.status_code)
+            waits.append(response.headers.get("Retry-After"))
             remaining.append(int(response.headers["X-RateLimit-Remaining"]))
             resets.append(int(response.headers["X-RateLimit-Reset"]))
             assert response.headers["X-RateLimit-Limit"] == "6"
@@ -156,6 +158,8 @@ async def test_rate_limits_hold_across_two_gateways(
     assert statuses[:6] == [200] * 6, statuses
     assert statuses[6:] == [429, 429], statuses
     assert remaining[:6] == [5, 4, 3, 2, 1, 0]
+    assert waits[:6] == [None] * 6, "only a refused request is told to wait"
+    assert all(wait is not None and 1 <= int(wait) <= 3600 for wait in waits[6:]), waits
 
 
 async def test_rate_limits_count_per_user_whatever_the_key_and_spare_admins(

@@ -1,5 +1,7 @@
 """Error envelopes become SDK exceptions through the one table."""
 
+import time
+
 import httpx
 import pytest
 
@@ -11,6 +13,7 @@ from llmsafespace.sdk import (
     AuthenticationError,
     LLMSafeSpaceError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitError,
     Sandbox,
     ValidationError,
@@ -29,6 +32,63 @@ def test_a_rate_limit_reply_carries_retry_after() -> None:
     error = error_from_envelope(body, 429, retry_after=7)
     assert isinstance(error, RateLimitError)
     assert (error.retry_after, error.status, error.message) == (7, 429, "slow down")
+
+
+def answering(response: httpx.Response) -> Transport:
+    """A transport whose every request gets `response`."""
+    from llmsafespace.sdk.config import ClientConfig
+
+    return Transport(
+        ClientConfig("http://api.test/api/v1", "k"),
+        httpx.AsyncClient(
+            base_url="http://api.test/api/v1/",
+            transport=httpx.MockTransport(lambda _: response),
+        ),
+    )
+
+
+RATE_LIMITED = {"error": {"code": "rate_limited", "message": "rate limit exceeded"}}
+
+
+async def test_retry_after_is_the_seconds_the_server_says_to_wait() -> None:
+    reset = int(time.time()) + 3600
+    transport = answering(
+        httpx.Response(
+            429, json=RATE_LIMITED, headers={"Retry-After": "7", "X-RateLimit-Reset": str(reset)}
+        )
+    )
+    with pytest.raises(RateLimitError) as caught:
+        await transport.request("GET", "user")
+    assert caught.value.retry_after == 7
+
+
+async def test_without_retry_after_the_wait_is_the_time_left_until_the_reset() -> None:
+    reset = int(time.time()) + 30
+    transport = answering(
+        httpx.Response(429, json=RATE_LIMITED, headers={"X-RateLimit-Reset": str(reset)})
+    )
+    with pytest.raises(RateLimitError) as caught:
+        await transport.request("GET", "user")
+    assert caught.value.retry_after is not None
+    assert 0 < caught.value.retry_after <= 30, "seconds to wait, not an epoch timestamp"
+
+
+async def test_a_reset_already_past_means_no_wait() -> None:
+    transport = answering(
+        httpx.Response(429, json=RATE_LIMITED, headers={"X-RateLimit-Reset": "1000"})
+    )
+    with pytest.raises(RateLimitError) as caught:
+        await transport.request("GET", "user")
+    assert caught.value.retry_after == 0
+
+
+async def test_a_used_up_quota_is_not_a_rate_limit() -> None:
+    body = {"error": {"code": "quota_exceeded", "message": "quota of 3 sandboxes reached"}}
+    transport = answering(httpx.Response(429, json=body))
+    with pytest.raises(QuotaExceededError) as caught:
+        await transport.request("POST", "sandboxes")
+    assert not isinstance(caught.value, RateLimitError), "waiting does not lift a quota"
+    assert (caught.value.code, caught.value.status) == ("quota_exceeded", 429)
 
 
 async def test_a_reply_without_an_envelope_is_mapped_by_its_status() -> None:

@@ -62,6 +62,12 @@ class RateLimitError(LLMSafeSpaceError):
         self.retry_after = retry_after
 
 
+class QuotaExceededError(LLMSafeSpaceError):
+    """A quota (sandboxes, memory, paused sandboxes, snapshots) is used up. Waiting does
+    not lift it: delete what you no longer need, or ask an admin. Not a `RateLimitError`,
+    so a loop that sleeps `retry_after` and retries does not retry this forever."""
+
+
 class TimeoutError(LLMSafeSpaceError):
     """The API did not answer in time (shadows the builtin inside this module only)."""
 
@@ -88,7 +94,7 @@ ERRORS: dict[str, type[LLMSafeSpaceError]] = {
     ErrorCode.SANDBOX_NOT_RUNNING: SandboxError,
     ErrorCode.RUNTIME_UNAVAILABLE: SandboxError,
     ErrorCode.RATE_LIMITED: RateLimitError,
-    ErrorCode.QUOTA_EXCEEDED: RateLimitError,
+    ErrorCode.QUOTA_EXCEEDED: QuotaExceededError,
     ErrorCode.SERVICE_UNAVAILABLE: ServiceUnavailableError,
     ErrorCode.TIMEOUT: TimeoutError,
     ErrorCode.INTERNAL_ERROR: LLMSafeSpaceError,

@@ -1,5 +1,6 @@
 """The HTTP transport: one `httpx.AsyncClient`, JSON in and out, errors as SDK exceptions."""
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -127,8 +128,13 @@ async def call(config: ClientConfig, method: str, path: str, json: Any = None) -
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after") or response.headers.get("x-ratelimit-reset")
+    """Seconds to wait: `Retry-After` (seconds), else until `X-RateLimit-Reset` (epoch
+    seconds when the window ends), never negative; None when neither says."""
     try:
-        return float(value) if value is not None else None
+        if (seconds := response.headers.get("retry-after")) is not None:
+            return max(float(seconds), 0.0)
+        if (reset := response.headers.get("x-ratelimit-reset")) is not None:
+            return max(float(reset) - time.time(), 0.0)
     except ValueError:
-        return None
+        pass
+    return None

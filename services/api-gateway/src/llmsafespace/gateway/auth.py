@@ -97,7 +97,11 @@ def authenticated(endpoint: AuthedEndpoint) -> Endpoint:
                 ServiceError(
                     ErrorCode.RATE_LIMITED,
                     "rate limit exceeded",
-                    {"limit": quota.limit, "resetAt": quota.reset},
+                    {
+                        "limit": quota.limit,
+                        "resetAt": quota.reset,
+                        "retryAfter": quota.retry_after,
+                    },
                 )
             )
         else:

@@ -6,6 +6,7 @@ logged and counted: a cache outage must not take the API down.
 """
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -77,12 +78,21 @@ class Quota:
     def exceeded(self) -> bool:
         return self.remaining < 0
 
+    @property
+    def retry_after(self) -> int:
+        """Whole seconds until the window ends, at least 1 (`Retry-After`)."""
+        return max(1, math.ceil(self.reset - time.time()))
+
     def headers(self) -> dict[str, str]:
-        return {
+        """`X-RateLimit-*`, and `Retry-After` once the limit is exceeded."""
+        headers = {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(max(self.remaining, 0)),
             "X-RateLimit-Reset": str(self.reset),
         }
+        if self.exceeded:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
 
 
 class RateLimiter:

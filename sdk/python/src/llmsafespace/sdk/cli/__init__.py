@@ -13,6 +13,7 @@ from ..errors import (
     AuthenticationError,
     LLMSafeSpaceError,
     NotFoundError,
+    QuotaExceededError,
     ValidationError,
 )
 from .files import copy
@@ -28,6 +29,7 @@ EXIT_ERROR = 1
 _HINTS: dict[type[LLMSafeSpaceError], str] = {
     AuthenticationError: "check LLMSAFESPACE_API_KEY (make up writes it to .llmsafespace/env)",
     APIConnectionError: "is the server running? check LLMSAFESPACE_API_URL (make up starts it)",
+    QuotaExceededError: "waiting will not lift a quota: delete sandboxes, pools or snapshots",
 }
 
 

@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     NETWORK_DISABLED = "network_disabled"
     SANDBOX_PAUSED = "sandbox_paused"
     NOT_IMPLEMENTED = "not_implemented"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -46,6 +47,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NETWORK_DISABLED: 409,
     ErrorCode.SANDBOX_PAUSED: 409,
     ErrorCode.NOT_IMPLEMENTED: 501,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
 }
 
 

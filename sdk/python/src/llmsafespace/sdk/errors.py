@@ -103,6 +103,7 @@ ERRORS: dict[str, type[LLMSafeSpaceError]] = {
     ErrorCode.NETWORK_DISABLED: ConflictError,
     ErrorCode.SANDBOX_PAUSED: SandboxPausedError,
     ErrorCode.NOT_IMPLEMENTED: LLMSafeSpaceError,
+    ErrorCode.RANGE_NOT_SATISFIABLE: ValidationError,
 }
 """Error code (from the envelope) → exception class. The only place codes are mapped."""
 
@@ -114,6 +115,7 @@ _STATUS_CODES: dict[int, str] = {
     405: ErrorCode.NOT_FOUND,
     409: ErrorCode.CONFLICT,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
+    416: ErrorCode.RANGE_NOT_SATISFIABLE,
     429: ErrorCode.RATE_LIMITED,
     502: ErrorCode.SERVICE_UNAVAILABLE,
     503: ErrorCode.SERVICE_UNAVAILABLE,

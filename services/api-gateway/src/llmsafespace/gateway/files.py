@@ -9,6 +9,7 @@ import hashlib
 import mimetypes
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +39,7 @@ from llmsafespace.contracts import (
 from llmsafespace.contracts.files import ABORT_HEADER, DONE_HEADER, ERROR_HEADER, SHA256_HEADER
 
 from .auth import authenticated
+from .errors import error_response
 from .operation import ApiRoute, Operation, Ref
 from .paths import sandbox_ref
 from .state import state_of
@@ -148,57 +150,101 @@ async def _chunks(stream: AsyncIterator[bytes], size: int) -> AsyncIterator[byte
         yield bytes(buffer)
 
 
-def _range(header: str | None) -> tuple[int, int | None] | None:
-    """(offset, length or None) of a single `bytes=` range; None without one."""
-    if not header:
-        return None
-    match = _RANGE.fullmatch(header.strip())
-    if match is None or match.groups() == ("", ""):
-        raise ServiceError(ErrorCode.INVALID_REQUEST, "only one bytes=start-end range is supported")
-    start, end = match.groups()
-    if start == "":
-        return -int(end), None  # suffix: resolved once the size is known
-    if end == "":
-        return int(start), None
-    if int(end) < int(start):
-        raise ServiceError(ErrorCode.INVALID_REQUEST, "the range ends before it starts")
-    return int(start), int(end) - int(start) + 1
+@dataclass(frozen=True)
+class ByteRange:
+    """One `bytes=` range as asked: from `start`, `length` bytes (None: to the end), or
+    the last `suffix` bytes (RFC 9110 14.1.2)."""
+
+    start: int = 0
+    length: int | None = None
+    suffix: int | None = None
+
+    @classmethod
+    def parse(cls, header: str | None) -> "ByteRange | None":
+        """The range a `Range` header asks for; None without one."""
+        if not header:
+            return None
+        match = _RANGE.fullmatch(header.strip())
+        if match is None or match.groups() == ("", ""):
+            raise ServiceError(
+                ErrorCode.INVALID_REQUEST, "only one bytes=start-end range is supported"
+            )
+        start, end = match.groups()
+        if start == "":
+            return cls(suffix=int(end))
+        if end == "":
+            return cls(int(start))
+        if int(end) < int(start):
+            raise ServiceError(ErrorCode.INVALID_REQUEST, "the range ends before it starts")
+        return cls(int(start), int(end) - int(start) + 1)
+
+    def within(self, size: int) -> "ByteRange":
+        """A suffix range as a start in a file of `size` bytes (`-0` starts at the end:
+        nothing in it, so unsatisfiable)."""
+        if self.suffix is None:
+            return self
+        return ByteRange(max(0, size - self.suffix) if self.suffix else size)
+
+
+def _matches(if_none_match: str | None, etag: str | None) -> bool:
+    """Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 13.1.2)."""
+    if not if_none_match or not etag:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    own = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == own for tag in if_none_match.split(","))
 
 
 async def _download(request: Request, caller: Caller, path: str, archive: bool) -> Response:
+    """The file (or the directory as tar.gz). A `Range` answers 206 with those bytes, or
+    416 (the error envelope, `Content-Range: bytes */size`) when none of the file is in
+    it; an empty file has no range to send, so it is answered whole (200, no body). An
+    `If-None-Match` naming the file's ETag answers 304 with no body."""
     ref = sandbox_ref(request, caller)
-    wanted = None if archive else _range(request.headers.get("range"))
-    offset, length = wanted or (0, None)
-    if offset < 0:  # a suffix range needs the size first
+    nats = state_of(request)["nats"]
+    wanted = None if archive else ByteRange.parse(request.headers.get("range"))
+    if wanted is not None and wanted.suffix is not None:  # needs the size first
         probe = await _open(request, caller, ref.sandbox_id, path, 0, 0, False)
-        size = probe.info.size if probe.info else 0
-        await Inbox(state_of(request)["nats"], probe.subject).abort()
-        offset, length = max(0, size + offset), None
-    opened = await _open(request, caller, ref.sandbox_id, path, offset, length, archive)
+        await Inbox(nats, probe.subject).abort()
+        wanted = wanted.within(probe.info.size if probe.info else 0)
+    start, length = (wanted.start, wanted.length) if wanted else (0, None)
+    opened = await _open(request, caller, ref.sandbox_id, path, start, length, archive)
     info = opened.info
     assert info is not None
     headers = {"accept-ranges": "bytes"} if not archive else {}
     if opened.etag:
         headers["etag"] = opened.etag
     body_length = opened.length or 0
+    if _matches(request.headers.get("if-none-match"), opened.etag):
+        await Inbox(nats, opened.subject).abort()
+        return Response(status_code=304, headers=headers)
     status = 200
-    if wanted is not None:
+    if wanted is not None and info.size > 0:
+        if body_length == 0:
+            await Inbox(nats, opened.subject).abort()
+            response = error_response(
+                ServiceError(
+                    ErrorCode.RANGE_NOT_SATISFIABLE,
+                    f"the range is not within the file's {info.size} bytes",
+                    {"size": info.size},
+                )
+            )
+            response.headers.update({**headers, "content-range": f"bytes */{info.size}"})
+            return response
         status = 206
         last = opened.offset + body_length - 1
         headers["content-range"] = f"bytes {opened.offset}-{last}/{info.size}"
-        if body_length == 0 and info.size > 0:
-            headers["content-range"] = f"bytes */{info.size}"
-            status = 416
     if not archive:
         headers["content-length"] = str(body_length)
         media = mimetypes.guess_type(info.name)[0] or "application/octet-stream"
     else:
         media = "application/gzip"
         headers["content-disposition"] = attachment(f"{info.name or 'archive'}.tar.gz")
-    if request.method == "HEAD" or status == 416:
-        await Inbox(state_of(request)["nats"], opened.subject).abort()
+    if request.method == "HEAD":
+        await Inbox(nats, opened.subject).abort()
         return Response(status_code=status, headers=headers, media_type=media)
-    stream = _pull(state_of(request)["nats"], opened)
+    stream = _pull(nats, opened)
     return StreamingResponse(stream, status_code=status, headers=headers, media_type=media)
 
 
@@ -360,10 +406,13 @@ ROUTES: list[BaseRoute] = [
             "Download a file (streamed; Range, ETag)",
             "files",
             _BINARY,
-            errors=(404, 409),
+            errors=(404, 409, 416),
             description="`{path}` is the absolute path without its leading slash"
             " (`files/workspace/a.csv` is /workspace/a.csv). A `Range: bytes=a-b` header"
-            " answers 206 with those bytes.",
+            " (or `a-`, or the suffix `-n`) answers 206 with those bytes, or"
+            " `416 range_not_satisfiable` with `Content-Range: bytes */size` when none of"
+            " the file is in it; an empty file is answered whole (200) whatever the range."
+            " `If-None-Match` with the `ETag` answered before: 304, no body.",
         ),
     ),
     ApiRoute(

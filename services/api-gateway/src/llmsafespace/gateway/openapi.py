@@ -37,6 +37,7 @@ _DESCRIPTIONS = {
     404: "Not found, or not yours (`not_found`)",
     409: "Conflicts with the current state (`conflict`, `sandbox_not_running`, `sandbox_paused`)",
     413: "Body too large (`payload_too_large`)",
+    416: "None of the file is in the range (`range_not_satisfiable`)",
     429: "Rate limit (`rate_limited`) or quota (`quota_exceeded`) exceeded",
     500: "Internal error (`internal_error`)",
     503: "A service is unavailable (`service_unavailable`, `runtime_unavailable`)",

@@ -157,3 +157,62 @@ def test_a_templates_layer_is_a_root_and_a_read_only_one_refuses_writes_as_forbi
     assert refused.value.code == "invalid_path"
     read_only = OSError(errno.EROFS, os.strerror(errno.EROFS))
     assert paths.failure(read_only, "/opt/template/x").code == "forbidden"
+
+
+def test_deleting_a_symlink_removes_the_link_and_leaves_its_target(root: Path) -> None:
+    (root / "project" / "src").mkdir(parents=True)
+    (root / "project" / "src" / "main.py").write_text("code")
+    (root / "target.txt").write_text("kept")
+    (root / "shortcut").symlink_to("project")
+    (root / "link.txt").symlink_to("target.txt")
+    assert files.delete({"path": f"{root}/shortcut", "recursive": True}) == {
+        "path": f"{root}/shortcut"
+    }
+    files.delete({"path": f"{root}/link.txt"})
+    assert sorted(os.listdir(root)) == ["project", "target.txt"]
+    assert (root / "project" / "src" / "main.py").read_text() == "code"
+    assert (root / "target.txt").read_text() == "kept"
+
+
+def test_a_symlink_that_leads_out_can_be_deleted_but_not_followed(root: Path) -> None:
+    (root / "pw").symlink_to("/etc/passwd")
+    (root / "out").symlink_to("/etc")
+    with pytest.raises(FileError) as refused:
+        files.delete({"path": f"{root}/out/passwd"})  # the parent is outside: refused
+    assert refused.value.code == "invalid_path"
+    files.delete({"path": f"{root}/pw"})
+    files.delete({"path": f"{root}/out", "recursive": True})
+    assert os.listdir(root) == []
+    assert os.path.exists("/etc/passwd")
+
+
+def test_deleting_below_a_linked_directory_deletes_in_the_directory(root: Path) -> None:
+    (root / "project").mkdir()
+    (root / "project" / "a.txt").write_text("a")
+    (root / "shortcut").symlink_to("project")
+    assert files.delete({"path": f"{root}/shortcut/a.txt"}) == {"path": f"{root}/project/a.txt"}
+    assert os.listdir(root / "project") == []
+
+
+def test_a_root_itself_cannot_be_deleted(root: Path) -> None:
+    with pytest.raises(FileError) as refused:
+        files.delete({"path": str(root), "recursive": True})
+    assert refused.value.code == "invalid_path"
+    assert root.is_dir()
+
+
+def test_a_link_the_agent_may_not_read_is_outside_like_any_link_that_leads_out(
+    root: Path,
+) -> None:
+    try:
+        os.readlink("/proc/1/root")
+    except PermissionError:
+        pass  # as in a sandbox (and, without CAP_SYS_PTRACE, as root)
+    else:
+        pytest.skip("pid 1's root is readable here: the link cannot be made unreadable")
+    (root / "root1").symlink_to("/proc/1/root")
+    for path in (f"{root}/root1/etc/passwd", f"{root}/root1"):
+        with pytest.raises(FileError) as refused:
+            paths.resolve(path)
+        assert refused.value.code == "invalid_path"
+        assert "is not inside" in str(refused.value)

@@ -75,7 +75,9 @@ def list_files(request: Frame) -> Frame:
 
 
 def delete(request: Frame) -> Frame:
-    target = resolve(request.get("path"))
+    """Remove a file or (with ``recursive``) a directory; a symlink is removed itself,
+    never what it points to, wherever that is."""
+    target = resolve(request.get("path"), follow=False)
     parent = _open_parent(target)
     try:
         st = os.stat(target.name, dir_fd=parent, follow_symlinks=False)

@@ -92,8 +92,11 @@ class Resolved:
         return self.open_dir(self.parts[:-1], create=create)
 
 
-def resolve(path: object) -> Resolved:
-    """Check a client's path and resolve its symlinks; the result must stay inside a root."""
+def resolve(path: object, *, follow: bool = True) -> Resolved:
+    """Check a client's path and resolve its symlinks; the result must stay inside a root.
+    Without ``follow`` the last component is kept as it is (a symlink there is the link
+    itself, wherever it leads, as ``rm`` sees it): only the directories above it are
+    resolved, and they must be inside a root."""
     if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
         raise FileError("invalid_path", "a path must be absolute, without NUL bytes")
     if len(path.encode()) > MAX_PATH:
@@ -101,11 +104,17 @@ def resolve(path: object) -> Resolved:
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise FileError("invalid_path", "a path must not contain '..'")
-    real = os.path.realpath("/" + "/".join(parts))
+    last: tuple[str, ...] = ()
+    if not follow and "/" + "/".join(parts) not in ROOTS:
+        last, parts = tuple(parts[-1:]), parts[:-1]
+    try:
+        real = os.path.realpath("/" + "/".join(parts))
+    except OSError:  # a link it may not read (/proc/1/root): not shown to be inside
+        real = ""
     for root in ROOTS:
         if real == root or real.startswith(root + "/"):
             below = real[len(root) :].split("/")
-            return Resolved(root, tuple(part for part in below if part))
+            return Resolved(root, (*(part for part in below if part), *last))
     raise FileError("invalid_path", f"{path} is not inside {', '.join(ROOTS)}")
 
 

@@ -238,6 +238,42 @@ async def test_archives_with_escaping_members_are_refused(
         assert up.status_code == 400, up.text
 
 
+async def test_a_symlink_is_listed_and_deleted_as_itself(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    await run(
+        api,
+        sandbox_id,
+        "import os\n"
+        "os.makedirs('/workspace/linked/project/src')\n"
+        "open('/workspace/linked/project/src/main.py', 'w').write('code')\n"
+        "os.symlink('project', '/workspace/linked/shortcut')\n"
+        "os.symlink('/etc/passwd', '/workspace/linked/pw')",
+    )
+    base = f"/sandboxes/{sandbox_id}/files/workspace/linked"
+    listed = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/linked"})
+    assert listed.status_code == 200, listed.text
+    entries = {entry["name"]: entry for entry in listed.json()["files"]}
+    assert (entries["shortcut"]["isSymlink"], entries["shortcut"]["symlinkTarget"]) == (
+        True,
+        "project",
+    )
+    assert entries["pw"]["symlinkTarget"] == "/etc/passwd"
+    assert (entries["project"]["isSymlink"], entries["project"]["isDirectory"]) == (False, True)
+    assert "symlinkTarget" not in entries["project"]
+    for name in ("shortcut", "pw"):
+        deleted = await api.delete(f"{base}/{name}", params={"recursive": "true"})
+        assert deleted.status_code == 200, deleted.text
+    left = await run(
+        api,
+        sandbox_id,
+        "import os\n"
+        "print(sorted(os.listdir('/workspace/linked')),"
+        " open('/workspace/linked/project/src/main.py').read(), os.path.exists('/etc/passwd'))",
+    )
+    assert left["stdout"] == "['project'] code True\n"
+
+
 async def test_range_requests_return_the_asked_bytes(
     api: httpx.AsyncClient, sandbox_id: str
 ) -> None:

@@ -216,3 +216,30 @@ def test_a_link_the_agent_may_not_read_is_outside_like_any_link_that_leads_out(
             paths.resolve(path)
         assert refused.value.code == "invalid_path"
         assert "is not inside" in str(refused.value)
+
+
+def test_a_listing_shows_a_symlink_as_a_link_with_its_target(root: Path) -> None:
+    (root / "project").mkdir()
+    (root / "a.txt").write_text("a")
+    (root / "shortcut").symlink_to("project")
+    (root / "pw").symlink_to("/etc/passwd")
+    (root / "dangling").symlink_to("nowhere")
+    for recursive in (False, True):
+        listing = files.list_files({"path": str(root), "recursive": recursive})
+        entries = {entry["name"]: entry for entry in listing["files"]}
+        assert sorted(entries) == ["a.txt", "dangling", "project", "pw", "shortcut"]
+        links = {name: entry.get("symlinkTarget") for name, entry in entries.items()}
+        assert links == {
+            "a.txt": None,
+            "dangling": "nowhere",
+            "project": None,
+            "pw": "/etc/passwd",
+            "shortcut": "project",
+        }
+        assert [name for name, entry in entries.items() if entry["isSymlink"]] == [
+            "dangling",
+            "pw",
+            "shortcut",
+        ]
+        assert not entries["shortcut"]["isDirectory"]
+        assert entries["project"]["isDirectory"]

@@ -53,15 +53,13 @@ def list_files(request: Frame) -> Frame:
             for top, dirs, names, dir_fd in os.fwalk(".", dir_fd=fd):
                 base = os.path.normpath(os.path.join(target.path, top))
                 for name in sorted(dirs + names):
-                    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                    entries.append(info(f"{base}/{name}", name, st))
+                    entries.append(_entry(f"{base}/{name}", name, dir_fd))
                 if len(entries) >= MAX_LISTING:
                     break
         else:
             with os.scandir(fd) as scan:
                 for entry in scan:
-                    st = entry.stat(follow_symlinks=False)
-                    entries.append(info(f"{target.path}/{entry.name}", entry.name, st))
+                    entries.append(_entry(f"{target.path}/{entry.name}", entry.name, fd))
     except OSError as exc:
         raise failure(exc, target.path) from exc
     finally:
@@ -72,6 +70,13 @@ def list_files(request: Frame) -> Frame:
         "files": entries[:MAX_LISTING],
         "truncated": len(entries) > MAX_LISTING,
     }
+
+
+def _entry(path: str, name: str, dir_fd: int) -> dict[str, Any]:
+    """The listing entry of ``name`` in the directory ``dir_fd`` (a symlink as itself)."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    link = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
+    return info(path, name, st, link)
 
 
 def delete(request: Frame) -> Frame:

@@ -124,9 +124,10 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
-def info(path: str, name: str, st: os.stat_result) -> dict[str, Any]:
-    """A listing entry (camelCase, as the contracts' FileInfo)."""
-    return {
+def info(path: str, name: str, st: os.stat_result, link: str | None = None) -> dict[str, Any]:
+    """A listing entry (camelCase, as the contracts' FileInfo); ``st`` from an lstat, and
+    for a symlink ``link``, what it points to (as ``readlink`` gives it)."""
+    entry: dict[str, Any] = {
         "path": path,
         "name": name,
         "size": st.st_size,
@@ -134,7 +135,11 @@ def info(path: str, name: str, st: os.stat_result) -> dict[str, Any]:
         "modifiedAt": _iso(st.st_mtime),
         "createdAt": _iso(st.st_ctime),
         "mode": f"{st.st_mode & 0o7777:04o}",
+        "isSymlink": stat.S_ISLNK(st.st_mode),
     }
+    if link is not None:
+        entry["symlinkTarget"] = link
+    return entry
 
 
 def etag(st: os.stat_result) -> str:

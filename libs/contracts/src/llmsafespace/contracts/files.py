@@ -61,6 +61,14 @@ class FileInfo(Contract):
     modified_at: datetime
     created_at: datetime = Field(description="The inode's change time (Linux keeps no birth time)")
     mode: str = Field(description="Permission bits in octal, e.g. 0644")
+    is_symlink: bool = Field(
+        default=False,
+        description="A symbolic link, described as itself (`isDirectory` is false, `size` "
+        "is the length of its target)",
+    )
+    symlink_target: str | None = Field(
+        default=None, description="What a symlink points to, as written (not resolved)"
+    )
 
 
 class FileListing(Contract):

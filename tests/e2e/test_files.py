@@ -223,19 +223,27 @@ async def test_directories_go_up_and_come_down_as_tar_gz(
 async def test_archives_with_escaping_members_are_refused(
     api: httpx.AsyncClient, sandbox_id: str
 ) -> None:
-    for name, kind in (("../escape.txt", tarfile.REGTYPE), ("link", tarfile.SYMTYPE)):
+    """A member out of the archive, or one that would be written through a link the
+    archive made (links themselves may point anywhere: the sandbox can make those)."""
+    await run(api, sandbox_id, "import os; os.makedirs('/workspace/aside', exist_ok=True)")
+    escaping = ("../escape.txt", tarfile.REGTYPE, "")
+    link = ("link", tarfile.SYMTYPE, "/workspace/aside")
+    through = ("link/planted.txt", tarfile.REGTYPE, "")
+    for members in ([escaping], [link, through]):
         packed = io.BytesIO()
         with tarfile.open(fileobj=packed, mode="w:gz") as archive:
-            entry = tarfile.TarInfo(name)
-            entry.type = kind
-            entry.linkname = "/etc/passwd"
-            archive.addfile(entry, io.BytesIO(b""))
+            for name, kind, target in members:
+                entry = tarfile.TarInfo(name)
+                entry.type, entry.linkname = kind, target
+                archive.addfile(entry, io.BytesIO(b""))
         up = await api.post(
             f"/sandboxes/{sandbox_id}/files/archive",
             params={"path": "/workspace/evil"},
             content=packed.getvalue(),
         )
         assert up.status_code == 400, up.text
+    aside = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/aside"})
+    assert aside.json()["files"] == []
 
 
 async def test_a_symlink_is_listed_and_deleted_as_itself(

@@ -86,6 +86,46 @@ async def test_a_sandbox_started_from_a_snapshot_has_its_files_packages_and_env(
     assert (await api.get(f"/snapshots/{snapshot['id']}")).status_code == 404
 
 
+VENV = """
+import os, subprocess
+subprocess.run(['python3', '-m', 'venv', '--without-pip', '/workspace/venv'], check=True)
+open('/workspace/data.txt', 'w').write('kept')
+os.symlink('data.txt', '/workspace/inner_link')
+"""
+CHECK_VENV = """
+import os, subprocess
+ran = subprocess.run(['/workspace/venv/bin/python', '-c', 'import sys; print(sys.prefix)'],
+                     capture_output=True, text=True)
+(sorted((name, os.readlink(f'/workspace/venv/bin/{name}'))
+        for name in os.listdir('/workspace/venv/bin')
+        if os.path.islink(f'/workspace/venv/bin/{name}')),
+ os.readlink('/workspace/inner_link'), ran.stdout.strip(), ran.returncode)
+"""
+
+
+async def test_a_venv_restored_from_a_snapshot_keeps_its_links_and_runs(
+    api: httpx.AsyncClient,
+) -> None:
+    """A venv's bin/python is a link out of the workspace (to the system's python), its
+    other names links beside it: both kinds come back as links."""
+    created = await api.post("/sandboxes", json={"timeout": 600})
+    assert created.status_code == 201, created.text
+    source = created.json()["id"]
+    await _run(api, source, VENV)
+    before = (await _run(api, source, CHECK_VENV))["result"]
+    links, inner, prefix, code = ast.literal_eval(str(before))
+    assert any(target.startswith("/") for _, target in links), links
+    assert (inner, prefix, code) == ("data.txt", "/workspace/venv", 0)
+    snapshot = await _snapshot(api, source, "venv")
+    await api.delete(f"/sandboxes/{source}")
+    restored = await api.post("/sandboxes", json={"snapshot": snapshot["id"], "timeout": 600})
+    assert restored.status_code == 201, restored.text
+    after = await _run(api, restored.json()["id"], CHECK_VENV)
+    assert after["result"] == before
+    await api.delete(f"/sandboxes/{restored.json()['id']}")
+    assert (await api.delete(f"/snapshots/{snapshot['id']}")).status_code == 200
+
+
 async def test_snapshots_of_near_identical_workspaces_share_their_chunks(
     api: httpx.AsyncClient,
 ) -> None:

@@ -9,14 +9,20 @@ only when the whole archive unpacked (and its gzip trailer checked) are the stag
 renamed into place (merged into directories that already exist, after checking that
 nothing conflicts). A corrupt or truncated archive, a refused member, a full disk or a
 cancelled transfer leave the target as it was. Refused: members with `..`, absolute paths
-or NUL bytes, links that lead out of the archive, and anything but files, directories and
-links."""
+or NUL bytes, hard links to anything but a file unpacked before them, and anything but
+files, directories and links.
+
+Symlinks go both ways as symlinks, their targets verbatim, wherever they lead (a venv's
+`bin/python` points to `/usr/bin`): the sandbox's user can make any link anyway, so what
+one points to guards nothing. What does is that nothing is ever written through one:
+each member's path is opened a component at a time with O_NOFOLLOW, so a later member
+under a link's name (`link/file`, or `link` itself) is refused, not followed, and the
+staged entries are renamed into place, which replaces a link rather than following it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
 import secrets
 import shutil
 import stat
@@ -95,61 +101,15 @@ def _member_parts(name: str) -> tuple[str, ...]:
     return parts
 
 
-def _check_link(member: tarfile.TarInfo) -> None:
-    """A symlink must stay inside the archive: relative, never climbing above its root."""
-    link = member.linkname
-    inside = posixpath.normpath(posixpath.join(posixpath.dirname(member.name), link))
-    if not link or link.startswith("/") or "\x00" in link or inside.split("/")[0] == "..":
-        raise FileError("invalid_path", f"archive member {member.name!r} links outside")
-
-
-MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
-
-
-def _resolves_inside(root: int, parts: tuple[str, ...]) -> bool:
-    """Whether the symlink at ``parts`` (under the dir ``root``), followed through every
-    link it passes, ends inside ``root``: ``l -> .`` then ``x -> l/..`` is lexically
-    inside, and a chain of such links climbs to ``/``."""
-    where: list[str] = list(parts[:-1])
-    pending = os.readlink("/".join(parts), dir_fd=root).split("/")
-    hops = 0
-    while pending:
-        part = pending.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not where:
-                return False
-            where.pop()
-            continue
-        try:
-            st = os.stat("/".join([*where, part]), dir_fd=root, follow_symlinks=False)
-        except (FileNotFoundError, NotADirectoryError):
-            where.append(part)  # nothing there (yet): the rest is lexical
-            continue
-        if not stat.S_ISLNK(st.st_mode):
-            where.append(part)
-            continue
-        hops += 1
-        target = os.readlink("/".join([*where, part]), dir_fd=root)
-        if hops > MAX_LINK_HOPS or target.startswith("/"):
-            return False
-        pending = [*target.split("/"), *pending]
-    return True
-
-
-def _check_links(staging: Resolved, links: list[tuple[str, ...]]) -> None:
-    """Once every member is unpacked: each symlink, resolved, stays inside the archive."""
-    if not links:
-        return
-    root = staging.open_dir()
+def _symlink(member: tarfile.TarInfo, entry: Resolved) -> None:
+    """The symlink ``member`` at ``entry``, its target as the archive gives it."""
+    if not member.linkname:
+        raise FileError("invalid_request", f"archive member {member.name!r}: an empty link")
+    parent = entry.open_parent(create=True)
     try:
-        for parts in links:
-            if not _resolves_inside(root, parts):
-                name = "/".join(parts)
-                raise FileError("invalid_path", f"archive member {name!r} links outside")
+        os.symlink(member.linkname, entry.name, dir_fd=parent)
     finally:
-        os.close(root)
+        os.close(parent)
 
 
 class _Inflated:
@@ -188,7 +148,6 @@ class _Inflated:
 
 def _extract(stream: Source, staging: Resolved) -> int:
     count = 0
-    links: list[tuple[str, ...]] = []
     inflated = _Inflated(stream)
     # Stream mode ("r|"): members in order, each file read once, nothing seeked or kept.
     with tarfile.open(fileobj=cast(IO[bytes], inflated), mode="r|", bufsize=CHUNK) as archive:
@@ -202,20 +161,13 @@ def _extract(stream: Source, staging: Resolved) -> int:
             elif member.isfile():
                 _extract_file(archive, member, entry)
             elif member.issym():
-                _check_link(member)
-                parent = entry.open_parent(create=True)
-                try:
-                    os.symlink(member.linkname, entry.name, dir_fd=parent)
-                finally:
-                    os.close(parent)
-                links.append(parts)
+                _symlink(member, entry)
             elif member.islnk():
                 _hard_link(member, staging, entry)
             else:
                 raise FileError("invalid_request", f"archive member {member.name!r} is not a file")
             count += 1
     inflated.finish()
-    _check_links(staging, links)
     return count
 
 
@@ -329,7 +281,9 @@ class _Outlet:
 
 
 def pack(top: int, sink: Sink) -> None:
-    """Write the directory open as ``top`` to ``sink`` as a tar.gz, as it is walked."""
+    """Write the directory open as ``top`` to ``sink`` as a tar.gz, as it is walked:
+    directories, files and symlinks (as links, never followed); sockets and FIFOs are
+    left out."""
     outlet = _Outlet(sink)
     # Stream mode ("w|gz"): written in order, never seeked, so nothing is staged.
     with tarfile.open(fileobj=cast(IO[bytes], outlet), mode="w|gz", bufsize=CHUNK) as archive:
@@ -342,6 +296,10 @@ def pack(top: int, sink: Sink) -> None:
                     entry.mtime, entry.mode = int(st.st_mtime), st.st_mode & 0o7777
                     if stat.S_ISDIR(st.st_mode):
                         entry.type = tarfile.DIRTYPE
+                        archive.addfile(entry)
+                    elif stat.S_ISLNK(st.st_mode):
+                        entry.type = tarfile.SYMTYPE
+                        entry.linkname = os.readlink(name, dir_fd=dir_fd)
                         archive.addfile(entry)
                     elif stat.S_ISREG(st.st_mode):
                         entry.size = st.st_size

@@ -37,6 +37,7 @@ else:  # its C module, as the worker (``signal`` loads its enums into every sand
 
 INTERRUPT_GRACE = 2.0
 RESTART_NOTICE = "\n[agent] the interpreter did not stop and was restarted; its state is lost\n"
+DIED_NOTICE = "\n[agent] the interpreter {how}; its state is lost\n"
 RECLAIM_NOTICE = (
     "\n[agent] the sandbox ran out of processes (pids limit); the interpreter and what its"
     " cells started were killed; its state is lost\n"
@@ -295,7 +296,7 @@ class Interpreter:
         if reason is not None:
             sink("stderr", RESTART_NOTICE)
             return stopped(reason, Usage(wall_ms, 0.0, 0))
-        return _died(worker.returncode or 0, wall_ms, oom_before)
+        return _died(worker.returncode or 0, wall_ms, oom_before, sink)
 
     def reclaim(self) -> None:
         """Kill the worker's process group, and with it what its cells started (a fork bomb
@@ -350,8 +351,19 @@ def _outcome(header: Frame, wall_ms: float) -> Outcome:
     return Outcome("failed", 1, "exit", usage, error=header.get("error"))
 
 
-def _died(returncode: int, wall_ms: float, oom_before: int) -> Outcome:
+def _died(returncode: int, wall_ms: float, oom_before: int, sink: Sink) -> Outcome:
+    """The outcome of a cell whose interpreter ended under it; its stderr says so, since
+    the next cell runs in a fresh one. An exit with code 0 (``os._exit(0)``) completed."""
     usage = Usage(wall_ms, 0.0, 0)
     if returncode < 0:
-        return Outcome("failed", 128 - returncode, ended_by_signal(-returncode, oom_before), usage)
-    return Outcome("failed", returncode, "exit", usage)
+        ended_by = ended_by_signal(-returncode, oom_before)
+        how = (
+            "ran out of memory and was killed"
+            if ended_by == "oom"
+            else f"was killed by signal {-returncode} ({signal.strsignal(-returncode)})"
+        )
+        sink("stderr", DIED_NOTICE.format(how=how))
+        return Outcome("failed", 128 - returncode, ended_by, usage)
+    sink("stderr", DIED_NOTICE.format(how=f"exited with code {returncode}"))
+    status = "failed" if returncode else "completed"
+    return Outcome(status, returncode, "exit", usage)

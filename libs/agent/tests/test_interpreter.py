@@ -1,0 +1,59 @@
+"""The persistent interpreter: what a cell whose interpreter ends under it reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmsafespace.agent.cancel import Cancel
+from llmsafespace.agent.frames import Outcome
+from llmsafespace.agent.interpreter import Interpreter
+
+
+@pytest.fixture
+def interpreter(tmp_path: Path) -> Iterator[Interpreter]:
+    interpreter = Interpreter(str(tmp_path), {"PATH": "/usr/bin:/bin"})
+    try:
+        yield interpreter
+    finally:
+        interpreter.close()
+
+
+def run(interpreter: Interpreter, code: str) -> tuple[Outcome, str]:
+    """The cell's outcome and its stderr."""
+    stderr: list[str] = []
+
+    def sink(stream: str, text: str) -> None:
+        if stream == "stderr":
+            stderr.append(text)
+
+    outcome = interpreter.run(code, time_limit=30, sink=sink, cancel=Cancel())
+    return outcome, "".join(stderr)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "exit_code", "ended_by", "how"),
+    [
+        ("import os; os._exit(0)", "completed", 0, "exit", "exited with code 0"),
+        ("import os; os._exit(3)", "failed", 3, "exit", "exited with code 3"),
+        (
+            "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+            "failed",
+            137,
+            "signal",
+            "was killed by signal 9 (Killed)",
+        ),
+    ],
+)
+def test_a_cell_whose_interpreter_ends_says_so_and_the_state_is_gone(
+    interpreter: Interpreter, code: str, status: str, exit_code: int, ended_by: str, how: str
+) -> None:
+    run(interpreter, "y = 5")
+    ended, stderr = run(interpreter, code)
+    assert (ended.status, ended.exit_code, ended.ended_by) == (status, exit_code, ended_by)
+    assert stderr == f"\n[agent] the interpreter {how}; its state is lost\n"
+    after, stderr = run(interpreter, "y")
+    assert after.error is not None
+    assert after.error["name"] == "NameError"

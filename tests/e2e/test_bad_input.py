@@ -45,6 +45,22 @@ async def test_malformed_json_is_a_400(api: httpx.AsyncClient, sandbox_id: str, 
     assert_error(response, 400, "invalid_request")
 
 
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/execute", '{"type": "code", "content": "1", "timeout": NaN}'),
+        ("/execute", '{"type": "code", "content": "1", "idleTimeout": Infinity}'),
+        ("", '{"resources": {"cpu": -Infinity}}'),
+    ],
+)
+async def test_nan_and_infinity_are_malformed_json_not_out_of_range(
+    api: httpx.AsyncClient, sandbox_id: str, path: str, raw: str
+) -> None:
+    url = f"/sandboxes/{sandbox_id}{path}" if path else "/sandboxes"
+    error = assert_error(await api.post(url, content=raw.encode()), 400, "invalid_request")
+    assert str(error["message"]).startswith("malformed JSON"), error
+
+
 async def test_create_names_the_bad_field(api: httpx.AsyncClient) -> None:
     response = await api.post("/sandboxes", json={"timeout": 0, "resources": {"cpu": "x"}})
     error = assert_error(response, 400, "invalid_request")
@@ -250,6 +266,11 @@ async def ws_exchange(stack, sandbox_id: str, messages: list[str]) -> list[dict[
             "invalid_message",
         ),
         ('{"type": "ping", "timestamp": ' + HUGE + "}", "invalid_message"),
+        (
+            '{"type": "execute", "executionId": "exec-f1", "mode": "code", "content": "1",'
+            ' "timeout": NaN}',
+            "invalid_message",
+        ),
         (
             '{"type": "execute", "executionId": "exec-n1", "mode": "command", "content": "env",'
             ' "env": {"A": "\\u0000"}}',

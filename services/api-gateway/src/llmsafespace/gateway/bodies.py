@@ -19,13 +19,19 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 class MalformedJson(ValueError):
     """Not JSON this API accepts: a syntax error, nesting past the parser's depth, an
-    integer past Python's 4300 digits, invalid UTF-8 or an unpaired surrogate."""
+    integer past Python's 4300 digits, `NaN` or `Infinity` (not JSON; Python reads them),
+    invalid UTF-8 or an unpaired surrogate."""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def decode_json(raw: bytes | str) -> Any:
+    """A request body's or a socket frame's JSON, or `MalformedJson`."""
     try:
         text = raw if isinstance(raw, str) else raw.decode()  # JSON on the wire is UTF-8
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except (RecursionError, ValueError) as exc:  # UnicodeDecodeError, JSONDecodeError too
         raise MalformedJson(str(exc)) from exc
     if _SURROGATE_ESCAPE.search(text):

@@ -62,3 +62,19 @@ async def test_meaningless_egress_is_a_400_naming_the_field(
     error = created.json()["error"]
     assert error["code"] == "invalid_request"
     assert any(field in name for name in error["details"]["fields"]), error
+
+
+@pytest.mark.local_driver("the interfaces probed are those of the local driver's namespace")
+async def test_a_network_turned_off_in_words_is_no_network(api: httpx.AsyncClient) -> None:
+    created = await api.post("/sandboxes", json={"networkAccess": {"enabled": False}})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    try:
+        probe = await api.post(
+            f"/sandboxes/{sandbox_id}/execute",
+            json={"type": "command", "content": "tail -n +3 /proc/net/dev | cut -d: -f1"},
+        )
+        assert probe.status_code == 200, probe.text
+        assert probe.json()["stdout"].split() == ["lo"], probe.text  # its only interface
+    finally:
+        await api.delete(f"/sandboxes/{sandbox_id}")

@@ -271,6 +271,35 @@ async def test_an_unknown_template_is_a_400_naming_the_ready_ones(
     assert pool.status_code == 400, pool.text
 
 
+async def test_a_template_of_another_runtime_is_used_without_naming_it(
+    admin: httpx.AsyncClient,
+) -> None:
+    name = f"tpl-node-{secrets.token_hex(4)}"
+    created = await admin.post(
+        "/templates",
+        json={"name": name, "runtime": "node:20", "setupCommands": ["echo node > made.txt"]},
+    )
+    assert created.status_code == 201, created.text
+    pool = f"wp-node-{secrets.token_hex(4)}"
+    try:
+        assert (await settled(admin, name))["status"] == "ready"
+        sandbox = await admin.post("/sandboxes", json={"template": name})
+        assert sandbox.status_code == 201, sandbox.text
+        assert sandbox.json()["runtime"] == "node:20", sandbox.text
+        result = await run(admin, sandbox.json()["id"], "code", "console.log(6 * 7)")
+        assert result["stdout"] == "42\n", result
+        await admin.delete(f"/sandboxes/{sandbox.json()['id']}")
+        made = await admin.post("/warmpools", json={"name": pool, "template": name, "minSize": 1})
+        assert made.status_code == 201, made.text
+        assert made.json()["spec"]["runtime"] == "node:20", made.text
+        other = await admin.post("/sandboxes", json={"template": name, "runtime": "python:3.11"})
+        assert other.status_code == 400, other.text
+        assert "omit `runtime`" in other.json()["error"]["message"], other.text
+    finally:
+        await admin.delete(f"/warmpools/{pool}")
+        await admin.delete(f"/templates/{name}")
+
+
 async def test_a_build_that_fails_says_why_with_its_log(
     admin: httpx.AsyncClient, mirrored: str
 ) -> None:

@@ -242,3 +242,24 @@ def test_server_messages_are_told_apart_by_type_and_keep_their_wire_form(
     parsed = TypeAdapter(contracts.ServerMessage).validate_python(message)
     assert type(parsed).__name__ == kind
     assert parsed.model_dump(mode="json", by_alias=True, exclude_none=True) == message
+
+
+def test_a_field_the_client_left_out_is_still_unset_after_the_bus() -> None:
+    """A service asks whether a create named its runtime (a template's is taken when it did
+    not) or gave egress rules (refused without `enabled`): what travels on the bus must
+    leave those unset, while a reply or a stored row still writes every field."""
+    sent = CreateSandboxRequest.model_validate({"networkAccess": {"enabled": False}})
+    received = CreateSandboxRequest.model_validate_json(
+        sent.model_dump_json(by_alias=True, context=contracts.BUS)
+    )
+    assert "runtime" not in received.model_fields_set
+    assert received.runtime == "python:3.11"
+    assert received.network_access is not None
+    assert "egress" not in received.network_access.model_fields_set
+    named = CreateSandboxRequest.model_validate({"runtime": "node:20"})
+    again = CreateSandboxRequest.model_validate_json(
+        named.model_dump_json(by_alias=True, context=contracts.BUS)
+    )
+    assert "runtime" in again.model_fields_set
+    assert json.loads(sent.model_dump_json(by_alias=True))["runtime"] == "python:3.11"
+    assert "runtime" in CreateSandboxRequest.model_json_schema(mode="serialization")["properties"]

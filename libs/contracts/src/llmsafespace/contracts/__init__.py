@@ -11,7 +11,7 @@ from .accounts import (
     User,
 )
 from .audit import AuditEvent, AuditKind, AuditPage, AuditQuery
-from .base import Contract, Request
+from .base import BUS, Contract, GivenRequest, Request
 from .caller import Caller, Role
 from .commands import Broadcast, Command
 from .errors import HTTP_STATUS, ErrorBody, ErrorCode, ErrorEnvelope, ServiceError
@@ -185,6 +185,7 @@ __all__ = [
     "AuditPage",
     "AuditQuery",
     "AutoScaling",
+    "BUS",
     "Broadcast",
     "BuildTemplate",
     "CHUNK_BYTES",
@@ -238,6 +239,7 @@ __all__ = [
     "FileInfo",
     "FileListing",
     "FileWritten",
+    "GivenRequest",
     "HTTP_STATUS",
     "InstallPackages",
     "InstallPackagesRequest",

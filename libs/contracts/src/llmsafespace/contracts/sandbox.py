@@ -4,11 +4,11 @@ import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from .base import Contract, Request
+from .base import Contract, GivenRequest, Request
 from .caller import Caller
 from .ids import SandboxId, SnapshotId
 
@@ -154,13 +154,15 @@ class EgressRule(Request):
     )
 
 
-class NetworkAccess(Request):
+class NetworkAccess(GivenRequest):
     """Outbound network for a sandbox: off unless `enabled`; listed ports, on public
     addresses or on the host names and networks the rules name.
 
     Loopback, private, link-local, CGNAT and multicast ranges and the host itself stay
     unreachable whatever the rules say.
     """
+
+    GIVEN: ClassVar[tuple[str, ...]] = ("egress",)  # rules without `enabled` are refused
 
     enabled: bool = Field(default=False, strict=True)
     egress: list[EgressRule] = Field(
@@ -180,8 +182,10 @@ class NetworkAccess(Request):
         return sorted({port for rule in self.egress for port in rule.ports})
 
 
-class CreateSandboxRequest(Request):
+class CreateSandboxRequest(GivenRequest):
     """`POST /sandboxes` body."""
+
+    GIVEN: ClassVar[tuple[str, ...]] = ("runtime",)  # a template's or snapshot's if omitted
 
     runtime: str = Field(default="python:3.11", min_length=1, max_length=64)
     security_level: SecurityLevel = SecurityLevel.STANDARD

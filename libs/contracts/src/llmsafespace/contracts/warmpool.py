@@ -2,11 +2,11 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from .base import Contract, Request
+from .base import Contract, GivenRequest, Request
 from .caller import Caller
 from .events import WarmPoolEventName
 from .ids import RuntimeId, SandboxId, SnapshotId, UserId
@@ -51,8 +51,10 @@ class AutoScaling(Request):
     )
 
 
-class WarmPoolSpec(Request):
+class WarmPoolSpec(GivenRequest):
     """`POST /warmpools` body: what a pool keeps ready."""
+
+    GIVEN: ClassVar[tuple[str, ...]] = ("runtime",)  # a template's or snapshot's if omitted
 
     name: PoolName
     runtime: str = Field(default="python:3.11", min_length=1, max_length=64)

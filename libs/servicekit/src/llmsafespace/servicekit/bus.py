@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
 from llmsafespace.contracts import (
+    BUS,
     Broadcast,
     Command,
     Contract,
@@ -133,7 +134,7 @@ class Bus:
     ) -> ReplyT:
         """Send a command; return its typed reply or raise the `ServiceError` it carried."""
         subject = command.subject
-        data = payload.model_dump_json(by_alias=True).encode()
+        data = payload.model_dump_json(by_alias=True, context=BUS).encode()
         headers = self._outgoing(headers)
         started = time.perf_counter()
         try:
@@ -174,7 +175,7 @@ class Bus:
         when no service is there. A streamed execution is spared the acceptance reply's
         trip through the bus, which cost a fifth of a millisecond of its round trip."""
         headers = self._outgoing({REPLY_HEADER: REFUSALS_ONLY})
-        data = payload.model_dump_json(by_alias=True).encode()
+        data = payload.model_dump_json(by_alias=True, context=BUS).encode()
         try:
             await self._nc.publish(command.subject, data, reply=refusals_to, headers=headers)
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
@@ -184,7 +185,7 @@ class Bus:
         """Publish a command every instance hears and none answers (e.g. cancel)."""
         try:
             await self._nc.publish(
-                broadcast.subject, payload.model_dump_json(by_alias=True).encode()
+                broadcast.subject, payload.model_dump_json(by_alias=True, context=BUS).encode()
             )
         except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
             raise ServiceError(ErrorCode.SERVICE_UNAVAILABLE, "message bus unavailable") from exc
@@ -194,7 +195,9 @@ class Bus:
         (events sit on every hot path; the client keeps them in order and buffers them
         through a reconnect). An outage is logged, never raised to callers."""
         try:
-            await self._nc.publish(subject, payload.model_dump_json(by_alias=True).encode())
+            await self._nc.publish(
+                subject, payload.model_dump_json(by_alias=True, context=BUS).encode()
+            )
         except Exception as exc:
             log.warning("event_publish_failed", subject=subject, error=str(exc))
 

@@ -5,15 +5,18 @@ import asyncio
 import hashlib
 import io
 import os
+import re
 import tarfile
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
 from llmsafespace.contracts import FileInfo, FileWritten
 
+from .errors import LLMSafeSpaceError
 from .portal import Portal
 from .transport import Transport
 
@@ -22,6 +25,22 @@ TRANSFER_TIMEOUT = 600.0
 Progress = Callable[[int], None]
 """Called with the number of bytes transferred so far."""
 Data = bytes | str | IO[bytes] | AsyncIterable[bytes]
+_RANGE_SIZE = re.compile(r"bytes (?:\d+-\d+|\*)/(\d+)")
+_RANGE_NOT_SATISFIABLE = 416
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """Part of a file: `data` read from byte `offset`, and the whole file's `size`."""
+
+    data: bytes
+    offset: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        """The byte after the part: where the next one starts."""
+        return self.offset + len(self.data)
 
 
 class AsyncFiles:
@@ -78,6 +97,37 @@ class AsyncFiles:
     async def read_text(self, path: str, encoding: str = "utf-8") -> str:
         return (await self.read(path)).decode(encoding)
 
+    async def read_part(self, path: str, offset: int = 0, length: int = CHUNK) -> FilePart:
+        """At most `length` bytes of `path` from `offset`, and the file's size: a `Range`
+        request, and never more than `length` bytes held, even from a server that sends
+        the whole file. Past the end the part is empty."""
+        if offset < 0 or length < 1:
+            raise ValueError("offset must be >= 0 and length >= 1")
+        headers = {"range": f"bytes={offset}-{offset + length - 1}"}
+        try:
+            async with self._transport.stream(
+                "GET", self._url(path), headers=headers, timeout=TRANSFER_TIMEOUT
+            ) as response:
+                ranged = response.status_code == 206
+                size = _size(response.headers, ranged)
+                skip = 0 if ranged else offset  # a whole file: the part is further in
+                data = bytearray()
+                async for piece in response.aiter_bytes():  # as they come: no read-ahead
+                    if skip >= len(piece):
+                        skip -= len(piece)
+                        continue
+                    data += piece[skip : skip + length - len(data)]
+                    skip = 0
+                    if len(data) >= length:
+                        break
+        except LLMSafeSpaceError as exc:
+            if exc.status != _RANGE_NOT_SATISFIABLE:
+                raise
+            async with self._transport.stream("HEAD", self._url(path)) as response:
+                size = int(response.headers.get("content-length", 0))
+            return FilePart(b"", offset, size)
+        return FilePart(bytes(data), offset, size)
+
     async def download(
         self, path: str, destination: str | Path | IO[bytes], *, progress: Progress | None = None
     ) -> int:
@@ -127,6 +177,16 @@ class AsyncFiles:
             ) as response:
                 await _drain(response.aiter_bytes(CHUNK), packed, progress)
             await asyncio.to_thread(_unpack, packed, Path(local))
+
+
+def _size(headers: Mapping[str, str], ranged: bool) -> int:
+    """The whole file's size: from `Content-Range` (`bytes a-b/size`) of a part, from
+    `Content-Length` of a whole file."""
+    if ranged:
+        match = _RANGE_SIZE.fullmatch(headers.get("content-range", ""))
+        if match is not None:
+            return int(match.group(1))
+    return int(headers.get("content-length", 0))
 
 
 def _pack(local: Path, packed: IO[bytes]) -> int:
@@ -190,6 +250,9 @@ class Files:
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
         return self._portal.call(self._files.read_text(path, encoding))
+
+    def read_part(self, path: str, offset: int = 0, length: int = CHUNK) -> FilePart:
+        return self._portal.call(self._files.read_part(path, offset, length))
 
     def download(
         self, path: str, destination: str | Path | IO[bytes], *, progress: Progress | None = None

@@ -313,8 +313,8 @@ async def test_another_users_sandbox_is_no_such_sandbox(
     async with connect(second_user_key) as client:
         result = await client.call_tool("run_code", {"code": "1", "sandbox_id": sandbox})
         terminated = await client.call_tool("terminate_sandbox", {"sandbox_id": sandbox})
-    assert _error_text(result) == f"no such sandbox: {sandbox}"
-    assert _error_text(terminated) == f"no such sandbox: {sandbox}"
+    assert _error_text(result) == f"not_found: no such sandbox: {sandbox}"
+    assert _error_text(terminated) == f"not_found: no such sandbox: {sandbox}"
     assert "Traceback" not in _error_text(result)
 
 
@@ -362,7 +362,7 @@ async def test_over_http_a_call_without_a_sandbox_uses_the_newest_running_one(
         ended = [_body(await client.call_tool("terminate_sandbox", {})) for _ in range(2)]
         left = await client.call_tool("run_code", {"code": "1"})
     assert [body["sandbox_id"] for body in ended] == [newest, first]
-    assert _error_text(left) == "no sandbox yet: call create_sandbox first"
+    assert _error_text(left) == "not_found: no sandbox yet: call create_sandbox first"
 
 
 async def test_a_session_uses_the_sandbox_it_created(stack) -> None:
@@ -380,3 +380,113 @@ async def test_a_session_uses_the_sandbox_it_created(stack) -> None:
             ended = _body(await client.call_tool("terminate_sandbox", {}))
     assert shown["result"] == "42"
     assert ended["sandbox_id"] == created["sandbox_id"]
+
+
+async def test_read_file_reads_a_large_file_from_its_beginning_a_part_at_a_time(
+    connect: Connect, stack, sandbox
+) -> None:
+    """At most 20,000 bytes a call, from the start; the size and the next offset are
+    given, and a character cut by the limit starts the next part instead."""
+    make = "open('/workspace/big.txt', 'w').write('a' * 19_999 + 'é' + 'b' * 40_000 + 'END')"
+    args = {"path": "big.txt", "sandbox_id": sandbox}
+    async with connect(stack.admin_key) as client:
+        _body(await client.call_tool("run_code", {"code": make, "sandbox_id": sandbox}))
+        first = _body(await client.call_tool("read_file", args))
+        second = _body(await client.call_tool("read_file", {**args, "offset": 19_999}))
+        last = _body(await client.call_tool("read_file", {**args, "offset": 60_000}))
+        past = _body(await client.call_tool("read_file", {**args, "offset": 70_000}))
+        small = await client.call_tool("read_file", {**args, "length": 20_001})
+    assert first["content"] == "a" * 19_999
+    assert (first["size"], first["truncated"], first["next_offset"]) == (60_004, True, 19_999)
+    assert "offset=19999" in first["note"]
+    assert second["content"] == "é" + "b" * 19_998
+    assert second["next_offset"] == 39_999
+    assert (last["content"], last["truncated"]) == ("bEND", False)
+    assert "next_offset" not in last
+    assert (past["content"], past["size"], past["truncated"]) == ("", 60_004, False)
+    assert "length" in _error_text(small)
+
+
+async def test_a_run_the_platform_refuses_is_a_tool_error_with_its_code_and_message(
+    connect: Connect, stack, sandbox
+) -> None:
+    async with connect(stack.admin_key) as client:
+        nul = await client.call_tool("run_code", {"code": "x = 1\0", "sandbox_id": sandbox})
+        cwd = await client.call_tool(
+            "run_command", {"command": "pwd", "cwd": "/tmp\0", "sandbox_id": sandbox}
+        )
+    assert _error_text(nul).startswith("invalid_request: ")
+    assert "NUL" in _error_text(nul)
+    assert _error_text(cwd).startswith("invalid_request: ")
+
+
+async def test_long_output_keeps_its_beginning_and_end_and_says_what_was_dropped(
+    connect: Connect, stack, sandbox
+) -> None:
+    async with connect(stack.admin_key) as client:
+        listed = _body(
+            await client.call_tool(
+                "run_command", {"command": "seq 1 200000", "sandbox_id": sandbox}
+            )
+        )
+        raised = _body(
+            await client.call_tool(
+                "run_code", {"code": "raise ValueError('v' * 500_000)", "sandbox_id": sandbox}
+            )
+        )
+        shown = _body(
+            await client.call_tool("run_code", {"code": "'x' * 100_000", "sandbox_id": sandbox})
+        )
+    written = "".join(f"{n}\n" for n in range(1, 200_001))
+    stdout = listed["stdout"]
+    assert stdout.startswith("1\n2\n3\n")
+    assert stdout.endswith("199999\n200000\n")
+    dropped = listed["truncated"]["stdout"]
+    assert dropped == len(written) - 20_000
+    assert f"[... {dropped} characters dropped ...]" in stdout
+    assert listed["ended_by"] == "exit"
+    assert len(raised["error"]["value"]) < 20_100
+    assert set(raised["truncated"]) >= {"error.value", "error.traceback"}
+    assert raised["error"]["name"] == "ValueError"
+    assert len(shown["result"]) < 20_100
+    assert shown["truncated"] == {"result": 100_002 - 20_000}
+
+
+async def test_a_run_killed_for_memory_says_it_ended_by_oom(
+    connect: Connect, stack, api: httpx.AsyncClient
+) -> None:
+    created = await api.post("/sandboxes", json={"timeout": 300, "resources": {"memory": "128Mi"}})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    try:
+        async with connect(stack.admin_key) as client:
+            hog = {"code": "hog = bytearray(400 * 2**20)", "sandbox_id": sandbox_id}
+            body = _body(await client.call_tool("run_code", hog))
+    finally:
+        await api.delete(f"/sandboxes/{sandbox_id}")
+    assert (body["status"], body["ended_by"]) == ("failed", "oom"), body
+
+
+async def test_svg_and_html_results_arrive_as_text(connect: Connect, stack, sandbox) -> None:
+    code = (
+        "class Drawing:\n"
+        "    def _repr_svg_(self):\n"
+        '        return \'<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>\'\n'
+        "class Page:\n"
+        "    def _repr_html_(self):\n"
+        "        return '<b>bold</b>'\n"
+        "display(Page())\n"
+        "Drawing()"
+    )
+    async with connect(stack.admin_key) as client:
+        ran = await client.call_tool("run_code", {"code": code, "sandbox_id": sandbox})
+    texts = [item.text for item in ran.content[1:] if isinstance(item, types.TextContent)]
+    assert texts == ["<b>bold</b>", '<svg xmlns="http://www.w3.org/2000/svg"><circle r="4"/></svg>']
+
+
+async def test_a_refusal_names_its_reason_once(connect: Connect, stack) -> None:
+    async with connect(stack.admin_key) as client:
+        refused = await client.call_tool("create_sandbox", {"runtime": "ruby:3"})
+    text = _error_text(refused)
+    assert text.startswith("invalid_request: unknown runtime 'ruby:3'")
+    assert text.count("unknown runtime") == 1

@@ -8,6 +8,7 @@ sent a progress token; a cancelled call cancels its execution."""
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeAlias
 
@@ -41,7 +42,14 @@ SessionFor = Callable[[ServerRequestContext[Any, Any]], SandboxSession]
 """Which caller (and which session state) a request belongs to."""
 Content: TypeAlias = types.TextContent | types.ImageContent
 _IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp")
-_TEXTS = ("text/markdown", "text/plain")
+"""Sent as MCP images: what models take as images (SVG is not among them)."""
+_TEXTS = ("image/svg+xml", "text/markdown", "text/plain", "text/html")
+"""Else the first of these as text, richest for a model first. SVG leads: a drawing's
+text/plain is only its repr; HTML trails: a table's text/plain reads better."""
+_DEFAULT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>")
+"""Python's `object.__repr__`: a text/plain that says nothing."""
+HEAD_CHARS = MAX_OUTPUT_CHARS // 4
+"""Of a text cut to `MAX_OUTPUT_CHARS`, how much is its beginning; the rest is its end."""
 
 
 def build_server(session_for: SessionFor) -> Server[Any]:
@@ -136,26 +144,63 @@ def _progress(ctx: ServerRequestContext[Any, Any]) -> Callable[[str, str], Await
 
 
 def _execution(result: ExecutionResult) -> types.CallToolResult:
+    """The result as JSON text (and structured content), then its rich results. A text
+    longer than `MAX_OUTPUT_CHARS` keeps its beginning and end; `truncated` counts the
+    characters dropped from each, and `output_truncated` says the platform kept only part
+    of the output (the first part of each stream)."""
+    dropped: dict[str, int] = {}
+
+    def cut(name: str, text: str | None) -> str | None:
+        if text is None:
+            return None
+        kept, lost = clip(text)
+        if lost:
+            dropped[name] = lost
+        return kept
+
+    error = result.error
     summary: dict[str, Any] = {
         "status": result.status.value,
         "exit_code": result.exit_code,
-        "stdout": result.stdout[-MAX_OUTPUT_CHARS:],
-        "stderr": result.stderr[-MAX_OUTPUT_CHARS:],
-        "result": result.result,
-        "error": result.error.model_dump() if result.error else None,
+        "ended_by": result.ended_by.value if result.ended_by else None,
+        "stdout": cut("stdout", result.stdout),
+        "stderr": cut("stderr", result.stderr),
+        "result": cut("result", result.result),
+        "error": {
+            "name": error.name,
+            "value": cut("error.value", error.value),
+            "traceback": cut("error.traceback", error.traceback),
+        }
+        if error
+        else None,
         "execution_id": result.execution_id,
     }
-    rich = rich_content(getattr(result, "results", None) or ())
+    if result.output_truncated:
+        summary["output_truncated"] = True
+    if dropped:
+        summary["truncated"] = dropped
+    rich = rich_content(result.results)
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=json.dumps(summary)), *rich],
         structured_content=summary,
     )
 
 
+def clip(text: str) -> tuple[str, int]:
+    """`text` cut to about `MAX_OUTPUT_CHARS`, keeping its beginning and its end with a
+    line saying how much is missing between; and how many characters were dropped."""
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text, 0
+    dropped = len(text) - MAX_OUTPUT_CHARS
+    head, tail = text[:HEAD_CHARS], text[len(text) - (MAX_OUTPUT_CHARS - HEAD_CHARS) :]
+    return f"{head}\n[... {dropped} characters dropped ...]\n{tail}", dropped
+
+
 def rich_content(results: Iterable[Any]) -> list[Content]:
     """Rich results (MIME bundles: `{"data": {mime: value}, "isMainResult"}` or the SDK's
-    result objects with `.data`) as MCP content: images as `ImageContent`, else markdown
-    or plain text as `TextContent`. A text-only main result is already `result`."""
+    result objects with `.data`) as MCP content: raster images as `ImageContent`, else
+    the first of SVG, markdown, plain text (not a bare `<… object at 0x…>`) and HTML as
+    `TextContent`, cut like output. A main result's plain text is already `result`."""
     content: list[Content] = []
     for item in results:
         data = item.get("data") if isinstance(item, Mapping) else getattr(item, "data", None)
@@ -166,10 +211,17 @@ def rich_content(results: Iterable[Any]) -> list[Content]:
         if image is not None:
             content.append(types.ImageContent(type="image", data=data[image], mime_type=image))
             continue
-        text = next((data[mime] for mime in _TEXTS if isinstance(data.get(mime), str)), None)
-        if text is not None and not main:
-            content.append(types.TextContent(type="text", text=text))
+        mime = next((mime for mime in _TEXTS if _telling(mime, data.get(mime))), None)
+        if mime is not None and not (main and mime == "text/plain"):
+            content.append(types.TextContent(type="text", text=clip(data[mime])[0]))
     return content
+
+
+def _telling(mime: str, value: object) -> bool:
+    """Whether `value` is text worth showing as `mime`."""
+    if not isinstance(value, str):
+        return False
+    return mime != "text/plain" or _DEFAULT_REPR.fullmatch(value.strip()) is None
 
 
 def _success(body: dict[str, Any]) -> types.CallToolResult:
@@ -186,10 +238,14 @@ def _failure(message: str) -> types.CallToolResult:
 
 
 def _platform_message(error: LLMSafeSpaceError) -> str:
-    """The API's own message, with the bad fields when it named them."""
-    if isinstance(error, ValidationError) and error.fields:
-        return f"{error.message} (" + "; ".join(f"{k}: {v}" for k, v in error.fields.items()) + ")"
-    return error.message
+    """The API's code and message, with the bad fields it named that the message does
+    not already say."""
+    message = f"{error.code}: {error.message}" if error.code else error.message
+    if isinstance(error, ValidationError):
+        fields = [f"{k}: {v}" for k, v in error.fields.items() if str(v) not in error.message]
+        if fields:
+            return f"{message} ({'; '.join(fields)})"
+    return message
 
 
 def _describe(error: ArgumentsError) -> str:

@@ -2,6 +2,7 @@
 JSON schema is what the model reads; validating against it is what refuses wrong types)
 and its implementation on the async SDK, with the caller's own credential."""
 
+import codecs
 import posixpath
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -13,13 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .async_sandbox import AsyncSandbox
 from .config import ClientConfig
-from .errors import LLMSafeSpaceError, NotFoundError
-from .events import Stderr, Stdout
+from .errors import LLMSafeSpaceError, NotFoundError, error_from_envelope
+from .events import Error, Stderr, Stdout
 from .models import ExecutionResult
 from .streaming import AsyncExecutionStream
 
 WORKSPACE = "/workspace"
 MAX_OUTPUT_CHARS = 20_000
+MAX_FILE_BYTES = 20_000
+"""The most `read_file` reads and returns in one call (it never reads a whole file)."""
 OutputSink = Callable[[str, str], Awaitable[None]]
 """Called with (stream, text) for each chunk of a running execution's output."""
 
@@ -80,6 +83,18 @@ class RunCommand(Arguments):
 
 class ReadFile(Arguments):
     path: FilePath
+    offset: int = Field(
+        default=0,
+        ge=0,
+        description="The byte to start at (default 0, the beginning). A read that stops "
+        "short of the end gives the next one's offset.",
+    )
+    length: int = Field(
+        default=MAX_FILE_BYTES,
+        ge=1,
+        le=MAX_FILE_BYTES,
+        description=f"At most this many bytes (default and limit {MAX_FILE_BYTES}).",
+    )
     sandbox_id: SandboxId = None
 
 
@@ -136,7 +151,13 @@ TOOLS: tuple[ToolDefinition, ...] = (
         "stderr and the exit code.",
         RunCommand,
     ),
-    ToolDefinition("read_file", "Read a text file from the sandbox.", ReadFile),
+    ToolDefinition(
+        "read_file",
+        f"Read a text file from the sandbox, from the beginning (or `offset`), at most "
+        f"{MAX_FILE_BYTES} bytes a call. Returns the file's size; when more follows, "
+        "`truncated` is true and `next_offset` is where to continue.",
+        ReadFile,
+    ),
     ToolDefinition(
         "write_file",
         "Write a text file in the sandbox, replacing it; parent directories are created.",
@@ -209,14 +230,23 @@ class SandboxSession:
     async def read_file(self, args: ReadFile) -> dict[str, Any]:
         path = _absolute(args.path)
         async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
-            data = await sandbox.files.read(path)
-        text = data.decode("utf-8", errors="replace")
-        return {
+            part = await sandbox.files.read_part(path, args.offset, args.length)
+        text, used = _decoded(part.data, final=part.end >= part.size)
+        end = part.offset + used
+        body: dict[str, Any] = {
             "path": path,
-            "size": len(data),
-            "content": text[-MAX_OUTPUT_CHARS:],
-            "truncated": len(text) > MAX_OUTPUT_CHARS,
+            "size": part.size,
+            "offset": part.offset,
+            "content": text,
+            "truncated": end < part.size,
         }
+        if end < part.size:
+            body["next_offset"] = end
+            body["note"] = (
+                f"showing {used} bytes from offset {part.offset} of a {part.size}-byte file; "
+                f"call read_file with offset={end} for more"
+            )
+        return body
 
     async def write_file(self, args: WriteFile) -> dict[str, Any]:
         path = _absolute(args.path)
@@ -274,16 +304,22 @@ async def _followed(
     sandbox: AsyncSandbox, stream: AsyncExecutionStream, on_output: OutputSink | None
 ) -> ExecutionResult:
     """The stream's result, each output chunk passed to `on_output` on the way; a caller
-    that goes away before the end cancels the execution."""
+    that goes away before the end cancels the execution. An `error` the platform sent
+    instead of a result (e.g. code it refused) is raised with its code and message."""
+    refused: Error | None = None
     try:
         async for event in stream:
-            if on_output is not None and isinstance(event, Stdout | Stderr):
+            if isinstance(event, Error):
+                refused = event
+            elif on_output is not None and isinstance(event, Stdout | Stderr):
                 kind = "stdout" if isinstance(event, Stdout) else "stderr"
                 await on_output(kind, event.text)
     except BaseException:
         if stream.result is None:
             await cancel_quietly(sandbox, stream.execution_id)
         raise
+    if refused is not None:
+        raise error_from_envelope({"error": {"code": refused.code, "message": refused.message}})
     return await stream.wait()
 
 
@@ -309,6 +345,17 @@ class _closing:
 
     async def __aexit__(self, *_: object) -> None:
         await self._sandbox.close()
+
+
+def _decoded(data: bytes, *, final: bool) -> tuple[str, int]:
+    """`data` as UTF-8 (bad bytes replaced) and how many bytes that text is: a character
+    cut off at the end is left for the next read, unless the file ends there."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data, final=final)
+    pending = len(decoder.getstate()[0])
+    if pending == len(data) and data:  # nothing but a cut character: show it as it is
+        return data.decode("utf-8", errors="replace"), len(data)
+    return text, len(data) - pending
 
 
 def _absolute(path: str) -> str:

@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from llmsafespace.contracts import (
     Contract,
     DisplayResult,
+    EndedBy,
     ExecutionError,
     ExecutionStatus,
     NetworkAccess,
@@ -143,6 +144,7 @@ class ExecutionResult(Contract):
     results: list[Result] = []
     error: ExecutionError | None = None
     output_truncated: bool = False
+    ended_by: EndedBy | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
     duration_ms: float = 0.0

@@ -104,7 +104,9 @@ async def test_requests_without_a_valid_key_are_401(stack, headers: dict[str, st
 
 async def test_unknown_routes_and_methods_use_the_envelope(api: httpx.AsyncClient) -> None:
     assert_error(await api.get("/nothing-here"), 404, "not_found")
-    assert_error(await api.put("/sandboxes"), 405, "invalid_request")
+    wrong_method = await api.put("/sandboxes")
+    assert_error(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "GET, HEAD, POST"
 
 
 async def test_another_users_sandbox_is_404(

@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     SANDBOX_PAUSED = "sandbox_paused"
     NOT_IMPLEMENTED = "not_implemented"
     RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -48,6 +49,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SANDBOX_PAUSED: 409,
     ErrorCode.NOT_IMPLEMENTED: 501,
     ErrorCode.RANGE_NOT_SATISFIABLE: 416,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
 }
 
 

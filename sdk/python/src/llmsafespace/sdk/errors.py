@@ -104,6 +104,7 @@ ERRORS: dict[str, type[LLMSafeSpaceError]] = {
     ErrorCode.SANDBOX_PAUSED: SandboxPausedError,
     ErrorCode.NOT_IMPLEMENTED: LLMSafeSpaceError,
     ErrorCode.RANGE_NOT_SATISFIABLE: ValidationError,
+    ErrorCode.METHOD_NOT_ALLOWED: ValidationError,
 }
 """Error code (from the envelope) → exception class. The only place codes are mapped."""
 

@@ -20,6 +20,7 @@ from .accounts import CACHE_PREFIX, Accounts, cache_client
 from .audit import ROUTES as AUDIT_ROUTES
 from .catalog import ROUTES as CATALOG_ROUTES
 from .confirmations import Confirmations
+from .console import PATH as CONSOLE_PATH
 from .console import mount as console
 from .errors import EXCEPTION_HANDLERS, UnexpectedErrors
 from .files import ROUTES as FILE_ROUTES
@@ -30,6 +31,7 @@ from .operation import Operation, described
 from .operational import routes as operational_routes
 from .packages import ROUTES as PACKAGE_ROUTES
 from .ratelimit import RateLimiter
+from .routing import ApiRouter, redirect_to_slash
 from .sandboxes import ROUTES as SANDBOX_ROUTES
 from .settings import Settings
 from .snapshots import ROUTES as SNAPSHOT_ROUTES
@@ -102,33 +104,40 @@ def create_app(settings: Settings) -> Starlette:
                 "settings": settings,
             }
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *operational_routes(readiness),
             *OPENAPI_ROUTES,
+            redirect_to_slash(CONSOLE_PATH),
             console(),
             mcp.route(),
             Mount(
                 API_PREFIX,
-                routes=[
-                    *FILE_ROUTES,
-                    *PACKAGE_ROUTES,
-                    *SANDBOX_ROUTES,
-                    *SNAPSHOT_ROUTES,
-                    described(STREAM_ROUTE, STREAM_OPERATION),
-                    TERMINAL_ROUTE,
-                    *WARMPOOL_ROUTES,
-                    *TEMPLATE_ROUTES,
-                    *CATALOG_ROUTES,
-                    *USER_ROUTES,
-                    *AUDIT_ROUTES,
-                ],
+                app=ApiRouter(
+                    [
+                        *FILE_ROUTES,
+                        *PACKAGE_ROUTES,
+                        *SANDBOX_ROUTES,
+                        *SNAPSHOT_ROUTES,
+                        described(STREAM_ROUTE, STREAM_OPERATION),
+                        TERMINAL_ROUTE,
+                        *WARMPOOL_ROUTES,
+                        *TEMPLATE_ROUTES,
+                        *CATALOG_ROUTES,
+                        *USER_ROUTES,
+                        *AUDIT_ROUTES,
+                    ]
+                ),
             ),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[Middleware(Observability), Middleware(UnexpectedErrors)],
         lifespan=mcp.around(lifespan),
     )
+    # Starlette's own redirects build `Location` from the client's Host header: none
+    # here (see routing.py); the console's bare path has a route of its own.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _token_secret(settings: Settings) -> bytes:

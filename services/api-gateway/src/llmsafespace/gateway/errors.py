@@ -25,7 +25,7 @@ _HTTP_CODES = {
     401: ErrorCode.UNAUTHORIZED,
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.INVALID_REQUEST,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
     413: ErrorCode.PAYLOAD_TOO_LARGE,
 }
 
@@ -46,7 +46,9 @@ async def service_error(_: Request, exc: Exception) -> Response:
 async def http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL_ERROR)
-    return error_response(ServiceError(code, str(exc.detail)), exc.status_code)
+    response = error_response(ServiceError(code, str(exc.detail)), exc.status_code)
+    response.headers.update(exc.headers or {})  # a 405's Allow
+    return response
 
 
 def unexpected_error(exc: Exception) -> JSONResponse:

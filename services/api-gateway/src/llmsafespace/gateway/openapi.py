@@ -55,7 +55,7 @@ def served(
     for route in routes:
         if isinstance(route, Mount):
             yield from served(route.routes, prefix + route.path)
-        elif isinstance(route, Route):
+        elif isinstance(route, Route) and route.include_in_schema:
             path = _CONVERTER.sub(r"{\1}", prefix + route.path)
             operation = route.operation if isinstance(route, ApiRoute) else None
             for method in sorted((route.methods or {"GET"}) - {"HEAD"}):

@@ -90,6 +90,46 @@ async def test_a_socket_opened_before_a_pause_has_its_next_execution_refused(
 
 
 @FREEZES
+async def test_an_execution_running_through_a_pause_goes_on_after_the_resume(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """Frozen with its sandbox, a streamed command picks up where it stopped: every line
+    arrives and it completes, nothing cut off at the pause."""
+    sandbox_id = await _create(api)
+    url = stack.api_url.replace("http://", "ws://") + f"/sandboxes/{sandbox_id}/stream"
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    script = "for i in 1 2 3 4 5 6; do echo $i; sleep 0.2; done"
+    execute = {
+        "type": "execute",
+        "executionId": "exec-through",
+        "mode": "command",
+        "content": script,
+    }
+    lines: list[str] = []
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        await ws.send(json.dumps(execute))
+        while not lines:  # running: its first line is out
+            message = json.loads(await asyncio.wait_for(ws.recv(), WAIT_SECONDS))
+            if message["type"] == "output":
+                lines += message["content"].split()
+        assert (await api.post(f"/sandboxes/{sandbox_id}/pause")).status_code == 200
+        assert (await api.post(f"/sandboxes/{sandbox_id}/resume")).status_code == 200
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), WAIT_SECONDS))
+            if message["type"] == "output":
+                lines += message["content"].split()
+            elif message["type"] != "execution_start":
+                break
+    assert (message["type"], message["status"], message["exitCode"]) == (
+        "execution_complete",
+        "completed",
+        0,
+    ), message
+    assert lines == ["1", "2", "3", "4", "5", "6"]
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@FREEZES
 async def test_a_paused_sandbox_stops_using_cpu_refuses_calls_and_resumes_intact(
     api: httpx.AsyncClient, second_user_api: httpx.AsyncClient
 ) -> None:

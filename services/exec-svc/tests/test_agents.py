@@ -18,7 +18,9 @@ from llmsafespace.contracts import (
     ServiceError,
 )
 from llmsafespace.exec_svc import agents
+from llmsafespace.exec_svc.agent_errors import agent_failures
 from llmsafespace.exec_svc.agents import Agents
+from llmsafespace.runtime import AgentUnavailable
 from llmsafespace.servicekit import Bus
 
 CALLER = Caller(user_id="usr-aaaaaaaaaaaa", role=Role.USER)
@@ -42,6 +44,9 @@ class FakeClient:
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 class SlowAgents:
@@ -174,3 +179,33 @@ async def test_a_prepared_sandbox_is_still_only_its_owners(slow: SlowAgents) -> 
     with pytest.raises(ServiceError) as refused:
         await reach.client(stranger, "sb-quickquickqu")
     assert refused.value.code is ErrorCode.NOT_FOUND
+
+
+class CountingBus(ResolvingBus):
+    def __init__(self) -> None:
+        self.resolves = 0
+
+    async def request(self, command: Any, payload: Any, **_: Any) -> ResolvedSandbox:
+        self.resolves += 1
+        return await super().request(command, payload)
+
+
+async def test_a_paused_sandbox_keeps_its_connection_resolves_again_and_fails_as_paused(
+    slow: SlowAgents,
+) -> None:
+    bus = CountingBus()
+    reach = Agents(bus, ttl=60, resolve_timeout=60)  # type: ignore[arg-type]
+    _, client = await reach.client(CALLER, "sb-pausedpaused")
+    reach.pausing("sb-pausedpaused", True)
+    _, same = await reach.client(CALLER, "sb-pausedpaused")
+    assert same is client  # the executions running in it go on after the resume
+    assert (bus.resolves, slow.connects) == (2, ["tcp://sb-pausedpaused:1"])
+    with pytest.raises(ServiceError) as failed:
+        with agent_failures(reach, "sb-pausedpaused", during="the execution"):
+            raise AgentUnavailable("the agent did not answer within 40 s")
+    assert failed.value.code is ErrorCode.SANDBOX_PAUSED
+    assert failed.value.message == "sandbox sb-pausedpaused was paused during the execution"
+    reach.pausing("sb-running12345", False)
+    with pytest.raises(ServiceError) as lost, agent_failures(reach, "sb-running12345"):
+        raise AgentUnavailable("the agent connection was lost")
+    assert lost.value.code is ErrorCode.SANDBOX_NOT_RUNNING

@@ -184,6 +184,9 @@ class Reach:
     def forget(self, sandbox_id: str) -> None:
         self.forgotten.append(sandbox_id)
 
+    def paused(self, sandbox_id: str) -> bool:
+        return False
+
 
 class Records:
     """`ExecutionStore`: the summary rows it was given."""

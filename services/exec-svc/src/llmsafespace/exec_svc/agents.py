@@ -29,6 +29,7 @@ class Agents:
         # One connect in flight per sandbox, shared by everyone who needs it meanwhile:
         # a slow or unreachable agent delays only its own sandbox's callers.
         self._connecting: dict[str, asyncio.Future[AgentClient]] = {}
+        self._paused: set[str] = set()  # as sandbox-svc's events last said
 
     async def client(self, caller: Caller, sandbox_id: str) -> tuple[ResolvedSandbox, AgentClient]:
         """The sandbox (owner checked) and a connected client; raises `ServiceError`."""
@@ -89,9 +90,22 @@ class Agents:
         self._resolved[sandbox_id] = (time.monotonic() + self._ttl, resolved)
         return resolved
 
+    def pausing(self, sandbox_id: str, paused: bool) -> None:
+        """A sandbox was paused (or runs again): its next call resolves anew, and a
+        request that fails meanwhile says the sandbox was paused (`paused`)."""
+        if paused:
+            self._resolved.pop(sandbox_id, None)
+            self._paused.add(sandbox_id)
+        else:
+            self._paused.discard(sandbox_id)
+
+    def paused(self, sandbox_id: str) -> bool:
+        return sandbox_id in self._paused
+
     def forget(self, sandbox_id: str) -> None:
         """Drop what is cached for a sandbox (after its agent became unreachable)."""
         self._resolved.pop(sandbox_id, None)
+        self._paused.discard(sandbox_id)
         client = self._clients.pop(sandbox_id, None)
         if client is not None:
             asyncio.get_running_loop().create_task(client.close())

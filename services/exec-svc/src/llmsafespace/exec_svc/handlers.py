@@ -32,7 +32,7 @@ from .runner import Runner
 from .terminals import Terminals
 from .transfers import Files
 
-_LET_GO = frozenset({SandboxStatus.TERMINATED, SandboxStatus.FAILED, SandboxStatus.PAUSED})
+_LET_GO = frozenset({SandboxStatus.TERMINATED, SandboxStatus.FAILED})
 
 
 def create_router(
@@ -40,12 +40,15 @@ def create_router(
 ) -> Router:
     router = Router()
 
-    # Every instance lets go of ended and paused sandboxes (a paused one's next call
-    # resolves again: 409 `sandbox_paused`, or an auto-resume).
+    # Every instance lets go of ended sandboxes. A paused one keeps its connection, so
+    # the executions running in it go on once it resumes; its next call resolves again
+    # (409 `sandbox_paused`, or an auto-resume).
     @router.subscriber(subjects.SANDBOX_EVENTS)
     async def sandbox_changed(sandbox: Sandbox) -> None:
         if sandbox.status in _LET_GO:
             agents.forget(sandbox.id)
+        else:
+            agents.pausing(sandbox.id, sandbox.status is SandboxStatus.PAUSED)
 
     @handles(router, commands.EXEC_RUN, max_workers=max_workers)
     async def run(command: RunExecution) -> ExecutionResult:

@@ -200,9 +200,11 @@ async def test_a_paused_sandbox_keeps_its_connection_resolves_again_and_fails_as
     _, same = await reach.client(CALLER, "sb-pausedpaused")
     assert same is client  # the executions running in it go on after the resume
     assert (bus.resolves, slow.connects) == (2, ["tcp://sb-pausedpaused:1"])
-    with pytest.raises(ServiceError) as failed:
-        with agent_failures(reach, "sb-pausedpaused", during="the execution"):
-            raise AgentUnavailable("the agent did not answer within 40 s")
+    with (
+        pytest.raises(ServiceError) as failed,
+        agent_failures(reach, "sb-pausedpaused", during="the execution"),
+    ):
+        raise AgentUnavailable("the agent did not answer within 40 s")
     assert failed.value.code is ErrorCode.SANDBOX_PAUSED
     assert failed.value.message == "sandbox sb-pausedpaused was paused during the execution"
     reach.pausing("sb-running12345", False)

@@ -92,3 +92,34 @@ async def test_a_node_sandbox_runs_javascript_statefully_and_reports_errors(
         assert shell["stdout"].startswith("42\n"), shell
     finally:
         await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@pytest.mark.parametrize(
+    ("runtime", "probe"),
+    [
+        ("python:3.11", "import os; print(os.environ.get('GREETING'), os.getcwd())"),
+        ("node:20", "console.log(process.env.GREETING, process.cwd())"),
+    ],
+)
+async def test_a_code_execution_takes_env_and_working_dir_for_itself(
+    api: httpx.AsyncClient, runtime: str, probe: str
+) -> None:
+    """As a command does; the next cell has neither, and a directory that is not there is
+    a 400 before anything runs."""
+    created = await api.post("/sandboxes", json={"runtime": runtime})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    execute = f"/sandboxes/{sandbox_id}/execute"
+    try:
+        given = {"type": "code", "content": probe, "env": {"GREETING": "hi"}, "workingDir": "/tmp"}
+        shown = await api.post(execute, json=given)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["stdout"].split() == ["hi", "/tmp"], shown.text
+        after = await _run(api, sandbox_id, "code", probe)
+        assert after["stdout"].split()[1] == "/workspace", after
+        assert after["stdout"].split()[0] in ("None", "undefined"), after
+        missing = await api.post(execute, json={**given, "workingDir": "/nope"})
+        assert missing.status_code == 400, missing.text
+        assert "/nope is not a directory" in missing.json()["error"]["message"], missing.text
+    finally:
+        await api.delete(f"/sandboxes/{sandbox_id}")

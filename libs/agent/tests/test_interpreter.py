@@ -57,3 +57,28 @@ def test_a_cell_whose_interpreter_ends_says_so_and_the_state_is_gone(
     after, stderr = run(interpreter, "y")
     assert after.error is not None
     assert after.error["name"] == "NameError"
+
+
+def test_a_cells_env_and_working_directory_are_its_own(
+    interpreter: Interpreter, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = "import os; print(os.environ.get('GREETING'), os.environ.get('PATH'), os.getcwd())"
+    output: list[str] = []
+
+    def sink(stream: str, text: str) -> None:
+        output.append(text)
+
+    shown = interpreter.run(
+        probe,
+        time_limit=30,
+        sink=sink,
+        cancel=Cancel(),
+        env={"GREETING": "hello", "PATH": "/opt/bin"},
+        cwd=str(elsewhere),
+    )
+    assert shown.status == "completed"
+    after = interpreter.run(probe, time_limit=30, sink=sink, cancel=Cancel())
+    assert after.status == "completed"
+    assert output == [f"hello /opt/bin {elsewhere}\n", f"None /usr/bin:/bin {tmp_path}\n"]

@@ -70,3 +70,23 @@ def test_a_cell_past_its_time_limit_is_interrupted_and_the_context_kept(
     assert output == []  # interrupted, not restarted (a restart says so on stderr)
     after = _run(interpreter, "kept", [])
     assert after.result == "'yes'"
+
+
+def test_a_cells_env_and_working_directory_are_its_own(
+    interpreter: Interpreter, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probe = "console.log(process.env.GREETING, process.cwd())"
+    output: list[str] = []
+    shown = interpreter.run(
+        probe,
+        time_limit=10,
+        sink=lambda _, text: output.append(text),
+        cancel=Cancel(),
+        env={"GREETING": "hello"},
+        cwd=str(elsewhere),
+    )
+    assert shown.status == "completed"
+    assert _run(interpreter, probe, output).status == "completed"
+    assert output == [f"hello {elsewhere}\n", f"undefined {tmp_path}\n"]

@@ -247,9 +247,12 @@ class Interpreter:
         sink: Sink,
         cancel: Cancel,
         display: DisplaySink = discard_display,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
     ) -> Outcome:
-        """Run one cell; stop it after ``time_limit`` seconds or when ``cancel`` is set.
-        Its rich results go to ``display``, each after the output written before it."""
+        """Run one cell (with ``env`` added and in ``cwd``, for this cell only); stop it
+        after ``time_limit`` seconds or when ``cancel`` is set. Its rich results go to
+        ``display``, each after the output written before it."""
         with self._lock:
             if self._notice:
                 sink("stderr", self._notice)
@@ -258,14 +261,19 @@ class Interpreter:
             worker.drain()  # what it wrote while nobody listened
             worker.listen(sink)
             try:
-                return self._run(worker, code, time_limit, sink, cancel, display)
+                cell: Frame = {"code": code}
+                if env:
+                    cell["cellEnv"] = env
+                if cwd:
+                    cell["cwd"] = cwd
+                return self._run(worker, cell, time_limit, sink, cancel, display)
             finally:
                 worker.listen(discard)
 
     def _run(
         self,
         worker: _Worker,
-        code: str,
+        cell: Frame,
         time_limit: float,
         sink: Sink,
         cancel: Cancel,
@@ -274,7 +282,7 @@ class Interpreter:
         started = time.monotonic()
         oom_before = oom_kills()
         with contextlib.suppress(BrokenPipeError):
-            os.write(worker.requests, encode({"code": code}))
+            os.write(worker.requests, encode(cell))
         reason = None
         try:
             header, ended = worker.reply(started + time_limit, cancel, display)

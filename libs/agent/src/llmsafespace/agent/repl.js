@@ -89,14 +89,46 @@ function newContext() {
   return vm.createContext(sandbox);
 }
 
-async function run(code, filename, context) {
+// A cell's own environment variables and working directory, put back as they were after it.
+function enter(env, cwd) {
+  const saved = { env: {}, cwd: null };
+  for (const [name, value] of Object.entries(env ?? {})) {
+    saved.env[name] = Object.hasOwn(process.env, name) ? process.env[name] : undefined;
+    process.env[name] = value;
+  }
+  if (cwd) {
+    try {
+      saved.cwd = process.cwd();
+    } catch {} // where the last cell left it, gone since
+    process.chdir(cwd);
+  }
+  return saved;
+}
+
+function leave(saved) {
+  for (const [name, value] of Object.entries(saved.env)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
+  if (saved.cwd !== null) {
+    try {
+      process.chdir(saved.cwd);
+    } catch {}
+  }
+}
+
+async function run(request, filename, context) {
+  const saved = { env: {}, cwd: null };
   try {
+    Object.assign(saved, enter(request.cellEnv, request.cwd));
     const options = { filename, displayErrors: false, breakOnSigint: true }; // a timeout
-    let value = vm.runInContext(code, context, options);
+    let value = vm.runInContext(String(request.code ?? ""), context, options);
     if (value && typeof value.then === "function") value = await value;
     return { ok: true, result: value === undefined ? null : util.inspect(value) };
   } catch (thrown) {
     return { ok: false, error: describe(thrown) };
+  } finally {
+    leave(saved);
   }
 }
 
@@ -111,7 +143,7 @@ async function serve() {
       continue;
     }
     const cpu = process.cpuUsage();
-    const reply = await run(String(request.code ?? ""), `<cell-${number}>`, context);
+    const reply = await run(request, `<cell-${number}>`, context);
     await new Promise((resolve) => setImmediate(resolve)); // output written so far, flushed
     const used = process.cpuUsage(cpu);
     reply.cpuMs = (used.user + used.system) / 1000;

@@ -94,7 +94,8 @@ def _text(request: Frame, key: str) -> str:
 
 
 def _directory(request: Frame, default: str) -> str:
-    """The working directory of a command: it must exist (checked before the fork)."""
+    """The working directory of a command or a cell: it must exist (checked before the
+    fork, or before the cell is queued)."""
     cwd = request.get("cwd") or default
     if not isinstance(cwd, str) or "\0" in cwd:
         raise RequestError("cwd must be a string without NUL")
@@ -324,13 +325,17 @@ class Connection:
 
     def _run_code(self, request: Frame) -> None:
         code = _text(request, "code")
+        env = _env(request)
+        cwd = _directory(request, "") if request.get("cwd") else None  # else the last cell's
         interpreter = self._agent.interpreter
         request_id = request["id"]
 
         def display(bundle: Frame) -> None:
             self.send({"id": request_id, "type": Reply.DISPLAY, **bundle})
 
-        self._execute(request, lambda **kw: interpreter.run(code, display=display, **kw))
+        self._execute(
+            request, lambda **kw: interpreter.run(code, display=display, env=env, cwd=cwd, **kw)
+        )
 
     def _run_command(self, request: Frame) -> None:
         from .commands import run_command

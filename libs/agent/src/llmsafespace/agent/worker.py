@@ -16,7 +16,7 @@ import linecache
 import os
 import resource
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import count
 from types import ModuleType
 
@@ -63,17 +63,49 @@ def _cpu_ms() -> float:
     return seconds * 1000.0
 
 
-def _run(source: str, filename: str, namespace: dict[str, Any], display: Display) -> Frame:
-    """Run a cell; its trailing expression's value (unless ``None`` or the cell ends in
-    ``;``, as in IPython) is displayed as the main result, then the figures left open."""
+@contextlib.contextmanager
+def _within(env: dict[str, str], cwd: str | None) -> Iterator[None]:
+    """A cell's own environment variables and working directory, as they were after it."""
+    saved = {name: os.environ.get(name) for name in env}
+    previous = None
+    try:
+        os.environ.update(env)
+        if cwd:
+            with contextlib.suppress(OSError):  # where the last cell left it, gone since
+                previous = os.getcwd()
+            os.chdir(cwd)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if previous is not None:
+            with contextlib.suppress(OSError):
+                os.chdir(previous)
+
+
+def _run(
+    source: str,
+    filename: str,
+    namespace: dict[str, Any],
+    display: Display,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> Frame:
+    """Run a cell (with ``env`` added to the environment and in ``cwd``, for this cell
+    only); its trailing expression's value (unless ``None`` or the cell ends in ``;``, as
+    in IPython) is displayed as the main result, then the figures left open."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
         body, last = _compile(source, filename)
     except SyntaxError as exc:
         return {"ok": False, "error": _error(exc, None)}
     try:
-        exec(body, namespace)
-        value = eval(last, namespace) if last is not None else None
+        with _within(env or {}, cwd):
+            exec(body, namespace)
+            value = eval(last, namespace) if last is not None else None
     except BaseException as exc:  # user code may raise anything, SystemExit included
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None
         return {"ok": False, "error": _error(exc, tb)}
@@ -143,7 +175,9 @@ def serve(request_fd: int, reply_fd: int) -> None:
         cpu_before = _cpu_ms()
         try:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-            reply = _run(str(request.get("code", "")), f"<cell-{number}>", namespace, display)
+            source, filename = str(request.get("code", "")), f"<cell-{number}>"
+            cell_env, cwd = request.get("cellEnv"), request.get("cwd")
+            reply = _run(source, filename, namespace, display, cell_env, cwd)
             _show_figures()
         except KeyboardInterrupt:  # arrived outside the user's code
             reply = {

@@ -240,13 +240,20 @@ class AgentClient:
         code: str,
         *,
         timeout: float,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
         on_output: OutputCallback | None = None,
         cancel: asyncio.Event | None = None,
         on_display: DisplayCallback | None = None,
     ) -> AgentResult:
-        """Run Python in the sandbox's persistent interpreter; setting ``cancel`` stops it.
-        Its rich results (``display``, figures, the trailing value) also go to ``on_display``."""
-        request = {"op": Op.RUN_CODE, "code": code}
+        """Run code in the sandbox's persistent interpreter (with ``env`` added to its
+        environment and in ``cwd``, for this cell only); setting ``cancel`` stops it. Its
+        rich results (``display``, figures, the trailing value) also go to ``on_display``."""
+        request: Frame = {"op": Op.RUN_CODE, "code": code}
+        if env:
+            request["env"] = env
+        if cwd:
+            request["cwd"] = cwd
         return await self._execute(request, timeout, on_output, cancel, on_display=on_display)
 
     async def run_command(

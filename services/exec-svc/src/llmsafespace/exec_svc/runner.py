@@ -267,6 +267,8 @@ class Runner:
             return await client.run_code(
                 request.content,
                 timeout=request.timeout,
+                env=request.env,
+                cwd=request.working_dir,
                 on_output=on_output,
                 cancel=cancel,
                 on_display=on_display,

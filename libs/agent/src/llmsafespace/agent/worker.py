@@ -64,8 +64,9 @@ def _cpu_ms() -> float:
 
 
 @contextlib.contextmanager
-def _within(env: dict[str, str], cwd: str | None) -> Iterator[None]:
+def _within(env: dict[str, str] | None, cwd: str | None) -> Iterator[None]:
     """A cell's own environment variables and working directory, as they were after it."""
+    env = env or {}
     saved = {name: os.environ.get(name) for name in env}
     previous = None
     try:
@@ -103,7 +104,7 @@ def _run(
     except SyntaxError as exc:
         return {"ok": False, "error": _error(exc, None)}
     try:
-        with _within(env or {}, cwd):
+        with _within(env, cwd) if env or cwd else contextlib.nullcontext():
             exec(body, namespace)
             value = eval(last, namespace) if last is not None else None
     except BaseException as exc:  # user code may raise anything, SystemExit included

@@ -170,6 +170,51 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(ws: ClientConne
     assert await receive(ws) == {"type": "pong", "timestamp": 7}
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "cancel", "executionId": "exec-neverseen"},
+        {"type": "stdin", "executionId": "exec-neverseen", "content": "x\n", "eof": True},
+    ],
+)
+async def test_cancel_or_input_for_an_execution_that_does_not_exist_is_not_found(
+    ws: ClientConnection, message: dict[str, Any]
+) -> None:
+    await ws.send(json.dumps(message))
+    error = await receive(ws)
+    assert (error["type"], error["code"], error["executionId"]) == (
+        "error",
+        "not_found",
+        "exec-neverseen",
+    )
+
+
+async def test_input_from_another_socket_reaches_a_running_command(
+    stack: Stack, sandbox_id: str, ws: ClientConnection
+) -> None:
+    execution_id = await execute(ws, "cat", mode="command", stdin=True)
+    assert (await receive(ws))["type"] == "execution_start"
+    other = await connect(ws_url(stack, sandbox_id), stack.admin_key)
+    for content, eof in (("from elsewhere\n", False), ("", True)):
+        message = {"type": "stdin", "executionId": execution_id, "content": content, "eof": eof}
+        await other.send(json.dumps(message))
+    messages = await until_terminal(ws, execution_id)
+    await other.close()
+    assert text_of(messages, "stdout") == "from elsewhere\n"
+
+
+@pytest.mark.parametrize("past", [0, 1, 1000])
+async def test_resume_at_or_past_the_end_gets_the_terminal_message(
+    ws: ClientConnection, past: int
+) -> None:
+    execution_id = await execute(ws, "print('done')")
+    end = (await until_terminal(ws, execution_id))[-1]
+    await ws.send(
+        json.dumps({"type": "resume", "executionId": execution_id, "lastSeq": end["seq"] + past})
+    )
+    assert await until_terminal(ws, execution_id) == [end]
+
+
 async def test_a_reused_execution_id_is_rejected(ws: ClientConnection) -> None:
     execution_id = await execute(ws, "1")
     await until_terminal(ws, execution_id)

@@ -273,9 +273,11 @@ class Follower:
         return cls(connection, sandbox_id, execution_id, grace, subscription, replaying=True)
 
     async def messages(self, after_seq: int, wait: float) -> AsyncIterator[ServerMessage]:
-        """Client messages with `seq` > `after_seq`, ending with the terminal one. If the
-        execution does not start within `wait` seconds, or does not end within its own
-        timeout plus a grace period, the last message is an `execution_failed` error."""
+        """Client messages with `seq` > `after_seq`, ending with the terminal one, which
+        is sent even when its `seq` is not past `after_seq` (a client resuming at or past
+        the end learns that it ended). If the execution does not start within `wait`
+        seconds, or does not end within its own timeout plus a grace period, the last
+        message is an `execution_failed` error."""
         deadline = time.monotonic() + wait
         last = 0  # the highest `seq` passed through
         while True:
@@ -305,9 +307,12 @@ class Follower:
                 started = message.started_at.timestamp()
                 left = started + message.timeout + self._grace - time.time()
                 deadline = time.monotonic() + left
-            if message.seq > after_seq and (reply := _client(self.execution_id, message)):
+            ended = isinstance(message, EndedMarker)
+            if (message.seq > after_seq or ended) and (
+                reply := _client(self.execution_id, message)
+            ):
                 yield reply
-            if isinstance(message, EndedMarker):
+            if ended:
                 return
 
     async def _stored_beyond(self, seq: int) -> bool:

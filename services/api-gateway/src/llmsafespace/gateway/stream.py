@@ -228,7 +228,19 @@ class Session:
         )
         self._relay(follower, message.last_seq)
 
+    async def _known(self, execution_id: str) -> None:
+        """Raise `not_found` unless the execution was started or resumed on this socket
+        (no bus round trip) or has output in the stream (one lookup, then remembered):
+        a cancel or input for an execution that does not exist is answered, not
+        broadcast to no one."""
+        if execution_id in self._seen:
+            return
+        if not await exists(self._nc, self._sandbox_id, execution_id):
+            raise ServiceError(ErrorCode.NOT_FOUND, f"execution {execution_id} not found")
+        self._seen.add(execution_id)
+
     async def _cancel(self, message: ClientCancel) -> None:
+        await self._known(message.execution_id)
         await self._once_started(message.execution_id)
         command = CancelExecution(
             caller=self._caller, sandbox_id=self._sandbox_id, execution_id=message.execution_id
@@ -238,6 +250,7 @@ class Session:
     async def _stdin(self, message: ClientStdin) -> None:
         """Input for a command started on any socket with `stdin: true`; whichever
         exec-svc instance runs it writes it, in order (a finished one drops it)."""
+        await self._known(message.execution_id)
         await self._once_started(message.execution_id)
         command = ExecutionStdin(
             caller=self._caller,

@@ -40,6 +40,16 @@ COMMON_COMMANDS = [
     ("date +%Y && ps aux | head -n 2", "PID"),
     ("curl --version && node --version && npm --version", "curl"),
     ("cd /tmp && touch x && ls /tmp && df -h /workspace | tail -n 1", "x"),
+    # What was written in the sandbox runs: a script, a copied program, installed tools.
+    ("printf '#!/bin/sh\\necho ran-here\\n' > run.sh && chmod +x run.sh && ./run.sh", "ran-here"),
+    ("cp /bin/true /tmp/t && /tmp/t && echo ran-in-tmp", "ran-in-tmp"),
+    (
+        "mkdir -p .packages/bin node_modules/.bin"
+        " && printf '#!/bin/sh\\necho pip-tool\\n' > .packages/bin/pytool"
+        " && printf '#!/bin/sh\\necho npm-tool\\n' > node_modules/.bin/jstool"
+        " && chmod +x .packages/bin/pytool node_modules/.bin/jstool && pytool && jstool",
+        "pip-tool\nnpm-tool",
+    ),
 ]
 
 

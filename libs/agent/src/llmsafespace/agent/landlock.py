@@ -101,8 +101,12 @@ def restrict(rules: Iterable[tuple[str, int]], tcp_ports: Iterable[int] | None =
 def sandbox_rules(workspace: str, agent_root: str, run_dir: str) -> list[tuple[str, int]]:
     """The rules of a sandbox's agent."""
     return [
-        (workspace, WRITE),
-        ("/tmp", WRITE),
+        # What is written in the workspace and /tmp may be run (a compiled program, an
+        # npm or pip package's bin), as in any sandbox users know: code in the sandbox runs
+        # machine code of its own anyway (ctypes, an executable page), so refusing execve
+        # of written files guards nothing the namespaces, seccomp and cgroups do not.
+        (workspace, WRITE | EXECUTE),
+        ("/tmp", WRITE | EXECUTE),
         ("/dev/shm", WRITE),
         (run_dir, WRITE),
         ("/dev/null", DEVICE_RW),

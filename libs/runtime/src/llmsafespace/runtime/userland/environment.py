@@ -36,11 +36,11 @@ def sandbox_environment(
     site-packages instead)."""
     python_path = [USER_PACKAGES]
     node_path = [f"{WORKSPACE}/node_modules"]
-    path = PATH
+    path = f"{PATH}:{USER_PACKAGES}/bin:{WORKSPACE}/node_modules/.bin"  # installed tools
     if template:
         python_path.append(f"{TEMPLATE_DIR}/.packages")
         node_path.append(f"{TEMPLATE_DIR}/node_modules")
-        path = f"{PATH}:{TEMPLATE_DIR}/.packages/bin:{TEMPLATE_DIR}/node_modules/.bin"
+        path += f":{TEMPLATE_DIR}/.packages/bin:{TEMPLATE_DIR}/node_modules/.bin"
     if runtime_packages:
         python_path.append(RUNTIME_PACKAGES)
     python_path.append(HOOKS_DIR)

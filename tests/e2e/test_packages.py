@@ -210,7 +210,9 @@ async def test_package_names_that_are_not_names_are_refused(
 ) -> None:
     response = await api.post(f"/sandboxes/{sandbox_id}/packages", json={"packages": packages})
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["code"] == "invalid_request"
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert list(error["details"]["fields"]) == ["packages"], "the field, not the body"
 
 
 @pytest.mark.local_driver(

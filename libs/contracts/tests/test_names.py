@@ -44,6 +44,19 @@ def test_a_package_spec_with_a_trailing_newline_is_refused(
         TemplateSpec(name="t", packages={manager.value: [package]})
 
 
+@pytest.mark.parametrize("manager", ["pip", "npm"])
+def test_a_bad_package_name_is_reported_under_packages(manager: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        InstallPackagesRequest.model_validate({"packages": ["six; rm -rf /"], "manager": manager})
+    assert [error["loc"] for error in caught.value.errors()] == [("packages",)]
+
+
+def test_an_unknown_manager_is_its_own_error_and_leaves_the_names_unchecked() -> None:
+    with pytest.raises(ValidationError) as caught:
+        InstallPackagesRequest.model_validate({"packages": ["six; rm"], "manager": "apt"})
+    assert [error["loc"] for error in caught.value.errors()] == [("manager",)]
+
+
 def test_whole_package_specs_are_kept() -> None:
     packages = {"pip": ["numpy==1.26", "pandas[excel]"], "npm": ["@scope/pkg@^1.2"]}
     assert TemplateSpec(name="t", packages=packages).packages.pip == packages["pip"]

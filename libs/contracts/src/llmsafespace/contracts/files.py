@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from .base import Contract, Request
 from .caller import Caller
@@ -190,10 +190,10 @@ def valid_packages(manager: PackageManager, packages: list[str]) -> list[str]:
 class InstallPackagesRequest(Request):
     """`POST /sandboxes/{id}/packages` body."""
 
+    manager: PackageManager = PackageManager.PIP  # before `packages`, whose check needs it
     packages: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=MAX_PACKAGES
     )
-    manager: PackageManager = PackageManager.PIP
     timeout: float = Field(default=300, gt=0, le=3600, strict=True)
     wait: bool = Field(
         default=True,
@@ -202,10 +202,13 @@ class InstallPackagesRequest(Request):
         "its output and result follow on the WebSocket (`resume` from seq 0)",
     )
 
-    @model_validator(mode="after")
-    def _valid_names(self) -> "InstallPackagesRequest":
-        valid_packages(self.manager, self.packages)
-        return self
+    @field_validator("packages")
+    @classmethod
+    def _valid_names(cls, packages: list[str], info: ValidationInfo) -> list[str]:
+        """Reported under `packages` (a model's own check is reported under no field);
+        an invalid `manager` is its own error, and leaves the names unchecked."""
+        manager = info.data.get("manager")
+        return valid_packages(manager, packages) if manager is not None else packages
 
 
 class InstallPackages(Contract):

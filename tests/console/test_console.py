@@ -182,7 +182,71 @@ async def test_sign_in_create_run_a_cell_move_files_see_the_audit_and_terminate(
     await expect(browser.locator("#sandbox-status")).to_have_text("terminated")
     ended = (await user_api.get(f"/sandboxes/{sandbox_id}")).json()
     assert ended["status"] in ("terminating", "terminated")
+    # nothing is left to run or open, and the button is gone (it said Terminating...)
+    await expect(browser.locator(".notice")).to_have_text("This sandbox is terminated.")
+    await expect(terminate).to_have_count(0)
+    for gone in ("Run", "Cancel", "New terminal", "Reconnect", "Up"):
+        await expect(browser.get_by_role("button", name=gone, exact=True)).to_have_count(0)
+    await expect(browser.locator("textarea[name=code]")).to_have_count(0)
     assert problems == []
+
+
+async def test_a_sandbox_terminated_elsewhere_offers_nothing_to_run(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    browser, problems = page
+    sandbox_id = await create_sandbox(user_api)
+    await sign_in(browser, stack, user_key)
+    await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+    await expect(browser.locator("#sandbox-status")).to_have_text("running")
+    await expect(browser.get_by_role("button", name="Run", exact=True)).to_be_visible()
+    assert (await user_api.delete(f"/sandboxes/{sandbox_id}")).status_code in (200, 202, 204)
+    # the page's next status poll sees it (the poll runs every few seconds)
+    await expect(browser.locator(".notice")).to_contain_text("This sandbox is", timeout=30_000)
+    await expect(browser.get_by_role("button", name="Run", exact=True)).to_have_count(0)
+    await expect(browser.locator(f"button[data-terminate='{sandbox_id}']")).to_have_count(0)
+    assert problems == []
+
+
+async def test_a_node_sandbox_runs_javascript_and_files_go_up_only_to_the_roots(
+    stack, page: tuple[Page, PageProblems], user_key: str, user_api: httpx.AsyncClient
+) -> None:
+    browser, problems = page
+    sandbox_id = await create_sandbox(user_api, runtime="node:20")
+    try:
+        made = await user_api.put(
+            f"/sandboxes/{sandbox_id}/files/workspace/sub/a.txt", content=b"a"
+        )
+        assert made.status_code in (200, 201), made.text
+        await sign_in(browser, stack, user_key)
+        await browser.goto(console_url(stack) + f"#/sandboxes/{sandbox_id}")
+        mode = browser.locator("select[name=mode]")
+        await expect(mode.locator("option")).to_have_text(["JavaScript", "Shell"])
+        code = browser.locator("textarea[name=code]")
+        await expect(code).to_have_attribute("placeholder", "console.log('hello')")
+        await code.fill("console.log(6 * 7)")
+        await code.press("Control+Enter")
+        await expect(browser.locator("#cell-output .summary")).to_contain_text("completed")
+        await expect(browser.locator("#cell-output pre.stdout")).to_have_text("42\n")
+
+        # Up stops at /workspace (the API refuses "/"): disabled there, enabled below it
+        up = browser.get_by_role("button", name="Up", exact=True)
+        where = browser.locator("input[name=path]")
+        await expect(browser.locator("#files tr[data-file='sub']")).to_be_visible()
+        await expect(up).to_be_disabled()
+        await browser.locator("#files tr[data-file='sub'] a").click()
+        await expect(where).to_have_value("/workspace/sub")
+        await expect(up).to_be_enabled()
+        await up.click()
+        await expect(where).to_have_value("/workspace")
+        await expect(up).to_be_disabled()
+        await where.fill("/tmp")
+        await browser.get_by_role("button", name="Open", exact=True).click()
+        await expect(where).to_have_value("/tmp")
+        await expect(up).to_be_disabled()
+        assert problems == []
+    finally:
+        await user_api.delete(f"/sandboxes/{sandbox_id}")
 
 
 async def test_api_keys_and_warm_pools_pages(
@@ -228,6 +292,17 @@ async def test_api_keys_and_warm_pools_pages(
     key_row = browser.locator("#keys tr", has_text=name)
     await key_row.get_by_role("button", name="Revoke").click()
     await expect(key_row).to_contain_text("revoked")
+    # the expiry input stops at what the API accepts; past it (the limit taken off the
+    # input, as an older page would) the API's field details are shown, not only its message
+    days = browser.get_by_label("Expires in (days)")
+    await expect(days).to_have_attribute("max", "3650")
+    await days.evaluate("input => input.removeAttribute('max')")
+    await browser.get_by_label("Name").fill(f"far-{secrets.token_hex(3)}")
+    await days.fill("5000")
+    await browser.get_by_role("button", name="Create key").click()
+    refused = browser.locator("#main .error")
+    await expect(refused.locator("p")).to_have_text("invalid request body")
+    await expect(refused.locator("li")).to_contain_text(["expiresInDays: "])
     async with httpx.AsyncClient() as client:
         refused = await client.get(
             stack.api_url + "/user", headers={"Authorization": f"Bearer {secret}"}

@@ -1,4 +1,4 @@
-// A code cell: runs Python or a shell command over the sandbox's `/stream` WebSocket and
+// A code cell: runs code (Python, or JavaScript in a node sandbox) or a shell command over the sandbox's `/stream` WebSocket and
 // shows output as it arrives, with rich results (`display` messages) inline.
 import { socket } from "./api.js";
 import { fill, h } from "./dom.js";
@@ -27,12 +27,20 @@ export function richResult(data) {
   return h("pre", { class: "result" }, text);
 }
 
-export function cellSection(sandboxId) {
+/** The language a sandbox's interpreter speaks, and a first line in it. */
+export function language(runtime) {
+  return runtime?.startsWith("node")
+    ? { name: "JavaScript", example: "console.log('hello')" }
+    : { name: "Python", example: "print('hello')" };
+}
+
+export function cellSection(sandboxId, runtime) {
+  const spoken = language(runtime);
   const code = h("textarea", {
-    name: "code", spellcheck: "false", class: "mono", placeholder: "print('hello')",
+    name: "code", spellcheck: "false", class: "mono", placeholder: spoken.example,
   });
   const mode = h("select", { name: "mode" },
-    h("option", { value: "code" }, "Python"), h("option", { value: "command" }, "Shell"));
+    h("option", { value: "code" }, spoken.name), h("option", { value: "command" }, "Shell"));
   const run = h("button", { type: "submit", class: "primary" }, "Run");
   const cancel = h("button", { type: "button", hidden: true }, "Cancel");
   const output = h("div", { class: "output", id: "cell-output", "aria-live": "polite" });

@@ -30,9 +30,17 @@ export function fill(element, ...children) {
   return append(element, children);
 }
 
-/** The message a person should read for a failure (the API's own, when it sent one). */
+/** The message a person should read for a failure (the API's own, when it sent one),
+ * with each field the API named and what is wrong with it (unless the message says so). */
 export function errorBox(error) {
-  return h("p", { class: "error", role: "alert" }, error?.message || String(error));
+  const message = error?.message || String(error);
+  const fields = Object.entries(error?.details?.fields ?? {})
+    .filter(([, problem]) => !message.includes(String(problem)));
+  return h("div", { class: "error", role: "alert" },
+    h("p", {}, message),
+    fields.length
+      ? h("ul", {}, fields.map(([field, problem]) => h("li", {}, h("b", {}, field), `: ${problem}`)))
+      : null);
 }
 
 export function bytes(count) {

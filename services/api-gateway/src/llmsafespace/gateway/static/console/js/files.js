@@ -2,12 +2,23 @@
 import { call, filePath } from "./api.js";
 import { bytes, errorBox, fill, h, when } from "./dom.js";
 
+const ROOTS = ["/workspace", "/tmp"]; // the API refuses paths outside them
+
+/** The directory above `path`, or null at (or outside) the roots. */
+export function parent(path) {
+  const up = path.replace(/\/[^/]+\/?$/, "");
+  return ROOTS.some((root) => up === root || up.startsWith(`${root}/`)) ? up : null;
+}
+
 export function filesSection(sandboxId) {
   let current = "/workspace";
   const where = h("input", { name: "path", value: current, class: "mono", size: 40 });
   const upload = h("input", { type: "file", name: "upload", multiple: true });
   const problem = h("div");
   const rows = h("tbody");
+  const up = h("button", {
+    type: "button", disabled: true, onclick: () => parent(current) && open(parent(current)),
+  }, "Up");
   const element = h("section", {},
     h("h2", {}, "Files"),
     h("form", {
@@ -19,16 +30,12 @@ export function filesSection(sandboxId) {
     },
     h("label", {}, "Directory", where),
     h("button", { type: "submit" }, "Open"),
-    h("button", { type: "button", onclick: () => open(parent(current)) }, "Up"),
+    up,
     h("label", {}, "Upload here", upload)),
     problem,
     h("table", { id: "files" },
       h("thead", {}, h("tr", {}, ["Name", "Size", "Modified", ""].map((t) => h("th", {}, t)))),
       rows));
-
-  function parent(path) {
-    return path.replace(/\/[^/]+\/?$/, "") || "/";
-  }
 
   async function open(path) {
     fill(problem);
@@ -36,6 +43,7 @@ export function filesSection(sandboxId) {
       const listing = await call("GET", `/sandboxes/${sandboxId}/files`, { query: { path } });
       current = listing.path;
       where.value = current;
+      up.disabled = parent(current) === null;
       const entries = [...listing.files].sort((a, b) => (b.isDirectory - a.isDirectory) || a.name.localeCompare(b.name));
       fill(rows, entries.length ? entries.map(entry) : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "Empty.")));
       if (listing.truncated) rows.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "(more not shown)")));

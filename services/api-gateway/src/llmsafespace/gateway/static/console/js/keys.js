@@ -2,9 +2,11 @@
 import { call } from "./api.js";
 import { errorBox, fill, h, when } from "./dom.js";
 
+const MAX_EXPIRY_DAYS = 3650; // what the API accepts
+
 export async function keysPage(container) {
   const name = h("input", { name: "name", required: true, placeholder: "laptop" });
-  const days = h("input", { type: "number", name: "expiresInDays", min: 1, placeholder: "never" });
+  const days = h("input", { type: "number", name: "expiresInDays", min: 1, max: MAX_EXPIRY_DAYS, placeholder: "never" });
   const problem = h("div");
   const created = h("div");
   const rows = h("tbody");

@@ -82,3 +82,28 @@ def test_a_cells_env_and_working_directory_are_its_own(
     after = interpreter.run(probe, time_limit=30, sink=sink, cancel=Cancel())
     assert after.status == "completed"
     assert output == [f"hello /opt/bin {elsewhere}\n", f"None /usr/bin:/bin {tmp_path}\n"]
+
+
+def test_a_cell_may_await_at_its_top_level_on_a_loop_that_lasts(
+    interpreter: Interpreter,
+) -> None:
+    """As in IPython: a task one cell starts is still there for the next to await; an
+    error raised in an awaited coroutine has the user's frames only."""
+    started, _ = run(
+        interpreter,
+        "import asyncio\nasync def later(x):\n    await asyncio.sleep(0.01)\n    return x\n"
+        "task = asyncio.get_running_loop().create_task(later(41))\nawait asyncio.sleep(0)",
+    )
+    assert started.status == "completed", started
+    awaited, _ = run(interpreter, "(await task) + 1")
+    assert (awaited.status, awaited.result) == ("completed", "42")
+    failed, _ = run(interpreter, "async def boom():\n    raise ValueError('no')\nawait boom()")
+    assert failed.status == "failed"
+    assert failed.error is not None
+    traceback = failed.error["traceback"]
+    assert traceback.startswith('Traceback (most recent call last):\n  File "<cell-3>"'), traceback
+    assert "asyncio" not in traceback, traceback
+    assert "worker.py" not in traceback, traceback
+    plain, _ = run(interpreter, "1 / 0")
+    assert plain.error is not None
+    assert "worker.py" not in plain.error["traceback"], plain.error

@@ -34,19 +34,48 @@ else:  # the C module: ``signal`` converts every call's result to enums, and eac
 
 
 WARM_UP = "<warm-up>"
+TOP_LEVEL_AWAIT = _ast.PyCF_ALLOW_TOP_LEVEL_AWAIT  # `await` in a cell, as in IPython
+CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the compiled cell awaits, so running it is a coroutine
 
 
 def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
     """Compile a cell; a trailing expression is compiled separately so its value is kept."""
-    tree = compile(source, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
+    flags = _ast.PyCF_ONLY_AST | TOP_LEVEL_AWAIT
+    tree = compile(source, filename, "exec", flags, dont_inherit=True)
     assert isinstance(tree, _ast.Module)  # what "exec" parses to; narrows the type
     last: CodeType | None = None
     if tree.body and isinstance(tree.body[-1], _ast.Expr):
         expr = _ast.Expression(tree.body[-1].value)
         del tree.body[-1]
-        last = compile(expr, filename, "eval", dont_inherit=True)
+        last = compile(expr, filename, "eval", TOP_LEVEL_AWAIT, dont_inherit=True)
     # dont_inherit: our own ``from __future__ import annotations`` is not the user's
-    return compile(tree, filename, "exec", dont_inherit=True), last
+    return compile(tree, filename, "exec", TOP_LEVEL_AWAIT, dont_inherit=True), last
+
+
+class _Loop:
+    """The event loop of the cells that await at their top level, IPython's way: the
+    whole cell runs on it (what comes before its first `await` included), and it is one
+    for the worker's life, so a task one cell starts runs on while a later cell awaits."""
+
+    loop: Any = None
+
+    @classmethod
+    def run(cls, body: CodeType, last: CodeType | None, namespace: dict[str, Any]) -> Any:
+        """Run the cell's body, then its trailing expression, whose value is returned."""
+        if cls.loop is None:
+            import asyncio  # on the first cell that awaits: idle workers stay small
+
+            cls.loop = asyncio.new_event_loop()
+        return cls.loop.run_until_complete(_awaiting(body, last, namespace))
+
+
+async def _awaiting(body: CodeType, last: CodeType | None, namespace: dict[str, Any]) -> Any:
+    value = None
+    for code in (body,) if last is None else (body, last):
+        value = eval(code, namespace)
+        if code.co_flags & CO_COROUTINE:
+            value = await value
+    return value
 
 
 def _error(exc: BaseException, tb: TracebackType | None) -> dict[str, str]:
@@ -105,10 +134,15 @@ def _run(
         return {"ok": False, "error": _error(exc, None)}
     try:
         with _within(env, cwd) if env or cwd else contextlib.nullcontext():
-            exec(body, namespace)
-            value = eval(last, namespace) if last is not None else None
+            if (body.co_flags | (last.co_flags if last else 0)) & CO_COROUTINE:
+                value = _Loop.run(body, last, namespace)
+            else:
+                exec(body, namespace)
+                value = eval(last, namespace) if last is not None else None
     except BaseException as exc:  # user code may raise anything, SystemExit included
-        tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != filename:
+            tb = tb.tb_next  # ours (and the event loop's): the user's start at the cell
         return {"ok": False, "error": _error(exc, tb)}
     if value is None or source.rstrip().endswith(";"):
         return {"ok": True, "result": None}

@@ -90,3 +90,31 @@ def test_a_cells_env_and_working_directory_are_its_own(
     assert shown.status == "completed"
     assert _run(interpreter, probe, output).status == "completed"
     assert output == [f"hello {elsewhere}\n", f"undefined {tmp_path}\n"]
+
+
+def test_the_completion_value_is_also_the_main_result_bundle(interpreter: Interpreter) -> None:
+    """As Python's: `results` has it, after the output written before it."""
+    events: list[object] = []
+    shown = interpreter.run(
+        "console.log('first'); ({answer: 42})",
+        time_limit=10,
+        sink=lambda _, text: events.append(text),
+        cancel=Cancel(),
+        display=events.append,
+    )
+    assert shown.result == "{ answer: 42 }"
+    assert events == [
+        "first\n",
+        {"data": {"text/plain": "{ answer: 42 }"}, "isMainResult": True, "truncated": False},
+    ]
+    long = interpreter.run(
+        "Array.from({length: 90}, () => 'x'.repeat(5000))",  # inspect: ~450 KB
+        time_limit=10,
+        sink=lambda *_: None,
+        cancel=Cancel(),
+    )
+    assert long.result is not None
+    assert long.result.endswith("[truncated: the result exceeded the display size limit]")
+    assert len(long.result.encode()) < 257 * 1024
+    nothing = interpreter.run("undefined", time_limit=10, sink=lambda *_: None, cancel=Cancel())
+    assert nothing.result is None

@@ -14,6 +14,8 @@ const { createRequire } = require("node:module");
 
 const REQUESTS = 3;
 const REPLIES = 4;
+const MAX_RESULT_BYTES = 256 * 1024; // display.py's MAX_BUNDLE_BYTES
+const SHORTENED = "\n[truncated: the result exceeded the display size limit]";
 if (process.argv[2]) process.chdir(process.argv[2]); // the agent's workspace
 
 function readExactly(length) {
@@ -132,6 +134,20 @@ async function run(request, filename, context) {
   }
 }
 
+// The completion value as the cell's main result, as Python's is: a text/plain bundle
+// (shortened past the display limit) the agent passes on before the reply.
+function showMain(reply) {
+  let text = reply.result;
+  const truncated = Buffer.byteLength(text, "utf8") > MAX_RESULT_BYTES;
+  if (truncated) {
+    text = Buffer.from(text, "utf8").subarray(0, MAX_RESULT_BYTES).toString("utf8");
+    text = text.replace(/\uFFFD$/, "") + SHORTENED;
+  }
+  reply.result = text;
+  writeFrame({ display: { data: { "text/plain": text }, isMainResult: true, truncated } });
+  readFrame(); // the agent's {shown: true}: it has passed the result on
+}
+
 async function serve() {
   const context = newContext();
   for (let number = 1; ; number += 1) {
@@ -145,6 +161,7 @@ async function serve() {
     const cpu = process.cpuUsage();
     const reply = await run(request, `<cell-${number}>`, context);
     await new Promise((resolve) => setImmediate(resolve)); // output written so far, flushed
+    if (reply.ok && reply.result !== null) showMain(reply);
     const used = process.cpuUsage(cpu);
     reply.cpuMs = (used.user + used.system) / 1000;
     reply.peakMemoryBytes = process.resourceUsage().maxRSS * 1024;

@@ -47,6 +47,35 @@ def test_sandbox_create_get_ls_exec_run_and_rm(client_env, tmp_path: Path, requi
     assert removed.returncode == 0, removed.stderr
 
 
+def test_exec_forwards_piped_stdin_unless_told_not_to(client_env) -> None:
+    created = cli(client_env, "sandbox", "create", "--timeout", "600")
+    assert created.returncode == 0, created.stderr
+    sandbox_id = created.stdout.strip()
+    text = "line one\nligne deux é\n" + "z" * 200_000 + "\n"
+    try:
+        piped = run_cli(client_env, text, "exec", sandbox_id, "--", "cat")
+        counted = run_cli(client_env, text, "exec", sandbox_id, "--", "wc -l")
+        refused = run_cli(client_env, text, "exec", sandbox_id, "--no-stdin", "--", "cat")
+    finally:
+        cli(client_env, "sandbox", "rm", sandbox_id)
+    assert (piped.returncode, piped.stdout) == (0, text), piped.stderr
+    assert counted.stdout.strip() == "3"
+    assert (refused.returncode, refused.stdout) == (0, "")
+
+
+def run_cli(env: dict[str, str], stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`cli` with `stdin` piped in."""
+    return subprocess.run(
+        [CLI, *args],
+        env={**os.environ, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+
+
 def test_pool_create_ls_scale_rm(client_env, requires) -> None:
     requires("GET", "/warmpools")
     created = cli(client_env, "pool", "create", "sdk-cli-pool", "--min", "0", "--max", "2")

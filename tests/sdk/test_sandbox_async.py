@@ -115,6 +115,19 @@ async def test_streamed_command_reports_its_exit_code(
     assert (result.stdout, result.exit_code, result.status.value) == ("hi\n", 5, "failed")
 
 
+async def test_a_streamed_command_reads_what_send_stdin_sends(
+    shared: AsyncSandbox, requires_stream
+) -> None:
+    stream = shared.stream_command("cat; echo end", stdin=True, timeout=60)
+    waiting = asyncio.create_task(stream.wait())
+    big = "x" * (150 * 1024) + "\n"  # past one message's 64 KiB: sent in pieces, in order
+    await stream.send_stdin("first\n")
+    await stream.send_stdin(big, eof=True)
+    result = await waiting
+    assert result.stdout == "first\n" + big + "end\n"
+    await stream.send_stdin("too late")  # the command has ended: nothing is sent
+
+
 async def test_a_streamed_execution_can_be_cancelled(shared: AsyncSandbox, requires_stream) -> None:
     stream = shared.stream_command("echo start; sleep 30", timeout=60)
     async for event in stream:

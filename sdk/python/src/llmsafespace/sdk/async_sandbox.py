@@ -316,9 +316,12 @@ class AsyncSandbox:
         cwd: str | None = None,
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
+        stdin: bool = False,
     ) -> AsyncExecutionStream:
-        """Run a shell command, streaming output live (see `stream_code`)."""
-        return self._stream("command", command, timeout, env, cwd, on_stdout, on_stderr)
+        """Run a shell command, streaming output live (see `stream_code`). With `stdin`,
+        the command reads what `stream.send_stdin(text, eof=...)` sends; without, its
+        stdin is empty."""
+        return self._stream("command", command, timeout, env, cwd, on_stdout, on_stderr, stdin)
 
     async def cancel(self, execution_id: str) -> None:
         """Cancel a running streamed execution (over its own socket when it is ours)."""
@@ -389,6 +392,7 @@ class AsyncSandbox:
         cwd: str | None,
         on_stdout: OutputCallback | None,
         on_stderr: OutputCallback | None,
+        stdin: bool = False,
     ) -> AsyncExecutionStream:
         stream = AsyncExecutionStream(
             self._transport.config,
@@ -400,6 +404,7 @@ class AsyncSandbox:
             cwd=cwd,
             on_stdout=on_stdout,
             on_stderr=on_stderr,
+            stdin=stdin,
         )
         return self._track(stream)
 

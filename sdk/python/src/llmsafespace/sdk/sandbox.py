@@ -42,6 +42,11 @@ class ExecutionStream:
         """Cancel the execution; the stream ends with a `cancelled` `Complete`."""
         self._portal.call(self._stream.cancel())
 
+    def send_stdin(self, data: str, *, eof: bool = False) -> None:
+        """Feed the stdin of a command streamed with `stdin=True` (from another thread
+        while this one iterates or waits; see `AsyncExecutionStream.send_stdin`)."""
+        self._portal.call(self._stream.send_stdin(data, eof=eof))
+
 
 class Sandbox:
     """A sandbox on an LLMSafeSpace server, for synchronous code.
@@ -245,10 +250,17 @@ class Sandbox:
         cwd: str | None = None,
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
+        stdin: bool = False,
     ) -> ExecutionStream:
-        """Run a shell command, streaming output live."""
+        """Run a shell command, streaming output live (`stdin`: see `AsyncSandbox`)."""
         stream = self._sandbox.stream_command(
-            command, timeout=timeout, env=env, cwd=cwd, on_stdout=on_stdout, on_stderr=on_stderr
+            command,
+            timeout=timeout,
+            env=env,
+            cwd=cwd,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+            stdin=stdin,
         )
         return ExecutionStream(self._portal, stream)
 

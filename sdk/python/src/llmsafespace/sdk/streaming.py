@@ -11,6 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from llmsafespace.contracts import ExecutionStatus, new_execution_id
+from llmsafespace.contracts.stream import MAX_STDIN_CHARS
 
 from .config import ClientConfig
 from .errors import (
@@ -86,6 +87,7 @@ class AsyncExecutionStream:
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
         max_reconnects: int = 5,
+        stdin: bool = False,
     ) -> None:
         self.execution_id = new_execution_id()
         self.sandbox_id = sandbox_id
@@ -99,8 +101,10 @@ class AsyncExecutionStream:
         self._on_stdout = on_stdout
         self._on_stderr = on_stderr
         self._max_reconnects = max_reconnects
+        self._stdin = stdin
         self._socket: ClientConnection | None = None
         self._sent = False
+        self._opened = asyncio.Event()  # the opening message (execute or resume) went out
         self._last_seq: int | None = None
         self._stdout: list[str] = []
         self._stderr: list[str] = []
@@ -150,7 +154,30 @@ class AsyncExecutionStream:
     async def cancel(self) -> None:
         """Ask the server to cancel this execution; the stream then ends with a `Complete`
         whose status is `cancelled`."""
-        message = {"type": "cancel", "executionId": self.execution_id}
+        await self._send({"type": "cancel", "executionId": self.execution_id})
+
+    async def send_stdin(self, data: str, *, eof: bool = False) -> None:
+        """Feed the stdin of a command streamed with `stdin=True`, in order; `eof` closes
+        it after `data`. Waits until the command has been sent (iterate the stream or
+        `wait()` for it meanwhile); once the stream has completed, does nothing."""
+        await self._opened.wait()
+        step = MAX_STDIN_CHARS
+        pieces = [data[start : start + step] for start in range(0, len(data), step)] or [""]
+        for number, piece in enumerate(pieces, 1):
+            if self.result is not None:
+                return
+            last = number == len(pieces)
+            await self._send(
+                {
+                    "type": "stdin",
+                    "executionId": self.execution_id,
+                    "content": piece,
+                    "eof": eof and last,
+                }
+            )
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        """Over the stream's socket, or a socket of its own while that one is down."""
         if self._socket is not None:
             with suppress(ConnectionClosed):
                 await self._socket.send(json.dumps(message))
@@ -171,6 +198,7 @@ class AsyncExecutionStream:
                 try:
                     await socket.send(json.dumps(self._opening()))
                     self._sent = True
+                    self._opened.set()
                     async for raw in socket:
                         event = self._handle(json.loads(raw))
                         if event is None:
@@ -211,6 +239,8 @@ class AsyncExecutionStream:
             message["env"] = self._env
         if self._cwd is not None:
             message["workingDir"] = self._cwd
+        if self._stdin:
+            message["stdin"] = True
         return message
 
     def _handle(self, message: dict[str, Any]) -> Event | None:

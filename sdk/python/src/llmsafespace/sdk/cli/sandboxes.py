@@ -1,15 +1,18 @@
 """`llmsafespace sandbox …`, `exec` and `run`."""
 
+import codecs
+import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import click
 
-from ..errors import StreamUnavailableError
+from ..errors import LLMSafeSpaceError, StreamUnavailableError
 from ..models import SUFFIXES, ExecutionResult, SandboxInfo
-from ..sandbox import Sandbox
+from ..sandbox import ExecutionStream, Sandbox
 from .output import emit_json, fields, table
 from .settings import CliSettings, key_values, pass_settings
 
@@ -159,6 +162,13 @@ def remove(settings: CliSettings, sandbox_ids: tuple[str, ...]) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds.")
 @click.option("--cwd", help="Working directory inside the sandbox.")
+@click.option(
+    "--stdin/--no-stdin",
+    "forward",
+    default=None,
+    help="Forward local stdin to the command (as text, UTF-8) until it ends.  [default:"
+    " when stdin is not a terminal]",
+)
 @pass_settings
 def exec_command(
     settings: CliSettings,
@@ -166,10 +176,16 @@ def exec_command(
     command: tuple[str, ...],
     timeout: float,
     cwd: str | None,
+    forward: bool | None,
 ) -> None:
     """Run a shell command: `llmsafespace exec SANDBOX -- CMD …`. Output streams live;
-    the exit code is the command's."""
-    _finish(_execute(settings, sandbox_id, "command", " ".join(command), timeout, cwd))
+    the exit code is the command's. Piped or redirected stdin is forwarded
+    (`llmsafespace exec SB -- wc -l < file`); a terminal's is not (the command's stdin is
+    then empty)."""
+    if forward is None:
+        forward = not sys.stdin.isatty()
+    source = sys.stdin.buffer if forward else None
+    _finish(_execute(settings, sandbox_id, "command", " ".join(command), timeout, cwd, source))
 
 
 @click.command("run")
@@ -203,7 +219,13 @@ def run_code(
 
 
 def _execute(
-    settings: CliSettings, sandbox_id: str, mode: str, content: str, timeout: float, cwd: str | None
+    settings: CliSettings,
+    sandbox_id: str,
+    mode: str,
+    content: str,
+    timeout: float,
+    cwd: str | None,
+    stdin: BinaryIO | None = None,
 ) -> ExecutionResult:
     sandbox = Sandbox.connect(sandbox_id, **settings.client())
     try:
@@ -213,9 +235,16 @@ def _execute(
             sandbox.stream_code(content, timeout=timeout, on_stdout=write_out, on_stderr=write_err)
             if mode == "code"
             else sandbox.stream_command(
-                content, timeout=timeout, cwd=cwd, on_stdout=write_out, on_stderr=write_err
+                content,
+                timeout=timeout,
+                cwd=cwd,
+                on_stdout=write_out,
+                on_stderr=write_err,
+                stdin=stdin is not None,
             )
         )
+        if stdin is not None:
+            threading.Thread(target=_feed, args=(stdin, stream), daemon=True).start()
         try:
             return stream.wait()
         except StreamUnavailableError:
@@ -229,6 +258,22 @@ def _execute(
             return result
     finally:
         sandbox.close()
+
+
+FEED_BYTES = 64 * 1024
+
+
+def _feed(source: BinaryIO, stream: ExecutionStream) -> None:
+    """Send what `source` gives to the command's stdin as it arrives, then its end. On a
+    thread of its own (reads block); it stops quietly once the command has ended."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    try:
+        while chunk := os.read(source.fileno(), FEED_BYTES):  # what is there, up to this
+            if text := decoder.decode(chunk):
+                stream.send_stdin(text)
+        stream.send_stdin(decoder.decode(b"", final=True), eof=True)
+    except (LLMSafeSpaceError, OSError, RuntimeError):
+        pass  # the command ended (or the stream failed, which `wait` reports)
 
 
 def _writer(stream: TextIO) -> Callable[[str], None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,3 +108,32 @@ def test_a_cell_may_await_at_its_top_level_on_a_loop_that_lasts(
     plain, _ = run(interpreter, "1 / 0")
     assert plain.error is not None
     assert "worker.py" not in plain.error["traceback"], plain.error
+
+
+def test_what_a_thread_prints_between_cells_comes_with_the_next(
+    interpreter: Interpreter, tmp_path: Path
+) -> None:
+    printed = tmp_path / "printed"
+    output: list[str] = []
+
+    def sink(stream: str, text: str) -> None:
+        output.append(text)
+
+    started = interpreter.run(
+        "import threading, time\n"
+        "def later():\n"
+        "    time.sleep(0.1)\n"
+        "    print('between cells', flush=True)\n"
+        f"    open({str(printed)!r}, 'w').close()\n"
+        "threading.Thread(target=later).start()",
+        time_limit=30,
+        sink=sink,
+        cancel=Cancel(),
+    )
+    assert started.status == "completed"
+    deadline = time.monotonic() + 30
+    while not printed.exists():  # the thread has written, with no cell running
+        assert time.monotonic() < deadline, "the thread did not print"
+        time.sleep(0.01)
+    interpreter.run("print('next')", time_limit=30, sink=sink, cancel=Cancel())
+    assert "".join(output) == "between cells\nnext\n"

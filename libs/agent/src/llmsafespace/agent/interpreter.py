@@ -258,8 +258,8 @@ class Interpreter:
                 sink("stderr", self._notice)
                 self._notice = ""
             worker = self._worker or self._fresh()
-            worker.drain()  # what it wrote while nobody listened
             worker.listen(sink)
+            worker.drain()  # what its threads wrote since the last cell: this cell's output
             try:
                 cell: Frame = {"code": code}
                 if env:

@@ -337,7 +337,7 @@ async def test_a_failing_setup_command_fails_the_build_with_its_output(
     try:
         failed = await settled(admin, name)
         assert failed["status"] == "failed", failed
-        assert failed["reason"] == "setup command 2 failed (exit code 3)", failed
+        assert failed["reason"] == "setup command 2 failed (exit code 3): about-to-fail", failed
         assert "about-to-fail" in failed["logTail"], failed
     finally:
         await admin.delete(f"/templates/{name}")

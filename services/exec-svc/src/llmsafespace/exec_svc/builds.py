@@ -46,6 +46,7 @@ from .runner import Runner
 
 log = structlog.get_logger()
 REPORT_SECONDS = 600.0
+WHY_CHARS = 300  # of a failed step's last stderr line, in the build's reason
 Step = Callable[[float], Awaitable[ExecutionResult]]
 
 
@@ -116,7 +117,7 @@ class Builds:
             log_text += [result.stdout, result.stderr]
             if result.status is not ExecutionStatus.COMPLETED or result.exit_code != 0:
                 how = "" if result.ended_by in (None, EndedBy.EXIT) else f"{result.ended_by}, "
-                reason = f"{name} failed ({how}exit code {result.exit_code})"
+                reason = f"{name} failed ({how}exit code {result.exit_code})" + _why(result)
                 exit_code = result.exit_code
                 break
         await publisher.ended(_summary(command, started_at, exit_code, reason, publisher))
@@ -175,6 +176,13 @@ class Builds:
             return await self._runner.run(run, on_output=publisher.output)
 
         return setup
+
+
+def _why(result: ExecutionResult) -> str:
+    """The last line the failed step wrote to stderr (pip's and npm's say what was
+    missing), for the reason: `: ERROR: No matching distribution found for nosuchpkg`."""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    return f": {lines[-1][:WHY_CHARS]}" if lines else ""
 
 
 def _summary(

@@ -224,6 +224,25 @@ async def test_a_reused_execution_id_is_rejected(ws: ClientConnection) -> None:
     assert (await receive(ws))["code"] == "invalid_request"
 
 
+async def test_an_execution_id_used_on_another_socket_is_refused_before_it_runs(
+    stack: Stack, sandbox_id: str, ws: ClientConnection
+) -> None:
+    """The sandbox's agent holds the ids it ran: the second execution never runs, and the
+    first's output stream is still the first's alone when resumed."""
+    execution_id = await execute(ws, "print('first')")
+    first = await until_terminal(ws, execution_id)
+    again = {"type": "execute", "executionId": execution_id, "mode": "code"}
+    async with await connect(ws_url(stack, sandbox_id), stack.admin_key) as other:
+        await other.send(json.dumps(again | {"content": "open('/tmp/ran', 'w').close()"}))
+        refused = (await until_terminal(other, execution_id))[-1]
+        assert (refused["type"], refused["status"]) == ("execution_complete", "error"), refused
+        assert "already used in this sandbox" in refused["error"]["value"], refused
+        await other.send(json.dumps({"type": "resume", "executionId": execution_id, "lastSeq": 0}))
+        assert await until_terminal(other, execution_id) == first
+    probe = await execute(ws, "import os; print(os.path.exists('/tmp/ran'))")
+    assert text_of(await until_terminal(ws, probe), "stdout") == "False\n"
+
+
 async def test_an_oversized_message_closes_the_socket_with_1009(ws: ClientConnection) -> None:
     await ws.send("x" * (2 * 1024 * 1024))
     with pytest.raises(websockets.ConnectionClosed) as closed:

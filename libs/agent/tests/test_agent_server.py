@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from llmsafespace.agent import server
 from llmsafespace.agent.protocol import Frame, encode, read_frame, read_frame_sync
 
 TOKEN = "test-token"
@@ -326,3 +327,16 @@ def test_the_agent_serves_tcp_as_in_a_pod(tmp_path: Path, host: str) -> None:
     finally:
         agent.kill()
         agent.wait()
+
+
+def test_execution_ids_are_held_unique_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "MAX_EXECUTION_IDS", 3)
+    ids = server.ExecutionIds()
+    for number in range(4):
+        ids.claim(f"exec-{number}")
+    ids.claim(None)  # a request naming none (a synchronous execution)
+    with pytest.raises(server.RequestError) as again:
+        ids.claim("exec-3")
+    assert again.value.code == "conflict"
+    assert str(again.value) == "executionId exec-3 was already used in this sandbox"
+    ids.claim("exec-0")  # the oldest, past the bound: forgotten

@@ -72,6 +72,7 @@ class Call:
     cancel: asyncio.Event
     on_output: OutputCallback | None
     on_display: DisplayCallback | None
+    execution_id: str | None = None  # what the agent is asked to hold unique (streamed)
     output: dict[str, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
     results: list[dict[str, Any]] = field(default_factory=list)
 
@@ -122,12 +123,16 @@ class ScriptedAgent:
         code: str,
         *,
         timeout: float,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
         on_output: OutputCallback | None = None,
         cancel: asyncio.Event | None = None,
         on_display: DisplayCallback | None = None,
+        execution_id: str | None = None,
     ) -> AgentResult:
         assert cancel is not None  # the runner always passes one
-        return await self._run(Call("run_code", code, timeout, cancel, on_output, on_display))
+        call = Call("run_code", code, timeout, cancel, on_output, on_display, execution_id)
+        return await self._run(call)
 
     async def run_command(
         self,
@@ -139,9 +144,11 @@ class ScriptedAgent:
         on_output: OutputCallback | None = None,
         cancel: asyncio.Event | None = None,
         stdin: StdinQueue | None = None,
+        execution_id: str | None = None,
     ) -> AgentResult:
         assert cancel is not None
-        return await self._run(Call("run_command", command, timeout, cancel, on_output, None))
+        call = Call("run_command", command, timeout, cancel, on_output, None, execution_id)
+        return await self._run(call)
 
     async def _run(self, call: Call) -> AgentResult:
         self.calls.append(call)
@@ -312,6 +319,7 @@ async def test_a_synchronous_execution_answers_with_its_whole_result(world: Worl
     assert (result.usage.cpu_ms, result.usage.peak_memory_bytes) == (2.0, 4096)
     (call,) = world.agent.calls
     assert (call.op, call.content, call.timeout) == ("run_code", "print('hello')", 7)
+    assert call.execution_id is None  # the gateway named it: nothing for the agent to hold
     assert world.records.rows == [(OWNER.user_id, ExecutionType.CODE, result.status, (6, 8))]
     assert Counter(world.events) == {"started": 1, "completed": 1}
     assert world.output == []  # a synchronous execution streams nothing
@@ -385,6 +393,7 @@ async def test_a_streamed_execution_sends_its_output_then_its_terminal_marker(
     world.agent.script = script
     await world.start(code("print(1)"))
     await world.runner.drain()
+    assert [call.execution_id for call in world.agent.calls] == ["exec-1"]  # the client's
     kinds = [message.kind for message in world.output]
     assert kinds == ["started", "output", "display", "output", "ended"]
     assert [message.seq for message in world.output] == [1, 2, 3, 4, 5]

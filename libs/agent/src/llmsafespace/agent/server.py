@@ -34,6 +34,7 @@ from .protocol import TYPE_CHECKING, Frame, FrameTooLarge, ProtocolError, encode
 LISTEN_BACKLOG = 128
 ACCEPT_RETRY = 0.05  # seconds, after accept failed (e.g. EMFILE: the connection waits)
 PIDS_WAIT = 2.0  # seconds for the pids a reclaimed interpreter held to come free
+MAX_EXECUTION_IDS = 4096  # ids remembered (about 0.4 MB once that many have run)
 OUT_OF_PIDS = "the sandbox is out of processes (pids limit)"
 
 
@@ -60,7 +61,12 @@ class AgentConfig:
 
 
 class RequestError(Exception):
-    """A request the agent cannot serve; reported as an ``error`` frame."""
+    """A request the agent cannot serve; reported as an ``error`` frame (with ``code``, a
+    service error code, when it is not the caller's `invalid_request`)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _number(request: Frame, key: str) -> float:
@@ -256,7 +262,10 @@ class Connection:
             self.send({"id": request_id, **error})
         except (RequestError, OSError, ProtocolError) as exc:
             # ProtocolError: an answer too large for a frame (e.g. a huge result repr).
-            self.send({"id": request_id, "type": Reply.ERROR, "message": str(exc)})
+            error = {"type": Reply.ERROR, "message": str(exc)}
+            if isinstance(exc, RequestError) and exc.code is not None:
+                error["code"] = exc.code
+            self.send({"id": request_id, **error})
         except Exception as exc:  # a bug must not end the connection: answer and go on
             print(f"agent: request_failed op={request.get('op')!r} {exc!r}", file=sys.stderr)
             error = {"type": Reply.ERROR, "message": "the agent failed", "code": "internal_error"}
@@ -324,6 +333,7 @@ class Connection:
         self.send(outcome.frame(request_id))
 
     def _run_code(self, request: Frame) -> None:
+        self._agent.executions.claim(request.get("executionId"))
         code = _text(request, "code")
         env = _env(request)
         cwd = _directory(request, "") if request.get("cwd") else None  # else the last cell's
@@ -340,6 +350,7 @@ class Connection:
     def _run_command(self, request: Frame) -> None:
         from .commands import run_command
 
+        self._agent.executions.claim(request.get("executionId"))
         command = _text(request, "command")
         extra = _env(request)
         cwd = _directory(request, self._agent.config.workspace)
@@ -398,12 +409,37 @@ def _files() -> ModuleType:
     return files
 
 
+class ExecutionIds:
+    """The execution ids the sandbox has run (the last MAX_EXECUTION_IDS): a client picks
+    its ids for streamed executions, and one used again would share its first's output
+    stream, so it is refused before anything runs."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, None] = {}  # in the order they came
+        self._lock = _thread.allocate_lock()
+
+    def claim(self, execution_id: object) -> None:
+        """Note ``execution_id`` (None: a request that names none); refused if known."""
+        if execution_id is None:
+            return
+        if not isinstance(execution_id, str):
+            raise RequestError("executionId must be a string")
+        with self._lock:
+            if execution_id in self._ids:
+                message = f"executionId {execution_id} was already used in this sandbox"
+                raise RequestError(message, "conflict")
+            self._ids[execution_id] = None
+            if len(self._ids) > MAX_EXECUTION_IDS:
+                del self._ids[next(iter(self._ids))]
+
+
 class Agent:
     """Serves the protocol on a Unix socket (or TCP, in a Pod) until killed."""
 
     def __init__(self, config: AgentConfig, interpreter: Interpreter) -> None:
         self.config = config
         self.interpreter = interpreter
+        self.executions = ExecutionIds()
 
     def spawn(self, start: Callable[..., T], *args: object) -> T:
         """``start(*args)``: a thread or a process, making room when the sandbox's pids limit

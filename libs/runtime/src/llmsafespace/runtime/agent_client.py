@@ -245,15 +245,19 @@ class AgentClient:
         on_output: OutputCallback | None = None,
         cancel: asyncio.Event | None = None,
         on_display: DisplayCallback | None = None,
+        execution_id: str | None = None,
     ) -> AgentResult:
         """Run code in the sandbox's persistent interpreter (with ``env`` added to its
         environment and in ``cwd``, for this cell only); setting ``cancel`` stops it. Its
-        rich results (``display``, figures, the trailing value) also go to ``on_display``."""
+        rich results (``display``, figures, the trailing value) also go to ``on_display``.
+        ``execution_id``: refused (`conflict`) if the sandbox ran one of that id already."""
         request: Frame = {"op": Op.RUN_CODE, "code": code}
         if env:
             request["env"] = env
         if cwd:
             request["cwd"] = cwd
+        if execution_id:
+            request["executionId"] = execution_id
         return await self._execute(request, timeout, on_output, cancel, on_display=on_display)
 
     async def run_command(
@@ -266,12 +270,16 @@ class AgentClient:
         on_output: OutputCallback | None = None,
         cancel: asyncio.Event | None = None,
         stdin: StdinQueue | None = None,
+        execution_id: str | None = None,
     ) -> AgentResult:
         """Run ``/bin/sh -c command`` in the sandbox; setting ``cancel`` stops it. With
-        ``stdin`` the command reads what is put on that queue, else its stdin is empty."""
+        ``stdin`` the command reads what is put on that queue, else its stdin is empty;
+        ``execution_id`` as for ``run_code``."""
         request: Frame = {"op": Op.RUN_COMMAND, "command": command, "env": env, "cwd": cwd}
         if stdin is not None:
             request["stdin"] = True
+        if execution_id:
+            request["executionId"] = execution_id
         return await self._execute(request, timeout, on_output, cancel, stdin)
 
     async def terminal(

@@ -207,7 +207,9 @@ class Runner:
         try:
             # e.g. a workingDir that does not exist (400), or the sandbox gone (409)
             with agent_failures(self._agents, command.sandbox_id, during="the execution"):
-                outcome = await self._agent_call(client, request, observe, shown, running)
+                # A streamed execution's id may be the client's: the agent refuses one it ran.
+                unique = command.execution_id if isinstance(command, StartExecution) else None
+                outcome = await self._agent_call(client, request, observe, shown, running, unique)
         except ServiceError:
             await announced.now()
             await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
@@ -261,6 +263,7 @@ class Runner:
         on_output: OutputCallback,
         on_display: DisplayCallback,
         running: Running,
+        execution_id: str | None,
     ) -> AgentResult:
         cancel = running.cancel
         if request.type is ExecutionType.CODE:
@@ -272,6 +275,7 @@ class Runner:
                 on_output=on_output,
                 cancel=cancel,
                 on_display=on_display,
+                execution_id=execution_id,
             )
         return await client.run_command(
             request.content,
@@ -281,6 +285,7 @@ class Runner:
             on_output=on_output,
             cancel=cancel,
             stdin=running.stdin,
+            execution_id=execution_id,
         )
 
     @staticmethod

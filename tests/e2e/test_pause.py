@@ -154,6 +154,9 @@ async def test_a_paused_sandbox_stops_using_cpu_refuses_calls_and_resumes_intact
     listing = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace"})
     assert listing.status_code == 409, listing.text
     assert listing.json()["error"]["code"] == "sandbox_paused"
+    extended = await api.post(f"/sandboxes/{sandbox_id}/timeout", json={"timeout": 900})
+    assert extended.status_code == 409, extended.text
+    assert extended.json()["error"]["code"] == "sandbox_paused"  # as every other call says
 
     resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
     assert resumed.status_code == 200, resumed.text

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from llmsafespace.contracts import (
     Catalog,
-    ErrorCode,
     ListSandboxes,
     Pagination,
     PoolReservation,
@@ -17,12 +16,11 @@ from llmsafespace.contracts import (
     SandboxStatus,
     SandboxStatusReport,
     SecurityLevel,
-    ServiceError,
     SetSandboxTimeout,
 )
 from llmsafespace.runtime import Driver
 
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, not_running
 from .quota import Quota
 from .store import SandboxStore
 
@@ -87,11 +85,7 @@ class Inventory:
         )
         updated = await self._store.set_expiry(sandbox.id, command.timeout)
         if updated is None:
-            raise ServiceError(
-                ErrorCode.SANDBOX_NOT_RUNNING,
-                f"sandbox {sandbox.id} is {sandbox.status}",
-                {"status": sandbox.status},
-            )
+            raise not_running(sandbox)
         return updated
 
     async def reserve(self, reservation: PoolReservation) -> PoolReservation:

@@ -282,7 +282,7 @@ class Lifecycle:
             return sandbox
         paused = await self._store.pause(sandbox, self._quota(ref.caller))
         if paused is None:
-            raise _not_running(sandbox)
+            raise not_running(sandbox)
         runtime_id = await self._store.runtime_id(sandbox.id)
         try:
             if isinstance(driver, PauseBySnapshot):
@@ -317,11 +317,11 @@ class Lifecycle:
             return sandbox
         resumed = await self._store.unpause(sandbox, self._quota(ref.caller))
         if resumed is None:
-            raise _not_running(sandbox)
+            raise not_running(sandbox)
         if isinstance(driver, PauseBySnapshot):
             restored = await driver.resume(resumed)
             if restored is None:  # ended meanwhile
-                raise _not_running(await self._store.get(sandbox.id) or resumed)
+                raise not_running(await self._store.get(sandbox.id) or resumed)
             resumed = restored
         else:
             try:
@@ -370,9 +370,12 @@ class Lifecycle:
         )
 
 
-def _not_running(sandbox: Sandbox) -> ServiceError:
+def not_running(sandbox: Sandbox) -> ServiceError:
+    """The refusal of a call that needs the sandbox running: `sandbox_paused` (409) for a
+    paused one, as every call on it says, else `sandbox_not_running`."""
+    paused = sandbox.status is SandboxStatus.PAUSED
     return ServiceError(
-        ErrorCode.SANDBOX_NOT_RUNNING,
+        ErrorCode.SANDBOX_PAUSED if paused else ErrorCode.SANDBOX_NOT_RUNNING,
         f"sandbox {sandbox.id} is {sandbox.status}",
         {"status": sandbox.status},
     )

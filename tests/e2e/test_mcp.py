@@ -452,6 +452,7 @@ async def test_long_output_keeps_its_beginning_and_end_and_says_what_was_dropped
     assert shown["truncated"] == {"result": 100_002 - 20_000}
 
 
+@pytest.mark.local_driver("the fake kubelet runs its Pods without a memory limit")
 async def test_a_run_killed_for_memory_says_it_ended_by_oom(
     connect: Connect, stack, api: httpx.AsyncClient
 ) -> None:

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 pytestmark = pytest.mark.stack
+NO_NODE_POD = "the node runtime's image is not built for the fake kubelet"
 
 
 async def _run(api: httpx.AsyncClient, sandbox_id: str, kind: str, content: str) -> dict[str, Any]:
@@ -67,7 +68,7 @@ async def test_a_data_sandbox_imports_pandas_and_draws_with_matplotlib(
         await api.delete(f"/sandboxes/{sandbox_id}")
 
 
-@pytest.mark.local_driver("the node runtime's image is not built for the fake kubelet")
+@pytest.mark.local_driver(NO_NODE_POD)
 async def test_a_node_sandbox_runs_javascript_statefully_and_reports_errors(
     api: httpx.AsyncClient,
 ) -> None:
@@ -98,7 +99,11 @@ async def test_a_node_sandbox_runs_javascript_statefully_and_reports_errors(
     ("runtime", "probe"),
     [
         ("python:3.11", "import os; print(os.environ.get('GREETING'), os.getcwd())"),
-        ("node:20", "console.log(process.env.GREETING, process.cwd())"),
+        pytest.param(
+            "node:20",
+            "console.log(process.env.GREETING, process.cwd())",
+            marks=pytest.mark.local_driver(NO_NODE_POD),
+        ),
     ],
 )
 async def test_a_code_execution_takes_env_and_working_dir_for_itself(

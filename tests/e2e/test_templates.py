@@ -271,6 +271,7 @@ async def test_an_unknown_template_is_a_400_naming_the_ready_ones(
     assert pool.status_code == 400, pool.text
 
 
+@pytest.mark.local_driver("the node runtime's image is not built for the fake kubelet")
 async def test_a_template_of_another_runtime_is_used_without_naming_it(
     admin: httpx.AsyncClient,
 ) -> None:

@@ -16,7 +16,7 @@ import linecache
 import os
 import resource
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from itertools import count
 from types import ModuleType
 
@@ -52,30 +52,12 @@ def _compile(source: str, filename: str) -> tuple[CodeType, CodeType | None]:
     return compile(tree, filename, "exec", TOP_LEVEL_AWAIT, dont_inherit=True), last
 
 
-class _Loop:
-    """The event loop of the cells that await at their top level, IPython's way: the
-    whole cell runs on it (what comes before its first `await` included), and it is one
-    for the worker's life, so a task one cell starts runs on while a later cell awaits."""
+def _cells() -> ModuleType:
+    """What few cells ask for (their own env or directory, top-level await), on first use:
+    an idle worker stays small."""
+    from . import cells
 
-    loop: Any = None
-
-    @classmethod
-    def run(cls, body: CodeType, last: CodeType | None, namespace: dict[str, Any]) -> Any:
-        """Run the cell's body, then its trailing expression, whose value is returned."""
-        if cls.loop is None:
-            import asyncio  # on the first cell that awaits: idle workers stay small
-
-            cls.loop = asyncio.new_event_loop()
-        return cls.loop.run_until_complete(_awaiting(body, last, namespace))
-
-
-async def _awaiting(body: CodeType, last: CodeType | None, namespace: dict[str, Any]) -> Any:
-    value = None
-    for code in (body,) if last is None else (body, last):
-        value = eval(code, namespace)
-        if code.co_flags & CO_COROUTINE:
-            value = await value
-    return value
+    return cells
 
 
 def _error(exc: BaseException, tb: TracebackType | None) -> dict[str, str]:
@@ -90,30 +72,6 @@ def _cpu_ms() -> float:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     seconds = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     return seconds * 1000.0
-
-
-@contextlib.contextmanager
-def _within(env: dict[str, str] | None, cwd: str | None) -> Iterator[None]:
-    """A cell's own environment variables and working directory, as they were after it."""
-    env = env or {}
-    saved = {name: os.environ.get(name) for name in env}
-    previous = None
-    try:
-        os.environ.update(env)
-        if cwd:
-            with contextlib.suppress(OSError):  # where the last cell left it, gone since
-                previous = os.getcwd()
-            os.chdir(cwd)
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        if previous is not None:
-            with contextlib.suppress(OSError):
-                os.chdir(previous)
 
 
 def _run(
@@ -133,9 +91,9 @@ def _run(
     except SyntaxError as exc:
         return {"ok": False, "error": _error(exc, None)}
     try:
-        with _within(env, cwd) if env or cwd else contextlib.nullcontext():
+        with _cells().within(env, cwd) if env or cwd else contextlib.nullcontext():
             if (body.co_flags | (last.co_flags if last else 0)) & CO_COROUTINE:
-                value = _Loop.run(body, last, namespace)
+                value = _cells().run_awaiting(body, last, namespace)
             else:
                 exec(body, namespace)
                 value = eval(last, namespace) if last is not None else None

@@ -182,6 +182,10 @@ class FakeKubelet:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
+        if self.pods.get(running.name) is not running:  # deleted while it was being started
+            self._kill(running)
+            await running.process.wait()  # reaped: no agent outlives its Pod
+            return
         self._status(running, "Running")
         code = await running.process.wait()
         if self.pods.get(running.name) is running and not running.evicted:

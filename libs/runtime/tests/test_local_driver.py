@@ -28,7 +28,14 @@ from llmsafespace.runtime import (
     create_driver,
 )
 from llmsafespace.runtime.local import LocalConfig, LocalDriver, bwrap, sweep
-from llmsafespace.runtime.local.mounts import copy_sparse
+from llmsafespace.runtime.local.mounts import (
+    KEPT_TEMPLATES,
+    MIN_IMAGE_BYTES,
+    TEMPLATE_IDLE,
+    _template,
+    copy_sparse,
+    disk_backed,
+)
 from llmsafespace.runtime.local.uids import UidRegistry
 
 SECRET = "llmsafespace-test-secret-value"
@@ -269,6 +276,21 @@ def test_a_workspace_image_is_copied_with_its_holes_and_only_for_root(tmp_path: 
     assert target.stat().st_mode & 0o777 == 0o600
     with pytest.raises(FileExistsError):  # never over an existing workspace
         copy_sparse(source, target)
+
+
+@pytest.mark.skipif(not disk_backed(), reason="no mkfs.ext4 or loop devices here")
+def test_empty_workspace_images_of_sizes_asked_for_once_do_not_pile_up(tmp_path: Path) -> None:
+    """One empty image per size: those idle past TEMPLATE_IDLE go when a new one is made,
+    but the KEPT_TEMPLATES used last and any used lately stay."""
+    sizes = [MIN_IMAGE_BYTES + n * 2**20 for n in range(KEPT_TEMPLATES + 3)]
+    long_ago = time.time() - TEMPLATE_IDLE - 60
+    for age, size in enumerate(sizes[:-1]):  # the later the size, the later its use
+        made = _template(tmp_path, size)
+        os.utime(made, (long_ago + age, long_ago + age))
+    _template(tmp_path, sizes[0])  # used again now
+    _template(tmp_path, sizes[-1])  # a new size: the idle beyond the 8 used last go
+    kept = sorted(int(path.stem.split("-")[1]) for path in tmp_path.glob("template-*.img"))
+    assert kept == [sizes[0], *sizes[-KEPT_TEMPLATES + 1 :]]
 
 
 def _agent_command(directory: Path) -> list[str]:

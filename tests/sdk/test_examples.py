@@ -59,12 +59,25 @@ def test_the_file_tools_write_and_read_through_dispatch(client_env) -> None:
         assert read == {
             "path": "/workspace/notes/a.txt",
             "size": 7,
+            "offset": 0,
             "content": "héllo\n",
             "truncated": False,
         }
+        # A long file is read a part at a time (max_output_chars bytes), never whole.
         sandbox.run_command("seq 1 100 > /tmp/long.txt")
-        long = json.loads(tools.dispatch("read_file", {"path": "/tmp/long.txt"}))
-        assert (long["content"], long["truncated"], long["size"]) == ("98\n99\n100\n", True, 292)
+        first = json.loads(tools.dispatch("read_file", {"path": "/tmp/long.txt"}))
+        assert (first["content"], first["truncated"], first["size"]) == (
+            "1\n2\n3\n4\n5\n",
+            True,
+            292,
+        )
+        assert first["next_offset"] == 10
+        last = json.loads(tools.dispatch("read_file", {"path": "/tmp/long.txt", "offset": 282}))
+        assert (last["content"], last["truncated"]) == ("98\n99\n100\n", False)
+        assert "next_offset" not in last
+        for offset in (-1, "0", True, 1.5):
+            refused = tools.dispatch("read_file", {"path": "/tmp/long.txt", "offset": offset})
+            assert "must be an integer >= 0" in refused
 
         missing = tools.anthropic_result(
             {"id": "t1", "name": "read_file", "input": {"path": "nope.txt"}}

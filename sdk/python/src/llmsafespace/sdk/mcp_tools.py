@@ -2,8 +2,6 @@
 JSON schema is what the model reads; validating against it is what refuses wrong types)
 and its implementation on the async SDK, with the caller's own credential."""
 
-import codecs
-import posixpath
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -18,8 +16,8 @@ from .errors import LLMSafeSpaceError, NotFoundError, error_from_envelope
 from .events import Error, Stderr, Stdout
 from .models import ExecutionResult
 from .streaming import AsyncExecutionStream
+from .tools import WORKSPACE, file_part_result, workspace_path
 
-WORKSPACE = "/workspace"
 MAX_OUTPUT_CHARS = 20_000
 MAX_FILE_BYTES = 20_000
 """The most `read_file` reads and returns in one call (it never reads a whole file)."""
@@ -228,34 +226,19 @@ class SandboxSession:
             return await _followed(sandbox, stream, on_output)
 
     async def read_file(self, args: ReadFile) -> dict[str, Any]:
-        path = _absolute(args.path)
+        path = workspace_path(args.path)
         async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
             part = await sandbox.files.read_part(path, args.offset, args.length)
-        text, used = _decoded(part.data, final=part.end >= part.size)
-        end = part.offset + used
-        body: dict[str, Any] = {
-            "path": path,
-            "size": part.size,
-            "offset": part.offset,
-            "content": text,
-            "truncated": end < part.size,
-        }
-        if end < part.size:
-            body["next_offset"] = end
-            body["note"] = (
-                f"showing {used} bytes from offset {part.offset} of a {part.size}-byte file; "
-                f"call read_file with offset={end} for more"
-            )
-        return body
+        return file_part_result(path, part)
 
     async def write_file(self, args: WriteFile) -> dict[str, Any]:
-        path = _absolute(args.path)
+        path = workspace_path(args.path)
         async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
             written = await sandbox.files.write(path, args.content)
         return {"path": path, "size": written.size}
 
     async def list_files(self, args: ListFiles) -> dict[str, Any]:
-        path = _absolute(args.path)
+        path = workspace_path(args.path)
         async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
             entries = await sandbox.files.list(path)
         return {
@@ -345,18 +328,3 @@ class _closing:
 
     async def __aexit__(self, *_: object) -> None:
         await self._sandbox.close()
-
-
-def _decoded(data: bytes, *, final: bool) -> tuple[str, int]:
-    """`data` as UTF-8 (bad bytes replaced) and how many bytes that text is: a character
-    cut off at the end is left for the next read, unless the file ends there."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    text = decoder.decode(data, final=final)
-    pending = len(decoder.getstate()[0])
-    if pending == len(data) and data:  # nothing but a cut character: show it as it is
-        return data.decode("utf-8", errors="replace"), len(data)
-    return text, len(data) - pending
-
-
-def _absolute(path: str) -> str:
-    return posixpath.normpath(posixpath.join(WORKSPACE, path))

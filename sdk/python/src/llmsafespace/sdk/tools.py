@@ -2,6 +2,7 @@
 function-calling formats, bound to one sandbox, and a dispatcher that runs a model's
 tool call and returns the text to hand back. No dependency on any model SDK."""
 
+import codecs
 import inspect
 import json
 import posixpath
@@ -12,6 +13,7 @@ from typing import Any
 from llmsafespace.contracts import FileWritten
 
 from .errors import LLMSafeSpaceError
+from .files import FilePart
 from .models import ExecutionResult
 
 WORKSPACE = "/workspace"
@@ -24,8 +26,9 @@ class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any]
-    method: str  # the sandbox method it calls (dotted for `files.read` and the like)
+    method: str  # the sandbox method it calls (dotted for `files.read_part` and the like)
     arguments: tuple[str, ...]  # the JSON arguments passed on: required ones positionally
+    bounded_by: str | None = None  # the keyword the tools' `max_output_chars` is passed as
 
 
 _TIMEOUT = {"type": "number", "description": "Seconds before the run is stopped (default 30)."}
@@ -72,9 +75,11 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="read_file",
         description=(
-            "Read a text file from the sandbox. Relative paths are under /workspace. "
-            "Returns its `content` (UTF-8; undecodable bytes replaced), its `size` in "
-            "bytes, and `truncated` when only the end of a long file is shown."
+            "Read a text file from the sandbox, a part at a time: from `offset` (default 0, "
+            "the beginning), at most 20,000 bytes. Relative paths are under /workspace. "
+            "Returns the part as `content` (UTF-8; undecodable bytes replaced), the file's "
+            "`size` in bytes, and `truncated`; when more follows, `next_offset` is the "
+            "offset to read on from."
         ),
         parameters={
             "type": "object",
@@ -84,12 +89,18 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
                     "description": "File path: absolute (in /workspace or /tmp) or relative "
                     "to /workspace.",
                 },
+                "offset": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The byte to start at (default 0).",
+                },
             },
             "required": ["path"],
             "additionalProperties": False,
         },
-        method="files.read",
-        arguments=("path",),
+        method="files.read_part",
+        arguments=("path", "offset"),
+        bounded_by="length",
     ),
     ToolSpec(
         name="write_file",
@@ -119,8 +130,9 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
 class SandboxTools:
     """The sandbox tools bound to one `Sandbox` (use `dispatch`) or `AsyncSandbox` (use
     `adispatch`). `run_code` / `run_command` answer a JSON object with `stdout`, `stderr`,
-    `exit_code`, `status`, `result` and `error`; `read_file` one with `path`, `content`,
-    `size` and `truncated`; `write_file` one with `path` and `size`. A call that itself
+    `exit_code`, `status`, `result` and `error`; `read_file` one with `path`, `size`,
+    `offset`, `content` and `truncated` (and `next_offset` when more follows: at most
+    `max_output_chars` bytes a call); `write_file` one with `path` and `size`. A call that itself
     failed (unknown tool, bad arguments, an API error) answers `{"error": {...}}`."""
 
     def __init__(self, sandbox: Any, *, max_output_chars: int = 20_000) -> None:
@@ -209,28 +221,29 @@ class SandboxTools:
         for argument in required:
             if not isinstance(args.get(argument), str):
                 raise ValueError(f"{name} needs a string {argument!r}")
+        for argument, value in args.items():
+            schema = spec.parameters["properties"][argument]
+            if schema["type"] == "integer" and (
+                not isinstance(value, int) or isinstance(value, bool) or value < schema["minimum"]
+            ):
+                raise ValueError(f"{name}'s {argument!r} must be an integer >= {schema['minimum']}")
         path = None
         if "path" in args:
-            args["path"] = path = posixpath.normpath(posixpath.join(WORKSPACE, args["path"]))
+            args["path"] = path = workspace_path(args["path"])
         positional = [args.pop(argument) for argument in required]
+        if spec.bounded_by is not None:
+            args[spec.bounded_by] = self.max_output_chars
         target: Any = self.sandbox
         for part in spec.method.split("."):
             target = getattr(target, part)
         method: Callable[..., Any | Awaitable[Any]] = target
         return (lambda: method(*positional, **args)), path
 
-    def _format(self, result: ExecutionResult | FileWritten | bytes, path: str | None) -> str:
+    def _format(self, result: ExecutionResult | FileWritten | FilePart, path: str | None) -> str:
         limit = self.max_output_chars
-        if isinstance(result, bytes):
-            text = result.decode("utf-8", errors="replace")
-            return json.dumps(
-                {
-                    "path": path,
-                    "size": len(result),
-                    "content": text[-limit:],
-                    "truncated": len(text) > limit,
-                }
-            )
+        if isinstance(result, FilePart):
+            assert path is not None
+            return json.dumps(file_part_result(path, result))
         if isinstance(result, FileWritten):
             return json.dumps({"path": path, "size": result.size})
         return json.dumps(
@@ -248,3 +261,39 @@ class SandboxTools:
 def _failure(exc: Exception) -> str:
     code = getattr(exc, "code", None) or "invalid_tool_call"
     return json.dumps({"error": {"code": code, "message": str(exc)}})
+
+
+def workspace_path(path: str) -> str:
+    """A tool's path argument made absolute: a relative one is under /workspace."""
+    return posixpath.normpath(posixpath.join(WORKSPACE, path))
+
+
+def file_part_result(path: str, part: FilePart) -> dict[str, Any]:
+    """What `read_file` answers for a part of a file: its text, and where to read on."""
+    text, used = _decoded(part.data, final=part.end >= part.size)
+    end = part.offset + used
+    body: dict[str, Any] = {
+        "path": path,
+        "size": part.size,
+        "offset": part.offset,
+        "content": text,
+        "truncated": end < part.size,
+    }
+    if end < part.size:
+        body["next_offset"] = end
+        body["note"] = (
+            f"showing {used} bytes from offset {part.offset} of a {part.size}-byte file; "
+            f"call read_file with offset={end} for more"
+        )
+    return body
+
+
+def _decoded(data: bytes, *, final: bool) -> tuple[str, int]:
+    """`data` as UTF-8 (bad bytes replaced) and how many bytes that text is: a character
+    cut off at the end is left for the next read, unless the file ends there."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data, final=final)
+    pending = len(decoder.getstate()[0])
+    if pending == len(data) and data:  # nothing but a cut character: show it as it is
+        return data.decode("utf-8", errors="replace"), len(data)
+    return text, len(data) - pending

@@ -160,6 +160,7 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(ws: ClientConne
     await ws.send(json.dumps({"type": "execute", "executionId": "exec-x1", "mode": "code"}))
     error = await receive(ws)
     assert (error["code"], error["executionId"]) == ("invalid_request", "exec-x1")
+    assert set(error["details"]["fields"]) == {"content"}, "the fields, as REST's envelope has"
     await ws.send(
         json.dumps({"type": "execute", "executionId": "bad id", "mode": "code", "content": "1"})
     )

@@ -11,6 +11,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmsafespace.devstack import Stack
+from llmsafespace.sdk import AsyncSandbox, RateLimitError
 
 pytestmark = pytest.mark.stack
 
@@ -160,6 +161,23 @@ async def test_rate_limits_hold_across_two_gateways(
     assert remaining[:6] == [5, 4, 3, 2, 1, 0]
     assert waits[:6] == [None] * 6, "only a refused request is told to wait"
     assert all(wait is not None and 1 <= int(wait) <= 3600 for wait in waits[6:]), waits
+
+
+async def test_a_socket_over_its_limit_is_told_when_to_try_again(
+    stack: Stack, api: httpx.AsyncClient, start_gateway: Callable[..., str]
+) -> None:
+    url = start_gateway(GATEWAY_RATE_LIMITS=json.dumps({"execute_code": 1, "default": 100}))
+    key = str((await new_user(api))["apiKey"])
+    async with await AsyncSandbox.create(api_url=url, api_key=key) as sandbox:
+        first = await sandbox.stream_code("1 + 1").wait()
+        refused = sandbox.stream_code("2 + 2")
+        with pytest.raises(RateLimitError) as caught:
+            await refused.wait()
+    if first.result is None:  # the first was refused too: the window rolled over between
+        pytest.skip("the rate-limit window rolled over during the test")
+    assert caught.value.details is not None
+    assert caught.value.retry_after == caught.value.details["retryAfter"]
+    assert 1 <= caught.value.retry_after <= 3600, "seconds to wait, as REST's Retry-After"
 
 
 async def test_rate_limits_count_per_user_whatever_the_key_and_spare_admins(

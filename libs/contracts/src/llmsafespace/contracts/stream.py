@@ -251,6 +251,11 @@ class ServerError(Contract):
     code: str
     message: str
     execution_id: str | None = None
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="what the REST envelope's `details` would say: e.g. `fields` of an "
+        "`invalid_request`, `retryAfter` (seconds) of a `rate_limited`",
+    )
     timestamp: int = Field(description="epoch ms the error was sent")
 
 

@@ -141,6 +141,9 @@ def error_from_envelope(
         message = f"HTTP {status}" if status else "unexpected reply"
         details = None
     cls = ERRORS.get(code, LLMSafeSpaceError)
+    if retry_after is None and details is not None:  # a WebSocket's error has no headers
+        wait = details.get("retryAfter")
+        retry_after = wait if isinstance(wait, int | float) and not isinstance(wait, bool) else None
     if cls is RateLimitError:
         return RateLimitError(
             message, retry_after=retry_after, code=code, details=details, status=status

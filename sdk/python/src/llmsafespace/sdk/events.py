@@ -1,6 +1,7 @@
 """What a streamed execution yields: small typed events, in the order they happened."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from .models import ExecutionResult, Result
 
@@ -48,6 +49,7 @@ class Error:
     code: str
     message: str
     execution_id: str | None = None
+    details: dict[str, Any] | None = None  # as an error envelope's: e.g. `retryAfter`
 
 
 Event = Stdout | Stderr | Display | Complete | Error

@@ -146,7 +146,8 @@ class AsyncExecutionStream:
         """Consume the rest of the stream; the result, or the error as an exception."""
         async for event in self:
             if isinstance(event, Error):
-                raise error_from_envelope({"error": {"code": event.code, "message": event.message}})
+                error = {"code": event.code, "message": event.message, "details": event.details}
+                raise error_from_envelope({"error": error})
         if self.result is None:
             raise LLMSafeSpaceError("the stream ended without a result")
         return self.result
@@ -261,10 +262,12 @@ class AsyncExecutionStream:
             exit_code = int(message.get("exitCode", CANCELLED_EXIT_CODE))
             return self._complete(ExecutionStatus.CANCELLED, exit_code, message)
         if kind == "error":
+            details = message.get("details")
             return Error(
                 str(message.get("code", "internal_error")),
                 str(message.get("message", "")),
                 message.get("executionId"),
+                details if isinstance(details, dict) else None,
             )
         return None  # execution_start, pong, and kinds this client does not know yet
 

@@ -93,17 +93,7 @@ def authenticated(endpoint: AuthedEndpoint) -> Endpoint:
     async def wrapper(request: Request) -> Response:
         identity, quota = await admit(request)
         if quota is not None and quota.exceeded:
-            response: Response = error_response(
-                ServiceError(
-                    ErrorCode.RATE_LIMITED,
-                    "rate limit exceeded",
-                    {
-                        "limit": quota.limit,
-                        "resetAt": quota.reset,
-                        "retryAfter": quota.retry_after,
-                    },
-                )
-            )
+            response: Response = error_response(quota.refusal())
         else:
             try:
                 response = await endpoint(request, identity.caller)

@@ -16,7 +16,7 @@ import structlog
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llmsafespace.contracts import Caller, Role
+from llmsafespace.contracts import Caller, ErrorCode, Role, ServiceError
 
 from .confirmations import Confirmations
 
@@ -82,6 +82,14 @@ class Quota:
     def retry_after(self) -> int:
         """Whole seconds until the window ends, at least 1 (`Retry-After`)."""
         return max(1, math.ceil(self.reset - time.time()))
+
+    def refusal(self) -> ServiceError:
+        """The `rate_limited` error of an exceeded limit, saying when to try again."""
+        return ServiceError(
+            ErrorCode.RATE_LIMITED,
+            "rate limit exceeded",
+            {"limit": self.limit, "resetAt": self.reset, "retryAfter": self.retry_after},
+        )
 
     def headers(self) -> dict[str, str]:
         """`X-RateLimit-*`, and `Retry-After` once the limit is exceeded."""

@@ -119,7 +119,13 @@ def _refused(execution_id: str, message: Msg) -> ServerError:
         )
     else:
         error = ErrorEnvelope.model_validate_json(message.data).error
-        code, text = error.code.value, error.message
+        return ServerError(
+            code=error.code.value,
+            message=error.message,
+            execution_id=execution_id,
+            details=error.details,
+            timestamp=now_ms(),
+        )
     return ServerError(code=code, message=text, execution_id=execution_id, timestamp=now_ms())
 
 

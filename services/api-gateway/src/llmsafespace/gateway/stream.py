@@ -8,6 +8,7 @@ does not stop them (`cancel` does); a client that reconnects sends `resume` with
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 import nats.errors
 import structlog
@@ -43,7 +44,7 @@ from .relay import Follower, Outputs, encode, exists, now_ms
 from .sandboxes import check_code_size
 from .sockets import CLOSE_UNAUTHORIZED, admit_socket, frame_problem
 from .state import state_of
-from .validation import problems
+from .validation import frame_details, problems
 
 log = structlog.get_logger()
 START_WAIT = 10.0  # seconds for an accepted execution to report its start
@@ -51,9 +52,18 @@ ParsedMessage = ClientExecute | ClientCancel | ClientResume | ClientStdin | Clie
 _CLIENT_MESSAGE: TypeAdapter[ParsedMessage] = TypeAdapter(ClientMessage)
 
 
-def _error(code: str, message: str, execution_id: str | None = None) -> ServerError:
+def _error(
+    code: str,
+    message: str,
+    execution_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> ServerError:
     return ServerError(
-        code=code, message=message, execution_id=execution_id or None, timestamp=now_ms()
+        code=code,
+        message=message,
+        execution_id=execution_id or None,
+        details=details,
+        timestamp=now_ms(),
     )
 
 
@@ -153,9 +163,10 @@ class Session:
                 stamp = now_ms() if message.timestamp is None else message.timestamp
                 await self.send(ServerPong(timestamp=stamp))
         except ValidationError as exc:
-            await self.send(_error("invalid_request", problems(exc), execution_id))
+            details = frame_details(exc)
+            await self.send(_error("invalid_request", problems(details), execution_id, details))
         except ServiceError as exc:
-            await self.send(_error(exc.code.value, exc.message, execution_id))
+            await self.send(_error(exc.code.value, exc.message, execution_id, exc.details))
         except nats.errors.Error as exc:  # JetStream refused or the bus is down: say so
             log.warning("stream_bus_error", error=str(exc))
             await self.send(
@@ -177,9 +188,7 @@ class Session:
         request = message.request()
         quota = await self._held.use("execute_code")
         if quota is not None and quota.exceeded:
-            raise ServiceError(
-                ErrorCode.RATE_LIMITED, "rate limit exceeded", {"resetAt": quota.reset}
-            )
+            raise quota.refusal()
         self._seen.add(execution_id)
         if self._outputs is None:
             self._outputs = await Outputs.open(self._nc, self._sandbox_id)

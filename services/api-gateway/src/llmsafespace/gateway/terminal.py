@@ -53,7 +53,7 @@ from .operation import ApiWebSocketRoute, Operation
 from .paths import known_id
 from .sockets import CLOSE_UNAUTHORIZED, admit_socket, frame_problem
 from .state import state_of
-from .validation import problems
+from .validation import frame_details, problems
 
 log = structlog.get_logger()
 KEEPALIVE = 10.0  # seconds between keepalives to the owner (well inside its grace)
@@ -212,7 +212,7 @@ class TerminalSession:
             else:
                 await self.send(TerminalPong())
         except ValidationError as exc:
-            await self.send(_invalid(problems(exc)))
+            await self.send(_invalid(problems(frame_details(exc))))
         except ServiceError as exc:
             await self.send(TerminalError(code=exc.code.value, message=exc.message))
         except nats.errors.Error:

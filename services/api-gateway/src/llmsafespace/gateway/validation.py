@@ -22,8 +22,15 @@ def validated(model: type[ModelT], data: Any, source: str) -> ModelT:
         ) from exc
 
 
-def problems(error: ValidationError) -> str:
-    """The same per-field details on one line (`field: problem; ...`), for a WebSocket
-    message's error, which has no details object."""
-    fields = validation_details(error)["fields"]
-    return "; ".join(f"{field}: {problem}" for field, problem in fields.items())
+def frame_details(error: ValidationError) -> dict[str, Any]:
+    """The per-field details of a socket message, validated as a union tagged by its
+    `type`: its fields as the client named them (pydantic puts the tag first)."""
+    fields: dict[str, str] = {}
+    for item in error.errors():
+        fields[".".join(str(part) for part in item["loc"][1:]) or "message"] = item["msg"]
+    return {"fields": fields}
+
+
+def problems(details: dict[str, Any]) -> str:
+    """`frame_details` on one line (`field: problem; ...`), for a socket error's message."""
+    return "; ".join(f"{field}: {problem}" for field, problem in details["fields"].items())

@@ -83,11 +83,14 @@ async def test_a_node_sandbox_runs_javascript_statefully_and_reports_errors(
         assert second["result"] == "42", second  # the context persists between calls
         awaited = await _run(api, sandbox_id, "code", "Promise.resolve({ok: [1, 2]})")
         assert awaited["result"] == "{ ok: [ 1, 2 ] }", awaited
+        top = "const got = await Promise.resolve(total); got + 1"  # a top-level await
+        assert (await _run(api, sandbox_id, "code", top))["result"] == "41"
+        assert (await _run(api, sandbox_id, "code", "got"))["result"] == "40"
         failed = await _run(api, sandbox_id, "code", "null.field")
         assert failed["status"] == "failed", failed
         assert failed["error"]["name"] == "TypeError", failed
         assert "reading 'field'" in failed["error"]["value"], failed
-        assert "<cell-4>" in failed["error"]["traceback"], failed
+        assert "<cell-6>" in failed["error"]["traceback"], failed
         shell = await _run(api, sandbox_id, "command", "node -e 'console.log(6*7)' && npm -v")
         assert shell["exitCode"] == 0, shell
         assert shell["stdout"].startswith("42\n"), shell

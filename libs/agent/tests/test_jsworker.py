@@ -72,6 +72,42 @@ def test_a_cell_past_its_time_limit_is_interrupted_and_the_context_kept(
     assert after.result == "'yes'"
 
 
+def test_a_cell_may_await_at_its_top_level_and_keep_what_it_declares(
+    interpreter: Interpreter,
+) -> None:
+    cells = [
+        ("const a = await Promise.resolve(40);\nlet {b} = await {b: 2};\na + b", "42"),
+        ("a * b", "80"),  # top-level declarations outlive the cell
+        ("async function half(n) { return n / 2 }\nclass K {}\n(await half(a))", "20"),
+        ("[typeof half, typeof K]", "[ 'function', 'function' ]"),
+        ("for (var i = 0; i < 3; i++) { var last = await i }\n[i, last]", "[ 3, 2 ]"),
+        ("const inner = async () => { const hidden = await 1; return hidden }; await inner()", "1"),
+        ("typeof hidden", "'undefined'"),  # a nested function's own stay its own
+        ("let nothing = await 0", None),  # no expression last: no value
+    ]
+    for code, result in cells:
+        outcome = _run(interpreter, code, [])
+        assert (outcome.status, outcome.result) == ("completed", result), code
+    failed = _run(interpreter, "await 1\nthrow new RangeError('late')", [])
+    assert failed.error is not None
+    assert (failed.error["name"], failed.error["value"]) == ("RangeError", "late")
+    assert failed.error["traceback"].splitlines()[1:] == ["    at <cell-9>:2:7"], "its own"
+    broken = _run(interpreter, "await 1 +", [])
+    assert broken.error is not None
+    assert broken.error["name"] == "SyntaxError"
+
+
+def test_a_cell_awaiting_past_its_time_limit_is_interrupted_and_the_context_kept(
+    interpreter: Interpreter,
+) -> None:
+    _run(interpreter, "var kept = 'yes'", [])
+    output: list[str] = []
+    stopped = _run(interpreter, "await new Promise(() => {})", output, limit=0.5)
+    assert stopped.status == "timeout"
+    assert output == []  # interrupted, not restarted (a restart says so on stderr)
+    assert _run(interpreter, "kept", []).result == "'yes'"
+
+
 def test_a_cells_env_and_working_directory_are_its_own(
     interpreter: Interpreter, tmp_path: Path
 ) -> None:

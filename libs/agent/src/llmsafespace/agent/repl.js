@@ -2,8 +2,9 @@
 // Python worker (see worker.py): requests are frames on fd 3, replies frames on fd 4
 // (a 4-byte big-endian length, then a JSON header), stdout and stderr are the pipes.
 // A cell's completion value is the result (util.inspect); a thrown value is the error
-// ({name, value, traceback}); a Promise result is awaited first. `var`, functions and
-// top-level `let`/`const` persist between cells.
+// ({name, value, traceback}); a Promise result is awaited first, and a cell may `await`
+// at its top level (awaits.js). `var`, functions and top-level `let`/`const` persist
+// between cells.
 "use strict";
 
 const fs = require("node:fs");
@@ -54,11 +55,19 @@ function describe(thrown) {
     return {
       name: String(thrown.name || "Error"),
       value: String(thrown.message ?? ""),
-      traceback: String(thrown.stack || `${thrown.name}: ${thrown.message}`),
+      traceback: ownFrames(String(thrown.stack || `${thrown.name}: ${thrown.message}`)),
     };
   }
   const text = util.inspect(thrown);
   return { name: "Uncaught", value: text, traceback: `Uncaught ${text}\n` };
+}
+
+// A stack down to the last frame of a cell: the worker's own frames (and node:vm's)
+// below it are not the user's, as Python's traceback starts at the user's code.
+function ownFrames(stack) {
+  const lines = stack.split("\n");
+  const last = lines.findLastIndex((line) => /^\s+at (.*\()?<cell-\d+>:/.test(line));
+  return last < 0 ? stack : lines.slice(0, last + 1).join("\n");
 }
 
 function newContext() {
@@ -119,13 +128,45 @@ function leave(saved) {
   }
 }
 
+// The cell compiled; one that compiles only as an async function's body (a top-level
+// `await`) is compiled so (awaits.js, required on the first such cell).
+function compile(code, filename) {
+  try {
+    return new vm.Script(code, { filename });
+  } catch (error) {
+    const awaits = error instanceof SyntaxError && code.includes("await");
+    const wrapped = awaits ? require("./awaits.js").wrapTopLevelAwait(code) : null;
+    if (wrapped === null) throw error;
+    return new vm.Script(wrapped, { filename });
+  }
+}
+
+// A SIGINT (the agent's timeout or cancel) stops a running script (`breakOnSigint`) or,
+// here, the wait for a cell's promise, so the interpreter and its state live on.
+let interrupt = null;
+process.on("SIGINT", () => interrupt?.(new Error("Script execution was interrupted by `SIGINT`")));
+
+// (The timer keeps node running meanwhile: a promise nothing will settle leaves no
+// work behind, and node would exit.)
+function interruptible(promise) {
+  const alive = setInterval(() => {}, 2 ** 30);
+  return new Promise((resolve, reject) => {
+    interrupt = reject;
+    promise.then(resolve, reject);
+  }).finally(() => {
+    interrupt = null;
+    clearInterval(alive);
+  });
+}
+
 async function run(request, filename, context) {
   const saved = { env: {}, cwd: null };
   try {
     Object.assign(saved, enter(request.cellEnv, request.cwd));
-    const options = { filename, displayErrors: false, breakOnSigint: true }; // a timeout
-    let value = vm.runInContext(String(request.code ?? ""), context, options);
-    if (value && typeof value.then === "function") value = await value;
+    const code = String(request.code ?? "");
+    const options = { displayErrors: false, breakOnSigint: true }; // a timeout
+    let value = compile(code, filename).runInContext(context, options);
+    if (value && typeof value.then === "function") value = await interruptible(value);
     return { ok: true, result: value === undefined ? null : util.inspect(value) };
   } catch (thrown) {
     return { ok: false, error: describe(thrown) };

@@ -15,6 +15,7 @@ import websockets
 from llmsafespace.devstack import Stack
 from llmsafespace.runtime import Driver
 from llmsafespace.runtime.kubernetes import names
+from llmsafespace.sdk import AsyncSandbox, SandboxPausedError
 
 from ..kubernetes.cluster import FakeCluster
 from ..kubernetes.object_store import ObjectStore
@@ -181,6 +182,32 @@ async def test_a_call_on_an_auto_resume_sandbox_resumes_it(api: httpx.AsyncClien
     assert result.json()["result"] == "'still here'"
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
     await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+async def test_sockets_on_a_paused_sandbox_say_so_or_resume_it(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    base = stack.api_url.replace("http://", "ws://")
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    plain = await _create(api)
+    assert (await api.post(f"/sandboxes/{plain}/pause")).json()["status"] == "paused"
+    for endpoint in ("stream", "terminal"):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(
+                f"{base}/sandboxes/{plain}/{endpoint}", additional_headers=headers
+            )
+        assert refused.value.response.status_code == 409
+        assert json.loads(refused.value.response.body)["error"]["code"] == "sandbox_paused"
+    credentials = {"api_url": stack.api_url, "api_key": stack.admin_key}
+    async with await AsyncSandbox.connect(plain, **credentials) as paused:  # ends it
+        with pytest.raises(SandboxPausedError):  # what the README's `except` catches
+            await paused.stream_code("1").wait()
+
+    resuming = await _create(api, autoResume=True)
+    assert (await api.post(f"/sandboxes/{resuming}/pause")).json()["status"] == "paused"
+    async with await AsyncSandbox.connect(resuming, **credentials) as sandbox:  # ends it
+        assert (await sandbox.stream_code("6 * 7").wait()).result == "42"
+        assert (await api.get(f"/sandboxes/{resuming}")).json()["status"] == "running"
 
 
 async def test_a_sandbox_paused_past_its_paused_timeout_is_terminated_and_audited(

@@ -16,17 +16,30 @@ CLOSE_UNAUTHORIZED = 4401  # the socket's credential was revoked or expired
 
 
 async def admit_socket(websocket: WebSocket) -> tuple[HeldCredential, Sandbox]:
-    """Authenticate and authorise before the upgrade; raises `ServiceError`."""
+    """Authenticate and authorise before the upgrade; raises `ServiceError`. A paused
+    sandbox is 409 `sandbox_paused`, or resumed first if it was created with `autoResume`."""
     state = state_of(websocket)
     admit_origin(websocket, state["settings"].allowed_origins)
     credential = bearer_token(websocket) or websocket.query_params.get("token")
     identity = await identify(websocket, credential)
     assert credential is not None  # identify refuses none
     ref = sandbox_ref(websocket, identity.caller)
-    sandbox = await state["bus"].request(commands.SANDBOX_GET, ref)
+    bus = state["bus"]
+    sandbox = await bus.request(commands.SANDBOX_GET, ref)
+    if sandbox.status is SandboxStatus.PAUSED:  # as every other call on it
+        if not sandbox.auto_resume:
+            raise ServiceError(
+                ErrorCode.SANDBOX_PAUSED,
+                f"sandbox {ref.sandbox_id} is paused: resume it first",
+                {"status": SandboxStatus.PAUSED},
+            )
+        timeout = state["settings"].workspace_timeout  # a resume may move the workspace
+        sandbox = await bus.request(commands.SANDBOX_RESUME, ref, timeout=timeout)
     if sandbox.status is not SandboxStatus.RUNNING:
         raise ServiceError(
-            ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {ref.sandbox_id} is {sandbox.status}"
+            ErrorCode.SANDBOX_NOT_RUNNING,
+            f"sandbox {ref.sandbox_id} is {sandbox.status}",
+            {"status": sandbox.status},
         )
     return HeldCredential(state["accounts"], state["limiter"], credential, identity), sandbox
 

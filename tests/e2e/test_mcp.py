@@ -342,11 +342,12 @@ async def test_stdio_with_a_bad_key_answers_tool_errors(stack) -> None:
     assert "API key" in _error_text(result) or "unauthorized" in _error_text(result).lower()
 
 
-async def test_over_http_a_call_without_a_sandbox_uses_the_newest_running_one(
+async def test_over_http_a_call_without_a_sandbox_uses_the_only_running_one(
     stack, api: httpx.AsyncClient
 ) -> None:
     """Streamable HTTP is stateless (any replica serves any request): a call that names
-    no sandbox uses the caller's newest running sandbox, not the one the session created."""
+    no sandbox uses the caller's only running sandbox, and with several it never guesses
+    (it ran in the newest, which need not be the one the model meant)."""
     user = await api.post("/users", json={"username": f"mcp-{secrets.token_hex(4)}"})
     assert user.status_code == 201, user.text
     key = user.json()["apiKey"]
@@ -356,12 +357,21 @@ async def test_over_http_a_call_without_a_sandbox_uses_the_newest_running_one(
         _http_client(stack, key) as client,
     ):
         first = _body(await client.call_tool("create_sandbox", {"timeout": 300}))["sandbox_id"]
+        _body(await client.call_tool("run_code", {"code": "v = 'first'"}))
         created = await own.post("/sandboxes", json={"timeout": 300})
         assert created.status_code == 201, created.text
-        newest = created.json()["id"]
-        ended = [_body(await client.call_tool("terminate_sandbox", {})) for _ in range(2)]
+        second = created.json()["id"]
+        ambiguous = await client.call_tool("run_code", {"code": "v"})
+        named = _body(await client.call_tool("run_code", {"code": "v", "sandbox_id": first}))
+        await own.delete(f"/sandboxes/{second}")
+        only = _body(await client.call_tool("run_code", {"code": "v"}))
+        ended = _body(await client.call_tool("terminate_sandbox", {}))
         left = await client.call_tool("run_code", {"code": "1"})
-    assert [body["sandbox_id"] for body in ended] == [newest, first]
+    message = _error_text(ambiguous)
+    assert message.startswith("invalid_request: several sandboxes are running"), message
+    assert first in message and second in message and "pass sandbox_id" in message
+    assert named["result"] == only["result"] == "'first'"
+    assert ended["sandbox_id"] == first
     assert _error_text(left) == "not_found: no sandbox yet: call create_sandbox first"
 
 

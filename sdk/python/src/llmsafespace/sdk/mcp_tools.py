@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .async_sandbox import AsyncSandbox
 from .config import ClientConfig
-from .errors import LLMSafeSpaceError, NotFoundError, error_from_envelope
+from .errors import LLMSafeSpaceError, NotFoundError, ValidationError, error_from_envelope
 from .events import Error, Stderr, Stdout
 from .models import ExecutionResult
 from .streaming import AsyncExecutionStream
@@ -21,6 +21,7 @@ from .tools import WORKSPACE, file_part_result, workspace_path
 MAX_OUTPUT_CHARS = 20_000
 MAX_FILE_BYTES = 20_000
 """The most `read_file` reads and returns in one call (it never reads a whole file)."""
+MAX_GUESSED = 6  # running sandboxes listed when a call names none (five named, then "...")
 OutputSink = Callable[[str, str], Awaitable[None]]
 """Called with (stream, text) for each chunk of a running execution's output."""
 
@@ -28,7 +29,8 @@ SandboxId = Annotated[
     str | None,
     Field(
         description="The sandbox to use. Omit it to use the one this session created or "
-        "last used (else your most recently created running sandbox)."
+        "last used, where the server keeps sessions (stdio); else your only running "
+        "sandbox. With several running, name one: calls never guess between them."
     ),
 ]
 Timeout = Annotated[
@@ -179,26 +181,39 @@ TOOLS: tuple[ToolDefinition, ...] = (
 
 class SandboxSession:
     """One MCP session's view of the platform: the caller's credential and the sandbox
-    the session uses when a call names none (the last one it created or used)."""
+    the session uses when a call names none (the last one it created or used). Over
+    Streamable HTTP each request is a session of its own (the gateway keeps none)."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
         self.default_sandbox: str | None = None
 
     async def sandbox(self, sandbox_id: str | None) -> AsyncSandbox:
-        """The named sandbox, else the session's, else the caller's newest running one."""
-        identifier = sandbox_id or self.default_sandbox
-        if identifier is None:
-            page = await AsyncSandbox.list(limit=1, status="running", **self._credential())
-            if not page.sandboxes:
-                raise NotFoundError("no sandbox yet: call create_sandbox first", code="not_found")
-            identifier = page.sandboxes[0].id
+        """The named sandbox, else the session's, else the caller's only running one."""
+        identifier = sandbox_id or self.default_sandbox or await self._only_running()
         try:
             sandbox = await AsyncSandbox.connect(identifier, **self._credential())
         except NotFoundError as exc:
             raise NotFoundError(f"no such sandbox: {identifier}", code="not_found") from exc
         self.default_sandbox = sandbox.id
         return sandbox
+
+    async def _only_running(self) -> str:
+        """The caller's one running sandbox; none, or several, is an error saying what to do
+        (running code in a sandbox the model did not mean would be worse)."""
+        page = await AsyncSandbox.list(limit=MAX_GUESSED, status="running", **self._credential())
+        ids = [sandbox.id for sandbox in page.sandboxes]
+        if not ids:
+            raise NotFoundError("no sandbox yet: call create_sandbox first", code="not_found")
+        if len(ids) > 1:
+            listed = ", ".join(ids[: MAX_GUESSED - 1]) + (
+                ", ..." if len(ids) == MAX_GUESSED else ""
+            )
+            raise ValidationError(
+                f"several sandboxes are running ({listed}): pass sandbox_id",
+                code="invalid_request",
+            )
+        return ids[0]
 
     async def create(self, args: CreateSandbox) -> dict[str, Any]:
         sandbox = await AsyncSandbox.create(

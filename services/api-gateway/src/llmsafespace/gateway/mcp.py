@@ -5,7 +5,7 @@ call is then an ordinary request to this same gateway's public API with the call
 bearer, sent to the address the MCP request arrived on. So authentication, ownership,
 quotas, rate limits and audit apply exactly as for any client, and nothing here touches
 the bus. Stateless: any replica serves any MCP request (no sticky sessions); a call that
-names no sandbox uses the caller's newest running one.
+names no sandbox uses the caller's only running one (several: it must name one).
 """
 
 from collections.abc import AsyncIterator, Callable

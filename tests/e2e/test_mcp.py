@@ -369,7 +369,9 @@ async def test_over_http_a_call_without_a_sandbox_uses_the_only_running_one(
         left = await client.call_tool("run_code", {"code": "1"})
     message = _error_text(ambiguous)
     assert message.startswith("invalid_request: several sandboxes are running"), message
-    assert first in message and second in message and "pass sandbox_id" in message
+    assert first in message
+    assert second in message
+    assert message.endswith("pass sandbox_id")
     assert named["result"] == only["result"] == "'first'"
     assert ended["sandbox_id"] == first
     assert _error_text(left) == "not_found: no sandbox yet: call create_sandbox first"

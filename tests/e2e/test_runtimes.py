@@ -129,5 +129,7 @@ async def test_a_code_execution_takes_env_and_working_dir_for_itself(
         missing = await api.post(execute, json={**given, "workingDir": "/nope"})
         assert missing.status_code == 400, missing.text
         assert "/nope is not a directory" in missing.json()["error"]["message"], missing.text
+        fields = missing.json()["error"]["details"]["fields"]  # as every invalid_request has
+        assert list(fields) == ["workingDir"], missing.text
     finally:
         await api.delete(f"/sandboxes/{sandbox_id}")

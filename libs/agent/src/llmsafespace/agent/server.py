@@ -62,11 +62,13 @@ class AgentConfig:
 
 class RequestError(Exception):
     """A request the agent cannot serve; reported as an ``error`` frame (with ``code``, a
-    service error code, when it is not the caller's `invalid_request`)."""
+    service error code, when it is not the caller's `invalid_request`; with ``field``, the
+    API's name of the request field at fault, when one is)."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
 
 
 def _number(request: Frame, key: str) -> float:
@@ -106,7 +108,9 @@ def _directory(request: Frame, default: str) -> str:
     if not isinstance(cwd, str) or "\0" in cwd:
         raise RequestError("cwd must be a string without NUL")
     if not os.path.isdir(cwd):
-        raise RequestError(f"workingDir {cwd} is not a directory in the sandbox")
+        raise RequestError(
+            f"workingDir {cwd} is not a directory in the sandbox", field="workingDir"
+        )
     return cwd
 
 
@@ -265,6 +269,8 @@ class Connection:
             error = {"type": Reply.ERROR, "message": str(exc)}
             if isinstance(exc, RequestError) and exc.code is not None:
                 error["code"] = exc.code
+            if isinstance(exc, RequestError) and exc.field is not None:
+                error["field"] = exc.field
             self.send({"id": request_id, **error})
         except Exception as exc:  # a bug must not end the connection: answer and go on
             print(f"agent: request_failed op={request.get('op')!r} {exc!r}", file=sys.stderr)

@@ -18,16 +18,21 @@ TRANSFER_GRACE = 60.0
 
 
 class AgentRequestError(DriverError):
-    """The agent refused a request; ``code`` is a service error code when it gave one."""
+    """The agent refused a request; ``code`` is a service error code when it gave one,
+    ``field`` the request field at fault when there is one."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
 
 
 def failure(frame: Frame) -> AgentRequestError:
     code = str(frame.get("code") or "invalid_request")
-    return AgentRequestError(code, f"{frame.get('message')}")
+    field = frame.get("field")
+    return AgentRequestError(
+        code, f"{frame.get('message')}", field if isinstance(field, str) else None
+    )
 
 
 class Transfer:

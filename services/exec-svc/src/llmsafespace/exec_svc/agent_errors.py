@@ -26,7 +26,8 @@ def service_error(
             code = ErrorCode(exc.code)
         except ValueError:
             code = ErrorCode.INTERNAL_ERROR
-        return ServiceError(code, str(exc))
+        fields = None if exc.field is None else {"fields": {exc.field: str(exc)}}
+        return ServiceError(code, str(exc), fields)
     during = f" during {during}" if during else ""
     if paused:
         return ServiceError(ErrorCode.SANDBOX_PAUSED, f"sandbox {sandbox_id} was paused{during}")

@@ -319,6 +319,7 @@ async def test_a_build_that_fails_says_why_with_its_log(
         used = await admin.post("/sandboxes", json={"template": name})
         assert used.status_code == 400, used.text
         assert "failed" in used.json()["error"]["message"], used.text
+        assert name not in used.json()["error"]["details"]["available"], "the ready ones"
         # The builder is gone with the build.
         builder = await admin.get(f"/sandboxes/{failed['buildSandboxId']}")
         assert builder.json()["status"] == "terminated", builder.text

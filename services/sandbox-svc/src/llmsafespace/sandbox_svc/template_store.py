@@ -122,19 +122,19 @@ class TemplateStore:
         """The ready template ``name`` the caller may use; otherwise a 400 naming the
         ready ones (another user's private template is as unknown as a missing one)."""
         template = await self.get(name)
-        usable = template is not None and (
+        if template is not None and not (
             template.spec.public or caller.can_access(template.owner_id)
+        ):
+            template = None
+        if template is not None and template.status is TemplateStatus.READY and template.layer:
+            return template
+        visible = await self.visible(caller.user_id, caller.role is Role.ADMIN)
+        available = [t.name for t in visible if t.status is TemplateStatus.READY]
+        if template is None:
+            raise unknown_template(name, available)
+        because = f": {template.reason}" if template.reason else ""
+        message = f"template {name!r} is {template.status.value}{because}"
+        details = {"status": template.status.value, "available": available}
+        raise ServiceError(
+            ErrorCode.INVALID_REQUEST, message, {"fields": {"template": message}, **details}
         )
-        if template is None or not usable:
-            visible = await self.visible(caller.user_id, caller.role is Role.ADMIN)
-            ready = [t.name for t in visible if t.status is TemplateStatus.READY]
-            raise unknown_template(name, ready)
-        if template.status is not TemplateStatus.READY or template.layer is None:
-            because = f": {template.reason}" if template.reason else ""
-            message = f"template {name!r} is {template.status.value}{because}"
-            raise ServiceError(
-                ErrorCode.INVALID_REQUEST,
-                message,
-                {"fields": {"template": message}, "status": template.status.value},
-            )
-        return template

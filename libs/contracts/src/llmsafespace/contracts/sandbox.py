@@ -216,7 +216,8 @@ class CreateSandboxRequest(GivenRequest):
     snapshot: SnapshotId | None = Field(
         default=None,
         description="Start from this snapshot: its workspace, runtime, env and metadata (this"
-        " request's `env` and `metadata` entries win); always a cold start",
+        " request's `env` and `metadata` entries win); a cold start, unless a warm pool built"
+        " from the snapshot (POST /warmpools with `snapshot`) serves it",
     )
     template: str | None = Field(
         default=None,

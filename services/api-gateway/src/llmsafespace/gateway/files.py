@@ -40,7 +40,7 @@ from llmsafespace.contracts.files import ABORT_HEADER, DONE_HEADER, ERROR_HEADER
 
 from .auth import authenticated
 from .errors import error_response
-from .operation import ApiRoute, Operation, Ref
+from .operation import BINARY, ApiRoute, Operation, RawBody, Ref
 from .paths import sandbox_ref
 from .state import state_of
 
@@ -350,7 +350,8 @@ async def write_archive(request: Request, caller: Caller) -> Response:
 
 
 _ARCHIVE_PATH = {"name": "path", "in": "query", "required": False, "schema": {"type": "string"}}
-_BINARY = {"type": "string", "format": "binary"}
+_FILE_TYPES = ("application/octet-stream", "*/*")  # by the file's name, else octet-stream
+_TAR_GZ = "application/gzip"
 
 ROUTES: list[BaseRoute] = [
     ApiRoute(
@@ -375,8 +376,11 @@ ROUTES: list[BaseRoute] = [
         Operation(
             "Download a directory as tar.gz (streamed)",
             "files",
-            _BINARY,
+            BINARY,
+            media=_TAR_GZ,
             errors=(404, 409),
+            description="`path` (default /workspace) as a tar.gz, its `Content-Disposition`"
+            " naming it `<directory>.tar.gz`. Symlinks are carried as links.",
             extra_params=(_ARCHIVE_PATH,),
         ),
     ),
@@ -389,11 +393,18 @@ ROUTES: list[BaseRoute] = [
             "files",
             Ref(FileWritten),
             201,
+            body=RawBody(
+                (_TAR_GZ, "application/octet-stream"),
+                "A tar.gz, streamed (a tar that is not gzip-compressed is refused as corrupt);"
+                " its `Content-Type` is not checked.",
+            ),
             errors=(404, 409, 413, 507),
             description="All or nothing: the archive is unpacked into a staging directory and"
-            " moved into place only when every member unpacked. Regular files, directories"
-            " and links that stay inside the archive; members with `..` or absolute paths,"
-            " links that lead out, and device files are refused (`400`), as is a corrupt or"
+            " moved into place only when every member unpacked. Regular files, directories,"
+            " hard links to a file unpacked before them, and symlinks, carried as links"
+            " wherever they point (their targets as written); members with `..`, absolute"
+            " paths or NUL bytes, a member that would be written through a link (`link/file`"
+            " after `link`), and device files are refused (`400`), as is a corrupt or"
             " truncated archive; either way the directory is left unchanged.",
             extra_params=(_ARCHIVE_PATH,),
         ),
@@ -405,10 +416,14 @@ ROUTES: list[BaseRoute] = [
         Operation(
             "Download a file (streamed; Range, ETag)",
             "files",
-            _BINARY,
+            BINARY,
+            media=_FILE_TYPES,
+            other_successes=((206, BINARY), (304, None)),
             errors=(404, 409, 416),
             description="`{path}` is the absolute path without its leading slash"
-            " (`files/workspace/a.csv` is /workspace/a.csv). A `Range: bytes=a-b` header"
+            " (`files/workspace/a.csv` is /workspace/a.csv). The body is the file's bytes, its"
+            " `Content-Type` guessed from its name (`text/plain` for `.txt`), else"
+            " `application/octet-stream`. A `Range: bytes=a-b` header"
             " (or `a-`, or the suffix `-n`) answers 206 with those bytes, or"
             " `416 range_not_satisfiable` with `Content-Range: bytes */size` when none of"
             " the file is in it; an empty file is answered whole (200) whatever the range."
@@ -424,6 +439,10 @@ ROUTES: list[BaseRoute] = [
             "files",
             Ref(FileWritten),
             201,
+            body=RawBody(
+                ("application/octet-stream",),
+                "The file's bytes, whatever the `Content-Type` (an empty body: an empty file).",
+            ),
             errors=(404, 409, 413, 507),
             description="Written under a temporary name and renamed into place when complete."
             " An optional `X-Content-Sha256` header is checked against the bytes received.",

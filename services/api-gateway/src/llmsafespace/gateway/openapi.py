@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -16,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from llmsafespace.contracts import ErrorEnvelope
 
-from .operation import ApiRoute, ApiWebSocketRoute, Operation, Ref
+from .operation import BINARY, ApiRoute, ApiWebSocketRoute, Operation, RawBody, Ref
 
 TITLE = "LLMSafeSpace API"
 VERSION = "1.0.0"
@@ -31,6 +32,8 @@ _AUTHED = (401, 429)
 _DESCRIPTIONS = {
     101: "Switching protocols",
     202: "Accepted: started, follow it by its executionId",
+    206: "Partial content: the bytes of the range asked for (`Content-Range`)",
+    304: "Not modified: `If-None-Match` names the current `ETag`; no body",
     400: "Invalid request (`invalid_request`, per-field `details.fields`)",
     401: "Missing or invalid credentials (`unauthorized`)",
     403: "Not allowed (`forbidden`)",
@@ -143,11 +146,7 @@ def _operation(method: str, path: str, op: Operation, refs: set[Ref]) -> dict[st
     if parameters:
         result["parameters"] = parameters
     if op.body is not None:
-        refs.add(Ref(op.body, "validation"))
-        result["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": Ref(op.body, "validation")}},
-        }
+        result["requestBody"] = _request_body(op.body, refs)
     errors = set(op.errors) | set(_ALWAYS)
     if not op.public:
         errors |= set(_AUTHED)
@@ -158,18 +157,13 @@ def _operation(method: str, path: str, op: Operation, refs: set[Ref]) -> dict[st
         errors.add(400)
     if op.body is not None:
         errors.add(413)
-    success: dict[str, Any] = {"description": _DESCRIPTIONS.get(op.status, "Success")}
-    if op.response is not None:
-        _collect(op.response, refs)
-        success["content"] = {op.media: {"schema": op.response}}
-    for _, schema in op.other_successes:
+    media = (op.media,) if isinstance(op.media, str) else op.media
+    success = _success(op.status, media, op.response, refs)
+    for alternative, schema in op.alternatives:
         _collect(schema, refs)
+        success.setdefault("content", {})[alternative] = {"schema": schema}
     others = {
-        str(status): {
-            "description": _DESCRIPTIONS.get(status, "Success"),
-            "content": {"application/json": {"schema": schema}},
-        }
-        for status, schema in op.other_successes
+        str(status): _success(status, media, schema, refs) for status, schema in op.other_successes
     }
     result["responses"] = (
         {str(op.status): success}
@@ -177,6 +171,39 @@ def _operation(method: str, path: str, op: Operation, refs: set[Ref]) -> dict[st
         | {str(status): {"$ref": f"#/components/responses/{status}"} for status in sorted(errors)}
     )
     return result
+
+
+def _request_body(body: type[BaseModel] | RawBody, refs: set[Ref]) -> dict[str, Any]:
+    if isinstance(body, RawBody):
+        return {
+            "required": True,
+            "description": body.description,
+            "content": {media: {"schema": BINARY} for media in body.media},
+        }
+    refs.add(Ref(body, "validation"))
+    return {
+        "required": _requires_a_body(body),
+        "content": {"application/json": {"schema": Ref(body, "validation")}},
+    }
+
+
+def _requires_a_body(model: type[BaseModel]) -> bool:
+    """Whether a request must send a body: an empty one reads as `{}` (`parse_body`), so
+    it must unless `{}` is valid."""
+    try:
+        model.model_validate({})
+    except ValidationError:
+        return True
+    return False
+
+
+def _success(status: int, media: tuple[str, ...], schema: Any, refs: set[Ref]) -> dict[str, Any]:
+    """A success answered in each of `media` with `schema`; without a body when None."""
+    answer: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "Success")}
+    if schema is not None:
+        _collect(schema, refs)
+        answer["content"] = {each: {"schema": schema} for each in media}
+    return answer
 
 
 def _operation_id(method: str, path: str) -> str:
@@ -249,6 +276,8 @@ Authenticate with <code>Authorization: Bearer lsp_…</code>.</p>
 const esc = s => String(s).replace(/[&<>"]/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;",
   '"':"&quot;"})[c]);
 const json = v => "<pre>" + esc(JSON.stringify(v, null, 2)) + "</pre>";
+const bodies = content => Object.entries(content || {}).map(([media, m]) => "<p><code>"
+  + esc(media) + "</code></p>" + (m.schema ? json(m.schema) : "")).join("");
 fetch("/openapi.json").then(r => r.json()).then(spec => {
   const byTag = {};
   for (const [path, ops] of Object.entries(spec.paths)) {
@@ -269,14 +298,14 @@ fetch("/openapi.json").then(r => r.json()).then(spec => {
           + esc(p.in) + "</td><td><code>" + esc(JSON.stringify(p.schema)) + "</code></td></tr>";
         html += "</table>";
       }
-      if (op.requestBody) html += "<h4>Request body</h4>"
-        + json(op.requestBody.content["application/json"].schema);
+      if (op.requestBody) html += "<h4>Request body" + (op.requestBody.required ? "" :
+        " (optional)") + "</h4>" + (op.requestBody.description ? "<p>"
+        + esc(op.requestBody.description) + "</p>" : "") + bodies(op.requestBody.content);
       html += "<h4>Responses</h4><ul>";
       for (const [status, r] of Object.entries(op.responses)) {
         const ref = r.$ref ? spec.components.responses[r.$ref.split("/").pop()] : r;
-        const content = ref.content ? Object.values(ref.content)[0].schema : null;
-        html += "<li><b>" + esc(status) + "</b> " + esc(ref.description)
-          + (content ? json(content) : "") + "</li>";
+        html += "<li><b>" + esc(status) + "</b> " + esc(ref.description) + bodies(ref.content)
+          + "</li>";
       }
       html += "</ul></details>";
     }

@@ -34,29 +34,48 @@ def array(items: Any) -> dict[str, Any]:
 
 
 def merged(model: type[BaseModel], **extra: Any) -> dict[str, Any]:
-    """`model`'s schema with more properties."""
-    return {"allOf": [Ref(model), {"type": "object", "properties": extra}]}
+    """`model`'s schema with more properties, each always sent."""
+    return {"allOf": [Ref(model), obj(**extra)]}
+
+
+BINARY = {"type": "string", "format": "binary"}
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A request body taken as bytes (streamed, never parsed), in one of `media`; always
+    sent (an empty one is zero bytes of it)."""
+
+    media: tuple[str, ...]
+    description: str
 
 
 @dataclass(frozen=True)
 class Operation:
     """What one method on one path takes and answers. `errors` are the statuses beyond
     those every operation may answer (the document adds 400, 401, 413, 429, 500, 503 and
-    504 where they apply); `public` operations need no credential."""
+    504 where they apply); `public` operations need no credential.
+
+    A JSON `body` is required when `{}` is not a valid one (an empty body reads as `{}`).
+    The successes are answered in `media`, one type or several (`response` the schema of
+    each); `other_successes` are (status, schema) answered in the same media types, a
+    None schema for one with no body; `alternatives` are (media type, schema) the main
+    success may come in instead, as the request asks."""
 
     summary: str
     tag: str
     response: Any = None
     status: int = 200
-    body: type[BaseModel] | None = None
+    body: type[BaseModel] | RawBody | None = None
     query: type[BaseModel] | None = None
     query_fields: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
     public: bool = False
     description: str = ""
-    media: str = "application/json"
+    media: str | tuple[str, ...] = "application/json"
     extra_params: tuple[dict[str, Any], ...] = field(default=())
     other_successes: tuple[tuple[int, Any], ...] = field(default=())  # (status, schema)
+    alternatives: tuple[tuple[str, Any], ...] = field(default=())  # (media type, schema)
 
 
 class ApiRoute(Route):

@@ -183,11 +183,21 @@ _ENDPOINTS = obj(
     websocket={"type": "string", "format": "uri"},
 )
 _PUBLIC_SANDBOX = merged(Sandbox, endpoints=_ENDPOINTS)
+_EVENTS = {
+    "type": "string",
+    "description": "With `stream: true`: Server-Sent Events as the execution runs, each"
+    " `event:` a message type and `data:` that message's JSON, as the WebSocket sends it:"
+    " `execution_start`, `output {stream, content, seq, timestamp}`, `display` (a rich"
+    " result), then exactly one `execution_complete` or `execution_cancelled`, or an"
+    " `error` (`execution_failed` when it stops reporting). The `X-Execution-Id` header"
+    " names the execution (`resume` it on the WebSocket).",
+}
 _EXECUTE = Operation(
     "Run code or a command and wait for the result",
     "executions",
     Ref(ExecutionResult),
     body=ExecuteRequest,
+    alternatives=(("text/event-stream", _EVENTS),),
     errors=(404, 409),
     description="With `stream: true` the answer is `text/event-stream`. `content` over"
     " 512 KiB is `413 payload_too_large`. Code's rich results (`display(...)`,"

@@ -26,6 +26,10 @@ POOLS: NamedResource[WarmPoolRef, WarmPool] = NamedResource(
     "warm pool", POOL_NAME_PATTERN, WarmPoolRef, WarmPool.wire
 )
 _STATUS = merged(WarmPoolStatus, name={"type": "string"})
+_BY_NAME = (
+    "Your pool by that name. An admin reaches another user's too, while no other pool has"
+    " the name; else `409 conflict`, `details.ownerIds` listing the owners."
+)
 
 
 def _status(pool: WarmPool) -> dict[str, object]:
@@ -73,26 +77,39 @@ ROUTES: list[BaseRoute] = [
         "GET",
         "/warmpools/{name}",
         POOLS.item_endpoint(commands.WARMPOOL_GET),
-        Operation("Get a warm pool", "warmpools", Ref(WarmPool), errors=(404,)),
+        Operation(
+            "Get a warm pool", "warmpools", Ref(WarmPool), errors=(404, 409), description=_BY_NAME
+        ),
     ),
     ApiRoute(
         "PATCH",
         "/warmpools/{name}",
         update,
         Operation(
-            "Update a warm pool", "warmpools", Ref(WarmPool), body=WarmPoolUpdate, errors=(404,)
+            "Update a warm pool",
+            "warmpools",
+            Ref(WarmPool),
+            body=WarmPoolUpdate,
+            errors=(404, 409),
+            description=_BY_NAME,
         ),
     ),
     ApiRoute(
         "DELETE",
         "/warmpools/{name}",
         POOLS.item_endpoint(commands.WARMPOOL_DELETE),
-        Operation("Delete a warm pool", "warmpools", Ref(WarmPool), errors=(404,)),
+        Operation(
+            "Delete a warm pool",
+            "warmpools",
+            Ref(WarmPool),
+            errors=(404, 409),
+            description=_BY_NAME,
+        ),
     ),
     ApiRoute(
         "GET",
         "/warmpools/{name}/status",
         POOLS.item_endpoint(commands.WARMPOOL_GET, _status),
-        Operation("A pool's status", "warmpools", _STATUS, errors=(404,)),
+        Operation("A pool's status", "warmpools", _STATUS, errors=(404, 409), description=_BY_NAME),
     ),
 ]

@@ -14,7 +14,6 @@ import nats.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from pydantic import TypeAdapter, ValidationError
-from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from llmsafespace.contracts import (
@@ -40,6 +39,7 @@ from llmsafespace.servicekit import Bus
 from .auth import CredentialLost, HeldCredential
 from .bodies import MalformedJson, decode_json
 from .errors import error_response
+from .operation import ApiWebSocketRoute, Operation
 from .relay import Follower, Outputs, encode, exists, now_ms
 from .sandboxes import check_code_size
 from .sockets import CLOSE_UNAUTHORIZED, admit_socket, frame_problem
@@ -306,4 +306,20 @@ async def stream(websocket: WebSocket) -> None:
     await session.serve()
 
 
-ROUTE = WebSocketRoute("/sandboxes/{sandbox_id}/stream", stream)
+ROUTE = ApiWebSocketRoute(
+    "/sandboxes/{sandbox_id}/stream",
+    stream,
+    Operation(
+        "WebSocket: streamed executions (upgrade required)",
+        "executions",
+        None,
+        101,
+        errors=(403, 404, 409),
+        description="Refused before the upgrade: 409 `sandbox_paused` for a paused sandbox"
+        " (unless it was created with `autoResume`: the upgrade resumes it), or"
+        " `sandbox_not_running`. Send `execute`, `cancel`, `stdin`, `resume`, `ping`;"
+        " receive `execution_start`, `output`, `display`, `execution_complete` or"
+        " `execution_cancelled`, `error`, `pong` (every message's schema: docs/asyncapi.json)."
+        " Browsers pass `?token=`.",
+    ),
+)

@@ -41,6 +41,7 @@ class Profile:
     agent_dir: Path
     etc_dir: Path
     tmp_bytes: int  # each of /tmp and /dev/shm (memory-backed)
+    scratch: tuple[Path, Path] | None = None  # the tmpfs mounts bound at /tmp, /dev/shm
     workspace_bytes: int = 2**30  # the largest file (RLIMIT_FSIZE under gVisor)
     env: dict[str, str] = field(default_factory=dict)
     seccomp_fd: int | None = None
@@ -126,6 +127,15 @@ def _environment(profile: Profile) -> list[str]:
     return args
 
 
+def _scratch(profile: Profile) -> list[str]:
+    """``/tmp`` and ``/dev/shm``: the driver's tmpfs mounts (bounded in bytes and inodes,
+    ``mounts.mount_scratch``)."""
+    if profile.scratch is None:
+        raise ValueError("a bwrap sandbox's /tmp and /dev/shm are the driver's mounts")
+    tmp, shm = profile.scratch
+    return ["--bind", str(tmp), "/tmp", "--bind", str(shm), "/dev/shm"]
+
+
 def command(profile: Profile) -> list[str]:
     """The argv that starts the agent inside a fresh sandbox."""
     return [
@@ -140,8 +150,7 @@ def command(profile: Profile) -> list[str]:
         "--proc", "/proc",
         "--dev", "/dev",
         *_masks(),
-        "--size", str(profile.tmp_bytes), "--tmpfs", "/tmp",
-        "--size", str(profile.tmp_bytes), "--tmpfs", "/dev/shm",
+        *_scratch(profile),
         "--bind", str(profile.workspace), WORKSPACE,
         "--ro-bind", str(profile.agent_dir), AGENT_ROOT,
         "--bind", str(profile.run_dir), RUN_DIR,

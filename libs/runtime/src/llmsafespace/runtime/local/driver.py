@@ -32,7 +32,7 @@ from .config import LocalConfig
 from .exits import REASON as EXIT_REASON
 from .exits import ExitWatch
 from .layout import MAX_SOCKET_PATH, TOKEN_NAME, Layout, SandboxMeta
-from .mounts import disk_backed, mount_workspace
+from .mounts import disk_backed, mount_scratch, mount_workspace
 from .prepare import prepare
 from .processes import Confinement, is_alive, is_running, live_pids, spawn_detached
 from .protections import landlock_abi
@@ -208,6 +208,13 @@ class LocalDriver:
             fallback_bytes=_memory_share(spec),
             templates=layout.image_templates,
         )
+        high = spec.security_level == "high"
+        tmp_bytes = min(spec.storage_bytes, _memory_share(spec))
+        scratch = None
+        if not high:  # gVisor's /tmp and /dev/shm are its own
+            scratch = layout.scratch(runtime_id)
+            for path in scratch:
+                mount_scratch(path, tmp_bytes, uid)
         clock.lap("mount")
         procs: list[Path] = []
         oom_file = None
@@ -220,7 +227,6 @@ class LocalDriver:
         token_file.write_text(token)
         os.chown(token_file, uid, uid)
         token_file.chmod(0o600)
-        high = spec.security_level == "high"
         meta = SandboxMeta(
             sandbox_id=runtime_id,
             owner=spec.owner,
@@ -251,7 +257,8 @@ class LocalDriver:
             run_dir=layout.run(runtime_id),
             agent_dir=layout.agent,
             etc_dir=layout.etc,
-            tmp_bytes=min(spec.storage_bytes, _memory_share(spec)),
+            tmp_bytes=tmp_bytes,
+            scratch=scratch,
             workspace_bytes=spec.storage_bytes,
             env=spec.env,
             oom_file=oom_file,

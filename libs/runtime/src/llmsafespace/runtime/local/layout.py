@@ -74,6 +74,10 @@ class Layout:
         """runsc's own state for a gVisor sandbox (goes with the state dir)."""
         return self.state(sandbox_id) / "runsc"
 
+    def scratch(self, sandbox_id: str) -> tuple[Path, Path]:
+        """The tmpfs mounts the driver makes for the sandbox's ``/tmp`` and ``/dev/shm``."""
+        return self.state(sandbox_id) / "tmp", self.state(sandbox_id) / "shm"
+
     def image(self, sandbox_id: str) -> Path:
         """The sparse ext4 image loop-mounted as the sandbox's workspace."""
         return self.state(sandbox_id) / "workspace.img"

@@ -34,6 +34,7 @@ LO_FLAGS_AUTOCLEAR = 4  # the device detaches itself when its filesystem is unmo
 LO_FLAGS_AT = 52  # offset of lo_flags in struct loop_info64 (232 bytes)
 ATTACH_ATTEMPTS = 16  # free devices tried, each taken first by a concurrent create
 BYTES_PER_INODE = 16 * 1024
+SCRATCH_BYTES_PER_INODE = 4 * 1024  # /tmp and /dev/shm: many small files are common there
 MIN_INODES = 1024
 MIN_IMAGE_BYTES = 4 * 2**20  # mkfs.ext4's smallest useful filesystem
 KEPT_TEMPLATES = 8  # empty images kept beyond those used lately: one per size asked for
@@ -55,7 +56,7 @@ def mount_workspace(
     the ext4 image ``image`` (a copy of the template for its size, kept in ``templates``)
     when the host can, else a tmpfs of ``fallback_bytes``."""
     if not disk_backed():
-        _mount_tmpfs(path, min(size_bytes, fallback_bytes), uid)
+        _mount_tmpfs(path, min(size_bytes, fallback_bytes), uid, 0o700, BYTES_PER_INODE)
         return
     copy_sparse(_template(templates, max(size_bytes, MIN_IMAGE_BYTES)), image)
     _mount_image(image, path)
@@ -194,18 +195,27 @@ def copy_sparse(source: Path, target: Path) -> None:
             position = end
 
 
-def _mount_tmpfs(path: Path, size_bytes: int, uid: int) -> None:
-    """Mount a tmpfs of ``size_bytes`` owned by ``uid`` (mode 0700) on ``path``."""
-    inodes = max(MIN_INODES, size_bytes // BYTES_PER_INODE)
-    options = f"size={size_bytes},nr_inodes={inodes},mode=0700,uid={uid},gid={uid}"
+def mount_scratch(path: Path, size_bytes: int, uid: int) -> None:
+    """Make ``path`` a tmpfs of ``size_bytes`` owned by ``uid`` (mode 1777), for the
+    sandbox's ``/tmp`` or ``/dev/shm``. Its inodes are bounded too: a file costs kernel
+    memory of the sandbox's cgroup beyond its bytes, which no process holds, so a flood
+    of empty files (600,000 of them under a 256 Mi limit) left the agent the largest
+    process for the OOM killer to pick. bwrap's own ``--tmpfs`` can bound only the size."""
+    path.mkdir(mode=0o700)
+    _mount_tmpfs(path, size_bytes, uid, 0o1777, SCRATCH_BYTES_PER_INODE)
+
+
+def _mount_tmpfs(path: Path, size_bytes: int, uid: int, mode: int, bytes_per_inode: int) -> None:
+    """Mount a tmpfs of ``size_bytes`` (an inode per ``bytes_per_inode``) owned by ``uid``
+    on ``path``."""
+    inodes = max(MIN_INODES, size_bytes // bytes_per_inode)
+    options = f"size={size_bytes},nr_inodes={inodes},mode={mode:o},uid={uid},gid={uid}"
     done = _libc.mount(
         b"llmsafespace", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV, options.encode()
     )
     if done != 0:
         error = ctypes.get_errno()
-        raise RuntimeUnavailable(
-            f"cannot mount the workspace tmpfs on {path}: {os.strerror(error)}"
-        )
+        raise RuntimeUnavailable(f"cannot mount a tmpfs on {path}: {os.strerror(error)}")
 
 
 def unmount(path: Path) -> None:

@@ -42,7 +42,8 @@ def remove(layout: Layout, registry: UidRegistry, sandbox_id: str, cgroups: Cgro
                 network.remove_egress(meta.uid)
         for uid in owned:
             registry.release(uid)
-    unmount(layout.workspace(sandbox_id))
+    for path in (layout.workspace(sandbox_id), *layout.scratch(sandbox_id)):
+        unmount(path)
     shutil.rmtree(layout.workspace(sandbox_id), ignore_errors=True)
     shutil.rmtree(layout.state(sandbox_id), ignore_errors=True)
     return found or bool(owned)

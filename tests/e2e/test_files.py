@@ -392,3 +392,31 @@ async def test_writes_and_deletes_are_audited(api: httpx.AsyncClient, sandbox_id
     unpacked = written["/workspace/audited-dir"]
     assert unpacked["payload"]["size"] == len(archive), unpacked
     assert unpacked["payload"]["files"] == 2, unpacked
+
+
+async def test_a_fifo_is_refused_at_once_as_not_a_regular_file_and_a_put_replaces_it(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    """Opening a FIFO for reading waits for a writer: the download hung inside the agent,
+    holding exec-svc's worker, until the agent call timed out (~60 s)."""
+    made = await api.post(
+        f"/sandboxes/{sandbox_id}/execute",
+        json={
+            "type": "command",
+            "content": "mkdir -p /workspace/pipes && mkfifo /workspace/pipes/fifo",
+        },
+    )
+    assert made.json()["exitCode"] == 0, made.text
+    path = f"/sandboxes/{sandbox_id}/files/workspace/pipes/fifo"
+    refused = await api.get(path, timeout=20)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == {
+        "code": "invalid_request",
+        "message": "/workspace/pipes/fifo is not a regular file",
+    }
+    directory = await api.get(f"/sandboxes/{sandbox_id}/files/workspace/pipes", timeout=20)
+    assert directory.status_code == 400, directory.text
+    assert directory.json()["error"]["code"] == "invalid_request"
+    written = await api.put(path, content=b"now a file", timeout=20)
+    assert written.status_code == 201, written.text
+    assert (await api.get(path)).content == b"now a file"

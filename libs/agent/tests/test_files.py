@@ -8,7 +8,9 @@ import io
 import os
 import queue
 import resource
+import socket
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,3 +245,60 @@ def test_a_listing_shows_a_symlink_as_a_link_with_its_target(root: Path) -> None
         ]
         assert not entries["shortcut"]["isDirectory"]
         assert entries["project"]["isDirectory"]
+
+
+def _read(path: str) -> tuple[Frame, bytes]:
+    """A whole download of ``path``: its result and bytes."""
+    inbound: files.Inbound = queue.SimpleQueue()
+    inbound.put_nowait(({"credit": 1 << 30}, b""))
+    chunks: list[bytes] = []
+
+    def send(frame: Frame, body: bytes) -> None:
+        chunks.append(body)
+
+    return files.read_file({"path": path}, send, inbound), b"".join(chunks)
+
+
+def test_a_fifo_or_a_socket_is_refused_at_once_as_not_a_regular_file(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a FIFO for reading waits for a writer: a download of one held the agent's
+    thread (and the caller's request) until the client gave up."""
+    os.mkfifo(root / "fifo")
+    monkeypatch.chdir(root)  # a socket's path must be short
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind("sock")
+        refusals: dict[str, FileError] = {}
+
+        def download(name: str) -> None:
+            with pytest.raises(FileError) as refused:
+                _read(f"{root}/{name}")
+            refusals[name] = refused.value
+
+        reader = threading.Thread(target=lambda: [download(n) for n in ("fifo", "sock")])
+        reader.start()
+        reader.join(timeout=10)
+        if reader.is_alive():  # blocked in open(): a writer lets it go, then fail
+            os.close(os.open(root / "fifo", os.O_WRONLY | os.O_NONBLOCK))
+            reader.join()
+            pytest.fail("the download of a FIFO waited for a writer")
+    assert {name: error.code for name, error in refusals.items()} == {
+        "fifo": "invalid_request",
+        "sock": "invalid_request",
+    }
+    assert str(refusals["fifo"]) == f"{root}/fifo is not a regular file"
+    assert str(refusals["sock"]) == f"{root}/sock is not a regular file"
+    (root / "dir").mkdir()
+    with pytest.raises(FileError) as directory:
+        _read(f"{root}/dir")
+    assert (directory.value.code, str(directory.value)) == (
+        "invalid_request",
+        f"{root}/dir is a directory",
+    )
+
+
+def test_an_upload_onto_a_fifo_replaces_it_without_waiting(root: Path) -> None:
+    os.mkfifo(root / "fifo")
+    assert write(f"{root}/fifo", b"data")["size"] == 4
+    assert (root / "fifo").read_bytes() == b"data"
+    assert _read(f"{root}/fifo") == ({"sha256": hashlib.sha256(b"data").hexdigest()}, b"data")

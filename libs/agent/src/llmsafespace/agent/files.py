@@ -6,6 +6,7 @@ all or nothing (`archives`), and a directory is packed straight into the chunks 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
 import stat
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 CHUNK = 256 * 1024
 WINDOW = 8  # chunks the peer may send (or we may send) before a credit
 MAX_LISTING = 5000
+READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Send = Callable[[Frame, bytes], None]
 Inbound = queue.SimpleQueue[tuple[Frame, bytes]]
@@ -242,7 +244,9 @@ def write_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
 def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     """``info``, then data frames while the reader grants credit, then the sha256. With
     ``archive``, the directory as a tar.gz: its length is not known until it has all
-    been sent, so ``info`` gives none (and ``offset`` and ``length`` do not apply)."""
+    been sent, so ``info`` gives none (and ``offset`` and ``length`` do not apply).
+    Without it, only a regular file is read: anything else (a FIFO, a socket) is refused
+    at once, as a directory is."""
     target = resolve(request.get("path"))
     if _flag(request, "archive"):
         return _read_archive(target, send, inbound)
@@ -250,8 +254,12 @@ def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
     length = _count(request, "length")
     parent = _open_parent(target)
     try:
-        fd = os.open(target.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        # O_NONBLOCK: opening a FIFO blocks until a writer comes (forever, holding this
+        # thread and the caller's request); opened without waiting, it is refused below.
+        fd = os.open(target.name, READ_FLAGS, dir_fd=parent)
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise FileError("invalid_request", f"{target.path} is not a regular file") from exc
         raise failure(exc, target.path) from exc
     finally:
         os.close(parent)
@@ -261,6 +269,7 @@ def read_file(request: Frame, send: Send, inbound: Inbound) -> Frame:
             raise FileError("invalid_request", f"{target.path} is a directory")
         if not stat.S_ISREG(st.st_mode):
             raise FileError("invalid_request", f"{target.path} is not a regular file")
+        os.set_blocking(fd, True)
         offset = min(offset, st.st_size)
         remaining = st.st_size - offset if length is None else min(length, st.st_size - offset)
         entry = info(target.path, target.name, st)

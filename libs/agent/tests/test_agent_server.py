@@ -200,6 +200,46 @@ async def test_the_worker_has_only_its_own_fds_and_a_normal_interpreter(connecti
     assert result["result"] == "(6, 'OpenSSL', 'Point', True, False)"
 
 
+async def _frames(connection: Conn, frame: Frame) -> list[Frame]:
+    """Every reply to ``frame`` up to its last (a ``result`` or an ``error``)."""
+    reader, writer = connection
+    writer.write(encode(frame))
+    frames = [(await read_frame(reader))[0]]
+    while frames[-1]["type"] not in ("result", "error"):
+        frames.append((await read_frame(reader))[0])
+    return frames
+
+
+_SURROGATES = """
+class Shown:
+    def _repr_html_(self):
+        return '<b>\\udcff</b>'
+
+display(Shown())
+print('out \\udcff')
+raise ValueError('bad \\udcff')
+"""
+
+
+async def test_lone_surrogates_leave_the_agent_as_the_replacement_character(
+    connection: Conn, tmp_path: Path
+) -> None:
+    """A name that is not UTF-8 (decoded with surrogateescape) and a cell's lone
+    surrogates: each is U+FFFD in the frames, so the host can encode every string."""
+    (tmp_path / os.fsdecode(b"bad\xffname")).touch()
+    listing = await _ask(connection, {"id": 40, "op": "list_files", "path": str(tmp_path)})
+    assert [entry["name"] for entry in listing["files"]] == ["bad\ufffdname"]
+    frames = await _frames(
+        connection, {"id": 41, "op": "run_code", "code": _SURROGATES, "timeout": 30}
+    )
+    shown = [frame["data"] for frame in frames if frame["type"] == "display"]
+    assert shown == [{"text/html": "<b>\ufffd</b>", "text/plain": shown[0]["text/plain"]}]
+    printed = "".join(frame["data"] for frame in frames if frame["type"] == "output")
+    assert printed == "out \ufffd\n"
+    assert frames[-1]["error"]["value"] == "bad \ufffd"
+    assert "bad \ufffd" in frames[-1]["error"]["traceback"]
+
+
 async def test_cancel_ends_a_running_command(connection: Conn) -> None:
     reader, writer = connection
     writer.write(encode({"id": 10, "op": "run_command", "command": "sleep 30", "timeout": 60}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -68,3 +69,13 @@ def test_every_op_and_reply_type_is_one_distinct_name() -> None:
 def test_only_the_replies_that_end_a_request_are_terminal() -> None:
     assert {Reply.RESULT, Reply.PONG, Reply.ACK, Reply.ERROR} == TERMINAL
     assert set(_values(Reply)) > TERMINAL
+
+
+def test_a_header_is_utf_8_with_each_lone_surrogate_as_the_replacement_character() -> None:
+    """Lone surrogates come from the sandbox (a file name that is not UTF-8, a cell's
+    '\\udcff'); escaped, they reached the host, which could not encode them."""
+    header = {"name": "bad\udcffname", "data": "\udcff\ud800 é \U0001f600", "pair": "\ud83d\ude00"}
+    sent = {"name": "bad\ufffdname", "data": "\ufffd\ufffd é \U0001f600", "pair": "\U0001f600"}
+    data = encode(header)
+    assert data[4:].decode("utf-8") == json.dumps(sent, separators=(",", ":"), ensure_ascii=False)
+    assert read_frame_sync(io.BytesIO(data)) == (sent, b"")

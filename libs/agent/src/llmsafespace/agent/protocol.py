@@ -1,4 +1,5 @@
-"""The agent's wire format: a 4-byte big-endian length, a UTF-8 JSON header, optional raw body.
+"""The agent's wire format: a 4-byte big-endian length, a UTF-8 JSON header (its strings
+valid Unicode: see ``encode``), optional raw body.
 
 A header may carry ``"bodyLen": k``; then ``k`` raw bytes follow it (file transfers).
 Both sides bound what they accept to what the protocol needs: the largest header is a
@@ -32,12 +33,24 @@ class ProtocolError(Exception):
 
 
 def encode(header: Mapping[str, Any], body: bytes = b"") -> bytes:
-    """Serialize one frame (header, then ``body`` if given)."""
+    """Serialize one frame (header, then ``body`` if given).
+
+    The header is UTF-8, so every string in it must be valid Unicode: a lone surrogate
+    becomes U+FFFD (and a high and a low one side by side the character they pair
+    into). They come from the sandbox: the agent decodes file names with
+    surrogateescape (a name that is not UTF-8 has ``\\udcff`` for each bad byte), and a
+    cell may print, raise or display ``'\\udcff'``. Escaped (``json.dumps``' default)
+    they would reach the host, which fails wherever it encodes them. Only a header that
+    has one pays for the repair."""
     if len(body) > MAX_BODY:
         raise ProtocolError(f"body of {len(body)} bytes exceeds {MAX_BODY}")
     if body:
         header = {**header, "bodyLen": len(body)}
-    data = json.dumps(header, separators=(",", ":")).encode()
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False)
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # UTF-16 cannot carry a lone surrogate either
+        data = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode()
     if len(data) > MAX_HEADER:
         raise ProtocolError(f"header of {len(data)} bytes exceeds {MAX_HEADER}")
     return _LENGTH.pack(len(data)) + data + body

@@ -103,6 +103,7 @@ async def stack(
     environ = {
         **os.environ,
         "GATEWAY_RATE_LIMITS": unlimited,
+        "EXEC_SVC_LOST_AFTER": "8",  # the lost-execution tests wait this long, and more
         "SANDBOX_SVC_QUOTA_SANDBOXES": "3",
         "SANDBOX_SVC_QUOTA_MEMORY": "2Gi",
         "SANDBOX_SVC_QUOTA_PAUSED_SANDBOXES": "1",

@@ -29,6 +29,8 @@ from llmsafespace.contracts import (
 from llmsafespace.devstack import Stack
 from llmsafespace.gateway.relay import Follower, Outputs
 
+from .test_audit import audit, names
+
 pytestmark = pytest.mark.stack
 
 WAIT = 60  # seconds any single expected message may take on a loaded 2-core machine
@@ -393,6 +395,31 @@ async def test_killing_exec_svc_mid_stream_ends_with_execution_failed_and_the_sa
         assert text_of(after, "stdout") == "back\n"
     finally:
         await ws.close()
+
+
+async def test_an_execution_whose_exec_svc_is_killed_is_ended_as_lost_and_audited(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    """Killed, exec-svc neither ends the execution (the agent stops it) nor books it:
+    another instance, or the one started again, ends it once the killed one has been
+    unheard for `lost_after` (8 s here), long before the execution's own timeout."""
+    await stack.wait_ready("exec-svc")
+    ws = await connect(ws_url(stack, sandbox_id), stack.admin_key)
+    try:
+        code = "import time\ntime.sleep(0.3)\nprint('begun', flush=True)\ntime.sleep(600)"
+        execution_id = await execute(ws, code, timeout=600)
+        while (message := await receive(ws))["type"] != "output":  # recorded in flight by now
+            assert message["type"] == "execution_start", message
+        assert message["content"] == "begun\n"
+        stack.kill("exec-svc")
+        messages = await until_terminal(ws, execution_id)  # each wait at most WAIT seconds
+        assert messages[-1]["type"] == "execution_complete", messages[-1]
+        assert (messages[-1]["status"], messages[-1]["error"]["name"]) == ("error", "ExecutionLost")
+    finally:
+        await ws.close()
+    events = await audit(api, lambda got: ("exec", "failed") in names(got), sandboxId=sandbox_id)
+    ours = sorted(e["event"] for e in events if e.get("executionId") == execution_id)
+    assert ours == ["failed", "started"]
 
 
 async def test_stdin_still_works_after_exec_svc_restarts(stack: Stack, sandbox_id: str) -> None:

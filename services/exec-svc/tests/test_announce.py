@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from llmsafespace.contracts import ExecutionEvent, ExecutionType
 from llmsafespace.exec_svc.announce import StartedEvent
+from llmsafespace.exec_svc.inflight import Running
 from llmsafespace.servicekit import Bus
 
 SUBJECT = "llmsafespace.evt.exec.sb-aaaaaaaaaaaa.exec-1.started"
@@ -40,19 +41,39 @@ class Published:
         self.arrived.set()
 
 
-async def test_a_short_execution_announces_its_start_once_when_asked() -> None:
-    published = Published()
-    started = StartedEvent(Bus(published), SUBJECT, EVENT)
+class Flights:
+    """Executions recorded in flight, as `InFlight` keeps them."""
+
+    def __init__(self) -> None:
+        self.running: dict[tuple[str, str], Running] = {}
+        self.ever: list[Running] = []
+
+    async def record(self, running: Running) -> None:
+        self.running[running.sandbox_id, running.execution_id] = running
+        self.ever.append(running)
+
+    async def done(self, sandbox_id: str, execution_id: str) -> None:
+        del self.running[sandbox_id, execution_id]
+
+
+async def test_a_short_execution_announces_its_start_once_when_it_ends_unrecorded() -> None:
+    published, flights = Published(), Flights()
+    started = StartedEvent(Bus(published), SUBJECT, EVENT, flights)
     assert published.messages == []  # not before the execution ends (or DELAY passes)
-    await started.now()
+    await started.ended()
     await started.now()
     assert published.messages == [(SUBJECT, EVENT.model_dump(mode="json", by_alias=True))]
     assert published.messages[0][1]["startedAt"] == "2026-01-01T00:00:00Z"
+    assert flights.ever == [], "never recorded in flight"
 
 
-async def test_a_long_execution_announces_itself_while_it_runs_and_only_once() -> None:
-    published = Published()
-    started = StartedEvent(Bus(published), SUBJECT, EVENT)
-    await published.arrived.wait()  # nobody called `now()`: the delay ran out
-    await started.now()  # the execution ends later
+async def test_a_long_execution_announces_itself_once_and_is_in_flight_until_it_ends() -> None:
+    published, flights = Published(), Flights()
+    started = StartedEvent(Bus(published), SUBJECT, EVENT, flights)
+    await published.arrived.wait()  # nobody called `ended()`: the delay ran out
+    await asyncio.sleep(0)  # the record follows the event
+    assert list(flights.running) == [("sb-aaaaaaaaaaaa", "exec-1")]
+    assert flights.ever[0].started_at == STARTED
+    await started.ended()  # the execution ends later
     assert [subject for subject, _ in published.messages] == [SUBJECT]
+    assert flights.running == {}

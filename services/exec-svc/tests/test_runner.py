@@ -40,6 +40,7 @@ from llmsafespace.contracts import (
 from llmsafespace.contracts.stream import OutputMessage
 from llmsafespace.exec_svc.agents import Agents
 from llmsafespace.exec_svc.handlers import create_router
+from llmsafespace.exec_svc.inflight import Running
 from llmsafespace.exec_svc.packages import Packages
 from llmsafespace.exec_svc.runner import Runner
 from llmsafespace.exec_svc.store import ExecutionStore
@@ -232,6 +233,19 @@ class _Refusing:
         raise nats.errors.NoRespondersError
 
 
+class Flights:
+    """Executions in flight (`InFlight` keeps them on the bus)."""
+
+    def __init__(self) -> None:
+        self.running: set[tuple[str, str]] = set()
+
+    async def record(self, running: Running) -> None:
+        self.running.add((running.sandbox_id, running.execution_id))
+
+    async def done(self, sandbox_id: str, execution_id: str) -> None:
+        self.running.discard((sandbox_id, execution_id))
+
+
 class World:
     def __init__(self) -> None:
         self.agent = ScriptedAgent()
@@ -244,8 +258,9 @@ class World:
         agents = cast(Agents, self.reach)
         self.stream = BrokerStream(self.broker)
         connection = cast(NatsClient, self.stream)
+        self.flights = Flights()
         self.runner = Runner(
-            agents, cast(ExecutionStore, self.records), self.bus, connection, 1 << 20
+            agents, cast(ExecutionStore, self.records), self.bus, connection, 1 << 20, self.flights
         )
         files = Files(agents, self.bus, connection, 1 << 20, 30.0)
         packages = Packages(agents, self.runner, self.bus, connection, 1 << 20, None)

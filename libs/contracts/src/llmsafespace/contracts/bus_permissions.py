@@ -130,6 +130,17 @@ def reads_stream(stream: str) -> tuple[str, ...]:
     )
 
 
+def keeps_bucket(bucket: str) -> tuple[str, ...]:
+    """Create, read and write one key-value bucket (a stream `KV_<bucket>`)."""
+    stream = f"KV_{bucket}"
+    verbs = ("CREATE", "UPDATE", "INFO")
+    return (
+        f"$KV.{bucket}.>",
+        *(f"$JS.API.STREAM.{verb}.{stream}" for verb in verbs),
+        *reads_stream(stream),
+    )
+
+
 def _calls(service: str) -> tuple[str, ...]:
     return tuple(each.subject for each in CALLS[service])
 
@@ -160,7 +171,15 @@ def users() -> tuple[BusUser, ...]:
         ),
         _user(
             exec_,
-            (ANY_INBOX, f"{_EVENTS}.exec.>", _OUTPUT, _TERMINAL_OUTPUT, *keeps_streams()),
+            (
+                ANY_INBOX,
+                f"{_EVENTS}.exec.>",
+                _OUTPUT,
+                _TERMINAL_OUTPUT,
+                *keeps_streams(),
+                *keeps_bucket(subjects.RUNNING_BUCKET),
+                f"$JS.API.STREAM.MSG.GET.{subjects.OUTPUT_STREAM}",  # a lost one's last
+            ),
             (
                 *served_by(exec_),
                 commands.EXEC_CANCEL.subject,

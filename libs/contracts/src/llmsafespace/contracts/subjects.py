@@ -74,6 +74,10 @@ AUDIT_CONSUMER = "audit-svc"  # the durable consumer every audit-svc replica sha
 OUTPUT_STREAM = "LLMSAFESPACE_OUTPUT"
 OUTPUT_ALL = f"{PREFIX}.out.>"
 
+# exec-svc's key-value bucket of executions running past their first moments, and of
+# its instances being alive (exec_svc/inflight.py).
+RUNNING_BUCKET = "llmsafespace-running"
+
 
 def sandbox_event(sandbox_id: str, event: SandboxEventName) -> str:
     return f"{PREFIX}.evt.sandbox.{sandbox_id}.{event}"

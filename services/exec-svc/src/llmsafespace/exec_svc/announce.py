@@ -10,31 +10,69 @@ way.
 """
 
 import asyncio
+from typing import Protocol
 
 from llmsafespace.contracts import ExecutionEvent
 from llmsafespace.servicekit import Bus
 
+from .inflight import Running
+
 DELAY = 0.05  # seconds a running execution waits before announcing itself alone
 
 
-class StartedEvent:
-    """Publishes `event` on `subject` after DELAY, or at `now()` if that comes first."""
+class Flights(Protocol):
+    """Where running executions are recorded (`inflight.InFlight`)."""
 
-    def __init__(self, bus: Bus, subject: str, event: ExecutionEvent) -> None:
+    async def record(self, running: Running) -> None: ...
+
+    async def done(self, sandbox_id: str, execution_id: str) -> None: ...
+
+
+class StartedEvent:
+    """Publishes `event` on `subject` after DELAY (and records the execution in
+    `flights`), or at `now()` if that comes first."""
+
+    def __init__(self, bus: Bus, subject: str, event: ExecutionEvent, flights: Flights) -> None:
         self._bus = bus
         self._subject = subject
         self._event = event
+        self._flights = flights
         self._sent = False
+        self._recorded = False
         self._timer = asyncio.get_running_loop().call_later(DELAY, self._announce)
         self._task: asyncio.Task[None] | None = None
 
     def _announce(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.now())
+        self._task = asyncio.get_running_loop().create_task(self._alone())
+
+    async def _alone(self) -> None:
+        await self.now()
+        self._recorded = True
+        event = self._event
+        assert event.started_at is not None
+        await self._flights.record(
+            Running(
+                sandbox_id=event.sandbox_id,
+                execution_id=event.execution_id,
+                user_id=event.user_id,
+                type=event.type,
+                started_at=event.started_at,
+            )
+        )
 
     async def now(self) -> None:
-        """Publish it unless it went out already (call before the terminal event)."""
+        """Publish it unless it went out already."""
         self._timer.cancel()
         if self._sent:
             return
         self._sent = True  # set before publishing: the publish appends in its first step
         await self._bus.event(self._subject, self._event)
+
+    async def ended(self) -> None:
+        """Before the terminal event: `started` is out, and the record in flight gone."""
+        self._timer.cancel()
+        if self._task is not None:
+            await self._task
+        await self.now()
+        if self._recorded:
+            await self._flights.done(self._event.sandbox_id, self._event.execution_id)

@@ -16,6 +16,7 @@ from llmsafespace.servicekit import database_ready, middlewares, operational_rou
 from .agents import Agents
 from .builds import Builds
 from .handlers import create_build_router, create_router, create_terminal_router
+from .inflight import InFlight
 from .packages import Packages
 from .prepare import create_prepare_router
 from .runner import Runner
@@ -48,8 +49,17 @@ def create_app(settings: Settings) -> Starlette:
             bus = await up.bus(broker)
             agents = Agents(bus, settings.resolve_ttl, settings.resolve_timeout)
             up.on_stop(agents.close)
+            store = ExecutionStore(pool)
+            flights = InFlight(
+                broker.connection,
+                bus,
+                lambda kind, user, result: store.record(user, kind, result, (0, 0)),
+                settings.lost_after,
+            )
+            await flights.start()
+            up.on_stop(flights.stop)
             runner = Runner(
-                agents, ExecutionStore(pool), bus, broker.connection, settings.output_limit_bytes
+                agents, store, bus, broker.connection, settings.output_limit_bytes, flights
             )
             transfers = Files(
                 agents, bus, broker.connection, settings.max_file_bytes, settings.transfer_idle

@@ -39,7 +39,7 @@ from llmsafespace.servicekit import Bus
 
 from .agent_errors import agent_failures
 from .agents import Agents
-from .announce import StartedEvent
+from .announce import Flights, StartedEvent
 from .background import Background
 from .metrics import EXECUTION_SECONDS, EXECUTIONS
 from .output import OutputPublisher
@@ -79,8 +79,10 @@ class Runner:
         bus: Bus,
         connection: NatsClient,
         output_limit: int,
+        flights: Flights,
     ) -> None:
         self._agents = agents
+        self._flights = flights
         self._store = store
         self._bus = bus
         self._nc = connection
@@ -190,6 +192,7 @@ class Runner:
             self._bus,
             self._subject(command, ExecEventName.STARTED),
             event.model_copy(update={"started_at": started_at}),
+            self._flights,
         )
 
         async def observe(stream: str, text: str) -> None:
@@ -211,7 +214,7 @@ class Runner:
                 unique = command.execution_id if isinstance(command, StartExecution) else None
                 outcome = await self._agent_call(client, request, observe, shown, running, unique)
         except ServiceError:
-            await announced.now()
+            await announced.ended()
             await self._bus.event(self._subject(command, ExecEventName.FAILED), event)
             raise
         finally:
@@ -243,7 +246,7 @@ class Runner:
             if result.status is ExecutionStatus.CANCELLED
             else ExecEventName.COMPLETED
         )
-        await announced.now()
+        await announced.ended()
         await self._bus.event(
             self._subject(command, final),
             event.model_copy(

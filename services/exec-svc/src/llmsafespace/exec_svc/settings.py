@@ -28,6 +28,12 @@ class Settings(ServiceSettings):
         validation_alias="NPM_REGISTRY_URL",
         description="An npm registry exec-svc fetches packages from for sandboxes",
     )
+    lost_after: float = Field(
+        default=30.0,
+        ge=5,
+        description="Seconds an exec-svc instance may go unheard before another ends the"
+        " executions it was running as lost (exec_svc/inflight.py)",
+    )
     resolve_ttl: float = Field(default=5.0, ge=0, description="Seconds an endpoint is cached")
     resolve_timeout: float = Field(
         default=1800.0,

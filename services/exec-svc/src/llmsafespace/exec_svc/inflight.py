@@ -1,0 +1,208 @@
+"""Executions that outlive their exec-svc instance: recorded while they run, ended by
+another instance (or this one started again) once theirs has stopped.
+
+An execution still running when its `started` event goes out alone (`announce.DELAY`
+after its start) is recorded in the key-value bucket BUCKET as
+`run.<instance>.<sandbox>.<execution>`; its end deletes the record. Each instance writes
+`alive.<instance>` every HEARTBEAT seconds, and every SCAN seconds looks for records whose
+instance has not been alive for `lost_after` seconds (itself having been able to write its
+own for as long: after a bus outage every instance's writes are old). It claims one by
+deleting it at the revision it read (so exactly one instance does) and ends it as `error`
+(`ExecutionLost`): its terminal event (audit-svc records it), its summary row and, where
+the execution had output on its subject (a streamed one), the terminal marker its
+followers wait for. Nothing runs on: the agent stopped the execution when its connection
+dropped. An execution ending before DELAY (most: `print(1)` takes a millisecond) is never
+recorded, as its `started` event is not published alone either: an instance that dies
+within that time leaves no event of it behind.
+"""
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
+
+from llmsafespace.contracts import (
+    EndedBy,
+    EndedMarker,
+    ExecEventName,
+    ExecutionError,
+    ExecutionEvent,
+    ExecutionResult,
+    ExecutionStatus,
+    ExecutionType,
+    subjects,
+)
+from llmsafespace.servicekit import Bus
+
+BUCKET = subjects.RUNNING_BUCKET
+HEARTBEAT = 2.0  # seconds between an instance's `alive` writes
+SCAN = 5.0  # seconds between looks for lost executions
+KEEP = 2 * 3600  # seconds a record is kept at most (beyond the longest execution)
+LOST = ExecutionError(
+    name="ExecutionLost",
+    value="the service running this execution stopped during it; the sandbox's agent "
+    "stopped the execution",
+    traceback="",
+)
+
+log = structlog.get_logger()
+Booking = Callable[[ExecutionType, str, ExecutionResult], None]
+
+
+class Running(BaseModel):
+    """What is recorded of an execution while it runs."""
+
+    sandbox_id: str
+    execution_id: str
+    user_id: str
+    type: ExecutionType
+    started_at: datetime
+
+
+class InFlight:
+    """This instance's records of its running executions, and the ending of others' lost
+    ones. ``book`` queues a lost execution's summary row (`ExecutionStore.record`)."""
+
+    def __init__(self, connection: NatsClient, bus: Bus, book: Booking, lost_after: float) -> None:
+        self._lost_after = lost_after
+        self._js = connection.jetstream()
+        self._bus = bus
+        self._book = book
+        self.instance = secrets.token_hex(6)
+        self._kv: KeyValue | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._up_since = float("inf")  # since when this instance's own writes succeed
+
+    async def start(self) -> None:
+        self._kv = await self._js.create_key_value(bucket=BUCKET, history=1, ttl=KEEP)
+        await self._alive()
+        self._tasks = [
+            asyncio.create_task(self._every(HEARTBEAT, self._alive)),
+            asyncio.create_task(self._every(SCAN, self.end_lost)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def record(self, running: Running) -> None:
+        """Record an execution still running (its end calls `done`)."""
+        key = f"run.{self.instance}.{running.sandbox_id}.{running.execution_id}"
+        with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
+            await self._bucket().put(key, running.model_dump_json().encode())
+
+    async def done(self, sandbox_id: str, execution_id: str) -> None:
+        key = f"run.{self.instance}.{sandbox_id}.{execution_id}"
+        with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
+            await self._bucket().delete(key)
+
+    async def end_lost(self) -> None:
+        """End the executions of instances no longer alive (each by one instance)."""
+        if time.time() - self._up_since < self._lost_after:
+            return
+        kv = self._bucket()
+        alive: dict[str, float] = {}
+        runs = []
+        watcher = await kv.watchall(ignore_deletes=True)
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    break
+                kind, _, rest = entry.key.partition(".")
+                if kind == "alive":
+                    alive[rest] = float(entry.value or b"0")
+                elif kind == "run":
+                    runs.append(entry)
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        now = time.time()
+        for entry in runs:
+            instance = entry.key.split(".")[1]
+            if instance == self.instance or now - alive.get(instance, 0.0) < self._lost_after:
+                continue  # its own (perhaps frozen a while) are never lost
+            try:
+                await kv.delete(entry.key, last=entry.revision)  # the claim
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # another instance claimed it
+            await self._end(Running.model_validate_json(entry.value or b"{}"))
+
+    async def _end(self, running: Running) -> None:
+        completed_at = datetime.now(UTC)
+        result = ExecutionResult(
+            execution_id=running.execution_id,
+            sandbox_id=running.sandbox_id,
+            status=ExecutionStatus.ERROR,
+            exit_code=-1,
+            stdout="",
+            stderr="",
+            error=LOST,
+            ended_by=EndedBy.ERROR,
+            started_at=running.started_at,
+            completed_at=completed_at,
+            duration_ms=(completed_at - running.started_at).total_seconds() * 1000,
+        )
+        log.warning(
+            "execution_lost", sandbox_id=running.sandbox_id, execution_id=running.execution_id
+        )
+        await self._end_stream(running, result)
+        self._book(running.type, running.user_id, result)
+        event = ExecutionEvent(
+            execution_id=running.execution_id,
+            sandbox_id=running.sandbox_id,
+            user_id=running.user_id,
+            type=running.type,
+            status=result.status,
+            exit_code=result.exit_code,
+            duration_ms=result.duration_ms,
+            started_at=running.started_at,
+        )
+        subject = subjects.exec_event(
+            running.sandbox_id, running.execution_id, ExecEventName.FAILED
+        )
+        await self._bus.event(subject, event)
+
+    async def _end_stream(self, running: Running, result: ExecutionResult) -> None:
+        """The terminal marker after the last message on the execution's output subject,
+        if it has any (a synchronous execution has none) and it is not there already."""
+        subject = subjects.output(running.sandbox_id, running.execution_id)
+        try:
+            last = await self._js.get_last_msg(subjects.OUTPUT_STREAM, subject)
+        except nats.js.errors.NotFoundError:
+            return
+        message = json.loads(last.data or b"{}")
+        if message.get("kind") == "ended":
+            return
+        marker = EndedMarker(seq=int(message.get("seq", 0)) + 1, result=result)
+        await self._js.publish(subject, marker.model_dump_json(by_alias=True).encode())
+
+    async def _alive(self) -> None:
+        try:
+            await self._bucket().put(f"alive.{self.instance}", str(time.time()).encode())
+        except (nats.errors.Error, nats.js.errors.Error):
+            self._up_since = float("inf")
+            raise
+        self._up_since = min(self._up_since, time.time())
+
+    async def _every(self, seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await work()
+            except Exception as exc:  # the bus may be down for a while: try again later
+                log.warning("inflight_failed", error=str(exc))
+
+    def _bucket(self) -> KeyValue:
+        if self._kv is None:
+            raise RuntimeError("InFlight.start() first")
+        return self._kv

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import secrets
+from collections import Counter
 from collections.abc import Callable
 
 import httpx
@@ -11,6 +12,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmsafespace.devstack import Stack
+from llmsafespace.exec_svc.settings import Settings
 from llmsafespace.sdk import AsyncSandbox, RateLimitError
 
 pytestmark = pytest.mark.stack
@@ -201,6 +203,52 @@ async def test_rate_limits_count_per_user_whatever_the_key_and_spare_admins(
         answers = [await admin.get("/user") for _ in range(8)]
     assert [answer.status_code for answer in answers] == [200] * 8, "admins are not limited"
     assert all("X-RateLimit-Limit" not in answer.headers for answer in answers)
+
+
+async def test_one_user_holds_at_most_a_share_of_exec_svc_while_others_run(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """QA: one user's 272 concurrent synchronous executions held every one of exec-svc's
+    256 workers, and another user's `echo hi` waited, then timed out. Past its share of
+    an instance's workers, a user's execution is refused at once (429 `rate_limited`),
+    and another user's runs meanwhile."""
+    share = Settings.model_fields["max_running_per_user"].default
+    instances = len(stack.replicas["exec-svc"])
+    flood = share * instances + 8  # more than every instance's share together
+    alice, bob = await new_user(api), await new_user(api)
+    async with (
+        client(stack.api_url, str(alice["apiKey"])) as alices,
+        client(stack.api_url, str(bob["apiKey"])) as bobs,
+    ):
+        sandboxes = []
+        for user in (alices, bobs):
+            created = await user.post("/sandboxes", json={"timeout": 300})
+            assert created.status_code == 201, created.text
+            sandboxes.append(created.json()["id"])
+        body = {"type": "command", "content": "sleep 10", "timeout": 60}
+        try:
+            running = [
+                asyncio.create_task(
+                    alices.post(f"/sandboxes/{sandboxes[0]}/execute", json=body, timeout=120)
+                )
+                for _ in range(flood)
+            ]
+            echo = await bobs.post(
+                f"/sandboxes/{sandboxes[1]}/execute", json={"type": "command", "content": "echo hi"}
+            )
+            assert echo.json()["stdout"] == "hi\n", echo.text
+            assert not all(task.done() for task in running)  # while Alice's still sleep
+            answered = await asyncio.gather(*running)
+        finally:
+            await alices.delete(f"/sandboxes/{sandboxes[0]}")
+            await bobs.delete(f"/sandboxes/{sandboxes[1]}")
+    statuses = Counter(response.status_code for response in answered)
+    assert set(statuses) == {200, 429}, statuses
+    assert statuses[200] >= share
+    refused = next(response for response in answered if response.status_code == 429)
+    error = refused.json()["error"]
+    assert (error["code"], error["details"]) == ("rate_limited", {"retryAfter": 1, "limit": share})
+    assert error["message"].startswith("too many of your executions are running at once")
 
 
 async def test_rate_limits_can_be_switched_off(

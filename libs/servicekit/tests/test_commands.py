@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -273,3 +274,67 @@ async def test_a_drain_answers_the_requests_it_took_and_takes_no_more(
     sandboxes.gate.set()
     assert (await taken).id == "sb-aaaaaaaaaaaa"
     await draining
+
+
+class OnePerUser:
+    """An `admit` that lets each user have one request at a time."""
+
+    def __init__(self) -> None:
+        self.held: Counter[str] = Counter()
+
+    def admit(self, ref: SandboxRef) -> Callable[[], None]:
+        user = ref.caller.user_id
+        if self.held[user]:
+            raise ServiceError(ErrorCode.RATE_LIMITED, "one at a time", {"retryAfter": 1})
+        self.held[user] += 1
+        return lambda: self.held.subtract([user])
+
+
+async def test_a_request_its_admit_refuses_is_answered_at_once_without_waiting_for_a_worker(
+    connection: NatsClient,
+) -> None:
+    """Both workers are busy, one of them with user A's request: A's next one is refused
+    at once, not queued behind the workers (where it would hold up everyone after it)."""
+    sandboxes, shares = Sandboxes(), OnePerUser()
+    sandboxes.gate.clear()
+    router = Router()
+    handles(router, commands.SANDBOX_GET, max_workers=2, admit=shares.admit)(sandboxes.get)
+    server = CommandServer(connection)
+    await server.start(router.answers)
+    bus = Bus(connection)
+    other = Caller(user_id="usr-bbbbbbbbbbbb", role=Role.USER)
+    held = [
+        asyncio.create_task(bus.request(commands.SANDBOX_GET, ref))
+        for ref in (_ref("sb-aaaaaaaaaaaa"), SandboxRef(caller=other, sandbox_id="sb-bbbbbbbbbbbb"))
+    ]
+    for _ in held:
+        await asyncio.wait_for(sandboxes.started.get(), 10)
+    with pytest.raises(ServiceError) as refused:
+        await bus.request(commands.SANDBOX_GET, _ref("sb-cccccccccccc"), timeout=2)
+    assert (refused.value.code, refused.value.details) == (
+        ErrorCode.RATE_LIMITED,
+        {"retryAfter": 1},
+    )
+    sandboxes.gate.set()
+    await asyncio.gather(*held)
+    assert +shares.held == Counter()  # each answered request gave its share back
+    assert (
+        await bus.request(commands.SANDBOX_GET, _ref("sb-cccccccccccc"))
+    ).id == "sb-cccccccccccc"
+    await server.drain(timeout=5)
+
+
+async def test_on_the_test_broker_a_request_its_admit_refuses_is_refused_too() -> None:
+    shares = OnePerUser()
+    router = Router()
+    handles(router, commands.SANDBOX_GET, max_workers=2, admit=shares.admit)(Sandboxes().get)
+    broker = NatsBroker(middlewares=middlewares(), logger=None)
+    include_commands(broker, router)
+    async with TestNatsBroker(broker):
+        bus = Bus(BrokerConnection(broker))
+        assert (await bus.request(commands.SANDBOX_GET, _ref("sb-aaaaaaaaaaaa"))).id
+        assert +shares.held == Counter()
+        shares.held[CALLER.user_id] = 1  # as if one of A's requests were running
+        with pytest.raises(ServiceError) as refused:
+            await bus.request(commands.SANDBOX_GET, _ref("sb-aaaaaaaaaaaa"))
+    assert refused.value.code is ErrorCode.RATE_LIMITED

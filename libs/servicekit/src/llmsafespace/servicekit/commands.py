@@ -32,14 +32,21 @@ from .bus import REFUSALS_ONLY, REPLY_HEADER, REQUEST_ID_HEADER, error_reply
 log = structlog.get_logger()
 
 
+Admit = Callable[[Any], Callable[[], None]]
+"""Sees a decoded request before it waits for a worker: raises (a `ServiceError`) to
+refuse it at once, else returns what to call once the request has been answered."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """`handler` answers `command`, running at most `max_workers` at once (one at a time
-    when None)."""
+    when None); `admit`, when given, may refuse a request before it takes a worker (a
+    caller past its share of them: see `Admit`)."""
 
     command: Command[Any, Any]
     handler: Callable[[Any], Awaitable[Any]]
     max_workers: int | None
+    admit: Admit | None = None
 
 
 class CommandServer:
@@ -80,31 +87,43 @@ class CommandServer:
 
     def _taker(self, answer: Answer) -> Callable[[Msg], Awaitable[None]]:
         """nats-py awaits a subscription's callback before it hands over the next
-        message: the callback only waits for a free worker and starts the answer."""
+        message: the callback decodes the request, refuses it at once if it is invalid or
+        not admitted (so a flood refused cannot queue ahead of anyone), else waits for a
+        free worker and starts the answer."""
         workers = asyncio.Semaphore(answer.max_workers or 1)
 
         async def take(message: Msg) -> None:
+            try:
+                request = answer.command.request.model_validate_json(message.data)
+                release = answer.admit(request) if answer.admit is not None else None
+            except Exception as exc:
+                await self._reply(answer, message, json.dumps(error_reply(exc)).encode())
+                return
             await workers.acquire()
-            task = asyncio.create_task(self._answer(answer, message))
+            task = asyncio.create_task(self._answer(answer, message, request))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
             task.add_done_callback(lambda _: workers.release())
+            if release is not None:
+                task.add_done_callback(lambda _: release())
 
         return take
 
-    async def _answer(self, answer: Answer, message: Msg) -> None:
+    async def _answer(self, answer: Answer, message: Msg, request: Any) -> None:
         headers = message.headers or {}
         request_id = headers.get(REQUEST_ID_HEADER)
         if request_id:
             structlog.contextvars.bind_contextvars(request_id=request_id)  # this task's own
         try:
-            request = answer.command.request.model_validate_json(message.data)
             answered = await answer.handler(request)
             if headers.get(REPLY_HEADER) == REFUSALS_ONLY:  # sent with `Bus.start`: accepted
                 return
             reply = answered.model_dump_json(by_alias=True).encode()
         except Exception as exc:
             reply = json.dumps(error_reply(exc)).encode()
+        await self._reply(answer, message, reply)
+
+    async def _reply(self, answer: Answer, message: Msg, reply: bytes) -> None:
         if not message.reply:
             return
         try:

@@ -7,8 +7,9 @@ disagree without mypy saying so. Services answer commands over plain subscriptio
 (`commands.CommandServer`); `hears` and `router.subscriber` are FastStream's.
 """
 
+import functools
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from faststream.nats import NatsBroker, NatsRouter
 
@@ -32,12 +33,18 @@ class Router(NatsRouter):
 
 
 def handles(
-    router: Router, command: Command[RequestT, ReplyT], *, max_workers: int | None = None
+    router: Router,
+    command: Command[RequestT, ReplyT],
+    *,
+    max_workers: int | None = None,
+    admit: Callable[[RequestT], Callable[[], None]] | None = None,
 ) -> Callable[[Handler[RequestT, ReplyT]], Handler[RequestT, ReplyT]]:
-    """Declare the decorated function as the handler answering `command`."""
+    """Declare the decorated function as the handler answering `command`, at most
+    `max_workers` at once; `admit` may refuse a request before it waits for one
+    (`commands.Admit`)."""
 
     def declare(handler: Handler[RequestT, ReplyT]) -> Handler[RequestT, ReplyT]:
-        router.answers.append(Answer(command, handler, max_workers))
+        router.answers.append(Answer(command, handler, max_workers, admit))
         return handler
 
     return declare
@@ -64,5 +71,25 @@ def include_commands(broker: NatsBroker, router: Router) -> None:
         subscriber = router.subscriber(
             command.subject, queue=command.queue, max_workers=answer.max_workers
         )
-        subscriber(answer.handler)
+        subscriber(answer.handler if answer.admit is None else _admitted(answer))
     broker.include_router(router)
+
+
+def _admitted(answer: Answer) -> Callable[[Any], Awaitable[Any]]:
+    """`answer.handler` behind `answer.admit` (here once it has a worker: FastStream
+    decodes the request in the worker)."""
+    admit, handler = answer.admit, answer.handler
+    assert admit is not None
+
+    # FastStream reads the request's type from the handler's signature, and passes the
+    # request by that parameter's name.
+    @functools.wraps(handler)
+    async def admitted(*args: Any, **kwargs: Any) -> Any:
+        (request,) = (*args, *kwargs.values())
+        release = admit(request)
+        try:
+            return await handler(*args, **kwargs)
+        finally:
+            release()
+
+    return admitted

@@ -82,9 +82,18 @@ def create_app(settings: Settings) -> Starlette:
             builds = Builds(runner, packages, bus, broker.connection, settings.output_limit_bytes)
             await up.serve(
                 broker,
-                create_router(agents, runner, transfers, packages, settings.max_workers),
+                create_router(
+                    agents,
+                    runner,
+                    transfers,
+                    packages,
+                    settings.max_workers,
+                    per_user=settings.max_running_per_user,
+                ),
                 create_build_router(builds, settings.max_workers),
-                create_terminal_router(terminals, settings.max_workers),
+                create_terminal_router(
+                    terminals, settings.max_workers, per_user=settings.max_running_per_user
+                ),
                 create_prepare_router(agents),
                 # Terminals, builds, installs and streamed executions publish until their
                 # last message: they finish while the connection is still open.

@@ -9,6 +9,13 @@ class Settings(ServiceSettings):
 
     http_port: int = 8083
     max_workers: int = Field(default=256, ge=1, description="Executions handled concurrently")
+    max_running_per_user: int = Field(
+        default=32,
+        ge=1,
+        description="Of each command's `max_workers`, how many one user may hold at once"
+        " (a synchronous execution for as long as it runs); past it, 429 `rate_limited`."
+        " Admins are exempt",
+    )
     output_limit_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0, description="Output kept per streamed execution"
     )

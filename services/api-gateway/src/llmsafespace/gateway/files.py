@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 import structlog
+from nats.aio.client import NO_RESPONDERS_STATUS
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.js.api import Header
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute
@@ -46,7 +48,7 @@ from .state import state_of
 
 log = structlog.get_logger()
 CHECKSUM_HEADER = "x-content-sha256"  # optional: the client's sha256 of the upload
-STEP_TIMEOUT = 60.0  # seconds one chunk may take
+STEP_TIMEOUT = 60.0  # seconds one chunk may take: a side that stops answering ends it then
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _TRUE = {"1", "true", "yes"}
 
@@ -69,7 +71,17 @@ def _flag(request: Request, name: str) -> bool:
 
 
 def _raise_if_error(message: Msg) -> None:
-    if ERROR_HEADER in (message.headers or {}):
+    """Raise what a reply on the transfer says went wrong: exec-svc's error envelope, or
+    the server's "no responders" (its status, no body) when nobody serves the transfer's
+    subject any more: the exec-svc instance that opened it is gone, and with it the
+    transfer (an empty reply would otherwise pass for an empty chunk or acknowledgement,
+    and the next message would get the same answer, forever)."""
+    headers = message.headers or {}
+    if headers.get(Header.STATUS) == NO_RESPONDERS_STATUS:
+        raise ServiceError(
+            ErrorCode.SERVICE_UNAVAILABLE, "the file transfer was lost: its service is gone"
+        )
+    if ERROR_HEADER in headers:
         envelope = ErrorEnvelope.model_validate_json(message.data)
         raise ServiceError.from_envelope(envelope)
 

@@ -251,3 +251,24 @@ def test_what_an_archive_unpacks_over_a_link_in_place_replaces_it_or_conflicts(
     assert not (target / "file").is_symlink()
     assert (target / "file").read_bytes() == b"new"
     assert tree(outside) == {"kept.txt": b"kept"}
+
+
+def test_a_file_swapped_for_a_fifo_while_packing_is_left_out_not_waited_on(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the walk's stat and the open a file may become a FIFO: opening that
+    without O_NONBLOCK waits for a writer that never comes."""
+    (root / "kept.txt").write_bytes(b"kept")
+    os.mkfifo(root / "swapped")
+    real_stat = os.stat
+
+    def stale(name: object, *args: object, **kwargs: object) -> os.stat_result:
+        found = real_stat(name, *args, **kwargs)  # type: ignore[arg-type]
+        if name == "swapped":  # as the walk saw it a moment before: a regular file
+            return os.stat_result((0o100644, *found[1:]))
+        return found
+
+    monkeypatch.setattr(archives.os, "stat", stale)
+    packed = pack(root)
+    with tarfile.open(fileobj=io.BytesIO(packed), mode="r:gz") as archive:
+        assert archive.getnames() == ["kept.txt"]

@@ -302,10 +302,15 @@ def pack(top: int, sink: Sink) -> None:
                         entry.linkname = os.readlink(name, dir_fd=dir_fd)
                         archive.addfile(entry)
                     elif stat.S_ISREG(st.st_mode):
-                        entry.size = st.st_size
-                        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                        # Never blocking, and checked again: a file swapped for a FIFO
+                        # since the stat would hold this thread until a writer came.
+                        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                        fd = os.open(name, flags, dir_fd=dir_fd)
                         with os.fdopen(fd, "rb") as source:
-                            archive.addfile(entry, source)
+                            opened = os.fstat(fd)
+                            if stat.S_ISREG(opened.st_mode):  # else left out, as FIFOs are
+                                entry.size = opened.st_size
+                                archive.addfile(entry, source)
         except BaseException:
             outlet.closed = True
             raise

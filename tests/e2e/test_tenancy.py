@@ -249,6 +249,7 @@ async def test_one_user_holds_at_most_a_share_of_exec_svc_while_others_run(
     error = refused.json()["error"]
     assert (error["code"], error["details"]) == ("rate_limited", {"retryAfter": 1, "limit": share})
     assert error["message"].startswith("too many of your executions are running at once")
+    assert refused.headers["Retry-After"] == "1", "as every rate_limited answer has"
 
 
 async def test_rate_limits_can_be_switched_off(

@@ -5,6 +5,7 @@ own error middleware: Starlette's re-raises after answering a 500, and the serve
 closes the client's keep-alive connection. Here the exception ends with the response.
 """
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,11 +32,17 @@ _HTTP_CODES = {
 
 
 def error_response(error: ServiceError, status: int | None = None) -> JSONResponse:
+    """The envelope; a `rate_limited` one, whichever service refused, with `Retry-After`
+    (its `details.retryAfter`, whole seconds)."""
     ERRORS.labels(code=error.code.value).inc()
-    return JSONResponse(
+    response = JSONResponse(
         error.envelope().model_dump(mode="json", exclude_none=True),
         status_code=status or error.http_status,
     )
+    wait = (error.details or {}).get("retryAfter")
+    if error.code is ErrorCode.RATE_LIMITED and isinstance(wait, int | float):
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
 
 
 async def service_error(_: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ from llmsafespace.contracts.bus_permissions import permissions
 from llmsafespace.runtime import KubernetesSettings
 from llmsafespace.sandbox_svc.chunks import LocalChunkStore, S3ChunkStore
 from llmsafespace.sandbox_svc.settings import Settings as SandboxSettings
+from llmsafespace.servicekit import ServiceSettings
 
 from .conftest import ROOT
 
@@ -166,6 +167,21 @@ def test_connection_urls_with_their_credentials_come_from_secrets(
                 stored = made[reference["name"]]["stringData"][reference["key"]]
                 login = f"{service}:" if variable == "NATS_URL" else ":p@"
                 assert login in stored, (variable, stored)
+
+
+def test_every_service_is_given_the_same_output_stream_limit(helm: Path) -> None:
+    """Every service creates and updates the JetStream streams at start: they must agree
+    on the output stream's byte limit, or each start would undo the last one's."""
+    objects = _objects(_render(helm, [*REQUIRED, "--set", "streams.outputMaxBytes=512Mi"]))
+    for service in SERVICES:
+        deployment = objects[("Deployment", f"rel-llmsafespace-{service}")]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        settings = ServiceSettings(OUTPUT_STREAM_MAX_BYTES=env["OUTPUT_STREAM_MAX_BYTES"])
+        assert settings.output_stream_bytes() == 512 * 2**20, service
+    default = _objects(_render(helm, REQUIRED))[("Deployment", "rel-llmsafespace-exec-svc")]
+    (container,) = default["spec"]["template"]["spec"]["containers"]
+    assert {"name": "OUTPUT_STREAM_MAX_BYTES", "value": "1Gi"} in container["env"]
 
 
 def _nats_secret(helm: Path, *values: str) -> dict[str, str]:

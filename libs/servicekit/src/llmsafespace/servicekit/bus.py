@@ -11,7 +11,7 @@ from faststream import BaseMiddleware
 from faststream.message import StreamMessage
 from faststream.middlewares import ExceptionMiddleware
 from nats.aio.client import Client as NatsClient
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
@@ -39,6 +39,7 @@ log = structlog.get_logger()
 
 EVENTS_MAX_AGE_SECONDS = 7 * 24 * 3600
 OUTPUT_MAX_AGE_SECONDS = 3600
+OUTPUT_MAX_BYTES = 2**30  # the default of `ServiceSettings.output_stream_max_bytes`
 
 
 def validation_details(error: ValidationError) -> dict[str, Any]:
@@ -213,28 +214,41 @@ def _is_error(body: object) -> bool:
     return isinstance(body, dict) and body.keys() == {"error"} and isinstance(body["error"], dict)
 
 
-STREAMS = (
-    StreamConfig(
-        name=subjects.EVENTS_STREAM,
-        subjects=[subjects.EVENTS_ALL],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        max_age=EVENTS_MAX_AGE_SECONDS,
-    ),
-    StreamConfig(
-        name=subjects.OUTPUT_STREAM,
-        subjects=[subjects.OUTPUT_ALL],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        max_age=OUTPUT_MAX_AGE_SECONDS,
-    ),
-)
+def streams(output_max_bytes: int = OUTPUT_MAX_BYTES) -> tuple[StreamConfig, ...]:
+    """The JetStream streams every service creates (or updates) at start.
+
+    Events are kept a week, however many: audit-svc records them from the stream, and a
+    byte limit would drop the oldest ones unread while it is down (docs/architecture.md).
+    Streamed output is kept an hour and at most `output_max_bytes` in all, the oldest
+    messages going first: exec-svc caps each execution's output, nothing else capped them
+    all together. A resume of an execution whose first messages went replays from the
+    oldest one kept, and still ends with its terminal message (the newest)."""
+    return (
+        StreamConfig(
+            name=subjects.EVENTS_STREAM,
+            subjects=[subjects.EVENTS_ALL],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=EVENTS_MAX_AGE_SECONDS,
+        ),
+        StreamConfig(
+            name=subjects.OUTPUT_STREAM,
+            subjects=[subjects.OUTPUT_ALL],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=OUTPUT_MAX_AGE_SECONDS,
+            max_bytes=output_max_bytes,
+            discard=DiscardPolicy.OLD,
+        ),
+    )
 
 
-async def ensure_streams(connection: NatsClient) -> None:
-    """Create the JetStream streams if missing (idempotent; safe from every replica)."""
+async def ensure_streams(connection: NatsClient, output_max_bytes: int = OUTPUT_MAX_BYTES) -> None:
+    """Create the JetStream streams, or update them to this configuration (idempotent;
+    safe from every replica): a stream made before a limit existed gets it at the next
+    start."""
     js = connection.jetstream()
-    for config in STREAMS:
+    for config in streams(output_max_bytes):
         try:
             await js.add_stream(config)
         except BadRequestError:

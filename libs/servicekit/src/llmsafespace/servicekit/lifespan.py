@@ -47,7 +47,7 @@ class Startup:
         """Connect `broker` (its streams ensured) and return the service's outgoing bus."""
         await broker.connect()
         self._stack.push_async_callback(self._close_unserved, broker)
-        await ensure_streams(broker.connection)
+        await ensure_streams(broker.connection, self._settings.output_stream_bytes())
         return Bus(broker.connection, self._settings.request_timeout)
 
     async def serve(

@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmsafespace.contracts import quantity_bytes
+from llmsafespace.contracts.sandbox import QUANTITY_PATTERN
+
 
 class ServiceSettings(BaseSettings):
     """Connection URLs have no prefix (`NATS_URL`, `DATABASE_URL`, `REDIS_URL`); the
@@ -31,3 +34,15 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
     request_timeout: float = Field(default=10.0, gt=0, description="Seconds for a bus request")
+    output_stream_max_bytes: str = Field(
+        default="1Gi",
+        pattern=QUANTITY_PATTERN,
+        validation_alias="OUTPUT_STREAM_MAX_BYTES",
+        description="The most the JetStream stream of streamed output (LLMSAFESPACE_OUTPUT)"
+        " stores, all executions together (a quantity, e.g. `1Gi`); past it the oldest"
+        " messages go. No service prefix: every service creates and updates the stream at"
+        " start, so all must be given the same value.",
+    )
+
+    def output_stream_bytes(self) -> int:
+        return quantity_bytes(self.output_stream_max_bytes)

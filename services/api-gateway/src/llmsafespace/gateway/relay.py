@@ -47,6 +47,7 @@ from llmsafespace.contracts import (
     StartedMarker,
     subjects,
 )
+from llmsafespace.contracts.execution import MAX_TIMEOUT_SECONDS
 
 GRACE = 15.0  # seconds past an execution's own timeout before it is presumed lost
 PENDING_BYTES = 8 * 1024 * 1024  # per follower; past it messages are lost, then replayed
@@ -283,7 +284,9 @@ class Follower:
         is sent even when its `seq` is not past `after_seq` (a client resuming at or past
         the end learns that it ended). If the execution does not start within `wait`
         seconds, or does not end within its own timeout plus a grace period, the last
-        message is an `execution_failed` error."""
+        message is an `execution_failed` error. A replay that finds the stream has dropped
+        the execution's first messages starts at the oldest one kept, and waits for the
+        longest timeout any execution may have."""
         deadline = time.monotonic() + wait
         last = 0  # the highest `seq` passed through
         while True:
@@ -308,6 +311,10 @@ class Follower:
             if message.seq > last + 1 and not self._replaying:
                 await self._switch_to_replay()
                 continue
+            if last == 0 and message.seq > 1:
+                # The stream no longer holds the start (it was full, or the start is past
+                # its age), so the execution's timeout is unknown: allow the longest.
+                deadline = time.monotonic() + MAX_TIMEOUT_SECONDS + self._grace
             last = message.seq
             if isinstance(message, StartedMarker):
                 started = message.started_at.timestamp()

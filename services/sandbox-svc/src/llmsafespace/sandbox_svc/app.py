@@ -61,12 +61,22 @@ def create_app(settings: Settings) -> Starlette:
             up.on_stop(instance.close)
             await instance.hold()
             store = SandboxStore(pool, creator=instance.key)
-            quota = settings.quota().within(protections.get("memoryCapBytes"))
-            if quota != settings.quota():
+            configured = settings.quota()
+            quota = configured.within(
+                protections.get("memoryCapBytes"), settings.storage_cap_bytes()
+            )
+            if quota.memory_bytes != configured.memory_bytes:
                 log.warning(
                     "quota_memory_clamped",
-                    configured=settings.quota().memory_bytes,
+                    configured=configured.memory_bytes,
                     clamped_to=quota.memory_bytes,
+                )
+            if quota.storage_bytes != configured.storage_bytes:
+                log.warning(
+                    "quota_storage_clamped",
+                    configured=configured.storage_bytes,
+                    clamped_to=quota.storage_bytes,
+                    runtime_dir=str(settings.runtime.dir),
                 )
             snapshots = Snapshots(
                 store,

@@ -35,13 +35,17 @@ class Quota:
     paused_sandboxes: int = 100  # paused ones count here, not against `sandboxes`
     storage_bytes: int = 100 * 2**30
 
-    def within(self, memory_cap_bytes: object) -> "Quota":
+    def within(self, memory_cap_bytes: object, storage_cap_bytes: int | None = None) -> "Quota":
         """This quota with its memory clamped to what the runtime can give all sandboxes
-        together (``memoryCapBytes`` of the driver's protections; None: no known cap).
-        Only the memory changes: the counts are kept as configured."""
-        if not isinstance(memory_cap_bytes, int) or memory_cap_bytes >= self.memory_bytes:
-            return self
-        return replace(self, memory_bytes=memory_cap_bytes)
+        together (``memoryCapBytes`` of the driver's protections; None: no known cap), and
+        its storage to the disk there is (`Settings.storage_cap_bytes`; None: the cluster
+        decides). Only these change: the counts are kept as configured."""
+        quota = self
+        if isinstance(memory_cap_bytes, int) and memory_cap_bytes < self.memory_bytes:
+            quota = replace(quota, memory_bytes=memory_cap_bytes)
+        if storage_cap_bytes is not None and storage_cap_bytes < self.storage_bytes:
+            quota = replace(quota, storage_bytes=storage_cap_bytes)
+        return quota
 
     def admit(
         self, usage: Usage, memory_bytes: int, sandboxes: int = 1, storage_bytes: int = 0

@@ -1,3 +1,4 @@
+import shutil
 from pathlib import Path
 
 from pydantic import Field
@@ -44,7 +45,8 @@ class Settings(ServiceSettings):
         pattern=QUANTITY_PATTERN,
         description="Total `resources.ephemeralStorage` (the workspace's size) of one user's"
         " sandboxes, paused ones included, and what their warm pools reserve; a create beyond"
-        " it is 429 `quota_exceeded`. Admins are exempt.",
+        " it is 429 `quota_exceeded`. Admins are exempt. With the local driver, lowered at"
+        " start to the free space of RUNTIME_DIR's filesystem (`quota_storage_clamped`).",
     )
 
     quota_paused_sandboxes: int = Field(
@@ -103,6 +105,18 @@ class Settings(ServiceSettings):
             paused_sandboxes=self.quota_paused_sandboxes,
             storage_bytes=quantity_bytes(self.quota_storage),
         )
+
+    def storage_cap_bytes(self) -> int | None:
+        """The free space where the local driver keeps workspaces (sparse images: each
+        takes the host's disk as it is written) and template layers: the runtime dir's
+        filesystem, now. None on Kubernetes, whose nodes and their ephemeral-storage
+        limits decide."""
+        if self.runtime.driver != "local":
+            return None
+        place = self.runtime.dir.absolute()
+        while not place.exists():  # not made yet: the filesystem it will be made on
+            place = place.parent
+        return shutil.disk_usage(place).free
 
     def catalog(self) -> Catalog:
         """The runtimes and profiles on offer: from `runtimes_file`, else the built-in ones."""

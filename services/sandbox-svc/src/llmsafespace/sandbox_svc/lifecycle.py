@@ -178,9 +178,7 @@ class Lifecycle:
         sandbox = await self._store.mark_running(sandbox_id, started)
         if sandbox is None:  # ended while it was being created (expired, or deleted)
             await self._driver.destroy(RuntimeId(sandbox_id))
-            raise ServiceError(
-                ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
-            )
+            raise _ended_while_created(sandbox_id)
         await prepare_exec(self._bus, sandbox, started)
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox
@@ -194,7 +192,8 @@ class Lifecycle:
             await self._snapshots.restore(source, endpoint, token)
         except (DriverError, OSError, ChunkStoreError) as exc:
             await self._driver.destroy(RuntimeId(sandbox_id))
-            await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed")
+            if not await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed"):
+                raise _ended_while_created(sandbox_id) from exc  # its end broke the restore
             raise ServiceError(
                 ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {source.public.id} failed"
             ) from exc
@@ -224,19 +223,27 @@ class Lifecycle:
             await self._fail(sandbox_id, str(exc))
             raise ServiceError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
         except DriverError as exc:
-            await self._fail(sandbox_id, str(exc))
+            if not await self._fail(sandbox_id, str(exc)):  # its end killed the start
+                raise _ended_while_created(sandbox_id) from exc
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, str(exc)) from exc
-        except BaseException:
+        except BaseException as exc:
             await asyncio.shield(self._driver.destroy(RuntimeId(sandbox_id)))
+            if isinstance(exc, Exception) and not await self._fail(
+                sandbox_id, "creation interrupted"
+            ):
+                # The driver tripped over the end's destroy (files, processes gone under it).
+                raise _ended_while_created(sandbox_id) from exc
             raise
         return handle.endpoint, handle.token
 
-    async def _fail(self, sandbox_id: str, reason: str) -> None:
+    async def _fail(self, sandbox_id: str, reason: str) -> bool:
+        """Record the sandbox `failed`; False when it had ended already (its outcome stays)."""
         sandbox = await self._store.mark_ended(sandbox_id, SandboxStatus.FAILED, reason)
         if sandbox:
             await self._bus.event(
                 subjects.sandbox_event(sandbox_id, SandboxEventName.FAILED), sandbox
             )
+        return sandbox is not None
 
     async def get(self, ref: SandboxRef) -> Sandbox:
         sandbox = await self._store.get(ref.sandbox_id)
@@ -251,9 +258,15 @@ class Lifecycle:
     async def end(
         self, sandbox: Sandbox, status: SandboxStatus, event: SandboxEventName, reason: str | None
     ) -> Sandbox:
-        """Destroy the runtime and record the outcome; idempotent."""
-        await self._driver.destroy(await self._store.runtime_id(sandbox.id))
-        ended = await self._store.mark_ended(sandbox.id, status, reason)
+        """Destroy the runtime and record the outcome; idempotent. One still `creating` is
+        recorded first: its create, whose start the destroy cuts short, then finds it ended
+        (409, as after the start) rather than recording that start's failure as its own."""
+        if sandbox.status is SandboxStatus.CREATING:
+            ended = await self._store.mark_ended(sandbox.id, status, reason)
+            await self._driver.destroy(await self._store.runtime_id(sandbox.id))
+        else:
+            await self._driver.destroy(await self._store.runtime_id(sandbox.id))
+            ended = await self._store.mark_ended(sandbox.id, status, reason)
         if self._by_snapshot is not None:
             await self._by_snapshot.discard(sandbox.id)
         if ended is None:
@@ -378,6 +391,13 @@ def not_running(sandbox: Sandbox) -> ServiceError:
         ErrorCode.SANDBOX_PAUSED if paused else ErrorCode.SANDBOX_NOT_RUNNING,
         f"sandbox {sandbox.id} is {sandbox.status}",
         {"status": sandbox.status},
+    )
+
+
+def _ended_while_created(sandbox_id: str) -> ServiceError:
+    """The refusal of a create whose sandbox ended (deleted, expired) before it ran."""
+    return ServiceError(
+        ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
     )
 
 

@@ -110,6 +110,7 @@ async def stack(
         "SANDBOX_SVC_QUOTA_STORAGE": "12Gi",
         "SANDBOX_SVC_QUOTA_SNAPSHOT_BYTES": "24Mi",
         "SANDBOX_SVC_QUOTA_SNAPSHOTS": "2",
+        "SANDBOX_SVC_QUOTA_TEMPLATES": "2",
         **(cluster.environ() if cluster is not None else {}),
         **(object_store.environ() if object_store is not None else {}),
     }

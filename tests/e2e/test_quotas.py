@@ -1,9 +1,9 @@
 """Per-user quotas (live sandboxes, their total memory, the workspace storage of live and
-paused ones) and the code size limit.
+paused ones, templates) and the code size limit.
 
 The session's stack runs with `SANDBOX_SVC_QUOTA_SANDBOXES=3`,
-`SANDBOX_SVC_QUOTA_MEMORY=2Gi` and `SANDBOX_SVC_QUOTA_STORAGE=12Gi` (tests/conftest.py);
-admins are exempt.
+`SANDBOX_SVC_QUOTA_MEMORY=2Gi`, `SANDBOX_SVC_QUOTA_STORAGE=12Gi` and
+`SANDBOX_SVC_QUOTA_TEMPLATES=2` (tests/conftest.py); admins are exempt.
 """
 
 import asyncio
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.stack
 QUOTA_SANDBOXES = 3
 QUOTA_MEMORY = quantity_bytes("2Gi")
 QUOTA_STORAGE = quantity_bytes("12Gi")
+QUOTA_TEMPLATES = 2
 OVERSIZED_CODE = "#" * (600 * 1024)
 
 
@@ -117,6 +118,49 @@ async def test_the_storage_quota_counts_paused_sandboxes_too(user: httpx.AsyncCl
     assert (await user.delete(f"/sandboxes/{first_id}")).status_code == 200
     after = await user.post("/sandboxes", json={"resources": {"ephemeralStorage": "5Gi"}})
     assert after.status_code == 201, after.text
+
+
+async def _failing_template(client: httpx.AsyncClient, name: str) -> httpx.Response:
+    """Create a template whose build fails at once; wait for the build to end."""
+    created = await client.post("/templates", json={"name": name, "setupCommands": ["false"]})
+    if created.status_code != 201:
+        return created
+    async with asyncio.timeout(120):
+        while True:
+            status = (await client.get(f"/templates/{name}")).json()["status"]
+            if status != "building":
+                assert status == "failed", status
+                return created
+            await asyncio.sleep(0.2)
+
+
+async def test_a_user_keeps_at_most_the_template_quota_of_templates(
+    user: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    """However they ended: a failed template counts until deleted. Admins are exempt."""
+    names = [f"tpl-quota-{secrets.token_hex(4)}" for _ in range(2 * QUOTA_TEMPLATES + 2)]
+    mine, admins = names[: QUOTA_TEMPLATES + 1], names[QUOTA_TEMPLATES + 1 :]
+    try:
+        for name in mine[:QUOTA_TEMPLATES]:
+            created = await _failing_template(user, name)
+            assert created.status_code == 201, created.text
+        refused = await user.post("/templates", json={"name": mine[-1]})
+        assert quota_error(refused) == {
+            "resource": "templates",
+            "limit": QUOTA_TEMPLATES,
+            "current": QUOTA_TEMPLATES,
+            "requested": 1,
+        }
+        assert (await user.get(f"/templates/{mine[-1]}")).status_code == 404
+        assert (await user.delete(f"/templates/{mine[0]}")).status_code == 200
+        again = await _failing_template(user, mine[-1])
+        assert again.status_code == 201, again.text
+        for name in admins:
+            created = await _failing_template(api, name)
+            assert created.status_code == 201, created.text
+    finally:
+        for name in names:
+            await api.delete(f"/templates/{name}")
 
 
 async def test_an_absurd_workspace_size_is_a_validation_error(user: httpx.AsyncClient) -> None:

@@ -46,8 +46,8 @@ def test_storage_past_the_quota_is_refused_when_count_and_memory_fit() -> None:
         "requested": 1001,
     }
     assert error.message == (
-        "quota exceeded: 4000 bytes of workspace storage held (paused sandboxes included),"
-        " 1001 more requested, 5000 allowed"
+        "quota exceeded: 4000 bytes of workspace storage held (paused sandboxes and template"
+        " layers included), 1001 more requested, 5000 allowed"
     )
 
 

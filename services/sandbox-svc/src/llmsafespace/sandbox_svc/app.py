@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
                 template_store,
             )
             inventory = Inventory(store, driver, lifecycle, catalog, quota)
-            templates = Templates(template_store, lifecycle, driver, bus, catalog)
+            templates = Templates(template_store, lifecycle, driver, bus, catalog, quota)
             await up.serve(
                 broker,
                 create_router(lifecycle, inventory, snapshots, settings.max_workers),

@@ -1,10 +1,14 @@
 """Per-user quotas on live sandboxes (status creating or running): how many, how much memory;
-on the workspace storage of every sandbox that holds one (paused ones too); and, apart, how
-many paused sandboxes."""
+on the workspace storage of every sandbox that holds one (paused ones too) and of every
+ready template layer; and, apart, how many paused sandboxes and how many templates."""
 
 from dataclasses import dataclass, replace
 
 from llmsafespace.contracts import ErrorCode, ServiceError
+
+# What a template's builder sandbox gets as its workspace, and so the most its layer (a copy
+# of that workspace) holds: a ready template counts this against its owner's storage quota.
+LAYER_STORAGE = "1Gi"
 
 
 def _admit(resource: str, limit: int, current: int, requested: int, message: str) -> None:
@@ -25,7 +29,7 @@ class Usage:
 
     sandboxes: int
     memory_bytes: int
-    storage_bytes: int = 0  # `resources.ephemeralStorage` of live and paused sandboxes
+    storage_bytes: int = 0  # `ephemeralStorage` of live and paused sandboxes, ready layers
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Quota:
     memory_bytes: int
     paused_sandboxes: int = 100  # paused ones count here, not against `sandboxes`
     storage_bytes: int = 100 * 2**30
+    templates: int = 20  # templates one user keeps, whatever their status
 
     def within(self, memory_cap_bytes: object, storage_cap_bytes: int | None = None) -> "Quota":
         """This quota with its memory clamped to what the runtime can give all sandboxes
@@ -72,8 +77,19 @@ class Quota:
             self.storage_bytes,
             usage.storage_bytes,
             storage_bytes,
-            "{current} bytes of workspace storage held (paused sandboxes included),"
-            " {requested} more requested, {limit} allowed",
+            "{current} bytes of workspace storage held (paused sandboxes and template layers"
+            " included), {requested} more requested, {limit} allowed",
+        )
+
+    def admit_template(self, templates: int) -> None:
+        """Raise 429 `quota_exceeded` unless one more template may be kept beside
+        `templates` (building, ready or failed: a failed one counts until deleted)."""
+        _admit(
+            "templates",
+            self.templates,
+            templates,
+            1,
+            "{current} templates of {limit} allowed (a failed one counts until deleted)",
         )
 
     def admit_paused(self, paused: int) -> None:

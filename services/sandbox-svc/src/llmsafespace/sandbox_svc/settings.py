@@ -49,6 +49,14 @@ class Settings(ServiceSettings):
         " start to the free space of RUNTIME_DIR's filesystem (`quota_storage_clamped`).",
     )
 
+    quota_templates: int = Field(
+        default=20,
+        ge=1,
+        description="Templates one user may keep (building, ready or failed); a create beyond"
+        " it is 429 `quota_exceeded`. Each ready one also counts its layer (at most its"
+        " builder's 1Gi workspace) against `quota_storage`. Admins are exempt.",
+    )
+
     quota_paused_sandboxes: int = Field(
         default=100,
         ge=1,
@@ -104,6 +112,7 @@ class Settings(ServiceSettings):
             memory_bytes=quantity_bytes(self.quota_memory),
             paused_sandboxes=self.quota_paused_sandboxes,
             storage_bytes=quantity_bytes(self.quota_storage),
+            templates=self.quota_templates,
         )
 
     def storage_cap_bytes(self) -> int | None:

@@ -19,7 +19,7 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.servicekit import locks
 
-from .quota import Quota, Usage
+from .quota import LAYER_STORAGE, Quota, Usage
 
 _COLUMNS = (
     "id, owner_id, status, status_reason, runtime, security_level, timeout, resources,"
@@ -73,32 +73,37 @@ def _sandbox(row: asyncpg.Record) -> Sandbox:
 
 # What an owner holds, in one statement (one round trip on every ordinary user's create):
 # the memory of each of its sandboxes counted by the running quota (creating or running),
-# the workspace storage of each that holds one (paused too), and what its warm pools
-# reserve but `$2` (see `SandboxStore.reserve`).
+# the workspace storage of each that holds one (paused too), what its warm pools reserve
+# but `$2` (see `SandboxStore.reserve`), and how many ready template layers it keeps.
 _USAGE = (
     "SELECT coalesce(held.memories, '{}') AS memories, coalesce(held.storages, '{}') AS storages,"
-    " reserved.sandboxes, reserved.memory_bytes, reserved.storage_bytes FROM"
+    " reserved.sandboxes, reserved.memory_bytes, reserved.storage_bytes, kept.layers FROM"
     " (SELECT array_agg(resources->>'memory') FILTER (WHERE status <> 'paused') AS memories,"
     "  array_agg(resources->>'ephemeralStorage') AS storages FROM sandboxes"
     "  WHERE owner_id = $1 AND status IN ('creating', 'running', 'paused')) held,"
     " (SELECT coalesce(sum(sandboxes), 0)::bigint AS sandboxes,"  # sum() is numeric
     "  coalesce(sum(memory_bytes), 0)::bigint AS memory_bytes,"
     "  coalesce(sum(storage_bytes), 0)::bigint AS storage_bytes"
-    "  FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2) reserved"
+    "  FROM pool_reservations WHERE owner_id = $1 AND pool IS DISTINCT FROM $2) reserved,"
+    " (SELECT count(*) AS layers FROM templates WHERE owner_id = $1 AND status = 'ready') kept"
 )
 
 
 async def _usage(conn: asyncpg.Connection, owner_id: str, except_pool: str | None = None) -> Usage:
     """What the owner's sandboxes hold (memory: creating or running ones, counted by the
     running quota; storage: paused ones too), with what the owner's warm pools reserve (as
-    warmpool-svc reported, see `reserve`)."""
+    warmpool-svc reported, see `reserve`) and its ready template layers (each at its
+    builder's workspace size, `LAYER_STORAGE`: the most it can hold)."""
     row = await conn.fetchrow(_USAGE, owner_id, except_pool)
     memories: list[str] = row["memories"]
     storages: list[str] = row["storages"]
+    layers = row["layers"] * quantity_bytes(LAYER_STORAGE)
     return Usage(
         sandboxes=len(memories) + row["sandboxes"],
         memory_bytes=sum(quantity_bytes(memory) for memory in memories) + row["memory_bytes"],
-        storage_bytes=sum(quantity_bytes(size) for size in storages) + row["storage_bytes"],
+        storage_bytes=sum(quantity_bytes(size) for size in storages)
+        + row["storage_bytes"]
+        + layers,
     )
 
 

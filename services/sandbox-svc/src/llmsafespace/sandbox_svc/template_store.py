@@ -13,6 +13,9 @@ from llmsafespace.contracts import (
     TemplateStatus,
     unknown_template,
 )
+from llmsafespace.servicekit import locks
+
+from .quota import Quota
 
 _COLUMNS = (
     "name, owner_id, spec, status, reason, log_tail, build_sandbox_id, build_execution_id,"
@@ -41,17 +44,30 @@ class TemplateStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def insert(self, owner_id: str, spec: TemplateSpec) -> Template:
-        """A new `building` row; a taken name is a 409."""
+    async def insert(
+        self, owner_id: str, spec: TemplateSpec, quota: Quota | None = None
+    ) -> Template:
+        """A new `building` row; a taken name is a 409. With a quota, the owner's templates
+        are counted and the row inserted in one transaction under the owner's quota lock
+        (the one sandbox creates take), so concurrent creates cannot overshoot it."""
+        args = (spec.name, owner_id, spec.model_dump_json(by_alias=True), spec.public)
         try:
-            row = await self._pool.fetchrow(
-                "INSERT INTO templates (name, owner_id, spec, public, status)"
-                f" VALUES ($1, $2, $3, $4, 'building') RETURNING {_COLUMNS}",
-                spec.name,
-                owner_id,
-                spec.model_dump_json(by_alias=True),
-                spec.public,
-            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                if quota is not None:
+                    await conn.execute(
+                        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                        locks.OWNER_QUOTA,
+                        owner_id,
+                    )
+                    kept = await conn.fetchval(
+                        "SELECT count(*) FROM templates WHERE owner_id = $1", owner_id
+                    )
+                    quota.admit_template(kept)
+                row = await conn.fetchrow(
+                    "INSERT INTO templates (name, owner_id, spec, public, status)"
+                    f" VALUES ($1, $2, $3, $4, 'building') RETURNING {_COLUMNS}",
+                    *args,
+                )
         except asyncpg.UniqueViolationError:
             raise ServiceError(
                 ErrorCode.CONFLICT, f"template {spec.name!r} already exists", {"name": spec.name}

@@ -23,6 +23,7 @@ from llmsafespace.contracts import (
     ErrorCode,
     ListTemplates,
     NetworkAccess,
+    Resources,
     Role,
     SandboxRef,
     ServiceError,
@@ -40,6 +41,7 @@ from llmsafespace.runtime import Driver, DriverError, KeepsTemplates, RuntimeId
 from llmsafespace.servicekit import Bus
 
 from .lifecycle import Lifecycle
+from .quota import LAYER_STORAGE, Quota
 from .template_store import TemplateStore
 
 log = structlog.get_logger()
@@ -58,12 +60,14 @@ class Templates:
         driver: Driver,
         bus: Bus,
         catalog: Catalog,
+        quota: Quota | None = None,
     ) -> None:
         self._store = store
         self._lifecycle = lifecycle
         self._driver = driver
         self._bus = bus
         self._catalog = catalog
+        self._quota = quota  # how many templates an ordinary user keeps; admins are exempt
 
     async def create(self, command: CreateTemplate) -> Template:
         spec, caller = command.spec, command.caller
@@ -76,13 +80,17 @@ class Templates:
         self._catalog.runtime(spec.runtime)  # an unknown runtime is a 400 before any row
         if not isinstance(self._driver, KeepsTemplates):
             raise ServiceError(ErrorCode.INVALID_REQUEST, UNSUPPORTED)
-        template = await self._store.insert(caller.user_id, spec)
+        quota = None if caller.role is Role.ADMIN else self._quota
+        template = await self._store.insert(caller.user_id, spec, quota)
         structlog.contextvars.bind_contextvars(template=spec.name)
         try:
             builder = await self._lifecycle.create(
                 CreateSandbox(caller=caller, request=self._builder(spec))
             )
         except ServiceError as exc:
+            if exc.code is ErrorCode.QUOTA_EXCEEDED:  # the builder (and so its layer) does
+                await self._store.delete(spec.name)  # not fit: refused, not kept as failed
+                raise
             reason = f"the builder sandbox did not start: {exc.message}"
             return await self._failed(template, reason)
         execution_id = new_execution_id()
@@ -112,10 +120,13 @@ class Templates:
 
     def _builder(self, spec: TemplateSpec) -> CreateSandboxRequest:
         """A cold sandbox of the template's runtime; with network if the host has it (the
-        installs also work without, through exec-svc's package mirror)."""
+        installs also work without, through exec-svc's package mirror). Its workspace, which
+        becomes the layer, is `LAYER_STORAGE`: what a ready layer counts against the owner's
+        storage quota."""
         networked = self._driver.protections().get("network") not in (None, "none")
         return CreateSandboxRequest(
             runtime=spec.runtime,
+            resources=Resources(ephemeral_storage=LAYER_STORAGE),
             timeout=int(spec.timeout) + BUILDER_GRACE,
             use_warm_pool=False,
             metadata={"llmsafespace.template": spec.name},

@@ -242,7 +242,7 @@ async def test_egress_cidrs_become_ip_blocks_and_host_names_are_refused(
     driver: KubernetesDriver, apiserver: FakeApiServer
 ) -> None:
     rules = (
-        NetworkRule(ports=(443,), cidrs=("203.0.113.0/24",)),
+        NetworkRule(ports=(443,), cidrs=("11.99.0.0/24",)),
         NetworkRule(ports=(22,)),
     )
     await driver.create(
@@ -252,7 +252,7 @@ async def test_egress_cidrs_become_ip_blocks_and_host_names_are_refused(
     assert policy is not None
     _, https, ssh = policy["spec"]["egress"]
     assert https == {
-        "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}],
+        "to": [{"ipBlock": {"cidr": "11.99.0.0/24"}}],
         "ports": [{"protocol": "TCP", "port": 443}],
     }
     assert ssh["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"

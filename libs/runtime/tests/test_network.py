@@ -1,10 +1,13 @@
 """Network mode: a sandbox reaches an outside host on an allowed port, and nothing else.
 
 The "internet" is a network namespace joined to the host by a veth pair: it answers
-HTTP on public-looking addresses (198.51.100.2-4, TEST-NET-2) and on a private one
-(10.99.0.2) on ports 8080 and 8081. The host also serves on 0.0.0.0:8080, reachable
-only through its own addresses. Its "DNS" is a server on the host's loopback that knows
-a few names under `.test`; sandboxes with egress hosts reach it through their filter.
+HTTP on ports 8080 and 8081 on public addresses the host routes to it (11.99.0.2-4, via
+its private 10.99.0.2), on a documentation address routed the same way (198.51.100.2),
+on its private address and on 11.98.0.2, a public address on a network of the host's own
+link (the host is 11.98.0.1 there): a LAN neighbour. The host also serves on
+0.0.0.0:8080, reachable only through its own addresses. Its "DNS" is a server on the
+host's loopback that knows a few names under `.test`; sandboxes with egress hosts reach
+it through their filter.
 """
 
 from __future__ import annotations
@@ -39,8 +42,10 @@ from llmsafespace.runtime.local.dnsfilter import HEADER, NXDOMAIN, TYPE_A, quest
 from llmsafespace.runtime.local.layout import Layout
 
 NETNS, HOST_IF, PEER_IF = "llmss-test-inet", "llmss-th", "llmss-tn"
-PUBLIC, PRIVATE = "198.51.100.2", "10.99.0.2"
-WILD, CIDR = "198.51.100.3", "198.51.100.4"
+PUBLIC, PRIVATE = "11.99.0.2", "10.99.0.2"
+WILD, CIDR = "11.99.0.3", "11.99.0.4"
+DOCUMENTATION = "198.51.100.2"  # TEST-NET-2: never reached, however routed
+HOST_LAN, NEIGHBOUR = "11.98.0.1", "11.98.0.2"  # a public network on the host's own link
 UPSTREAM = "127.0.83.1"  # the test's resolver (any 127/8 address is the host's)
 NAMES = {"allowed.test": PUBLIC, "denied.test": PUBLIC, "a.wild.test": WILD}
 ALLOWED, DISALLOWED = 8080, 8081
@@ -78,18 +83,20 @@ def internet() -> Iterator[None]:
     try:
         _ip("link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF)
         _ip("link", "set", PEER_IF, "netns", NETNS)
-        _ip("addr", "add", "198.51.100.1/24", "dev", HOST_IF)
         _ip("addr", "add", "10.99.0.1/24", "dev", HOST_IF)
+        _ip("addr", "add", f"{HOST_LAN}/24", "dev", HOST_IF)
         _ip("link", "set", HOST_IF, "up")
         for command in (
-            ["addr", "add", f"{PUBLIC}/24", "dev", PEER_IF],
             ["addr", "add", f"{PRIVATE}/24", "dev", PEER_IF],
-            ["addr", "add", f"{WILD}/24", "dev", PEER_IF],
-            ["addr", "add", f"{CIDR}/24", "dev", PEER_IF],
+            ["addr", "add", f"{NEIGHBOUR}/24", "dev", PEER_IF],
+            *(["addr", "add", f"{ip}/32", "dev", PEER_IF] for ip in (PUBLIC, WILD, CIDR)),
+            ["addr", "add", f"{DOCUMENTATION}/32", "dev", PEER_IF],
             ["link", "set", PEER_IF, "up"],
             ["link", "set", "lo", "up"],
         ):
             _ip("-n", NETNS, *command)
+        for routed in ("11.99.0.0/24", "198.51.100.0/24"):  # not on a host link: via a router
+            _ip("route", "add", routed, "via", PRIVATE, "dev", HOST_IF)
         ports = [str(ALLOWED), str(DISALLOWED)]
         servers.append(
             subprocess.Popen(["ip", "netns", "exec", NETNS, sys.executable, "-c", SERVER, *ports])
@@ -161,7 +168,7 @@ async def test_a_network_sandbox_reaches_the_allowed_host_and_port_only(
         (PUBLIC, DISALLOWED),  # Landlock: port not allowed
         (PRIVATE, ALLOWED),  # nftables: RFC 1918
         ("10.0.2.2", ALLOWED),  # slirp4netns: the host's loopback
-        ("198.51.100.1", ALLOWED),  # nftables: the host's own address (0.0.0.0 server)
+        (HOST_LAN, ALLOWED),  # nftables: the host's own address (0.0.0.0 server)
         ("169.254.169.254", 443),  # nftables: metadata
     ]
     if host is not None:
@@ -169,6 +176,28 @@ async def test_a_network_sandbox_reaches_the_allowed_host_and_port_only(
     found = await _probe(networked, targets)
     assert found.pop(f"{PUBLIC}:{ALLOWED}") == "ok", found
     assert found[f"{PUBLIC}:{DISALLOWED}"] == "PermissionError", found
+    assert "ok" not in found.values(), found
+
+
+async def test_the_hosts_own_networks_and_documentation_networks_are_never_reached(
+    config: LocalConfig, internet: None
+) -> None:
+    """The QA host's gateway, 192.0.2.1 (TEST-NET-1), answered a sandbox's connect. A
+    driver started where the host has a public network on its link (11.98.0.0/24) fences
+    it like a private one, and a documentation network whatever route leads to it."""
+    driver = LocalDriver(config)  # started with the "internet" in place: its fence knows it
+    if driver.protections()["network"] == "none":
+        missing = driver.protections()["networkMissing"]
+        pytest.skip(f"host feature: network mode unavailable: {missing}")
+    assert "11.98.0.0/24" in network.connected_networks()
+    handle = await driver.create(RuntimeSpec(runtime_id="lan", network_ports=(ALLOWED,)))
+    try:
+        found = await _probe(
+            handle, [(PUBLIC, ALLOWED), (NEIGHBOUR, ALLOWED), (DOCUMENTATION, ALLOWED)]
+        )
+    finally:
+        await driver.destroy("lan")
+    assert found.pop(f"{PUBLIC}:{ALLOWED}") == "ok", found
     assert "ok" not in found.values(), found
 
 

@@ -1,10 +1,13 @@
 """The networks no sandbox reaches, whatever its egress rules say, on every driver.
 
 Loopback, RFC 1918, link-local (so the cloud metadata address 169.254.169.254), CGNAT,
-"this network", multicast and reserved ranges, and their IPv6 counterparts (with the
-IPv4-mapped and NAT64 prefixes, which would otherwise lead back to the IPv4 ones). The
-local driver rejects them in its nftables fence; the Kubernetes driver cuts them out of
-every ``ipBlock`` of a sandbox's NetworkPolicy.
+"this network", the documentation networks (TEST-NET-1/2/3, 2001:db8::/32: never on the
+internet, so where one is routed it is someone's own network, e.g. a lab host's LAN),
+multicast and reserved ranges, and their IPv6 counterparts (with the IPv4-mapped and
+NAT64 prefixes, which would otherwise lead back to the IPv4 ones). The local driver
+rejects them in its nftables fence, beside the networks on the host's own links
+(``network.connected_networks``); the Kubernetes driver cuts them out of every
+``ipBlock`` of a sandbox's NetworkPolicy.
 """
 
 from __future__ import annotations
@@ -13,11 +16,22 @@ import ipaddress
 
 BLOCKED_V4 = (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
-    "240.0.0.0/4",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
 )  # fmt: skip
-BLOCKED_V6 = ("::/127", "::ffff:0:0/96", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8")
+BLOCKED_V6 = (
+    "::/127", "::ffff:0:0/96", "64:ff9b::/96", "2001:db8::/32", "fc00::/7", "fe80::/10",
+    "ff00::/8",
+)  # fmt: skip
 _BLOCKED = tuple(ipaddress.ip_network(net) for net in (*BLOCKED_V4, *BLOCKED_V6))
+
+
+def blocked(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """Whether ``network`` lies inside one of the ranges above."""
+    return any(
+        network.version == bad.version and network.subnet_of(bad)  # type: ignore[arg-type]
+        for bad in _BLOCKED
+    )
 
 
 def blocked_within(cidr: str) -> list[str]:
@@ -27,6 +41,6 @@ def blocked_within(cidr: str) -> list[str]:
     ``ValueError``, so it can never become an allowed destination."""
     network = ipaddress.ip_network(cidr, strict=False)
     same = [bad for bad in _BLOCKED if bad.version == network.version]
-    if any(network.subnet_of(bad) for bad in same):  # type: ignore[arg-type]
+    if blocked(network):
         raise ValueError(f"{cidr} is loopback, private, link-local or reserved")
     return [str(bad) for bad in same if bad.subnet_of(network)]  # type: ignore[arg-type]

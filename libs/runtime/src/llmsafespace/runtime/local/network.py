@@ -6,9 +6,11 @@ DNS 10.0.2.3) and makes its connections with ordinary host sockets, so every pac
 sends on the sandbox's behalf carries the sandbox uid. ``--disable-host-loopback`` stops
 10.0.2.2 from meaning the host's 127.0.0.1; the nftables table below rejects, for the
 whole sandbox uid range, the host's own addresses, loopback, RFC 1918, link-local (and
-so the metadata address 169.254.169.254), CGNAT, multicast and reserved ranges, and
-anything but TCP (DNS to the host's resolvers excepted). Which TCP ports a sandbox may
-connect to is enforced inside it by Landlock (ABI 4+).
+so the metadata address 169.254.169.254), CGNAT, documentation, multicast and reserved
+ranges, the networks on the host's own links and its gateways (its LAN, whatever its
+addresses: ``connected_networks``, read when the fence is loaded), and anything but TCP
+(DNS to the host's resolvers excepted). Which TCP ports a sandbox may connect to is
+enforced inside it by Landlock (ABI 4+).
 
 A sandbox whose egress rules name hosts or networks also gets a table of its own
 (``egress_ruleset``): only addresses in its sets, on their ports, are reachable, and its
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from ..driver import NetworkRule
 from ..errors import RuntimeUnavailable
-from ..unreachable import BLOCKED_V4, BLOCKED_V6
+from ..unreachable import BLOCKED_V4, BLOCKED_V6, blocked
 
 SLIRP4NETNS = "/usr/bin/slirp4netns"
 NFT = "/usr/sbin/nft"
@@ -41,6 +43,11 @@ NS_GET_USERNS = (0xB7 << 8) | 1
 READY_TIMEOUT = 5.0
 LANDLOCK_NET_ABI = 4
 RESOLVER_IP = "10.0.2.3"
+ROUTES_V4, ROUTES_V6 = Path("/proc/net/route"), Path("/proc/net/ipv6_route")
+RTF_UP, RTF_GATEWAY, RTF_REJECT, RTF_LOCAL = 0x1, 0x2, 0x200, 0x80000000
+# A route without a gateway shorter than this is not a link's network but a tunnel's or a
+# point-to-point default: fencing it would cut sandboxes off the internet.
+MIN_LINK_PREFIX = {4: 8, 6: 16}
 
 
 def missing(landlock_abi: int) -> list[str]:
@@ -78,12 +85,68 @@ def resolvers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     return found
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def connected_networks(v4: Path = ROUTES_V4, v6: Path = ROUTES_V6) -> list[str]:
+    """The networks on the host's own links (its routes without a gateway) and its
+    gateways, from the kernel's routing tables, less what ``unreachable`` blocks anyway:
+    what the host reaches directly, its LAN, whose addresses may well be public."""
+    found: list[Network] = []
+
+    def link(destination: Network, flags: int, device: str) -> None:
+        if (
+            flags & RTF_UP
+            and not flags & (RTF_GATEWAY | RTF_REJECT | RTF_LOCAL)
+            and device != "lo"
+            and destination.prefixlen >= MIN_LINK_PREFIX[destination.version]
+        ):
+            found.append(destination)
+
+    for fields in _rows(v4):  # Iface Destination Gateway Flags ... Mask (hex, host order)
+        if len(fields) < 8:
+            continue
+        flags, address = int(fields[3], 16), _ipv4(fields[1])
+        link(ipaddress.IPv4Network(f"{address}/{_ipv4(fields[7])}"), flags, fields[0])
+        if flags & RTF_GATEWAY:
+            found.append(ipaddress.IPv4Network(_ipv4(fields[2])))
+    for fields in _rows(v6, header=False):  # dest plen src plen next-hop ... flags device
+        if len(fields) < 10:
+            continue
+        flags = int(fields[8], 16)
+        destination = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+        link(ipaddress.IPv6Network(f"{destination}/{int(fields[1], 16)}"), flags, fields[9])
+        if flags & RTF_GATEWAY:
+            found.append(ipaddress.IPv6Network(ipaddress.IPv6Address(bytes.fromhex(fields[4]))))
+    kept = [network for network in found if not blocked(network)]
+    collapsed = [
+        *ipaddress.collapse_addresses(n for n in kept if isinstance(n, ipaddress.IPv4Network)),
+        *ipaddress.collapse_addresses(n for n in kept if isinstance(n, ipaddress.IPv6Network)),
+    ]
+    return [str(network) for network in collapsed]
+
+
+def _rows(table: Path, header: bool = True) -> list[list[str]]:
+    try:
+        lines = table.read_text().splitlines()
+    except OSError:  # no IPv6 here, say
+        return []
+    return [line.split() for line in lines[1 if header else 0 :] if line.strip()]
+
+
+def _ipv4(word: str) -> ipaddress.IPv4Address:
+    """An address as /proc/net/route prints it: hex of the 32 bits in host byte order."""
+    return ipaddress.IPv4Address(int(word, 16).to_bytes(4, sys.byteorder))
+
+
 def table_name(uid_base: int, uid_count: int) -> str:
     return f"llmsafespace_{uid_base}_{uid_count}"
 
 
-def ruleset(uid_base: int, uid_count: int, dns: list[str]) -> str:
-    """The nftables table for one sandbox uid range (replaces an earlier one atomically)."""
+def ruleset(uid_base: int, uid_count: int, dns: list[str], connected: Sequence[str] = ()) -> str:
+    """The nftables table for one sandbox uid range (replaces an earlier one atomically):
+    ``connected`` are the host's own networks (``connected_networks``), rejected like the
+    unreachable ranges whatever a sandbox's egress rules name."""
     name = table_name(uid_base, uid_count)
     uids = f"{uid_base}-{uid_base + uid_count - 1}"
     # Only packets from a socket owned by a sandbox uid enter the `sandbox` chain:
@@ -99,8 +162,12 @@ def ruleset(uid_base: int, uid_count: int, dns: list[str]) -> str:
         "fib daddr type { local, broadcast, multicast, anycast } reject",
         f"ip daddr {{ {', '.join(BLOCKED_V4)} }} reject",
         f"ip6 daddr {{ {', '.join(BLOCKED_V6)} }} reject",
-        "meta l4proto != tcp reject",
     ]
+    for family, version in (("ip", 4), ("ip6", 6)):
+        own = [net for net in connected if ipaddress.ip_network(net).version == version]
+        if own:  # a set of its own: a host network may hold a blocked range, or lie in one
+            rules.append(f"{family} daddr {{ {', '.join(own)} }} reject")
+    rules.append("meta l4proto != tcp reject")
     body = "\n".join(f"    {rule}" for rule in rules)
     return (
         f"table inet {name} {{}}\ndelete table inet {name}\n"
@@ -121,8 +188,10 @@ def _nft(script: str, what: str) -> None:
 
 
 def install_fence(uid_base: int, uid_count: int) -> None:
-    """Load the nftables table for the sandbox uid range; idempotent, atomic."""
-    _nft(ruleset(uid_base, uid_count, resolvers()), "the nftables sandbox fence")
+    """Load the nftables table for the sandbox uid range; idempotent, atomic. The host's
+    own networks are those of its routes now (at driver start)."""
+    fence = ruleset(uid_base, uid_count, resolvers(), connected_networks())
+    _nft(fence, "the nftables sandbox fence")
 
 
 def restricted(rules: Sequence[NetworkRule]) -> bool:

@@ -54,7 +54,7 @@ def test_the_sync_client_limits_egress_to_the_hosts_it_names(client_env) -> None
 
 
 async def test_the_async_client_takes_the_contract_model_too(client_env) -> None:
-    rule = EgressRule(ports=[443], hosts=["pypi.org"], cidrs=["203.0.113.0/24"])
+    rule = EgressRule(ports=[443], hosts=["pypi.org"], cidrs=["151.101.0.0/16"])
     try:
         sandbox = await AsyncSandbox.create(
             network_access=NetworkAccess(enabled=True, egress=[rule])

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from llmsafespace.contracts import UNREACHABLE_V4, UNREACHABLE_V6
 from llmsafespace.runtime.local import network
-from llmsafespace.runtime.unreachable import BLOCKED_V4, BLOCKED_V6, blocked_within
+from llmsafespace.runtime.unreachable import blocked_within
 
 
 def _v4(address: str) -> str:
@@ -105,7 +106,7 @@ def test_the_fence_rejects_the_host_networks_after_the_resolvers_it_accepts() ->
     ],
 )
 def test_the_documentation_networks_are_never_reached(cidr: str, documentation: str) -> None:
-    assert documentation in (*BLOCKED_V4, *BLOCKED_V6)
+    assert documentation in (*UNREACHABLE_V4, *UNREACHABLE_V6)
     assert documentation in blocked_within(cidr)  # cut out of a Kubernetes ipBlock
     with pytest.raises(ValueError, match="reserved"):
         blocked_within(documentation)  # and never a destination of its own

@@ -62,6 +62,8 @@ from .ids import (
 )
 from .runtimes import Catalog, CatalogQuery, Profile, RuntimeInfo
 from .sandbox import (
+    UNREACHABLE_V4,
+    UNREACHABLE_V6,
     CreateSandbox,
     CreateSandboxRequest,
     EgressRule,
@@ -328,6 +330,8 @@ __all__ = [
     "TerminalServerMessage",
     "TransferOpened",
     "TruncatedMarker",
+    "UNREACHABLE_V4",
+    "UNREACHABLE_V6",
     "UpdateWarmPool",
     "Usage",
     "User",

@@ -107,14 +107,18 @@ class Resources(Request):
 _HOST = re.compile(
     r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 )
-_UNREACHABLE = tuple(
-    ipaddress.ip_network(net)
-    for net in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-        "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-        "::/127", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "ff00::/8",
-    )
+# The networks no sandbox reaches, whatever its rules say (the drivers' fences, see
+# runtime/unreachable.py): a rule may not name one.
+UNREACHABLE_V4 = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
 )  # fmt: skip
+UNREACHABLE_V6 = (
+    "::/127", "::ffff:0:0/96", "64:ff9b::/96", "2001:db8::/32", "fc00::/7", "fe80::/10",
+    "ff00::/8",
+)  # fmt: skip
+_UNREACHABLE = tuple(ipaddress.ip_network(net) for net in (*UNREACHABLE_V4, *UNREACHABLE_V6))
 
 
 def _host(value: str) -> str:
@@ -128,10 +132,11 @@ def _cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP network (e.g. 203.0.113.0/24)") from None
+        raise ValueError(f"{value!r} is not an IP network (e.g. 151.101.0.0/16)") from None
     if any(network.version == bad.version and network.subnet_of(bad) for bad in _UNREACHABLE):  # type: ignore[arg-type]
         raise ValueError(
-            f"{value} is loopback, private, link-local or multicast: sandboxes never reach it"
+            f"{value} is loopback, private, link-local, reserved or for documentation:"
+            " sandboxes never reach it"
         )
     return str(network)
 
@@ -150,7 +155,7 @@ class EgressRule(Request):
         "only these resolve inside the sandbox",
     )
     cidrs: list[Annotated[str, AfterValidator(_cidr)]] = Field(
-        default_factory=list, max_length=64, description="Public IP networks (`203.0.113.0/24`)"
+        default_factory=list, max_length=64, description="Public IP networks (`151.101.0.0/16`)"
     )
 
 

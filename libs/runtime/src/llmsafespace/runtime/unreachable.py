@@ -7,23 +7,17 @@ multicast and reserved ranges, and their IPv6 counterparts (with the IPv4-mapped
 NAT64 prefixes, which would otherwise lead back to the IPv4 ones). The local driver
 rejects them in its nftables fence, beside the networks on the host's own links
 (``network.connected_networks``); the Kubernetes driver cuts them out of every
-``ipBlock`` of a sandbox's NetworkPolicy.
+``ipBlock`` of a sandbox's NetworkPolicy. The list is the contracts' (``UNREACHABLE_V4``,
+``UNREACHABLE_V6``), which refuse a rule naming one of them.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-BLOCKED_V4 = (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-)  # fmt: skip
-BLOCKED_V6 = (
-    "::/127", "::ffff:0:0/96", "64:ff9b::/96", "2001:db8::/32", "fc00::/7", "fe80::/10",
-    "ff00::/8",
-)  # fmt: skip
-_BLOCKED = tuple(ipaddress.ip_network(net) for net in (*BLOCKED_V4, *BLOCKED_V6))
+from llmsafespace.contracts import UNREACHABLE_V4, UNREACHABLE_V6
+
+_BLOCKED = tuple(ipaddress.ip_network(net) for net in (*UNREACHABLE_V4, *UNREACHABLE_V6))
 
 
 def blocked(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:

@@ -73,7 +73,7 @@ class AsyncSandbox:
         `cpu`, `memory` and `ephemeral_storage` (e.g. `{"cpu": 1, "memory": "512Mi"}`).
         `network_access`: outbound network, none by default; e.g. `{"enabled": True,
         "egress": [{"ports": [443], "hosts": ["pypi.org", "*.pythonhosted.org"],
-        "cidrs": ["203.0.113.0/24"]}]}` (or a `NetworkAccess`); such a sandbox never
+        "cidrs": ["151.101.0.0/16"]}]}` (or a `NetworkAccess`); such a sandbox never
         comes from a warm pool.
         `auto_resume`: calls on it while paused resume it; `paused_timeout`: seconds it
         may stay paused (the server's default otherwise); `snapshot`: a snapshot id to start

@@ -32,9 +32,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmsafespace.contracts import UNREACHABLE_V4, UNREACHABLE_V6
+
 from ..driver import NetworkRule
 from ..errors import RuntimeUnavailable
-from ..unreachable import BLOCKED_V4, BLOCKED_V6, blocked
+from ..unreachable import blocked
 
 SLIRP4NETNS = "/usr/bin/slirp4netns"
 NFT = "/usr/sbin/nft"
@@ -160,8 +162,8 @@ def ruleset(uid_base: int, uid_count: int, dns: list[str], connected: Sequence[s
     rules.append("meta l4proto udp ct original proto-dst 53 ct status dnat accept")
     rules += [
         "fib daddr type { local, broadcast, multicast, anycast } reject",
-        f"ip daddr {{ {', '.join(BLOCKED_V4)} }} reject",
-        f"ip6 daddr {{ {', '.join(BLOCKED_V6)} }} reject",
+        f"ip daddr {{ {', '.join(UNREACHABLE_V4)} }} reject",
+        f"ip6 daddr {{ {', '.join(UNREACHABLE_V6)} }} reject",
     ]
     for family, version in (("ip", 4), ("ip6", 6)):
         own = [net for net in connected if ipaddress.ip_network(net).version == version]

@@ -1,7 +1,11 @@
 """Looking at what a fault left behind: conditions polled with a bound, runtimes, processes."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from llmsafespace.devstack import Stack
@@ -40,3 +44,42 @@ def processes_naming(text: str) -> list[int]:
             continue
         found.append(int(entry.name))
     return found
+
+
+def _with_children(pid: int) -> list[int]:
+    """`pid` and its direct children (a PostgreSQL postmaster's backends and workers)."""
+    found = [pid]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+@contextlib.contextmanager
+def frozen(pid: int, at_most: float = 300.0) -> Iterator[None]:
+    """A server that stops answering without going away: `pid` and its children are
+    SIGSTOPped for the block (their sockets stay open, connections are accepted into the
+    backlog, nothing is answered), then SIGCONTed. A timer thaws them after `at_most`
+    seconds whatever happens to the test's event loop."""
+    pids = _with_children(pid)
+    thaw = threading.Timer(at_most, _signal_all, (pids, signal.SIGCONT))
+    thaw.daemon = True
+    _signal_all(pids, signal.SIGSTOP)
+    thaw.start()
+    try:
+        yield
+    finally:
+        thaw.cancel()
+        _signal_all(pids, signal.SIGCONT)

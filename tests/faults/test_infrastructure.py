@@ -4,6 +4,7 @@ recover by themselves, and nothing durable is lost. docs/operations.md describes
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 
 import asyncpg
 import httpx
@@ -12,8 +13,9 @@ import pytest
 
 from llmsafespace.contracts import subjects
 from llmsafespace.devstack import Stack
+from llmsafespace.servicekit.db import COMMAND_TIMEOUT, READY_TIMEOUT
 
-from .probes import eventually
+from .probes import eventually, frozen
 
 pytestmark = pytest.mark.stack
 
@@ -133,6 +135,50 @@ async def test_a_postgres_restart_gives_503_meanwhile_then_services_recover_by_t
     assert again.status_code == 201, again.text
     for identifier in (sandbox_id, again.json()["id"]):
         assert (await api.delete(f"/sandboxes/{identifier}")).status_code == 200
+    assert pids(stack) == before, "the services recovered without a restart"
+
+
+async def test_a_frozen_postgres_gives_503_within_seconds_and_ready_says_so_at_once(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    """PostgreSQL stopped in its tracks (SIGSTOP: connections stay open, nothing answers)
+    is an outage like a stopped one: every wait on it is bounded (docs/operations.md)."""
+    before = pids(stack)
+    postgres = stack.servers.postgres.process
+    assert postgres is not None
+    gateway = f"http://127.0.0.1:{stack.services['api-gateway'].port}"
+    loop = asyncio.get_running_loop()
+
+    async def timed(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
+        asked = loop.time()
+        response = await call
+        return response, loop.time() - asked
+
+    with frozen(postgres.pid):
+        answers = await asyncio.gather(
+            timed(api.get("/user", timeout=FAST + 20)),
+            timed(api.get("/user/apikeys", timeout=FAST + 20)),
+            timed(api.post("/sandboxes", json={}, timeout=FAST + 20)),
+            timed(api.get("/sandboxes", timeout=FAST + 20)),
+        )
+        async with httpx.AsyncClient(timeout=FAST) as plain:
+            ready, took = await timed(plain.get(f"{gateway}/ready"))
+    assert (ready.status_code, ready.json()["checks"]["database"]) == (503, False)
+    assert took < READY_TIMEOUT + 2, took
+    for response, took in answers:
+        assert response.status_code == 503, (response.request.url, response.text)
+        assert response.json()["error"] == {
+            "code": "service_unavailable",
+            "message": "database unavailable",
+        }
+        # The statement's bound, then its cancel's (see servicekit/db.py).
+        assert took < 2 * COMMAND_TIMEOUT + 2, (response.request.url, took)
+
+    await eventually(lambda: all_ready(stack))
+    assert (await api.get("/user")).status_code == 200
+    created = await api.post("/sandboxes", json={})
+    assert created.status_code == 201, created.text
+    assert (await api.delete(f"/sandboxes/{created.json()['id']}")).status_code == 200
     assert pids(stack) == before, "the services recovered without a restart"
 
 

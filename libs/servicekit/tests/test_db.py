@@ -1,7 +1,9 @@
 """The services' PostgreSQL pool and their session advisory locks, on a real server."""
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -9,9 +11,10 @@ import pytest
 from llmsafespace.devstack.postgres_server import PostgresServer
 from llmsafespace.devstack.servers import scratch_server
 from llmsafespace.servicekit import locks
-from llmsafespace.servicekit.db import connect
+from llmsafespace.servicekit.db import connect, database_unavailable, migrate
 
 KEY = 0x7E57_0001
+BRIEF = 0.5  # seconds: a command timeout short enough to wait past in a test
 WAITING = "SELECT count(*) FROM pg_locks WHERE NOT granted"
 SESSIONS = "SELECT count(*) FROM pg_stat_activity"
 
@@ -25,6 +28,16 @@ async def database() -> AsyncIterator[str]:
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await connect(database, min_size=1, max_size=1)  # one connection, reused
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def brief(database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool whose statements may take `BRIEF` seconds (the services': 4)."""
+    pool = await connect(database, min_size=1, max_size=1, command_timeout=BRIEF)
     try:
         yield pool
     finally:
@@ -120,11 +133,44 @@ async def test_a_lock_cut_short_closes_its_connection_so_nothing_stays_held(
         assert not await _count(conn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
 
 
-async def _hold(conn: asyncpg.Connection) -> None:
-    async with locks.held(conn, KEY):
+async def _hold(conn: asyncpg.Connection, timeout: float | None = None) -> None:
+    async with locks.held(conn, KEY, timeout=timeout):
         pass
 
 
 async def _count(conn: asyncpg.Connection, query: str) -> int:
     count: int = await conn.fetchval(query)
     return count
+
+
+async def test_a_statement_past_the_command_timeout_is_cut_short_as_unavailable(
+    brief: asyncpg.Pool,
+) -> None:
+    """A server that does not answer in time is an outage to callers (503), not a hang;
+    the statement is cancelled on the server and the pool goes on."""
+    with pytest.raises(TimeoutError) as cut:
+        async with asyncio.timeout(10 * BRIEF):
+            await brief.fetchval("SELECT pg_sleep(30)")
+    assert database_unavailable(cut.value)
+    assert await brief.fetchval("SELECT 1") == 1
+
+
+async def test_a_lock_wait_given_its_own_timeout_outlasts_the_command_timeout(
+    brief: asyncpg.Pool, other: asyncpg.Connection
+) -> None:
+    """Waiting for a lock is waiting for another session's work, not for the server."""
+    async with brief.acquire() as conn:
+        async with locks.held(other, KEY):
+            waiting = asyncio.create_task(_hold(conn, timeout=30))
+            await asyncio.sleep(3 * BRIEF)
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, 30)
+        assert not conn.is_closed()
+
+
+async def test_a_migration_may_take_longer_than_a_statement(
+    brief: asyncpg.Pool, tmp_path: Path
+) -> None:
+    (tmp_path / "001_slow.sql").write_text(f"SELECT pg_sleep({3 * BRIEF})")
+    applied = await migrate(brief, f"slow-{secrets.token_hex(4)}", tmp_path)
+    assert applied == ["001_slow"]

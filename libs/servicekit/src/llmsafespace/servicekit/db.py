@@ -1,5 +1,14 @@
-"""PostgreSQL: a pool, and forward-only migrations applied at start under an advisory lock."""
+"""PostgreSQL: a pool, and forward-only migrations applied at start under an advisory lock.
 
+Every wait on the server is bounded, so a server that stops answering (frozen, or its
+host gone without a reset) makes callers fail in seconds (a 503, "database unavailable")
+instead of hanging them: a statement may take `COMMAND_TIMEOUT` (then it is cancelled,
+and the cancel gets as long again before the connection is closed instead), opening a
+connection `CONNECT_TIMEOUT`. What legitimately takes longer says so with its own
+`timeout=`: migrations (`MIGRATION_TIMEOUT`) and waits for an advisory lock another
+session holds (`locks.held(..., timeout=)`)."""
+
+import asyncio
 from importlib.resources.abc import Traversable
 
 import asyncpg
@@ -9,6 +18,13 @@ from . import locks
 
 log = structlog.get_logger()
 
+# Seconds one statement may take (asyncpg's command_timeout), its cancel as long again:
+# a caller learns of a frozen server within twice this, under the 10 s a bus request
+# waits, so a service's 503 reaches the gateway before its own timeout would.
+COMMAND_TIMEOUT = 4.0
+CONNECT_TIMEOUT = 4.0  # seconds to open a connection (TCP, TLS, authentication)
+MIGRATION_TIMEOUT = 3600.0  # seconds one migration (or the wait for another's) may take
+READY_TIMEOUT = 2.0  # seconds `database_ready` waits for its answer, all told
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -20,16 +36,23 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def connect(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def connect(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = COMMAND_TIMEOUT
+) -> asyncpg.Pool:
     """A pool whose connections go back without asyncpg's reset query (advisory unlock
     all, close cursors, unlisten, reset settings): one more round trip on every use
     (~0.15 ms here, more than half of what a small statement takes through the pool),
     for session state the services never leave behind. They change no setting, listen
     to nothing and keep no cursor; their session locks go through `locks.held`, which
     closes a connection rather than return it holding one. asyncpg still rolls back a
-    transaction left open."""
+    transaction left open. Statements and new connections are bounded (see the module)."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        reset=_keep_session,
+        command_timeout=command_timeout,
+        timeout=CONNECT_TIMEOUT,
     )
     return pool
 
@@ -45,7 +68,10 @@ async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> 
         key=lambda entry: entry.name,
     )
     applied: list[str] = []
-    async with pool.acquire() as conn, locks.held(conn, locks.MIGRATIONS):
+    async with (
+        pool.acquire() as conn,
+        locks.held(conn, locks.MIGRATIONS, timeout=MIGRATION_TIMEOUT),
+    ):
         await conn.execute(_SCHEMA)
         done = {
             row["version"]
@@ -58,7 +84,7 @@ async def migrate(pool: asyncpg.Pool, service: str, migrations: Traversable) -> 
             if version in done:
                 continue
             async with conn.transaction():
-                await conn.execute(entry.read_text())
+                await conn.execute(entry.read_text(), timeout=MIGRATION_TIMEOUT)
                 await conn.execute(
                     "INSERT INTO schema_migrations (service, version) VALUES ($1, $2)",
                     service,
@@ -85,10 +111,18 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 async def database_ready(pool: asyncpg.Pool | None) -> bool:
-    """True when the pool exists and answers `SELECT 1`; never raises."""
+    """True when the pool exists and answers `SELECT 1` within `READY_TIMEOUT`, getting a
+    connection included; never raises. A probe that gets no answer closes its connection
+    at once: returned to the pool, it would first wait for its cancel to be answered."""
     if pool is None:
         return False
     try:
-        return bool(await pool.fetchval("SELECT 1", timeout=2) == 1)
+        async with asyncio.timeout(READY_TIMEOUT):
+            async with pool.acquire() as conn:
+                try:
+                    return bool(await conn.fetchval("SELECT 1") == 1)
+                except BaseException:
+                    conn.terminate()
+                    raise
     except Exception:
         return False

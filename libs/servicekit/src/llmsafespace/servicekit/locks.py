@@ -32,13 +32,19 @@ SNAPSHOT_QUOTA = 0x5A0E  # (class, hashtext(owner)): a snapshot's quota check
 
 @asynccontextmanager
 async def held(
-    conn: asyncpg.Connection, *key: int | str, wait: bool = True, shared: bool = False
+    conn: asyncpg.Connection,
+    *key: int | str,
+    wait: bool = True,
+    shared: bool = False,
+    timeout: float | None = None,
 ) -> AsyncIterator[bool]:
     """A session advisory lock on `key` (one bigint, two int4s, or a text hashed to a
     bigint by `hashtextextended`) for the block; yields whether it is held (without
     `wait`, False when another session has it: then nothing is held). It is released at
     the end; if the lock or its release is cut short (an error, a cancellation), the
-    connection is closed instead, which releases whatever it held."""
+    connection is closed instead, which releases whatever it held. `timeout`: seconds to
+    wait for it (None: the connection's statement bound, `db.COMMAND_TIMEOUT` in a pool),
+    for a lock held as long as some work takes."""
     args = ", ".join(
         f"hashtextextended(${n}, 0)" if isinstance(part, str) else f"${n}"
         for n, part in enumerate(key, 1)
@@ -46,7 +52,7 @@ async def held(
     mode = "_shared" if shared else ""
     take = f"SELECT pg_{'' if wait else 'try_'}advisory_lock{mode}({args})"
     try:
-        taken = await conn.fetchval(take, *key)
+        taken = await conn.fetchval(take, *key, timeout=timeout)
     except BaseException:
         conn.terminate()
         raise

@@ -1,6 +1,6 @@
-"""What no sandbox reaches besides the public internet: the documentation networks, and the
-host's own networks (its links and gateways, read from the kernel's routing tables) in the
-local driver's fence. The fence itself, loaded, is exercised by test_network.py."""
+"""What no sandbox reaches besides the public internet: the host's own networks (its links
+and gateways, read from the kernel's routing tables) in the local driver's fence. The
+fence itself, loaded, is exercised by test_network.py."""
 
 import ipaddress
 import sys
@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmsafespace.contracts import UNREACHABLE_V4, UNREACHABLE_V6
 from llmsafespace.runtime.local import network
-from llmsafespace.runtime.unreachable import blocked_within
 
 
 def _v4(address: str) -> str:
@@ -93,20 +91,3 @@ def test_the_fence_rejects_the_host_networks_after_the_resolvers_it_accepts() ->
     assert rules.index("ip daddr { 11.89.0.0/24 } reject") > resolver
     assert "ip6 daddr { 2a01:4f8:1:2::/64 } reject" in rules
     assert network.ruleset(1000, 10, []).count("reject") == 4  # none: no rule of their own
-
-
-@pytest.mark.parametrize(
-    ("cidr", "documentation"),
-    [
-        ("0.0.0.0/0", "192.0.2.0/24"),
-        ("192.0.0.0/8", "192.0.2.0/24"),
-        ("0.0.0.0/0", "198.51.100.0/24"),
-        ("203.0.0.0/16", "203.0.113.0/24"),
-        ("2000::/3", "2001:db8::/32"),
-    ],
-)
-def test_the_documentation_networks_are_never_reached(cidr: str, documentation: str) -> None:
-    assert documentation in (*UNREACHABLE_V4, *UNREACHABLE_V6)
-    assert documentation in blocked_within(cidr)  # cut out of a Kubernetes ipBlock
-    with pytest.raises(ValueError, match="reserved"):
-        blocked_within(documentation)  # and never a destination of its own

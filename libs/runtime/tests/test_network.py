@@ -2,10 +2,9 @@
 
 The "internet" is a network namespace joined to the host by a veth pair: it answers
 HTTP on ports 8080 and 8081 on public addresses the host routes to it (11.99.0.2-4, via
-its private 10.99.0.2), on a documentation address routed the same way (198.51.100.2),
-on its private address and on 11.98.0.2, a public address on a network of the host's own
-link (the host is 11.98.0.1 there): a LAN neighbour. The host also serves on
-0.0.0.0:8080, reachable only through its own addresses. Its "DNS" is a server on the
+its private 10.99.0.2), on its private address and on 11.98.0.2, a public address on a
+network of the host's own link (the host is 11.98.0.1 there): a LAN neighbour. The host
+also serves on 0.0.0.0:8080, reachable only through its own addresses. Its "DNS" is a server on the
 host's loopback that knows a few names under `.test`; sandboxes with egress hosts reach
 it through their filter.
 """
@@ -44,7 +43,6 @@ from llmsafespace.runtime.local.layout import Layout
 NETNS, HOST_IF, PEER_IF = "llmss-test-inet", "llmss-th", "llmss-tn"
 PUBLIC, PRIVATE = "11.99.0.2", "10.99.0.2"
 WILD, CIDR = "11.99.0.3", "11.99.0.4"
-DOCUMENTATION = "198.51.100.2"  # TEST-NET-2: never reached, however routed
 HOST_LAN, NEIGHBOUR = "11.98.0.1", "11.98.0.2"  # a public network on the host's own link
 UPSTREAM = "127.0.83.1"  # the test's resolver (any 127/8 address is the host's)
 NAMES = {"allowed.test": PUBLIC, "denied.test": PUBLIC, "a.wild.test": WILD}
@@ -90,13 +88,11 @@ def internet() -> Iterator[None]:
             ["addr", "add", f"{PRIVATE}/24", "dev", PEER_IF],
             ["addr", "add", f"{NEIGHBOUR}/24", "dev", PEER_IF],
             *(["addr", "add", f"{ip}/32", "dev", PEER_IF] for ip in (PUBLIC, WILD, CIDR)),
-            ["addr", "add", f"{DOCUMENTATION}/32", "dev", PEER_IF],
             ["link", "set", PEER_IF, "up"],
             ["link", "set", "lo", "up"],
         ):
             _ip("-n", NETNS, *command)
-        for routed in ("11.99.0.0/24", "198.51.100.0/24"):  # not on a host link: via a router
-            _ip("route", "add", routed, "via", PRIVATE, "dev", HOST_IF)
+        _ip("route", "add", "11.99.0.0/24", "via", PRIVATE, "dev", HOST_IF)  # via a router
         ports = [str(ALLOWED), str(DISALLOWED)]
         servers.append(
             subprocess.Popen(["ip", "netns", "exec", NETNS, sys.executable, "-c", SERVER, *ports])
@@ -179,12 +175,12 @@ async def test_a_network_sandbox_reaches_the_allowed_host_and_port_only(
     assert "ok" not in found.values(), found
 
 
-async def test_the_hosts_own_networks_and_documentation_networks_are_never_reached(
+async def test_the_hosts_own_networks_are_never_reached(
     config: LocalConfig, internet: None
 ) -> None:
     """The QA host's gateway, 192.0.2.1 (TEST-NET-1), answered a sandbox's connect. A
     driver started where the host has a public network on its link (11.98.0.0/24) fences
-    it like a private one, and a documentation network whatever route leads to it."""
+    it like a private one."""
     driver = LocalDriver(config)  # started with the "internet" in place: its fence knows it
     if driver.protections()["network"] == "none":
         missing = driver.protections()["networkMissing"]
@@ -192,9 +188,7 @@ async def test_the_hosts_own_networks_and_documentation_networks_are_never_reach
     assert "11.98.0.0/24" in network.connected_networks()
     handle = await driver.create(RuntimeSpec(runtime_id="lan", network_ports=(ALLOWED,)))
     try:
-        found = await _probe(
-            handle, [(PUBLIC, ALLOWED), (NEIGHBOUR, ALLOWED), (DOCUMENTATION, ALLOWED)]
-        )
+        found = await _probe(handle, [(PUBLIC, ALLOWED), (NEIGHBOUR, ALLOWED)])
     finally:
         await driver.destroy("lan")
     assert found.pop(f"{PUBLIC}:{ALLOWED}") == "ok", found

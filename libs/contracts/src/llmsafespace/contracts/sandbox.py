@@ -111,12 +111,11 @@ _HOST = re.compile(
 # runtime/unreachable.py): a rule may not name one.
 UNREACHABLE_V4 = (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
-    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4",
+    "240.0.0.0/4",
 )  # fmt: skip
 UNREACHABLE_V6 = (
-    "::/127", "::ffff:0:0/96", "64:ff9b::/96", "2001:db8::/32", "fc00::/7", "fe80::/10",
-    "ff00::/8",
+    "::/127", "::ffff:0:0/96", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8",
 )  # fmt: skip
 _UNREACHABLE = tuple(ipaddress.ip_network(net) for net in (*UNREACHABLE_V4, *UNREACHABLE_V6))
 
@@ -135,8 +134,7 @@ def _cidr(value: str) -> str:
         raise ValueError(f"{value!r} is not an IP network (e.g. 151.101.0.0/16)") from None
     if any(network.version == bad.version and network.subnet_of(bad) for bad in _UNREACHABLE):  # type: ignore[arg-type]
         raise ValueError(
-            f"{value} is loopback, private, link-local, reserved or for documentation:"
-            " sandboxes never reach it"
+            f"{value} is loopback, private, link-local or reserved: sandboxes never reach it"
         )
     return str(network)
 

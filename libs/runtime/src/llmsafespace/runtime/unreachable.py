@@ -1,14 +1,16 @@
 """The networks no sandbox reaches, whatever its egress rules say, on every driver.
 
 Loopback, RFC 1918, link-local (so the cloud metadata address 169.254.169.254), CGNAT,
-"this network", the documentation networks (TEST-NET-1/2/3, 2001:db8::/32: never on the
-internet, so where one is routed it is someone's own network, e.g. a lab host's LAN),
-multicast and reserved ranges, and their IPv6 counterparts (with the IPv4-mapped and
-NAT64 prefixes, which would otherwise lead back to the IPv4 ones). The local driver
-rejects them in its nftables fence, beside the networks on the host's own links
-(``network.connected_networks``); the Kubernetes driver cuts them out of every
-``ipBlock`` of a sandbox's NetworkPolicy. The list is the contracts' (``UNREACHABLE_V4``,
-``UNREACHABLE_V6``), which refuse a rule naming one of them.
+"this network", benchmarking, multicast and reserved ranges, and their IPv6 counterparts
+(with the IPv4-mapped and NAT64 prefixes, which would otherwise lead back to the IPv4
+ones). Not the documentation networks (TEST-NET-1/2/3, 2001:db8::/32): never on the
+internet, yet some hosts' networks use them (the machine these tests run on resolves the
+package registries to 203.0.113.80, behind its gateway), and where one is the host's own
+LAN the local fence rejects it as every network on the host's links
+(``network.connected_networks``). The local driver rejects these in its nftables fence;
+the Kubernetes driver cuts them out of every ``ipBlock`` of a sandbox's NetworkPolicy.
+The list is the contracts' (``UNREACHABLE_V4``, ``UNREACHABLE_V6``), which refuse a rule
+naming one of them.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ DNS 10.0.2.3) and makes its connections with ordinary host sockets, so every pac
 sends on the sandbox's behalf carries the sandbox uid. ``--disable-host-loopback`` stops
 10.0.2.2 from meaning the host's 127.0.0.1; the nftables table below rejects, for the
 whole sandbox uid range, the host's own addresses, loopback, RFC 1918, link-local (and
-so the metadata address 169.254.169.254), CGNAT, documentation, multicast and reserved
+so the metadata address 169.254.169.254), CGNAT, benchmarking, multicast and reserved
 ranges, the networks on the host's own links and its gateways (its LAN, whatever its
 addresses: ``connected_networks``, read when the fence is loaded), and anything but TCP
 (DNS to the host's resolvers excepted). Which TCP ports a sandbox may connect to is

@@ -101,3 +101,14 @@ async def test_a_digest_with_a_trailing_newline_is_refused(store: ChunkStore) ->
     """`^…$` with `match` took `<digest>\\n` (`$` matches before a final newline)."""
     with pytest.raises(ValueError, match="not a chunk name"):
         await store.put(digest(b"x") + "\n", b"x")
+
+
+async def test_the_listing_names_every_stored_chunk_once_in_batches(store: ChunkStore) -> None:
+    assert [names async for names in store.listing(2)] == []  # nothing stored yet
+    stored = {digest(bytes([n])) for n in range(5)}
+    for name in stored:
+        await store.put(name, b"chunk")
+    batches = [names async for names in store.listing(2)]
+    assert all(1 <= len(names) <= 2 for names in batches), batches
+    listed = [name for names in batches for name in names]
+    assert sorted(listed) == sorted(stored)

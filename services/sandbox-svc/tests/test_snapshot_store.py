@@ -1,15 +1,22 @@
 """`SnapshotStore` against a real PostgreSQL: which chunks no snapshot uses any more, found
-by the index, so a deletion among many snapshots stays far within a statement's bound."""
+by the index, so a deletion among many snapshots stays far within a statement's bound; and
+the sweep of stored chunks no snapshot uses, which a capture in flight holds off."""
 
 from collections.abc import AsyncIterator
 from importlib.resources import files
+from pathlib import Path
 
 import asyncpg
 import pytest
+from faststream.nats import NatsBroker
 
 from llmsafespace.devstack.postgres_server import PostgresServer
 from llmsafespace.devstack.servers import scratch_server
+from llmsafespace.sandbox_svc.chunks import LocalChunkStore
 from llmsafespace.sandbox_svc.snapshot_store import SnapshotStore
+from llmsafespace.sandbox_svc.snapshots import Snapshots
+from llmsafespace.sandbox_svc.store import SandboxStore
+from llmsafespace.servicekit import BrokerConnection, Bus, locks
 from llmsafespace.servicekit.db import connect, migrate
 
 OTHERS = 1000  # snapshots of 200 chunks each: the old query read them all once per name
@@ -74,3 +81,45 @@ async def test_chunks_another_snapshot_uses_are_kept(db: asyncpg.Pool) -> None:
     assert sorted(await store.delete("first")) == [_name(1), _name(2)]
     assert await store.delete("first") == []
     assert sorted(await store.delete("second")) == [_name(3), _name(4)]
+
+
+@pytest.fixture
+def chunks(tmp_path: Path) -> LocalChunkStore:
+    return LocalChunkStore(tmp_path / "chunks")
+
+
+def _snapshots(db: asyncpg.Pool, chunks: LocalChunkStore) -> Snapshots:
+    bus = Bus(BrokerConnection(NatsBroker()))  # not connected: a sweep sends nothing
+    return Snapshots(SandboxStore(db), SnapshotStore(db), chunks, bus)
+
+
+async def _stored(chunks: LocalChunkStore) -> set[str]:
+    return {name async for names in chunks.listing(100) for name in names}
+
+
+async def test_the_sweep_deletes_the_chunks_no_snapshot_uses_and_keeps_the_others(
+    db: asyncpg.Pool, chunks: LocalChunkStore
+) -> None:
+    for n in range(1, 6):
+        await chunks.put(_name(n), b"chunk")
+    await _insert(db, "kept", [_name(1), _name(2)])
+    assert await _snapshots(db, chunks).sweep_unused()
+    assert await _stored(chunks) == {_name(1), _name(2)}
+
+
+async def test_the_sweep_touches_nothing_while_a_capture_holds_the_chunk_lock(
+    db: asyncpg.Pool, chunks: LocalChunkStore, database: str
+) -> None:
+    """A capture (on any replica) holds the lock shared until its row exists: the chunks
+    it stored so far are in no row yet, and those it reuses may be in none either."""
+    for n in range(1, 4):
+        await chunks.put(_name(n), b"chunk")
+    capture = await asyncpg.connect(database)
+    try:
+        async with locks.held(capture, locks.SNAPSHOT_CHUNKS, shared=True):
+            assert not await _snapshots(db, chunks).sweep_unused()
+            assert await _stored(chunks) == {_name(1), _name(2), _name(3)}
+    finally:
+        await capture.close()
+    assert await _snapshots(db, chunks).sweep_unused()
+    assert await _stored(chunks) == set()

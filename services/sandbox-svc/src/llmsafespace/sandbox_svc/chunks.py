@@ -9,7 +9,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -51,6 +51,10 @@ class ChunkStore(Protocol):
         """Remove a chunk; idempotent."""
         ...
 
+    def listing(self, batch: int) -> AsyncGenerator[list[str], None]:
+        """The names of the stored chunks, at most `batch` at a time, in no set order."""
+        ...
+
 
 class LocalChunkStore:
     """Chunks as files `<root>/<first two hex digits>/<digest>`, written atomically."""
@@ -81,6 +85,26 @@ class LocalChunkStore:
 
     async def delete(self, name: str) -> None:
         await _in_thread((OSError,), self._path(name).unlink, True)
+
+    def _directories(self) -> list[Path]:
+        if not self._root.is_dir():
+            return []
+        return sorted(path for path in self._root.iterdir() if path.is_dir())
+
+    @staticmethod
+    def _names(directory: Path) -> list[str]:
+        with os.scandir(directory) as entries:
+            return [entry.name for entry in entries if _DIGEST.fullmatch(entry.name)]
+
+    async def listing(self, batch: int) -> AsyncGenerator[list[str], None]:
+        names: list[str] = []
+        for directory in await _in_thread((OSError,), self._directories):
+            names += await _in_thread((OSError,), self._names, directory)
+            while len(names) >= batch:
+                yield names[:batch]
+                del names[:batch]
+        if names:
+            yield names
 
 
 _S3_FAILURES = (BotoCoreError, ClientError)  # refused, or out of reach
@@ -120,6 +144,16 @@ class S3ChunkStore:
     def _delete(self, name: str) -> None:
         self._client.delete_object(Bucket=self._bucket, Key=self._key(name))
 
+    def _page(self, batch: int, token: str | None) -> tuple[list[str], str | None]:
+        """One page of chunk names, and the token of the next (None: the last)."""
+        more = {"ContinuationToken": token} if token else {}
+        reply = self._client.list_objects_v2(
+            Bucket=self._bucket, Prefix=self._prefix, MaxKeys=batch, **more
+        )
+        keys = (item["Key"].removeprefix(self._prefix) for item in reply.get("Contents", []))
+        names = [name for name in keys if _DIGEST.fullmatch(name)]
+        return names, reply.get("NextContinuationToken") if reply.get("IsTruncated") else None
+
     async def put(self, name: str, data: bytes) -> bool:
         return await _in_thread(_S3_FAILURES, self._put, name, data)
 
@@ -128,3 +162,12 @@ class S3ChunkStore:
 
     async def delete(self, name: str) -> None:
         await _in_thread(_S3_FAILURES, self._delete, name)
+
+    async def listing(self, batch: int) -> AsyncGenerator[list[str], None]:
+        token: str | None = None
+        while True:
+            names, token = await _in_thread(_S3_FAILURES, self._page, batch, token)
+            if names:
+                yield names
+            if token is None:
+                return

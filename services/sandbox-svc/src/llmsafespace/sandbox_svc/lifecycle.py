@@ -76,6 +76,10 @@ class Lifecycle:
             else PauseBySnapshot(store, driver, snapshots, templates)
         )
 
+    @property
+    def snapshots(self) -> Snapshots | None:
+        return self._snapshots
+
     async def create(self, command: CreateSandbox) -> Sandbox:
         source = None
         if command.request.snapshot is not None:

@@ -1,11 +1,14 @@
 """Ends sandboxes past their lifetime (or paused past their `pausedTimeout`), releases
-warm claims left unsettled, and reconciles rows with live runtimes.
+warm claims left unsettled, reconciles rows with live runtimes, and sweeps the snapshot
+chunks no snapshot uses.
 
 One pass at a time across replicas (a PostgreSQL advisory lock); a replica that
-finds the lock taken skips the pass.
+finds the lock taken skips the pass. The chunk sweep runs beside the passes, at start and
+then hourly, under the chunk lock (see `Snapshots.sweep_unused`).
 """
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +24,7 @@ from llmsafespace.servicekit import locks
 from .instance import Instance, is_alive
 from .lifecycle import Lifecycle
 from .metrics import BY_STATE
+from .snapshots import Snapshots
 from .store import SandboxStore
 
 log = structlog.get_logger()
@@ -28,6 +32,7 @@ log = structlog.get_logger()
 # A create this recent, by an instance that predates the `creator` column, may be in flight.
 _CREATE_GRACE = timedelta(seconds=90)
 RECONCILE_EVERY = 30
+CHUNK_SWEEP_EVERY = 3600  # passes between sweeps of unused chunks (an hour at 1 s a pass)
 
 
 class Reaper:
@@ -47,17 +52,43 @@ class Reaper:
 
     async def run(self, interval: float) -> None:
         """End expired sandboxes every `interval` seconds; reconcile at start and then
-        every RECONCILE_EVERY passes (a row left `creating` by a crash fails then)."""
-        for passes in itertools.count():
-            try:
-                if self._instance is not None:
-                    await self._instance.hold()  # again, after a PostgreSQL restart
-                if passes % RECONCILE_EVERY == 0:
-                    await self._exclusively(self.reconcile)
-                await self._exclusively(self.expire)
-            except Exception:
-                log.exception("reaper_pass_failed")
-            await asyncio.sleep(interval)
+        every RECONCILE_EVERY passes (a row left `creating` by a crash fails then). Sweep
+        unused snapshot chunks beside them (a large store takes a while: the passes do not
+        wait for it) at start and every CHUNK_SWEEP_EVERY passes, or RECONCILE_EVERY after
+        a sweep that a capture in flight cut short."""
+        snapshots = self._lifecycle.snapshots
+        sweep: asyncio.Task[bool] | None = None
+        next_sweep = 0
+        try:
+            for passes in itertools.count():
+                if sweep is not None and sweep.done():
+                    whole = sweep.result()
+                    next_sweep = passes + (CHUNK_SWEEP_EVERY if whole else RECONCILE_EVERY)
+                    sweep = None
+                if sweep is None and snapshots is not None and passes >= next_sweep:
+                    sweep = asyncio.create_task(self._sweep_chunks(snapshots))
+                try:
+                    if self._instance is not None:
+                        await self._instance.hold()  # again, after a PostgreSQL restart
+                    if passes % RECONCILE_EVERY == 0:
+                        await self._exclusively(self.reconcile)
+                    await self._exclusively(self.expire)
+                except Exception:
+                    log.exception("reaper_pass_failed")
+                await asyncio.sleep(interval)
+        finally:
+            if sweep is not None:
+                sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
+
+    @staticmethod
+    async def _sweep_chunks(snapshots: Snapshots) -> bool:
+        try:
+            return await snapshots.sweep_unused()
+        except Exception:
+            log.exception("snapshot_chunk_sweep_failed")
+            return False
 
     async def _exclusively(self, work: Callable[[], Awaitable[None]]) -> None:
         async with (

@@ -76,15 +76,16 @@ class SnapshotStore:
         self._pool = pool
 
     @asynccontextmanager
-    async def locked(self, key: int, *, shared: bool) -> AsyncIterator[None]:
+    async def locked(self, key: int, *, shared: bool, wait: bool = True) -> AsyncIterator[bool]:
         """Hold a session advisory lock (shared or exclusive) for the block: snapshot
         writers share `locks.SNAPSHOT_CHUNKS`, a deletion's chunk sweep takes it alone, so a
-        chunk a new snapshot reuses is never swept before that snapshot's row exists."""
+        chunk a new snapshot reuses is never swept before that snapshot's row exists.
+        Yields whether it is held (without `wait`, False while another session has it)."""
         async with (
             self._pool.acquire() as conn,
-            locks.held(conn, key, shared=shared, timeout=CHUNK_LOCK_WAIT),
+            locks.held(conn, key, shared=shared, wait=wait, timeout=CHUNK_LOCK_WAIT) as taken,
         ):
-            yield
+            yield taken
 
     async def usage(self, owner_id: str) -> tuple[int, int]:
         """How many snapshots the owner keeps, and their bytes (internal ones not counted)."""

@@ -10,6 +10,7 @@ part of a snapshot.
 """
 
 import asyncio
+import contextlib
 import functools
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,6 +50,7 @@ log = structlog.get_logger()
 
 WORKSPACE = "/workspace"
 SNAPSHOT_CHUNK = 1024 * 1024  # bytes of the uncompressed tar per chunk
+SWEEP_BATCH = 1000  # chunk names looked up (under the exclusive lock) at a time
 _GZIP = 31  # zlib wbits for a gzip stream
 
 
@@ -226,6 +228,30 @@ class Snapshots:
             log.warning("snapshot_chunks_not_swept", chunks=len(chunks), error=str(exc))
             return
         log.info("snapshot_chunks_swept", chunks=len(chunks))
+
+    async def sweep_unused(self) -> bool:
+        """Delete every stored chunk no snapshot uses: those a capture stored before its
+        process died (its own sweep above never ran), or a deletion left when the chunk
+        store failed. Each batch of names is looked up and swept under the exclusive lock,
+        taken only while no capture runs (a capture in flight, on any replica, holds it
+        shared: its chunks have no row yet, and it may be reusing any stored chunk); a
+        chunk stored after the listing is not in it. Returns whether the whole store was
+        swept (False: a capture was running, try again later)."""
+        swept, whole = 0, False
+        async with contextlib.aclosing(self._chunks.listing(SWEEP_BATCH)) as batches:
+            async for names in batches:
+                async with self._snapshots.locked(
+                    locks.SNAPSHOT_CHUNKS, shared=False, wait=False
+                ) as alone:
+                    if not alone:
+                        break
+                    for name in await self._snapshots.unreferenced(names):
+                        await self._chunks.delete(name)
+                        swept += 1
+            else:
+                whole = True
+        log.info("snapshot_chunks_unused_swept", chunks=swept, whole=whole)
+        return whole
 
     async def source(self, caller_ref: SnapshotRef) -> StoredSnapshot:
         """The snapshot, if the caller may use it; 404 otherwise."""

@@ -1,0 +1,76 @@
+"""sandbox-svc killed while it captures a snapshot: the chunks the capture stored have no
+snapshot row, and its own sweep never ran. The next sandbox-svc to start sweeps the
+chunks no snapshot uses, and never one a snapshot uses."""
+
+import asyncio
+import contextlib
+
+import asyncpg
+import httpx
+import pytest
+
+from llmsafespace.devstack import Stack
+
+from .probes import eventually
+
+pytestmark = pytest.mark.stack
+
+MIB = 1024 * 1024
+
+
+def chunk_files(stack: Stack) -> set[str]:
+    """The chunks in the local chunk store (the stack's snapshot dir)."""
+    return {path.name for path in (stack.state_dir / "snapshots").glob("*/*")}
+
+
+async def run(api: httpx.AsyncClient, sandbox_id: str, command: str) -> None:
+    ran = await api.post(
+        f"/sandboxes/{sandbox_id}/execute", json={"type": "command", "content": command}
+    )
+    assert ran.json()["exitCode"] == 0, ran.text
+
+
+async def test_killing_sandbox_svc_during_a_snapshot_leaves_no_chunk_behind(
+    stack: Stack, api: httpx.AsyncClient, database: asyncpg.Connection
+) -> None:
+    created = await api.post("/sandboxes", json={"timeout": 900})
+    assert created.status_code == 201, created.text
+    sandbox_id = created.json()["id"]
+    await run(api, sandbox_id, "head -c 3M /dev/urandom > /workspace/kept.bin")
+    taken = await api.post(f"/sandboxes/{sandbox_id}/snapshots", json={"name": "kept"})
+    assert taken.status_code == 201, taken.text
+    kept: list[str] = await database.fetchval(
+        "SELECT chunks FROM snapshots WHERE id = $1", taken.json()["id"]
+    )
+    # Random bytes: every chunk of the next capture is new, and it takes seconds.
+    await run(api, sandbox_id, "head -c 300M /dev/urandom > /workspace/big.bin")
+    before = chunk_files(stack)
+    capture = asyncio.create_task(
+        api.post(f"/sandboxes/{sandbox_id}/snapshots", json={"name": "cut"}, timeout=300)
+    )
+
+    async def capturing() -> bool:
+        return len(chunk_files(stack) - before) >= 5
+
+    await eventually(capturing)
+    killed = stack.services["sandbox-svc"].process
+    assert killed is not None
+    stack.kill("sandbox-svc")
+    await asyncio.to_thread(killed.wait, 30)
+    left = chunk_files(stack) - before
+    referenced = await database.fetchval("SELECT count(*) FROM snapshots WHERE chunks && $1", left)
+    assert left
+    assert referenced == 0
+
+    await stack.wait_ready("sandbox-svc")
+
+    async def swept() -> bool:
+        return not chunk_files(stack) & left
+
+    await eventually(swept)
+    assert set(kept) <= chunk_files(stack)
+    capture.cancel()  # its reply never comes (the gateway waits its workspace timeout)
+    with contextlib.suppress(asyncio.CancelledError):
+        await capture
+    assert (await api.delete(f"/snapshots/{taken.json()['id']}")).status_code == 200
+    assert (await api.delete(f"/sandboxes/{sandbox_id}")).status_code == 200

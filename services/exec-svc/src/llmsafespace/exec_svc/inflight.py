@@ -4,9 +4,11 @@ another instance (or this one started again) once theirs has stopped.
 An execution still running when its `started` event goes out alone (`announce.DELAY`
 after its start) is recorded in the key-value bucket BUCKET as
 `run.<instance>.<sandbox>.<execution>`; its end deletes the record. Each instance writes
-`alive.<instance>` every HEARTBEAT seconds, and every SCAN seconds looks for records whose
-instance has not been alive for `lost_after` seconds (itself having been able to write its
-own for as long: after a bus outage every instance's writes are old). It claims one by
+`alive.<instance>` every HEARTBEAT seconds, and every SCAN seconds looks, in its watch of
+the bucket, for records whose instance has not been alive for `lost_after` seconds (itself
+having been able to write its own for as long: after a bus outage every instance's writes
+are old; and its watch showing its own last write: else the watch fell behind, and is
+started again). It claims one by
 deleting it at the revision it read (so exactly one instance does) and ends it as `error`
 (`ExecutionLost`): its terminal event (audit-svc records it), its summary row and, where
 the execution had output on its subject (a streamed one), the terminal marker its
@@ -81,11 +83,15 @@ class InFlight:
         self.instance = secrets.token_hex(6)
         self._kv: KeyValue | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._following: asyncio.Task[None] | None = None
+        self._view: dict[str, KeyValue.Entry] = {}  # the bucket as the watch last showed it
         self._up_since = float("inf")  # since when this instance's own writes succeed
 
     async def start(self) -> None:
         self._kv = await self._js.create_key_value(bucket=BUCKET, history=1, ttl=KEEP)
         await self._alive()
+        await self._watch()
         self._tasks = [
             asyncio.create_task(self._every(HEARTBEAT, self._alive)),
             asyncio.create_task(self._every(SCAN, self.end_lost)),
@@ -95,6 +101,31 @@ class InFlight:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._unwatch()
+
+    async def _watch(self) -> None:
+        """One watch of the bucket, kept in `_view`, until it falls behind (a consumer
+        per scan would pile up: each lingers for minutes after it is stopped)."""
+        await self._unwatch()
+        self._view = {}
+        self._watcher = await self._bucket().watchall()
+        self._following = asyncio.create_task(self._follow(self._watcher))
+
+    async def _unwatch(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+        if self._watcher is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._watcher.stop()  # type: ignore[no-untyped-call]
+
+    async def _follow(self, watcher: KeyValue.KeyWatcher) -> None:
+        async for entry in watcher:
+            if entry is None:  # the end of what the bucket held at the start
+                continue
+            if entry.operation is None:  # a value (a deletion or purge names itself)
+                self._view[entry.key] = entry
+            else:
+                self._view.pop(entry.key, None)
 
     async def record(self, running: Running) -> None:
         """Record an execution still running (its end calls `done`)."""
@@ -114,19 +145,16 @@ class InFlight:
         kv = self._bucket()
         alive: dict[str, float] = {}
         runs = []
-        watcher = await kv.watchall(ignore_deletes=True)
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                kind, _, rest = entry.key.partition(".")
-                if kind == "alive":
-                    alive[rest] = float(entry.value or b"0")
-                elif kind == "run":
-                    runs.append(entry)
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+        for entry in list(self._view.values()):
+            kind, _, rest = entry.key.partition(".")
+            if kind == "alive":
+                alive[rest] = float(entry.value or b"0")
+            elif kind == "run":
+                runs.append(entry)
         now = time.time()
+        if now - alive.get(self.instance, 0.0) > 3 * HEARTBEAT:
+            await self._watch()  # the view does not show this instance's own last writes:
+            return  # it fell behind (the bus restarted, say), so it shows no one's
         for entry in runs:
             instance = entry.key.split(".")[1]
             if instance == self.instance or now - alive.get(instance, 0.0) < self._lost_after:
@@ -134,7 +162,7 @@ class InFlight:
             try:
                 await kv.delete(entry.key, last=entry.revision)  # the claim
             except nats.js.errors.KeyWrongLastSequenceError:
-                continue  # another instance claimed it
+                continue  # another instance claimed it (or the view was behind)
             await self._end(Running.model_validate_json(entry.value or b"{}"))
 
     async def _end(self, running: Running) -> None:

@@ -5,16 +5,10 @@ services do), with every failure as its error envelope, the request id in the lo
 context, concurrency bounded per command, and a drain that answers what it took."""
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
-import nats
 import pytest
 import structlog
 from faststream.nats import NatsBroker, TestNatsBroker
@@ -33,7 +27,6 @@ from llmsafespace.contracts import (
     ServiceError,
     commands,
 )
-from llmsafespace.devstack.ports import free_port
 from llmsafespace.servicekit import (
     BrokerConnection,
     Bus,
@@ -123,39 +116,6 @@ async def test_a_broadcast_reaches_its_listener() -> None:
         )
         await bus.broadcast(commands.EXEC_CANCEL, command)
     assert cancelled == ["exec-1"]
-
-
-def _wait_listening(port: int) -> None:
-    for _ in range(500):
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError("nats-server did not start")
-
-
-@pytest.fixture(scope="module")
-def nats_url() -> Iterator[str]:
-    port = free_port()
-    binary = Path(sys.executable).parent / "nats-server"
-    server = subprocess.Popen(
-        [str(binary), "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port)
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait()
-
-
-@pytest.fixture
-async def connection(nats_url: str) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(nats_url)
-    yield client
-    await client.close()
 
 
 class Sandboxes:

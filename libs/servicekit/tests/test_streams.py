@@ -2,62 +2,18 @@
 bytes (the oldest messages go first), and a stream made before the bound gets it at the
 next start. Against a real nats-server with JetStream, on a small bound."""
 
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
-import nats
-import pytest
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DiscardPolicy, StreamConfig
 
 from llmsafespace.contracts import subjects
-from llmsafespace.devstack.ports import free_port
 from llmsafespace.servicekit import ServiceSettings, Startup, ensure_streams
 from llmsafespace.servicekit.bus import OUTPUT_MAX_AGE_SECONDS
 
 LIMIT = 64 * 1024
 CHUNK = b"x" * 4096
-
-
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError("nats-server did not start")
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    """A JetStream server of the test's own (a fresh store: no stream yet)."""
-    port = free_port()
-    binary = Path(sys.executable).parent / "nats-server"
-    server = subprocess.Popen(
-        [str(binary), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port)
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait()
-
-
-@pytest.fixture
-async def connection(nats_url: str) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(nats_url)
-    yield client
-    await client.close()
 
 
 async def _flood(connection: NatsClient, subject: str, count: int) -> None:

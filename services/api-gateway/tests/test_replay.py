@@ -4,13 +4,8 @@ marker among them): with the terminal message, not a premature `execution_failed
 Against a real nats-server with JetStream and a small output limit."""
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import nats
 import pytest
@@ -30,7 +25,6 @@ from llmsafespace.contracts import (
     StreamName,
     subjects,
 )
-from llmsafespace.devstack.ports import free_port
 from llmsafespace.gateway.relay import Follower
 from llmsafespace.servicekit import ensure_streams
 
@@ -38,33 +32,6 @@ SANDBOX, EXECUTION = "sb-aaaaaaaaaaaa", "exec-replay"
 LIMIT = 64 * 1024
 CHUNKS = 40  # of 4 KiB: more than the stream keeps
 WAIT = 0.5  # what the socket gives an execution to report its start (START_WAIT there)
-
-
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError("nats-server did not start")
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    binary = Path(sys.executable).parent / "nats-server"
-    server = subprocess.Popen(
-        [str(binary), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port)
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait()
 
 
 @pytest.fixture

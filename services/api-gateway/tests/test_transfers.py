@@ -5,61 +5,20 @@ nats-server; the test plays exec-svc's side of the subject."""
 
 import asyncio
 import secrets
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-import nats
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from llmsafespace.contracts import ErrorCode, ServiceError, TransferOpened, subjects
 from llmsafespace.contracts.files import ERROR_HEADER
-from llmsafespace.devstack.ports import free_port
 from llmsafespace.gateway.files import Inbox, _pull
 
 BOUND = 5.0  # seconds: a lost transfer is reported well within this, never a hang
 # A transfer that spins on "no responders" never yields to the event loop, so the
 # `wait_for` bounds below cannot fire: the whole test is bounded too.
 pytestmark = pytest.mark.timeout(30)
-
-
-def _wait_listening(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError("nats-server did not start")
-
-
-@pytest.fixture
-def nats_url() -> Iterator[str]:
-    port = free_port()
-    binary = Path(sys.executable).parent / "nats-server"
-    server = subprocess.Popen(
-        [str(binary), "-a", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_listening(port)
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait()
-
-
-@pytest.fixture
-async def connection(nats_url: str) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(nats_url)
-    yield client
-    await client.close()
 
 
 def _opened() -> TransferOpened:

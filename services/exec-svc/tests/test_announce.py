@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from llmsafespace.contracts import ExecutionEvent, ExecutionType
 from llmsafespace.exec_svc.announce import StartedEvent
-from llmsafespace.exec_svc.inflight import Running
 from llmsafespace.servicekit import Bus
 
 SUBJECT = "llmsafespace.evt.exec.sb-aaaaaaaaaaaa.exec-1.started"
@@ -45,12 +44,12 @@ class Flights:
     """Executions recorded in flight, as `InFlight` keeps them."""
 
     def __init__(self) -> None:
-        self.running: dict[tuple[str, str], Running] = {}
-        self.ever: list[Running] = []
+        self.running: dict[tuple[str, str], ExecutionEvent] = {}
+        self.ever: list[ExecutionEvent] = []
 
-    async def record(self, running: Running) -> None:
-        self.running[running.sandbox_id, running.execution_id] = running
-        self.ever.append(running)
+    async def record(self, started: ExecutionEvent) -> None:
+        self.running[started.sandbox_id, started.execution_id] = started
+        self.ever.append(started)
 
     async def done(self, sandbox_id: str, execution_id: str) -> None:
         del self.running[sandbox_id, execution_id]

@@ -40,7 +40,6 @@ from llmsafespace.contracts import (
 from llmsafespace.contracts.stream import OutputMessage
 from llmsafespace.exec_svc.agents import Agents
 from llmsafespace.exec_svc.handlers import create_router
-from llmsafespace.exec_svc.inflight import Running
 from llmsafespace.exec_svc.packages import Packages
 from llmsafespace.exec_svc.runner import Runner
 from llmsafespace.exec_svc.store import ExecutionStore
@@ -239,8 +238,8 @@ class Flights:
     def __init__(self) -> None:
         self.running: set[tuple[str, str]] = set()
 
-    async def record(self, running: Running) -> None:
-        self.running.add((running.sandbox_id, running.execution_id))
+    async def record(self, started: ExecutionEvent) -> None:
+        self.running.add((started.sandbox_id, started.execution_id))
 
     async def done(self, sandbox_id: str, execution_id: str) -> None:
         self.running.discard((sandbox_id, execution_id))

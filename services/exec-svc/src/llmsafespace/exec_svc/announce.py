@@ -15,15 +15,13 @@ from typing import Protocol
 from llmsafespace.contracts import ExecutionEvent
 from llmsafespace.servicekit import Bus
 
-from .inflight import Running
-
 DELAY = 0.05  # seconds a running execution waits before announcing itself alone
 
 
 class Flights(Protocol):
     """Where running executions are recorded (`inflight.InFlight`)."""
 
-    async def record(self, running: Running) -> None: ...
+    async def record(self, started: ExecutionEvent) -> None: ...
 
     async def done(self, sandbox_id: str, execution_id: str) -> None: ...
 
@@ -48,17 +46,7 @@ class StartedEvent:
     async def _alone(self) -> None:
         await self.now()
         self._recorded = True
-        event = self._event
-        assert event.started_at is not None
-        await self._flights.record(
-            Running(
-                sandbox_id=event.sandbox_id,
-                execution_id=event.execution_id,
-                user_id=event.user_id,
-                type=event.type,
-                started_at=event.started_at,
-            )
-        )
+        await self._flights.record(self._event)
 
     async def now(self) -> None:
         """Publish it unless it went out already."""

@@ -2,7 +2,7 @@
 another instance (or this one started again) once theirs has stopped.
 
 An execution still running when its `started` event goes out alone (`announce.DELAY`
-after its start) is recorded in the key-value bucket BUCKET as
+after its start) is recorded, by its `started` event, in the key-value bucket BUCKET as
 `run.<instance>.<sandbox>.<execution>`; its end deletes the record. Each instance writes
 `alive.<instance>` every HEARTBEAT seconds, and every SCAN seconds looks, in its watch of
 the bucket, for records whose instance has not been alive for `lost_after` seconds (itself
@@ -24,27 +24,25 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js.kv import KeyValue
-from pydantic import BaseModel
 
 from llmsafespace.contracts import (
-    EndedBy,
     EndedMarker,
     ExecEventName,
     ExecutionError,
     ExecutionEvent,
     ExecutionResult,
-    ExecutionStatus,
     ExecutionType,
     subjects,
 )
 from llmsafespace.servicekit import Bus
+
+from .results import bare_result
 
 BUCKET = subjects.RUNNING_BUCKET
 HEARTBEAT = 2.0  # seconds between an instance's `alive` writes
@@ -59,16 +57,6 @@ LOST = ExecutionError(
 
 log = structlog.get_logger()
 Booking = Callable[[ExecutionType, str, ExecutionResult], None]
-
-
-class Running(BaseModel):
-    """What is recorded of an execution while it runs."""
-
-    sandbox_id: str
-    execution_id: str
-    user_id: str
-    type: ExecutionType
-    started_at: datetime
 
 
 class InFlight:
@@ -127,11 +115,12 @@ class InFlight:
             else:
                 self._view.pop(entry.key, None)
 
-    async def record(self, running: Running) -> None:
-        """Record an execution still running (its end calls `done`)."""
-        key = f"run.{self.instance}.{running.sandbox_id}.{running.execution_id}"
+    async def record(self, started: ExecutionEvent) -> None:
+        """Record an execution still running, by its `started` event (its end calls
+        `done`)."""
+        key = f"run.{self.instance}.{started.sandbox_id}.{started.execution_id}"
         with contextlib.suppress(nats.errors.Error, nats.js.errors.Error):
-            await self._bucket().put(key, running.model_dump_json().encode())
+            await self._bucket().put(key, started.model_dump_json(by_alias=True).encode())
 
     async def done(self, sandbox_id: str, execution_id: str) -> None:
         key = f"run.{self.instance}.{sandbox_id}.{execution_id}"
@@ -163,47 +152,31 @@ class InFlight:
                 await kv.delete(entry.key, last=entry.revision)  # the claim
             except nats.js.errors.KeyWrongLastSequenceError:
                 continue  # another instance claimed it (or the view was behind)
-            await self._end(Running.model_validate_json(entry.value or b"{}"))
+            await self._end(ExecutionEvent.model_validate_json(entry.value or b"{}"))
 
-    async def _end(self, running: Running) -> None:
-        completed_at = datetime.now(UTC)
-        result = ExecutionResult(
-            execution_id=running.execution_id,
-            sandbox_id=running.sandbox_id,
-            status=ExecutionStatus.ERROR,
-            exit_code=-1,
-            stdout="",
-            stderr="",
-            error=LOST,
-            ended_by=EndedBy.ERROR,
-            started_at=running.started_at,
-            completed_at=completed_at,
-            duration_ms=(completed_at - running.started_at).total_seconds() * 1000,
-        )
+    async def _end(self, started: ExecutionEvent) -> None:
+        result = bare_result(started, LOST, started_at=started.started_at)
         log.warning(
-            "execution_lost", sandbox_id=running.sandbox_id, execution_id=running.execution_id
+            "execution_lost", sandbox_id=started.sandbox_id, execution_id=started.execution_id
         )
-        await self._end_stream(running, result)
-        self._book(running.type, running.user_id, result)
-        event = ExecutionEvent(
-            execution_id=running.execution_id,
-            sandbox_id=running.sandbox_id,
-            user_id=running.user_id,
-            type=running.type,
-            status=result.status,
-            exit_code=result.exit_code,
-            duration_ms=result.duration_ms,
-            started_at=running.started_at,
+        await self._end_stream(started, result)
+        self._book(started.type, started.user_id, result)
+        event = started.model_copy(
+            update={
+                "status": result.status,
+                "exit_code": result.exit_code,
+                "duration_ms": result.duration_ms,
+            }
         )
         subject = subjects.exec_event(
-            running.sandbox_id, running.execution_id, ExecEventName.FAILED
+            started.sandbox_id, started.execution_id, ExecEventName.FAILED
         )
         await self._bus.event(subject, event)
 
-    async def _end_stream(self, running: Running, result: ExecutionResult) -> None:
+    async def _end_stream(self, started: ExecutionEvent, result: ExecutionResult) -> None:
         """The terminal marker after the last message on the execution's output subject,
         if it has any (a synchronous execution has none) and it is not there already."""
-        subject = subjects.output(running.sandbox_id, running.execution_id)
+        subject = subjects.output(started.sandbox_id, started.execution_id)
         try:
             last = await self._js.get_last_msg(subjects.OUTPUT_STREAM, subject)
         except nats.js.errors.NotFoundError:

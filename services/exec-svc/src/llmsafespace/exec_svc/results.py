@@ -8,17 +8,15 @@ one synchronous reply may carry.
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from llmsafespace.contracts import (
     MAX_SYNC_OUTPUT_BYTES,
-    BuildTemplate,
     DisplayResult,
     EndedBy,
     ExecutionError,
     ExecutionResult,
     ExecutionStatus,
-    InstallPackages,
     RunExecution,
     StartExecution,
     Usage,
@@ -60,8 +58,18 @@ def execution_result(
     )
 
 
+class Identified(Protocol):
+    """What names an execution: a command to start one, or its `started` event."""
+
+    @property
+    def execution_id(self) -> str: ...
+
+    @property
+    def sandbox_id(self) -> str: ...
+
+
 def bare_result(
-    command: StartExecution | InstallPackages | BuildTemplate,
+    command: Identified,
     error: ExecutionError | None,
     *,
     exit_code: int = -1,

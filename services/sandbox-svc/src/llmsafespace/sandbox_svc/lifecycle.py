@@ -42,7 +42,7 @@ from .snapshot_store import StoredSnapshot
 from .snapshots import Snapshots
 from .store import SandboxStore, Started
 from .template_store import TemplateStore
-from .warm_handover import WarmHandover
+from .warm_handover import WarmHandover, ended_while_created
 
 log = structlog.get_logger()
 
@@ -182,7 +182,7 @@ class Lifecycle:
         sandbox = await self._store.mark_running(sandbox_id, started)
         if sandbox is None:  # ended while it was being created (expired, or deleted)
             await self._driver.destroy(RuntimeId(sandbox_id))
-            raise _ended_while_created(sandbox_id)
+            raise ended_while_created(sandbox_id)
         await prepare_exec(self._bus, sandbox, started)
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox
@@ -197,7 +197,7 @@ class Lifecycle:
         except (DriverError, OSError, ChunkStoreError) as exc:
             await self._driver.destroy(RuntimeId(sandbox_id))
             if not await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed"):
-                raise _ended_while_created(sandbox_id) from exc  # its end broke the restore
+                raise ended_while_created(sandbox_id) from exc  # its end broke the restore
             raise ServiceError(
                 ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {source.public.id} failed"
             ) from exc
@@ -228,7 +228,7 @@ class Lifecycle:
             raise ServiceError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
         except DriverError as exc:
             if not await self._fail(sandbox_id, str(exc)):  # its end killed the start
-                raise _ended_while_created(sandbox_id) from exc
+                raise ended_while_created(sandbox_id) from exc
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, str(exc)) from exc
         except BaseException as exc:
             await asyncio.shield(self._driver.destroy(RuntimeId(sandbox_id)))
@@ -236,7 +236,7 @@ class Lifecycle:
                 sandbox_id, "creation interrupted"
             ):
                 # The driver tripped over the end's destroy (files, processes gone under it).
-                raise _ended_while_created(sandbox_id) from exc
+                raise ended_while_created(sandbox_id) from exc
             raise
         return handle.endpoint, handle.token
 
@@ -395,13 +395,6 @@ def not_running(sandbox: Sandbox) -> ServiceError:
         ErrorCode.SANDBOX_PAUSED if paused else ErrorCode.SANDBOX_NOT_RUNNING,
         f"sandbox {sandbox.id} is {sandbox.status}",
         {"status": sandbox.status},
-    )
-
-
-def _ended_while_created(sandbox_id: str) -> ServiceError:
-    """The refusal of a create whose sandbox ended (deleted, expired) before it ran."""
-    return ServiceError(
-        ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
     )
 
 

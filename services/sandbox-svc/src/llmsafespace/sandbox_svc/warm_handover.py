@@ -24,6 +24,14 @@ from .store import SandboxStore, Started
 log = structlog.get_logger()
 
 
+def ended_while_created(sandbox_id: str) -> ServiceError:
+    """The refusal of a create whose sandbox ended (deleted, expired) before it ran, on a
+    warm runtime or a cold one."""
+    return ServiceError(
+        ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
+    )
+
+
 class WarmHandover:
     def __init__(self, store: SandboxStore, bus: Bus, claim_timeout: float = 2.0) -> None:
         self._store = store
@@ -45,9 +53,7 @@ class WarmHandover:
         sandbox = await self._store.mark_running(sandbox_id, adopted)
         if sandbox is None:  # ended meanwhile (deleted, expired): it never runs on it
             await self._release(sandbox_id)
-            raise ServiceError(
-                ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
-            )
+            raise ended_while_created(sandbox_id)
         await prepare_exec(self._bus, sandbox, adopted)
         await self._bus.event(subjects.sandbox_event(sandbox_id, SandboxEventName.RUNNING), sandbox)
         return sandbox

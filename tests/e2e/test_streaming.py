@@ -28,6 +28,7 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.devstack import Stack
 from llmsafespace.gateway.relay import Follower, Outputs
+from llmsafespace.servicekit.keepalive import SILENCE
 
 from .test_audit import audit
 
@@ -424,6 +425,34 @@ async def test_an_execution_whose_exec_svc_is_killed_is_ended_as_lost_and_audite
     # Other tests' executions in this sandbox may have failed too: wait for this one's.
     events = await audit(api, lambda got: "failed" in of_ours(got), sandboxId=sandbox_id)
     assert of_ours(events) == ["failed", "started"]
+
+
+async def test_a_synchronous_execution_whose_exec_svc_is_killed_is_answered_503_soon(
+    stack: Stack, api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    """Its caller is told once exec-svc has been silent for the bus's keepalive silence,
+    not when the execution's timeout (600 s) ends; the execution is then lost (above)."""
+    await stack.wait_ready("exec-svc")
+
+    def started(events: list[dict[str, Any]]) -> bool:
+        return any((e["kind"], e["event"]) == ("exec", "started") for e in events)
+
+    since = datetime.now(UTC).isoformat()  # only this execution starts after
+    body = {"type": "code", "content": "import time\ntime.sleep(600)", "timeout": 600}
+    running = asyncio.create_task(
+        api.post(f"/sandboxes/{sandbox_id}/execute", json=body, timeout=700)
+    )
+    # Announced alone after its first 50 ms: exec-svc has it.
+    assert started(await audit(api, started, sandboxId=sandbox_id, since=since))
+    stack.kill("exec-svc")
+    answered = await asyncio.wait_for(running, 3 * SILENCE)
+    assert answered.status_code == 503, answered.text
+    assert "stopped during the request" in answered.json()["error"]["message"]
+    await stack.wait_ready("exec-svc")
+    again = await api.post(
+        f"/sandboxes/{sandbox_id}/execute", json={"type": "code", "content": "print(1)"}
+    )
+    assert again.json()["stdout"] == "1\n", again.text
 
 
 async def test_stdin_still_works_after_exec_svc_restarts(stack: Stack, sandbox_id: str) -> None:

@@ -32,9 +32,6 @@ async def stack() -> AsyncIterator[Stack]:
     external = {"NATS_URL", "DATABASE_URL", "REDIS_URL"}
     environ = {key: value for key, value in os.environ.items() if key not in external}
     environ["GATEWAY_RATE_LIMITS"] = unlimited
-    # A create whose sandbox-svc was killed is never answered: its caller gets 504 after
-    # this many seconds (60 by default) — long enough for any create on a loaded machine.
-    environ["GATEWAY_CREATE_TIMEOUT"] = "15"
     running = Stack(state_dir, api_port=0, environ=environ)
     await running.start()
     try:

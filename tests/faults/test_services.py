@@ -229,7 +229,7 @@ async def test_killing_sandbox_svc_during_creates_leaves_no_orphan_and_no_creati
         row["id"]
         for row in await database.fetch("SELECT id FROM sandboxes WHERE status = 'creating'")
     } - before
-    responses = await asyncio.gather(*creates)  # bounded by the gateway's request timeout
+    responses = await asyncio.gather(*creates)  # 503 once sandbox-svc is silent (keepalive)
     await stack.wait_ready("sandbox-svc")
 
     async def settled() -> bool:
@@ -253,9 +253,9 @@ async def test_killing_sandbox_svc_during_creates_leaves_no_orphan_and_no_creati
         else:
             assert status == "running", (identifier, status)
             assert identifier in runtimes, f"the runtime of running {identifier} is gone"
-    # A client was told either way: a sandbox (running), or an error (never a 500).
+    # A client was told either way: a sandbox (running), or that its service stopped.
     for response in responses:
-        assert response.status_code in (201, 503, 504), response.text
+        assert response.status_code in (201, 503), response.text
         if response.status_code == 201:
             assert rows[response.json()["id"]] == "running"
     for identifier, status in rows.items():

@@ -28,6 +28,7 @@ from llmsafespace.contracts import (
 )
 
 from .db import database_unavailable
+from .keepalive import SILENCE, KeptAlive, ResponderStopped
 
 RequestT = TypeVar("RequestT", bound=Contract)
 ReplyT = TypeVar("ReplyT", bound=Contract)
@@ -121,9 +122,16 @@ class Connection(Protocol):
 class Bus:
     """Outgoing requests and events over one NATS connection."""
 
-    def __init__(self, connection: Connection, timeout: float = 10.0) -> None:
+    def __init__(
+        self, connection: Connection, timeout: float = 10.0, silence: float = SILENCE
+    ) -> None:
         self._nc = connection
         self._timeout = timeout
+        # Requests allowed longer than `silence` are kept alive (see `keepalive`); the
+        # in-memory broker of unit tests has no inboxes, and no responder that dies.
+        self._kept_alive = (
+            KeptAlive(connection, silence) if isinstance(connection, NatsClient) else None
+        )
 
     async def request(
         self,
@@ -133,15 +141,27 @@ class Bus:
         timeout: float | None = None,
         headers: dict[str, str] | None = None,
     ) -> ReplyT:
-        """Send a command; return its typed reply or raise the `ServiceError` it carried."""
+        """Send a command; return its typed reply or raise the `ServiceError` it carried.
+        A request allowed more than the bus's `silence` fails sooner, 503, once its
+        responder has been silent that long (it stopped)."""
         subject = command.subject
         data = payload.model_dump_json(by_alias=True, context=BUS).encode()
         headers = self._outgoing(headers)
+        timeout = timeout or self._timeout
         started = time.perf_counter()
+        message: Reply
         try:
-            message = await self._nc.request(
-                subject, data, timeout=timeout or self._timeout, headers=headers
-            )
+            if self._kept_alive is not None and timeout > self._kept_alive.silence:
+                message = await self._kept_alive.request(
+                    subject, data, timeout=timeout, headers=headers
+                )
+            else:
+                message = await self._nc.request(subject, data, timeout=timeout, headers=headers)
+        except ResponderStopped as exc:
+            raise ServiceError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                f"the service answering {subject} stopped during the request",
+            ) from exc
         except nats.errors.NoRespondersError as exc:
             raise ServiceError(
                 ErrorCode.SERVICE_UNAVAILABLE, f"no service answers {subject}"

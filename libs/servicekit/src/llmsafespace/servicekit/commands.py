@@ -28,6 +28,7 @@ from nats.aio.subscription import Subscription
 from llmsafespace.contracts import Command
 
 from .bus import REFUSALS_ONLY, REPLY_HEADER, REQUEST_ID_HEADER, error_reply
+from .keepalive import KEEPALIVE_HEADER, Working
 
 log = structlog.get_logger()
 
@@ -114,6 +115,8 @@ class CommandServer:
         request_id = headers.get(REQUEST_ID_HEADER)
         if request_id:
             structlog.contextvars.bind_contextvars(request_id=request_id)  # this task's own
+        interval = headers.get(KEEPALIVE_HEADER)  # a long request: say it is being worked on
+        working = Working(self._nc, message.reply, interval) if interval and message.reply else None
         try:
             answered = await answer.handler(request)
             if headers.get(REPLY_HEADER) == REFUSALS_ONLY:  # sent with `Bus.start`: accepted
@@ -121,6 +124,9 @@ class CommandServer:
             reply = answered.model_dump_json(by_alias=True).encode()
         except Exception as exc:
             reply = json.dumps(error_reply(exc)).encode()
+        finally:
+            if working is not None:
+                working.stop()
         await self._reply(answer, message, reply)
 
     async def _reply(self, answer: Answer, message: Msg, reply: bytes) -> None:

@@ -333,6 +333,45 @@ async def test_http_without_a_credential_is_401(stack) -> None:
     assert wrong.status_code == 401
 
 
+async def test_http_behind_a_tls_proxy_still_reaches_its_own_api(stack, sandbox) -> None:
+    """A proxy that ends TLS says `X-Forwarded-Proto: https`; the tools still call this
+    gateway over the plain HTTP it listens on."""
+    call = {"name": "run_code", "arguments": {"code": "6 * 7", "sandbox_id": sandbox}}
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {stack.admin_key}",
+        "X-Forwarded-Proto": "https",
+    }
+    async with httpx.AsyncClient(timeout=60) as http:
+        answered = await http.post(_mcp_url(stack.api_url), json=request, headers=headers)
+    assert answered.status_code == 200, answered.text
+    data = answered.text.partition("data: ")[2]  # one `text/event-stream` event
+    result = json.loads(data)["result"]
+    assert not result.get("isError"), result
+    assert "42" in json.dumps(result["content"])
+
+
+async def test_http_with_a_body_over_the_limit_is_413_in_the_error_envelope(stack) -> None:
+    content = "x" * (4 * 1024 * 1024 + 1)
+    call = {"name": "write_file", "arguments": {"path": "/workspace/big", "content": content}}
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Authorization": f"Bearer {stack.admin_key}",
+    }
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: read to the limit
+        yield json.dumps(request).encode()
+
+    async with httpx.AsyncClient(timeout=60) as http:
+        declared = await http.post(_mcp_url(stack.api_url), json=request, headers=headers)
+        streamed = await http.post(_mcp_url(stack.api_url), content=chunked(), headers=headers)
+    for answered in (declared, streamed):
+        assert answered.status_code == 413, answered.text
+        assert answered.json()["error"]["code"] == "payload_too_large"
+
+
 async def test_stdio_with_a_bad_key_answers_tool_errors(stack) -> None:
     assert CLI is not None
     env = {"LLMSAFESPACE_API_URL": stack.api_url, "LLMSAFESPACE_API_KEY": "lsp_not-a-key"}

@@ -211,6 +211,8 @@ async def test_refusals_before_the_upgrade(stack, sandbox: str, second_user_key:
         ({"key": "lsp_not-a-key"}, 401),
         ({"cols": 0}, 400),
         ({"rows": 100000}, 400),
+        ({"cols": "\u00b2"}, 400),  # a digit to `str.isdigit`, not to int()
+        ({"rows": "\u0665"}, 400),  # ARABIC-INDIC FIVE: int() takes it, a size is ASCII
         ({"terminalId": "term-doesnotexist00"}, 404),
         ({"terminalId": "../etc"}, 404),
     ]

@@ -50,6 +50,7 @@ log = structlog.get_logger()
 CHECKSUM_HEADER = "x-content-sha256"  # optional: the client's sha256 of the upload
 STEP_TIMEOUT = 60.0  # seconds one chunk may take: a side that stops answering ends it then
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_BEYOND_ANY_FILE = 10**18  # what a longer number means (int() refuses over 4,300 digits)
 _TRUE = {"1", "true", "yes"}
 
 
@@ -162,6 +163,13 @@ async def _chunks(stream: AsyncIterator[bytes], size: int) -> AsyncIterator[byte
         yield bytes(buffer)
 
 
+def _position(digits: str) -> int | None:
+    """A range's number (None where it is absent); one past any file's size if longer."""
+    if digits == "":
+        return None
+    return int(digits) if len(digits) <= 18 else _BEYOND_ANY_FILE
+
+
 @dataclass(frozen=True)
 class ByteRange:
     """One `bytes=` range as asked: from `start`, `length` bytes (None: to the end), or
@@ -181,14 +189,14 @@ class ByteRange:
             raise ServiceError(
                 ErrorCode.INVALID_REQUEST, "only one bytes=start-end range is supported"
             )
-        start, end = match.groups()
-        if start == "":
-            return cls(suffix=int(end))
-        if end == "":
-            return cls(int(start))
-        if int(end) < int(start):
+        start, end = (_position(group) for group in match.groups())
+        if start is None:
+            return cls(suffix=end)
+        if end is None:
+            return cls(start)
+        if end < start:
             raise ServiceError(ErrorCode.INVALID_REQUEST, "the range ends before it starts")
-        return cls(int(start), int(end) - int(start) + 1)
+        return cls(start, end - start + 1)
 
     def within(self, size: int) -> "ByteRange":
         """A suffix range as a start in a file of `size` bytes (`-0` starts at the end:

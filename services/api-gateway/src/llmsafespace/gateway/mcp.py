@@ -16,7 +16,7 @@ from mcp.server import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from llmsafespace.contracts import ServiceError
 from llmsafespace.sdk import ClientConfig
@@ -24,10 +24,12 @@ from llmsafespace.sdk.mcp_server import build_server
 from llmsafespace.sdk.mcp_tools import SandboxSession
 
 from .auth import bearer_token, identify
+from .bodies import read_limited
 from .errors import error_response
 from .operation import ApiRoute, Operation
 
 PATH = "/mcp"
+MAX_BODY_BYTES = 4 * 1024 * 1024  # the MCP SDK's own bound, answered here in our envelope
 _OPERATION = Operation(
     "MCP (Model Context Protocol) over Streamable HTTP",
     "mcp",
@@ -45,7 +47,9 @@ class McpEndpoint:
     def __init__(self, api_prefix: str) -> None:
         self._api_prefix = api_prefix
         server = build_server(self._session_for)
-        self._manager = StreamableHTTPSessionManager(server, stateless=True)
+        self._manager = StreamableHTTPSessionManager(
+            server, stateless=True, max_request_body_size=MAX_BODY_BYTES
+        )
 
     def around(self, lifespan: Lifespan) -> Lifespan:
         """The app's lifespan with the MCP session manager running inside it."""
@@ -61,19 +65,33 @@ class McpEndpoint:
         connection = HTTPConnection(scope)
         try:
             await identify(connection, bearer_token(connection))
+            body = await read_limited(Request(scope, receive), MAX_BODY_BYTES)
         except ServiceError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        await self._manager.handle_request(scope, receive, send)
+        await self._manager.handle_request(scope, _replaying(body, receive), send)
 
     def route(self) -> ApiRoute:
         return ApiRoute("POST", PATH, self, _OPERATION)
 
     def _session_for(self, ctx: ServerRequestContext[Any, Any]) -> SandboxSession:
-        """The caller's session: their bearer, and this gateway's API as it was reached."""
+        """The caller's session: their bearer, and this gateway's API at the address it
+        listens on. Plain HTTP: the gateway serves no TLS (a proxy in front ends it, and
+        its `X-Forwarded-Proto`, which uvicorn applies to `request.url`, is not ours)."""
         request = ctx.request
         assert isinstance(request, Request), "the HTTP transport hands over its request"
         host, port = request.scope["server"]
         host = f"[{host}]" if ":" in host else host
-        api_url = f"{request.url.scheme}://{host}:{port}{self._api_prefix}"
+        api_url = f"http://{host}:{port}{self._api_prefix}"
         return SandboxSession(ClientConfig(api_url, bearer_token(request) or ""))
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for a request whose body was read already: the body, then what follows
+    (the client's disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay

@@ -68,6 +68,9 @@ def _invalid(message: str) -> TerminalError:
     return TerminalError(code="invalid_message", message=message)
 
 
+_SIZE = re.compile(r"[0-9]{1,6}")  # ASCII digits: `isdigit` takes "²", which int() refuses
+
+
 def _size(query: QueryParams) -> tuple[int, int]:
     """The initial `cols` and `rows` (80x24 when absent); 400 naming the bad one."""
     size = {"cols": 80, "rows": 24}
@@ -75,7 +78,7 @@ def _size(query: QueryParams) -> tuple[int, int]:
         raw = query.get(name)
         if raw is None:
             continue
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_TERMINAL_SIZE:
+        if not _SIZE.fullmatch(raw) or not 1 <= int(raw) <= MAX_TERMINAL_SIZE:
             raise ServiceError(
                 ErrorCode.INVALID_REQUEST,
                 f"{name} must be an integer in 1..{MAX_TERMINAL_SIZE}",

@@ -433,6 +433,42 @@ async def test_a_session_uses_the_sandbox_it_created(stack) -> None:
     assert ended["sandbox_id"] == created["sandbox_id"]
 
 
+async def test_a_session_keeps_the_sandbox_it_last_used_successfully(
+    stack, api: httpx.AsyncClient
+) -> None:
+    """A call becomes the session's default only once it succeeded: terminating another
+    sandbox, or a call that failed on one, leaves the default alone; terminating the
+    default clears it. A third sandbox of the caller's, outside the session, keeps
+    "the caller's only running one" from standing in for a forgotten default."""
+    assert CLI is not None
+    user = await api.post("/users", json={"username": f"mcp-{secrets.token_hex(4)}"})
+    assert user.status_code == 201, user.text
+    key = user.json()["apiKey"]
+    headers = {"Authorization": f"Bearer {key}"}
+    env = {"LLMSAFESPACE_API_URL": stack.api_url, "LLMSAFESPACE_API_KEY": key}
+    parameters = StdioServerParameters(command=CLI, args=["mcp"], env=env)
+    async with (
+        httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as own,
+        Client(stdio_client(parameters)) as client,
+    ):
+        first = _body(await client.call_tool("create_sandbox", {"timeout": 300}))["sandbox_id"]
+        second = _body(await client.call_tool("create_sandbox", {"timeout": 300}))["sandbox_id"]
+        outside = await own.post("/sandboxes", json={"timeout": 300})
+        assert outside.status_code == 201, outside.text
+        _body(await client.call_tool("run_code", {"code": "v = 'first'", "sandbox_id": first}))
+        _body(await client.call_tool("terminate_sandbox", {"sandbox_id": second}))
+        after_other_ended = _body(await client.call_tool("run_code", {"code": "v"}))
+        failed = await client.call_tool("run_code", {"code": "v", "sandbox_id": second})
+        after_failure = _body(await client.call_tool("run_code", {"code": "v"}))
+        ended = _body(await client.call_tool("terminate_sandbox", {}))
+        listed = _body(await client.call_tool("list_sandboxes", {}))
+        await own.delete(f"/sandboxes/{outside.json()['id']}")
+    assert after_other_ended["result"] == after_failure["result"] == "'first'"
+    assert _error_text(failed).startswith("sandbox_not_running: "), _error_text(failed)
+    assert ended["sandbox_id"] == first
+    assert listed["default_sandbox"] is None
+
+
 async def test_read_file_reads_a_large_file_from_its_beginning_a_part_at_a_time(
     connect: Connect, stack, sandbox
 ) -> None:
@@ -456,6 +492,27 @@ async def test_read_file_reads_a_large_file_from_its_beginning_a_part_at_a_time(
     assert "next_offset" not in last
     assert (past["content"], past["size"], past["truncated"]) == ("", 60_004, False)
     assert "length" in _error_text(small)
+
+
+async def test_read_file_parts_read_on_from_each_next_offset_join_up_to_the_exact_text(
+    connect: Connect, stack, sandbox
+) -> None:
+    """A part never ends inside a character, and a `length` smaller than one character
+    gives that whole character (it gave a replacement character and skipped the rest)."""
+    text = "ab😀é" * 3
+    file = {"path": "emoji.txt", "sandbox_id": sandbox}
+    parts: list[str] = []
+    offset: int | None = 0
+    async with connect(stack.admin_key) as client:
+        _body(await client.call_tool("write_file", {**file, "content": text}))
+        while offset is not None:
+            read = _body(
+                await client.call_tool("read_file", {**file, "length": 3, "offset": offset})
+            )
+            parts.append(read["content"])
+            offset = read.get("next_offset")
+    assert parts[:3] == ["ab", "😀", "éa"]
+    assert "".join(parts) == text
 
 
 async def test_a_run_the_platform_refuses_is_a_tool_error_with_its_code_and_message(

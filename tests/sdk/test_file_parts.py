@@ -1,13 +1,17 @@
 """`files.read_part`: a bounded read. It asks for a `Range` and holds at most the part,
-even from a server that ignores the range and sends the whole file; no stack needed."""
+even from a server that ignores the range and sends the whole file; and the `read_file`
+tool built on it. No stack needed."""
 
+import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from llmsafespace.sdk.config import ClientConfig
 from llmsafespace.sdk.files import AsyncFiles
+from llmsafespace.sdk.tools import SandboxTools
 from llmsafespace.sdk.transport import Transport
 
 PIECE = 64 * 1024
@@ -51,6 +55,13 @@ class Ranged:
         return httpx.Response(206, headers=headers, content=self.data[start:stop])
 
 
+@dataclass(frozen=True)
+class FilesOf:
+    """What `SandboxTools`' file tools use of a sandbox: its files."""
+
+    files: AsyncFiles
+
+
 def _files(handler: WholeFile | Ranged) -> AsyncFiles:
     config = ClientConfig("http://api.test/api/v1", "k")
     client = httpx.AsyncClient(
@@ -87,3 +98,19 @@ async def test_a_ranged_part_gives_the_files_size_and_past_the_end_is_empty() ->
 async def test_a_part_needs_a_length() -> None:
     with pytest.raises(ValueError, match="length"):
         await _files(Ranged(b"x")).read_part("/workspace/x", 0, 0)
+
+
+async def test_read_file_parts_read_on_from_each_next_offset_join_up_to_the_exact_text() -> None:
+    """A part never ends inside a character, and a limit smaller than one character gives
+    that whole character (it gave a replacement character and skipped the rest of it)."""
+    text = "ab😀é" * 3
+    tools = SandboxTools(FilesOf(_files(Ranged(text.encode()))), max_output_chars=3)
+    parts: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        call = {"path": "emoji.txt", "offset": offset}
+        read = json.loads(await tools.adispatch("read_file", call))
+        parts.append(read["content"])
+        offset = read.get("next_offset")
+    assert parts[:3] == ["ab", "😀", "éa"]
+    assert "".join(parts) == text

@@ -2,8 +2,8 @@
 JSON schema is what the model reads; validating against it is what refuses wrong types)
 and its implementation on the async SDK, with the caller's own credential."""
 
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -16,7 +16,7 @@ from .errors import LLMSafeSpaceError, NotFoundError, ValidationError, error_fro
 from .events import Error, Stderr, Stdout
 from .models import ExecutionResult
 from .streaming import AsyncExecutionStream
-from .tools import WORKSPACE, file_part_result, workspace_path
+from .tools import WORKSPACE, file_part_result, read_length, workspace_path
 
 MAX_OUTPUT_CHARS = 20_000
 MAX_FILE_BYTES = 20_000
@@ -29,8 +29,9 @@ SandboxId = Annotated[
     str | None,
     Field(
         description="The sandbox to use. Omit it to use the one this session created or "
-        "last used, where the server keeps sessions (stdio); else your only running "
-        "sandbox. With several running, name one: calls never guess between them."
+        "last used in a call that succeeded, where the server keeps sessions (stdio); else "
+        "your only running sandbox. With several running, name one: calls never guess "
+        "between them."
     ),
 ]
 Timeout = Annotated[
@@ -93,7 +94,9 @@ class ReadFile(Arguments):
         default=MAX_FILE_BYTES,
         ge=1,
         le=MAX_FILE_BYTES,
-        description=f"At most this many bytes (default and limit {MAX_FILE_BYTES}).",
+        description=f"At most this many bytes (default and limit {MAX_FILE_BYTES}). A part "
+        "never ends inside a character: one cut by the limit starts the next part instead, "
+        "and a length smaller than the first character gives that whole character.",
     )
     sandbox_id: SandboxId = None
 
@@ -155,7 +158,8 @@ TOOLS: tuple[ToolDefinition, ...] = (
         "read_file",
         f"Read a text file from the sandbox, from the beginning (or `offset`), at most "
         f"{MAX_FILE_BYTES} bytes a call. Returns the file's size; when more follows, "
-        "`truncated` is true and `next_offset` is where to continue.",
+        "`truncated` is true and `next_offset` is where to continue: the parts read on "
+        "from each `next_offset` join up to the exact text.",
         ReadFile,
     ),
     ToolDefinition(
@@ -181,8 +185,9 @@ TOOLS: tuple[ToolDefinition, ...] = (
 
 class SandboxSession:
     """One MCP session's view of the platform: the caller's credential and the sandbox
-    the session uses when a call names none (the last one it created or used). Over
-    Streamable HTTP each request is a session of its own (the gateway keeps none)."""
+    the session uses when a call names none (the last one it created or used in a call
+    that succeeded). Over Streamable HTTP each request is a session of its own (the
+    gateway keeps none)."""
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
@@ -195,8 +200,16 @@ class SandboxSession:
             sandbox = await AsyncSandbox.connect(identifier, **self._credential())
         except NotFoundError as exc:
             raise NotFoundError(f"no such sandbox: {identifier}", code="not_found") from exc
-        self.default_sandbox = sandbox.id
         return sandbox
+
+    @asynccontextmanager
+    async def _using(self, sandbox_id: str | None) -> AsyncIterator[AsyncSandbox]:
+        """`sandbox(sandbox_id)` for one call, made the session's default once the call
+        succeeded: `connect` does not check the status, so a call that failed (say on a
+        terminated sandbox) must not leave later calls going to it."""
+        async with _closing(await self.sandbox(sandbox_id)) as sandbox:
+            yield sandbox
+        self.default_sandbox = sandbox.id
 
     async def _only_running(self) -> str:
         """The caller's one running sandbox; none, or several, is an error saying what to do
@@ -233,7 +246,7 @@ class SandboxSession:
     ) -> ExecutionResult:
         """Streamed, so output can be relayed as it happens; if the caller is cancelled
         the execution is cancelled too."""
-        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+        async with self._using(args.sandbox_id) as sandbox:
             if isinstance(args, RunCode):
                 stream = sandbox.stream_code(args.code, timeout=args.timeout)
             else:
@@ -242,19 +255,19 @@ class SandboxSession:
 
     async def read_file(self, args: ReadFile) -> dict[str, Any]:
         path = workspace_path(args.path)
-        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
-            part = await sandbox.files.read_part(path, args.offset, args.length)
-        return file_part_result(path, part)
+        async with self._using(args.sandbox_id) as sandbox:
+            part = await sandbox.files.read_part(path, args.offset, read_length(args.length))
+        return file_part_result(path, part, args.length)
 
     async def write_file(self, args: WriteFile) -> dict[str, Any]:
         path = workspace_path(args.path)
-        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+        async with self._using(args.sandbox_id) as sandbox:
             written = await sandbox.files.write(path, args.content)
         return {"path": path, "size": written.size}
 
     async def list_files(self, args: ListFiles) -> dict[str, Any]:
         path = workspace_path(args.path)
-        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+        async with self._using(args.sandbox_id) as sandbox:
             entries = await sandbox.files.list(path)
         return {
             "path": path,
@@ -268,7 +281,7 @@ class SandboxSession:
     ) -> ExecutionResult:
         """Streamed like `execute`: the installer's output is relayed as it comes, and a
         cancelled caller cancels the install."""
-        async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
+        async with self._using(args.sandbox_id) as sandbox:
             stream = await sandbox.stream_install(args.packages, manager=args.manager)
             return await _followed(sandbox, stream, on_output)
 
@@ -288,6 +301,8 @@ class SandboxSession:
         }
 
     async def terminate(self, args: TerminateSandbox) -> dict[str, Any]:
+        """Not `_using`: a terminated sandbox never becomes the default, and terminating
+        another one leaves the default alone."""
         async with _closing(await self.sandbox(args.sandbox_id)) as sandbox:
             info = await sandbox.terminate()
         if self.default_sandbox == sandbox.id:

@@ -17,6 +17,7 @@ from .files import FilePart
 from .models import ExecutionResult
 
 WORKSPACE = "/workspace"
+MAX_CHARACTER_BYTES = 4  # the longest UTF-8 character
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class ToolSpec:
     parameters: dict[str, Any]
     method: str  # the sandbox method it calls (dotted for `files.read_part` and the like)
     arguments: tuple[str, ...]  # the JSON arguments passed on: required ones positionally
-    bounded_by: str | None = None  # the keyword the tools' `max_output_chars` is passed as
+    bounded_by: str | None = None  # the keyword `read_length(max_output_chars)` is passed as
 
 
 _TIMEOUT = {"type": "number", "description": "Seconds before the run is stopped (default 30)."}
@@ -79,7 +80,8 @@ TOOL_SPECS: tuple[ToolSpec, ...] = (
             "the beginning), at most 20,000 bytes. Relative paths are under /workspace. "
             "Returns the part as `content` (UTF-8; undecodable bytes replaced), the file's "
             "`size` in bytes, and `truncated`; when more follows, `next_offset` is the "
-            "offset to read on from."
+            "offset to read on from. A part never ends inside a character, so the parts "
+            "read on from each `next_offset` join up to the exact text."
         ),
         parameters={
             "type": "object",
@@ -132,8 +134,10 @@ class SandboxTools:
     `adispatch`). `run_code` / `run_command` answer a JSON object with `stdout`, `stderr`,
     `exit_code`, `status`, `result` and `error`; `read_file` one with `path`, `size`,
     `offset`, `content` and `truncated` (and `next_offset` when more follows: at most
-    `max_output_chars` bytes a call); `write_file` one with `path` and `size`. A call that itself
-    failed (unknown tool, bad arguments, an API error) answers `{"error": {...}}`."""
+    `max_output_chars` bytes a call, never ending inside a character, though one whole
+    character if `max_output_chars` is smaller); `write_file` one with `path` and `size`.
+    A call that itself failed (unknown tool, bad arguments, an API error) answers
+    `{"error": {...}}`."""
 
     def __init__(self, sandbox: Any, *, max_output_chars: int = 20_000) -> None:
         self.sandbox = sandbox
@@ -232,7 +236,7 @@ class SandboxTools:
             args["path"] = path = workspace_path(args["path"])
         positional = [args.pop(argument) for argument in required]
         if spec.bounded_by is not None:
-            args[spec.bounded_by] = self.max_output_chars
+            args[spec.bounded_by] = read_length(self.max_output_chars)
         target: Any = self.sandbox
         for part in spec.method.split("."):
             target = getattr(target, part)
@@ -243,7 +247,7 @@ class SandboxTools:
         limit = self.max_output_chars
         if isinstance(result, FilePart):
             assert path is not None
-            return json.dumps(file_part_result(path, result))
+            return json.dumps(file_part_result(path, result, limit))
         if isinstance(result, FileWritten):
             return json.dumps({"path": path, "size": result.size})
         return json.dumps(
@@ -268,9 +272,16 @@ def workspace_path(path: str) -> str:
     return posixpath.normpath(posixpath.join(WORKSPACE, path))
 
 
-def file_part_result(path: str, part: FilePart) -> dict[str, Any]:
-    """What `read_file` answers for a part of a file: its text, and where to read on."""
-    text, used = _decoded(part.data, final=part.end >= part.size)
+def read_length(length: int) -> int:
+    """How many bytes to read for a `read_file` part of at most `length`: at least one
+    character's worth, so a part whose `length` is smaller than a character can be it."""
+    return max(length, MAX_CHARACTER_BYTES)
+
+
+def file_part_result(path: str, part: FilePart, length: int) -> dict[str, Any]:
+    """What `read_file` answers for a part of a file (read with `read_length(length)`):
+    its text, and where to read on."""
+    text, used = _decoded(part, length)
     end = part.offset + used
     body: dict[str, Any] = {
         "path": path,
@@ -288,12 +299,26 @@ def file_part_result(path: str, part: FilePart) -> dict[str, Any]:
     return body
 
 
-def _decoded(data: bytes, *, final: bool) -> tuple[str, int]:
-    """`data` as UTF-8 (bad bytes replaced) and how many bytes that text is: a character
-    cut off at the end is left for the next read, unless the file ends there."""
+def _decoded(part: FilePart, length: int) -> tuple[str, int]:
+    """The part's first `length` bytes as UTF-8 (bad bytes replaced), and how many bytes
+    that text is. A character cut off at the end is left for the next part, so parts read
+    on from one another decode as the whole file does; when the cut character is all there
+    is (`length` is smaller than it), the text is that whole character, read past `length`."""
+    text, used = _whole_characters(part, length)
+    if used == 0 and part.data:
+        text, used = _whole_characters(part, _character_length(part.data[0]))
+    return text, used
+
+
+def _whole_characters(part: FilePart, length: int) -> tuple[str, int]:
+    """The part's first `length` bytes decoded but for a character cut off at their end
+    (unless the file ends there), and how many bytes that text is."""
+    data = part.data[:length]
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    text = decoder.decode(data, final=final)
-    pending = len(decoder.getstate()[0])
-    if pending == len(data) and data:  # nothing but a cut character: show it as it is
-        return data.decode("utf-8", errors="replace"), len(data)
-    return text, len(data) - pending
+    text = decoder.decode(data, final=part.offset + len(data) >= part.size)
+    return text, len(data) - len(decoder.getstate()[0])
+
+
+def _character_length(lead: int) -> int:
+    """The bytes of the UTF-8 character that `lead` (a multi-byte lead byte) starts."""
+    return 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4

@@ -184,6 +184,30 @@ async def test_a_call_on_an_auto_resume_sandbox_resumes_it(api: httpx.AsyncClien
     await api.delete(f"/sandboxes/{sandbox_id}")
 
 
+async def test_concurrent_pauses_resumes_and_auto_resumed_calls_all_succeed(
+    api: httpx.AsyncClient,
+) -> None:
+    """One pause or resume of a sandbox at a time: the others wait, find it done and are
+    answered as it is (they lost the row's race with a 409, and so did auto-resumed
+    calls)."""
+    sandbox_id = await _create(api, autoResume=True)
+    assert (await _run(api, sandbox_id, "kept = 41")).status_code == 200
+
+    async def all_at_once(action: str) -> list[httpx.Response]:
+        calls = (api.post(f"/sandboxes/{sandbox_id}/{action}") for _ in range(3))
+        return await asyncio.gather(*calls)
+
+    for answered in await all_at_once("pause"):
+        assert answered.json().get("status") == "paused", answered.text
+    runs = await asyncio.gather(*(_run(api, sandbox_id, "kept + 1") for _ in range(6)))
+    for run in runs:
+        assert (run.status_code, run.json().get("result")) == (200, "42"), run.text
+    assert (await api.post(f"/sandboxes/{sandbox_id}/pause")).status_code == 200
+    for answered in await all_at_once("resume"):
+        assert answered.json().get("status") == "running", answered.text
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
 async def test_sockets_on_a_paused_sandbox_say_so_or_resume_it(
     stack: Stack, api: httpx.AsyncClient
 ) -> None:

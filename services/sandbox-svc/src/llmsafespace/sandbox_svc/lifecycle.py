@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import structlog
 
@@ -70,6 +71,8 @@ class Lifecycle:
         self._max_paused_timeout = max_paused_timeout
         self._snapshots = snapshots
         self._templates = templates
+        self._moves: dict[str, asyncio.Lock] = {}  # see `_moving`
+        self._waiting: dict[str, int] = {}  # callers holding or awaiting each of `_moves`
         self._by_snapshot = (
             None
             if isinstance(driver, Pauses) or snapshots is None
@@ -279,6 +282,21 @@ class Lifecycle:
         log.info("sandbox_ended", sandbox_id=sandbox.id, status=status, reason=reason)
         return ended
 
+    @contextlib.asynccontextmanager
+    async def _moving(self, sandbox_id: str) -> AsyncIterator[None]:
+        """One pause or resume of a sandbox at a time in this instance: a second waits,
+        then finds it moved and is answered as it is (concurrent `autoResume` calls
+        included), instead of losing the row's race with a 409."""
+        lock = self._moves.setdefault(sandbox_id, asyncio.Lock())
+        self._waiting[sandbox_id] = self._waiting.get(sandbox_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[sandbox_id] -= 1
+            if not self._waiting[sandbox_id]:
+                del self._waiting[sandbox_id], self._moves[sandbox_id]
+
     def _pausing_driver(self) -> Pauses | PauseBySnapshot:
         """The driver's freezer, or pause by snapshot where it cannot freeze."""
         if isinstance(self._driver, Pauses):
@@ -293,13 +311,17 @@ class Lifecycle:
         """Freeze a running sandbox (processes and memory kept) and stop its lifetime clock;
         where the driver cannot freeze, keep its workspace and let its runtime go. A
         paused one is answered as it is."""
+        async with self._moving(ref.sandbox_id):
+            return await self._pause(ref)
+
+    async def _pause(self, ref: SandboxRef) -> Sandbox:
         sandbox = await self.get(ref)
         driver = self._pausing_driver()
         if sandbox.status is SandboxStatus.PAUSED:
             return sandbox
         paused = await self._store.pause(sandbox, self._quota(ref.caller))
-        if paused is None:
-            raise not_running(sandbox)
+        if paused is None:  # it moved meanwhile (another replica's pause: answered as is)
+            return _as_it_is(await self.get(ref), SandboxStatus.PAUSED)
         runtime_id = await self._store.runtime_id(sandbox.id)
         try:
             if isinstance(driver, PauseBySnapshot):
@@ -328,13 +350,17 @@ class Lifecycle:
         expiry moves by the time it spent paused. Paused by snapshot, it gets a new
         runtime with its workspace restored (`memoryKept` false). A running one is
         answered as it is."""
+        async with self._moving(ref.sandbox_id):
+            return await self._resume(ref)
+
+    async def _resume(self, ref: SandboxRef) -> Sandbox:
         sandbox = await self.get(ref)
         driver = self._pausing_driver()
         if sandbox.status is SandboxStatus.RUNNING:
             return sandbox
         resumed = await self._store.unpause(sandbox, self._quota(ref.caller))
-        if resumed is None:
-            raise not_running(sandbox)
+        if resumed is None:  # it moved meanwhile (another replica's resume: answered as is)
+            return _as_it_is(await self.get(ref), SandboxStatus.RUNNING)
         if isinstance(driver, PauseBySnapshot):
             restored = await driver.resume(resumed)
             if restored is None:  # ended meanwhile
@@ -385,6 +411,13 @@ class Lifecycle:
             endpoint=info["endpoint"],
             token=info["token"],
         )
+
+
+def _as_it_is(sandbox: Sandbox, wanted: SandboxStatus) -> Sandbox:
+    """A sandbox another call moved to `wanted` meanwhile; else its refusal."""
+    if sandbox.status is not wanted:
+        raise not_running(sandbox)
+    return sandbox
 
 
 def not_running(sandbox: Sandbox) -> ServiceError:

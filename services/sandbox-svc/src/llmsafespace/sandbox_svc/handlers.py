@@ -85,7 +85,8 @@ def create_router(
 
     @handles(router, commands.SNAPSHOT_CREATE, max_workers=max_workers)
     async def snapshot(command: CreateSnapshot) -> Snapshot:
-        return await snapshots.create(command)
+        async with lifecycle.moving(command.sandbox_id):
+            return await snapshots.create(command)
 
     @handles(router, commands.SNAPSHOT_GET, max_workers=max_workers)
     async def get_snapshot(ref: SnapshotRef) -> Snapshot:

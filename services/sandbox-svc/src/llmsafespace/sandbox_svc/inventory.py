@@ -20,8 +20,9 @@ from llmsafespace.contracts import (
 )
 from llmsafespace.runtime import Driver
 
-from .lifecycle import Lifecycle, not_running
+from .lifecycle import Lifecycle
 from .quota import Quota
+from .refusals import not_running
 from .store import SandboxStore
 
 

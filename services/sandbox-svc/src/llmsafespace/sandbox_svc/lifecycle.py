@@ -38,12 +38,13 @@ from .exec_prepare import prepare_exec
 from .metrics import CREATE_SECONDS, CREATIONS, HitRatio
 from .pause_by_snapshot import PauseBySnapshot
 from .quota import Quota
+from .refusals import ended_while_created, not_running
 from .runtime_spec import runtime_spec
 from .snapshot_store import StoredSnapshot
 from .snapshots import Snapshots
 from .store import SandboxStore, Started
 from .template_store import TemplateStore
-from .warm_handover import WarmHandover, ended_while_created
+from .warm_handover import WarmHandover
 
 log = structlog.get_logger()
 
@@ -71,7 +72,7 @@ class Lifecycle:
         self._max_paused_timeout = max_paused_timeout
         self._snapshots = snapshots
         self._templates = templates
-        self._moves: dict[str, asyncio.Lock] = {}  # see `_moving`
+        self._moves: dict[str, asyncio.Lock] = {}  # see `moving`
         self._waiting: dict[str, int] = {}  # callers holding or awaiting each of `_moves`
         self._by_snapshot = (
             None
@@ -199,11 +200,10 @@ class Lifecycle:
             await self._snapshots.restore(source, endpoint, token)
         except (DriverError, OSError, ChunkStoreError) as exc:
             await self._driver.destroy(RuntimeId(sandbox_id))
-            if not await self._fail(sandbox_id, f"restoring snapshot {source.public.id} failed"):
+            refusal = await self._snapshots.restore_refusal(source.public.id)
+            if not await self._fail(sandbox_id, refusal.message):
                 raise ended_while_created(sandbox_id) from exc  # its end broke the restore
-            raise ServiceError(
-                ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {source.public.id} failed"
-            ) from exc
+            raise refusal from exc
         log.info("snapshot_restored", snapshot_id=source.public.id)
 
     async def _cold_create(
@@ -283,10 +283,12 @@ class Lifecycle:
         return ended
 
     @contextlib.asynccontextmanager
-    async def _moving(self, sandbox_id: str) -> AsyncIterator[None]:
-        """One pause or resume of a sandbox at a time in this instance: a second waits,
-        then finds it moved and is answered as it is (concurrent `autoResume` calls
-        included), instead of losing the row's race with a 409."""
+    async def moving(self, sandbox_id: str) -> AsyncIterator[None]:
+        """One pause, resume or snapshot of a sandbox at a time in this instance: a second
+        pause or resume waits, then finds it moved and is answered as it is (concurrent
+        `autoResume` calls included) instead of losing the row's race with a 409; a pause
+        waits for a snapshot being taken (which froze under it, and failed a minute later
+        when its transfer timed out), and a snapshot after a pause is refused at once."""
         lock = self._moves.setdefault(sandbox_id, asyncio.Lock())
         self._waiting[sandbox_id] = self._waiting.get(sandbox_id, 0) + 1
         try:
@@ -311,7 +313,7 @@ class Lifecycle:
         """Freeze a running sandbox (processes and memory kept) and stop its lifetime clock;
         where the driver cannot freeze, keep its workspace and let its runtime go. A
         paused one is answered as it is."""
-        async with self._moving(ref.sandbox_id):
+        async with self.moving(ref.sandbox_id):
             return await self._pause(ref)
 
     async def _pause(self, ref: SandboxRef) -> Sandbox:
@@ -350,7 +352,7 @@ class Lifecycle:
         expiry moves by the time it spent paused. Paused by snapshot, it gets a new
         runtime with its workspace restored (`memoryKept` false). A running one is
         answered as it is."""
-        async with self._moving(ref.sandbox_id):
+        async with self.moving(ref.sandbox_id):
             return await self._resume(ref)
 
     async def _resume(self, ref: SandboxRef) -> Sandbox:
@@ -418,17 +420,6 @@ def _as_it_is(sandbox: Sandbox, wanted: SandboxStatus) -> Sandbox:
     if sandbox.status is not wanted:
         raise not_running(sandbox)
     return sandbox
-
-
-def not_running(sandbox: Sandbox) -> ServiceError:
-    """The refusal of a call that needs the sandbox running: `sandbox_paused` (409) for a
-    paused one, as every call on it says, else `sandbox_not_running`."""
-    paused = sandbox.status is SandboxStatus.PAUSED
-    return ServiceError(
-        ErrorCode.SANDBOX_PAUSED if paused else ErrorCode.SANDBOX_NOT_RUNNING,
-        f"sandbox {sandbox.id} is {sandbox.status}",
-        {"status": sandbox.status},
-    )
 
 
 def _driver_error(exc: DriverError) -> ServiceError:

@@ -43,6 +43,7 @@ from llmsafespace.servicekit import Bus, locks
 
 from .chunks import ChunkStore, ChunkStoreError, digest
 from .quota import SnapshotQuota
+from .refusals import not_running
 from .snapshot_store import SnapshotStore, StoredSnapshot
 from .store import SandboxStore
 
@@ -108,19 +109,21 @@ class Snapshots:
             raise ServiceError(ErrorCode.NOT_FOUND, f"sandbox {command.sandbox_id} not found")
         info = await self._sandboxes.connection_info(sandbox.id)
         if info is None or info["status"] != SandboxStatus.RUNNING or not info["endpoint"]:
-            code = (
-                ErrorCode.SANDBOX_PAUSED
-                if sandbox.status is SandboxStatus.PAUSED
-                else ErrorCode.SANDBOX_NOT_RUNNING
+            raise not_running(sandbox)
+        try:
+            saved = await self._take(
+                sandbox,
+                command.request.name,
+                info["endpoint"],
+                info["token"],
+                None if caller.role is Role.ADMIN else self._quota,
             )
-            raise ServiceError(code, f"sandbox {sandbox.id} is {sandbox.status}")
-        saved = await self._take(
-            sandbox,
-            command.request.name,
-            info["endpoint"],
-            info["token"],
-            None if caller.role is Role.ADMIN else self._quota,
-        )
+        except ServiceError as exc:
+            if exc.code is ErrorCode.SANDBOX_NOT_RUNNING:  # say how, once the row does
+                now = await self._sandboxes.get(sandbox.id) or sandbox
+                if now.status is not SandboxStatus.RUNNING:
+                    raise not_running(now, "during the snapshot") from exc
+            raise
         return saved.public
 
     async def take_internal(self, sandbox: Sandbox, endpoint: str, token: str) -> str:
@@ -211,7 +214,11 @@ class Snapshots:
                     capture.chunks.append(name)
             finally:
                 await client.close()
-        except (DriverError, ChunkStoreError) as exc:
+        except DriverError as exc:  # the sandbox's agent went: deleted, expired or died
+            raise ServiceError(
+                ErrorCode.SANDBOX_NOT_RUNNING, f"the sandbox stopped during the snapshot: {exc}"
+            ) from exc
+        except ChunkStoreError as exc:
             raise ServiceError(ErrorCode.RUNTIME_UNAVAILABLE, f"snapshot failed: {exc}") from exc
 
     async def _sweep(self, chunks: list[str]) -> None:
@@ -321,10 +328,19 @@ class Snapshots:
         try:
             await self.restore(source, command.endpoint, command.token)
         except (DriverError, OSError, ChunkStoreError) as exc:
-            raise ServiceError(
-                ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {command.snapshot_id} failed"
-            ) from exc
+            raise await self.restore_refusal(command.snapshot_id) from exc
         return source.public
+
+    async def restore_refusal(self, snapshot_id: str) -> ServiceError:
+        """Why a restore failed, for its caller: 409 when the snapshot was deleted
+        meanwhile (its chunks went with it), else 503 (the runtime or the chunk store)."""
+        if await self._snapshots.get(snapshot_id) is None:
+            return ServiceError(
+                ErrorCode.CONFLICT, f"snapshot {snapshot_id} was deleted during the restore"
+            )
+        return ServiceError(
+            ErrorCode.RUNTIME_UNAVAILABLE, f"restoring snapshot {snapshot_id} failed"
+        )
 
     async def restore(self, snapshot: StoredSnapshot, endpoint: str, token: str) -> None:
         """Stream the snapshot's workspace into a new sandbox's `/workspace`."""

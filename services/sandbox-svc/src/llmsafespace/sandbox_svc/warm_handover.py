@@ -8,7 +8,6 @@ from llmsafespace.contracts import (
     ClaimResult,
     ClaimWarmSandbox,
     CreateSandbox,
-    ErrorCode,
     ReleaseWarmClaim,
     Sandbox,
     SandboxEventName,
@@ -19,17 +18,10 @@ from llmsafespace.contracts import (
 from llmsafespace.servicekit import Bus
 
 from .exec_prepare import prepare_exec
+from .refusals import ended_while_created
 from .store import SandboxStore, Started
 
 log = structlog.get_logger()
-
-
-def ended_while_created(sandbox_id: str) -> ServiceError:
-    """The refusal of a create whose sandbox ended (deleted, expired) before it ran, on a
-    warm runtime or a cold one."""
-    return ServiceError(
-        ErrorCode.SANDBOX_NOT_RUNNING, f"sandbox {sandbox_id} ended while being created"
-    )
 
 
 class WarmHandover:

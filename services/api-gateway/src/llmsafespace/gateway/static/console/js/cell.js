@@ -2,6 +2,7 @@
 // shows output as it arrives, with rich results (`display` messages) inline.
 import { socket } from "./api.js";
 import { fill, h } from "./dom.js";
+import { markdown } from "./markdown.js";
 
 const IMAGES = ["image/png", "image/jpeg", "image/gif"];
 const RESUME_ATTEMPTS = 3;
@@ -11,8 +12,10 @@ function executionId() {
   return `exec-${Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** One MIME bundle as an element: images as data: URLs, SVG as an image (its scripts do
- * not run), HTML in a sandboxed frame without scripts, else the plain text. */
+/** One MIME bundle as an element, in its richest form (text/plain, the repr, is always
+ * there): images as data: URLs, SVG as an image (its scripts do not run), HTML in a
+ * sandboxed frame without scripts, Markdown as text with its structure (never as HTML),
+ * JSON pretty-printed, else the plain text. */
 export function richResult(data) {
   const image = IMAGES.find((type) => data[type]);
   if (image) return h("img", { src: `data:${image};base64,${data[image]}`, alt: data["text/plain"] || "image" });
@@ -23,8 +26,11 @@ export function richResult(data) {
   if (data["text/html"]) {
     return h("iframe", { sandbox: "", srcdoc: data["text/html"], title: "HTML result" });
   }
-  const text = data["text/plain"] ?? data["text/markdown"] ?? JSON.stringify(data["application/json"] ?? data);
-  return h("pre", { class: "result" }, text);
+  if (data["text/markdown"]) return markdown(data["text/markdown"]);
+  if ("application/json" in data) {
+    return h("pre", { class: "result json" }, JSON.stringify(data["application/json"], null, 2));
+  }
+  return h("pre", { class: "result" }, data["text/plain"] ?? JSON.stringify(data));
 }
 
 /** The language a sandbox's interpreter speaks, and a first line in it. */

@@ -48,6 +48,7 @@ export function filesSection(sandboxId) {
       fill(rows, entries.length ? entries.map(entry) : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "Empty.")));
       if (listing.truncated) rows.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "(more not shown)")));
     } catch (error) {
+      where.value = current; // still the directory listed, where an upload goes
       fill(problem, errorBox(error));
     }
   }

@@ -1,9 +1,12 @@
-// Sandboxes: the caller's live list (status, runtime, age, CPU, memory), create, terminate.
+// Sandboxes: every live one of the caller's (status, runtime, age, CPU, memory), the newest
+// ended ones on request; create, terminate.
 import { call } from "./api.js";
 import { age, bytes, errorBox, fill, h, statusBadge } from "./dom.js";
 
 const REFRESH_MS = 3000;
-const LIVE = new Set(["creating", "running", "pending"]);
+export const LIVE = ["creating", "running", "paused"];
+const ENDED = ["terminated", "failed"];
+const PAGE = 100; // the most GET /sandboxes answers at once
 
 /** A terminate button that asks for a second click first. */
 export function terminateButton(sandboxId, onDone) {
@@ -44,6 +47,37 @@ export function memory(report) {
   if (!report || report.memoryBytes === null || report.memoryBytes === undefined) return "–";
   const limit = report.memoryLimitBytes ? ` / ${bytes(report.memoryLimitBytes)}` : "";
   return bytes(report.memoryBytes) + limit;
+}
+
+/** Every sandbox with `status`, page after page: all of them, however many newer ones
+ * there are in other states. */
+async function everyWith(status) {
+  const found = [];
+  let total = Infinity;
+  while (found.length < total) {
+    const query = { status, limit: PAGE, offset: found.length };
+    const { sandboxes, pagination } = await call("GET", "/sandboxes", { query });
+    if (!sandboxes.length) break; // fewer than counted: some ended meanwhile
+    found.push(...sandboxes);
+    total = pagination.total;
+  }
+  return found;
+}
+
+/** The newest PAGE ended sandboxes (not all: they only accumulate), and how many ended. */
+async function newestEnded() {
+  const pages = await Promise.all(ENDED.map((status) => call("GET", "/sandboxes", { query: { status, limit: PAGE } })));
+  return {
+    sandboxes: newestFirst(pages.flatMap((page) => page.sandboxes)).slice(0, PAGE),
+    total: pages.reduce((sum, page) => sum + page.pagination.total, 0),
+  };
+}
+
+/** One row a sandbox (one that changed state between two requests is in both answers),
+ * newest first. */
+function newestFirst(sandboxes) {
+  const unique = [...new Map(sandboxes.map((s) => [s.id, s])).values()];
+  return unique.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
 }
 
 async function createForm(problem) {
@@ -88,11 +122,12 @@ export async function sandboxesPage(container) {
   const rows = h("tbody");
   const listProblem = h("div");
   const showEnded = h("input", { type: "checkbox", name: "ended" });
+  const endedNote = h("span", { id: "ended-note", class: "muted" });
   fill(container,
     h("h1", {}, "Sandboxes"),
     await createForm(problem),
     problem,
-    h("div", { class: "row" }, h("label", { class: "checkbox" }, showEnded, "Show ended")),
+    h("div", { class: "row" }, h("label", { class: "checkbox" }, showEnded, "Show ended"), endedNote),
     listProblem,
     h("table", { id: "sandboxes" },
       h("thead", {}, h("tr", {},
@@ -113,7 +148,7 @@ export async function sandboxesPage(container) {
     fill(cells[3], age(sandbox.createdAt));
     fill(cells[4], cpu(report));
     fill(cells[5], memory(report));
-    if (!LIVE.has(sandbox.status)) fill(cells[6]);
+    if (!LIVE.includes(sandbox.status)) fill(cells[6]);
     else if (!cells[6].firstChild) {
       fill(cells[6], terminateButton(sandbox.id,
         (error) => (error ? fill(listProblem, errorBox(error)) : refresh())));
@@ -124,13 +159,19 @@ export async function sandboxesPage(container) {
   async function refresh() {
     clearTimeout(timer);
     try {
-      const { sandboxes } = await call("GET", "/sandboxes", { query: { limit: 100 } });
-      const shown = sandboxes.filter((s) => showEnded.checked || LIVE.has(s.status));
+      const [live, ended] = await Promise.all([
+        Promise.all(LIVE.map(everyWith)),
+        showEnded.checked ? newestEnded() : null,
+      ]);
+      const shown = newestFirst([...live.flat(), ...(ended?.sandboxes ?? [])]);
       const reports = await Promise.all(shown.map((s) => (s.status === "running"
         ? call("GET", `/sandboxes/${s.id}/status`).catch(() => null)
         : null)));
       if (stopped) return;
       fill(listProblem);
+      fill(endedNote, ended && ended.total > ended.sandboxes.length
+        ? `Showing the newest ${ended.sandboxes.length} of ${ended.total} ended sandboxes.`
+        : null);
       const kept = new Map();
       shown.forEach((sandbox, i) => kept.set(sandbox.id, row(sandbox, reports[i])));
       for (const [id, element] of known) if (!kept.has(id)) element.remove();

@@ -18,6 +18,9 @@ from llmsafespace.contracts import (
     Caller,
     CancelExecution,
     ErrorCode,
+    FileInfo,
+    FileListing,
+    ListFiles,
     Resources,
     Role,
     Sandbox,
@@ -298,3 +301,32 @@ async def test_on_the_test_broker_a_request_its_admit_refuses_is_refused_too() -
         with pytest.raises(ServiceError) as refused:
             await bus.request(commands.SANDBOX_GET, _ref("sb-aaaaaaaaaaaa"))
     assert refused.value.code is ErrorCode.RATE_LIMITED
+
+
+async def test_a_reply_larger_than_the_bus_carries_is_answered_with_an_error_at_once(
+    connection: NatsClient,
+) -> None:
+    """nats-py refuses to publish it: the caller used to wait out its timeout (a 504)."""
+    entry = FileInfo(
+        path="/workspace/" + "a" * 200,
+        name="a" * 200,
+        size=0,
+        is_directory=False,
+        modified_at=NOW,
+        created_at=NOW,
+        mode="0644",
+    )
+
+    async def huge(command: ListFiles) -> FileListing:
+        return FileListing(path=command.path, files=[entry] * 5000)
+
+    router = Router()
+    handles(router, commands.EXEC_FILES_LIST)(huge)
+    server = CommandServer(connection)
+    await server.start(router.answers)
+    command = ListFiles(caller=CALLER, sandbox_id="sb-aaaaaaaaaaaa", path="/workspace")
+    with pytest.raises(ServiceError) as refused:
+        await Bus(connection).request(commands.EXEC_FILES_LIST, command, timeout=5)
+    assert refused.value.code is ErrorCode.INTERNAL_ERROR
+    assert "larger than the bus carries" in refused.value.message
+    await server.drain(timeout=5)

@@ -8,7 +8,8 @@ once (`model_validate_json`), calls the handler and publishes its reply. Every
 execution crosses one command, so that difference was a tenth of the server's CPU per
 execution. What FastStream's middlewares did is done the same way here: the request id
 a command carries is bound to the log context, and every exception is answered with
-its error envelope (`error_reply`).
+its error envelope (`error_reply`); so is a reply larger than the bus carries, which
+nats-py refuses to publish.
 
 Events and broadcasts (`hears`) stay FastStream subscribers, and unit tests answer
 commands on FastStream's in-memory test broker (`include_commands`).
@@ -25,7 +26,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from llmsafespace.contracts import Command
+from llmsafespace.contracts import Command, ErrorCode, ServiceError
 
 from .bus import REFUSALS_ONLY, REPLY_HEADER, REQUEST_ID_HEADER, error_reply
 from .keepalive import KEEPALIVE_HEADER, Working
@@ -132,7 +133,19 @@ class CommandServer:
     async def _reply(self, answer: Answer, message: Msg, reply: bytes) -> None:
         if not message.reply:
             return
+        if len(reply) > self._nc.max_payload:  # refused by nats-py, it left the caller waiting
+            reply = self._too_large(answer, len(reply))
         try:
             await self._nc.publish(message.reply, reply)
         except Exception as exc:  # the connection is gone: the caller times out
             log.warning("reply_not_sent", subject=answer.command.subject, error=str(exc))
+
+    def _too_large(self, answer: Answer, size: int) -> bytes:
+        """The error envelope sent instead of a reply larger than the bus carries."""
+        subject, limit = answer.command.subject, self._nc.max_payload
+        log.error("reply_too_large", subject=subject, size=size, max_payload=limit)
+        error = ServiceError(
+            ErrorCode.INTERNAL_ERROR,
+            f"the reply to {subject} ({size} bytes) is larger than the bus carries ({limit})",
+        )
+        return json.dumps(error_reply(error)).encode()

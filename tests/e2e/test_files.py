@@ -104,6 +104,62 @@ async def test_listing_shows_what_was_written(api: httpx.AsyncClient, sandbox_id
     assert missing.status_code == 404
 
 
+async def test_a_listing_too_large_for_one_reply_is_cut_short_and_says_so(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    """5,000 files, or 2,000 with names of 200 characters: the listing's reply was larger
+    than NATS carries, never sent, and the request failed 504 after 10 s."""
+    await run(
+        api,
+        sandbox_id,
+        "import os\n"
+        "os.makedirs('/workspace/many')\n"
+        "for n in range(1, 5001): open(f'/workspace/many/{n}', 'w').close()\n"
+        "os.makedirs('/workspace/long')\n"
+        "for n in range(2000): open(f'/workspace/long/{n:0200d}', 'w').close()",
+    )
+    names = sorted(str(n) for n in range(1, 5001))
+    for path, recursive in [
+        ("/workspace/many", False),
+        ("/workspace/many/", False),  # a directory's path may end with a slash
+        ("/workspace/long", False),
+        ("/workspace", True),
+    ]:
+        params = {"path": path, "recursive": str(recursive).lower()}
+        listed = await api.get(f"/sandboxes/{sandbox_id}/files", params=params)
+        assert listed.status_code == 200, listed.text
+        body = listed.json()
+        assert body["truncated"] is True
+        kept = [entry["path"] for entry in body["files"]]
+        assert 1000 < len(kept) < 5000
+        assert kept == sorted(kept)
+    many = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/many/"})
+    assert many.json()["path"] == "/workspace/many"
+    kept = [entry["name"] for entry in many.json()["files"]]
+    assert kept == names[: len(kept)]  # the first by name
+
+
+async def test_a_files_path_with_a_trailing_slash_is_refused_naming_it(
+    api: httpx.AsyncClient, sandbox_id: str
+) -> None:
+    """The slash was dropped: `newdir/` wrote a file named newdir, `a.txt/` read a.txt."""
+    base = f"/sandboxes/{sandbox_id}/files/workspace/slash"
+    assert (await api.put(f"{base}/a.txt", content=b"a")).status_code == 201
+    for method, path in [("PUT", "newdir/"), ("GET", "a.txt/"), ("DELETE", "a.txt/")]:
+        body = b"x" if method == "PUT" else None
+        refused = await api.request(method, f"{base}/{path}", content=body)
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_request"
+        assert f"/workspace/slash/{path}" in error["message"]
+    assert (await api.get(f"{base}/newdir")).status_code == 404  # nothing was written
+    assert (await api.get(f"{base}/a.txt")).content == b"a"  # nor deleted
+    archive = await api.get(
+        f"/sandboxes/{sandbox_id}/files/archive", params={"path": "/workspace/slash/"}
+    )
+    assert archive.status_code == 400, archive.text
+
+
 @pytest.mark.parametrize(
     "path",
     ["etc/passwd", "workspace/../etc/passwd", "workspace/%2e%2e/etc/passwd", "tmp/a%00b"],

@@ -1,5 +1,6 @@
 """Files and packages through the SDK (async and sync) and `llmsafespace cp`."""
 
+import asyncio
 import hashlib
 import os
 import subprocess
@@ -39,6 +40,72 @@ async def test_async_files_write_read_list_and_remove(shared: AsyncSandbox) -> N
     with pytest.raises(ValidationError) as refused:
         await shared.files.read("/etc/passwd")
     assert refused.value.code == "invalid_path"
+
+
+async def test_a_listing_too_large_for_one_reply_says_it_was_cut_short(
+    shared: AsyncSandbox,
+) -> None:
+    """It failed 504 after 10 s; and the SDK dropped `truncated`, so a cut listing looked
+    whole."""
+    await shared.run_command(
+        "mkdir -p /workspace/many && cd /workspace/many && seq 1 5000 | xargs touch"
+    )
+    entries = await shared.files.list("/workspace/many")
+    assert isinstance(entries, list)
+    assert entries.truncated
+    assert 1000 < len(entries) < 5000
+    assert not (await shared.files.list("/workspace")).truncated
+
+
+async def test_a_file_path_with_a_trailing_slash_is_refused(shared: AsyncSandbox) -> None:
+    """It wrote a file named `newdir`, and read `a.txt` through `a.txt/`."""
+    await shared.files.write("/workspace/slashed/a.txt", "a")
+    for call in (
+        lambda: shared.files.write("/workspace/slashed/newdir/", "x"),
+        lambda: shared.files.read("/workspace/slashed/a.txt/"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            await call()
+        assert refused.value.code == "invalid_request"
+        assert "/workspace/slashed/" in refused.value.message
+    with pytest.raises(NotFoundError):
+        await shared.files.read("/workspace/slashed/newdir")
+    assert [entry.name for entry in await shared.files.list("/workspace/slashed/")] == ["a.txt"]
+
+
+def _cp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, "cp", "-q", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_cp_copies_a_file_into_a_directory_as_cp_does(
+    shared: AsyncSandbox, client_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Into a remote directory it failed `Is a directory`; to `dir/` it wrote a file `dir`."""
+    env = {**os.environ, **client_env}
+    local = tmp_path / "r.bin"
+    local.write_bytes(b"r")
+    await shared.files.write("/workspace/cp/there/keep.txt", "k")
+    for destination in ("/workspace/cp/there", "/workspace/cp/new/"):
+        copied = await asyncio.to_thread(_cp, env, str(local), f"{shared.id}:{destination}")
+        assert copied.returncode == 0, copied.stderr
+        assert await shared.files.read(destination.rstrip("/") + "/r.bin") == b"r"
+    down = tmp_path / "down"
+    missing = await asyncio.to_thread(
+        _cp, env, f"{shared.id}:/workspace/cp/there/r.bin", f"{down}/"
+    )
+    assert missing.returncode != 0  # into a local directory that is not there: as cp
+    down.mkdir()
+    copied = await asyncio.to_thread(_cp, env, f"{shared.id}:/workspace/cp/there/r.bin", f"{down}/")
+    assert copied.returncode == 0, copied.stderr
+    assert (down / "r.bin").read_bytes() == b"r"
+    tree = await asyncio.to_thread(
+        _cp, env, "-r", f"{shared.id}:/workspace/cp/", str(tmp_path / "t")
+    )
+    assert tree.returncode == 0, tree.stderr
+    copied_tree = sorted(path.name for path in (tmp_path / "t").rglob("*") if path.is_file())
+    assert copied_tree == ["keep.txt", "r.bin", "r.bin"]
 
 
 async def test_directories_round_trip(shared: AsyncSandbox, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import json
 import os
 import queue
 import resource
@@ -245,6 +246,42 @@ def test_a_listing_shows_a_symlink_as_a_link_with_its_target(root: Path) -> None
         ]
         assert not entries["shortcut"]["isDirectory"]
         assert entries["project"]["isDirectory"]
+
+
+def _json_bytes(entries: list[Frame]) -> int:
+    """What ``entries`` count against a listing's bound: their JSON, a comma after each."""
+    return len(json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode()) - 1
+
+
+def test_a_listing_of_long_names_stops_at_its_byte_bound_first_names_first(root: Path) -> None:
+    """2,000 names of 200 characters: under the count bound, the entries' JSON was past
+    the 1 MiB NATS carries in a reply, which was never sent."""
+    names = [f"{n:04d}" + "x" * 196 for n in range(2000)]
+    for name in names:
+        (root / name).touch()
+    listing = files.list_files({"path": str(root)})
+    kept = [entry["name"] for entry in listing["files"]]
+    assert listing["truncated"]
+    assert kept == names[: len(kept)]
+    # Full but for less than one more entry (some 650 bytes).
+    assert files.MAX_LISTING_BYTES - 1000 < _json_bytes(listing["files"]) <= files.MAX_LISTING_BYTES
+
+
+def test_a_recursive_listing_has_each_directorys_entries_before_those_below_it(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for directory in ("b", "a", "a/deep"):
+        (root / directory).mkdir()
+    for name in ("top.txt", "b/1", "a/1", "a/2", "a/deep/1"):
+        (root / name).touch()
+    whole = files.list_files({"path": str(root), "recursive": True})
+    entries = {entry["path"][len(str(root)) + 1 :]: entry for entry in whole["files"]}
+    assert not whole["truncated"]
+    first = ["a", "b", "top.txt", "a/1", "a/2"]  # the top's, then a's (by name) that fit
+    monkeypatch.setattr(files, "MAX_LISTING_BYTES", _json_bytes([entries[p] for p in first]))
+    listing = files.list_files({"path": str(root), "recursive": True})
+    assert [entry["path"][len(str(root)) + 1 :] for entry in listing["files"]] == sorted(first)
+    assert listing["truncated"]
 
 
 def _read(path: str) -> tuple[Frame, bytes]:

@@ -263,3 +263,21 @@ def test_a_field_the_client_left_out_is_still_unset_after_the_bus() -> None:
     assert "runtime" in again.model_fields_set
     assert json.loads(sent.model_dump_json(by_alias=True))["runtime"] == "python:3.11"
     assert "runtime" in CreateSandboxRequest.model_json_schema(mode="serialization")["properties"]
+
+
+@pytest.mark.parametrize("path", ["/workspace/a.txt/", "/workspace/newdir//", "/tmp/a/.", "/tmp/"])
+def test_a_file_path_with_a_trailing_slash_is_refused_naming_it(path: str) -> None:
+    """Dropped, the slash made `a.txt/` read a.txt, and `newdir/` write a file newdir."""
+    with pytest.raises(ServiceError) as refused:
+        contracts.check_path(path)
+    assert refused.value.code is ErrorCode.INVALID_REQUEST
+    assert path in refused.value.message
+
+
+def test_a_directorys_path_may_end_with_a_slash() -> None:
+    assert contracts.check_path("/workspace/dir/", directory=True) == "/workspace/dir"
+    assert contracts.check_path("/workspace/", directory=True) == "/workspace"
+    assert contracts.check_path("/workspace//dir/./a.txt") == "/workspace/dir/a.txt"
+    with pytest.raises(ServiceError) as outside:
+        contracts.check_path("/etc/", directory=True)
+    assert outside.value.code is ErrorCode.INVALID_PATH

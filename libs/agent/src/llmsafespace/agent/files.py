@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import queue
 import stat
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 CHUNK = 256 * 1024
 WINDOW = 8  # chunks the peer may send (or we may send) before a credit
-MAX_LISTING = 5000
+MAX_LISTING_BYTES = 896 * 1024  # of a listing's entries as JSON (more: `truncated`)
 READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Send = Callable[[Frame, bytes], None]
@@ -43,35 +44,63 @@ def _count(request: Frame, key: str) -> int | None:
 
 
 def list_files(request: Frame) -> Frame:
+    """A directory's entries, as many as a `Listing` takes, in path order. They are
+    taken by name; with ``recursive``, each directory's before those below it, the walk
+    going down in name order (so a cut listing keeps the top of the tree first)."""
     target = resolve(request.get("path"))
-    recursive = _flag(request, "recursive")
     try:
         fd = target.open_dir()
     except OSError as exc:
         raise failure(exc, target.path) from exc
-    entries: list[dict[str, Any]] = []
+    listing = Listing()
     try:
-        if recursive:
+        if _flag(request, "recursive"):
             for top, dirs, names, dir_fd in os.fwalk(".", dir_fd=fd):
+                dirs.sort()  # the walk goes down in name order, not the directory's own
                 base = os.path.normpath(os.path.join(target.path, top))
-                for name in sorted(dirs + names):
-                    entries.append(_entry(f"{base}/{name}", name, dir_fd))
-                if len(entries) >= MAX_LISTING:
+                if not listing.add_all(base, dirs + names, dir_fd):
                     break
         else:
-            with os.scandir(fd) as scan:
-                for entry in scan:
-                    entries.append(_entry(f"{target.path}/{entry.name}", entry.name, fd))
+            listing.add_all(target.path, os.listdir(fd), fd)
     except OSError as exc:
         raise failure(exc, target.path) from exc
     finally:
         os.close(fd)
-    entries.sort(key=lambda entry: entry["path"])
-    return {
-        "path": target.path,
-        "files": entries[:MAX_LISTING],
-        "truncated": len(entries) > MAX_LISTING,
-    }
+    listing.entries.sort(key=lambda entry: entry["path"])
+    return {"path": target.path, "files": listing.entries, "truncated": listing.truncated}
+
+
+class Listing:
+    """A listing's entries, while their JSON fits in ``MAX_LISTING_BYTES``. A listing
+    reaches the caller as one NATS reply, and NATS carries at most 1 MiB in a message
+    (the server's default ``max_payload``): bounded by 5,000 entries instead, 2,000 with
+    names of 200 characters did not fit, and no reply was sent. The 128 KiB left is for
+    the reply around the entries and for exec-svc's encoding of them, longer than this
+    one by at most 11 bytes each (it adds ``"symlinkTarget":null`` and ends timestamps
+    with Z, not +00:00); an entry takes over 180 bytes, so at most some 5,000 fit."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.truncated = False
+        self._bytes = 0
+
+    def add_all(self, base: str, names: list[str], dir_fd: int) -> bool:
+        """Take the entries ``names`` of the directory ``dir_fd`` (at ``base``) in name
+        order, while they fit; False once one did not (the listing is truncated)."""
+        return all(self._add(f"{base}/{name}", name, dir_fd) for name in sorted(names))
+
+    def _add(self, path: str, name: str, dir_fd: int) -> bool:
+        entry = _entry(path, name, dir_fd)
+        # As the frame carries it: UTF-8, a lone surrogate (a name that is not UTF-8) as
+        # the three bytes of the U+FFFD it becomes.
+        text = json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+        size = len(text.encode("utf-8", "surrogatepass")) + 1  # and its comma
+        if self._bytes + size > MAX_LISTING_BYTES:
+            self.truncated = True
+            return False
+        self.entries.append(entry)
+        self._bytes += size
+        return True
 
 
 def _entry(path: str, name: str, dir_fd: int) -> dict[str, Any]:

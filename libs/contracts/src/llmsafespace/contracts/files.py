@@ -17,7 +17,10 @@ FILE_ROOTS = ("/workspace", "/tmp")
 MAX_PATH_BYTES = 4096
 CHUNK_BYTES = 256 * 1024  # one NATS message of a transfer
 TRANSFER_WINDOW = 8  # chunks in flight before the sender waits for an acknowledgement
-MAX_LISTING = 5000  # entries in one listing (more: `truncated`)
+# A listing's entries take at most this much JSON (more: `truncated`): a listing is one
+# NATS reply, and NATS carries 1 MiB in a message. The agent, which lists, keeps its own
+# copy (it imports nothing); a test checks them equal.
+MAX_LISTING_BYTES = 896 * 1024
 MAX_PACKAGES = 50
 
 # Headers of the messages on a transfer subject (the body is the raw chunk).
@@ -27,9 +30,11 @@ ABORT_HEADER = "Llmsafespace-Abort"
 ERROR_HEADER = "Llmsafespace-Error"  # the body is an error envelope
 
 
-def check_path(path: str) -> str:
-    """The normalized absolute path, or `ServiceError(invalid_path)`: no NUL, no `..`,
-    inside /workspace or /tmp (symlinks are resolved later, inside the sandbox)."""
+def check_path(path: str, *, directory: bool = False) -> str:
+    """The normalized absolute path, or a `ServiceError`: `invalid_path` for a NUL byte, a
+    `..` or a place outside /workspace and /tmp (symlinks are resolved later, inside the
+    sandbox); `invalid_request` for a trailing slash, unless the path names a directory
+    (`directory`): dropped, it made `a.txt/` read a.txt, and `dir/` write a file."""
     if "\x00" in path or len(path.encode()) > MAX_PATH_BYTES or not path.startswith("/"):
         raise ServiceError(ErrorCode.INVALID_PATH, "a path must be absolute, without NUL bytes")
     parts = [part for part in path.split("/") if part not in ("", ".")]
@@ -38,6 +43,8 @@ def check_path(path: str) -> str:
     clean = posixpath.join("/", *parts)
     if not any(clean == root or clean.startswith(root + "/") for root in FILE_ROOTS):
         raise ServiceError(ErrorCode.INVALID_PATH, "paths must be inside /workspace or /tmp")
+    if path.rsplit("/", 1)[1] in ("", ".") and not directory:  # `dir/`, `dir/.`
+        raise ServiceError(ErrorCode.INVALID_REQUEST, f"{path}: a file's path takes no trailing /")
     return clean
 
 

@@ -1,5 +1,10 @@
 """`sandbox.files`: streamed uploads and downloads, listings, deletes and whole
-directories (as tar.gz). Large files never sit whole in memory on either side."""
+directories (as tar.gz). Large files never sit whole in memory on either side.
+
+A path is absolute, inside /workspace or /tmp, and takes no trailing slash (a
+`ValidationError` naming it) but for the directory `list` lists. An upload (a file, or a
+directory's tar.gz) is at most 100 MiB (the server's `EXEC_SVC_MAX_FILE_BYTES`): past
+it, a `ValidationError` with code `payload_too_large`."""
 
 import asyncio
 import hashlib
@@ -8,13 +13,13 @@ import os
 import re
 import tarfile
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from llmsafespace.contracts import FileInfo, FileWritten
+from llmsafespace.contracts import FileInfo, FileListing, FileWritten
 
 from .errors import LLMSafeSpaceError
 from .portal import Portal
@@ -43,8 +48,20 @@ class FilePart:
         return self.offset + len(self.data)
 
 
+class FileList(list[FileInfo]):
+    """A directory's entries, in path order (a list, as `list` always returned), and
+    `truncated`: True when the directory held more than one listing carries (896 KiB of
+    the entries' JSON, some 4,500 entries with short names). The entries kept are the
+    first by name, and with `recursive` each directory's come before those below it: list
+    a subdirectory, or `download_dir` it, for the rest."""
+
+    def __init__(self, entries: Iterable[FileInfo] = (), *, truncated: bool = False) -> None:
+        super().__init__(entries)
+        self.truncated = truncated
+
+
 class AsyncFiles:
-    """The files of one sandbox. Paths are absolute, inside /workspace or /tmp."""
+    """The files of one sandbox (paths: see the module's docstring)."""
 
     def __init__(self, transport: Transport, sandbox_id: str) -> None:
         self._transport = transport
@@ -56,7 +73,8 @@ class AsyncFiles:
     async def write(
         self, path: str, data: Data, *, progress: Progress | None = None
     ) -> FileWritten:
-        """Write `data` to `path` (parent directories are created); replaces atomically."""
+        """Write `data` to `path` (parent directories are created); replaces atomically.
+        At most 100 MiB (more: `payload_too_large`)."""
         headers: dict[str, str] = {}
         if isinstance(data, str):
             data = data.encode()
@@ -76,7 +94,7 @@ class AsyncFiles:
     async def upload(
         self, local: str | Path, path: str, *, progress: Progress | None = None
     ) -> FileWritten:
-        """Stream a local file to `path`."""
+        """Stream a local file to `path`, at most 100 MiB (more: `payload_too_large`)."""
         with await asyncio.to_thread(open, local, "rb") as source:
             headers = {"content-length": str(os.fstat(source.fileno()).st_size)}
             reply = await self._transport.send(
@@ -140,11 +158,13 @@ class AsyncFiles:
                     return await _drain(response.aiter_bytes(CHUNK), target, progress)
             return await _drain(response.aiter_bytes(CHUNK), destination, progress)
 
-    async def list(self, path: str = "/workspace", *, recursive: bool = False) -> list[FileInfo]:
-        """The entries of a directory (with `recursive`, of its whole tree)."""
+    async def list(self, path: str = "/workspace", *, recursive: bool = False) -> FileList:
+        """The entries of a directory (with `recursive`, of its whole tree); check
+        `.truncated` before taking them for all of it (see `FileList`)."""
         params = {"path": path, "recursive": str(recursive).lower()}
         reply = await self._transport.request("GET", self._base, params=params)
-        return [FileInfo.model_validate(entry) for entry in reply["files"]]
+        listing = FileListing.model_validate(reply)
+        return FileList(listing.files, truncated=listing.truncated)
 
     async def remove(self, path: str, *, recursive: bool = False) -> None:
         """Delete a file, or a directory (non-empty ones only with `recursive`)."""
@@ -154,7 +174,8 @@ class AsyncFiles:
     async def upload_dir(
         self, local: str | Path, path: str, *, progress: Progress | None = None
     ) -> FileWritten:
-        """Pack a local directory as tar.gz (in a temp file) and unpack it into `path`."""
+        """Pack a local directory as tar.gz (in a temp file) and unpack it into `path`; the
+        tar.gz is at most 100 MiB (more: `payload_too_large`)."""
         with tempfile.TemporaryFile() as packed:
             size = await asyncio.to_thread(_pack, Path(local), packed)
             reply = await self._transport.send(
@@ -259,7 +280,7 @@ class Files:
     ) -> int:
         return self._portal.call(self._files.download(path, destination, progress=progress))
 
-    def list(self, path: str = "/workspace", *, recursive: bool = False) -> list[FileInfo]:
+    def list(self, path: str = "/workspace", *, recursive: bool = False) -> FileList:
         return self._portal.call(self._files.list(path, recursive=recursive))
 
     def remove(self, path: str, *, recursive: bool = False) -> None:

@@ -38,7 +38,13 @@ from llmsafespace.contracts import (
     check_path,
     commands,
 )
-from llmsafespace.contracts.files import ABORT_HEADER, DONE_HEADER, ERROR_HEADER, SHA256_HEADER
+from llmsafespace.contracts.files import (
+    ABORT_HEADER,
+    DONE_HEADER,
+    ERROR_HEADER,
+    MAX_LISTING_BYTES,
+    SHA256_HEADER,
+)
 
 from .auth import authenticated
 from .errors import error_response
@@ -321,7 +327,7 @@ async def list_files(request: Request, caller: Caller) -> Response:
     command = ListFiles(
         caller=caller,
         sandbox_id=ref.sandbox_id,
-        path=_path(request.query_params.get("path", "/workspace")),
+        path=check_path(request.query_params.get("path", "/workspace"), directory=True),
         recursive=_flag(request, "recursive"),
     )
     listing = await state_of(request)["bus"].request(commands.EXEC_FILES_LIST, command)
@@ -386,7 +392,12 @@ ROUTES: list[BaseRoute] = [
             query_fields=("path", "recursive"),
             errors=(404, 409),
             description="`path` (default /workspace) must be inside /workspace or /tmp"
-            " (`400 invalid_path` otherwise, also for symlinks that lead out).",
+            " (`400 invalid_path` otherwise, also for symlinks that lead out); it may end"
+            f" with `/`. The entries, in path order, take at most {MAX_LISTING_BYTES:,} bytes"
+            " of JSON (the listing is one message on the bus): `truncated: true` says there"
+            " were more, and the first by name were kept (with `recursive`, each directory's"
+            " entries before those below it, its subdirectories in name order). List a"
+            " subdirectory, or download it as an archive, for the rest.",
         ),
     ),
     ApiRoute(

@@ -1,11 +1,13 @@
 """`llmsafespace cp`: copy files and directories into and out of a sandbox."""
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..errors import NotFoundError, ValidationError
 from ..sandbox import Sandbox
 from .settings import CliSettings, pass_settings
 
@@ -29,7 +31,8 @@ def copy(
     settings: CliSettings, source: str, destination: str, recursive: bool, quiet: bool
 ) -> None:
     """Copy LOCAL to SANDBOX:/path, or SANDBOX:/path to LOCAL (paths inside the sandbox
-    are under /workspace or /tmp)."""
+    are under /workspace or /tmp). A file copied to a directory, or to a path ending with
+    /, goes into it under its own name, as with cp."""
     up, down = _remote(destination), _remote(source)
     if (up is None) == (down is None):
         raise click.UsageError("exactly one of SOURCE and DESTINATION must be SANDBOX:/path")
@@ -44,22 +47,45 @@ def copy(
             total = local.stat().st_size if local.is_file() else 0
             with _progress(quiet, total, f"{local.name} → {destination}") as advance:
                 if local.is_dir():
-                    sandbox.files.upload_dir(local, up[1], progress=advance)
+                    sandbox.files.upload_dir(local, _directory(up[1]), progress=advance)
                 else:
-                    sandbox.files.upload(local, up[1], progress=advance)
+                    into = _remote_target(sandbox, up[1], local.name)
+                    sandbox.files.upload(local, into, progress=advance)
         else:
             assert down is not None
             target = Path(destination)
             if recursive:
                 with _progress(quiet, 0, f"{source} → {destination}") as advance:
-                    sandbox.files.download_dir(down[1], target, progress=advance)
+                    sandbox.files.download_dir(_directory(down[1]), target, progress=advance)
                 return
-            if target.is_dir():
+            if destination.endswith(("/", os.sep)) or target.is_dir():  # Path drops the /
                 target = target / Path(down[1]).name
             with _progress(quiet, 0, f"{source} → {target}") as advance:
                 sandbox.files.download(down[1], target, progress=advance)
     finally:
         sandbox.close()
+
+
+def _directory(path: str) -> str:
+    """A sandbox directory's path without the trailing slash the API refuses."""
+    return path.rstrip("/") or "/"
+
+
+def _remote_target(sandbox: Sandbox, path: str, name: str) -> str:
+    """Where a file named `name` copied to `path` goes: into `path` when it ends with /
+    or is a directory (or a link to one), else `path` itself."""
+    if path.endswith("/") or _is_directory(sandbox, path):
+        return f"{path.rstrip('/')}/{name}"
+    return path
+
+
+def _is_directory(sandbox: Sandbox, path: str) -> bool:
+    """Whether the sandbox lists `path`: the API has no other way to tell a directory."""
+    try:
+        sandbox.files.list(path)
+    except (NotFoundError, ValidationError):  # nothing there, a file, or not allowed
+        return False
+    return True
 
 
 class _progress:

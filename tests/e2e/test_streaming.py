@@ -164,6 +164,11 @@ async def test_bad_messages_get_errors_and_the_socket_stays_open(ws: ClientConne
     error = await receive(ws)
     assert (error["code"], error["executionId"]) == ("invalid_request", "exec-x1")
     assert set(error["details"]["fields"]) == {"content"}, "the fields, as REST's envelope has"
+    for timeout in (-5, 99999):  # bounds the execution request checks, not the frame
+        execute = {"type": "execute", "executionId": f"exec-t{timeout}", "mode": "code"}
+        await ws.send(json.dumps(execute | {"content": "1", "timeout": timeout}))
+        error = await receive(ws)
+        assert (error["code"], set(error["details"]["fields"])) == ("invalid_request", {"timeout"})
     await ws.send(
         json.dumps({"type": "execute", "executionId": "bad id", "mode": "code", "content": "1"})
     )

@@ -96,6 +96,12 @@ async def test_pool_definitions_are_validated_owned_and_managed_by_name(
     everything = (await api.get("/warmpools/status")).json()["warmPools"]
     assert name in {pool["name"] for pool in everything}
 
+    # Without `maxSize`, a `minSize` over 10 is the maximum too: an ordinary user's pool of
+    # 11 is refused for its size (403, as documented), not for a `maxSize` never sent.
+    large = await second_user_api.post("/warmpools", json={"name": _name("big"), "minSize": 11})
+    assert large.status_code == 403, large.text
+    assert large.json()["error"]["details"]["requested"] == 11
+
     # Another user sees neither the pool nor its status, and cannot change it.
     assert (await second_user_api.get(f"/warmpools/{name}")).status_code == 404
     assert (await second_user_api.delete(f"/warmpools/{name}")).status_code == 404

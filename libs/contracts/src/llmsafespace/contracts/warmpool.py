@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
@@ -20,6 +20,7 @@ PackageName = Annotated[
 # No NUL: PostgreSQL text cannot hold it.
 Script = Annotated[str, StringConstraints(min_length=1, max_length=65536, pattern=r"^[^\x00]*$")]
 MAX_POOL_SIZE = 200
+DEFAULT_MAX_SIZE = 10  # a pool's `maxSize` when it gives none (nor a larger `minSize`)
 # Names a pool cannot take: `/warmpools/<name>` is another route for them.
 RESERVED_POOL_NAMES = frozenset({"status"})
 
@@ -59,7 +60,7 @@ class WarmPoolSpec(GivenRequest):
     name: PoolName
     runtime: str = Field(default="python:3.11", min_length=1, max_length=64)
     min_size: int = Field(default=1, ge=0, le=MAX_POOL_SIZE, strict=True)
-    max_size: int = Field(default=10, ge=1, le=MAX_POOL_SIZE, strict=True)
+    max_size: int = Field(default=DEFAULT_MAX_SIZE, ge=1, le=MAX_POOL_SIZE, strict=True)
     security_level: SecurityLevel = SecurityLevel.STANDARD
     ttl: int = Field(
         default=3600,
@@ -95,6 +96,18 @@ class WarmPoolSpec(GivenRequest):
         if name in RESERVED_POOL_NAMES:
             raise ValueError(f"{name!r} is reserved: /warmpools/{name} is another route")
         return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _max_size_follows_min_size(cls, data: Any) -> Any:
+        """Without `maxSize`, a `minSize` above its default is the maximum too (a pool of
+        at least 11 says nothing against 11; "minSize (11) exceeds maxSize (10)" would
+        blame a field the client never sent)."""
+        if isinstance(data, dict) and not {"maxSize", "max_size"} & data.keys():
+            min_size = data.get("minSize", data.get("min_size"))
+            if isinstance(min_size, int) and min_size > DEFAULT_MAX_SIZE:
+                return {**data, "maxSize": min_size}
+        return data
 
     @model_validator(mode="after")
     def _sizes(self) -> "WarmPoolSpec":

@@ -34,7 +34,7 @@ from llmsafespace.contracts import (
     StartExecution,
     commands,
 )
-from llmsafespace.servicekit import Bus
+from llmsafespace.servicekit import Bus, validation_details
 
 from .auth import CredentialLost, HeldCredential
 from .bodies import MalformedJson, decode_json
@@ -185,7 +185,11 @@ class Session:
                 ErrorCode.INVALID_REQUEST, f"executionId {execution_id} was already used"
             )
         check_code_size(message.content)
-        request = message.request()
+        try:
+            request = message.request()
+        except ValidationError as exc:  # its bounds (e.g. `timeout`), named as the client did
+            details = validation_details(exc)
+            raise ServiceError(ErrorCode.INVALID_REQUEST, problems(details), details) from exc
         quota = await self._held.use("execute_code")
         if quota is not None and quota.exceeded:
             raise quota.refusal()

@@ -128,6 +128,18 @@ async def sandbox(stack) -> AsyncIterator[str]:
         await api.delete(f"/sandboxes/{identifier}")
 
 
+async def test_a_listing_cut_at_its_size_says_truncated(connect: Connect, stack, sandbox) -> None:
+    async with connect(stack.admin_key) as client:
+        many = "mkdir -p /workspace/many && cd /workspace/many && seq 1 5000 | xargs touch"
+        made = await client.call_tool("run_command", {"command": many, "sandbox_id": sandbox})
+        assert _body(made)["exit_code"] == 0
+        listed = await client.call_tool("list_files", {"path": "many", "sandbox_id": sandbox})
+        few = await client.call_tool("list_files", {"path": "/tmp", "sandbox_id": sandbox})
+    assert _body(listed)["truncated"] is True
+    assert 1000 < len(_body(listed)["entries"]) < 5000
+    assert _body(few)["truncated"] is False
+
+
 async def test_a_failing_command_reports_its_exit_code(connect: Connect, stack, sandbox) -> None:
     async with connect(stack.admin_key) as client:
         failed = await client.call_tool(

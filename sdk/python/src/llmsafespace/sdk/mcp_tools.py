@@ -167,7 +167,12 @@ TOOLS: tuple[ToolDefinition, ...] = (
         "Write a text file in the sandbox, replacing it; parent directories are created.",
         WriteFile,
     ),
-    ToolDefinition("list_files", "List a directory of the sandbox.", ListFiles),
+    ToolDefinition(
+        "list_files",
+        "List a directory of the sandbox: its entries and `truncated`, true when it held "
+        "more than one listing carries (some 4,500 entries; the first by name are kept).",
+        ListFiles,
+    ),
     ToolDefinition(
         "install_packages",
         "Install packages in the sandbox (pip: importable by the next run_code; npm: into "
@@ -274,6 +279,7 @@ class SandboxSession:
             "entries": [
                 {"name": e.name, "size": e.size, "is_directory": e.is_directory} for e in entries
             ],
+            "truncated": entries.truncated,  # the first entries by name: list below for more
         }
 
     async def install_packages(

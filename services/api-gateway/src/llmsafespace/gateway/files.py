@@ -60,8 +60,9 @@ _BEYOND_ANY_FILE = 10**18  # what a longer number means (int() refuses over 4,30
 _TRUE = {"1", "true", "yes"}
 
 
-def _path(raw: str) -> str:
-    return check_path(raw)
+def _directory_path(request: Request) -> str:
+    """`?path=`, a directory (a listing's or an archive's): it may end in `/`."""
+    return check_path(request.query_params.get("path", "/workspace"), directory=True)
 
 
 def attachment(filename: str) -> str:
@@ -327,7 +328,7 @@ async def list_files(request: Request, caller: Caller) -> Response:
     command = ListFiles(
         caller=caller,
         sandbox_id=ref.sandbox_id,
-        path=check_path(request.query_params.get("path", "/workspace"), directory=True),
+        path=_directory_path(request),
         recursive=_flag(request, "recursive"),
     )
     listing = await state_of(request)["bus"].request(commands.EXEC_FILES_LIST, command)
@@ -335,7 +336,7 @@ async def list_files(request: Request, caller: Caller) -> Response:
 
 
 def _file_path(request: Request) -> str:
-    return _path("/" + request.path_params["path"])
+    return check_path("/" + request.path_params["path"])
 
 
 @authenticated
@@ -364,13 +365,13 @@ async def delete_file(request: Request, caller: Caller) -> Response:
 
 @authenticated
 async def read_archive(request: Request, caller: Caller) -> Response:
-    path = _path(request.query_params.get("path", "/workspace"))
+    path = _directory_path(request)
     return await _download(request, caller, path, archive=True)
 
 
 @authenticated
 async def write_archive(request: Request, caller: Caller) -> Response:
-    path = _path(request.query_params.get("path", "/workspace"))
+    path = _directory_path(request)
     written = await _upload(request, caller, path, archive=True)
     return JSONResponse(written.wire(), status_code=201)
 

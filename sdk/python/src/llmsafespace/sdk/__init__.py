@@ -24,6 +24,7 @@ from .errors import (
     ERRORS,
     APIConnectionError,
     AuthenticationError,
+    ClientClosedError,
     ConflictError,
     LLMSafeSpaceError,
     NotFoundError,
@@ -54,7 +55,7 @@ from .models import (
 from .sandbox import ExecutionStream, Sandbox
 from .streaming import AsyncExecutionStream, AsyncInstallStream
 from .template import AsyncTemplate, Template
-from .terminal import AsyncTerminal
+from .terminal import AsyncTerminal, Terminal
 from .tools import TOOL_SPECS, SandboxTools, ToolSpec
 from .warmpool import AsyncWarmPool, WarmPool
 
@@ -72,6 +73,7 @@ __all__ = [
     "AsyncTerminal",
     "AsyncWarmPool",
     "AuthenticationError",
+    "ClientClosedError",
     "ClientConfig",
     "Complete",
     "ConflictError",
@@ -108,6 +110,7 @@ __all__ = [
     "TOOL_SPECS",
     "Template",
     "TemplateInfo",
+    "Terminal",
     "TimeoutError",
     "ToolSpec",
     "User",

@@ -223,10 +223,18 @@ class AsyncSandbox:
         self._info = SandboxInfo.model_validate(reply)
         return self._info
 
-    async def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
-        """Run Python in the sandbox's interpreter; state persists between calls and a
-        trailing expression's value is `result`."""
-        return await self._execute({"type": "code", "content": code, "timeout": timeout})
+    async def run_code(
+        self,
+        code: str,
+        *,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ExecutionResult:
+        """Run the runtime's language (Python by default) in the sandbox's interpreter;
+        state persists between calls and a trailing expression's value is `result`. `env`
+        and `cwd` apply to this call only: the next one has the interpreter's own again."""
+        return await self._execute(_execute_body("code", code, timeout, env, cwd))
 
     async def run_command(
         self,
@@ -237,12 +245,7 @@ class AsyncSandbox:
         cwd: str | None = None,
     ) -> ExecutionResult:
         """Run a shell command (`/bin/sh -c`, in `/workspace` unless `cwd`)."""
-        request: dict[str, Any] = {"type": "command", "content": command, "timeout": timeout}
-        if env is not None:
-            request["env"] = env
-        if cwd is not None:
-            request["workingDir"] = cwd
-        return await self._execute(request)
+        return await self._execute(_execute_body("command", command, timeout, env, cwd))
 
     async def install(
         self,
@@ -300,12 +303,15 @@ class AsyncSandbox:
         code: str,
         *,
         timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
     ) -> AsyncExecutionStream:
-        """Run Python, streaming output live: `async for event in sandbox.stream_code(...)`
-        yields `Stdout`/`Stderr` and a final `Complete` (or `Error`)."""
-        return self._stream("code", code, timeout, None, None, on_stdout, on_stderr)
+        """Run code as `run_code` does, streaming output live: `async for event in
+        sandbox.stream_code(...)` yields `Stdout`/`Stderr` and a final `Complete` (or
+        `Error`)."""
+        return self._stream("code", code, timeout, env, cwd, on_stdout, on_stderr)
 
     def stream_command(
         self,
@@ -324,7 +330,9 @@ class AsyncSandbox:
         return self._stream("command", command, timeout, env, cwd, on_stdout, on_stderr, stdin)
 
     async def cancel(self, execution_id: str) -> None:
-        """Cancel a running streamed execution (over its own socket when it is ours)."""
+        """Cancel a running streamed execution (over its own socket when it is ours);
+        `NotFoundError` when the server knows no such execution."""
+        self._transport.ensure_open()
         stream = self._streams.get(execution_id)
         if stream is not None:
             await stream.cancel()
@@ -338,20 +346,27 @@ class AsyncSandbox:
         """An interactive shell on a PTY: `async with sandbox.terminal() as term`, then
         `await term.send("ls\\n")`, `await term.resize(cols, rows)` and `async for text in
         term`. `terminal_id` re-attaches to a terminal left within the grace period."""
+        self._transport.ensure_open()
         return AsyncTerminal(
             self._transport.config, self.id, cols=cols, rows=rows, terminal_id=terminal_id
         )
 
     async def terminate(self) -> SandboxInfo:
-        """Terminate the sandbox: its processes are killed and its files removed."""
+        """Terminate the sandbox: its processes are killed and its files removed. The
+        client is closed with it (nothing is left to ask): later calls raise
+        `ClientClosedError`, and `info_cached` is the terminated sandbox."""
         self._info = SandboxInfo.model_validate(
             await self._transport.request("DELETE", f"sandboxes/{_path(self.id)}")
         )
+        await self._transport.aclose(f"sandbox {self.id} was terminated")
         return self._info
 
     async def close(self) -> None:
-        """Release the HTTP connections (the sandbox keeps running)."""
-        await self._transport.aclose()
+        """Release the HTTP connections (the sandbox keeps running); later calls raise
+        `ClientClosedError`."""
+        await self._transport.aclose(
+            f"this client of sandbox {self.id} was closed: connect() to use the sandbox again"
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -394,6 +409,7 @@ class AsyncSandbox:
         on_stderr: OutputCallback | None,
         stdin: bool = False,
     ) -> AsyncExecutionStream:
+        self._transport.ensure_open()
         stream = AsyncExecutionStream(
             self._transport.config,
             self.id,
@@ -417,6 +433,18 @@ class AsyncSandbox:
     @property
     def _packages_path(self) -> str:
         return f"sandboxes/{_path(self.id)}/packages"
+
+
+def _execute_body(
+    mode: Mode, content: str, timeout: float, env: dict[str, str] | None, cwd: str | None
+) -> dict[str, Any]:
+    """`POST /sandboxes/{id}/execute`'s body, with only the options given."""
+    body: dict[str, Any] = {"type": mode, "content": content, "timeout": timeout}
+    if env is not None:
+        body["env"] = env
+    if cwd is not None:
+        body["workingDir"] = cwd
+    return body
 
 
 def _path(identifier: str) -> str:

@@ -80,6 +80,11 @@ class APIConnectionError(ServiceUnavailableError):
     """The API could not be reached at all (connection refused, DNS, TLS)."""
 
 
+class ClientClosedError(LLMSafeSpaceError):
+    """This client makes no more requests: it was closed (`close()`, the end of its `with`
+    block) or its sandbox terminated. `connect()` again to use a sandbox that still runs."""
+
+
 class StreamUnavailableError(LLMSafeSpaceError):
     """The server offers no streaming endpoint; use the synchronous execute instead."""
 

@@ -1,6 +1,7 @@
-"""`Sandbox`: the synchronous client. Every method runs `AsyncSandbox`'s on a private loop;
-there is no second implementation."""
+"""`Sandbox`: the synchronous client. Every method runs `AsyncSandbox`'s on the SDK's
+background loop; there is no second implementation."""
 
+import weakref
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -11,8 +12,9 @@ from .async_sandbox import AsyncSandbox
 from .events import Event
 from .files import Files
 from .models import ExecutionResult, SandboxInfo, SandboxPage, SandboxStatusInfo, SnapshotInfo
-from .portal import Portal, run_sync
+from .portal import Portal, run_sync, start_soon
 from .streaming import AsyncExecutionStream, OutputCallback
+from .terminal import Terminal
 
 
 class ExecutionStream:
@@ -43,8 +45,9 @@ class ExecutionStream:
         self._portal.call(self._stream.cancel())
 
     def send_stdin(self, data: str, *, eof: bool = False) -> None:
-        """Feed the stdin of a command streamed with `stdin=True` (from another thread
-        while this one iterates or waits; see `AsyncExecutionStream.send_stdin`)."""
+        """Feed the stdin of a command streamed with `stdin=True`; before the stream is
+        iterated or waited for, this starts the command (see
+        `AsyncExecutionStream.send_stdin`)."""
         self._portal.call(self._stream.send_stdin(data, eof=eof))
 
 
@@ -53,7 +56,11 @@ class Sandbox:
 
     `Sandbox(...)` (or `Sandbox.create(...)`) creates one; `Sandbox.connect(id)` attaches
     to an existing one; `with Sandbox() as sandbox:` terminates it on exit. The API URL
-    and key come from the arguments or `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY`."""
+    and key come from the arguments or `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY`.
+
+    Its connections are released by `terminate()`, `close()` or the end of the `with`
+    block (later calls raise `ClientClosedError`), and once the object, its `files` and
+    its streams are all unreferenced. Every `Sandbox` runs on one background thread."""
 
     _portal: Portal
     _sandbox: AsyncSandbox
@@ -145,11 +152,11 @@ class Sandbox:
 
     def _bind(self, make: Any) -> None:
         self._portal = Portal()
-        try:
-            self._sandbox = self._portal.call(make())
-        except BaseException:
-            self._portal.close()
-            raise
+        self._sandbox = self._portal.call(make())
+        # The files and streams hold this portal too: once nothing does, nothing can use
+        # the connections, which the background loop would otherwise keep open forever.
+        release = weakref.finalize(self._portal, start_soon, self._sandbox.close)
+        release.atexit = False  # the process is ending: its sockets go with it
         self.files = Files(self._portal, self._sandbox.files)
         """Upload, download, list and delete files in the sandbox."""
 
@@ -210,9 +217,17 @@ class Sandbox:
         """Keep the workspace, env, metadata and runtime (see `AsyncSandbox.snapshot`)."""
         return self._portal.call(self._sandbox.snapshot(name))
 
-    def run_code(self, code: str, *, timeout: float = 30) -> ExecutionResult:
-        """Run Python in the sandbox's interpreter (state persists between calls)."""
-        return self._portal.call(self._sandbox.run_code(code, timeout=timeout))
+    def run_code(
+        self,
+        code: str,
+        *,
+        timeout: float = 30,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> ExecutionResult:
+        """Run Python (the runtime's language) in the sandbox's interpreter; state
+        persists between calls, `env` and `cwd` apply to this call only."""
+        return self._portal.call(self._sandbox.run_code(code, timeout=timeout, env=env, cwd=cwd))
 
     def run_command(
         self,
@@ -232,12 +247,15 @@ class Sandbox:
         code: str,
         *,
         timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
         on_stdout: OutputCallback | None = None,
         on_stderr: OutputCallback | None = None,
     ) -> ExecutionStream:
-        """Run Python, streaming output live (callbacks run on the SDK's loop thread)."""
+        """Run code as `run_code` does, streaming output live (callbacks run on the SDK's
+        loop thread, shared by every `Sandbox`: keep them short)."""
         stream = self._sandbox.stream_code(
-            code, timeout=timeout, on_stdout=on_stdout, on_stderr=on_stderr
+            code, timeout=timeout, env=env, cwd=cwd, on_stdout=on_stdout, on_stderr=on_stderr
         )
         return ExecutionStream(self._portal, stream)
 
@@ -264,20 +282,49 @@ class Sandbox:
         )
         return ExecutionStream(self._portal, stream)
 
+    def stream_install(
+        self,
+        packages: Sequence[str],
+        *,
+        manager: str = "pip",
+        timeout: float = 300,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+    ) -> ExecutionStream:
+        """Start an install and follow its output (see `AsyncSandbox.stream_install`)."""
+        stream = self._portal.call(
+            self._sandbox.stream_install(
+                packages,
+                manager=manager,
+                timeout=timeout,
+                on_stdout=on_stdout,
+                on_stderr=on_stderr,
+            )
+        )
+        return ExecutionStream(self._portal, stream)
+
     def cancel(self, execution_id: str) -> None:
-        """Cancel a running streamed execution."""
+        """Cancel a running streamed execution (`NotFoundError` if the server knows none
+        by that id)."""
         self._portal.call(self._sandbox.cancel(execution_id))
 
+    def terminal(
+        self, *, cols: int = 80, rows: int = 24, terminal_id: str | None = None
+    ) -> Terminal:
+        """An interactive shell on a PTY: `with sandbox.terminal() as term:`, then
+        `term.send("ls\\n")` and `for text in term` (see `AsyncSandbox.terminal`)."""
+        terminal = self._sandbox.terminal(cols=cols, rows=rows, terminal_id=terminal_id)
+        return Terminal(self._portal, terminal)
+
     def terminate(self) -> SandboxInfo:
-        """Terminate the sandbox: its processes are killed and its files removed."""
+        """Terminate the sandbox: its processes are killed and its files removed. This
+        client is closed with it: later calls raise `ClientClosedError`."""
         return self._portal.call(self._sandbox.terminate())
 
     def close(self) -> None:
-        """Release connections and the private loop (the sandbox keeps running)."""
-        try:
-            self._portal.call(self._sandbox.close())
-        finally:
-            self._portal.close()
+        """Release the connections (the sandbox keeps running); later calls raise
+        `ClientClosedError`."""
+        self._portal.call(self._sandbox.close())
 
     def __enter__(self) -> Self:
         return self
@@ -288,10 +335,7 @@ class Sandbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self._portal.call(self._sandbox.__aexit__(exc_type, exc, tb))
-        finally:
-            self._portal.close()
+        self._portal.call(self._sandbox.__aexit__(exc_type, exc, tb))
 
     def __repr__(self) -> str:
         return f"Sandbox(id={self.id!r}, status={self.info_cached.status.value!r})"

@@ -27,6 +27,7 @@ from .models import ExecutionResult, Result
 Mode = Literal["code", "command"]
 OutputCallback = Callable[[str], object]
 CANCELLED_EXIT_CODE = -1
+ACK_SECONDS = 2.0  # how long a one-off control message waits for its answer
 _MISSING_ROUTE = {403, 404, 405}  # what a server without the endpoint answers a handshake
 
 
@@ -103,8 +104,8 @@ class AsyncExecutionStream:
         self._max_reconnects = max_reconnects
         self._stdin = stdin
         self._socket: ClientConnection | None = None
+        self._connecting = asyncio.Lock()  # iteration and send_stdin may both connect
         self._sent = False
-        self._opened = asyncio.Event()  # the opening message (execute or resume) went out
         self._last_seq: int | None = None
         self._stdout: list[str] = []
         self._stderr: list[str] = []
@@ -154,14 +155,17 @@ class AsyncExecutionStream:
 
     async def cancel(self) -> None:
         """Ask the server to cancel this execution; the stream then ends with a `Complete`
-        whose status is `cancelled`."""
-        await self._send({"type": "cancel", "executionId": self.execution_id})
+        whose status is `cancelled`. Once the stream has completed, does nothing."""
+        if self.result is None:
+            await self._send({"type": "cancel", "executionId": self.execution_id})
 
     async def send_stdin(self, data: str, *, eof: bool = False) -> None:
         """Feed the stdin of a command streamed with `stdin=True`, in order; `eof` closes
-        it after `data`. Waits until the command has been sent (iterate the stream or
-        `wait()` for it meanwhile); once the stream has completed, does nothing."""
-        await self._opened.wait()
+        it after `data`. Before the stream is iterated this sends the command first (its
+        output waits on the socket for the iteration); once the stream has completed, it
+        does nothing."""
+        if not self._sent:
+            await self._connect()
         step = MAX_STDIN_CHARS
         pieces = [data[start : start + step] for start in range(0, len(data), step)] or [""]
         for number, piece in enumerate(pieces, 1):
@@ -185,21 +189,35 @@ class AsyncExecutionStream:
                 return
         await send_once(self._config, self.sandbox_id, message)
 
-    async def _run(self) -> AsyncIterator[Event]:
-        drops = 0
-        while True:
+    async def _connect(self) -> ClientConnection | None:
+        """The stream's socket, its opening message (execute, or resume after a drop)
+        sent: the one already open (`send_stdin` opens it when it comes first), else a new
+        one. None for a drop: the API unreachable once the execute went out, or the socket
+        closed under the opening."""
+        async with self._connecting:
+            if self._socket is not None:
+                return self._socket
             try:
                 socket = await open_stream(self._config, self.sandbox_id)
             except APIConnectionError:
                 if not self._sent:
                     raise
-                socket = None
+                return None
+            try:
+                await socket.send(json.dumps(self._opening()))
+            except ConnectionClosed:
+                await socket.close()
+                return None
+            self._sent = True
+            self._socket = socket
+            return socket
+
+    async def _run(self) -> AsyncIterator[Event]:
+        drops = 0
+        while True:
+            socket = await self._connect()
             if socket is not None:
-                self._socket = socket
                 try:
-                    await socket.send(json.dumps(self._opening()))
-                    self._sent = True
-                    self._opened.set()
                     async for raw in socket:
                         event = self._handle(json.loads(raw))
                         if event is None:
@@ -337,15 +355,27 @@ class AsyncInstallStream(AsyncExecutionStream):
 
 async def send_once(config: ClientConfig, sandbox_id: str, message: dict[str, Any]) -> None:
     """Open a socket, send one control message (e.g. `cancel`), wait briefly for its
-    acknowledgement and close."""
+    acknowledgement and close; an `error` reply (e.g. `not_found` for an execution the
+    server does not know) is raised as its exception."""
     socket = await open_stream(config, sandbox_id)
     try:
         await socket.send(json.dumps(message))
-        deadline = time.monotonic() + 2.0
-        with suppress(TimeoutError, ConnectionClosed):
-            while (left := deadline - time.monotonic()) > 0:
-                reply = json.loads(await asyncio.wait_for(socket.recv(), left))
-                if reply.get("type") in ("execution_cancelled", "error"):
-                    break
+        reply = await _acknowledgement(socket, message.get("executionId"))
     finally:
         await socket.close()
+    if reply is not None and reply.get("type") == "error":
+        raise error_from_envelope({"error": reply})
+
+
+async def _acknowledgement(socket: ClientConnection, execution_id: object) -> dict[str, Any] | None:
+    """The first `execution_cancelled` or `error` about this execution (or about none)
+    within ACK_SECONDS; None when none came (a cancel of another socket's execution is
+    acknowledged on that socket only)."""
+    deadline = time.monotonic() + ACK_SECONDS
+    with suppress(TimeoutError, ConnectionClosed):
+        while (left := deadline - time.monotonic()) > 0:
+            reply: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), left))
+            kind, about = reply.get("type"), reply.get("executionId")
+            if kind in ("execution_cancelled", "error") and about in (None, execution_id):
+                return reply
+    return None

@@ -8,7 +8,7 @@
 """
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, urlencode
@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from .config import ClientConfig
 from .errors import LLMSafeSpaceError, error_from_envelope
+from .portal import Portal
 from .streaming import open_socket
 
 
@@ -107,3 +108,52 @@ class AsyncTerminal:
         if self._socket is None:
             raise LLMSafeSpaceError("the terminal is not open: use `async with` or open()")
         return self._socket
+
+
+class Terminal:
+    """`Sandbox.terminal()`: an `AsyncTerminal` for synchronous code. `with
+    sandbox.terminal() as term:`, then `term.send("ls\\n")`, `term.resize(cols, rows)` and
+    `for text in term`."""
+
+    def __init__(self, portal: Portal, terminal: AsyncTerminal) -> None:
+        self._portal = portal
+        self._terminal = terminal
+
+    @property
+    def terminal_id(self) -> str | None:
+        return self._terminal.terminal_id
+
+    @property
+    def exit_code(self) -> int | None:
+        """The shell's exit code once it ended."""
+        return self._terminal.exit_code
+
+    def open(self) -> Self:
+        """Connect and wait for the terminal to be ready."""
+        self._portal.call(self._terminal.open())
+        return self
+
+    def send(self, data: str) -> None:
+        """Type `data` (`"\\x03"` is Ctrl-C, `"\\x04"` Ctrl-D)."""
+        self._portal.call(self._terminal.send(data))
+
+    def resize(self, cols: int, rows: int) -> None:
+        self._portal.call(self._terminal.resize(cols, rows))
+
+    def __iter__(self) -> Iterator[str]:
+        return self._portal.iterate(aiter(self._terminal))
+
+    def close(self) -> None:
+        """Detach (the shell lives on for the server's grace period)."""
+        self._portal.call(self._terminal.close())
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from .config import ClientConfig
-from .errors import APIConnectionError, TimeoutError, error_from_envelope
+from .errors import APIConnectionError, ClientClosedError, TimeoutError, error_from_envelope
 
 
 class Transport:
@@ -25,6 +25,13 @@ class Transport:
             },
             timeout=config.request_timeout,
         )
+        self._closed_because: str | None = None
+
+    def ensure_open(self) -> None:
+        """Raise `ClientClosedError` once `aclose` ran (httpx would raise a bare
+        RuntimeError), saying why."""
+        if self._closed_because is not None:
+            raise ClientClosedError(self._closed_because)
 
     async def request(
         self,
@@ -36,6 +43,7 @@ class Transport:
         timeout: float | None = None,
     ) -> Any:
         """The decoded JSON reply of a 2xx; raises the mapped exception otherwise."""
+        self.ensure_open()
         try:
             response = await self._client.request(
                 method,
@@ -88,6 +96,7 @@ class Transport:
         timeout: float | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """The response of a 2xx, its body not yet read; raises the mapped exception."""
+        self.ensure_open()
         try:
             async with self._client.stream(
                 method,
@@ -113,7 +122,10 @@ class Transport:
                 code="service_unavailable",
             ) from exc
 
-    async def aclose(self) -> None:
+    async def aclose(self, why: str = "the client was closed") -> None:
+        """Release the connections; later requests raise `ClientClosedError(why)` (the
+        first reason given, when closed twice)."""
+        self._closed_because = self._closed_because or why
         await self._client.aclose()
 
 

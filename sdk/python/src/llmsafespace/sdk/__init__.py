@@ -48,11 +48,13 @@ from .models import (
     SandboxPage,
     SandboxStatusInfo,
     SnapshotInfo,
+    SnapshotPage,
     TemplateInfo,
     WarmPoolInfo,
     WarmPoolStatus,
 )
 from .sandbox import ExecutionStream, Sandbox
+from .snapshot import AsyncSnapshot, Snapshot
 from .streaming import AsyncExecutionStream, AsyncInstallStream
 from .template import AsyncTemplate, Template
 from .terminal import AsyncTerminal, Terminal
@@ -69,6 +71,7 @@ __all__ = [
     "AsyncFiles",
     "AsyncInstallStream",
     "AsyncSandbox",
+    "AsyncSnapshot",
     "AsyncTemplate",
     "AsyncTerminal",
     "AsyncWarmPool",
@@ -103,7 +106,9 @@ __all__ = [
     "SandboxStatusInfo",
     "SandboxTools",
     "ServiceUnavailableError",
+    "Snapshot",
     "SnapshotInfo",
+    "SnapshotPage",
     "Stderr",
     "Stdout",
     "StreamUnavailableError",

@@ -129,12 +129,14 @@ class Transport:
         await self._client.aclose()
 
 
-async def call(config: ClientConfig, method: str, path: str, json: Any = None) -> Any:
-    """One short exchange on a transport of its own (templates, warm pools, keys: objects
-    that hold no connection between calls)."""
+async def call(
+    config: ClientConfig, method: str, path: str, json: Any = None, params: Any = None
+) -> Any:
+    """One short exchange on a transport of its own (templates, warm pools, snapshots,
+    keys: objects that hold no connection between calls)."""
     transport = Transport(config)
     try:
-        return await transport.request(method, path, json=json)
+        return await transport.request(method, path, json=json, params=params)
     finally:
         await transport.aclose()
 

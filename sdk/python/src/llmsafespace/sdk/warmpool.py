@@ -36,6 +36,7 @@ class AsyncWarmPool:
         *,
         runtime: str | None = None,
         template: str | None = None,
+        snapshot: str | None = None,
         min_size: int = 1,
         max_size: int | None = None,
         security_level: str = "standard",
@@ -44,7 +45,9 @@ class AsyncWarmPool:
         api_key: str | None = None,
     ) -> Self:
         """Define a pool that keeps `min_size` (up to `max_size`) sandboxes ready, of
-        `runtime` (default `python:3.11`) or of a `template` (with its runtime)."""
+        `runtime` (default `python:3.11`), of a `template` (with its runtime), or with a
+        `snapshot`'s workspace restored (its runtime and template; yours only): then
+        `create(snapshot=id)` with the pool's `resources` claims one."""
         config = ClientConfig.resolve(api_url, api_key)
         body: dict[str, Any] = {
             "name": name,
@@ -55,6 +58,8 @@ class AsyncWarmPool:
             body["runtime"] = runtime
         if template is not None:
             body["template"] = template
+        if snapshot is not None:
+            body["snapshot"] = snapshot
         if max_size is not None:
             body["maxSize"] = max_size
         if resources is not None:

@@ -1,4 +1,5 @@
-"""The `llmsafespace` command line: sandboxes, executions, warm pools and API keys.
+"""The `llmsafespace` command line: sandboxes, executions, warm pools, templates,
+snapshots and API keys.
 
 Reads `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY` (or `--api-url` / `--api-key`).
 Errors are one line on stderr and a non-zero exit status; never a traceback."""
@@ -23,13 +24,15 @@ from .pools import pool_group
 from .sandboxes import exec_command, run_code, sandbox_group
 from .settings import CliSettings
 from .shell import shell
+from .snapshots import snapshot_group
 from .templates import templates_group
 
 EXIT_ERROR = 1
 _HINTS: dict[type[LLMSafeSpaceError], str] = {
     AuthenticationError: "check LLMSAFESPACE_API_KEY (make up writes it to .llmsafespace/env)",
     APIConnectionError: "is the server running? check LLMSAFESPACE_API_URL (make up starts it)",
-    QuotaExceededError: "waiting will not lift a quota: delete sandboxes, pools or snapshots",
+    QuotaExceededError: "waiting will not lift a quota: delete sandboxes, pools or snapshots"
+    " (`llmsafespace snapshot ls`, `snapshot rm`)",
 }
 
 
@@ -48,6 +51,7 @@ cli.add_command(exec_command)
 cli.add_command(run_code)
 cli.add_command(pool_group)
 cli.add_command(templates_group)
+cli.add_command(snapshot_group)
 cli.add_command(copy)
 cli.add_command(keys_group)
 cli.add_command(whoami)

@@ -17,6 +17,7 @@ def pool_group() -> None:
 @click.argument("name")
 @click.option("--runtime", help="Runtime (default python:3.11; a template brings its own).")
 @click.option("--template", help="Keep sandboxes of this template ready.")
+@click.option("--snapshot", help="Keep sandboxes with this snapshot's workspace ready.")
 @click.option("--min", "min_size", default=1, show_default=True, help="Sandboxes kept ready.")
 @click.option("--max", "max_size", type=int, help="Upper bound when scaling.")
 @click.option("--security-level", default="standard", show_default=True)
@@ -27,6 +28,7 @@ def create(
     name: str,
     runtime: str | None,
     template: str | None,
+    snapshot: str | None,
     min_size: int,
     max_size: int | None,
     security_level: str,
@@ -37,6 +39,7 @@ def create(
         name,
         runtime=runtime,
         template=template,
+        snapshot=snapshot,
         min_size=min_size,
         max_size=max_size,
         security_level=security_level,

@@ -99,4 +99,4 @@ def test_the_cli_takes_lists_shows_and_removes_snapshots(client_env) -> None:
     assert (removed.returncode, removed.stdout) == (0, f"{snapshot_id}\n")
     gone = cli(client_env, "snapshot", "get", snapshot_id)
     assert gone.returncode == 1
-    assert gone.stderr.startswith(f"error: snapshot {snapshot_id} not found")
+    assert gone.stderr.endswith("hint: `llmsafespace snapshot ls` lists your snapshots\n")

@@ -4,6 +4,8 @@ snapshots and API keys.
 Reads `LLMSAFESPACE_API_URL` / `LLMSAFESPACE_API_KEY` (or `--api-url` / `--api-key`).
 Errors are one line on stderr and a non-zero exit status; never a traceback."""
 
+import posixpath
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +36,15 @@ _HINTS: dict[type[LLMSafeSpaceError], str] = {
     QuotaExceededError: "waiting will not lift a quota: delete sandboxes, pools or snapshots"
     " (`llmsafespace snapshot ls`, `snapshot rm`)",
 }
+_LISTINGS: dict[str, str] = {
+    "sandbox ": "`llmsafespace sandbox ls` lists your sandboxes",
+    "warm pool ": "`llmsafespace pool ls` lists the warm pools",
+    "template ": "`llmsafespace templates ls` lists the templates",
+    "snapshot ": "`llmsafespace snapshot ls` lists your snapshots",
+    "API key ": "`llmsafespace keys ls` lists your keys",
+}
+"""What was not found, by how the server's message starts (`sandbox sb-… not found`) →
+where to look for the right name."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,8 +77,24 @@ def describe(error: LLMSafeSpaceError) -> str:
         line += " (" + "; ".join(f"{k}: {v}" for k, v in error.fields.items()) + ")"
     hint = next((text for cls, text in _HINTS.items() if isinstance(error, cls)), None)
     if isinstance(error, NotFoundError) and not hint:
-        hint = "list what exists with `llmsafespace sandbox ls`, `pool ls` or `keys ls`"
+        hint = not_found_hint(error.message)
     return f"{line}\nhint: {hint}" if hint else line
+
+
+def not_found_hint(message: str) -> str | None:
+    """Where to look for what was not found, told by the server's message; None when the
+    message does not say what it was."""
+    if message.startswith("/"):  # a file: `/workspace/x: No such file or directory`
+        folder = posixpath.dirname(message.rsplit(": ", 1)[0]) or "/"
+        return f"`llmsafespace exec SANDBOX -- ls -la {shlex.quote(folder)}` lists its directory"
+    return next((hint for start, hint in _LISTINGS.items() if message.startswith(start)), None)
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a local file that could not be read or written."""
+    if error.strerror and error.filename is not None:
+        return f"error: {error.filename}: {error.strerror}"
+    return f"error: {error}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -82,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_ERROR)
     except LLMSafeSpaceError as exc:
         sys.stderr.write(describe(exc) + "\n")
+        sys.exit(EXIT_ERROR)
+    except OSError as exc:  # a local path (the SDK turns network failures into its own)
+        sys.stderr.write(describe_os_error(exc) + "\n")
         sys.exit(EXIT_ERROR)
 
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from llmsafespace.devstack import Stack
+from llmsafespace.runtime.local.cgroups import Cgroups
 from llmsafespace.runtime.local.layout import Layout
 
 WAIT = 60.0  # seconds a recovery may take on a loaded 2-core machine before it is a hang
@@ -27,6 +28,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = WAIT)
 def runtime_ids(stack: Stack) -> set[str]:
     """The sandbox runtimes the local driver has state for."""
     return set(Layout(stack.runtime_dir).sandbox_ids())
+
+
+def frozen_runtime(stack: Stack, sandbox_id: str) -> bool:
+    """Whether the local driver's freezer holds the sandbox (frozen, or freezing)."""
+    meta = Layout(stack.runtime_dir).read_meta(sandbox_id)
+    cgroups = Cgroups.detect()
+    return meta is not None and cgroups is not None and cgroups.frozen(meta.uid)
 
 
 def processes_naming(text: str) -> list[int]:

@@ -67,3 +67,13 @@ async def test_a_paused_sandbox_can_be_destroyed(driver: LocalDriver) -> None:
     await driver.pause("frozen-end")
     await driver.destroy("frozen-end")
     assert await driver.inspect("frozen-end") is None
+
+
+async def test_a_sandbox_says_whether_it_is_paused(driver: LocalDriver, handle: Handle) -> None:
+    """What a reconcile compares with the row: frozen from the pause to the resume."""
+    assert not await driver.is_paused("pausing")
+    await driver.pause("pausing")
+    assert await driver.is_paused("pausing")
+    await driver.resume("pausing")
+    assert not await driver.is_paused("pausing")
+    assert not await driver.is_paused("no-such-sandbox")

@@ -31,8 +31,9 @@ from llmsafespace.contracts import (
     quantity_bytes,
     subjects,
 )
-from llmsafespace.runtime import MemoryDriver, RuntimeOwner, RuntimeSpec, SandboxFailure
+from llmsafespace.runtime import Handle, MemoryDriver, RuntimeOwner, RuntimeSpec, SandboxFailure
 from llmsafespace.sandbox_svc.lifecycle import Lifecycle
+from llmsafespace.sandbox_svc.pause_repair import PauseRepair
 from llmsafespace.sandbox_svc.quota import Quota, Usage
 from llmsafespace.sandbox_svc.reaper import Reaper
 from llmsafespace.sandbox_svc.store import Started
@@ -57,6 +58,11 @@ class MemorySandboxStore:
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
+        self.down = False  # every call but the insert fails, as with PostgreSQL gone
+
+    def _answering(self) -> None:
+        if self.down:
+            raise ConnectionRefusedError("the database is down")
 
     async def insert(
         self,
@@ -95,6 +101,7 @@ class MemorySandboxStore:
         return sandbox
 
     async def mark_running(self, sandbox_id: str, started: Started) -> Sandbox | None:
+        self._answering()
         row = self.rows[sandbox_id]
         if row["sandbox"].status is not SandboxStatus.CREATING:
             return None
@@ -118,8 +125,9 @@ class MemorySandboxStore:
     async def mark_ended(
         self, sandbox_id: str, status: SandboxStatus, reason: str | None
     ) -> Sandbox | None:
+        self._answering()
         row = self.rows.get(sandbox_id)
-        if row is None or row["sandbox"].status not in LIVE:
+        if row is None or row["sandbox"].status not in (*LIVE, SandboxStatus.PAUSED):
             return None
         row.update(endpoint=None, token=None)
         row["sandbox"] = row["sandbox"].model_copy(
@@ -132,16 +140,23 @@ class MemorySandboxStore:
         return None if row is None else row["sandbox"]
 
     async def live(self) -> list[tuple[Sandbox, str | None]]:
-        rows = [row for row in self.rows.values() if row["sandbox"].status in LIVE]
+        held = (*LIVE, SandboxStatus.PAUSED)
+        rows = [row for row in self.rows.values() if row["sandbox"].status in held]
         return [(row["sandbox"], row["runtime_id"]) for row in rows]
 
+    async def own_creating(self) -> list[Sandbox]:  # (one instance: every row is its own)
+        rows = [row["sandbox"] for row in self.rows.values()]
+        return [sandbox for sandbox in rows if sandbox.status is SandboxStatus.CREATING]
+
     async def creators(self, sandbox_ids: list[str]) -> dict[str, int | None]:
-        return {}
+        creating = {sandbox.id for sandbox in await self.own_creating()}
+        return dict.fromkeys(creating & set(sandbox_ids))
 
     async def snapshot_paused(self) -> set[str]:
         return set()
 
     async def runtime_id(self, sandbox_id: str) -> RuntimeId:
+        self._answering()
         row = self.rows.get(sandbox_id)
         return RuntimeId((row or {}).get("runtime_id") or sandbox_id)
 
@@ -226,8 +241,8 @@ class World:
             self.prepared.append(resolved)
 
         include_commands(self.broker, router)
-        bus = Bus(BrokerConnection(self.broker))
-        self.lifecycle = Lifecycle(self.store, driver, bus, Catalog(), quota=quota)
+        self.bus = Bus(BrokerConnection(self.broker))
+        self.lifecycle = Lifecycle(self.store, driver, self.bus, Catalog(), quota=quota)
 
     async def create(self, **request: Any) -> Sandbox:
         body = CreateSandboxRequest.model_validate(request)
@@ -505,3 +520,133 @@ async def test_a_reconcile_that_sees_a_failed_runtime_first_gives_the_drivers_re
         SandboxStatus.FAILED,
         "Evicted: The node was low on memory.",
     )
+
+
+class OutageDriver(MemoryDriver):
+    """A driver during whose creates the database goes down (`outage` runs then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outage: Callable[[], None] = lambda: None
+
+    async def create(self, spec: RuntimeSpec) -> Handle:
+        handle = await super().create(spec)
+        self.outage()
+        return handle
+
+
+@pytest.mark.parametrize("world", [(OutageDriver(), None)], indirect=True)
+async def test_a_create_whose_cleanup_meets_the_database_down_is_failed_once_it_is_back(
+    world: World,
+) -> None:
+    """The create cannot record its end, and its row stays `creating` under a live
+    creator: its runtime goes at once all the same, and the reaper's next pass after the
+    outage fails the row."""
+    assert isinstance(world.driver, OutageDriver)
+    world.driver.outage = lambda: setattr(world.store, "down", True)
+    with pytest.raises(ConnectionRefusedError):
+        await world.create()
+    (sandbox_id,) = world.store.rows
+    assert world.store.rows[sandbox_id]["sandbox"].status is SandboxStatus.CREATING
+    assert await world.driver.list() == []
+    world.store.down = False
+    reaper = Reaper(None, world.store, world.lifecycle, world.driver)  # type: ignore[arg-type]
+    await reaper.fail_abandoned_creates()
+    failed = await world.store.get(sandbox_id)
+    assert failed is not None
+    assert (failed.status, failed.status_reason) == (SandboxStatus.FAILED, "creation interrupted")
+    assert world.events[-1] == (sandbox_id, SandboxStatus.FAILED)
+
+
+async def test_a_create_in_flight_is_never_failed_as_abandoned(world: World) -> None:
+    await world.pools.add("wp-aaaaaaaaaaaa")
+    reaper = Reaper(None, world.store, world.lifecycle, world.driver)  # type: ignore[arg-type]
+
+    async def reaper_pass(request: ClaimWarmSandbox) -> None:
+        assert world.lifecycle.creates_in_flight() == {request.sandbox_id}
+        await reaper.fail_abandoned_creates()
+
+    world.pools.before_reply = reaper_pass
+    sandbox = await world.create()
+    assert sandbox.status is SandboxStatus.RUNNING
+    assert world.lifecycle.creates_in_flight() == frozenset()
+
+
+class FreezingDriver(MemoryDriver):
+    """A driver that pauses (`Pauses`), its freezer a set of frozen runtimes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frozen: set[RuntimeId] = set()
+
+    async def pause(self, runtime_id: RuntimeId) -> None:
+        self.frozen.add(runtime_id)
+
+    async def resume(self, runtime_id: RuntimeId) -> None:
+        self.frozen.discard(runtime_id)
+
+    async def is_paused(self, runtime_id: RuntimeId) -> bool:
+        return runtime_id in self.frozen
+
+
+def _set_row(world: World, sandbox_id: str, status: SandboxStatus) -> None:
+    """The row as a pause or resume cut after its commit leaves it."""
+    row = world.store.rows[sandbox_id]
+    paused_at = datetime.now(UTC) if status is SandboxStatus.PAUSED else None
+    row["sandbox"] = row["sandbox"].model_copy(update={"status": status, "paused_at": paused_at})
+
+
+def _reaper(world: World) -> Reaper:
+    assert isinstance(world.driver, FreezingDriver)
+    repair = PauseRepair(world.store, world.driver, world.bus, world.lifecycle, 0)  # type: ignore[arg-type]
+    return Reaper(None, world.store, world.lifecycle, world.driver, pause_repair=repair)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("world", [(FreezingDriver(), None)], indirect=True)
+async def test_a_freezer_that_disagrees_with_its_row_is_brought_to_it_on_a_later_pass(
+    world: World,
+) -> None:
+    """A resume cut between its commit and its thaw: the row `running`, the runtime
+    frozen; a pause cut between its commit and its freeze: the row `paused`, the runtime
+    running. The first pass only notes each (it may be a call in flight), the next one
+    repairs it and sends the event the cut call did not."""
+    assert isinstance(world.driver, FreezingDriver)
+    resumed, paused = await world.create(), await world.create()
+    world.driver.frozen.add(RuntimeId(resumed.id))
+    _set_row(world, paused.id, SandboxStatus.PAUSED)
+    reaper = _reaper(world)
+    await reaper.reconcile()
+    assert world.driver.frozen == {resumed.id}
+    await reaper.reconcile()
+    assert world.driver.frozen == {paused.id}
+    assert set(world.events[-2:]) == {
+        (resumed.id, SandboxStatus.RUNNING),
+        (paused.id, SandboxStatus.PAUSED),
+    }
+    events = len(world.events)
+    await reaper.reconcile()
+    assert len(world.events) == events
+
+
+@pytest.mark.parametrize("world", [(FreezingDriver(), None)], indirect=True)
+async def test_a_mismatch_is_left_alone_while_the_row_moves_or_this_instance_moves_it(
+    world: World,
+) -> None:
+    """A row seen changed since the last pass is a new sighting; a pause, resume or
+    snapshot of the sandbox in this instance is never raced."""
+    assert isinstance(world.driver, FreezingDriver)
+    sandbox = await world.create()
+    world.driver.frozen.add(RuntimeId(sandbox.id))
+    reaper = _reaper(world)
+    await reaper.reconcile()
+    row = world.store.rows[sandbox.id]
+    later = row["sandbox"].expires_at + timedelta(seconds=5)  # as a resume moves it
+    row["sandbox"] = row["sandbox"].model_copy(update={"expires_at": later})
+    await reaper.reconcile()
+    assert world.driver.frozen == {sandbox.id}
+    async with world.lifecycle.moving(sandbox.id):
+        await reaper.reconcile()
+        await reaper.reconcile()
+        assert world.driver.frozen == {sandbox.id}
+    await reaper.reconcile()
+    assert world.driver.frozen == set()

@@ -177,3 +177,8 @@ class Pauses(Protocol):
     async def resume(self, runtime_id: RuntimeId) -> None:
         """Let the paused sandbox's processes run again."""
         ...
+
+    async def is_paused(self, runtime_id: RuntimeId) -> bool:
+        """Whether the sandbox is frozen, or being frozen: a pause reached it and no resume
+        since (False for one that does not exist)."""
+        ...

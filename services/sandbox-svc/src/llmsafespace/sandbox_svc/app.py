@@ -10,13 +10,14 @@ from faststream.nats import NatsBroker
 from starlette.applications import Starlette
 
 from llmsafespace.contracts.bus_permissions import inbox_prefix
-from llmsafespace.runtime import ReportsFailures, driver_for
+from llmsafespace.runtime import Pauses, ReportsFailures, driver_for
 from llmsafespace.servicekit import database_ready, middlewares, operational_routes, starting
 
 from .handlers import create_router, create_template_router
 from .instance import Instance
 from .inventory import Inventory
 from .lifecycle import Lifecycle
+from .pause_repair import PauseRepair
 from .reaper import Reaper
 from .settings import Settings
 from .snapshot_store import SnapshotStore
@@ -104,7 +105,10 @@ def create_app(settings: Settings) -> Starlette:
                 create_router(lifecycle, inventory, snapshots, settings.max_workers),
                 create_template_router(templates, settings.max_workers),
             )
-            up.task(Reaper(pool, store, lifecycle, driver, instance).run(REAPER_INTERVAL))
+            repair = (
+                PauseRepair(store, driver, bus, lifecycle) if isinstance(driver, Pauses) else None
+            )
+            up.task(Reaper(pool, store, lifecycle, driver, instance, repair).run(REAPER_INTERVAL))
             if isinstance(driver, ReportsFailures):
                 up.task(FailureWatch(store, lifecycle).run(driver.failures()))
             log.info("service_started", http_port=settings.http_port)

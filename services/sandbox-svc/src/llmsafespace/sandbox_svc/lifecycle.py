@@ -74,6 +74,7 @@ class Lifecycle:
         self._templates = templates
         self._moves: dict[str, asyncio.Lock] = {}  # see `moving`
         self._waiting: dict[str, int] = {}  # callers holding or awaiting each of `_moves`
+        self._creating: set[str] = set()  # see `creates_in_flight`
         self._by_snapshot = (
             None
             if isinstance(driver, Pauses) or snapshots is None
@@ -100,10 +101,32 @@ class Lifecycle:
         # Warm sandboxes have no network: `networkAccess` means a cold create. `env` is
         # applied to a warm sandbox when it is claimed.
         warm = request.use_warm_pool and request.network_access is None
+        self._creating.add(sandbox_id)  # before its row exists: see `creates_in_flight`
+        try:
+            sandbox = await self._insert_and_start(sandbox_id, command, warm, source, layer)
+        finally:
+            self._creating.discard(sandbox_id)
+        kind = "warm" if sandbox.from_warm_pool else "cold"
+        CREATIONS.labels(source=kind).inc()
+        if warm:
+            self._hit_ratio.created(request.runtime, warm=sandbox.from_warm_pool)
+        CREATE_SECONDS.labels(source=kind).observe(time.perf_counter() - started)
+        log.info("sandbox_created", warm=sandbox.from_warm_pool, runtime=request.runtime)
+        return sandbox
+
+    async def _insert_and_start(
+        self,
+        sandbox_id: str,
+        command: CreateSandbox,
+        warm: bool,
+        source: StoredSnapshot | None,
+        layer: str | None,
+    ) -> Sandbox:
+        """The row `creating`, then its runtime: a claimed warm one, else a cold one."""
         created = await self._store.insert(
             sandbox_id,
             command.caller.user_id,
-            request,
+            command.request,
             self._quota(command.caller),
             warm_claim=warm,
         )
@@ -117,13 +140,20 @@ class Lifecycle:
             # `creating`, nor its runtime outlive it (an unsettled claim is released).
             await asyncio.shield(self._abandon(sandbox_id))
             raise
-        kind = "warm" if sandbox.from_warm_pool else "cold"
-        CREATIONS.labels(source=kind).inc()
-        if warm:
-            self._hit_ratio.created(request.runtime, warm=sandbox.from_warm_pool)
-        CREATE_SECONDS.labels(source=kind).observe(time.perf_counter() - started)
-        log.info("sandbox_created", warm=sandbox.from_warm_pool, runtime=request.runtime)
         return sandbox
+
+    def creates_in_flight(self) -> frozenset[str]:
+        """The sandboxes this instance is creating now. An id is added before its row is
+        inserted and removed once its create has ended, whatever the outcome; so a
+        `creating` row this instance inserted that was read before this set and is not in
+        it was left behind by a create that could not record its end (the database was
+        down, or the insert's reply was lost): see `Reaper.fail_abandoned_creates`."""
+        return frozenset(self._creating)
+
+    def is_moving(self, sandbox_id: str) -> bool:
+        """Whether a pause, resume or snapshot of the sandbox runs (or waits to) in this
+        instance: see `moving`."""
+        return sandbox_id in self._waiting
 
     async def _from_snapshot(
         self, command: CreateSandbox, snapshot_id: str
@@ -168,8 +198,11 @@ class Lifecycle:
         return command.model_copy(update={"request": request}), template.layer
 
     async def _abandon(self, sandbox_id: str) -> None:
+        # The runtime of its own id goes first, as it needs no database: that may be what
+        # failed, and then the row is failed later by the reaper (`fail_abandoned_creates`).
+        await self._driver.destroy(RuntimeId(sandbox_id))
         await self._fail(sandbox_id, "creation interrupted")  # unless it failed already
-        await self._driver.destroy(await self._store.runtime_id(sandbox_id))
+        await self._driver.destroy(await self._store.runtime_id(sandbox_id))  # a warm one
 
     async def _create_cold(
         self,

@@ -1,10 +1,13 @@
 """Ends sandboxes past their lifetime (or paused past their `pausedTimeout`), releases
-warm claims left unsettled, reconciles rows with live runtimes, and sweeps the snapshot
-chunks no snapshot uses.
+warm claims left unsettled, reconciles rows with live runtimes (and freezers, see
+`PauseRepair`), fails the creates this instance abandoned, and sweeps the snapshot chunks
+no snapshot uses.
 
 One pass at a time across replicas (a PostgreSQL advisory lock); a replica that
-finds the lock taken skips the pass. The chunk sweep runs beside the passes, at start and
-then hourly, under the chunk lock (see `Snapshots.sweep_unused`).
+finds the lock taken skips the pass. Each replica fails its own abandoned creates on every
+pass, outside that lock: no other replica touches them while it lives. The chunk sweep
+runs beside the passes, at start and then hourly, under the chunk lock (see
+`Snapshots.sweep_unused`).
 """
 
 import asyncio
@@ -24,6 +27,7 @@ from llmsafespace.servicekit import locks
 from .instance import Instance, is_alive
 from .lifecycle import Lifecycle
 from .metrics import BY_STATE
+from .pause_repair import PauseRepair
 from .snapshots import Snapshots
 from .store import SandboxStore
 
@@ -43,19 +47,22 @@ class Reaper:
         lifecycle: Lifecycle,
         driver: Driver,
         instance: Instance | None = None,
+        pause_repair: PauseRepair | None = None,
     ) -> None:
         self._pool = pool
         self._store = store
         self._lifecycle = lifecycle
         self._driver = driver
         self._instance = instance
+        self._pause_repair = pause_repair  # None where the driver does not freeze
 
     async def run(self, interval: float) -> None:
-        """End expired sandboxes every `interval` seconds; reconcile at start and then
-        every RECONCILE_EVERY passes (a row left `creating` by a crash fails then). Sweep
-        unused snapshot chunks beside them (a large store takes a while: the passes do not
-        wait for it) at start and every CHUNK_SWEEP_EVERY passes, or RECONCILE_EVERY after
-        a sweep that a capture in flight cut short."""
+        """End expired sandboxes and fail this instance's abandoned creates every
+        `interval` seconds; reconcile at start and then every RECONCILE_EVERY passes (a row
+        left `creating` by a crash fails then). Sweep unused snapshot chunks beside them (a
+        large store takes a while: the passes do not wait for it) at start and every
+        CHUNK_SWEEP_EVERY passes, or RECONCILE_EVERY after a sweep that a capture in
+        flight cut short."""
         snapshots = self._lifecycle.snapshots
         sweep: asyncio.Task[bool] | None = None
         next_sweep = 0
@@ -70,6 +77,7 @@ class Reaper:
                 try:
                     if self._instance is not None:
                         await self._instance.hold()  # again, after a PostgreSQL restart
+                    await self.fail_abandoned_creates()
                     if passes % RECONCILE_EVERY == 0:
                         await self._exclusively(self.reconcile)
                     await self._exclusively(self.expire)
@@ -114,6 +122,27 @@ class Reaper:
             )
         await self._lifecycle.handover.release_claims()
 
+    async def fail_abandoned_creates(self) -> None:
+        """Fail the `creating` rows this instance inserted whose create has ended without
+        recording it (its cleanup met the database down, or the insert's reply was lost),
+        and destroy their runtimes. Otherwise such a row stays `creating` for as long as
+        this instance lives: the reconcile leaves a live creator's rows alone."""
+        # Rows, then the creates in flight, then the rows again: a row read first was
+        # inserted by a create already in the set, so one not in it now has ended; and
+        # nothing but its own create moves a row from `creating` to `running`.
+        mine = await self._store.own_creating()
+        in_flight = self._lifecycle.creates_in_flight()
+        abandoned = [sandbox for sandbox in mine if sandbox.id not in in_flight]
+        if not abandoned:
+            return
+        still = await self._store.creators([sandbox.id for sandbox in abandoned])
+        for sandbox in abandoned:
+            if sandbox.id in still:
+                log.warning("abandoned_create_failed", sandbox_id=sandbox.id)
+                await self._lifecycle.end(
+                    sandbox, SandboxStatus.FAILED, SandboxEventName.FAILED, "creation interrupted"
+                )
+
     async def _why_gone(self, runtime_id: RuntimeId) -> str:
         """The driver's reason where it reports failures (an evicted Pod says Evicted,
         whether the failure watch or this pass sees it first)."""
@@ -122,7 +151,8 @@ class Reaper:
         return "the runtime disappeared"
 
     async def reconcile(self) -> None:
-        """After a restart: rows whose runtime is gone fail; runtimes with no live row go."""
+        """After a restart: rows whose runtime is gone fail; runtimes with no live row go;
+        freezers that disagree with their rows are brought to them (`PauseRepair`)."""
         # Rows read before the runtimes are listed: a row's runtime existed before the
         # listing. Rows read after: a runtime's row (inserted before it starts) is there.
         rows_before = await self._store.live()
@@ -157,6 +187,15 @@ class Reaper:
                     SandboxEventName.FAILED,
                     await self._why_gone(RuntimeId(runtime_id or sandbox.id)),
                 )
+        if self._pause_repair is not None:
+            await self._pause_repair.check(
+                [
+                    (sandbox, RuntimeId(runtime_id or sandbox.id))
+                    for sandbox, runtime_id in rows_before
+                    if sandbox.status is not SandboxStatus.CREATING
+                    and (runtime_id or sandbox.id) in alive
+                ]
+            )
         # Only the runtimes this service created (their owner label says so) are its to
         # destroy; a claimed warm runtime is warmpool-svc's until a row here names it
         # (and released through it otherwise, see `WarmHandover.release_claims`).

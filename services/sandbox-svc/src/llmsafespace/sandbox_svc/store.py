@@ -375,6 +375,14 @@ class SandboxStore:
         )
         return _sandbox(row) if row else None
 
+    async def own_creating(self) -> list[Sandbox]:
+        """The `creating` rows this store's instance inserted."""
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM sandboxes WHERE status = 'creating' AND creator = $1",
+            self._creator,
+        )
+        return [_sandbox(row) for row in rows]
+
     async def creators(self, sandbox_ids: list[str]) -> dict[str, int | None]:
         """The creating instance's key for each of these `creating` rows."""
         rows = await self._pool.fetch(

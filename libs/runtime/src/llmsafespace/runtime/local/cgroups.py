@@ -270,6 +270,16 @@ class Cgroups:
         """Let the sandbox's processes run again."""
         self._set_frozen(uid, False)
 
+    def frozen(self, uid: int) -> bool:
+        """Whether the sandbox is frozen or being frozen (v1 reports FREEZING until every
+        task has stopped): a freeze was written and no thaw since. False where it cannot
+        be frozen (no freezer, no cgroup)."""
+        try:
+            control, _, thaw, _ = self._freezer(uid)
+            return control.read_text().strip() != thaw
+        except (UnsupportedSpec, FileNotFoundError):
+            return False
+
     def destroy(self, uid: int) -> None:
         """Kill every process in the sandbox's cgroup (thawed first: frozen tasks on v1
         cannot die) and remove it; idempotent."""

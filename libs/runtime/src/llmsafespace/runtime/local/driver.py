@@ -467,6 +467,14 @@ class LocalDriver:
         """Thaw the sandbox's cgroup."""
         await asyncio.to_thread(self._set_paused, runtime_id, False)
 
+    def _is_paused(self, runtime_id: str) -> bool:
+        meta = self._alive(runtime_id)
+        return meta is not None and self._cgroups is not None and self._cgroups.frozen(meta.uid)
+
+    async def is_paused(self, runtime_id: str) -> bool:
+        """Whether its cgroup is frozen (or freezing)."""
+        return await asyncio.to_thread(self._is_paused, runtime_id)
+
     async def close(self) -> None:
         """Nothing to release: sandboxes keep running and state lives on disk."""
 

@@ -151,7 +151,7 @@ def test_sync_files_and_cp(client_env, tmp_path: Path) -> None:
         )
         assert up.returncode == 0, up.stderr
         down = subprocess.run(
-            [CLI, "cp", "-q", f"{sandbox.id}:/workspace/cp.bin", str(tmp_path / "out.bin")],
+            [CLI, "cp", f"{sandbox.id}:/workspace/cp.bin", str(tmp_path / "out.bin")],
             env=env,
             capture_output=True,
             text=True,

@@ -89,10 +89,13 @@ def _is_directory(sandbox: Sandbox, path: str) -> bool:
 
 
 class _progress:
-    """A click progress bar fed with "bytes so far" (silent with `quiet`)."""
+    """A click progress bar fed with "bytes so far" (silent with `quiet`, or without a
+    `total` to measure against: a download's size is not known ahead; click's bar needs
+    one, or an iterable)."""
 
     def __init__(self, quiet: bool, total: int, label: str) -> None:
-        self._bar: Any = None if quiet else click.progressbar(length=total or None, label=label)
+        shown = total and not quiet
+        self._bar: Any = click.progressbar(length=total, label=label) if shown else None
         self._done = 0
 
     def __enter__(self) -> "_progress":

@@ -183,6 +183,26 @@ async def test_a_freezer_that_disagrees_with_its_row_is_brought_to_the_row(
 
 
 @FREEZES
+async def test_a_resume_asked_of_a_cut_resumes_frozen_sandbox_thaws_it_at_once(
+    stack: Stack, api: httpx.AsyncClient, database: asyncpg.Connection
+) -> None:
+    """It answered 200 as it is and left the sandbox frozen until the repair's pass."""
+    sandbox_id = await created(api)
+    assert (await api.post(f"/sandboxes/{sandbox_id}/pause")).status_code == 200
+    await as_a_cut_resume_leaves_it(database, sandbox_id)
+    resumed = await api.post(f"/sandboxes/{sandbox_id}/resume")
+    assert resumed.json()["status"] == "running", resumed.text
+    assert not frozen_runtime(stack, sandbox_id)
+    await runs(api, sandbox_id)
+
+    async def told() -> bool:
+        return (await events(database, sandbox_id))[-1:] == ["resumed"]
+
+    await eventually(told)
+    await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+@FREEZES
 async def test_a_resume_cut_by_killing_sandbox_svc_is_finished_by_the_one_started_again(
     stack: Stack, api: httpx.AsyncClient, database: asyncpg.Connection
 ) -> None:

@@ -392,6 +392,8 @@ class Lifecycle:
         sandbox = await self.get(ref)
         driver = self._pausing_driver()
         if sandbox.status is SandboxStatus.RUNNING:
+            if isinstance(driver, Pauses):
+                await self._finish_cut_resume(driver, sandbox)
             return sandbox
         resumed = await self._store.unpause(sandbox, self._quota(ref.caller))
         if resumed is None:  # it moved meanwhile (another replica's resume: answered as is)
@@ -416,6 +418,21 @@ class Lifecycle:
         await self._bus.event(subjects.sandbox_event(sandbox.id, SandboxEventName.RESUMED), resumed)
         log.info("sandbox_resumed", sandbox_id=sandbox.id, memory_kept=resumed.memory_kept)
         return resumed
+
+    async def _finish_cut_resume(self, driver: Pauses, sandbox: Sandbox) -> None:
+        """A `running` sandbox still frozen: a resume cut between its row and its thaw
+        (sandbox-svc killed). A resume asked now thaws it at once, with the event the cut
+        one never sent (`PauseRepair` would, a minute later)."""
+        runtime_id = await self._store.runtime_id(sandbox.id)
+        try:
+            if not await driver.is_paused(runtime_id):
+                return
+            await driver.resume(runtime_id)
+        except DriverError as exc:
+            raise _driver_error(exc) from exc
+        resumed = sandbox.model_copy(update={"memory_kept": True})
+        await self._bus.event(subjects.sandbox_event(sandbox.id, SandboxEventName.RESUMED), resumed)
+        log.warning("sandbox_cut_resume_finished", sandbox_id=sandbox.id)
 
     async def resolve(self, ref: SandboxRef) -> ResolvedSandbox:
         """How to reach the sandbox's agent. A paused sandbox is 409 `sandbox_paused`, or

@@ -189,9 +189,9 @@ async def test_concurrent_pauses_resumes_and_auto_resumed_calls_all_succeed(
 ) -> None:
     """One pause or resume of a sandbox at a time: the others wait, find it done and are
     answered as it is (they lost the row's race with a 409, and so did auto-resumed
-    calls)."""
+    calls). On both drivers: no state is asked to outlive the pause (on Kubernetes a
+    pause is by snapshot and the memory goes)."""
     sandbox_id = await _create(api, autoResume=True)
-    assert (await _run(api, sandbox_id, "kept = 41")).status_code == 200
 
     async def all_at_once(action: str) -> list[httpx.Response]:
         calls = (api.post(f"/sandboxes/{sandbox_id}/{action}") for _ in range(3))
@@ -199,7 +199,7 @@ async def test_concurrent_pauses_resumes_and_auto_resumed_calls_all_succeed(
 
     for answered in await all_at_once("pause"):
         assert answered.json().get("status") == "paused", answered.text
-    runs = await asyncio.gather(*(_run(api, sandbox_id, "kept + 1") for _ in range(6)))
+    runs = await asyncio.gather(*(_run(api, sandbox_id, "41 + 1") for _ in range(6)))
     for run in runs:
         assert (run.status_code, run.json().get("result")) == (200, "42"), run.text
     assert (await api.post(f"/sandboxes/{sandbox_id}/pause")).status_code == 200

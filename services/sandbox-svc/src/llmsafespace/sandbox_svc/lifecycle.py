@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 
@@ -47,6 +48,7 @@ from .template_store import TemplateStore
 from .warm_handover import WarmHandover
 
 log = structlog.get_logger()
+RESTORE_WAIT = 600.0  # seconds a resolve waits for a resume by snapshot in flight
 
 
 class Lifecycle:
@@ -434,6 +436,19 @@ class Lifecycle:
         await self._bus.event(subjects.sandbox_event(sandbox.id, SandboxEventName.RESUMED), resumed)
         log.warning("sandbox_cut_resume_finished", sandbox_id=sandbox.id)
 
+    async def _restored(self, sandbox_id: str, info: dict[str, Any]) -> dict[str, Any]:
+        """A `running` row without an endpoint is being resumed by snapshot, perhaps by
+        another replica (its row moves first, its new runtime's endpoint comes once the
+        workspace is restored): wait for that, up to RESTORE_WAIT (the request is kept
+        alive meanwhile), rather than refuse "sandbox is running"."""
+        deadline = time.monotonic() + RESTORE_WAIT
+        while info["status"] == SandboxStatus.RUNNING and not info["endpoint"]:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+            info = await self._store.connection_info(sandbox_id) or info
+        return info
+
     async def resolve(self, ref: SandboxRef) -> ResolvedSandbox:
         """How to reach the sandbox's agent. A paused sandbox is 409 `sandbox_paused`, or
         resumed first if it was created with `autoResume` (every call that reaches an
@@ -450,6 +465,8 @@ class Lifecycle:
                 )
             await self.resume(ref)
             info = await self._store.connection_info(ref.sandbox_id) or info
+        if info["status"] == SandboxStatus.RUNNING and not info["endpoint"]:
+            info = await self._restored(ref.sandbox_id, info)
         if info["status"] != SandboxStatus.RUNNING or not info["endpoint"]:
             raise ServiceError(
                 ErrorCode.SANDBOX_NOT_RUNNING,

@@ -56,9 +56,10 @@ ROUTES: list[BaseRoute] = [
             Ref(WarmPool),
             201,
             body=WarmPoolSpec,
-            errors=(404, 409),
+            errors=(403, 404, 409),
             description="A `snapshot` (a pool of warm copies of it) that does not exist, or"
-            " is another user's, is a 404.",
+            " is another user's, is a 404. An ordinary user's pool larger than"
+            " `WARMPOOL_SVC_MAX_POOL_SIZE` is a 403.",
         ),
     ),
     ApiRoute(
@@ -90,8 +91,9 @@ ROUTES: list[BaseRoute] = [
             "warmpools",
             Ref(WarmPool),
             body=WarmPoolUpdate,
-            errors=(404, 409),
-            description=_BY_NAME,
+            errors=(403, 404, 409),
+            description=_BY_NAME + " Growing an ordinary user's pool past"
+            " `WARMPOOL_SVC_MAX_POOL_SIZE` is a 403.",
         ),
     ),
     ApiRoute(

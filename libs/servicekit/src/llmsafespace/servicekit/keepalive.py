@@ -20,14 +20,15 @@ import contextlib
 import itertools
 
 import nats.errors
+from nats.aio.client import NO_RESPONDERS_STATUS
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js.api import Header
 
 KEEPALIVE_HEADER = "Llmsafespace-Keepalive"
 WORKING_HEADER = "Llmsafespace-Working"
 SILENCE = 15.0  # seconds without a word after which the responder counts as stopped
-NO_RESPONDERS = "503"  # the status of the server's answer when no one serves the subject
 
 
 class ResponderStopped(Exception):
@@ -97,7 +98,7 @@ class KeptAlive:
         finally:
             waiting.close()
             del self._waiting[token]
-        if message.headers and message.headers.get("Status") == NO_RESPONDERS:
+        if message.headers and message.headers.get(Header.STATUS) == NO_RESPONDERS_STATUS:
             raise nats.errors.NoRespondersError
         return message
 

@@ -22,10 +22,11 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 import nats.errors
+from nats.aio.client import NO_RESPONDERS_STATUS
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import DeliverPolicy
+from nats.js.api import DeliverPolicy, Header
 from nats.js.errors import NotFoundError
 from pydantic import TypeAdapter
 
@@ -52,7 +53,6 @@ from llmsafespace.contracts.execution import MAX_TIMEOUT_SECONDS
 GRACE = 15.0  # seconds past an execution's own timeout before it is presumed lost
 PENDING_BYTES = 8 * 1024 * 1024  # per follower; past it messages are lost, then replayed
 CHECK_EVERY = 2.0  # seconds of silence after which a live follower asks the stream
-NO_RESPONDERS = "503"  # the status of the server's answer to a command nobody serves
 _MESSAGE: TypeAdapter[OutputMessage] = TypeAdapter(OutputMessage)
 # What a terminal message carries of the result (its output came as messages before it).
 _END_FIELDS = tuple(
@@ -113,7 +113,7 @@ def _client(execution_id: str, message: OutputMessage) -> ServerMessage | None:
 
 def _refused(execution_id: str, message: Msg) -> ServerError:
     """What a client sees of a refusal to start its execution."""
-    if message.headers and message.headers.get("Status") == NO_RESPONDERS:
+    if message.headers and message.headers.get(Header.STATUS) == NO_RESPONDERS_STATUS:
         code, text = (
             ErrorCode.SERVICE_UNAVAILABLE.value,
             f"no service answers {subjects.EXEC_START}",
